@@ -1,0 +1,90 @@
+"""Plain data objects shared by formats/, store/, core/, cli/ and gui/ (no Qt, no SQL)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+# Label vocabulary. The order is the keyboard order (1..5) in the reviewer.
+LABELS: tuple[str, ...] = ("correct", "wrong_identity", "duplicate", "unusable", "unsure")
+
+# Source formats understood by `annotator import`.
+FORMATS: tuple[str, ...] = ("msceleb", "devset", "names", "rec", "folder")
+
+# Long work takes these two callbacks (DESIGN convention 4).
+ProgressFn = Callable[[int, int], None]  # progress(done, total)
+CancelledFn = Callable[[], bool]  # cancelled() -> True to stop
+
+
+def no_progress(done: int, total: int) -> None:  # pragma: no cover - trivial
+    """A progress callback that does nothing."""
+
+
+def never_cancelled() -> bool:
+    return False
+
+
+@dataclass(frozen=True, slots=True)
+class Locator:
+    """Where a face's bytes live inside its source, for random access.
+
+    * TSV sources: ``offset``/``length`` of the base64 FaceData field in the file.
+    * RecordIO: ``offset`` of the record (its magic number) in the .rec and the
+      ``length`` of the whole payload (IRHeader + labels + image).
+    * Folders: ``relpath`` relative to the source root.
+    """
+
+    offset: int | None = None
+    length: int | None = None
+    relpath: str | None = None
+
+
+@dataclass(slots=True)
+class FaceRecord:
+    """One face as a format reader yields it. Pixels are not included."""
+
+    identity_key: str
+    locator: Locator
+    record: int | None  # 1-based line (TSV) or 0-based record index (RecordIO); None for folders
+    rank: int | None = None
+    image_url: str | None = None
+    page_url: str | None = None
+    face_ref: str | None = None  # MS-Celeb "FaceID"
+    rect: tuple[float, float, float, float] | None = None  # relative x0, y0, x1, y1
+    names: dict[str, str] = field(default_factory=dict)  # lang -> display name (devset)
+
+
+@dataclass(frozen=True, slots=True)
+class NameRecord:
+    """One entity name (Top1M_MidList.Name.tsv): a MID's display name in one language."""
+
+    identity_key: str
+    lang: str
+    name: str
+    record: int
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """A bad row: reported with where it was and why, then skipped."""
+
+    origin: str
+    reason: str
+    record: int | None = None
+
+
+def origin_of(source_name: str, fmt: str, record: int | None, relpath: str | None) -> str:
+    """The one origin string used everywhere a face is reported.
+
+    ``faces.tsv:17`` for text sources (1-based line), ``train.rec#42`` for RecordIO
+    records, and the relative path for folder sources.
+    """
+    if fmt == "folder":
+        return relpath or "?"
+    if fmt == "rec":
+        return f"{source_name}#{record}"
+    return f"{source_name}:{record}"
+
+
+class AnnotatorError(Exception):
+    """An error meant for the user: the CLI prints its message as one line and exits non-zero."""

@@ -1,0 +1,137 @@
+"""Opening the project file: pragmas, ownership check, migrations, transactions.
+
+All SQL of the project lives in ``annotator.store``; other packages call the named
+functions of its modules with a :class:`Project`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import sqlite3
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlite_utils import Database
+
+from annotator.core.models import AnnotatorError
+
+APPLICATION_ID = 0x414E4E4F  # "ANNO"
+BUSY_TIMEOUT_MS = 10_000
+
+
+def now() -> str:
+    """UTC timestamp with milliseconds, ISO 8601 — the one time format in the project file."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class Project:
+    """An open project file. One connection; writes go through :meth:`tx`."""
+
+    def __init__(self, path: Path, conn: sqlite3.Connection):
+        self.path = path
+        self.conn = conn
+
+    # -- transactions -------------------------------------------------------------
+    @contextlib.contextmanager
+    def tx(self) -> Iterator[sqlite3.Connection]:
+        """One short write transaction (BEGIN IMMEDIATE so writers queue on the busy timeout)."""
+        if self.conn.in_transaction:  # nested use joins the outer transaction
+            yield self.conn
+            return
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        else:
+            self.conn.execute("COMMIT")
+
+    def meta(self, key: str, default: str | None = None) -> str | None:
+        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else default
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.tx() as c:
+            c.execute(
+                "INSERT INTO meta(key, value) VALUES (?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
+
+    @property
+    def cache_dir(self) -> Path:
+        """Disposable cache beside the project (thumbnails); safe to delete at any time."""
+        return self.path.with_name(self.path.name + ".cache")
+
+    def close(self) -> None:
+        with contextlib.suppress(sqlite3.Error):
+            self.conn.execute("PRAGMA optimize")
+        self.conn.close()
+
+    def __enter__(self) -> Project:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(
+        str(path), isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False
+    )
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA foreign_keys = ON")
+    return conn
+
+
+def open_project(path: str | os.PathLike[str], create: bool = False) -> Project:
+    """Open (and migrate) a project file; with ``create`` make it when missing.
+
+    Raises :class:`AnnotatorError` with one clear line when the file is missing, is not
+    SQLite, or is an SQLite file of some other program.
+    """
+    p = Path(path).expanduser().absolute()
+    exists = p.exists()
+    if not exists and not create:
+        raise AnnotatorError(f"no project file at {p} (create one with `annotator import ...`)")
+    if exists and p.is_dir():
+        raise AnnotatorError(f"{p} is a directory, not a project file")
+    if not exists:
+        if not p.parent.exists():
+            raise AnnotatorError(f"folder {p.parent} does not exist")
+    try:
+        conn = _connect(p)
+        app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+        tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+    except sqlite3.DatabaseError as e:
+        raise AnnotatorError(f"{p} is not an annotator project ({e})") from None
+    if app_id != APPLICATION_ID:
+        if tables:
+            conn.close()
+            raise AnnotatorError(f"{p} is an SQLite file of another program, not an annotator project")
+        conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+    try:
+        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if mode.lower() != "wal":  # e.g. a network file system: keep going with the default
+            pass
+        conn.execute("PRAGMA synchronous = NORMAL")
+        from annotator.store.migrations import migrations
+
+        migrations.apply(Database(conn))
+        project = Project(p, conn)
+        if project.meta("app") is None:
+            with project.tx() as c:
+                c.execute("INSERT INTO meta(key, value) VALUES ('app', 'annotator')")
+                c.execute("INSERT INTO meta(key, value) VALUES ('created_at', ?)", (now(),))
+                # Salt for takedown digests, so a digest cannot be matched across projects.
+                c.execute(
+                    "INSERT INTO meta(key, value) VALUES ('salt', ?)", (secrets.token_hex(16),)
+                )
+        return project
+    except sqlite3.DatabaseError as e:
+        conn.close()
+        raise AnnotatorError(f"cannot open project {p}: {e}") from None

@@ -1,0 +1,214 @@
+"""Schema of the project file, as sqlite-utils migration steps.
+
+Rules: a released step is never edited; a schema change is a new step appended here.
+"""
+
+from __future__ import annotations
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+migrations = Migrations("annotator")
+
+
+@migrations()
+def m001_initial(db: Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE meta (
+            key   TEXT PRIMARY KEY,
+            value TEXT NOT NULL
+        );
+
+        CREATE TABLE reviewers (
+            id         INTEGER PRIMARY KEY,
+            name       TEXT NOT NULL UNIQUE,
+            created_at TEXT NOT NULL
+        );
+
+        -- The user's files. Never modified, never copied.
+        CREATE TABLE sources (
+            id            INTEGER PRIMARY KEY,
+            path          TEXT NOT NULL,          -- absolute path
+            format        TEXT NOT NULL,          -- msceleb | devset | names | rec | folder
+            size          INTEGER NOT NULL,
+            mtime         REAL NOT NULL,
+            fingerprint   TEXT NOT NULL,          -- sha256 of size + head + tail (see formats.fingerprint)
+            added_at      TEXT NOT NULL,
+            complete      INTEGER NOT NULL DEFAULT 0,
+            resume_pos    INTEGER NOT NULL DEFAULT 0,  -- byte offset / record index to resume from
+            resume_record INTEGER NOT NULL DEFAULT 0,  -- line / record number already done
+            UNIQUE (path, format)
+        );
+
+        CREATE TABLE import_runs (
+            id          INTEGER PRIMARY KEY,
+            source_id   INTEGER NOT NULL REFERENCES sources(id) ON DELETE CASCADE,
+            started_at  TEXT NOT NULL,
+            finished_at TEXT,
+            status      TEXT NOT NULL,            -- running | done | cancelled | failed
+            imported    INTEGER NOT NULL DEFAULT 0,
+            skipped     INTEGER NOT NULL DEFAULT 0,
+            rejected    INTEGER NOT NULL DEFAULT 0
+        );
+
+        CREATE TABLE rejected_rows (
+            id        INTEGER PRIMARY KEY,
+            source_id INTEGER NOT NULL REFERENCES sources(id) ON DELETE CASCADE,
+            record    INTEGER,                    -- line / record number; NULL for folder entries
+            origin    TEXT NOT NULL,
+            reason    TEXT NOT NULL,
+            UNIQUE (source_id, origin)
+        );
+
+        CREATE TABLE identities (
+            id           INTEGER PRIMARY KEY,
+            key          TEXT NOT NULL UNIQUE,    -- Freebase MID, RecordIO class index, folder name
+            face_count   INTEGER NOT NULL DEFAULT 0,  -- denormalised, kept by store functions
+            labeled_count INTEGER NOT NULL DEFAULT 0,
+            flagged_count INTEGER NOT NULL DEFAULT 0,
+            suspicion    REAL NOT NULL DEFAULT 0,
+            reviewed     INTEGER NOT NULL DEFAULT 0,
+            reviewed_by  INTEGER REFERENCES reviewers(id),
+            reviewed_at  TEXT
+        );
+        CREATE INDEX identities_suspicion ON identities (reviewed, suspicion DESC);
+
+        CREATE TABLE identity_names (
+            identity_id INTEGER NOT NULL REFERENCES identities(id) ON DELETE CASCADE,
+            lang        TEXT NOT NULL,
+            name        TEXT NOT NULL,
+            PRIMARY KEY (identity_id, lang)
+        );
+        -- Names may arrive (names list) before any face of the identity.
+
+        CREATE TABLE faces (
+            id               INTEGER PRIMARY KEY,
+            identity_id      INTEGER NOT NULL REFERENCES identities(id),  -- current (after moves)
+            orig_identity_id INTEGER NOT NULL REFERENCES identities(id),  -- as imported
+            source_id        INTEGER NOT NULL REFERENCES sources(id),
+            record           INTEGER,             -- 1-based line / 0-based record; NULL for folders
+            relpath          TEXT,                -- folder sources
+            offset           INTEGER,             -- TSV: FaceData field; rec: record start
+            length           INTEGER,
+            rank             INTEGER,
+            image_url        TEXT,
+            page_url         TEXT,
+            face_ref         TEXT,                -- MS-Celeb FaceID
+            rect_x0 REAL, rect_y0 REAL, rect_x1 REAL, rect_y1 REAL,
+            label            TEXT,                -- current label, materialised from events
+            label_event_id   INTEGER
+        );
+        CREATE UNIQUE INDEX faces_source_record ON faces (source_id, record);
+        CREATE UNIQUE INDEX faces_source_relpath ON faces (source_id, relpath);
+        CREATE INDEX faces_identity ON faces (identity_id, id);
+        CREATE INDEX faces_label ON faces (label);
+
+        -- Filled by `annotator scan`.
+        CREATE TABLE face_hashes (
+            face_id    INTEGER PRIMARY KEY REFERENCES faces(id) ON DELETE CASCADE,
+            sha256     BLOB,
+            phash      INTEGER,                   -- 64-bit, stored as signed int64
+            dhash      INTEGER,
+            width      INTEGER,
+            height     INTEGER,
+            grayscale  INTEGER,
+            sharpness  REAL,
+            corrupt    TEXT,                      -- decoder's reason, NULL when it decodes
+            scanned_at TEXT NOT NULL
+        );
+        CREATE INDEX face_hashes_sha256 ON face_hashes (sha256);
+
+        CREATE TABLE flags (
+            id          INTEGER PRIMARY KEY,
+            kind        TEXT NOT NULL,  -- exact_dup near_dup cross_identity_dup outlier corrupt tiny grayscale blurry
+            distance    INTEGER,
+            score       REAL NOT NULL,
+            fingerprint TEXT NOT NULL UNIQUE,     -- kind + sorted face ids: re-scans do not duplicate
+            created_at  TEXT NOT NULL
+        );
+        CREATE INDEX flags_kind ON flags (kind, score DESC);
+        CREATE TABLE flag_faces (
+            flag_id INTEGER NOT NULL REFERENCES flags(id) ON DELETE CASCADE,
+            face_id INTEGER NOT NULL REFERENCES faces(id) ON DELETE CASCADE,
+            PRIMARY KEY (flag_id, face_id)
+        );
+        CREATE INDEX flag_faces_face ON flag_faces (face_id);
+
+        -- Duplicate groups (connected components of near/exact duplicate pairs).
+        CREATE TABLE dup_groups (
+            face_id   INTEGER PRIMARY KEY REFERENCES faces(id) ON DELETE CASCADE,
+            group_id  INTEGER NOT NULL,
+            is_keeper INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE INDEX dup_groups_group ON dup_groups (group_id);
+
+        -- Append-only history. A batch is one user action (one undo step).
+        CREATE TABLE batches (
+            id          INTEGER PRIMARY KEY,
+            reviewer_id INTEGER NOT NULL REFERENCES reviewers(id),
+            at          TEXT NOT NULL,
+            kind        TEXT NOT NULL,            -- do | undo | redo
+            target      INTEGER REFERENCES batches(id),  -- the batch an undo/redo compensates
+            description TEXT NOT NULL
+        );
+        CREATE TABLE events (
+            id          INTEGER PRIMARY KEY,
+            batch_id    INTEGER NOT NULL REFERENCES batches(id),
+            reviewer_id INTEGER NOT NULL REFERENCES reviewers(id),
+            at          TEXT NOT NULL,
+            kind        TEXT NOT NULL,            -- label | move | review | qa | adjudicate
+            face_id     INTEGER,
+            identity_id INTEGER,
+            value       TEXT,                     -- new label / new identity id / review state
+            prev_value  TEXT,
+            note        TEXT
+        );
+        CREATE INDEX events_face ON events (face_id);
+        CREATE INDEX events_batch ON events (batch_id);
+        CREATE INDEX events_identity ON events (identity_id);
+
+        CREATE TABLE qa_passes (
+            id          INTEGER PRIMARY KEY,
+            reviewer_id INTEGER NOT NULL REFERENCES reviewers(id),
+            created_at  TEXT NOT NULL,
+            seed        INTEGER NOT NULL,
+            params      TEXT NOT NULL             -- JSON
+        );
+        CREATE TABLE qa_items (
+            pass_id          INTEGER NOT NULL REFERENCES qa_passes(id) ON DELETE CASCADE,
+            face_id          INTEGER NOT NULL REFERENCES faces(id) ON DELETE CASCADE,
+            position         INTEGER NOT NULL,
+            orig_label       TEXT NOT NULL,
+            orig_reviewer_id INTEGER NOT NULL REFERENCES reviewers(id),
+            orig_event_id    INTEGER NOT NULL,
+            verdict          TEXT,
+            verdict_event_id INTEGER,
+            adjudicated      TEXT,                -- final label chosen by an adjudicator
+            adjudicated_event_id INTEGER,
+            PRIMARY KEY (pass_id, face_id)
+        );
+
+        CREATE TABLE exports (
+            id          INTEGER PRIMARY KEY,
+            at          TEXT NOT NULL,
+            format      TEXT NOT NULL,
+            out_path    TEXT NOT NULL,
+            params      TEXT NOT NULL,            -- JSON
+            faces       INTEGER NOT NULL,
+            identities  INTEGER NOT NULL,
+            manifest_sha256 TEXT NOT NULL
+        );
+
+        -- Privacy takedowns: the identity and everything about it is deleted; only a
+        -- salted digest of its key stays, so a re-import skips it.
+        CREATE TABLE takedowns (
+            id            INTEGER PRIMARY KEY,
+            at            TEXT NOT NULL,
+            reviewer_id   INTEGER REFERENCES reviewers(id),
+            key_digest    TEXT NOT NULL UNIQUE,
+            faces_removed INTEGER NOT NULL,
+            reason        TEXT
+        );
+        """
+    )
