@@ -21,7 +21,9 @@ project_option = click.option(
     type=click.Path(dir_okay=False),
     help="The project file (SQLite).",
 )
-json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+json_option = click.option(
+    "--json", "as_json", is_flag=True, help="Print one JSON object on stdout."
+)
 
 
 def open_existing(path: str) -> Project:
@@ -79,7 +81,9 @@ def _fmt(seconds: float) -> str:
 
 
 @contextmanager
-def progress_bar(label: str, quiet: bool = False, unit: str = "rows") -> Iterator[Callable[[int, int], None]]:
+def progress_bar(
+    label: str, quiet: bool = False, unit: str = "rows"
+) -> Iterator[Callable[[int, int], None]]:
     bar = Progress(label, quiet=quiet, unit=unit)
     try:
         yield bar

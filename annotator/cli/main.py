@@ -66,7 +66,10 @@ class LazyGroup(click.Group):
             where = f": {e.filename}" if getattr(e, "filename", None) else ""
             _fail(f"{e.strerror or e}{where}")
         except KeyboardInterrupt:
-            click.echo("interrupted; the project file is consistent, run the command again to finish", err=True)
+            click.echo(
+                "interrupted; the project file is consistent, run the command again to finish",
+                err=True,
+            )
             sys.exit(130)
 
 

@@ -112,7 +112,9 @@ def open_project(path: str | os.PathLike[str], create: bool = False) -> Project:
     if app_id != APPLICATION_ID:
         if tables:
             conn.close()
-            raise AnnotatorError(f"{p} is an SQLite file of another program, not an annotator project")
+            raise AnnotatorError(
+                f"{p} is an SQLite file of another program, not an annotator project"
+            )
         conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
     try:
         mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]

@@ -1,0 +1,264 @@
+"""Every mutation of review state goes through one function here (DESIGN convention 3).
+
+Each operation writes one *batch* of append-only events in one short transaction, updates the
+materialised state (faces.label, faces.identity_id, identities.reviewed, counters) and returns a
+:class:`Changes` record the GUI uses to refresh only what changed. Undo and redo are operations
+too: they append compensating events and never delete history. Undo/redo stacks are per reviewer
+and are rebuilt from the batches table, so they survive closing and reopening the project.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from annotator.core.models import LABELS, AnnotatorError
+from annotator.store import labels as db
+from annotator.store.db import Project
+
+# Label given to a face moved to another identity: the reviewer who moves it asserts that it
+# belongs there.
+MOVED_LABEL = "correct"
+
+
+@dataclass
+class Changes:
+    """What an operation changed — enough for views to refresh without re-querying everything."""
+
+    description: str = ""
+    batch_id: int | None = None
+    labels: dict[int, str | None] = field(default_factory=dict)  # face id -> new label
+    moved: dict[int, tuple[int, int]] = field(default_factory=dict)  # face id -> (from, to)
+    reviewed: dict[int, bool] = field(default_factory=dict)  # identity id -> reviewed
+    identities: set[int] = field(default_factory=set)  # every identity touched
+
+    @property
+    def faces(self) -> set[int]:
+        return set(self.labels) | set(self.moved)
+
+    def __bool__(self) -> bool:
+        return bool(self.labels or self.moved or self.reviewed)
+
+
+# (kind, face_id, identity_id, target value)
+_Item = tuple[str, int | None, int | None, str | None]
+
+
+def _check_label(label: str | None) -> None:
+    if label is not None and label not in LABELS:
+        raise AnnotatorError(f"unknown label {label!r} (expected one of {', '.join(LABELS)})")
+
+
+def _apply(
+    project: Project,
+    reviewer: str,
+    description: str,
+    items: Sequence[_Item],
+    batch_kind: str = "do",
+    target: int | None = None,
+) -> Changes:
+    """Write one batch: read current state, append events with prev values, update state."""
+    rid = db.reviewer_id(project, reviewer)
+    ch = Changes(description=description)
+    with project.tx() as c:
+        face_ids = [f for _k, f, _i, _v in items if f is not None]
+        state = db.face_states(c, face_ids)
+        batch_id, at = db.new_batch(c, rid, batch_kind, description, target)
+        ch.batch_id = batch_id
+        written = 0
+        # Events are applied one by one, in order, so counters follow each face exactly.
+        for kind, face, ident, value in items:
+            if kind in ("label", "adjudicate"):
+                if face not in state:
+                    raise AnnotatorError(f"no face with id {face}")
+                cur_ident, cur_label = state[face]
+                if cur_label == value:
+                    continue
+                ev = db.insert_event(
+                    c, batch_id, rid, at, (kind, face, cur_ident, value, cur_label, None)
+                )
+                db.apply_labels(c, [(face, cur_ident, cur_label, value, ev)])
+                state[face] = (cur_ident, value)
+                ch.labels[face] = value
+                ch.identities.add(cur_ident)
+            elif kind == "move":
+                if face not in state:
+                    raise AnnotatorError(f"no face with id {face}")
+                assert value is not None
+                to = int(value)
+                cur_ident, cur_label = state[face]
+                if to == cur_ident:
+                    continue
+                if not db.identity_exists(c, to):
+                    raise AnnotatorError(f"no identity with id {to}")
+                db.insert_event(
+                    c, batch_id, rid, at, ("move", face, cur_ident, str(to), str(cur_ident), None)
+                )
+                db.apply_moves(c, [(face, cur_ident, to, cur_label)])
+                state[face] = (to, cur_label)
+                first = ch.moved.get(face, (cur_ident, to))[0]
+                if first == to:
+                    del ch.moved[face]
+                else:
+                    ch.moved[face] = (first, to)
+                ch.identities.update((cur_ident, to))
+            elif kind == "review":
+                assert ident is not None
+                cur = db.identity_review_state(c, ident)
+                if cur is None:
+                    raise AnnotatorError(f"no identity with id {ident}")
+                new = value == "1"
+                if cur == new:
+                    continue
+                db.insert_event(
+                    c,
+                    batch_id,
+                    rid,
+                    at,
+                    ("review", None, ident, "1" if new else "0", "1" if cur else "0", None),
+                )
+                db.set_identity_reviewed(c, ident, new, rid, at)
+                ch.reviewed[ident] = new
+                ch.identities.add(ident)
+            else:  # pragma: no cover - programming error
+                raise ValueError(kind)
+            written += 1
+        if not written:
+            # Nothing changed: do not leave an empty batch in the undo stack.
+            c.execute("DELETE FROM batches WHERE id = ?", (batch_id,))
+            ch.batch_id = None
+    return ch
+
+
+# -- operations ------------------------------------------------------------------------------
+
+
+def label_faces(
+    project: Project, face_ids: Iterable[int], label: str | None, reviewer: str, kind: str = "label"
+) -> Changes:
+    """Give ``label`` (or None to clear) to faces; one undo step."""
+    _check_label(label)
+    ids = list(dict.fromkeys(face_ids))
+    if not ids:
+        return Changes(description="nothing selected")
+    what = label or "unlabeled"
+    desc = f"label {len(ids)} face{'s' if len(ids) != 1 else ''} {what}"
+    return _apply(project, reviewer, desc, [(kind, f, None, label) for f in ids])
+
+
+def review_identity(
+    project: Project, identity_id: int, reviewer: str, rest: str | None = "correct"
+) -> Changes:
+    """Label every still-unlabeled face ``rest`` and mark the identity reviewed; one undo step."""
+    _check_label(rest)
+    items: list[_Item] = []
+    if rest is not None:
+        unl = db.unlabeled_faces(project.conn, identity_id)
+        items = [("label", f, None, rest) for f in unl]
+    items.append(("review", None, identity_id, "1"))
+    return _apply(project, reviewer, f"review identity ({len(items) - 1} faces {rest})", items)
+
+
+def set_reviewed(project: Project, identity_id: int, reviewed: bool, reviewer: str) -> Changes:
+    return _apply(
+        project,
+        reviewer,
+        "mark identity " + ("reviewed" if reviewed else "unreviewed"),
+        [("review", None, identity_id, "1" if reviewed else "0")],
+    )
+
+
+def move_faces(
+    project: Project, face_ids: Iterable[int], to_identity: int, reviewer: str
+) -> Changes:
+    """Move faces to another identity (they become ``correct`` there); one undo step."""
+    ids = list(dict.fromkeys(face_ids))
+    items: list[_Item] = [("move", f, None, str(to_identity)) for f in ids]
+    items += [("label", f, None, MOVED_LABEL) for f in ids]
+    return _apply(project, reviewer, f"move {len(ids)} face(s)", items)
+
+
+def choose_keeper(project: Project, group: Iterable[int], keeper: int, reviewer: str) -> Changes:
+    """In a duplicate group, the keeper becomes ``correct`` and the others ``duplicate``."""
+    ids = list(dict.fromkeys(group))
+    if keeper not in ids:
+        raise AnnotatorError("the keeper must be one of the group's faces")
+    items: list[_Item] = [
+        ("label", f, None, "correct" if f == keeper else "duplicate") for f in ids
+    ]
+    return _apply(project, reviewer, f"keep 1 of {len(ids)} duplicates", items)
+
+
+# -- undo / redo -----------------------------------------------------------------------------
+
+
+def _stacks(project: Project, reviewer: str) -> tuple[list[int], list[int], dict[int, str]]:
+    rid = db.reviewer_id(project, reviewer)
+    undo: list[int] = []
+    redo: list[int] = []
+    desc: dict[int, str] = {}
+    for bid, kind, target, description in db.reviewer_batches(project.conn, rid):
+        if kind == "do":
+            undo.append(bid)
+            desc[bid] = description
+            redo.clear()
+        elif kind == "undo":
+            if undo and undo[-1] == target:
+                undo.pop()
+                redo.append(target)
+        elif kind == "redo":
+            if redo and redo[-1] == target:
+                redo.pop()
+                undo.append(target)
+    return undo, redo, desc
+
+
+def can_undo(project: Project, reviewer: str) -> str | None:
+    """Description of the step Ctrl+Z would undo, or None."""
+    undo, _redo, desc = _stacks(project, reviewer)
+    return desc[undo[-1]] if undo else None
+
+
+def can_redo(project: Project, reviewer: str) -> str | None:
+    _undo, redo, desc = _stacks(project, reviewer)
+    return desc[redo[-1]] if redo else None
+
+
+def undo(project: Project, reviewer: str) -> Changes | None:
+    """Undo this reviewer's last step by appending compensating events."""
+    stack, _redo, desc = _stacks(project, reviewer)
+    if not stack:
+        return None
+    target = stack[-1]
+    events = db.batch_events(project.conn, target)
+    items: list[_Item] = [
+        (e.kind, e.face_id, e.identity_id, e.prev_value) for e in reversed(events)
+    ]
+    return _apply_forced(project, reviewer, f"undo {desc[target]}", items, "undo", target)
+
+
+def redo(project: Project, reviewer: str) -> Changes | None:
+    _undo, stack, desc = _stacks(project, reviewer)
+    if not stack:
+        return None
+    target = stack[-1]
+    events = db.batch_events(project.conn, target)
+    items: list[_Item] = [(e.kind, e.face_id, e.identity_id, e.value) for e in events]
+    return _apply_forced(project, reviewer, f"redo {desc[target]}", items, "redo", target)
+
+
+def _apply_forced(
+    project: Project,
+    reviewer: str,
+    description: str,
+    items: Sequence[_Item],
+    kind: str,
+    target: int,
+) -> Changes:
+    """Like _apply, but the batch is kept even when state already matches (the stack must move)."""
+    ch = _apply(project, reviewer, description, items, kind, target)
+    if ch.batch_id is None:
+        rid = db.reviewer_id(project, reviewer)
+        with project.tx() as c:
+            ch.batch_id, _at = db.new_batch(c, rid, kind, description, target)
+    return ch

@@ -1,0 +1,220 @@
+"""SQL for reviewers, batches/events (the append-only history) and the materialised label state.
+
+The truth is the event log; ``faces.label``, ``faces.identity_id``, ``identities.reviewed`` and the
+denormalised counters are kept in step with it inside the same transaction.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from annotator.store.db import Project, now
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    id: int
+    batch_id: int
+    kind: str
+    face_id: int | None
+    identity_id: int | None
+    value: str | None
+    prev_value: str | None
+
+
+def reviewer_id(project: Project, name: str) -> int:
+    """The id of a reviewer, created on first use."""
+    name = name.strip()
+    row = project.conn.execute("SELECT id FROM reviewers WHERE name = ?", (name,)).fetchone()
+    if row:
+        return row[0]
+    with project.tx() as c:
+        c.execute(
+            "INSERT INTO reviewers(name, created_at) VALUES (?, ?) ON CONFLICT(name) DO NOTHING",
+            (name, now()),
+        )
+        return c.execute("SELECT id FROM reviewers WHERE name = ?", (name,)).fetchone()[0]
+
+
+def reviewer_names(project: Project) -> dict[int, str]:
+    return dict(project.conn.execute("SELECT id, name FROM reviewers"))
+
+
+def new_batch(
+    c: sqlite3.Connection, reviewer: int, kind: str, description: str, target: int | None = None
+) -> tuple[int, str]:
+    at = now()
+    cur = c.execute(
+        "INSERT INTO batches(reviewer_id, at, kind, target, description) VALUES (?, ?, ?, ?, ?)",
+        (reviewer, at, kind, target, description),
+    )
+    return int(cur.lastrowid), at
+
+
+def insert_events(
+    c: sqlite3.Connection,
+    batch_id: int,
+    reviewer: int,
+    at: str,
+    rows: Iterable[tuple[str, int | None, int | None, str | None, str | None, str | None]],
+) -> None:
+    """rows: (kind, face_id, identity_id, value, prev_value, note)."""
+    c.executemany(
+        "INSERT INTO events(batch_id, reviewer_id, at, kind, face_id, identity_id, value, prev_value, note)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        ((batch_id, reviewer, at, *r) for r in rows),
+    )
+
+
+def insert_event(
+    c: sqlite3.Connection,
+    batch_id: int,
+    reviewer: int,
+    at: str,
+    row: tuple[str, int | None, int | None, str | None, str | None, str | None],
+) -> int:
+    """row: (kind, face_id, identity_id, value, prev_value, note). Returns the event id."""
+    cur = c.execute(
+        "INSERT INTO events(batch_id, reviewer_id, at, kind, face_id, identity_id, value, prev_value, note)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (batch_id, reviewer, at, *row),
+    )
+    return int(cur.lastrowid)
+
+
+def batch_event_ids(c: sqlite3.Connection, batch_id: int) -> dict[int, int]:
+    """face_id -> event id of the label events of a batch (to point faces.label_event_id at them)."""
+    return {
+        f: e
+        for e, f in c.execute(
+            "SELECT id, face_id FROM events WHERE batch_id = ? AND face_id IS NOT NULL"
+            " AND kind IN ('label', 'adjudicate')",
+            (batch_id,),
+        )
+    }
+
+
+def batch_events(c: sqlite3.Connection, batch_id: int) -> list[Event]:
+    return [
+        Event(*r)
+        for r in c.execute(
+            "SELECT id, batch_id, kind, face_id, identity_id, value, prev_value FROM events"
+            " WHERE batch_id = ? ORDER BY id",
+            (batch_id,),
+        )
+    ]
+
+
+def reviewer_batches(
+    c: sqlite3.Connection, reviewer: int
+) -> list[tuple[int, str, int | None, str]]:
+    return list(
+        c.execute(
+            "SELECT id, kind, target, description FROM batches WHERE reviewer_id = ? ORDER BY id",
+            (reviewer,),
+        )
+    )
+
+
+def _chunks(seq: Sequence[int], n: int = 900) -> Iterable[Sequence[int]]:
+    for i in range(0, len(seq), n):
+        yield seq[i : i + n]
+
+
+def face_states(
+    c: sqlite3.Connection, face_ids: Sequence[int]
+) -> dict[int, tuple[int, str | None]]:
+    """face_id -> (current identity id, current label) for the faces that exist."""
+    out: dict[int, tuple[int, str | None]] = {}
+    for chunk in _chunks(list(face_ids)):
+        q = f"SELECT id, identity_id, label FROM faces WHERE id IN ({','.join('?' * len(chunk))})"
+        for fid, ident, label in c.execute(q, chunk):
+            out[fid] = (ident, label)
+    return out
+
+
+def unlabeled_faces(c: sqlite3.Connection, identity_id: int) -> list[int]:
+    return [
+        r[0]
+        for r in c.execute(
+            "SELECT id FROM faces WHERE identity_id = ? AND label IS NULL ORDER BY id",
+            (identity_id,),
+        )
+    ]
+
+
+def apply_labels(
+    c: sqlite3.Connection, changes: Sequence[tuple[int, int, str | None, str | None, int | None]]
+) -> None:
+    """changes: (face_id, identity_id, old_label, new_label, event_id). Keeps labeled_count right."""
+    c.executemany(
+        "UPDATE faces SET label = ?, label_event_id = ? WHERE id = ?",
+        ((new, ev, fid) for fid, _i, _old, new, ev in changes),
+    )
+    delta: dict[int, int] = {}
+    for _fid, ident, old, new, _ev in changes:
+        d = (new is not None) - (old is not None)
+        if d:
+            delta[ident] = delta.get(ident, 0) + d
+    c.executemany(
+        "UPDATE identities SET labeled_count = labeled_count + ? WHERE id = ?",
+        ((d, i) for i, d in delta.items()),
+    )
+
+
+def apply_moves(c: sqlite3.Connection, moves: Sequence[tuple[int, int, int, str | None]]) -> None:
+    """moves: (face_id, from_identity, to_identity, current label). Keeps the counters right."""
+    c.executemany(
+        "UPDATE faces SET identity_id = ? WHERE id = ?", ((to, fid) for fid, _f, to, _l in moves)
+    )
+    for _fid, frm, to, label in moves:
+        lab = 1 if label is not None else 0
+        c.execute(
+            "UPDATE identities SET face_count = face_count - 1, labeled_count = labeled_count - ?"
+            " WHERE id = ?",
+            (lab, frm),
+        )
+        c.execute(
+            "UPDATE identities SET face_count = face_count + 1, labeled_count = labeled_count + ?,"
+            " reviewed = 0 WHERE id = ?",
+            (lab, to),
+        )
+
+
+def identity_review_state(c: sqlite3.Connection, identity_id: int) -> bool | None:
+    row = c.execute("SELECT reviewed FROM identities WHERE id = ?", (identity_id,)).fetchone()
+    return None if row is None else bool(row[0])
+
+
+def set_identity_reviewed(
+    c: sqlite3.Connection, identity_id: int, reviewed: bool, reviewer: int, at: str
+) -> None:
+    if reviewed:
+        c.execute(
+            "UPDATE identities SET reviewed = 1, reviewed_by = ?, reviewed_at = ? WHERE id = ?",
+            (reviewer, at, identity_id),
+        )
+    else:
+        c.execute(
+            "UPDATE identities SET reviewed = 0, reviewed_by = NULL, reviewed_at = NULL WHERE id = ?",
+            (identity_id,),
+        )
+
+
+def identity_exists(c: sqlite3.Connection, identity_id: int) -> bool:
+    return c.execute("SELECT 1 FROM identities WHERE id = ?", (identity_id,)).fetchone() is not None
+
+
+def label_history(
+    c: sqlite3.Connection, face_id: int
+) -> list[tuple[str, str, str, str | None, str | None]]:
+    """(at, reviewer name, kind, value, prev_value) of every event of one face, oldest first."""
+    return list(
+        c.execute(
+            "SELECT e.at, r.name, e.kind, e.value, e.prev_value FROM events e"
+            " JOIN reviewers r ON r.id = e.reviewer_id WHERE e.face_id = ? ORDER BY e.id",
+            (face_id,),
+        )
+    )

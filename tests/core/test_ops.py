@@ -1,0 +1,164 @@
+"""Label operations: events are appended, state is materialised, undo/redo compensate."""
+
+import pytest
+
+from annotator.core import ops
+from annotator.core.models import AnnotatorError
+from annotator.store.db import open_project
+
+
+@pytest.fixture
+def project(tmp_path):
+    p = open_project(tmp_path / "p.db", create=True)
+    with p.tx() as c:
+        c.execute(
+            "INSERT INTO sources(id, path, format, size, mtime, fingerprint, added_at)"
+            " VALUES (1, '/x/faces.tsv', 'msceleb', 1, 0, 'f', 'now')"
+        )
+        for i, key in enumerate(["m.a", "m.b"], start=1):
+            c.execute("INSERT INTO identities(id, key, face_count) VALUES (?, ?, 3)", (i, key))
+        for f in range(1, 7):
+            ident = 1 if f <= 3 else 2
+            c.execute(
+                "INSERT INTO faces(id, identity_id, orig_identity_id, source_id, record)"
+                " VALUES (?, ?, ?, 1, ?)",
+                (f, ident, ident, f),
+            )
+    yield p
+    p.close()
+
+
+def state(p):
+    faces = dict(p.conn.execute("SELECT id, label FROM faces"))
+    idents = {
+        r[0]: r[1:]
+        for r in p.conn.execute("SELECT id, face_count, labeled_count, reviewed FROM identities")
+    }
+    where = dict(p.conn.execute("SELECT id, identity_id FROM faces"))
+    return faces, idents, where
+
+
+def test_label_writes_event_with_reviewer_and_time(project):
+    ch = ops.label_faces(project, [1, 2], "wrong_identity", "alice")
+    assert ch.labels == {1: "wrong_identity", 2: "wrong_identity"}
+    assert ch.identities == {1}
+    rows = project.conn.execute(
+        "SELECT e.face_id, e.kind, e.value, e.prev_value, r.name, e.at FROM events e"
+        " JOIN reviewers r ON r.id = e.reviewer_id ORDER BY e.id"
+    ).fetchall()
+    assert [(r[0], r[1], r[2], r[3], r[4]) for r in rows] == [
+        (1, "label", "wrong_identity", None, "alice"),
+        (2, "label", "wrong_identity", None, "alice"),
+    ]
+    assert rows[0][5].endswith("Z")
+    faces, idents, _ = state(project)
+    assert faces[1] == "wrong_identity" and faces[3] is None
+    assert idents[1] == (3, 2, 0)
+
+
+def test_unknown_label_is_an_error(project):
+    with pytest.raises(AnnotatorError):
+        ops.label_faces(project, [1], "great", "alice")
+
+
+def test_review_identity_then_undo_restores_unlabeled(project):
+    ops.label_faces(project, [2], "duplicate", "alice")
+    before = state(project)
+    ch = ops.review_identity(project, 1, "alice")
+    assert ch.labels == {1: "correct", 3: "correct"} and ch.reviewed == {1: True}
+    faces, idents, _ = state(project)
+    assert faces[1] == faces[3] == "correct" and faces[2] == "duplicate"
+    assert idents[1] == (3, 3, 1)
+    ch = ops.undo(project, "alice")
+    assert ch.labels == {1: None, 3: None} and ch.reviewed == {1: False}
+    assert state(project) == before
+    # history is append-only: the undo added events, deleted none
+    n = project.conn.execute("SELECT count(*) FROM events").fetchone()[0]
+    assert n == 1 + 3 + 3
+
+
+def test_undo_redo_many_steps_and_across_reopen(project, tmp_path):
+    s0 = state(project)
+    ops.label_faces(project, [1], "correct", "alice")
+    s1 = state(project)
+    ops.label_faces(project, [1, 4], "unsure", "alice")
+    s2 = state(project)
+    ops.undo(project, "alice")
+    assert state(project) == s1
+    ops.undo(project, "alice")
+    assert state(project) == s0
+    assert ops.undo(project, "alice") is None
+    ops.redo(project, "alice")
+    assert state(project) == s1
+    path = project.path
+    project.close()
+    p2 = open_project(path)
+    assert ops.can_redo(p2, "alice") == "label 2 faces unsure"
+    ops.redo(p2, "alice")
+    assert state(p2) == s2
+    assert ops.redo(p2, "alice") is None
+    # a new action clears the redo stack
+    ops.undo(p2, "alice")
+    ops.label_faces(p2, [5], "unusable", "alice")
+    assert ops.redo(p2, "alice") is None
+    p2.close()
+
+
+def test_undo_is_per_reviewer(project):
+    ops.label_faces(project, [1], "correct", "alice")
+    ops.label_faces(project, [2], "correct", "bob")
+    ops.undo(project, "alice")
+    faces, _, _ = state(project)
+    assert faces[1] is None and faces[2] == "correct"
+
+
+def test_move_face_updates_counts_and_undoes(project):
+    before = state(project)
+    ch = ops.move_faces(project, [1], 2, "alice")
+    assert ch.moved == {1: (1, 2)} and ch.labels == {1: "correct"}
+    faces, idents, where = state(project)
+    assert where[1] == 2
+    assert idents[1] == (2, 0, 0) and idents[2] == (4, 1, 0)
+    assert project.conn.execute("SELECT orig_identity_id FROM faces WHERE id = 1").fetchone()[0] == 1
+    ops.undo(project, "alice")
+    assert state(project) == before
+    ops.redo(project, "alice")
+    assert state(project)[2][1] == 2
+
+
+def test_move_labeled_face_counts(project):
+    ops.label_faces(project, [1], "wrong_identity", "alice")
+    ops.move_faces(project, [1], 2, "alice")
+    _, idents, _ = state(project)
+    assert idents[1] == (2, 0, 0) and idents[2] == (4, 1, 0)
+    ops.undo(project, "alice")
+    _, idents, _ = state(project)
+    assert idents[1] == (3, 1, 0) and idents[2] == (3, 0, 0)
+
+
+def test_move_marks_target_identity_unreviewed(project):
+    ops.review_identity(project, 2, "alice")
+    ops.move_faces(project, [1], 2, "alice")
+    assert state(project)[1][2][2] == 0
+
+
+def test_choose_keeper(project):
+    ch = ops.choose_keeper(project, [1, 2, 3], 2, "alice")
+    assert ch.labels == {1: "duplicate", 2: "correct", 3: "duplicate"}
+    with pytest.raises(AnnotatorError):
+        ops.choose_keeper(project, [1, 2], 5, "alice")
+
+
+def test_noop_leaves_no_undo_step(project):
+    ops.label_faces(project, [1], "correct", "alice")
+    ch = ops.label_faces(project, [1], "correct", "alice")
+    assert not ch and ch.batch_id is None
+    assert ops.can_undo(project, "alice") == "label 1 face correct"
+
+
+def test_failed_operation_writes_nothing(project):
+    with pytest.raises(AnnotatorError):
+        ops.label_faces(project, [1, 99], "correct", "alice")
+    assert project.conn.execute("SELECT count(*) FROM events").fetchone()[0] == 0
+    assert project.conn.execute("SELECT count(*) FROM batches").fetchone()[0] == 0
+    assert state(project)[0][1] is None
