@@ -125,7 +125,7 @@ def _apply(
             written += 1
         if not written:
             # Nothing changed: do not leave an empty batch in the undo stack.
-            c.execute("DELETE FROM batches WHERE id = ?", (batch_id,))
+            db.discard_empty_batch(c, batch_id)
             ch.batch_id = None
     return ch
 

@@ -68,6 +68,14 @@ def insert_events(
     )
 
 
+def discard_empty_batch(c: sqlite3.Connection, batch_id: int) -> None:
+    """Drop a batch that wrote no event (inside the transaction that created it)."""
+    c.execute(
+        "DELETE FROM batches WHERE id = ? AND NOT EXISTS (SELECT 1 FROM events WHERE batch_id = ?)",
+        (batch_id, batch_id),
+    )
+
+
 def insert_event(
     c: sqlite3.Connection,
     batch_id: int,

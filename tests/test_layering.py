@@ -1,0 +1,46 @@
+"""The architecture's two hard rules, checked: Qt only in gui/, SQL only in store/."""
+
+import ast
+import pathlib
+import re
+import subprocess
+import sys
+
+ROOT = pathlib.Path(__file__).resolve().parents[1] / "annotator"
+NON_GUI = ["core", "store", "formats", "cli"]
+
+
+def test_non_gui_packages_import_without_qt():
+    """Import every non-GUI module with PySide6 blocked: none may need Qt."""
+    modules = []
+    for pkg in NON_GUI:
+        for f in sorted((ROOT / pkg).glob("*.py")):
+            if f.name != "gui_cmd.py":  # the gui command imports annotator.gui lazily, inside the command
+                modules.append(f"annotator.{pkg}.{f.stem}".removesuffix(".__init__"))
+    code = (
+        "import sys, importlib\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] in ('PySide6', 'shiboken6'):\n"
+        "            raise ImportError('Qt is blocked outside annotator.gui: ' + name)\n"
+        "sys.meta_path.insert(0, Block())\n"
+        f"for m in {modules!r}:\n"
+        "    importlib.import_module(m)\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+
+
+SQL = re.compile(r"^\s*(SELECT|INSERT|UPDATE|DELETE|CREATE|DROP|ALTER|PRAGMA|BEGIN|COMMIT)\b", re.I)
+
+
+def test_sql_only_in_store():
+    offenders = []
+    for f in ROOT.rglob("*.py"):
+        if "store" in f.relative_to(ROOT).parts:
+            continue
+        tree = ast.parse(f.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and SQL.match(node.value):
+                offenders.append(f"{f.relative_to(ROOT)}:{node.lineno}")
+    assert not offenders, offenders
