@@ -1,0 +1,47 @@
+"""`annotator gui`: the desktop reviewer (Qt is imported only when the command runs)."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.command("gui")
+@click.argument("project_path", required=False, type=click.Path(dir_okay=False))
+@click.option(
+    "--project",
+    "-p",
+    "project_opt",
+    type=click.Path(dir_okay=False),
+    help="The project file (same as the PROJECT_PATH argument).",
+)
+@click.option("--reviewer", help="Your name, recorded with every label (remembered).")
+@click.option(
+    "--screenshot",
+    type=click.Path(dir_okay=False),
+    help="Render the window offscreen to this PNG and exit.",
+)
+@click.option("--identity", "identity_key", help="Open this identity (key) first.")
+@click.option("--json", "as_json", is_flag=True, help="With --screenshot: print a JSON result.")
+def gui(
+    project_path: str | None,
+    project_opt: str | None,
+    reviewer: str | None,
+    screenshot: str | None,
+    identity_key: str | None,
+    as_json: bool,
+) -> None:
+    """Open the desktop reviewer (last project when none is given)."""
+    from annotator.core.models import AnnotatorError
+    from annotator.gui.app import run
+
+    if project_path and project_opt and project_path != project_opt:
+        raise AnnotatorError("give the project once: as PROJECT_PATH or as --project")
+    project_path = project_path or project_opt
+
+    code = run(project_path, reviewer, screenshot, identity_key)
+    if as_json:
+        from annotator.cli.common import emit_json
+
+        emit_json({"screenshot": screenshot, "exit": code})
+    if code:
+        raise SystemExit(code)

@@ -1,0 +1,83 @@
+"""`annotator scan` (hash faces, find duplicates, flag suspicious ones) and `annotator flags`."""
+
+from __future__ import annotations
+
+import click
+
+from annotator.cli.common import emit_json, json_option, open_existing, progress_bar, project_option
+from annotator.core.flags import DEFAULT_RADIUS, KINDS
+
+
+@click.command("scan")
+@project_option
+@click.option(
+    "--radius", type=click.IntRange(0, 32), default=None,
+    help=f"Near-duplicate radius in pHash bits (default {DEFAULT_RADIUS}).",
+)
+@click.option("--workers", type=click.IntRange(1, 256), default=None, help="Worker processes (default: all cores).")
+@json_option
+def scan(project_path: str, radius: int | None, workers: int | None, as_json: bool) -> None:
+    """Hash every face not hashed yet (SHA-256, pHash, dHash, size, grayscale, sharpness),
+    then recompute duplicate groups, flags and identity suspicion for the whole project."""
+    from annotator.core.scan import scan as run_scan
+
+    with open_existing(project_path) as project:
+        with progress_bar("hashing", quiet=as_json, unit="faces") as bar:
+            res = run_scan(project, radius=radius, workers=workers, progress=bar)
+    if as_json:
+        emit_json(res.as_dict())
+        return
+    click.echo(
+        f"hashed {res.hashed:,} faces in {res.hash_seconds:.1f}s"
+        + (f" ({res.hashed / res.hash_seconds:,.0f} faces/s)" if res.hash_seconds > 0 and res.hashed else "")
+        + f", {res.corrupt:,} corrupt"
+    )
+    if res.read_error_count:
+        click.echo(f"{res.read_error_count:,} faces could not be read (they stay unhashed):", err=True)
+        for msg in res.read_errors:
+            click.echo(f"  {msg}", err=True)
+    if res.cancelled:
+        click.echo("cancelled; run `annotator scan` again to continue")
+        return
+    click.echo(f"radius {res.radius}: {res.pairs:,} near pairs, {res.groups:,} duplicate groups")
+    for kind, n in res.flags.items():
+        click.echo(f"  {kind:<20}{n:>10,}")
+
+
+@click.command("flags")
+@project_option
+@click.option("--kind", type=click.Choice(KINDS), default=None, help="Only flags of this kind.")
+@click.option("--limit", type=click.IntRange(0), default=None, help="At most this many flags (best score first).")
+@json_option
+def flags(project_path: str, kind: str | None, limit: int | None, as_json: bool) -> None:
+    """List flags, highest score first, with each face's identity and origin."""
+    from annotator.core.hashing import to_hex
+    from annotator.store import flags as store
+    from annotator.store import hashes
+
+    with open_existing(project_path) as project:
+        items = store.list_flags(project, kind, limit)
+        if not as_json:
+            phash = {}
+            for fl in items:
+                for f in fl.faces:
+                    h = hashes.hash_of(project, int(f["id"]))  # type: ignore[arg-type]
+                    phash[f["id"]] = to_hex(h[0]) if h and h[0] is not None else "-"
+    if as_json:
+        emit_json(
+            {
+                "flags": [
+                    {"kind": f.kind, "distance": f.distance, "score": round(f.score, 6), "faces": f.faces}
+                    for f in items
+                ]
+            }
+        )
+        return
+    if not items:
+        click.echo("no flags (run `annotator scan` first)")
+        return
+    for fl in items:
+        dist = "" if fl.distance is None else f" d={fl.distance}"
+        click.echo(f"{fl.kind}{dist} score={fl.score:.3f}")
+        for f in fl.faces:
+            click.echo(f"    #{f['id']} {f['identity']} {f['origin']} phash={phash[f['id']]}")

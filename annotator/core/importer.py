@@ -1,0 +1,323 @@
+"""The import pipeline: stream a source through its format reader into the project file.
+
+* Rows are written in batches (``batch_rows`` rows or ``batch_bytes`` of source, whichever
+  comes first), each batch in one transaction together with the source's resume position, so
+  Ctrl-C or a kill leaves a consistent project and running the import again continues where the
+  last committed batch ended.
+* Importing a complete, unchanged source again adds nothing. A source that changed since its
+  (partial) import is refused with a clear error.
+* Identities are created on first sight; ``identities.face_count`` is recounted for every
+  identity a batch touched. Identities that were taken down (privacy) are skipped: their rows
+  count as skipped and nothing about them is stored.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from annotator.core.models import (
+    AnnotatorError,
+    CancelledFn,
+    FaceRecord,
+    NameRecord,
+    ProgressFn,
+    Rejected,
+)
+from annotator.core.privacy import key_digest
+from annotator.formats import check_format, fingerprint, msceleb, recordio, source_stat
+from annotator.formats import folder as folder_fmt
+from annotator.store import faces as store
+from annotator.store.db import Project
+
+Reader = Callable[[Path, int, int], Iterator[tuple[int, int, object]]]
+
+READERS: dict[str, Reader] = {
+    "msceleb": msceleb.read_aligned,  # type: ignore[dict-item]
+    "devset": msceleb.read_devset,  # type: ignore[dict-item]
+    "names": msceleb.read_names,  # type: ignore[dict-item]
+    "rec": recordio.read_rec,  # type: ignore[dict-item]
+    "folder": folder_fmt.read_folder,  # type: ignore[dict-item]
+}
+
+BATCH_ROWS = 10_000
+BATCH_BYTES = 128 << 20
+CANCEL_CHECK_ROWS = 500
+_NO_RECT = (None, None, None, None)
+
+
+@dataclass
+class ImportResult:
+    imported: int = 0  # faces (or names, for a names list) added by this run
+    skipped: int = 0  # rows already present, or of a withdrawn identity
+    rejected: list[Rejected] = field(default_factory=list)  # bad rows met by this run
+    identities: int = 0  # identities created by this run
+    complete: bool = False  # False when cancelled before the end of the source
+    source_id: int | None = None
+
+    def to_json(self) -> dict[str, object]:
+        """The `annotator import --json` object."""
+        return {
+            "imported": self.imported,
+            "skipped": self.skipped,
+            "rejected": [{"origin": r.origin, "reason": r.reason} for r in self.rejected],
+            "identities": self.identities,
+        }
+
+
+def resolve_path(fmt: str, path: str | Path) -> Path:
+    """Absolute source path; checks that it exists and has the right kind."""
+    p = Path(path).expanduser().absolute()
+    if fmt == "rec" and p.is_dir() and (p / "train.rec").exists():
+        p = p / "train.rec"
+    if not p.exists():
+        raise AnnotatorError(f"no such file or folder: {p}")
+    if fmt == "folder":
+        if not p.is_dir():
+            raise AnnotatorError(f"{p} is not a folder (format 'folder' expects ROOT/<identity>/<image>)")
+    elif p.is_dir():
+        raise AnnotatorError(f"{p} is a folder; format {fmt!r} expects a file")
+    return p
+
+
+def import_source(
+    project: Project,
+    fmt: str,
+    path: str | Path,
+    *,
+    progress: ProgressFn | None = None,
+    cancelled: CancelledFn | None = None,
+    batch_rows: int = BATCH_ROWS,
+    batch_bytes: int = BATCH_BYTES,
+) -> ImportResult:
+    """Import (or continue importing) one source into ``project``.
+
+    ``progress(done, total)`` gets rows done by this run and an estimate of the rows this run
+    will do (0 when unknown); ``cancelled()`` is polled every few hundred rows and stops the
+    import after committing what was read (the result then has ``complete=False``).
+    """
+    check_format(fmt)
+    p = resolve_path(fmt, path)
+    try:
+        size, mtime = source_stat(p)
+        fp = fingerprint(p)
+    except OSError as e:
+        raise AnnotatorError(f"cannot read {p}: {e.strerror or e}") from None
+    src = store.get_source(project, str(p), fmt)
+    if src is not None:
+        if src.fingerprint != fp:
+            state = "imported" if src.complete else "partially imported"
+            raise AnnotatorError(
+                f"{p} changed since it was {state} (size or content differs); "
+                "restore the original file, or import the new file under another name"
+            )
+        if (src.size, src.mtime) != (size, mtime):
+            store.update_source_stat(project, src.id, size, mtime)
+        if src.complete:
+            return _already_complete(project, src)
+    else:
+        src = store.add_source(project, str(p), fmt, size, mtime, fp)
+    return _run(project, fmt, p, src, size, progress, cancelled, batch_rows, batch_bytes)
+
+
+def _already_complete(project: Project, src: store.Source) -> ImportResult:
+    if src.format == "names":
+        present = store.source_run_imported(project, src.id)
+    else:
+        present = store.source_face_count(project, src.id)
+    return ImportResult(
+        imported=0, skipped=present, rejected=store.rejected_of_source(project, src.id),
+        identities=0, complete=True, source_id=src.id,
+    )
+
+
+class _Batch:
+    __slots__ = ("faces", "names", "rejected", "keys", "nbytes")
+
+    def __init__(self) -> None:
+        self.faces: list[FaceRecord] = []
+        self.names: list[tuple[str, str, str]] = []  # key, lang, name
+        self.rejected: list[Rejected] = []
+        self.keys: dict[str, None] = {}  # first-seen order
+        self.nbytes = 0
+
+    def __len__(self) -> int:
+        return len(self.faces) + len(self.names) + len(self.rejected)
+
+
+def _run(
+    project: Project,
+    fmt: str,
+    p: Path,
+    src: store.Source,
+    size: int,
+    progress: ProgressFn | None,
+    cancelled: CancelledFn | None,
+    batch_rows: int,
+    batch_bytes: int,
+) -> ImportResult:
+    result = ImportResult(source_id=src.id)
+    ids = store.identity_ids(project)
+    digests = store.takedown_digests(project)
+    salt = project.meta("salt") or ""
+    withdrawn: set[str] = set()
+    run_id = store.start_run(project, src.id)
+    reader = READERS[fmt](p, src.resume_pos, src.resume_record)
+    start_pos = src.resume_pos
+    by_bytes = fmt in ("msceleb", "devset", "names", "rec") and size > 0
+
+    def is_withdrawn(key: str) -> bool:
+        if key in ids:
+            return False
+        if key in withdrawn:
+            return True
+        if digests and key_digest(salt, key) in digests:
+            withdrawn.add(key)
+            return True
+        return False
+
+    withdrawn_skipped = 0  # counted by the reading thread; the writer counts the rest
+    n_rejected = 0
+
+    def flush(batch: _Batch, pos: int, rec_no: int, complete: bool) -> None:
+        nonlocal n_rejected
+        with project.tx() as c:
+            new = [k for k in batch.keys if k not in ids]
+            if new:
+                ids.update(store.create_identities(c, new))
+                result.identities += len(new)
+            if batch.faces:
+                rows = []
+                sid = src.id
+                for f in batch.faces:
+                    loc = f.locator
+                    r = f.rect or _NO_RECT
+                    rows.append(
+                        (
+                            ids[f.identity_key], sid, f.record, loc.relpath, loc.offset, loc.length,
+                            f.rank, f.image_url, f.page_url, f.face_ref, r[0], r[1], r[2], r[3],
+                        )
+                    )
+                n = store.insert_faces(c, rows)  # type: ignore[arg-type]
+                result.imported += n
+                result.skipped += len(rows) - n
+                store.refresh_face_counts(c, {ids[f.identity_key] for f in batch.faces})
+            if batch.names:
+                uniq = {(ids[k], lang): name for k, lang, name in reversed(batch.names)}
+                n = store.insert_names(c, [(i, lang, name) for (i, lang), name in uniq.items()])
+                if fmt == "names":
+                    result.imported += n
+                    result.skipped += len(batch.names) - n
+            if batch.rejected:
+                store.insert_rejected(c, src.id, batch.rejected)
+            store.set_resume(c, src.id, pos, rec_no, complete)
+            n_rejected += len(batch.rejected)
+            store.update_run(c, run_id, result.imported, result.skipped + withdrawn_skipped, n_rejected)
+
+    batch = _Batch()
+    pos, rec_no = src.resume_pos, src.resume_record
+    rows_run = 0
+    status = "failed"
+    writer = _Writer(flush)
+    try:
+        for pos, rec_no, item in reader:
+            rows_run += 1
+            if isinstance(item, FaceRecord):
+                key = item.identity_key
+                if is_withdrawn(key):
+                    withdrawn_skipped += 1
+                else:
+                    batch.faces.append(item)
+                    batch.keys[key] = None
+                    if item.locator.length:
+                        batch.nbytes += item.locator.length
+                    for lang, name in item.names.items():
+                        batch.names.append((key, lang, name))
+            elif isinstance(item, NameRecord):
+                if is_withdrawn(item.identity_key):
+                    withdrawn_skipped += 1
+                else:
+                    batch.names.append((item.identity_key, item.lang, item.name))
+                    batch.keys[item.identity_key] = None
+            elif isinstance(item, Rejected):
+                batch.rejected.append(item)
+                result.rejected.append(item)
+            if rows_run % CANCEL_CHECK_ROWS == 0:
+                stop = cancelled is not None and cancelled()
+                if stop or len(batch) >= batch_rows or batch.nbytes >= batch_bytes:
+                    writer.submit((batch, pos, rec_no, False))
+                    batch = _Batch()
+                    if progress is not None:
+                        progress(rows_run, _estimate(rows_run, start_pos, pos, size) if by_bytes else 0)
+                    if stop:
+                        writer.close()
+                        status = "cancelled"
+                        return result
+        # end of source
+        if fmt == "rec":
+            pos = size
+        writer.submit((batch, pos, rec_no, True))
+        writer.close()
+        result.complete = True
+        status = "done"
+        if progress is not None:
+            progress(rows_run, rows_run)
+        return result
+    except KeyboardInterrupt:
+        status = "cancelled"
+        raise
+    finally:
+        writer.close(raise_error=False)  # commits the batches already handed over
+        result.skipped += withdrawn_skipped
+        withdrawn_skipped = 0
+        try:
+            store.finish_run(project, run_id, status, result.imported, result.skipped, n_rejected)
+        except Exception:  # noqa: BLE001 - never mask the original error
+            pass
+
+
+class _Writer:
+    """Commits batches on a second thread: SQLite releases the GIL while it works, so the
+    inserts overlap with parsing the next batch. At most two batches wait in the queue."""
+
+    def __init__(self, flush: Callable[..., None]):
+        self._flush = flush
+        self._q: queue.Queue[tuple | None] = queue.Queue(maxsize=2)
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._loop, name="import-writer", daemon=True)
+        self._thread.start()
+        self._closed = False
+
+    def _loop(self) -> None:
+        while True:
+            job = self._q.get()
+            if job is None:
+                return
+            if self.error is not None:
+                continue  # drain without writing after a failure
+            try:
+                self._flush(*job)
+            except BaseException as e:  # noqa: BLE001 - re-raised in the reading thread
+                self.error = e
+
+    def submit(self, job: tuple) -> None:
+        if self.error is not None:
+            raise self.error
+        self._q.put(job)
+
+    def close(self, raise_error: bool = True) -> None:
+        if not self._closed:
+            self._closed = True
+            self._q.put(None)
+            self._thread.join()
+        if raise_error and self.error is not None:
+            raise self.error
+
+
+def _estimate(rows: int, start: int, pos: int, size: int) -> int:
+    if pos <= start or pos < 0:
+        return 0
+    return max(rows, round(rows * (size - start) / (pos - start)))

@@ -1,0 +1,401 @@
+"""Label files in and out.
+
+Import shapes (the delimiter is sniffed — tab, comma or semicolon, else whitespace — and a header
+row is optional):
+
+* **label table**: ``origin-or-face-id, label[, new identity key[, note]]``. ``origin`` is the
+  import's origin string (``faces.tsv:17``, ``train.rec#42``, or a folder source's relative
+  path); a bare integer is a face id. A new identity moves the face there (it becomes
+  ``correct`` there unless the row gives another label than ``wrong_identity``).
+* **clean list**: ``MID/rank-FaceId-0.jpg[<TAB>MID]`` — the listed faces (matched by the
+  identity they were imported under, their rank and their MS-Celeb FaceID) are ``correct``.
+
+With ``others`` (e.g. ``wrong_identity``), faces of the identities a file mentions that the file
+does not list get that label. Bad lines and unknown faces are reported with their line number
+and skipped; the rest is applied in chunked batches (one undo step per chunk and label).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from annotator.core import ops
+from annotator.core.models import LABELS, AnnotatorError, CancelledFn, ProgressFn
+from annotator.store import labels as labels_store
+from annotator.store import labels_io as store
+from annotator.store.db import Project
+
+CHUNK = 5000
+
+CLEAN_RE = re.compile(
+    r"^(?P<key>[^/\\]+)[/\\](?P<rank>\d+)-(?P<ref>[^/\\]+?)\.(?:jpe?g|png|bmp)$", re.IGNORECASE
+)
+_REF_NAMES = {"origin", "face", "face_id", "faceid", "id", "file", "path", "image"}
+_LABEL_NAMES = {"label", "verdict"}
+_IDENTITY_NAMES = {"identity", "new_identity", "identity_key", "key", "mid", "move_to"}
+_NOTE_NAMES = {"note", "notes", "comment"}
+
+
+@dataclass(frozen=True, slots=True)
+class LineError:
+    line: int
+    reason: str
+
+    def to_json(self) -> dict[str, object]:
+        return {"line": self.line, "reason": self.reason}
+
+
+@dataclass(frozen=True, slots=True)
+class LabelLine:
+    line: int
+    ref: str
+    label: str | None
+    identity: str | None = None
+    note: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CleanLine:
+    line: int
+    key: str
+    rank: int
+    face_ref: str
+
+
+@dataclass
+class ParsedFile:
+    shape: str  # "labels" | "clean" | "empty"
+    rows: list[LabelLine | CleanLine] = field(default_factory=list)
+    errors: list[LineError] = field(default_factory=list)
+
+
+@dataclass
+class LabelImportResult:
+    applied: int = 0
+    unchanged: int = 0
+    errors: list[LineError] = field(default_factory=list)
+    shape: str = "labels"
+    complete: bool = True
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "applied": self.applied,
+            "unchanged": self.unchanged,
+            "errors": [e.to_json() for e in self.errors],
+            "shape": self.shape,
+            "complete": self.complete,
+        }
+
+
+# -- reading -----------------------------------------------------------------------------------
+
+
+def _split_rows(path: Path) -> tuple[list[tuple[int, list[str]]], list[LineError]]:
+    """(line number, cells) of every non-empty line; undecodable lines become errors."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as e:
+        raise AnnotatorError(f"cannot read {path}: {e.strerror or e}") from None
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    errors: list[LineError] = []
+    lines: list[tuple[int, str]] = []
+    for no, raw in enumerate(data.splitlines(), start=1):
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            errors.append(LineError(no, "not UTF-8 text"))
+            continue
+        if text.strip() and not text.lstrip().startswith("#"):
+            lines.append((no, text))
+    sample = "\n".join(t for _n, t in lines[:50])
+    delim = next((d for d in ("\t", ",", ";") if d in sample), None)
+    rows: list[tuple[int, list[str]]] = []
+    for no, text in lines:
+        if delim is None:
+            cells = text.split()
+        else:
+            try:
+                cells = next(csv.reader(io.StringIO(text), delimiter=delim))
+            except (csv.Error, StopIteration):
+                errors.append(LineError(no, "cannot split the line into columns"))
+                continue
+        rows.append((no, [c.strip() for c in cells]))
+    return rows, errors
+
+
+def _header_map(cells: Sequence[str]) -> dict[str, int] | None:
+    low = [c.lower() for c in cells]
+    if not (low and (low[0] in _REF_NAMES or any(c in _LABEL_NAMES for c in low))):
+        return None
+    cols: dict[str, int] = {}
+    for i, c in enumerate(low):
+        for name, names in (
+            ("ref", _REF_NAMES), ("label", _LABEL_NAMES), ("identity", _IDENTITY_NAMES),
+            ("note", _NOTE_NAMES),
+        ):
+            if c in names and name not in cols:
+                cols[name] = i
+    cols.setdefault("ref", 0)
+    return cols
+
+
+def read_label_file(path: str | Path) -> ParsedFile:
+    """Parse a label file into rows of one shape plus the errors of its bad lines."""
+    rows, errors = _split_rows(Path(path))
+    if not rows:
+        return ParsedFile("empty", [], errors)
+    cols = _header_map(rows[0][1])
+    if cols is not None:
+        rows = rows[1:]
+    else:
+        cols = {"ref": 0, "label": 1, "identity": 2, "note": 3}
+    if not rows:
+        return ParsedFile("empty", [], errors)
+    first = rows[0][1]
+    second = first[cols["label"]].lower() if "label" in cols and len(first) > cols["label"] else ""
+    clean = bool(CLEAN_RE.match(first[cols["ref"]] if len(first) > cols["ref"] else "")) and (
+        second not in LABELS
+    )
+    out = ParsedFile("clean" if clean else "labels", [], errors)
+    for no, cells in rows:
+        if clean:
+            _clean_row(out, no, cells)
+        else:
+            _label_row(out, no, cells, cols)
+    out.errors.sort(key=lambda e: e.line)
+    return out
+
+
+def _cell(cells: Sequence[str], i: int | None) -> str:
+    return cells[i] if i is not None and i < len(cells) else ""
+
+
+def _clean_row(out: ParsedFile, no: int, cells: Sequence[str]) -> None:
+    m = CLEAN_RE.match(cells[0])
+    if not m:
+        out.errors.append(LineError(no, f"not a clean-list entry MID/rank-FaceId.jpg: {cells[0]!r}"))
+        return
+    key = m["key"]
+    if len(cells) > 1 and cells[1].startswith("m.") and cells[1] != key:
+        out.errors.append(
+            LineError(no, f"identity column {cells[1]!r} differs from the path's identity {key!r}")
+        )
+        return
+    out.rows.append(CleanLine(no, key, int(m["rank"]), m["ref"]))
+
+
+def _label_row(out: ParsedFile, no: int, cells: Sequence[str], cols: dict[str, int]) -> None:
+    ref = _cell(cells, cols.get("ref"))
+    label = _cell(cells, cols.get("label")).lower() or None
+    identity = _cell(cells, cols.get("identity")) or None
+    note = _cell(cells, cols.get("note")) or None
+    if not ref:
+        out.errors.append(LineError(no, "no face given (expected an origin or a face id)"))
+    elif label is not None and label not in LABELS:
+        out.errors.append(
+            LineError(no, f"unknown label {label!r} (expected one of {', '.join(LABELS)})")
+        )
+    elif label is None and identity is None:
+        out.errors.append(LineError(no, "no label and no new identity"))
+    else:
+        out.rows.append(LabelLine(no, ref, label, identity, note))
+
+
+# -- resolving ---------------------------------------------------------------------------------
+
+
+def resolve_ref(resolver: store.FaceResolver, ref: str) -> tuple[int | None, str | None]:
+    """(face id, None) or (None, reason) for an origin string or a face id."""
+    if ref.isdigit():
+        fid = int(ref)
+        if resolver.face_exists(fid):
+            return fid, None
+        found = resolver.by_origin(ref)  # a folder file named like a number
+        if len(found) == 1:
+            return found[0], None
+        return None, f"no face with id {fid}"
+    found = resolver.by_origin(ref)
+    if not found:
+        return None, f"unknown face {ref!r}"
+    if len(found) > 1:
+        return None, f"ambiguous origin {ref!r}: {len(found)} sources have that name"
+    return found[0], None
+
+
+# -- applying ----------------------------------------------------------------------------------
+
+
+def _chunks(ids: Sequence[int], n: int) -> Iterable[list[int]]:
+    for i in range(0, len(ids), n):
+        yield list(ids[i : i + n])
+
+
+def import_labels(
+    project: Project,
+    path: str | Path,
+    reviewer: str,
+    others: str | None = None,
+    *,
+    chunk: int = CHUNK,
+    progress: ProgressFn | None = None,
+    cancelled: CancelledFn | None = None,
+) -> LabelImportResult:
+    """Apply a label file (either shape) as ``reviewer``; see the module docstring."""
+    if others is not None and others not in LABELS:
+        raise AnnotatorError(f"unknown label {others!r} for --others (expected one of {', '.join(LABELS)})")
+    parsed = read_label_file(path)
+    res = LabelImportResult(shape=parsed.shape, errors=list(parsed.errors))
+    labels: dict[int, str] = {}  # face -> label to give
+    moves: dict[int, int] = {}  # face -> identity id to move to
+    notes: dict[int, str] = {}
+    seen: dict[int, tuple[int, str | None, int | None]] = {}  # face -> (line, label, move)
+    mentioned: set[int] = set()  # identities the file talks about (for --others)
+
+    def take(no: int, fid: int, label: str | None, move: int | None, note: str | None) -> None:
+        prev = seen.get(fid)
+        if prev is not None:
+            if prev[1:] != (label, move):
+                res.errors.append(
+                    LineError(no, f"face {fid} already given {prev[1] or 'a move'} on line {prev[0]}")
+                )
+            return
+        seen[fid] = (no, label, move)
+        if move is not None:
+            moves[fid] = move
+            if label not in (None, "wrong_identity", ops.MOVED_LABEL):
+                labels[fid] = label
+        elif label is not None:
+            labels[fid] = label
+        if note:
+            notes[fid] = note
+
+    if parsed.shape == "clean":
+        keys = store.identity_ids_by_key(project, (r.key for r in parsed.rows))  # type: ignore[union-attr]
+        lookup: dict[int, dict[tuple[int | None, str | None], list[int]]] = {}
+        for row in parsed.rows:
+            assert isinstance(row, CleanLine)
+            ident = keys.get(row.key)
+            if ident is None:
+                res.errors.append(LineError(row.line, f"unknown identity {row.key!r}"))
+                continue
+            mentioned.add(ident)
+            if ident not in lookup:
+                lookup[ident] = store.faces_by_rank_ref(project, ident)
+            fids = lookup[ident].get((row.rank, row.face_ref))
+            if not fids:
+                res.errors.append(
+                    LineError(row.line, f"unknown face: rank {row.rank} {row.face_ref} of {row.key}")
+                )
+                continue
+            for fid in fids:
+                take(row.line, fid, "correct", None, None)
+    elif parsed.shape == "labels":
+        resolver = store.FaceResolver(project)
+        idents = store.identity_ids_by_key(
+            project, (r.identity for r in parsed.rows if isinstance(r, LabelLine) and r.identity)
+        )
+        for row in parsed.rows:
+            assert isinstance(row, LabelLine)
+            fid, reason = resolve_ref(resolver, row.ref)
+            if fid is None:
+                res.errors.append(LineError(row.line, reason or "unknown face"))
+                continue
+            move = None
+            if row.identity is not None:
+                move = idents.get(row.identity)
+                if move is None:
+                    res.errors.append(LineError(row.line, f"unknown identity {row.identity!r}"))
+                    continue
+            take(row.line, fid, row.label, move, row.note)
+        if others is not None and seen:
+            state = labels_store.face_states(project.conn, list(seen))
+            mentioned = {ident for ident, _label in state.values()}
+    res.errors.sort(key=lambda e: e.line)
+
+    if others is not None:
+        for ident in sorted(mentioned):
+            for fid in store.resident_faces(project, ident):
+                if fid not in seen:
+                    labels[fid] = others
+    targeted = set(labels) | set(moves)
+    total = len(labels) + len(moves)
+    done = 0
+    changed: set[int] = set()
+    report = progress or (lambda d, t: None)
+    report(0, total)
+
+    def stop() -> bool:
+        if cancelled is not None and cancelled():
+            res.complete = False
+            return True
+        return False
+
+    by_target: dict[int, list[int]] = {}
+    for fid, to in moves.items():
+        by_target.setdefault(to, []).append(fid)
+    for to in sorted(by_target):
+        for ids in _chunks(sorted(by_target[to]), chunk):
+            if stop():
+                break
+            ch = ops.move_faces(project, ids, to, reviewer)
+            changed |= ch.faces
+            _notes(project, ch.batch_id, ids, notes)
+            done += len(ids)
+            report(done, total)
+    by_label: dict[str, list[int]] = {}
+    for fid, lab in labels.items():
+        by_label.setdefault(lab, []).append(fid)
+    for lab in LABELS:
+        for ids in _chunks(sorted(by_label.get(lab, [])), chunk):
+            if stop():
+                break
+            ch = ops.label_faces(project, ids, lab, reviewer)
+            changed |= ch.faces
+            _notes(project, ch.batch_id, [f for f in ids if f not in moves], notes)
+            done += len(ids)
+            report(done, total)
+    res.applied = len(changed)
+    res.unchanged = len(targeted - changed) if res.complete else 0
+    return res
+
+
+def _notes(project: Project, batch_id: int | None, ids: Iterable[int], notes: dict[int, str]) -> None:
+    if batch_id is None or not notes:
+        return
+    mine = {f: notes[f] for f in ids if f in notes}
+    store.set_event_notes(project, batch_id, mine)
+
+
+# -- export ------------------------------------------------------------------------------------
+
+EXPORT_COLUMNS = (
+    "face_id", "origin", "identity", "label", "reviewer", "at", "note", "qa_verdict",
+    "qa_reviewer", "adjudicated",
+)
+
+
+def export_rows(project: Project) -> Iterable[dict[str, object]]:
+    """Every face's current label state, as dicts with :data:`EXPORT_COLUMNS` keys."""
+    for r in store.label_rows(project):
+        yield {
+            "face_id": r.face_id, "origin": r.origin, "identity": r.identity, "label": r.label,
+            "reviewer": r.reviewer, "at": r.at, "note": r.note, "qa_verdict": r.qa_verdict,
+            "qa_reviewer": r.qa_reviewer, "adjudicated": r.adjudicated,
+        }
+
+
+def write_csv(rows: Iterable[dict[str, object]], out: io.TextIOBase | object) -> int:
+    """Write export rows as CSV (header first) to a text stream; returns the row count."""
+    w = csv.writer(out, lineterminator="\n")  # type: ignore[arg-type]
+    w.writerow(EXPORT_COLUMNS)
+    n = 0
+    for row in rows:
+        w.writerow(["" if row[c] is None else row[c] for c in EXPORT_COLUMNS])
+        n += 1
+    return n

@@ -1,0 +1,414 @@
+"""QA passes: a blind second look at a stratified sample of labeled faces, agreement figures,
+and the adjudication of disagreements.
+
+* Sample: labeled faces whose current label was set by someone other than the QA reviewer,
+  stratified by (original reviewer, label). Allocation is proportional (largest remainder) with a
+  floor of one item per stratum when the sample is large enough, and always at least one item per
+  label kind present. Reproducible: ``numpy.random.default_rng(seed)``; the pass's items are
+  shuffled so strata (and so labels) cannot be guessed from the order.
+* A verdict is its own ``qa`` event; it never changes ``faces.label``.
+* Agreement: Cohen's kappa with the large-sample standard error of Fleiss, Cohen & Everitt
+  (1969) and a normal 95% interval (clipped to [-1, 1]); error rate of the original labels with
+  a Wilson 95% interval, where an original label counts as an error when the adjudicated label
+  (or, before adjudication, the QA verdict) differs from it. Figures are over the sampled items
+  (unweighted).
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from annotator.core import ops
+from annotator.core.labels_io import LabelLine, LineError, read_label_file, resolve_ref
+from annotator.core.models import LABELS, AnnotatorError
+from annotator.store import labels as labels_store
+from annotator.store import labels_io as labels_io_store
+from annotator.store import qa as store
+from annotator.store.db import Project
+
+Z95 = 1.959963984540054  # standard normal 0.975 quantile
+DEFAULT_FRACTION = 0.1
+
+
+# -- sampling ------------------------------------------------------------------------------------
+
+
+def allocate(sizes: Sequence[int], labels: Sequence[str], n: int) -> list[int]:
+    """How many items to draw from each stratum (``sizes[h]`` faces, label ``labels[h]``).
+
+    Proportional with largest remainders, capped by stratum size; every stratum gets at least one
+    item when ``n`` allows, and every label kind present always gets at least one (so the result
+    may exceed ``n`` when ``n`` is smaller than the number of label kinds).
+    """
+    k = len(sizes)
+    total = sum(sizes)
+    if k == 0 or total == 0:
+        return [0] * k
+    kinds = sorted(set(labels), key=lambda x: (LABELS.index(x) if x in LABELS else 99, x))
+    n = min(max(n, len(kinds)), total)
+    mins = [0] * k
+    if n >= k:
+        mins = [1 if s > 0 else 0 for s in sizes]
+    else:
+        for lab in kinds:  # the largest stratum of each label kind
+            h = max((i for i in range(k) if labels[i] == lab), key=lambda i: (sizes[i], -i))
+            mins[h] = 1
+    raw = [n * s / total for s in sizes]
+    alloc = [min(max(math.floor(r), m), s) for r, m, s in zip(raw, mins, sizes, strict=True)]
+    diff = n - sum(alloc)
+    while diff > 0:
+        h = max(
+            (i for i in range(k) if alloc[i] < sizes[i]), key=lambda i: (raw[i] - alloc[i], -i)
+        )
+        alloc[h] += 1
+        diff -= 1
+    while diff < 0:
+        h = min(
+            (i for i in range(k) if alloc[i] > mins[i]), key=lambda i: (raw[i] - alloc[i], i)
+        )
+        alloc[h] -= 1
+        diff += 1
+    return alloc
+
+
+@dataclass
+class PassResult:
+    pass_id: int
+    reviewer: str
+    seed: int
+    items: int
+    eligible: int
+    strata: list[dict[str, object]] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def start_pass(
+    project: Project,
+    reviewer: str,
+    *,
+    fraction: float | None = None,
+    count: int | None = None,
+    seed: int | None = None,
+) -> PassResult:
+    """Draw a QA sample for ``reviewer`` and store it as a new pass."""
+    if fraction is not None and count is not None:
+        raise AnnotatorError("give either a fraction or a count, not both")
+    if count is not None and count < 1:
+        raise AnnotatorError("the count must be at least 1")
+    if fraction is None and count is None:
+        fraction = DEFAULT_FRACTION
+    if fraction is not None and not 0 < fraction <= 1:
+        raise AnnotatorError("the fraction must be in (0, 1]")
+    if seed is None:
+        seed = secrets.randbelow(2**31)
+    if seed < 0:
+        raise AnnotatorError("the seed must be a non-negative integer")
+    rid = labels_store.reviewer_id(project, reviewer)
+    cands = store.candidates(project, rid)
+    if not cands:
+        raise AnnotatorError(
+            f"nothing to check: no labeled face set by another reviewer than {reviewer!r} "
+            "that an earlier QA pass did not already check"
+        )
+    strata: dict[tuple[int, str], list[store.Candidate]] = {}
+    for c in cands:
+        strata.setdefault((c.reviewer_id, c.label), []).append(c)
+    keys = sorted(strata, key=lambda k: (k[0], LABELS.index(k[1]) if k[1] in LABELS else 99, k[1]))
+    sizes = [len(strata[k]) for k in keys]
+    n = count if count is not None else max(1, round((fraction or 0) * len(cands)))
+    alloc = allocate(sizes, [k[1] for k in keys], n)
+    rng = np.random.default_rng(seed)
+    chosen: list[store.Candidate] = []
+    for key, a in zip(keys, alloc, strict=True):
+        members = strata[key]  # already in face id order
+        if a:
+            idx = rng.choice(len(members), size=a, replace=False)
+            chosen.extend(members[int(i)] for i in sorted(idx))
+    order = rng.permutation(len(chosen))
+    chosen = [chosen[int(i)] for i in order]
+    names = labels_store.reviewer_names(project)
+    info = [
+        {"reviewer": names.get(k[0], str(k[0])), "label": k[1], "size": s, "sampled": a}
+        for k, s, a in zip(keys, sizes, alloc, strict=True)
+    ]
+    params = {"fraction": fraction, "count": count, "eligible": len(cands), "strata": info}
+    pid = store.create_pass(project, rid, seed, params, chosen)
+    return PassResult(pid, reviewer, seed, len(chosen), len(cands), info)
+
+
+def _pass(project: Project, pass_id: int) -> store.PassInfo:
+    p = store.get_pass(project, pass_id)
+    if p is None:
+        raise AnnotatorError(f"no QA pass {pass_id}")
+    return p
+
+
+@dataclass(frozen=True, slots=True)
+class BlindItem:
+    """What the QA reviewer may see: the face and the identity it claims, not the label."""
+
+    face_id: int
+    position: int
+    origin: str
+    identity_id: int
+    identity_key: str
+    verdict: str | None  # the QA reviewer's own verdict so far
+
+
+def next_items(
+    project: Project, pass_id: int, limit: int | None = None, include_done: bool = False
+) -> list[BlindItem]:
+    """The pass's items in order (by default only those still without a verdict), blind."""
+    _pass(project, pass_id)
+    rows = store.blind_items(project, pass_id, include_done, limit)
+    origins = labels_io_store.face_origins(project, [r.face_id for r in rows])
+    return [
+        BlindItem(r.face_id, r.position, origins.get(r.face_id, "?"), r.identity_id, r.identity_key, r.verdict)
+        for r in rows
+    ]
+
+
+def record_verdict(project: Project, pass_id: int, face_id: int, label: str, reviewer: str) -> int:
+    """The QA reviewer's verdict on one item: its own ``qa`` event; returns the event id."""
+    if label not in LABELS:
+        raise AnnotatorError(f"unknown label {label!r} (expected one of {', '.join(LABELS)})")
+    p = _pass(project, pass_id)
+    if reviewer.strip() != p.reviewer:
+        raise AnnotatorError(f"QA pass {pass_id} belongs to {p.reviewer!r}, not {reviewer!r}")
+    it = store.item(project, pass_id, face_id)
+    if it is None:
+        raise AnnotatorError(f"face {face_id} is not in QA pass {pass_id}")
+    if it.orig_reviewer_id == p.reviewer_id:  # cannot happen for sampled items; be safe
+        raise AnnotatorError("a reviewer cannot QA their own label")
+    return store.record_verdict(
+        project, pass_id, face_id, it.identity_id, label, it.verdict, p.reviewer_id
+    )
+
+
+@dataclass
+class VerdictFileResult:
+    recorded: int = 0
+    errors: list[LineError] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, object]:
+        return {"recorded": self.recorded, "errors": [e.to_json() for e in self.errors]}
+
+
+def verdicts_from_file(project: Project, pass_id: int, path: str | Path, reviewer: str) -> VerdictFileResult:
+    """Record verdicts from a CSV/TSV of ``origin-or-face-id, label`` (bad lines reported)."""
+    p = _pass(project, pass_id)
+    if reviewer.strip() != p.reviewer:
+        raise AnnotatorError(f"QA pass {pass_id} belongs to {p.reviewer!r}, not {reviewer!r}")
+    parsed = read_label_file(path)
+    res = VerdictFileResult(errors=list(parsed.errors))
+    if parsed.shape == "clean":
+        raise AnnotatorError("a QA verdict file has lines of origin,label (not a clean list)")
+    resolver = labels_io_store.FaceResolver(project)
+    for row in parsed.rows:
+        assert isinstance(row, LabelLine)
+        if row.label is None:
+            res.errors.append(LineError(row.line, "no label"))
+            continue
+        fid, reason = resolve_ref(resolver, row.ref)
+        if fid is None:
+            res.errors.append(LineError(row.line, reason or "unknown face"))
+            continue
+        try:
+            record_verdict(project, pass_id, fid, row.label, reviewer)
+        except AnnotatorError as e:
+            res.errors.append(LineError(row.line, str(e)))
+            continue
+        res.recorded += 1
+    res.errors.sort(key=lambda e: e.line)
+    return res
+
+
+# -- agreement -----------------------------------------------------------------------------------
+
+
+def wilson(x: int, n: int, z: float = Z95) -> tuple[float, float] | None:
+    """Wilson score interval for a binomial proportion x/n."""
+    if n <= 0:
+        return None
+    p = x / n
+    den = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / den
+    half = z / den * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+@dataclass(frozen=True, slots=True)
+class Kappa:
+    kappa: float | None
+    se: float | None
+    ci: tuple[float, float] | None
+
+
+def cohen_kappa(table: np.ndarray, z: float = Z95) -> Kappa:
+    """Cohen's kappa of a square confusion matrix (rows: rater A, columns: rater B).
+
+    SE: the large-sample (non-null) variance of Fleiss, Cohen & Everitt (1969):
+    var = (A + B - C) / (n (1 - pe)^2) with A = sum_i p_ii [1 - (p_i. + p_.i)(1 - k)]^2,
+    B = (1 - k)^2 sum_{i != j} p_ij (p_.i + p_j.)^2, C = [k - pe (1 - k)]^2.
+    Kappa is undefined (None) when pe = 1 (both raters used one single, same category).
+    """
+    t = np.asarray(table, dtype=float)
+    n = t.sum()
+    if n <= 0:
+        return Kappa(None, None, None)
+    p = t / n
+    rows = p.sum(axis=1)
+    cols = p.sum(axis=0)
+    po = float(np.trace(p))
+    pe = float(rows @ cols)
+    if pe >= 1 - 1e-12:
+        return Kappa(None, None, None)
+    k = (po - pe) / (1 - pe)
+    a = float(sum(p[i, i] * (1 - (rows[i] + cols[i]) * (1 - k)) ** 2 for i in range(len(p))))
+    b = 0.0
+    for i in range(len(p)):
+        for j in range(len(p)):
+            if i != j:
+                b += p[i, j] * (cols[i] + rows[j]) ** 2
+    b *= (1 - k) ** 2
+    c = (k - pe * (1 - k)) ** 2
+    var = max(a + b - c, 0.0) / (n * (1 - pe) ** 2)
+    se = math.sqrt(var)
+    return Kappa(k, se, (max(-1.0, k - z * se), min(1.0, k + z * se)))
+
+
+def agreement(pairs: Iterable[tuple[str, str, str | None]]) -> dict[str, object]:
+    """Figures for (original label, QA verdict, adjudicated label or None) triples."""
+    idx = {lab: i for i, lab in enumerate(LABELS)}
+    table = np.zeros((len(LABELS), len(LABELS)), dtype=int)
+    errors = 0
+    n = 0
+    for orig, verdict, adj in pairs:
+        table[idx[orig], idx[verdict]] += 1
+        n += 1
+        if (adj or verdict) != orig:
+            errors += 1
+    agree = int(np.trace(table))
+    k = cohen_kappa(table)
+    ci = wilson(errors, n)
+    return {
+        "items": n,
+        "agree": agree,
+        "percent_agreement": round(100.0 * agree / n, 4) if n else None,
+        "kappa": _r(k.kappa),
+        "kappa_se": _r(k.se),
+        "kappa_ci95": [_r(k.ci[0]), _r(k.ci[1])] if k.ci else None,
+        "confusion": {
+            orig: {qa: int(table[i, j]) for j, qa in enumerate(LABELS)}
+            for i, orig in enumerate(LABELS)
+        },
+        "errors": errors,
+        "error_rate": _r(errors / n) if n else None,
+        "error_rate_ci95": [_r(ci[0]), _r(ci[1])] if ci else None,
+    }
+
+
+def _r(x: float | None) -> float | None:
+    return None if x is None else round(float(x), 6)
+
+
+def report(project: Project, pass_id: int | None = None) -> dict[str, object]:
+    """Agreement per original reviewer and overall, over the items with a verdict."""
+    if pass_id is not None:
+        _pass(project, pass_id)
+    its = store.items(project, pass_id)
+    done = [i for i in its if i.verdict is not None]
+    per: dict[str, list[tuple[str, str, str | None]]] = {}
+    for i in done:
+        assert i.verdict is not None
+        per.setdefault(i.orig_reviewer, []).append((i.orig_label, i.verdict, i.adjudicated))
+    overall = agreement((i.orig_label, i.verdict or "", i.adjudicated) for i in done)
+    return {
+        "pass": pass_id,
+        "passes": sorted({i.pass_id for i in its}),
+        "items_total": len(its),
+        "items_checked": len(done),
+        "kappa_method": "Cohen's kappa; 95% CI = kappa +/- 1.96 SE, SE large-sample "
+        "(Fleiss, Cohen & Everitt 1969)",
+        "error_rate_method": "original label differs from the adjudicated label (or the QA "
+        "verdict when not adjudicated); Wilson 95% interval; unweighted over the sample",
+        "overall": overall,
+        "per_reviewer": {name: agreement(v) for name, v in sorted(per.items())},
+        "adjudication_pending": sum(
+            1 for i in done if i.verdict != i.orig_label and i.adjudicated is None
+        ),
+    }
+
+
+# -- adjudication --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Disagreement:
+    pass_id: int
+    face_id: int
+    origin: str
+    identity_id: int
+    identity_key: str
+    orig_label: str
+    orig_reviewer: str
+    verdict: str
+    qa_reviewer: str
+
+    def to_json(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def adjudication_queue(project: Project, pass_id: int | None = None) -> list[Disagreement]:
+    """Items whose QA verdict differs from the original label and that await a decision."""
+    its = [
+        i for i in store.items(project, pass_id)
+        if i.verdict is not None and i.verdict != i.orig_label and i.adjudicated is None
+    ]
+    origins = labels_io_store.face_origins(project, [i.face_id for i in its])
+    return [
+        Disagreement(
+            i.pass_id, i.face_id, origins.get(i.face_id, "?"), i.identity_id, i.identity_key,
+            i.orig_label, i.orig_reviewer, i.verdict or "", i.qa_reviewer,
+        )
+        for i in its
+    ]
+
+
+def adjudicate(project: Project, pass_id: int, face_id: int, label: str, reviewer: str) -> ops.Changes:
+    """The final decision on a QA item: the face's label becomes ``label`` (an ``adjudicate``
+    event) and the item records it."""
+    if label not in LABELS:
+        raise AnnotatorError(f"unknown label {label!r} (expected one of {', '.join(LABELS)})")
+    _pass(project, pass_id)
+    it = store.item(project, pass_id, face_id)
+    if it is None:
+        raise AnnotatorError(f"face {face_id} is not in QA pass {pass_id}")
+    if it.verdict is None:
+        raise AnnotatorError(f"face {face_id} has no QA verdict yet in pass {pass_id}")
+    ch = ops.label_faces(project, [face_id], label, reviewer, kind="adjudicate")
+    ev = store.adjudication_event(project, ch.batch_id, face_id) if ch.batch_id else None
+    if ev is None:  # the label already was the decision: record the decision on its own
+        rid = labels_store.reviewer_id(project, reviewer)
+        ev = store.record_confirming_adjudication(
+            project, pass_id, face_id, it.identity_id, label, rid
+        )
+    store.set_adjudicated(project, pass_id, face_id, label, ev)
+    return ch
+
+
+def identity_qa_status(project: Project) -> dict[int, bool]:
+    """identity id -> passed: it has >= 1 QA item and every item agrees or was adjudicated."""
+    out: dict[int, bool] = {}
+    for ident, orig, verdict, adj in store.identity_item_states(project):
+        ok = adj is not None or (verdict is not None and verdict == orig)
+        out[ident] = out.get(ident, True) and ok
+    return out

@@ -1,0 +1,234 @@
+"""Project statistics for `annotator stats` and the GUI dashboard (plain dicts, matplotlib
+Figures; no Qt).
+
+* Noise rate of the raw data: among labeled faces, the fraction that was wrong in the source —
+  labeled ``wrong_identity`` or ``duplicate``, or moved to another identity by a reviewer (a moved
+  face was misfiled in the raw data even though its label is now ``correct``) — with a Wilson
+  95% interval.
+* Faces per hour: per reviewer, label events divided by active time, where active time is the
+  sum of gaps between consecutive labeling actions, each gap capped at ``IDLE_CAP`` seconds (a
+  longer pause is a break), plus ``IDLE_CAP`` for the first action of each session.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from annotator.core.models import LABELS
+from annotator.store import stats as store
+from annotator.store.db import Project
+
+Z95 = 1.959963984540054
+IDLE_CAP = 300.0  # seconds
+
+
+def wilson(k: int, n: int, z: float = Z95) -> tuple[float, float]:
+    """Wilson score interval for k successes in n trials ((0, 1) when n == 0)."""
+    if n <= 0:
+        return (0.0, 1.0)
+    p = k / n
+    den = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / den
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def cohen_kappa(pairs: list[tuple[str, str]]) -> float | None:
+    """Cohen's kappa of (label a, label b) pairs; None when undefined (no pairs, pe == 1)."""
+    n = len(pairs)
+    if not n:
+        return None
+    po = sum(a == b for a, b in pairs) / n
+    ca = Counter(a for a, _ in pairs)
+    cb = Counter(b for _, b in pairs)
+    pe = sum(ca[k] * cb[k] for k in ca) / (n * n)
+    return None if pe >= 1 else (po - pe) / (1 - pe)
+
+
+def _parse(at: str) -> datetime:
+    return datetime.fromisoformat(at.replace("Z", "+00:00"))
+
+
+def throughput(batches: list[tuple[str, str, int]]) -> dict[str, dict[str, Any]]:
+    """reviewer -> {labels, active_hours, faces_per_hour, sessions}."""
+    out: dict[str, dict[str, Any]] = {}
+    prev: dict[str, datetime] = {}
+    for name, at, n in batches:
+        t = _parse(at)
+        d = out.setdefault(name, {"labels": 0, "active_seconds": 0.0, "sessions": 0})
+        d["labels"] += n
+        last = prev.get(name)
+        gap = (t - last).total_seconds() if last is not None else math.inf
+        if gap > IDLE_CAP:
+            d["sessions"] += 1
+            d["active_seconds"] += IDLE_CAP
+        else:
+            d["active_seconds"] += max(gap, 0.0)
+        prev[name] = t
+    for d in out.values():
+        secs = d.pop("active_seconds")
+        d["active_hours"] = secs / 3600
+        d["faces_per_hour"] = d["labels"] / (secs / 3600) if secs > 0 else None
+    return out
+
+
+def labels_per_hour(batches: list[tuple[str, str, int]]) -> dict[str, int]:
+    """Clock hour (``YYYY-MM-DDTHH``, UTC) -> label events, all reviewers."""
+    c: Counter[str] = Counter()
+    for _name, at, n in batches:
+        c[at[:13]] += n
+    return dict(sorted(c.items()))
+
+
+def histogram(values: list[int]) -> dict[str, Any]:
+    """Faces-per-identity histogram on 1, 2, 3-4, 5-8, ... (powers of two) bins."""
+    if not values:
+        return {"bins": [], "counts": [], "min": 0, "median": 0, "max": 0, "mean": 0.0}
+    vals = sorted(values)
+    edges = [1, 2, 3]
+    while edges[-1] <= vals[-1]:
+        edges.append((edges[-1] - 1) * 2 + 1)
+    counts = [0] * (len(edges) - 1)
+    j = 0
+    for v in vals:
+        while v >= edges[j + 1]:
+            j += 1
+        counts[j] += 1
+    bins = [f"{lo}" if hi - lo == 1 else f"{lo}-{hi - 1}" for lo, hi in zip(edges, edges[1:], strict=False)]
+    return {
+        "bins": bins, "counts": counts, "min": vals[0], "median": vals[len(vals) // 2],
+        "max": vals[-1], "mean": sum(vals) / len(vals),
+    }
+
+
+def qa_summary(project: Project) -> dict[str, Any]:
+    pairs = store.qa_pairs(project)
+    per: dict[str, list[tuple[str, str]]] = {}
+    for name, a, b in pairs:
+        per.setdefault(name, []).append((a, b))
+
+    def fig(ps: list[tuple[str, str]]) -> dict[str, Any]:
+        agreed = sum(a == b for a, b in ps)
+        return {
+            "judged": len(ps), "agreed": agreed,
+            "agreement": agreed / len(ps) if ps else None,
+            "agreement_ci95": list(wilson(agreed, len(ps))) if ps else None,
+            "kappa": cohen_kappa(ps),
+        }
+
+    return {
+        "drawn": store.qa_drawn(project),
+        "overall": fig([(a, b) for _n, a, b in pairs]),
+        "per_reviewer": {n: fig(ps) for n, ps in sorted(per.items())},
+    }
+
+
+def project_stats(project: Project) -> dict[str, Any]:
+    """Everything the stats command and the dashboard show, as plain JSON-able data."""
+    by_label = store.faces_by_label(project)
+    faces_by_label = {lab: by_label.get(lab, 0) for lab in (*LABELS, "unlabeled")}
+    labeled = sum(v for k, v in by_label.items() if k != "unlabeled")
+    moved = store.moved_faces(project)
+    noisy = by_label.get("wrong_identity", 0) + by_label.get("duplicate", 0) + moved
+    batches = store.label_batches(project)
+    lo, hi = wilson(noisy, labeled)
+    return {
+        "faces": sum(by_label.values()),
+        "faces_by_label": faces_by_label,
+        "faces_by_review_state": store.faces_by_review_state(project),
+        "identities": store.identities_by_state(project),
+        "identities_with_label": store.identities_by_label(project),
+        "noise": {
+            "labeled": labeled,
+            "wrong_identity": by_label.get("wrong_identity", 0),
+            "duplicate": by_label.get("duplicate", 0),
+            "moved": moved,
+            "noisy": noisy,
+            "rate": noisy / labeled if labeled else None,
+            "ci95": [lo, hi] if labeled else None,
+        },
+        "faces_per_identity": histogram(store.face_counts(project)),
+        "labels_by_reviewer": store.labels_by_reviewer(project),
+        "throughput": throughput(batches),
+        "labels_per_hour": labels_per_hour(batches),
+        "qa": qa_summary(project),
+    }
+
+
+# -- plots ----------------------------------------------------------------------------------
+
+
+def figures(stats: dict[str, Any]) -> dict[str, Any]:
+    """name -> matplotlib Figure (Agg-safe: no pyplot, no GUI backend)."""
+    from matplotlib.figure import Figure
+
+    out: dict[str, Any] = {}
+
+    fig = Figure(figsize=(6, 3.5), dpi=100)
+    ax = fig.add_subplot()
+    labs = list(stats["faces_by_label"])
+    ax.bar(labs, [stats["faces_by_label"][k] for k in labs], color="C0")
+    ax.set_ylabel("faces")
+    n = stats["noise"]
+    title = "faces by label"
+    if n["rate"] is not None:
+        title += f" — raw noise {n['rate']:.1%} [{n['ci95'][0]:.1%}, {n['ci95'][1]:.1%}]"
+    ax.set_title(title, fontsize=10)
+    ax.tick_params(axis="x", labelrotation=20)
+    fig.tight_layout()
+    out["labels"] = fig
+
+    fig = Figure(figsize=(6, 3.5), dpi=100)
+    ax = fig.add_subplot()
+    h = stats["faces_per_identity"]
+    ax.bar(h["bins"], h["counts"], color="C2")
+    ax.set_xlabel("faces per identity")
+    ax.set_ylabel("identities")
+    ax.set_title(f"faces per identity (median {h['median']}, max {h['max']})", fontsize=10)
+    fig.tight_layout()
+    out["faces_per_identity"] = fig
+
+    fig = Figure(figsize=(6, 3.5), dpi=100)
+    ax = fig.add_subplot()
+    revs = sorted(stats["labels_by_reviewer"])
+    bottom = [0] * len(revs)
+    for i, lab in enumerate(LABELS):
+        vals = [stats["labels_by_reviewer"][r].get(lab, 0) for r in revs]
+        ax.bar(revs, vals, bottom=bottom, label=lab, color=f"C{i}")
+        bottom = [b + v for b, v in zip(bottom, vals, strict=True)]
+    ax.set_ylabel("faces (current label)")
+    ax.set_title("labels per reviewer", fontsize=10)
+    if revs:
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    out["reviewers"] = fig
+
+    fig = Figure(figsize=(6, 3.5), dpi=100)
+    ax = fig.add_subplot()
+    hours = stats["labels_per_hour"]
+    ax.bar(range(len(hours)), list(hours.values()), color="C4")
+    ax.set_xticks(range(len(hours)), [k[5:].replace("T", " ") + "h" for k in hours], rotation=45, fontsize=7)
+    ax.set_ylabel("labels")
+    ax.set_title("labels per clock hour (UTC)", fontsize=10)
+    fig.tight_layout()
+    out["labels_per_hour"] = fig
+    return out
+
+
+def save_plots(stats: dict[str, Any], folder: str | Path) -> list[str]:
+    """Write every figure as ``<name>.png`` into ``folder`` (created); returns the paths."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    d = Path(folder)
+    d.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, fig in figures(stats).items():
+        FigureCanvasAgg(fig)
+        p = d / f"{name}.png"
+        fig.savefig(str(p), format="png")
+        paths.append(str(p))
+    return paths

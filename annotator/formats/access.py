@@ -1,0 +1,274 @@
+"""Random access to a face's original image bytes, through its locator.
+
+* TSV sources (msceleb, devset): base64-decode the FaceData field at offset/length.
+* RecordIO: the image part of the record at offset (payload length = length).
+* Folders: the file at root/relpath.
+
+:class:`FaceBytes` is the API the scanner, the GUI thumbnails and the exports use. It keeps one
+file descriptor per source open and reads with ``os.pread`` (thread-safe, no shared seek
+position). Before the first read of a source it checks that the source is still the file that
+was imported (size, and the content fingerprint when the mtime differs) and raises
+:class:`FaceReadError` — which names the face's origin — when it is missing or changed.
+
+For worker processes use :meth:`FaceBytes.plan` to get small picklable :class:`ReadItem`
+tuples and :func:`read_planned` in the worker.
+"""
+
+from __future__ import annotations
+
+import binascii
+import os
+import struct
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Literal, NamedTuple, Protocol, overload
+
+from annotator.core.models import AnnotatorError, origin_of
+from annotator.formats import fingerprint, source_stat
+from annotator.formats.recordio import LEN_MASK, MAGIC, MAGIC_BYTES, RecordError, image_of
+from annotator.store import faces as store
+from annotator.store.db import Project
+
+_HEAD = struct.Struct("<II")
+
+
+class FaceReadError(AnnotatorError):
+    """A face's bytes cannot be read: its source is missing or changed, or the data is bad."""
+
+
+class SourceLike(Protocol):
+    path: str
+    format: str
+
+
+class ReadItem(NamedTuple):
+    """Everything needed to read one face's bytes, without the project (picklable)."""
+
+    face_id: int
+    source_path: str
+    fmt: str
+    offset: int | None
+    length: int | None
+    relpath: str | None
+    origin: str
+
+
+def _pread_exact(fd: int, n: int, offset: int) -> bytes:
+    data = os.pread(fd, n, offset)
+    while len(data) < n:  # pread may return short reads on some file systems
+        more = os.pread(fd, n - len(data), offset + len(data))
+        if not more:
+            break
+        data += more
+    return data
+
+
+def _read_rec_payload(fd: int, offset: int) -> bytes:
+    parts: list[bytes] = []
+    pos = offset
+    while True:
+        head = _pread_exact(fd, 8, pos)
+        if len(head) < 8:
+            raise RecordError("truncated record header")
+        magic, lrec = _HEAD.unpack(head)
+        if magic != MAGIC:
+            raise RecordError(f"bad magic 0x{magic:08x} at offset {pos}")
+        cflag, length = lrec >> 29, lrec & LEN_MASK
+        data = _pread_exact(fd, length, pos + 8)
+        if len(data) < length:
+            raise RecordError("truncated record")
+        pos += 8 + length + ((-length) & 3)
+        if cflag == 0:
+            return data
+        if (cflag == 1) == bool(parts) or cflag > 3:
+            raise RecordError(f"unexpected continuation flag {cflag}")
+        parts.append(data)
+        if cflag == 3:
+            return MAGIC_BYTES.join(parts)
+
+
+def _read_fd(fd: int | None, item: ReadItem) -> bytes:
+    """Read with an open fd of the source (None for folder sources)."""
+    try:
+        if item.fmt == "folder":
+            with open(os.path.join(item.source_path, item.relpath or ""), "rb") as f:
+                return f.read()
+        assert fd is not None and item.offset is not None and item.length is not None
+        if item.fmt == "rec":
+            payload = _read_rec_payload(fd, item.offset)
+            if len(payload) != item.length:
+                raise RecordError(f"record payload is {len(payload)} bytes, expected {item.length}")
+            return image_of(payload)
+        field = _pread_exact(fd, item.length, item.offset)
+        if len(field) != item.length:
+            raise FaceReadError(f"{item.origin}: source file is shorter than the face's locator")
+        return binascii.a2b_base64(field, strict_mode=True)
+    except FaceReadError:
+        raise
+    except FileNotFoundError:
+        raise FaceReadError(f"{item.origin}: file not found under {item.source_path}") from None
+    except (OSError, RecordError, binascii.Error, ValueError) as e:
+        raise FaceReadError(f"{item.origin}: cannot read face bytes ({e})") from None
+
+
+def read_locator(
+    source_row: SourceLike | tuple[str, str],
+    offset: int | None,
+    length: int | None,
+    relpath: str | None,
+) -> bytes:
+    """Read one face's bytes from ``source_row`` (a Source, or a (path, format) tuple)."""
+    path, fmt = source_row if isinstance(source_row, tuple) else (source_row.path, source_row.format)
+    item = ReadItem(-1, path, fmt, offset, length, relpath, origin_of(Path(path).name, fmt, None, relpath))
+    return read_planned([item])[0]  # type: ignore[return-value]
+
+
+@overload
+def read_planned(items: Sequence[ReadItem], errors: Literal["raise"] = ...) -> list[bytes]: ...
+@overload
+def read_planned(items: Sequence[ReadItem], errors: Literal["return"]) -> list[bytes | FaceReadError]: ...
+def read_planned(items: Sequence[ReadItem], errors: str = "raise") -> list:  # type: ignore[misc]
+    """Read planned items (e.g. in a worker process); opens and closes the sources itself.
+
+    With ``errors="return"`` a failed read yields its :class:`FaceReadError` in the list.
+    """
+    fds: dict[str, int] = {}
+    out: list[bytes | FaceReadError] = []
+    try:
+        for item in items:
+            try:
+                fd = None
+                if item.fmt != "folder":
+                    fd = fds.get(item.source_path)
+                    if fd is None:
+                        try:
+                            fd = fds[item.source_path] = os.open(item.source_path, os.O_RDONLY)
+                        except OSError as e:
+                            raise FaceReadError(f"{item.origin}: cannot open source {item.source_path} ({e.strerror})") from None
+                out.append(_read_fd(fd, item))
+            except FaceReadError as e:
+                if errors == "raise":
+                    raise
+                out.append(e)
+    finally:
+        for fd in fds.values():
+            os.close(fd)
+    return out
+
+
+class FaceBytes:
+    """Read faces' original bytes by face id. Thread-safe; call :meth:`close` when done."""
+
+    def __init__(self, project: Project):
+        self.project = project
+        self._sources: dict[int, store.Source] = {}
+        self._fds: dict[int, int | None] = {}  # source id -> fd (None for folders)
+        self._bad: dict[int, str] = {}  # source id -> why it cannot be read
+        self._lock = threading.Lock()
+
+    # -- sources --------------------------------------------------------------------------
+    def _source(self, source_id: int) -> store.Source:
+        src = self._sources.get(source_id)
+        if src is None:
+            src = store.source_by_id(self.project, source_id)
+            if src is None:
+                raise FaceReadError(f"source {source_id} is not in the project")
+            self._sources[source_id] = src
+        return src
+
+    def _open(self, src: store.Source, origin: str) -> int | None:
+        """The fd of a checked source (opened on first use)."""
+        if src.id in self._fds:
+            return self._fds[src.id]
+        if src.id in self._bad:
+            raise FaceReadError(f"{origin}: {self._bad[src.id]}")
+        with self._lock:
+            if src.id in self._fds:
+                return self._fds[src.id]
+            why = self._check(src)
+            if why:
+                self._bad[src.id] = why
+                raise FaceReadError(f"{origin}: {why}")
+            fd = None if src.format == "folder" else os.open(src.path, os.O_RDONLY)
+            self._fds[src.id] = fd
+            return fd
+
+    @staticmethod
+    def _check(src: store.Source) -> str | None:
+        p = Path(src.path)
+        if not p.exists():
+            return f"source {src.path} is missing"
+        if src.format == "folder":
+            return None if p.is_dir() else f"source {src.path} is not a folder any more"
+        try:
+            size, mtime = source_stat(p)
+            if size != src.size:
+                return f"source {src.path} changed since import (size {size}, was {src.size})"
+            if mtime != src.mtime and fingerprint(p) != src.fingerprint:
+                return f"source {src.path} changed since import (content differs)"
+        except OSError as e:
+            return f"source {src.path} cannot be read ({e.strerror or e})"
+        return None
+
+    # -- reading --------------------------------------------------------------------------
+    def plan(self, face_ids: Sequence[int]) -> list[ReadItem]:
+        """Picklable read plans for ``face_ids`` (same order); raises for unknown ids."""
+        locs = store.face_locations(self.project, face_ids)
+        out = []
+        for fid in face_ids:
+            loc = locs.get(fid)
+            if loc is None:
+                raise FaceReadError(f"no face with id {fid} in the project")
+            src = self._source(loc.source_id)
+            origin = origin_of(Path(src.path).name, src.format, loc.record, loc.relpath)
+            out.append(ReadItem(fid, src.path, src.format, loc.offset, loc.length, loc.relpath, origin))
+        return out
+
+    def _read_item(self, item: ReadItem, source_id: int) -> bytes:
+        src = self._source(source_id)
+        fd = self._open(src, item.origin)
+        return _read_fd(fd, item)
+
+    def read(self, face_id: int) -> bytes:
+        """The original JPEG/PNG/... bytes of one face."""
+        return self.read_many([face_id])[0]
+
+    @overload
+    def read_many(self, face_ids: Sequence[int], errors: Literal["raise"] = ...) -> list[bytes]: ...
+    @overload
+    def read_many(self, face_ids: Sequence[int], errors: Literal["return"]) -> list[bytes | FaceReadError]: ...
+    def read_many(self, face_ids: Sequence[int], errors: str = "raise") -> list:  # type: ignore[misc]
+        """Bytes of several faces, in order. With ``errors="return"`` a face that cannot be
+        read gets its :class:`FaceReadError` in the list instead of raising."""
+        locs = store.face_locations(self.project, face_ids)
+        out: list[bytes | FaceReadError] = []
+        for fid in face_ids:
+            try:
+                loc = locs.get(fid)
+                if loc is None:
+                    raise FaceReadError(f"no face with id {fid} in the project")
+                src = self._source(loc.source_id)
+                origin = origin_of(Path(src.path).name, src.format, loc.record, loc.relpath)
+                item = ReadItem(fid, src.path, src.format, loc.offset, loc.length, loc.relpath, origin)
+                out.append(self._read_item(item, loc.source_id))
+            except FaceReadError as e:
+                if errors == "raise":
+                    raise
+                out.append(e)
+        return out
+
+    def close(self) -> None:
+        with self._lock:
+            for fd in self._fds.values():
+                if fd is not None:
+                    os.close(fd)
+            self._fds.clear()
+            self._bad.clear()
+            self._sources.clear()
+
+    def __enter__(self) -> FaceBytes:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

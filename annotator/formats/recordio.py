@@ -1,0 +1,304 @@
+"""InsightFace RecordIO (.rec + .idx + optional ``property``), read and written without mxnet.
+
+On-disk record (dmlc-core RecordIO)::
+
+    uint32 magic 0xced7230a | uint32 lrecord | payload | zero padding to 4 bytes
+
+``lrecord``: upper 3 bits = continuation flag (0 whole record, 1 first part, 2 middle part,
+3 last part), lower 29 bits = length of this part. dmlc's writer splits a payload at every
+4-byte-aligned occurrence of the magic number; the reader re-joins the parts with the magic
+between them.
+
+Payload (mxnet ``recordio.pack``): IRHeader ``<IfQQ`` (flag, label, id, id2), then ``flag``
+float32 labels when flag > 0, then the image bytes.
+
+InsightFace datasets (MS1MV2/MS1MV3/Glint360K): record 0 may be a header with flag=2 and
+label [first, end): records 1..first-1 are images labelled with their class index, records
+first..end-1 are one per class with label [start, end) (the range of its image records).
+Without the header record every key in the .idx is an image.
+
+The ``.idx`` is text: ``key<TAB>byte offset`` per line. A face's locator is the record's start
+offset and the total payload length; its record number is the .idx key.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+
+from annotator.core.models import AnnotatorError, FaceRecord, Locator, Rejected
+from annotator.formats import image_kind
+
+MAGIC = 0xCED7230A
+MAGIC_BYTES = struct.pack("<I", MAGIC)
+_HEAD = struct.Struct("<II")
+IR_HEADER = struct.Struct("<IfQQ")  # flag, label, id, id2 (24 bytes)
+LEN_MASK = (1 << 29) - 1
+
+Row = tuple[int, int, FaceRecord | Rejected]
+
+
+class RecordError(Exception):
+    """A record that cannot be read at its offset."""
+
+
+def idx_path_for(rec_path: str | Path) -> Path:
+    p = Path(rec_path)
+    return p.with_suffix(".idx")
+
+
+def read_idx(idx_path: str | Path) -> tuple[np.ndarray, np.ndarray, list[Rejected]]:
+    """Parse a .idx: returns (keys, offsets) sorted by offset, plus rejected lines."""
+    keys: list[int] = []
+    offs: list[int] = []
+    bad: list[Rejected] = []
+    name = Path(idx_path).name
+    with open(idx_path, "rb") as f:
+        for n, line in enumerate(f, 1):
+            parts = line.split()
+            if not parts:
+                continue
+            try:
+                if len(parts) != 2:
+                    raise ValueError
+                k, o = int(parts[0]), int(parts[1])
+                if o < 0:
+                    raise ValueError
+            except ValueError:
+                bad.append(Rejected(f"{name}:{n}", "bad .idx line (expected key<TAB>offset)", n))
+                continue
+            keys.append(k)
+            offs.append(o)
+    k_arr = np.asarray(keys, dtype=np.int64)
+    o_arr = np.asarray(offs, dtype=np.int64)
+    order = np.argsort(o_arr, kind="stable")
+    return k_arr[order], o_arr[order], bad
+
+
+def read_record_at(fh: BinaryIO, offset: int) -> bytes:
+    """Read the (re-joined) payload of the record starting at ``offset``."""
+    fh.seek(offset)
+    return read_record(fh)
+
+
+def read_record(fh: BinaryIO) -> bytes:
+    """Read the record at the current position; raises RecordError on a malformed record."""
+    parts: list[bytes] = []
+    while True:
+        head = fh.read(8)
+        if len(head) < 8:
+            raise RecordError("truncated record header")
+        magic, lrec = _HEAD.unpack(head)
+        if magic != MAGIC:
+            raise RecordError(f"bad magic 0x{magic:08x}")
+        cflag, length = lrec >> 29, lrec & LEN_MASK
+        data = fh.read(length)
+        if len(data) < length:
+            raise RecordError("truncated record")
+        pad = (-length) & 3
+        if pad:
+            fh.read(pad)
+        if cflag == 0:
+            if parts:
+                raise RecordError("whole record inside a split record")
+            return data
+        if cflag == 1:
+            if parts:
+                raise RecordError("split record restarted")
+            parts.append(data)
+        elif cflag == 2:
+            if not parts:
+                raise RecordError("middle part without a first part")
+            parts.append(data)
+        elif cflag == 3:
+            if not parts:
+                raise RecordError("last part without a first part")
+            parts.append(data)
+            return MAGIC_BYTES.join(parts)
+        else:
+            raise RecordError(f"bad continuation flag {cflag}")
+
+
+def unpack(payload: bytes) -> tuple[int, float | tuple[float, ...], int, int, bytes]:
+    """Split a payload into (flag, label or labels, id, id2, image bytes)."""
+    if len(payload) < IR_HEADER.size:
+        raise RecordError(f"payload of {len(payload)} bytes is shorter than the IRHeader")
+    flag, label, id1, id2 = IR_HEADER.unpack_from(payload)
+    start = IR_HEADER.size
+    if flag > 0:
+        end = start + 4 * flag
+        if end > len(payload):
+            raise RecordError(f"IRHeader flag {flag} exceeds the payload")
+        labels = struct.unpack_from(f"<{flag}f", payload, start)
+        return flag, labels, id1, id2, payload[end:]
+    return flag, label, id1, id2, payload[start:]
+
+
+def image_of(payload: bytes) -> bytes:
+    """The image bytes of a payload."""
+    return unpack(payload)[4]
+
+
+def read_property(rec_path: str | Path) -> tuple[int, int, int] | None:
+    """``property`` beside the .rec: "num_classes,height,width" (None when absent/bad)."""
+    p = Path(rec_path).with_name("property")
+    try:
+        vals = [int(v) for v in p.read_text().strip().split(",")]
+    except (OSError, ValueError):
+        return None
+    return (vals[0], vals[1], vals[2]) if len(vals) == 3 else None
+
+
+def read_rec(rec_path: str | Path, start_pos: int = 0, start_index: int = 0) -> Iterator[Row]:
+    """Stream the image records of a .rec in file order.
+
+    Yields ``(resume_pos, resume_index, item)``; ``resume_pos`` is the byte offset of the next
+    record and ``resume_index`` the position in the offset-sorted .idx. ``start_pos`` /
+    ``start_index`` continue an earlier read.
+    """
+    rec_path = Path(rec_path)
+    idx_path = idx_path_for(rec_path)
+    if not idx_path.exists():
+        raise AnnotatorError(f"index file {idx_path} not found beside {rec_path.name}")
+    name = rec_path.name
+    keys, offs, bad = read_idx(idx_path)
+    if start_index == 0:
+        for r in bad:
+            yield 0, 0, r
+    n = len(keys)
+    with open(rec_path, "rb", buffering=4 << 20) as fh:
+        # Header record (key 0 with flag 2): identity records are skipped, images labelled.
+        id_first = id_end = None
+        hdr_key = None
+        zero = np.nonzero(keys == 0)[0]
+        if len(zero):
+            try:
+                flag, label, *_ = unpack(read_record_at(fh, int(offs[zero[0]])))
+            except RecordError:
+                flag, label = 0, 0.0
+            if flag == 2 and isinstance(label, tuple):
+                id_first, id_end = int(label[0]), int(label[1])
+                hdr_key = 0
+        fh.seek(0)
+        for j in range(start_index, n):
+            key, off = int(keys[j]), int(offs[j])
+            next_pos = int(offs[j + 1]) if j + 1 < n else -1
+            if key == hdr_key or (id_first is not None and id_first <= key < id_end):
+                continue  # header / per-identity range records are not faces
+            origin = f"{name}#{key}"
+            try:
+                if fh.tell() != off:
+                    fh.seek(off)
+                payload = read_record(fh)
+                flag, label, _, _, img = unpack(payload)
+            except RecordError as e:
+                yield next_pos, j + 1, Rejected(origin, f"unreadable record: {e}", key)
+                continue
+            lab = label[0] if isinstance(label, tuple) else label
+            if not np.isfinite(lab) or lab < 0 or lab != int(lab):
+                yield next_pos, j + 1, Rejected(origin, f"bad class label {lab!r}", key)
+                continue
+            if image_kind(img[:16]) is None:
+                yield next_pos, j + 1, Rejected(origin, "payload is not an image (unknown magic bytes)", key)
+                continue
+            rec = FaceRecord(str(int(lab)), Locator(offset=off, length=len(payload)), key)
+            yield next_pos, j + 1, rec
+
+
+def read_image_at(fh: BinaryIO, offset: int, length: int) -> bytes:
+    """The image bytes of the record at ``offset`` whose payload is ``length`` bytes."""
+    payload = read_record_at(fh, offset)
+    if len(payload) != length:
+        raise RecordError(f"record payload is {len(payload)} bytes, expected {length}")
+    return image_of(payload)
+
+
+# -- writer -------------------------------------------------------------------------------
+
+
+def pack(label: float | Sequence[float], img: bytes, id1: int = 0, id2: int = 0) -> bytes:
+    """mxnet ``recordio.pack``: a number label -> flag 0; a sequence -> flag = its length."""
+    if isinstance(label, (int, float)):
+        return IR_HEADER.pack(0, float(label), id1, id2) + img
+    labels = np.asarray(label, dtype="<f4")
+    return IR_HEADER.pack(labels.size, 0.0, id1, id2) + labels.tobytes() + img
+
+
+def encode_record(payload: bytes) -> bytes:
+    """dmlc RecordIOWriter::WriteRecord: split at 4-aligned magic occurrences, pad to 4."""
+    n = len(payload)
+    if n >= 1 << 29:
+        raise ValueError("RecordIO records must be shorter than 2**29 bytes")
+    out = bytearray()
+    dptr = 0
+    i = payload.find(MAGIC_BYTES)
+    while i != -1 and i + 4 <= (n >> 2) << 2:
+        if i % 4 == 0:
+            out += MAGIC_BYTES + struct.pack("<I", ((1 if dptr == 0 else 2) << 29) | (i - dptr))
+            out += payload[dptr:i]
+            dptr = i + 4
+            i = payload.find(MAGIC_BYTES, dptr)
+        else:
+            i = payload.find(MAGIC_BYTES, i + 1)
+    out += MAGIC_BYTES + struct.pack("<I", ((3 if dptr else 0) << 29) | (n - dptr))
+    out += payload[dptr:]
+    out += b"\0" * ((-n) & 3)
+    return bytes(out)
+
+
+class RecordWriter:
+    """Write .rec/.idx (+ ``property``) the way mxnet's MXIndexedRecordIO + pack do.
+
+    Usage: ``w = RecordWriter(path, with_header=True)``; ``w.add(class_index, jpeg)`` in class
+    order; ``w.close()`` writes the header record (key 0), the per-class range records and the
+    ``property`` file. With ``with_header=False`` images are keys 0.. and nothing else is written.
+    """
+
+    def __init__(self, rec_path: str | Path, with_header: bool = True, image_size: tuple[int, int] = (112, 112)):
+        self.rec_path = Path(rec_path)
+        self.with_header = with_header
+        self.image_size = image_size
+        self._items: list[tuple[int, bytes]] = []  # kept until close: header needs the counts
+        self.offsets: dict[int, int] = {}
+
+    def add(self, class_index: int, img: bytes) -> None:
+        self._items.append((int(class_index), img))
+
+    def _write(self, rec: BinaryIO, idx: BinaryIO, key: int, payload: bytes) -> None:
+        pos = rec.tell()
+        rec.write(encode_record(payload))
+        idx.write(f"{key}\t{pos}\n".encode())
+        self.offsets[key] = pos
+
+    def close(self) -> None:
+        items = sorted(self._items, key=lambda t: t[0]) if self.with_header else self._items
+        with open(self.rec_path, "wb") as rec, open(idx_path_for(self.rec_path), "wb") as idx:
+            if not self.with_header:
+                for key, (cls, img) in enumerate(items):
+                    self._write(rec, idx, key, pack(cls, img))
+                return
+            first = len(items) + 1
+            classes = sorted({c for c, _ in items})
+            end = first + len(classes)
+            self._write(rec, idx, 0, pack([first, end], b""))
+            ranges: dict[int, list[int]] = {}
+            for key, (cls, img) in enumerate(items, 1):
+                self._write(rec, idx, key, pack(cls, img))
+                r = ranges.setdefault(cls, [key, key + 1])
+                r[1] = key + 1
+            for key, cls in enumerate(classes, first):
+                self._write(rec, idx, key, pack(ranges[cls], b""))
+        self.rec_path.with_name("property").write_text(
+            f"{len(classes)},{self.image_size[0]},{self.image_size[1]}\n"
+        )
+
+    def __enter__(self) -> RecordWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if exc[0] is None:
+            self.close()

@@ -1,0 +1,164 @@
+"""The identity list's model: an id array for the current filter/sort/search, rows fetched
+lazily in pages and kept in a small LRU, single rows refreshed from ops.Changes."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterable
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtGui import QBrush, QColor, QFont
+
+from annotator.gui.qtcompat import emit
+from annotator.store import browse
+from annotator.store.db import Project
+
+COLUMNS = ("Key", "Name", "Faces", "Flags", "State")
+SORT_OF_COLUMN = ("key", "name", "faces", "flags", "state")
+PAGE = 256
+MAX_PAGES = 64
+
+IdRole = Qt.ItemDataRole.UserRole + 1
+
+_Index = QModelIndex | QPersistentModelIndex
+
+
+class IdentityModel(QAbstractTableModel):
+    def __init__(self, project: Project, parent=None):
+        super().__init__(parent)
+        self.project = project
+        self.filter = "unreviewed"
+        self.search = ""
+        self.sort_key = "suspicion"
+        self.descending = False
+        self.ids: list[int] = []
+        self._row_of: dict[int, int] | None = None
+        self._pages: OrderedDict[int, dict[int, browse.IdentityRow]] = OrderedDict()
+        self._bold = QFont()
+        self._bold.setBold(True)
+
+    # -- queries -------------------------------------------------------------------------
+    def reload(self) -> None:
+        """Re-run the one id query (filter/search/sort changed, or after an import)."""
+        self.beginResetModel()
+        self.ids = browse.identity_ids(
+            self.project, self.filter, self.search, self.sort_key, self.descending
+        )
+        self._row_of = None
+        self._pages.clear()
+        self.endResetModel()
+
+    def set_filter(self, f: str) -> None:
+        if f != self.filter:
+            self.filter = f
+            self.reload()
+
+    def set_search(self, text: str) -> None:
+        if text != self.search:
+            self.search = text
+            self.reload()
+
+    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
+        key = "suspicion" if column < 0 else SORT_OF_COLUMN[column]
+        desc = order == Qt.SortOrder.DescendingOrder
+        if (key, desc) != (self.sort_key, self.descending):
+            self.sort_key, self.descending = key, desc
+            emit(self.layoutAboutToBeChanged)
+            self.reload()
+            emit(self.layoutChanged)
+
+    def row_of(self, identity_id: int) -> int | None:
+        if self._row_of is None:
+            self._row_of = {i: r for r, i in enumerate(self.ids)}
+        return self._row_of.get(identity_id)
+
+    def identity_row(self, row: int) -> browse.IdentityRow | None:
+        if not 0 <= row < len(self.ids):
+            return None
+        page_no = row // PAGE
+        page = self._pages.get(page_no)
+        if page is None:
+            page = browse.identity_rows(self.project, self.ids[page_no * PAGE : (page_no + 1) * PAGE])
+            self._pages[page_no] = page
+            while len(self._pages) > MAX_PAGES:
+                self._pages.popitem(last=False)
+        else:
+            self._pages.move_to_end(page_no)
+        return page.get(self.ids[row])
+
+    def row_by_id(self, identity_id: int) -> browse.IdentityRow | None:
+        r = self.row_of(identity_id)
+        if r is not None:
+            return self.identity_row(r)
+        return browse.identity_rows(self.project, [identity_id]).get(identity_id)
+
+    def refresh(self, identity_ids: Iterable[int]) -> None:
+        """Re-read the given identities' rows (after an operation); the id list stays as it is
+        so the reviewer's place in the list does not jump."""
+        ids = [i for i in identity_ids if self.row_of(i) is not None]
+        if not ids:
+            return
+        fresh = browse.identity_rows(self.project, ids)
+        for i in ids:
+            r = self.row_of(i)
+            assert r is not None
+            page = self._pages.get(r // PAGE)
+            if page is not None and i in fresh:
+                page[i] = fresh[i]
+            emit(self.dataChanged, self.index(r, 0), self.index(r, len(COLUMNS) - 1))
+
+    # -- Qt model API --------------------------------------------------------------------
+    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.ids)
+
+    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(COLUMNS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole):
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return COLUMNS[section]
+        return None
+
+    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole):
+        if not index.isValid():
+            return None
+        if role == IdRole:
+            return self.ids[index.row()]
+        if role not in (
+            Qt.ItemDataRole.DisplayRole,
+            Qt.ItemDataRole.ToolTipRole,
+            Qt.ItemDataRole.ForegroundRole,
+            Qt.ItemDataRole.TextAlignmentRole,
+            Qt.ItemDataRole.FontRole,
+        ):
+            return None
+        row = self.identity_row(index.row())
+        if row is None:
+            return None
+        col = index.column()
+        if role == Qt.ItemDataRole.DisplayRole:
+            if col == 0:
+                return row.key
+            if col == 1:
+                return row.name or ""
+            if col == 2:
+                return row.face_count
+            if col == 3:
+                return row.flagged_count or ""
+            return "✓" if row.reviewed else (f"{row.labeled_count}/{row.face_count}" if row.labeled_count else "")
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return (
+                f"{row.key}  {row.name or ''}\n{row.face_count} faces, {row.labeled_count} labeled, "
+                f"{row.flagged_count} flagged, suspicion {row.suspicion:.2f}"
+                + ("\nreviewed" if row.reviewed else "")
+            )
+        if role == Qt.ItemDataRole.TextAlignmentRole and col in (2, 3, 4):
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if role == Qt.ItemDataRole.ForegroundRole:
+            if row.reviewed:
+                return QBrush(QColor("#3f8f4f"))
+            if col == 3 and row.flagged_count:
+                return QBrush(QColor("#c0392b"))
+        if role == Qt.ItemDataRole.FontRole and col == 3 and row.flagged_count:
+            return self._bold
+        return None

@@ -1,0 +1,714 @@
+"""The main window: a thin shell wiring the identity list, the face grid and the inspector.
+
+Every mutation goes through :mod:`annotator.core.ops`; the views refresh from the returned
+``Changes``. Undo/redo only call ops.undo/ops.redo (the history lives in the project file).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from PySide6.QtCore import QEvent, QItemSelectionModel, QObject, QSettings, Qt, QTimer
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QApplication,
+    QComboBox,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QMainWindow,
+    QMessageBox,
+    QSplitter,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from annotator import __version__
+from annotator.core import ops
+from annotator.core.models import LABELS, AnnotatorError
+from annotator.gui import shortcuts
+from annotator.gui.face_grid import FaceGridModel, FaceGridView
+from annotator.gui.identity_model import IdentityModel
+from annotator.gui.inspector import Inspector
+from annotator.gui.thumbnails import ThumbnailLoader
+from annotator.store import browse
+from annotator.store.db import Project, open_project
+from annotator.store.thumbcache import DiskCache
+
+FILTER_TITLES = {
+    "unreviewed": "Unreviewed",
+    "flagged": "Flagged",
+    "reviewed": "Reviewed",
+    "all": "All identities",
+}
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, settings: QSettings, reviewer: str, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.settings = settings
+        self.reviewer = reviewer
+        self.project: Project | None = None
+        self.model: IdentityModel | None = None
+        self.current_identity: int | None = None
+        self.loader: ThumbnailLoader | None = None
+        self._tasks: list[object] = []
+        self._session: dict[int, str | None] = {}  # face id -> label given this session
+        self._session_start: float | None = None
+        self._reviewed = 0
+        self._total = 0
+        self._dialog: QWidget | None = None  # the open G / M dialog (tests reach it here)
+        self.setWindowTitle("annotator")
+        self.resize(1400, 860)
+        self._build()
+        self._make_actions()
+        self._status_timer = QTimer(self, interval=5000)
+        self._status_timer.timeout.connect(self._update_status)
+        self._status_timer.start()
+
+    # -- layout ------------------------------------------------------------------------------
+    def _build(self) -> None:
+        self.loader = ThumbnailLoader(parent=self)
+        left = QWidget()
+        lv = QVBoxLayout(left)
+        lv.setContentsMargins(6, 6, 0, 6)
+        top = QHBoxLayout()
+        self.search = QLineEdit()
+        self.search.setPlaceholderText("Search key or name  (Ctrl+F)")
+        self.search.setClearButtonEnabled(True)
+        self.search.installEventFilter(self)
+        self.filter_box = QComboBox()
+        for k, title in FILTER_TITLES.items():
+            self.filter_box.addItem(title, k)
+        top.addWidget(self.search, 1)
+        top.addWidget(self.filter_box)
+        lv.addLayout(top)
+        self.table = QTableView()
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.verticalHeader().setVisible(False)
+        self.table.verticalHeader().setDefaultSectionSize(24)
+        self.table.setAlternatingRowColors(True)
+        self.table.setShowGrid(False)
+        self.table.setWordWrap(False)
+        self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.table.setSortingEnabled(False)  # we sort in SQL on header clicks
+        self.table.horizontalHeader().setSectionsClickable(True)
+        self.table.horizontalHeader().setSortIndicatorShown(True)
+        self.table.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
+        self.table.horizontalHeader().sectionClicked.connect(self._header_clicked)
+        lv.addWidget(self.table, 1)
+        self.list_info = QLabel()
+        self.list_info.setStyleSheet("color:#666")
+        lv.addWidget(self.list_info)
+
+        centre = QWidget()
+        cv = QVBoxLayout(centre)
+        cv.setContentsMargins(0, 6, 0, 6)
+        self.title = QLabel()
+        self.title.setObjectName("identityTitle")
+        self.title.setTextFormat(Qt.TextFormat.RichText)
+        cv.addWidget(self.title)
+        self.grid_model = FaceGridModel(self.loader, self)
+        self.grid = FaceGridView(self.grid_model)
+        size = int(self.settings.value("thumb_size", 128))
+        self.grid.set_thumb_size(size)
+        self.grid.zoomed.connect(lambda s: self.settings.setValue("thumb_size", s))
+        cv.addWidget(self.grid, 1)
+        self.legend = QLabel(_legend_html())
+        self.legend.setStyleSheet("color:#555")
+        cv.addWidget(self.legend)
+
+        self.inspector = Inspector(self.loader)
+        self.inspector.open_face.connect(self.open_face)
+
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.addWidget(left)
+        self.splitter.addWidget(centre)
+        self.splitter.addWidget(self.inspector)
+        self.splitter.setStretchFactor(0, 0)
+        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setStretchFactor(2, 0)
+        self.splitter.setSizes([440, 640, 320])
+        self.setCentralWidget(self.splitter)
+
+        self.filter_box.currentIndexChanged.connect(self._filter_changed)
+        self._search_timer = QTimer(self, singleShot=True, interval=150)
+        self._search_timer.timeout.connect(self._search_changed)
+        self.search.textChanged.connect(lambda _t: self._search_timer.start())
+        self.search.returnPressed.connect(self._search_enter)
+        self.grid.selectionModel().currentChanged.connect(self._face_changed)
+
+        sb = self.statusBar()
+        self.st_reviewer = QLabel()
+        self.st_progress = QLabel()
+        self.st_session = QLabel()
+        for w in (self.st_reviewer, self.st_progress, self.st_session):
+            w.setContentsMargins(8, 0, 8, 0)
+            sb.addPermanentWidget(w)
+
+    def _make_actions(self) -> None:
+        self.actions_by_name: dict[str, QAction] = {}
+        menus = {name: self.menuBar().addMenu(f"&{name}") for name in ("File", "Edit", "View", "Review", "Help")}
+        file_items = [
+            ("&New project…", QKeySequence.StandardKey.New, self.new_project),
+            ("&Open project…", QKeySequence.StandardKey.Open, self.open_project_dialog),
+            ("&Import…", None, self.import_dialog),
+            ("&Scan (hashes and flags)…", None, self.scan),
+        ]
+        for text, key, fn in file_items:
+            a = QAction(text, self)
+            if key is not None:
+                a.setShortcut(key)
+            a.triggered.connect(fn)
+            menus["File"].addAction(a)
+        menus["File"].addSeparator()
+        view = menus["View"]
+        for k, title in FILTER_TITLES.items():
+            a = QAction(f"Show {title.lower()}", self)
+            a.triggered.connect(lambda _c=False, k=k: self.set_filter(k))
+            view.addAction(a)
+        view.addSeparator()
+        for s in shortcuts.SHORTCUTS:
+            if s.handler is None:
+                continue
+            a = QAction(s.description.split(" (")[0], self)
+            a.setObjectName(s.name)
+            a.setShortcuts([QKeySequence(k) for k in s.keys])
+            a.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+            a.setToolTip(s.description)
+            handler = getattr(self, s.handler)
+            a.triggered.connect(lambda _c=False, h=handler: self._guard(h))
+            self.addAction(a)
+            self.actions_by_name[s.name] = a
+            if s.menu:
+                menus[s.menu].addAction(a)
+        about = QAction("&About annotator", self)
+        about.triggered.connect(self.about)
+        menus["Help"].addAction(about)
+        menus["Edit"].aboutToShow.connect(self._update_undo_text)
+
+    # -- project -----------------------------------------------------------------------------
+    def set_project(self, project: Project) -> None:
+        if self.project is not None:
+            self.project.close()
+        self.project = project
+        assert self.loader is not None
+        self.loader.disk = DiskCache(project.cache_dir / "thumbs.sqlite")
+        self.settings.setValue("last_project", str(project.path))
+        self.setWindowTitle(f"annotator — {project.path.name}")
+        self.model = IdentityModel(project, self)
+        self.model.reload()
+        self.table.setModel(self.model)
+        hh = self.table.horizontalHeader()
+        hh.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        hh.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        for c, w in ((0, 100), (2, 52), (3, 48), (4, 56)):
+            self.table.setColumnWidth(c, w)
+        self.table.selectionModel().currentRowChanged.connect(self._list_row_changed)
+        self._reviewed, self._total = browse.review_progress(project)
+        self._update_list_info()
+        if self.model.ids:
+            self.table.selectRow(0)
+        else:
+            self.show_identity(None)
+        self._update_status()
+
+    def open_path(self, path: str | Path) -> None:
+        self.set_project(open_project(path))
+
+    def new_project(self) -> None:
+        p, _ = QFileDialog.getSaveFileName(self, "New project", "project.db", "Projects (*.db)")
+        if p:
+            self._guard(lambda: self.set_project(open_project(p, create=True)))
+
+    def open_project_dialog(self) -> None:
+        p, _ = QFileDialog.getOpenFileName(self, "Open project", "", "Projects (*.db);;All files (*)")
+        if p:
+            self._guard(lambda: self.open_path(p))
+
+    def import_dialog(self) -> None:
+        from annotator.gui.dialogs.import_dialog import ImportDialog
+
+        if self.project is None:
+            self.new_project()
+            if self.project is None:
+                return
+        d = ImportDialog(self)
+        if d.exec():
+            fmt, path = d.chosen()
+            self.run_task(f"Importing {Path(path).name}", _import_fn(fmt, path))
+
+    def scan(self) -> None:
+        from annotator.gui.tasks import scan_fn
+
+        if self.project is not None:
+            self.run_task("Scanning: hashes and flags", scan_fn())
+
+    def run_task(self, title: str, fn, show_dialog: bool = True):
+        from annotator.gui.tasks import Task
+
+        assert self.project is not None
+        task = Task(self, title, self.project.path, fn, show_dialog=show_dialog)
+        self._tasks.append(task)
+
+        def done(_result: object, error: str) -> None:
+            self._tasks.remove(task)
+            if error:
+                QMessageBox.warning(self, title, error)
+            self.reload_list()
+
+        task.done.connect(done)
+        return task
+
+    def reload_list(self) -> None:
+        if self.project is None or self.model is None:
+            return
+        keep = self.current_identity
+        self.model.reload()
+        self._reviewed, self._total = browse.review_progress(self.project)
+        self._update_list_info()
+        self._update_status()
+        if keep is not None and self.model.row_of(keep) is not None:
+            self._select_list_row(self.model.row_of(keep))
+        elif self.model.ids:
+            self.table.selectRow(0)
+
+    # -- identity list -----------------------------------------------------------------------
+    def _update_list_info(self) -> None:
+        if self.model is not None:
+            self.list_info.setText(
+                f"{len(self.model.ids):,} shown · {self._reviewed:,} of {self._total:,} reviewed"
+            )
+
+    def set_filter(self, key: str) -> None:
+        i = self.filter_box.findData(key)
+        if i >= 0:
+            self.filter_box.setCurrentIndex(i)
+
+    def _filter_changed(self) -> None:
+        if self.model is not None:
+            self.model.set_filter(self.filter_box.currentData())
+            self._after_list_change()
+
+    def _search_changed(self) -> None:
+        if self.model is not None:
+            self.model.set_search(self.search.text())
+            self._after_list_change()
+
+    def _search_enter(self) -> None:
+        if self._search_timer.isActive():
+            self._search_timer.stop()
+            self._search_changed()
+        self.grid.setFocus()
+
+    def _header_clicked(self, col: int) -> None:
+        if self.model is None:
+            return
+        hh = self.table.horizontalHeader()
+        if self.model.sort_key == shortcuts_sort(col) and not self.model.descending:
+            order = Qt.SortOrder.DescendingOrder
+        elif self.model.sort_key == shortcuts_sort(col):
+            col, order = -1, Qt.SortOrder.AscendingOrder  # third click: back to review order
+        else:
+            order = Qt.SortOrder.AscendingOrder
+        hh.setSortIndicator(col, order)
+        self.model.sort(col, order)
+        self._after_list_change()
+
+    def _after_list_change(self) -> None:
+        assert self.model is not None
+        self._update_list_info()
+        r = self.model.row_of(self.current_identity) if self.current_identity is not None else None
+        if r is not None:
+            self._select_list_row(r, reopen=False)
+        elif self.model.ids:
+            self.table.selectRow(0)
+
+    def _select_list_row(self, row: int, reopen: bool = True) -> None:
+        assert self.model is not None
+        ix = self.model.index(row, 0)
+        sm = self.table.selectionModel()
+        if not reopen:
+            sm.blockSignals(True)
+        sm.setCurrentIndex(
+            ix, QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows
+        )
+        if not reopen:
+            sm.blockSignals(False)
+            self.table.viewport().update()
+        self.table.scrollTo(ix)
+
+    def _list_row_changed(self, cur, _prev) -> None:
+        if self.model is None or not cur.isValid():
+            return
+        ident = self.model.ids[cur.row()]
+        if ident != self.current_identity:
+            self.show_identity(ident)
+
+    def open_identity(self, identity_id: int, face_id: int | None = None) -> None:
+        """Show an identity (selecting it in the list when it is listed)."""
+        assert self.model is not None
+        r = self.model.row_of(identity_id)
+        if r is not None:
+            self._select_list_row(r, reopen=False)
+        if identity_id != self.current_identity:
+            self.show_identity(identity_id)
+        if face_id is not None:
+            self.grid.select_face(face_id)
+
+    def open_face(self, identity_id: int, face_id: int) -> None:
+        self.open_identity(identity_id, face_id)
+
+    def show_identity(self, identity_id: int | None) -> None:
+        """Fill the grid with an identity's faces (one query), thumbnails load in the pool."""
+        assert self.loader is not None
+        self.current_identity = identity_id
+        self.loader.new_generation()
+        if identity_id is None or self.project is None:
+            self.grid_model.set_faces(None, [])
+            self.title.setText("<i>No identity</i>")
+            self.inspector.show_detail(None)
+            return
+        self.grid_model.set_faces(identity_id, browse.faces_of_identity(self.project, identity_id))
+        self._update_title()
+        self.grid.scrollToTop()
+        self.grid.set_current_row(0)
+        if self.grid_model.rowCount() == 0:
+            self.inspector.show_detail(None)
+
+    def _update_title(self) -> None:
+        if self.current_identity is None or self.model is None:
+            return
+        row = self.model.row_by_id(self.current_identity)
+        if row is None:
+            return
+        labeled = sum(1 for t in self.grid_model.tiles if t.label)
+        state = "<span style='color:#2e9e44'>✓ reviewed</span>" if row.reviewed else "not reviewed"
+        name = f" — {row.name}" if row.name else ""
+        self.title.setText(
+            f"<span style='font-size:15pt'><b>{row.key}</b>{name}</span>"
+            f"&nbsp;&nbsp;<span style='color:#666'>{len(self.grid_model.tiles)} faces · "
+            f"{labeled} labeled · {row.flagged_count} flagged · {state}</span>"
+        )
+
+    def _face_changed(self, cur, _prev) -> None:
+        if self.project is None:
+            return
+        fid = self.grid.current_face_id()
+        self.inspector.show_detail(browse.face_detail(self.project, fid) if fid is not None else None)
+
+    # -- operations --------------------------------------------------------------------------
+    def _guard(self, fn) -> None:
+        try:
+            fn()
+        except AnnotatorError as e:
+            self.statusBar().showMessage(str(e), 8000)
+            QApplication.beep()
+
+    def _targets(self) -> tuple[list[int], bool]:
+        sel = self.grid.selected_face_ids()
+        if sel:
+            return sel, True
+        cur = self.grid.current_face_id()
+        return ([cur] if cur is not None else []), False
+
+    def label(self, label: str | None) -> None:
+        if self.project is None:
+            return
+        ids, from_selection = self._targets()
+        if not ids:
+            return
+        rows = [self.grid_model.row_of(f) for f in ids]
+        last = max(r for r in rows if r is not None)
+        ch = ops.label_faces(self.project, ids, label, self.reviewer)
+        self.apply_changes(ch)
+        if from_selection:
+            self.grid.selectionModel().clearSelection()
+        self.grid.set_current_row(last + 1)
+
+    def label_correct(self) -> None:
+        self.label(LABELS[0])
+
+    def label_wrong_identity(self) -> None:
+        self.label(LABELS[1])
+
+    def label_duplicate(self) -> None:
+        self.label(LABELS[2])
+
+    def label_unusable(self) -> None:
+        self.label(LABELS[3])
+
+    def label_unsure(self) -> None:
+        self.label(LABELS[4])
+
+    def label_clear(self) -> None:
+        self.label(None)
+
+    def review_identity(self) -> None:
+        if self.project is None or self.current_identity is None:
+            return
+        ch = ops.review_identity(self.project, self.current_identity, self.reviewer)
+        self.apply_changes(ch)
+        self.next_needing_review()
+
+    def next_needing_review(self) -> None:
+        assert self.model is not None
+        n = len(self.model.ids)
+        start = self.model.row_of(self.current_identity) if self.current_identity is not None else -1
+        start = -1 if start is None else start
+        for k in range(1, n + 1):
+            r = (start + k) % n
+            row = self.model.identity_row(r)
+            if row is not None and not row.reviewed:
+                self._select_list_row(r)
+                return
+        self.statusBar().showMessage("Every identity in this list is reviewed.", 8000)
+
+    def _step_identity(self, d: int) -> None:
+        if self.model is None or not self.model.ids:
+            return
+        r = self.model.row_of(self.current_identity) if self.current_identity is not None else None
+        r = 0 if r is None else max(0, min(len(self.model.ids) - 1, r + d))
+        self._select_list_row(r)
+        self.grid.setFocus()
+
+    def next_identity(self) -> None:
+        self._step_identity(1)
+
+    def prev_identity(self) -> None:
+        self._step_identity(-1)
+
+    def undo(self) -> None:
+        if self.project is None:
+            return
+        ch = ops.undo(self.project, self.reviewer)
+        if ch is None:
+            self.statusBar().showMessage("Nothing to undo.", 4000)
+            return
+        self.statusBar().showMessage(ch.description, 4000)
+        self.apply_changes(ch, follow=True)
+
+    def redo(self) -> None:
+        if self.project is None:
+            return
+        ch = ops.redo(self.project, self.reviewer)
+        if ch is None:
+            self.statusBar().showMessage("Nothing to redo.", 4000)
+            return
+        self.statusBar().showMessage(ch.description, 4000)
+        self.apply_changes(ch, follow=True)
+
+    def _update_undo_text(self) -> None:
+        if self.project is None:
+            return
+        u = ops.can_undo(self.project, self.reviewer)
+        r = ops.can_redo(self.project, self.reviewer)
+        self.actions_by_name["undo"].setText(f"Undo {u}" if u else "Undo")
+        self.actions_by_name["redo"].setText(f"Redo {r}" if r else "Redo")
+
+    def duplicate_group(self) -> None:
+        from annotator.gui.dialogs.dup_dialog import DupGroupDialog
+
+        fid = self.grid.current_face_id()
+        if self.project is None or fid is None:
+            return
+        group = browse.dup_group(self.project, fid)
+        if len(group) < 2:
+            self.statusBar().showMessage("This face is in no duplicate group.", 5000)
+            return
+        assert self.loader is not None
+        d = DupGroupDialog(group, fid, self.loader, self)
+        ids = [p.face_id for p in group]
+
+        def finished(ok: int) -> None:
+            self._dialog = None
+            if ok and d.keeper is not None and self.project is not None:
+                self._guard(lambda: self.apply_changes(
+                    ops.choose_keeper(self.project, ids, d.keeper, self.reviewer)))
+            d.deleteLater()
+
+        d.finished.connect(finished)
+        self._dialog = d
+        d.open()
+
+    def move_faces(self) -> None:
+        from annotator.gui.dialogs.move_dialog import MoveDialog
+
+        ids, _sel = self._targets()
+        if self.project is None or not ids:
+            return
+        d = MoveDialog(self.project, len(ids), self.current_identity, self)
+
+        def finished(ok: int) -> None:
+            self._dialog = None
+            if ok and d.chosen is not None and self.project is not None:
+                ch = ops.move_faces(self.project, ids, d.chosen, self.reviewer)
+                self.apply_changes(ch)
+                self.statusBar().showMessage(ch.description, 5000)
+            d.deleteLater()
+
+        d.finished.connect(finished)
+        self._dialog = d
+        d.open()
+
+    def apply_changes(self, ch: ops.Changes, follow: bool = False) -> None:
+        """Refresh only what an operation changed. With ``follow`` (undo/redo), show the
+        identity the change happened in when it is not the current one."""
+        if self.project is None or self.model is None:
+            return
+        if follow and ch.identities and self.current_identity not in ch.identities:
+            target = min(ch.identities)
+            for _f, (frm, _to) in ch.moved.items():
+                target = frm
+            self.open_identity(target)
+        cur = self.current_identity
+        self.grid_model.set_labels(ch.labels)
+        away = [f for f, (_a, to) in ch.moved.items() if to != cur]
+        into = [f for f, (_a, to) in ch.moved.items() if to == cur]
+        if away:
+            self.grid_model.remove_faces(away)
+        if into:
+            self.grid_model.add_faces(browse.face_tiles(self.project, into).values())
+        for ident, rev in ch.reviewed.items():
+            self._reviewed += 1 if rev else -1
+            _ = ident
+        self.model.refresh(ch.identities)
+        for f, lab in ch.labels.items():
+            self._session[f] = lab
+        if ch.labels and self._session_start is None:
+            self._session_start = time.monotonic()
+        if ch.identities:
+            self._update_title()
+            self._update_list_info()
+        fid = self.grid.current_face_id()
+        if fid is not None and fid in ch.faces:
+            self.inspector.show_detail(browse.face_detail(self.project, fid))
+        self._update_status()
+
+    # -- misc --------------------------------------------------------------------------------
+    def focus_search(self) -> None:
+        self.search.setFocus()
+        self.search.selectAll()
+
+    def zoom_in(self) -> None:
+        self.grid.zoom(1)
+
+    def zoom_out(self) -> None:
+        self.grid.zoom(-1)
+
+    def show_shortcuts(self) -> None:
+        from annotator.gui.dialogs.simple import ShortcutsDialog
+
+        ShortcutsDialog(self).exec()
+
+    def about(self) -> None:
+        QMessageBox.about(
+            self,
+            "About annotator",
+            f"<b>annotator {__version__}</b><br>Turn a noisy web-scraped face-identity dataset "
+            "into a small, manually verified test set.<br>Every label is saved the moment you "
+            "give it.",
+        )
+
+    @property
+    def session_count(self) -> int:
+        return sum(1 for v in self._session.values() if v is not None)
+
+    def _update_status(self) -> None:
+        self.st_reviewer.setText(f"Reviewer: <b>{self.reviewer}</b>")
+        self.st_progress.setText(f"Identities reviewed: {self._reviewed:,} / {self._total:,}")
+        n = self.session_count
+        rate = ""
+        if self._session_start is not None and n:
+            minutes = max((time.monotonic() - self._session_start) / 60, 0.25)
+            rate = f" · {n / minutes:,.0f} faces/min"
+        self.st_session.setText(f"Labeled this session: {n:,}{rate}")
+
+    def eventFilter(self, obj: QObject, ev: QEvent) -> bool:
+        # In the search box, Enter/Return and typed digits/letters are text, not shortcuts.
+        if obj is self.search and ev.type() == QEvent.Type.ShortcutOverride:
+            if ev.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter, Qt.Key.Key_Escape):  # type: ignore[attr-defined]
+                ev.accept()
+                return True
+        if obj is self.search and ev.type() == QEvent.Type.KeyPress:
+            if ev.key() == Qt.Key.Key_Escape:  # type: ignore[attr-defined]
+                self.grid.setFocus()
+                return True
+            if ev.key() in (Qt.Key.Key_Down,):  # type: ignore[attr-defined]
+                self.table.setFocus()
+                return True
+        return super().eventFilter(obj, ev)
+
+    def wait_painted(self, timeout: float = 15.0) -> bool:
+        """Process events until the visible tiles have their thumbnails (for --screenshot)."""
+        app = QApplication.instance()
+        assert app is not None and self.loader is not None
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            app.processEvents()
+            self.grid.viewport().repaint()
+            app.processEvents()
+            if not self.loader.busy and self._visible_tiles_ready():
+                return True
+            time.sleep(0.01)
+        return False
+
+    def _visible_tiles_ready(self) -> bool:
+        assert self.loader is not None
+        vp = self.grid.viewport().rect()
+        for r, t in enumerate(self.grid_model.tiles):
+            rect = self.grid.visualRect(self.grid_model.index(r))
+            if not rect.intersects(vp):
+                continue
+            if self.loader.pixmap(t.id, self.grid.thumb_size) is None and self.loader.error(t.id) is None:
+                return False
+        return True
+
+    def closeEvent(self, e: QCloseEvent) -> None:
+        # Every label is already committed; just stop workers and close the file.
+        if self._dialog is not None:
+            self._dialog.close()
+        for t in list(self._tasks):
+            t.cancel()  # type: ignore[attr-defined]
+        if self.loader is not None:
+            self.loader.shutdown()
+        if self.project is not None:
+            self.project.close()
+            self.project = None
+        super().closeEvent(e)
+
+
+def shortcuts_sort(col: int) -> str:
+    from annotator.gui.identity_model import SORT_OF_COLUMN
+
+    return "suspicion" if col < 0 else SORT_OF_COLUMN[col]
+
+
+def _import_fn(fmt: str, path: str):
+    from annotator.gui.tasks import import_fn
+
+    return import_fn(fmt, path)
+
+
+def _legend_html() -> str:
+    from annotator.gui.delegates import BADGE_COLORS, BADGE_HELP, LABEL_COLORS
+
+    keys = " ".join(
+        f"<span style='color:{c}'>■</span>&nbsp;{i + 1}&nbsp;{lab.replace('_', ' ')}&nbsp;&nbsp;"
+        for i, (lab, c) in enumerate(LABEL_COLORS.items())
+    )
+    badges = " ".join(
+        f"<b style='color:{BADGE_COLORS[b]}'>{b}</b>&nbsp;{BADGE_HELP[b].split(' (')[0]}&nbsp;"
+        for b in BADGE_COLORS
+    )
+    return (
+        f"<small>{keys}&nbsp;·&nbsp;Enter: rest correct + next&nbsp;·&nbsp;G dup group&nbsp;·&nbsp;"
+        f"M move&nbsp;·&nbsp;? help<br>{badges}</small>"
+    )

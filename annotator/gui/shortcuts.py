@@ -1,0 +1,71 @@
+"""The one table of reviewer shortcuts.
+
+It creates the main window's QActions (see main_window.MainWindow._make_actions), the `?` help
+dialog, the Help menu entry and, through :func:`markdown_table`, the README's table. Keys that
+the face grid handles itself (arrows, Space, Shift+arrows, Ctrl+A) are listed with handler
+``None``: they are documented here but implemented by the QListView.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+
+class Shortcut(NamedTuple):
+    keys: tuple[str, ...]  # QKeySequence strings; the first is shown first
+    name: str  # action name (unique)
+    description: str
+    handler: str | None  # MainWindow method name; None = handled by the widget itself
+    menu: str  # menu it appears in ("" = none)
+
+
+SHORTCUTS: tuple[Shortcut, ...] = (
+    Shortcut(("1",), "label_correct", "Label correct (selected faces, else the current face; cursor moves on)", "label_correct", "Review"),
+    Shortcut(("2",), "label_wrong_identity", "Label wrong identity", "label_wrong_identity", "Review"),
+    Shortcut(("3",), "label_duplicate", "Label duplicate", "label_duplicate", "Review"),
+    Shortcut(("4",), "label_unusable", "Label unusable (not a face, unreadable, too poor)", "label_unusable", "Review"),
+    Shortcut(("5",), "label_unsure", "Label unsure", "label_unsure", "Review"),
+    Shortcut(("0",), "label_clear", "Clear the label", "label_clear", "Review"),
+    Shortcut(("Return", "Enter"), "review_identity", "Label every unlabeled face correct, mark the identity reviewed, open the next one needing review", "review_identity", "Review"),
+    Shortcut(("N", "PgDown"), "next_identity", "Next identity", "next_identity", "Review"),
+    Shortcut(("P", "PgUp"), "prev_identity", "Previous identity", "prev_identity", "Review"),
+    Shortcut(("G",), "duplicate_group", "Show the duplicate group of the current face and choose the keeper", "duplicate_group", "Review"),
+    Shortcut(("M",), "move_faces", "Move the selected faces to another identity (search by key or name)", "move_faces", "Review"),
+    Shortcut(("Ctrl+Z",), "undo", "Undo (many steps; an Enter is one step)", "undo", "Edit"),
+    Shortcut(("Ctrl+Shift+Z", "Ctrl+Y"), "redo", "Redo", "redo", "Edit"),
+    Shortcut(("Ctrl+F",), "focus_search", "Search identities by key or name", "focus_search", "Edit"),
+    Shortcut(("Ctrl++", "Ctrl+="), "zoom_in", "Bigger thumbnails (also Ctrl+wheel)", "zoom_in", "View"),
+    Shortcut(("Ctrl+-",), "zoom_out", "Smaller thumbnails", "zoom_out", "View"),
+    Shortcut(("Arrows",), "move_cursor", "Move the current face", None, ""),
+    Shortcut(("Space",), "toggle_selection", "Toggle the selection of the current face", None, ""),
+    Shortcut(("Shift+Arrows",), "extend_selection", "Extend the selection", None, ""),
+    Shortcut(("Ctrl+A",), "select_all", "Mark every face of the identity selected", None, ""),
+    Shortcut(("?",), "help_shortcuts", "Show this list of shortcuts", "show_shortcuts", "Help"),
+    Shortcut(("Ctrl+Q",), "quit", "Quit (every label is already saved)", "close", "File"),
+)
+
+
+def by_name(name: str) -> Shortcut:
+    for s in SHORTCUTS:
+        if s.name == name:
+            return s
+    raise KeyError(name)
+
+
+def markdown_table() -> str:
+    """The shortcut table as Markdown (for the README)."""
+    lines = ["| Keys | Action |", "| --- | --- |"]
+    for s in SHORTCUTS:
+        keys = " / ".join(f"`{k}`" for k in s.keys)
+        lines.append(f"| {keys} | {s.description} |")
+    return "\n".join(lines) + "\n"
+
+
+def html_table() -> str:
+    """The shortcut table as HTML (the help dialog)."""
+    rows = "".join(
+        f"<tr><td style='padding:3px 14px 3px 0'><b>{' / '.join(s.keys)}</b></td>"
+        f"<td style='padding:3px 0'>{s.description}</td></tr>"
+        for s in SHORTCUTS
+    )
+    return f"<table>{rows}</table>"

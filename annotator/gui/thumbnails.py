@@ -1,0 +1,202 @@
+"""Thumbnails decoded in a thread pool, cached in memory (LRU by bytes) and on disk.
+
+The GUI thread resolves locators (one query per identity) and hands workers plain tuples;
+workers never touch the project's sqlite connection. A worker reads the face's bytes with
+:func:`annotator.formats.access.read_planned`, decodes and shrinks it with Pillow, stores a
+small JPEG in the disk cache (``<project>.cache/thumbs.sqlite``, deletable at any time) and
+emits a QImage. QPixmaps are made only in the GUI thread.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+from collections import OrderedDict
+from pathlib import Path
+
+from PIL import Image
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+from PySide6.QtGui import QImage, QPixmap
+
+from annotator.formats.access import ReadItem, read_planned
+from annotator.gui.qtcompat import emit
+from annotator.store.thumbcache import DiskCache
+
+# Thumbnails are decoded at one of these sizes (the smallest >= the tile size) and scaled
+# when painted, so Ctrl+wheel zoom does not re-decode everything.
+BUCKETS = (128, 256)
+Locator = tuple  # (face id, source path, format, offset, length, relpath, origin)
+
+
+def bucket_for(size: int) -> int:
+    for b in BUCKETS:
+        if size <= b:
+            return b
+    return BUCKETS[-1]
+
+
+def _cache_key(loc: Locator) -> str:
+    """Identifies the face's bytes, so a re-imported project never shows a stale thumbnail."""
+    _fid, path, fmt, offset, length, relpath, _origin = loc
+    return f"{path}|{fmt}|{offset}|{length}|{relpath}"
+
+
+def decode_thumbnail(data: bytes, size: int) -> tuple[QImage, bytes]:
+    """Decode image bytes, shrink to fit ``size``; returns the QImage and a small JPEG."""
+    with Image.open(io.BytesIO(data)) as im:
+        im.draft("RGB", (size, size))
+        im = im.convert("RGB")
+        im.thumbnail((size, size), Image.Resampling.BILINEAR)
+    buf = io.BytesIO()
+    im.save(buf, "JPEG", quality=88)
+    return _qimage(im), buf.getvalue()
+
+
+def _qimage(im: Image.Image) -> QImage:
+    raw = im.tobytes("raw", "RGB")
+    q = QImage(raw, im.width, im.height, im.width * 3, QImage.Format.Format_RGB888)
+    return q.copy()  # own the pixels (raw goes away)
+
+
+def _from_jpeg(jpeg: bytes) -> QImage:
+    with Image.open(io.BytesIO(jpeg)) as im:
+        return _qimage(im.convert("RGB"))
+
+
+class _Signals(QObject):
+    done = Signal(int, int, object, str)  # face id, size, QImage or None, error text
+
+
+class _Job(QRunnable):
+    def __init__(self, loader: ThumbnailLoader, loc: Locator, size: int, generation: int):
+        super().__init__()
+        self.loader, self.loc, self.size, self.generation = loader, loc, size, generation
+        self.setAutoDelete(True)
+
+    def run(self) -> None:  # worker thread: no widgets, no project connection
+        ld = self.loader
+        fid = self.loc[0]
+        if ld.stale(self.generation, fid, self.size):
+            emit(ld.signals.done, fid, self.size, None, "")  # dropped; lets pending drain
+            return
+        key = _cache_key(self.loc)
+        try:
+            jpeg = ld.disk.get(fid, self.size, key)
+            if jpeg is not None:
+                img = _from_jpeg(jpeg)
+            else:
+                data = read_planned([ReadItem(*self.loc)], errors="return")[0]
+                if isinstance(data, Exception):
+                    raise data
+                img, jpeg = decode_thumbnail(data, self.size)
+                ld.disk.put(fid, self.size, key, jpeg)
+            emit(ld.signals.done, fid, self.size, img, "")
+        except Exception as e:  # noqa: BLE001 - any decode/read problem is shown on the tile
+            emit(ld.signals.done, fid, self.size, None, str(e) or type(e).__name__)
+
+
+class ThumbnailLoader(QObject):
+    """Asynchronous thumbnails. ``request`` returns a pixmap at once when cached, else None and
+    ``ready(face_id)`` fires when it arrives (or ``failed(face_id, reason)``)."""
+
+    ready = Signal(int)
+    failed = Signal(int, str)
+    idle = Signal()
+
+    def __init__(
+        self,
+        cache_file: Path | None = None,
+        max_bytes: int = 192 << 20,
+        threads: int | None = None,
+        parent: QObject | None = None,
+    ):
+        super().__init__(parent)
+        self.pool = QThreadPool(self)
+        if threads:
+            self.pool.setMaxThreadCount(threads)
+        self.disk = DiskCache(cache_file)
+        self.signals = _Signals()
+        self.signals.done.connect(self._on_done)
+        self.max_bytes = max_bytes
+        self._mem: OrderedDict[tuple[int, int], QPixmap] = OrderedDict()
+        self._mem_bytes = 0
+        self._errors: dict[int, str] = {}
+        self._pending: set[tuple[int, int]] = set()
+        self._wanted: set[tuple[int, int]] = set()
+        self._lock = threading.Lock()
+        self.generation = 0
+
+    # -- called from workers ---------------------------------------------------------------
+    def stale(self, generation: int, face_id: int, size: int) -> bool:
+        with self._lock:
+            return generation != self.generation and (face_id, size) not in self._wanted
+
+    # -- GUI thread ------------------------------------------------------------------------
+    def pixmap(self, face_id: int, size: int) -> QPixmap | None:
+        key = (face_id, bucket_for(size))
+        pm = self._mem.get(key)
+        if pm is not None:
+            self._mem.move_to_end(key)
+        return pm
+
+    def error(self, face_id: int) -> str | None:
+        return self._errors.get(face_id)
+
+    def request(self, loc: Locator, size: int) -> QPixmap | None:
+        fid = loc[0]
+        b = bucket_for(size)
+        pm = self.pixmap(fid, size)
+        if pm is not None or fid in self._errors:
+            return pm
+        key = (fid, b)
+        with self._lock:
+            self._wanted.add(key)
+            if key in self._pending:
+                return None
+            self._pending.add(key)
+        self.pool.start(_Job(self, loc, b, self.generation))
+        return None
+
+    def new_generation(self) -> None:
+        """Forget queued work (e.g. another identity is shown): jobs not started yet that
+        nobody asks for again return at once when the pool reaches them."""
+        with self._lock:
+            self.generation += 1
+            self._wanted.clear()
+
+    @property
+    def busy(self) -> bool:
+        return bool(self._pending)
+
+    def _on_done(self, face_id: int, size: int, img: QImage | None, err: str) -> None:
+        key = (face_id, size)
+        self._pending.discard(key)
+        with self._lock:
+            self._wanted.discard(key)
+        if img is not None:
+            pm = QPixmap.fromImage(img)
+            nbytes = pm.width() * pm.height() * 4
+            old = self._mem.pop(key, None)
+            if old is not None:
+                self._mem_bytes -= old.width() * old.height() * 4
+            self._mem[key] = pm
+            self._mem_bytes += nbytes
+            while self._mem_bytes > self.max_bytes and len(self._mem) > 1:
+                _k, ev = self._mem.popitem(last=False)
+                self._mem_bytes -= ev.width() * ev.height() * 4
+            emit(self.ready, face_id)
+        elif err:
+            self._errors[face_id] = err
+            emit(self.failed, face_id, err)
+        if not self._pending:
+            emit(self.idle)
+
+    @property
+    def memory_bytes(self) -> int:
+        return self._mem_bytes
+
+    def shutdown(self) -> None:
+        with self._lock:
+            self.generation += 1
+            self._wanted.clear()
+        self.pool.waitForDone(5000)

@@ -1,0 +1,127 @@
+"""SQL for `annotator export`: the candidate faces, the figures a datasheet needs, the exports log."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from annotator.store.db import Project, now
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A face whose current label is ``correct``, with what the export filters need."""
+
+    face_id: int
+    identity_id: int
+    identity_key: str
+    source_id: int
+    source_path: str
+    source_format: str
+    source_fingerprint: str
+    record: int | None
+    relpath: str | None
+    rank: int | None
+    image_url: str | None
+    page_url: str | None
+    face_ref: str | None
+    rect: tuple[float, float, float, float] | None
+    corrupt: str | None  # decoder's reason; None when it decodes or was never scanned
+    scanned: bool
+    dup_group: int | None
+    is_keeper: bool
+    width: int | None
+    height: int | None
+    reviewer: str | None  # who gave the current label
+
+
+def correct_faces(project: Project) -> list[Candidate]:
+    """Every face labeled ``correct``, ordered by identity key then face id."""
+    rows = project.conn.execute(
+        """
+        SELECT f.id, f.identity_id, i.key, f.source_id, s.path, s.format, s.fingerprint,
+               f.record, f.relpath, f.rank, f.image_url, f.page_url, f.face_ref,
+               f.rect_x0, f.rect_y0, f.rect_x1, f.rect_y1,
+               h.corrupt, h.face_id IS NOT NULL, d.group_id, COALESCE(d.is_keeper, 0),
+               h.width, h.height, r.name
+        FROM faces f
+        JOIN identities i ON i.id = f.identity_id
+        JOIN sources s ON s.id = f.source_id
+        LEFT JOIN face_hashes h ON h.face_id = f.id
+        LEFT JOIN dup_groups d ON d.face_id = f.id
+        LEFT JOIN events e ON e.id = f.label_event_id
+        LEFT JOIN reviewers r ON r.id = e.reviewer_id
+        WHERE f.label = 'correct'
+        ORDER BY i.key, f.id
+        """
+    )
+    out = []
+    for r in rows:
+        rect = None if r[13] is None else (float(r[13]), float(r[14]), float(r[15]), float(r[16]))
+        out.append(
+            Candidate(
+                r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12],
+                rect, r[17], bool(r[18]), r[19], bool(r[20]), r[21], r[22], r[23],
+            )
+        )
+    return out
+
+
+def label_counts(project: Project) -> dict[str, int]:
+    """Faces per current label over the whole project (``unlabeled`` for none)."""
+    return {
+        (lab or "unlabeled"): n
+        for lab, n in project.conn.execute(
+            "SELECT label, count(*) FROM faces GROUP BY label ORDER BY label"
+        )
+    }
+
+
+def project_totals(project: Project) -> dict[str, int]:
+    one = lambda sql: int(project.conn.execute(sql).fetchone()[0])  # noqa: E731
+    return {
+        "faces": one("SELECT count(*) FROM faces"),
+        "identities": one("SELECT count(*) FROM identities"),
+        "reviewed_identities": one("SELECT count(*) FROM identities WHERE reviewed = 1"),
+        "withdrawn_identities": one("SELECT count(*) FROM takedowns"),
+        "sources": one("SELECT count(*) FROM sources"),
+    }
+
+
+def source_formats(project: Project) -> dict[str, int]:
+    return dict(project.conn.execute("SELECT format, count(*) FROM sources GROUP BY format ORDER BY format"))
+
+
+def qa_agreement(project: Project) -> dict[str, int]:
+    """Raw QA figures from qa_items: items drawn, judged, agreeing, adjudicated."""
+    r = project.conn.execute(
+        "SELECT count(*), count(verdict), COALESCE(sum(verdict = orig_label), 0),"
+        " count(adjudicated) FROM qa_items"
+    ).fetchone()
+    return {"items": r[0], "judged": r[1], "agreed": int(r[2]), "adjudicated": r[3]}
+
+
+def record_export(
+    project: Project,
+    fmt: str,
+    out_path: str,
+    params: dict[str, object],
+    faces: int,
+    identities: int,
+    manifest_sha256: str,
+) -> int:
+    with project.tx() as c:
+        cur = c.execute(
+            "INSERT INTO exports(at, format, out_path, params, faces, identities, manifest_sha256)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (now(), fmt, out_path, json.dumps(params, sort_keys=True), faces, identities, manifest_sha256),
+        )
+        return int(cur.lastrowid or 0)
+
+
+def exports(project: Project) -> list[dict[str, object]]:
+    cols = ("id", "at", "format", "out_path", "params", "faces", "identities", "manifest_sha256")
+    return [
+        dict(zip(cols, r, strict=True))
+        for r in project.conn.execute(f"SELECT {', '.join(cols)} FROM exports ORDER BY id")
+    ]

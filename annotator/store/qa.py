@@ -1,0 +1,231 @@
+"""SQL for QA passes: candidates, items, verdict and adjudication events.
+
+QA verdicts are events of kind ``qa`` in batches of kind ``qa`` (so they are never part of a
+reviewer's undo stack and never touch ``faces.label``). Adjudications that change a label go
+through ``core.ops`` (kind ``adjudicate``); an adjudication that confirms the current label is
+recorded here as its own ``adjudicate`` event in a batch of kind ``adjudicate``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from annotator.store.db import Project, now
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    face_id: int
+    label: str
+    reviewer_id: int  # reviewer of the event that set the current label
+    event_id: int
+
+
+def candidates(project: Project, exclude_reviewer: int) -> list[Candidate]:
+    """Labeled faces whose current label was set by someone else than ``exclude_reviewer`` and
+    that no earlier QA pass already checked in this same state (same label event)."""
+    rows = project.conn.execute(
+        """
+        SELECT f.id, f.label, e.reviewer_id, e.id FROM faces f
+        JOIN events e ON e.id = f.label_event_id
+        WHERE f.label IS NOT NULL AND e.reviewer_id != ?
+          AND NOT EXISTS (SELECT 1 FROM qa_items q
+                          WHERE q.face_id = f.id AND q.orig_event_id = f.label_event_id)
+        ORDER BY f.id
+        """,
+        (exclude_reviewer,),
+    )
+    return [Candidate(int(a), str(b), int(c), int(d)) for a, b, c, d in rows]
+
+
+def create_pass(
+    project: Project, reviewer_id: int, seed: int, params: dict[str, object],
+    items: Sequence[Candidate],
+) -> int:
+    """One pass and its items (in the given order) in one transaction; returns the pass id."""
+    with project.tx() as c:
+        cur = c.execute(
+            "INSERT INTO qa_passes(reviewer_id, created_at, seed, params) VALUES (?, ?, ?, ?)",
+            (reviewer_id, now(), seed, json.dumps(params, sort_keys=True)),
+        )
+        pid = int(cur.lastrowid or 0)
+        c.executemany(
+            "INSERT INTO qa_items(pass_id, face_id, position, orig_label, orig_reviewer_id,"
+            " orig_event_id) VALUES (?, ?, ?, ?, ?, ?)",
+            [(pid, it.face_id, pos, it.label, it.reviewer_id, it.event_id) for pos, it in enumerate(items)],
+        )
+    return pid
+
+
+@dataclass(frozen=True, slots=True)
+class PassInfo:
+    id: int
+    reviewer_id: int
+    reviewer: str
+    created_at: str
+    seed: int
+    params: dict[str, object]
+
+
+def get_pass(project: Project, pass_id: int) -> PassInfo | None:
+    row = project.conn.execute(
+        "SELECT p.id, p.reviewer_id, r.name, p.created_at, p.seed, p.params FROM qa_passes p"
+        " JOIN reviewers r ON r.id = p.reviewer_id WHERE p.id = ?",
+        (pass_id,),
+    ).fetchone()
+    if row is None:
+        return None
+    return PassInfo(int(row[0]), int(row[1]), row[2], row[3], int(row[4]), json.loads(row[5]))
+
+
+def pass_ids(project: Project) -> list[int]:
+    return [int(r[0]) for r in project.conn.execute("SELECT id FROM qa_passes ORDER BY id")]
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    pass_id: int
+    face_id: int
+    position: int
+    orig_label: str
+    orig_reviewer_id: int
+    orig_reviewer: str
+    qa_reviewer: str
+    verdict: str | None
+    adjudicated: str | None
+    identity_id: int
+    identity_key: str
+
+
+_ITEM_SQL = """
+    SELECT q.pass_id, q.face_id, q.position, q.orig_label, q.orig_reviewer_id, ro.name, rq.name,
+           q.verdict, q.adjudicated, f.identity_id, i.key
+    FROM qa_items q
+    JOIN qa_passes p ON p.id = q.pass_id
+    JOIN reviewers ro ON ro.id = q.orig_reviewer_id
+    JOIN reviewers rq ON rq.id = p.reviewer_id
+    JOIN faces f ON f.id = q.face_id
+    JOIN identities i ON i.id = f.identity_id
+"""
+
+
+def items(project: Project, pass_id: int | None = None) -> list[Item]:
+    """Every item (of one pass, or of all passes), in pass then position order."""
+    if pass_id is None:
+        rows = project.conn.execute(_ITEM_SQL + " ORDER BY q.pass_id, q.position")
+    else:
+        rows = project.conn.execute(
+            _ITEM_SQL + " WHERE q.pass_id = ? ORDER BY q.position", (pass_id,)
+        )
+    return [Item(*r) for r in rows]
+
+
+def item(project: Project, pass_id: int, face_id: int) -> Item | None:
+    row = project.conn.execute(
+        _ITEM_SQL + " WHERE q.pass_id = ? AND q.face_id = ?", (pass_id, face_id)
+    ).fetchone()
+    return Item(*row) if row else None
+
+
+@dataclass(frozen=True, slots=True)
+class BlindRow:
+    face_id: int
+    position: int
+    identity_id: int
+    identity_key: str
+    verdict: str | None
+
+
+def blind_items(
+    project: Project, pass_id: int, include_done: bool, limit: int | None
+) -> list[BlindRow]:
+    """Items for the QA reviewer: never the original label or reviewer."""
+    sql = (
+        "SELECT q.face_id, q.position, f.identity_id, i.key, q.verdict FROM qa_items q"
+        " JOIN faces f ON f.id = q.face_id JOIN identities i ON i.id = f.identity_id"
+        " WHERE q.pass_id = ?"
+    )
+    if not include_done:
+        sql += " AND q.verdict IS NULL"
+    sql += " ORDER BY q.position"
+    args: list[object] = [pass_id]
+    if limit is not None:
+        sql += " LIMIT ?"
+        args.append(limit)
+    return [BlindRow(*r) for r in project.conn.execute(sql, args)]
+
+
+def record_verdict(
+    project: Project, pass_id: int, face_id: int, identity_id: int, verdict: str,
+    previous: str | None, reviewer_id: int,
+) -> int:
+    """A ``qa`` event in its own ``qa`` batch, and the item's verdict; returns the event id."""
+    at = now()
+    with project.tx() as c:
+        bid = c.execute(
+            "INSERT INTO batches(reviewer_id, at, kind, target, description) VALUES (?, ?, 'qa', NULL, ?)",
+            (reviewer_id, at, f"QA pass {pass_id}: face {face_id} {verdict}"),
+        ).lastrowid
+        ev = int(
+            c.execute(
+                "INSERT INTO events(batch_id, reviewer_id, at, kind, face_id, identity_id, value,"
+                " prev_value, note) VALUES (?, ?, ?, 'qa', ?, ?, ?, ?, ?)",
+                (bid, reviewer_id, at, face_id, identity_id, verdict, previous, f"qa pass {pass_id}"),
+            ).lastrowid
+            or 0
+        )
+        c.execute(
+            "UPDATE qa_items SET verdict = ?, verdict_event_id = ? WHERE pass_id = ? AND face_id = ?",
+            (verdict, ev, pass_id, face_id),
+        )
+    return ev
+
+
+def record_confirming_adjudication(
+    project: Project, pass_id: int, face_id: int, identity_id: int, label: str, reviewer_id: int
+) -> int:
+    """An adjudication that keeps the current label: its own event, faces.label untouched."""
+    at = now()
+    with project.tx() as c:
+        bid = c.execute(
+            "INSERT INTO batches(reviewer_id, at, kind, target, description)"
+            " VALUES (?, ?, 'adjudicate', NULL, ?)",
+            (reviewer_id, at, f"adjudicate QA pass {pass_id}: face {face_id} {label}"),
+        ).lastrowid
+        return int(
+            c.execute(
+                "INSERT INTO events(batch_id, reviewer_id, at, kind, face_id, identity_id, value,"
+                " prev_value, note) VALUES (?, ?, ?, 'adjudicate', ?, ?, ?, ?, ?)",
+                (bid, reviewer_id, at, face_id, identity_id, label, label, f"qa pass {pass_id}"),
+            ).lastrowid
+            or 0
+        )
+
+
+def set_adjudicated(project: Project, pass_id: int, face_id: int, label: str, event_id: int) -> None:
+    with project.tx() as c:
+        c.execute(
+            "UPDATE qa_items SET adjudicated = ?, adjudicated_event_id = ? WHERE pass_id = ? AND face_id = ?",
+            (label, event_id, pass_id, face_id),
+        )
+
+
+def adjudication_event(project: Project, batch_id: int, face_id: int) -> int | None:
+    row = project.conn.execute(
+        "SELECT id FROM events WHERE batch_id = ? AND face_id = ? AND kind = 'adjudicate'",
+        (batch_id, face_id),
+    ).fetchone()
+    return int(row[0]) if row else None
+
+
+def identity_item_states(project: Project) -> list[tuple[int, str, str | None, str | None]]:
+    """(current identity id, orig label, verdict, adjudicated) of every QA item."""
+    return [
+        (int(a), b, c, d)
+        for a, b, c, d in project.conn.execute(
+            "SELECT f.identity_id, q.orig_label, q.verdict, q.adjudicated FROM qa_items q"
+            " JOIN faces f ON f.id = q.face_id"
+        )
+    ]

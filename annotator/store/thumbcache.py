@@ -1,0 +1,65 @@
+"""The disposable thumbnail cache beside a project: small JPEGs keyed by (face id, size) in
+one SQLite file (``<project>.cache/thumbs.sqlite``), deletable at any time. Used from the
+GUI's thumbnail workers (one connection per thread); no Qt here."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+
+
+class DiskCache:
+    """Small JPEG thumbnails keyed by (face id, size) in one SQLite file; one connection per
+    thread. Any failure (deleted file, read-only folder) just means a cache miss."""
+
+    def __init__(self, path: Path | None):
+        self.path = path
+        self._local = threading.local()
+        self.disabled = path is None
+
+    def _conn(self) -> sqlite3.Connection | None:
+        if self.disabled:
+            return None
+        c = getattr(self._local, "conn", None)
+        if c is None:
+            try:
+                assert self.path is not None
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                c = sqlite3.connect(str(self.path), timeout=5, isolation_level=None)
+                c.execute("PRAGMA journal_mode = WAL")
+                c.execute("PRAGMA synchronous = OFF")
+                c.execute(
+                    "CREATE TABLE IF NOT EXISTS thumbs (face_id INTEGER NOT NULL,"
+                    " size INTEGER NOT NULL, key TEXT NOT NULL, jpeg BLOB NOT NULL,"
+                    " PRIMARY KEY (face_id, size))"
+                )
+            except (sqlite3.Error, OSError):
+                self.disabled = True
+                return None
+            self._local.conn = c
+        return c
+
+    def get(self, face_id: int, size: int, key: str) -> bytes | None:
+        c = self._conn()
+        if c is None:
+            return None
+        try:
+            r = c.execute(
+                "SELECT jpeg, key FROM thumbs WHERE face_id = ? AND size = ?", (face_id, size)
+            ).fetchone()
+        except sqlite3.Error:
+            return None
+        return r[0] if r and r[1] == key else None
+
+    def put(self, face_id: int, size: int, key: str, jpeg: bytes) -> None:
+        c = self._conn()
+        if c is None:
+            return
+        try:
+            c.execute(
+                "INSERT OR REPLACE INTO thumbs(face_id, size, key, jpeg) VALUES (?, ?, ?, ?)",
+                (face_id, size, key, jpeg),
+            )
+        except sqlite3.Error:
+            pass

@@ -1,0 +1,390 @@
+"""Clean test-set export: selection filters, every format read back, pairs, determinism,
+path-escape attempts, atomicity."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import pickle
+import sys
+import types
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageDraw
+
+from annotator.core import ops
+from annotator.core.export import (
+    ExportCancelled,
+    Namer,
+    export_dataset,
+    make_pairs,
+    safe_component,
+    select_faces,
+)
+from annotator.core.importer import import_source
+from annotator.core.models import AnnotatorError
+from annotator.formats import msceleb, recordio
+from annotator.formats.access import FaceBytes
+from annotator.store.db import open_project
+
+# identity key -> faces; keys are attack strings set after import (SQL in a fixture is fine)
+KEYS = ["m.a", "M.A", "../../escape", "..", "CON", ".hidden", "a\\b/c\x07d", "x" * 300]
+SIZES = [4, 3, 3, 2, 2, 2, 2, 2]
+
+
+def jpeg(i: int) -> bytes:
+    im = Image.new("RGB", (112, 112), ((i * 37) % 256, (i * 91) % 256, (i * 53) % 256))
+    d = ImageDraw.Draw(im)
+    d.ellipse((10 + i % 20, 12, 90, 100), fill=((i * 13) % 256, 200, 100))
+    b = io.BytesIO()
+    im.save(b, "JPEG", quality=80)
+    return b.getvalue()
+
+
+def build(tmp: Path):
+    tmp.mkdir(parents=True, exist_ok=True)
+    tsv = tmp / "src.tsv"
+    n = 0
+    with open(tsv, "wb") as fh:
+        for k, size in enumerate(SIZES):
+            for j in range(size):
+                n += 1
+                msceleb.write_row(fh, f"m.k{k}", j + 1, f"http://x/{n}.jpg", f"http://p/{n}",
+                                  str(j), (0.1, 0.1, 0.9, 0.9), jpeg(n))
+    p = open_project(tmp / "p.db", create=True)
+    import_source(p, "msceleb", tsv)
+    with p.tx() as c:
+        for k, key in enumerate(KEYS):
+            c.execute("UPDATE identities SET key = ? WHERE key = ?", (key, f"m.k{k}"))
+    ids = dict(p.conn.execute("SELECT key, id FROM identities"))
+    for key in KEYS:
+        ops.review_identity(p, ids[key], "alice")
+    return p, ids
+
+
+def faces_of(p, ident):
+    return [r[0] for r in p.conn.execute("SELECT id FROM faces WHERE identity_id = ? ORDER BY id", (ident,))]
+
+
+@pytest.fixture
+def proj(tmp_path):
+    p, ids = build(tmp_path / "proj")
+    yield p, ids
+    p.close()
+
+
+@pytest.fixture
+def noisy(proj):
+    """m.a: one wrong_identity (bob), one corrupt, a duplicate pair whose scan keeper is face 4."""
+    p, ids = proj
+    fa = faces_of(p, ids["m.a"])  # 4 faces
+    ops.label_faces(p, [fa[0]], "wrong_identity", "bob")
+    with p.tx() as c:
+        c.execute("INSERT INTO face_hashes(face_id, corrupt, scanned_at) VALUES (?, 'truncated', 'x')", (fa[1],))
+        c.execute("INSERT INTO dup_groups(face_id, group_id, is_keeper) VALUES (?, 7, 0), (?, 7, 1)", (fa[2], fa[3]))
+    return p, ids, fa
+
+
+def test_safe_component_blocks_escapes():
+    cases = {
+        "../../escape": "____escape",
+        "..": "_",
+        ".hidden": "hidden",
+        "CON": "_CON",
+        "con.txt": "_con.txt",
+        "lpt9": "_lpt9",
+        "a\\b/c\x07d": "a_b_c_d",
+        "": "_",
+        "...": "_",
+        "tab\there": "tab_here",
+        "m.0abc": "m.0abc",
+        "Zoë": "Zoë",
+    }
+    for raw, want in cases.items():
+        assert safe_component(raw) == want, raw
+    long = safe_component("é" * 300)
+    assert len(long.encode()) <= 96 and long == "é" * 48
+    n = Namer()
+    assert [n.take("a"), n.take("A"), n.take("a"), n.take("a", ".jpg")] == ["a", "A~2", "a~3", "a.jpg"]
+
+
+def test_selection_filters_and_counts(noisy):
+    p, ids, fa = noisy
+    sel = select_faces(p)
+    got = {f.face_id for f in sel.faces}
+    assert fa[0] not in got and fa[1] not in got and fa[2] not in got and fa[3] in got
+    assert len(sel.faces) == sum(SIZES) - 3
+    assert sel.excluded == {
+        "corrupt": 1,
+        "duplicate (not the keeper of its group)": 1,
+        "label wrong_identity": 1,
+    }
+    assert sel.reviewers == {"alice": sum(SIZES) - 3}
+    # order: identity key, then face id
+    keys = [f.identity_key for f in sel.faces]
+    assert keys == sorted(keys)
+    # bytes are the original ones
+    with FaceBytes(p) as fb:
+        assert all(f.data == fb.read(f.face_id) for f in sel.faces)
+
+
+def test_reviewer_chose_another_keeper(noisy):
+    p, ids, fa = noisy
+    ops.choose_keeper(p, [fa[2], fa[3]], fa[2], "alice")  # fa[3] (scan keeper) -> duplicate
+    got = {f.face_id for f in select_faces(p).faces}
+    assert fa[2] in got and fa[3] not in got
+
+
+def test_min_faces_leaves_out_small_identities(noisy):
+    p, ids, _fa = noisy
+    sel = select_faces(p, min_faces=3)
+    per = {k: len(v) for k, v in sel.identities.items()}
+    assert per == {"../../escape": 3, "M.A": 3}  # m.a is down to 1 face
+    assert sel.excluded["identity with fewer than 3 faces"] == 1 + 2 * 5
+    assert sel.excluded_identities == {"fewer than 3 faces": 6}
+
+
+def test_require_qa_uses_identity_qa_status(proj, monkeypatch):
+    p, ids = proj
+    fake = types.ModuleType("annotator.core.qa")
+    fake.identity_qa_status = lambda project: {ids["CON"]: True, ids["m.a"]: False}
+    monkeypatch.setitem(sys.modules, "annotator.core.qa", fake)
+    sel = select_faces(p, require_qa=True)
+    assert {f.identity_key for f in sel.faces} == {"CON"}
+    assert sel.qa == {"identities_passed": 1, "identities_not_passed": 1}
+    assert sel.excluded["identity did not pass QA"] == sum(SIZES) - 2
+
+
+def read_manifest_csv(out: Path):
+    with open(out / "manifest.csv", encoding="utf-8", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_folder_export_is_safe_and_complete(noisy, tmp_path):
+    p, ids, _fa = noisy
+    out = tmp_path / "out"
+    res = export_dataset(p, out, "folder")
+    assert (res.faces, res.identities) == (sum(SIZES) - 3, len(KEYS))
+    dirs = sorted(d.name for d in out.iterdir() if d.is_dir())
+    assert dirs == sorted(["m.a~2", "M.A", "____escape", "_", "_CON", "hidden", "a_b_c_d", "x" * 88])
+    root = out.resolve()
+    images = [q for q in out.rglob("*") if q.is_file() and q.parent != out]
+    assert len(images) == res.faces
+    for q in images:
+        assert q.resolve().is_relative_to(root) and q.parent.parent == out
+        assert q.suffix == ".jpg"
+    assert sorted(x.name for x in tmp_path.iterdir()) == ["out", "proj"]  # nothing escaped
+    rows = read_manifest_csv(out)
+    assert len(rows) == res.faces
+    manifest = json.loads((out / "manifest.json").read_text())
+    with FaceBytes(p) as fb:
+        originals = {hashlib.sha256(fb.read(f.face_id)).hexdigest() for f in select_faces(p).faces}
+    for row in rows:
+        data = (out / row["file"]).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == row["sha256"]
+        assert manifest["files"][row["file"]] == row["sha256"]
+    assert {r["sha256"] for r in rows} == originals  # original bytes, not re-encoded
+    # ms-celeb style names rank-FaceID
+    assert (out / "m.a~2" / "4-3.jpg").exists()
+    assert manifest["counts"]["per_identity"]["m.a"] == 1
+    assert manifest["excluded"]["faces"]["corrupt"] == 1
+    assert manifest["filters"] == {"format": "folder", "min_faces": 1, "pairs": 0, "require_qa": False, "seed": 0}
+    for name, sha in manifest["files"].items():
+        assert hashlib.sha256((out / name).read_bytes()).hexdigest() == sha
+    assert "README.md" in manifest["files"]
+    readme = (out / "README.md").read_text()
+    assert "| corrupt | 1 |" in readme and "privacy takedown): 0" in readme
+    row = p.conn.execute("SELECT format, faces, identities, manifest_sha256 FROM exports").fetchone()
+    assert row == ("folder", res.faces, len(KEYS), hashlib.sha256((out / "manifest.json").read_bytes()).hexdigest())
+
+
+def test_msceleb_export_reimports(noisy, tmp_path):
+    p, ids, _fa = noisy
+    out = tmp_path / "ms"
+    res = export_dataset(p, out, "msceleb")
+    with FaceBytes(p) as fb:
+        want = sorted((f.identity_key, hashlib.sha256(fb.read(f.face_id)).hexdigest()) for f in select_faces(p).faces)
+    # keys with a TAB-free but odd content survive; re-import into a fresh project
+    q = open_project(tmp_path / "q.db", create=True)
+    r = import_source(q, "msceleb", out / "faces.tsv")
+    assert r.imported == res.faces and not r.rejected
+    got = []
+    with FaceBytes(q) as fb:
+        for fid, key, url, ref, rank in q.conn.execute(
+            "SELECT f.id, i.key, f.image_url, f.face_ref, f.rank FROM faces f JOIN identities i ON i.id = f.identity_id"
+        ):
+            got.append((key, hashlib.sha256(fb.read(fid)).hexdigest()))
+            assert url.startswith("http://x/") and rank >= 1 and ref.isdigit()
+    q.close()
+    assert sorted(got) == want
+
+
+def test_rec_export_matches_insightface_loader_and_reimports(noisy, tmp_path):
+    p, ids, _fa = noisy
+    out = tmp_path / "rec"
+    res = export_dataset(p, out, "rec")
+    sel = select_faces(p)
+    classes = dict(line.split("\t") for line in (out / "identities.tsv").read_text().splitlines()[1:])
+    assert sorted(classes.values()) == sorted(KEYS)
+    assert (out / "property").read_text().strip() == f"{len(KEYS)},112,112"
+    # InsightFace's MXFaceDataset logic, on our own unpack (mx.recordio.unpack semantics)
+    keys, offs, bad = recordio.read_idx(out / "train.idx")
+    assert not bad
+    at = dict(zip(keys.tolist(), offs.tolist(), strict=True))
+    with open(out / "train.rec", "rb") as fh:
+        flag, label, *_ = recordio.unpack(recordio.read_record_at(fh, at[0]))
+        assert flag > 0
+        first, end = int(label[0]), int(label[1])
+        imgidx = list(range(1, first))
+        assert len(imgidx) == res.faces and end - first == len(KEYS)
+        by_class: dict[int, list[int]] = {}
+        for i in imgidx:
+            flag, lab, _a, _b, img = recordio.unpack(recordio.read_record_at(fh, at[i]))
+            lab = lab if isinstance(lab, float) else lab[0]
+            by_class.setdefault(int(lab), []).append(i)
+            assert img[:3] == b"\xff\xd8\xff"
+        for ident in range(first, end):
+            _f, rng, *_ = recordio.unpack(recordio.read_record_at(fh, at[ident]))
+            a, b = int(rng[0]), int(rng[1])
+            assert list(range(a, b)) == by_class[ident - first]
+    # re-import with our reader: same identities, same bytes
+    q = open_project(tmp_path / "q.db", create=True)
+    r = import_source(q, "rec", out / "train.rec")
+    assert r.imported == res.faces and not r.rejected
+    with FaceBytes(q) as fb:
+        got = sorted(
+            (classes[key], hashlib.sha256(fb.read(fid)).hexdigest())
+            for fid, key in q.conn.execute("SELECT f.id, i.key FROM faces f JOIN identities i ON i.id = f.identity_id")
+        )
+    q.close()
+    with FaceBytes(p) as fb:
+        want = sorted((f.identity_key, hashlib.sha256(fb.read(f.face_id)).hexdigest()) for f in sel.faces)
+    assert got == want
+
+
+def test_csv_export_is_manifest_only(proj, tmp_path):
+    p, _ids = proj
+    out = tmp_path / "c"
+    res = export_dataset(p, out, "csv")
+    assert sorted(x.name for x in out.iterdir()) == ["README.md", "manifest.csv", "manifest.json"]
+    rows = read_manifest_csv(out)
+    assert list(rows[0]) == ["origin", "identity", "file", "sha256"]
+    assert len(rows) == res.faces and rows[0]["origin"].startswith("src.tsv:")
+
+
+def test_pairs_txt_and_bin(proj, tmp_path):
+    p, _ids = proj
+    out = tmp_path / "f"
+    export_dataset(p, out, "folder", pairs=10, seed=3)
+    bins, issame = pickle.loads((out / "pairs.bin").read_bytes())
+    assert len(bins) == 20 * 2 and len(issame) == 20
+    assert issame == [True, False] * 10  # 10 folds of 1 genuine + 1 impostor
+    lines = (out / "pairs.txt").read_text().splitlines()
+    assert lines[0] == "10\t1" and len(lines) == 21
+    rows = read_manifest_csv(out)
+    sha_to_ident = {r["sha256"]: r["identity"] for r in rows}
+    per_dir: dict[str, list[str]] = {}
+    for r in rows:
+        per_dir.setdefault(r["file"].split("/")[0], []).append(r["sha256"])
+    seen = set()
+    for k, (line, same) in enumerate(zip(lines[1:], issame, strict=True)):
+        a, b = hashlib.sha256(bins[2 * k]).hexdigest(), hashlib.sha256(bins[2 * k + 1]).hexdigest()
+        assert (sha_to_ident[a] == sha_to_ident[b]) is same
+        parts = line.split("\t")
+        if same:
+            name, n1, n2 = parts
+            assert per_dir[name][int(n1) - 1] == a and per_dir[name][int(n2) - 1] == b and n1 != n2
+        else:
+            n1name, n1, n2name, n2 = parts
+            assert per_dir[n1name][int(n1) - 1] == a and per_dir[n2name][int(n2) - 1] == b
+        assert line not in seen
+        seen.add(line)
+
+
+def test_make_pairs_exhausts_small_sets_and_refuses_too_many():
+    g, i = make_pairs([2, 1], 1, 0)
+    assert g == [(0, 0, 0, 1)] and len(i) == 1 and i[0][0] == 0 and i[0][2] == 1
+    g, i = make_pairs([3, 2], 4, 5)  # 3 + 1 genuine possible
+    assert sorted(g) == [(0, 0, 0, 1), (0, 0, 0, 2), (0, 1, 0, 2), (1, 0, 1, 1)]
+    assert len(set(i)) == 4
+    with pytest.raises(AnnotatorError, match="genuine"):
+        make_pairs([3, 2], 5, 0)
+    assert make_pairs([4, 4, 4], 5, 9) == make_pairs([4, 4, 4], 5, 9)
+    assert make_pairs([4, 4, 4], 5, 9) != make_pairs([4, 4, 4], 5, 10)
+
+
+@pytest.mark.parametrize("fmt", ["folder", "msceleb", "rec", "csv"])
+def test_determinism_byte_identical(noisy, tmp_path, fmt):
+    p, _ids, _fa = noisy
+    a, b = tmp_path / "a", tmp_path / "b"
+    export_dataset(p, a, fmt, pairs=4, seed=11)
+    export_dataset(p, b, fmt, pairs=4, seed=11)
+
+    def tree(d: Path):
+        return {q.relative_to(d).as_posix(): q.read_bytes() for q in sorted(d.rglob("*")) if q.is_file()}
+
+    ta, tb = tree(a), tree(b)
+    assert ta == tb and "pairs.bin" in ta
+    c = tmp_path / "c"
+    export_dataset(p, c, fmt, pairs=4, seed=12)
+    assert tree(c)["pairs.txt"] != ta["pairs.txt"]
+
+
+def test_refuses_non_empty_and_force_replaces(proj, tmp_path):
+    p, _ids = proj
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    with pytest.raises(AnnotatorError, match="not empty"):
+        export_dataset(p, out, "csv")
+    assert (out / "keep.txt").read_text() == "mine"
+    export_dataset(p, out, "csv", force=True)
+    assert not (out / "keep.txt").exists() and (out / "manifest.json").exists()
+    assert sorted(x.name for x in tmp_path.iterdir()) == ["out", "proj"]  # no temp/old dirs left
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    export_dataset(p, empty, "csv")  # an empty folder is fine without --force
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(AnnotatorError, match="not a folder"):
+        export_dataset(p, tmp_path / "file", "csv")
+
+
+def test_cancel_leaves_nothing(proj, tmp_path):
+    p, _ids = proj
+    out = tmp_path / "out"
+    with pytest.raises(ExportCancelled):
+        export_dataset(p, out, "folder", cancelled=lambda: True)
+    assert sorted(x.name for x in tmp_path.iterdir()) == ["proj"]
+    assert p.conn.execute("SELECT count(*) FROM exports").fetchone()[0] == 0
+
+
+def test_failure_midway_keeps_old_export(proj, tmp_path, monkeypatch):
+    p, _ids = proj
+    out = tmp_path / "out"
+    export_dataset(p, out, "csv")
+    before = (out / "manifest.json").read_bytes()
+    import annotator.core.export as ex
+
+    def boom(*a, **k):
+        raise AnnotatorError("disk full")
+
+    monkeypatch.setattr(ex, "_write_pairs", boom)
+    with pytest.raises(AnnotatorError, match="disk full"):
+        export_dataset(p, out, "csv", pairs=2, force=True)
+    assert (out / "manifest.json").read_bytes() == before
+    assert sorted(x.name for x in tmp_path.iterdir()) == ["out", "proj"]
+
+
+def test_nothing_to_export_and_bad_args(tmp_path):
+    p = open_project(tmp_path / "e.db", create=True)
+    with pytest.raises(AnnotatorError, match="nothing to export"):
+        export_dataset(p, tmp_path / "o", "folder")
+    with pytest.raises(AnnotatorError, match="format"):
+        export_dataset(p, tmp_path / "o", "zip")
+    with pytest.raises(AnnotatorError, match="min-faces"):
+        export_dataset(p, tmp_path / "o", "csv", min_faces=0)
+    p.close()
+    assert not (tmp_path / "o").exists()

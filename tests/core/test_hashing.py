@@ -1,0 +1,131 @@
+"""Hashes must be bit-identical to imagehash; corrupt images report the decoder's reason."""
+
+from __future__ import annotations
+
+import io
+
+import imagehash
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from annotator.core import hashing as H
+
+
+def _img(kind: str) -> Image.Image:
+    if kind == "gradient":
+        im = Image.new("RGB", (112, 112))
+        d = ImageDraw.Draw(im)
+        for y in range(112):
+            d.line([(0, y), (111, y)], fill=(y * 2, 255 - y * 2, (y * 7) % 256))
+    elif kind == "circle":
+        im = Image.new("RGB", (250, 250), (30, 60, 90))
+        d = ImageDraw.Draw(im)
+        d.ellipse([50, 40, 200, 220], fill=(220, 180, 150))
+        d.rectangle([90, 100, 160, 120], fill=(20, 20, 20))
+    elif kind == "gray_checker":
+        im = Image.new("L", (96, 112), 0)
+        d = ImageDraw.Draw(im)
+        for i in range(0, 96, 16):
+            for j in range(0, 112, 16):
+                if (i + j) // 16 % 2:
+                    d.rectangle([i, j, i + 15, j + 15], fill=200)
+    else:  # tall and narrow: Pillow resizes it vertical pass first
+        im = Image.new("RGB", (31, 200), (250, 250, 250))
+        d = ImageDraw.Draw(im)
+        d.polygon([(0, 0), (30, 100), (0, 199)], fill=(10, 120, 40))
+    return im
+
+
+def _png(im: Image.Image) -> bytes:
+    b = io.BytesIO()
+    im.save(b, "PNG")
+    return b.getvalue()
+
+
+PINNED = {  # str(imagehash.phash(...)), str(imagehash.dhash(...)) with ImageHash 4.3
+    "gradient": ("8080000000000080", "0000000000000000"),
+    "circle": ("9661799565669699", "967169ccc4e871b2"),
+    "gray_checker": ("a300010081000100", "db24db2424db24db"),
+    "tall": ("aadc95684ab4a55b", "e6789e67679e78e6"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(PINNED))
+def test_pinned_hashes(kind: str) -> None:
+    data = _png(_img(kind))
+    r = H.hash_image(data, 7)
+    ph, dh = PINNED[kind]
+    assert H.to_hex(r.phash) == ph == str(imagehash.phash(Image.open(io.BytesIO(data))))
+    assert H.to_hex(r.dhash) == dh == str(imagehash.dhash(Image.open(io.BytesIO(data))))
+    assert r.face_id == 7 and r.corrupt is None
+    assert (r.width, r.height) == _img(kind).size
+    assert r.grayscale == (kind == "gray_checker")
+    assert H.from_hex(ph) == r.phash and -(2**63) <= r.phash < 2**63
+
+
+def _random_jpeg(rng: np.random.Generator, w: int, h: int, mode: str = "RGB") -> bytes:
+    im = Image.new("RGB", (w, h), tuple(int(x) for x in rng.integers(0, 255, 3)))
+    d = ImageDraw.Draw(im)
+    for _ in range(6):
+        x0, y0 = (int(v) for v in rng.integers(0, max(w, h), 2))
+        d.ellipse([x0, y0, x0 + w // 3 + 1, y0 + h // 4 + 1], fill=tuple(int(x) for x in rng.integers(0, 255, 3)))
+    if mode != "RGB":
+        im = im.convert(mode)
+    b = io.BytesIO()
+    im.save(b, "JPEG" if mode in ("RGB", "L") else "PNG", quality=85)
+    return b.getvalue()
+
+
+def test_batch_matches_imagehash_many_sizes_and_modes() -> None:
+    rng = np.random.default_rng(3)
+    blobs = []
+    for w, h in [(112, 112), (250, 250), (96, 112), (33, 31), (31, 200), (32, 32), (9, 8), (5, 7), (1, 1), (400, 90)]:
+        for mode in ("RGB", "L", "RGBA", "P"):
+            blobs += [_random_jpeg(rng, w, h, mode) for _ in range(3)]
+    for v in (0, 128, 255):  # flat images: all AC coefficients tie -> exact scipy fallback
+        blobs.append(_png(Image.new("L", (50, 50), v)))
+    results = H.hash_images(list(range(len(blobs))), blobs)
+    for data, r in zip(blobs, results, strict=True):
+        im = Image.open(io.BytesIO(data))
+        assert H.to_hex(r.phash) == str(imagehash.phash(im))
+        assert H.to_hex(r.dhash) == str(imagehash.dhash(im))
+
+
+def test_resize_batch_equals_pillow() -> None:
+    rng = np.random.default_rng(0)
+    for h, w in [(112, 112), (200, 31), (31, 200), (40, 10), (10, 40), (251, 250), (3, 64)]:
+        a = rng.integers(0, 256, (2, h, w), dtype=np.uint8)
+        for ow, oh in [(32, 32), (9, 8)]:
+            ref = np.stack([np.asarray(Image.fromarray(x).resize((ow, oh), Image.Resampling.LANCZOS)) for x in a])
+            assert np.array_equal(H.resize_batch(a, ow, oh), ref)
+
+
+def test_corrupt_and_truncated() -> None:
+    good = _random_jpeg(np.random.default_rng(1), 112, 112)
+    results = H.hash_images([1, 2, 3, 4], [b"not an image", good[: len(good) // 2], b"", good])
+    assert results[0].corrupt and "cannot identify" in results[0].corrupt
+    assert results[1].corrupt and "truncated" in results[1].corrupt
+    assert results[2].corrupt
+    assert results[3].corrupt is None and results[3].phash is not None
+    assert all(r.phash is None for r in results[:3])
+    assert results[0].sha256 == __import__("hashlib").sha256(b"not an image").digest()
+
+
+def test_grayscale_and_sharpness() -> None:
+    rng = np.random.default_rng(2)
+    sharp = Image.fromarray(rng.integers(0, 256, (112, 112), dtype=np.uint8)).convert("RGB")
+    blurred = Image.new("RGB", (112, 112), (120, 120, 120))
+    colour = Image.new("RGB", (112, 112), (200, 30, 30))
+    rs = H.hash_images([1, 2, 3], [_png(sharp), _png(blurred), _png(colour)])
+    assert rs[0].grayscale and rs[1].grayscale and not rs[2].grayscale
+    assert rs[0].sharpness > 1000 and rs[1].sharpness == 0.0
+
+
+def test_hex_roundtrip() -> None:
+    assert H.to_hex(-1) == "ffffffffffffffff"
+    assert H.from_hex("8000000000000000") == -(2**63)
+    assert H.to_hex(H.from_hex("0123456789abcdef")) == "0123456789abcdef"
+    bits = np.zeros((1, 64), dtype=bool)
+    bits[0, 0] = True
+    assert int(H.bits_to_uint64(bits)[0]) == 1 << 63

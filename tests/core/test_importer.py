@@ -1,0 +1,169 @@
+"""Import pipeline: idempotence, resume after an interruption, takedowns, changed sources."""
+
+import io
+
+import pytest
+from PIL import Image
+
+from annotator.core.importer import import_source
+from annotator.core.models import AnnotatorError
+from annotator.core.privacy import key_digest
+from annotator.formats import msceleb
+from annotator.store.db import now, open_project
+
+
+def jpeg(i: int) -> bytes:
+    b = io.BytesIO()
+    Image.new("RGB", (12, 12), (i % 256, (i * 7) % 256, 0)).save(b, "JPEG")
+    return b.getvalue()
+
+
+def write_tsv(path, n=60, ids=6, bad_every=0):
+    with open(path, "wb") as f:
+        for i in range(n):
+            if bad_every and i % bad_every == bad_every - 1:
+                f.write(b"broken\trow\n")
+                continue
+            msceleb.write_row(f, f"m.{i % ids:02d}", i, f"http://i/{i}", None, f"F{i}", (0, 0, 1, 1), jpeg(i))
+
+
+def counts(pr):
+    c = pr.conn
+    return (
+        c.execute("SELECT count(*) FROM faces").fetchone()[0],
+        c.execute("SELECT count(*) FROM identities").fetchone()[0],
+        c.execute("SELECT count(*) FROM rejected_rows").fetchone()[0],
+        dict(c.execute("SELECT key, face_count FROM identities")),
+    )
+
+
+def test_import_twice_adds_nothing(tmp_path):
+    write_tsv(tmp_path / "f.tsv", n=60, bad_every=10)
+    with open_project(tmp_path / "p.db", create=True) as pr:
+        calls = []
+        r1 = import_source(pr, "msceleb", tmp_path / "f.tsv", progress=lambda d, t: calls.append((d, t)))
+        assert (r1.imported, r1.skipped, len(r1.rejected), r1.identities) == (54, 0, 6, 6)
+        assert calls[-1] == (60, 60)
+        assert r1.rejected[0].origin == "f.tsv:10"
+        before = counts(pr)
+        r2 = import_source(pr, "msceleb", tmp_path / "f.tsv")
+        assert (r2.imported, r2.skipped, r2.identities) == (0, 54, 0)
+        assert counts(pr) == before
+        # face_count matches the faces table
+        actual = dict(pr.conn.execute(
+            "SELECT i.key, count(f.id) FROM identities i LEFT JOIN faces f ON f.identity_id = i.id GROUP BY i.id"))
+        assert before[3] == actual
+        assert sum(actual.values()) == 54
+
+
+def test_resume_after_cancel(tmp_path):
+    write_tsv(tmp_path / "f.tsv", n=3000, ids=30, bad_every=500)
+    with open_project(tmp_path / "ref.db", create=True) as ref:
+        import_source(ref, "msceleb", tmp_path / "f.tsv")
+        expected = counts(ref)
+        ref_rows = list(ref.conn.execute("SELECT record, offset, length FROM faces ORDER BY record"))
+    calls = {"n": 0}
+
+    def cancel_soon():
+        calls["n"] += 1
+        return calls["n"] >= 3  # stop after ~1500 rows
+
+    with open_project(tmp_path / "p.db", create=True) as pr:
+        r1 = import_source(pr, "msceleb", tmp_path / "f.tsv", cancelled=cancel_soon, batch_rows=400)
+        assert not r1.complete
+        partial = counts(pr)[0]
+        assert 0 < partial < expected[0]
+        status = pr.conn.execute("SELECT status FROM import_runs").fetchall()
+        assert status == [("cancelled",)]
+        r2 = import_source(pr, "msceleb", tmp_path / "f.tsv")
+        assert r2.complete
+        assert r1.imported + r2.imported == expected[0]
+        assert r2.skipped == 0  # resumed exactly, nothing read twice
+        assert counts(pr) == expected
+        assert list(pr.conn.execute("SELECT record, offset, length FROM faces ORDER BY record")) == ref_rows
+
+
+def test_interrupt_by_exception_leaves_consistent_project(tmp_path):
+    write_tsv(tmp_path / "f.tsv", n=2000, ids=20)
+    seen = {"n": 0}
+
+    def boom():
+        seen["n"] += 1
+        if seen["n"] == 3:
+            raise KeyboardInterrupt
+        return False
+
+    with open_project(tmp_path / "p.db", create=True) as pr:
+        with pytest.raises(KeyboardInterrupt):
+            import_source(pr, "msceleb", tmp_path / "f.tsv", cancelled=boom, batch_rows=500)
+        n, _, _, fc = counts(pr)
+        assert sum(fc.values()) == n  # counters agree with rows
+        r = import_source(pr, "msceleb", tmp_path / "f.tsv")
+        assert n + r.imported == 2000 and counts(pr)[0] == 2000
+
+
+def test_changed_source_is_refused(tmp_path):
+    write_tsv(tmp_path / "f.tsv", n=1200)
+    write_tsv(tmp_path / "g.tsv", n=10)
+    with open_project(tmp_path / "p.db", create=True) as pr:
+        r = import_source(pr, "msceleb", tmp_path / "f.tsv", cancelled=lambda: True)
+        assert not r.complete and r.imported == 500
+        import_source(pr, "msceleb", tmp_path / "g.tsv")
+        for name in ("f.tsv", "g.tsv"):
+            with open(tmp_path / name, "ab") as f:
+                f.write(b"more\n")
+        with pytest.raises(AnnotatorError, match="changed since it was partially imported"):
+            import_source(pr, "msceleb", tmp_path / "f.tsv")
+        with pytest.raises(AnnotatorError, match="changed since it was imported"):
+            import_source(pr, "msceleb", tmp_path / "g.tsv")
+
+
+def test_takedown_identities_are_skipped(tmp_path):
+    write_tsv(tmp_path / "f.tsv", n=30, ids=3)
+    with open_project(tmp_path / "p.db", create=True) as pr:
+        salt = pr.meta("salt")
+        with pr.tx() as c:
+            c.execute(
+                "INSERT INTO takedowns(at, key_digest, faces_removed) VALUES (?, ?, 0)",
+                (now(), key_digest(salt, "m.01")),
+            )
+        r = import_source(pr, "msceleb", tmp_path / "f.tsv")
+        assert (r.imported, r.skipped, r.identities) == (20, 10, 2)
+        keys = {k for (k,) in pr.conn.execute("SELECT key FROM identities")}
+        assert keys == {"m.00", "m.02"}
+
+
+def test_key_digest_pinned():
+    assert key_digest("salt", "m.01") == "d8ccfc8084f16ee2c4c99195f8eb039e1142d4b157b164a8422972e013b1e963"
+
+
+def test_names_and_devset(tmp_path):
+    p = tmp_path / "names.tsv"
+    p.write_text('m.00\t"Alpha"@en\nm.00\t"Альфа"@ru\nm.99\t"Nobody"@en\nbad line\n', encoding="utf-8")
+    write_tsv(tmp_path / "f.tsv", n=4, ids=2)
+    with open(tmp_path / "dev.tsv", "wb") as f:
+        msceleb.write_devset_row(f, "m.01", "Beta", "en", None, "F", None, jpeg(1))
+    with open_project(tmp_path / "p.db", create=True) as pr:
+        r = import_source(pr, "names", p)
+        assert (r.imported, r.identities, len(r.rejected)) == (3, 2, 1)
+        import_source(pr, "msceleb", tmp_path / "f.tsv")
+        rd = import_source(pr, "devset", tmp_path / "dev.tsv")
+        assert rd.imported == 1
+        names = set(pr.conn.execute(
+            "SELECT i.key, n.lang, n.name FROM identity_names n JOIN identities i ON i.id = n.identity_id"))
+        assert names == {("m.00", "en", "Alpha"), ("m.00", "ru", "Альфа"), ("m.99", "en", "Nobody"), ("m.01", "en", "Beta")}
+        fc = dict(pr.conn.execute("SELECT key, face_count FROM identities"))
+        assert fc == {"m.00": 2, "m.99": 0, "m.01": 3}
+        again = import_source(pr, "names", p)
+        assert (again.imported, again.skipped) == (0, 3)
+
+
+def test_errors(tmp_path):
+    with open_project(tmp_path / "p.db", create=True) as pr:
+        with pytest.raises(AnnotatorError, match="no such file"):
+            import_source(pr, "msceleb", tmp_path / "missing.tsv")
+        with pytest.raises(AnnotatorError, match="unknown format"):
+            import_source(pr, "csv", tmp_path / "missing.tsv")
+        with pytest.raises(AnnotatorError, match="is not a folder"):
+            (tmp_path / "x.tsv").write_text("")
+            import_source(pr, "folder", tmp_path / "x.tsv")

@@ -1,0 +1,137 @@
+"""Project statistics: counts by label/review state, noise rate with a Wilson interval,
+histogram, reviewer throughput, QA agreement, plots."""
+
+from __future__ import annotations
+
+import pytest
+
+from annotator.core import ops
+from annotator.core.stats import (
+    cohen_kappa,
+    histogram,
+    project_stats,
+    save_plots,
+    throughput,
+    wilson,
+)
+from annotator.store.db import open_project
+
+
+@pytest.fixture
+def project(tmp_path):
+    """3 identities with 5, 3 and 1 faces (hand-built rows, as in test_ops)."""
+    p = open_project(tmp_path / "p.db", create=True)
+    with p.tx() as c:
+        c.execute(
+            "INSERT INTO sources(id, path, format, size, mtime, fingerprint, added_at)"
+            " VALUES (1, '/x/faces.tsv', 'msceleb', 1, 0, 'f', 'now')"
+        )
+        sizes = {1: 5, 2: 3, 3: 1}
+        for i, n in sizes.items():
+            c.execute("INSERT INTO identities(id, key, face_count) VALUES (?, ?, ?)", (i, f"m.{i}", n))
+        f = 0
+        for i, n in sizes.items():
+            for _ in range(n):
+                f += 1
+                c.execute(
+                    "INSERT INTO faces(id, identity_id, orig_identity_id, source_id, record)"
+                    " VALUES (?, ?, ?, 1, ?)",
+                    (f, i, i, f),
+                )
+    yield p
+    p.close()
+
+
+def test_wilson_and_kappa_known_values():
+    lo, hi = wilson(1, 10)
+    assert (round(lo, 4), round(hi, 4)) == (0.0179, 0.4042)
+    lo, hi = wilson(0, 20)
+    assert lo == 0.0 and round(hi, 4) == 0.1611
+    assert wilson(0, 0) == (0.0, 1.0)
+    # po = 0.75, pe = 3/4*2/4 + 1/4*2/4 = 0.5 -> kappa 0.5
+    assert cohen_kappa([("c", "c"), ("c", "c"), ("c", "w"), ("w", "w")]) == pytest.approx(0.5)
+    assert cohen_kappa([("c", "c")]) is None
+    assert cohen_kappa([]) is None
+
+
+def test_histogram_bins():
+    h = histogram([1, 1, 2, 3, 4, 5, 9, 16, 17])
+    assert h["bins"] == ["1", "2", "3-4", "5-8", "9-16", "17-32"]
+    assert h["counts"] == [2, 1, 2, 1, 2, 1]
+    assert (h["min"], h["median"], h["max"]) == (1, 4, 17)
+    assert histogram([])["counts"] == []
+
+
+def test_throughput_caps_idle_gaps():
+    b = [
+        ("alice", "2024-01-01T10:00:00.000Z", 10),
+        ("alice", "2024-01-01T10:01:00.000Z", 5),  # +60 s
+        ("alice", "2024-01-01T12:00:00.000Z", 5),  # a break: new session
+        ("bob", "2024-01-01T10:00:30.000Z", 1),
+    ]
+    t = throughput(b)
+    # alice: 300 (first) + 60 + 300 (new session) = 660 s for 20 labels
+    assert t["alice"]["sessions"] == 2 and t["alice"]["labels"] == 20
+    assert t["alice"]["active_hours"] == pytest.approx(660 / 3600)
+    assert t["alice"]["faces_per_hour"] == pytest.approx(20 / (660 / 3600))
+    assert t["bob"]["faces_per_hour"] == pytest.approx(12.0)
+
+
+def test_project_stats(project, tmp_path):
+    ops.label_faces(project, [1], "wrong_identity", "alice")
+    ops.label_faces(project, [2], "duplicate", "alice")
+    ops.move_faces(project, [3], 2, "bob")  # misfiled in the raw data; now correct at m.2
+    ops.review_identity(project, 1, "alice")  # faces 4, 5 -> correct
+    ops.label_faces(project, [9], "unsure", "bob")
+    s = project_stats(project)
+    assert s["faces"] == 9
+    assert s["faces_by_label"] == {
+        "correct": 3, "wrong_identity": 1, "duplicate": 1, "unusable": 0, "unsure": 1, "unlabeled": 3,
+    }
+    # identity 1 (now 4 faces after the move) is reviewed
+    assert s["faces_by_review_state"] == {"reviewed": 4, "unreviewed": 5}
+    assert s["identities"] == {"reviewed": 1, "partly_labeled": 2, "untouched": 0, "empty": 0}
+    n = s["noise"]
+    assert (n["labeled"], n["noisy"], n["moved"]) == (6, 3, 1)
+    assert n["rate"] == pytest.approx(0.5)
+    lo, hi = wilson(3, 6)
+    assert n["ci95"] == [pytest.approx(lo), pytest.approx(hi)] and round(lo, 3) == 0.188
+    assert s["faces_per_identity"]["counts"] == [1, 0, 2]  # 1 | 2 | 3-4 (4 and 4)
+    assert s["labels_by_reviewer"] == {
+        "alice": {"correct": 2, "duplicate": 1, "wrong_identity": 1},
+        "bob": {"correct": 1, "unsure": 1},
+    }
+    assert s["throughput"]["alice"]["labels"] == 4 and s["throughput"]["bob"]["labels"] == 2
+    assert sum(s["labels_per_hour"].values()) == 6
+    assert s["qa"]["drawn"] == 0 and s["qa"]["overall"]["kappa"] is None
+    paths = save_plots(s, tmp_path / "plots")
+    assert len(paths) == 4
+    for p in paths:
+        with open(p, "rb") as fh:
+            assert fh.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_qa_agreement_from_qa_items(project):
+    ops.review_identity(project, 1, "alice")
+    ops.label_faces(project, [6], "wrong_identity", "bob")
+    with project.tx() as c:
+        c.execute("INSERT INTO qa_passes(id, reviewer_id, created_at, seed, params) VALUES (1, 2, 'x', 0, '{}')")
+        rows = [  # (face, orig label, orig reviewer, verdict)
+            (1, "correct", 1, "correct"),
+            (2, "correct", 1, "correct"),
+            (3, "correct", 1, "wrong_identity"),
+            (6, "wrong_identity", 2, "wrong_identity"),
+            (4, "correct", 1, None),  # drawn, not judged yet
+        ]
+        for pos, (f, lab, rid, verdict) in enumerate(rows):
+            c.execute(
+                "INSERT INTO qa_items(pass_id, face_id, position, orig_label, orig_reviewer_id,"
+                " orig_event_id, verdict) VALUES (1, ?, ?, ?, ?, 0, ?)",
+                (f, pos, lab, rid, verdict),
+            )
+    q = project_stats(project)["qa"]
+    assert q["drawn"] == 5
+    assert q["overall"]["judged"] == 4 and q["overall"]["agreed"] == 3
+    assert q["overall"]["kappa"] == pytest.approx(0.5)
+    assert q["per_reviewer"]["alice"]["agreement"] == pytest.approx(2 / 3)
+    assert q["per_reviewer"]["bob"]["agreement"] == 1.0

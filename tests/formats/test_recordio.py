@@ -1,0 +1,123 @@
+"""InsightFace RecordIO: writer/reader round trip, header record, split records, bad records."""
+
+import io
+import struct
+
+import pytest
+from PIL import Image
+
+from annotator.core.models import FaceRecord, Rejected
+from annotator.formats import recordio
+from annotator.formats.recordio import MAGIC_BYTES, RecordWriter, encode_record, read_rec
+
+
+def jpeg(color, size=(20, 20)) -> bytes:
+    b = io.BytesIO()
+    Image.new("RGB", size, color).save(b, "JPEG")
+    return b.getvalue()
+
+
+def jpeg_with_magic(color) -> bytes:
+    """A JPEG whose bytes contain the RecordIO magic at a 4-aligned payload offset (in a COM
+    segment), so dmlc's writer must split the record."""
+    base = jpeg(color)
+    # payload = 24-byte IRHeader + image; put the magic at image offset 8 (payload offset 32)
+    com = b"\xff\xfe" + struct.pack(">H", 2 + 4 + 8) + b"xx" + MAGIC_BYTES + b"yyyyyy"
+    img = base[:2] + com + base[2:]
+    assert img.find(MAGIC_BYTES) % 4 == 0
+    return img
+
+
+def items(rows):
+    return [it for _, _, it in rows]
+
+
+def test_encode_record_pinned():
+    assert encode_record(b"abcde") == MAGIC_BYTES + struct.pack("<I", 5) + b"abcde\0\0\0"
+    # the magic at an aligned position splits the record into first + last parts
+    rec = encode_record(b"abcd" + MAGIC_BYTES + b"ef")
+    assert rec == (
+        MAGIC_BYTES + struct.pack("<I", (1 << 29) | 4) + b"abcd"
+        + MAGIC_BYTES + struct.pack("<I", (3 << 29) | 2) + b"ef\0\0"
+    )
+    # unaligned magic: no split
+    assert encode_record(b"a" + MAGIC_BYTES)[4:8] == struct.pack("<I", 5)
+
+
+@pytest.mark.parametrize("with_header", [True, False])
+def test_round_trip(tmp_path, with_header):
+    imgs = [(c, jpeg((c * 60, i * 30, 0))) for c in range(3) for i in range(2)]
+    imgs.append((1, jpeg_with_magic((9, 9, 9))))
+    rec_path = tmp_path / "train.rec"
+    with RecordWriter(rec_path, with_header=with_header) as w:
+        for c, im in imgs:
+            w.add(c, im)
+    got = items(read_rec(rec_path))
+    assert all(isinstance(g, FaceRecord) for g in got), got
+    assert len(got) == len(imgs)
+    expected = sorted(imgs, key=lambda t: t[0]) if with_header else imgs
+    with open(rec_path, "rb") as fh:
+        for rec, (cls, im) in zip(got, expected, strict=True):
+            assert rec.identity_key == str(cls)
+            assert recordio.read_image_at(fh, rec.locator.offset, rec.locator.length) == im
+    keys = [r.record for r in got]
+    assert keys == (list(range(1, len(imgs) + 1)) if with_header else list(range(len(imgs))))
+    if with_header:
+        assert (tmp_path / "property").read_text() == "3,112,112\n"
+        assert recordio.read_property(rec_path) == (3, 112, 112)
+        # header and identity records are there: header label = [first, end)
+        with open(rec_path, "rb") as fh:
+            flag, label, *_ = recordio.unpack(recordio.read_record_at(fh, 0))
+        assert flag == 2 and label == (len(imgs) + 1, len(imgs) + 4)
+
+
+def test_split_record_is_rejoined(tmp_path):
+    im = jpeg_with_magic((1, 2, 3))
+    rec_path = tmp_path / "t.rec"
+    w = RecordWriter(rec_path, with_header=False)
+    w.add(5, im)
+    w.close()
+    raw = rec_path.read_bytes()
+    assert raw.count(MAGIC_BYTES) == 2  # the writer really split it
+    (face,) = items(read_rec(rec_path))
+    with open(rec_path, "rb") as fh:
+        assert recordio.read_image_at(fh, face.locator.offset, face.locator.length) == im
+    assert face.identity_key == "5"
+
+
+def test_bad_records_reported(tmp_path):
+    rec_path = tmp_path / "t.rec"
+    w = RecordWriter(rec_path, with_header=False)
+    w.add(0, jpeg((1, 1, 1)))
+    w.add(1, b"this is not an image at all")
+    w.add(2, jpeg((2, 2, 2)))
+    w.close()
+    idx = rec_path.with_suffix(".idx")
+    # add a key pointing into the middle of a record (bad magic) and a garbage line
+    idx.write_text(idx.read_text() + "7\t5\nnot a line\n")
+    got = items(read_rec(rec_path))
+    faces = [g for g in got if isinstance(g, FaceRecord)]
+    bad = {g.origin: g.reason for g in got if isinstance(g, Rejected)}
+    assert [f.identity_key for f in faces] == ["0", "2"]
+    assert "not an image" in bad["t.rec#1"]
+    assert "bad magic" in bad["t.rec#7"]
+    assert any(o.startswith("t.idx:") for o in bad)
+
+
+def test_resume_index(tmp_path):
+    rec_path = tmp_path / "train.rec"
+    with RecordWriter(rec_path) as w:
+        for c in range(4):
+            w.add(c, jpeg((c, 0, 0)))
+    rows = list(read_rec(rec_path))
+    pos, j, _ = rows[1]
+    rest = items(read_rec(rec_path, pos, j))
+    assert [r.record for r in rest] == [3, 4]
+
+
+def test_missing_idx(tmp_path):
+    from annotator.core.models import AnnotatorError
+
+    (tmp_path / "x.rec").write_bytes(b"")
+    with pytest.raises(AnnotatorError, match="index file"):
+        list(read_rec(tmp_path / "x.rec"))

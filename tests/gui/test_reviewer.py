@@ -1,0 +1,194 @@
+"""The reviewer driven by the keyboard: keys change the project file as described."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+
+from annotator.store.db import open_project
+
+
+def labels_of(path, identity_id):
+    with open_project(path) as p:
+        return [
+            r[0]
+            for r in p.conn.execute(
+                "SELECT label FROM faces WHERE identity_id = ? ORDER BY id", (identity_id,)
+            )
+        ]
+
+
+def reviewed(path, identity_id):
+    with open_project(path) as p:
+        return p.conn.execute(
+            "SELECT reviewed FROM identities WHERE id = ?", (identity_id,)
+        ).fetchone()[0]
+
+
+def key(qtbot, win, k, mod=Qt.KeyboardModifier.NoModifier):
+    qtbot.keyClick(win.grid, k, mod)
+
+
+def test_label_current_face_moves_cursor(qtbot, window, demo_project):
+    ident = window.current_identity
+    assert ident is not None
+    assert window.grid.currentIndex().row() == 0
+    key(qtbot, window, Qt.Key.Key_1)
+    assert labels_of(demo_project, ident)[0] == "correct"
+    assert window.grid.currentIndex().row() == 1
+    key(qtbot, window, Qt.Key.Key_4)
+    assert labels_of(demo_project, ident)[:3] == ["correct", "unusable", None]
+    assert window.grid_model.tiles[1].label == "unusable"  # the view followed the Changes
+
+
+def test_label_selection_with_space_and_shift(qtbot, window, demo_project):
+    ident = window.current_identity
+    key(qtbot, window, Qt.Key.Key_Right)  # moves without selecting
+    assert window.grid.selected_face_ids() == []
+    key(qtbot, window, Qt.Key.Key_Space)
+    key(qtbot, window, Qt.Key.Key_Right)
+    key(qtbot, window, Qt.Key.Key_Right)
+    key(qtbot, window, Qt.Key.Key_Space)
+    assert len(window.grid.selected_face_ids()) == 2
+    key(qtbot, window, Qt.Key.Key_2)
+    labs = labels_of(demo_project, ident)
+    assert labs[:4] == [None, "wrong_identity", None, "wrong_identity"]
+    assert window.grid.selected_face_ids() == []  # selection consumed, cursor after it
+    assert window.grid.currentIndex().row() == 4
+    # Shift+Right extends a selection from the current face
+    key(qtbot, window, Qt.Key.Key_Right, Qt.KeyboardModifier.ShiftModifier)
+    assert len(window.grid.selected_face_ids()) >= 2
+    key(qtbot, window, Qt.Key.Key_5)
+    assert labels_of(demo_project, ident)[4:6] == ["unsure", "unsure"]
+    # Ctrl+A then 3: everything duplicate
+    key(qtbot, window, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
+    key(qtbot, window, Qt.Key.Key_3)
+    assert set(labels_of(demo_project, ident)) == {"duplicate"}
+
+
+def test_enter_then_undo_restores_unlabeled(qtbot, window, demo_project):
+    first = window.current_identity
+    key(qtbot, window, Qt.Key.Key_2)  # one face wrong identity first
+    key(qtbot, window, Qt.Key.Key_Return)
+    labs = labels_of(demo_project, first)
+    assert labs[0] == "wrong_identity" and labs[1:] == ["correct"] * (len(labs) - 1)
+    assert reviewed(demo_project, first) == 1
+    assert window.current_identity != first  # next identity needing review opened
+    key(qtbot, window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    labs = labels_of(demo_project, first)
+    assert labs[0] == "wrong_identity" and labs[1:] == [None] * (len(labs) - 1)
+    assert reviewed(demo_project, first) == 0
+    assert window.current_identity == first  # undo shows where it happened
+    key(qtbot, window, Qt.Key.Key_Y, Qt.KeyboardModifier.ControlModifier)
+    assert reviewed(demo_project, first) == 1
+    key(qtbot, window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    key(qtbot, window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert set(labels_of(demo_project, first)) == {None}
+
+
+def test_undo_redo_many_steps(qtbot, window, demo_project):
+    ident = window.current_identity
+    for k in (Qt.Key.Key_1, Qt.Key.Key_2, Qt.Key.Key_3, Qt.Key.Key_4, Qt.Key.Key_5):
+        key(qtbot, window, k)
+    want = ["correct", "wrong_identity", "duplicate", "unusable", "unsure"]
+    assert labels_of(demo_project, ident)[:5] == want
+    for _ in range(5):
+        key(qtbot, window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert labels_of(demo_project, ident)[:5] == [None] * 5
+    assert [t.label for t in window.grid_model.tiles[:5]] == [None] * 5
+    for _ in range(3):
+        key(qtbot, window, Qt.Key.Key_Z,
+            Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    assert labels_of(demo_project, ident)[:5] == want[:3] + [None, None]
+
+
+def test_labels_survive_reopen(qtbot, window, demo_project, tmp_path):
+    ident = window.current_identity
+    key(qtbot, window, Qt.Key.Key_Return)
+    second = window.current_identity
+    key(qtbot, window, Qt.Key.Key_4)
+    window.close()  # quit: nothing to save
+    assert window.project is None
+    assert reviewed(demo_project, ident) == 1
+    assert labels_of(demo_project, second)[0] == "unusable"
+
+
+def test_next_previous_identity(qtbot, window):
+    ids = window.model.ids
+    assert window.current_identity == ids[0]
+    key(qtbot, window, Qt.Key.Key_N)
+    assert window.current_identity == ids[1]
+    key(qtbot, window, Qt.Key.Key_PageDown)
+    assert window.current_identity == ids[2]
+    key(qtbot, window, Qt.Key.Key_P)
+    key(qtbot, window, Qt.Key.Key_PageUp)
+    assert window.current_identity == ids[0]
+    key(qtbot, window, Qt.Key.Key_P)  # stays at the top
+    assert window.current_identity == ids[0]
+    assert window.grid_model.identity_id == ids[0]
+
+
+def test_typing_in_search_does_not_label(qtbot, window, demo_project):
+    ident = window.current_identity
+    key_of = window.model.identity_row(2).key
+    window.search.setFocus()
+    qtbot.keyClicks(window.search, key_of[-3:] + "1")
+    qtbot.keyClick(window.search, Qt.Key.Key_Return)
+    assert window.search.text() == key_of[-3:] + "1"
+    assert set(labels_of(demo_project, ident)) == {None}
+    assert reviewed(demo_project, ident) == 0
+
+
+def test_move_face_to_other_identity(qtbot, window, demo_project):
+    src = window.current_identity
+    dst = window.model.ids[3]
+    dst_key = window.model.identity_row(3).key
+    face = window.grid.current_face_id()
+    n_src = len(window.grid_model.tiles)
+    key(qtbot, window, Qt.Key.Key_M)
+    d = window._dialog
+    assert d is not None
+    d.search.setText(dst_key)
+    d.update_results()
+    assert d.results.count() >= 1
+    d._accept()
+    qtbot.waitUntil(lambda: window._dialog is None)
+    with open_project(demo_project) as p:
+        assert p.conn.execute("SELECT identity_id, label FROM faces WHERE id = ?", (face,)).fetchone() == (dst, "correct")
+    assert len(window.grid_model.tiles) == n_src - 1
+    window.open_identity(dst)
+    assert face in [t.id for t in window.grid_model.tiles]
+    key(qtbot, window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    with open_project(demo_project) as p:
+        assert p.conn.execute("SELECT identity_id, label FROM faces WHERE id = ?", (face,)).fetchone() == (src, None)
+
+
+def test_duplicate_group_keeper(qtbot, window, demo_project):
+    ident = window.current_identity
+    faces = [t.id for t in window.grid_model.tiles[:3]]
+    with open_project(demo_project) as p, p.tx() as c:
+        c.executemany(
+            "INSERT INTO dup_groups(face_id, group_id, is_keeper) VALUES (?, 7, 0)",
+            [(f,) for f in faces],
+        )
+    window.grid.set_current_row(1)
+    key(qtbot, window, Qt.Key.Key_G)
+    d = window._dialog
+    assert d is not None and [p.face_id for p in d.group] == faces
+    qtbot.keyClick(d, Qt.Key.Key_2)  # keep the second face
+    qtbot.waitUntil(lambda: window._dialog is None)
+    assert labels_of(demo_project, ident)[:3] == ["duplicate", "correct", "duplicate"]
+    assert [t.label for t in window.grid_model.tiles[:3]] == ["duplicate", "correct", "duplicate"]
+
+
+def test_g_without_group_says_so(qtbot, window):
+    key(qtbot, window, Qt.Key.Key_G)
+    assert window._dialog is None
+    assert "no duplicate group" in window.statusBar().currentMessage()
+
+
+def test_status_bar_counts(qtbot, window):
+    key(qtbot, window, Qt.Key.Key_Return)
+    assert "1 / 6" in window.st_progress.text()
+    assert "Labeled this session: " in window.st_session.text()
+    first = window.model.ids[0]
+    assert window.session_count == len(labels_of(window.project.path, first))
