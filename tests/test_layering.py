@@ -15,7 +15,9 @@ def test_non_gui_packages_import_without_qt():
     modules = []
     for pkg in NON_GUI:
         for f in sorted((ROOT / pkg).glob("*.py")):
-            if f.name != "gui_cmd.py":  # the gui command imports annotator.gui lazily, inside the command
+            if (
+                f.name != "gui_cmd.py"
+            ):  # the gui command imports annotator.gui lazily, inside the command
                 modules.append(f"annotator.{pkg}.{f.stem}".removesuffix(".__init__"))
     code = (
         "import sys, importlib\n"
@@ -41,6 +43,10 @@ def test_sql_only_in_store():
             continue
         tree = ast.parse(f.read_text(encoding="utf-8"))
         for node in ast.walk(tree):
-            if isinstance(node, ast.Constant) and isinstance(node.value, str) and SQL.match(node.value):
+            if (
+                isinstance(node, ast.Constant)
+                and isinstance(node.value, str)
+                and SQL.match(node.value)
+            ):
                 offenders.append(f"{f.relative_to(ROOT)}:{node.lineno}")
     assert not offenders, offenders

@@ -47,10 +47,21 @@ def _existing_params(d: Path) -> dict[str, Any] | None:
 
 @click.command("demo")
 @click.argument("directory", required=False, default=DEFAULT_DIR, type=click.Path(file_okay=False))
-@click.option("--identities", "n_identities", default=40, show_default=True,
-              type=click.IntRange(2, 100_000), help="How many invented people to draw.")
-@click.option("--seed", default=0, show_default=True, type=int,
-              help="Random seed; the same seed gives byte-identical files.")
+@click.option(
+    "--identities",
+    "n_identities",
+    default=40,
+    show_default=True,
+    type=click.IntRange(2, 100_000),
+    help="How many invented people to draw.",
+)
+@click.option(
+    "--seed",
+    default=0,
+    show_default=True,
+    type=int,
+    help="Random seed; the same seed gives byte-identical files.",
+)
 @json_option
 def demo(directory: str, n_identities: int, seed: int, as_json: bool) -> None:
     """Draw a synthetic face dataset into DIR (default ./annotator-demo) and import it.
@@ -68,8 +79,7 @@ def demo(directory: str, n_identities: int, seed: int, as_json: bool) -> None:
     if d.exists() and not d.is_dir():
         raise AnnotatorError(f"{d} is a file, not a folder")
     project_path = d / PROJECT_NAME
-    wanted = {"identities": n_identities, "faces_per_identity": [8, 30], "seed": seed,
-              "size": 112}
+    wanted = {"identities": n_identities, "faces_per_identity": [8, 30], "seed": seed, "size": 112}
     have = _existing_params(d) if d.exists() else None
     if have is not None and have != wanted and project_path.exists():
         raise AnnotatorError(
@@ -97,9 +107,17 @@ def demo(directory: str, n_identities: int, seed: int, as_json: bool) -> None:
         with progress_bar("import names", quiet=as_json) as bar:
             names = import_source(project, "names", d / "names.tsv", progress=bar)
 
-    injected = {k: len(truth[k]) for k in
-                ("exact_dup", "near_dup", "cross_identity_dup", "wrong_identity", "broken",
-                 "truncated")}
+    injected = {
+        k: len(truth[k])
+        for k in (
+            "exact_dup",
+            "near_dup",
+            "cross_identity_dup",
+            "wrong_identity",
+            "broken",
+            "truncated",
+        )
+    }
     p = shlex.quote(str(project_path))
     next_steps = [
         f"annotator info --project {p}",
@@ -108,19 +126,21 @@ def demo(directory: str, n_identities: int, seed: int, as_json: bool) -> None:
         f"annotator gui --project {p}",
     ]
     if as_json:
-        emit_json({
-            "dir": str(d),
-            "project": str(project_path),
-            "faces_tsv": str(d / "faces.tsv"),
-            "names_tsv": str(d / "names.tsv"),
-            "truth_json": str(d / "truth.json"),
-            "generated": generated,
-            "identities": len(truth["identities"]),
-            "injected": injected,
-            "faces": faces.to_json(),
-            "names": names.to_json(),
-            "next": next_steps,
-        })
+        emit_json(
+            {
+                "dir": str(d),
+                "project": str(project_path),
+                "faces_tsv": str(d / "faces.tsv"),
+                "names_tsv": str(d / "names.tsv"),
+                "truth_json": str(d / "truth.json"),
+                "generated": generated,
+                "identities": len(truth["identities"]),
+                "injected": injected,
+                "faces": faces.to_json(),
+                "names": names.to_json(),
+                "next": next_steps,
+            }
+        )
         return
     verb = "drew" if generated else "reused"
     rows = sum(len(v["lines"]) for v in truth["identities"].values()) + injected["broken"]

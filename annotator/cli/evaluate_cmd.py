@@ -10,9 +10,25 @@ from annotator.core.evaluate import evaluate as run_evaluation
 
 
 @click.command("evaluate")
-@click.option("--truth", "truth_dir", required=True, type=click.Path(file_okay=False), help="An export folder (msceleb, folder, rec or csv).")
-@click.option("--predictions", required=True, type=click.Path(dir_okay=False), help="ImageURL<TAB>FaceID<TAB>MID<TAB>confidence, or file<TAB>MID<TAB>confidence lines.")
-@click.option("--plot", type=click.Path(dir_okay=False), default=None, help="Write the precision/coverage curve as a PNG.")
+@click.option(
+    "--truth",
+    "truth_dir",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="An export folder (msceleb, folder, rec or csv).",
+)
+@click.option(
+    "--predictions",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="ImageURL<TAB>FaceID<TAB>MID<TAB>confidence, or file<TAB>MID<TAB>confidence lines.",
+)
+@click.option(
+    "--plot",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Write the precision/coverage curve as a PNG.",
+)
 @json_option
 def evaluate(truth_dir: str, predictions: str, plot: str | None, as_json: bool) -> None:
     """Coverage at precision 0.95 / 0.99 and top-1 accuracy over all test faces."""

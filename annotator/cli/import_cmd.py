@@ -28,9 +28,10 @@ def _make(fmt: str, path_help: str) -> click.Command:
     @json_option
     def cmd(path: str, project_path: str, as_json: bool) -> None:
         resolve_path(fmt, path)  # fail on a missing source before creating the project file
-        with open_project(project_path, create=True) as project, progress_bar(
-            f"import {fmt}", quiet=as_json
-        ) as bar:
+        with (
+            open_project(project_path, create=True) as project,
+            progress_bar(f"import {fmt}", quiet=as_json) as bar,
+        ):
             result = import_source(project, fmt, path, progress=bar)
         if as_json:
             emit_json(result.to_json())

@@ -20,7 +20,15 @@ def info(project_path: str, as_json: bool) -> None:
         emit_json({**s, "source_list": srcs})
         return
     click.echo(f"project     {project.path}")
-    for key in ("sources", "identities", "faces", "rejected", "hashed", "corrupt", "reviewed_identities"):
+    for key in (
+        "sources",
+        "identities",
+        "faces",
+        "rejected",
+        "hashed",
+        "corrupt",
+        "reviewed_identities",
+    ):
         click.echo(f"{key.replace('_', ' '):<20}{s[key]:>12,}")
     for title in ("flags", "labels"):
         d = s[title]
@@ -49,11 +57,7 @@ def identities(project_path: str, as_json: bool, limit: int | None) -> None:
         items = list(store.identities(project, limit=limit))
     if as_json:
         emit_json(
-            {
-                "identities": [
-                    {"key": i.key, "names": i.names, "faces": i.face_count} for i in items
-                ]
-            }
+            {"identities": [{"key": i.key, "names": i.names, "faces": i.face_count} for i in items]}
         )
         return
     for i in items:

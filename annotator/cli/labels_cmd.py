@@ -45,9 +45,10 @@ def import_labels(
     """
     if not Path(file).is_file():
         raise AnnotatorError(f"no such file: {file}")
-    with open_existing(project_path) as project, progress_bar(
-        "labels", quiet=as_json, unit="faces"
-    ) as bar:
+    with (
+        open_existing(project_path) as project,
+        progress_bar("labels", quiet=as_json, unit="faces") as bar,
+    ):
         res = labels_io.import_labels(project, file, reviewer, others, progress=bar)
     if as_json:
         emit_json(res.to_json())
@@ -65,7 +66,10 @@ def import_labels(
 @labels.command("export")
 @project_option
 @click.option(
-    "--out", "-o", type=click.Path(dir_okay=False), default=None,
+    "--out",
+    "-o",
+    type=click.Path(dir_okay=False),
+    default=None,
     help="Write to this file instead of stdout.",
 )
 @json_option

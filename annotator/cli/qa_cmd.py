@@ -30,8 +30,12 @@ def qa() -> None:
 @click.option("--seed", type=int, default=None, help="Random seed (reproducible sample).")
 @json_option
 def start(
-    project_path: str, reviewer: str, fraction: float | None, count: int | None,
-    seed: int | None, as_json: bool,
+    project_path: str,
+    reviewer: str,
+    fraction: float | None,
+    count: int | None,
+    seed: int | None,
+    as_json: bool,
 ) -> None:
     """Start a QA pass: a stratified random sample of faces labeled by others."""
     with open_existing(project_path) as project:
@@ -53,7 +57,9 @@ def start(
 @click.option("--all", "include_done", is_flag=True, help="Also items already given a verdict.")
 @click.option("--limit", type=int, default=None, help="At most this many items.")
 @json_option
-def items(project_path: str, pass_id: int, include_done: bool, limit: int | None, as_json: bool) -> None:
+def items(
+    project_path: str, pass_id: int, include_done: bool, limit: int | None, as_json: bool
+) -> None:
     """List a pass's items blind (the original label is not shown)."""
     with open_existing(project_path) as project:
         its = core.next_items(project, pass_id, limit=limit, include_done=include_done)
@@ -62,8 +68,13 @@ def items(project_path: str, pass_id: int, include_done: bool, limit: int | None
             {
                 "pass": pass_id,
                 "items": [
-                    {"face_id": i.face_id, "position": i.position, "origin": i.origin,
-                     "identity": i.identity_key, "verdict": i.verdict}
+                    {
+                        "face_id": i.face_id,
+                        "position": i.position,
+                        "origin": i.origin,
+                        "identity": i.identity_key,
+                        "verdict": i.verdict,
+                    }
                     for i in its
                 ],
             }
@@ -119,8 +130,11 @@ def report(project_path: str, pass_id: int | None, as_json: bool) -> None:
             f"  error rate of original labels {100 * g['error_rate']:.1f}% "
             f"(95% CI {100 * ev[0]:.1f}% to {100 * ev[1]:.1f}%)"
         )
-        used = [lab for lab in LABELS if sum(g["confusion"][lab].values())
-                or sum(g["confusion"][o][lab] for o in LABELS)]
+        used = [
+            lab
+            for lab in LABELS
+            if sum(g["confusion"][lab].values()) or sum(g["confusion"][o][lab] for o in LABELS)
+        ]
         click.echo("  original \\ QA   " + " ".join(f"{lab[:9]:>9}" for lab in used))
         for o in used:
             click.echo(f"  {o:<15} " + " ".join(f"{g['confusion'][o][q]:>9}" for q in used))

@@ -11,10 +11,17 @@ from annotator.core.flags import DEFAULT_RADIUS, KINDS
 @click.command("scan")
 @project_option
 @click.option(
-    "--radius", type=click.IntRange(0, 32), default=None,
+    "--radius",
+    type=click.IntRange(0, 32),
+    default=None,
     help=f"Near-duplicate radius in pHash bits (default {DEFAULT_RADIUS}).",
 )
-@click.option("--workers", type=click.IntRange(1, 256), default=None, help="Worker processes (default: all cores).")
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 256),
+    default=None,
+    help="Worker processes (default: all cores).",
+)
 @json_option
 def scan(project_path: str, radius: int | None, workers: int | None, as_json: bool) -> None:
     """Hash every face not hashed yet (SHA-256, pHash, dHash, size, grayscale, sharpness),
@@ -29,11 +36,17 @@ def scan(project_path: str, radius: int | None, workers: int | None, as_json: bo
         return
     click.echo(
         f"hashed {res.hashed:,} faces in {res.hash_seconds:.1f}s"
-        + (f" ({res.hashed / res.hash_seconds:,.0f} faces/s)" if res.hash_seconds > 0 and res.hashed else "")
+        + (
+            f" ({res.hashed / res.hash_seconds:,.0f} faces/s)"
+            if res.hash_seconds > 0 and res.hashed
+            else ""
+        )
         + f", {res.corrupt:,} corrupt"
     )
     if res.read_error_count:
-        click.echo(f"{res.read_error_count:,} faces could not be read (they stay unhashed):", err=True)
+        click.echo(
+            f"{res.read_error_count:,} faces could not be read (they stay unhashed):", err=True
+        )
         for msg in res.read_errors:
             click.echo(f"  {msg}", err=True)
     if res.cancelled:
@@ -47,7 +60,12 @@ def scan(project_path: str, radius: int | None, workers: int | None, as_json: bo
 @click.command("flags")
 @project_option
 @click.option("--kind", type=click.Choice(KINDS), default=None, help="Only flags of this kind.")
-@click.option("--limit", type=click.IntRange(0), default=None, help="At most this many flags (best score first).")
+@click.option(
+    "--limit",
+    type=click.IntRange(0),
+    default=None,
+    help="At most this many flags (best score first).",
+)
 @json_option
 def flags(project_path: str, kind: str | None, limit: int | None, as_json: bool) -> None:
     """List flags, highest score first, with each face's identity and origin."""
@@ -67,7 +85,12 @@ def flags(project_path: str, kind: str | None, limit: int | None, as_json: bool)
         emit_json(
             {
                 "flags": [
-                    {"kind": f.kind, "distance": f.distance, "score": round(f.score, 6), "faces": f.faces}
+                    {
+                        "kind": f.kind,
+                        "distance": f.distance,
+                        "score": round(f.score, 6),
+                        "faces": f.faces,
+                    }
                     for f in items
                 ]
             }

@@ -99,13 +99,31 @@ def _color(rng: np.random.Generator, lo: int = 0, hi: int = 256) -> tuple[int, i
 
 
 _SKIN = np.array(
-    [(255, 224, 196), (241, 194, 160), (224, 172, 128), (198, 134, 90), (161, 102, 64),
-     (120, 75, 45), (90, 56, 37), (255, 210, 170)],
+    [
+        (255, 224, 196),
+        (241, 194, 160),
+        (224, 172, 128),
+        (198, 134, 90),
+        (161, 102, 64),
+        (120, 75, 45),
+        (90, 56, 37),
+        (255, 210, 170),
+    ],
     dtype=np.float64,
 )
 _HAIR = np.array(
-    [(20, 16, 14), (60, 40, 25), (110, 70, 35), (180, 140, 80), (230, 200, 130),
-     (150, 60, 30), (200, 200, 200), (90, 90, 95), (40, 40, 120), (150, 40, 110)],
+    [
+        (20, 16, 14),
+        (60, 40, 25),
+        (110, 70, 35),
+        (180, 140, 80),
+        (230, 200, 130),
+        (150, 60, 30),
+        (200, 200, 200),
+        (90, 90, 95),
+        (40, 40, 120),
+        (150, 40, 110),
+    ],
     dtype=np.float64,
 )
 _EYES = [(60, 40, 20), (40, 90, 140), (60, 120, 70), (30, 30, 30), (110, 80, 50), (100, 120, 140)]
@@ -236,8 +254,16 @@ def _shade(ip: ImageParams, n: int) -> np.ndarray:
     return (c.T @ a @ c).astype(np.float32)
 
 
-def _ellipse(d: ImageDraw.ImageDraw, cx: float, cy: float, rx: float, ry: float, fill: Any,
-             outline: Any = None, width: int = 0) -> None:
+def _ellipse(
+    d: ImageDraw.ImageDraw,
+    cx: float,
+    cy: float,
+    rx: float,
+    ry: float,
+    fill: Any,
+    outline: Any = None,
+    width: int = 0,
+) -> None:
     d.ellipse((cx - rx, cy - ry, cx + rx, cy + ry), fill=fill, outline=outline, width=width)
 
 
@@ -257,30 +283,45 @@ def _face_layer(p: IdentityParams, ip: ImageParams, n: int) -> Image.Image:
 
     # Hair behind the head.
     if p.hair_style == "long":
-        d.rounded_rectangle((cx - fw * 1.25 * hv, cy - fh * 1.1, cx + fw * 1.25 * hv, cy + fh * 1.05),
-                            radius=int(fw * 0.6), fill=hair)
+        d.rounded_rectangle(
+            (cx - fw * 1.25 * hv, cy - fh * 1.1, cx + fw * 1.25 * hv, cy + fh * 1.05),
+            radius=int(fw * 0.6),
+            fill=hair,
+        )
     elif p.hair_style == "bun":
         _ellipse(d, cx, cy - fh * 1.15, fw * 0.45 * hv, fw * 0.4 * hv, hair)
     # Ears and neck.
     _ellipse(d, cx - fw, cy, p.ear_size * n, p.ear_size * n * 1.4, _darker(p.skin, 0.9) + (255,))
     _ellipse(d, cx + fw, cy, p.ear_size * n, p.ear_size * n * 1.4, _darker(p.skin, 0.9) + (255,))
-    d.rectangle((cx - fw * 0.45, cy + fh * 0.6, cx + fw * 0.45, n), fill=_darker(p.skin, 0.85) + (255,))
+    d.rectangle(
+        (cx - fw * 0.45, cy + fh * 0.6, cx + fw * 0.45, n), fill=_darker(p.skin, 0.85) + (255,)
+    )
     # Head: an ellipse plus a chin polygon for pointed jaws.
     _ellipse(d, cx, cy, fw, fh, skin)
     if p.jaw > 0.4:
         jw = fw * (1.1 - 0.4 * p.jaw)
-        d.polygon([(cx - jw, cy + fh * 0.2), (cx + jw, cy + fh * 0.2), (cx, cy + fh * 1.05)], fill=skin)
+        d.polygon(
+            [(cx - jw, cy + fh * 0.2), (cx + jw, cy + fh * 0.2), (cx, cy + fh * 1.05)], fill=skin
+        )
     # Beard.
     if p.beard:
         d.chord((cx - fw * 0.95, cy - fh * 0.2, cx + fw * 0.95, cy + fh * 1.02), 0, 180, fill=hair)
     # Hair on top.
     if p.hair_style in ("short", "long", "bun"):
-        d.chord((cx - fw * 1.05, cy - fh * 1.1 * hv, cx + fw * 1.05, cy + fh * 0.3), 180, 360, fill=hair)
+        d.chord(
+            (cx - fw * 1.05, cy - fh * 1.1 * hv, cx + fw * 1.05, cy + fh * 0.3), 180, 360, fill=hair
+        )
     elif p.hair_style == "curly":
         for i in range(9):
             a = math.pi * (1 + i / 8)
-            _ellipse(d, cx + math.cos(a) * fw * 0.95, cy - fh * 0.35 + math.sin(a) * fh * 0.75,
-                     fw * 0.28 * hv, fw * 0.28 * hv, hair)
+            _ellipse(
+                d,
+                cx + math.cos(a) * fw * 0.95,
+                cy - fh * 0.35 + math.sin(a) * fh * 0.75,
+                fw * 0.28 * hv,
+                fw * 0.28 * hv,
+                hair,
+            )
     elif p.hair_style == "spiky":
         pts = []
         for i in range(11):
@@ -295,31 +336,58 @@ def _face_layer(p: IdentityParams, ip: ImageParams, n: int) -> Image.Image:
     for sx in (-1, 1):
         x = cx + sx * ex
         _ellipse(d, x, ey, er * 1.5, er * ip.eye_open, (250, 250, 250, 255))
-        _ellipse(d, x + ip.gaze * er * 0.5, ey, er * 0.7 * min(1.0, ip.eye_open + 0.3),
-                 er * 0.7 * ip.eye_open, p.eye_color + (255,))
+        _ellipse(
+            d,
+            x + ip.gaze * er * 0.5,
+            ey,
+            er * 0.7 * min(1.0, ip.eye_open + 0.3),
+            er * 0.7 * ip.eye_open,
+            p.eye_color + (255,),
+        )
         _ellipse(d, x + ip.gaze * er * 0.5, ey, er * 0.3, er * 0.3 * ip.eye_open, (10, 10, 10, 255))
         # Brows.
         by = ey - er * 2.0
         bt = max(1, int(p.brow_thick * n))
-        d.line((x - er * 1.6, by + sx * p.brow_tilt * er, x + er * 1.6, by - sx * p.brow_tilt * er),
-               fill=_darker(p.hair_color, 0.8) + (255,), width=bt)
+        d.line(
+            (x - er * 1.6, by + sx * p.brow_tilt * er, x + er * 1.6, by - sx * p.brow_tilt * er),
+            fill=_darker(p.hair_color, 0.8) + (255,),
+            width=bt,
+        )
     # Glasses.
     if p.glasses:
         gw = max(1, n // 60)
         for sx in (-1, 1):
-            d.rounded_rectangle((cx + sx * ex - er * 2.1, ey - er * 1.6, cx + sx * ex + er * 2.1, ey + er * 1.6),
-                                radius=int(er), outline=p.glasses_color + (255,), width=gw)
-        d.line((cx - ex + er * 2.1, ey, cx + ex - er * 2.1, ey), fill=p.glasses_color + (255,), width=gw)
+            d.rounded_rectangle(
+                (cx + sx * ex - er * 2.1, ey - er * 1.6, cx + sx * ex + er * 2.1, ey + er * 1.6),
+                radius=int(er),
+                outline=p.glasses_color + (255,),
+                width=gw,
+            )
+        d.line(
+            (cx - ex + er * 2.1, ey, cx + ex - er * 2.1, ey),
+            fill=p.glasses_color + (255,),
+            width=gw,
+        )
     # Nose.
     ny = ey + p.nose_len * n
-    d.polygon([(cx, ey + er), (cx - p.nose_w * n, ny), (cx + p.nose_w * n, ny)],
-              fill=_darker(p.skin, 0.82) + (255,))
+    d.polygon(
+        [(cx, ey + er), (cx - p.nose_w * n, ny), (cx + p.nose_w * n, ny)],
+        fill=_darker(p.skin, 0.82) + (255,),
+    )
     # Mouth: an arc whose curvature is the smile; open mouths are a dark ellipse.
     my = ny + (cy + fh - ny) * 0.4
     mw = p.mouth_w * fw
     if ip.mouth_open > 0.3:
-        _ellipse(d, cx, my, mw * 0.7, ip.mouth_open * n * 0.035 + 1, (70, 20, 25, 255),
-                 outline=p.lip_color + (255,), width=max(1, n // 80))
+        _ellipse(
+            d,
+            cx,
+            my,
+            mw * 0.7,
+            ip.mouth_open * n * 0.035 + 1,
+            (70, 20, 25, 255),
+            outline=p.lip_color + (255,),
+            width=max(1, n // 80),
+        )
     else:
         curve = ip.smile * n * 0.04
         pts = [(cx + mw * t, my - curve * (1 - t * t) + curve) for t in np.linspace(-1, 1, 9)]
@@ -353,8 +421,11 @@ def _finish(img: np.ndarray, ip: ImageParams, rng: np.random.Generator) -> Image
     return Image.fromarray(np.clip(img + 0.5, 0, 255).astype(np.uint8), "RGB")
 
 
-def draw_face(identity: IdentityParams | dict[str, Any], image: ImageParams | dict[str, Any],
-              size: int = DEFAULT_SIZE) -> Image.Image:
+def draw_face(
+    identity: IdentityParams | dict[str, Any],
+    image: ImageParams | dict[str, Any],
+    size: int = DEFAULT_SIZE,
+) -> Image.Image:
     """Draw one photo of ``identity`` with the variation ``image`` (deterministic)."""
     ipar = _as_image(image)
     rng = np.random.default_rng(ipar.texture_seed ^ 0x5EED)
@@ -433,21 +504,46 @@ _CYR = dict(zip("kstnmrldbpvghaeiou", "кстнмрлдбпвгхаэиоу", st
 _GRK = dict(zip("kstnmrldbpvghaeiou", "κστνμρλδμπβγχαειου", strict=True))
 _ARA = dict(zip("kstnmrldbpvghaeiou", "كستنمرلدبپفغهاييوو", strict=True))
 _KATA_ROWS = {  # consonant -> katakana for a, i, u, e, o
-    "k": "カキクケコ", "s": "サシスセソ", "t": "タチツテト", "n": "ナニヌネノ", "m": "マミムメモ",
-    "r": "ラリルレロ", "l": "ラリルレロ", "d": "ダヂヅデド", "b": "バビブベボ", "p": "パピプペポ",
-    "v": "ヴァヴィヴヴェヴォ", "g": "ガギグゲゴ", "h": "ハヒフヘホ",
+    "k": "カキクケコ",
+    "s": "サシスセソ",
+    "t": "タチツテト",
+    "n": "ナニヌネノ",
+    "m": "マミムメモ",
+    "r": "ラリルレロ",
+    "l": "ラリルレロ",
+    "d": "ダヂヅデド",
+    "b": "バビブベボ",
+    "p": "パピプペポ",
+    "v": "ヴァヴィヴヴェヴォ",
+    "g": "ガギグゲゴ",
+    "h": "ハヒフヘホ",
 }
 _KATA_VOWEL = {"a": 0, "i": 1, "u": 2, "e": 3, "o": 4}
-_HANGUL_L = {"k": 0, "s": 9, "t": 3, "n": 2, "m": 6, "r": 5, "l": 5, "d": 3, "b": 7, "p": 17,
-             "v": 7, "g": 0, "h": 18}
+_HANGUL_L = {
+    "k": 0,
+    "s": 9,
+    "t": 3,
+    "n": 2,
+    "m": 6,
+    "r": 5,
+    "l": 5,
+    "d": 3,
+    "b": 7,
+    "p": 17,
+    "v": 7,
+    "g": 0,
+    "h": 18,
+}
 _HANGUL_V = {"a": 0, "e": 5, "i": 20, "o": 8, "u": 13}
 _HANZI = "卡萨塔纳马拉达巴帕瓦加哈基西蒂尼米里迪比皮维吉希库苏图努穆鲁杜布普武古胡科索托诺莫罗多博波沃戈霍"
 LANGS = ("de", "fr", "es", "it", "ru", "el", "ar", "ja", "zh", "ko")
 
 
 def _word(rng: np.random.Generator, syllables: int) -> list[str]:
-    return [_CONS[int(rng.integers(len(_CONS)))] + _VOWS[int(rng.integers(len(_VOWS)))]
-            for _ in range(syllables)]
+    return [
+        _CONS[int(rng.integers(len(_CONS)))] + _VOWS[int(rng.integers(len(_VOWS)))]
+        for _ in range(syllables)
+    ]
 
 
 def _kata(syl: str) -> str:
@@ -477,7 +573,8 @@ def _render_name(words: list[list[str]], lang: str) -> str:
     if lang == "zh":
         return "·".join(
             "".join(_HANZI[(_CONS.index(s[0]) * 5 + _VOWS.index(s[1])) % len(_HANZI)] for s in w)
-            for w in words)
+            for w in words
+        )
     raise ValueError(lang)
 
 
@@ -525,7 +622,9 @@ class DemoResult:
 class _Row:
     mid: str
     jpeg: bytes
-    kind: str = "clean"  # clean exact_dup near_dup cross_identity_dup wrong_identity truncated broken
+    kind: str = (
+        "clean"  # clean exact_dup near_dup cross_identity_dup wrong_identity truncated broken
+    )
     ref: int | None = None  # index (into the row list) of the photo this one copies
     broken: str | None = None
     true_mid: str | None = None
@@ -541,15 +640,22 @@ def _rect(rng: np.random.Generator) -> tuple[float, float, float, float]:
 def _broken_line(kind: str, mid: str, rng: np.random.Generator, jpeg: bytes, n: int) -> bytes:
     rect = base64.b64encode(struct.pack("<4f", *_rect(rng)))
     data = base64.b64encode(jpeg)
-    cols = [mid.encode(), str(n).encode(), f"http://example.invalid/img/{n}.jpg".encode(),
-            f"http://example.invalid/page/{n}.html".encode(), f"FaceId-{n}".encode(), rect, data]
+    cols = [
+        mid.encode(),
+        str(n).encode(),
+        f"http://example.invalid/img/{n}.jpg".encode(),
+        f"http://example.invalid/page/{n}.html".encode(),
+        f"FaceId-{n}".encode(),
+        rect,
+        data,
+    ]
     if kind == "columns":
         del cols[int(rng.integers(1, 5))]
     elif kind == "empty_mid":
         cols[0] = b""
     elif kind == "base64":
         cut = len(data) // 2
-        cols[6] = data[:cut] + b"!*#" + data[cut + 3:] if rng.random() < 0.5 else data[:-3]
+        cols[6] = data[:cut] + b"!*#" + data[cut + 3 :] if rng.random() < 0.5 else data[:-3]
     elif kind == "not_image":
         cols[6] = base64.b64encode(b"<html><body>404 Not Found</body></html>" + bytes(n % 7))
     elif kind == "rect":
@@ -605,8 +711,10 @@ def generate_demo(
     params = {m: identity_params(rng) for m in mids}
     n_clean = {m: int(rng.integers(lo, hi + 1)) for m in mids}
     total_clean = sum(n_clean.values())
-    n_inject = {k: _plan_count(total_clean, 0.03) for k in
-                ("exact_dup", "near_dup", "cross_identity_dup", "wrong_identity", "truncated")}
+    n_inject = {
+        k: _plan_count(total_clean, 0.03)
+        for k in ("exact_dup", "near_dup", "cross_identity_dup", "wrong_identity", "truncated")
+    }
     needed = sum(n_inject[k] for k in ("exact_dup", "near_dup", "cross_identity_dup", "truncated"))
     if total_clean < needed:
         raise ValueError(
@@ -614,7 +722,12 @@ def generate_demo(
             "use more identities or faces per identity"
         )
     n_broken = max(len(BROKEN_KINDS), _plan_count(total_clean, 0.03))
-    work = total_clean + n_inject["wrong_identity"] + n_inject["near_dup"] + n_inject["cross_identity_dup"]
+    work = (
+        total_clean
+        + n_inject["wrong_identity"]
+        + n_inject["near_dup"]
+        + n_inject["cross_identity_dup"]
+    )
     done = 0
     prog = progress or (lambda d, t: None)
     stop = cancelled or (lambda: False)
@@ -695,12 +808,20 @@ def generate_demo(
         r.line = n
 
     truth: dict[str, Any] = {
-        "exact_dup": [], "near_dup": [], "cross_identity_dup": [], "wrong_identity": [],
-        "broken": [], "truncated": [],
+        "exact_dup": [],
+        "near_dup": [],
+        "cross_identity_dup": [],
+        "wrong_identity": [],
+        "broken": [],
+        "truncated": [],
         "identities": {m: {"lines": [], "names": names[m]} for m in mids},
         "true_identity": {},
-        "params": {"identities": identities, "faces_per_identity": [lo, hi], "seed": seed,
-                   "size": size},
+        "params": {
+            "identities": identities,
+            "faces_per_identity": [lo, hi],
+            "seed": seed,
+            "size": size,
+        },
     }
     faces_part = out / "faces.tsv.part"
     with open(faces_part, "wb") as fh:
@@ -736,15 +857,24 @@ def generate_demo(
     result.rows = len(lines)
     result.faces = len(lines) - len(truth["broken"])
     result.identities = identities
-    result.counts = {k: len(truth[k]) for k in
-                     ("exact_dup", "near_dup", "cross_identity_dup", "wrong_identity", "broken",
-                      "truncated")}
+    result.counts = {
+        k: len(truth[k])
+        for k in (
+            "exact_dup",
+            "near_dup",
+            "cross_identity_dup",
+            "wrong_identity",
+            "broken",
+            "truncated",
+        )
+    }
     prog(work, work)
     return result
 
 
-def _write_row(fh: Any, mid: str, rank: int, n: int, rect: tuple[float, float, float, float],
-               jpeg: bytes) -> None:
+def _write_row(
+    fh: Any, mid: str, rank: int, n: int, rect: tuple[float, float, float, float], jpeg: bytes
+) -> None:
     try:
         from annotator.formats.msceleb import write_row
     except ImportError:  # pragma: no cover - the formats package is part of the app
@@ -755,8 +885,20 @@ def _write_row(fh: Any, mid: str, rank: int, n: int, rect: tuple[float, float, f
         write_row(fh, mid, rank, url, page, f"FaceId-{n}", rect, jpeg)
         return
     r = base64.b64encode(struct.pack("<4f", *rect))
-    fh.write(b"\t".join([mid.encode(), str(rank).encode(), url.encode(), page.encode(),
-                         f"FaceId-{n}".encode(), r, base64.b64encode(jpeg)]) + b"\n")
+    fh.write(
+        b"\t".join(
+            [
+                mid.encode(),
+                str(rank).encode(),
+                url.encode(),
+                page.encode(),
+                f"FaceId-{n}".encode(),
+                r,
+                base64.b64encode(jpeg),
+            ]
+        )
+        + b"\n"
+    )
 
 
 def _cancelled(out: Path) -> DemoResult:

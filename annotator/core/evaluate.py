@@ -84,7 +84,9 @@ class Evaluation:
             "coverage_at_precision": cov,
             "bad_lines": self.bad_count,
             "bad": [{"line": r.record, "reason": r.reason} for r in self.bad_lines],
-            "unmatched_examples": [{"line": r.record, "key": r.origin} for r in self.unmatched_lines],
+            "unmatched_examples": [
+                {"line": r.record, "key": r.origin} for r in self.unmatched_lines
+            ],
             "curve": [
                 {
                     "threshold": pt.threshold,

@@ -207,8 +207,15 @@ def select_faces(
                     continue
                 origin = origin_of(Path(c.source_path).name, c.source_format, c.record, c.relpath)
                 faces.append(
-                    ExportFace(c.face_id, c.identity_key, origin, data, EXTENSIONS[kind], c,
-                               hashlib.sha256(data).hexdigest())
+                    ExportFace(
+                        c.face_id,
+                        c.identity_key,
+                        origin,
+                        data,
+                        EXTENSIONS[kind],
+                        c,
+                        hashlib.sha256(data).hexdigest(),
+                    )
                 )
             progress(min(i + 256, total), total)
     counts = Counter(f.identity_key for f in faces)
@@ -223,8 +230,12 @@ def select_faces(
         if failed:
             excl_ident["did not pass QA"] = len(failed)
     reviewers = Counter(f.cand.reviewer or "?" for f in faces)
-    sel = Selection(faces, dict(sorted(excluded.items())), dict(sorted(excl_ident.items())),
-                    dict(sorted(reviewers.items())))
+    sel = Selection(
+        faces,
+        dict(sorted(excluded.items())),
+        dict(sorted(excl_ident.items())),
+        dict(sorted(reviewers.items())),
+    )
     if qa_status is not None:
         passed = sum(1 for v in qa_status.values() if v)
         sel.qa = {"identities_passed": passed, "identities_not_passed": len(qa_status) - passed}
@@ -258,14 +269,18 @@ def make_pairs(sizes: list[int], n: int, seed: int) -> tuple[list[Pair], list[Pa
         return (i, rng.randrange(sizes[i]), j, rng.randrange(sizes[j]))
 
     def all_gen() -> list[Pair]:
-        return [(i, a, i, b) for i in multi for a in range(sizes[i]) for b in range(a + 1, sizes[i])]
+        return [
+            (i, a, i, b) for i in multi for a in range(sizes[i]) for b in range(a + 1, sizes[i])
+        ]
 
     def all_imp() -> list[Pair]:
         k = len(sizes)
         return [
             (i, a, j, b)
-            for i in range(k) for j in range(i + 1, k)
-            for a in range(sizes[i]) for b in range(sizes[j])
+            for i in range(k)
+            for j in range(i + 1, k)
+            for a in range(sizes[i])
+            for b in range(sizes[j])
         ]
 
     def draw(fn, everything) -> list[Pair]:  # noqa: ANN001
@@ -323,9 +338,14 @@ class ExportResult:
 
     def to_json(self) -> dict[str, object]:
         return {
-            "out": self.out, "format": self.format, "faces": self.faces,
-            "identities": self.identities, "pairs": self.pairs, "excluded": self.excluded,
-            "files": len(self.files), "manifest_sha256": self.manifest_sha256,
+            "out": self.out,
+            "format": self.format,
+            "faces": self.faces,
+            "identities": self.identities,
+            "pairs": self.pairs,
+            "excluded": self.excluded,
+            "files": len(self.files),
+            "manifest_sha256": self.manifest_sha256,
             "export_id": self.export_id,
         }
 
@@ -448,7 +468,9 @@ def _fingerprint(sel: Selection) -> str:
     h = hashlib.sha256()
     for f in sel.faces:
         c = f.cand
-        h.update(f"{f.face_id}\t{f.identity_key}\tcorrect\t{c.source_fingerprint}\t{f.sha256}\n".encode())
+        h.update(
+            f"{f.face_id}\t{f.identity_key}\tcorrect\t{c.source_fingerprint}\t{f.sha256}\n".encode()
+        )
     return h.hexdigest()
 
 
@@ -476,7 +498,9 @@ def _readme(
         "data set, never re-encoded.\n"
     )
     if per:
-        add(f"Faces per identity: min {min(per)}, median {sorted(per)[len(per) // 2]}, max {max(per)}.\n")
+        add(
+            f"Faces per identity: min {min(per)}, median {sorted(per)[len(per) // 2]}, max {max(per)}.\n"
+        )
     add("## How it was made\n")
     src = ", ".join(f"{v} {fmt_} file(s)" for fmt_, v in sorted(sources.items())) or "none"
     add(
@@ -522,29 +546,41 @@ def _readme(
     add("")
     for r, c in sel.excluded_identities.items():
         add(f"- identities left out ({r}): {c}")
-    add(f"- identities withdrawn at their request (privacy takedown): {totals['withdrawn_identities']}\n")
+    add(
+        f"- identities withdrawn at their request (privacy takedown): {totals['withdrawn_identities']}\n"
+    )
     add("## Files\n")
     if fmt == "folder":
         add("- `<identity>/<name>.<ext>`: one folder per identity (names made file-system safe).")
     elif fmt == "msceleb":
-        add(f"- `{TSV_NAME}`: MS-Celeb-1M aligned format, 7 tab-separated columns "
-            "(MID, rank, ImageURL, PageURL, FaceID, FaceRectangle, base64 FaceData).")
+        add(
+            f"- `{TSV_NAME}`: MS-Celeb-1M aligned format, 7 tab-separated columns "
+            "(MID, rank, ImageURL, PageURL, FaceID, FaceRectangle, base64 FaceData)."
+        )
     elif fmt == "rec":
         h, w = image_size or (112, 112)
-        add(f"- `{REC_NAME}`, `train.idx`, `property`: InsightFace RecordIO (header record 0, "
+        add(
+            f"- `{REC_NAME}`, `train.idx`, `property`: InsightFace RecordIO (header record 0, "
             "image records, one range record per identity); `property` says "
-            f"`{k},{h},{w}`.\n- `identities.tsv`: class index -> identity key.")
+            f"`{k},{h},{w}`.\n- `identities.tsv`: class index -> identity key."
+        )
     else:
         add("- Only the manifest: no images are copied.")
-    add("- `manifest.csv`: origin, identity, file, sha256 of every face (for `csv`, `file` is the "
-        "path the face would have in a `folder` export).")
+    add(
+        "- `manifest.csv`: origin, identity, file, sha256 of every face (for `csv`, `file` is the "
+        "path the face would have in a `folder` export)."
+    )
     if npairs:
-        add(f"- `pairs.txt` (LFW layout: `folds<TAB>pairs per fold`, then per fold the genuine "
+        add(
+            f"- `pairs.txt` (LFW layout: `folds<TAB>pairs per fold`, then per fold the genuine "
             f"pairs `name n1 n2` and impostor pairs `name1 n1 name2 n2`; n is the 1-based position "
             f"of the face within its identity in `manifest.csv`) and `pairs.bin` (InsightFace "
             f"verification pickle (list of image bytes, list of is-same)); {npairs} genuine and "
-            f"{npairs} impostor pairs.")
-    add("- `manifest.json`: tool version, project fingerprint, filters, counts, SHA-256 of every file.\n")
+            f"{npairs} impostor pairs."
+        )
+    add(
+        "- `manifest.json`: tool version, project fingerprint, filters, counts, SHA-256 of every file.\n"
+    )
     add("## Known limitations\n")
     add(
         "- Labels are human judgements from face crops; look-alikes and very young/old photos "
@@ -600,7 +636,9 @@ def export_dataset(
 ) -> ExportResult:
     """Write the export; see the module docstring. Raises AnnotatorError on bad arguments."""
     if fmt not in EXPORT_FORMATS:
-        raise AnnotatorError(f"unknown export format {fmt!r} (expected one of {', '.join(EXPORT_FORMATS)})")
+        raise AnnotatorError(
+            f"unknown export format {fmt!r} (expected one of {', '.join(EXPORT_FORMATS)})"
+        )
     if min_faces < 1:
         raise AnnotatorError("--min-faces must be at least 1")
     if pairs < 0:
@@ -609,9 +647,15 @@ def export_dataset(
     _prepare_out(outp, force)
     sel = select_faces(project, require_qa, min_faces, progress, cancelled)
     if not sel.faces:
-        raise AnnotatorError("nothing to export: no face passes the filters (label faces `correct` first)")
+        raise AnnotatorError(
+            "nothing to export: no face passes the filters (label faces `correct` first)"
+        )
     params: dict[str, object] = {
-        "format": fmt, "require_qa": require_qa, "min_faces": min_faces, "pairs": pairs, "seed": seed,
+        "format": fmt,
+        "require_qa": require_qa,
+        "min_faces": min_faces,
+        "pairs": pairs,
+        "seed": seed,
     }
     tmp = outp.with_name(f".{outp.name}.tmp-{os.getpid()}-{os.urandom(4).hex()}")
     tmp.mkdir()
@@ -632,8 +676,9 @@ def export_dataset(
         labels = store.label_counts(project)
         totals = store.project_totals(project)
         qa = store.qa_agreement(project)
-        readme = _readme(fmt, sel, params, labels, totals, store.source_formats(project), qa,
-                         pairs, image_size)
+        readme = _readme(
+            fmt, sel, params, labels, totals, store.source_formats(project), qa, pairs, image_size
+        )
         (tmp / "README.md").write_bytes(readme.encode("utf-8"))
         known = {f.file: f.sha256 for f in sel.faces} if fmt == "folder" else {}
         files = {}
@@ -663,7 +708,9 @@ def export_dataset(
             "image_size": list(image_size) if image_size else None,
             "files": files,
         }
-        mbytes = (json.dumps(manifest, sort_keys=True, indent=2, ensure_ascii=False) + "\n").encode()
+        mbytes = (
+            json.dumps(manifest, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+        ).encode()
         (tmp / "manifest.json").write_bytes(mbytes)
         if cancelled():
             raise ExportCancelled("export cancelled; nothing was written")
@@ -673,6 +720,9 @@ def export_dataset(
         raise
     msha = hashlib.sha256(mbytes).hexdigest()
     files["manifest.json"] = msha
-    eid = store.record_export(project, fmt, str(outp), params, len(sel.faces), len(per_identity), msha)
-    return ExportResult(str(outp), fmt, len(sel.faces), len(per_identity), pairs,
-                        sel.excluded, files, msha, eid)
+    eid = store.record_export(
+        project, fmt, str(outp), params, len(sel.faces), len(per_identity), msha
+    )
+    return ExportResult(
+        str(outp), fmt, len(sel.faces), len(per_identity), pairs, sel.excluded, files, msha, eid
+    )

@@ -41,7 +41,16 @@ TINY_PX = 48
 BLURRY_SHARPNESS = 15.0
 OUTLIER_Z = 3.0
 OUTLIER_MIN_FACES = 5
-KINDS = ("exact_dup", "near_dup", "cross_identity_dup", "outlier", "corrupt", "tiny", "grayscale", "blurry")
+KINDS = (
+    "exact_dup",
+    "near_dup",
+    "cross_identity_dup",
+    "outlier",
+    "corrupt",
+    "tiny",
+    "grayscale",
+    "blurry",
+)
 WEIGHTS = {
     "cross_identity_dup": 3.0,  # a label conflict: someone is mislabelled
     "outlier": 1.5,
@@ -66,7 +75,9 @@ class Flag:
 class FlagSet:
     flags: list[Flag] = field(default_factory=list)
     groups: list[tuple[int, int, int]] = field(default_factory=list)  # face, group, keeper
-    suspicion: list[tuple[int, float, int]] = field(default_factory=list)  # identity, score, flagged
+    suspicion: list[tuple[int, float, int]] = field(
+        default_factory=list
+    )  # identity, score, flagged
     pairs: int = 0
 
     def count(self, kind: str) -> int:
@@ -206,13 +217,17 @@ def compute_flags(
         out.flags.append(Flag("grayscale", (int(face[k]),), None, 0.25))
     sharp = data["sharpness"]
     for k in np.flatnonzero(ok & (sharp >= 0) & (sharp < BLURRY_SHARPNESS)):
-        out.flags.append(Flag("blurry", (int(face[k]),), None, 1.0 - float(sharp[k]) / BLURRY_SHARPNESS))
+        out.flags.append(
+            Flag("blurry", (int(face[k]),), None, 1.0 - float(sharp[k]) / BLURRY_SHARPNESS)
+        )
 
     out.suspicion = suspicion(out.flags, face, ident)
     return out
 
 
-def suspicion(flags: Sequence[Flag], face: np.ndarray, ident: np.ndarray) -> list[tuple[int, float, int]]:
+def suspicion(
+    flags: Sequence[Flag], face: np.ndarray, ident: np.ndarray
+) -> list[tuple[int, float, int]]:
     """(identity id, suspicion, flagged faces) for identities with any flagged face."""
     id_of = dict(zip(face.tolist(), ident.tolist(), strict=True))
     size: dict[int, int] = {}

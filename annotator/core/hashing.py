@@ -144,7 +144,7 @@ def _fixed_round(acc: np.ndarray) -> np.ndarray:
 
 def _passes(x: np.ndarray, out_w: int, out_h: int, vertical_first: bool) -> np.ndarray:
     n, h, w = x.shape
-    for horizontal in ((False, True) if vertical_first else (True, False)):
+    for horizontal in (False, True) if vertical_first else (True, False):
         if horizontal and w != out_w:
             x = _fixed_round(x @ _coeff_matrix(w, out_w).T)
         elif not horizontal and h != out_h:
@@ -164,7 +164,10 @@ def _order(h: int, w: int, out_w: int, out_h: int) -> str:
     probe = rng.integers(0, 256, (3, h, w), dtype=np.uint8)
     probe[2] = np.where((np.indices((h, w)).sum(axis=0) % 2) == 0, 0, 255)
     ref = np.stack(
-        [np.asarray(Image.fromarray(p).resize((out_w, out_h), Image.Resampling.LANCZOS)) for p in probe]
+        [
+            np.asarray(Image.fromarray(p).resize((out_w, out_h), Image.Resampling.LANCZOS))
+            for p in probe
+        ]
     )
     x = probe.astype(np.float64)
     for name, vfirst in (("h", False), ("v", True)):
@@ -182,7 +185,10 @@ def resize_batch(arr: np.ndarray, out_w: int, out_h: int) -> np.ndarray:
     order = _order(h, w, out_w, out_h)
     if order == "pil":
         return np.stack(
-            [np.asarray(Image.fromarray(a).resize((out_w, out_h), Image.Resampling.LANCZOS)) for a in arr]
+            [
+                np.asarray(Image.fromarray(a).resize((out_w, out_h), Image.Resampling.LANCZOS))
+                for a in arr
+            ]
         )
     return _passes(arr.astype(np.float64), out_w, out_h, order == "v").astype(np.uint8)
 
@@ -275,7 +281,9 @@ def hash_images(face_ids: Sequence[int], blobs: Sequence[bytes]) -> list[HashRes
     out: list[HashResult] = []
     groups: dict[tuple[int, int], list[tuple[int, np.ndarray]]] = {}
     for fid, data in zip(face_ids, blobs, strict=True):
-        r = HashResult(int(fid), hashlib.sha256(data).digest(), None, None, None, None, None, None, None)
+        r = HashResult(
+            int(fid), hashlib.sha256(data).digest(), None, None, None, None, None, None, None
+        )
         out.append(r)
         im, why = _decode(data)
         if im is None:

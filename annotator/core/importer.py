@@ -77,7 +77,9 @@ def resolve_path(fmt: str, path: str | Path) -> Path:
         raise AnnotatorError(f"no such file or folder: {p}")
     if fmt == "folder":
         if not p.is_dir():
-            raise AnnotatorError(f"{p} is not a folder (format 'folder' expects ROOT/<identity>/<image>)")
+            raise AnnotatorError(
+                f"{p} is not a folder (format 'folder' expects ROOT/<identity>/<image>)"
+            )
     elif p.is_dir():
         raise AnnotatorError(f"{p} is a folder; format {fmt!r} expects a file")
     return p
@@ -129,8 +131,12 @@ def _already_complete(project: Project, src: store.Source) -> ImportResult:
     else:
         present = store.source_face_count(project, src.id)
     return ImportResult(
-        imported=0, skipped=present, rejected=store.rejected_of_source(project, src.id),
-        identities=0, complete=True, source_id=src.id,
+        imported=0,
+        skipped=present,
+        rejected=store.rejected_of_source(project, src.id),
+        identities=0,
+        complete=True,
+        source_id=src.id,
     )
 
 
@@ -197,8 +203,20 @@ def _run(
                     r = f.rect or _NO_RECT
                     rows.append(
                         (
-                            ids[f.identity_key], sid, f.record, loc.relpath, loc.offset, loc.length,
-                            f.rank, f.image_url, f.page_url, f.face_ref, r[0], r[1], r[2], r[3],
+                            ids[f.identity_key],
+                            sid,
+                            f.record,
+                            loc.relpath,
+                            loc.offset,
+                            loc.length,
+                            f.rank,
+                            f.image_url,
+                            f.page_url,
+                            f.face_ref,
+                            r[0],
+                            r[1],
+                            r[2],
+                            r[3],
                         )
                     )
                 n = store.insert_faces(c, rows)  # type: ignore[arg-type]
@@ -215,7 +233,9 @@ def _run(
                 store.insert_rejected(c, src.id, batch.rejected)
             store.set_resume(c, src.id, pos, rec_no, complete)
             n_rejected += len(batch.rejected)
-            store.update_run(c, run_id, result.imported, result.skipped + withdrawn_skipped, n_rejected)
+            store.update_run(
+                c, run_id, result.imported, result.skipped + withdrawn_skipped, n_rejected
+            )
 
     batch = _Batch()
     pos, rec_no = src.resume_pos, src.resume_record
@@ -251,7 +271,9 @@ def _run(
                     writer.submit((batch, pos, rec_no, False))
                     batch = _Batch()
                     if progress is not None:
-                        progress(rows_run, _estimate(rows_run, start_pos, pos, size) if by_bytes else 0)
+                        progress(
+                            rows_run, _estimate(rows_run, start_pos, pos, size) if by_bytes else 0
+                        )
                     if stop:
                         writer.close()
                         status = "cancelled"

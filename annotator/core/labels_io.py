@@ -136,7 +136,9 @@ def _header_map(cells: Sequence[str]) -> dict[str, int] | None:
     cols: dict[str, int] = {}
     for i, c in enumerate(low):
         for name, names in (
-            ("ref", _REF_NAMES), ("label", _LABEL_NAMES), ("identity", _IDENTITY_NAMES),
+            ("ref", _REF_NAMES),
+            ("label", _LABEL_NAMES),
+            ("identity", _IDENTITY_NAMES),
             ("note", _NOTE_NAMES),
         ):
             if c in names and name not in cols:
@@ -179,7 +181,9 @@ def _cell(cells: Sequence[str], i: int | None) -> str:
 def _clean_row(out: ParsedFile, no: int, cells: Sequence[str]) -> None:
     m = CLEAN_RE.match(cells[0])
     if not m:
-        out.errors.append(LineError(no, f"not a clean-list entry MID/rank-FaceId.jpg: {cells[0]!r}"))
+        out.errors.append(
+            LineError(no, f"not a clean-list entry MID/rank-FaceId.jpg: {cells[0]!r}")
+        )
         return
     key = m["key"]
     if len(cells) > 1 and cells[1].startswith("m.") and cells[1] != key:
@@ -248,7 +252,9 @@ def import_labels(
 ) -> LabelImportResult:
     """Apply a label file (either shape) as ``reviewer``; see the module docstring."""
     if others is not None and others not in LABELS:
-        raise AnnotatorError(f"unknown label {others!r} for --others (expected one of {', '.join(LABELS)})")
+        raise AnnotatorError(
+            f"unknown label {others!r} for --others (expected one of {', '.join(LABELS)})"
+        )
     parsed = read_label_file(path)
     res = LabelImportResult(shape=parsed.shape, errors=list(parsed.errors))
     labels: dict[int, str] = {}  # face -> label to give
@@ -262,7 +268,9 @@ def import_labels(
         if prev is not None:
             if prev[1:] != (label, move):
                 res.errors.append(
-                    LineError(no, f"face {fid} already given {prev[1] or 'a move'} on line {prev[0]}")
+                    LineError(
+                        no, f"face {fid} already given {prev[1] or 'a move'} on line {prev[0]}"
+                    )
                 )
             return
         seen[fid] = (no, label, move)
@@ -290,7 +298,9 @@ def import_labels(
             fids = lookup[ident].get((row.rank, row.face_ref))
             if not fids:
                 res.errors.append(
-                    LineError(row.line, f"unknown face: rank {row.rank} {row.face_ref} of {row.key}")
+                    LineError(
+                        row.line, f"unknown face: rank {row.rank} {row.face_ref} of {row.key}"
+                    )
                 )
                 continue
             for fid in fids:
@@ -365,7 +375,9 @@ def import_labels(
     return res
 
 
-def _notes(project: Project, batch_id: int | None, ids: Iterable[int], notes: dict[int, str]) -> None:
+def _notes(
+    project: Project, batch_id: int | None, ids: Iterable[int], notes: dict[int, str]
+) -> None:
     if batch_id is None or not notes:
         return
     mine = {f: notes[f] for f in ids if f in notes}
@@ -375,8 +387,16 @@ def _notes(project: Project, batch_id: int | None, ids: Iterable[int], notes: di
 # -- export ------------------------------------------------------------------------------------
 
 EXPORT_COLUMNS = (
-    "face_id", "origin", "identity", "label", "reviewer", "at", "note", "qa_verdict",
-    "qa_reviewer", "adjudicated",
+    "face_id",
+    "origin",
+    "identity",
+    "label",
+    "reviewer",
+    "at",
+    "note",
+    "qa_verdict",
+    "qa_reviewer",
+    "adjudicated",
 )
 
 
@@ -384,9 +404,16 @@ def export_rows(project: Project) -> Iterable[dict[str, object]]:
     """Every face's current label state, as dicts with :data:`EXPORT_COLUMNS` keys."""
     for r in store.label_rows(project):
         yield {
-            "face_id": r.face_id, "origin": r.origin, "identity": r.identity, "label": r.label,
-            "reviewer": r.reviewer, "at": r.at, "note": r.note, "qa_verdict": r.qa_verdict,
-            "qa_reviewer": r.qa_reviewer, "adjudicated": r.adjudicated,
+            "face_id": r.face_id,
+            "origin": r.origin,
+            "identity": r.identity,
+            "label": r.label,
+            "reviewer": r.reviewer,
+            "at": r.at,
+            "note": r.note,
+            "qa_verdict": r.qa_verdict,
+            "qa_reviewer": r.qa_reviewer,
+            "adjudicated": r.adjudicated,
         }
 
 

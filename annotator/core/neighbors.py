@@ -95,7 +95,9 @@ def patterns(b: int, r: int) -> np.ndarray:
     return np.concatenate(out)
 
 
-def _keys(h: np.ndarray, blks: list[tuple[int, int]], subset: tuple[int, ...]) -> tuple[np.ndarray, int]:
+def _keys(
+    h: np.ndarray, blks: list[tuple[int, int]], subset: tuple[int, ...]
+) -> tuple[np.ndarray, int]:
     key = np.zeros(len(h), dtype=np.uint64)
     shift = 0
     for b in subset:
@@ -186,7 +188,9 @@ def plan(h: np.ndarray, R: int) -> Plan:
 
 
 # -- the table search ---------------------------------------------------------------------------
-def _expand(q: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+def _expand(
+    q: np.ndarray, lo: np.ndarray, hi: np.ndarray
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Yield (query, sorted-position) pairs for ranges [lo, hi) in chunks of <= _CHUNK."""
     cnt = hi - lo
     nz = cnt > 0
@@ -236,12 +240,16 @@ def table_pairs(
             starts = np.zeros((1 << b) + 1, dtype=np.int64)
             np.cumsum(np.bincount(key.astype(np.int64), minlength=1 << b), out=starts[1:])
 
-            def ranges(target: np.ndarray, starts: np.ndarray = starts) -> tuple[np.ndarray, np.ndarray]:
+            def ranges(
+                target: np.ndarray, starts: np.ndarray = starts
+            ) -> tuple[np.ndarray, np.ndarray]:
                 ti = target.astype(np.int64)
                 return starts[ti], starts[ti + 1]
         else:
 
-            def ranges(target: np.ndarray, skey: np.ndarray = skey) -> tuple[np.ndarray, np.ndarray]:
+            def ranges(
+                target: np.ndarray, skey: np.ndarray = skey
+            ) -> tuple[np.ndarray, np.ndarray]:
                 return (
                     np.searchsorted(skey, target, side="left"),
                     np.searchsorted(skey, target, side="right"),

@@ -63,15 +63,11 @@ def allocate(sizes: Sequence[int], labels: Sequence[str], n: int) -> list[int]:
     alloc = [min(max(math.floor(r), m), s) for r, m, s in zip(raw, mins, sizes, strict=True)]
     diff = n - sum(alloc)
     while diff > 0:
-        h = max(
-            (i for i in range(k) if alloc[i] < sizes[i]), key=lambda i: (raw[i] - alloc[i], -i)
-        )
+        h = max((i for i in range(k) if alloc[i] < sizes[i]), key=lambda i: (raw[i] - alloc[i], -i))
         alloc[h] += 1
         diff -= 1
     while diff < 0:
-        h = min(
-            (i for i in range(k) if alloc[i] > mins[i]), key=lambda i: (raw[i] - alloc[i], i)
-        )
+        h = min((i for i in range(k) if alloc[i] > mins[i]), key=lambda i: (raw[i] - alloc[i], i))
         alloc[h] -= 1
         diff += 1
     return alloc
@@ -171,7 +167,14 @@ def next_items(
     rows = store.blind_items(project, pass_id, include_done, limit)
     origins = labels_io_store.face_origins(project, [r.face_id for r in rows])
     return [
-        BlindItem(r.face_id, r.position, origins.get(r.face_id, "?"), r.identity_id, r.identity_key, r.verdict)
+        BlindItem(
+            r.face_id,
+            r.position,
+            origins.get(r.face_id, "?"),
+            r.identity_id,
+            r.identity_key,
+            r.verdict,
+        )
         for r in rows
     ]
 
@@ -202,7 +205,9 @@ class VerdictFileResult:
         return {"recorded": self.recorded, "errors": [e.to_json() for e in self.errors]}
 
 
-def verdicts_from_file(project: Project, pass_id: int, path: str | Path, reviewer: str) -> VerdictFileResult:
+def verdicts_from_file(
+    project: Project, pass_id: int, path: str | Path, reviewer: str
+) -> VerdictFileResult:
     """Record verdicts from a CSV/TSV of ``origin-or-face-id, label`` (bad lines reported)."""
     p = _pass(project, pass_id)
     if reviewer.strip() != p.reviewer:
@@ -370,20 +375,30 @@ class Disagreement:
 def adjudication_queue(project: Project, pass_id: int | None = None) -> list[Disagreement]:
     """Items whose QA verdict differs from the original label and that await a decision."""
     its = [
-        i for i in store.items(project, pass_id)
+        i
+        for i in store.items(project, pass_id)
         if i.verdict is not None and i.verdict != i.orig_label and i.adjudicated is None
     ]
     origins = labels_io_store.face_origins(project, [i.face_id for i in its])
     return [
         Disagreement(
-            i.pass_id, i.face_id, origins.get(i.face_id, "?"), i.identity_id, i.identity_key,
-            i.orig_label, i.orig_reviewer, i.verdict or "", i.qa_reviewer,
+            i.pass_id,
+            i.face_id,
+            origins.get(i.face_id, "?"),
+            i.identity_id,
+            i.identity_key,
+            i.orig_label,
+            i.orig_reviewer,
+            i.verdict or "",
+            i.qa_reviewer,
         )
         for i in its
     ]
 
 
-def adjudicate(project: Project, pass_id: int, face_id: int, label: str, reviewer: str) -> ops.Changes:
+def adjudicate(
+    project: Project, pass_id: int, face_id: int, label: str, reviewer: str
+) -> ops.Changes:
     """The final decision on a QA item: the face's label becomes ``label`` (an ``adjudicate``
     event) and the item records it."""
     if label not in LABELS:

@@ -61,8 +61,17 @@ class ScanResult:
 
 def _rows(results: list[HashResult]) -> list[tuple[object, ...]]:
     return [
-        (r.face_id, r.sha256, r.phash, r.dhash, r.width, r.height,
-         None if r.grayscale is None else int(r.grayscale), r.sharpness, r.corrupt)
+        (
+            r.face_id,
+            r.sha256,
+            r.phash,
+            r.dhash,
+            r.width,
+            r.height,
+            None if r.grayscale is None else int(r.grayscale),
+            r.sharpness,
+            r.corrupt,
+        )
         for r in results
     ]
 
@@ -135,7 +144,10 @@ def hash_faces(
                 commit(hash_planned(fb.plan(ids)))
         else:
             # one BLAS thread per worker (workers inherit the environment)
-            old = {k: os.environ.get(k) for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+            old = {
+                k: os.environ.get(k)
+                for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+            }
             for k in old:
                 os.environ[k] = "1"
             try:

@@ -98,10 +98,17 @@ def histogram(values: list[int]) -> dict[str, Any]:
         while v >= edges[j + 1]:
             j += 1
         counts[j] += 1
-    bins = [f"{lo}" if hi - lo == 1 else f"{lo}-{hi - 1}" for lo, hi in zip(edges, edges[1:], strict=False)]
+    bins = [
+        f"{lo}" if hi - lo == 1 else f"{lo}-{hi - 1}"
+        for lo, hi in zip(edges, edges[1:], strict=False)
+    ]
     return {
-        "bins": bins, "counts": counts, "min": vals[0], "median": vals[len(vals) // 2],
-        "max": vals[-1], "mean": sum(vals) / len(vals),
+        "bins": bins,
+        "counts": counts,
+        "min": vals[0],
+        "median": vals[len(vals) // 2],
+        "max": vals[-1],
+        "mean": sum(vals) / len(vals),
     }
 
 
@@ -114,7 +121,8 @@ def qa_summary(project: Project) -> dict[str, Any]:
     def fig(ps: list[tuple[str, str]]) -> dict[str, Any]:
         agreed = sum(a == b for a, b in ps)
         return {
-            "judged": len(ps), "agreed": agreed,
+            "judged": len(ps),
+            "agreed": agreed,
             "agreement": agreed / len(ps) if ps else None,
             "agreement_ci95": list(wilson(agreed, len(ps))) if ps else None,
             "kappa": cohen_kappa(ps),
@@ -211,7 +219,9 @@ def figures(stats: dict[str, Any]) -> dict[str, Any]:
     ax = fig.add_subplot()
     hours = stats["labels_per_hour"]
     ax.bar(range(len(hours)), list(hours.values()), color="C4")
-    ax.set_xticks(range(len(hours)), [k[5:].replace("T", " ") + "h" for k in hours], rotation=45, fontsize=7)
+    ax.set_xticks(
+        range(len(hours)), [k[5:].replace("T", " ") + "h" for k in hours], rotation=45, fontsize=7
+    )
     ax.set_ylabel("labels")
     ax.set_title("labels per clock hour (UTC)", fontsize=10)
     fig.tight_layout()

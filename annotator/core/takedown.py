@@ -62,6 +62,12 @@ def takedown(
         cache_removed = not cache.exists()
     wal_ok = store.compact(project)
     return TakedownResult(
-        digest, removed.faces, removed.flags, removed.events, removed.qa_items, removed.names,
-        cache_removed, wal_ok,
+        digest,
+        removed.faces,
+        removed.flags,
+        removed.events,
+        removed.qa_items,
+        removed.names,
+        cache_removed,
+        wal_ok,
     )

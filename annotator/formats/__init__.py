@@ -91,7 +91,9 @@ def fingerprint(path: str | os.PathLike[str]) -> str:
     if p.is_dir():
         h.update(b"folder\0")
         for name, mtime_ns in folder_listing(p):
-            h.update(name.encode("utf-8", "surrogateescape") + b"\0" + str(mtime_ns).encode() + b"\n")
+            h.update(
+                name.encode("utf-8", "surrogateescape") + b"\0" + str(mtime_ns).encode() + b"\n"
+            )
         return h.hexdigest()
     size = p.stat().st_size
     h.update(str(size).encode() + b"\0")

@@ -119,15 +119,21 @@ def read_locator(
     relpath: str | None,
 ) -> bytes:
     """Read one face's bytes from ``source_row`` (a Source, or a (path, format) tuple)."""
-    path, fmt = source_row if isinstance(source_row, tuple) else (source_row.path, source_row.format)
-    item = ReadItem(-1, path, fmt, offset, length, relpath, origin_of(Path(path).name, fmt, None, relpath))
+    path, fmt = (
+        source_row if isinstance(source_row, tuple) else (source_row.path, source_row.format)
+    )
+    item = ReadItem(
+        -1, path, fmt, offset, length, relpath, origin_of(Path(path).name, fmt, None, relpath)
+    )
     return read_planned([item])[0]  # type: ignore[return-value]
 
 
 @overload
 def read_planned(items: Sequence[ReadItem], errors: Literal["raise"] = ...) -> list[bytes]: ...
 @overload
-def read_planned(items: Sequence[ReadItem], errors: Literal["return"]) -> list[bytes | FaceReadError]: ...
+def read_planned(
+    items: Sequence[ReadItem], errors: Literal["return"]
+) -> list[bytes | FaceReadError]: ...
 def read_planned(items: Sequence[ReadItem], errors: str = "raise") -> list:  # type: ignore[misc]
     """Read planned items (e.g. in a worker process); opens and closes the sources itself.
 
@@ -145,7 +151,9 @@ def read_planned(items: Sequence[ReadItem], errors: str = "raise") -> list:  # t
                         try:
                             fd = fds[item.source_path] = os.open(item.source_path, os.O_RDONLY)
                         except OSError as e:
-                            raise FaceReadError(f"{item.origin}: cannot open source {item.source_path} ({e.strerror})") from None
+                            raise FaceReadError(
+                                f"{item.origin}: cannot open source {item.source_path} ({e.strerror})"
+                            ) from None
                 out.append(_read_fd(fd, item))
             except FaceReadError as e:
                 if errors == "raise":
@@ -222,7 +230,9 @@ class FaceBytes:
                 raise FaceReadError(f"no face with id {fid} in the project")
             src = self._source(loc.source_id)
             origin = origin_of(Path(src.path).name, src.format, loc.record, loc.relpath)
-            out.append(ReadItem(fid, src.path, src.format, loc.offset, loc.length, loc.relpath, origin))
+            out.append(
+                ReadItem(fid, src.path, src.format, loc.offset, loc.length, loc.relpath, origin)
+            )
         return out
 
     def _read_item(self, item: ReadItem, source_id: int) -> bytes:
@@ -237,7 +247,9 @@ class FaceBytes:
     @overload
     def read_many(self, face_ids: Sequence[int], errors: Literal["raise"] = ...) -> list[bytes]: ...
     @overload
-    def read_many(self, face_ids: Sequence[int], errors: Literal["return"]) -> list[bytes | FaceReadError]: ...
+    def read_many(
+        self, face_ids: Sequence[int], errors: Literal["return"]
+    ) -> list[bytes | FaceReadError]: ...
     def read_many(self, face_ids: Sequence[int], errors: str = "raise") -> list:  # type: ignore[misc]
         """Bytes of several faces, in order. With ``errors="return"`` a face that cannot be
         read gets its :class:`FaceReadError` in the list instead of raising."""
@@ -250,7 +262,9 @@ class FaceBytes:
                     raise FaceReadError(f"no face with id {fid} in the project")
                 src = self._source(loc.source_id)
                 origin = origin_of(Path(src.path).name, src.format, loc.record, loc.relpath)
-                item = ReadItem(fid, src.path, src.format, loc.offset, loc.length, loc.relpath, origin)
+                item = ReadItem(
+                    fid, src.path, src.format, loc.offset, loc.length, loc.relpath, origin
+                )
                 out.append(self._read_item(item, loc.source_id))
             except FaceReadError as e:
                 if errors == "raise":

@@ -47,13 +47,23 @@ def read_folder(root: str | Path, start_pos: int = 0, start_index: int = 0) -> I
         if not _is_dir(ident):
             n += 1
             if n > start_index:
-                yield 0, n, _reject_file(ident, rel_dir, "file directly under the root, not in an identity folder")
+                yield (
+                    0,
+                    n,
+                    _reject_file(
+                        ident, rel_dir, "file directly under the root, not in an identity folder"
+                    ),
+                )
             continue
         real = os.path.realpath(ident.path)
         if real == real_root or real_root.startswith(real.rstrip(os.sep) + os.sep):
             n += 1
             if n > start_index:
-                yield 0, n, Rejected(rel_dir + "/", "symlink loop (identity folder points at the root)")
+                yield (
+                    0,
+                    n,
+                    Rejected(rel_dir + "/", "symlink loop (identity folder points at the root)"),
+                )
             continue
         try:
             entries = _sorted_entries(Path(ident.path))
@@ -91,7 +101,10 @@ def _face_or_reject(e: os.DirEntry[str], identity: str, rel: str) -> FaceRecord 
     try:
         rel.encode("utf-8")
     except UnicodeEncodeError:
-        return Rejected(rel.encode("utf-8", "surrogateescape").decode("utf-8", "replace"), "file or folder name is not valid UTF-8")
+        return Rejected(
+            rel.encode("utf-8", "surrogateescape").decode("utf-8", "replace"),
+            "file or folder name is not valid UTF-8",
+        )
     try:
         os.stat(e.path)
     except OSError as err:

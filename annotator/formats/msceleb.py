@@ -35,7 +35,9 @@ _BOM = b"\xef\xbb\xbf"
 RECT_LIMIT = 10.0
 
 
-def iter_lines(fh: BinaryIO, start_pos: int = 0, start_line: int = 0) -> Iterator[tuple[int, int, bytes]]:
+def iter_lines(
+    fh: BinaryIO, start_pos: int = 0, start_line: int = 0
+) -> Iterator[tuple[int, int, bytes]]:
     """Yield ``(byte offset of the line, 1-based line number, line without newline)``.
 
     A trailing ``\\r`` is kept (callers strip it, so field offsets stay exact).
@@ -212,16 +214,26 @@ def _read_faces(path: str | Path, start_pos: int, start_line: int, ncols: int) -
                         try:
                             rank = int(rank_s)
                         except ValueError:
-                            yield end, line_no, Rejected(
-                                f"{name}:{line_no}",
-                                f"ImageSearchRank is not an integer: {_text(rank_s)[:40]!r}",
+                            yield (
+                                end,
                                 line_no,
+                                Rejected(
+                                    f"{name}:{line_no}",
+                                    f"ImageSearchRank is not an integer: {_text(rank_s)[:40]!r}",
+                                    line_no,
+                                ),
                             )
                             s = e + 1
                             continue
                     rec = FaceRecord(
-                        mid, loc, line_no, rank, _text(fields[2]) or None,
-                        _text(fields[3]) or None, _text(fields[4]) or None, rect,
+                        mid,
+                        loc,
+                        line_no,
+                        rank,
+                        _text(fields[2]) or None,
+                        _text(fields[3]) or None,
+                        _text(fields[4]) or None,
+                        rect,
                     )
                 else:
                     names: dict[str, str] = {}
@@ -230,8 +242,15 @@ def _read_faces(path: str | Path, start_pos: int, start_line: int, ncols: int) -
                         if nm:
                             names[lang] = nm
                     rec = FaceRecord(
-                        mid, loc, line_no, None, _text(fields[2]) or None, None,
-                        _text(fields[3]) or None, rect, names,
+                        mid,
+                        loc,
+                        line_no,
+                        None,
+                        _text(fields[2]) or None,
+                        None,
+                        _text(fields[3]) or None,
+                        rect,
+                        names,
                     )
                 yield end, line_no, rec
                 s = e + 1
@@ -258,13 +277,23 @@ def read_names(path: str | Path, start_pos: int = 0, start_line: int = 0) -> Ite
             fields = line.split(b"\t")
             origin = f"{name}:{line_no}"
             if len(fields) != 2:
-                yield end, line_no, Rejected(origin, f"expected 2 tab-separated columns, found {len(fields)}", line_no)
+                yield (
+                    end,
+                    line_no,
+                    Rejected(
+                        origin, f"expected 2 tab-separated columns, found {len(fields)}", line_no
+                    ),
+                )
                 continue
             try:
                 mid = fields[0].decode("utf-8").strip()
                 text = fields[1].decode("utf-8")
             except UnicodeDecodeError as e:
-                yield end, line_no, Rejected(origin, f"invalid UTF-8 ({e.reason} at byte {e.start})", line_no)
+                yield (
+                    end,
+                    line_no,
+                    Rejected(origin, f"invalid UTF-8 ({e.reason} at byte {e.start})", line_no),
+                )
                 continue
             if not mid:
                 yield end, line_no, Rejected(origin, "empty MID", line_no)
@@ -312,7 +341,16 @@ def write_row(
 
 def write_record(fh: BinaryIO, rec: FaceRecord, jpeg_bytes: bytes) -> int:
     """:func:`write_row` for a :class:`FaceRecord`."""
-    return write_row(fh, rec.identity_key, rec.rank, rec.image_url, rec.page_url, rec.face_ref, rec.rect, jpeg_bytes)
+    return write_row(
+        fh,
+        rec.identity_key,
+        rec.rank,
+        rec.image_url,
+        rec.page_url,
+        rec.face_ref,
+        rec.rect,
+        jpeg_bytes,
+    )
 
 
 def write_devset_row(
@@ -330,8 +368,12 @@ def write_devset_row(
     fh.write(
         b"\t".join(
             [
-                _clean(identity_key), _clean(name_field), _clean(image_url), _clean(face_ref),
-                encode_rect(rect) if rect is not None else b"", base64.b64encode(jpeg_bytes),
+                _clean(identity_key),
+                _clean(name_field),
+                _clean(image_url),
+                _clean(face_ref),
+                encode_rect(rect) if rect is not None else b"",
+                base64.b64encode(jpeg_bytes),
             ]
         )
         + b"\n"

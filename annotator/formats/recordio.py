@@ -203,7 +203,11 @@ def read_rec(rec_path: str | Path, start_pos: int = 0, start_index: int = 0) -> 
                 yield next_pos, j + 1, Rejected(origin, f"bad class label {lab!r}", key)
                 continue
             if image_kind(img[:16]) is None:
-                yield next_pos, j + 1, Rejected(origin, "payload is not an image (unknown magic bytes)", key)
+                yield (
+                    next_pos,
+                    j + 1,
+                    Rejected(origin, "payload is not an image (unknown magic bytes)", key),
+                )
                 continue
             rec = FaceRecord(str(int(lab)), Locator(offset=off, length=len(payload)), key)
             yield next_pos, j + 1, rec
@@ -258,7 +262,12 @@ class RecordWriter:
     ``property`` file. With ``with_header=False`` images are keys 0.. and nothing else is written.
     """
 
-    def __init__(self, rec_path: str | Path, with_header: bool = True, image_size: tuple[int, int] = (112, 112)):
+    def __init__(
+        self,
+        rec_path: str | Path,
+        with_header: bool = True,
+        image_size: tuple[int, int] = (112, 112),
+    ):
         self.rec_path = Path(rec_path)
         self.with_header = with_header
         self.image_size = image_size

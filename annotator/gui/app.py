@@ -99,7 +99,9 @@ def run(
     elif screenshot:
         raise AnnotatorError("--screenshot needs a project file")
     else:
-        win.statusBar().showMessage("Open a project (Ctrl+O) or create one (Ctrl+N), then File > Import…")
+        win.statusBar().showMessage(
+            "Open a project (Ctrl+O) or create one (Ctrl+N), then File > Import…"
+        )
 
     if screenshot:
         win.show()

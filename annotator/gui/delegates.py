@@ -52,11 +52,15 @@ class FaceDelegate(QStyledItemDelegate):
         self._small = QFont()
         self._small.setPixelSize(11)
 
-    def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> QSize:
+    def sizeHint(
+        self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
+    ) -> QSize:
         s = self.thumb_size + 2 * (MARGIN + BORDER)
         return QSize(s, s)
 
-    def paint(self, p: QPainter, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> None:
+    def paint(
+        self, p: QPainter, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
+    ) -> None:
         tile = index.data(TileRole)
         if tile is None:
             return

@@ -78,7 +78,9 @@ class IdentityModel(QAbstractTableModel):
         page_no = row // PAGE
         page = self._pages.get(page_no)
         if page is None:
-            page = browse.identity_rows(self.project, self.ids[page_no * PAGE : (page_no + 1) * PAGE])
+            page = browse.identity_rows(
+                self.project, self.ids[page_no * PAGE : (page_no + 1) * PAGE]
+            )
             self._pages[page_no] = page
             while len(self._pages) > MAX_PAGES:
                 self._pages.popitem(last=False)
@@ -114,7 +116,9 @@ class IdentityModel(QAbstractTableModel):
     def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(COLUMNS)
 
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole):
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ):
         if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
             return COLUMNS[section]
         return None
@@ -145,7 +149,11 @@ class IdentityModel(QAbstractTableModel):
                 return row.face_count
             if col == 3:
                 return row.flagged_count or ""
-            return "✓" if row.reviewed else (f"{row.labeled_count}/{row.face_count}" if row.labeled_count else "")
+            return (
+                "✓"
+                if row.reviewed
+                else (f"{row.labeled_count}/{row.face_count}" if row.labeled_count else "")
+            )
         if role == Qt.ItemDataRole.ToolTipRole:
             return (
                 f"{row.key}  {row.name or ''}\n{row.face_count} faces, {row.labeled_count} labeled, "

@@ -65,8 +65,12 @@ class _PartnerTile(QFrame):
     def set_pixmap(self, pm: QPixmap | None) -> None:
         if pm is not None:
             self.image.setPixmap(
-                pm.scaled(SMALL, SMALL, Qt.AspectRatioMode.KeepAspectRatio,
-                          Qt.TransformationMode.SmoothTransformation)
+                pm.scaled(
+                    SMALL,
+                    SMALL,
+                    Qt.AspectRatioMode.KeepAspectRatio,
+                    Qt.TransformationMode.SmoothTransformation,
+                )
             )
 
     def mouseReleaseEvent(self, e: QMouseEvent) -> None:
@@ -148,7 +152,8 @@ class Inspector(QScrollArea):
         if not d.flags:
             rows.append(("Flags", "none" if d.phash else "none (not scanned yet)"))
         body = "".join(
-            f"<tr><td style='color:#777;padding-right:10px'>{k}</td><td>{v}</td></tr>" for k, v in rows
+            f"<tr><td style='color:#777;padding-right:10px'>{k}</td><td>{v}</td></tr>"
+            for k, v in rows
         )
         self.info.setText(f"<table>{body}</table>")
         for f in d.flags:
@@ -196,8 +201,12 @@ class Inspector(QScrollArea):
         else:
             w = max(BIG, min(self.image.width(), 360))
             self.image.setPixmap(
-                pm.scaled(w, w, Qt.AspectRatioMode.KeepAspectRatio,
-                          Qt.TransformationMode.SmoothTransformation)
+                pm.scaled(
+                    w,
+                    w,
+                    Qt.AspectRatioMode.KeepAspectRatio,
+                    Qt.TransformationMode.SmoothTransformation,
+                )
             )
 
     def _thumb_ready(self, face_id: int) -> None:

@@ -155,7 +155,10 @@ class MainWindow(QMainWindow):
 
     def _make_actions(self) -> None:
         self.actions_by_name: dict[str, QAction] = {}
-        menus = {name: self.menuBar().addMenu(f"&{name}") for name in ("File", "Edit", "View", "Review", "Help")}
+        menus = {
+            name: self.menuBar().addMenu(f"&{name}")
+            for name in ("File", "Edit", "View", "Review", "Help")
+        }
         file_items = [
             ("&New project…", QKeySequence.StandardKey.New, self.new_project),
             ("&Open project…", QKeySequence.StandardKey.Open, self.open_project_dialog),
@@ -229,7 +232,9 @@ class MainWindow(QMainWindow):
             self._guard(lambda: self.set_project(open_project(p, create=True)))
 
     def open_project_dialog(self) -> None:
-        p, _ = QFileDialog.getOpenFileName(self, "Open project", "", "Projects (*.db);;All files (*)")
+        p, _ = QFileDialog.getOpenFileName(
+            self, "Open project", "", "Projects (*.db);;All files (*)"
+        )
         if p:
             self._guard(lambda: self.open_path(p))
 
@@ -338,7 +343,9 @@ class MainWindow(QMainWindow):
         if not reopen:
             sm.blockSignals(True)
         sm.setCurrentIndex(
-            ix, QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows
+            ix,
+            QItemSelectionModel.SelectionFlag.ClearAndSelect
+            | QItemSelectionModel.SelectionFlag.Rows,
         )
         if not reopen:
             sm.blockSignals(False)
@@ -402,7 +409,9 @@ class MainWindow(QMainWindow):
         if self.project is None:
             return
         fid = self.grid.current_face_id()
-        self.inspector.show_detail(browse.face_detail(self.project, fid) if fid is not None else None)
+        self.inspector.show_detail(
+            browse.face_detail(self.project, fid) if fid is not None else None
+        )
 
     # -- operations --------------------------------------------------------------------------
     def _guard(self, fn) -> None:
@@ -461,7 +470,9 @@ class MainWindow(QMainWindow):
     def next_needing_review(self) -> None:
         assert self.model is not None
         n = len(self.model.ids)
-        start = self.model.row_of(self.current_identity) if self.current_identity is not None else -1
+        start = (
+            self.model.row_of(self.current_identity) if self.current_identity is not None else -1
+        )
         start = -1 if start is None else start
         for k in range(1, n + 1):
             r = (start + k) % n
@@ -530,8 +541,11 @@ class MainWindow(QMainWindow):
         def finished(ok: int) -> None:
             self._dialog = None
             if ok and d.keeper is not None and self.project is not None:
-                self._guard(lambda: self.apply_changes(
-                    ops.choose_keeper(self.project, ids, d.keeper, self.reviewer)))
+                self._guard(
+                    lambda: self.apply_changes(
+                        ops.choose_keeper(self.project, ids, d.keeper, self.reviewer)
+                    )
+                )
             d.deleteLater()
 
         d.finished.connect(finished)
@@ -667,7 +681,10 @@ class MainWindow(QMainWindow):
             rect = self.grid.visualRect(self.grid_model.index(r))
             if not rect.intersects(vp):
                 continue
-            if self.loader.pixmap(t.id, self.grid.thumb_size) is None and self.loader.error(t.id) is None:
+            if (
+                self.loader.pixmap(t.id, self.grid.thumb_size) is None
+                and self.loader.error(t.id) is None
+            ):
                 return False
         return True
 

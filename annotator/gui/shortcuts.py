@@ -20,21 +20,57 @@ class Shortcut(NamedTuple):
 
 
 SHORTCUTS: tuple[Shortcut, ...] = (
-    Shortcut(("1",), "label_correct", "Label correct (selected faces, else the current face; cursor moves on)", "label_correct", "Review"),
-    Shortcut(("2",), "label_wrong_identity", "Label wrong identity", "label_wrong_identity", "Review"),
+    Shortcut(
+        ("1",),
+        "label_correct",
+        "Label correct (selected faces, else the current face; cursor moves on)",
+        "label_correct",
+        "Review",
+    ),
+    Shortcut(
+        ("2",), "label_wrong_identity", "Label wrong identity", "label_wrong_identity", "Review"
+    ),
     Shortcut(("3",), "label_duplicate", "Label duplicate", "label_duplicate", "Review"),
-    Shortcut(("4",), "label_unusable", "Label unusable (not a face, unreadable, too poor)", "label_unusable", "Review"),
+    Shortcut(
+        ("4",),
+        "label_unusable",
+        "Label unusable (not a face, unreadable, too poor)",
+        "label_unusable",
+        "Review",
+    ),
     Shortcut(("5",), "label_unsure", "Label unsure", "label_unsure", "Review"),
     Shortcut(("0",), "label_clear", "Clear the label", "label_clear", "Review"),
-    Shortcut(("Return", "Enter"), "review_identity", "Label every unlabeled face correct, mark the identity reviewed, open the next one needing review", "review_identity", "Review"),
+    Shortcut(
+        ("Return", "Enter"),
+        "review_identity",
+        "Label every unlabeled face correct, mark the identity reviewed, open the next one needing review",
+        "review_identity",
+        "Review",
+    ),
     Shortcut(("N", "PgDown"), "next_identity", "Next identity", "next_identity", "Review"),
     Shortcut(("P", "PgUp"), "prev_identity", "Previous identity", "prev_identity", "Review"),
-    Shortcut(("G",), "duplicate_group", "Show the duplicate group of the current face and choose the keeper", "duplicate_group", "Review"),
-    Shortcut(("M",), "move_faces", "Move the selected faces to another identity (search by key or name)", "move_faces", "Review"),
+    Shortcut(
+        ("G",),
+        "duplicate_group",
+        "Show the duplicate group of the current face and choose the keeper",
+        "duplicate_group",
+        "Review",
+    ),
+    Shortcut(
+        ("M",),
+        "move_faces",
+        "Move the selected faces to another identity (search by key or name)",
+        "move_faces",
+        "Review",
+    ),
     Shortcut(("Ctrl+Z",), "undo", "Undo (many steps; an Enter is one step)", "undo", "Edit"),
     Shortcut(("Ctrl+Shift+Z", "Ctrl+Y"), "redo", "Redo", "redo", "Edit"),
-    Shortcut(("Ctrl+F",), "focus_search", "Search identities by key or name", "focus_search", "Edit"),
-    Shortcut(("Ctrl++", "Ctrl+="), "zoom_in", "Bigger thumbnails (also Ctrl+wheel)", "zoom_in", "View"),
+    Shortcut(
+        ("Ctrl+F",), "focus_search", "Search identities by key or name", "focus_search", "Edit"
+    ),
+    Shortcut(
+        ("Ctrl++", "Ctrl+="), "zoom_in", "Bigger thumbnails (also Ctrl+wheel)", "zoom_in", "View"
+    ),
     Shortcut(("Ctrl+-",), "zoom_out", "Smaller thumbnails", "zoom_out", "View"),
     Shortcut(("Arrows",), "move_cursor", "Move the current face", None, ""),
     Shortcut(("Space",), "toggle_selection", "Toggle the selection of the current face", None, ""),

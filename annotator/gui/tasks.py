@@ -38,7 +38,9 @@ class _Worker(QRunnable):
         try:
             with open_project(self.project_path) as project:
                 result = self.fn(
-                    project, lambda d, t: emit(self.signals.progress, int(d), int(t)), self.stop.is_set
+                    project,
+                    lambda d, t: emit(self.signals.progress, int(d), int(t)),
+                    self.stop.is_set,
                 )
             emit(self.signals.finished, result)
         except AnnotatorError as e:
@@ -53,8 +55,15 @@ class Task(QObject):
 
     done = Signal(object, str)  # result (None on failure), error message ("" on success)
 
-    def __init__(self, parent: QWidget | None, title: str, project_path: Path, fn: TaskFn,
-                 pool: QThreadPool | None = None, show_dialog: bool = True):
+    def __init__(
+        self,
+        parent: QWidget | None,
+        title: str,
+        project_path: Path,
+        fn: TaskFn,
+        pool: QThreadPool | None = None,
+        show_dialog: bool = True,
+    ):
         super().__init__(parent)
         self.stop = threading.Event()
         self.signals = _Signals()
@@ -72,7 +81,9 @@ class Task(QObject):
         self.signals.progress.connect(self._progress)
         self.signals.finished.connect(self._finished)
         self.signals.failed.connect(self._failed)
-        (pool or QThreadPool.globalInstance()).start(_Worker(project_path, fn, self.signals, self.stop))
+        (pool or QThreadPool.globalInstance()).start(
+            _Worker(project_path, fn, self.signals, self.stop)
+        )
 
     def cancel(self) -> None:
         self.stop.set()

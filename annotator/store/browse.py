@@ -333,10 +333,13 @@ def dup_group(project: Project, face_id: int) -> list[Partner]:
     c = project.conn
     g = c.execute("SELECT group_id FROM dup_groups WHERE face_id = ?", (face_id,)).fetchone()
     if g is not None:
-        ids = [r[0] for r in c.execute(
-            "SELECT face_id FROM dup_groups WHERE group_id = ? ORDER BY is_keeper DESC, face_id",
-            (g[0],),
-        )]
+        ids = [
+            r[0]
+            for r in c.execute(
+                "SELECT face_id FROM dup_groups WHERE group_id = ? ORDER BY is_keeper DESC, face_id",
+                (g[0],),
+            )
+        ]
     else:
         ids = [face_id] + [
             r[0]
@@ -350,13 +353,20 @@ def dup_group(project: Project, face_id: int) -> list[Partner]:
         ]
     tiles = face_tiles(project, ids)
     idents = sorted({t.identity_id for t in tiles.values()})
-    keys = dict(
-        c.execute(
-            f"SELECT id, key FROM identities WHERE id IN ({','.join('?' * len(idents))})", idents
+    keys = (
+        dict(
+            c.execute(
+                f"SELECT id, key FROM identities WHERE id IN ({','.join('?' * len(idents))})",
+                idents,
+            )
         )
-    ) if idents else {}
+        if idents
+        else {}
+    )
     return [
-        Partner(f, tiles[f].identity_id, keys.get(tiles[f].identity_id, "?"), tiles[f].label, tiles[f])
+        Partner(
+            f, tiles[f].identity_id, keys.get(tiles[f].identity_id, "?"), tiles[f].label, tiles[f]
+        )
         for f in ids
         if f in tiles
     ]

@@ -60,8 +60,27 @@ def correct_faces(project: Project) -> list[Candidate]:
         rect = None if r[13] is None else (float(r[13]), float(r[14]), float(r[15]), float(r[16]))
         out.append(
             Candidate(
-                r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12],
-                rect, r[17], bool(r[18]), r[19], bool(r[20]), r[21], r[22], r[23],
+                r[0],
+                r[1],
+                r[2],
+                r[3],
+                r[4],
+                r[5],
+                r[6],
+                r[7],
+                r[8],
+                r[9],
+                r[10],
+                r[11],
+                r[12],
+                rect,
+                r[17],
+                bool(r[18]),
+                r[19],
+                bool(r[20]),
+                r[21],
+                r[22],
+                r[23],
             )
         )
     return out
@@ -89,7 +108,9 @@ def project_totals(project: Project) -> dict[str, int]:
 
 
 def source_formats(project: Project) -> dict[str, int]:
-    return dict(project.conn.execute("SELECT format, count(*) FROM sources GROUP BY format ORDER BY format"))
+    return dict(
+        project.conn.execute("SELECT format, count(*) FROM sources GROUP BY format ORDER BY format")
+    )
 
 
 def qa_agreement(project: Project) -> dict[str, int]:
@@ -114,7 +135,15 @@ def record_export(
         cur = c.execute(
             "INSERT INTO exports(at, format, out_path, params, faces, identities, manifest_sha256)"
             " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (now(), fmt, out_path, json.dumps(params, sort_keys=True), faces, identities, manifest_sha256),
+            (
+                now(),
+                fmt,
+                out_path,
+                json.dumps(params, sort_keys=True),
+                faces,
+                identities,
+                manifest_sha256,
+            ),
         )
         return int(cur.lastrowid or 0)
 

@@ -32,8 +32,15 @@ _SOURCE_COLS = "id, path, format, size, mtime, fingerprint, complete, resume_pos
 
 def _source(row: Sequence[object]) -> Source:
     return Source(
-        int(row[0]), str(row[1]), str(row[2]), int(row[3]), float(row[4]), str(row[5]),  # type: ignore[arg-type]
-        bool(row[6]), int(row[7]), int(row[8]),  # type: ignore[arg-type]
+        int(row[0]),
+        str(row[1]),
+        str(row[2]),
+        int(row[3]),
+        float(row[4]),
+        str(row[5]),  # type: ignore[arg-type]
+        bool(row[6]),
+        int(row[7]),
+        int(row[8]),  # type: ignore[arg-type]
     )
 
 
@@ -48,15 +55,21 @@ def get_source(project: Project, path: str, fmt: str) -> Source | None:
 
 
 def source_by_id(project: Project, source_id: int) -> Source | None:
-    row = project.conn.execute(f"SELECT {_SOURCE_COLS} FROM sources WHERE id = ?", (source_id,)).fetchone()
+    row = project.conn.execute(
+        f"SELECT {_SOURCE_COLS} FROM sources WHERE id = ?", (source_id,)
+    ).fetchone()
     return _source(row) if row else None
 
 
 def all_sources(project: Project) -> list[Source]:
-    return [_source(r) for r in project.conn.execute(f"SELECT {_SOURCE_COLS} FROM sources ORDER BY id")]
+    return [
+        _source(r) for r in project.conn.execute(f"SELECT {_SOURCE_COLS} FROM sources ORDER BY id")
+    ]
 
 
-def add_source(project: Project, path: str, fmt: str, size: int, mtime: float, fingerprint: str) -> Source:
+def add_source(
+    project: Project, path: str, fmt: str, size: int, mtime: float, fingerprint: str
+) -> Source:
     with project.tx() as c:
         c.execute(
             "INSERT INTO sources(path, format, size, mtime, fingerprint, added_at) VALUES (?, ?, ?, ?, ?, ?)",
@@ -73,7 +86,9 @@ def update_source_stat(project: Project, source_id: int, size: int, mtime: float
         c.execute("UPDATE sources SET size = ?, mtime = ? WHERE id = ?", (size, mtime, source_id))
 
 
-def set_resume(c: sqlite3.Connection, source_id: int, pos: int, record: int, complete: bool = False) -> None:
+def set_resume(
+    c: sqlite3.Connection, source_id: int, pos: int, record: int, complete: bool = False
+) -> None:
     c.execute(
         "UPDATE sources SET resume_pos = ?, resume_record = ?, complete = ? WHERE id = ?",
         (pos, record, int(complete), source_id),
@@ -92,18 +107,23 @@ def start_run(project: Project, source_id: int) -> int:
         return int(cur.lastrowid or 0)
 
 
-def update_run(c: sqlite3.Connection, run_id: int, imported: int, skipped: int, rejected: int) -> None:
+def update_run(
+    c: sqlite3.Connection, run_id: int, imported: int, skipped: int, rejected: int
+) -> None:
     c.execute(
         "UPDATE import_runs SET imported = ?, skipped = ?, rejected = ? WHERE id = ?",
         (imported, skipped, rejected, run_id),
     )
 
 
-def finish_run(project: Project, run_id: int, status: str, imported: int, skipped: int, rejected: int) -> None:
+def finish_run(
+    project: Project, run_id: int, status: str, imported: int, skipped: int, rejected: int
+) -> None:
     with project.tx() as c:
         update_run(c, run_id, imported, skipped, rejected)
         c.execute(
-            "UPDATE import_runs SET status = ?, finished_at = ? WHERE id = ?", (status, now(), run_id)
+            "UPDATE import_runs SET status = ?, finished_at = ? WHERE id = ?",
+            (status, now(), run_id),
         )
 
 
@@ -177,8 +197,20 @@ def takedown_digests(project: Project) -> set[str]:
 # identity_id, source_id, record, relpath, offset, length, rank, image_url, page_url, face_ref,
 # x0, y0, x1, y1
 FaceRow = tuple[
-    int, int, int | None, str | None, int | None, int | None, int | None, str | None, str | None,
-    str | None, float | None, float | None, float | None, float | None,
+    int,
+    int,
+    int | None,
+    str | None,
+    int | None,
+    int | None,
+    int | None,
+    str | None,
+    str | None,
+    str | None,
+    float | None,
+    float | None,
+    float | None,
+    float | None,
 ]
 
 
@@ -199,7 +231,9 @@ def insert_faces(c: sqlite3.Connection, rows: Sequence[FaceRow]) -> int:
 
 def source_face_count(project: Project, source_id: int) -> int:
     return int(
-        project.conn.execute("SELECT count(*) FROM faces WHERE source_id = ?", (source_id,)).fetchone()[0]
+        project.conn.execute(
+            "SELECT count(*) FROM faces WHERE source_id = ?", (source_id,)
+        ).fetchone()[0]
     )
 
 
@@ -229,7 +263,8 @@ def face_locations(project: Project, face_ids: Sequence[int]) -> dict[int, FaceL
         chunk = list(face_ids[i : i + 500])
         q = ",".join("?" * len(chunk))
         for row in conn.execute(
-            f"SELECT id, source_id, record, relpath, offset, length FROM faces WHERE id IN ({q})", chunk
+            f"SELECT id, source_id, record, relpath, offset, length FROM faces WHERE id IN ({q})",
+            chunk,
         ):
             out[row[0]] = FaceLocation(*row)
     return out

@@ -34,7 +34,9 @@ def replace_flags(
     wanted = {fingerprint(k, f): (k, f, d, s) for k, f, d, s in flags}
     at = now()
     with project.tx() as c:
-        c.execute("CREATE TEMP TABLE IF NOT EXISTS _want (fp TEXT PRIMARY KEY, distance INTEGER, score REAL)")
+        c.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS _want (fp TEXT PRIMARY KEY, distance INTEGER, score REAL)"
+        )
         c.execute("DELETE FROM _want")
         c.executemany(
             "INSERT INTO _want VALUES (?, ?, ?)", ((fp, v[2], v[3]) for fp, v in wanted.items())
@@ -69,13 +71,17 @@ def replace_dup_groups(project: Project, rows: Sequence[tuple[int, int, int]]) -
     """rows: (face_id, group_id, is_keeper)."""
     with project.tx() as c:
         c.execute("DELETE FROM dup_groups")
-        c.executemany("INSERT INTO dup_groups (face_id, group_id, is_keeper) VALUES (?, ?, ?)", rows)
+        c.executemany(
+            "INSERT INTO dup_groups (face_id, group_id, is_keeper) VALUES (?, ?, ?)", rows
+        )
 
 
 def set_suspicion(project: Project, rows: Sequence[tuple[int, float, int]]) -> None:
     """rows: (identity_id, suspicion, flagged_count); every other identity gets 0."""
     with project.tx() as c:
-        c.execute("UPDATE identities SET suspicion = 0, flagged_count = 0 WHERE suspicion != 0 OR flagged_count != 0")
+        c.execute(
+            "UPDATE identities SET suspicion = 0, flagged_count = 0 WHERE suspicion != 0 OR flagged_count != 0"
+        )
         c.executemany(
             "UPDATE identities SET suspicion = ?, flagged_count = ? WHERE id = ?",
             ((s, n, i) for i, s, n in rows),
@@ -83,10 +89,14 @@ def set_suspicion(project: Project, rows: Sequence[tuple[int, float, int]]) -> N
 
 
 def counts_by_kind(project: Project) -> dict[str, int]:
-    return dict(project.conn.execute("SELECT kind, count(*) FROM flags GROUP BY kind ORDER BY kind"))
+    return dict(
+        project.conn.execute("SELECT kind, count(*) FROM flags GROUP BY kind ORDER BY kind")
+    )
 
 
-def list_flags(project: Project, kind: str | None = None, limit: int | None = None) -> list[StoredFlag]:
+def list_flags(
+    project: Project, kind: str | None = None, limit: int | None = None
+) -> list[StoredFlag]:
     """Flags, best score first, with their faces (id, identity key, origin string)."""
     sql = "SELECT id, kind, distance, score FROM flags"
     args: list[object] = []
@@ -109,7 +119,11 @@ def list_flags(project: Project, kind: str | None = None, limit: int | None = No
             (fid,),
         ):
             faces.append(
-                {"id": face_id, "identity": key, "origin": origin_of(Path(path).name, fmt, record, relpath)}
+                {
+                    "id": face_id,
+                    "identity": key,
+                    "origin": origin_of(Path(path).name, fmt, record, relpath),
+                }
             )
         out.append(StoredFlag(fid, k, dist, float(score), faces))
     return out

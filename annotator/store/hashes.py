@@ -41,7 +41,9 @@ def source_of_faces(project: Project) -> dict[int, int]:
 
 
 def face_ids_of_source(project: Project, source_id: int) -> set[int]:
-    return {r[0] for r in project.conn.execute("SELECT id FROM faces WHERE source_id = ?", (source_id,))}
+    return {
+        r[0] for r in project.conn.execute("SELECT id FROM faces WHERE source_id = ?", (source_id,))
+    }
 
 
 def insert_hashes(c: sqlite3.Connection, rows: Iterable[Sequence[object]]) -> int:

@@ -24,7 +24,9 @@ def summary(project: Project) -> dict[str, object]:
         "corrupt": one("SELECT count(*) FROM face_hashes WHERE corrupt IS NOT NULL"),
         "flags": dict(c.execute("SELECT kind, count(*) FROM flags GROUP BY kind ORDER BY kind")),
         "labels": dict(
-            c.execute("SELECT label, count(*) FROM faces WHERE label IS NOT NULL GROUP BY label ORDER BY label")
+            c.execute(
+                "SELECT label, count(*) FROM faces WHERE label IS NOT NULL GROUP BY label ORDER BY label"
+            )
         ),
         "reviewed_identities": one("SELECT count(*) FROM identities WHERE reviewed = 1"),
     }

@@ -42,7 +42,9 @@ class FaceResolver:
                 self.folders.append(s)
 
     def face_exists(self, face_id: int) -> bool:
-        return self.conn.execute("SELECT 1 FROM faces WHERE id = ?", (face_id,)).fetchone() is not None
+        return (
+            self.conn.execute("SELECT 1 FROM faces WHERE id = ?", (face_id,)).fetchone() is not None
+        )
 
     def by_origin(self, origin: str) -> list[int]:
         """Face ids whose origin string is ``origin`` (several when source names repeat)."""
@@ -77,11 +79,14 @@ def identity_ids_by_key(project: Project, keys: Iterable[str]) -> dict[str, int]
     return out
 
 
-def faces_by_rank_ref(project: Project, identity_id: int) -> dict[tuple[int | None, str | None], list[int]]:
+def faces_by_rank_ref(
+    project: Project, identity_id: int
+) -> dict[tuple[int | None, str | None], list[int]]:
     """(rank, face_ref) -> face ids of the faces imported under ``identity_id``."""
     out: dict[tuple[int | None, str | None], list[int]] = {}
     for fid, rank, ref in project.conn.execute(
-        "SELECT id, rank, face_ref FROM faces WHERE orig_identity_id = ? ORDER BY id", (identity_id,)
+        "SELECT id, rank, face_ref FROM faces WHERE orig_identity_id = ? ORDER BY id",
+        (identity_id,),
     ):
         out.setdefault((rank, ref), []).append(int(fid))
     return out
@@ -147,9 +152,16 @@ def label_rows(project: Project) -> Iterator[LabelRow]:
         s = names[sid]
         verdict, qrev, adj = qa.get(int(fid), (None, None, None))
         yield LabelRow(
-            int(fid), origin_of(s.name, s.format, record, relpath), key, label,
-            rev if label is not None else None, at if label is not None else None,
-            note if label is not None else None, verdict, qrev, adj,
+            int(fid),
+            origin_of(s.name, s.format, record, relpath),
+            key,
+            label,
+            rev if label is not None else None,
+            at if label is not None else None,
+            note if label is not None else None,
+            verdict,
+            qrev,
+            adj,
         )
 
 

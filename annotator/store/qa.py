@@ -41,7 +41,10 @@ def candidates(project: Project, exclude_reviewer: int) -> list[Candidate]:
 
 
 def create_pass(
-    project: Project, reviewer_id: int, seed: int, params: dict[str, object],
+    project: Project,
+    reviewer_id: int,
+    seed: int,
+    params: dict[str, object],
     items: Sequence[Candidate],
 ) -> int:
     """One pass and its items (in the given order) in one transaction; returns the pass id."""
@@ -54,7 +57,10 @@ def create_pass(
         c.executemany(
             "INSERT INTO qa_items(pass_id, face_id, position, orig_label, orig_reviewer_id,"
             " orig_event_id) VALUES (?, ?, ?, ?, ?, ?)",
-            [(pid, it.face_id, pos, it.label, it.reviewer_id, it.event_id) for pos, it in enumerate(items)],
+            [
+                (pid, it.face_id, pos, it.label, it.reviewer_id, it.event_id)
+                for pos, it in enumerate(items)
+            ],
         )
     return pid
 
@@ -158,8 +164,13 @@ def blind_items(
 
 
 def record_verdict(
-    project: Project, pass_id: int, face_id: int, identity_id: int, verdict: str,
-    previous: str | None, reviewer_id: int,
+    project: Project,
+    pass_id: int,
+    face_id: int,
+    identity_id: int,
+    verdict: str,
+    previous: str | None,
+    reviewer_id: int,
 ) -> int:
     """A ``qa`` event in its own ``qa`` batch, and the item's verdict; returns the event id."""
     at = now()
@@ -172,7 +183,16 @@ def record_verdict(
             c.execute(
                 "INSERT INTO events(batch_id, reviewer_id, at, kind, face_id, identity_id, value,"
                 " prev_value, note) VALUES (?, ?, ?, 'qa', ?, ?, ?, ?, ?)",
-                (bid, reviewer_id, at, face_id, identity_id, verdict, previous, f"qa pass {pass_id}"),
+                (
+                    bid,
+                    reviewer_id,
+                    at,
+                    face_id,
+                    identity_id,
+                    verdict,
+                    previous,
+                    f"qa pass {pass_id}",
+                ),
             ).lastrowid
             or 0
         )
@@ -204,7 +224,9 @@ def record_confirming_adjudication(
         )
 
 
-def set_adjudicated(project: Project, pass_id: int, face_id: int, label: str, event_id: int) -> None:
+def set_adjudicated(
+    project: Project, pass_id: int, face_id: int, label: str, event_id: int
+) -> None:
     with project.tx() as c:
         c.execute(
             "UPDATE qa_items SET adjudicated = ?, adjudicated_event_id = ? WHERE pass_id = ? AND face_id = ?",

@@ -57,7 +57,9 @@ def moved_faces(project: Project) -> int:
 
 def face_counts(project: Project) -> list[int]:
     """Faces per identity, for identities that have faces."""
-    return [r[0] for r in project.conn.execute("SELECT face_count FROM identities WHERE face_count > 0")]
+    return [
+        r[0] for r in project.conn.execute("SELECT face_count FROM identities WHERE face_count > 0")
+    ]
 
 
 def labels_by_reviewer(project: Project) -> dict[str, dict[str, int]]:

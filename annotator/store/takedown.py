@@ -77,23 +77,32 @@ def remove_identity(
 
         # flags: those touching the faces; afterwards drop the ones left with < 2 faces
         touched_flags = _ids(
-            c, "SELECT DISTINCT flag_id FROM flag_faces WHERE face_id IN (SELECT id FROM temp.td_faces)", ()
+            c,
+            "SELECT DISTINCT flag_id FROM flag_faces WHERE face_id IN (SELECT id FROM temp.td_faces)",
+            (),
         )
         c.execute("DELETE FROM flag_faces WHERE face_id IN (SELECT id FROM temp.td_faces)")
         dead_flags = [
-            f for f in touched_flags
-            if c.execute("SELECT count(*) FROM flag_faces WHERE flag_id = ?", (f,)).fetchone()[0] < 2
+            f
+            for f in touched_flags
+            if c.execute("SELECT count(*) FROM flag_faces WHERE flag_id = ?", (f,)).fetchone()[0]
+            < 2
         ]
         _in(c, "DELETE FROM flag_faces WHERE flag_id IN ({ids})", dead_flags)
         _in(c, "DELETE FROM flags WHERE id IN ({ids})", dead_flags)
 
         # duplicate groups: drop the faces, then groups left with a single member
         groups = _ids(
-            c, "SELECT DISTINCT group_id FROM dup_groups WHERE face_id IN (SELECT id FROM temp.td_faces)", ()
+            c,
+            "SELECT DISTINCT group_id FROM dup_groups WHERE face_id IN (SELECT id FROM temp.td_faces)",
+            (),
         )
         c.execute("DELETE FROM dup_groups WHERE face_id IN (SELECT id FROM temp.td_faces)")
         for g in groups:
-            if c.execute("SELECT count(*) FROM dup_groups WHERE group_id = ?", (g,)).fetchone()[0] < 2:
+            if (
+                c.execute("SELECT count(*) FROM dup_groups WHERE group_id = ?", (g,)).fetchone()[0]
+                < 2
+            ):
                 c.execute("DELETE FROM dup_groups WHERE group_id = ?", (g,))
 
         c.execute("DELETE FROM face_hashes WHERE face_id IN (SELECT id FROM temp.td_faces)")
@@ -113,16 +122,19 @@ def remove_identity(
             (ident,),
         ).rowcount
         dead = {
-            b for b in batches
+            b
+            for b in batches
             if c.execute("SELECT 1 FROM events WHERE batch_id = ? LIMIT 1", (b,)).fetchone() is None
         }
         frontier = set(dead)
         while frontier:  # empty undo/redo batches that pointed at a removed batch go too
             q = ",".join("?" * len(frontier))
             more = {
-                b for b in _ids(c, f"SELECT id FROM batches WHERE target IN ({q})", list(frontier))
+                b
+                for b in _ids(c, f"SELECT id FROM batches WHERE target IN ({q})", list(frontier))
                 if b not in dead
-                and c.execute("SELECT 1 FROM events WHERE batch_id = ? LIMIT 1", (b,)).fetchone() is None
+                and c.execute("SELECT 1 FROM events WHERE batch_id = ? LIMIT 1", (b,)).fetchone()
+                is None
             }
             dead |= more
             frontier = more
@@ -133,7 +145,10 @@ def remove_identity(
         c.execute("DELETE FROM faces WHERE id IN (SELECT id FROM temp.td_faces)")
         c.execute("DELETE FROM temp.td_faces")
         names = c.execute("DELETE FROM identity_names WHERE identity_id = ?", (ident,)).rowcount
-        c.execute("DELETE FROM rejected_rows WHERE instr(reason, ?) > 0 OR instr(origin, ?) > 0", (key, key))
+        c.execute(
+            "DELETE FROM rejected_rows WHERE instr(reason, ?) > 0 OR instr(origin, ?) > 0",
+            (key, key),
+        )
         c.execute("DELETE FROM identities WHERE id = ?", (ident,))
         c.executemany(
             "UPDATE identities SET face_count = (SELECT count(*) FROM faces WHERE identity_id = ?1),"

@@ -50,8 +50,16 @@ def main() -> None:
         imgs = [jpeg(i) for i in range(200)]
         with open(tmp / "src.tsv", "wb") as fh:
             for i in range(n):
-                msceleb.write_row(fh, f"m.{i // per:06d}", i % per + 1, f"http://x/{i}", "",
-                                  "0", None, imgs[i % 200])
+                msceleb.write_row(
+                    fh,
+                    f"m.{i // per:06d}",
+                    i % per + 1,
+                    f"http://x/{i}",
+                    "",
+                    "0",
+                    None,
+                    imgs[i % 200],
+                )
         p = open_project(tmp / "p.db", create=True)
         import_source(p, "msceleb", tmp / "src.tsv")
         ids = [r[0] for r in p.conn.execute("SELECT id FROM identities")]
@@ -79,7 +87,9 @@ def main() -> None:
                 export_dataset(p, tmp / f"out_{fmt}", fmt, pairs=100, force=True)
                 times.append(time.perf_counter() - t)
             best = min(times)
-            print(f"{fmt:>8}: {best:.3f} s, {n / best:,.0f} faces/s, ratio {best / base:.2f} x baseline")
+            print(
+                f"{fmt:>8}: {best:.3f} s, {n / best:,.0f} faces/s, ratio {best / base:.2f} x baseline"
+            )
         p.close()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -74,8 +74,13 @@ def build(dirp: Path, n_ident: int, n_faces: int) -> Path:
     c.executemany(
         "INSERT INTO identities(id, key, face_count, flagged_count, suspicion) VALUES (?, ?, ?, ?, ?)",
         (
-            (i + 1, f"m.0{i:07x}", sizes[i], rng.randrange(4) if rng.random() < 0.2 else 0,
-             rng.random())
+            (
+                i + 1,
+                f"m.0{i:07x}",
+                sizes[i],
+                rng.randrange(4) if rng.random() < 0.2 else 0,
+                rng.random(),
+            )
             for i in range(n_ident)
         ),
     )
@@ -193,7 +198,9 @@ def child(mode: str, db: Path, tmp: Path) -> tuple[dict, float]:
     a = time.perf_counter()
     r = subprocess.run(
         [sys.executable, "-c", CHILD, mode, str(db), str(ROOT), str(tmp / "s.ini")],
-        capture_output=True, text=True, timeout=600,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     wall = time.perf_counter() - a
     if r.returncode != 0:
@@ -211,8 +218,10 @@ def main() -> None:
     d.mkdir(parents=True, exist_ok=True)
     t = time.perf_counter()
     db = build(d, n_ident, n_faces)
-    print(f"project: {db} ({n_faces:,} faces, {n_ident:,} identities; built/reused in "
-          f"{time.perf_counter() - t:.1f}s)")
+    print(
+        f"project: {db} ({n_faces:,} faces, {n_ident:,} identities; built/reused in "
+        f"{time.perf_counter() - t:.1f}s)"
+    )
     cache = db.with_name(db.name + ".cache")
     if cache.exists():
         for f in cache.iterdir():
@@ -226,20 +235,38 @@ def main() -> None:
         ("launch -> first painted grid (cold cache, in-process)", gui["first"], sql["t"], 1.5),
         ("launch -> first painted grid (warm disk cache)", gui2["first"], sql["t"], 1.5),
         ("whole child process wall (all measures, not launch)", gui2_wall, sql_wall, None),
-        ("identity switch, cached thumbnails (median)", med(gui2["switch"]), med(gui2["switch_sql"]), 0.1),
-        ("identity switch, cached thumbnails (p95)", p95(gui2["switch"]), p95(gui2["switch_sql"]), 0.1),
+        (
+            "identity switch, cached thumbnails (median)",
+            med(gui2["switch"]),
+            med(gui2["switch_sql"]),
+            0.1,
+        ),
+        (
+            "identity switch, cached thumbnails (p95)",
+            p95(gui2["switch"]),
+            p95(gui2["switch_sql"]),
+            0.1,
+        ),
         ("label key -> committed row (median)", med(gui2["label"]), med(gui2["label_raw"]), 0.01),
         ("label key -> committed row (p95)", p95(gui2["label"]), p95(gui2["label_raw"]), 0.01),
     ]
     print(f"{'measure':<56}{'time':>10}{'baseline':>10}{'ratio':>8}  goal")
     for name, v, base, goal in rows:
-        g = "" if goal is None else (f"<= {goal * 1000:.0f} ms " + ("ok" if v <= goal else "MISSED"))
+        g = (
+            ""
+            if goal is None
+            else (f"<= {goal * 1000:.0f} ms " + ("ok" if v <= goal else "MISSED"))
+        )
         print(f"{name:<56}{v * 1000:>8.1f}ms{base * 1000:>8.1f}ms{v / base:>8.1f}  {g}")
     rss = max(gui["rss_mb"], gui2["rss_mb"])
-    print(f"{'peak RSS of the GUI process':<56}{rss:>8.0f}MB  goal <= 500 MB "
-          + ("ok" if rss <= 500 else "MISSED"))
-    print(f"(baselines: raw SQL of the first screen in a fresh process; raw faces query; "
-          f"ops.label_faces alone. {gui2['n_ids']:,} identities listed.)")
+    print(
+        f"{'peak RSS of the GUI process':<56}{rss:>8.0f}MB  goal <= 500 MB "
+        + ("ok" if rss <= 500 else "MISSED")
+    )
+    print(
+        f"(baselines: raw SQL of the first screen in a fresh process; raw faces query; "
+        f"ops.label_faces alone. {gui2['n_ids']:,} identities listed.)"
+    )
 
 
 if __name__ == "__main__":

@@ -42,13 +42,17 @@ def main() -> None:
         plain = time.perf_counter() - t
         os.environ["OPENBLAS_NUM_THREADS"] = "1"
         chunks = [blobs[i : i + 256] for i in range(0, len(blobs), 256)]
-        with ProcessPoolExecutor(a.workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            list(pool.map(_work, chunks[:a.workers]))  # warm up the workers
+        with ProcessPoolExecutor(
+            a.workers, mp_context=multiprocessing.get_context("spawn")
+        ) as pool:
+            list(pool.map(_work, chunks[: a.workers]))  # warm up the workers
             t = time.perf_counter()
             ours = [h for part in pool.map(_work, chunks) for h in part]
             fast = time.perf_counter() - t
         same = all(to_hex(h) == r for h, r in zip(ours, ref, strict=True))  # type: ignore[arg-type]
-        print(f"{size:>5} {n:>6} {n / plain:>12,.0f} {n / fast:>11,.0f} {plain / fast:>6.2f} {same}")
+        print(
+            f"{size:>5} {n:>6} {n / plain:>12,.0f} {n / fast:>11,.0f} {plain / fast:>6.2f} {same}"
+        )
 
 
 if __name__ == "__main__":

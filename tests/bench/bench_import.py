@@ -41,8 +41,10 @@ def jpeg_pool(n: int, rng: random.Random) -> list[bytes]:
         d = ImageDraw.Draw(im)
         for _ in range(40):
             x, y = rng.randrange(128), rng.randrange(128)
-            d.ellipse((x, y, x + rng.randrange(4, 40), y + rng.randrange(4, 40)),
-                      fill=tuple(rng.randrange(256) for _ in range(3)))
+            d.ellipse(
+                (x, y, x + rng.randrange(4, 40), y + rng.randrange(4, 40)),
+                fill=tuple(rng.randrange(256) for _ in range(3)),
+            )
         b = io.BytesIO()
         im.save(b, "JPEG", quality=rng.randrange(80, 95))
         out.append(b.getvalue())
@@ -58,8 +60,13 @@ def make_tsv(path: Path, mb: int, seed: int = 1) -> tuple[int, int]:
         while f.tell() < target:
             ident = lines // 100
             msceleb.write_row(
-                f, f"m.{ident:07x}", lines % 100, f"http://img.example/{lines}.jpg",
-                f"http://page.example/{ident}", f"FaceId-{lines}", (0.1, 0.12, 0.9, 0.93),
+                f,
+                f"m.{ident:07x}",
+                lines % 100,
+                f"http://img.example/{lines}.jpg",
+                f"http://page.example/{ident}",
+                f"FaceId-{lines}",
+                (0.1, 0.12, 0.9, 0.93),
                 pool[lines % len(pool)],
             )
             lines += 1
@@ -114,9 +121,13 @@ def main() -> None:
         mb_s_base = size / min(tb) / 1e6
         mb_s_imp = size / min(ti) / 1e6
         rows = imported
-        print(f"file: {size / 1e6:.1f} MB, {rows:,} rows ({size / rows / 1e3:.1f} KB/row), {os.cpu_count()} CPUs")
+        print(
+            f"file: {size / 1e6:.1f} MB, {rows:,} rows ({size / rows / 1e3:.1f} KB/row), {os.cpu_count()} CPUs"
+        )
         print(f"baseline (read+split+b64decode): {mb_s_base:7.1f} MB/s  ({min(tb):.2f} s)")
-        print(f"annotator import msceleb:        {mb_s_imp:7.1f} MB/s  ({min(ti):.2f} s, {rows / min(ti):,.0f} rows/s)")
+        print(
+            f"annotator import msceleb:        {mb_s_imp:7.1f} MB/s  ({min(ti):.2f} s, {rows / min(ti):,.0f} rows/s)"
+        )
         print(f"RATIO import/baseline: {mb_s_imp / mb_s_base:.2f}  (goal >= 1.0 and >= 100 MB/s)")
         proj_s = FULL_SIZE_GB * 1e9 / (mb_s_imp * 1e6)
         proj_rows = FULL_LINES / (rows / min(ti))

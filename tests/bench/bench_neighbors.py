@@ -43,7 +43,9 @@ def main() -> None:
     cases = [(100_000, r) for r in (0, 3, 6, 8, 10)] + [(1_000_000, r) for r in (3, 6, 8, 10)]
     if not a.quick:
         cases.append((10_000_000, 6))
-    print(f"{'N':>10} {'R':>3} {'plan':>10} {'pairs':>12} {'ours s':>8} {'brute s':>9} {'ratio':>7} {'exact':>6} {'RSS GB':>7}")
+    print(
+        f"{'N':>10} {'R':>3} {'plan':>10} {'pairs':>12} {'ours s':>8} {'brute s':>9} {'ratio':>7} {'exact':>6} {'RSS GB':>7}"
+    )
     for n, R in cases:
         h = N.clustered_hashes(n, seed=n + R)
         t = time.perf_counter()
@@ -58,7 +60,10 @@ def main() -> None:
         mine = {(x, y) for x, y in zip(i.tolist(), j.tolist(), strict=True) if x in qs or y in qs}
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
         name = "brute" if pl.method == "brute" else f"m{pl.m}k{pl.k}r{pl.r}"
-        print(f"{n:>10,} {R:>3} {name:>10} {len(i):>12,} {ours:>8.1f} {brute:>9.1f} {brute / ours:>7.1f} {str(mine == bpairs):>6} {rss:>7.2f}", flush=True)
+        print(
+            f"{n:>10,} {R:>3} {name:>10} {len(i):>12,} {ours:>8.1f} {brute:>9.1f} {brute / ours:>7.1f} {str(mine == bpairs):>6} {rss:>7.2f}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

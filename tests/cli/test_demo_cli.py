@@ -36,7 +36,8 @@ def test_demo_imports_and_is_idempotent(tmp_path):
     assert out["faces"]["imported"] == filed
     assert out["faces"]["identities"] == 4
     assert sorted(int(x["origin"].split(":")[1]) for x in out["faces"]["rejected"]) == sorted(
-        b["line"] for b in truth["broken"])
+        b["line"] for b in truth["broken"]
+    )
     assert all(x["origin"].startswith("faces.tsv:") for x in out["faces"]["rejected"])
     n_names = sum(len(v["names"]) for v in truth["identities"].values())
     assert out["names"]["imported"] == n_names
@@ -93,7 +94,11 @@ def test_demo_subprocess_default_dir(tmp_path):
     env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
     p = subprocess.run(
         [sys.executable, "-m", "annotator", "demo", "--identities", "3", "--json"],
-        cwd=tmp_path, capture_output=True, text=True, env=env, timeout=120,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
     )
     assert p.returncode == 0, p.stderr
     out = json.loads(p.stdout)

@@ -30,7 +30,9 @@ def make(tmp_path):
         for k in range(4):
             for j in range(3):
                 n += 1
-                msceleb.write_row(f, f"m.{k}", j + 1, f"http://img/{n}", "http://page", str(j), None, jpeg(n))
+                msceleb.write_row(
+                    f, f"m.{k}", j + 1, f"http://img/{n}", "http://page", str(j), None, jpeg(n)
+                )
     db = str(tmp_path / "p.db")
     r = CliRunner().invoke(cli, ["import", "msceleb", str(tmp_path / "faces.tsv"), "-p", db])
     assert r.exit_code == 0, r.output
@@ -45,7 +47,10 @@ def test_export_evaluate_stats(tmp_path):
     db = make(tmp_path)
     run = CliRunner().invoke
     out = tmp_path / "set"
-    r = run(cli, ["export", "-p", db, "--out", str(out), "--format", "msceleb", "--pairs", "3", "--json"])
+    r = run(
+        cli,
+        ["export", "-p", db, "--out", str(out), "--format", "msceleb", "--pairs", "3", "--json"],
+    )
     assert r.exit_code == 0, r.output
     obj = json.loads(r.output)
     assert (obj["faces"], obj["identities"], obj["pairs"]) == (11, 4, 3)
@@ -75,15 +80,28 @@ def test_export_evaluate_stats(tmp_path):
     lines.append("garbage line")
     (tmp_path / "pred.tsv").write_text("\n".join(lines) + "\n")
     plot = tmp_path / "curve.png"
-    r = run(cli, ["evaluate", "--truth", str(out), "--predictions", str(tmp_path / "pred.tsv"),
-                  "--plot", str(plot), "--json"])
+    r = run(
+        cli,
+        [
+            "evaluate",
+            "--truth",
+            str(out),
+            "--predictions",
+            str(tmp_path / "pred.tsv"),
+            "--plot",
+            str(plot),
+            "--json",
+        ],
+    )
     assert r.exit_code == 0, r.output
     ev = json.loads(r.output)
     assert (ev["test_faces"], ev["answered"], ev["correct"], ev["bad_lines"]) == (11, 10, 8, 1)
     assert abs(ev["top1_accuracy"] - 8 / 11) < 1e-9
     assert abs(ev["coverage_at_precision"]["0.99"]["coverage"] - 8 / 11) < 1e-9
     assert plot.read_bytes()[:4] == b"\x89PNG"
-    r = run(cli, ["evaluate", "--truth", str(tmp_path), "--predictions", str(tmp_path / "pred.tsv")])
+    r = run(
+        cli, ["evaluate", "--truth", str(tmp_path), "--predictions", str(tmp_path / "pred.tsv")]
+    )
     assert r.exit_code == 1 and "not an annotator export" in r.output
 
     r = run(cli, ["stats", "-p", db, "--json", "--plots", str(tmp_path / "plots")])
@@ -100,12 +118,26 @@ def test_export_force_and_text_output(tmp_path):
     out = tmp_path / "f"
     out.mkdir()
     (out / "old").write_text("x")
-    r = CliRunner().invoke(cli, ["export", "-p", db, "--out", str(out), "--format", "folder", "--force",
-                                 "--min-faces", "3"])
+    r = CliRunner().invoke(
+        cli,
+        [
+            "export",
+            "-p",
+            db,
+            "--out",
+            str(out),
+            "--format",
+            "folder",
+            "--force",
+            "--min-faces",
+            "3",
+        ],
+    )
     assert r.exit_code == 0, r.output
     assert "exported 9 faces of 3 identities" in r.output
     assert not (out / "old").exists()
-    r = CliRunner().invoke(cli, ["export", "-p", db, "--out", str(tmp_path / "g"), "--format", "rec",
-                                 "--pairs", "100"])
+    r = CliRunner().invoke(
+        cli, ["export", "-p", db, "--out", str(tmp_path / "g"), "--format", "rec", "--pairs", "100"]
+    )
     assert r.exit_code == 1 and "genuine pairs are possible" in r.output
     assert not (tmp_path / "g").exists()

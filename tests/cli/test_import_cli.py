@@ -52,16 +52,21 @@ def test_import_every_format_json(data):
     r = run("import", "msceleb", data / "faces.tsv", "--project", db, "--json")
     assert r.exit_code == 0, r.output
     assert json.loads(r.output) == {
-        "imported": 8, "skipped": 0,
-        "rejected": [{"origin": "faces.tsv:9", "reason": "expected 7 tab-separated columns, found 3"}],
+        "imported": 8,
+        "skipped": 0,
+        "rejected": [
+            {"origin": "faces.tsv:9", "reason": "expected 7 tab-separated columns, found 3"}
+        ],
         "identities": 2,
     }
     r = run("import", "msceleb", data / "faces.tsv", "--project", db, "--json")
     out = json.loads(r.output)
     assert (out["imported"], out["skipped"], out["identities"]) == (0, 8, 0)
     for fmt, path, imported in [
-        ("names", data / "names.tsv", 2), ("devset", data / "dev.tsv", 1),
-        ("rec", data / "train.rec", 4), ("folder", data / "folder", 2),
+        ("names", data / "names.tsv", 2),
+        ("devset", data / "dev.tsv", 1),
+        ("rec", data / "train.rec", 4),
+        ("folder", data / "folder", 2),
     ]:
         r = run("import", fmt, path, "-p", db, "--json")
         assert r.exit_code == 0, r.output
@@ -104,15 +109,35 @@ def test_errors_are_one_line(data, args, message):
 def test_subprocess(data):
     env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
     r = subprocess.run(
-        [sys.executable, "-m", "annotator", "import", "msceleb", str(data / "faces.tsv"), "-p", str(data / "p.db"), "--json"],
-        capture_output=True, text=True, env=env, cwd=data,
+        [
+            sys.executable,
+            "-m",
+            "annotator",
+            "import",
+            "msceleb",
+            str(data / "faces.tsv"),
+            "-p",
+            str(data / "p.db"),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=data,
     )
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["imported"] == 8
     assert r.stderr == ""  # no progress bar when not a terminal
     bad = subprocess.run(
         [sys.executable, "-m", "annotator", "info", "-p", str(data / "faces.tsv")],
-        capture_output=True, text=True, env=env, cwd=data,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=data,
     )
     assert bad.returncode == 1
-    assert bad.stderr.count("\n") == 1 and bad.stderr.startswith("error: ") and "Traceback" not in bad.stderr
+    assert (
+        bad.stderr.count("\n") == 1
+        and bad.stderr.startswith("error: ")
+        and "Traceback" not in bad.stderr
+    )

@@ -24,7 +24,9 @@ def make(tmp_path):
     (tmp_path / "names.tsv").write_text('m.0\t"Zero"@en\nm.0\t"Ноль"@ru\n', encoding="utf-8")
     db = str(tmp_path / "p.db")
     r = CliRunner()
-    assert r.invoke(cli, ["import", "msceleb", str(tmp_path / "faces.tsv"), "-p", db]).exit_code == 0
+    assert (
+        r.invoke(cli, ["import", "msceleb", str(tmp_path / "faces.tsv"), "-p", db]).exit_code == 0
+    )
     assert r.invoke(cli, ["import", "names", str(tmp_path / "names.tsv"), "-p", db]).exit_code == 0
     return db
 
@@ -34,8 +36,25 @@ def test_info(tmp_path):
     r = CliRunner().invoke(cli, ["info", "-p", db, "--json"])
     assert r.exit_code == 0, r.output
     out = json.loads(r.output)
-    assert {k: out[k] for k in ("sources", "identities", "faces", "rejected", "hashed", "corrupt", "reviewed_identities")} == {
-        "sources": 2, "identities": 2, "faces": 5, "rejected": 1, "hashed": 0, "corrupt": 0, "reviewed_identities": 0,
+    assert {
+        k: out[k]
+        for k in (
+            "sources",
+            "identities",
+            "faces",
+            "rejected",
+            "hashed",
+            "corrupt",
+            "reviewed_identities",
+        )
+    } == {
+        "sources": 2,
+        "identities": 2,
+        "faces": 5,
+        "rejected": 1,
+        "hashed": 0,
+        "corrupt": 0,
+        "reviewed_identities": 0,
     }
     assert out["flags"] == {} and out["labels"] == {}
     text = CliRunner().invoke(cli, ["info", "-p", db]).output

@@ -16,15 +16,22 @@ def db(tmp_path):
     path = tmp_path / "p.db"
     p = open_project(path, create=True)
     with p.tx() as c:
-        c.execute("INSERT INTO sources(id, path, format, size, mtime, fingerprint, added_at)"
-                  " VALUES (1, '/x/faces.tsv', 'msceleb', 1, 0, 'f', 'now')")
+        c.execute(
+            "INSERT INTO sources(id, path, format, size, mtime, fingerprint, added_at)"
+            " VALUES (1, '/x/faces.tsv', 'msceleb', 1, 0, 'f', 'now')"
+        )
         for i, key in enumerate(["m.a", "m.b"], start=1):
             c.execute("INSERT INTO identities(id, key, face_count) VALUES (?, ?, 10)", (i, key))
-        c.execute("INSERT INTO identity_names(identity_id, lang, name) VALUES (1, 'en', 'Zyxwv Qpon')")
+        c.execute(
+            "INSERT INTO identity_names(identity_id, lang, name) VALUES (1, 'en', 'Zyxwv Qpon')"
+        )
         for f in range(1, 21):
             ident = 1 if f <= 10 else 2
-            c.execute("INSERT INTO faces(id, identity_id, orig_identity_id, source_id, record, rank,"
-                      " face_ref) VALUES (?, ?, ?, 1, ?, ?, 'FaceId-0')", (f, ident, ident, f, f))
+            c.execute(
+                "INSERT INTO faces(id, identity_id, orig_identity_id, source_id, record, rank,"
+                " face_ref) VALUES (?, ?, ?, 1, ?, ?, 'FaceId-0')",
+                (f, ident, ident, f, f),
+            )
     p.close()
     return str(path)
 
@@ -36,23 +43,33 @@ def run(*args):
 
 def test_labels_import_export_qa_flow(db, tmp_path):
     lab = tmp_path / "labels.tsv"
-    lab.write_text("".join(f"faces.tsv:{i}\tcorrect\n" for i in range(1, 17))
-                   + "faces.tsv:17\twrong_identity\nfaces.tsv:18\tduplicate\n"
-                   + "faces.tsv:99\tcorrect\nfaces.tsv:19\tbogus\n")
+    lab.write_text(
+        "".join(f"faces.tsv:{i}\tcorrect\n" for i in range(1, 17))
+        + "faces.tsv:17\twrong_identity\nfaces.tsv:18\tduplicate\n"
+        + "faces.tsv:99\tcorrect\nfaces.tsv:19\tbogus\n"
+    )
     r = run("labels", "import", lab, "--project", db, "--reviewer", "alice", "--json")
     assert r.exit_code == 0, r.output
     out = json.loads(r.stdout)
     assert out["applied"] == 18 and out["unchanged"] == 0
     assert [e["line"] for e in out["errors"]] == [19, 20]
 
-    r = run("qa", "start", "--project", db, "--reviewer", "bob", "--count", "6", "--seed", "3", "--json")
+    r = run(
+        "qa", "start", "--project", db, "--reviewer", "bob", "--count", "6", "--seed", "3", "--json"
+    )
     assert r.exit_code == 0, r.output
     start = json.loads(r.stdout)
     pid = start["pass_id"]
     assert start["items"] == 6 and start["seed"] == 3
     r = run("qa", "items", "--project", db, "--pass", pid, "--json")
     items = json.loads(r.stdout)["items"]
-    assert len(items) == 6 and set(items[0]) == {"face_id", "position", "origin", "identity", "verdict"}
+    assert len(items) == 6 and set(items[0]) == {
+        "face_id",
+        "position",
+        "origin",
+        "identity",
+        "verdict",
+    }
     assert "correct" not in r.stdout and "wrong_identity" not in r.stdout  # blind
 
     # bob disagrees on the first item, agrees on the rest
@@ -79,8 +96,19 @@ def test_labels_import_export_qa_flow(db, tmp_path):
     r = run("qa", "queue", "--project", db, "--json")
     q = json.loads(r.stdout)["queue"]
     assert len(q) == 1 and q[0]["verdict"] == "unsure" and q[0]["orig_reviewer"] == "alice"
-    r = run("qa", "adjudicate", "--project", db, "--pass", pid, q[0]["origin"], "unsure",
-            "--reviewer", "carol", "--json")
+    r = run(
+        "qa",
+        "adjudicate",
+        "--project",
+        db,
+        "--pass",
+        pid,
+        q[0]["origin"],
+        "unsure",
+        "--reviewer",
+        "carol",
+        "--json",
+    )
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["changed"] is True
     assert json.loads(run("qa", "queue", "--project", db, "--json").stdout)["queue"] == []

@@ -46,7 +46,11 @@ def test_scan_and_flags_json(tmp_path) -> None:
     assert r.exit_code == 0, r.output
     out = json.loads(r.output)
     assert out["hashed"] == 6 and out["corrupt"] == 1 and out["radius"] == 6
-    assert out["flags"]["exact_dup"] == 1 and out["flags"]["corrupt"] == 1 and out["flags"]["tiny"] == 1
+    assert (
+        out["flags"]["exact_dup"] == 1
+        and out["flags"]["corrupt"] == 1
+        and out["flags"]["tiny"] == 1
+    )
 
     r = CliRunner().invoke(cli, ["flags", "-p", db, "--json", "--kind", "exact_dup"])
     assert r.exit_code == 0, r.output

@@ -65,8 +65,11 @@ def test_draw_face_shapes_and_params():
 def test_generate_is_deterministic(tmp_path, small):
     res, _ = small
     again = demo.generate_demo(tmp_path / "again", seed=7, **SMALL)
-    for a, b in ((res.faces_tsv, again.faces_tsv), (res.names_tsv, again.names_tsv),
-                 (res.truth_json, again.truth_json)):
+    for a, b in (
+        (res.faces_tsv, again.faces_tsv),
+        (res.names_tsv, again.names_tsv),
+        (res.truth_json, again.truth_json),
+    ):
         assert a.read_bytes() == b.read_bytes()
     other = demo.generate_demo(tmp_path / "other", seed=8, **SMALL)
     assert other.faces_tsv.read_bytes() != res.faces_tsv.read_bytes()
@@ -134,8 +137,13 @@ def test_broken_and_truncated_rows_really_are(small):
     got = {}
     for _pos, line, item in msceleb.read_aligned(res.faces_tsv):
         got[line] = item
-    expect_reason = {"columns": "columns", "empty_mid": "empty MID", "base64": "base64",
-                     "not_image": "not an image", "rect": "rectangle"}
+    expect_reason = {
+        "columns": "columns",
+        "empty_mid": "empty MID",
+        "base64": "base64",
+        "not_image": "not an image",
+        "rect": "rectangle",
+    }
     broken = {b["line"]: b["kind"] for b in truth["broken"]}
     for line, item in got.items():
         if line in broken:
@@ -156,7 +164,8 @@ def test_broken_and_truncated_rows_really_are(small):
             with Image.open(io.BytesIO(_jpeg(rows[n - 1]))) as im:
                 im.load()
                 assert im.size == (112, 112) or n in {b for _, b in truth["near_dup"]} | {
-                    x for p in truth["cross_identity_dup"] for x in p}
+                    x for p in truth["cross_identity_dup"] for x in p
+                }
 
 
 def test_phash_separation_on_default_demo(default_demo):
@@ -167,8 +176,9 @@ def test_phash_separation_on_default_demo(default_demo):
     broken = {b["line"] for b in truth["broken"]} | set(truth["truncated"])
     keys = [n for n in range(1, res.rows + 1) if n not in broken]
     hashes = np.array([_phash(_jpeg(rows[n - 1])) for n in keys], dtype=np.uint64)
-    dups = {tuple(sorted(p)) for k in ("exact_dup", "near_dup", "cross_identity_dup")
-            for p in truth[k]}
+    dups = {
+        tuple(sorted(p)) for k in ("exact_dup", "near_dup", "cross_identity_dup") for p in truth[k]
+    }
     idx = {n: i for i, n in enumerate(keys)}
     d = np.bitwise_count(hashes[:, None] ^ hashes[None, :])
     iu = np.triu_indices(len(keys), 1)
@@ -199,8 +209,13 @@ def test_jpeg_pool():
     assert pool == demo.jpeg_pool(12, size=64, seed=1)
     with Image.open(io.BytesIO(pool[0])) as im:
         assert im.format == "JPEG" and im.size == (64, 64)
-    assert len({hashlib.sha256(p).digest() for p in demo.jpeg_pool(3, seed=2)} & set(
-        hashlib.sha256(p).digest() for p in pool)) == 0
+    assert (
+        len(
+            {hashlib.sha256(p).digest() for p in demo.jpeg_pool(3, seed=2)}
+            & set(hashlib.sha256(p).digest() for p in pool)
+        )
+        == 0
+    )
 
 
 def test_cancel_leaves_nothing(tmp_path):

@@ -16,7 +16,9 @@ def folder_export(d: Path, faces: list[tuple[str, str]]) -> Path:
     """A minimal folder export: manifest.json + manifest.csv (file, identity)."""
     d.mkdir()
     (d / "manifest.json").write_text(json.dumps({"filters": {"format": "folder"}}))
-    lines = ["origin,identity,file,sha256"] + [f"o{i},{mid},{f},x" for i, (f, mid) in enumerate(faces)]
+    lines = ["origin,identity,file,sha256"] + [
+        f"o{i},{mid},{f},x" for i, (f, mid) in enumerate(faces)
+    ]
     (d / "manifest.csv").write_text("\n".join(lines) + "\n")
     return d
 
@@ -26,7 +28,13 @@ def truth(tmp_path):
     return load_truth(
         folder_export(
             tmp_path / "set",
-            [("A/1.jpg", "A"), ("B/1.jpg", "B"), ("C/1.jpg", "C"), ("D/1.jpg", "D"), ("E/1.jpg", "E")],
+            [
+                ("A/1.jpg", "A"),
+                ("B/1.jpg", "B"),
+                ("C/1.jpg", "C"),
+                ("D/1.jpg", "D"),
+                ("E/1.jpg", "E"),
+            ],
         )
     )
 
@@ -52,7 +60,9 @@ def test_hand_computed_case_with_ties(truth, tmp_path):
     ev = evaluate(truth, preds)
     # thresholds 0.9 / 0.8 / 0.5 -> answered 1 / 3 / 4, correct 1 / 2 / 3, of 5 faces
     assert [(pt.threshold, pt.answered, pt.correct) for pt in ev.curve] == [
-        (0.9, 1, 1), (0.8, 3, 2), (0.5, 4, 3),
+        (0.9, 1, 1),
+        (0.8, 3, 2),
+        (0.5, 4, 3),
     ]
     assert ev.total == 5 and ev.answered == 4 and ev.correct == 3 and ev.unmatched == 0
     assert ev.top1 == pytest.approx(0.6)
@@ -91,7 +101,11 @@ def test_bad_and_unmatched_lines_are_reported_not_fatal(truth, tmp_path):
     )
     ev = evaluate(truth, preds)
     assert [(r.record, r.reason.split(" ")[0]) for r in ev.bad_lines] == [
-        (1, "expected"), (2, "confidence"), (3, "confidence"), (5, "second"), (7, "empty"),
+        (1, "expected"),
+        (2, "confidence"),
+        (3, "confidence"),
+        (5, "second"),
+        (7, "empty"),
     ]
     assert "first on line 4" in ev.bad_lines[3].reason
     assert ev.unmatched == 1 and ev.unmatched_lines[0].record == 6
@@ -105,7 +119,9 @@ def test_msceleb_truth_matches_url_and_faceid(tmp_path):
     jpg = b"\xff\xd8\xff\xe0" + b"\0" * 40
     with open(d / "faces.tsv", "wb") as fh:
         msceleb.write_row(fh, "m.1", 1, "http://u/1", "http://p", "0", None, jpg)
-        msceleb.write_row(fh, "m.1", 2, "http://u/1", "http://p", "1", None, jpg)  # same URL, 2nd face
+        msceleb.write_row(
+            fh, "m.1", 2, "http://u/1", "http://p", "1", None, jpg
+        )  # same URL, 2nd face
         msceleb.write_row(fh, "m.2", 1, "http://u/2", "http://p", "0", None, jpg)
     (d / "manifest.csv").write_text(
         "origin,identity,file,sha256\na:1,m.1,faces.tsv:1,x\na:2,m.1,faces.tsv:2,x\na:3,m.2,faces.tsv:3,x\n"
@@ -113,7 +129,12 @@ def test_msceleb_truth_matches_url_and_faceid(tmp_path):
     truth = load_truth(d)
     preds = write(
         tmp_path / "p",
-        ["http://u/1\t0\tm.1\t0.7", "http://u/1\t1\tm.2\t0.7", "http://u/2\t0\tm.2\t0.2", "http://u/3\t0\tm.2\t1"],
+        [
+            "http://u/1\t0\tm.1\t0.7",
+            "http://u/1\t1\tm.2\t0.7",
+            "http://u/2\t0\tm.2\t0.2",
+            "http://u/3\t0\tm.2\t1",
+        ],
     )
     ev = evaluate(truth, preds)
     assert (ev.total, ev.answered, ev.correct, ev.unmatched) == (3, 3, 2, 1)

@@ -52,8 +52,16 @@ def build(tmp: Path):
         for k, size in enumerate(SIZES):
             for j in range(size):
                 n += 1
-                msceleb.write_row(fh, f"m.k{k}", j + 1, f"http://x/{n}.jpg", f"http://p/{n}",
-                                  str(j), (0.1, 0.1, 0.9, 0.9), jpeg(n))
+                msceleb.write_row(
+                    fh,
+                    f"m.k{k}",
+                    j + 1,
+                    f"http://x/{n}.jpg",
+                    f"http://p/{n}",
+                    str(j),
+                    (0.1, 0.1, 0.9, 0.9),
+                    jpeg(n),
+                )
     p = open_project(tmp / "p.db", create=True)
     import_source(p, "msceleb", tsv)
     with p.tx() as c:
@@ -66,7 +74,10 @@ def build(tmp: Path):
 
 
 def faces_of(p, ident):
-    return [r[0] for r in p.conn.execute("SELECT id FROM faces WHERE identity_id = ? ORDER BY id", (ident,))]
+    return [
+        r[0]
+        for r in p.conn.execute("SELECT id FROM faces WHERE identity_id = ? ORDER BY id", (ident,))
+    ]
 
 
 @pytest.fixture
@@ -83,8 +94,14 @@ def noisy(proj):
     fa = faces_of(p, ids["m.a"])  # 4 faces
     ops.label_faces(p, [fa[0]], "wrong_identity", "bob")
     with p.tx() as c:
-        c.execute("INSERT INTO face_hashes(face_id, corrupt, scanned_at) VALUES (?, 'truncated', 'x')", (fa[1],))
-        c.execute("INSERT INTO dup_groups(face_id, group_id, is_keeper) VALUES (?, 7, 0), (?, 7, 1)", (fa[2], fa[3]))
+        c.execute(
+            "INSERT INTO face_hashes(face_id, corrupt, scanned_at) VALUES (?, 'truncated', 'x')",
+            (fa[1],),
+        )
+        c.execute(
+            "INSERT INTO dup_groups(face_id, group_id, is_keeper) VALUES (?, 7, 0), (?, 7, 1)",
+            (fa[2], fa[3]),
+        )
     return p, ids, fa
 
 
@@ -108,7 +125,12 @@ def test_safe_component_blocks_escapes():
     long = safe_component("é" * 300)
     assert len(long.encode()) <= 96 and long == "é" * 48
     n = Namer()
-    assert [n.take("a"), n.take("A"), n.take("a"), n.take("a", ".jpg")] == ["a", "A~2", "a~3", "a.jpg"]
+    assert [n.take("a"), n.take("A"), n.take("a"), n.take("a", ".jpg")] == [
+        "a",
+        "A~2",
+        "a~3",
+        "a.jpg",
+    ]
 
 
 def test_selection_filters_and_counts(noisy):
@@ -169,7 +191,9 @@ def test_folder_export_is_safe_and_complete(noisy, tmp_path):
     res = export_dataset(p, out, "folder")
     assert (res.faces, res.identities) == (sum(SIZES) - 3, len(KEYS))
     dirs = sorted(d.name for d in out.iterdir() if d.is_dir())
-    assert dirs == sorted(["m.a~2", "M.A", "____escape", "_", "_CON", "hidden", "a_b_c_d", "x" * 88])
+    assert dirs == sorted(
+        ["m.a~2", "M.A", "____escape", "_", "_CON", "hidden", "a_b_c_d", "x" * 88]
+    )
     root = out.resolve()
     images = [q for q in out.rglob("*") if q.is_file() and q.parent != out]
     assert len(images) == res.faces
@@ -191,14 +215,27 @@ def test_folder_export_is_safe_and_complete(noisy, tmp_path):
     assert (out / "m.a~2" / "4-3.jpg").exists()
     assert manifest["counts"]["per_identity"]["m.a"] == 1
     assert manifest["excluded"]["faces"]["corrupt"] == 1
-    assert manifest["filters"] == {"format": "folder", "min_faces": 1, "pairs": 0, "require_qa": False, "seed": 0}
+    assert manifest["filters"] == {
+        "format": "folder",
+        "min_faces": 1,
+        "pairs": 0,
+        "require_qa": False,
+        "seed": 0,
+    }
     for name, sha in manifest["files"].items():
         assert hashlib.sha256((out / name).read_bytes()).hexdigest() == sha
     assert "README.md" in manifest["files"]
     readme = (out / "README.md").read_text()
     assert "| corrupt | 1 |" in readme and "privacy takedown): 0" in readme
-    row = p.conn.execute("SELECT format, faces, identities, manifest_sha256 FROM exports").fetchone()
-    assert row == ("folder", res.faces, len(KEYS), hashlib.sha256((out / "manifest.json").read_bytes()).hexdigest())
+    row = p.conn.execute(
+        "SELECT format, faces, identities, manifest_sha256 FROM exports"
+    ).fetchone()
+    assert row == (
+        "folder",
+        res.faces,
+        len(KEYS),
+        hashlib.sha256((out / "manifest.json").read_bytes()).hexdigest(),
+    )
 
 
 def test_msceleb_export_reimports(noisy, tmp_path):
@@ -206,7 +243,10 @@ def test_msceleb_export_reimports(noisy, tmp_path):
     out = tmp_path / "ms"
     res = export_dataset(p, out, "msceleb")
     with FaceBytes(p) as fb:
-        want = sorted((f.identity_key, hashlib.sha256(fb.read(f.face_id)).hexdigest()) for f in select_faces(p).faces)
+        want = sorted(
+            (f.identity_key, hashlib.sha256(fb.read(f.face_id)).hexdigest())
+            for f in select_faces(p).faces
+        )
     # keys with a TAB-free but odd content survive; re-import into a fresh project
     q = open_project(tmp_path / "q.db", create=True)
     r = import_source(q, "msceleb", out / "faces.tsv")
@@ -227,7 +267,9 @@ def test_rec_export_matches_insightface_loader_and_reimports(noisy, tmp_path):
     out = tmp_path / "rec"
     res = export_dataset(p, out, "rec")
     sel = select_faces(p)
-    classes = dict(line.split("\t") for line in (out / "identities.tsv").read_text().splitlines()[1:])
+    classes = dict(
+        line.split("\t") for line in (out / "identities.tsv").read_text().splitlines()[1:]
+    )
     assert sorted(classes.values()) == sorted(KEYS)
     assert (out / "property").read_text().strip() == f"{len(KEYS)},112,112"
     # InsightFace's MXFaceDataset logic, on our own unpack (mx.recordio.unpack semantics)
@@ -257,11 +299,15 @@ def test_rec_export_matches_insightface_loader_and_reimports(noisy, tmp_path):
     with FaceBytes(q) as fb:
         got = sorted(
             (classes[key], hashlib.sha256(fb.read(fid)).hexdigest())
-            for fid, key in q.conn.execute("SELECT f.id, i.key FROM faces f JOIN identities i ON i.id = f.identity_id")
+            for fid, key in q.conn.execute(
+                "SELECT f.id, i.key FROM faces f JOIN identities i ON i.id = f.identity_id"
+            )
         )
     q.close()
     with FaceBytes(p) as fb:
-        want = sorted((f.identity_key, hashlib.sha256(fb.read(f.face_id)).hexdigest()) for f in sel.faces)
+        want = sorted(
+            (f.identity_key, hashlib.sha256(fb.read(f.face_id)).hexdigest()) for f in sel.faces
+        )
     assert got == want
 
 
@@ -324,7 +370,9 @@ def test_determinism_byte_identical(noisy, tmp_path, fmt):
     export_dataset(p, b, fmt, pairs=4, seed=11)
 
     def tree(d: Path):
-        return {q.relative_to(d).as_posix(): q.read_bytes() for q in sorted(d.rglob("*")) if q.is_file()}
+        return {
+            q.relative_to(d).as_posix(): q.read_bytes() for q in sorted(d.rglob("*")) if q.is_file()
+        }
 
     ta, tb = tree(a), tree(b)
     assert ta == tb and "pairs.bin" in ta

@@ -47,14 +47,18 @@ def test_recall_precision_on_demo(demo, kind: str) -> None:
     assert want, "demo has no injected problems of this kind"
     hit = len(pred & want)
     recall, precision = hit / len(want), hit / max(len(pred), 1)
-    print(f"{kind}: recall {recall:.3f} precision {precision:.3f} ({len(pred)} predicted, {len(want)} true)")
+    print(
+        f"{kind}: recall {recall:.3f} precision {precision:.3f} ({len(pred)} predicted, {len(want)} true)"
+    )
     assert recall == 1.0
     assert precision >= 0.95
 
 
 def test_corrupt_truncated_and_counts(demo) -> None:
     p, truth, res = demo
-    corrupt = {int(str(f.faces[0]["origin"]).split(":")[1]) for f in flags_store.list_flags(p, "corrupt")}
+    corrupt = {
+        int(str(f.faces[0]["origin"]).split(":")[1]) for f in flags_store.list_flags(p, "corrupt")
+    }
     assert set(truth["truncated"]) <= corrupt
     assert res.corrupt == len(corrupt)
     hashed, n_corrupt = hashes_store.counts(p)
@@ -133,4 +137,8 @@ def test_keeper_rules() -> None:
     assert set(groups) == {10, 11, 12}
     assert groups[12][1] == 1 and groups[11][1] == 0  # same size: better rank wins
     kinds = sorted((f.kind, f.faces, f.distance) for f in fs.flags)
-    assert kinds == [("near_dup", (10, 11), 1), ("near_dup", (10, 12), 2), ("near_dup", (11, 12), 1)]
+    assert kinds == [
+        ("near_dup", (10, 11), 1),
+        ("near_dup", (10, 12), 2),
+        ("near_dup", (11, 12), 1),
+    ]

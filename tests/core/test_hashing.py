@@ -69,7 +69,10 @@ def _random_jpeg(rng: np.random.Generator, w: int, h: int, mode: str = "RGB") ->
     d = ImageDraw.Draw(im)
     for _ in range(6):
         x0, y0 = (int(v) for v in rng.integers(0, max(w, h), 2))
-        d.ellipse([x0, y0, x0 + w // 3 + 1, y0 + h // 4 + 1], fill=tuple(int(x) for x in rng.integers(0, 255, 3)))
+        d.ellipse(
+            [x0, y0, x0 + w // 3 + 1, y0 + h // 4 + 1],
+            fill=tuple(int(x) for x in rng.integers(0, 255, 3)),
+        )
     if mode != "RGB":
         im = im.convert(mode)
     b = io.BytesIO()
@@ -80,7 +83,18 @@ def _random_jpeg(rng: np.random.Generator, w: int, h: int, mode: str = "RGB") ->
 def test_batch_matches_imagehash_many_sizes_and_modes() -> None:
     rng = np.random.default_rng(3)
     blobs = []
-    for w, h in [(112, 112), (250, 250), (96, 112), (33, 31), (31, 200), (32, 32), (9, 8), (5, 7), (1, 1), (400, 90)]:
+    for w, h in [
+        (112, 112),
+        (250, 250),
+        (96, 112),
+        (33, 31),
+        (31, 200),
+        (32, 32),
+        (9, 8),
+        (5, 7),
+        (1, 1),
+        (400, 90),
+    ]:
         for mode in ("RGB", "L", "RGBA", "P"):
             blobs += [_random_jpeg(rng, w, h, mode) for _ in range(3)]
     for v in (0, 128, 255):  # flat images: all AC coefficients tie -> exact scipy fallback
@@ -97,7 +111,12 @@ def test_resize_batch_equals_pillow() -> None:
     for h, w in [(112, 112), (200, 31), (31, 200), (40, 10), (10, 40), (251, 250), (3, 64)]:
         a = rng.integers(0, 256, (2, h, w), dtype=np.uint8)
         for ow, oh in [(32, 32), (9, 8)]:
-            ref = np.stack([np.asarray(Image.fromarray(x).resize((ow, oh), Image.Resampling.LANCZOS)) for x in a])
+            ref = np.stack(
+                [
+                    np.asarray(Image.fromarray(x).resize((ow, oh), Image.Resampling.LANCZOS))
+                    for x in a
+                ]
+            )
             assert np.array_equal(H.resize_batch(a, ow, oh), ref)
 
 

@@ -24,7 +24,9 @@ def write_tsv(path, n=60, ids=6, bad_every=0):
             if bad_every and i % bad_every == bad_every - 1:
                 f.write(b"broken\trow\n")
                 continue
-            msceleb.write_row(f, f"m.{i % ids:02d}", i, f"http://i/{i}", None, f"F{i}", (0, 0, 1, 1), jpeg(i))
+            msceleb.write_row(
+                f, f"m.{i % ids:02d}", i, f"http://i/{i}", None, f"F{i}", (0, 0, 1, 1), jpeg(i)
+            )
 
 
 def counts(pr):
@@ -41,7 +43,9 @@ def test_import_twice_adds_nothing(tmp_path):
     write_tsv(tmp_path / "f.tsv", n=60, bad_every=10)
     with open_project(tmp_path / "p.db", create=True) as pr:
         calls = []
-        r1 = import_source(pr, "msceleb", tmp_path / "f.tsv", progress=lambda d, t: calls.append((d, t)))
+        r1 = import_source(
+            pr, "msceleb", tmp_path / "f.tsv", progress=lambda d, t: calls.append((d, t))
+        )
         assert (r1.imported, r1.skipped, len(r1.rejected), r1.identities) == (54, 0, 6, 6)
         assert calls[-1] == (60, 60)
         assert r1.rejected[0].origin == "f.tsv:10"
@@ -50,8 +54,11 @@ def test_import_twice_adds_nothing(tmp_path):
         assert (r2.imported, r2.skipped, r2.identities) == (0, 54, 0)
         assert counts(pr) == before
         # face_count matches the faces table
-        actual = dict(pr.conn.execute(
-            "SELECT i.key, count(f.id) FROM identities i LEFT JOIN faces f ON f.identity_id = i.id GROUP BY i.id"))
+        actual = dict(
+            pr.conn.execute(
+                "SELECT i.key, count(f.id) FROM identities i LEFT JOIN faces f ON f.identity_id = i.id GROUP BY i.id"
+            )
+        )
         assert before[3] == actual
         assert sum(actual.values()) == 54
 
@@ -61,7 +68,9 @@ def test_resume_after_cancel(tmp_path):
     with open_project(tmp_path / "ref.db", create=True) as ref:
         import_source(ref, "msceleb", tmp_path / "f.tsv")
         expected = counts(ref)
-        ref_rows = list(ref.conn.execute("SELECT record, offset, length FROM faces ORDER BY record"))
+        ref_rows = list(
+            ref.conn.execute("SELECT record, offset, length FROM faces ORDER BY record")
+        )
     calls = {"n": 0}
 
     def cancel_soon():
@@ -80,7 +89,10 @@ def test_resume_after_cancel(tmp_path):
         assert r1.imported + r2.imported == expected[0]
         assert r2.skipped == 0  # resumed exactly, nothing read twice
         assert counts(pr) == expected
-        assert list(pr.conn.execute("SELECT record, offset, length FROM faces ORDER BY record")) == ref_rows
+        assert (
+            list(pr.conn.execute("SELECT record, offset, length FROM faces ORDER BY record"))
+            == ref_rows
+        )
 
 
 def test_interrupt_by_exception_leaves_consistent_project(tmp_path):
@@ -134,12 +146,17 @@ def test_takedown_identities_are_skipped(tmp_path):
 
 
 def test_key_digest_pinned():
-    assert key_digest("salt", "m.01") == "d8ccfc8084f16ee2c4c99195f8eb039e1142d4b157b164a8422972e013b1e963"
+    assert (
+        key_digest("salt", "m.01")
+        == "d8ccfc8084f16ee2c4c99195f8eb039e1142d4b157b164a8422972e013b1e963"
+    )
 
 
 def test_names_and_devset(tmp_path):
     p = tmp_path / "names.tsv"
-    p.write_text('m.00\t"Alpha"@en\nm.00\t"Альфа"@ru\nm.99\t"Nobody"@en\nbad line\n', encoding="utf-8")
+    p.write_text(
+        'm.00\t"Alpha"@en\nm.00\t"Альфа"@ru\nm.99\t"Nobody"@en\nbad line\n', encoding="utf-8"
+    )
     write_tsv(tmp_path / "f.tsv", n=4, ids=2)
     with open(tmp_path / "dev.tsv", "wb") as f:
         msceleb.write_devset_row(f, "m.01", "Beta", "en", None, "F", None, jpeg(1))
@@ -149,9 +166,17 @@ def test_names_and_devset(tmp_path):
         import_source(pr, "msceleb", tmp_path / "f.tsv")
         rd = import_source(pr, "devset", tmp_path / "dev.tsv")
         assert rd.imported == 1
-        names = set(pr.conn.execute(
-            "SELECT i.key, n.lang, n.name FROM identity_names n JOIN identities i ON i.id = n.identity_id"))
-        assert names == {("m.00", "en", "Alpha"), ("m.00", "ru", "Альфа"), ("m.99", "en", "Nobody"), ("m.01", "en", "Beta")}
+        names = set(
+            pr.conn.execute(
+                "SELECT i.key, n.lang, n.name FROM identity_names n JOIN identities i ON i.id = n.identity_id"
+            )
+        )
+        assert names == {
+            ("m.00", "en", "Alpha"),
+            ("m.00", "ru", "Альфа"),
+            ("m.99", "en", "Nobody"),
+            ("m.01", "en", "Beta"),
+        }
         fc = dict(pr.conn.execute("SELECT key, face_count FROM identities"))
         assert fc == {"m.00": 2, "m.99": 0, "m.01": 3}
         again = import_source(pr, "names", p)

@@ -14,11 +14,16 @@ def build(path):
     """3 sources (TSV, RecordIO, folder), identities m.a m.b m.c, 12 faces."""
     p = open_project(path, create=True)
     with p.tx() as c:
-        for sid, spath, fmt in [(1, "/x/faces.tsv", "msceleb"), (2, "/x/train.rec", "rec"),
-                                (3, "/x/imgs", "folder")]:
+        for sid, spath, fmt in [
+            (1, "/x/faces.tsv", "msceleb"),
+            (2, "/x/train.rec", "rec"),
+            (3, "/x/imgs", "folder"),
+        ]:
             c.execute(
                 "INSERT INTO sources(id, path, format, size, mtime, fingerprint, added_at)"
-                " VALUES (?, ?, ?, 1, 0, 'f', 'now')", (sid, spath, fmt))
+                " VALUES (?, ?, ?, 1, 0, 'f', 'now')",
+                (sid, spath, fmt),
+            )
         for i, key in enumerate(["m.a", "m.b", "m.c"], start=1):
             c.execute("INSERT INTO identities(id, key, face_count) VALUES (?, ?, 4)", (i, key))
         for f in range(1, 9):  # faces.tsv lines 1..8: m.a ranks 1-4, m.b ranks 1-4
@@ -26,13 +31,20 @@ def build(path):
             c.execute(
                 "INSERT INTO faces(id, identity_id, orig_identity_id, source_id, record, rank,"
                 " face_ref) VALUES (?, ?, ?, 1, ?, ?, 'FaceId-0')",
-                (f, ident, ident, f, (f - 1) % 4 + 1))
+                (f, ident, ident, f, (f - 1) % 4 + 1),
+            )
         for f, rec in [(9, 0), (10, 1)]:
-            c.execute("INSERT INTO faces(id, identity_id, orig_identity_id, source_id, record)"
-                      " VALUES (?, 3, 3, 2, ?)", (f, rec))
+            c.execute(
+                "INSERT INTO faces(id, identity_id, orig_identity_id, source_id, record)"
+                " VALUES (?, 3, 3, 2, ?)",
+                (f, rec),
+            )
         for f, rel in [(11, "m.c/a.jpg"), (12, "m.c/b.jpg")]:
-            c.execute("INSERT INTO faces(id, identity_id, orig_identity_id, source_id, relpath)"
-                      " VALUES (?, 3, 3, 3, ?)", (f, rel))
+            c.execute(
+                "INSERT INTO faces(id, identity_id, orig_identity_id, source_id, relpath)"
+                " VALUES (?, 3, 3, 3, ?)",
+                (f, rel),
+            )
     return p
 
 
@@ -57,11 +69,14 @@ def write(tmp_path, text, name="labels.tsv", raw=None):
 
 
 def test_tsv_without_header_all_reference_kinds(project, tmp_path):
-    f = write(tmp_path, "faces.tsv:1\tcorrect\n"
-                        "2\twrong_identity\t\tlooks older\n"
-                        "train.rec#1\tduplicate\n"
-                        "m.c/b.jpg\tunusable\n"
-                        "faces.tsv:5\tcorrect\tm.a\tsame person as m.a\n")
+    f = write(
+        tmp_path,
+        "faces.tsv:1\tcorrect\n"
+        "2\twrong_identity\t\tlooks older\n"
+        "train.rec#1\tduplicate\n"
+        "m.c/b.jpg\tunusable\n"
+        "faces.tsv:5\tcorrect\tm.a\tsame person as m.a\n",
+    )
     res = labels_io.import_labels(project, f, "alice")
     assert res.shape == "labels" and res.errors == []
     assert (res.applied, res.unchanged) == (5, 0)
@@ -77,48 +92,66 @@ def test_tsv_without_header_all_reference_kinds(project, tmp_path):
 
 
 def test_csv_with_header_and_quotes_and_semicolons(project, tmp_path):
-    f = write(tmp_path, 'note,label,origin\n"blurry, dark",unusable,faces.tsv:3\n,correct,4\n',
-              "l.csv")
+    f = write(
+        tmp_path, 'note,label,origin\n"blurry, dark",unusable,faces.tsv:3\n,correct,4\n', "l.csv"
+    )
     res = labels_io.import_labels(project, f, "bob")
     assert res.errors == [] and res.applied == 2
     assert labels(project)[3] == "unusable" and labels(project)[4] == "correct"
-    assert project.conn.execute(
-        "SELECT note FROM events WHERE face_id = 3").fetchone()[0] == "blurry, dark"
+    assert (
+        project.conn.execute("SELECT note FROM events WHERE face_id = 3").fetchone()[0]
+        == "blurry, dark"
+    )
     f2 = write(tmp_path, "face_id;label\n6;Duplicate\n", "l2.csv")
     res = labels_io.import_labels(project, f2, "bob")
     assert res.errors == [] and labels(project)[6] == "duplicate"
 
 
 def test_bad_lines_are_reported_with_line_numbers_and_the_rest_applies(project, tmp_path):
-    raw = (b"faces.tsv:1\tcorrect\n"          # 1 ok
-           b"faces.tsv:2\tgreat\n"             # 2 unknown label
-           b"faces.tsv:99\tcorrect\n"          # 3 unknown origin
-           b"77\tcorrect\n"                    # 4 unknown face id
-           b"\n"                               # 5 blank: skipped silently
-           b"faces.tsv:3\n"                    # 6 no label
-           b"faces.tsv:4\tcorrect\tm.zzz\n"    # 7 unknown identity
-           b"faces.tsv:1\tunsure\n"            # 8 conflicts with line 1
-           b"faces.tsv:1\tcorrect\n"           # 9 same as line 1: fine
-           b"faces.tsv:6\tcorrect\xff\n"       # 10 not UTF-8
-           b"\tcorrect\n"                      # 11 no face
-           b"other.tsv:1\tcorrect\n")          # 12 unknown source
+    raw = (
+        b"faces.tsv:1\tcorrect\n"  # 1 ok
+        b"faces.tsv:2\tgreat\n"  # 2 unknown label
+        b"faces.tsv:99\tcorrect\n"  # 3 unknown origin
+        b"77\tcorrect\n"  # 4 unknown face id
+        b"\n"  # 5 blank: skipped silently
+        b"faces.tsv:3\n"  # 6 no label
+        b"faces.tsv:4\tcorrect\tm.zzz\n"  # 7 unknown identity
+        b"faces.tsv:1\tunsure\n"  # 8 conflicts with line 1
+        b"faces.tsv:1\tcorrect\n"  # 9 same as line 1: fine
+        b"faces.tsv:6\tcorrect\xff\n"  # 10 not UTF-8
+        b"\tcorrect\n"  # 11 no face
+        b"other.tsv:1\tcorrect\n"
+    )  # 12 unknown source
     f = write(tmp_path, "", raw=raw)
     res = labels_io.import_labels(project, f, "alice")
     got = [(e.line, e.reason.split(" ")[0]) for e in res.errors]
-    assert got == [(2, "unknown"), (3, "unknown"), (4, "no"), (6, "no"), (7, "unknown"),
-                   (8, "face"), (10, "not"), (11, "no"), (12, "unknown")]
+    assert got == [
+        (2, "unknown"),
+        (3, "unknown"),
+        (4, "no"),
+        (6, "no"),
+        (7, "unknown"),
+        (8, "face"),
+        (10, "not"),
+        (11, "no"),
+        (12, "unknown"),
+    ]
     assert "already given correct on line 1" in res.errors[5].reason
     assert res.applied == 1 and labels(project)[1] == "correct"
     assert res.to_json()["errors"][0] == {"line": 2, "reason": res.errors[0].reason}
 
 
 def test_clean_list_with_others(project, tmp_path):
-    f = write(tmp_path, "m.a/1-FaceId-0.jpg\tm.a\n"
-                        "m.a/3-FaceId-0.jpg\tm.a\n"
-                        "m.a/9-FaceId-0.jpg\tm.a\n"     # 3: no such rank
-                        "m.q/1-FaceId-0.jpg\tm.q\n"     # 4: unknown identity
-                        "m.a/2-FaceId-0.jpg\tm.b\n"     # 5: identity column differs
-                        "garbage\tm.a\n", "clean.txt")  # 6: not a clean-list entry
+    f = write(
+        tmp_path,
+        "m.a/1-FaceId-0.jpg\tm.a\n"
+        "m.a/3-FaceId-0.jpg\tm.a\n"
+        "m.a/9-FaceId-0.jpg\tm.a\n"  # 3: no such rank
+        "m.q/1-FaceId-0.jpg\tm.q\n"  # 4: unknown identity
+        "m.a/2-FaceId-0.jpg\tm.b\n"  # 5: identity column differs
+        "garbage\tm.a\n",
+        "clean.txt",
+    )  # 6: not a clean-list entry
     res = labels_io.import_labels(project, f, "alice", others="wrong_identity")
     assert res.shape == "clean"
     assert [e.line for e in res.errors] == [3, 4, 5, 6]
@@ -150,8 +183,12 @@ def test_others_with_a_label_table_and_moved_faces_untouched(project, tmp_path):
 def test_chunked_batches(project, tmp_path):
     f = write(tmp_path, "".join(f"{i}\tcorrect\n" for i in range(1, 6)) + "6\tunsure\n")
     labels_io.import_labels(project, f, "alice", chunk=2)
-    sizes = [r[0] for r in project.conn.execute(
-        "SELECT count(*) FROM events GROUP BY batch_id ORDER BY batch_id")]
+    sizes = [
+        r[0]
+        for r in project.conn.execute(
+            "SELECT count(*) FROM events GROUP BY batch_id ORDER BY batch_id"
+        )
+    ]
     assert sizes == [2, 2, 1, 1]
     # each chunk is one undo step
     ops.undo(project, "alice")
@@ -161,8 +198,14 @@ def test_chunked_batches(project, tmp_path):
 def test_progress_and_cancel(project, tmp_path):
     f = write(tmp_path, "".join(f"{i}\tcorrect\n" for i in range(1, 7)))
     seen = []
-    res = labels_io.import_labels(project, f, "alice", chunk=2, progress=lambda d, t: seen.append((d, t)),
-                                  cancelled=lambda: len(seen) >= 3)
+    res = labels_io.import_labels(
+        project,
+        f,
+        "alice",
+        chunk=2,
+        progress=lambda d, t: seen.append((d, t)),
+        cancelled=lambda: len(seen) >= 3,
+    )
     assert not res.complete and res.applied == 4
     assert seen == [(0, 6), (2, 6), (4, 6)]
 
@@ -174,10 +217,14 @@ def test_unknown_others_label_is_an_error(project, tmp_path):
 
 def test_ambiguous_origin(project, tmp_path):
     with project.tx() as c:
-        c.execute("INSERT INTO sources(id, path, format, size, mtime, fingerprint, added_at)"
-                  " VALUES (4, '/y/faces.tsv', 'msceleb', 1, 0, 'g', 'now')")
-        c.execute("INSERT INTO faces(id, identity_id, orig_identity_id, source_id, record)"
-                  " VALUES (13, 1, 1, 4, 1)")
+        c.execute(
+            "INSERT INTO sources(id, path, format, size, mtime, fingerprint, added_at)"
+            " VALUES (4, '/y/faces.tsv', 'msceleb', 1, 0, 'g', 'now')"
+        )
+        c.execute(
+            "INSERT INTO faces(id, identity_id, orig_identity_id, source_id, record)"
+            " VALUES (13, 1, 1, 4, 1)"
+        )
     res = labels_io.import_labels(project, write(tmp_path, "faces.tsv:1\tcorrect\n"), "a")
     assert res.errors[0].line == 1 and "ambiguous" in res.errors[0].reason
 
@@ -189,7 +236,12 @@ def test_export_rows_and_csv(project, tmp_path):
     assert len(rows) == 12
     r1 = rows[0]
     assert (r1["face_id"], r1["origin"], r1["identity"], r1["label"], r1["reviewer"]) == (
-        1, "faces.tsv:1", "m.a", "correct", "alice")
+        1,
+        "faces.tsv:1",
+        "m.a",
+        "correct",
+        "alice",
+    )
     assert r1["at"].endswith("Z") and r1["qa_verdict"] is None
     assert rows[9]["origin"] == "train.rec#1" and rows[11]["origin"] == "m.c/b.jpg"
     assert rows[11]["label"] is None and rows[11]["reviewer"] is None

@@ -15,7 +15,13 @@ def _same(a, b) -> bool:
 def test_brute_force_small_known() -> None:
     h = np.array([0, 1, 3, 0xFF, 2**63], dtype=np.uint64)
     i, j, d = N.brute_force_pairs(h, 2)
-    assert list(zip(i.tolist(), j.tolist(), d.tolist(), strict=True)) == [(0, 1, 1), (0, 2, 2), (0, 4, 1), (1, 2, 1), (1, 4, 2)]
+    assert list(zip(i.tolist(), j.tolist(), d.tolist(), strict=True)) == [
+        (0, 1, 1),
+        (0, 2, 2),
+        (0, 4, 1),
+        (1, 2, 1),
+        (1, 4, 2),
+    ]
 
 
 @pytest.mark.parametrize("R", [0, 1, 3, 6, 8, 10])

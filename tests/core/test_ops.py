@@ -119,7 +119,9 @@ def test_move_face_updates_counts_and_undoes(project):
     faces, idents, where = state(project)
     assert where[1] == 2
     assert idents[1] == (2, 0, 0) and idents[2] == (4, 1, 0)
-    assert project.conn.execute("SELECT orig_identity_id FROM faces WHERE id = 1").fetchone()[0] == 1
+    assert (
+        project.conn.execute("SELECT orig_identity_id FROM faces WHERE id = 1").fetchone()[0] == 1
+    )
     ops.undo(project, "alice")
     assert state(project) == before
     ops.redo(project, "alice")

@@ -16,16 +16,22 @@ from annotator.store.db import open_project
 def build(path, n_ident=4, per=25):
     p = open_project(path, create=True)
     with p.tx() as c:
-        c.execute("INSERT INTO sources(id, path, format, size, mtime, fingerprint, added_at)"
-                  " VALUES (1, '/x/faces.tsv', 'msceleb', 1, 0, 'f', 'now')")
+        c.execute(
+            "INSERT INTO sources(id, path, format, size, mtime, fingerprint, added_at)"
+            " VALUES (1, '/x/faces.tsv', 'msceleb', 1, 0, 'f', 'now')"
+        )
         fid = 0
         for i in range(1, n_ident + 1):
-            c.execute("INSERT INTO identities(id, key, face_count) VALUES (?, ?, ?)",
-                      (i, f"m.{i}", per))
+            c.execute(
+                "INSERT INTO identities(id, key, face_count) VALUES (?, ?, ?)", (i, f"m.{i}", per)
+            )
             for _ in range(per):
                 fid += 1
-                c.execute("INSERT INTO faces(id, identity_id, orig_identity_id, source_id, record)"
-                          " VALUES (?, ?, ?, 1, ?)", (fid, i, i, fid))
+                c.execute(
+                    "INSERT INTO faces(id, identity_id, orig_identity_id, source_id, record)"
+                    " VALUES (?, ?, ?, 1, ?)",
+                    (fid, i, i, fid),
+                )
     return p
 
 
@@ -46,14 +52,17 @@ def project(tmp_path):
 
 def test_allocate_pinned():
     # proportional, floor one per stratum: raw = 5, 3, 1.5, 0.5
-    assert qa.allocate([50, 30, 15, 5], ["correct", "correct", "wrong_identity", "duplicate"],
-                       10) == [5, 3, 1, 1]
+    assert qa.allocate(
+        [50, 30, 15, 5], ["correct", "correct", "wrong_identity", "duplicate"], 10
+    ) == [5, 3, 1, 1]
     # fewer items than strata: one for the largest stratum of each label kind
-    assert qa.allocate([50, 30, 15, 5], ["correct", "correct", "wrong_identity", "duplicate"],
-                       3) == [1, 0, 1, 1]
+    assert qa.allocate(
+        [50, 30, 15, 5], ["correct", "correct", "wrong_identity", "duplicate"], 3
+    ) == [1, 0, 1, 1]
     # and never fewer than the number of label kinds
-    assert qa.allocate([50, 30, 15, 5], ["correct", "correct", "wrong_identity", "duplicate"],
-                       1) == [1, 0, 1, 1]
+    assert qa.allocate(
+        [50, 30, 15, 5], ["correct", "correct", "wrong_identity", "duplicate"], 1
+    ) == [1, 0, 1, 1]
     # capped by stratum sizes, the rest goes where the remainders are largest
     assert qa.allocate([2, 100], ["unsure", "correct"], 60) == [1, 59]  # raw 1.18, 58.82
     assert qa.allocate([3, 3], ["a", "b"], 100) == [3, 3]
@@ -66,12 +75,17 @@ def test_sample_is_stratified_and_excludes_self_review(project):
     assert res.eligible == 90 and res.items == 18
     strata = {(s["reviewer"], s["label"]): (s["size"], s["sampled"]) for s in res.strata}
     assert strata == {
-        ("alice", "correct"): (50, 10), ("alice", "wrong_identity"): (6, 1),
-        ("alice", "duplicate"): (4, 1), ("bob", "correct"): (27, 5), ("bob", "unusable"): (3, 1),
+        ("alice", "correct"): (50, 10),
+        ("alice", "wrong_identity"): (6, 1),
+        ("alice", "duplicate"): (4, 1),
+        ("bob", "correct"): (27, 5),
+        ("bob", "unusable"): (3, 1),
     }
     rows = project.conn.execute(
         "SELECT q.face_id, q.orig_label, r.name FROM qa_items q JOIN reviewers r"
-        " ON r.id = q.orig_reviewer_id WHERE pass_id = ? ORDER BY position", (res.pass_id,)).fetchall()
+        " ON r.id = q.orig_reviewer_id WHERE pass_id = ? ORDER BY position",
+        (res.pass_id,),
+    ).fetchall()
     assert len(rows) == 18 and all(name != "carol" for _f, _l, name in rows)
     assert all(f <= 90 for f, _l, _n in rows)
     # shuffled: not grouped by stratum
@@ -80,9 +94,14 @@ def test_sample_is_stratified_and_excludes_self_review(project):
     # alice as QA reviewer: only bob's and carol's labels are eligible
     res2 = qa.start_pass(project, "alice", count=5, seed=1)
     assert res2.eligible == 35 - 6  # bob's 30 + carol's 5, minus the 6 of bob's carol just drew
-    names = {r[0] for r in project.conn.execute(
-        "SELECT r.name FROM qa_items q JOIN reviewers r ON r.id = q.orig_reviewer_id"
-        " WHERE pass_id = ?", (res2.pass_id,))}
+    names = {
+        r[0]
+        for r in project.conn.execute(
+            "SELECT r.name FROM qa_items q JOIN reviewers r ON r.id = q.orig_reviewer_id"
+            " WHERE pass_id = ?",
+            (res2.pass_id,),
+        )
+    }
     assert "alice" not in names
     kinds = {s["label"] for s in res2.strata if s["sampled"]}
     assert kinds == {"correct", "unusable", "unsure"}
@@ -95,8 +114,9 @@ def test_sample_is_reproducible_with_a_seed(project, tmp_path):
     p2 = open_project(copy)
 
     def items(p, pid):
-        return p.conn.execute("SELECT face_id, position FROM qa_items WHERE pass_id = ?"
-                              " ORDER BY position", (pid,)).fetchall()
+        return p.conn.execute(
+            "SELECT face_id, position FROM qa_items WHERE pass_id = ? ORDER BY position", (pid,)
+        ).fetchall()
 
     a = qa.start_pass(project, "carol", count=12, seed=42)
     b = qa.start_pass(p2, "carol", count=12, seed=42)
@@ -107,7 +127,9 @@ def test_sample_is_reproducible_with_a_seed(project, tmp_path):
     # a second pass never re-checks a face already checked in the same state
     d = qa.start_pass(project, "carol", count=12, seed=42)
     assert not set(items(project, a.pass_id)) & set(items(project, d.pass_id))
-    assert {f for f, _ in items(project, a.pass_id)}.isdisjoint(f for f, _ in items(project, d.pass_id))
+    assert {f for f, _ in items(project, a.pass_id)}.isdisjoint(
+        f for f, _ in items(project, d.pass_id)
+    )
 
 
 def test_start_pass_arguments(project, tmp_path):
@@ -131,19 +153,33 @@ def test_blind_items_and_verdict_event(project):
     assert not fields & {"orig_label", "label", "orig_reviewer", "orig_reviewer_id"}
     assert its[0].origin == f"faces.tsv:{its[0].face_id}"
     f = its[0].face_id
-    before = project.conn.execute("SELECT label, label_event_id FROM faces WHERE id = ?", (f,)).fetchone()
+    before = project.conn.execute(
+        "SELECT label, label_event_id FROM faces WHERE id = ?", (f,)
+    ).fetchone()
     orig_event = project.conn.execute("SELECT * FROM events WHERE id = ?", (before[1],)).fetchone()
     other = "unsure" if before[0] != "unsure" else "correct"
     ev = qa.record_verdict(project, res.pass_id, f, other, "carol")
     # the verdict is its own event; the label and the original event are untouched
-    assert project.conn.execute("SELECT label, label_event_id FROM faces WHERE id = ?", (f,)).fetchone() == before
-    assert project.conn.execute("SELECT * FROM events WHERE id = ?", (before[1],)).fetchone() == orig_event
+    assert (
+        project.conn.execute(
+            "SELECT label, label_event_id FROM faces WHERE id = ?", (f,)
+        ).fetchone()
+        == before
+    )
+    assert (
+        project.conn.execute("SELECT * FROM events WHERE id = ?", (before[1],)).fetchone()
+        == orig_event
+    )
     kind, value, prev, who = project.conn.execute(
         "SELECT e.kind, e.value, e.prev_value, r.name FROM events e JOIN reviewers r"
-        " ON r.id = e.reviewer_id WHERE e.id = ?", (ev,)).fetchone()
+        " ON r.id = e.reviewer_id WHERE e.id = ?",
+        (ev,),
+    ).fetchone()
     assert (kind, value, prev, who) == ("qa", other, None, "carol")
-    assert project.conn.execute("SELECT verdict, verdict_event_id FROM qa_items WHERE pass_id = ?"
-                                " AND face_id = ?", (res.pass_id, f)).fetchone() == (other, ev)
+    assert project.conn.execute(
+        "SELECT verdict, verdict_event_id FROM qa_items WHERE pass_id = ? AND face_id = ?",
+        (res.pass_id, f),
+    ).fetchone() == (other, ev)
     # not part of carol's undo stack (carol labeled 91-95 earlier; that stays the last step)
     assert ops.can_undo(project, "carol") == "label 5 faces unsure"
     # done items drop out of next_items
@@ -193,11 +229,15 @@ def test_report_small_case_and_adjudication(project):
     res = qa.start_pass(project, "carol", count=10, seed=5)
     items = project.conn.execute(
         "SELECT q.face_id, q.orig_label, r.name FROM qa_items q JOIN reviewers r"
-        " ON r.id = q.orig_reviewer_id WHERE pass_id = ? ORDER BY position", (res.pass_id,)).fetchall()
+        " ON r.id = q.orig_reviewer_id WHERE pass_id = ? ORDER BY position",
+        (res.pass_id,),
+    ).fetchall()
     # carol agrees on everything except the first two of alice's 'correct' faces
     flipped = [f for f, lab, who in items if who == "alice" and lab == "correct"][:2]
     for f, lab, _who in items:
-        qa.record_verdict(project, res.pass_id, f, "wrong_identity" if f in flipped else lab, "carol")
+        qa.record_verdict(
+            project, res.pass_id, f, "wrong_identity" if f in flipped else lab, "carol"
+        )
     rep = qa.report(project, res.pass_id)
     ov = rep["overall"]
     assert rep["items_checked"] == 10 and ov["items"] == 10 and ov["agree"] == 8
@@ -221,7 +261,11 @@ def test_report_small_case_and_adjudication(project):
     assert sorted(d.face_id for d in queue) == sorted(flipped)
     d = queue[0]
     assert (d.orig_reviewer, d.orig_label, d.qa_reviewer, d.verdict) == (
-        "alice", "correct", "carol", "wrong_identity")
+        "alice",
+        "correct",
+        "carol",
+        "wrong_identity",
+    )
     status = qa.identity_qa_status(project)
     bad_idents = {(f - 1) // 25 + 1 for f in flipped}
     assert all(status[i] is False for i in bad_idents)
@@ -231,7 +275,8 @@ def test_report_small_case_and_adjudication(project):
     labs = dict(project.conn.execute("SELECT id, label FROM faces"))
     assert labs[flipped[0]] == "wrong_identity" and labs[flipped[1]] == "correct"
     evs = project.conn.execute(
-        "SELECT face_id, value, prev_value FROM events WHERE kind = 'adjudicate' ORDER BY id").fetchall()
+        "SELECT face_id, value, prev_value FROM events WHERE kind = 'adjudicate' ORDER BY id"
+    ).fetchall()
     assert evs == [(flipped[0], "wrong_identity", "correct"), (flipped[1], "correct", "correct")]
     assert qa.adjudication_queue(project) == []
     rep = qa.report(project, res.pass_id)
@@ -252,7 +297,9 @@ def test_identity_status_requires_a_verdict(project):
     status = qa.identity_qa_status(project)
     assert status and not any(status.values())  # nothing checked yet
     first = its[0]
-    lab = project.conn.execute("SELECT label FROM faces WHERE id = ?", (first.face_id,)).fetchone()[0]
+    lab = project.conn.execute("SELECT label FROM faces WHERE id = ?", (first.face_id,)).fetchone()[
+        0
+    ]
     qa.record_verdict(project, res.pass_id, first.face_id, lab, "carol")
     only = [i for i in its if i.identity_id == first.identity_id]
     assert qa.identity_qa_status(project)[first.identity_id] is (len(only) == 1)

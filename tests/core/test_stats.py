@@ -28,7 +28,9 @@ def project(tmp_path):
         )
         sizes = {1: 5, 2: 3, 3: 1}
         for i, n in sizes.items():
-            c.execute("INSERT INTO identities(id, key, face_count) VALUES (?, ?, ?)", (i, f"m.{i}", n))
+            c.execute(
+                "INSERT INTO identities(id, key, face_count) VALUES (?, ?, ?)", (i, f"m.{i}", n)
+            )
         f = 0
         for i, n in sizes.items():
             for _ in range(n):
@@ -86,7 +88,12 @@ def test_project_stats(project, tmp_path):
     s = project_stats(project)
     assert s["faces"] == 9
     assert s["faces_by_label"] == {
-        "correct": 3, "wrong_identity": 1, "duplicate": 1, "unusable": 0, "unsure": 1, "unlabeled": 3,
+        "correct": 3,
+        "wrong_identity": 1,
+        "duplicate": 1,
+        "unusable": 0,
+        "unsure": 1,
+        "unlabeled": 3,
     }
     # identity 1 (now 4 faces after the move) is reviewed
     assert s["faces_by_review_state"] == {"reviewed": 4, "unreviewed": 5}
@@ -115,7 +122,9 @@ def test_qa_agreement_from_qa_items(project):
     ops.review_identity(project, 1, "alice")
     ops.label_faces(project, [6], "wrong_identity", "bob")
     with project.tx() as c:
-        c.execute("INSERT INTO qa_passes(id, reviewer_id, created_at, seed, params) VALUES (1, 2, 'x', 0, '{}')")
+        c.execute(
+            "INSERT INTO qa_passes(id, reviewer_id, created_at, seed, params) VALUES (1, 2, 'x', 0, '{}')"
+        )
         rows = [  # (face, orig label, orig reviewer, verdict)
             (1, "correct", 1, "correct"),
             (2, "correct", 1, "correct"),

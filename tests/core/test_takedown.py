@@ -39,13 +39,22 @@ def test_takedown_removes_everything_and_the_bytes(project, tmp_path, demo):
     victim, other = keys[0], keys[1]
     vid = count(project, "SELECT id FROM identities WHERE key = ?", victim)
     oid = count(project, "SELECT id FROM identities WHERE key = ?", other)
-    names = [r[0] for r in c.execute("SELECT name FROM identity_names WHERE identity_id = ?", (vid,))]
+    names = [
+        r[0] for r in c.execute("SELECT name FROM identity_names WHERE identity_id = ?", (vid,))
+    ]
     assert names, "the demo names list gives every identity names"
-    vfaces = [r[0] for r in c.execute("SELECT id FROM faces WHERE identity_id = ? ORDER BY id", (vid,))]
-    ofaces = [r[0] for r in c.execute("SELECT id FROM faces WHERE identity_id = ? ORDER BY id", (oid,))]
+    vfaces = [
+        r[0] for r in c.execute("SELECT id FROM faces WHERE identity_id = ? ORDER BY id", (vid,))
+    ]
+    ofaces = [
+        r[0] for r in c.execute("SELECT id FROM faces WHERE identity_id = ? ORDER BY id", (oid,))
+    ]
     n_faces = count(project, "SELECT count(*) FROM faces")
-    tface = count(project, "SELECT min(id) FROM faces WHERE identity_id = (SELECT id FROM identities"
-                  " WHERE key = ?)", keys[2])
+    tface = count(
+        project,
+        "SELECT min(id) FROM faces WHERE identity_id = (SELECT id FROM identities WHERE key = ?)",
+        keys[2],
+    )
     # history, QA, flags, dup groups, hashes touching the victim
     ops.label_faces(project, vfaces[:2], "correct", "alice")
     ops.label_faces(project, ofaces[:2], "correct", "alice")
@@ -55,15 +64,23 @@ def test_takedown_removes_everything_and_the_bytes(project, tmp_path, demo):
     qa.start_pass(project, "bob", fraction=1.0, seed=1)
     with project.tx() as t:
         for f in vfaces + ofaces:
-            t.execute("INSERT INTO face_hashes(face_id, sha256, phash, scanned_at) VALUES (?, ?, ?, 'x')",
-                      (f, bytes(32), f))
-        t.execute("INSERT INTO flags(id, kind, score, fingerprint, created_at) VALUES"
-                  " (1, 'cross_identity_dup', 1, 'x1', 'x'), (2, 'outlier', 1, 'x2', 'x'),"
-                  " (3, 'near_dup', 1, 'x3', 'x')")
-        t.executemany("INSERT INTO flag_faces(flag_id, face_id) VALUES (?, ?)",
-                      [(1, vfaces[0]), (1, ofaces[0]), (2, vfaces[1]), (3, ofaces[0]), (3, ofaces[1])])
-        t.executemany("INSERT INTO dup_groups(face_id, group_id, is_keeper) VALUES (?, ?, ?)",
-                      [(vfaces[0], 1, 1), (ofaces[0], 1, 0), (ofaces[1], 2, 1), (tface, 2, 0)])
+            t.execute(
+                "INSERT INTO face_hashes(face_id, sha256, phash, scanned_at) VALUES (?, ?, ?, 'x')",
+                (f, bytes(32), f),
+            )
+        t.execute(
+            "INSERT INTO flags(id, kind, score, fingerprint, created_at) VALUES"
+            " (1, 'cross_identity_dup', 1, 'x1', 'x'), (2, 'outlier', 1, 'x2', 'x'),"
+            " (3, 'near_dup', 1, 'x3', 'x')"
+        )
+        t.executemany(
+            "INSERT INTO flag_faces(flag_id, face_id) VALUES (?, ?)",
+            [(1, vfaces[0]), (1, ofaces[0]), (2, vfaces[1]), (3, ofaces[0]), (3, ofaces[1])],
+        )
+        t.executemany(
+            "INSERT INTO dup_groups(face_id, group_id, is_keeper) VALUES (?, ?, ?)",
+            [(vfaces[0], 1, 1), (ofaces[0], 1, 0), (ofaces[1], 2, 1), (tface, 2, 0)],
+        )
     project.cache_dir.mkdir()
     (project.cache_dir / "thumbs.sqlite").write_bytes(b"cached")
 
@@ -74,12 +91,24 @@ def test_takedown_removes_everything_and_the_bytes(project, tmp_path, demo):
 
     assert count(project, "SELECT count(*) FROM identities WHERE key = ?", victim) == 0
     assert count(project, "SELECT count(*) FROM faces") == n_faces - len(vfaces) - 1
-    assert count(project, "SELECT count(*) FROM faces WHERE identity_id = ?1 OR orig_identity_id = ?1", vid) == 0
+    assert (
+        count(
+            project,
+            "SELECT count(*) FROM faces WHERE identity_id = ?1 OR orig_identity_id = ?1",
+            vid,
+        )
+        == 0
+    )
     assert count(project, "SELECT count(*) FROM identity_names WHERE identity_id = ?", vid) == 0
     gone = set(vfaces) | {ofaces[2]}
     q = ",".join(map(str, gone))
-    for table, col in [("face_hashes", "face_id"), ("flag_faces", "face_id"), ("dup_groups", "face_id"),
-                       ("qa_items", "face_id"), ("events", "face_id")]:
+    for table, col in [
+        ("face_hashes", "face_id"),
+        ("flag_faces", "face_id"),
+        ("dup_groups", "face_id"),
+        ("qa_items", "face_id"),
+        ("events", "face_id"),
+    ]:
         assert count(project, f"SELECT count(*) FROM {table} WHERE {col} IN ({q})") == 0, table
     assert count(project, "SELECT count(*) FROM events WHERE identity_id = ?", vid) == 0
     # flag 1 (pair with a victim face) and 2 (victim only) are gone, flag 3 is untouched
@@ -88,12 +117,24 @@ def test_takedown_removes_everything_and_the_bytes(project, tmp_path, demo):
     assert sorted(r[0] for r in c.execute("SELECT DISTINCT group_id FROM dup_groups")) == [2]
     # the other identity's counters follow (it lost the face moved out, and the one moved in
     # from the victim is gone too)
-    fc, lc = c.execute("SELECT face_count, labeled_count FROM identities WHERE id = ?", (oid,)).fetchone()
-    assert fc == count(project, "SELECT count(*) FROM faces WHERE identity_id = ?", oid) == len(ofaces) - 1
+    fc, lc = c.execute(
+        "SELECT face_count, labeled_count FROM identities WHERE id = ?", (oid,)
+    ).fetchone()
+    assert (
+        fc
+        == count(project, "SELECT count(*) FROM faces WHERE identity_id = ?", oid)
+        == len(ofaces) - 1
+    )
     assert lc == 2
     # no orphan batches; the project still works (undo of alice's remaining steps)
-    assert count(project, "SELECT count(*) FROM batches b WHERE NOT EXISTS"
-                 " (SELECT 1 FROM events e WHERE e.batch_id = b.id)") == 0
+    assert (
+        count(
+            project,
+            "SELECT count(*) FROM batches b WHERE NOT EXISTS"
+            " (SELECT 1 FROM events e WHERE e.batch_id = b.id)",
+        )
+        == 0
+    )
     assert c.execute("PRAGMA foreign_key_check").fetchall() == []
     assert c.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     assert ops.can_undo(project, "alice") == "label 2 faces correct"

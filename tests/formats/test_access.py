@@ -74,7 +74,10 @@ def test_plan_is_picklable_and_reads(project):
     plan2 = pickle.loads(pickle.dumps(plan))
     assert read_planned(plan2) == [expected[i] for i in sorted(expected)]
     item = plan2[0]
-    assert read_locator((item.source_path, item.fmt), item.offset, item.length, item.relpath) == expected[item.face_id]
+    assert (
+        read_locator((item.source_path, item.fmt), item.offset, item.length, item.relpath)
+        == expected[item.face_id]
+    )
 
 
 def test_changed_or_missing_source(project):

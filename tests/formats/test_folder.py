@@ -35,7 +35,12 @@ def test_walk(tmp_path):
     make_tree(root)
     got = [it for _, _, it in read_folder(root)]
     faces = [(g.identity_key, g.locator.relpath) for g in got if isinstance(g, FaceRecord)]
-    assert faces == [("alice", "alice/a.jpg"), ("alice", "alice/b.PNG"), ("bob", "bob/x.webp"), ("bob", "bob/y.bmp")]
+    assert faces == [
+        ("alice", "alice/a.jpg"),
+        ("alice", "alice/b.PNG"),
+        ("bob", "bob/x.webp"),
+        ("bob", "bob/y.bmp"),
+    ]
     bad = {g.origin: g.reason for g in got if isinstance(g, Rejected)}
     assert "not an image file" in bad["alice/notes.txt"]
     assert "magic" in bad["alice/fake.jpg"]

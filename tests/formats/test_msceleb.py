@@ -32,7 +32,16 @@ def test_good_rows_and_locators(tmp_path):
     p = tmp_path / "faces.tsv"
     with open(p, "wb") as f:
         for i, im in enumerate(imgs):
-            msceleb.write_row(f, "m.0abc", i + 1, f"http://i/{i}", "http://page", f"F{i}", (0.1, 0.2, 0.8, 0.9), im)
+            msceleb.write_row(
+                f,
+                "m.0abc",
+                i + 1,
+                f"http://i/{i}",
+                "http://page",
+                f"F{i}",
+                (0.1, 0.2, 0.8, 0.9),
+                im,
+            )
     got = items(msceleb.read_aligned(p))
     assert [type(g) for g in got] == [FaceRecord] * 3
     data = p.read_bytes()
@@ -40,9 +49,17 @@ def test_good_rows_and_locators(tmp_path):
         assert rec.identity_key == "m.0abc"
         assert rec.record == i + 1
         assert rec.rank == i + 1
-        assert rec.image_url == f"http://i/{i}" and rec.page_url == "http://page" and rec.face_ref == f"F{i}"
-        assert rec.rect == (struct.unpack("<f", struct.pack("<f", 0.1))[0], struct.unpack("<f", struct.pack("<f", 0.2))[0],
-                            struct.unpack("<f", struct.pack("<f", 0.8))[0], struct.unpack("<f", struct.pack("<f", 0.9))[0])
+        assert (
+            rec.image_url == f"http://i/{i}"
+            and rec.page_url == "http://page"
+            and rec.face_ref == f"F{i}"
+        )
+        assert rec.rect == (
+            struct.unpack("<f", struct.pack("<f", 0.1))[0],
+            struct.unpack("<f", struct.pack("<f", 0.2))[0],
+            struct.unpack("<f", struct.pack("<f", 0.8))[0],
+            struct.unpack("<f", struct.pack("<f", 0.9))[0],
+        )
         loc = rec.locator
         assert base64.b64decode(data[loc.offset : loc.offset + loc.length]) == imgs[i]
 
@@ -55,14 +72,22 @@ def test_every_bad_row_kind_is_rejected_and_rest_imports(tmp_path):
         b"\t".join([b"", b"1", b"u", b"p", b"F", RECT, good]),  # 3 empty MID
         b"\t".join([b"m.01", b"1", b"u", b"p", b"F", RECT, good[:-1] + b"!"]),  # 4 bad char
         b"\t".join([b"m.01", b"1", b"u", b"p", b"F", RECT, good[:-1]]),  # 5 bad length
-        b"\t".join([b"m.01", b"1", b"u", b"p", b"F", RECT, b64(b"GIF-not-really-an-image-at-all")]),  # 6 not image
-        b"\t".join([b"m.01", b"1", b"u", b"p", b"F", b64(struct.pack("<4f", 0.9, 0.1, 0.1, 0.9)), good]),  # 7 x1<x0
+        b"\t".join(
+            [b"m.01", b"1", b"u", b"p", b"F", RECT, b64(b"GIF-not-really-an-image-at-all")]
+        ),  # 6 not image
+        b"\t".join(
+            [b"m.01", b"1", b"u", b"p", b"F", b64(struct.pack("<4f", 0.9, 0.1, 0.1, 0.9)), good]
+        ),  # 7 x1<x0
         b"\t".join([b"m.01", b"1", b"u", b"p", b"F", b"AAAA", good]),  # 8 rect of 3 bytes
-        b"\t".join([b"m.01", b"1", b"u", b"p", b"F", b64(struct.pack("<4f", float("nan"), 0, 1, 1)), good]),  # 9 NaN
+        b"\t".join(
+            [b"m.01", b"1", b"u", b"p", b"F", b64(struct.pack("<4f", float("nan"), 0, 1, 1)), good]
+        ),  # 9 NaN
         b"",  # 10 blank line: skipped silently
         b"\t".join([b"m.01", b"x", b"u", b"p", b"F", RECT, good]),  # 11 bad rank
         b"\t".join([b"m.01", b"1", b"u", b"p", b"F", RECT, b""]),  # 12 empty FaceData
-        b"\t".join([b"m.01", b"1", b"u", b"p", b"F", RECT, good[:8] + b"=" + good[9:]]),  # 13 padding inside
+        b"\t".join(
+            [b"m.01", b"1", b"u", b"p", b"F", RECT, good[:8] + b"=" + good[9:]]
+        ),  # 13 padding inside
         b"\t".join([b"m.02", b"2", b"u", b"p", b"F2", b"", good]) + b"\r",  # 14 good, CRLF, no rect
     ]
     p = tmp_path / "faces.tsv"
@@ -120,7 +145,9 @@ def test_devset_rows(tmp_path):
     p = tmp_path / "dev.tsv"
     im = jpeg()
     with open(p, "wb") as f:
-        msceleb.write_devset_row(f, "m.0x", "Ада Лавлейс", "ru", "http://i", "F1", (0.1, 0.1, 0.5, 0.5), im)
+        msceleb.write_devset_row(
+            f, "m.0x", "Ада Лавлейс", "ru", "http://i", "F1", (0.1, 0.1, 0.5, 0.5), im
+        )
         msceleb.write_devset_row(f, "m.0y", "Plain Name", None, "http://j", "F2", None, im)
         f.write(b"m.0z\tname\thttp://k\tF3\n")  # 4 columns
     got = items(msceleb.read_devset(p))
@@ -132,15 +159,15 @@ def test_devset_rows(tmp_path):
 def test_names_list_unicode(tmp_path):
     p = tmp_path / "names.tsv"
     p.write_bytes(
-        "\ufeffm.01\t\"Zoë Ñúñez\"@es\n"
-        "m.01\t\"张伟\"@zh\n"
-        "m.01\t\"Иван Петров\"@ru\n"
-        "m.02\t\"محمد\"@ar\n"
-        "m.02\t\"साक्षी\"@hi\n"
-        "m.03\t\"He said \"hi\"\"@en\n"
+        '\ufeffm.01\t"Zoë Ñúñez"@es\n'
+        'm.01\t"张伟"@zh\n'
+        'm.01\t"Иван Петров"@ru\n'
+        'm.02\t"محمد"@ar\n'
+        'm.02\t"साक्षी"@hi\n'
+        'm.03\t"He said "hi""@en\n'
         "\tbroken\n"
         "only-one-column\n".encode()
-        + b"m.04\t\"\xff\xfe\"@en\n"
+        + b'm.04\t"\xff\xfe"@en\n'
     )
     got = items(msceleb.read_names(p))
     names = [(n.identity_key, n.lang, n.name) for n in got if isinstance(n, NameRecord)]
@@ -178,7 +205,9 @@ def test_fingerprint_pinned(tmp_path):
     big = tmp_path / "big.bin"
     big.write_bytes(b"a" * (3 << 20))
     fp1 = fingerprint(big)
-    with open(big, "r+b") as f:  # a change in the middle of a same-size file is not seen (documented)
+    with open(
+        big, "r+b"
+    ) as f:  # a change in the middle of a same-size file is not seen (documented)
         f.seek(3 << 19)
         f.write(b"b")
     assert fingerprint(big) == fp1

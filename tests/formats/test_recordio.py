@@ -37,8 +37,12 @@ def test_encode_record_pinned():
     # the magic at an aligned position splits the record into first + last parts
     rec = encode_record(b"abcd" + MAGIC_BYTES + b"ef")
     assert rec == (
-        MAGIC_BYTES + struct.pack("<I", (1 << 29) | 4) + b"abcd"
-        + MAGIC_BYTES + struct.pack("<I", (3 << 29) | 2) + b"ef\0\0"
+        MAGIC_BYTES
+        + struct.pack("<I", (1 << 29) | 4)
+        + b"abcd"
+        + MAGIC_BYTES
+        + struct.pack("<I", (3 << 29) | 2)
+        + b"ef\0\0"
     )
     # unaligned magic: no split
     assert encode_record(b"a" + MAGIC_BYTES)[4:8] == struct.pack("<I", 5)

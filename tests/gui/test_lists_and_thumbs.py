@@ -62,8 +62,12 @@ def test_suspicion_order_and_flagged_filter(qtbot, demo_project):
     with open_project(demo_project) as p:
         ids = browse.identity_ids(p, "all")
         with p.tx() as c:
-            c.execute("UPDATE identities SET suspicion = 0.9, flagged_count = 2 WHERE id = ?", (ids[4],))
-            c.execute("UPDATE identities SET suspicion = 0.5, flagged_count = 1 WHERE id = ?", (ids[2],))
+            c.execute(
+                "UPDATE identities SET suspicion = 0.9, flagged_count = 2 WHERE id = ?", (ids[4],)
+            )
+            c.execute(
+                "UPDATE identities SET suspicion = 0.5, flagged_count = 1 WHERE id = ?", (ids[2],)
+            )
         assert browse.identity_ids(p, "unreviewed")[:2] == [ids[4], ids[2]]
         assert browse.identity_ids(p, "flagged") == [ids[4], ids[2]]
         found = browse.search_identities(p, browse.identity_rows(p, [ids[4]])[ids[4]].key)
@@ -98,8 +102,10 @@ def _jpeg(i: int, size: int = 640) -> bytes:
     im = Image.new("RGB", (size, size), (i * 37 % 256, i * 91 % 256, 120))
     d = ImageDraw.Draw(im)
     for k in range(30):
-        d.ellipse((k * 17 % size, k * 29 % size, k * 17 % size + 90, k * 29 % size + 60),
-                  fill=((i + k) * 13 % 256, k * 7 % 256, 200 - k * 5))
+        d.ellipse(
+            (k * 17 % size, k * 29 % size, k * 17 % size + 90, k * 29 % size + 60),
+            fill=((i + k) * 13 % 256, k * 7 % 256, 200 - k * 5),
+        )
     buf = io.BytesIO()
     im.save(buf, "JPEG", quality=90)
     return buf.getvalue()
@@ -163,9 +169,21 @@ def test_screenshot_command(demo_project, tmp_path):
     env = dict(os.environ, XDG_CONFIG_HOME=str(tmp_path / "cfg"), HOME=str(tmp_path))
     env.pop("QT_QPA_PLATFORM", None)
     r = subprocess.run(
-        [sys.executable, "-m", "annotator", "gui", str(demo_project), "--reviewer", "shot",
-         "--screenshot", str(out)],
-        capture_output=True, text=True, env=env, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "annotator",
+            "gui",
+            str(demo_project),
+            "--reviewer",
+            "shot",
+            "--screenshot",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
     )
     assert r.returncode == 0, r.stderr
     data = out.read_bytes()
@@ -173,15 +191,37 @@ def test_screenshot_command(demo_project, tmp_path):
     im = Image.open(out)
     assert im.size[0] >= 1000 and len(data) > 50_000  # thumbnails were painted, not blank
     r = subprocess.run(
-        [sys.executable, "-m", "annotator", "gui", str(tmp_path / "missing.db"), "--screenshot",
-         str(out)],
-        capture_output=True, text=True, env=env, timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "annotator",
+            "gui",
+            str(tmp_path / "missing.db"),
+            "--screenshot",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
     )
     assert r.returncode == 1
     assert r.stderr.strip().startswith("error: no project file") and "Traceback" not in r.stderr
     r = subprocess.run(
-        [sys.executable, "-m", "annotator", "gui", str(demo_project), "--screenshot", str(out),
-         "--identity", "m.nope"],
-        capture_output=True, text=True, env=env, timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "annotator",
+            "gui",
+            str(demo_project),
+            "--screenshot",
+            str(out),
+            "--identity",
+            "m.nope",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
     )
     assert r.returncode == 1 and "no identity with key" in r.stderr

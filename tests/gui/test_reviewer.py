@@ -96,8 +96,12 @@ def test_undo_redo_many_steps(qtbot, window, demo_project):
     assert labels_of(demo_project, ident)[:5] == [None] * 5
     assert [t.label for t in window.grid_model.tiles[:5]] == [None] * 5
     for _ in range(3):
-        key(qtbot, window, Qt.Key.Key_Z,
-            Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+        key(
+            qtbot,
+            window,
+            Qt.Key.Key_Z,
+            Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier,
+        )
     assert labels_of(demo_project, ident)[:5] == want[:3] + [None, None]
 
 
@@ -153,13 +157,17 @@ def test_move_face_to_other_identity(qtbot, window, demo_project):
     d._accept()
     qtbot.waitUntil(lambda: window._dialog is None)
     with open_project(demo_project) as p:
-        assert p.conn.execute("SELECT identity_id, label FROM faces WHERE id = ?", (face,)).fetchone() == (dst, "correct")
+        assert p.conn.execute(
+            "SELECT identity_id, label FROM faces WHERE id = ?", (face,)
+        ).fetchone() == (dst, "correct")
     assert len(window.grid_model.tiles) == n_src - 1
     window.open_identity(dst)
     assert face in [t.id for t in window.grid_model.tiles]
     key(qtbot, window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     with open_project(demo_project) as p:
-        assert p.conn.execute("SELECT identity_id, label FROM faces WHERE id = ?", (face,)).fetchone() == (src, None)
+        assert p.conn.execute(
+            "SELECT identity_id, label FROM faces WHERE id = ?", (face,)
+        ).fetchone() == (src, None)
 
 
 def test_duplicate_group_keeper(qtbot, window, demo_project):

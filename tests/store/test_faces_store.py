@@ -18,12 +18,29 @@ def test_sources_identities_faces(tmp_path):
             rows = [
                 (ids["m.1"], src.id, 1, None, 10, 20, 1, "u", "p", "F1", 0.1, 0.2, 0.3, 0.4),
                 (ids["m.1"], src.id, 2, None, 40, 20, 2, None, None, None, None, None, None, None),
-                (ids["m.2"], src.id, 3, None, 70, 20, None, None, None, None, None, None, None, None),
+                (
+                    ids["m.2"],
+                    src.id,
+                    3,
+                    None,
+                    70,
+                    20,
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                ),
             ]
             assert store.insert_faces(c, rows) == 3
             assert store.insert_faces(c, rows[:2]) == 0  # same source+record: ignored
             store.refresh_face_counts(c, ids.values())
-            assert store.insert_names(c, [(ids["m.1"], "en", "One"), (ids["m.1"], "en", "Uno")]) == 1
+            assert (
+                store.insert_names(c, [(ids["m.1"], "en", "One"), (ids["m.1"], "en", "Uno")]) == 1
+            )
             store.insert_rejected(c, src.id, [Rejected("f.tsv:4", "bad", 4)])
             store.insert_rejected(c, src.id, [Rejected("f.tsv:4", "bad", 4)])
             store.set_resume(c, src.id, 90, 4, True)
@@ -35,12 +52,19 @@ def test_sources_identities_faces(tmp_path):
         face_ids = [r[0] for r in pr.conn.execute("SELECT id FROM faces ORDER BY id")]
         locs = store.face_locations(pr, face_ids + [999])
         assert set(locs) == set(face_ids)
-        assert (locs[face_ids[0]].offset, locs[face_ids[0]].length, locs[face_ids[0]].record) == (10, 20, 1)
+        assert (locs[face_ids[0]].offset, locs[face_ids[0]].length, locs[face_ids[0]].record) == (
+            10,
+            20,
+            1,
+        )
         s = info.summary(pr)
         assert (s["sources"], s["identities"], s["faces"], s["rejected"]) == (1, 2, 3, 1)
         assert s["labels"] == {} and s["flags"] == {} and s["hashed"] == 0
         listing = list(info.identities(pr))
-        assert [(i.key, i.face_count, i.names) for i in listing] == [("m.1", 2, {"en": "One"}), ("m.2", 1, {})]
+        assert [(i.key, i.face_count, i.names) for i in listing] == [
+            ("m.1", 2, {"en": "One"}),
+            ("m.2", 1, {}),
+        ]
         assert info.sources(pr)[0]["faces"] == 3
 
 
@@ -50,5 +74,7 @@ def test_runs(tmp_path):
         run = store.start_run(pr, src.id)
         store.finish_run(pr, run, "done", 5, 1, 2)
         assert store.source_run_imported(pr, src.id) == 5
-        row = pr.conn.execute("SELECT status, imported, skipped, rejected, finished_at IS NOT NULL FROM import_runs").fetchone()
+        row = pr.conn.execute(
+            "SELECT status, imported, skipped, rejected, finished_at IS NOT NULL FROM import_runs"
+        ).fetchone()
         assert row == ("done", 5, 1, 2, 1)

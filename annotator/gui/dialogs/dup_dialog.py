@@ -25,16 +25,25 @@ SIZE = 192
 class DupGroupDialog(QDialog):
     """Keys 1..9 (or a click) choose the keeper."""
 
-    def __init__(self, group: list[Partner], current: int, loader: ThumbnailLoader,
-                 parent: QWidget | None = None):
+    def __init__(
+        self,
+        group: list[Partner],
+        current: int,
+        loader: ThumbnailLoader,
+        parent: QWidget | None = None,
+    ):
         super().__init__(parent)
         self.group = group
         self.loader = loader
         self.keeper: int | None = None
         self.setWindowTitle(f"Duplicate group: {len(group)} faces — choose the one to keep")
         lay = QVBoxLayout(self)
-        lay.addWidget(QLabel("Press the number of the face to keep (or click it). "
-                             "The others are labeled <b>duplicate</b>."))
+        lay.addWidget(
+            QLabel(
+                "Press the number of the face to keep (or click it). "
+                "The others are labeled <b>duplicate</b>."
+            )
+        )
         grid = QGridLayout()
         lay.addLayout(grid)
         self.images: dict[int, QLabel] = {}
@@ -52,8 +61,10 @@ class DupGroupDialog(QDialog):
             r = (n // 4) * 3
             grid.addWidget(img, r, col)
             origin = p.tile.origin if p.tile else str(p.face_id)
-            cap = QLabel(f"<small>{html.escape(p.identity_key)}<br>{html.escape(origin)}<br>"
-                         f"{html.escape(p.label or 'unlabeled')}</small>")
+            cap = QLabel(
+                f"<small>{html.escape(p.identity_key)}<br>{html.escape(origin)}<br>"
+                f"{html.escape(p.label or 'unlabeled')}</small>"
+            )
             cap.setAlignment(Qt.AlignmentFlag.AlignCenter)
             grid.addWidget(cap, r + 1, col)
             b = QPushButton(f"&{n + 1} Keep" if n < 9 else "Keep")
@@ -67,8 +78,12 @@ class DupGroupDialog(QDialog):
     def _set(self, face_id: int, pm) -> None:
         if pm is not None:
             self.images[face_id].setPixmap(
-                pm.scaled(SIZE - 8, SIZE - 8, Qt.AspectRatioMode.KeepAspectRatio,
-                          Qt.TransformationMode.SmoothTransformation)
+                pm.scaled(
+                    SIZE - 8,
+                    SIZE - 8,
+                    Qt.AspectRatioMode.KeepAspectRatio,
+                    Qt.TransformationMode.SmoothTransformation,
+                )
             )
 
     def _ready(self, face_id: int) -> None:

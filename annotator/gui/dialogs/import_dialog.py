@@ -19,7 +19,7 @@ from annotator.core.models import FORMATS
 FORMAT_HELP = {
     "msceleb": "MS-Celeb-1M aligned/cropped TSV (7 columns)",
     "devset": "MS-Celeb-1M dev set TSV (6 columns)",
-    "names": "Entity names list (MID, \"name\"@lang)",
+    "names": 'Entity names list (MID, "name"@lang)',
     "rec": "InsightFace RecordIO (.rec + .idx)",
     "folder": "Folder: ROOT/<identity>/<image>",
 }

@@ -19,7 +19,9 @@ from annotator.store.db import Project
 
 
 class MoveDialog(QDialog):
-    def __init__(self, project: Project, count: int, exclude: int | None, parent: QWidget | None = None):
+    def __init__(
+        self, project: Project, count: int, exclude: int | None, parent: QWidget | None = None
+    ):
         super().__init__(parent)
         self.project = project
         self.exclude = exclude
@@ -50,9 +52,14 @@ class MoveDialog(QDialog):
     def eventFilter(self, obj, event):  # arrows in the search box move in the result list
         from PySide6.QtCore import QEvent
 
-        if obj is self.search and event.type() == QEvent.Type.KeyPress and event.key() in (
-            Qt.Key.Key_Down,
-            Qt.Key.Key_Up,
+        if (
+            obj is self.search
+            and event.type() == QEvent.Type.KeyPress
+            and event.key()
+            in (
+                Qt.Key.Key_Down,
+                Qt.Key.Key_Up,
+            )
         ):
             r = self.results.currentRow() + (1 if event.key() == Qt.Key.Key_Down else -1)
             self.results.setCurrentRow(max(0, min(self.results.count() - 1, r)))
