@@ -1,0 +1,152 @@
+"""Review > QA pass…: resume one of your QA passes or draw a new blind sample."""
+
+from __future__ import annotations
+
+import html
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QIntValidator
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGroupBox,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QRadioButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from annotator.core import qa
+from annotator.core.models import AnnotatorError
+from annotator.store.db import Project
+
+
+class QaStartDialog(QDialog):
+    """On accept, ``pass_id`` is the pass to show; ``started`` is set when a new one was drawn."""
+
+    def __init__(self, project: Project, reviewer: str, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.project = project
+        self.reviewer = reviewer
+        self.pass_id: int | None = None
+        self.started: qa.PassResult | None = None
+        self.setWindowTitle("QA pass")
+        self.setMinimumWidth(520)
+        lay = QVBoxLayout(self)
+        intro = QLabel(
+            f"A QA pass shows you, <b>{html.escape(reviewer)}</b>, a random sample of faces "
+            "that other reviewers labeled — <b>without</b> their labels. Label each face with "
+            "the usual keys 1-5; your verdicts are recorded as QA events and never change the "
+            "original labels. Disagreements go to the adjudication queue."
+        )
+        intro.setWordWrap(True)
+        lay.addWidget(intro)
+
+        mine = qa.passes(project, reviewer)
+        box = QGroupBox("Your QA passes")
+        bl = QVBoxLayout(box)
+        self.pass_list = QListWidget()
+        self.pass_list.setObjectName("passList")
+        for p in reversed(mine):  # newest first
+            state = "complete" if p.complete else "open"
+            it = QListWidgetItem(
+                f"Pass {p.pass_id} · {p.created_at[:16].replace('T', ' ')} · "
+                f"{p.judged} of {p.items} judged · {state}"
+            )
+            it.setData(Qt.ItemDataRole.UserRole, p.pass_id)
+            self.pass_list.addItem(it)
+        open_rows = [r for r, p in enumerate(reversed(mine)) if not p.complete]
+        if mine:
+            self.pass_list.setCurrentRow(open_rows[0] if open_rows else 0)
+        else:
+            self.pass_list.addItem("(none yet)")
+            self.pass_list.setEnabled(False)
+        self.pass_list.setMaximumHeight(120)
+        self.pass_list.itemDoubleClicked.connect(lambda _i: self.resume())
+        bl.addWidget(self.pass_list)
+        self.resume_button = QPushButton("&Resume selected pass")
+        self.resume_button.setEnabled(bool(mine))
+        self.resume_button.clicked.connect(self.resume)
+        bl.addWidget(self.resume_button, 0, Qt.AlignmentFlag.AlignRight)
+        lay.addWidget(box)
+
+        box = QGroupBox("Start a new pass")
+        form = QFormLayout(box)
+        self.by_fraction = QRadioButton("Fraction of eligible faces")
+        self.by_count = QRadioButton("Number of faces")
+        group = QButtonGroup(self)
+        group.addButton(self.by_fraction)
+        group.addButton(self.by_count)
+        self.by_fraction.setChecked(True)
+        self.fraction = QDoubleSpinBox()
+        self.fraction.setRange(0.1, 100.0)
+        self.fraction.setDecimals(1)
+        self.fraction.setSuffix(" %")
+        self.fraction.setValue(100 * qa.DEFAULT_FRACTION)
+        self.count = QSpinBox()
+        self.count.setRange(1, 10_000_000)
+        self.count.setValue(50)
+        self.count.setEnabled(False)
+        self.by_count.toggled.connect(self.count.setEnabled)
+        self.by_fraction.toggled.connect(self.fraction.setEnabled)
+        form.addRow(self.by_fraction, self.fraction)
+        form.addRow(self.by_count, self.count)
+        self.seed = QLineEdit()
+        self.seed.setPlaceholderText("random")
+        self.seed.setValidator(QIntValidator(0, 2**31 - 1, self))
+        form.addRow("Seed (same seed, same sample)", self.seed)
+        hint = QLabel(
+            "<small>Stratified by original reviewer and label (every label kind is "
+            "represented); faces you labeled yourself are never drawn.</small>"
+        )
+        hint.setWordWrap(True)
+        form.addRow(hint)
+        self.start_button = QPushButton("&Start new pass")
+        self.start_button.clicked.connect(self.start)
+        form.addRow(self.start_button)
+        lay.addWidget(box)
+
+        self.error = QLabel()
+        self.error.setObjectName("qaStartError")
+        self.error.setWordWrap(True)
+        self.error.setStyleSheet("color:#d62f2f")
+        lay.addWidget(self.error)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
+        buttons.rejected.connect(self.reject)
+        lay.addWidget(buttons)
+        (self.resume_button if open_rows else self.start_button).setDefault(True)
+
+    def resume(self) -> None:
+        it = self.pass_list.currentItem()
+        pid = it.data(Qt.ItemDataRole.UserRole) if it is not None else None
+        if pid is None:
+            self.error.setText("Choose a pass to resume.")
+            return
+        self.pass_id = int(pid)
+        self.accept()
+
+    def start(self) -> None:
+        seed = int(self.seed.text()) if self.seed.text().strip() else None
+        try:
+            if self.by_count.isChecked():
+                res = qa.start_pass(
+                    self.project, self.reviewer, count=self.count.value(), seed=seed
+                )
+            else:
+                res = qa.start_pass(
+                    self.project, self.reviewer, fraction=self.fraction.value() / 100, seed=seed
+                )
+        except AnnotatorError as e:
+            self.error.setText(str(e))
+            return
+        self.started = res
+        self.pass_id = res.pass_id
+        self.accept()
