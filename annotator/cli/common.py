@@ -7,11 +7,15 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import click
 
+from annotator.core.models import AnnotatorError
 from annotator.store.db import Project, open_project
+
+BINARY_SNIFF = 1 << 16  # a NUL byte in this many first bytes makes a file binary
 
 project_option = click.option(
     "--project",
@@ -28,6 +32,31 @@ json_option = click.option(
 
 def open_existing(path: str) -> Project:
     return open_project(path, create=False)
+
+
+def require_text_file(path: str, what: str = "file") -> Path:
+    """``path`` as a Path when it is an existing text file; else one clear error (a missing
+    file, a folder, or a binary file such as a project or an image given by mistake)."""
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise AnnotatorError(f"no such file: {path}")
+    if not p.is_file():
+        raise AnnotatorError(f"{path} is not a file")
+    try:
+        with open(p, "rb") as f:
+            head = f.read(BINARY_SNIFF)
+    except OSError as e:
+        raise AnnotatorError(f"cannot read {path}: {e.strerror or e}") from None
+    if b"\0" in head:
+        raise AnnotatorError(f"{path} is a binary file, not a text {what}")
+    return p
+
+
+def require_parent_dir(path: str) -> None:
+    """Fail before any work when the folder an output file goes into does not exist."""
+    parent = Path(path).expanduser().absolute().parent
+    if not parent.is_dir():
+        raise AnnotatorError(f"cannot write {path}: folder {parent} does not exist")
 
 
 def emit_json(obj: Any) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from annotator.cli.common import emit_json, json_option
+from annotator.cli.common import emit_json, json_option, require_parent_dir, require_text_file
 from annotator.core.evaluate import PRECISIONS, curve_figure, load_truth, save_figure
 from annotator.core.evaluate import evaluate as run_evaluation
 
@@ -32,7 +32,11 @@ from annotator.core.evaluate import evaluate as run_evaluation
 @json_option
 def evaluate(truth_dir: str, predictions: str, plot: str | None, as_json: bool) -> None:
     """Coverage at precision 0.95 / 0.99 and top-1 accuracy over all test faces."""
-    ev = run_evaluation(load_truth(truth_dir), predictions)
+    truth = load_truth(truth_dir)
+    require_text_file(predictions, "predictions file")
+    if plot:
+        require_parent_dir(plot)
+    ev = run_evaluation(truth, predictions)
     if plot:
         save_figure(curve_figure(ev), plot)
     if as_json:

@@ -21,6 +21,14 @@ import click
     help="Render the window offscreen to this PNG and exit.",
 )
 @click.option("--identity", "identity_key", help="Open this identity (key) first.")
+@click.option(
+    "--view",
+    type=click.Choice(["review", "qa", "adjudicate", "stats"]),
+    default="review",
+    show_default=True,
+    help="Start in this view: qa resumes your newest QA pass, adjudicate opens the "
+    "adjudication queue, stats the statistics dashboard.",
+)
 @click.option("--json", "as_json", is_flag=True, help="With --screenshot: print a JSON result.")
 def gui(
     project_path: str | None,
@@ -28,6 +36,7 @@ def gui(
     reviewer: str | None,
     screenshot: str | None,
     identity_key: str | None,
+    view: str,
     as_json: bool,
 ) -> None:
     """Open the desktop reviewer (last project when none is given)."""
@@ -38,7 +47,7 @@ def gui(
         raise AnnotatorError("give the project once: as PROJECT_PATH or as --project")
     project_path = project_path or project_opt
 
-    code = run(project_path, reviewer, screenshot, identity_key)
+    code = run(project_path, reviewer, screenshot, identity_key, view=view)
     if as_json:
         from annotator.cli.common import emit_json
 

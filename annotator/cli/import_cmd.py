@@ -2,17 +2,35 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+from pathlib import Path
+
 import click
 
 from annotator.cli.common import emit_json, json_option, progress_bar, project_option
-from annotator.core.importer import import_source, resolve_path
+from annotator.core.importer import import_source, preflight
+from annotator.core.models import FORMATS
 from annotator.formats import FORMAT_HELP
 from annotator.store.db import open_project
+from annotator.store.info import summary
 
 SHOW_REJECTED = 20
 
 
-@click.group("import")
+class FormatGroup(click.Group):
+    """`annotator import FORMAT`: an unknown FORMAT is named as a format, with the choices."""
+
+    def resolve_command(self, ctx: click.Context, args: list[str]):  # type: ignore[override]
+        name = args[0] if args else ""
+        if name and not name.startswith("-") and self.get_command(ctx, name) is None:
+            raise click.UsageError(
+                f"unknown format {name!r} (expected one of: {', '.join(FORMATS)})", ctx
+            )
+        return super().resolve_command(ctx, args)
+
+
+@click.group("import", cls=FormatGroup)
 def import_group() -> None:
     """Import a source into a project (created if missing).
 
@@ -27,12 +45,18 @@ def _make(fmt: str, path_help: str) -> click.Command:
     @project_option
     @json_option
     def cmd(path: str, project_path: str, as_json: bool) -> None:
-        resolve_path(fmt, path)  # fail on a missing source before creating the project file
-        with (
-            open_project(project_path, create=True) as project,
-            progress_bar(f"import {fmt}", quiet=as_json) as bar,
-        ):
-            result = import_source(project, fmt, path, progress=bar)
+        preflight(fmt, path)  # fail on a missing or foreign source before creating the project
+        created = not Path(project_path).expanduser().exists()
+        try:
+            with (
+                open_project(project_path, create=True) as project,
+                progress_bar(f"import {fmt}", quiet=as_json) as bar,
+            ):
+                result = import_source(project, fmt, path, progress=bar)
+        except BaseException:
+            if created:
+                _remove_if_empty(project_path)
+            raise
         if as_json:
             emit_json(result.to_json())
             return
@@ -48,6 +72,20 @@ def _make(fmt: str, path_help: str) -> click.Command:
             click.echo(f"  ... and {len(result.rejected) - SHOW_REJECTED} more (see --json)")
 
     return cmd
+
+
+def _remove_if_empty(project_path: str) -> None:
+    """Remove a project file this command created when the import failed (or was interrupted)
+    before it stored any face or identity, so a failed first import leaves nothing behind."""
+    p = Path(project_path).expanduser()
+    with contextlib.suppress(Exception):
+        with open_project(p) as project:
+            s = summary(project)
+            if s["faces"] or s["identities"]:
+                return
+        for suffix in ("", "-wal", "-shm"):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(f"{p}{suffix}")
 
 
 for _fmt, _help in {

@@ -50,7 +50,9 @@ def info(project_path: str, as_json: bool) -> None:
 @click.command("identities")
 @project_option
 @json_option
-@click.option("--limit", type=int, default=None, help="Show at most this many identities.")
+@click.option(
+    "--limit", type=click.IntRange(0), default=None, help="Show at most this many identities."
+)
 def identities(project_path: str, as_json: bool, limit: int | None) -> None:
     """One entry per identity: key, names by language, face count."""
     with open_existing(project_path) as project:

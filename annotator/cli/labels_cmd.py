@@ -9,9 +9,17 @@ from pathlib import Path
 
 import click
 
-from annotator.cli.common import emit_json, json_option, open_existing, progress_bar, project_option
+from annotator.cli.common import (
+    emit_json,
+    json_option,
+    open_existing,
+    progress_bar,
+    project_option,
+    require_parent_dir,
+    require_text_file,
+)
 from annotator.core import labels_io
-from annotator.core.models import LABELS, AnnotatorError
+from annotator.core.models import LABELS
 
 MAX_ERRORS_SHOWN = 20
 
@@ -43,8 +51,7 @@ def import_labels(
     `MID/rank-FaceId-0.jpg<TAB>MID` lines whose faces are correct. Unknown faces and bad lines
     are reported with their line numbers and skipped.
     """
-    if not Path(file).is_file():
-        raise AnnotatorError(f"no such file: {file}")
+    require_text_file(file, "label file (CSV/TSV or clean list)")
     with (
         open_existing(project_path) as project,
         progress_bar("labels", quiet=as_json, unit="faces") as bar,
@@ -79,6 +86,8 @@ def export_labels(project_path: str, out: str | None, as_json: bool) -> None:
     CSV by default. With --json: one JSON object {"faces": [...]} on stdout, or, with --out,
     JSON lines in the file and a summary object on stdout.
     """
+    if out is not None:
+        require_parent_dir(out)
     with open_existing(project_path) as project:
         rows = labels_io.export_rows(project)
         if as_json and out is None:

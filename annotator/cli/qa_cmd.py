@@ -3,11 +3,15 @@ queue, adjudicate."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
-from annotator.cli.common import emit_json, json_option, open_existing, project_option
+from annotator.cli.common import (
+    emit_json,
+    json_option,
+    open_existing,
+    project_option,
+    require_text_file,
+)
 from annotator.core import qa as core
 from annotator.core.labels_io import resolve_ref
 from annotator.core.models import LABELS, AnnotatorError
@@ -55,7 +59,7 @@ def start(
 @project_option
 @pass_option
 @click.option("--all", "include_done", is_flag=True, help="Also items already given a verdict.")
-@click.option("--limit", type=int, default=None, help="At most this many items.")
+@click.option("--limit", type=click.IntRange(0), default=None, help="At most this many items.")
 @json_option
 def items(
     project_path: str, pass_id: int, include_done: bool, limit: int | None, as_json: bool
@@ -92,8 +96,7 @@ def items(
 @json_option
 def label(project_path: str, reviewer: str, pass_id: int, file: str, as_json: bool) -> None:
     """Record QA verdicts from FILE, a CSV/TSV of origin (or face id), label."""
-    if not Path(file).is_file():
-        raise AnnotatorError(f"no such file: {file}")
+    require_text_file(file, "verdict file (CSV/TSV)")
     with open_existing(project_path) as project:
         res = core.verdicts_from_file(project, pass_id, file, reviewer)
     if as_json:

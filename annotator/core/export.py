@@ -13,6 +13,13 @@ lowest-id ``correct`` face of the group is kept. A group never contributes two f
 Output is deterministic: the same project and arguments give byte-identical files (stable
 ordering, no timestamps, seeded pairs). Writing happens in a temporary folder beside ``out``
 that is renamed into place at the end.
+
+Streaming: candidates come from one SQL cursor in identity order; bytes are read a few hundred
+faces (whole identities, at most ``READ_BYTES`` of locator length) per call, sorted by source
+and offset, hashed once and handed to the format writer, which writes them at once (the .rec
+header record is a fixed-size placeholder rewritten at the end; the per-image entries of
+manifest.json go to a part file). What stays per face is ~60 bytes of arrays (face id, source,
+offset, SHA-256) for the pairs; the heap does not grow with the images.
 """
 
 from __future__ import annotations
@@ -22,14 +29,16 @@ import hashlib
 import io
 import json
 import os
-import pickle
 import random
 import re
 import shutil
 import unicodedata
+from array import array
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple
 
 from annotator import __version__
 from annotator.core.models import (
@@ -44,6 +53,9 @@ from annotator.formats import image_kind
 from annotator.store import export as store
 from annotator.store.db import Project
 
+if TYPE_CHECKING:
+    from annotator.formats.access import FaceBytes
+
 EXPORT_FORMATS: tuple[str, ...] = ("folder", "msceleb", "rec", "csv")
 EXTENSIONS = {"jpeg": ".jpg", "png": ".png", "webp": ".webp", "bmp": ".bmp", "gif": ".gif"}
 MAX_NAME_BYTES = 96
@@ -56,6 +68,9 @@ _RESERVED = {"CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"} | {
 }
 
 
+_PLAIN = re.compile(r"[A-Za-z0-9_\-][A-Za-z0-9_.\-~]*")
+
+
 class ExportCancelled(AnnotatorError):
     """The export was cancelled; nothing was written to the output folder."""
 
@@ -66,6 +81,14 @@ class ExportCancelled(AnnotatorError):
 def safe_component(name: str, max_bytes: int = MAX_NAME_BYTES) -> str:
     """One safe path component: no separators, no '..', no control or whitespace characters,
     no leading dot, not a Windows device name, at most ``max_bytes`` UTF-8 bytes, never empty."""
+    if (
+        len(name) <= max_bytes
+        and _PLAIN.fullmatch(name)
+        and ".." not in name
+        and not name.endswith(".")
+        and name.split(".")[0].upper() not in _RESERVED
+    ):
+        return name  # the common case (MIDs, rank-FaceId): nothing to change
     name = unicodedata.normalize("NFC", name)
     chars = []
     for ch in name:
@@ -102,60 +125,153 @@ class Namer:
 
 # -- selection ------------------------------------------------------------------------------
 
+# Faces read per FaceBytes call: whole identities, until READ_CHUNK faces or READ_BYTES of
+# locator length (folder files count FOLDER_GUESS each); bounds the bytes held at once.
+READ_CHUNK = 256
+READ_BYTES = 8 << 20
+FOLDER_GUESS = 64 << 10
+PAIR_CHUNK = 64  # faces read at a time for pairs.bin
 
-@dataclass
+QA_REASONS = {
+    None: "never sampled",
+    "pending": "verdicts pending",
+    "disagreement": "unresolved disagreement",
+}
+
+
+@dataclass(slots=True)
 class ExportFace:
+    """A face of the identity being written (its bytes travel beside it, once)."""
+
     face_id: int
     identity_key: str
     origin: str
-    data: bytes
     ext: str
     cand: store.Candidate
     sha256: str = ""
     file: str = ""  # path (or tsv:line / rec#key) in the export, for manifest.csv
     rel: str = ""  # folder-layout relative path (identity dir / name)
+    size: tuple[int, int] | None = None  # (height, width) when known
+
+
+class SelectedFace(NamedTuple):
+    face_id: int
+    identity_key: str
+    sha256: str
+
+
+@dataclass(slots=True)
+class SelectedIdentity:
+    key: str
+    dirname: str  # folder-layout directory name (sanitised, unique)
+    start: int  # index of its first face in the Selection's arrays
+    count: int
 
 
 @dataclass
 class Selection:
-    faces: list[ExportFace]  # in identity-key order, then face id
+    """The included faces, compactly: per identity a range of the face arrays (face id, source,
+    offset, SHA-256) — ~60 bytes a face, never the images."""
+
+    idents: list[SelectedIdentity]
     excluded: dict[str, int]  # reason -> faces
     excluded_identities: dict[str, int]  # reason -> identities
     reviewers: dict[str, int]  # reviewer -> included faces labeled by them
     qa: dict[str, object] | None = None
+    fingerprint: str = ""  # sha256 over (face, identity, source fingerprint, bytes sha256)
+    face_ids: array = field(default_factory=lambda: array("q"))
+    source_ids: array = field(default_factory=lambda: array("q"))
+    offsets: array = field(default_factory=lambda: array("q"))  # -1 for folder sources
+    digests: bytearray = field(default_factory=bytearray)  # 32 bytes a face
+
+    def __len__(self) -> int:
+        return len(self.face_ids)
 
     @property
-    def identities(self) -> dict[str, list[ExportFace]]:
-        out: dict[str, list[ExportFace]] = {}
+    def dirs(self) -> dict[str, str]:
+        return {i.key: i.dirname for i in self.idents}
+
+    def sha256(self, g: int) -> str:
+        return self.digests[32 * g : 32 * g + 32].hex()
+
+    @property
+    def faces(self) -> list[SelectedFace]:
+        """Every included face in export order (built on demand: O(faces) objects)."""
+        return [
+            SelectedFace(self.face_ids[g], i.key, self.sha256(g))
+            for i in self.idents
+            for g in range(i.start, i.start + i.count)
+        ]
+
+    @property
+    def identities(self) -> dict[str, list[SelectedFace]]:
+        out: dict[str, list[SelectedFace]] = {}
         for f in self.faces:
             out.setdefault(f.identity_key, []).append(f)
         return out
 
 
-def _qa_status(project: Project) -> dict[int, bool]:
-    import importlib
-
-    try:
-        qa = importlib.import_module("annotator.core.qa")  # H5a
-    except ImportError:
-        raise AnnotatorError(
-            "--require-qa needs the QA module (annotator.core.qa), which is not installed"
-        ) from None
-    return {int(k): bool(v) for k, v in qa.identity_qa_status(project).items()}
+_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 
 
-def _image_size(face: ExportFace) -> tuple[int, int] | None:
-    c = face.cand
+def jpeg_size(data: bytes) -> tuple[int, int] | None:
+    """(height, width) from a JPEG's SOF marker, or None (not a JPEG / no SOF found)."""
+    if data[:2] != b"\xff\xd8":
+        return None
+    i, n = 2, len(data)
+    while i + 9 <= n:
+        if data[i] != 0xFF:
+            return None
+        m = data[i + 1]
+        if m == 0xFF:  # fill byte
+            i += 1
+            continue
+        if m in _SOF:
+            h = int.from_bytes(data[i + 5 : i + 7], "big")
+            return h, int.from_bytes(data[i + 7 : i + 9], "big")
+        if m == 0x01 or 0xD0 <= m <= 0xD7:  # markers without a length
+            i += 2
+            continue
+        i += 2 + int.from_bytes(data[i + 2 : i + 4], "big")
+    return None
+
+
+def _image_size(c: store.Candidate, data: bytes) -> tuple[int, int] | None:
     if c.width and c.height:
         return int(c.height), int(c.width)
+    size = jpeg_size(data)
+    if size is not None and size[0] and size[1]:
+        return size
     try:
         from PIL import Image
 
-        with Image.open(io.BytesIO(face.data)) as im:  # reads the header only
+        with Image.open(io.BytesIO(data)) as im:  # reads the header only
             w, h = im.size
         return h, w
     except Exception:  # noqa: BLE001 - a size we cannot tell is just not counted
         return None
+
+
+def _read_order(c: store.Candidate) -> tuple[int, int, str, int]:
+    return (c.source_id, c.offset if c.offset is not None else -1, c.relpath or "", c.face_id)
+
+
+def _stem(c: store.Candidate, origin: str) -> str:
+    if c.source_format == "folder" and c.relpath:
+        return Path(c.relpath).stem
+    if c.rank is not None and c.face_ref:
+        return f"{c.rank}-{c.face_ref}"
+    return origin
+
+
+class _Sink:
+    """Receives each included identity with its faces' bytes (in export order)."""
+
+    need_size = False  # wants ExportFace.size (image height, width)
+    need_names = True  # wants ExportFace.rel (the folder-layout file names)
+
+    def identity(self, key: str, dirname: str, faces: list[tuple[ExportFace, bytes]]) -> None:
+        """Write one identity's faces; set each ExportFace.file."""
 
 
 def select_faces(
@@ -164,82 +280,141 @@ def select_faces(
     min_faces: int = 1,
     progress: ProgressFn = no_progress,
     cancelled: CancelledFn = never_cancelled,
+    sink: _Sink | None = None,
 ) -> Selection:
-    """Apply the export filters and read the included faces' bytes (never re-encoded)."""
+    """Apply the export filters while streaming: candidates come from the project one identity
+    at a time, their bytes are read (a few hundred faces per call, in file order) and handed to
+    ``sink`` with the identity, then dropped. Memory does not grow with the export's bytes;
+    per face only the compact arrays of :class:`Selection` stay."""
     from annotator.formats.access import FaceBytes
 
+    sink = sink or _Sink()
     excluded: Counter[str] = Counter()
+    excl_ident: Counter[str] = Counter()
     for lab, n in store.label_counts(project).items():
         if lab != "correct":
             excluded[f"label {lab}"] += n
-    cands = store.correct_faces(project)
-    # duplicate groups: one face per group
-    by_group: dict[int, list[store.Candidate]] = {}
-    for c in cands:
-        if c.dup_group is not None:
-            by_group.setdefault(c.dup_group, []).append(c)
-    keep_of_group: dict[int, int] = {}
-    for g, members in by_group.items():
-        keepers = [m.face_id for m in members if m.is_keeper]
-        keep_of_group[g] = min(keepers) if keepers else min(m.face_id for m in members)
-    qa_status = _qa_status(project) if require_qa else None
-    kept: list[store.Candidate] = []
-    for c in cands:
-        if c.corrupt is not None:
-            excluded["corrupt"] += 1
-        elif c.dup_group is not None and keep_of_group[c.dup_group] != c.face_id:
-            excluded["duplicate (not the keeper of its group)"] += 1
-        elif qa_status is not None and not qa_status.get(c.identity_id, False):
-            excluded["identity did not pass QA"] += 1
-        else:
-            kept.append(c)
-    faces: list[ExportFace] = []
+    keep_of_group = store.dup_group_keepers(project)
+    qa_states = _qa_states(project) if require_qa else None
+    failed_qa: dict[int, str | None] = {}  # identity id -> QA state, for identities left out
+    total = store.correct_count(project)
+    seen = 0  # candidates looked at (progress counts the excluded ones too)
+    sel = Selection([], {}, {}, {})
+    dirs = Namer()
+    fingerprint = hashlib.sha256()
+    reviewers: Counter[str] = Counter()
+    src_names: dict[int, str] = {}
+
+    def finish_identity(g: list[store.Candidate], data: dict[int, bytes]) -> None:
+        good: list[tuple[ExportFace, bytes]] = []
+        for c in g:
+            b = data.pop(c.face_id)
+            kind = image_kind(b[:16])
+            if kind is None:
+                excluded["not an image"] += 1
+                continue
+            name = src_names.get(c.source_id)
+            if name is None:
+                name = src_names[c.source_id] = Path(c.source_path).name
+            origin = origin_of(name, c.source_format, c.record, c.relpath)
+            ef = ExportFace(
+                c.face_id,
+                c.identity_key,
+                origin,
+                EXTENSIONS[kind],
+                c,
+                hashlib.sha256(b).hexdigest(),
+            )
+            if sink.need_size:
+                ef.size = _image_size(c, b)
+            good.append((ef, b))
+        if not good:
+            return
+        if len(good) < min_faces:
+            excluded[f"identity with fewer than {min_faces} faces"] += len(good)
+            excl_ident[f"fewer than {min_faces} faces"] += 1
+            return
+        key = g[0].identity_key
+        d = dirs.take(key)
+        if sink.need_names:
+            names = Namer()
+            for ef, _b in good:
+                ef.rel = f"{d}/{names.take(_stem(ef.cand, ef.origin), ef.ext)}"
+        sink.identity(key, d, good)
+        sel.idents.append(SelectedIdentity(key, d, len(sel.face_ids), len(good)))
+        for ef, _b in good:
+            c = ef.cand
+            sel.face_ids.append(c.face_id)
+            sel.source_ids.append(c.source_id)
+            sel.offsets.append(c.offset if c.offset is not None else -1)
+            sel.digests += bytes.fromhex(ef.sha256)
+            fingerprint.update(
+                f"{c.face_id}\t{key}\tcorrect\t{c.source_fingerprint}\t{ef.sha256}\n".encode()
+            )
+            reviewers[c.reviewer or "?"] += 1
+
+    def flush(fb: FaceBytes, groups: list[list[store.Candidate]]) -> None:
+        if cancelled():
+            raise ExportCancelled("export cancelled; nothing was written")
+        batch = sorted((c for g in groups for c in g), key=_read_order)
+        data = dict(
+            zip((c.face_id for c in batch), fb.read_many([c.face_id for c in batch]), strict=True)
+        )
+        for g in groups:
+            finish_identity(g, data)
+        progress(seen, total)
+
     with FaceBytes(project) as fb:
-        total = len(kept)
-        for i in range(0, total, 256):
-            if cancelled():
-                raise ExportCancelled("export cancelled; nothing was written")
-            chunk = kept[i : i + 256]
-            for c, data in zip(chunk, fb.read_many([c.face_id for c in chunk]), strict=True):
-                kind = image_kind(data[:16])
-                if kind is None:
-                    excluded["not an image"] += 1
-                    continue
-                origin = origin_of(Path(c.source_path).name, c.source_format, c.record, c.relpath)
-                faces.append(
-                    ExportFace(
-                        c.face_id,
-                        c.identity_key,
-                        origin,
-                        data,
-                        EXTENSIONS[kind],
-                        c,
-                        hashlib.sha256(data).hexdigest(),
-                    )
-                )
-            progress(min(i + 256, total), total)
-    counts = Counter(f.identity_key for f in faces)
-    small = {k for k, n in counts.items() if n < min_faces}
-    excl_ident: Counter[str] = Counter()
-    if small:
-        excluded[f"identity with fewer than {min_faces} faces"] += sum(counts[k] for k in small)
-        excl_ident[f"fewer than {min_faces} faces"] = len(small)
-        faces = [f for f in faces if f.identity_key not in small]
-    if qa_status is not None:
-        failed = {c.identity_key for c in cands if not qa_status.get(c.identity_id, False)}
-        if failed:
-            excl_ident["did not pass QA"] = len(failed)
-    reviewers = Counter(f.cand.reviewer or "?" for f in faces)
-    sel = Selection(
-        faces,
-        dict(sorted(excluded.items())),
-        dict(sorted(excl_ident.items())),
-        dict(sorted(reviewers.items())),
-    )
-    if qa_status is not None:
-        passed = sum(1 for v in qa_status.values() if v)
-        sel.qa = {"identities_passed": passed, "identities_not_passed": len(qa_status) - passed}
+        pending: list[list[store.Candidate]] = []
+        n_pending = b_pending = 0
+        cands = store.iter_correct_faces(project)
+        for c in cands:
+            seen += 1
+            if c.corrupt is not None:
+                excluded["corrupt"] += 1
+                continue
+            if c.dup_group is not None and keep_of_group.get(c.dup_group) != c.face_id:
+                excluded["duplicate (not the keeper of its group)"] += 1
+                continue
+            if qa_states is not None and qa_states.get(c.identity_id) != "passed":
+                st = qa_states.get(c.identity_id)
+                excluded[f"identity did not pass QA ({QA_REASONS[st]})"] += 1
+                failed_qa[c.identity_id] = st
+                continue
+            if pending and pending[-1][0].identity_id == c.identity_id:
+                pending[-1].append(c)
+            else:
+                if n_pending >= READ_CHUNK or b_pending >= READ_BYTES:  # whole identities only
+                    flush(fb, pending)
+                    pending, n_pending, b_pending = [], 0, 0
+                pending.append([c])
+            n_pending += 1
+            b_pending += c.length if c.length is not None else FOLDER_GUESS
+        cands.close()  # (an exception leaves it to the garbage collector, at once in CPython)
+        if pending:
+            flush(fb, pending)
+    progress(total, total)
+    for st in failed_qa.values():
+        excl_ident[f"did not pass QA ({QA_REASONS[st]})"] += 1
+    sel.excluded = dict(sorted(excluded.items()))
+    sel.excluded_identities = dict(sorted(excl_ident.items()))
+    sel.reviewers = dict(sorted(reviewers.items()))
+    sel.fingerprint = fingerprint.hexdigest()
+    if qa_states is not None:
+        sel.qa = {
+            "identities_passed": len(sel.idents),
+            "identities_not_passed": len(failed_qa),
+            "not_passed_why": dict(
+                sorted(Counter(QA_REASONS[st] for st in failed_qa.values()).items())
+            ),
+        }
     return sel
+
+
+def _qa_states(project: Project) -> dict[int, str]:
+    from annotator.core import qa
+
+    return qa.identity_qa_states(project)
 
 
 # -- pairs ------------------------------------------------------------------------------------
@@ -332,9 +507,10 @@ class ExportResult:
     identities: int
     pairs: int
     excluded: dict[str, int]
-    files: dict[str, str] = field(default_factory=dict)  # relative path -> sha256
+    files: dict[str, str] = field(default_factory=dict)  # relative path -> sha256 (not images)
     manifest_sha256: str = ""
     export_id: int = 0
+    image_files: int = 0  # one file per face (folder exports), listed in manifest.json only
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -344,7 +520,7 @@ class ExportResult:
             "identities": self.identities,
             "pairs": self.pairs,
             "excluded": self.excluded,
-            "files": len(self.files),
+            "files": len(self.files) + self.image_files,
             "manifest_sha256": self.manifest_sha256,
             "export_id": self.export_id,
         }
@@ -358,120 +534,255 @@ def _sha(path: Path) -> str:
     return h.hexdigest()
 
 
+class _HashingFile:
+    """A new file written through a buffer, hashed while written (no re-read)."""
+
+    def __init__(self, path: Path):
+        self._fh = open(path, "xb", buffering=1 << 18)  # noqa: SIM115 - closed by close()
+        self._h = hashlib.sha256()
+
+    def write(self, b: bytes) -> int:
+        self._h.update(b)
+        return self._fh.write(b)
+
+    def close(self) -> str:
+        if not self._fh.closed:
+            self._fh.close()
+        return self._h.hexdigest()
+
+
+_O_NEW = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+_O_NEW |= getattr(os, "O_NOFOLLOW", 0)
+
+
+def _write_new(path: Path, data: bytes) -> None:
+    """Write ``data`` to a new file ``path`` (never overwrite, never follow a link)."""
+    fd = os.open(path, _O_NEW, 0o644)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)
+
+
 def _inside(root: Path, rel: str) -> Path:
     p = (root / rel).resolve()
-    if not p.is_relative_to(root.resolve()):  # defence in depth: sanitising should prevent this
+    if not p.is_relative_to(root):  # defence in depth: sanitising should prevent this
         raise AnnotatorError(f"refusing to write outside the export folder: {rel!r}")
     return p
 
 
-def _assign_names(sel: Selection) -> dict[str, str]:
-    """Folder-layout names: identity key -> directory, and ExportFace.rel for every face."""
-    dirs = Namer()
-    dirmap: dict[str, str] = {}
-    for key, faces in sel.identities.items():
-        d = dirmap[key] = dirs.take(key)
-        files = Namer()
-        for f in faces:
-            c = f.cand
-            if c.source_format == "folder" and c.relpath:
-                stem = Path(c.relpath).stem
-            elif c.rank is not None and c.face_ref:
-                stem = f"{c.rank}-{c.face_ref}"
-            else:
-                stem = f.origin
-            f.rel = f"{d}/{files.take(stem, f.ext)}"
-    return dirmap
+FILE_LIST = ".manifest-files.part"  # image entries of manifest.json, written as they come
 
 
-def _write_folder(tmp: Path, sel: Selection, progress: ProgressFn, cancelled: CancelledFn) -> None:
-    total = len(sel.faces)
-    made: set[str] = set()
-    for i, f in enumerate(sel.faces, 1):
-        if cancelled():
-            raise ExportCancelled("export cancelled; nothing was written")
-        d, _sep, name = f.rel.partition("/")
-        if d not in made:  # check each identity folder once (names are sanitised already)
-            _inside(tmp, d).mkdir()
-            made.add(d)
-        with open(tmp / d / name, "xb") as fh:  # "x": never overwrite, never follow a link
-            fh.write(f.data)
-        f.file = f.rel
-        if i % 256 == 0 or i == total:
-            progress(i, total)
+class _Writer(_Sink):
+    """Writes ``manifest.csv`` (origin, identity, file, sha256) for every face; the format
+    writers below add the images. ``files``: relative path -> sha256 of the other files; the
+    per-image entries of folder exports go to :data:`FILE_LIST` (manifest.json text) instead,
+    so nothing per face stays in memory."""
+
+    def __init__(self, tmp: Path):
+        self.tmp = tmp
+        self.root = tmp.resolve()
+        self.files: dict[str, str] = {}
+        self.image_files = 0
+        self._list: _HashingFile | None = None
+        self._csv = _HashingFile(tmp / "manifest.csv")
+        self._csv.write(b"origin,identity,file,sha256\n")
+
+    def identity(self, key: str, dirname: str, faces: list[tuple[ExportFace, bytes]]) -> None:
+        self.write_images(key, dirname, faces)
+        buf = io.StringIO(newline="")
+        w = csv.writer(buf, lineterminator="\n")
+        for f, _b in faces:
+            w.writerow([f.origin, f.identity_key, f.file or f.rel, f.sha256])
+        self._csv.write(buf.getvalue().encode("utf-8"))
+
+    def write_images(self, key: str, dirname: str, faces: list[tuple[ExportFace, bytes]]) -> None:
+        for f, _b in faces:  # csv: the manifest names the folder-layout path
+            f.file = f.rel
+
+    def list_image(self, rel: str, sha: str) -> None:
+        if self._list is None:
+            self._list = _HashingFile(self.tmp / FILE_LIST)
+        sep = b",\n" if self.image_files else b""
+        self._list.write(sep + f'    {json.dumps(rel, ensure_ascii=False)}: "{sha}"'.encode())
+        self.image_files += 1
+
+    def finish(self) -> None:
+        self.files["manifest.csv"] = self._csv.close()
+        if self._list is not None:
+            self._list.close()
+
+    def abort(self) -> None:
+        self._csv.close()
+        if self._list is not None:
+            self._list.close()
+
+    def write_manifest(self, manifest: dict[str, object]) -> str:
+        """manifest.json (sorted keys, indent 2) with "files": the image entries in export
+        order, then the other files sorted by name. Returns its sha256."""
+        text = json.dumps(
+            {**manifest, "files": "\0FILES\0"}, sort_keys=True, indent=2, ensure_ascii=False
+        )
+        head, _sep, tail = text.partition('"\\u0000FILES\\u0000"')
+        entries = [
+            f"    {json.dumps(k, ensure_ascii=False)}: {json.dumps(v)}".encode()
+            for k, v in sorted(self.files.items())
+        ]
+        part = self.tmp / FILE_LIST
+        out = _HashingFile(self.tmp / "manifest.json")
+        try:
+            out.write(head.encode() + b"{\n")
+            if self.image_files:
+                with open(part, "rb") as fh:
+                    for block in iter(lambda: fh.read(1 << 20), b""):
+                        out.write(block)
+                out.write(b",\n" if entries else b"")
+            out.write(b",\n".join(entries) + b"\n  }" + tail.encode() + b"\n")
+        finally:
+            sha = out.close()
+        if self.image_files:
+            part.unlink()
+        return sha
 
 
-def _write_msceleb(tmp: Path, sel: Selection) -> None:
-    from annotator.formats import msceleb
+class _FolderWriter(_Writer):
+    def write_images(self, key: str, dirname: str, faces: list[tuple[ExportFace, bytes]]) -> None:
+        d = _inside(self.root, dirname)
+        d.mkdir()
+        for f, b in faces:
+            _write_new(d / f.rel.partition("/")[2], b)
+            f.file = f.rel
+            self.list_image(f.rel, f.sha256)  # hashed when read
 
-    with open(tmp / TSV_NAME, "wb") as fh:
-        for line, f in enumerate(sel.faces, 1):
+
+class _MscelebWriter(_Writer):
+    need_names = False
+
+    def __init__(self, tmp: Path):
+        super().__init__(tmp)
+        self._tsv = _HashingFile(tmp / TSV_NAME)
+        self._line = 0
+
+    def write_images(self, key: str, dirname: str, faces: list[tuple[ExportFace, bytes]]) -> None:
+        from annotator.formats import msceleb
+
+        for f, b in faces:
             c = f.cand
             # Faces from rec/folder sources have no URL or FaceID: the origin stands in for the
             # URL and "0" for the FaceID so every row has a unique (ImageURL, FaceID) key.
             url, ref = (c.image_url, c.face_ref) if c.image_url else (f.origin, c.face_ref or "0")
-            msceleb.write_row(fh, f.identity_key, c.rank, url, c.page_url, ref, c.rect, f.data)
-            f.file = f"{TSV_NAME}:{line}"
+            msceleb.write_row(self._tsv, f.identity_key, c.rank, url, c.page_url, ref, c.rect, b)  # type: ignore[arg-type]
+            self._line += 1
+            f.file = f"{TSV_NAME}:{self._line}"
+
+    def finish(self) -> None:
+        self.files[TSV_NAME] = self._tsv.close()
+        super().finish()
+
+    def abort(self) -> None:
+        self._tsv.close()
+        super().abort()
 
 
-def _write_rec(tmp: Path, sel: Selection) -> tuple[int, int]:
-    from annotator.formats.recordio import RecordWriter
+class _RecWriter(_Writer):
+    need_size = True
+    need_names = False
 
-    sizes = Counter(s for f in sel.faces if (s := _image_size(f)) is not None)
-    size = max(sizes.items(), key=lambda kv: (kv[1], kv[0]))[0] if sizes else (112, 112)
-    classes = {k: i for i, k in enumerate(sel.identities)}
-    w = RecordWriter(tmp / REC_NAME, with_header=True, image_size=size)
-    for key_no, f in enumerate(sel.faces, 1):  # faces are in class order already
-        w.add(classes[f.identity_key], f.data)
-        f.file = f"{REC_NAME}#{key_no}"
-    w.close()
-    with open(tmp / "identities.tsv", "w", encoding="utf-8", newline="\n") as fh:
-        fh.write("class\tidentity\n")
-        for k, i in classes.items():
-            fh.write(f"{i}\t{k}\n")
-    return size
+    def __init__(self, tmp: Path):
+        from annotator.formats.recordio import RecordStreamWriter
+
+        super().__init__(tmp)
+        self._rec = RecordStreamWriter(tmp / REC_NAME)
+        self._classes = _HashingFile(tmp / "identities.tsv")
+        self._classes.write(b"class\tidentity\n")
+        self._n = 0
+        self.sizes: Counter[tuple[int, int]] = Counter()
+        self.image_size: tuple[int, int] = (112, 112)
+
+    def write_images(self, key: str, dirname: str, faces: list[tuple[ExportFace, bytes]]) -> None:
+        cls = self._n
+        self._n += 1
+        self._classes.write(f"{cls}\t{key}\n".encode())
+        for f, b in faces:
+            try:
+                k = self._rec.add(cls, b)
+            except ValueError as e:
+                raise AnnotatorError(f"cannot write {REC_NAME}: {e}") from None
+            f.file = f"{REC_NAME}#{k}"
+            if f.size is not None:
+                self.sizes[f.size] += 1
+
+    def finish(self) -> None:
+        if self.sizes:
+            self.image_size = max(self.sizes.items(), key=lambda kv: (kv[1], kv[0]))[0]
+        self._rec.close(self.image_size)
+        # the header record is rewritten at the end, so the .rec is hashed once written
+        for name in (REC_NAME, "train.idx", "property"):
+            self.files[name] = _sha(self.tmp / name)
+        self.files["identities.tsv"] = self._classes.close()
+        super().finish()
+
+    def abort(self) -> None:
+        self._rec.abort()
+        self._classes.close()
+        super().abort()
 
 
-def _write_manifest_csv(tmp: Path, sel: Selection) -> None:
-    buf = io.StringIO(newline="")
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["origin", "identity", "file", "sha256"])
-    for f in sel.faces:
-        w.writerow([f.origin, f.identity_key, f.file or f.rel, f.sha256])
-    (tmp / "manifest.csv").write_bytes(buf.getvalue().encode("utf-8"))
+WRITERS: dict[str, type[_Writer]] = {
+    "folder": _FolderWriter,
+    "msceleb": _MscelebWriter,
+    "rec": _RecWriter,
+    "csv": _Writer,
+}
 
 
 def _write_pairs(
-    tmp: Path, sel: Selection, dirmap: dict[str, str], n: int, seed: int
+    tmp: Path, sel: Selection, n: int, seed: int, fb: FaceBytes, files: dict[str, str]
 ) -> list[tuple[Pair, bool]]:
-    idents = list(sel.identities.items())
-    genuine, impostor = make_pairs([len(fs) for _k, fs in idents], n, seed)
+    """pairs.txt (LFW layout) and pairs.bin (InsightFace verification pickle), streamed: the
+    paired faces' bytes are read again from the sources, a chunk of pairs at a time, and checked
+    against the SHA-256 taken during the export."""
+    from annotator.formats.insightface_bin import write_bin_stream
+
+    idents = sel.idents
+    genuine, impostor = make_pairs([i.count for i in idents], n, seed)
     pairs = ordered_pairs(genuine, impostor)
     folds = pair_folds(n)
     lines = [f"{folds}\t{n // folds}"]
-    bins: list[bytes] = []
-    issame: list[bool] = []
+    order: list[int] = []  # index into the selection's arrays, two per pair
     for (i, a, j, b), same in pairs:
-        ki, kj = idents[i][0], idents[j][0]
         if same:
-            lines.append(f"{dirmap[ki]}\t{a + 1}\t{b + 1}")
+            lines.append(f"{idents[i].dirname}\t{a + 1}\t{b + 1}")
         else:
-            lines.append(f"{dirmap[ki]}\t{a + 1}\t{dirmap[kj]}\t{b + 1}")
-        bins += [idents[i][1][a].data, idents[j][1][b].data]
-        issame.append(same)
-    (tmp / "pairs.txt").write_bytes(("\n".join(lines) + "\n").encode("utf-8"))
-    (tmp / "pairs.bin").write_bytes(pickle.dumps((bins, issame), protocol=4))
+            lines.append(f"{idents[i].dirname}\t{a + 1}\t{idents[j].dirname}\t{b + 1}")
+        order += [idents[i].start + a, idents[j].start + b]
+    txt = ("\n".join(lines) + "\n").encode("utf-8")
+    (tmp / "pairs.txt").write_bytes(txt)
+    files["pairs.txt"] = hashlib.sha256(txt).hexdigest()
+
+    def images() -> Iterator[bytes]:
+        for k in range(0, len(order), PAIR_CHUNK):
+            chunk = order[k : k + PAIR_CHUNK]
+            want = sorted(set(chunk), key=lambda g: (sel.source_ids[g], sel.offsets[g], g))
+            ids = [sel.face_ids[g] for g in want]
+            data = dict(zip(want, fb.read_many(ids), strict=True))
+            for g in chunk:
+                b = data[g]
+                if hashlib.sha256(b).digest() != sel.digests[32 * g : 32 * g + 32]:
+                    raise AnnotatorError(
+                        f"face {sel.face_ids[g]}: its source changed during the export"
+                    )
+                yield b
+
+    out = _HashingFile(tmp / "pairs.bin")
+    try:
+        write_bin_stream(out, images(), [same for _p, same in pairs])  # type: ignore[arg-type]
+    finally:
+        files["pairs.bin"] = out.close()
     return pairs
-
-
-def _fingerprint(sel: Selection) -> str:
-    h = hashlib.sha256()
-    for f in sel.faces:
-        c = f.cand
-        h.update(
-            f"{f.face_id}\t{f.identity_key}\tcorrect\t{c.source_fingerprint}\t{f.sha256}\n".encode()
-        )
-    return h.hexdigest()
 
 
 def _readme(
@@ -485,8 +796,8 @@ def _readme(
     npairs: int,
     image_size: tuple[int, int] | None,
 ) -> str:
-    per = [len(v) for v in sel.identities.values()]
-    n, k = len(sel.faces), len(per)
+    per = [i.count for i in sel.idents]
+    n, k = len(sel), len(per)
     L: list[str] = []
     add = L.append
     add("# Verified face-identity test set — datasheet\n")
@@ -535,9 +846,14 @@ def _readme(
     else:
         add("No QA pass was run on this project.\n")
     if sel.qa:
+        why = sel.qa.get("not_passed_why") or {}
+        detail = "; ".join(f"{r}: {c}" for r, c in why.items())  # type: ignore[union-attr]
         add(
-            f"Identities that passed QA: {sel.qa['identities_passed']}; not passed: "
-            f"{sel.qa['identities_not_passed']}.\n"
+            "Only identities that passed QA are included (every sampled face of the identity "
+            "agreed with its label, or the disagreement was adjudicated). Included: "
+            f"{sel.qa['identities_passed']}; left out: {sel.qa['identities_not_passed']}"
+            + (f" ({detail})" if detail else "")
+            + ".\n"
         )
     add("## What was excluded and why (counts only)\n")
     add("| reason | faces |\n|---|---|")
@@ -635,6 +951,8 @@ def export_dataset(
     cancelled: CancelledFn = never_cancelled,
 ) -> ExportResult:
     """Write the export; see the module docstring. Raises AnnotatorError on bad arguments."""
+    from annotator.formats.access import FaceBytes
+
     if fmt not in EXPORT_FORMATS:
         raise AnnotatorError(
             f"unknown export format {fmt!r} (expected one of {', '.join(EXPORT_FORMATS)})"
@@ -645,11 +963,6 @@ def export_dataset(
         raise AnnotatorError("--pairs must not be negative")
     outp = Path(out).expanduser().absolute()
     _prepare_out(outp, force)
-    sel = select_faces(project, require_qa, min_faces, progress, cancelled)
-    if not sel.faces:
-        raise AnnotatorError(
-            "nothing to export: no face passes the filters (label faces `correct` first)"
-        )
     params: dict[str, object] = {
         "format": fmt,
         "require_qa": require_qa,
@@ -659,43 +972,38 @@ def export_dataset(
     }
     tmp = outp.with_name(f".{outp.name}.tmp-{os.getpid()}-{os.urandom(4).hex()}")
     tmp.mkdir()
+    writer: _Writer | None = None
     try:
-        dirmap = _assign_names(sel)
-        image_size = None
-        if fmt == "folder":
-            _write_folder(tmp, sel, progress, cancelled)
-        elif fmt == "msceleb":
-            _write_msceleb(tmp, sel)
-        elif fmt == "rec":
-            image_size = _write_rec(tmp, sel)
+        writer = WRITERS[fmt](tmp)
+        sel = select_faces(project, require_qa, min_faces, progress, cancelled, sink=writer)
+        if not len(sel):
+            raise AnnotatorError(
+                "nothing to export: no face passes the filters (label faces `correct` first)"
+            )
+        writer.finish()
+        files = writer.files
+        image_size = writer.image_size if isinstance(writer, _RecWriter) else None
         if cancelled():
             raise ExportCancelled("export cancelled; nothing was written")
-        _write_manifest_csv(tmp, sel)
         if pairs:
-            _write_pairs(tmp, sel, dirmap, pairs, seed)
+            with FaceBytes(project) as fb:
+                _write_pairs(tmp, sel, pairs, seed, fb, files)
         labels = store.label_counts(project)
         totals = store.project_totals(project)
         qa = store.qa_agreement(project)
         readme = _readme(
             fmt, sel, params, labels, totals, store.source_formats(project), qa, pairs, image_size
-        )
-        (tmp / "README.md").write_bytes(readme.encode("utf-8"))
-        known = {f.file: f.sha256 for f in sel.faces} if fmt == "folder" else {}
-        files = {}
-        for p in sorted(tmp.rglob("*"), key=lambda q: q.relative_to(tmp).as_posix()):
-            rel = p.relative_to(tmp).as_posix()
-            if rel in known:
-                files[rel] = known[rel]  # image bytes hashed when read
-            elif p.is_file():
-                files[rel] = _sha(p)
-        per_identity = {k: len(v) for k, v in sel.identities.items()}
+        ).encode("utf-8")
+        (tmp / "README.md").write_bytes(readme)
+        files["README.md"] = hashlib.sha256(readme).hexdigest()
+        per_identity = {i.key: i.count for i in sel.idents}
         manifest = {
             "tool": "annotator",
             "version": __version__,
-            "project_fingerprint": _fingerprint(sel),
+            "project_fingerprint": sel.fingerprint,
             "filters": params,
             "counts": {
-                "faces": len(sel.faces),
+                "faces": len(sel),
                 "identities": len(per_identity),
                 "pairs": {"genuine": pairs, "impostor": pairs},
                 "per_identity": per_identity,
@@ -706,23 +1014,27 @@ def export_dataset(
             "reviewers": sel.reviewers,
             "qa": {**qa, **(sel.qa or {})},
             "image_size": list(image_size) if image_size else None,
-            "files": files,
         }
-        mbytes = (
-            json.dumps(manifest, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
-        ).encode()
-        (tmp / "manifest.json").write_bytes(mbytes)
+        msha = writer.write_manifest(manifest)
         if cancelled():
             raise ExportCancelled("export cancelled; nothing was written")
         _swap_in(tmp, outp)
     except BaseException:
+        if writer is not None:
+            writer.abort()
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    msha = hashlib.sha256(mbytes).hexdigest()
     files["manifest.json"] = msha
-    eid = store.record_export(
-        project, fmt, str(outp), params, len(sel.faces), len(per_identity), msha
-    )
+    eid = store.record_export(project, fmt, str(outp), params, len(sel), len(per_identity), msha)
     return ExportResult(
-        str(outp), fmt, len(sel.faces), len(per_identity), pairs, sel.excluded, files, msha, eid
+        str(outp),
+        fmt,
+        len(sel),
+        len(per_identity),
+        pairs,
+        sel.excluded,
+        files,
+        msha,
+        eid,
+        writer.image_files,
     )

@@ -20,6 +20,14 @@ near duplicates (re-encoded, 1-3 px crops, +-10% brightness) are within 4 bits, 
 are > 10 bits apart for >= 99% of pairs, so 6 keeps recall 1.0 with a 2-bit margin while leaving
 a 4-bit gap to unrelated photos.
 
+Blurry threshold: sharpness (annotator.core.hashing: Laplacian variance at about 64 px) of the demo's
+synthetic faces at 112 and 250 px is >= 550 unblurred; after a Gaussian blur of sigma 2 px per 112 px
+of face its median is 81-127, after sigma 3 px 26-43 (max 66). BLURRY_SHARPNESS = 60 flags the
+latter and leaves sharp faces alone.
+
+Everything is vectorised (flags are columns, see FlagSet): millions of near-duplicate pairs cost
+seconds, not minutes.
+
 Duplicate groups are the connected components of exact + near + cross pairs; the keeper of a
 group is its largest-resolution face, then best (lowest) search rank, then lowest face id.
 
@@ -29,7 +37,7 @@ of that kind); flagged_count = faces with any flag.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -38,7 +46,7 @@ from annotator.core.neighbors import pairs_within
 
 DEFAULT_RADIUS = 6
 TINY_PX = 48
-BLURRY_SHARPNESS = 15.0
+BLURRY_SHARPNESS = 60.0
 OUTLIER_Z = 3.0
 OUTLIER_MIN_FACES = 5
 KINDS = (
@@ -71,17 +79,99 @@ class Flag:
     score: float
 
 
+KIND_CODE = {k: i for i, k in enumerate(KINDS)}
+_WEIGHT = np.array([WEIGHTS[k] for k in KINDS])
+
+
 @dataclass(slots=True)
 class FlagSet:
-    flags: list[Flag] = field(default_factory=list)
-    groups: list[tuple[int, int, int]] = field(default_factory=list)  # face, group, keeper
-    suspicion: list[tuple[int, float, int]] = field(
-        default_factory=list
-    )  # identity, score, flagged
+    """Flags as columns (millions of near-duplicate pairs stay arrays, not objects).
+
+    Flag ``k`` has kind ``KINDS[kind[k]]``, distance ``distance[k]`` (-1: none), score
+    ``score[k]`` and faces ``face_ids[offsets[k]:offsets[k + 1]]`` (sorted).
+    """
+
+    kind: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int8))
+    distance: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    score: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float64))
+    offsets: np.ndarray = field(default_factory=lambda: np.zeros(1, np.int64))
+    face_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    groups: np.ndarray = field(default_factory=lambda: np.zeros((0, 3), np.int64))
+    suspicion: list[tuple[int, float, int]] = field(default_factory=list)  # identity, score, n
     pairs: int = 0
 
+    def __len__(self) -> int:
+        return len(self.kind)
+
     def count(self, kind: str) -> int:
-        return sum(1 for f in self.flags if f.kind == kind)
+        return int(np.count_nonzero(self.kind == KIND_CODE[kind]))
+
+    def rows(self) -> Iterator[tuple[str, tuple[int, ...], int | None, float]]:
+        """(kind, faces, distance, score) per flag, as plain Python values."""
+        kinds = [KINDS[k] for k in self.kind.tolist()]
+        off = self.offsets.tolist()
+        ids = self.face_ids.tolist()
+        for k, (kind, d, sc) in enumerate(
+            zip(kinds, self.distance.tolist(), self.score.tolist(), strict=True)
+        ):
+            yield kind, tuple(ids[off[k] : off[k + 1]]), (None if d < 0 else d), sc
+
+    @property
+    def flags(self) -> list[Flag]:
+        return [Flag(*r) for r in self.rows()]
+
+
+class _Builder:
+    """Collects flag columns kind by kind; faces as fixed-width blocks or CSR pieces."""
+
+    def __init__(self) -> None:
+        self.parts: list[tuple[np.ndarray, ...]] = []  # kind, dist, score, counts, faces
+
+    def add(self, kind: str, faces: np.ndarray, dist: np.ndarray | None, score: np.ndarray):
+        """``faces``: (k, w) sorted face ids per row."""
+        k = len(faces)
+        if not k:
+            return
+        d = np.full(k, -1, np.int64) if dist is None else np.asarray(dist, np.int64)
+        counts = np.full(k, faces.shape[1], np.int64)
+        self.parts.append(
+            (
+                np.full(k, KIND_CODE[kind], np.int8),
+                d,
+                np.asarray(score, np.float64),
+                counts,
+                faces.reshape(-1).astype(np.int64),
+            )
+        )
+
+    def add_csr(self, kind: str, counts: np.ndarray, faces: np.ndarray, dist, score) -> None:
+        k = len(counts)
+        if not k:
+            return
+        self.parts.append(
+            (
+                np.full(k, KIND_CODE[kind], np.int8),
+                np.asarray(dist, np.int64),
+                np.asarray(score, np.float64),
+                counts.astype(np.int64),
+                faces.astype(np.int64),
+            )
+        )
+
+    def build(self, out: FlagSet) -> None:
+        if not self.parts:
+            return
+        cols = [np.concatenate(c) for c in zip(*self.parts, strict=True)]
+        out.kind, out.distance, out.score, counts, out.face_ids = cols
+        out.offsets = np.r_[0, np.cumsum(counts)].astype(np.int64)
+
+
+def _group_median(values: np.ndarray, seg: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """Median of each segment of ``values`` (segments given by start ``seg`` and ``sizes``;
+    values sorted within each segment)."""
+    lo = values[seg + (sizes - 1) // 2]
+    hi = values[seg + sizes // 2]
+    return (lo + hi) / 2.0
 
 
 def majority_outliers(phash: np.ndarray, identity: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -95,12 +185,10 @@ def majority_outliers(phash: np.ndarray, identity: np.ndarray) -> tuple[np.ndarr
     ids = identity[order]
     starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
     ends = np.r_[starts[1:], n]
-    # process identities in slices of ~1M faces to bound the bit matrix
+    # majority hashes, in slices of ~1M faces to bound the (faces x 64) bit matrix
     s = 0
     while s < len(starts):
-        e = s
-        while e < len(starts) and ends[e] - starts[s] < 1_000_000:
-            e += 1
+        e = int(np.searchsorted(ends, starts[s] + 1_000_000, side="right"))
         e = max(e, s + 1)
         lo, hi = starts[s], ends[e - 1]
         sel = order[lo:hi]
@@ -112,16 +200,20 @@ def majority_outliers(phash: np.ndarray, identity: np.ndarray) -> tuple[np.ndarr
         maj = (sums * 2 > sizes[:, None]).astype(np.uint8)
         maj_h = np.packbits(maj, axis=1).view(">u8").reshape(-1).astype(np.uint64)
         which = np.repeat(np.arange(len(seg)), sizes)
-        d = np.bitwise_count(h ^ maj_h[which]).astype(np.int64)
-        dist[sel] = d
-        for g in range(len(seg)):
-            if sizes[g] < OUTLIER_MIN_FACES:
-                continue
-            dd = d[seg[g] : seg[g] + sizes[g]]
-            med = np.median(dd)
-            mad = np.median(np.abs(dd - med))
-            z[sel[seg[g] : seg[g] + sizes[g]]] = (dd - med) / (1.4826 * mad + 1.0)
+        dist[sel] = np.bitwise_count(h ^ maj_h[which]).astype(np.int64)
         s = e
+    # robust z per identity (median and MAD of the distances), vectorised over identities
+    sizes = ends - starts
+    gid = np.repeat(np.arange(len(starts)), sizes)  # identity index per sorted position
+    dsorted = dist[order]
+    o1 = np.lexsort((dsorted, gid))
+    med = _group_median(dsorted[o1].astype(np.float64), starts, sizes)
+    dev = np.abs(dsorted - med[gid])
+    o2 = np.lexsort((dev, gid))
+    mad = _group_median(dev[o2], starts, sizes)
+    zz = (dsorted - med[gid]) / (1.4826 * mad[gid] + 1.0)
+    big = sizes[gid] >= OUTLIER_MIN_FACES
+    z[order[big]] = zz[big]
     return dist, z
 
 
@@ -134,56 +226,105 @@ def _components(n: int, i: np.ndarray, j: np.ndarray) -> np.ndarray:
     return labels
 
 
+def _sha_arrays(
+    sha_groups: Sequence[Sequence[int]] | tuple[np.ndarray, np.ndarray],
+) -> tuple[np.ndarray, np.ndarray]:
+    """(face ids, group index) of byte-identical faces, from a list of id lists or arrays."""
+    if (
+        isinstance(sha_groups, tuple)
+        and len(sha_groups) == 2
+        and isinstance(sha_groups[0], np.ndarray)
+    ):
+        return np.asarray(sha_groups[0], np.int64), np.asarray(sha_groups[1], np.int64)
+    lens = [len(g) for g in sha_groups]
+    faces = np.fromiter((int(f) for g in sha_groups for f in g), np.int64, sum(lens))
+    return faces, np.repeat(np.arange(len(lens), dtype=np.int64), lens)
+
+
 def compute_flags(
     data: np.ndarray,
-    sha_groups: Sequence[Sequence[int]],
+    sha_groups: Sequence[Sequence[int]] | tuple[np.ndarray, np.ndarray],
     radius: int = DEFAULT_RADIUS,
-    progress=None,
-    cancelled=None,
+    progress: Callable[[int, int], None] | None = None,
+    cancelled: Callable[[], bool] | None = None,
 ) -> FlagSet:
-    """All flags of a project from its hashes (``annotator.store.hashes.load_hashes`` rows)."""
+    """All flags of a project from its hashes (``annotator.store.hashes.load_hashes`` rows).
+
+    ``sha_groups``: byte-identical faces, as lists of face ids or as (face ids, group index)
+    arrays. ``progress(done, total)`` runs from 0 to 1000 (the pair search is most of it).
+    """
     out = FlagSet()
-    face = data["face_id"]
-    ident = data["identity_id"]
+    fb = _Builder()
+    face = data["face_id"].astype(np.int64)
+    ident = data["identity_id"].astype(np.int64)
     n = len(data)
-    pos = {int(f): k for k, f in enumerate(face)}
 
-    # exact duplicates
+    def tick(done: int) -> None:
+        if progress:
+            progress(done, 1000)
+
+    tick(0)
+    # face id -> position in data
+    forder = np.argsort(face, kind="stable")
+    fsorted = face[forder]
+
+    def pos_of(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        p = np.searchsorted(fsorted, ids)
+        p[p >= n] = 0
+        ok = fsorted[p] == ids if n else np.zeros(len(ids), bool)
+        return forder[p[ok]], ok
+
+    # exact duplicates: byte-identical faces of one identity (one flag per such group)
+    g_face, g_id = _sha_arrays(sha_groups)
+    g_pos, known = pos_of(g_face)
+    g_id = g_id[known]
     sha_of = np.full(n, -1, dtype=np.int64)
-    for g, ids in enumerate(sha_groups):
-        by_identity: dict[int, list[int]] = {}
-        for f in sorted(int(x) for x in ids):
-            if f in pos:
-                sha_of[pos[f]] = g
-                by_identity.setdefault(int(ident[pos[f]]), []).append(f)
-        for members in by_identity.values():
-            if len(members) > 1:
-                out.flags.append(Flag("exact_dup", tuple(members), 0, float(len(members))))
+    sha_of[g_pos] = g_id
+    if len(g_pos):
+        o = np.lexsort((face[g_pos], ident[g_pos], g_id))
+        gp, gg, gi = g_pos[o], g_id[o], ident[g_pos][o]
+        start = np.flatnonzero(np.r_[True, (gg[1:] != gg[:-1]) | (gi[1:] != gi[:-1])])
+        size = np.diff(np.r_[start, len(gp)])
+        multi = size > 1
+        keep = np.repeat(multi, size)
+        fb.add_csr("exact_dup", size[multi], face[gp[keep]], np.zeros(multi.sum()), size[multi])
 
+    # near and cross-identity duplicates (pHash within radius)
     ok = data["corrupt"] == 0
     okidx = np.flatnonzero(ok)
-    i, j, d = pairs_within(data["phash"][okidx], radius, progress=progress, cancelled=cancelled)
-    i, j = okidx[i], okidx[j]
-    out.pairs = len(i)
-    same_bytes = (sha_of[i] >= 0) & (sha_of[i] == sha_of[j])
-    same_id = ident[i] == ident[j]
-    for a, b, dist, sb, si in zip(face[i], face[j], d, same_bytes, same_id, strict=True):
-        if sb and si:
-            continue  # already an exact_dup flag
-        frac = 1.0 - float(dist) / (radius + 1)
-        if si:
-            out.flags.append(Flag("near_dup", (int(a), int(b)), int(dist), frac))
-        else:
-            out.flags.append(Flag("cross_identity_dup", (int(a), int(b)), int(dist), 1.0 + frac))
 
-    # duplicate groups: components of exact + within-R pairs
-    ei, ej = [i], [j]
-    for ids in sha_groups:  # also corrupt byte-identical copies
-        p = [pos[int(x)] for x in ids if int(x) in pos]
-        if len(p) > 1:
-            ei.append(np.full(len(p) - 1, p[0], dtype=np.int64))
-            ej.append(np.array(p[1:], dtype=np.int64))
-    gi, gj = np.concatenate(ei), np.concatenate(ej)
+    def search_progress(done: int, total: int) -> None:
+        tick(50 + int(700 * done / max(total, 1)))
+
+    i, j, d = pairs_within(
+        data["phash"][okidx], radius, progress=search_progress, cancelled=cancelled
+    )
+    i, j = okidx[i], okidx[j]
+    del okidx
+    out.pairs = len(i)
+    tick(750)
+    same_id = ident[i] == ident[j]
+    skip = same_id & (sha_of[i] >= 0) & (sha_of[i] == sha_of[j])  # already an exact_dup flag
+    frac = 1.0 - d.astype(np.float64) / (radius + 1)
+    fa, fb_ = face[i], face[j]
+    pair = np.stack([np.minimum(fa, fb_), np.maximum(fa, fb_)], axis=1)
+    sel = same_id & ~skip
+    fb.add("near_dup", pair[sel], d[sel], frac[sel])
+    sel = ~same_id
+    fb.add("cross_identity_dup", pair[sel], d[sel], 1.0 + frac[sel])
+    del pair, fa, fb_, frac, sel, skip, same_id
+
+    # duplicate groups: components of within-R pairs + byte-identical copies (also corrupt)
+    gi2, gj2 = [i, np.zeros(0, np.int64)], [j, np.zeros(0, np.int64)]
+    if len(g_pos):
+        o = np.argsort(g_id, kind="stable")
+        gp, gg = g_pos[o], g_id[o]
+        first = np.r_[True, gg[1:] != gg[:-1]]
+        head = np.maximum.accumulate(np.where(first, np.arange(len(gp)), 0))
+        gi2.append(gp[head[~first]])
+        gj2.append(gp[~first])
+    gi, gj = np.concatenate(gi2), np.concatenate(gj2)
+    del i, j, d, gi2, gj2
     if len(gi):
         labels = _components(n, gi, gj)
         involved = np.zeros(n, dtype=bool)
@@ -195,54 +336,70 @@ def compute_flags(
         order = np.lexsort((face[idx], data["rank"][idx], -area, labels[idx]))
         lab = labels[idx][order]
         first = np.r_[True, lab[1:] != lab[:-1]]
-        gid_of = {}
-        for k, o in enumerate(order):
-            f = int(face[idx[o]])
-            if first[k]:
-                gid_of[int(lab[k])] = f  # group id = keeper's face id (stable across scans)
-            out.groups.append((f, gid_of[int(lab[k])], int(first[k])))
+        keeper_face = face[idx[order]][
+            np.maximum.accumulate(np.where(first, np.arange(len(order)), 0))
+        ]
+        out.groups = np.stack([face[idx[order]], keeper_face, first.astype(np.int64)], axis=1)
+    tick(850)
 
     # outliers
+    okidx = np.flatnonzero(ok)
     dist, z = majority_outliers(data["phash"][okidx], ident[okidx])
-    for k in np.flatnonzero(z >= OUTLIER_Z):
-        out.flags.append(Flag("outlier", (int(face[okidx[k]]),), int(dist[k]), float(z[k])))
+    k = np.flatnonzero(z >= OUTLIER_Z)
+    fb.add("outlier", face[okidx[k]][:, None], dist[k], z[k])
 
     # per-face quality flags
-    for k in np.flatnonzero(~ok):
-        out.flags.append(Flag("corrupt", (int(face[k]),), None, 1.0))
-    side = np.minimum(data["width"], data["height"])
-    for k in np.flatnonzero(ok & (side < TINY_PX)):
-        out.flags.append(Flag("tiny", (int(face[k]),), None, 1.0 - float(side[k]) / TINY_PX))
-    for k in np.flatnonzero(ok & (data["grayscale"] == 1)):
-        out.flags.append(Flag("grayscale", (int(face[k]),), None, 0.25))
+    k = np.flatnonzero(~ok)
+    fb.add("corrupt", face[k][:, None], None, np.ones(len(k)))
+    side = np.minimum(data["width"], data["height"]).astype(np.float64)
+    k = np.flatnonzero(ok & (side < TINY_PX))
+    fb.add("tiny", face[k][:, None], None, 1.0 - side[k] / TINY_PX)
+    k = np.flatnonzero(ok & (data["grayscale"] == 1))
+    fb.add("grayscale", face[k][:, None], None, np.full(len(k), 0.25))
     sharp = data["sharpness"]
-    for k in np.flatnonzero(ok & (sharp >= 0) & (sharp < BLURRY_SHARPNESS)):
-        out.flags.append(
-            Flag("blurry", (int(face[k]),), None, 1.0 - float(sharp[k]) / BLURRY_SHARPNESS)
-        )
+    k = np.flatnonzero(ok & (sharp >= 0) & (sharp < BLURRY_SHARPNESS))
+    fb.add("blurry", face[k][:, None], None, 1.0 - sharp[k] / BLURRY_SHARPNESS)
 
-    out.suspicion = suspicion(out.flags, face, ident)
+    fb.build(out)
+    out.suspicion = suspicion_arrays(out.kind, out.offsets, out.face_ids, face, ident)
+    tick(1000)
     return out
+
+
+def suspicion_arrays(
+    kind: np.ndarray, offsets: np.ndarray, face_ids: np.ndarray, face: np.ndarray, ident: np.ndarray
+) -> list[tuple[int, float, int]]:
+    """(identity id, suspicion, flagged faces) for identities with any flagged face.
+
+    Flags in columns (see :class:`FlagSet`); ``face``/``ident``: every scanned face and its
+    identity. A face counts each kind once, however many flags of that kind it has.
+    """
+    if not len(face_ids) or not len(face):
+        return []
+    per = np.repeat(kind.astype(np.int64), np.diff(offsets))
+    key = np.unique(face_ids * len(KINDS) + per)  # (face, kind) once each
+    f, k = key // len(KINDS), key % len(KINDS)
+    order = np.argsort(face, kind="stable")
+    fs = face[order]
+    p = np.searchsorted(fs, f)
+    p[p >= len(fs)] = 0
+    known = fs[p] == f
+    f, k, p = f[known], k[known], p[known]
+    iid = ident[order][p]
+    uid, inv, size = np.unique(ident, return_inverse=True, return_counts=True)
+    g = np.searchsorted(uid, iid)
+    score = np.bincount(g, weights=_WEIGHT[k], minlength=len(uid)) / size
+    uf = np.r_[True, f[1:] != f[:-1]]  # first (face, kind) of each face: count faces once
+    flagged = np.bincount(g[uf], minlength=len(uid))
+    hit = np.flatnonzero(flagged)
+    return [(int(uid[x]), round(float(score[x]), 6), int(flagged[x])) for x in hit.tolist()]
 
 
 def suspicion(
     flags: Sequence[Flag], face: np.ndarray, ident: np.ndarray
 ) -> list[tuple[int, float, int]]:
     """(identity id, suspicion, flagged faces) for identities with any flagged face."""
-    id_of = dict(zip(face.tolist(), ident.tolist(), strict=True))
-    size: dict[int, int] = {}
-    for x in ident.tolist():
-        size[x] = size.get(x, 0) + 1
-    kinds_of: dict[int, set[str]] = {}
-    for f in flags:
-        for fid in f.faces:
-            kinds_of.setdefault(fid, set()).add(f.kind)
-    score: dict[int, float] = {}
-    flagged: dict[int, int] = {}
-    for fid, kinds in kinds_of.items():
-        iid = id_of.get(fid)
-        if iid is None:
-            continue
-        flagged[iid] = flagged.get(iid, 0) + 1
-        score[iid] = score.get(iid, 0.0) + sum(WEIGHTS[k] for k in kinds) / size[iid]
-    return [(iid, round(score[iid], 6), flagged[iid]) for iid in sorted(score)]
+    kinds = np.array([KIND_CODE[f.kind] for f in flags], dtype=np.int8)
+    counts = np.array([len(f.faces) for f in flags], dtype=np.int64)
+    ids = np.fromiter((x for f in flags for x in f.faces), np.int64, int(counts.sum()))
+    return suspicion_arrays(kinds, np.r_[0, np.cumsum(counts)], ids, face, ident)

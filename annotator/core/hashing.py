@@ -22,8 +22,9 @@ How it stays exact and still fast:
 
 Grayscale: mode L/LA/1/I/F, or every pixel's channels within ``GRAY_TOLERANCE`` levels (JPEG
 chroma rounding makes a gray RGB JPEG differ by a level here and there).
-Sharpness: variance of the 4-neighbour Laplacian of the grayscale image box-reduced by an integer
-factor to about 64 px (pixel units squared); low means blurry (see annotator.core.flags.BLURRY_SHARPNESS).
+Sharpness: variance of the 4-neighbour Laplacian of the grayscale image box-averaged by the integer
+factor that brings it nearest to 64 px (pixel units squared); low means blurry (see
+annotator.core.flags.BLURRY_SHARPNESS).
 """
 
 from __future__ import annotations
@@ -37,13 +38,14 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
-from PIL import Image, ImageChops
+from PIL import Image
 
 GRAY_TOLERANCE = 2
 SHARPNESS_SIDE = 64  # sharpness is measured after box-reducing to about this many pixels
 _PRECISION_BITS = 22  # Pillow Resample.c: 32 - 8 - 2
 _TIE_TOL = 1e-3  # DCT coefficients are up to ~1e6; matmul-vs-FFT error is ~1e-9
-_BATCH = 64  # images per matrix product (bounds float64 temporaries)
+_SUB_PIXELS = 1 << 17  # pixels per resize step (1 MB of float64: stays in the L2 cache)
+_THIN = 4.0  # BLAS efficiency of a product with g output columns ~ g / (g + _THIN)
 _GRAY_MODES = {"L", "LA", "1", "I", "F", "I;16", "I;16B", "I;16L", "La"}
 
 
@@ -134,46 +136,108 @@ def _coeff_matrix(in_size: int, out_size: int) -> np.ndarray:
     return m
 
 
-def _fixed_round(acc: np.ndarray) -> np.ndarray:
-    """Pillow's clip8((1 << (PB-1)) + sum): arithmetic shift then clamp to 0..255."""
-    v = acc.astype(np.int64) + (1 << (_PRECISION_BITS - 1))
-    v >>= _PRECISION_BITS
-    np.clip(v, 0, 255, out=v)
-    return v.astype(np.float64)
+@lru_cache(maxsize=256)
+def _bands(in_size: int, out_size: int) -> tuple[tuple[int, int, int, int, np.ndarray], ...]:
+    """The coefficient matrix cut into bands: (o0, o1, c0, c1, coeff[o0:o1, c0:c1].T).
+
+    A LANCZOS output pixel reads only ~6 * scale input pixels, so the dense product wastes most
+    of its work; groups of neighbouring outputs with their input window cut that 2-4x. BLAS is
+    inefficient on very thin products, so the group size g minimises multiply-adds weighted
+    by (1 + _THIN / g), an efficiency curve measured on this machine.
+    """
+    c = _coeff_matrix(in_size, out_size)
+    best: list[tuple[int, int, int, int, np.ndarray]] = []
+    best_cost = math.inf
+    for g in range(1, out_size + 1):
+        groups = []
+        cost = 0.0
+        for o0 in range(0, out_size, g):
+            o1 = min(o0 + g, out_size)
+            nz = np.flatnonzero((c[o0:o1] != 0).any(axis=0))
+            c0, c1 = (int(nz[0]), int(nz[-1]) + 1) if len(nz) else (0, 1)
+            groups.append((o0, o1, c0, c1, np.ascontiguousarray(c[o0:o1, c0:c1].T)))
+            cost += (o1 - o0) * (c1 - c0) * (1 + _THIN / (o1 - o0))
+        if cost < best_cost:
+            best, best_cost = groups, cost
+    return tuple(best)
 
 
-def _passes(x: np.ndarray, out_w: int, out_h: int, vertical_first: bool) -> np.ndarray:
-    n, h, w = x.shape
-    for horizontal in (False, True) if vertical_first else (True, False):
-        if horizontal and w != out_w:
-            x = _fixed_round(x @ _coeff_matrix(w, out_w).T)
-        elif not horizontal and h != out_h:
-            x = _fixed_round(np.matmul(_coeff_matrix(h, out_h), x))
+def _round8(x: np.ndarray) -> np.ndarray:
+    """Pillow's clip8((1 << (PB-1)) + sum): arithmetic shift then clamp to 0..255, in place.
+
+    ``x`` holds exact integers; adding 2**21 and scaling by 2**-22 are exact in float64, so
+    floor() is exactly the C arithmetic shift.
+    """
+    x += float(1 << (_PRECISION_BITS - 1))
+    x *= 1.0 / (1 << _PRECISION_BITS)
+    np.floor(x, out=x)
+    np.clip(x, 0.0, 255.0, out=x)
     return x
+
+
+def _pass(a: np.ndarray, in_size: int, out_size: int) -> np.ndarray:
+    """One Pillow resample pass along the last axis of ``a`` (rows, in_size), float64 ->
+    (rows, out_size); ``a`` itself when the size does not change (Pillow skips that pass)."""
+    if in_size == out_size:
+        return a
+    out = np.empty((a.shape[0], out_size))
+    for o0, o1, c0, c1, g in _bands(in_size, out_size):
+        np.matmul(a[:, c0:c1], g, out=out[:, o0:o1])
+    return _round8(out)
+
+
+def _resize(x: np.ndarray, out_w: int, out_h: int, order: str) -> np.ndarray:
+    """(n, H, W) float64 -> (n, out_h, out_w) float64 (a view), Pillow's LANCZOS bit for bit.
+
+    ``order`` "h": horizontal pass first (what Pillow does), "v": vertical first.
+    """
+    n, h, w = x.shape
+    if order == "h":
+        y = _pass(x.reshape(n * h, w), w, out_w)  # rows (image, y), columns out x
+        y = np.ascontiguousarray(y.reshape(n, h, out_w).transpose(0, 2, 1))
+        z = _pass(y.reshape(n * out_w, h), h, out_h)  # rows (image, out x), columns out y
+        return z.reshape(n, out_w, out_h).transpose(0, 2, 1)
+    y = np.ascontiguousarray(x.transpose(0, 2, 1)).reshape(n * w, h)
+    y = _pass(y, h, out_h)  # rows (image, x), columns out y
+    y = np.ascontiguousarray(y.reshape(n, w, out_h).transpose(0, 2, 1))
+    z = _pass(y.reshape(n * out_h, w), w, out_w)
+    return z.reshape(n, out_h, out_w)
+
+
+def _pil_resize(arr: np.ndarray, out_w: int, out_h: int) -> np.ndarray:
+    return np.stack(
+        [
+            np.asarray(Image.fromarray(a).resize((out_w, out_h), Image.Resampling.LANCZOS))
+            for a in arr
+        ]
+    )
 
 
 @lru_cache(maxsize=1024)
 def _order(h: int, w: int, out_w: int, out_h: int) -> str:
     """Which pass order reproduces this Pillow build for this shape: "h", "v" or "pil".
 
-    Pillow's C code is a two-pass fixed-point filter; recent versions pick the pass order by
-    shape. Rather than mirror that heuristic, probe once per shape with random and extreme
-    images and keep the order that matches Pillow exactly ("pil" = none did: use Pillow).
+    Pillow's C code is a two-pass fixed-point filter. Rather than mirror how it orders the
+    passes, probe once per shape with random and extreme images and keep the order that
+    matches Pillow exactly ("pil" = none did: use Pillow itself).
     """
     rng = np.random.default_rng(h * 100_003 + w)
     probe = rng.integers(0, 256, (3, h, w), dtype=np.uint8)
     probe[2] = np.where((np.indices((h, w)).sum(axis=0) % 2) == 0, 0, 255)
-    ref = np.stack(
-        [
-            np.asarray(Image.fromarray(p).resize((out_w, out_h), Image.Resampling.LANCZOS))
-            for p in probe
-        ]
-    )
+    ref = _pil_resize(probe, out_w, out_h)
     x = probe.astype(np.float64)
-    for name, vfirst in (("h", False), ("v", True)):
-        if np.array_equal(_passes(x, out_w, out_h, vfirst).astype(np.uint8), ref):
+    for name in ("h", "v"):
+        if np.array_equal(_resize(x, out_w, out_h, name), ref):
             return name
     return "pil"
+
+
+def _resize_f(x: np.ndarray, out_w: int, out_h: int) -> np.ndarray:
+    n, h, w = x.shape
+    order = _order(h, w, out_w, out_h)
+    if order == "pil":
+        return _pil_resize(x.astype(np.uint8), out_w, out_h).astype(np.float64)
+    return _resize(x, out_w, out_h, order)
 
 
 def resize_batch(arr: np.ndarray, out_w: int, out_h: int) -> np.ndarray:
@@ -181,16 +245,7 @@ def resize_batch(arr: np.ndarray, out_w: int, out_h: int) -> np.ndarray:
 
     ``arr``: (n, H, W) uint8. Returns (n, out_h, out_w) uint8, bit-identical to Pillow.
     """
-    n, h, w = arr.shape
-    order = _order(h, w, out_w, out_h)
-    if order == "pil":
-        return np.stack(
-            [
-                np.asarray(Image.fromarray(a).resize((out_w, out_h), Image.Resampling.LANCZOS))
-                for a in arr
-            ]
-        )
-    return _passes(arr.astype(np.float64), out_w, out_h, order == "v").astype(np.uint8)
+    return _resize_f(arr.astype(np.float64), out_w, out_h).astype(np.uint8)
 
 
 # -- DCT ------------------------------------------------------------------------------------------
@@ -212,14 +267,15 @@ def _phash_exact(px32: np.ndarray) -> np.ndarray:
 
 
 def phash_bits(px32: np.ndarray) -> np.ndarray:
-    """(n, 32, 32) uint8 (already resized) -> (n, 64) pHash bits equal to imagehash's."""
+    """(n, 32, 32) pixels (uint8, or float64 holding them; already resized) -> (n, 64) pHash
+    bits equal to imagehash's."""
     d = _dct8()
     low = np.matmul(np.matmul(d, px32.astype(np.float64)), d.T).reshape(len(px32), 64)
     srt = np.sort(low, axis=1)
     med = (srt[:, 31] + srt[:, 32]) / 2.0
     bits = low > med[:, None]
     for i in np.flatnonzero(srt[:, 32] - srt[:, 31] <= _TIE_TOL):
-        bits[i] = _phash_exact(px32[i])
+        bits[i] = _phash_exact(px32[i].astype(np.uint8))
     return bits
 
 
@@ -231,14 +287,21 @@ def dhash_bits(px98: np.ndarray) -> np.ndarray:
 # -- one batch of images --------------------------------------------------------------------------
 def _decode(data: bytes) -> tuple[Image.Image | None, str | None]:
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            im = Image.open(io.BytesIO(data))
-            im.load()
+        im = Image.open(io.BytesIO(data))
+        im.load()
         return im, None
     except Exception as e:  # noqa: BLE001 - any decoder failure is "corrupt" with its message
         msg = str(e).strip() or type(e).__name__
         return None, msg.splitlines()[0][:300]
+
+
+def _bands_close(core: object) -> bool:
+    """Every pixel's R, G and B within GRAY_TOLERANCE of each other (Pillow core image)."""
+    r, g, b = (core.getband(k) for k in range(3))  # type: ignore[attr-defined]
+    return (
+        r.chop_difference(g).getextrema()[1] <= GRAY_TOLERANCE
+        and g.chop_difference(b).getextrema()[1] <= GRAY_TOLERANCE
+    )
 
 
 def _is_gray(im: Image.Image) -> bool:
@@ -248,67 +311,116 @@ def _is_gray(im: Image.Image) -> bool:
         im = im.convert("RGB")
     if im.mode not in ("RGB", "RGBA", "RGBX"):
         return False
-    # Cheap early exit for colourful images (nearly every face): a 16x16 nearest-neighbour probe.
-    probe = np.asarray(im.resize((16, 16), Image.Resampling.NEAREST), dtype=np.int16)
-    if np.abs(probe[..., 0] - probe[..., 1]).max() > GRAY_TOLERANCE:
+    # Cheap early exit for colourful images (nearly every face): a 16x16 nearest-neighbour
+    # probe; only when its pixels are all gray is the whole image checked. (Pillow's core
+    # image methods: the Image wrappers cost several times more than the work here.)
+    if not _bands_close(im.im.resize((16, 16), 0)):
         return False
-    if np.abs(probe[..., 1] - probe[..., 2]).max() > GRAY_TOLERANCE:
-        return False
-    r, g, b = im.split()[:3]
-    return (
-        ImageChops.difference(r, g).getextrema()[1] <= GRAY_TOLERANCE
-        and ImageChops.difference(g, b).getextrema()[1] <= GRAY_TOLERANCE
-    )
+    return _bands_close(im.im)
 
 
-def _sharpness(gray: Image.Image) -> float:
-    """Variance of the 4-neighbour Laplacian of the grayscale image box-reduced to ~64 px.
+def _gray_pixels(im: Image.Image) -> np.ndarray:
+    """``np.asarray(im.convert("L"))``, converting straight into the array where Pillow allows
+    (the same converter, without the intermediate image and its copy out)."""
+    if im.mode in ("RGB", "RGBA", "RGBX", "L"):
+        w, h = im.size
+        out = np.empty((h, w), dtype=np.uint8)
+        try:
+            target = Image.core.map_buffer(out, (w, h), "raw", 0, ("L", 0, 1))
+            im.im.convert_into(target)
+            return out
+        except (AttributeError, ValueError, TypeError):  # an older/newer Pillow: plain path
+            pass
+    return np.asarray(im if im.mode == "L" else im.convert("L"))
 
-    Reducing by an integer factor first makes the measure comparable across resolutions
-    (and cheap): a 250x250 face and a 112x112 face of the same blur score alike.
+
+def _sharpness(x: np.ndarray) -> np.ndarray:
+    """Per image of ``x`` (n, H, W) float64 gray: variance of the 4-neighbour Laplacian after a
+    box mean over f x f blocks, f = round(min(H, W) / SHARPNESS_SIDE) (at least 1; edge pixels
+    that do not fill a block are dropped).
+
+    Reducing to about SHARPNESS_SIDE pixels first makes the measure comparable across
+    resolutions (and cheap): a 250x250 face and a 112x112 face of the same blur score alike.
     """
-    f = max(1, min(gray.size) // SHARPNESS_SIDE)
-    small = gray.reduce(f) if f > 1 else gray
-    x = np.asarray(small, dtype=np.float32)
-    if x.shape[0] < 3 or x.shape[1] < 3:
-        return 0.0
-    lap = 4 * x[1:-1, 1:-1] - x[:-2, 1:-1] - x[2:, 1:-1] - x[1:-1, :-2] - x[1:-1, 2:]
-    return float(lap.var())
+    n, h, w = x.shape
+    f = max(1, round(min(h, w) / SHARPNESS_SIDE))
+    if f > 1:
+        y = x[:, : h // f * f, : w // f * f]
+        r = np.add(y[:, 0::f, :], y[:, 1::f, :])
+        for k in range(2, f):
+            r += y[:, k::f, :]
+        y = np.add(r[:, :, 0::f], r[:, :, 1::f])
+        for k in range(2, f):
+            y += r[:, :, k::f]
+        y *= 1.0 / (f * f)
+    else:
+        y = x
+    if y.shape[1] < 3 or y.shape[2] < 3:
+        return np.zeros(n)
+    lap = y[:, 1:-1, 1:-1] * -4.0  # the sign does not change the variance
+    lap += y[:, :-2, 1:-1]
+    lap += y[:, 2:, 1:-1]
+    lap += y[:, 1:-1, :-2]
+    lap += y[:, 1:-1, 2:]
+    k = lap.shape[1] * lap.shape[2]
+    mean = lap.sum(axis=(1, 2)) / k
+    return np.einsum("nij,nij->n", lap, lap) / k - mean * mean
+
+
+def _measure(shape: tuple[int, int], arrays: list[np.ndarray]) -> tuple[np.ndarray, ...]:
+    """pHash, dHash (uint64) and sharpness of same-shape 8-bit gray images.
+
+    Images go through in small steps so the float64 pixels stay in cache for both resizes and
+    the sharpness; the DCT and the bit packing then run once over the whole group.
+    """
+    h, w = shape
+    n = len(arrays)
+    px32 = np.empty((n, 32, 32))
+    px98 = np.empty((n, 8, 9))
+    sharp = np.empty(n)
+    step = max(1, _SUB_PIXELS // (h * w))
+    x = np.empty((min(step, n), h, w))
+    for s0 in range(0, n, step):
+        part = arrays[s0 : s0 + step]
+        xs = x[: len(part)]
+        for k, a in enumerate(part):
+            xs[k] = a
+        px32[s0 : s0 + len(part)] = _resize_f(xs, 32, 32)
+        px98[s0 : s0 + len(part)] = _resize_f(xs, 9, 8)
+        sharp[s0 : s0 + len(part)] = _sharpness(xs)
+    return bits_to_uint64(phash_bits(px32)), bits_to_uint64(dhash_bits(px98)), sharp
 
 
 def hash_images(face_ids: Sequence[int], blobs: Sequence[bytes]) -> list[HashResult]:
     """Hash a batch of images (bytes). Corrupt ones get their decoder's reason."""
     out: list[HashResult] = []
     groups: dict[tuple[int, int], list[tuple[int, np.ndarray]]] = {}
-    for fid, data in zip(face_ids, blobs, strict=True):
-        r = HashResult(
-            int(fid), hashlib.sha256(data).digest(), None, None, None, None, None, None, None
-        )
-        out.append(r)
-        im, why = _decode(data)
-        if im is None:
-            r.corrupt = why or "cannot decode"
-            continue
-        try:
-            r.width, r.height = im.size
-            r.grayscale = _is_gray(im)
-            gray = im if im.mode == "L" else im.convert("L")
-            a = np.asarray(gray)
-            r.sharpness = _sharpness(gray)
-        except Exception as e:  # noqa: BLE001 - e.g. a mode Pillow cannot convert
-            r.corrupt = f"cannot convert to grayscale: {e}"
-            continue
-        groups.setdefault(a.shape, []).append((len(out) - 1, a))
-    for members in groups.values():
-        for s in range(0, len(members), _BATCH):
-            part = members[s : s + _BATCH]
-            stack = np.stack([a for _, a in part])
-            ph = bits_to_uint64(phash_bits(resize_batch(stack, 32, 32)))
-            dh = bits_to_uint64(dhash_bits(resize_batch(stack, 9, 8)))
-            for j, (idx, _) in enumerate(part):
-                r = out[idx]
-                r.phash = to_signed(int(ph[j]))
-                r.dhash = to_signed(int(dh[j]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for fid, data in zip(face_ids, blobs, strict=True):
+            r = HashResult(
+                int(fid), hashlib.sha256(data).digest(), None, None, None, None, None, None, None
+            )
+            out.append(r)
+            im, why = _decode(data)
+            if im is None:
+                r.corrupt = why or "cannot decode"
+                continue
+            try:
+                r.width, r.height = im.size
+                r.grayscale = _is_gray(im)
+                a = _gray_pixels(im)
+            except Exception as e:  # noqa: BLE001 - e.g. a mode Pillow cannot convert
+                r.corrupt = f"cannot convert to grayscale: {e}"
+                continue
+            groups.setdefault(a.shape, []).append((len(out) - 1, a))
+    for shape, members in groups.items():
+        ph, dh, sharp = _measure(shape, [a for _, a in members])
+        for j, (idx, _) in enumerate(members):
+            r = out[idx]
+            r.phash = to_signed(int(ph[j]))
+            r.dhash = to_signed(int(dh[j]))
+            r.sharpness = float(sharp[j])
     return out
 
 

@@ -28,7 +28,14 @@ from annotator.core.models import (
     Rejected,
 )
 from annotator.core.privacy import key_digest
-from annotator.formats import check_format, fingerprint, msceleb, recordio, source_stat
+from annotator.formats import (
+    check_format,
+    fingerprint,
+    image_kind,
+    msceleb,
+    recordio,
+    source_stat,
+)
 from annotator.formats import folder as folder_fmt
 from annotator.store import faces as store
 from annotator.store.db import Project
@@ -85,6 +92,84 @@ def resolve_path(fmt: str, path: str | Path) -> Path:
     return p
 
 
+TEXT_COLUMNS = {"msceleb": 7, "devset": 6, "names": 2}
+_SNIFF_MIN_LINES = 3  # fewer sampled lines than this never refuse a file
+
+
+def preflight(fmt: str, path: str | Path) -> Path:
+    """Check a source before anything is written: known format, the path exists and has the
+    right kind, and its first bytes do not plainly belong to another format. Returns the
+    absolute source path; raises :class:`AnnotatorError` with one clear line otherwise."""
+    check_format(fmt)
+    p = resolve_path(fmt, path)
+    try:
+        why = format_mismatch(fmt, p)
+    except OSError as e:
+        raise AnnotatorError(f"cannot read {p}: {e.strerror or e}") from None
+    if why:
+        raise AnnotatorError(f"{p} is not a {fmt!r} source: {why}")
+    return p
+
+
+def format_mismatch(fmt: str, p: Path) -> str | None:
+    """Why ``p`` is plainly not a ``fmt`` source (None when it may be one).
+
+    Only clear cases are refused — the wrong one of the three TSV shapes, a RecordIO file
+    given as a TSV or the reverse, an image or binary file given as text, a folder without
+    identity folders. A file that merely has bad rows is imported and its bad rows reported.
+    """
+    if fmt == "folder":
+        return folder_fmt.layout_problem(p)
+    with open(p, "rb") as f:
+        head = f.read(msceleb.SNIFF_BYTES)
+        whole = len(head) < msceleb.SNIFF_BYTES or not f.read(1)
+    is_rec = head[:4] == recordio.MAGIC_BYTES
+    if fmt == "rec":
+        if head and not is_rec:
+            guess = _tsv_guess(head, whole)
+            hint = (
+                f"; it looks like a {guess!r} file (use `annotator import {guess}`)"
+                if guess
+                else ""
+            )
+            return f"it does not start with a RecordIO record (magic 0xced7230a){hint}"
+        idx = recordio.idx_path_for(p)
+        return None if idx.is_file() else f"its index file {idx.name} is not beside it"
+    if not head:
+        return None  # an empty file imports nothing
+    if is_rec:
+        return "it is an InsightFace RecordIO file (use `annotator import rec`)"
+    if image_kind(head[:16]) is not None:
+        return "it is an image file, not a text file"
+    if b"\0" in head[:65536]:
+        return "it is a binary file, not a text file"
+    counts = msceleb.column_counts(head, whole)
+    want = TEXT_COLUMNS[fmt]
+    if len(counts) < _SNIFF_MIN_LINES:
+        return None
+    guess = _tsv_guess(head, whole)
+    if guess and guess != fmt:
+        n = sum(c == TEXT_COLUMNS[guess] for c in counts)
+        return (
+            f"{n} of its first {len(counts)} lines have {TEXT_COLUMNS[guess]} tab-separated "
+            f"columns, not {want}, like a {guess!r} file (use `annotator import {guess}`)"
+        )
+    if len(set(counts)) == 1 and counts[0] != want:
+        return f"its first {len(counts)} lines all have {counts[0]} tab-separated column(s), not {want}"
+    return None
+
+
+def _tsv_guess(head: bytes, whole: bool) -> str | None:
+    """The TSV format that at least 80% of the first lines fit by column count, if any."""
+    counts = msceleb.column_counts(head, whole)
+    if len(counts) < _SNIFF_MIN_LINES:
+        return None
+    for other, n in TEXT_COLUMNS.items():
+        if sum(c == n for c in counts) * 5 >= len(counts) * 4:
+            return other
+    return None
+
+
 def import_source(
     project: Project,
     fmt: str,
@@ -121,6 +206,9 @@ def import_source(
         if src.complete:
             return _already_complete(project, src)
     else:
+        why = format_mismatch(fmt, p)
+        if why:
+            raise AnnotatorError(f"{p} is not a {fmt!r} source: {why}")
         src = store.add_source(project, str(p), fmt, size, mtime, fp)
     return _run(project, fmt, p, src, size, progress, cancelled, batch_rows, batch_bytes)
 

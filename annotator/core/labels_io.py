@@ -353,9 +353,9 @@ def import_labels(
         for ids in _chunks(sorted(by_target[to]), chunk):
             if stop():
                 break
-            ch = ops.move_faces(project, ids, to, reviewer)
+            mine = {f: notes[f] for f in ids if f in notes}
+            ch = ops.move_faces(project, ids, to, reviewer, notes=mine)
             changed |= ch.faces
-            _notes(project, ch.batch_id, ids, notes)
             done += len(ids)
             report(done, total)
     by_label: dict[str, list[int]] = {}
@@ -365,23 +365,15 @@ def import_labels(
         for ids in _chunks(sorted(by_label.get(lab, [])), chunk):
             if stop():
                 break
-            ch = ops.label_faces(project, ids, lab, reviewer)
+            # a moved face's note is already on its move batch's events
+            mine = {f: notes[f] for f in ids if f in notes and f not in moves}
+            ch = ops.label_faces(project, ids, lab, reviewer, notes=mine)
             changed |= ch.faces
-            _notes(project, ch.batch_id, [f for f in ids if f not in moves], notes)
             done += len(ids)
             report(done, total)
     res.applied = len(changed)
     res.unchanged = len(targeted - changed) if res.complete else 0
     return res
-
-
-def _notes(
-    project: Project, batch_id: int | None, ids: Iterable[int], notes: dict[int, str]
-) -> None:
-    if batch_id is None or not notes:
-        return
-    mine = {f: notes[f] for f in ids if f in notes}
-    store.set_event_notes(project, batch_id, mine)
 
 
 # -- export ------------------------------------------------------------------------------------

@@ -31,7 +31,8 @@ class Locator:
     * TSV sources: ``offset``/``length`` of the base64 FaceData field in the file.
     * RecordIO: ``offset`` of the record (its magic number) in the .rec and the
       ``length`` of the whole payload (IRHeader + labels + image).
-    * Folders: ``relpath`` relative to the source root.
+    * Folders: ``relpath`` relative to the source root; ``length`` is the file's size and
+      ``offset`` its mtime in ns at import, so a file changed later is noticed on reading.
     """
 
     offset: int | None = None

@@ -1,57 +1,80 @@
 """All pairs of 64-bit hashes within Hamming radius R — exactly the brute-force answer, far cheaper.
 
-Method (generalised multi-index hashing / permuted tables):
+Method: multi-index hashing (Norouzi et al.) with per-block thresholds (the general pigeonhole
+principle, as in Qin et al.'s pigeonring / GPH):
 
-* Split the 64 bits into ``m`` blocks. A pair within R bits has, for every ordering of its m block
-  distances, a set of ``k`` blocks whose distances sum to at most
-  ``r(k) = k*q + max(0, k - m + rem)`` with ``q, rem = divmod(R, m)`` (the k smallest of m
-  non-negative integers summing to <= R). So for every k-subset S of blocks ("table") key each
-  hash by the bits of S, and a pair within R has, in at least one table, keys within r(k) bits.
-* Per table: sort the keys; for every XOR pattern p of weight <= r(k) on the key bits, join each
-  key^p against the sorted keys (binary search), expand candidates in bounded chunks and verify
-  the full 64-bit distance with ``np.bitwise_count``.
-* A pair is emitted only by the *first* table (in ``itertools.combinations`` order) in which its
-  key distance is <= r(k), so no pair is emitted twice and no global set is needed.
-  ``k = 1`` is classic multi-index hashing (Norouzi et al.); ``r = 0`` is Manku et al.'s permuted
-  tables (exact match on k blocks).
-* (m, k) is chosen per (N, R) by a cost model using the real bucket collisions of a sample of
-  the data; when no filter beats a blocked brute-force scan (e.g. R near 10 with small N), the
-  blocked brute force runs instead.
+* Cut the 64 bits into blocks of at most 24 bits (``widths``; bits left over are not indexed) and
+  give each block a threshold ``t_i`` (-1 = not indexed) with ``sum(t_i + 1) >= R + 1``. If a
+  pair differed in more than ``t_i`` bits in every block it would differ in at least
+  ``sum(t_i + 1) > R`` bits, so every pair within R agrees to within ``t_i`` bits on some block.
+  Unequal thresholds matter: for R = 6 over three 21-bit blocks, (2, 1, 1) probes 276 patterns
+  per key where the classic (2, 2, 2) probes 696.
+* One table per indexed block. Its keys index a direct table (``2**width`` slots); the hashes are
+  sorted by key, so a bucket is a contiguous run. Only distinct keys are probed (clustered data
+  has far fewer than N): for each XOR pattern ``p`` of weight 1..t the bucket pair
+  ``(u, u ^ p)`` is taken once, from the side where the highest bit of ``p`` is 0, and the
+  weight-0 pattern gives the pairs inside each bucket. Each bucket pair's cross product is
+  expanded in bounded chunks and verified with ``np.bitwise_count``.
+* A pair is emitted only by the *first* table whose block is within its threshold (one masked
+  popcount per earlier table on the few verified pairs), so no pair is emitted twice and no
+  global dedupe is needed. Memory stays bounded: per table O(N + 2**width), per chunk O(_CHUNK).
+* :func:`plan` picks widths and thresholds with a cost model (probes, candidates estimated from a
+  sample's real bucket collisions, keys) and falls back to a blocked brute-force scan when that
+  is cheaper (small N with large R).
 
-Output: ``(i, j, d)`` int64 arrays with i < j, sorted by (i, j).
+Output: ``(i, j, d)`` arrays with i < j, sorted by (i, j): i and j int32 (int64 from 2**31
+hashes on), d uint8 — 9 bytes a pair, so the 10**8 pairs of 10M clustered hashes fit in memory.
 """
 
 from __future__ import annotations
 
-import itertools
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
+from itertools import combinations
 
 import numpy as np
 
-_CHUNK = 1 << 22  # candidates expanded at once (bounds memory: ~100 MB of temporaries)
-_BF_COLS = 1 << 16
-_BF_ROWS = 256
-_CSR_BITS = 24  # keys up to this many bits use a direct bucket table, longer ones binary search
-_PROBE_BATCH = 1 << 22  # (pattern, hash) probes per vectorised batch
+MAX_KEY_BITS = 24  # direct table of 2**24 int32 slots = 64 MB
+MAX_THRESHOLD = 4
+_CHUNK = 1 << 22  # candidate pairs verified at once (~150 MB of temporaries)
+_PROBE_BATCH = 1 << 22  # (pattern, key) probes per vectorised step
+_PART = 1 << 23  # packed output pairs per stored part (64 MB)
+_RANK_MAX = 32  # candidate ranges up to this long are verified by rank, longer ones expanded
+_BF_COLS = 8192  # brute-force block: 32 x 8192 hashes (2 MB of XOR, fits in L2)
+_BF_ROWS = 32
+_SAMPLE = 50_000
 
-# Cost model constants (seconds per unit), measured roughly on the 2-core box.
-C_BF = 1.5e-9  # brute force, per pair
-C_KEY = 2.0e-8  # per hash per table: key gather + argsort share
-C_PROBE = 1.5e-8  # per hash per pattern: direct bucket table lookup (key <= 24 bits)
-C_PROBE_BS = 1.5e-7  # per hash per pattern: binary search (longer keys)
-C_VERIFY = 3.0e-8  # per candidate pair: expand + popcount + filter
+# Cost model (CPU seconds per unit), fitted to runs on the 2-core box (see the counters in
+# _Search and tests/bench/bench_neighbors.py). Only ratios matter: they pick the layout and
+# decide between the tables and the brute-force scan.
+C_BF = 3.0e-9  # brute force, per pair
+C_KEY = 1.5e-7  # per hash per table: key, argsort, gathers
+C_SLOT = 2e-9  # per direct-table slot per table
+C_PROBE = 2e-8  # per probed (pattern, distinct key), including the bucket pairs it yields
+C_CAND = 1.2e-8  # per candidate pair (expand, gather, popcount)
+C_TABLE = 4e-3  # fixed per table, plus C_BATCH per probe step (one per high bit at least)
+C_BATCH = 4e-4
+
+ProgressFn = Callable[[int, int], None]
+CancelledFn = Callable[[], bool]
 
 
 @dataclass(frozen=True)
 class Plan:
     method: str  # "tables" | "brute"
-    m: int = 0
-    k: int = 0
-    r: int = 0
+    widths: tuple[int, ...] = ()
+    thresholds: tuple[int, ...] = ()
     cost: float = 0.0
     brute_cost: float = 0.0
+
+    def describe(self) -> str:
+        if self.method == "brute":
+            return "brute"
+        return "+".join(
+            f"{b}:{t}" for b, t in zip(self.widths, self.thresholds, strict=True) if t >= 0
+        )
 
 
 def as_uint64(h: np.ndarray) -> np.ndarray:
@@ -66,240 +89,542 @@ def popcount(x: np.ndarray) -> np.ndarray:
     return np.bitwise_count(x)
 
 
-def blocks(m: int) -> list[tuple[int, int]]:
-    """(offset, length) of the m blocks splitting 64 bits as evenly as possible."""
-    base, extra = divmod(64, m)
-    out, off = [], 0
-    for b in range(m):
-        ln = base + (1 if b < extra else 0)
-        out.append((off, ln))
-        off += ln
-    return out
-
-
-def r_of(R: int, m: int, k: int) -> int:
-    q, rem = divmod(R, m)
-    return k * q + max(0, k - m + rem)
-
-
 def n_patterns(b: int, r: int) -> int:
-    return sum(math.comb(b, i) for i in range(min(r, b) + 1))
+    """Number of b-bit masks of weight <= r."""
+    return sum(math.comb(b, i) for i in range(min(r, b) + 1)) if r >= 0 else 0
 
 
+@lru_cache(maxsize=256)
 def patterns(b: int, r: int) -> np.ndarray:
-    """All b-bit masks of weight <= r (uint64), weight 0 first."""
-    out = [np.zeros(1, dtype=np.uint64)]
+    """All b-bit masks of weight <= r (int64), weight 0 first."""
+    out = [np.zeros(1, dtype=np.int64)]
     for w in range(1, min(r, b) + 1):
-        combs = np.array(list(itertools.combinations(range(b), w)), dtype=np.uint64)
-        out.append(np.bitwise_or.reduce(np.uint64(1) << combs, axis=1))
+        combs = np.array(list(combinations(range(b), w)), dtype=np.int64).reshape(-1, w)
+        out.append(np.bitwise_or.reduce(np.int64(1) << combs, axis=1))
     return np.concatenate(out)
 
 
-def _keys(
-    h: np.ndarray, blks: list[tuple[int, int]], subset: tuple[int, ...]
-) -> tuple[np.ndarray, int]:
-    key = np.zeros(len(h), dtype=np.uint64)
-    shift = 0
-    for b in subset:
-        off, ln = blks[b]
-        key |= ((h >> np.uint64(off)) & np.uint64((1 << ln) - 1)) << np.uint64(shift)
-        shift += ln
-    return key, shift
+def offsets(widths: tuple[int, ...]) -> list[int]:
+    return [sum(widths[:i]) for i in range(len(widths))]
+
+
+def check_layout(widths: tuple[int, ...], thresholds: tuple[int, ...], R: int) -> None:
+    """Raise ValueError unless (widths, thresholds) finds every pair within R."""
+    if len(widths) != len(thresholds) or sum(widths) > 64 or min(widths, default=1) < 1:
+        raise ValueError(f"bad block widths {widths}")
+    for b, t in zip(widths, thresholds, strict=True):
+        if t >= 0 and b > MAX_KEY_BITS:
+            raise ValueError(f"an indexed block has at most {MAX_KEY_BITS} bits (got {b})")
+    if sum(t + 1 for t in thresholds if t >= 0) < R + 1:
+        raise ValueError(f"thresholds {thresholds} do not cover radius {R}")
+
+
+# -- output ---------------------------------------------------------------------------------
+class _Pairs:
+    """Collects (i, j, d) with i < j, packed into one int64 (i << 35 | j << 7 | d) when
+    N < 2**28, in a staging buffer flushed to parts of _PART values: parts that big are their
+    own memory mappings, so freeing them after the final concatenation gives the memory back
+    (small parts would stay resident in the heap and nearly double the peak)."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.packed = n < (1 << 28)
+        self.parts: list[tuple[np.ndarray, ...]] = []
+        self.stage = np.empty(0, dtype=np.int64)
+        self.fill = 0
+
+    def add(self, i: np.ndarray, j: np.ndarray, d: np.ndarray) -> None:
+        if not len(i):
+            return
+        lo = np.minimum(i, j).astype(np.int64)
+        hi = np.maximum(i, j).astype(np.int64)
+        if not self.packed:
+            self.parts.append((lo, hi, d.astype(np.int64)))
+            return
+        lo <<= 35
+        hi <<= 7
+        lo |= hi
+        lo |= d
+        if len(lo) >= _PART // 2:
+            self.parts.append((lo,))
+            return
+        if self.fill + len(lo) > len(self.stage):
+            self._flush()
+            if not len(self.stage):
+                self.stage = np.empty(_PART, dtype=np.int64)
+        self.stage[self.fill : self.fill + len(lo)] = lo
+        self.fill += len(lo)
+
+    def _flush(self) -> None:
+        if self.fill:
+            self.parts.append((self.stage[: self.fill].copy(),))
+        self.fill = 0
+
+    def finish(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        idt = np.int32 if self.n < (1 << 31) else np.int64
+        if not self.parts and not self.fill:
+            return np.zeros(0, idt), np.zeros(0, idt), np.zeros(0, np.uint8)
+        if self.packed:
+            self._flush()
+            self.stage = np.empty(0, dtype=np.int64)
+            p = np.concatenate([x[0] for x in self.parts])
+            self.parts = []
+            p.sort()
+            i, j, d = np.empty(len(p), idt), np.empty(len(p), idt), np.empty(len(p), np.uint8)
+            for s in range(0, len(p), _CHUNK):  # decode in chunks: bounded temporaries
+                q = p[s : s + _CHUNK]
+                d[s : s + _CHUNK] = q & 127
+                j[s : s + _CHUNK] = (q >> 7) & ((1 << 28) - 1)
+                i[s : s + _CHUNK] = q >> 35
+            return i, j, d
+        i = np.concatenate([x[0] for x in self.parts])
+        j = np.concatenate([x[1] for x in self.parts])
+        d = np.concatenate([x[2] for x in self.parts])
+        order = np.lexsort((j, i))
+        return i[order].astype(idt), j[order].astype(idt), d[order].astype(np.uint8)
 
 
 # -- brute force -----------------------------------------------------------------------------
 def brute_force_pairs(
-    h: np.ndarray, R: int, cancelled: Callable[[], bool] | None = None
+    h: np.ndarray,
+    R: int,
+    cancelled: CancelledFn | None = None,
+    progress: ProgressFn | None = None,
+    rows: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Blocked brute force: chunks of queries x all later hashes, with bitwise_count."""
+    """Blocked brute force: blocks of queries x all later hashes, with bitwise_count.
+
+    Blocks are small (_BF_ROWS x _BF_COLS) and reuse three buffers, so the XOR, popcount and
+    compare stay in cache. With ``rows`` (sorted query indices), only pairs involving those
+    queries (against all hashes) are returned — used by the benchmark to time and check a
+    sample.
+    """
     h = as_uint64(h)
     n = len(h)
-    ii, jj, dd = [], [], []
-    for r0 in range(0, n, _BF_ROWS):
+    out = _Pairs(n)
+    qs = np.arange(n) if rows is None else np.asarray(rows, dtype=np.int64)
+    xb = np.empty((_BF_ROWS, _BF_COLS), dtype=np.uint64)
+    db = np.empty((_BF_ROWS, _BF_COLS), dtype=np.uint8)
+    mb = np.empty((_BF_ROWS, _BF_COLS), dtype=bool)
+    for s in range(0, len(qs), _BF_ROWS):
         if cancelled and cancelled():
             raise InterruptedError("cancelled")
-        rows = h[r0 : r0 + _BF_ROWS]
-        for c0 in range(r0, n, _BF_COLS):
-            cols = h[c0 : c0 + _BF_COLS]
-            d = popcount(rows[:, None] ^ cols[None, :])
-            a, b = np.nonzero(d <= R)
-            a = a + r0
+        q = qs[s : s + _BF_ROWS]
+        hq = h[q][:, None]
+        first = int(q[0]) if rows is None else 0
+        for c0 in range(first, n, _BF_COLS):
+            cols = h[None, c0 : c0 + _BF_COLS]
+            x, d, m = (z[: len(q), : cols.shape[1]] for z in (xb, db, mb))
+            np.bitwise_xor(hq, cols, out=x)
+            np.bitwise_count(x, out=d)
+            np.less_equal(d, R, out=m)
+            a, b = np.nonzero(m)
+            if not len(a):
+                continue
+            dd = d[a, b]
+            a = q[a]
             b = b + c0
-            keep = b > a
-            ii.append(a[keep])
-            jj.append(b[keep])
-            dd.append(d[a[keep] - r0, b[keep] - c0])
-    return _finish(ii, jj, dd)
-
-
-def _finish(ii: list, jj: list, dd: list) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    if not ii:
-        e = np.zeros(0, dtype=np.int64)
-        return e, e.copy(), e.copy()
-    i = np.concatenate(ii).astype(np.int64)
-    j = np.concatenate(jj).astype(np.int64)
-    d = np.concatenate(dd).astype(np.int64)
-    order = np.lexsort((j, i))
-    return i[order], j[order], d[order]
-
-
-# -- planning -----------------------------------------------------------------------------------
-def _collisions(h: np.ndarray, blks: list[tuple[int, int]], subset: tuple[int, ...]) -> float:
-    """Estimated sum over buckets of C(size, 2) for this table, from a sample."""
-    n = len(h)
-    s = h if n <= 200_000 else h[np.random.default_rng(0).choice(n, 200_000, replace=False)]
-    key, _ = _keys(s, blks, subset)
-    _, counts = np.unique(key, return_counts=True)
-    c = float((counts.astype(np.float64) * (counts - 1) / 2).sum())
-    return c * (n / len(s)) ** 2
-
-
-def plan(h: np.ndarray, R: int) -> Plan:
-    """Choose (m, k) by the cost model, or brute force when filtering does not pay."""
-    n = len(h)
-    brute = n * (n - 1) / 2 * C_BF
-    best = Plan("brute", cost=brute, brute_cost=brute)
-    if n < 2:
-        return best
-    logn = math.log2(max(n, 2))
-    for m in range(2, 17):
-        blks = blocks(m)
-        for k in range(1, m + 1):
-            r = r_of(R, m, k)
-            b = sum(ln for _, ln in blks[:k])
-            if b < 8 or b > 64:
-                continue
-            t = math.comb(m, k)
-            p = n_patterns(b, r)
-            if t > 600 or p > 20_000 or t * p > 200_000:
-                continue
-            probe = C_PROBE if b <= _CSR_BITS else C_PROBE_BS
-            lower = t * (n * (C_KEY + 5e-9 * logn) + p * n * probe)
-            if lower >= best.cost:
-                continue
-            coll = _collisions(h, blks, tuple(range(k)))
-            # Collisions under XOR pattern p != 0 are bounded by the equal-key collisions
-            # (Cauchy-Schwarz); the uniform share 2^-b per pattern is the optimistic case.
-            cand = coll + (p - 1) * max(coll, n * n / 2 / 2.0**b)
-            cost = lower + t * cand * C_VERIFY
-            if cost < best.cost:
-                best = Plan("tables", m, k, r, cost, brute)
-    return best
+            keep = b > a if rows is None else b != a
+            out.add(a[keep], b[keep], dd[keep])
+        if progress:
+            progress(min(s + _BF_ROWS, len(qs)), len(qs))
+    i, j, d = out.finish()
+    if rows is not None and len(i):  # a pair of two sampled queries was found from both ends
+        k = np.r_[True, (i[1:] != i[:-1]) | (j[1:] != j[:-1])]
+        i, j, d = i[k], j[k], d[k]
+    return i, j, d
 
 
 # -- the table search ---------------------------------------------------------------------------
-def _expand(
-    q: np.ndarray, lo: np.ndarray, hi: np.ndarray
-) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Yield (query, sorted-position) pairs for ranges [lo, hi) in chunks of <= _CHUNK."""
-    cnt = hi - lo
-    nz = cnt > 0
-    q, lo, cnt = q[nz], lo[nz], cnt[nz]
-    if len(q) == 0:
-        return
-    cum = np.cumsum(cnt)
-    start = 0
-    while start < len(q):
-        base = cum[start - 1] if start else 0
-        end = int(np.searchsorted(cum, base + _CHUNK, side="right"))
-        end = max(end, start + 1)
-        c = cnt[start:end]
-        total = int(c.sum())
-        qq = np.repeat(q[start:end], c)
-        offs = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(c) - c, c)
-        pos = np.repeat(lo[start:end], c) + offs
-        yield qq, pos
-        start = end
+class _Table:
+    """One indexed block: hashes sorted by key, distinct keys, a dense key -> bucket map."""
+
+    def __init__(self, h: np.ndarray, off: int, b: int) -> None:
+        key = ((h >> np.uint64(off)) & np.uint64((1 << b) - 1)).astype(np.int64)
+        order = np.argsort(key, kind="stable")
+        skey = key[order]
+        del key
+        self.hs = h[order]
+        n = len(h)
+        self.idx = order.astype(np.int32) if n < (1 << 31) else order
+        del order
+        pdt = np.int32 if n < (1 << 31) else np.int64  # sorted positions
+        first = np.flatnonzero(np.r_[True, skey[1:] != skey[:-1]]) if n else np.zeros(0, int)
+        self.uk = skey[first]  # distinct keys, ascending (int64)
+        del skey
+        self.su = first.astype(pdt)  # bucket start (sorted position)
+        self.cu = np.diff(np.r_[first, n]).astype(pdt)  # bucket size
+        self.bid = np.full(1 << b, -1, dtype=np.int32)  # key -> bucket number
+        self.bid[self.uk] = np.arange(len(self.uk), dtype=np.int32)
+        self.b = b
+
+
+def _bucket_pairs_to_ranges(
+    sa: np.ndarray, ca: np.ndarray, sb: np.ndarray, cb: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Bucket pairs -> one entry per member of bucket a: (position, b start, b size)."""
+    if len(ca) and int(ca.max()) == 1:
+        return sa, sb, cb
+    e = int(ca.sum())
+    base = np.cumsum(ca) - ca
+    pa = np.repeat(sa - base, ca)
+    pa += np.arange(e, dtype=pa.dtype)
+    return pa, np.repeat(sb, ca), np.repeat(cb, ca)
+
+
+class _Search:
+    def __init__(
+        self,
+        h: np.ndarray,
+        R: int,
+        widths: tuple[int, ...],
+        thresholds: tuple[int, ...],
+        progress: ProgressFn | None,
+        cancelled: CancelledFn | None,
+    ) -> None:
+        self.h, self.R = h, R
+        self.out = _Pairs(len(h))
+        offs = offsets(widths)
+        self.tables = [
+            (o, b, t) for o, b, t in zip(offs, widths, thresholds, strict=True) if t >= 0
+        ]
+        self.progress, self.cancelled = progress, cancelled
+        self.total = sum(n_patterns(b, t) for _, b, t in self.tables)
+        self.done = 0
+        self.candidates = 0  # counters for the cost model (tests/bench)
+        self.probes = 0
+
+    def run(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        earlier: list[tuple[np.uint64, int]] = []
+        for off, b, t in self.tables:
+            self._check()
+            tab = _Table(self.h, off, b)
+            self._one_table(tab, t, earlier)
+            del tab
+            earlier.append((np.uint64(((1 << b) - 1) << off), t))
+        return self.out.finish()
+
+    def _check(self) -> None:
+        if self.cancelled and self.cancelled():
+            raise InterruptedError("cancelled")
+
+    def _tick(self, k: int) -> None:
+        self.done += k
+        if self.progress:
+            self.progress(self.done, self.total)
+
+    def _one_table(self, tab: _Table, t: int, earlier: list[tuple[np.uint64, int]]) -> None:
+        # weight 0: pairs inside each bucket (member x with members x+1 .. end)
+        big = tab.cu >= 2
+        s, c = tab.su[big], tab.cu[big]
+        if len(s):
+            m = c - 1
+            e = int(m.sum())
+            base = np.cumsum(m) - m
+            pa = np.repeat(s - base, m)
+            pa += np.arange(e, dtype=pa.dtype)
+            end = np.repeat(s + c, m)
+            self._ranges(tab, pa, pa + 1, end - pa - 1, earlier)
+        self._tick(1)
+        if t == 0:
+            return
+        uk = tab.uk
+        for hb in range(tab.b):
+            self._check()
+            pats = patterns(hb, t - 1) | np.int64(1 << hb)
+            aidx = np.flatnonzero(((uk >> hb) & 1) == 0)
+            if not len(aidx):
+                self._tick(len(pats))
+                continue
+            ak = uk[aidx]
+            per = max(1, _PROBE_BATCH // len(aidx))
+            for p0 in range(0, len(pats), per):
+                pb = pats[p0 : p0 + per]
+                tgt = (ak[None, :] ^ pb[:, None]).reshape(-1)
+                bj = np.take(tab.bid, tgt)
+                self.probes += len(tgt)
+                hit = np.flatnonzero(bj >= 0)
+                bj = bj[hit]
+                ai = aidx[hit % len(aidx)] if len(pb) > 1 else aidx[hit]
+                ca, cb = np.take(tab.cu, ai), np.take(tab.cu, bj)
+                sa, sb = np.take(tab.su, ai), np.take(tab.su, bj)
+                one = (ca == 1) & (cb == 1)  # most bucket pairs: one candidate, no expansion
+                if one.all():
+                    self._pairs(tab, sa, sb, earlier)
+                else:
+                    k = np.flatnonzero(one)
+                    self._pairs(tab, sa[k], sb[k], earlier)
+                    k = np.flatnonzero(~one)
+                    pa, sb, cb = _bucket_pairs_to_ranges(sa[k], ca[k], sb[k], cb[k])
+                    self._ranges(tab, pa, sb, cb, earlier)
+                self._tick(len(pb))
+
+    def _ranges(
+        self,
+        tab: _Table,
+        pa: np.ndarray,
+        sb: np.ndarray,
+        cb: np.ndarray,
+        earlier: list[tuple[np.uint64, int]],
+    ) -> None:
+        """Verify every pair (pa[k], sb[k] + x) for x < cb[k] (sorted positions), in chunks.
+
+        Short ranges (the vast majority) go "by rank": entries sorted by range length, then for
+        x = 0, 1, ... the entries longer than x form a prefix, so each candidate costs one add,
+        one gather, xor and popcount (no index expansion). Long ranges are expanded with repeat.
+        """
+        if not len(pa):
+            return
+        long_ = cb > _RANK_MAX
+        if long_.any():
+            self._ranges_repeat(tab, pa[long_], sb[long_], cb[long_], earlier)
+            keep = ~long_
+            pa, sb, cb = pa[keep], sb[keep], cb[keep]
+        cum = np.cumsum(cb, dtype=np.int64)
+        start = 0
+        while start < len(pa):
+            base = int(cum[start - 1]) if start else 0
+            end = int(np.searchsorted(cum, base + _CHUNK, side="right"))
+            end = max(end, start + 1)
+            p, q, c = pa[start:end], sb[start:end], cb[start:end]
+            start = end
+            one = c == 1
+            if one.all():
+                self._pairs(tab, p, q, earlier)
+                continue
+            k = np.flatnonzero(one)
+            self._pairs(tab, p[k], q[k], earlier)
+            k = np.flatnonzero(~one)
+            p, q, c = p[k], q[k], c[k]
+            top = int(c.max())
+            o = np.argsort(-c.astype(np.int8), kind="stable")  # radix sort, descending
+            p, q, c = p[o], q[o], c[o]
+            longer = len(c) - np.cumsum(np.bincount(c, minlength=top + 1))  # ranges longer than x
+            ha = np.take(tab.hs, p)
+            found: list[tuple[np.ndarray, ...]] = []
+            for x in range(top):
+                k = int(longer[x])
+                qx = q[:k] + x if x else q[:k]
+                hx = np.take(tab.hs, qx)
+                hx ^= ha[:k]
+                self.candidates += k
+                d = popcount(hx)
+                ok = np.flatnonzero(d <= self.R)
+                if len(ok):
+                    found.append((hx[ok], d[ok], p[ok], qx[ok]))
+            if found:
+                self._emit(tab, *(np.concatenate(z) for z in zip(*found, strict=True)), earlier)
+
+    def _pairs(
+        self, tab: _Table, ia: np.ndarray, ib: np.ndarray, earlier: list[tuple[np.uint64, int]]
+    ) -> None:
+        """Verify the candidate pairs (ia[k], ib[k]) (sorted positions)."""
+        if not len(ia):
+            return
+        self.candidates += len(ia)
+        x = np.take(tab.hs, ia)
+        x ^= np.take(tab.hs, ib)
+        d = popcount(x)
+        ok = np.flatnonzero(d <= self.R)
+        if len(ok):
+            self._emit(tab, x[ok], d[ok], ia[ok], ib[ok], earlier)
+
+    def _ranges_repeat(
+        self,
+        tab: _Table,
+        pa: np.ndarray,
+        sb: np.ndarray,
+        cb: np.ndarray,
+        earlier: list[tuple[np.uint64, int]],
+    ) -> None:
+        cum = np.cumsum(cb, dtype=np.int64)
+        start = 0
+        while start < len(pa):
+            base = int(cum[start - 1]) if start else 0
+            end = int(np.searchsorted(cum, base + _CHUNK, side="right"))
+            end = max(end, start + 1)
+            c = cb[start:end]
+            total = int(cum[end - 1]) - base
+            ia = np.repeat(pa[start:end], c)
+            off = (cum[start:end] - c - base).astype(sb.dtype)
+            ib = np.repeat(sb[start:end] - off, c)
+            ib += np.arange(total, dtype=ib.dtype)
+            start = end
+            self.candidates += total
+            x = np.take(tab.hs, ia)
+            x ^= np.take(tab.hs, ib)
+            d = popcount(x)
+            ok = np.flatnonzero(d <= self.R)
+            if len(ok):
+                self._emit(tab, x[ok], d[ok], ia[ok], ib[ok], earlier)
+
+    def _emit(
+        self,
+        tab: _Table,
+        x: np.ndarray,
+        d: np.ndarray,
+        ia: np.ndarray,
+        ib: np.ndarray,
+        earlier: list[tuple[np.uint64, int]],
+    ) -> None:
+        """Verified pairs (sorted positions) -> output, unless an earlier table found them."""
+        if earlier:
+            keep = np.ones(len(x), dtype=bool)
+            for mask, te in earlier:
+                keep &= popcount(x & mask) > te
+            d, ia, ib = d[keep], ia[keep], ib[keep]
+        self.out.add(np.take(tab.idx, ia), np.take(tab.idx, ib), d)
 
 
 def table_pairs(
     h: np.ndarray,
     R: int,
-    m: int,
-    k: int,
-    progress: Callable[[int, int], None] | None = None,
-    cancelled: Callable[[], bool] | None = None,
+    widths: tuple[int, ...],
+    thresholds: tuple[int, ...],
+    progress: ProgressFn | None = None,
+    cancelled: CancelledFn | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """All pairs within R using C(m, k) tables of k blocks each (see module docstring)."""
+    """All pairs within R with the given block layout (see module docstring)."""
+    widths, thresholds = tuple(widths), tuple(thresholds)
+    check_layout(widths, thresholds, R)
+    return _Search(as_uint64(h), R, widths, thresholds, progress, cancelled).run()
+
+
+# -- planning -----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _BlockStats:
+    distinct: float  # distinct keys expected in the full data
+    excess0: float  # equal-key pairs beyond the uniform share, scaled to the full data
+    excess1: float  # distance-1 key pairs beyond the uniform share, scaled
+
+
+def _block_stats(s: np.ndarray, n: int, off: int, b: int) -> _BlockStats:
+    key = ((s >> np.uint64(off)) & np.uint64((1 << b) - 1)).astype(np.int64)
+    uk, cu = np.unique(key, return_counts=True)
+    ns = len(s)
+    scale = (n / ns) ** 2
+    cuf = cu.astype(np.float64)
+    s0 = float((cuf * (cuf - 1) / 2).sum())
+    s1 = 0.0
+    bits = np.unique(np.linspace(0, b - 1, min(b, 8)).round().astype(int))
+    for bit in bits.tolist():
+        a = ((uk >> bit) & 1) == 0
+        tgt = uk[a] ^ (1 << bit)
+        pos = np.searchsorted(uk, tgt)
+        pos[pos >= len(uk)] = 0
+        hit = uk[pos] == tgt
+        s1 += float((cuf[a][hit] * cuf[pos[hit]]).sum())
+    s1 *= b / len(bits)
+    pairs_s = ns * (ns - 1) / 2
+    uni0 = pairs_s / 2.0**b
+    e0 = max(0.0, s0 - uni0) * scale
+    e1 = max(0.0, s1 - uni0 * b) * scale
+    slots = 2.0**b
+    distinct = min(slots * -math.expm1(-n / slots), len(uk) * n / ns)
+    return _BlockStats(distinct, e0, e1)
+
+
+def _table_cost(n: int, b: int, t: int, st: _BlockStats) -> float:
+    slots = 2.0**b
+    pairs = n * (n - 1) / 2
+    lam = st.excess1 / st.excess0 if st.excess0 > 0 else 0.0
+    cand = 0.0
+    for w in range(t + 1):
+        cand += pairs * math.comb(b, w) / slots
+        cand += st.excess0 * lam**w / math.factorial(w) if st.excess0 > 0 else 0.0
+        if st.excess0 == 0 and w >= 1:
+            cand += st.excess1 * (1.0 if w == 1 else 0.5 ** (w - 1))
+    probes = st.distinct * (n_patterns(b, t) - 1) / 2
+    steps = b + probes / _PROBE_BATCH if t > 0 else 1
+    fixed = C_TABLE + C_BATCH * steps
+    return fixed + C_KEY * n + C_SLOT * slots + C_PROBE * probes + C_CAND * cand
+
+
+def _layouts() -> list[tuple[int, ...]]:
+    """Candidate block widths: j blocks of <= MAX_KEY_BITS bits, spread evenly, plus skews."""
+    out: list[tuple[int, ...]] = []
+    for j in range(1, 9):
+        if j * MAX_KEY_BITS <= 64:
+            out.append((MAX_KEY_BITS,) * j)
+            if j == 2:
+                out.append((20, 20))
+        else:
+            base, extra = divmod(64, j)
+            out.append(tuple(base + (1 if i < extra else 0) for i in range(j)))
+    out += [(24, 20, 20), (23, 21, 20), (24, 24, 16)]
+    return out
+
+
+def _thresholds(
+    n: int, R: int, widths: tuple[int, ...], stats: list[_BlockStats]
+) -> tuple[float, tuple[int, ...]] | None:
+    """Cheapest thresholds for these blocks with sum(t + 1) >= R + 1 (a small DP; each block's
+    cost depends only on its own threshold)."""
+    need = R + 1
+    dp: dict[int, tuple[float, tuple[int, ...]]] = {0: (0.0, ())}
+    for b, st in zip(widths, stats, strict=True):
+        costs = [_table_cost(n, b, t, st) for t in range(MAX_THRESHOLD + 1)]
+        nxt: dict[int, tuple[float, tuple[int, ...]]] = {}
+        for k, (c, ts) in dp.items():
+            for t in range(-1, MAX_THRESHOLD + 1):
+                k2 = min(need, k + t + 1)
+                c2 = c + (costs[t] if t >= 0 else 0.0)
+                if k2 not in nxt or c2 < nxt[k2][0]:
+                    nxt[k2] = (c2, ts + (t,))
+        dp = nxt
+    return dp.get(need)
+
+
+def _distinct(h: np.ndarray, off: int, b: int) -> int:
+    key = ((h >> np.uint64(off)) & np.uint64((1 << b) - 1)).astype(np.int64)
+    return int(np.count_nonzero(np.bincount(key, minlength=1 << b)))
+
+
+def plan(h: np.ndarray, R: int) -> Plan:
+    """Choose block widths and thresholds by the cost model, or brute force when cheaper.
+
+    Block statistics come from a sample; for the few most promising layouts the number of
+    distinct keys (what probing costs) is then counted exactly on all the data.
+    """
     h = as_uint64(h)
     n = len(h)
-    blks = blocks(m)
-    r = r_of(R, m, k)
-    subsets = list(itertools.combinations(range(m), k))
-    bmask = [np.uint64(((1 << ln) - 1) << off) for off, ln in blks]
-    ii, jj, dd = [], [], []
-    idx = np.arange(n, dtype=np.int64)
-    for t, subset in enumerate(subsets):
-        if cancelled and cancelled():
-            raise InterruptedError("cancelled")
-        key, b = _keys(h, blks, subset)
-        order = np.argsort(key, kind="stable")
-        skey = key[order]
-        pats = patterns(b, r)
-        if b <= _CSR_BITS:
-            starts = np.zeros((1 << b) + 1, dtype=np.int64)
-            np.cumsum(np.bincount(key.astype(np.int64), minlength=1 << b), out=starts[1:])
-
-            def ranges(
-                target: np.ndarray, starts: np.ndarray = starts
-            ) -> tuple[np.ndarray, np.ndarray]:
-                ti = target.astype(np.int64)
-                return starts[ti], starts[ti + 1]
-        else:
-
-            def ranges(
-                target: np.ndarray, skey: np.ndarray = skey
-            ) -> tuple[np.ndarray, np.ndarray]:
-                return (
-                    np.searchsorted(skey, target, side="left"),
-                    np.searchsorted(skey, target, side="right"),
-                )
-
-        # weight-0 pattern: later positions in the run of equal keys (each pair once)
-        pos = np.empty(n, dtype=np.int64)
-        pos[order] = idx
-        gens = [(_expand(idx, pos + 1, ranges(key)[1]), False)]
-        per = max(1, _PROBE_BATCH // max(n, 1))
-        for s0 in range(1, len(pats), per):
-            pb = pats[s0 : s0 + per]
-            target = (key[None, :] ^ pb[:, None]).reshape(-1)
-            lo, hi = ranges(target)
-            gens.append((_expand(np.tile(idx, len(pb)), lo, hi), True))
-        for gen, later_only in gens:
-            for qq, cc in gen:
-                cc = order[cc]
-                if later_only:  # a pair differing by pattern p is probed from both ends
-                    keep = cc > qq
-                    qq, cc = qq[keep], cc[keep]
-                x = h[qq] ^ h[cc]
-                d = popcount(x)
-                ok = d <= R
-                qq, cc, x, d = qq[ok], cc[ok], x[ok], d[ok]
-                if t and len(qq):
-                    # canonical table: drop pairs an earlier table already matched
-                    bd = [popcount(x & mk).astype(np.int16) for mk in bmask]
-                    seen = np.zeros(len(qq), dtype=bool)
-                    for u in range(t):
-                        sm = bd[subsets[u][0]].copy()
-                        for blk in subsets[u][1:]:
-                            sm += bd[blk]
-                        seen |= sm <= r
-                    keep = ~seen
-                    qq, cc, d = qq[keep], cc[keep], d[keep]
-                ii.append(np.minimum(qq, cc))
-                jj.append(np.maximum(qq, cc))
-                dd.append(d)
-        if progress:
-            progress(t + 1, len(subsets))
-    return _finish(ii, jj, dd)
+    brute = n * (n - 1) / 2 * C_BF
+    best = Plan("brute", cost=brute, brute_cost=brute)
+    if n < 2:
+        return best
+    s = h if n <= _SAMPLE else h[np.random.default_rng(0).choice(n, _SAMPLE, replace=False)]
+    stats: dict[tuple[int, int], _BlockStats] = {}
+    ranked: list[tuple[float, tuple[int, ...]]] = []
+    for widths in _layouts():
+        blocks = list(zip(offsets(widths), widths, strict=True))
+        for blk in blocks:
+            if blk not in stats:
+                stats[blk] = _block_stats(s, n, *blk)
+        got = _thresholds(n, R, widths, [stats[blk] for blk in blocks])
+        if got is not None:
+            ranked.append((got[0], widths))
+    ranked.sort()
+    exact: set[tuple[int, int]] = set()
+    for _, widths in ranked[:4]:
+        blocks = list(zip(offsets(widths), widths, strict=True))
+        if n > len(s):
+            for blk in blocks:
+                if blk not in exact:
+                    st = stats[blk]
+                    stats[blk] = _BlockStats(_distinct(h, *blk), st.excess0, st.excess1)
+                    exact.add(blk)
+        got = _thresholds(n, R, widths, [stats[blk] for blk in blocks])
+        if got is not None and got[0] < best.cost:
+            best = Plan("tables", widths, got[1], got[0], brute)
+    return best
 
 
 def pairs_within(
     h: np.ndarray,
     R: int,
     *,
-    progress: Callable[[int, int], None] | None = None,
-    cancelled: Callable[[], bool] | None = None,
+    progress: ProgressFn | None = None,
+    cancelled: CancelledFn | None = None,
     force: Plan | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """All pairs (i < j) of ``h`` (uint64 or int64 hashes) with Hamming distance <= R.
@@ -311,8 +636,8 @@ def pairs_within(
     h = as_uint64(h)
     pl = force or plan(h, R)
     if pl.method == "brute":
-        return brute_force_pairs(h, R, cancelled)
-    return table_pairs(h, R, pl.m, pl.k, progress, cancelled)
+        return brute_force_pairs(h, R, cancelled, progress)
+    return table_pairs(h, R, pl.widths, pl.thresholds, progress, cancelled)
 
 
 # -- synthetic data for tests and benches ---------------------------------------------------------

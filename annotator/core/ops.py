@@ -56,8 +56,12 @@ def _apply(
     items: Sequence[_Item],
     batch_kind: str = "do",
     target: int | None = None,
+    notes: dict[int, str] | None = None,
 ) -> Changes:
-    """Write one batch: read current state, append events with prev values, update state."""
+    """Write one batch: read current state, append events with prev values, update state.
+
+    ``notes`` (face id -> text) is stored on every event the batch writes for that face."""
+    notes = notes or {}
     rid = db.reviewer_id(project, reviewer)
     ch = Changes(description=description)
     with project.tx() as c:
@@ -75,7 +79,7 @@ def _apply(
                 if cur_label == value:
                     continue
                 ev = db.insert_event(
-                    c, batch_id, rid, at, (kind, face, cur_ident, value, cur_label, None)
+                    c, batch_id, rid, at, (kind, face, cur_ident, value, cur_label, notes.get(face))
                 )
                 db.apply_labels(c, [(face, cur_ident, cur_label, value, ev)])
                 state[face] = (cur_ident, value)
@@ -92,7 +96,11 @@ def _apply(
                 if not db.identity_exists(c, to):
                     raise AnnotatorError(f"no identity with id {to}")
                 db.insert_event(
-                    c, batch_id, rid, at, ("move", face, cur_ident, str(to), str(cur_ident), None)
+                    c,
+                    batch_id,
+                    rid,
+                    at,
+                    ("move", face, cur_ident, str(to), str(cur_ident), notes.get(face)),
                 )
                 db.apply_moves(c, [(face, cur_ident, to, cur_label)])
                 state[face] = (to, cur_label)
@@ -134,16 +142,22 @@ def _apply(
 
 
 def label_faces(
-    project: Project, face_ids: Iterable[int], label: str | None, reviewer: str, kind: str = "label"
+    project: Project,
+    face_ids: Iterable[int],
+    label: str | None,
+    reviewer: str,
+    kind: str = "label",
+    notes: dict[int, str] | None = None,
 ) -> Changes:
-    """Give ``label`` (or None to clear) to faces; one undo step."""
+    """Give ``label`` (or None to clear) to faces; one undo step. ``notes`` (face id -> text)
+    is stored on the faces' events (a face whose label does not change gets no event)."""
     _check_label(label)
     ids = list(dict.fromkeys(face_ids))
     if not ids:
         return Changes(description="nothing selected")
     what = label or "unlabeled"
     desc = f"label {len(ids)} face{'s' if len(ids) != 1 else ''} {what}"
-    return _apply(project, reviewer, desc, [(kind, f, None, label) for f in ids])
+    return _apply(project, reviewer, desc, [(kind, f, None, label) for f in ids], notes=notes)
 
 
 def review_identity(
@@ -169,13 +183,18 @@ def set_reviewed(project: Project, identity_id: int, reviewed: bool, reviewer: s
 
 
 def move_faces(
-    project: Project, face_ids: Iterable[int], to_identity: int, reviewer: str
+    project: Project,
+    face_ids: Iterable[int],
+    to_identity: int,
+    reviewer: str,
+    notes: dict[int, str] | None = None,
 ) -> Changes:
-    """Move faces to another identity (they become ``correct`` there); one undo step."""
+    """Move faces to another identity (they become ``correct`` there); one undo step.
+    ``notes`` (face id -> text) is stored on the faces' move and label events."""
     ids = list(dict.fromkeys(face_ids))
     items: list[_Item] = [("move", f, None, str(to_identity)) for f in ids]
     items += [("label", f, None, MOVED_LABEL) for f in ids]
-    return _apply(project, reviewer, f"move {len(ids)} face(s)", items)
+    return _apply(project, reviewer, f"move {len(ids)} face(s)", items, notes=notes)
 
 
 def choose_keeper(project: Project, group: Iterable[int], keeper: int, reviewer: str) -> Changes:

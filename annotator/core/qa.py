@@ -148,6 +148,28 @@ def _pass(project: Project, pass_id: int) -> store.PassInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class PassSummary:
+    pass_id: int
+    reviewer: str
+    created_at: str
+    seed: int
+    items: int
+    judged: int  # items with a verdict
+
+    @property
+    def complete(self) -> bool:
+        return self.judged >= self.items
+
+
+def passes(project: Project, reviewer: str | None = None) -> list[PassSummary]:
+    """Every QA pass (or only ``reviewer``'s) with its progress, oldest first."""
+    out = [PassSummary(*row) for row in store.pass_summaries(project)]
+    if reviewer is not None:
+        out = [p for p in out if p.reviewer == reviewer.strip()]
+    return out
+
+
+@dataclass(frozen=True, slots=True)
 class BlindItem:
     """What the QA reviewer may see: the face and the identity it claims, not the label."""
 
@@ -420,10 +442,31 @@ def adjudicate(
     return ch
 
 
+QA_PASSED = "passed"
+QA_PENDING = "pending"  # some of its QA items have no verdict yet
+QA_DISAGREEMENT = "disagreement"  # a QA verdict differs from the label and is not adjudicated
+
+
+def identity_qa_states(project: Project) -> dict[int, str]:
+    """identity id -> :data:`QA_PASSED`, :data:`QA_PENDING` or :data:`QA_DISAGREEMENT`, for the
+    identities that have QA items (an identity absent from the result was never sampled).
+
+    Passed: every one of its QA items has a verdict that agrees with the original label or was
+    adjudicated (the adjudicator's decision is final). A disagreement outranks pending items."""
+    rank = {QA_PASSED: 0, QA_PENDING: 1, QA_DISAGREEMENT: 2}
+    out: dict[int, str] = {}
+    for ident, orig, verdict, adj in store.identity_item_states(project):
+        if adj is not None or (verdict is not None and verdict == orig):
+            st = QA_PASSED
+        elif verdict is None:
+            st = QA_PENDING
+        else:
+            st = QA_DISAGREEMENT
+        if rank[st] >= rank[out.get(ident, QA_PASSED)]:
+            out[ident] = st
+    return out
+
+
 def identity_qa_status(project: Project) -> dict[int, bool]:
     """identity id -> passed: it has >= 1 QA item and every item agrees or was adjudicated."""
-    out: dict[int, bool] = {}
-    for ident, orig, verdict, adj in store.identity_item_states(project):
-        ok = adj is not None or (verdict is not None and verdict == orig)
-        out[ident] = out.get(ident, True) and ok
-    return out
+    return {i: st == QA_PASSED for i, st in identity_qa_states(project).items()}

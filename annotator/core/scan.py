@@ -11,7 +11,6 @@ from __future__ import annotations
 import multiprocessing
 import os
 import time
-from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 
@@ -190,27 +189,51 @@ def update_flags(
     cancelled: CancelledFn | None = None,
     result: ScanResult | None = None,
 ) -> ScanResult:
-    """Recompute every flag, duplicate group and identity suspicion from the stored hashes."""
+    """Recompute every flag, duplicate group and identity suspicion from the stored hashes.
+
+    ``progress(done, total)`` runs over 0..1000: loading 0-50, the flag rules (mostly the
+    near-duplicate search) 50-800, storing 800-1000.
+    """
     res = result or ScanResult()
     r = flag_rules.DEFAULT_RADIUS if radius is None else radius
     if not 0 <= r <= 32:
         raise AnnotatorError(f"radius must be between 0 and 32 bits (got {r})")
     res.radius = r
     t0 = time.perf_counter()
+
+    def step(done: int) -> None:
+        if progress:
+            progress(done, 1000)
+
+    step(0)
     data = hashes_store.load_hashes(project)
-    groups = hashes_store.sha256_groups(project)
+    groups = hashes_store.sha256_group_arrays(project)
+    step(50)
     try:
-        fs = flag_rules.compute_flags(data, groups, r, progress=None, cancelled=cancelled)
+        fs = flag_rules.compute_flags(
+            data,
+            groups,
+            r,
+            progress=lambda d, t: step(50 + 750 * d // max(t, 1)),
+            cancelled=cancelled,
+        )
     except InterruptedError:
         res.cancelled = True
         return res
-    flags_store.replace_flags(project, [(f.kind, f.faces, f.distance, f.score) for f in fs.flags])
+    del data
+    flags_store.replace_flags(
+        project,
+        fs.rows(),
+        progress=lambda d, t: step(800 + 180 * d // max(t, 1)),
+        total=len(fs),
+    )
     flags_store.replace_dup_groups(project, fs.groups)
     flags_store.set_suspicion(project, fs.suspicion)
     res.pairs = fs.pairs
     res.flags = flags_store.counts_by_kind(project)
-    res.groups = len({g for _, g, _ in fs.groups})
+    res.groups = len(np.unique(fs.groups[:, 1])) if len(fs.groups) else 0
     res.flag_seconds = time.perf_counter() - t0
+    step(1000)
     return res
 
 
@@ -222,13 +245,27 @@ def scan(
     progress: ProgressFn | None = None,
     cancelled: CancelledFn | None = None,
 ) -> ScanResult:
-    """Hash new faces (incremental, resumable), then recompute flags for the whole project."""
+    """Hash new faces (incremental, resumable), then recompute flags for the whole project.
+
+    One ``progress(done, total)`` sequence covers both phases, counted in faces: the faces to
+    hash, then every face once more for the flag recompute.
+    """
     if radius is not None and not 0 <= radius <= 32:
         raise AnnotatorError(f"radius must be between 0 and 32 bits (got {radius})")
-    res = hash_faces(project, workers=workers, progress=progress, cancelled=cancelled)
+    flag_units = max(1, hashes_store.face_count(project))
+    hashed = {"total": 0}
+
+    def hash_progress(done: int, total: int) -> None:
+        hashed["total"] = total
+        if progress:
+            progress(done, total + flag_units)
+
+    def flag_progress(done: int, total: int) -> None:
+        if progress:
+            h = hashed["total"]
+            progress(h + flag_units * done // max(total, 1), h + flag_units)
+
+    res = hash_faces(project, workers=workers, progress=hash_progress, cancelled=cancelled)
     if res.cancelled:
         return res
-    return update_flags(project, radius, cancelled=cancelled, result=res)
-
-
-ProgressCallback = Callable[[int, int], None]
+    return update_flags(project, radius, progress=flag_progress, cancelled=cancelled, result=res)

@@ -5,9 +5,11 @@ Figures; no Qt).
   labeled ``wrong_identity`` or ``duplicate``, or moved to another identity by a reviewer (a moved
   face was misfiled in the raw data even though its label is now ``correct``) — with a Wilson
   95% interval.
-* Faces per hour: per reviewer, label events divided by active time, where active time is the
-  sum of gaps between consecutive labeling actions, each gap capped at ``IDLE_CAP`` seconds (a
-  longer pause is a break), plus ``IDLE_CAP`` for the first action of each session.
+* Faces per hour: per reviewer, faces judged (label and adjudication events of forward
+  actions, and QA verdicts; undo/redo do not count) divided by active time, where active time is
+  the sum of gaps between consecutive actions, each gap capped at ``IDLE_CAP`` seconds (a longer
+  pause is a break), plus ``IDLE_CAP`` for the first action of each session. A label file import
+  is one action, so it inflates its reviewer's rate.
 """
 
 from __future__ import annotations
@@ -141,7 +143,7 @@ def project_stats(project: Project) -> dict[str, Any]:
     faces_by_label = {lab: by_label.get(lab, 0) for lab in (*LABELS, "unlabeled")}
     labeled = sum(v for k, v in by_label.items() if k != "unlabeled")
     moved = store.moved_faces(project)
-    noisy = by_label.get("wrong_identity", 0) + by_label.get("duplicate", 0) + moved
+    noisy = store.noisy_faces(project)  # a moved face later labeled duplicate counts once
     batches = store.label_batches(project)
     lo, hi = wilson(noisy, labeled)
     return {
@@ -211,7 +213,7 @@ def figures(stats: dict[str, Any]) -> dict[str, Any]:
     ax.set_ylabel("faces (current label)")
     ax.set_title("labels per reviewer", fontsize=10)
     if revs:
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     out["reviewers"] = fig
 
@@ -226,6 +228,52 @@ def figures(stats: dict[str, Any]) -> dict[str, Any]:
     ax.set_title("labels per clock hour (UTC)", fontsize=10)
     fig.tight_layout()
     out["labels_per_hour"] = fig
+
+    q = stats["qa"]
+    if q["overall"]["judged"]:  # only once a QA reviewer has judged something
+        fig = Figure(figsize=(6, 3.5), dpi=100)
+        ax = fig.add_subplot()
+        groups = [("overall", q["overall"])] + list(q["per_reviewer"].items())
+        names = [g for g, _ in groups][::-1]
+        vals = [f["agreement"] for _, f in groups][::-1]
+        cis = [f["agreement_ci95"] for _, f in groups][::-1]
+        err = [[v - c[0] for v, c in zip(vals, cis, strict=True)]]
+        err.append([c[1] - v for v, c in zip(vals, cis, strict=True)])
+        colors = ["C1" if n == "overall" else "C0" for n in names]
+        ax.barh(names, vals, xerr=err, color=colors, capsize=4)
+        for y, (_n, f) in enumerate(groups[::-1]):
+            kappa = "n/a" if f["kappa"] is None else f"{f['kappa']:.2f}"
+            ax.text(
+                0.02,
+                y,
+                f" {f['agreed']}/{f['judged']} agree, κ {kappa}",
+                va="center",
+                fontsize=8,
+                bbox={"facecolor": "white", "alpha": 0.75, "edgecolor": "none", "pad": 1},
+            )
+        ax.set_xlim(0, 1)
+        ax.set_xlabel("QA agreement with the original label (95% CI)")
+        ax.set_title(
+            f"QA agreement by original reviewer — {q['overall']['judged']} of {q['drawn']} judged",
+            fontsize=10,
+        )
+        fig.tight_layout()
+        out["qa_agreement"] = fig
+    return out
+
+
+def figure_pngs(stats: dict[str, Any], dpi: int = 100) -> dict[str, bytes]:
+    """name -> PNG bytes of every figure (Agg canvas; for the GUI dashboard)."""
+    import io
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    out: dict[str, bytes] = {}
+    for name, fig in figures(stats).items():
+        FigureCanvasAgg(fig)
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=dpi)
+        out[name] = buf.getvalue()
     return out
 
 

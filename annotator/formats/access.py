@@ -2,7 +2,8 @@
 
 * TSV sources (msceleb, devset): base64-decode the FaceData field at offset/length.
 * RecordIO: the image part of the record at offset (payload length = length).
-* Folders: the file at root/relpath.
+* Folders: the file at root/relpath; its size and mtime must still be those recorded at import
+  (``length`` and ``offset`` of a folder face's locator), else :class:`FaceReadError` says so.
 
 :class:`FaceBytes` is the API the scanner, the GUI thumbnails and the exports use. It keeps one
 file descriptor per source open and reads with ``os.pread`` (thread-safe, no shared seek
@@ -26,6 +27,7 @@ from typing import Literal, NamedTuple, Protocol, overload
 
 from annotator.core.models import AnnotatorError, origin_of
 from annotator.formats import fingerprint, source_stat
+from annotator.formats.folder import file_changed
 from annotator.formats.recordio import LEN_MASK, MAGIC, MAGIC_BYTES, RecordError, image_of
 from annotator.store import faces as store
 from annotator.store.db import Project
@@ -93,6 +95,9 @@ def _read_fd(fd: int | None, item: ReadItem) -> bytes:
     try:
         if item.fmt == "folder":
             with open(os.path.join(item.source_path, item.relpath or ""), "rb") as f:
+                why = file_changed(os.fstat(f.fileno()), item.offset, item.length)
+                if why:
+                    raise FaceReadError(f"{item.origin}: {why}")
                 return f.read()
         assert fd is not None and item.offset is not None and item.length is not None
         if item.fmt == "rec":
@@ -194,7 +199,7 @@ class FaceBytes:
         with self._lock:
             if src.id in self._fds:
                 return self._fds[src.id]
-            why = self._check(src)
+            why = self.check_source(src)
             if why:
                 self._bad[src.id] = why
                 raise FaceReadError(f"{origin}: {why}")
@@ -203,12 +208,20 @@ class FaceBytes:
             return fd
 
     @staticmethod
-    def _check(src: store.Source) -> str | None:
+    def check_source(src: store.Source) -> str | None:
+        """Why ``src`` cannot be read any more (missing, or changed since import), or None.
+
+        A file source is compared by size, and by content fingerprint when its mtime differs.
+        A folder source only has to be a folder still: each image file is checked (size and
+        mtime recorded at import) when it is read, and the error names the face's origin.
+        """
         p = Path(src.path)
         if not p.exists():
             return f"source {src.path} is missing"
         if src.format == "folder":
             return None if p.is_dir() else f"source {src.path} is not a folder any more"
+        if not p.is_file():
+            return f"source {src.path} is not a file any more"
         try:
             size, mtime = source_stat(p)
             if size != src.size:
@@ -218,6 +231,8 @@ class FaceBytes:
         except OSError as e:
             return f"source {src.path} cannot be read ({e.strerror or e})"
         return None
+
+    _check = check_source  # old private name, kept for callers not yet moved to check_source
 
     # -- reading --------------------------------------------------------------------------
     def plan(self, face_ids: Sequence[int]) -> list[ReadItem]:

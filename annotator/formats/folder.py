@@ -4,13 +4,15 @@
 deterministic (sorted by name), so an interrupted import resumes by position. Files directly
 under the root, non-image files, nested folders, unreadable entries and symlink loops are
 reported as rejected entries and skipped. The locator is the path relative to the root
-(always with ``/``).
+(always with ``/``) plus the file's size and modification time at import, so that reading a
+face back notices a file that was changed after the import (:func:`file_changed`).
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 from annotator.core.models import AnnotatorError, FaceRecord, Locator, Rejected
@@ -22,6 +24,23 @@ Row = tuple[int, int, FaceRecord | Rejected]
 def _sorted_entries(path: Path) -> list[os.DirEntry[str]]:
     with os.scandir(path) as it:
         return sorted(it, key=lambda e: e.name)
+
+
+def layout_problem(root: str | Path) -> str | None:
+    """Why ``root`` is clearly not a folder-per-identity tree (None when it may be one):
+    it holds no sub-folder at all (e.g. the images are directly in it)."""
+    n = 0
+    with os.scandir(root) as it:
+        for e in it:
+            n += 1
+            if _is_dir(e):
+                return None
+    if n == 0:
+        return "the folder is empty"
+    return (
+        f"it holds {n} file(s) but no identity folder; the layout is ROOT/<identity>/<image> "
+        "(give the folder above the identity folders)"
+    )
 
 
 def read_folder(root: str | Path, start_pos: int = 0, start_index: int = 0) -> Iterator[Row]:
@@ -80,6 +99,36 @@ def read_folder(root: str | Path, start_pos: int = 0, start_index: int = 0) -> I
             yield 0, n, _face_or_reject(e, ident.name, rel)
 
 
+def file_locator(rel: str, st: os.stat_result) -> Locator:
+    """The locator of an image file: its relative path, plus its size (``length``) and
+    modification time in nanoseconds (``offset``) at import, which
+    :func:`file_changed` compares to tell that the file was changed after the import."""
+    return Locator(offset=st.st_mtime_ns, length=st.st_size, relpath=rel)
+
+
+# File systems and copy tools keep modification times at different precisions (ns, us, whole
+# seconds for tar/zip, 2 s for FAT): a difference up to this is not taken as a change.
+MTIME_SLACK_NS = 2_000_000_000
+
+
+def file_changed(st: os.stat_result, mtime_ns: int | None, size: int | None) -> str | None:
+    """Why a folder image differs from what was imported (None when it looks the same).
+
+    ``mtime_ns``/``size`` come from the face's locator; None (projects imported before they
+    were recorded) skips that check.
+    """
+    if size is not None and st.st_size != size:
+        return f"file changed since import (size {st.st_size:,} bytes, was {size:,})"
+    if mtime_ns is not None and abs(st.st_mtime_ns - mtime_ns) > MTIME_SLACK_NS:
+        then = _stamp(mtime_ns)
+        return f"file changed since import (modified {_stamp(st.st_mtime_ns)}, was {then})"
+    return None
+
+
+def _stamp(ns: int) -> str:
+    return datetime.fromtimestamp(ns / 1e9, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
 def _is_dir(e: os.DirEntry[str]) -> bool:
     try:
         return e.is_dir()
@@ -106,7 +155,7 @@ def _face_or_reject(e: os.DirEntry[str], identity: str, rel: str) -> FaceRecord 
             "file or folder name is not valid UTF-8",
         )
     try:
-        os.stat(e.path)
+        st = os.stat(e.path)
     except OSError as err:
         if e.is_symlink():
             return Rejected(rel, f"broken symlink or symlink loop ({err.strerror or err})")
@@ -122,4 +171,4 @@ def _face_or_reject(e: os.DirEntry[str], identity: str, rel: str) -> FaceRecord 
         return Rejected(rel, f"unreadable file ({err.strerror or err})")
     if image_kind(head) is None:
         return Rejected(rel, "not an image (unknown magic bytes)")
-    return FaceRecord(identity, Locator(relpath=rel), None)
+    return FaceRecord(identity, file_locator(rel, st), None)

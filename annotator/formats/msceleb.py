@@ -78,6 +78,22 @@ def iter_lines(
             buf = b""
 
 
+SNIFF_BYTES = 1 << 20  # how much of a file `column_counts` looks at
+SNIFF_LINES = 20
+
+
+def column_counts(head: bytes, whole_file: bool, max_lines: int = SNIFF_LINES) -> list[int]:
+    """Tab-separated column counts of the first complete, non-blank lines of ``head`` (the
+    first bytes of a file; ``whole_file`` when that is all of it), to tell the TSV shapes
+    apart before an import starts."""
+    if head.startswith(_BOM):
+        head = head[3:]
+    lines = head.split(b"\n")
+    if not whole_file:
+        lines.pop()  # cut short by the read
+    return [ln.count(b"\t") + 1 for ln in lines if ln.strip()][:max_lines]
+
+
 def _text(b: bytes) -> str:
     return b.decode("utf-8", "replace")
 

@@ -311,3 +311,74 @@ class RecordWriter:
     def __exit__(self, *exc: object) -> None:
         if exc[0] is None:
             self.close()
+
+
+class RecordStreamWriter:
+    """Write an InsightFace .rec/.idx (+ ``property``) with a header record while images arrive
+    in class order, keeping no image in memory (for exports of any size).
+
+    The layout is the one :class:`RecordWriter` writes with ``with_header=True``: record 0 at
+    offset 0 is the header (flag 2, label [first, end)), images are keys 1..n labelled with their
+    class, keys first..end-1 hold one [start, end) range per class. The header is written first
+    as a placeholder of the same size and rewritten by :meth:`close`. ``add`` returns the key.
+    Labels are float32 (as in mxnet), so keys must stay below 2**24.
+    """
+
+    MAX_KEY = 1 << 24
+
+    def __init__(self, rec_path: str | Path, buffering: int = 1 << 18):
+        self.rec_path = Path(rec_path)
+        self._rec = open(self.rec_path, "xb", buffering=buffering)  # noqa: SIM115
+        try:
+            self._idx = open(idx_path_for(self.rec_path), "xb", buffering=buffering)  # noqa: SIM115
+        except BaseException:
+            self._rec.close()
+            raise
+        self._pos = 0
+        self._header_len = self._put(0, pack([0, 0], b""))
+        self.count = 0
+        self.ranges: list[list[int]] = []  # [class, start key, end key)
+
+    def _put(self, key: int, payload: bytes) -> int:
+        rec = encode_record(payload)
+        self._rec.write(rec)
+        self._idx.write(f"{key}\t{self._pos}\n".encode())
+        self._pos += len(rec)
+        return len(rec)
+
+    def add(self, class_index: int, img: bytes) -> int:
+        cls = int(class_index)
+        if self.ranges and cls < self.ranges[-1][0]:
+            raise ValueError("RecordStreamWriter needs the images in class order")
+        key = self.count + 1
+        if key + len(self.ranges) + 1 >= self.MAX_KEY:
+            raise ValueError("too many records for float32 RecordIO labels (2**24)")
+        self._put(key, pack(cls, img))
+        self.count = key
+        if self.ranges and self.ranges[-1][0] == cls:
+            self.ranges[-1][2] = key + 1
+        else:
+            self.ranges.append([cls, key, key + 1])
+        return key
+
+    def close(self, image_size: tuple[int, int] = (112, 112)) -> None:
+        """Write the per-class records, the real header and ``property``; close the files."""
+        try:
+            first = self.count + 1
+            for key, (_cls, a, b) in enumerate(self.ranges, first):
+                self._put(key, pack([a, b], b""))
+            header = encode_record(pack([first, first + len(self.ranges)], b""))
+            if len(header) != self._header_len:  # pragma: no cover - positive floats never split
+                raise RecordError("the header record changed size")
+            self._rec.seek(0)
+            self._rec.write(header)
+        finally:
+            self._rec.close()
+            self._idx.close()
+        self.rec_path.with_name("property").write_text(
+            f"{len(self.ranges)},{image_size[0]},{image_size[1]}\n"
+        )
+
+    def abort(self) -> None:
+        self._rec.close()
+        self._idx.close()

@@ -21,16 +21,68 @@ QStatusBar QLabel { color: #333; }
 QLabel#identityTitle { padding: 2px 2px 6px 2px; }
 """
 
-_stop_requested = False
+STOP_SIGNALS = tuple(
+    getattr(signal, n) for n in ("SIGTERM", "SIGINT", "SIGHUP") if hasattr(signal, n)
+)
 
 
-def _request_stop(_signum, _frame) -> None:  # pragma: no cover - signal handler
-    global _stop_requested
-    _stop_requested = True
+class QuitOnSignals:
+    """SIGTERM, SIGINT and SIGHUP close the window cleanly, at once.
+
+    A Python signal handler only runs when the interpreter gets control, which an idle Qt
+    event loop never gives it; so the C-level handler writes the signal number to a socket
+    (``signal.set_wakeup_fd``) that a QSocketNotifier watches, and the notifier's slot closes
+    any dialog, then the window (which remembers its place and closes the project file), and
+    ends the event loops. Labels are committed as they are given: nothing is lost.
+    """
+
+    def __init__(self) -> None:
+        import socket
+
+        from PySide6.QtCore import QSocketNotifier
+
+        self.window = None  # set once the main window exists
+        self.received: list[int] = []
+        self._rsock, self._wsock = socket.socketpair()
+        for sock in (self._rsock, self._wsock):
+            sock.setblocking(False)
+        self._old_fd = signal.set_wakeup_fd(self._wsock.fileno(), warn_on_full_buffer=False)
+        self._old = {s: signal.signal(s, self._note) for s in STOP_SIGNALS}
+        self._notifier = QSocketNotifier(self._rsock.fileno(), QSocketNotifier.Type.Read)
+        self._notifier.activated.connect(self._woken)
+
+    def _note(self, signum, _frame) -> None:  # pragma: no cover - runs in the signal handler
+        self.received.append(signum)
+
+    def _woken(self, *_args) -> None:
+        from PySide6.QtWidgets import QApplication, QDialog
+
+        try:
+            self._rsock.recv(256)
+        except OSError:
+            pass
+        app = QApplication.instance()
+        for w in QApplication.topLevelWidgets():
+            if isinstance(w, QDialog) and w.isVisible():
+                w.reject()
+        if self.window is not None:
+            self.window.close()
+        if app is not None:
+            app.quit()  # also ends a modal dialog's loop
+
+    def restore(self) -> None:
+        self._notifier.setEnabled(False)
+        signal.set_wakeup_fd(self._old_fd)
+        for s, h in self._old.items():
+            signal.signal(s, h)
+        self._rsock.close()
+        self._wsock.close()
 
 
 def make_app(argv: list[str] | None = None):
     from PySide6.QtWidgets import QApplication
+
+    import annotator.gui.qtcompat  # noqa: F401 - PySide6 work-arounds before any slot runs
 
     app = QApplication.instance() or QApplication(list(argv or sys.argv[:1]))
     app.setApplicationName("annotator")
@@ -52,37 +104,54 @@ def run(
     screenshot: str | None = None,
     identity_key: str | None = None,
     size: tuple[int, int] = (1400, 860),
+    view: str = "review",
 ) -> int:
     """Open the reviewer window; with ``screenshot`` render it to a PNG and return."""
     if screenshot and not os.environ.get("QT_QPA_PLATFORM"):
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
     if project_path is not None and not Path(project_path).expanduser().exists():
         raise AnnotatorError(f"no project file at {Path(project_path).expanduser().absolute()}")
-    from PySide6.QtCore import QTimer
+    app = make_app()
+    if screenshot:
+        # A screenshot neither reads nor changes the user's window layout or last project.
+        import tempfile
 
+        from PySide6.QtCore import QSettings
+
+        tmp = tempfile.TemporaryDirectory(prefix="annotator-shot-")
+        st = QSettings(str(Path(tmp.name) / "settings.ini"), QSettings.Format.IniFormat)
+        name = reviewer or settings().value("reviewer", "") or "screenshot"
+        return _screenshot(app, st, str(name), project_path, identity_key, view, screenshot, size)
+
+    quitter = QuitOnSignals()
+    try:
+        return _interactive(app, quitter, project_path, reviewer, identity_key, view, size)
+    finally:
+        quitter.restore()
+
+
+def _interactive(app, quitter, project_path, reviewer, identity_key, view, size) -> int:
     from annotator.gui.main_window import MainWindow
     from annotator.store import browse
     from annotator.store.db import open_project
 
-    app = make_app()
     st = settings()
     name = reviewer or st.value("reviewer", "") or ""
     if not name:
-        if screenshot:
-            name = "screenshot"
-        else:
-            from annotator.gui.dialogs.simple import ask_reviewer_name
+        from annotator.gui.dialogs.simple import ask_reviewer_name
 
-            name = ask_reviewer_name(None, os.environ.get("USER", "")) or ""
-            if not name:
-                return 1
-    if reviewer or not screenshot:
-        st.setValue("reviewer", name)
+        name = ask_reviewer_name(None, os.environ.get("USER", "")) or ""
+        if not name:
+            return 1
+    st.setValue("reviewer", name)
+    st.sync()
 
     win = MainWindow(st, name)
-    win.resize(*size)
+    quitter.window = win
+    if not st.value("window/geometry"):
+        win.resize(*size)
     path = project_path
-    if path is None and not screenshot:
+    if path is None:
         last = st.value("last_project", "")
         if last and Path(str(last)).exists():
             path = str(last)
@@ -96,33 +165,62 @@ def run(
                 raise AnnotatorError(f"no identity with key {identity_key!r} in the project")
             win.set_filter("all")
             win.open_identity(ident)
-    elif screenshot:
-        raise AnnotatorError("--screenshot needs a project file")
     else:
         win.statusBar().showMessage(
             "Open a project (Ctrl+O) or create one (Ctrl+N), then File > Import…"
         )
+    win.show()
+    win.raise_()
+    win.activateWindow()  # after the name prompt, keys go to the reviewer's window
+    win.grid.setFocus()
+    if view != "review":
+        from annotator.gui.views import enter_view
 
-    if screenshot:
-        win.show()
-        win.grid.setFocus()
-        win.wait_painted()
-        ok = win.grab().save(screenshot, "PNG")
+        try:
+            enter_view(win, view)
+        except AnnotatorError:
+            win.close()
+            raise
+    code = int(app.exec())
+    if win.project is not None:  # the loop ended without the window closing
         win.close()
-        if not ok:
-            raise AnnotatorError(f"cannot write {screenshot}")
-        return 0
+    return code
 
-    # SIGTERM / SIGINT: close the window cleanly (labels are already committed).
-    signal.signal(signal.SIGTERM, _request_stop)
-    signal.signal(signal.SIGINT, _request_stop)
-    poll = QTimer()
-    poll.setInterval(200)
-    poll.timeout.connect(lambda: _stop_requested and win.close())
-    poll.start()
+
+def _screenshot(app, st, name, project_path, identity_key, view, screenshot, size) -> int:
+    from annotator.gui.main_window import MainWindow
+    from annotator.store import browse
+    from annotator.store.db import open_project
+
+    win = MainWindow(st, name)
+    win.resize(*size)
+    if project_path is None:
+        raise AnnotatorError("--screenshot needs a project file")
+    win.set_project(open_project(project_path))
+    if identity_key:
+        assert win.project is not None
+        ident = browse.identity_by_key(win.project, identity_key)
+        if ident is None:
+            win.close()
+            raise AnnotatorError(f"no identity with key {identity_key!r} in the project")
+        win.set_filter("all")
+        win.open_identity(ident)
+
+    from annotator.gui.views import enter_view, settle
+
     win.show()
     win.grid.setFocus()
-    return int(app.exec())
+    try:
+        target = enter_view(win, view)  # the window, or the view's dialog
+    except AnnotatorError:
+        win.close()
+        raise
+    settle(win, target)
+    ok = target.grab().save(screenshot, "PNG")
+    win.close()
+    if not ok:
+        raise AnnotatorError(f"cannot write {screenshot}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> None:

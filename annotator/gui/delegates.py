@@ -68,7 +68,15 @@ class FaceDelegate(QStyledItemDelegate):
         p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
         r = option.rect.adjusted(MARGIN // 2, MARGIN // 2, -MARGIN // 2, -MARGIN // 2)
         selected = bool(option.state & QStyle.StateFlag.State_Selected)
-        current = bool(option.state & QStyle.StateFlag.State_HasFocus)
+        # The current face is marked even when the grid has no keyboard focus (the reviewer
+        # typed in the search box): blue when keys go to the grid, grey otherwise.
+        view = option.widget
+        focused = bool(option.state & QStyle.StateFlag.State_HasFocus)
+        current = focused or (
+            view is not None
+            and hasattr(view, "currentIndex")
+            and view.currentIndex().row() == index.row()
+        )
         if selected:
             p.fillRect(r, QColor("#cfe3ff"))
         inner = r.adjusted(BORDER + 1, BORDER + 1, -BORDER - 1, -BORDER - 1)
@@ -133,7 +141,7 @@ class FaceDelegate(QStyledItemDelegate):
             p.drawLine(mark.left() + 5, mark.center().y(), mark.center().x() - 1, mark.bottom() - 5)
             p.drawLine(mark.center().x() - 1, mark.bottom() - 5, mark.right() - 4, mark.top() + 5)
         if current:
-            pen = QPen(QColor("#1f6fe5"), 2, Qt.PenStyle.DashLine)
+            pen = QPen(QColor("#1f6fe5" if focused else "#8a8a8a"), 2, Qt.PenStyle.DashLine)
             p.setPen(pen)
             p.setBrush(Qt.BrushStyle.NoBrush)
             p.drawRect(option.rect.adjusted(1, 1, -2, -2))

@@ -37,6 +37,8 @@ class FaceGridModel(QAbstractListModel):
         self.tiles: list[FaceTile] = []
         self.identity_id: int | None = None
         self.thumb_size = 128
+        # QA pass: tiles carry the QA reviewer's own verdict as their label, never the original
+        self.blind = False
         self._row_of: dict[int, int] = {}
         loader.ready.connect(self._thumb_changed)
         loader.failed.connect(lambda fid, _e: self._thumb_changed(fid))
@@ -97,13 +99,16 @@ class FaceGridModel(QAbstractListModel):
         if role == ErrorRole:
             return self.loader.error(t.id)
         if role == Qt.ItemDataRole.ToolTipRole:
-            lines = [t.origin, f"label: {t.label or 'unlabeled'}"]
+            what = "your QA verdict" if self.blind else "label"
+            lines = [t.origin, f"{what}: {t.label or ('none yet' if self.blind else 'unlabeled')}"]
             lines += [f"[{b}] {BADGE_HELP.get(b, b)}" for b in t.badges]
             err = self.loader.error(t.id)
             if err:
                 lines.append(err)
             return "\n".join(lines)
         if role == Qt.ItemDataRole.AccessibleTextRole:
+            if self.blind:
+                return f"QA item {t.origin}, your verdict {t.label or 'none yet'}"
             return f"face {t.origin}, {t.label or 'unlabeled'}"
         return None
 
@@ -145,11 +150,24 @@ class FaceGridView(QListView):
         size = max(MIN_SIZE, min(MAX_SIZE, int(size)))
         self.delegate.thumb_size = size
         self.grid_model.thumb_size = size
-        s = self.delegate.sizeHint(None, QModelIndex())  # type: ignore[arg-type]
-        self.setGridSize(QSize(s.width() + 2, s.height() + 2))
+        self._fit_grid()
         self.doItemsLayout()
         self.viewport().update()
         emit(self.zoomed, size)
+
+    def _fit_grid(self) -> None:
+        """Spread the columns over the whole width: no empty strip right of the tiles."""
+        s = self.delegate.sizeHint(None, QModelIndex())  # type: ignore[arg-type]
+        cell = s.width() + 2
+        avail = self.viewport().width() - 2 * self.spacing() - 1
+        cols = max(1, avail // cell)
+        grid = QSize(max(cell, avail // cols), s.height() + 2)
+        if grid != self.gridSize():
+            self.setGridSize(grid)
+
+    def resizeEvent(self, e) -> None:
+        super().resizeEvent(e)
+        self._fit_grid()
 
     @property
     def thumb_size(self) -> int:
@@ -170,6 +188,9 @@ class FaceGridView(QListView):
         return super().selectionCommand(index, event)
 
     def keyPressEvent(self, e: QKeyEvent) -> None:
+        if e.text() == "?":  # not a keyboard search: the window shows the shortcut sheet
+            e.ignore()
+            return
         if e.key() == Qt.Key.Key_Space and not e.modifiers():
             cur = self.currentIndex()
             if cur.isValid():

@@ -1,17 +1,34 @@
 """The identity list's model: an id array for the current filter/sort/search, rows fetched
-lazily in pages and kept in a small LRU, single rows refreshed from ops.Changes."""
+lazily in pages and kept in a small LRU, single rows refreshed from ops.Changes.
+
+In a big project (:data:`ASYNC_SEARCH_ABOVE` identities) a search text runs its query on a
+worker thread with its own read connection, so typing never waits for SQL: the list keeps its
+rows until the newest search's ids arrive (``searching`` is True meanwhile, ``searched`` fires
+after), and a newer search or any synchronous reload interrupts and discards an older one.
+"""
 
 from __future__ import annotations
 
+import sqlite3
+import threading
 from collections import OrderedDict
 from collections.abc import Iterable
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    QRunnable,
+    Qt,
+    QThreadPool,
+    Signal,
+)
 from PySide6.QtGui import QBrush, QColor, QFont
 
 from annotator.gui.qtcompat import emit
 from annotator.store import browse
-from annotator.store.db import Project
+from annotator.store.db import Project, open_project
 
 COLUMNS = ("Key", "Name", "Faces", "Flags", "State")
 SORT_OF_COLUMN = ("key", "name", "faces", "flags", "state")
@@ -19,11 +36,68 @@ PAGE = 256
 MAX_PAGES = 64
 
 IdRole = Qt.ItemDataRole.UserRole + 1
+ASYNC_SEARCH_ABOVE = 20_000  # identities; smaller projects search on the GUI thread (a few ms)
 
 _Index = QModelIndex | QPersistentModelIndex
 
 
+class _SearchSignals(QObject):
+    done = Signal(int, object)  # search generation, ids (None when interrupted or failed)
+
+
+class _Searcher:
+    """One worker thread with its own read connection to the project file."""
+
+    def __init__(self, path) -> None:
+        self.path = path
+        self.pool = QThreadPool()
+        self.pool.setMaxThreadCount(1)
+        self.signals = _SearchSignals()
+        self.lock = threading.Lock()
+        self.reader: Project | None = None  # opened and used by the worker only
+        self.running = False
+
+    def interrupt(self) -> None:
+        with self.lock:
+            if self.running and self.reader is not None:
+                self.reader.conn.interrupt()
+
+    def close(self) -> None:
+        self.interrupt()
+        self.pool.waitForDone()
+        if self.reader is not None:
+            self.reader.conn.close()  # read-only use: no PRAGMA optimize
+            self.reader = None
+
+
+class _SearchJob(QRunnable):
+    def __init__(self, searcher: _Searcher, generation: int, params: tuple):
+        super().__init__()
+        self.searcher, self.generation, self.params = searcher, generation, params
+
+    def run(self) -> None:  # worker thread: SQL through store functions only, no widgets
+        s = self.searcher
+        ids = None
+        try:
+            if s.reader is None:
+                s.reader = open_project(s.path)
+            with s.lock:
+                s.running = True
+            try:
+                ids = browse.identity_ids(s.reader, *self.params)
+            finally:
+                with s.lock:
+                    s.running = False
+        except (sqlite3.Error, OSError, ValueError):
+            ids = None  # interrupted by a newer search (or failed: the GUI searches itself)
+        except Exception:  # noqa: BLE001 - never let a worker exception reach Qt
+            ids = None
+        emit(s.signals.done, self.generation, ids)
+
+
 class IdentityModel(QAbstractTableModel):
+    searched = Signal()  # an asynchronous search's ids are in the list now
+
     def __init__(self, project: Project, parent=None):
         super().__init__(parent)
         self.project = project
@@ -32,6 +106,11 @@ class IdentityModel(QAbstractTableModel):
         self.sort_key = "suspicion"
         self.descending = False
         self.ids: list[int] = []
+        self.searching = False
+        self.async_above = ASYNC_SEARCH_ABOVE
+        self._population = browse.review_progress(project)[1]
+        self._generation = 0
+        self._searcher: _Searcher | None = None
         self._row_of: dict[int, int] | None = None
         self._pages: OrderedDict[int, dict[int, browse.IdentityRow]] = OrderedDict()
         self._bold = QFont()
@@ -40,10 +119,18 @@ class IdentityModel(QAbstractTableModel):
     # -- queries -------------------------------------------------------------------------
     def reload(self) -> None:
         """Re-run the one id query (filter/search/sort changed, or after an import)."""
-        self.beginResetModel()
-        self.ids = browse.identity_ids(
-            self.project, self.filter, self.search, self.sort_key, self.descending
+        self._cancel_search()
+        self._set_ids(
+            browse.identity_ids(
+                self.project, self.filter, self.search, self.sort_key, self.descending
+            )
         )
+        if not self.search.strip():
+            self._population = browse.review_progress(self.project)[1]
+
+    def _set_ids(self, ids: list[int]) -> None:
+        self.beginResetModel()
+        self.ids = ids
         self._row_of = None
         self._pages.clear()
         self.endResetModel()
@@ -54,9 +141,43 @@ class IdentityModel(QAbstractTableModel):
             self.reload()
 
     def set_search(self, text: str) -> None:
-        if text != self.search:
-            self.search = text
+        """Search; in a big project the ids arrive later (``searching``, then ``searched``)."""
+        if text == self.search:
+            return
+        self.search = text
+        if not text.strip() or self._population < self.async_above:
             self.reload()
+            return
+        self._cancel_search()
+        if self._searcher is None:
+            self._searcher = _Searcher(self.project.path)
+            self._searcher.signals.done.connect(self._search_done)
+        self.searching = True
+        params = (self.filter, self.search, self.sort_key, self.descending)
+        self._searcher.pool.start(_SearchJob(self._searcher, self._generation, params))
+
+    def _cancel_search(self) -> None:
+        self._generation += 1
+        self.searching = False
+        if self._searcher is not None:
+            self._searcher.interrupt()
+
+    def _search_done(self, generation: int, ids: list[int] | None) -> None:
+        if generation != self._generation:
+            return  # an older search, or a reload came in between
+        if ids is None:
+            self.reload()  # the worker failed: search here instead
+        else:
+            self.searching = False
+            self._set_ids(ids)
+        emit(self.searched)
+
+    def close(self) -> None:
+        """Stop the search worker and close its connection (the project stays open)."""
+        self._cancel_search()
+        if self._searcher is not None:
+            self._searcher.close()
+            self._searcher = None
 
     def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
         key = "suspicion" if column < 0 else SORT_OF_COLUMN[column]

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from PySide6.QtCore import QEvent, QItemSelectionModel, QObject, QSettings, Qt, QTimer
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtGui import QAction, QCloseEvent, QFont, QFontMetrics, QKeyEvent, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
@@ -63,10 +63,13 @@ class MainWindow(QMainWindow):
         self._reviewed = 0
         self._total = 0
         self._dialog: QWidget | None = None  # the open G / M dialog (tests reach it here)
+        self._help: QWidget | None = None  # the shortcut sheet (not modal)
+        self.qa_mode = None  # a gui.qa_mode.QaMode while a QA pass is shown (blind grid)
         self.setWindowTitle("annotator")
         self.resize(1400, 860)
         self._build()
         self._make_actions()
+        self._restore_layout()
         self._status_timer = QTimer(self, interval=5000)
         self._status_timer.timeout.connect(self._update_status)
         self._status_timer.start()
@@ -103,6 +106,7 @@ class MainWindow(QMainWindow):
         self.table.horizontalHeader().setSortIndicatorShown(True)
         self.table.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
         self.table.horizontalHeader().sectionClicked.connect(self._header_clicked)
+        self.table.installEventFilter(self)  # `?` is help, not a keyboard search
         lv.addWidget(self.table, 1)
         self.list_info = QLabel()
         self.list_info.setStyleSheet("color:#666")
@@ -114,15 +118,17 @@ class MainWindow(QMainWindow):
         self.title = QLabel()
         self.title.setObjectName("identityTitle")
         self.title.setTextFormat(Qt.TextFormat.RichText)
+        self.title.setWordWrap(True)  # a long name wraps instead of widening the centre
         cv.addWidget(self.title)
         self.grid_model = FaceGridModel(self.loader, self)
         self.grid = FaceGridView(self.grid_model)
-        size = int(self.settings.value("thumb_size", 128))
+        size = int(self.settings.value("thumb_size", 112))  # MS-Celeb crops are 112 px
         self.grid.set_thumb_size(size)
         self.grid.zoomed.connect(lambda s: self.settings.setValue("thumb_size", s))
         cv.addWidget(self.grid, 1)
         self.legend = QLabel(_legend_html())
         self.legend.setStyleSheet("color:#555")
+        self.legend.setWordWrap(True)  # else its one long line is the centre's minimum width
         cv.addWidget(self.legend)
 
         self.inspector = Inspector(self.loader)
@@ -135,7 +141,7 @@ class MainWindow(QMainWindow):
         self.splitter.setStretchFactor(0, 0)
         self.splitter.setStretchFactor(1, 1)
         self.splitter.setStretchFactor(2, 0)
-        self.splitter.setSizes([440, 640, 320])
+        self._default_split = True  # until a saved layout is restored
         self.setCentralWidget(self.splitter)
 
         self.filter_box.currentIndexChanged.connect(self._filter_changed)
@@ -196,9 +202,17 @@ class MainWindow(QMainWindow):
         about.triggered.connect(self.about)
         menus["Help"].addAction(about)
         menus["Edit"].aboutToShow.connect(self._update_undo_text)
+        from annotator.gui.qa_mode import install_actions
+
+        install_actions(self, menus)  # QA pass, adjudication queue, statistics
 
     # -- project -----------------------------------------------------------------------------
     def set_project(self, project: Project) -> None:
+        if self.qa_mode is not None:
+            self.qa_mode.leave()
+        self._remember_place()
+        if self.model is not None:
+            self.model.close()
         if self.project is not None:
             self.project.close()
         self.project = project
@@ -208,20 +222,83 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(f"annotator — {project.path.name}")
         self.model = IdentityModel(project, self)
         self.model.reload()
+        self.model.searched.connect(self._after_list_change)
         self.table.setModel(self.model)
-        hh = self.table.horizontalHeader()
-        hh.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        hh.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
-        for c, w in ((0, 100), (2, 52), (3, 48), (4, 56)):
-            self.table.setColumnWidth(c, w)
+        self._size_columns()
         self.table.selectionModel().currentRowChanged.connect(self._list_row_changed)
         self._reviewed, self._total = browse.review_progress(project)
         self._update_list_info()
-        if self.model.ids:
+        self.statusBar().clearMessage()
+        last, face = self._remembered_place(project)
+        if last is not None:
+            self.open_identity(last)
+            row = self.grid_model.row_of(face) if face is not None else None
+            if row is not None:
+                self.grid.set_current_row(row)
+        elif self.model.ids:
             self.table.selectRow(0)
         else:
             self.show_identity(None)
         self._update_status()
+        self.grid.setFocus()
+        if browse.never_scanned(project):
+            self.statusBar().showMessage(
+                "Not scanned yet: File > Scan finds duplicates, outliers and broken images."
+            )
+
+    def _size_columns(self) -> None:
+        """Key, counts and state as wide as their bold header and their content need (the
+        Fusion style draws the sort arrow above the title); the name takes the rest."""
+        hh = self.table.horizontalHeader()
+        hh.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        hh.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        fm = self.table.fontMetrics()
+        bold = QFont(hh.font())
+        bold.setBold(True)
+        hm = QFontMetrics(bold)
+        samples = {0: "m.0m9etj4x", 2: "9999", 3: "999", 4: "99/999"}
+        for c, sample in samples.items():
+            head = str(self.model.headerData(c, Qt.Orientation.Horizontal)) if self.model else ""
+            w = max(hm.horizontalAdvance(head), fm.horizontalAdvance(sample)) + 16
+            self.table.setColumnWidth(c, w)
+
+    def _remember_place(self) -> None:
+        """Remember the project's current identity and face (reopened with the project)."""
+        if self.project is not None and self.current_identity is not None:
+            face = self.grid.current_face_id()
+            self.settings.setValue(
+                "last_place",
+                f"{self.project.path}\t{self.current_identity}\t{face if face else ''}",
+            )
+
+    def _remembered_place(self, project: Project) -> tuple[int | None, int | None]:
+        path, ident, face = (
+            str(self.settings.value("last_place", "") or "").split("\t") + ["", ""]
+        )[:3]
+        if path != str(project.path) or not ident.isdigit():
+            return None, None
+        if not browse.identity_rows(project, [int(ident)]):
+            return None, None
+        return int(ident), int(face) if face.isdigit() else None
+
+    def _restore_layout(self) -> None:
+        geometry = self.settings.value("window/geometry")
+        if geometry:
+            self.restoreGeometry(geometry)
+        splitter = self.settings.value("window/splitter")
+        if splitter and self.splitter.restoreState(splitter):
+            self._default_split = False
+
+    def showEvent(self, e) -> None:
+        super().showEvent(e)
+        if self._default_split:  # first start: room for the names, the inspector at its best
+            self._default_split = False
+            w = max(self.splitter.width(), 1000)
+            self.splitter.setSizes([470, w - 470 - 330, 330])
+
+    def _save_layout(self) -> None:
+        self.settings.setValue("window/geometry", self.saveGeometry())
+        self.settings.setValue("window/splitter", self.splitter.saveState())
 
     def open_path(self, path: str | Path) -> None:
         self.set_project(open_project(path))
@@ -246,9 +323,17 @@ class MainWindow(QMainWindow):
             if self.project is None:
                 return
         d = ImportDialog(self)
-        if d.exec():
-            fmt, path = d.chosen()
-            self.run_task(f"Importing {Path(path).name}", _import_fn(fmt, path))
+
+        def finished(ok: int) -> None:
+            self._dialog = None
+            if ok and self.project is not None:
+                fmt, path = d.chosen()
+                self.run_task(f"Importing {Path(path).name}", _import_fn(fmt, path))
+            d.deleteLater()
+
+        d.finished.connect(finished)
+        self._dialog = d
+        d.open()
 
     def scan(self) -> None:
         from annotator.gui.tasks import scan_fn
@@ -263,11 +348,17 @@ class MainWindow(QMainWindow):
         task = Task(self, title, self.project.path, fn, show_dialog=show_dialog)
         self._tasks.append(task)
 
-        def done(_result: object, error: str) -> None:
+        def done(result: object, error: str) -> None:
+            from annotator.gui.tasks import summary
+
             self._tasks.remove(task)
             if error:
                 QMessageBox.warning(self, title, error)
+            else:
+                self.statusBar().showMessage(summary(title, result, task.cancelled), 15000)
             self.reload_list()
+            if self.current_identity is not None:  # new faces or flags (badges) of the grid
+                self.show_identity(self.current_identity)
 
         task.done.connect(done)
         return task
@@ -303,15 +394,24 @@ class MainWindow(QMainWindow):
             self._after_list_change()
 
     def _search_changed(self) -> None:
-        if self.model is not None:
+        if self.model is not None and self.project is not None:
             self.model.set_search(self.search.text())
-            self._after_list_change()
+            if self.model.searching:  # a big project: the ids arrive with model.searched
+                self.list_info.setText("Searching…")
+            else:
+                self._after_list_change()
 
     def _search_enter(self) -> None:
+        """Enter in the search box: open the first match and go back to the faces."""
         if self._search_timer.isActive():
             self._search_timer.stop()
             self._search_changed()
+        if self.model is not None and self.model.searching:
+            self.model.reload()  # Enter wants the result now
+            self._after_list_change()
         self.grid.setFocus()
+        if self.model is not None and self.table.currentIndex().isValid():
+            self._list_row_changed(self.table.currentIndex(), None)
 
     def _header_clicked(self, col: int) -> None:
         if self.model is None:
@@ -334,7 +434,9 @@ class MainWindow(QMainWindow):
         if r is not None:
             self._select_list_row(r, reopen=False)
         elif self.model.ids:
-            self.table.selectRow(0)
+            # While the reviewer types a search, only mark the first match (Enter opens it):
+            # the faces do not flicker through every intermediate match.
+            self._select_list_row(0, reopen=not self.search.hasFocus())
 
     def _select_list_row(self, row: int, reopen: bool = True) -> None:
         assert self.model is not None
@@ -353,7 +455,7 @@ class MainWindow(QMainWindow):
         self.table.scrollTo(ix)
 
     def _list_row_changed(self, cur, _prev) -> None:
-        if self.model is None or not cur.isValid():
+        if self.model is None or not cur.isValid() or self.qa_mode is not None:
             return
         ident = self.model.ids[cur.row()]
         if ident != self.current_identity:
@@ -408,6 +510,9 @@ class MainWindow(QMainWindow):
     def _face_changed(self, cur, _prev) -> None:
         if self.project is None:
             return
+        if self.qa_mode is not None:
+            self.qa_mode.face_changed()  # blind: never the inspector with its label
+            return
         fid = self.grid.current_face_id()
         self.inspector.show_detail(
             browse.face_detail(self.project, fid) if fid is not None else None
@@ -430,6 +535,9 @@ class MainWindow(QMainWindow):
 
     def label(self, label: str | None) -> None:
         if self.project is None:
+            return
+        if self.qa_mode is not None:
+            self.qa_mode.label(label)  # a QA verdict, its own event
             return
         ids, from_selection = self._targets()
         if not ids:
@@ -601,6 +709,10 @@ class MainWindow(QMainWindow):
         if ch.identities:
             self._update_title()
             self._update_list_info()
+        if follow:  # undo/redo: the cursor goes to the first face it changed
+            rows = [r for f in ch.labels if (r := self.grid_model.row_of(f)) is not None]
+            if rows:
+                self.grid.set_current_row(min(rows))
         fid = self.grid.current_face_id()
         if fid is not None and fid in ch.faces:
             self.inspector.show_detail(browse.face_detail(self.project, fid))
@@ -620,7 +732,20 @@ class MainWindow(QMainWindow):
     def show_shortcuts(self) -> None:
         from annotator.gui.dialogs.simple import ShortcutsDialog
 
-        ShortcutsDialog(self).exec()
+        if self._help is None:
+            self._help = ShortcutsDialog(self)
+        self._help.show()
+        self._help.raise_()
+        self._help.activateWindow()
+
+    def keyPressEvent(self, e: QKeyEvent) -> None:
+        # `?` is Shift+/ on most layouts; where the platform does not map that to the `?`
+        # shortcut (e.g. the offscreen platform), the unhandled key arrives here.
+        if e.text() == "?":
+            self.show_shortcuts()
+            e.accept()
+            return
+        super().keyPressEvent(e)
 
     def about(self) -> None:
         QMessageBox.about(
@@ -646,6 +771,13 @@ class MainWindow(QMainWindow):
         self.st_session.setText(f"Labeled this session: {n:,}{rate}")
 
     def eventFilter(self, obj: QObject, ev: QEvent) -> bool:
+        if (
+            obj is getattr(self, "table", None)
+            and ev.type() == QEvent.Type.KeyPress
+            and ev.text() == "?"  # type: ignore[attr-defined]
+        ):
+            self.show_shortcuts()
+            return True
         # In the search box, Enter/Return and typed digits/letters are text, not shortcuts.
         if obj is self.search and ev.type() == QEvent.Type.ShortcutOverride:
             if ev.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter, Qt.Key.Key_Escape):  # type: ignore[attr-defined]
@@ -689,11 +821,23 @@ class MainWindow(QMainWindow):
         return True
 
     def closeEvent(self, e: QCloseEvent) -> None:
-        # Every label is already committed; just stop workers and close the file.
+        # Every label is already committed; remember the place, stop workers (a cancelled
+        # import or scan commits what it has done), close the file.
+        self._remember_place()
+        self._save_layout()
+        self.settings.sync()
+        self._search_timer.stop()
+        self._status_timer.stop()
         if self._dialog is not None:
             self._dialog.close()
+        if self._help is not None:
+            self._help.close()
         for t in list(self._tasks):
             t.cancel()  # type: ignore[attr-defined]
+        for t in list(self._tasks):
+            t.wait(30_000)  # type: ignore[attr-defined]
+        if self.model is not None:
+            self.model.close()
         if self.loader is not None:
             self.loader.shutdown()
         if self.project is not None:

@@ -30,11 +30,25 @@ class _Signals(QObject):
 
 
 class _Worker(QRunnable):
-    def __init__(self, project_path: Path, fn: TaskFn, signals: _Signals, stop: threading.Event):
+    def __init__(
+        self,
+        project_path: Path,
+        fn: TaskFn,
+        signals: _Signals,
+        stop: threading.Event,
+        ended: threading.Event,
+    ):
         super().__init__()
         self.project_path, self.fn, self.signals, self.stop = project_path, fn, signals, stop
+        self.ended = ended
 
     def run(self) -> None:
+        try:
+            self._run()
+        finally:
+            self.ended.set()
+
+    def _run(self) -> None:
         try:
             with open_project(self.project_path) as project:
                 result = self.fn(
@@ -66,6 +80,7 @@ class Task(QObject):
     ):
         super().__init__(parent)
         self.stop = threading.Event()
+        self.ended = threading.Event()  # the worker returned (its connection is closed)
         self.signals = _Signals()
         self.result: Any = None
         self.error = ""
@@ -82,8 +97,16 @@ class Task(QObject):
         self.signals.finished.connect(self._finished)
         self.signals.failed.connect(self._failed)
         (pool or QThreadPool.globalInstance()).start(
-            _Worker(project_path, fn, self.signals, self.stop)
+            _Worker(project_path, fn, self.signals, self.stop, self.ended)
         )
+
+    @property
+    def cancelled(self) -> bool:
+        return self.stop.is_set()
+
+    def wait(self, timeout_ms: int = 30_000) -> bool:
+        """Block until the worker has returned (e.g. after :meth:`cancel`, before quitting)."""
+        return self.ended.wait(timeout_ms / 1000)
 
     def cancel(self) -> None:
         self.stop.set()
@@ -111,6 +134,29 @@ class Task(QObject):
     def _failed(self, message: str) -> None:
         self.error = message
         self._end()
+
+
+def summary(title: str, result: Any, cancelled: bool = False) -> str:
+    """One status-bar line about a finished import or scan."""
+    from annotator.core.importer import ImportResult
+
+    if isinstance(result, ImportResult):
+        text = (
+            f"imported {result.imported:,}, skipped {result.skipped:,}, "
+            f"rejected {len(result.rejected):,} rows"
+        )
+        if not result.complete:
+            return f"{title}: cancelled; {text}. Import it again to continue where it stopped."
+        return f"{title}: done; {text}."
+    as_dict = getattr(result, "as_dict", None)
+    if callable(as_dict):  # a ScanResult
+        d = as_dict()
+        flags = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in sorted(d["flags"].items()))
+        text = f"hashed {d['hashed']:,} faces ({d['corrupt']:,} corrupt)"
+        if d["cancelled"]:
+            return f"{title}: cancelled; {text}. Scan again to finish."
+        return f"{title}: done; {text}; flags: {flags or 'none'}."
+    return f"{title}: {'cancelled' if cancelled else 'done'}."
 
 
 def import_fn(fmt: str, path: str) -> TaskFn:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from annotator.core.models import origin_of
+from annotator.store import namesearch
 from annotator.store.db import Project
 
 FILTERS: tuple[str, ...] = ("unreviewed", "flagged", "reviewed", "all")
@@ -41,11 +42,6 @@ _NAME = (
 
 def _chunks(seq: Sequence[int], n: int = 500) -> list[Sequence[int]]:
     return [seq[i : i + n] for i in range(0, len(seq), n)]
-
-
-def _like(text: str) -> str:
-    esc = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{esc}%"
 
 
 # -- identities ------------------------------------------------------------------------------
@@ -80,8 +76,9 @@ def identity_ids(
 ) -> list[int]:
     """Ids of the identities matching ``filter`` and ``search``, in display order.
 
-    ``search`` matches a substring of the key or of any display name (case-insensitive for
-    ASCII). The default order ("suspicion") is unreviewed first, most suspicious first.
+    ``search`` matches a key prefix or, word by word, prefixes of the words of any name
+    (case- and accent-insensitive; see :mod:`annotator.store.namesearch`). The default order
+    ("suspicion") is unreviewed first, most suspicious first.
     """
     where: list[str] = []
     args: list[object] = []
@@ -93,14 +90,10 @@ def identity_ids(
         where.append("i.flagged_count > 0")
     elif filter != "all":
         raise ValueError(f"unknown filter {filter!r}")
-    search = search.strip()
-    if search:
-        pat = _like(search)
-        where.append(
-            "(i.key LIKE ? ESCAPE '\\' OR i.id IN (SELECT identity_id FROM identity_names"
-            " WHERE name LIKE ? ESCAPE '\\'))"
-        )
-        args += [pat, pat]
+    match, match_args = namesearch.match_sql(search)
+    if match:
+        where.append(f"i.id IN ({match})")
+        args += match_args
     d = "DESC" if descending else "ASC"
     order = {
         # covered by the identities_suspicion index (ties keep id order): ~100k ids in <0.1 s
@@ -140,23 +133,30 @@ def identity_by_key(project: Project, key: str) -> int | None:
 
 
 def search_identities(project: Project, text: str, limit: int = 50) -> list[IdentityRow]:
-    """Identities whose key or a name contains ``text``: exact key first, then prefixes."""
+    """Identities whose key starts with ``text`` or whose names match its words (see
+    :mod:`annotator.store.namesearch`): exact key first, then key prefixes, then by key."""
     text = text.strip()
-    if not text:
+    match, args = namesearch.match_sql(text)
+    if not match:
         return []
-    pat = _like(text)
-    prefix = pat[1:]
     ids = [
         r[0]
         for r in project.conn.execute(
-            "SELECT i.id FROM identities i WHERE i.key LIKE ? ESCAPE '\\' OR i.id IN"
-            " (SELECT identity_id FROM identity_names WHERE name LIKE ? ESCAPE '\\')"
-            " ORDER BY i.key = ? DESC, i.key LIKE ? ESCAPE '\\' DESC, i.key LIMIT ?",
-            (pat, pat, text, prefix, limit),
+            f"SELECT i.id FROM identities i WHERE i.id IN ({match})"
+            " ORDER BY i.key = ? DESC, (i.key >= ? AND i.key < ?) DESC, i.key LIMIT ?",
+            [*args, text, text, text + namesearch.TOP, limit],
         )
     ]
     rows = identity_rows(project, ids)
     return [rows[i] for i in ids if i in rows]
+
+
+def never_scanned(project: Project) -> bool:
+    """True when the project has faces and none of them has been hashed (no scan yet)."""
+    r = project.conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM faces) AND NOT EXISTS (SELECT 1 FROM face_hashes)"
+    ).fetchone()
+    return bool(r[0])
 
 
 def review_progress(project: Project) -> tuple[int, int]:

@@ -103,17 +103,25 @@ def open_project(path: str | os.PathLike[str], create: bool = False) -> Project:
     if not exists:
         if not p.parent.exists():
             raise AnnotatorError(f"folder {p.parent} does not exist")
+    conn: sqlite3.Connection | None = None
     try:
         conn = _connect(p)
         app_id = conn.execute("PRAGMA application_id").fetchone()[0]
         tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
     except sqlite3.DatabaseError as e:
-        raise AnnotatorError(f"{p} is not an annotator project ({e})") from None
+        if conn is not None:
+            conn.close()
+        raise AnnotatorError(_unreadable(p, e)) from None
     if app_id != APPLICATION_ID:
         if tables:
             conn.close()
             raise AnnotatorError(
                 f"{p} is an SQLite file of another program, not an annotator project"
+            )
+        if not create:  # an empty file: only a command that creates projects may fill it
+            conn.close()
+            raise AnnotatorError(
+                f"{p} is empty, not an annotator project (create one with `annotator import ...`)"
             )
         conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
     try:
@@ -136,4 +144,14 @@ def open_project(path: str | os.PathLike[str], create: bool = False) -> Project:
         return project
     except sqlite3.DatabaseError as e:
         conn.close()
+        if "malformed" in str(e):
+            raise AnnotatorError(_unreadable(p, e)) from None
         raise AnnotatorError(f"cannot open project {p}: {e}") from None
+
+
+def _unreadable(p: Path, e: sqlite3.DatabaseError) -> str:
+    if "malformed" in str(e):  # our file (or an SQLite file) whose pages are damaged
+        return f"{p} is damaged ({e}); restore it from a backup"
+    if "unable to open" in str(e):
+        return f"cannot open {p} ({e})"
+    return f"{p} is not an annotator project ({e})"

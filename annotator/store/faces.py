@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from annotator.core.models import Rejected
+from annotator.store import namesearch
 from annotator.store.db import Project, now
 
 
@@ -171,13 +172,17 @@ def create_identities(c: sqlite3.Connection, keys: Iterable[str]) -> dict[str, i
 
 def insert_names(c: sqlite3.Connection, rows: Iterable[tuple[int, str, str]]) -> int:
     """Insert (identity_id, lang, name); the first name per language wins. Returns rows added."""
+    rows = list(rows)
     before = c.total_changes
     c.executemany(
         "INSERT INTO identity_names(identity_id, lang, name) VALUES (?, ?, ?) "
         "ON CONFLICT(identity_id, lang) DO NOTHING",
         rows,
     )
-    return c.total_changes - before
+    added = c.total_changes - before
+    if added:
+        namesearch.refresh(c, {r[0] for r in rows})
+    return added
 
 
 def refresh_face_counts(c: sqlite3.Connection, ids: Iterable[int]) -> None:

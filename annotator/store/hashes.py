@@ -87,6 +87,31 @@ def sha256_groups(project: Project) -> list[list[int]]:
     return out
 
 
+def sha256_group_arrays(project: Project) -> tuple[np.ndarray, np.ndarray]:
+    """Byte-identical faces as arrays: (face ids, group index), groups of >= 2, each group's
+    ids ascending — the array form of :func:`sha256_groups` (no Python list per group)."""
+    cur = project.conn.execute(
+        "SELECT face_id, sha256 FROM face_hashes WHERE sha256 IN ("
+        "  SELECT sha256 FROM face_hashes WHERE sha256 IS NOT NULL"
+        "  GROUP BY sha256 HAVING count(*) > 1) ORDER BY sha256, face_id"
+    )
+    faces: list[int] = []
+    group: list[int] = []
+    last = None
+    g = -1
+    for fid, sha in cur:
+        if sha != last:
+            g += 1
+            last = sha
+        faces.append(fid)
+        group.append(g)
+    return np.array(faces, dtype=np.int64), np.array(group, dtype=np.int64)
+
+
+def face_count(project: Project) -> int:
+    return int(project.conn.execute("SELECT count(*) FROM faces").fetchone()[0])
+
+
 def hash_of(project: Project, face_id: int) -> tuple[int | None, int | None, str | None] | None:
     row = project.conn.execute(
         "SELECT phash, dhash, corrupt FROM face_hashes WHERE face_id = ?", (face_id,)

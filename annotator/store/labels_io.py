@@ -1,5 +1,5 @@
-"""SQL for label import/export: resolving origins / face ids / clean-list names to faces,
-attaching notes to label events, and streaming every face's label state for export."""
+"""SQL for label import/export: resolving origins / face ids / clean-list names to faces, and
+streaming every face's label state for export (notes go on events through core.ops)."""
 
 from __future__ import annotations
 
@@ -101,17 +101,6 @@ def resident_faces(project: Project, identity_id: int) -> list[int]:
             (identity_id,),
         )
     ]
-
-
-def set_event_notes(project: Project, batch_id: int, notes: dict[int, str]) -> None:
-    """Attach notes to the events a batch wrote for the given faces (notes of a fresh batch)."""
-    if not notes:
-        return
-    with project.tx() as c:
-        c.executemany(
-            "UPDATE events SET note = ? WHERE batch_id = ? AND face_id = ? AND note IS NULL",
-            [(n, batch_id, f) for f, n in notes.items()],
-        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -212,3 +212,21 @@ def m001_initial(db: Database) -> None:
         );
         """
     )
+
+
+@migrations()
+def m002_name_search(db: Database) -> None:
+    """Name search by word prefix, case- and accent-insensitive (see store/namesearch.py)."""
+    from annotator.store import namesearch
+
+    db.execute(
+        """
+        CREATE TABLE name_words (
+            word        TEXT NOT NULL,            -- a word of a name, case-folded, no accents
+            identity_id INTEGER NOT NULL REFERENCES identities(id) ON DELETE CASCADE,
+            PRIMARY KEY (word, identity_id)
+        ) WITHOUT ROWID
+        """
+    )
+    db.execute("CREATE INDEX name_words_identity ON name_words (identity_id)")
+    namesearch.rebuild(db.conn)

@@ -90,6 +90,18 @@ def pass_ids(project: Project) -> list[int]:
     return [int(r[0]) for r in project.conn.execute("SELECT id FROM qa_passes ORDER BY id")]
 
 
+def pass_summaries(project: Project) -> list[tuple[int, str, str, int, int, int]]:
+    """(pass id, QA reviewer, created at, seed, items, items with a verdict) of every pass."""
+    return [
+        (int(a), str(b), str(c), int(d), int(e), int(f))
+        for a, b, c, d, e, f in project.conn.execute(
+            "SELECT p.id, r.name, p.created_at, p.seed, count(q.face_id), count(q.verdict)"
+            " FROM qa_passes p JOIN reviewers r ON r.id = p.reviewer_id"
+            " LEFT JOIN qa_items q ON q.pass_id = p.id GROUP BY p.id ORDER BY p.id"
+        )
+    ]
+
+
 @dataclass(frozen=True, slots=True)
 class Item:
     pass_id: int

@@ -55,6 +55,17 @@ def moved_faces(project: Project) -> int:
     )
 
 
+def noisy_faces(project: Project) -> int:
+    """Labeled faces that were wrong in the raw data: labeled ``wrong_identity`` or
+    ``duplicate``, or moved to another identity (each face counted once)."""
+    return int(
+        project.conn.execute(
+            "SELECT count(*) FROM faces WHERE label IS NOT NULL AND"
+            " (label IN ('wrong_identity', 'duplicate') OR identity_id != orig_identity_id)"
+        ).fetchone()[0]
+    )
+
+
 def face_counts(project: Project) -> list[int]:
     """Faces per identity, for identities that have faces."""
     return [
@@ -75,13 +86,15 @@ def labels_by_reviewer(project: Project) -> dict[str, dict[str, int]]:
 
 
 def label_batches(project: Project) -> list[tuple[str, str, int]]:
-    """(reviewer, time, label events) of every forward ('do') batch that labeled faces, by time."""
+    """(reviewer, time, faces judged) of every forward batch that judged faces — label and
+    adjudication events of 'do' batches, QA verdicts, confirming adjudications; not undo/redo
+    — ordered by reviewer and time."""
     return list(
         project.conn.execute(
             "SELECT r.name, b.at, count(e.id) FROM batches b"
             " JOIN reviewers r ON r.id = b.reviewer_id"
-            " JOIN events e ON e.batch_id = b.id AND e.kind IN ('label', 'adjudicate')"
-            " WHERE b.kind = 'do' GROUP BY b.id ORDER BY r.name, b.at, b.id"
+            " JOIN events e ON e.batch_id = b.id AND e.kind IN ('label', 'adjudicate', 'qa')"
+            " WHERE b.kind IN ('do', 'qa', 'adjudicate') GROUP BY b.id ORDER BY r.name, b.at, b.id"
         )
     )
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 from annotator.store.db import Project, now
+
+REDACTED = "(redacted: named a withdrawn identity)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,6 +20,10 @@ class Removed:
     batches: int
     qa_items: int
     names: int
+    notes_scrubbed: int = 0
+    exports_redacted: int = 0
+    face_ids: list[int] = field(default_factory=list)  # the deleted faces (for caches)
+    affected: list[int] = field(default_factory=list)  # other identities to recount
 
 
 def identity_id(project: Project, key: str) -> int | None:
@@ -46,10 +53,20 @@ def remove_identity(
     project: Project, ident: int, key: str, digest: str, reviewer_id: int | None, reason: str | None
 ) -> Removed:
     """In one transaction: delete the identity, its faces (current or as imported) and all that
-    refers to them, and record the takedown row. Counters of other identities are recounted."""
+    refers to them, and record the takedown row. Face counters of other identities are recounted;
+    the identities whose flags changed are returned in ``affected`` (see
+    :func:`set_identity_suspicion`). Notes of other events and export log rows that contain the
+    key or one of the identity's names are scrubbed."""
     # Freed pages are zeroed as they are freed (VACUUM afterwards rewrites the file anyway).
     project.conn.execute("PRAGMA secure_delete = ON")
     with project.tx() as c:
+        needles = [key] + [
+            r[0]
+            for r in c.execute(
+                "SELECT DISTINCT name FROM identity_names WHERE identity_id = ? AND name != ''",
+                (ident,),
+            )
+        ]
         faces = _ids(
             c, "SELECT id FROM faces WHERE identity_id = ?1 OR orig_identity_id = ?1", (ident,)
         )
@@ -81,6 +98,15 @@ def remove_identity(
             "SELECT DISTINCT flag_id FROM flag_faces WHERE face_id IN (SELECT id FROM temp.td_faces)",
             (),
         )
+        # identities sharing a flag with a removed face: their flagged_count/suspicion change
+        flagged_others = _ids(
+            c,
+            "SELECT DISTINCT f.identity_id FROM flag_faces ff JOIN faces f ON f.id = ff.face_id"
+            " WHERE ff.flag_id IN (SELECT flag_id FROM flag_faces"
+            "   WHERE face_id IN (SELECT id FROM temp.td_faces))"
+            " AND ff.face_id NOT IN (SELECT id FROM temp.td_faces)",
+            (),
+        )
         c.execute("DELETE FROM flag_faces WHERE face_id IN (SELECT id FROM temp.td_faces)")
         dead_flags = [
             f
@@ -104,6 +130,19 @@ def remove_identity(
                 < 2
             ):
                 c.execute("DELETE FROM dup_groups WHERE group_id = ?", (g,))
+            elif not c.execute(
+                "SELECT 1 FROM dup_groups WHERE group_id = ? AND is_keeper = 1", (g,)
+            ).fetchone():
+                # the keeper was removed: the scan's rule picks the next one (largest image,
+                # then best rank, then lowest face id)
+                c.execute(
+                    "UPDATE dup_groups SET is_keeper = 1 WHERE face_id = ("
+                    " SELECT d.face_id FROM dup_groups d JOIN faces f ON f.id = d.face_id"
+                    " LEFT JOIN face_hashes h ON h.face_id = d.face_id WHERE d.group_id = ?"
+                    " ORDER BY coalesce(h.width, 0) * coalesce(h.height, 0) DESC,"
+                    " coalesce(f.rank, 9223372036854775807), d.face_id LIMIT 1)",
+                    (g,),
+                )
 
         c.execute("DELETE FROM face_hashes WHERE face_id IN (SELECT id FROM temp.td_faces)")
         qa_items = c.execute(
@@ -117,13 +156,34 @@ def remove_identity(
             " OR identity_id = ?",
             (ident,),
         )
+        # ... and moves of other faces into or out of the identity (they name its id)
+        batches += _ids(
+            c,
+            "SELECT DISTINCT batch_id FROM events WHERE kind = 'move' AND (value = ?1 OR prev_value = ?1)",
+            (str(ident),),
+        )
         events = c.execute(
             "DELETE FROM events WHERE face_id IN (SELECT id FROM temp.td_faces) OR identity_id = ?",
             (ident,),
         ).rowcount
+        events += c.execute(
+            "DELETE FROM events WHERE kind = 'move' AND (value = ?1 OR prev_value = ?1)",
+            (str(ident),),
+        ).rowcount
+        notes_scrubbed = 0
+        exports_redacted = 0
+        for needle in needles:
+            notes_scrubbed += c.execute(
+                "UPDATE events SET note = NULL WHERE instr(note, ?) > 0", (needle,)
+            ).rowcount
+            exports_redacted += c.execute(
+                "UPDATE exports SET out_path = ?2, params = '{}'"
+                " WHERE instr(out_path, ?1) > 0 OR instr(params, ?1) > 0",
+                (needle, REDACTED),
+            ).rowcount
         dead = {
             b
-            for b in batches
+            for b in set(batches)
             if c.execute("SELECT 1 FROM events WHERE batch_id = ? LIMIT 1", (b,)).fetchone() is None
         }
         frontier = set(dead)
@@ -145,10 +205,11 @@ def remove_identity(
         c.execute("DELETE FROM faces WHERE id IN (SELECT id FROM temp.td_faces)")
         c.execute("DELETE FROM temp.td_faces")
         names = c.execute("DELETE FROM identity_names WHERE identity_id = ?", (ident,)).rowcount
-        c.execute(
-            "DELETE FROM rejected_rows WHERE instr(reason, ?) > 0 OR instr(origin, ?) > 0",
-            (key, key),
-        )
+        for needle in needles:
+            c.execute(
+                "DELETE FROM rejected_rows WHERE instr(reason, ?1) > 0 OR instr(origin, ?1) > 0",
+                (needle,),
+            )
         c.execute("DELETE FROM identities WHERE id = ?", (ident,))
         c.executemany(
             "UPDATE identities SET face_count = (SELECT count(*) FROM faces WHERE identity_id = ?1),"
@@ -161,7 +222,98 @@ def remove_identity(
             " VALUES (?, ?, ?, ?, ?)",
             (now(), reviewer_id, digest, len(faces), reason),
         )
-    return Removed(len(faces), len(dead_flags), events, len(dead_list), qa_items, names)
+    affected = sorted((set(others) | set(flagged_others)) - {ident})
+    return Removed(
+        len(faces),
+        len(dead_flags),
+        events,
+        len(dead_list),
+        qa_items,
+        names,
+        notes_scrubbed,
+        exports_redacted,
+        faces,
+        affected,
+    )
+
+
+def flag_memberships(
+    project: Project, identity_ids: Sequence[int]
+) -> tuple[list[tuple[int, int]], list[tuple[int, str, int]]]:
+    """For recounting suspicion: (face id, identity id) of every scanned face of the
+    identities, and (flag id, kind, face id) of every flag on those faces."""
+    c = project.conn
+    scanned: list[tuple[int, int]] = []
+    flagged: list[tuple[int, str, int]] = []
+    ids = list(identity_ids)
+    for i in range(0, len(ids), 900):
+        chunk = ids[i : i + 900]
+        q = ",".join("?" * len(chunk))
+        scanned += [
+            (int(a), int(b))
+            for a, b in c.execute(
+                "SELECT f.id, f.identity_id FROM faces f JOIN face_hashes h ON h.face_id = f.id"
+                f" WHERE f.identity_id IN ({q}) ORDER BY f.id",
+                chunk,
+            )
+        ]
+        flagged += [
+            (int(a), str(b), int(d))
+            for a, b, d in c.execute(
+                "SELECT fl.id, fl.kind, ff.face_id FROM flag_faces ff"
+                " JOIN flags fl ON fl.id = ff.flag_id JOIN faces f ON f.id = ff.face_id"
+                f" WHERE f.identity_id IN ({q}) ORDER BY fl.id, ff.face_id",
+                chunk,
+            )
+        ]
+    return scanned, flagged
+
+
+def set_identity_suspicion(
+    project: Project, identity_ids: Sequence[int], rows: Sequence[tuple[int, float, int]]
+) -> None:
+    """Set (identity id, suspicion, flagged_count) rows; the other ``identity_ids`` get 0."""
+    with project.tx() as c:
+        c.executemany(
+            "UPDATE identities SET suspicion = 0, flagged_count = 0 WHERE id = ?",
+            [(i,) for i in identity_ids],
+        )
+        c.executemany(
+            "UPDATE identities SET suspicion = ?, flagged_count = ? WHERE id = ?",
+            [(s, n, i) for i, s, n in rows],
+        )
+
+
+def purge_thumb_cache(cache_file: Path, face_ids: Sequence[int]) -> bool:
+    """Delete the thumbnails of ``face_ids`` from a thumbnail cache file (store/thumbcache.py:
+    table ``thumbs`` keyed by face id), then VACUUM it and truncate its WAL so the deleted
+    bytes leave the files. True when done; False when the file cannot be changed."""
+    try:
+        conn = sqlite3.connect(str(cache_file), timeout=5, isolation_level=None)
+    except sqlite3.Error:
+        return False
+    try:
+        conn.execute("PRAGMA secure_delete = ON")
+        has = conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'thumbs'"
+        ).fetchone()
+        if has:
+            ids = list(face_ids)
+            conn.execute("BEGIN IMMEDIATE")
+            for i in range(0, len(ids), 900):
+                chunk = ids[i : i + 900]
+                conn.execute(
+                    f"DELETE FROM thumbs WHERE face_id IN ({','.join('?' * len(chunk))})", chunk
+                )
+            conn.execute("COMMIT")
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        conn.execute("VACUUM")
+        busy = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        return not (busy and busy[0])
+    except sqlite3.Error:
+        return False
+    finally:
+        conn.close()
 
 
 def compact(project: Project) -> bool:

@@ -1,5 +1,6 @@
 """The disposable thumbnail cache beside a project: small JPEGs keyed by (face id, size) in
-one SQLite file (``<project>.cache/thumbs.sqlite``), deletable at any time. Used from the
+one SQLite file (``<project>.cache/thumbs.sqlite``), deletable at any time (even while the
+reviewer runs: the next read starts a new file). Used from the
 GUI's thumbnail workers (one connection per thread); no Qt here."""
 
 from __future__ import annotations
@@ -22,6 +23,11 @@ class DiskCache:
         if self.disabled:
             return None
         c = getattr(self._local, "conn", None)
+        if c is not None and self.path is not None and not self.path.exists():
+            # The cache was deleted while open: start a new file (the old connection only
+            # reaches the deleted one).
+            c.close()
+            c = self._local.conn = None
         if c is None:
             try:
                 assert self.path is not None

@@ -35,5 +35,5 @@ def test_every_command_has_help(name):
 
 def test_unknown_command():
     r = CliRunner().invoke(cli, ["frobnicate"])
-    assert r.exit_code != 0
-    assert "No such command" in r.output
+    assert r.exit_code == 1
+    assert r.output.splitlines() == ["error: no such command 'frobnicate' (see `cli --help`)"]

@@ -85,7 +85,9 @@ def test_import_text_output(data):
     "args, message",
     [
         (["import", "msceleb", "{d}/missing.tsv", "-p", "{d}/p.db"], "no such file"),
-        (["import", "csv", "{d}/faces.tsv", "-p", "{d}/p.db"], "No such command"),
+        (["import", "csv", "{d}/faces.tsv", "-p", "{d}/p.db"], "unknown format 'csv'"),
+        (["import", "devset", "{d}/faces.tsv", "-p", "{d}/p.db"], "use `annotator import msceleb`"),
+        (["import", "msceleb", "{d}/train.rec", "-p", "{d}/p.db"], "use `annotator import rec`"),
         (["import", "msceleb", "{d}/faces.tsv", "-p", "{d}/faces.tsv"], "not an annotator project"),
         (["import", "msceleb", "{d}/faces.tsv", "-p", "{d}/other.sqlite"], "another program"),
         (["import", "folder", "{d}/faces.tsv", "-p", "{d}/p.db"], "not a folder"),
@@ -100,9 +102,8 @@ def test_errors_are_one_line(data, args, message):
     assert r.exit_code != 0
     assert message in r.output
     assert "Traceback" not in r.output
-    if message != "No such command":
-        lines = [ln for ln in r.output.splitlines() if ln.strip()]
-        assert len(lines) == 1 and lines[0].startswith("error: ")
+    lines = [ln for ln in r.output.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ")
     assert not (data / "p.db").exists()  # nothing created on failure
 
 

@@ -7,19 +7,23 @@ import csv
 import hashlib
 import io
 import json
+import numbers
 import pickle
-import sys
-import types
+import pickletools
+import struct
+import tracemalloc
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from annotator.core import ops
+from annotator.core import ops, qa
 from annotator.core.export import (
     ExportCancelled,
     Namer,
     export_dataset,
+    jpeg_size,
     make_pairs,
     safe_component,
     select_faces,
@@ -148,9 +152,9 @@ def test_selection_filters_and_counts(noisy):
     # order: identity key, then face id
     keys = [f.identity_key for f in sel.faces]
     assert keys == sorted(keys)
-    # bytes are the original ones
+    # the hashes are the original bytes'
     with FaceBytes(p) as fb:
-        assert all(f.data == fb.read(f.face_id) for f in sel.faces)
+        assert all(hashlib.sha256(fb.read(f.face_id)).hexdigest() == f.sha256 for f in sel.faces)
 
 
 def test_reviewer_chose_another_keeper(noisy):
@@ -169,15 +173,54 @@ def test_min_faces_leaves_out_small_identities(noisy):
     assert sel.excluded_identities == {"fewer than 3 faces": 6}
 
 
-def test_require_qa_uses_identity_qa_status(proj, monkeypatch):
+def test_require_qa_with_real_qa(proj, tmp_path):
+    """bob QA-checks alice's labels: m.a agrees, M.A has a disagreement (then adjudicated),
+    CON has a verdict still pending, ..escape was labeled by bob himself (never sampled)."""
     p, ids = proj
-    fake = types.ModuleType("annotator.core.qa")
-    fake.identity_qa_status = lambda project: {ids["CON"]: True, ids["m.a"]: False}
-    monkeypatch.setitem(sys.modules, "annotator.core.qa", fake)
+    ops.label_faces(p, faces_of(p, ids["../../escape"]), "unsure", "bob")
+    ops.label_faces(p, faces_of(p, ids["../../escape"]), "correct", "bob")  # bob's own label
+    res = qa.start_pass(p, "bob", fraction=1.0, seed=5)
+    assert res.eligible == sum(SIZES) - 3
+    items = qa.next_items(p, res.pass_id)
+    for it in items:
+        if it.identity_key == "M.A" and it.face_id == faces_of(p, ids["M.A"])[0]:
+            qa.record_verdict(p, res.pass_id, it.face_id, "wrong_identity", "bob")
+        elif it.identity_key == "CON" and it.face_id == faces_of(p, ids["CON"])[0]:
+            continue  # pending
+        else:
+            qa.record_verdict(p, res.pass_id, it.face_id, "correct", "bob")
+    states = qa.identity_qa_states(p)
+    assert states[ids["m.a"]] == "passed" and states[ids["M.A"]] == "disagreement"
+    assert states[ids["CON"]] == "pending" and ids["../../escape"] not in states
+
+    out = tmp_path / "qa"
+    export_dataset(p, out, "csv", require_qa=True)
+    m = json.loads((out / "manifest.json").read_text())
+    included = set(m["counts"]["per_identity"])
+    assert included == set(KEYS) - {"M.A", "CON", "../../escape"}
+    assert m["filters"]["require_qa"] is True
+    assert m["excluded"]["faces"]["identity did not pass QA (unresolved disagreement)"] == 3
+    assert m["excluded"]["faces"]["identity did not pass QA (verdicts pending)"] == 2
+    assert m["excluded"]["faces"]["identity did not pass QA (never sampled)"] == 3
+    assert m["excluded"]["identities"] == {
+        "did not pass QA (never sampled)": 1,
+        "did not pass QA (unresolved disagreement)": 1,
+        "did not pass QA (verdicts pending)": 1,
+    }
+    assert m["qa"]["identities_passed"] == len(KEYS) - 3
+    assert m["qa"]["identities_not_passed"] == 3
+    assert m["qa"]["judged"] == m["qa"]["items"] - 1 and m["qa"]["agreed"] == m["qa"]["judged"] - 1
+    readme = (out / "README.md").read_text()
+    assert (
+        "left out: 3 (never sampled: 1; unresolved disagreement: 1; verdicts pending: 1)" in readme
+    )
+
+    # the adjudicator decides the face is correct after all: M.A passes
+    qa.adjudicate(p, res.pass_id, faces_of(p, ids["M.A"])[0], "correct", "carol")
     sel = select_faces(p, require_qa=True)
-    assert {f.identity_key for f in sel.faces} == {"CON"}
-    assert sel.qa == {"identities_passed": 1, "identities_not_passed": 1}
-    assert sel.excluded["identity did not pass QA"] == sum(SIZES) - 2
+    assert {f.identity_key for f in sel.faces} == set(KEYS) - {"CON", "../../escape"}
+    # without --require-qa every identity is in
+    assert {f.identity_key for f in select_faces(p).faces} == set(KEYS)
 
 
 def read_manifest_csv(out: Path):
@@ -201,6 +244,12 @@ def test_folder_export_is_safe_and_complete(noisy, tmp_path):
         assert q.resolve().is_relative_to(root) and q.parent.parent == out
         assert q.suffix == ".jpg"
     assert sorted(x.name for x in tmp_path.iterdir()) == ["out", "proj"]  # nothing escaped
+    assert sorted(x.name for x in out.iterdir() if x.is_file()) == [
+        "README.md",
+        "manifest.csv",
+        "manifest.json",
+    ]
+    assert res.image_files == res.faces and res.to_json()["files"] == res.faces + 3
     rows = read_manifest_csv(out)
     assert len(rows) == res.faces
     manifest = json.loads((out / "manifest.json").read_text())
@@ -262,7 +311,52 @@ def test_msceleb_export_reimports(noisy, tmp_path):
     assert sorted(got) == want
 
 
-def test_rec_export_matches_insightface_loader_and_reimports(noisy, tmp_path):
+class MXIndexedRecordIOLike:
+    """What ``mx.recordio.MXIndexedRecordIO(idx, rec, 'r')`` does, written from mxnet's
+    recordio.py and dmlc-core's RecordIOReader::NextRecord — independent of our reader."""
+
+    MAGIC = 0xCED7230A
+
+    def __init__(self, idx_path: Path, rec_path: Path):
+        self.idx: dict[int, int] = {}
+        self.keys: list[int] = []
+        with open(idx_path) as fin:  # mxnet: line.strip().split('\t'), key_type=int
+            for line in iter(fin.readline, ""):
+                parts = line.strip().split("\t")
+                key = int(parts[0])
+                self.idx[key] = int(parts[1])
+                self.keys.append(key)
+        self.f = open(rec_path, "rb")  # noqa: SIM115
+
+    def read_idx(self, key: int) -> bytes:
+        self.f.seek(self.idx[key])
+        out = b""
+        while True:
+            magic, lrec = struct.unpack("<II", self.f.read(8))
+            assert magic == self.MAGIC
+            cflag, length = lrec >> 29, lrec & ((1 << 29) - 1)
+            upper_align = ((length + 3) >> 2) << 2
+            out += self.f.read(upper_align)[:length]
+            if cflag in (0, 3):
+                return out
+            out += struct.pack("<I", self.MAGIC)
+
+    def close(self) -> None:
+        self.f.close()
+
+
+def mx_unpack(s: bytes):
+    """mx.recordio.unpack: IRHeader 'IfQQ' (native), float32 labels when flag > 0."""
+    size = struct.calcsize("IfQQ")
+    flag, label, id1, id2 = struct.unpack("IfQQ", s[:size])
+    s = s[size:]
+    if flag > 0:
+        label = np.frombuffer(s, np.float32, flag)
+        s = s[flag * 4 :]
+    return (flag, label, id1, id2), s
+
+
+def test_rec_export_reads_like_insightface_and_reimports(noisy, tmp_path):
     p, ids, _fa = noisy
     out = tmp_path / "rec"
     res = export_dataset(p, out, "rec")
@@ -272,43 +366,56 @@ def test_rec_export_matches_insightface_loader_and_reimports(noisy, tmp_path):
     )
     assert sorted(classes.values()) == sorted(KEYS)
     assert (out / "property").read_text().strip() == f"{len(KEYS)},112,112"
-    # InsightFace's MXFaceDataset logic, on our own unpack (mx.recordio.unpack semantics)
-    keys, offs, bad = recordio.read_idx(out / "train.idx")
-    assert not bad
-    at = dict(zip(keys.tolist(), offs.tolist(), strict=True))
-    with open(out / "train.rec", "rb") as fh:
-        flag, label, *_ = recordio.unpack(recordio.read_record_at(fh, at[0]))
-        assert flag > 0
-        first, end = int(label[0]), int(label[1])
-        imgidx = list(range(1, first))
-        assert len(imgidx) == res.faces and end - first == len(KEYS)
-        by_class: dict[int, list[int]] = {}
-        for i in imgidx:
-            flag, lab, _a, _b, img = recordio.unpack(recordio.read_record_at(fh, at[i]))
-            lab = lab if isinstance(lab, float) else lab[0]
-            by_class.setdefault(int(lab), []).append(i)
-            assert img[:3] == b"\xff\xd8\xff"
-        for ident in range(first, end):
-            _f, rng, *_ = recordio.unpack(recordio.read_record_at(fh, at[ident]))
-            a, b = int(rng[0]), int(rng[1])
-            assert list(range(a, b)) == by_class[ident - first]
-    # re-import with our reader: same identities, same bytes
+    want = sorted((f.identity_key, f.sha256) for f in sel.faces)
+
+    rec = MXIndexedRecordIOLike(out / "train.idx", out / "train.rec")
+    assert rec.idx[0] == 0  # the header is the file's first record
+    # arcface_torch MXFaceDataset.__init__
+    header, _ = mx_unpack(rec.read_idx(0))
+    assert header[0] == 2  # flag: two labels
+    first, end = int(header[1][0]), int(header[1][1])
+    imgidx = np.array(range(1, first))
+    assert len(imgidx) == res.faces and end - first == len(KEYS)
+    got = []
+    by_class: dict[int, list[int]] = {}
+    for idx in imgidx:  # MXFaceDataset.__getitem__
+        header, img = mx_unpack(rec.read_idx(int(idx)))
+        label = header[1]
+        if not isinstance(label, numbers.Number):
+            label = label[0]
+        with Image.open(io.BytesIO(img)) as im:  # mx.image.imdecode
+            assert im.convert("RGB").size == (112, 112)
+        got.append((classes[str(int(label))], hashlib.sha256(img).hexdigest()))
+        by_class.setdefault(int(label), []).append(int(idx))
+    assert sorted(got) == want
+    # the older image_iter.py: id2range from the identity records
+    seen: list[int] = []
+    for identity in range(first, end):
+        header, rest = mx_unpack(rec.read_idx(identity))
+        a, b = int(header[1][0]), int(header[1][1])
+        assert rest == b"" and list(range(a, b)) == by_class[identity - first]
+        seen += range(a, b)
+    assert seen == list(imgidx)
+    assert sorted(rec.keys) == list(range(end))
+    rec.close()
+
+    # re-import with our own reader: same identities, same bytes
     q = open_project(tmp_path / "q.db", create=True)
     r = import_source(q, "rec", out / "train.rec")
     assert r.imported == res.faces and not r.rejected
     with FaceBytes(q) as fb:
-        got = sorted(
+        back = sorted(
             (classes[key], hashlib.sha256(fb.read(fid)).hexdigest())
             for fid, key in q.conn.execute(
                 "SELECT f.id, i.key FROM faces f JOIN identities i ON i.id = f.identity_id"
             )
         )
     q.close()
-    with FaceBytes(p) as fb:
-        want = sorted(
-            (f.identity_key, hashlib.sha256(fb.read(f.face_id)).hexdigest()) for f in sel.faces
-        )
-    assert got == want
+    assert back == want
+    # and our reader agrees with the header too
+    with open(out / "train.rec", "rb") as fh:
+        flag, label, *_ = recordio.unpack(recordio.read_record_at(fh, 0))
+    assert (flag, label) == (2, (float(first), float(end)))
 
 
 def test_csv_export_is_manifest_only(proj, tmp_path):
@@ -325,8 +432,16 @@ def test_pairs_txt_and_bin(proj, tmp_path):
     p, _ids = proj
     out = tmp_path / "f"
     export_dataset(p, out, "folder", pairs=10, seed=3)
-    bins, issame = pickle.loads((out / "pairs.bin").read_bytes())
+    with open(out / "pairs.bin", "rb") as f:  # insightface verification.load_bin
+        bins, issame_list = pickle.load(f, encoding="bytes")
+    assert isinstance(bins, list) and all(type(b) is bytes for b in bins)
+    assert isinstance(issame_list, list) and all(type(x) is bool for x in issame_list)
+    issame = issame_list
     assert len(bins) == 20 * 2 and len(issame) == 20
+    for b in bins:  # mx.image.imdecode(_bin)
+        with Image.open(io.BytesIO(b)) as im:
+            assert im.convert("RGB").size == (112, 112)
+    pickletools.dis((out / "pairs.bin").read_bytes(), out=io.StringIO())  # well-formed
     assert issame == [True, False] * 10  # 10 folds of 1 genuine + 1 impostor
     lines = (out / "pairs.txt").read_text().splitlines()
     assert lines[0] == "10\t1" and len(lines) == 21
@@ -436,3 +551,58 @@ def test_nothing_to_export_and_bad_args(tmp_path):
         export_dataset(p, tmp_path / "o", "csv", min_faces=0)
     p.close()
     assert not (tmp_path / "o").exists()
+
+
+def test_jpeg_size_matches_pil():
+    cases = []
+    for kw in ({}, {"progressive": True}, {"quality": 30, "optimize": True}):
+        b = io.BytesIO()
+        Image.new("RGB", (37, 21), (9, 9, 9)).save(b, "JPEG", **kw)
+        cases.append(b.getvalue())
+    b = io.BytesIO()
+    exif = Image.Exif()
+    exif[0x010E] = "x" * 300  # an APP1 segment before the frame header
+    Image.new("L", (64, 48)).save(b, "JPEG", exif=exif.tobytes())
+    cases.append(b.getvalue())
+    cases.append(cases[0][:2] + b"\xff\xfe\x00\x06abcd" + cases[0][2:])  # COM segment
+    for data in cases:
+        with Image.open(io.BytesIO(data)) as im:
+            assert jpeg_size(data) == (im.height, im.width)
+    assert jpeg_size(b"\x89PNG\r\n\x1a\n" + b"\0" * 20) is None
+    assert jpeg_size(cases[0][:20]) is None  # truncated before the frame header
+
+
+def test_memory_does_not_grow_with_the_export(tmp_path, monkeypatch):
+    """Faces of ~190 kB: exporting 48 of them (9 MB) takes no more heap than exporting 8."""
+    rng = np.random.default_rng(0)
+    b = io.BytesIO()
+    Image.fromarray(rng.integers(0, 256, (400, 400, 3), dtype=np.uint8)).save(b, "JPEG", quality=95)
+    big = b.getvalue()
+    assert len(big) > 150_000
+    monkeypatch.setattr("annotator.core.export.READ_BYTES", 500_000)  # ~ one identity a read
+    monkeypatch.setattr("annotator.core.export.PAIR_CHUNK", 4)
+
+    def peaks(n: int) -> dict[str, int]:
+        d = tmp_path / str(n)
+        d.mkdir()
+        with open(d / "big.tsv", "wb") as fh:
+            for i in range(n):
+                msceleb.write_row(fh, f"m.{i // 4}", i % 4 + 1, f"http://x/{i}", "", "0", None, big)
+        p = open_project(d / "p.db", create=True)
+        import_source(p, "msceleb", d / "big.tsv")
+        for (ident,) in p.conn.execute("SELECT id FROM identities").fetchall():
+            ops.review_identity(p, ident, "alice")
+        out = {}
+        for fmt in ("folder", "msceleb", "rec", "csv"):
+            tracemalloc.start()
+            res = export_dataset(p, d / fmt, fmt, pairs=3)
+            out[fmt] = tracemalloc.get_traced_memory()[1]
+            tracemalloc.stop()
+            assert res.faces == n
+        p.close()
+        return out
+
+    small, large = peaks(8), peaks(48)
+    for fmt in small:
+        assert large[fmt] < small[fmt] + 500_000, (fmt, small[fmt], large[fmt])
+        assert large[fmt] < 48 * len(big) / 3  # a third of the images

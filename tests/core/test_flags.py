@@ -142,3 +142,187 @@ def test_keeper_rules() -> None:
         ("near_dup", (10, 12), 2),
         ("near_dup", (11, 12), 1),
     ]
+
+
+def _reference_flags(data, sha_groups, radius):
+    """The flag rules written the plain way (per pair, per face), to check the vectorised ones."""
+    face, ident = data["face_id"], data["identity_id"]
+    pos = {int(f): k for k, f in enumerate(face)}
+    out = set()
+    sha_of = {}
+    for g, ids in enumerate(sha_groups):
+        by: dict[int, list[int]] = {}
+        for f in sorted(ids):
+            if f in pos:
+                sha_of[f] = g
+                by.setdefault(int(ident[pos[f]]), []).append(f)
+        out |= {("exact_dup", tuple(m), 0, float(len(m))) for m in by.values() if len(m) > 1}
+    ok = [k for k in range(len(data)) if data["corrupt"][k] == 0]
+    h = data["phash"].view(np.uint64)
+    for x, a in enumerate(ok):
+        for b in ok[x + 1 :]:
+            d = int(np.bitwise_count(h[a] ^ h[b]))
+            if d > radius:
+                continue
+            fa, fb = sorted((int(face[a]), int(face[b])))
+            same = ident[a] == ident[b]
+            if same and fa in sha_of and sha_of.get(fa) == sha_of.get(fb):
+                continue
+            frac = 1 - d / (radius + 1)
+            out.add(
+                ("near_dup", (fa, fb), d, frac)
+                if same
+                else ("cross_identity_dup", (fa, fb), d, 1 + frac)
+            )
+    for iid in np.unique(ident[ok]):
+        ks = [k for k in ok if ident[k] == iid]
+        bits = np.unpackbits(h[ks].astype(">u8").view(np.uint8).reshape(-1, 8), axis=1)
+        maj = np.packbits((bits.sum(0) * 2 > len(ks)).astype(np.uint8)).view(">u8")[0]
+        dd = np.array([int(np.bitwise_count(h[k] ^ np.uint64(maj))) for k in ks])
+        if len(ks) < F.OUTLIER_MIN_FACES:
+            continue
+        med = np.median(dd)
+        z = (dd - med) / (1.4826 * np.median(np.abs(dd - med)) + 1)
+        out |= {
+            ("outlier", (int(face[k]),), int(v), float(zz))
+            for k, v, zz in zip(ks, dd, z, strict=False)
+            if zz >= F.OUTLIER_Z
+        }
+    for k in range(len(data)):
+        f = (int(face[k]),)
+        if data["corrupt"][k]:
+            out.add(("corrupt", f, None, 1.0))
+            continue
+        side = min(data["width"][k], data["height"][k])
+        if side < F.TINY_PX:
+            out.add(("tiny", f, None, 1 - side / F.TINY_PX))
+        if data["grayscale"][k] == 1:
+            out.add(("grayscale", f, None, 0.25))
+        if 0 <= data["sharpness"][k] < F.BLURRY_SHARPNESS:
+            out.add(("blurry", f, None, 1 - data["sharpness"][k] / F.BLURRY_SHARPNESS))
+    return out
+
+
+def _synthetic(n: int, seed: int):
+    from annotator.core.neighbors import clustered_hashes
+
+    rng = np.random.default_rng(seed)
+    data = np.zeros(n, dtype=hashes_store.HASH_DTYPE)
+    data["face_id"] = rng.permutation(np.arange(10, 10 + 3 * n, 3))
+    data["identity_id"] = rng.integers(1, n // 8, n)
+    data["phash"] = clustered_hashes(n, seed=seed, flips=4).view(np.int64)
+    data["width"] = rng.choice([30, 112, 250], n)
+    data["height"] = data["width"]
+    data["grayscale"] = rng.random(n) < 0.05
+    data["sharpness"] = rng.choice([-1.0, 10.0, 500.0], n)
+    data["corrupt"] = rng.random(n) < 0.03
+    data["rank"] = rng.integers(0, 50, n)
+    ids = rng.permutation(data["face_id"])[: n // 5].tolist()
+    cuts = np.sort(rng.choice(np.arange(1, len(ids)), len(ids) // 3, replace=False))
+    sha_groups = [sorted(g) for g in np.split(np.array(ids), cuts) if len(g) >= 2]
+    sha_groups.append([10**9, 10**9 + 1])  # ids not in the data are ignored
+    for g in sha_groups:  # byte-identical copies share the pHash
+        sel = np.isin(data["face_id"], g)
+        if sel.any():
+            data["phash"][sel] = data["phash"][sel][0]
+    return data, sha_groups
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_vectorised_rules_equal_plain_rules(seed: int) -> None:
+    data, sha_groups = _synthetic(400, seed)
+    for radius in (3, 6):
+        fs = F.compute_flags(data, sha_groups, radius)
+        got = {(k, f, d, round(s, 9)) for k, f, d, s in fs.rows()}
+        want = {
+            (k, f, d, round(float(s), 9))
+            for k, f, d, s in _reference_flags(data, sha_groups, radius)
+        }
+        assert got == want
+        assert len(got) == len(fs)  # no flag twice
+        # the array form of the byte-identical groups gives the same flags
+        faces = np.array([f for g in sha_groups for f in g])
+        gid = np.repeat(np.arange(len(sha_groups)), [len(g) for g in sha_groups])
+        fs2 = F.compute_flags(data, (faces, gid), radius)
+        assert {(k, f, d, round(s, 9)) for k, f, d, s in fs2.rows()} == got
+        assert fs2.suspicion == fs.suspicion
+
+
+def test_groups_keepers_and_suspicion_against_plain_code() -> None:
+    data, sha_groups = _synthetic(300, 7)
+    fs = F.compute_flags(data, sha_groups, 6)
+    # components by union-find over within-R pairs and byte-identical groups
+    parent = {int(f): int(f) for f in data["face_id"]}
+
+    def root(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    edges = [f for k, f, _, _ in fs.rows() if k in ("near_dup", "cross_identity_dup", "exact_dup")]
+    edges += [tuple(x for x in g if x in parent) for g in sha_groups]
+    for e in edges:
+        for x in e[1:]:
+            parent[root(x)] = root(e[0])
+    comps: dict[int, list[int]] = {}
+    for f in {x for e in edges for x in e}:
+        comps.setdefault(root(f), []).append(f)
+    row = {int(f): k for k, f in enumerate(data["face_id"])}
+    want: set[tuple[int, int, int]] = set()
+    for members in comps.values():
+        if len(members) < 2:
+            continue
+        keeper = min(
+            members,
+            key=lambda f: (
+                -int(data["width"][row[f]]) * int(data["height"][row[f]]),
+                int(data["rank"][row[f]]),
+                f,
+            ),
+        )
+        want |= {(f, keeper, int(f == keeper)) for f in members}
+    assert {tuple(r) for r in fs.groups.tolist()} == want
+    # suspicion: the rule written with dicts
+    size: dict[int, int] = {}
+    for i in data["identity_id"].tolist():
+        size[i] = size.get(i, 0) + 1
+    kinds_of: dict[int, set[str]] = {}
+    for k, faces, _, _ in fs.rows():
+        for f in faces:
+            kinds_of.setdefault(f, set()).add(k)
+    score: dict[int, float] = {}
+    flagged: dict[int, int] = {}
+    for f, kinds in kinds_of.items():
+        iid = int(data["identity_id"][row[f]])
+        flagged[iid] = flagged.get(iid, 0) + 1
+        score[iid] = score.get(iid, 0.0) + sum(F.WEIGHTS[k] for k in kinds) / size[iid]
+    assert fs.suspicion == [(i, round(score[i], 6), flagged[i]) for i in sorted(score)]
+
+
+def test_replace_flags_keeps_ids_updates_and_removes(tmp_path) -> None:
+    r = generate_demo(tmp_path, identities=6, seed=3)
+    p = open_project(tmp_path / "p.db", create=True)
+    import_source(p, "msceleb", r.faces_tsv)
+    seen: list[tuple[int, int]] = []
+    scan(p, workers=1, progress=lambda d, t: seen.append((d, t)))
+    assert seen[-1][0] == seen[-1][1] and len({t for _, t in seen}) <= 2
+    assert all(a[0] <= b[0] or a[1] != b[1] for a, b in zip(seen, seen[1:], strict=False))
+    before = flags_store.list_flags(p)
+    rows = [(f.kind, tuple(x["id"] for x in f.faces), f.distance, f.score) for f in before]
+    ids = {(k, fs): f.id for (k, fs, _, _), f in zip(rows, before, strict=False)}
+    changed = [(rows[0][0], rows[0][1], rows[0][2], rows[0][3] + 1.0)] + rows[2:]
+    new_face = next(
+        f
+        for (f,) in p.conn.execute("SELECT id FROM faces ORDER BY id")
+        if ("tiny", (f,)) not in ids
+    )
+    changed.append(("tiny", (new_face,), None, 0.5))
+    assert flags_store.replace_flags(p, changed) == (1, 1, 1)
+    after = flags_store.list_flags(p)
+    got = {(f.kind, tuple(x["id"] for x in f.faces)): f for f in after}
+    assert (rows[1][0], rows[1][1]) not in got  # removed
+    assert got[(rows[0][0], rows[0][1])].score == rows[0][3] + 1.0
+    assert all(got[(k, fs)].id == ids[(k, fs)] for k, fs, _, _ in rows[2:])  # ids kept
+    assert flags_store.replace_flags(p, changed) == (0, 0, 0)  # idempotent
+    p.close()

@@ -148,3 +148,26 @@ def test_hex_roundtrip() -> None:
     bits = np.zeros((1, 64), dtype=bool)
     bits[0, 0] = True
     assert int(H.bits_to_uint64(bits)[0]) == 1 << 63
+
+
+@pytest.mark.parametrize("mode", ["RGB", "RGBA", "RGBX", "L", "P", "LA", "CMYK", "I;16", "1", "F"])
+def test_gray_pixels_equal_pillow_convert(mode: str) -> None:
+    rng = np.random.default_rng(4)
+    im = Image.fromarray(rng.integers(0, 256, (23, 37, 3), dtype=np.uint8)).convert(mode)
+    want = np.asarray(im.convert("L"))
+    got = H._gray_pixels(im)
+    assert got.dtype == np.uint8 and np.array_equal(got, want)
+
+
+def test_sharpness_falls_with_blur_at_any_size() -> None:
+    from PIL import ImageFilter
+
+    from annotator.core.demo import jpeg_pool
+
+    for size in (112, 250):
+        im = Image.open(io.BytesIO(jpeg_pool(1, size=size, seed=9)[0])).convert("RGB")
+        s = []
+        for sigma in (0, 2, 3):
+            b = im.filter(ImageFilter.GaussianBlur(sigma * size / 112)) if sigma else im
+            s.append(H.hash_image(_png(b)).sharpness)
+        assert s[0] > 300 > s[1] > s[2] > 0, (size, s)

@@ -164,3 +164,24 @@ def test_failed_operation_writes_nothing(project):
     assert project.conn.execute("SELECT count(*) FROM events").fetchone()[0] == 0
     assert project.conn.execute("SELECT count(*) FROM batches").fetchone()[0] == 0
     assert state(project)[0][1] is None
+
+
+def test_notes_are_stored_on_the_faces_events(project):
+    ops.label_faces(project, [1, 2], "wrong_identity", "alice", notes={2: "looks older"})
+    ops.move_faces(project, [4], 1, "alice", notes={4: "same person as m.a"})
+    rows = project.conn.execute("SELECT kind, face_id, note FROM events ORDER BY id").fetchall()
+    assert rows == [
+        ("label", 1, None),
+        ("label", 2, "looks older"),
+        ("move", 4, "same person as m.a"),
+        ("label", 4, "same person as m.a"),
+    ]
+    # a face whose label does not change gets no event, so no note either
+    ch = ops.label_faces(project, [2], "wrong_identity", "alice", notes={2: "again"})
+    assert ch.batch_id is None
+    # compensating events do not copy notes
+    ops.undo(project, "alice")
+    assert [r[0] for r in project.conn.execute("SELECT note FROM events WHERE id > 4")] == [
+        None,
+        None,
+    ]

@@ -144,3 +144,57 @@ def test_qa_agreement_from_qa_items(project):
     assert q["overall"]["kappa"] == pytest.approx(0.5)
     assert q["per_reviewer"]["alice"]["agreement"] == pytest.approx(2 / 3)
     assert q["per_reviewer"]["bob"]["agreement"] == 1.0
+
+
+def test_noise_rate_counts_each_face_once_hand_computed(project):
+    # 9 faces; labeled: 1 wrong_identity, 2 duplicate, 3 moved to m.2 and then labeled
+    # duplicate there (misfiled AND a duplicate: one noisy face), 4 unsure, 5 correct
+    ops.label_faces(project, [1], "wrong_identity", "alice")
+    ops.label_faces(project, [2], "duplicate", "alice")
+    ops.move_faces(project, [3], 2, "alice")
+    ops.label_faces(project, [3], "duplicate", "alice")
+    ops.label_faces(project, [4], "unsure", "alice")
+    ops.label_faces(project, [5], "correct", "alice")
+    n = project_stats(project)["noise"]
+    assert (n["labeled"], n["noisy"], n["moved"], n["duplicate"]) == (5, 3, 1, 2)
+    assert n["rate"] == pytest.approx(3 / 5)
+    # Wilson 95% for 3/5 by hand: z = 1.959964, z2 = 3.841459
+    # centre = (0.6 + z2/10) / (1 + z2/5) = 0.984146 / 1.768292 = 0.556553
+    # half = z * sqrt(0.24/5 + z2/100) / 1.768292 = 1.959964 * 0.293964 / 1.768292 = 0.325827
+    assert n["ci95"] == [pytest.approx(0.230726, abs=1e-5), pytest.approx(0.882380, abs=1e-5)]
+
+
+def test_faces_per_hour_per_reviewer_hand_computed(project):
+    """Batches at set times: alice labels 2 faces at 10:00:00, 1 at 10:02:00 (+120 s), undoes
+    it (undo does not count), labels 3 at 11:00:00 (a break: new session); bob QA-judges
+    1 face at 10:00:00 and 1 at 10:00:30."""
+    from annotator.core import qa
+
+    ops.label_faces(project, [1, 2], "correct", "alice")
+    ops.label_faces(project, [3], "correct", "alice")
+    ops.undo(project, "alice")
+    ops.label_faces(project, [6, 7, 8], "wrong_identity", "alice")
+    res = qa.start_pass(project, "bob", count=2, seed=1)
+    items = qa.next_items(project, res.pass_id)
+    for it in items:
+        qa.record_verdict(project, res.pass_id, it.face_id, "correct", "bob")
+    times = iter(
+        [
+            "2024-01-01T10:00:00.000Z",
+            "2024-01-01T10:02:00.000Z",
+            "2024-01-01T10:03:00.000Z",  # the undo
+            "2024-01-01T11:00:00.000Z",
+            "2024-01-01T10:00:00.000Z",  # bob's verdicts
+            "2024-01-01T10:00:30.000Z",
+        ]
+    )
+    with project.tx() as c:
+        for (bid,) in c.execute("SELECT id FROM batches ORDER BY id").fetchall():
+            c.execute("UPDATE batches SET at = ? WHERE id = ?", (next(times), bid))
+    t = project_stats(project)["throughput"]
+    # alice: 300 (session start) + 120 + 300 (new session) = 720 s for 2 + 1 + 3 = 6 faces
+    assert t["alice"]["labels"] == 6 and t["alice"]["sessions"] == 2
+    assert t["alice"]["faces_per_hour"] == pytest.approx(6 / (720 / 3600)) == 30.0
+    # bob: 300 + 30 = 330 s for 2 faces
+    assert t["bob"]["labels"] == 2
+    assert t["bob"]["faces_per_hour"] == pytest.approx(2 / (330 / 3600))

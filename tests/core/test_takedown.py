@@ -2,6 +2,8 @@
 re-import skips it, and the rest of the project is intact."""
 
 import shutil
+import sqlite3
+import struct
 
 import pytest
 
@@ -10,8 +12,11 @@ from annotator.core.demo import generate_demo
 from annotator.core.importer import import_source
 from annotator.core.models import AnnotatorError
 from annotator.core.privacy import key_digest
+from annotator.core.scan import scan, update_flags
 from annotator.core.takedown import takedown
+from annotator.formats.access import FaceBytes
 from annotator.store.db import open_project
+from annotator.store.thumbcache import DiskCache
 
 
 @pytest.fixture(scope="module")
@@ -168,3 +173,160 @@ def test_takedown_removes_everything_and_the_bytes(project, tmp_path, demo):
     import_source(project, "names", demo.names_tsv)  # already imported: no-op, still no names
     project.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     assert victim.encode() not in path.read_bytes()
+
+
+@pytest.fixture(scope="module")
+def scanned_demo(tmp_path_factory):
+    """6 identities, scanned: identity 1 shares cross_identity_dup flags with 4 and 6."""
+    d = tmp_path_factory.mktemp("scanned")
+    demo = generate_demo(d, identities=6, faces_per_identity=(3, 5), seed=11)
+    p = open_project(d / "base.db", create=True)
+    import_source(p, "msceleb", demo.faces_tsv)
+    import_source(p, "names", demo.names_tsv)
+    scan(p, workers=1)
+    p.close()
+    return d / "base.db"
+
+
+def _copy_project(src, dst):
+    shutil.copy(src, dst)
+    return open_project(dst)
+
+
+def _suspicion(p):
+    return {
+        k: (n, round(s, 6))
+        for k, n, s in p.conn.execute("SELECT key, flagged_count, suspicion FROM identities")
+    }
+
+
+def _groups(p):
+    out = {}
+    for _g, members, keeper in p.conn.execute(
+        "SELECT group_id, group_concat(face_id), max(is_keeper * face_id) FROM dup_groups"
+        " GROUP BY group_id"
+    ):
+        out[frozenset(int(x) for x in members.split(","))] = keeper
+    return out
+
+
+def test_takedown_recounts_other_identities_and_scrubs_everything(scanned_demo, tmp_path):
+    p = _copy_project(scanned_demo, tmp_path / "p.db")
+    c = p.conn
+    cross = c.execute(
+        "SELECT ff.flag_id, group_concat(f.identity_id) FROM flags fl"
+        " JOIN flag_faces ff ON ff.flag_id = fl.id JOIN faces f ON f.id = ff.face_id"
+        " WHERE fl.kind = 'cross_identity_dup' GROUP BY fl.id ORDER BY fl.id"
+    ).fetchall()
+    vid = int(cross[0][1].split(",")[0])
+    partners = sorted(
+        {int(i) for _f, ids in cross for i in ids.split(",") if str(vid) in ids.split(",")} - {vid}
+    )
+    assert partners, "the demo seed gives identity 1 cross-identity duplicates"
+    victim = count(p, "SELECT key FROM identities WHERE id = ?", vid)
+    names = [
+        r[0] for r in c.execute("SELECT name FROM identity_names WHERE identity_id = ?", (vid,))
+    ]
+    vfaces = [r[0] for r in c.execute("SELECT id FROM faces WHERE identity_id = ?", (vid,))]
+    hashes = c.execute(
+        f"SELECT sha256, phash, dhash FROM face_hashes WHERE face_id IN ({','.join(map(str, vfaces))})"
+        " AND sha256 IS NOT NULL"
+    ).fetchall()
+    urls = [
+        r[0] for r in c.execute("SELECT image_url FROM faces WHERE identity_id = ?", (vid,)) if r[0]
+    ]
+    # a cross-identity duplicate with identical bytes has the same hashes: those stay
+    kept = {
+        v
+        for r in c.execute(
+            f"SELECT sha256, phash, dhash FROM face_hashes WHERE face_id NOT IN"
+            f" ({','.join(map(str, vfaces))})"
+        )
+        for v in r
+    }
+    hashes = [tuple(v if v not in kept else None for v in h) for h in hashes]
+    assert hashes and urls and sum(v is not None for h in hashes for v in h) > 10
+    before = _suspicion(p)
+    pkeys = [count(p, "SELECT key FROM identities WHERE id = ?", i) for i in partners]
+    # a note on another face naming the person, an export whose path names the key
+    other_face = count(p, "SELECT min(id) FROM faces WHERE identity_id = ?", partners[0])
+    ops.label_faces(p, [other_face], "correct", "alice", notes={other_face: f"not {names[0]}"})
+    with p.tx() as t:
+        t.execute(
+            "INSERT INTO exports(at, format, out_path, params, faces, identities, manifest_sha256)"
+            " VALUES ('x', 'folder', ?, '{}', 1, 1, 'd'), ('y', 'csv', '/exports/all', '{}', 2, 2, 'e')",
+            (f"/exports/{victim}",),
+        )
+    # thumbnails beside the project
+    with FaceBytes(p) as fb:
+        vbytes = fb.read(vfaces[0])
+        obytes = fb.read(other_face)
+    cache = DiskCache(p.cache_dir / "thumbs.sqlite")
+    cache.put(vfaces[0], 96, "k", vbytes)
+    cache.put(other_face, 96, "k", obytes)
+    cache._conn().close()  # noqa: SLF001 - release the file like a closed GUI would
+
+    res = takedown(p, victim, "admin")
+    assert res.identities_recounted >= len(partners)
+    assert res.notes_scrubbed == 1 and res.exports_redacted == 1 and res.earlier_exports == 2
+    assert res.cache_removed and not p.cache_dir.exists()
+
+    # recounted: equal to what a full re-computation of the flags gives
+    after = _suspicion(p)
+    groups = _groups(p)
+    for k in pkeys:
+        assert after[k][0] < before[k][0], k  # the cross-identity flag with the victim vanished
+    update_flags(p)
+    assert _suspicion(p) == after
+    assert _groups(p) == groups
+
+    # the key, names, hashes and URLs are gone from the file and its WAL
+    blobs = [p.path.read_bytes()]
+    wal = p.path.with_name(p.path.name + "-wal")
+    if wal.exists():
+        blobs.append(wal.read_bytes())
+    needles = [victim.encode(), *(n.encode() for n in names), *(u.encode() for u in urls)]
+    for sha, ph, dh in hashes:
+        needles += [bytes(sha)] if sha is not None else []
+        needles += [struct.pack(">q", v) for v in (ph, dh) if v is not None]
+    for blob in blobs:
+        for needle in needles:
+            assert needle not in blob, needle
+    assert pkeys[0].encode() in blobs[0]  # the check can fail
+    assert count(p, "SELECT note FROM events WHERE face_id = ?", other_face) is None
+    assert [r[0] for r in c.execute("SELECT out_path FROM exports ORDER BY id")] == [
+        "(redacted: named a withdrawn identity)",
+        "/exports/all",
+    ]
+    p.close()
+
+
+def test_takedown_purges_the_thumbnail_cache_when_it_cannot_be_deleted(
+    scanned_demo, tmp_path, monkeypatch
+):
+    p = _copy_project(scanned_demo, tmp_path / "p.db")
+    victim, vid = p.conn.execute("SELECT key, id FROM identities ORDER BY id").fetchone()
+    vfaces = [r[0] for r in p.conn.execute("SELECT id FROM faces WHERE identity_id = ?", (vid,))]
+    keep = count(p, "SELECT min(id) FROM faces WHERE identity_id != ?", vid)
+    with FaceBytes(p) as fb:
+        data = {f: fb.read(f) for f in [*vfaces, keep]}
+    cache = DiskCache(p.cache_dir / "thumbs.sqlite")
+    for f, b in data.items():
+        cache.put(f, 96, "k", b)
+    # a GUI still holds the cache open, and the folder cannot be deleted
+    monkeypatch.setattr("annotator.core.takedown.shutil.rmtree", lambda *a, **k: None)
+    res = takedown(p, victim, "admin")
+    assert res.cache_removed and p.cache_dir.exists()
+    cache._conn().close()  # noqa: SLF001
+    path = p.cache_dir / "thumbs.sqlite"
+    with sqlite3.connect(path) as cc:
+        assert [r[0] for r in cc.execute("SELECT face_id FROM thumbs")] == [keep]
+    files = [path.read_bytes()]
+    wal = path.with_name(path.name + "-wal")
+    if wal.exists():
+        files.append(wal.read_bytes())
+    for f in vfaces:
+        for blob in files:
+            assert data[f][-80:-2] not in blob
+    assert data[keep][-80:-2] in files[0]
+    p.close()

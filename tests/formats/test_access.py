@@ -12,6 +12,7 @@ from annotator.formats import msceleb
 from annotator.formats.access import FaceBytes, FaceReadError, read_locator, read_planned
 from annotator.formats.recordio import RecordWriter
 from annotator.store.db import open_project
+from annotator.store.faces import all_sources
 
 
 def img(color, fmt="JPEG") -> bytes:
@@ -101,3 +102,49 @@ def test_changed_or_missing_source(project):
         out = fb.read_many(sorted(expected), errors="return")
         errs = [str(o) for o in out if isinstance(o, FaceReadError)]
         assert any(e.startswith("train.rec#1") and "missing" in e for e in errs)
+
+
+def test_changed_folder_image_is_reported(project):
+    """A folder face whose file was rewritten after import is an error naming the face, both
+    through FaceBytes and through read plans (worker processes)."""
+    pr, expected, tmp = project
+    by_rel = dict(
+        pr.conn.execute("SELECT relpath, id FROM faces WHERE relpath IS NOT NULL").fetchall()
+    )
+    bigger, same_size, touched = (
+        tmp / "folder/p1/0.png",
+        tmp / "folder/p1/1.png",
+        tmp / "folder/p2/0.png",
+    )
+    bigger.write_bytes(bigger.read_bytes() + b"\0" * 10)
+    data = bytearray(same_size.read_bytes())
+    data[-20] ^= 0xFF  # same size, other content, and a later mtime
+    same_size.write_bytes(bytes(data))
+    st = same_size.stat()
+    os.utime(same_size, ns=(st.st_atime_ns, st.st_mtime_ns + 60 * 10**9))
+    st = touched.stat()  # mtime moved by less than the slack (e.g. a copy that rounds times)
+    os.utime(touched, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    ids = [by_rel["p1/0.png"], by_rel["p1/1.png"], by_rel["p2/0.png"], by_rel["p2/1.png"]]
+    with FaceBytes(pr) as fb:
+        out = fb.read_many(ids, errors="return")
+        with pytest.raises(FaceReadError, match=r"^p1/0\.png: file changed since import \(size"):
+            fb.read(ids[0])
+        plan = fb.plan(ids)
+    assert isinstance(out[0], FaceReadError) and "bytes, was" in str(out[0])
+    assert isinstance(out[1], FaceReadError)
+    assert str(out[1]).startswith("p1/1.png: file changed since import (modified ")
+    assert out[2] == expected[ids[2]] and out[3] == expected[ids[3]]
+    planned = read_planned(plan, errors="return")
+    assert [type(o) for o in planned] == [FaceReadError, FaceReadError, bytes, bytes]
+
+
+def test_check_source_is_public(project):
+    pr, _, tmp = project
+    srcs = {s.format: s for s in all_sources(pr)}
+    assert all(FaceBytes.check_source(s) is None for s in srcs.values())
+    (tmp / "faces.tsv").write_bytes(b"replaced\n")
+    why = FaceBytes.check_source(srcs["msceleb"])
+    assert why and "changed since import" in why
+    assert FaceBytes._check(srcs["msceleb"]) == why  # the old name still works
+    os.rename(tmp / "folder", tmp / "gone")
+    assert "missing" in FaceBytes.check_source(srcs["folder"])

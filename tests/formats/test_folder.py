@@ -67,3 +67,16 @@ def test_non_utf8_name_rejected(tmp_path):
     got = [it for _, _, it in read_folder(root)]
     assert [type(g) for g in got] == [Rejected, FaceRecord]
     assert "not valid UTF-8" in got[0].reason
+
+
+def test_locator_records_size_and_mtime(tmp_path):
+    root = tmp_path / "ds"
+    make_tree(root)
+    faces = {
+        it.locator.relpath: it.locator
+        for _, _, it in read_folder(root)
+        if isinstance(it, FaceRecord)
+    }
+    for rel, loc in faces.items():
+        st = os.stat(root / rel)
+        assert (loc.length, loc.offset) == (st.st_size, st.st_mtime_ns)

@@ -48,12 +48,19 @@ def test_identity_model_filters_searches_sorts(qtbot, demo_project):
         # default order: unreviewed first
         m.sort(-1)
         assert m.ids[-1] == first
-        # search by a piece of a name and by key
+        # search by the start of a name's words (any case, any order) and by key prefix
         row = m.identity_row(2)
-        m.set_search(row.name[1:4].lower())
+        first_word, last_word = row.name.split()[0], row.name.split()[-1]
+        m.set_search(last_word[:3].upper())
         assert row.id in m.ids and len(m.ids) < 6
+        m.set_search(f"{last_word[:2]} {first_word[:2]}".lower())
+        assert row.id in m.ids
+        m.set_search(row.name[1:4])  # not the start of a word
+        assert row.id not in m.ids
         m.set_search(row.key)
         assert m.ids == [row.id]
+        m.set_search(row.key[:-1])
+        assert row.id in m.ids
         m.set_search("no such thing")
         assert m.ids == []
 
@@ -225,3 +232,44 @@ def test_screenshot_command(demo_project, tmp_path):
         timeout=60,
     )
     assert r.returncode == 1 and "no identity with key" in r.stderr
+
+
+def test_search_in_a_big_project_runs_off_the_gui_thread(qtbot, demo_project):
+    with open_project(demo_project) as p:
+        m = IdentityModel(p)
+        m.async_above = 0  # treat the demo as big
+        m.reload()
+        everyone = list(m.ids)
+        row = m.identity_row(3)
+        with qtbot.waitSignal(m.searched, timeout=10_000):
+            m.set_search(row.key)
+            assert m.searching and m.ids == everyone  # the old rows stay until the ids arrive
+        assert not m.searching and m.ids == [row.id]
+        # a newer search wins over an older one still running; a reload discards both
+        with qtbot.waitSignal(m.searched, timeout=10_000):
+            m.set_search("no such")
+            m.set_search(row.key[:-1])
+        qtbot.wait(100)
+        assert row.id in m.ids and m.search == row.key[:-1]
+        m.set_search("zzz")
+        m.set_filter("reviewed")  # synchronous: uses the newest text
+        assert m.ids == [] and not m.searching
+        qtbot.wait(200)  # the interrupted search's late answer is ignored
+        assert m.ids == [] and m.search == "zzz"
+        m.close()
+
+
+def test_typing_a_search_marks_the_first_match_and_enter_opens_it(qtbot, window):
+    first = window.current_identity
+    row = window.model.identity_row(4)
+    window.model.async_above = 0
+    window.search.setFocus()
+    qtbot.keyClicks(window.search, row.key)
+    qtbot.waitUntil(
+        lambda: window.model.search == row.key and not window.model.searching, timeout=10_000
+    )
+    qtbot.waitUntil(lambda: window.model.ids == [row.id], timeout=10_000)
+    assert window.table.currentIndex().row() == 0
+    assert window.current_identity == first  # the faces did not change while typing
+    qtbot.keyClick(window.search, Qt.Key.Key_Return)
+    assert window.current_identity == row.id and window.grid.hasFocus()
