@@ -45,3 +45,9 @@ def takedown(
             "could not be truncated yet; it is cleared when the last program closes the project",
             err=True,
         )
+    if res.earlier_exports:
+        click.echo(
+            f"warning: {res.earlier_exports} earlier export(s) of this project may still hold "
+            "this person's images on disk; delete or re-export them (`annotator export ... --force`)",
+            err=True,
+        )
