@@ -6,13 +6,18 @@ decoder's reason when the bytes do not decode (a full decode is forced with ``.l
 
 How it stays exact and still fast:
 
-* Each image is decoded once and converted once with Pillow's own ``convert("L")``.
+* Each image is decoded once (a full decode: what imagehash needs too) and converted once with
+  Pillow's own RGB->L converter, straight into a NumPy array (``convert_into``; the plain
+  ``convert("L")`` + copy where that is not available).
 * Pillow's LANCZOS ``resize`` of an 8-bit image is a two-pass (horizontal, then vertical)
   fixed-point convolution with integer coefficients (22 fractional bits). We rebuild the same
   integer coefficients (same double formulas, same libm ``sin``) and run both passes as float64
-  matrix products batched over all images of one size. Every product and partial sum is an
-  integer below 2**53, so float64 arithmetic is exact in any summation order and the result is
-  Pillow's result bit for bit (checked against Pillow in tests/core/test_hashing.py).
+  matrix products over small steps of same-size images (kept in cache), the coefficient matrix
+  cut into bands of neighbouring outputs (an output reads only ~6 * scale inputs). Every product
+  and partial sum is an integer below 2**53, so float64 arithmetic is exact in any summation
+  order and the result is Pillow's result bit for bit (checked against Pillow in
+  tests/core/test_hashing.py). BLAS runs single-threaded here: the products are small and the
+  scan's parallelism is its worker processes.
 * The 32x32 DCT (scipy.fftpack type II on both axes) is done as two float64 matrix products for
   the 8x8 low-frequency block. These differ from scipy's FFT in the last bits, so an image whose
   two middle coefficients (the ones that define the median) are within ``_TIE_TOL`` of each other
@@ -23,8 +28,12 @@ How it stays exact and still fast:
 Grayscale: mode L/LA/1/I/F, or every pixel's channels within ``GRAY_TOLERANCE`` levels (JPEG
 chroma rounding makes a gray RGB JPEG differ by a level here and there).
 Sharpness: variance of the 4-neighbour Laplacian of the grayscale image box-averaged by the integer
-factor that brings it nearest to 64 px (pixel units squared); low means blurry (see
-annotator.core.flags.BLURRY_SHARPNESS).
+factor that brings it nearest to 64 px (pixel units squared; computed on integers); low means
+blurry (see annotator.core.flags.BLURRY_SHARPNESS).
+
+Speed (tests/bench/bench_hash.py, 2 cores): 112 px ~3x, 250 px ~2.5-2.8x a plain loop of
+``imagehash.phash`` in CPU time per image; decode + RGB->L alone is ~40% of our time at 112 px
+and ~55% at 250 px.
 """
 
 from __future__ import annotations
@@ -32,8 +41,10 @@ from __future__ import annotations
 import hashlib
 import io
 import math
+import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -177,11 +188,16 @@ def _round8(x: np.ndarray) -> np.ndarray:
 
 def _pass(a: np.ndarray, in_size: int, out_size: int) -> np.ndarray:
     """One Pillow resample pass along the last axis of ``a`` (rows, in_size), float64 ->
-    (rows, out_size); ``a`` itself when the size does not change (Pillow skips that pass)."""
+    (rows, out_size) (possibly a transposed view); ``a`` itself when the size does not change
+    (Pillow skips that pass)."""
     if in_size == out_size:
         return a
+    bands = _bands(in_size, out_size)
+    if len(bands) == 1:  # one dense band: BLAS is faster with the small matrix on the left
+        _, _, c0, c1, g = bands[0]
+        return _round8(np.matmul(g.T, a[:, c0:c1].T)).T
     out = np.empty((a.shape[0], out_size))
-    for o0, o1, c0, c1, g in _bands(in_size, out_size):
+    for o0, o1, c0, c1, g in bands:
         np.matmul(a[:, c0:c1], g, out=out[:, o0:o1])
     return _round8(out)
 
@@ -334,37 +350,84 @@ def _gray_pixels(im: Image.Image) -> np.ndarray:
     return np.asarray(im if im.mode == "L" else im.convert("L"))
 
 
-def _sharpness(x: np.ndarray) -> np.ndarray:
-    """Per image of ``x`` (n, H, W) float64 gray: variance of the 4-neighbour Laplacian after a
-    box mean over f x f blocks, f = round(min(H, W) / SHARPNESS_SIDE) (at least 1; edge pixels
-    that do not fill a block are dropped).
+def _sharpness(a: np.ndarray) -> np.ndarray:
+    """Per image of ``a`` (n, H, W) uint8 gray: variance of the 4-neighbour Laplacian after a
+    box mean over f x f blocks, f = round(min(H, W) / SHARPNESS_SIDE) clamped to 1..16 (edge
+    pixels that do not fill a block are dropped).
 
     Reducing to about SHARPNESS_SIDE pixels first makes the measure comparable across
     resolutions (and cheap): a 250x250 face and a 112x112 face of the same blur score alike.
+    Computed on integers (box sums in uint16, the Laplacian of the sums in int32), exactly,
+    then scaled by 1/f**2.
     """
-    n, h, w = x.shape
-    f = max(1, round(min(h, w) / SHARPNESS_SIDE))
+    n, h, w = a.shape
+    f = max(1, min(16, round(min(h, w) / SHARPNESS_SIDE)))
     if f > 1:
-        y = x[:, : h // f * f, : w // f * f]
-        r = np.add(y[:, 0::f, :], y[:, 1::f, :])
+        y = a[:, : h // f * f, : w // f * f]
+        r = np.add(y[:, 0::f, :], y[:, 1::f, :], dtype=np.uint16)
         for k in range(2, f):
             r += y[:, k::f, :]
         y = np.add(r[:, :, 0::f], r[:, :, 1::f])
         for k in range(2, f):
             y += r[:, :, k::f]
-        y *= 1.0 / (f * f)
     else:
-        y = x
+        y = a
     if y.shape[1] < 3 or y.shape[2] < 3:
         return np.zeros(n)
-    lap = y[:, 1:-1, 1:-1] * -4.0  # the sign does not change the variance
+    lap = y[:, 1:-1, 1:-1].astype(np.int32)
+    lap *= -4  # the sign does not change the variance
     lap += y[:, :-2, 1:-1]
     lap += y[:, 2:, 1:-1]
     lap += y[:, 1:-1, :-2]
     lap += y[:, 1:-1, 2:]
-    k = lap.shape[1] * lap.shape[2]
-    mean = lap.sum(axis=(1, 2)) / k
-    return np.einsum("nij,nij->n", lap, lap) / k - mean * mean
+    v = lap.reshape(n, -1).astype(np.float64)
+    mean = v.mean(axis=1)
+    var = np.einsum("ni,ni->n", v, v) / v.shape[1] - mean * mean
+    return var / float(f**4)
+
+
+@lru_cache(maxsize=1)
+def _blas_threads() -> tuple[object, object] | None:
+    """(get, set) of the thread count of numpy's bundled OpenBLAS, or None (another BLAS).
+
+    The resize products are small; OpenBLAS splitting them over threads costs more CPU than it
+    saves (twice the CPU time per image on 2 busy cores), and the scan's parallelism is its
+    worker processes. This is what threadpoolctl does, without the dependency.
+    """
+    import ctypes
+    import glob
+
+    libs = os.path.join(os.path.dirname(np.__file__), os.pardir, "numpy.libs")
+    for path in sorted(glob.glob(os.path.join(libs, "*openblas*"))):
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for stem in ("scipy_openblas", "openblas"):
+            for suffix in ("64_", ""):
+                get = getattr(lib, f"{stem}_get_num_threads{suffix}", None)
+                put = getattr(lib, f"{stem}_set_num_threads{suffix}", None)
+                if get is not None and put is not None:
+                    get.restype = ctypes.c_int
+                    return get, put
+    return None
+
+
+@contextmanager
+def _one_blas_thread() -> Iterator[None]:
+    api = _blas_threads()
+    if api is None:
+        yield
+        return
+    get, put = api
+    old = int(get())  # type: ignore[operator]
+    if old != 1:
+        put(1)  # type: ignore[operator]
+    try:
+        yield
+    finally:
+        if old != 1:
+            put(old)  # type: ignore[operator]
 
 
 def _measure(shape: tuple[int, int], arrays: list[np.ndarray]) -> tuple[np.ndarray, ...]:
@@ -381,13 +444,12 @@ def _measure(shape: tuple[int, int], arrays: list[np.ndarray]) -> tuple[np.ndarr
     step = max(1, _SUB_PIXELS // (h * w))
     x = np.empty((min(step, n), h, w))
     for s0 in range(0, n, step):
-        part = arrays[s0 : s0 + step]
-        xs = x[: len(part)]
-        for k, a in enumerate(part):
-            xs[k] = a
-        px32[s0 : s0 + len(part)] = _resize_f(xs, 32, 32)
-        px98[s0 : s0 + len(part)] = _resize_f(xs, 9, 8)
-        sharp[s0 : s0 + len(part)] = _sharpness(xs)
+        st = np.stack(arrays[s0 : s0 + step])
+        xs = x[: len(st)]
+        xs[...] = st
+        px32[s0 : s0 + len(st)] = _resize_f(xs, 32, 32)
+        px98[s0 : s0 + len(st)] = _resize_f(xs, 9, 8)
+        sharp[s0 : s0 + len(st)] = _sharpness(st)
     return bits_to_uint64(phash_bits(px32)), bits_to_uint64(dhash_bits(px98)), sharp
 
 
@@ -415,7 +477,8 @@ def hash_images(face_ids: Sequence[int], blobs: Sequence[bytes]) -> list[HashRes
                 continue
             groups.setdefault(a.shape, []).append((len(out) - 1, a))
     for shape, members in groups.items():
-        ph, dh, sharp = _measure(shape, [a for _, a in members])
+        with _one_blas_thread():
+            ph, dh, sharp = _measure(shape, [a for _, a in members])
         for j, (idx, _) in enumerate(members):
             r = out[idx]
             r.phash = to_signed(int(ph[j]))

@@ -111,6 +111,15 @@ def run(
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
     if project_path is not None and not Path(project_path).expanduser().exists():
         raise AnnotatorError(f"no project file at {Path(project_path).expanduser().absolute()}")
+    if (
+        not screenshot
+        and sys.platform.startswith("linux")
+        and not any(os.environ.get(v) for v in ("QT_QPA_PLATFORM", "DISPLAY", "WAYLAND_DISPLAY"))
+    ):  # else Qt aborts the process with a core dump
+        raise AnnotatorError(
+            "no display to open the reviewer on (DISPLAY and WAYLAND_DISPLAY are not set); "
+            "run it in a desktop session, or see `annotator --help` for the command line"
+        )
     app = make_app()
     if screenshot:
         # A screenshot neither reads nor changes the user's window layout or last project.

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QMainWindow,
     QMessageBox,
+    QSizePolicy,
     QSplitter,
     QTableView,
     QVBoxLayout,
@@ -70,6 +71,10 @@ class MainWindow(QMainWindow):
         self._build()
         self._make_actions()
         self._restore_layout()
+        self.title.setText(
+            "<span style='font-size:13pt'><i>No project open</i></span>&nbsp;&nbsp;"
+            "<span style='color:#666'>Ctrl+O open · Ctrl+N new · File &gt; Import…</span>"
+        )
         self._status_timer = QTimer(self, interval=5000)
         self._status_timer.timeout.connect(self._update_status)
         self._status_timer.start()
@@ -118,7 +123,8 @@ class MainWindow(QMainWindow):
         self.title = QLabel()
         self.title.setObjectName("identityTitle")
         self.title.setTextFormat(Qt.TextFormat.RichText)
-        self.title.setWordWrap(True)  # a long name wraps instead of widening the centre
+        # a long name is cut at the right instead of widening the centre
+        self.title.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         cv.addWidget(self.title)
         self.grid_model = FaceGridModel(self.loader, self)
         self.grid = FaceGridView(self.grid_model)
@@ -291,10 +297,16 @@ class MainWindow(QMainWindow):
 
     def showEvent(self, e) -> None:
         super().showEvent(e)
+        w = self.splitter.width()
+        left, centre, right = self.splitter.sizes()
         if self._default_split:  # first start: room for the names, the inspector at its best
             self._default_split = False
-            w = max(self.splitter.width(), 1000)
-            self.splitter.setSizes([470, w - 470 - 330, 330])
+            left, right = max(300, min(470, int(w * 0.34))), (330 if w >= 1300 else 300)
+        # A layout saved on a bigger screen: the faces keep at least a third of the width.
+        want = min(420, int(w * 0.35))
+        if w - left - right < want:
+            left = max(220, w - right - want)
+        self.splitter.setSizes([left, max(0, w - left - right), right])
 
     def _save_layout(self) -> None:
         self.settings.setValue("window/geometry", self.saveGeometry())
@@ -861,15 +873,18 @@ def _import_fn(fmt: str, path: str):
 def _legend_html() -> str:
     from annotator.gui.delegates import BADGE_COLORS, BADGE_HELP, LABEL_COLORS
 
+    def unit(text: str) -> str:  # a legend item never breaks inside, only between items
+        return text.replace(" ", "&nbsp;")
+
     keys = " ".join(
-        f"<span style='color:{c}'>■</span>&nbsp;{i + 1}&nbsp;{lab.replace('_', ' ')}&nbsp;&nbsp;"
+        f"<span style='color:{c}'>■</span>&nbsp;{i + 1}&nbsp;{unit(lab.replace('_', ' '))}&nbsp;"
         for i, (lab, c) in enumerate(LABEL_COLORS.items())
     )
+    hints = " · ".join(
+        unit(h) for h in ("Enter: rest correct + next", "G dup group", "M move", "? help")
+    )
     badges = " ".join(
-        f"<b style='color:{BADGE_COLORS[b]}'>{b}</b>&nbsp;{BADGE_HELP[b].split(' (')[0]}&nbsp;"
+        f"<b style='color:{BADGE_COLORS[b]}'>{b}</b>&nbsp;{unit(BADGE_HELP[b].split(' (')[0])}&nbsp;"
         for b in BADGE_COLORS
     )
-    return (
-        f"<small>{keys}&nbsp;·&nbsp;Enter: rest correct + next&nbsp;·&nbsp;G dup group&nbsp;·&nbsp;"
-        f"M move&nbsp;·&nbsp;? help<br>{badges}</small>"
-    )
+    return f"<small>{keys} · {hints}<br>{badges}</small>"

@@ -20,7 +20,7 @@ class StoredFlag:
 
 
 def fingerprint(kind: str, face_ids: Sequence[int]) -> str:
-    return kind + ":" + ",".join(str(i) for i in sorted(face_ids))
+    return kind + ":" + ",".join(map(str, sorted(face_ids)))
 
 
 def replace_flags(
@@ -95,7 +95,7 @@ def _replace_flags(
                 existing[fp] = (next_id, dist, score)
                 seen.add(next_id)
                 new_flags.append((next_id, kind, dist, score, fp, at))
-                new_faces.extend((next_id, int(f)) for f in sorted(set(faces)))
+                new_faces.extend([(next_id, f) for f in sorted(set(faces))])
                 next_id += 1
                 inserted += 1
             done += 1

@@ -195,6 +195,7 @@ win.close()
 
 
 def child(mode: str, db: Path, tmp: Path) -> tuple[dict, float]:
+    (tmp / "s.ini").unlink(missing_ok=True)  # every launch starts like the first one
     a = time.perf_counter()
     r = subprocess.run(
         [sys.executable, "-c", CHILD, mode, str(db), str(ROOT), str(tmp / "s.ini")],

@@ -198,5 +198,6 @@ def test_status_bar_counts(qtbot, window):
     key(qtbot, window, Qt.Key.Key_Return)
     assert "1 / 6" in window.st_progress.text()
     assert "Labeled this session: " in window.st_session.text()
+    assert "faces/min" in window.st_session.text()
     first = window.model.ids[0]
     assert window.session_count == len(labels_of(window.project.path, first))

@@ -396,3 +396,19 @@ def test_no_arguments_opens_the_gui_and_sigterm_closes_it_cleanly(demo_project, 
     conf = (cfg / "annotator" / "annotator.conf").read_text()
     assert "last_place=" in conf and "geometry" in conf  # closeEvent ran
     assert not demo_project.with_name(demo_project.name + "-wal").exists()  # file closed
+
+
+def test_no_display_is_one_error_line(tmp_path):
+    if not sys.platform.startswith("linux"):
+        pytest.skip("the display check is for Linux")
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")
+    }
+    env["XDG_CONFIG_HOME"] = str(tmp_path)
+    r = subprocess.run(
+        [sys.executable, "-m", "annotator"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert r.returncode == 1
+    assert r.stderr.startswith("error: no display") and len(r.stderr.strip().splitlines()) == 1

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QDialog, QDialogButtonBox, QInputDialog, QLabel, QVBoxLayout, QWidget
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QInputDialog,
+    QLabel,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
 
 from annotator.gui.shortcuts import html_table
 
@@ -29,7 +38,16 @@ class ShortcutsDialog(QDialog):
         lay = QVBoxLayout(self)
         text = QLabel(html_table())
         text.setWordWrap(True)
-        lay.addWidget(text)
+        text.setContentsMargins(6, 6, 6, 6)
+        text.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        scroll = QScrollArea()  # a small screen scrolls the sheet instead of cutting it
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        scroll.setWidget(text)
+        lay.addWidget(scroll)
+        screen = self.screen().availableGeometry() if self.screen() else None
+        height = 700 if screen is None else min(700, screen.height() - 60)
+        self.resize(600, height)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         buttons.rejected.connect(self.reject)
         lay.addWidget(buttons)
