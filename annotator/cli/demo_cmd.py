@@ -71,7 +71,7 @@ def demo(directory: str, n_identities: int, seed: int, as_json: bool) -> None:
     both files into DIR/demo.db. No real person's image is used: the faces are drawn.
     Running it again with the same options reuses the files and adds nothing.
     """
-    from annotator.core.demo import generate_demo
+    from annotator.core.demo import generate_demo, injected_counts
     from annotator.core.importer import import_source
     from annotator.store.db import open_project
 
@@ -107,17 +107,7 @@ def demo(directory: str, n_identities: int, seed: int, as_json: bool) -> None:
         with progress_bar("import names", quiet=as_json) as bar:
             names = import_source(project, "names", d / "names.tsv", progress=bar)
 
-    injected = {
-        k: len(truth[k])
-        for k in (
-            "exact_dup",
-            "near_dup",
-            "cross_identity_dup",
-            "wrong_identity",
-            "broken",
-            "truncated",
-        )
-    }
+    injected = injected_counts(truth)
     p = shlex.quote(str(project_path))
     next_steps = [
         f"annotator info --project {p}",

@@ -675,6 +675,21 @@ def _plan_count(total: int, frac: float, minimum: int = 3) -> int:
     return max(minimum, round(total * frac))
 
 
+INJECTED_KINDS = (
+    "exact_dup",
+    "near_dup",
+    "cross_identity_dup",
+    "wrong_identity",
+    "broken",
+    "truncated",
+)
+
+
+def injected_counts(truth: dict[str, Any]) -> dict[str, int]:
+    """How many problems of each kind a demo's ``truth.json`` says were injected."""
+    return {k: len(truth[k]) for k in INJECTED_KINDS}
+
+
 def generate_demo(
     out_dir: str | os.PathLike[str],
     *,
@@ -857,17 +872,7 @@ def generate_demo(
     result.rows = len(lines)
     result.faces = len(lines) - len(truth["broken"])
     result.identities = identities
-    result.counts = {
-        k: len(truth[k])
-        for k in (
-            "exact_dup",
-            "near_dup",
-            "cross_identity_dup",
-            "wrong_identity",
-            "broken",
-            "truncated",
-        )
-    }
+    result.counts = injected_counts(truth)
     prog(work, work)
     return result
 

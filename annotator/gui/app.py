@@ -141,7 +141,6 @@ def run(
 
 def _interactive(app, quitter, project_path, reviewer, identity_key, view, size) -> int:
     from annotator.gui.main_window import MainWindow
-    from annotator.store import browse
     from annotator.store.db import open_project
 
     st = settings()
@@ -167,13 +166,7 @@ def _interactive(app, quitter, project_path, reviewer, identity_key, view, size)
     if path is not None:
         win.set_project(open_project(path))
         if identity_key:
-            assert win.project is not None
-            ident = browse.identity_by_key(win.project, identity_key)
-            if ident is None:
-                win.close()
-                raise AnnotatorError(f"no identity with key {identity_key!r} in the project")
-            win.set_filter("all")
-            win.open_identity(ident)
+            _open_identity(win, identity_key)
     else:
         win.statusBar().showMessage(
             "Open a project (Ctrl+O) or create one (Ctrl+N), then File > Import…"
@@ -196,9 +189,21 @@ def _interactive(app, quitter, project_path, reviewer, identity_key, view, size)
     return code
 
 
+def _open_identity(win, key: str) -> None:  # noqa: ANN001
+    """Show identity ``key`` in ``win`` (all filters off), or close it with a clear error."""
+    from annotator.store import browse
+
+    assert win.project is not None
+    ident = browse.identity_by_key(win.project, key)
+    if ident is None:
+        win.close()
+        raise AnnotatorError(f"no identity with key {key!r} in the project")
+    win.set_filter("all")
+    win.open_identity(ident)
+
+
 def _screenshot(app, st, name, project_path, identity_key, view, screenshot, size) -> int:
     from annotator.gui.main_window import MainWindow
-    from annotator.store import browse
     from annotator.store.db import open_project
 
     win = MainWindow(st, name)
@@ -207,13 +212,7 @@ def _screenshot(app, st, name, project_path, identity_key, view, screenshot, siz
         raise AnnotatorError("--screenshot needs a project file")
     win.set_project(open_project(project_path))
     if identity_key:
-        assert win.project is not None
-        ident = browse.identity_by_key(win.project, identity_key)
-        if ident is None:
-            win.close()
-            raise AnnotatorError(f"no identity with key {identity_key!r} in the project")
-        win.set_filter("all")
-        win.open_identity(ident)
+        _open_identity(win, identity_key)
 
     from annotator.gui.views import enter_view, settle
 
