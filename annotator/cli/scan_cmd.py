@@ -29,7 +29,7 @@ def scan(project_path: str, radius: int | None, workers: int | None, as_json: bo
     from annotator.core.scan import scan as run_scan
 
     with open_existing(project_path) as project:
-        with progress_bar("hashing", quiet=as_json, unit="faces") as bar:
+        with progress_bar("scanning", quiet=as_json, unit="faces") as bar:
             res = run_scan(project, radius=radius, workers=workers, progress=bar)
     if as_json:
         emit_json(res.as_dict())

@@ -918,6 +918,26 @@ def _prepare_out(out: Path, force: bool) -> None:
         raise AnnotatorError(f"folder {out.parent} does not exist")
 
 
+def _check_not_over_inputs(project: Project, out: Path) -> None:
+    """Refuse an output folder that holds the project file or a source (``--force`` would
+    delete them when it replaces the folder), or that lies inside a folder source."""
+    o = out.resolve()
+
+    def holds(p: Path) -> bool:
+        return p == o or p.is_relative_to(o)
+
+    project_file = Path(project.path).resolve()
+    if holds(project_file) or holds(project.cache_dir.resolve()):
+        raise AnnotatorError(f"{out} holds the project file {project_file}; choose another folder")
+    for path, fmt in store.source_paths(project):
+        src = Path(path).resolve()
+        if holds(src) or (fmt == "folder" and o.is_relative_to(src)):
+            raise AnnotatorError(
+                f"{out} {'holds' if holds(src) else 'is inside'} the source {src}; "
+                "choose another folder"
+            )
+
+
 def _swap_in(tmp: Path, out: Path) -> None:
     """Rename the finished temp folder to ``out``; an old ``out`` is renamed aside, then deleted."""
     old = None
@@ -962,6 +982,7 @@ def export_dataset(
     if pairs < 0:
         raise AnnotatorError("--pairs must not be negative")
     outp = Path(out).expanduser().absolute()
+    _check_not_over_inputs(project, outp)
     _prepare_out(outp, force)
     params: dict[str, object] = {
         "format": fmt,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -79,7 +80,7 @@ def _bad_sources(project: Project) -> dict[int, str]:
     """Sources that are missing or changed since import (their faces are skipped)."""
     bad = {}
     for src in faces_store.all_sources(project):
-        why = FaceBytes._check(src)  # noqa: SLF001 - see report: access.py should expose this
+        why = FaceBytes.check_source(src)
         if why:
             bad[src.id] = why
     return bad
@@ -151,7 +152,9 @@ def hash_faces(
                 os.environ[k] = "1"
             try:
                 ctx = multiprocessing.get_context("spawn")
-                with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+                with ProcessPoolExecutor(
+                    max_workers=workers, mp_context=ctx, initializer=_ignore_sigint
+                ) as pool:
                     inflight: set[Future] = set()
                     exhausted = False
                     while True:
@@ -235,6 +238,11 @@ def update_flags(
     res.flag_seconds = time.perf_counter() - t0
     step(1000)
     return res
+
+
+def _ignore_sigint() -> None:
+    """Worker start-up: Ctrl-C is the parent's business (it cancels and commits what is done)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def scan(

@@ -19,7 +19,7 @@ from PySide6.QtCore import (
     Signal,
 )
 from PySide6.QtGui import QKeyEvent, QWheelEvent
-from PySide6.QtWidgets import QAbstractItemView, QListView
+from PySide6.QtWidgets import QAbstractItemView, QListView, QStyle
 
 from annotator.gui.delegates import BADGE_HELP, ErrorRole, FaceDelegate, PixmapRole, TileRole
 from annotator.gui.qtcompat import emit
@@ -159,7 +159,14 @@ class FaceGridView(QListView):
         """Spread the columns over the whole width: no empty strip right of the tiles."""
         s = self.delegate.sizeHint(None, QModelIndex())  # type: ignore[arg-type]
         cell = s.width() + 2
-        avail = self.viewport().width() - 2 * self.spacing() - 1
+        # QListView lays items out in the viewport's largest size minus a vertical scroll
+        # bar's width (reserved so the bar cannot make the columns blink), not in the current
+        # viewport: spreading over viewport().width() left one column too few.
+        avail = self.maximumViewportSize().width() - 2 * self.spacing() - 1
+        if self.verticalScrollBarPolicy() == Qt.ScrollBarPolicy.ScrollBarAsNeeded:
+            avail -= self.style().pixelMetric(
+                QStyle.PixelMetric.PM_ScrollBarExtent, None, self.verticalScrollBar()
+            )
         cols = max(1, avail // cell)
         grid = QSize(max(cell, avail // cols), s.height() + 2)
         if grid != self.gridSize():

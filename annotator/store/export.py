@@ -140,6 +140,11 @@ def project_totals(project: Project) -> dict[str, int]:
     }
 
 
+def source_paths(project: Project) -> list[tuple[str, str]]:
+    """(path, format) of every source."""
+    return [(str(p), str(f)) for p, f in project.conn.execute("SELECT path, format FROM sources")]
+
+
 def source_formats(project: Project) -> dict[str, int]:
     return dict(
         project.conn.execute("SELECT format, count(*) FROM sources GROUP BY format ORDER BY format")

@@ -515,6 +515,26 @@ def test_refuses_non_empty_and_force_replaces(proj, tmp_path):
         export_dataset(p, tmp_path / "file", "csv")
 
 
+def test_force_never_replaces_a_folder_holding_the_project_or_a_source(proj, tmp_path):
+    p, _ids = proj
+    home = tmp_path / "proj"  # holds p.db and src.tsv
+    before = sorted(x.name for x in home.iterdir())
+    for out in (home, tmp_path):
+        with pytest.raises(AnnotatorError, match="holds the project file"):
+            export_dataset(p, out, "csv", force=True)
+    assert sorted(x.name for x in home.iterdir()) == before
+    # a source elsewhere: its folder is refused too, and so is a folder inside a folder source
+    other = tmp_path / "data"
+    (other / "m.z").mkdir(parents=True)
+    (other / "m.z" / "1.jpg").write_bytes(jpeg(1))
+    import_source(p, "folder", other)
+    with pytest.raises(AnnotatorError, match="the source"):
+        export_dataset(p, other, "csv", force=True)
+    with pytest.raises(AnnotatorError, match="inside the source"):
+        export_dataset(p, other / "m.z", "csv", force=True)
+    assert (other / "m.z" / "1.jpg").read_bytes() == jpeg(1)
+
+
 def test_cancel_leaves_nothing(proj, tmp_path):
     p, _ids = proj
     out = tmp_path / "out"
