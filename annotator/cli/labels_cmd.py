@@ -22,6 +22,11 @@ from annotator.core import labels_io
 from annotator.core.models import LABELS
 
 MAX_ERRORS_SHOWN = 20
+SHAPE_TEXT = {  # how the file was read (core.labels_io's shapes)
+    "labels": "read as a label file (origin or face id, label)",
+    "clean": "read as a clean list (listed faces are correct)",
+    "empty": "no label lines",
+}
 
 
 @click.group()
@@ -60,9 +65,10 @@ def import_labels(
     if as_json:
         emit_json(res.to_json())
         return
+    how = SHAPE_TEXT.get(res.shape, res.shape)
     click.echo(
-        f"{res.applied} face(s) changed, {res.unchanged} already so, "
-        f"{len(res.errors)} bad line(s) ({res.shape})"
+        f"{how}: {res.applied} face(s) changed, {res.unchanged} already so, "
+        f"{len(res.errors)} bad line(s)"
     )
     for e in res.errors[:MAX_ERRORS_SHOWN]:
         click.echo(f"  line {e.line}: {e.reason}", err=True)

@@ -133,14 +133,24 @@ def report(project_path: str, pass_id: int | None, as_json: bool) -> None:
             f"  error rate of original labels {100 * g['error_rate']:.1f}% "
             f"(95% CI {100 * ev[0]:.1f}% to {100 * ev[1]:.1f}%)"
         )
+        if g.get("error_rate_weighted") is not None:
+            wv = g["error_rate_weighted_ci95"]
+            click.echo(
+                f"  weighted by stratum size  {100 * g['error_rate_weighted']:.1f}% "
+                f"(95% CI {100 * wv[0]:.1f}% to {100 * wv[1]:.1f}%)"
+            )
         used = [
             lab
             for lab in LABELS
             if sum(g["confusion"][lab].values()) or sum(g["confusion"][o][lab] for o in LABELS)
         ]
-        click.echo("  original \\ QA   " + " ".join(f"{lab[:9]:>9}" for lab in used))
+        # each column as wide as its full label name (no "wrong_ide"); 67 columns for all five
+        width = {q: max(5, len(q)) for q in used}
+        click.echo("  original \\ QA   " + " ".join(f"{q:>{width[q]}}" for q in used))
         for o in used:
-            click.echo(f"  {o:<15} " + " ".join(f"{g['confusion'][o][q]:>9}" for q in used))
+            click.echo(
+                f"  {o:<15} " + " ".join(f"{g['confusion'][o][q]:>{width[q]}}" for q in used)
+            )
     click.echo(f"\nawaiting adjudication: {rep['adjudication_pending']}")
     click.echo(f"({rep['kappa_method']})")
 

@@ -48,8 +48,9 @@ def stats(project_path: str, as_json: bool, plots_dir: str | None) -> None:
     click.echo(
         f"faces per identity: min {h['min']}, median {h['median']}, max {h['max']}, mean {h['mean']:.1f}"
     )
+    click.echo(f"  {'faces':>9} {'identities':>10}")  # the histogram's two columns
     for b, c in zip(h["bins"], h["counts"], strict=True):
-        click.echo(f"  {b:>9} {c:>8,}")
+        click.echo(f"  {b:>9} {c:>10,}")
     if s["throughput"]:
         click.echo("reviewers:")
         for name, t in s["throughput"].items():

@@ -120,10 +120,23 @@ def load_truth(export_dir: str | Path) -> Truth:
     csv_path = d / "manifest.csv"
     if not csv_path.is_file():
         raise AnnotatorError(f"{d}: manifest.csv is missing")
-    with open(csv_path, encoding="utf-8", newline="") as fh:
-        for row in csv.DictReader(fh):
-            keys[("f", _norm_file(row["file"]))] = len(mids)
-            mids.append(row["identity"])
+    try:
+        with open(csv_path, encoding="utf-8", newline="") as fh:
+            reader = csv.DictReader(fh)
+            missing = {"file", "identity"} - set(reader.fieldnames or ())
+            if missing:
+                raise AnnotatorError(
+                    f"{csv_path}: not an export manifest (no {' or '.join(sorted(missing))} column)"
+                )
+            for row in reader:
+                if row["file"] is None or row["identity"] is None:
+                    raise AnnotatorError(f"{csv_path}:{reader.line_num}: too few columns")
+                keys[("f", _norm_file(row["file"]))] = len(mids)
+                mids.append(row["identity"])
+    except UnicodeDecodeError:
+        raise AnnotatorError(f"{csv_path}: not UTF-8 text (not an export manifest)") from None
+    except csv.Error as e:
+        raise AnnotatorError(f"{csv_path}: unreadable CSV ({e})") from None
     if fmt == "msceleb":
         from annotator.core.models import FaceRecord
         from annotator.formats import msceleb

@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 from annotator.core import ops
 from annotator.core.models import LABELS, AnnotatorError, CancelledFn, ProgressFn
@@ -31,6 +33,7 @@ from annotator.store import labels_io as store
 from annotator.store.db import Project
 
 CHUNK = 5000
+LOOKUP_IDENTITIES = 64  # identities whose faces a clean-list import keeps at hand
 
 CLEAN_RE = re.compile(
     r"^(?P<key>[^/\\]+)[/\\](?P<rank>\d+)-(?P<ref>[^/\\]+?)\.(?:jpe?g|png|bmp)$", re.IGNORECASE
@@ -95,38 +98,88 @@ class LabelImportResult:
 # -- reading -----------------------------------------------------------------------------------
 
 
-def _split_rows(path: Path) -> tuple[list[tuple[int, list[str]]], list[LineError]]:
-    """(line number, cells) of every non-empty line; undecodable lines become errors."""
+MAX_LINE = 1 << 16  # a label line longer than this is not one (e.g. a dataset TSV given)
+SNIFF_LINES = 50  # lines looked at to choose the delimiter
+GIVE_UP = 100  # this many bad lines before the first good one: not a label file
+
+
+def _physical_lines(fh: BinaryIO) -> Iterator[tuple[int, bytes | None]]:
+    """(1-based line number, bytes without line end) of every line, streamed; None for a
+    line longer than :data:`MAX_LINE` (its bytes are skipped, not held)."""
+    no = 0
+    while True:
+        raw = fh.readline(MAX_LINE + 1)
+        if not raw:
+            return
+        if len(raw) > MAX_LINE and not raw.endswith(b"\n"):
+            while raw and not raw.endswith(b"\n"):
+                raw = fh.readline(MAX_LINE + 1)
+            no += 1
+            yield no, None
+            continue
+        if no == 0 and raw.startswith(b"\xef\xbb\xbf"):
+            raw = raw[3:]
+        for part in raw.splitlines() or [b""]:  # also old-Mac CR line ends
+            no += 1
+            yield no, part
+
+
+def _split_rows(path: Path, errors: list[LineError]) -> Iterator[tuple[int, list[str]]]:
+    """(line number, cells) of every non-empty line, streamed; bad lines go to ``errors``."""
     try:
-        data = Path(path).read_bytes()
+        fh = open(path, "rb")  # noqa: SIM115 - closed below
     except OSError as e:
         raise AnnotatorError(f"cannot read {path}: {e.strerror or e}") from None
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
-    errors: list[LineError] = []
-    lines: list[tuple[int, str]] = []
-    for no, raw in enumerate(data.splitlines(), start=1):
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            errors.append(LineError(no, "not UTF-8 text"))
-            continue
-        if text.strip() and not text.lstrip().startswith("#"):
-            lines.append((no, text))
-    sample = "\n".join(t for _n, t in lines[:50])
-    delim = next((d for d in ("\t", ",", ";") if d in sample), None)
-    rows: list[tuple[int, list[str]]] = []
-    for no, text in lines:
-        if delim is None:
-            cells = text.split()
+    with fh:
+        lines = _texts(_physical_lines(fh), errors, path.name)
+        head = []
+        for item in lines:
+            head.append(item)
+            if len(head) >= SNIFF_LINES:
+                break
+        sample = "\n".join(t for _n, t in head)
+        delim = next((d for d in ("\t", ",", ";") if d in sample), None)
+        for no, text in itertools.chain(head, lines):
+            if delim is None:
+                cells = text.split()
+            else:
+                try:
+                    cells = next(csv.reader(io.StringIO(text), delimiter=delim))
+                except (csv.Error, StopIteration):
+                    errors.append(LineError(no, "cannot split the line into columns"))
+                    continue
+            yield no, [c.strip() for c in cells]
+
+
+def _texts(
+    lines: Iterable[tuple[int, bytes | None]], errors: list[LineError], name: str
+) -> Iterator[tuple[int, str]]:
+    some = False
+    for no, raw in lines:
+        if raw is None:
+            errors.append(LineError(no, f"line longer than {MAX_LINE >> 10} KiB"))
         else:
             try:
-                cells = next(csv.reader(io.StringIO(text), delimiter=delim))
-            except (csv.Error, StopIteration):
-                errors.append(LineError(no, "cannot split the line into columns"))
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                errors.append(LineError(no, "not UTF-8 text"))
+            else:
+                if text.strip() and not text.lstrip().startswith("#"):
+                    some = True
+                    yield no, text
                 continue
-        rows.append((no, [c.strip() for c in cells]))
-    return rows, errors
+        if not some:
+            _give_up(name, errors)
+
+
+def _give_up(name: str, errors: list[LineError]) -> None:
+    """Refuse the file when its first :data:`GIVE_UP` lines are all bad."""
+    if len(errors) >= GIVE_UP:
+        e = min(errors, key=lambda e: e.line)
+        raise AnnotatorError(
+            f"{name} is not a label file: its first {len(errors)} lines are all bad "
+            f"(line {e.line}: {e.reason})"
+        )
 
 
 def _header_map(cells: Sequence[str]) -> dict[str, int] | None:
@@ -148,28 +201,34 @@ def _header_map(cells: Sequence[str]) -> dict[str, int] | None:
 
 
 def read_label_file(path: str | Path) -> ParsedFile:
-    """Parse a label file into rows of one shape plus the errors of its bad lines."""
-    rows, errors = _split_rows(Path(path))
-    if not rows:
-        return ParsedFile("empty", [], errors)
-    cols = _header_map(rows[0][1])
+    """Parse a label file into rows of one shape plus the errors of its bad lines (streamed:
+    what stays per line is the parsed row, not the text). A file whose first
+    :data:`GIVE_UP` lines are all bad is refused as a whole (it is not a label file)."""
+    errors: list[LineError] = []
+    rows = _split_rows(Path(path), errors)
+    first_row = next(rows, None)
+    if first_row is None:
+        return ParsedFile("empty", [], sorted(errors, key=lambda e: e.line))
+    cols = _header_map(first_row[1])
     if cols is not None:
-        rows = rows[1:]
+        first_row = next(rows, None)
+        if first_row is None:
+            return ParsedFile("empty", [], sorted(errors, key=lambda e: e.line))
     else:
         cols = {"ref": 0, "label": 1, "identity": 2, "note": 3}
-    if not rows:
-        return ParsedFile("empty", [], errors)
-    first = rows[0][1]
+    first = first_row[1]
     second = first[cols["label"]].lower() if "label" in cols and len(first) > cols["label"] else ""
     clean = bool(CLEAN_RE.match(first[cols["ref"]] if len(first) > cols["ref"] else "")) and (
         second not in LABELS
     )
     out = ParsedFile("clean" if clean else "labels", [], errors)
-    for no, cells in rows:
+    for no, cells in itertools.chain([first_row], rows):
         if clean:
             _clean_row(out, no, cells)
         else:
             _label_row(out, no, cells, cols)
+        if not out.rows:
+            _give_up(Path(path).name, out.errors)
     out.errors.sort(key=lambda e: e.line)
     return out
 
@@ -285,6 +344,8 @@ def import_labels(
 
     if parsed.shape == "clean":
         keys = store.identity_ids_by_key(project, (r.key for r in parsed.rows))  # type: ignore[union-attr]
+        # faces of the last few identities only (clean lists come grouped by identity): the
+        # memory does not grow with the number of identities the file names
         lookup: dict[int, dict[tuple[int | None, str | None], list[int]]] = {}
         for row in parsed.rows:
             assert isinstance(row, CleanLine)
@@ -294,6 +355,8 @@ def import_labels(
                 continue
             mentioned.add(ident)
             if ident not in lookup:
+                if len(lookup) >= LOOKUP_IDENTITIES:
+                    del lookup[next(iter(lookup))]
                 lookup[ident] = store.faces_by_rank_ref(project, ident)
             fids = lookup[ident].get((row.rank, row.face_ref))
             if not fids:

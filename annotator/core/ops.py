@@ -57,10 +57,13 @@ def _apply(
     batch_kind: str = "do",
     target: int | None = None,
     notes: dict[int, str] | None = None,
+    expect: Sequence[str | None] | None = None,
 ) -> Changes:
     """Write one batch: read current state, append events with prev values, update state.
 
-    ``notes`` (face id -> text) is stored on every event the batch writes for that face."""
+    ``notes`` (face id -> text) is stored on every event the batch writes for that face.
+    ``expect`` (one per item, for undo/redo): the value the item's face or identity must still
+    have; an item whose state has changed since (another reviewer's later work) is skipped."""
     notes = notes or {}
     rid = db.reviewer_id(project, reviewer)
     ch = Changes(description=description)
@@ -71,12 +74,13 @@ def _apply(
         ch.batch_id = batch_id
         written = 0
         # Events are applied one by one, in order, so counters follow each face exactly.
-        for kind, face, ident, value in items:
+        for n, (kind, face, ident, value) in enumerate(items):
+            want = expect[n] if expect is not None else None
             if kind in ("label", "adjudicate"):
                 if face not in state:
                     raise AnnotatorError(f"no face with id {face}")
                 cur_ident, cur_label = state[face]
-                if cur_label == value:
+                if cur_label == value or (expect is not None and cur_label != want):
                     continue
                 ev = db.insert_event(
                     c, batch_id, rid, at, (kind, face, cur_ident, value, cur_label, notes.get(face))
@@ -91,7 +95,7 @@ def _apply(
                 assert value is not None
                 to = int(value)
                 cur_ident, cur_label = state[face]
-                if to == cur_ident:
+                if to == cur_ident or (expect is not None and str(cur_ident) != want):
                     continue
                 if not db.identity_exists(c, to):
                     raise AnnotatorError(f"no identity with id {to}")
@@ -104,6 +108,12 @@ def _apply(
                 )
                 db.apply_moves(c, [(face, cur_ident, to, cur_label)])
                 state[face] = (to, cur_label)
+                if expect is None and db.identity_review_state(c, to):
+                    # the target becomes unreviewed: an event of this batch, so that undo
+                    # gives it back its reviewed state (undo/redo replay that event instead)
+                    db.insert_event(c, batch_id, rid, at, ("review", None, to, "0", "1", None))
+                    db.set_identity_reviewed(c, to, False, rid, at)
+                    ch.reviewed[to] = False
                 first = ch.moved.get(face, (cur_ident, to))[0]
                 if first == to:
                     del ch.moved[face]
@@ -116,7 +126,7 @@ def _apply(
                 if cur is None:
                     raise AnnotatorError(f"no identity with id {ident}")
                 new = value == "1"
-                if cur == new:
+                if cur == new or (expect is not None and ("1" if cur else "0") != want):
                     continue
                 db.insert_event(
                     c,
@@ -150,14 +160,17 @@ def label_faces(
     notes: dict[int, str] | None = None,
 ) -> Changes:
     """Give ``label`` (or None to clear) to faces; one undo step. ``notes`` (face id -> text)
-    is stored on the faces' events (a face whose label does not change gets no event)."""
+    is stored on the faces' events (a face whose label does not change gets no event).
+    With ``kind="adjudicate"`` (a QA adjudication, final) the batch is not an undo step."""
     _check_label(label)
     ids = list(dict.fromkeys(face_ids))
     if not ids:
         return Changes(description="nothing selected")
     what = label or "unlabeled"
     desc = f"label {len(ids)} face{'s' if len(ids) != 1 else ''} {what}"
-    return _apply(project, reviewer, desc, [(kind, f, None, label) for f in ids], notes=notes)
+    batch_kind = "adjudicate" if kind == "adjudicate" else "do"
+    items: list[_Item] = [(kind, f, None, label) for f in ids]
+    return _apply(project, reviewer, desc, items, batch_kind, notes=notes)
 
 
 def review_identity(
@@ -170,7 +183,11 @@ def review_identity(
         unl = db.unlabeled_faces(project.conn, identity_id)
         items = [("label", f, None, rest) for f in unl]
     items.append(("review", None, identity_id, "1"))
-    return _apply(project, reviewer, f"review identity ({len(items) - 1} faces {rest})", items)
+    # faces still unlabeled when the transaction starts: a label another reviewer gave one of
+    # them in the meantime is kept
+    expect: list[str | None] = [None] * (len(items) - 1) + ["0"]
+    desc = f"review identity ({len(items) - 1} faces {rest})"
+    return _apply(project, reviewer, desc, items, expect=expect)
 
 
 def set_reviewed(project: Project, identity_id: int, reviewed: bool, reviewer: str) -> Changes:
@@ -253,7 +270,9 @@ def undo(project: Project, reviewer: str) -> Changes | None:
     items: list[_Item] = [
         (e.kind, e.face_id, e.identity_id, e.prev_value) for e in reversed(events)
     ]
-    return _apply_forced(project, reviewer, f"undo {desc[target]}", items, "undo", target)
+    # only what still is as the step left it: another reviewer's later work is not reverted
+    expect = [e.value for e in reversed(events)]
+    return _apply_forced(project, reviewer, f"undo {desc[target]}", items, "undo", target, expect)
 
 
 def redo(project: Project, reviewer: str) -> Changes | None:
@@ -263,7 +282,8 @@ def redo(project: Project, reviewer: str) -> Changes | None:
     target = stack[-1]
     events = db.batch_events(project.conn, target)
     items: list[_Item] = [(e.kind, e.face_id, e.identity_id, e.value) for e in events]
-    return _apply_forced(project, reviewer, f"redo {desc[target]}", items, "redo", target)
+    expect = [e.prev_value for e in events]
+    return _apply_forced(project, reviewer, f"redo {desc[target]}", items, "redo", target, expect)
 
 
 def _apply_forced(
@@ -273,9 +293,10 @@ def _apply_forced(
     items: Sequence[_Item],
     kind: str,
     target: int,
+    expect: Sequence[str | None],
 ) -> Changes:
     """Like _apply, but the batch is kept even when state already matches (the stack must move)."""
-    ch = _apply(project, reviewer, description, items, kind, target)
+    ch = _apply(project, reviewer, description, items, kind, target, expect=expect)
     if ch.batch_id is None:
         rid = db.reviewer_id(project, reviewer)
         with project.tx() as c:

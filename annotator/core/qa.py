@@ -1,9 +1,10 @@
 """QA passes: a blind second look at a stratified sample of labeled faces, agreement figures,
 and the adjudication of disagreements.
 
-* Sample: labeled faces whose current label was set by someone other than the QA reviewer,
-  stratified by (original reviewer, label). Allocation is proportional (largest remainder) with a
-  floor of one item per stratum when the sample is large enough, and always at least one item per
+* Sample: labeled faces whose current label was set by someone other than the QA reviewer
+  and that the QA reviewer never labeled, moved or adjudicated themselves, stratified by
+  (original reviewer, label). Allocation is proportional (largest remainder) with a floor of
+  one item per stratum when the sample is large enough, and always at least one item per
   label kind present. Reproducible: ``numpy.random.default_rng(seed)``; the pass's items are
   shuffled so strata (and so labels) cannot be guessed from the order.
 * A verdict is its own ``qa`` event; it never changes ``faces.label``.
@@ -111,25 +112,33 @@ def start_pass(
     cands = store.candidates(project, rid)
     if not cands:
         raise AnnotatorError(
-            f"nothing to check: no labeled face set by another reviewer than {reviewer!r} "
-            "that an earlier QA pass did not already check"
+            f"nothing to check: no labeled face set by another reviewer than {reviewer!r}, "
+            f"never labeled by {reviewer!r}, that an earlier QA pass did not already check"
         )
-    strata: dict[tuple[int, str], list[store.Candidate]] = {}
-    for c in cands:
-        strata.setdefault((c.reviewer_id, c.label), []).append(c)
+    # strata (original reviewer, label) as index arrays into the candidates, in face id order
+    nlab = len(cands.labels)
+    code = cands.reviewer_id * nlab + cands.label
+    by_stratum = np.argsort(code, kind="stable")  # stable: face id order within a stratum
+    code = code[by_stratum]
+    starts = np.flatnonzero(np.diff(code)) + 1
+    strata: dict[tuple[int, str], np.ndarray] = {}
+    for lo, hi in zip([0, *starts.tolist()], [*starts.tolist(), len(code)], strict=True):
+        u = int(code[lo])
+        strata[(u // nlab, cands.labels[u % nlab])] = by_stratum[lo:hi]
+    del code
     keys = sorted(strata, key=lambda k: (k[0], LABELS.index(k[1]) if k[1] in LABELS else 99, k[1]))
     sizes = [len(strata[k]) for k in keys]
     n = count if count is not None else max(1, round((fraction or 0) * len(cands)))
     alloc = allocate(sizes, [k[1] for k in keys], n)
     rng = np.random.default_rng(seed)
-    chosen: list[store.Candidate] = []
+    picked: list[int] = []  # candidate indexes
     for key, a in zip(keys, alloc, strict=True):
-        members = strata[key]  # already in face id order
+        members = strata[key]
         if a:
             idx = rng.choice(len(members), size=a, replace=False)
-            chosen.extend(members[int(i)] for i in sorted(idx))
-    order = rng.permutation(len(chosen))
-    chosen = [chosen[int(i)] for i in order]
+            picked.extend(int(members[int(i)]) for i in sorted(idx))
+    order = rng.permutation(len(picked))
+    chosen = [cands.candidate(picked[int(i)]) for i in order]
     names = labels_store.reviewer_names(project)
     info = [
         {"reviewer": names.get(k[0], str(k[0])), "label": k[1], "size": s, "sampled": a}
@@ -265,7 +274,14 @@ def wilson(x: int, n: int, z: float = Z95) -> tuple[float, float] | None:
     """Wilson score interval for a binomial proportion x/n."""
     if n <= 0:
         return None
-    p = x / n
+    return wilson_p(x / n, n, z)
+
+
+def wilson_p(p: float, n: float, z: float = Z95) -> tuple[float, float] | None:
+    """Wilson score interval for a proportion ``p`` estimated from ``n`` (possibly an
+    effective, non-integer) trials."""
+    if n <= 0:
+        return None
     den = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / den
     half = z / den * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
@@ -312,20 +328,38 @@ def cohen_kappa(table: np.ndarray, z: float = Z95) -> Kappa:
     return Kappa(k, se, (max(-1.0, k - z * se), min(1.0, k + z * se)))
 
 
-def agreement(pairs: Iterable[tuple[str, str, str | None]]) -> dict[str, object]:
-    """Figures for (original label, QA verdict, adjudicated label or None) triples."""
+def agreement(
+    pairs: Iterable[tuple[str, str, str | None]], weights: Sequence[float] | None = None
+) -> dict[str, object]:
+    """Figures for (original label, QA verdict, adjudicated label or None) triples.
+
+    ``weights`` (one per triple: faces its sampling stratum stands for / items judged in it)
+    give the population estimate of the error rate: the sample over-represents small strata
+    (one item at least per stratum and per label kind), so the unweighted rate is biased
+    towards their error rates. Its interval is Wilson's at Kish's effective sample size."""
     idx = {lab: i for i, lab in enumerate(LABELS)}
     table = np.zeros((len(LABELS), len(LABELS)), dtype=int)
     errors = 0
     n = 0
-    for orig, verdict, adj in pairs:
+    w_all = w_err = w_sq = 0.0
+    for t, (orig, verdict, adj) in enumerate(pairs):
         table[idx[orig], idx[verdict]] += 1
         n += 1
-        if (adj or verdict) != orig:
+        wrong = (adj or verdict) != orig
+        if wrong:
             errors += 1
+        if weights is not None:
+            w = float(weights[t])
+            w_all += w
+            w_sq += w * w
+            w_err += w * wrong
     agree = int(np.trace(table))
     k = cohen_kappa(table)
     ci = wilson(errors, n)
+    weighted = wci = None
+    if weights is not None and w_all > 0:
+        weighted = w_err / w_all
+        wci = wilson_p(weighted, w_all * w_all / w_sq)
     return {
         "items": n,
         "agree": agree,
@@ -340,6 +374,8 @@ def agreement(pairs: Iterable[tuple[str, str, str | None]]) -> dict[str, object]
         "errors": errors,
         "error_rate": _r(errors / n) if n else None,
         "error_rate_ci95": [_r(ci[0]), _r(ci[1])] if ci else None,
+        "error_rate_weighted": _r(weighted),
+        "error_rate_weighted_ci95": [_r(wci[0]), _r(wci[1])] if wci else None,
     }
 
 
@@ -353,11 +389,14 @@ def report(project: Project, pass_id: int | None = None) -> dict[str, object]:
         _pass(project, pass_id)
     its = store.items(project, pass_id)
     done = [i for i in its if i.verdict is not None]
+    weights = _stratum_weights(project, done)
     per: dict[str, list[tuple[str, str, str | None]]] = {}
-    for i in done:
+    per_w: dict[str, list[float]] = {}
+    for i, w in zip(done, weights, strict=True):
         assert i.verdict is not None
         per.setdefault(i.orig_reviewer, []).append((i.orig_label, i.verdict, i.adjudicated))
-    overall = agreement((i.orig_label, i.verdict or "", i.adjudicated) for i in done)
+        per_w.setdefault(i.orig_reviewer, []).append(w)
+    overall = agreement([(i.orig_label, i.verdict or "", i.adjudicated) for i in done], weights)
     return {
         "pass": pass_id,
         "passes": sorted({i.pass_id for i in its}),
@@ -366,13 +405,35 @@ def report(project: Project, pass_id: int | None = None) -> dict[str, object]:
         "kappa_method": "Cohen's kappa; 95% CI = kappa +/- 1.96 SE, SE large-sample "
         "(Fleiss, Cohen & Everitt 1969)",
         "error_rate_method": "original label differs from the adjudicated label (or the QA "
-        "verdict when not adjudicated); Wilson 95% interval; unweighted over the sample",
+        "verdict when not adjudicated); Wilson 95% interval; error_rate: unweighted over the "
+        "sample; error_rate_weighted: each judged item weighted by the faces of its sampling "
+        "stratum (original reviewer, label) per item judged there, the estimate for all the "
+        "labels the sample stands for (Wilson interval at Kish's effective sample size)",
         "overall": overall,
-        "per_reviewer": {name: agreement(v) for name, v in sorted(per.items())},
+        "per_reviewer": {name: agreement(v, per_w[name]) for name, v in sorted(per.items())},
         "adjudication_pending": sum(
             1 for i in done if i.verdict != i.orig_label and i.adjudicated is None
         ),
     }
+
+
+def _stratum_weights(project: Project, done: Sequence[store.Item]) -> list[float]:
+    """Per judged item: faces of its stratum at sampling time / judged items of that stratum
+    (strata are per pass, by original reviewer and label, as the pass recorded them)."""
+    sizes: dict[tuple[int, str, str], int] = {}
+    for pid in {i.pass_id for i in done}:
+        p = store.get_pass(project, pid)
+        for st in (p.params.get("strata") or []) if p else []:  # type: ignore[union-attr]
+            sizes[(pid, str(st["reviewer"]), str(st["label"]))] = int(st["size"])
+    judged: dict[tuple[int, str, str], int] = {}
+    for i in done:
+        key = (i.pass_id, i.orig_reviewer, i.orig_label)
+        judged[key] = judged.get(key, 0) + 1
+    out = []
+    for i in done:
+        key = (i.pass_id, i.orig_reviewer, i.orig_label)
+        out.append(max(sizes.get(key, judged[key]), judged[key]) / judged[key])
+    return out
 
 
 # -- adjudication --------------------------------------------------------------------------------

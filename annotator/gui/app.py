@@ -122,6 +122,7 @@ def run(
         )
     app = make_app()
     if screenshot:
+        _quiet_offscreen_warnings()
         # A screenshot neither reads nor changes the user's window layout or last project.
         import tempfile
 
@@ -137,6 +138,22 @@ def run(
         return _interactive(app, quitter, project_path, reviewer, identity_key, view, size)
     finally:
         quitter.restore()
+
+
+def _quiet_offscreen_warnings() -> None:
+    """The offscreen platform warns "This plugin does not support raise()" (and
+    propagateSizeHints()) for every window; a screenshot run prints only real problems."""
+    from PySide6.QtCore import qInstallMessageHandler
+
+    def handler(_mode, _context, message: str) -> None:
+        if not message.startswith("This plugin does not support"):
+            print(message, file=sys.stderr)
+
+    _keep.append(handler)  # Qt holds no Python reference to it
+    qInstallMessageHandler(handler)
+
+
+_keep: list[object] = []
 
 
 def _interactive(app, quitter, project_path, reviewer, identity_key, view, size) -> int:
@@ -156,8 +173,9 @@ def _interactive(app, quitter, project_path, reviewer, identity_key, view, size)
 
     win = MainWindow(st, name)
     quitter.window = win
-    if not st.value("window/geometry"):
-        win.resize(*size)
+    if not st.value("window/geometry"):  # first start: the default size, if the screen has it
+        avail = win.screen().availableGeometry()
+        win.resize(min(size[0], avail.width() - 20), min(size[1], avail.height() - 40))
     path = project_path
     if path is None:
         last = st.value("last_project", "")

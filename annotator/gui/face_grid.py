@@ -235,10 +235,14 @@ class FaceGridView(QListView):
         self.selectionModel().setCurrentIndex(ix, QItemSelectionModel.SelectionFlag.NoUpdate)
         self.scrollTo(ix)
 
-    def select_face(self, face_id: int) -> None:
+    def select_face(self, face_id: int, add: bool = False) -> None:
+        """Make a face current and selected (``add``: select it too, nothing else changes)."""
         r = self.grid_model.row_of(face_id)
         if r is not None:
             ix = self.grid_model.index(r)
+            if add:
+                self.selectionModel().select(ix, QItemSelectionModel.SelectionFlag.Select)
+                return
             self.selectionModel().setCurrentIndex(
                 ix, QItemSelectionModel.SelectionFlag.ClearAndSelect
             )

@@ -6,6 +6,7 @@ Every mutation goes through :mod:`annotator.core.ops`; the views refresh from th
 
 from __future__ import annotations
 
+import html
 import time
 from pathlib import Path
 
@@ -39,7 +40,6 @@ from annotator.gui.inspector import Inspector
 from annotator.gui.thumbnails import ThumbnailLoader
 from annotator.store import browse
 from annotator.store.db import Project, open_project
-from annotator.store.thumbcache import DiskCache
 
 FILTER_TITLES = {
     "unreviewed": "Unreviewed",
@@ -123,8 +123,10 @@ class MainWindow(QMainWindow):
         self.title = QLabel()
         self.title.setObjectName("identityTitle")
         self.title.setTextFormat(Qt.TextFormat.RichText)
-        # a long name is cut at the right instead of widening the centre
+        # never widens the centre: when key, name and counts do not fit on one line, the
+        # counts and review state wrap to a second line (a too long name is cut at the right)
         self.title.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.title.setWordWrap(True)
         cv.addWidget(self.title)
         self.grid_model = FaceGridModel(self.loader, self)
         self.grid = FaceGridView(self.grid_model)
@@ -222,8 +224,14 @@ class MainWindow(QMainWindow):
         if self.project is not None:
             self.project.close()
         self.project = project
+        # Identity and face ids start at 1 in every project: nothing of the previous project
+        # may stay on screen (its identity 1 is not this one's), nor in the session counts.
+        self.current_identity = None
+        self.grid_model.set_faces(None, [])
+        self._session = {}
+        self._session_start = None
         assert self.loader is not None
-        self.loader.disk = DiskCache(project.cache_dir / "thumbs.sqlite")
+        self.loader.set_cache(project.cache_dir / "thumbs.sqlite")
         self.settings.setValue("last_project", str(project.path))
         self.setWindowTitle(f"annotator — {project.path.name}")
         self.model = IdentityModel(project, self)
@@ -370,7 +378,16 @@ class MainWindow(QMainWindow):
                 self.statusBar().showMessage(summary(title, result, task.cancelled), 15000)
             self.reload_list()
             if self.current_identity is not None:  # new faces or flags (badges) of the grid
+                # the progress dialog is not modal: the reviewer may have gone on labeling,
+                # so the cursor and the selection stay where they are
+                face = self.grid.current_face_id()
+                selected = self.grid.selected_face_ids()
                 self.show_identity(self.current_identity)
+                row = self.grid_model.row_of(face) if face is not None else None
+                if row is not None:
+                    self.grid.set_current_row(row)
+                for f in selected:
+                    self.grid.select_face(f, add=True)
 
         task.done.connect(done)
         return task
@@ -511,12 +528,25 @@ class MainWindow(QMainWindow):
         if row is None:
             return
         labeled = sum(1 for t in self.grid_model.tiles if t.label)
-        state = "<span style='color:#2e9e44'>✓ reviewed</span>" if row.reviewed else "not reviewed"
-        name = f" — {row.name}" if row.name else ""
+        # A line may break only between the name and the counts, never inside either.
+        nb = "&nbsp;"
+        state = (
+            f"<span style='color:#2e9e44'>✓{nb}reviewed</span>"
+            if row.reviewed
+            else f"not{nb}reviewed"
+        )
+        name = f"{nb}—{nb}{html.escape(row.name).replace(' ', nb)}" if row.name else ""
+        counts = f"{nb}·{nb}".join(
+            (
+                f"{len(self.grid_model.tiles)}{nb}faces",
+                f"{labeled}{nb}labeled",
+                f"{row.flagged_count}{nb}flagged",
+                state,
+            )
+        )
         self.title.setText(
-            f"<span style='font-size:15pt'><b>{row.key}</b>{name}</span>"
-            f"&nbsp;&nbsp;<span style='color:#666'>{len(self.grid_model.tiles)} faces · "
-            f"{labeled} labeled · {row.flagged_count} flagged · {state}</span>"
+            f"<span style='font-size:15pt'><b>{html.escape(row.key)}</b>{name}</span>{nb} "
+            f"<span style='color:#666'>{counts}</span>"
         )
 
     def _face_changed(self, cur, _prev) -> None:
@@ -699,8 +729,8 @@ class MainWindow(QMainWindow):
             return
         if follow and ch.identities and self.current_identity not in ch.identities:
             target = min(ch.identities)
-            for _f, (frm, _to) in ch.moved.items():
-                target = frm
+            for _f, (_frm, to) in ch.moved.items():
+                target = to  # where the moved faces are now, so the cursor can show them
             self.open_identity(target)
         cur = self.current_identity
         self.grid_model.set_labels(ch.labels)
@@ -734,6 +764,9 @@ class MainWindow(QMainWindow):
     def focus_search(self) -> None:
         self.search.setFocus()
         self.search.selectAll()
+
+    def select_all_faces(self) -> None:
+        self.grid.selectAll()
 
     def zoom_in(self) -> None:
         self.grid.zoom(1)

@@ -49,7 +49,11 @@ def reference_tiles(
 ) -> tuple[list[FaceTile], str]:
     """Faces to compare a face with: the identity's faces labeled ``correct`` (else its
     unlabeled ones), never those in ``exclude``, with their labels stripped."""
-    others = [t for t in browse.faces_of_identity(project, identity_id) if t.id not in exclude]
+    others = [
+        t
+        for t in browse.faces_of_identity(project, identity_id)
+        if t.id not in exclude and "!" not in t.badges  # a corrupt face shows nothing
+    ]
     pick = [t for t in others if t.label == "correct"]
     caption = "Reference faces of this identity (labeled correct)"
     if not pick:
@@ -58,6 +62,9 @@ def reference_tiles(
     if not pick:
         return [], "No reference faces for this identity"
     return [dataclasses.replace(t, label=None) for t in pick[:limit]], caption
+
+
+SMALL_TEXT_BELOW = 128  # px: smaller FaceImages say "cannot read", the reason is a tooltip
 
 
 class FaceImage(QLabel):
@@ -79,14 +86,19 @@ class FaceImage(QLabel):
         self.tile = tile
         if tile is None:
             self.clear()
+            self.setToolTip("")
             return
         self._show(self.loader.request(tile.locator(), self.px))
 
     def _show(self, pm: QPixmap | None) -> None:
         if pm is None:
             err = self.loader.error(self.tile.id) if self.tile else None
-            self.setText(html.escape(err) if err else "…")
+            # a reference tile is too small for the reader's message: it goes to the tooltip
+            short = err and self.px < SMALL_TEXT_BELOW
+            self.setText(html.escape("cannot read" if short else err) if err else "…")
+            self.setToolTip(err or "")
             return
+        self.setToolTip("")
         self.setPixmap(
             pm.scaled(
                 self.px - 4,

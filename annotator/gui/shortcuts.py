@@ -2,8 +2,9 @@
 
 It creates the main window's QActions (see main_window.MainWindow._make_actions), the `?` help
 dialog, the Help menu entry and, through :func:`markdown_table`, the README's table. Keys that
-the face grid handles itself (arrows, Space, Shift+arrows, Ctrl+A) are listed with handler
-``None``: they are documented here but implemented by the QListView.
+the face grid handles itself (arrows, Space, Shift+arrows) are listed with handler ``None``:
+they are documented here but implemented by the QListView. Ctrl+A is a window action, so it
+selects the faces even when the identity list has the focus (as 1-5 label them from there).
 """
 
 from __future__ import annotations
@@ -75,7 +76,13 @@ SHORTCUTS: tuple[Shortcut, ...] = (
     Shortcut(("Arrows",), "move_cursor", "Move the current face", None, ""),
     Shortcut(("Space",), "toggle_selection", "Toggle the selection of the current face", None, ""),
     Shortcut(("Shift+Arrows",), "extend_selection", "Extend the selection", None, ""),
-    Shortcut(("Ctrl+A",), "select_all", "Mark every face of the identity selected", None, ""),
+    Shortcut(
+        ("Ctrl+A",),
+        "select_all",
+        "Mark every face of the identity selected",
+        "select_all_faces",
+        "Edit",
+    ),
     Shortcut(("?",), "help_shortcuts", "Show this list of shortcuts", "show_shortcuts", "Help"),
     Shortcut(("Ctrl+Q",), "quit", "Quit (every label is already saved)", "close", "File"),
 )

@@ -64,24 +64,29 @@ def _from_jpeg(jpeg: bytes) -> QImage:
 
 
 class _Signals(QObject):
-    done = Signal(int, int, object, str)  # face id, size, QImage or None, error text
+    # epoch, face id, size, QImage or None, error text
+    done = Signal(int, int, int, object, str)
 
 
 class _Job(QRunnable):
     def __init__(self, loader: ThumbnailLoader, loc: Locator, size: int, generation: int):
         super().__init__()
         self.loader, self.loc, self.size, self.generation = loader, loc, size, generation
+        # the project's cache and epoch when asked: a job still running after another project
+        # was opened neither writes to the new project's cache nor shows its image there
+        self.disk, self.epoch = loader.disk, loader.epoch
         self.setAutoDelete(True)
 
     def run(self) -> None:  # worker thread: no widgets, no project connection
         ld = self.loader
         fid = self.loc[0]
+        ep = self.epoch
         if ld.stale(self.generation, fid, self.size):
-            emit(ld.signals.done, fid, self.size, None, "")  # dropped; lets pending drain
+            emit(ld.signals.done, ep, fid, self.size, None, "")  # dropped; lets pending drain
             return
         key = _cache_key(self.loc)
         try:
-            jpeg = ld.disk.get(fid, self.size, key)
+            jpeg = self.disk.get(fid, self.size, key)
             if jpeg is not None:
                 img = _from_jpeg(jpeg)
             else:
@@ -89,10 +94,10 @@ class _Job(QRunnable):
                 if isinstance(data, Exception):
                     raise data
                 img, jpeg = decode_thumbnail(data, self.size)
-                ld.disk.put(fid, self.size, key, jpeg)
-            emit(ld.signals.done, fid, self.size, img, "")
+                self.disk.put(fid, self.size, key, jpeg)
+            emit(ld.signals.done, ep, fid, self.size, img, "")
         except Exception as e:  # noqa: BLE001 - any decode/read problem is shown on the tile
-            emit(ld.signals.done, fid, self.size, None, str(e) or type(e).__name__)
+            emit(ld.signals.done, ep, fid, self.size, None, str(e) or type(e).__name__)
 
 
 class ThumbnailLoader(QObject):
@@ -125,6 +130,7 @@ class ThumbnailLoader(QObject):
         self._wanted: set[tuple[int, int]] = set()
         self._lock = threading.Lock()
         self.generation = 0
+        self.epoch = 0  # bumped by set_cache: results of older jobs are dropped
 
     # -- called from workers ---------------------------------------------------------------
     def stale(self, generation: int, face_id: int, size: int) -> bool:
@@ -157,6 +163,19 @@ class ThumbnailLoader(QObject):
         self.pool.start(_Job(self, loc, b, self.generation))
         return None
 
+    def set_cache(self, cache_file: Path | None) -> None:
+        """Another project: its disk cache, and nothing kept from the previous one (face ids
+        start at 1 in every project, so a cached pixmap would show another project's face)."""
+        with self._lock:
+            self.epoch += 1
+            self.generation += 1
+            self._wanted.clear()
+            self._pending.clear()
+        self.disk = DiskCache(cache_file)
+        self._mem.clear()
+        self._mem_bytes = 0
+        self._errors.clear()
+
     def new_generation(self) -> None:
         """Forget queued work (e.g. another identity is shown): jobs not started yet that
         nobody asks for again return at once when the pool reaches them."""
@@ -168,7 +187,9 @@ class ThumbnailLoader(QObject):
     def busy(self) -> bool:
         return bool(self._pending)
 
-    def _on_done(self, face_id: int, size: int, img: QImage | None, err: str) -> None:
+    def _on_done(self, epoch: int, face_id: int, size: int, img: QImage | None, err: str) -> None:
+        if epoch != self.epoch:
+            return  # asked for by the previous project
         key = (face_id, size)
         self._pending.discard(key)
         with self._lock:

@@ -185,8 +185,8 @@ def apply_moves(c: sqlite3.Connection, moves: Sequence[tuple[int, int, int, str 
             (lab, frm),
         )
         c.execute(
-            "UPDATE identities SET face_count = face_count + 1, labeled_count = labeled_count + ?,"
-            " reviewed = 0 WHERE id = ?",
+            "UPDATE identities SET face_count = face_count + 1, labeled_count = labeled_count + ?"
+            " WHERE id = ?",
             (lab, to),
         )
 

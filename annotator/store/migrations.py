@@ -230,3 +230,18 @@ def m002_name_search(db: Database) -> None:
     )
     db.execute("CREATE INDEX name_words_identity ON name_words (identity_id)")
     namesearch.rebuild(db.conn)
+
+
+@migrations()
+def m003_faces_orig_identity(db: Database) -> None:
+    """Faces by the identity they were imported under (clean-list label import, takedown):
+    without it each lookup scans every face."""
+    db.execute("CREATE INDEX IF NOT EXISTS faces_orig_identity ON faces (orig_identity_id, id)")
+
+
+@migrations()
+def m004_qa_items_face(db: Database) -> None:
+    """QA items by face: drawing a sample checks every candidate face against earlier passes, and
+    deleting a face (takedown) cascades into qa_items; without it both scan the whole table
+    (a second QA pass on 300k labels took 38 s)."""
+    db.execute("CREATE INDEX IF NOT EXISTS qa_items_face ON qa_items (face_id, orig_event_id)")

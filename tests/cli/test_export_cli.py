@@ -111,6 +111,11 @@ def test_export_evaluate_stats(tmp_path):
     assert len(s["plots"]) == 4
     r = run(cli, ["stats", "-p", db])
     assert r.exit_code == 0 and "raw-data noise: 8.3%" in r.output
+    # the faces-per-identity histogram says what its two columns are
+    lines = r.output.splitlines()
+    h = next(i for i, line in enumerate(lines) if line.startswith("faces per identity:"))
+    assert lines[h + 1].split() == ["faces", "identities"]
+    assert len(lines[h + 2].split()) == 2
 
 
 def test_export_force_and_text_output(tmp_path):

@@ -3,6 +3,7 @@
 import csv
 import io
 import json
+import re
 
 import pytest
 from click.testing import CliRunner
@@ -92,6 +93,13 @@ def test_labels_import_export_qa_flow(db, tmp_path):
     assert rep["per_reviewer"]["alice"]["percent_agreement"] == pytest.approx(100 * 5 / 6, abs=1e-3)
     r = run("qa", "report", "--project", db)
     assert r.exit_code == 0 and "kappa" in r.output and "Fleiss" in r.output
+    # the confusion matrix names its columns in full, each count right under its name
+    lines = r.output.splitlines()
+    h = next(i for i, line in enumerate(lines) if "original \\ QA" in line)
+    assert lines[h].split()[3:] == ["correct", "wrong_identity", "duplicate", "unsure"]
+    ends = [m.end() for m in re.finditer(r"\S+", lines[h])][3:]
+    for row in lines[h + 1 : h + 5]:
+        assert [m.end() for m in re.finditer(r"\S+", row)][1:] == ends, (lines[h], row)
 
     r = run("qa", "queue", "--project", db, "--json")
     q = json.loads(r.stdout)["queue"]
@@ -145,3 +153,16 @@ def test_takedown_cli(db):
     assert res["faces_removed"] == 10 and res["names_removed"] == 1
     data = open(db, "rb").read()
     assert b"m.a" not in data and b"Zyxwv" not in data and b"m.b" in data
+
+
+def test_labels_import_text_says_how_the_file_was_read(db, tmp_path):
+    lab = tmp_path / "labels.tsv"
+    lab.write_text("faces.tsv:1\tcorrect\nfaces.tsv:2\n")
+    r = run("labels", "import", lab, "--project", db, "--reviewer", "alice")
+    assert r.exit_code == 0, r.output
+    assert r.stdout.startswith("read as a label file (origin or face id, label): 1 face(s)")
+    clean = tmp_path / "clean.tsv"
+    clean.write_text("m.b/11-FaceId-0.jpg\tm.b\n")
+    r = run("labels", "import", clean, "--project", db, "--reviewer", "alice")
+    assert r.exit_code == 0, r.output
+    assert r.stdout.startswith("read as a clean list (listed faces are correct): 1 face(s)")

@@ -152,3 +152,18 @@ def test_plot_is_a_png(truth, tmp_path):
 def test_not_an_export(tmp_path):
     with pytest.raises(AnnotatorError, match="not an annotator export"):
         load_truth(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "raw, why",
+    [
+        (b"origin,who\nx,m.1\n", "no file or identity column"),
+        (b"file,identity\nx\n", "too few columns"),
+        (b"\xff\xfe\x00\x01binary", "not UTF-8"),
+    ],
+)
+def test_damaged_manifest_csv_is_one_clear_error(tmp_path, raw, why):
+    (tmp_path / "manifest.json").write_text(json.dumps({"filters": {"format": "csv"}}))
+    (tmp_path / "manifest.csv").write_bytes(raw)
+    with pytest.raises(AnnotatorError, match=why):
+        load_truth(tmp_path)

@@ -170,6 +170,53 @@ def test_clean_list_whitespace_separated_and_without_others(project, tmp_path):
     assert lab[6] == lab[8] == "correct" and lab[5] is None and lab[7] is None
 
 
+def test_clean_list_not_grouped_by_identity(project, tmp_path, monkeypatch):
+    monkeypatch.setattr(labels_io, "LOOKUP_IDENTITIES", 1)  # every switch evicts the other
+    f = write(
+        tmp_path,
+        "m.a/1-FaceId-0.jpg\tm.a\nm.b/2-FaceId-0.jpg\tm.b\nm.a/4-FaceId-0.jpg\tm.a\n",
+        "clean.txt",
+    )
+    res = labels_io.import_labels(project, f, "alice")
+    assert res.errors == [] and res.applied == 3
+    lab = labels(project)
+    assert lab[1] == lab[6] == lab[4] == "correct" and lab[2] is None
+
+
+def test_clean_list_lookup_reads_only_the_identitys_faces(tmp_path):
+    """Finding an identity's imported faces must not scan the whole faces table (a 5M-line
+    clean list names ~100k identities: a scan each is quadratic)."""
+    from annotator.store import labels_io as store
+
+    p = open_project(tmp_path / "big.db", create=True)
+    with p.tx() as c:
+        c.execute(
+            "INSERT INTO sources(id, path, format, size, mtime, fingerprint, added_at)"
+            " VALUES (1, '/x/faces.tsv', 'msceleb', 1, 0, 'f', 'now')"
+        )
+        c.executemany(
+            "INSERT INTO identities(id, key) VALUES (?, ?)", [(i, f"m.{i}") for i in range(200)]
+        )
+        c.executemany(
+            "INSERT INTO faces(identity_id, orig_identity_id, source_id, record, rank, face_ref)"
+            " VALUES (?, ?, 1, ?, 1, 'x')",
+            [(r % 200, r % 200, r) for r in range(20_000)],
+        )
+    steps = 0
+
+    def count() -> int:
+        nonlocal steps
+        steps += 1
+        return 0
+
+    p.conn.set_progress_handler(count, 100)
+    found = store.faces_by_rank_ref(p, 7)
+    p.conn.set_progress_handler(None, 0)
+    assert len(found[(1, "x")]) == 100
+    assert steps < 200, steps  # a full scan of 20,000 faces takes > 2,000
+    p.close()
+
+
 def test_others_with_a_label_table_and_moved_faces_untouched(project, tmp_path):
     ops.move_faces(project, [5], 1, "zed")  # face 5 now lives in m.a (reviewer's decision)
     f = write(tmp_path, "faces.tsv:1\tcorrect\n")
@@ -249,3 +296,21 @@ def test_export_rows_and_csv(project, tmp_path):
     assert labels_io.write_csv(iter(rows), buf) == 12
     back = list(csv.DictReader(io.StringIO(buf.getvalue())))
     assert back[1]["label"] == "unsure" and back[1]["reviewer"] == "bob" and back[5]["label"] == ""
+
+
+def test_a_dataset_given_as_label_file_is_refused_in_one_line(project, tmp_path):
+    """e.g. the 89 GB faces TSV by mistake: refused after its first lines, never read whole."""
+    row = "m.a\t1\thttp://x\thttp://p\tFaceId-0\tAAAA\t" + "QUJD" * 30000 + "\n"  # 120 kB
+    f = write(tmp_path, row * 150, "faces.tsv")
+    with pytest.raises(
+        AnnotatorError, match=r"faces.tsv is not a label file: .*\(line 1: line longer"
+    ):
+        labels_io.import_labels(project, f, "alice")
+    assert all(v is None for v in labels(project).values())
+    # a few bad (or overlong) lines before good ones are only reported
+    f = write(tmp_path, row * 3 + "faces.tsv:1\tcorrect\n", "mixed.tsv")
+    res = labels_io.import_labels(project, f, "alice")
+    assert [(e.line, e.reason) for e in res.errors] == [
+        (i, "line longer than 64 KiB") for i in (1, 2, 3)
+    ]
+    assert res.applied == 1 and labels(project)[1] == "correct"

@@ -144,6 +144,58 @@ def test_move_marks_target_identity_unreviewed(project):
     assert state(project)[1][2][2] == 0
 
 
+def test_undo_of_a_move_restores_both_identities_review_state(project):
+    ops.review_identity(project, 1, "alice")
+    ops.review_identity(project, 2, "alice")
+    before = state(project)
+    ch = ops.move_faces(project, [1], 2, "alice")
+    assert ch.reviewed == {2: False}
+    assert state(project)[1][1][2] == 1 and state(project)[1][2][2] == 0
+    ch = ops.undo(project, "alice")
+    assert ch.reviewed == {2: True}
+    assert state(project) == before  # the source stays reviewed, the target is reviewed again
+    ops.redo(project, "alice")
+    _, idents, where = state(project)
+    assert where[1] == 2 and idents[1][2] == 1 and idents[2][2] == 0
+
+
+def test_undo_leaves_another_reviewers_later_work_alone(project):
+    ops.label_faces(project, [1, 2], "unsure", "alice")
+    ops.label_faces(project, [1], "wrong_identity", "bob")  # bob re-judges face 1
+    ch = ops.undo(project, "alice")
+    assert ch.labels == {2: None}
+    faces, _, _ = state(project)
+    assert faces[1] == "wrong_identity" and faces[2] is None
+    assert ops.can_redo(project, "alice") is not None
+    ops.redo(project, "alice")  # face 1 is bob's, face 2 gets alice's label back
+    faces, _, _ = state(project)
+    assert faces[1] == "wrong_identity" and faces[2] == "unsure"
+    # moves too: bob moved the face on, alice's undo of her move does not pull it back
+    ops.move_faces(project, [4], 1, "alice")
+    ops.move_faces(project, [4], 2, "bob")
+    ops.undo(project, "alice")
+    assert state(project)[2][4] == 2
+    _, idents, _ = state(project)
+    assert idents[1][0] == 3 and idents[2][0] == 3
+
+
+def test_review_identity_keeps_a_label_given_meanwhile_by_another_reviewer(project, monkeypatch):
+    from annotator.store import labels as labels_store
+
+    read = labels_store.unlabeled_faces
+
+    def racing(c, ident):
+        ids = read(c, ident)  # alice's view: faces 1-3 unlabeled ...
+        ops.label_faces(project, [2], "wrong_identity", "bob")  # ... bob labels face 2 now
+        return ids
+
+    monkeypatch.setattr(labels_store, "unlabeled_faces", racing)
+    ch = ops.review_identity(project, 1, "alice")
+    faces, idents, _ = state(project)
+    assert faces[2] == "wrong_identity" and faces[1] == faces[3] == "correct"
+    assert ch.labels == {1: "correct", 3: "correct"} and idents[1] == (3, 3, 1)
+
+
 def test_choose_keeper(project):
     ch = ops.choose_keeper(project, [1, 2, 3], 2, "alice")
     assert ch.labels == {1: "duplicate", 2: "correct", 3: "duplicate"}

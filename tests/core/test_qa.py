@@ -107,6 +107,23 @@ def test_sample_is_stratified_and_excludes_self_review(project):
     assert kinds == {"correct", "unusable", "unsure"}
 
 
+def test_sample_excludes_faces_the_qa_reviewer_labeled_before_someone_else(project):
+    # carol judged faces 1-3 first; alice then relabeled them (their current label is alice's)
+    ops.label_faces(project, [1, 2, 3], "wrong_identity", "carol")
+    ops.label_faces(project, [1, 2, 3], "correct", "alice")
+    ops.move_faces(project, [4], 2, "carol")  # carol also moved face 4 ...
+    ops.label_faces(project, [4], "duplicate", "alice")  # ... which alice labeled afterwards
+    res = qa.start_pass(project, "carol", fraction=1.0, seed=3)
+    drawn = {
+        r[0]
+        for r in project.conn.execute(
+            "SELECT face_id FROM qa_items WHERE pass_id = ?", (res.pass_id,)
+        )
+    }
+    assert res.eligible == 90 - 4 and drawn.isdisjoint({1, 2, 3, 4})
+    assert len(qa.start_pass(project, "dave", fraction=1.0, seed=3).strata) > 0
+
+
 def test_sample_is_reproducible_with_a_seed(project, tmp_path):
     copy = tmp_path / "copy.db"
     project.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -225,6 +242,34 @@ def test_wilson_hand_computed():
     assert qa.wilson(0, 0) is None
 
 
+def test_error_rate_is_weighted_by_stratum_size(project):
+    # dave: 10 items over 6 strata -> alice correct 4 of 50, every other stratum 1 (pinned by
+    # allocate); he agrees with every `correct` label and with no other one
+    res = qa.start_pass(project, "dave", count=10, seed=2)
+    sampled = {(s["reviewer"], s["label"]): s["sampled"] for s in res.strata}
+    assert sampled == {
+        ("alice", "correct"): 4,
+        ("alice", "wrong_identity"): 1,
+        ("alice", "duplicate"): 1,
+        ("bob", "correct"): 2,
+        ("bob", "unusable"): 1,
+        ("carol", "unsure"): 1,
+    }
+    for it in qa.next_items(project, res.pass_id):
+        qa.record_verdict(project, res.pass_id, it.face_id, "correct", "dave")
+    ov = qa.report(project, res.pass_id)["overall"]
+    # 4 of the 10 items are errors, but they stand for 6 + 4 + 3 + 5 = 18 of the 95 labels
+    assert ov["error_rate"] == 0.4
+    assert ov["error_rate_weighted"] == pytest.approx(18 / 95, abs=1e-6)
+    # Kish: weights 12.5 (x4), 6, 4, 13.5 (x2), 3, 5 -> n_eff = 95^2 / 1075.5 = 8.3914;
+    # Wilson at p = .189474: den = 1.457783, centre = .286987, half = .240281
+    lo, hi = ov["error_rate_weighted_ci95"]
+    assert lo == pytest.approx(0.046706, abs=2e-5) and hi == pytest.approx(0.527268, abs=2e-5)
+    per = qa.report(project, res.pass_id)["per_reviewer"]
+    assert per["alice"]["error_rate_weighted"] == pytest.approx(10 / 60, abs=1e-6)
+    assert per["bob"]["error_rate_weighted"] == pytest.approx(3 / 30, abs=1e-6)
+
+
 def test_report_small_case_and_adjudication(project):
     res = qa.start_pass(project, "carol", count=10, seed=5)
     items = project.conn.execute(
@@ -279,6 +324,9 @@ def test_report_small_case_and_adjudication(project):
     ).fetchall()
     assert evs == [(flipped[0], "wrong_identity", "correct"), (flipped[1], "correct", "correct")]
     assert qa.adjudication_queue(project) == []
+    # final: the adjudicator's Ctrl+Z does not take the decision back (the export trusts it)
+    assert ops.can_undo(project, "dave") is None and ops.undo(project, "dave") is None
+    assert dict(project.conn.execute("SELECT id, label FROM faces"))[flipped[0]] == "wrong_identity"
     rep = qa.report(project, res.pass_id)
     assert rep["adjudication_pending"] == 0
     assert rep["overall"]["errors"] == 1  # alice was right about one of the two
@@ -303,3 +351,42 @@ def test_identity_status_requires_a_verdict(project):
     qa.record_verdict(project, res.pass_id, first.face_id, lab, "carol")
     only = [i for i in its if i.identity_id == first.identity_id]
     assert qa.identity_qa_status(project)[first.identity_id] is (len(only) == 1)
+
+
+def _labeled_project(path, n):
+    """n faces labeled by alice (one batch; every tenth `wrong_identity`), written with SQL."""
+    p = build(path, n_ident=1, per=0)
+    with p.tx() as c:
+        c.execute("INSERT INTO reviewers(id, name, created_at) VALUES (1, 'alice', 'now')")
+        c.execute(
+            "INSERT INTO batches(id, reviewer_id, at, kind, description)"
+            " VALUES (1, 1, 'now', 'do', 'x')"
+        )
+        c.executemany(
+            "INSERT INTO faces(id, identity_id, orig_identity_id, source_id, record, label,"
+            " label_event_id) VALUES (?, 1, 1, 1, ?, ?, ?)",
+            [(f, f, "wrong_identity" if f % 10 == 0 else "correct", f) for f in range(1, n + 1)],
+        )
+        c.executemany(
+            "INSERT INTO events(id, batch_id, reviewer_id, at, kind, face_id, identity_id, value)"
+            " VALUES (?, 1, 1, 'now', 'label', ?, 1, 'x')",
+            [(f, f) for f in range(1, n + 1)],
+        )
+    return p
+
+
+def test_sampling_memory_per_candidate_is_small(tmp_path):
+    """A clean list of 5M faces makes 5M candidates: they are arrays, not an object each."""
+    import tracemalloc
+
+    peaks = []
+    for n in (15_000, 45_000):
+        p = _labeled_project(tmp_path / f"m{n}.db", n)
+        tracemalloc.start()
+        res = qa.start_pass(p, "bob", count=50, seed=1)
+        peaks.append(tracemalloc.get_traced_memory()[1])
+        tracemalloc.stop()
+        assert res.eligible == n and res.items == 50
+        p.close()
+    per_face = (peaks[1] - peaks[0]) / 30_000
+    assert per_face < 80, per_face  # an object per face costs ~170 bytes

@@ -125,3 +125,27 @@ def test_missing_idx(tmp_path):
     (tmp_path / "x.rec").write_bytes(b"")
     with pytest.raises(AnnotatorError, match="index file"):
         list(read_rec(tmp_path / "x.rec"))
+
+
+@pytest.mark.parametrize("block", [8, 64, 8 << 20])
+def test_read_idx_blocks_and_bad_lines(tmp_path, monkeypatch, block):
+    """Well-formed blocks are parsed in NumPy, the others line by line: same keys, offsets and
+    bad-line numbers either way, whatever the block boundaries."""
+    monkeypatch.setattr(recordio, "IDX_BLOCK", block)
+    lines = [f"{k}\t{100 * k}" for k in range(40)]
+    lines[5] = "5 500"  # spaces are fine (the slow path reads them)
+    lines[9] = "9\t-3"  # negative offset
+    lines[17] = "17\t99999999999999999999999"  # does not fit an int64: a bad line, not a crash
+    lines[23] = "x\t2300"
+    lines[30] = ""
+    lines[33] = "33\t3300\t1"
+    p = tmp_path / "t.idx"
+    p.write_text("\n".join(lines))  # no newline at the end
+    keys, offs, bad = recordio.read_idx(p)
+    good = [k for k in range(40) if k not in (9, 17, 23, 30, 33)]
+    assert keys.tolist() == good and offs.tolist() == [100 * k for k in good]
+    assert [r.record for r in bad] == [10, 18, 24, 34]
+    # out of file order: sorted by offset
+    p.write_text("0\t300\n1\t100\n2\t200\n")
+    keys, offs, bad = recordio.read_idx(p)
+    assert keys.tolist() == [1, 2, 0] and offs.tolist() == [100, 200, 300] and bad == []

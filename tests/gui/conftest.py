@@ -37,6 +37,20 @@ def demo_project(tmp_path_factory, tmp_path) -> Path:
 
 
 @pytest.fixture
+def other_project(tmp_path_factory, tmp_path) -> Path:
+    """A second, different project (4 identities, other faces), with the same ids."""
+    if "other" not in _CACHE:
+        d = tmp_path_factory.mktemp("other_template")
+        generate_demo(d, identities=4, faces_per_identity=(5, 6), seed=11)
+        with open_project(d / "demo.db", create=True) as p:
+            import_source(p, "msceleb", d / "faces.tsv")
+        _CACHE["other"] = d
+    dst = tmp_path / "other.db"
+    shutil.copy(_CACHE["other"] / "demo.db", dst)
+    return dst
+
+
+@pytest.fixture
 def window(qtbot, demo_project, tmp_path):
     from PySide6.QtCore import QSettings
 

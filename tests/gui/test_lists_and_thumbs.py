@@ -193,6 +193,7 @@ def test_screenshot_command(demo_project, tmp_path):
         timeout=120,
     )
     assert r.returncode == 0, r.stderr
+    assert "This plugin does not support" not in r.stderr  # no offscreen-platform noise
     data = out.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     im = Image.open(out)
@@ -273,3 +274,40 @@ def test_typing_a_search_marks_the_first_match_and_enter_opens_it(qtbot, window)
     assert window.current_identity == first  # the faces did not change while typing
     qtbot.keyClick(window.search, Qt.Key.Key_Return)
     assert window.current_identity == row.id and window.grid.hasFocus()
+
+
+def test_grid_columns_fill_the_width(qtbot, window):
+    """The tiles spread over the whole grid: no empty strip a column wide at the right
+    (QListView lays out in the width minus a scroll bar, not in the viewport's width)."""
+    window.open_identity(max(window.model.ids, key=lambda i: window.model.row_by_id(i).face_count))
+    for w, h, size in ((1400, 860, 112), (1280, 800, 112), (1280, 800, 96), (1100, 700, 128)):
+        window.resize(w, h)
+        window.grid.set_thumb_size(size)
+        qtbot.wait(20)
+        g = window.grid
+        rects = [g.visualRect(g.grid_model.index(r)) for r in range(g.grid_model.rowCount())]
+        cols = len({r.x() for r in rects})
+        assert cols < len(rects), "needs more faces than one row"
+        empty = g.viewport().width() - max(r.right() for r in rects)
+        assert empty < g.gridSize().width() // 2, (w, size, cols, empty, g.gridSize())
+
+
+def test_another_project_never_shows_the_previous_ones_thumbnails(qtbot, window, other_project):
+    """Face ids start at 1 in every project: opening another project drops the memory cache,
+    and a thumbnail still decoding for the old project is not shown in the new one."""
+    qtbot.waitUntil(lambda: not window.loader.busy, timeout=20_000)
+    fid = window.grid_model.tiles[0].id
+    old = window.loader.pixmap(fid, window.grid.thumb_size).toImage()
+    ld = window.loader
+    ld.request(window.grid_model.tiles[1].locator(), 256)  # still decoding when we switch
+    window.set_project(open_project(other_project))
+    window.set_filter("all")
+    assert ld.pixmap(fid, window.grid.thumb_size) is None  # nothing from the old project
+    qtbot.waitUntil(lambda: not ld.busy, timeout=20_000)
+    qtbot.wait(50)
+    assert ld.pixmap(window.grid_model.tiles[1].id, 256) is None  # the late old result
+    window.open_identity(window.model.ids[0])
+    assert fid in [t.id for t in window.grid_model.tiles]
+    assert window.wait_painted()
+    new = ld.pixmap(fid, window.grid.thumb_size)
+    assert new is not None and new.toImage() != old

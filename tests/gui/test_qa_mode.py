@@ -61,7 +61,10 @@ def test_qa_pass_is_blind_and_keys_record_verdicts(qtbot, window, demo_project):
     d.by_count.setChecked(True)
     d.count.setValue(8)
     d.seed.setText("4")
-    d.start_button.click()
+    d.start_button.click()  # drawn in a worker: the window keeps painting
+    qtbot.waitUntil(lambda: window.qa_mode is not None, timeout=10_000)
+    window.activateWindow()  # offscreen, no window manager re-activates it after the dialog
+    qtbot.waitUntil(window.isActiveWindow, timeout=5000)
     mode = window.qa_mode
     assert mode is not None and d.started is not None and d.started.items == 8
 
@@ -166,6 +169,9 @@ def test_stats_dashboard_shows_core_stats(qtbot, window, demo_project):
 
     window.actions_by_name["statistics"].trigger()
     d = window._stats_dialog
+    # fits the screen (offscreen: 800x800), so its Close button is on it
+    avail = d.screen().availableGeometry()
+    assert d.width() <= avail.width() and d.height() <= avail.height()
     qtbot.waitUntil(d.is_ready, timeout=30_000)
     assert d.error == ""
     assert d.stats == expected
@@ -265,8 +271,9 @@ def test_qa_start_dialog_reports_an_empty_sample(qtbot, window, demo_project):
     qa_mode.start_or_resume(window)
     d = window._dialog
     d.start_button.click()
+    qtbot.waitUntil(lambda: "nothing to check" in d.error.text(), timeout=10_000)
     assert d.isVisible() and d.pass_id is None and window.qa_mode is None
-    assert "nothing to check" in d.error.text()
+    assert d.start_button.isEnabled()
     d.reject()
     qtbot.waitUntil(lambda: window._dialog is None)
     # --view qa / Review > QA pass… never show another reviewer's pass
@@ -276,3 +283,63 @@ def test_qa_start_dialog_reports_an_empty_sample(qtbot, window, demo_project):
     with pytest.raises(Exception, match="belongs to 'carol'"):
         qa_mode.enter_qa(window, pid)
     assert window.qa_mode is None and not window.grid_model.blind
+
+
+def test_reference_faces_leave_out_corrupt_faces_and_small_ones_say_cannot_read(
+    qtbot, window, demo_project
+):
+    """A corrupt face is no reference; a reference tile too small for the reader's message
+    says "cannot read" and keeps the reason in its tooltip (no text cut mid-word)."""
+    from annotator.gui.qa_widgets import FaceImage, reference_tiles
+
+    ident = window.current_identity
+    faces = [t.id for t in window.grid_model.tiles]
+    with open_project(demo_project) as p:
+        ops.label_faces(p, faces, "correct", "alice")
+        with p.tx() as c:
+            c.execute(
+                "INSERT INTO flags(id, kind, distance, score, fingerprint, created_at)"
+                " VALUES (1, 'corrupt', NULL, 1, 'c', 'now')"
+            )
+            c.execute("INSERT INTO flag_faces(flag_id, face_id) VALUES (1, ?)", (faces[1],))
+    refs, caption = reference_tiles(window.project, ident, exclude=[faces[0]])
+    assert "correct" in caption
+    assert [t.id for t in refs] == faces[2:10]
+
+    reason = "image file is truncated (45 bytes not processed)"
+    tile = window.grid_model.tiles[1]
+    window.loader._errors[tile.id] = reason
+    small, big = FaceImage(window.loader, 72), FaceImage(window.loader, 256)
+    for img in (small, big):
+        img.set_face(tile)
+        assert img.toolTip() == reason
+    assert small.text() == "cannot read" and big.text() == reason
+    small.set_face(None)
+    assert small.toolTip() == ""
+
+
+def test_qa_sample_is_drawn_off_the_gui_thread(qtbot, window, demo_project, monkeypatch):
+    """Drawing a sample queries every labeled face (seconds in a big project): it runs in a
+    worker, and the dialog says so until the pass opens."""
+    import threading
+
+    label_by_two(demo_project)
+    real, seen = qa.start_pass, {}
+    gate = threading.Event()
+
+    def slow_start_pass(*a, **k):
+        seen["thread"] = threading.current_thread()
+        gate.wait(10)
+        return real(*a, **k)
+
+    monkeypatch.setattr(qa, "start_pass", slow_start_pass)
+    qa_mode.start_or_resume(window)
+    d = window._dialog
+    d.start_button.click()
+    qtbot.waitUntil(lambda: "thread" in seen, timeout=10_000)
+    assert seen["thread"] is not threading.main_thread()
+    assert "Drawing" in d.error.text() and not d.start_button.isEnabled()
+    assert window.qa_mode is None
+    gate.set()
+    qtbot.waitUntil(lambda: window.qa_mode is not None, timeout=10_000)
+    assert window.qa_mode.pass_id == d.pass_id

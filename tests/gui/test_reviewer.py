@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt
 
+from annotator.core import ops
 from annotator.store.db import open_project
 
 
@@ -201,3 +202,94 @@ def test_status_bar_counts(qtbot, window):
     assert "faces/min" in window.st_session.text()
     first = window.model.ids[0]
     assert window.session_count == len(labels_of(window.project.path, first))
+
+
+def test_undo_of_a_move_shows_the_face_where_it_is_now(qtbot, window, demo_project):
+    """Undo/redo of a move made in another identity open the identity the face is in after
+    the step, with the face current (not the one it just left)."""
+    src = window.current_identity
+    face = window.grid.current_face_id()
+    dst = window.model.ids[3]
+    with open_project(demo_project) as p:
+        ops.move_faces(p, [face], dst, "tester")
+    window.show_identity(src)
+    key(qtbot, window, Qt.Key.Key_N)  # the reviewer goes on to an unrelated identity
+    key(qtbot, window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert window.current_identity == src
+    assert window.grid.current_face_id() == face
+    key(qtbot, window, Qt.Key.Key_N)
+    key(qtbot, window, Qt.Key.Key_Y, Qt.KeyboardModifier.ControlModifier)
+    assert window.current_identity == dst
+    assert window.grid.current_face_id() == face
+
+
+def test_title_shows_counts_and_state_at_1280x800(qtbot, window, demo_project):
+    """A long name does not push the counts and review state out of the title: they go to a
+    second line instead of being cut."""
+    ident = window.current_identity
+    with open_project(demo_project) as p, p.tx() as c:
+        c.execute("UPDATE identity_names SET name = ? WHERE identity_id = ?", (LONG, ident))
+    window.resize(1280, 800)
+    qtbot.wait(50)
+    window.model.refresh([ident])
+    window.show_identity(ident)
+    qtbot.wait(50)
+    assert "not&nbsp;reviewed" in window.title.text()
+    assert text_fits(window.title)
+
+
+LONG = "Alexandra Konstantinopoulou-Montgomery"
+
+
+def text_fits(label) -> bool:
+    """Whether a rich-text QLabel shows all of its text at its current size."""
+    from PySide6.QtGui import QTextDocument
+
+    doc = QTextDocument()
+    doc.setDefaultFont(label.font())
+    doc.setDocumentMargin(0)
+    doc.setHtml(label.text())
+    inner = label.contentsRect()
+    if label.wordWrap():
+        doc.setTextWidth(inner.width())
+    return doc.idealWidth() <= inner.width() + 1 and doc.size().height() <= inner.height() + 1
+
+
+def test_opening_another_project_shows_and_labels_its_own_faces(
+    qtbot, window, demo_project, other_project
+):
+    """Both projects have an identity 1: after File > Open the grid, title and keys are the
+    new project's (not the previous project's faces under the same ids)."""
+    assert window.current_identity == 1
+    window.set_project(open_project(other_project))
+    with open_project(other_project) as p:
+        key1, src = p.conn.execute(
+            "SELECT i.key, s.path FROM identities i, sources s WHERE i.id = 1"
+        ).fetchone()
+    assert window.current_identity == 1
+    assert {t.source_path for t in window.grid_model.tiles} == {src}
+    assert key1 in window.title.text()
+    shown = window.grid.current_face_id()
+    key(qtbot, window, Qt.Key.Key_2)
+    with open_project(other_project) as p:
+        assert p.conn.execute("SELECT label FROM faces WHERE id = ?", (shown,)).fetchone()[0] == (
+            "wrong_identity"
+        )
+    assert window.session_count == 1  # counts this project's labels only
+
+
+def test_ctrl_a_from_the_identity_list_selects_the_faces(qtbot, window, demo_project):
+    """After clicking an identity in the list (focus there), Ctrl+A then a label key label
+    every face, as they do from the grid, not just the current face."""
+    ident = window.model.ids[1]
+    window.table.setFocus()
+    window.table.selectRow(1)
+    assert window.current_identity == ident and window.table.hasFocus()
+    qtbot.keyClick(window.table, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
+    qtbot.keyClick(window.table, Qt.Key.Key_4)
+    assert set(labels_of(demo_project, ident)) == {"unusable"}
+    # in the search box Ctrl+A still selects its text
+    window.search.setFocus()
+    qtbot.keyClicks(window.search, "abc")
+    qtbot.keyClick(window.search, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
+    assert window.search.selectedText() == "abc" and window.grid.selected_face_ids() == []

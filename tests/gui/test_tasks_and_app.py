@@ -330,6 +330,9 @@ def test_first_start_asks_the_name_then_reopens_project_and_place(
 
     def work(win):
         seen["reviewer"] = win.reviewer
+        # the first window fits the screen (offscreen: 800x800), not the default 1400x860
+        avail = win.screen().availableGeometry()
+        seen["fits"] = win.width() < avail.width() and win.height() < avail.height()
         win.activateWindow()  # offscreen, no window manager re-activates it after the prompt
         qtbot.waitUntil(win.isActiveWindow, timeout=5000)
         win.next_identity()
@@ -346,6 +349,7 @@ def test_first_start_asks_the_name_then_reopens_project_and_place(
     _drive(qtbot, [work])
     assert run(str(demo_project)) == 0
     assert seen["prompt"] == "Who is reviewing?" and seen["reviewer"] == "alice"
+    assert seen["fits"]
     assert settings().value("reviewer") == "alice"
     with open_project(demo_project) as p:
         assert p.conn.execute(
@@ -412,3 +416,18 @@ def test_no_display_is_one_error_line(tmp_path):
     )
     assert r.returncode == 1
     assert r.stderr.startswith("error: no display") and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_a_finished_task_keeps_the_cursor_and_selection(qtbot, window):
+    """The progress dialog is not modal: a reviewer labeling while a scan runs keeps the
+    current face and the selection when the grid is refilled at its end."""
+    g = window.grid
+    qtbot.keyClick(g, Qt.Key.Key_Right)
+    qtbot.keyClick(g, Qt.Key.Key_Space)
+    qtbot.keyClick(g, Qt.Key.Key_Right)
+    qtbot.keyClick(g, Qt.Key.Key_Right)
+    tiles = window.grid_model.tiles
+    window.run_task("Scanning", lambda _p, _progress, _cancelled: None, show_dialog=False)
+    qtbot.waitUntil(lambda: not window._tasks, timeout=10_000)
+    assert g.current_face_id() == tiles[3].id
+    assert g.selected_face_ids() == [tiles[1].id]

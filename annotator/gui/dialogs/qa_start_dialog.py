@@ -25,7 +25,6 @@ from PySide6.QtWidgets import (
 )
 
 from annotator.core import qa
-from annotator.core.models import AnnotatorError
 from annotator.store.db import Project
 
 
@@ -38,6 +37,7 @@ class QaStartDialog(QDialog):
         self.reviewer = reviewer
         self.pass_id: int | None = None
         self.started: qa.PassResult | None = None
+        self._task = None  # the worker drawing a new sample
         self.setWindowTitle("QA pass")
         self.setMinimumWidth(520)
         lay = QVBoxLayout(self)
@@ -51,6 +51,7 @@ class QaStartDialog(QDialog):
         lay.addWidget(intro)
 
         mine = qa.passes(project, reviewer)
+        self._has_passes = bool(mine)
         box = QGroupBox("Your QA passes")
         bl = QVBoxLayout(box)
         self.pass_list = QListWidget()
@@ -134,19 +135,39 @@ class QaStartDialog(QDialog):
         self.accept()
 
     def start(self) -> None:
-        seed = int(self.seed.text()) if self.seed.text().strip() else None
-        try:
-            if self.by_count.isChecked():
-                res = qa.start_pass(
-                    self.project, self.reviewer, count=self.count.value(), seed=seed
-                )
-            else:
-                res = qa.start_pass(
-                    self.project, self.reviewer, fraction=self.fraction.value() / 100, seed=seed
-                )
-        except AnnotatorError as e:
-            self.error.setText(str(e))
+        """Draw the sample in a worker (its own connection): over a big project the query
+        takes seconds, and the window must keep painting meanwhile."""
+        from annotator.gui.tasks import Task
+
+        if self._task is not None:
             return
-        self.started = res
-        self.pass_id = res.pass_id
-        self.accept()
+        seed = int(self.seed.text()) if self.seed.text().strip() else None
+        size: dict[str, float | int] = (
+            {"count": self.count.value()}
+            if self.by_count.isChecked()
+            else {"fraction": self.fraction.value() / 100}
+        )
+        reviewer = self.reviewer
+
+        def draw(project: Project, _progress, _cancelled) -> qa.PassResult:
+            return qa.start_pass(project, reviewer, seed=seed, **size)  # type: ignore[arg-type]
+
+        self.start_button.setEnabled(False)
+        self.resume_button.setEnabled(False)
+        self.error.setStyleSheet("color:#555")
+        self.error.setText("Drawing the sample…")
+        self._task = Task(self, "QA sample", self.project.path, draw, show_dialog=False)
+        self._task.done.connect(self._drawn)
+
+    def _drawn(self, result: qa.PassResult | None, error: str) -> None:
+        self._task = None
+        self.start_button.setEnabled(True)
+        self.resume_button.setEnabled(self._has_passes)
+        if error or result is None:
+            self.error.setStyleSheet("color:#d62f2f")
+            self.error.setText(error or "the sample could not be drawn")
+            return
+        self.started = result
+        self.pass_id = result.pass_id
+        if self.isVisible():
+            self.accept()

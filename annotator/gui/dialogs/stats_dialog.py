@@ -34,6 +34,7 @@ from annotator.gui.delegates import LABEL_COLORS
 from annotator.gui.qtcompat import emit
 
 PLOT_DPI = 90
+SIZE = (1180, 980)  # the dashboard's designed size (smaller screens: as large as they allow)
 PLOT_ORDER = ("labels", "qa_agreement", "faces_per_identity", "reviewers", "labels_per_hour")
 
 
@@ -122,7 +123,13 @@ class StatsDialog(QDialog):
         self.busy = False
         self._signals: _Signals | None = None
         self.setWindowTitle(f"Statistics — {self.project_path.name}")
-        self.resize(1180, 980)
+        # on a small screen (a 1280x800 laptop) the dialog fits it and scrolls, so its Close
+        # button is never below the screen's edge
+        avail = self.screen().availableGeometry() if self.screen() else None
+        w, h = SIZE
+        if avail is not None:
+            w, h = min(w, avail.width() - 40), min(h, avail.height() - 60)
+        self.resize(w, h)
 
         outer = QVBoxLayout(self)
         top = QHBoxLayout()
@@ -194,6 +201,7 @@ class StatsDialog(QDialog):
 
     def fit_content(self, max_height: int = 2000) -> None:
         """Grow to show the whole dashboard without scrolling (for screenshots)."""
+        self.resize(SIZE[0], self.height())  # the designed width, whatever the screen
         QApplication.processEvents()  # the layout takes the freshly filled cards in
         lay = self.scroll.widget().layout()
         w = self.scroll.viewport().width()
