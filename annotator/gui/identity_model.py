@@ -1,14 +1,16 @@
 """The identity list's model: an id array for the current filter/sort/search, rows fetched
 lazily in pages and kept in a small LRU, single rows refreshed from ops.Changes.
 
-In a big project (:data:`ASYNC_SEARCH_ABOVE` identities) a search text runs its query on a
-worker thread with its own read connection, so typing never waits for SQL: the list keeps its
-rows until the newest search's ids arrive (``searching`` is True meanwhile, ``searched`` fires
-after), and a newer search or any synchronous reload interrupts and discards an older one.
+In a big project (:data:`ASYNC_SEARCH_ABOVE` identities) a search text or a new sort order
+runs its query on a worker thread with its own read connection, so typing or clicking a column
+header never waits for SQL: the list keeps its rows until the newest query's ids arrive
+(``searching`` is True meanwhile, ``searched`` fires after), and a newer search or sort or any
+synchronous reload interrupts and discards an older one.
 """
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
 import threading
 from collections import OrderedDict
@@ -148,6 +150,10 @@ class IdentityModel(QAbstractTableModel):
         if not text.strip() or self._population < self.async_above:
             self.reload()
             return
+        self._query_in_worker()
+
+    def _query_in_worker(self) -> None:
+        """Run the id query for the current filter/search/sort on the worker thread."""
         self._cancel_search()
         if self._searcher is None:
             self._searcher = _Searcher(self.project.path)
@@ -180,13 +186,44 @@ class IdentityModel(QAbstractTableModel):
             self._searcher = None
 
     def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
+        """Re-sort; in a big project the ids arrive later (``searching``, then ``searched``)."""
         key = "suspicion" if column < 0 else SORT_OF_COLUMN[column]
         desc = order == Qt.SortOrder.DescendingOrder
         if (key, desc) != (self.sort_key, self.descending):
             self.sort_key, self.descending = key, desc
+            if self._population >= self.async_above:
+                self._query_in_worker()  # 0.05-0.2 s of SQL at 100k identities
+                return
             emit(self.layoutAboutToBeChanged)
             self.reload()
             emit(self.layoutChanged)
+
+    def next_unreviewed_row(self, start: int) -> int | None:
+        """The first row after ``start`` (wrapping around, ``start`` itself last) whose identity
+        is not reviewed, in the list's current order; None when every one is reviewed.
+
+        The rows already loaded right after ``start`` are looked at first (usually the very
+        next row is the answer); otherwise one query gives every unreviewed id and the id array
+        is walked in memory, so a mostly reviewed list of 100k costs one query, not a page
+        query per 256 rows."""
+        n = len(self.ids)
+        if n == 0:
+            return None
+        for k in range(1, min(n, PAGE) + 1):
+            r = (start + k) % n
+            page = self._pages.get(r // PAGE)
+            if page is None:
+                break
+            row = page.get(self.ids[r])
+            if row is not None and not row.reviewed:
+                return r
+        todo = browse.unreviewed_ids(self.project)
+        if todo:
+            ids = self.ids
+            for r in itertools.chain(range(start + 1, n), range(0, min(start + 1, n))):
+                if ids[r] in todo:
+                    return r
+        return None
 
     def row_of(self, identity_id: int) -> int | None:
         if self._row_of is None:

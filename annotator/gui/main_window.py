@@ -454,7 +454,10 @@ class MainWindow(QMainWindow):
             order = Qt.SortOrder.AscendingOrder
         hh.setSortIndicator(col, order)
         self.model.sort(col, order)
-        self._after_list_change()
+        if self.model.searching:  # a big project: the ids arrive with model.searched
+            self.list_info.setText("Sorting…")
+        else:
+            self._after_list_change()
 
     def _after_list_change(self) -> None:
         assert self.model is not None
@@ -624,12 +627,10 @@ class MainWindow(QMainWindow):
             self.model.row_of(self.current_identity) if self.current_identity is not None else -1
         )
         start = -1 if start is None else start
-        for k in range(1, n + 1):
-            r = (start + k) % n
-            row = self.model.identity_row(r)
-            if row is not None and not row.reviewed:
-                self._select_list_row(r)
-                return
+        r = self.model.next_unreviewed_row(start) if n else None
+        if r is not None:
+            self._select_list_row(r)
+            return
         self.statusBar().showMessage("Every identity in this list is reviewed.", 8000)
 
     def _step_identity(self, d: int) -> None:

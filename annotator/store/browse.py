@@ -151,6 +151,12 @@ def search_identities(project: Project, text: str, limit: int = 50) -> list[Iden
     return [rows[i] for i in ids if i in rows]
 
 
+def unreviewed_ids(project: Project) -> set[int]:
+    """Ids of every identity not reviewed yet (one query on the covering identities_suspicion
+    index: ~40 ms for 100k; the reviewer's next-to-review looks them up in its list order)."""
+    return {r[0] for r in project.conn.execute("SELECT id FROM identities WHERE reviewed = 0")}
+
+
 def never_scanned(project: Project) -> bool:
     """True when the project has faces and none of them has been hashed (no scan yet)."""
     r = project.conn.execute(
@@ -248,6 +254,11 @@ class Partner:
     identity_key: str
     label: str | None
     tile: FaceTile | None = None
+    # filled by dup_group only: the scan's proposed keeper, the image size (from the scan's
+    # hashes) and the search rank, so the reviewer can judge the proposal
+    keeper: bool = False
+    size: tuple[int, int] | None = None
+    rank: int | None = None
 
 
 @dataclass
@@ -328,18 +339,25 @@ def face_detail(project: Project, face_id: int) -> FaceDetail | None:
 
 
 def dup_group(project: Project, face_id: int) -> list[Partner]:
-    """The duplicate group of a face (itself included), from dup_groups; when the scan left no
-    group, the face and its exact/near duplicate partners. Fewer than 2 faces means no group."""
+    """The duplicate group of a face (itself included) with the proposed keeper marked.
+
+    From dup_groups (the scan's keeper first); when the scan left no group, the face and its
+    exact/near duplicate partners. The keeper is the scan's ``is_keeper``, or, when no member
+    is marked, the scan's rule (largest image, then best rank, then lowest face id). Fewer than 2 faces means no group.
+    Each member carries its image size (None before a scan) and rank."""
     c = project.conn
     g = c.execute("SELECT group_id FROM dup_groups WHERE face_id = ?", (face_id,)).fetchone()
     if g is not None:
-        ids = [
-            r[0]
+        marked = [
+            (r[0], bool(r[1]))
             for r in c.execute(
-                "SELECT face_id FROM dup_groups WHERE group_id = ? ORDER BY is_keeper DESC, face_id",
+                "SELECT face_id, is_keeper FROM dup_groups WHERE group_id = ?"
+                " ORDER BY is_keeper DESC, face_id",
                 (g[0],),
             )
         ]
+        ids = [f for f, _k in marked]
+        keeper = next((f for f, k in marked if k), None)
     else:
         ids = [face_id] + [
             r[0]
@@ -351,6 +369,24 @@ def dup_group(project: Project, face_id: int) -> list[Partner]:
                 (face_id, face_id),
             )
         ]
+        keeper = None
+    q = ",".join("?" * len(ids))
+    facts = {
+        r[0]: ((r[1], r[2]) if r[1] is not None and r[2] is not None else None, r[3])
+        for r in c.execute(
+            "SELECT f.id, h.width, h.height, f.rank FROM faces f"
+            f" LEFT JOIN face_hashes h ON h.face_id = f.id WHERE f.id IN ({q})",
+            ids,
+        )
+    }
+    if keeper is None and len(ids) > 1:
+        # the scan's rule (see annotator.core.flags): largest area, best rank, lowest id
+        def rule(f: int) -> tuple[int, int, int]:
+            size, rank = facts.get(f, (None, None))
+            area = size[0] * size[1] if size else 0
+            return (-area, rank if rank is not None else 2**63 - 1, f)
+
+        keeper = min(ids, key=rule)
     tiles = face_tiles(project, ids)
     idents = sorted({t.identity_id for t in tiles.values()})
     keys = (
@@ -365,7 +401,14 @@ def dup_group(project: Project, face_id: int) -> list[Partner]:
     )
     return [
         Partner(
-            f, tiles[f].identity_id, keys.get(tiles[f].identity_id, "?"), tiles[f].label, tiles[f]
+            f,
+            tiles[f].identity_id,
+            keys.get(tiles[f].identity_id, "?"),
+            tiles[f].label,
+            tiles[f],
+            keeper=f == keeper,
+            size=facts.get(f, (None, None))[0],
+            rank=facts.get(f, (None, None))[1],
         )
         for f in ids
         if f in tiles

@@ -311,3 +311,27 @@ def test_another_project_never_shows_the_previous_ones_thumbnails(qtbot, window,
     assert window.wait_painted()
     new = ld.pixmap(fid, window.grid.thumb_size)
     assert new is not None and new.toImage() != old
+
+
+def test_sorting_a_big_project_runs_off_the_gui_thread(qtbot, window):
+    m = window.model
+    m.async_above = 0  # treat the demo as big
+    before = list(m.ids)
+    current = window.current_identity
+    window._header_clicked(0)  # Key, ascending
+    assert m.searching and m.ids == before  # the old order stays until the ids arrive
+    assert window.list_info.text() == "Sorting…"
+    with qtbot.waitSignal(m.searched, timeout=10_000):
+        pass
+    keys = [m.identity_row(r).key for r in range(len(m.ids))]
+    assert not m.searching and keys == sorted(keys) and sorted(m.ids) == sorted(before)
+    assert window.current_identity == current  # the same identity, found in the new order
+    assert window.table.currentIndex().row() == m.row_of(current)
+    assert "Sorting" not in window.list_info.text()
+    # a newer click wins over an older sort still running
+    with qtbot.waitSignal(m.searched, timeout=10_000):
+        window._header_clicked(2)  # Faces, ascending
+        window._header_clicked(2)  # Faces, descending
+    qtbot.wait(100)
+    faces = [m.identity_row(r).face_count for r in range(len(m.ids))]
+    assert (m.sort_key, m.descending) == ("faces", True) and faces == sorted(faces, reverse=True)

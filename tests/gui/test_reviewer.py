@@ -293,3 +293,94 @@ def test_ctrl_a_from_the_identity_list_selects_the_faces(qtbot, window, demo_pro
     qtbot.keyClicks(window.search, "abc")
     qtbot.keyClick(window.search, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
     assert window.search.selectedText() == "abc" and window.grid.selected_face_ids() == []
+
+
+def test_duplicate_group_shows_and_defaults_to_the_proposed_keeper(qtbot, window, demo_project):
+    ident = window.current_identity
+    faces = [t.id for t in window.grid_model.tiles[:3]]
+    with open_project(demo_project) as p, p.tx() as c:
+        # the scan proposed the third face (largest image); the first has the best rank
+        c.executemany(
+            "INSERT INTO dup_groups(face_id, group_id, is_keeper) VALUES (?, 7, ?)",
+            [(f, int(f == faces[2])) for f in faces],
+        )
+        c.executemany(
+            "INSERT INTO face_hashes(face_id, width, height, scanned_at) VALUES (?, ?, ?, 'now')",
+            [(faces[0], 80, 80), (faces[1], 100, 90), (faces[2], 160, 150)],
+        )
+        c.executemany(
+            "UPDATE faces SET rank = ? WHERE id = ?", [(1, faces[0]), (5, faces[1]), (9, faces[2])]
+        )
+    window.grid.set_current_row(0)
+    key(qtbot, window, Qt.Key.Key_G)
+    d = window._dialog
+    assert d is not None and d.proposed == faces[2]
+    assert [(p.face_id, p.keeper) for p in d.group][0] == (faces[2], True)
+    text = {f: d.captions[f].text() for f in faces}
+    assert "proposed keeper: largest, best rank" in text[faces[2]]
+    assert not any("proposed keeper" in text[f] for f in faces[:2])
+    assert "160×150, rank 9" in text[faces[2]] and "80×80, rank 1" in text[faces[0]]
+    assert d.buttons[faces[2]].isDefault()
+    assert not any(d.buttons[f].isDefault() or d.buttons[f].autoDefault() for f in faces[:2])
+    qtbot.keyClick(d, Qt.Key.Key_Return)  # Enter accepts the proposal
+    qtbot.waitUntil(lambda: window._dialog is None)
+    assert labels_of(demo_project, ident)[:3] == ["duplicate", "duplicate", "correct"]
+
+
+def test_duplicate_group_without_scan_group_proposes_by_the_scan_rule(qtbot, demo_project):
+    from annotator.store import browse
+
+    with open_project(demo_project) as p:
+        a, b, c3 = [r[0] for r in p.conn.execute("SELECT id FROM faces ORDER BY id LIMIT 3")]
+        with p.tx() as c:
+            c.execute(
+                "INSERT INTO flags(id, kind, distance, score, fingerprint, created_at)"
+                " VALUES (1, 'near_dup', 2, 1.0, 'x', 'now')"
+            )
+            c.executemany(
+                "INSERT INTO flag_faces(flag_id, face_id) VALUES (1, ?)", [(a,), (b,), (c3,)]
+            )
+            c.executemany("UPDATE faces SET rank = ? WHERE id = ?", [(3, a), (2, b), (2, c3)])
+        g = browse.dup_group(p, a)  # no sizes: best rank, then lowest id
+        assert [x.face_id for x in g if x.keeper] == [b]
+        with p.tx() as c:
+            c.execute(
+                "INSERT INTO face_hashes(face_id, width, height, scanned_at) VALUES (?, 50, 50, 'now')",
+                (c3,),
+            )
+        g = browse.dup_group(p, a)  # the largest image wins over the rank
+        assert [x.face_id for x in g if x.keeper] == [c3]
+        assert {x.face_id: (x.size, x.rank) for x in g}[c3] == ((50, 50), 2)
+
+
+def test_enter_in_a_mostly_reviewed_list_does_not_page_through_it(
+    qtbot, window, demo_project, monkeypatch
+):
+    """Enter finds the next identity needing review with one query, not one page query per
+    PAGE rows (here PAGE is 1, so walking 4 reviewed rows would take 4 page queries)."""
+    from annotator.gui import identity_model
+    from annotator.store import browse
+
+    monkeypatch.setattr(identity_model, "PAGE", 1)
+    window.set_filter("all")
+    window._header_clicked(0)  # key order
+    ids = list(window.model.ids)
+    with open_project(demo_project) as p, p.tx() as c:
+        c.execute("UPDATE identities SET reviewed = 1 WHERE id != ?", (ids[5],))
+    window.model.reload()  # the list sees the new review states (new pages)
+    window.open_identity(ids[0])
+    pages = []
+    real = browse.identity_rows
+    monkeypatch.setattr(
+        browse,
+        "identity_rows",
+        lambda project, wanted: (pages.append(list(wanted)), real(project, wanted))[1],
+    )
+    window.grid.setFocus()
+    key(qtbot, window, Qt.Key.Key_Return)
+    assert window.current_identity == ids[5]
+    assert sum(1 for w in pages if w != [ids[0]]) <= 1  # [ids[0]]: the reviewed row's refresh
+    # the last one: wraps around, then says every identity is reviewed
+    key(qtbot, window, Qt.Key.Key_Return)
+    assert reviewed(demo_project, ids[5]) == 1 and window.current_identity == ids[5]
+    assert "Every identity in this list is reviewed" in window.statusBar().currentMessage()
