@@ -454,13 +454,7 @@ class _Search:
             ib = np.repeat(sb[start:end] - off, c)
             ib += np.arange(total, dtype=ib.dtype)
             start = end
-            self.candidates += total
-            x = np.take(tab.hs, ia)
-            x ^= np.take(tab.hs, ib)
-            d = popcount(x)
-            ok = np.flatnonzero(d <= self.R)
-            if len(ok):
-                self._emit(tab, x[ok], d[ok], ia[ok], ib[ok], earlier)
+            self._pairs(tab, ia, ib, earlier)
 
     def _emit(
         self,
