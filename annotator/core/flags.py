@@ -26,7 +26,10 @@ of face its median is 81-127, after sigma 3 px 26-43 (max 66). BLURRY_SHARPNESS 
 latter and leaves sharp faces alone.
 
 Everything is vectorised (flags are columns, see FlagSet): millions of near-duplicate pairs cost
-seconds, not minutes.
+seconds, not minutes. Memory: the rules work on slices (PAIR_CHUNK pairs or flags, FACE_CHUNK
+faces), so their temporaries are bounded; what grows with the pair count is the search's pair list
+(9 bytes a pair) and the flag columns (27 bytes a pair flag), i.e. ~3.6 GB at 10^8 pairs
+(tests/bench/bench_flags.py).
 
 Duplicate groups are the connected components of exact + near + cross pairs; the keeper of a
 group is its largest-resolution face, then best (lowest) search rank, then lowest face id.
@@ -45,6 +48,8 @@ import numpy as np
 from annotator.core.neighbors import pairs_within
 
 DEFAULT_RADIUS = 6
+PAIR_CHUNK = 1 << 20  # pairs (or flags) per slice of the vectorised rules
+FACE_CHUNK = 1 << 18  # faces per slice of the majority-hash bit matrix
 TINY_PX = 48
 BLURRY_SHARPNESS = 60.0
 OUTLIER_Z = 3.0
@@ -89,10 +94,13 @@ class FlagSet:
 
     Flag ``k`` has kind ``KINDS[kind[k]]``, distance ``distance[k]`` (-1: none), score
     ``score[k]`` and faces ``face_ids[offsets[k]:offsets[k + 1]]`` (sorted).
+
+    Narrow dtypes (27 bytes per pair flag): kind int8, distance int16, face ids int32
+    while they fit (int64 beyond), offsets int64, score float64.
     """
 
     kind: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int8))
-    distance: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    distance: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int16))
     score: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float64))
     offsets: np.ndarray = field(default_factory=lambda: np.zeros(1, np.int64))
     face_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
@@ -107,40 +115,48 @@ class FlagSet:
         return int(np.count_nonzero(self.kind == KIND_CODE[kind]))
 
     def rows(self) -> Iterator[tuple[str, tuple[int, ...], int | None, float]]:
-        """(kind, faces, distance, score) per flag, as plain Python values."""
-        kinds = [KINDS[k] for k in self.kind.tolist()]
-        off = self.offsets.tolist()
-        ids = self.face_ids.tolist()
-        for k, (kind, d, sc) in enumerate(
-            zip(kinds, self.distance.tolist(), self.score.tolist(), strict=True)
-        ):
-            yield kind, tuple(ids[off[k] : off[k + 1]]), (None if d < 0 else d), sc
+        """(kind, faces, distance, score) per flag, as plain Python values — converted
+        ``ROWS_CHUNK`` flags at a time, so Python objects never exist for all flags at once."""
+        for s in range(0, len(self.kind), ROWS_CHUNK):
+            e = min(s + ROWS_CHUNK, len(self.kind))
+            kinds = [KINDS[k] for k in self.kind[s:e].tolist()]
+            off0 = int(self.offsets[s])
+            off = (self.offsets[s : e + 1] - off0).tolist()
+            ids = self.face_ids[off0 : int(self.offsets[e])].tolist()
+            for k, (kind, d, sc) in enumerate(
+                zip(kinds, self.distance[s:e].tolist(), self.score[s:e].tolist(), strict=True)
+            ):
+                yield kind, tuple(ids[off[k] : off[k + 1]]), (None if d < 0 else d), sc
 
     @property
     def flags(self) -> list[Flag]:
         return [Flag(*r) for r in self.rows()]
 
 
+ROWS_CHUNK = 100_000
+
+
 class _Builder:
     """Collects flag columns kind by kind; faces as fixed-width blocks or CSR pieces."""
 
-    def __init__(self) -> None:
+    def __init__(self, face_dtype: type = np.int64) -> None:
         self.parts: list[tuple[np.ndarray, ...]] = []  # kind, dist, score, counts, faces
+        self.face_dtype = face_dtype
 
     def add(self, kind: str, faces: np.ndarray, dist: np.ndarray | None, score: np.ndarray):
         """``faces``: (k, w) sorted face ids per row."""
         k = len(faces)
         if not k:
             return
-        d = np.full(k, -1, np.int64) if dist is None else np.asarray(dist, np.int64)
-        counts = np.full(k, faces.shape[1], np.int64)
+        d = np.full(k, -1, np.int16) if dist is None else np.asarray(dist, np.int16)
+        counts = np.full(k, faces.shape[1], np.int8)
         self.parts.append(
             (
                 np.full(k, KIND_CODE[kind], np.int8),
                 d,
                 np.asarray(score, np.float64),
                 counts,
-                faces.reshape(-1).astype(np.int64),
+                np.asarray(faces.reshape(-1), self.face_dtype),
             )
         )
 
@@ -151,19 +167,26 @@ class _Builder:
         self.parts.append(
             (
                 np.full(k, KIND_CODE[kind], np.int8),
-                np.asarray(dist, np.int64),
+                np.asarray(dist, np.int16),
                 np.asarray(score, np.float64),
                 counts.astype(np.int64),
-                faces.astype(np.int64),
+                np.asarray(faces, self.face_dtype),
             )
         )
 
     def build(self, out: FlagSet) -> None:
+        """Concatenate the parts column by column, freeing each column's parts as it goes."""
         if not self.parts:
             return
-        cols = [np.concatenate(c) for c in zip(*self.parts, strict=True)]
+        parts = [list(c) for c in zip(*self.parts, strict=True)]
+        self.parts.clear()
+        cols = []
+        for c in parts:
+            cols.append(np.concatenate(c))
+            c.clear()
         out.kind, out.distance, out.score, counts, out.face_ids = cols
-        out.offsets = np.r_[0, np.cumsum(counts)].astype(np.int64)
+        out.offsets = np.zeros(len(counts) + 1, np.int64)
+        np.cumsum(counts, out=out.offsets[1:])
 
 
 def _group_median(values: np.ndarray, seg: np.ndarray, sizes: np.ndarray) -> np.ndarray:
@@ -185,17 +208,18 @@ def majority_outliers(phash: np.ndarray, identity: np.ndarray) -> tuple[np.ndarr
     ids = identity[order]
     starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
     ends = np.r_[starts[1:], n]
-    # majority hashes, in slices of ~1M faces to bound the (faces x 64) bit matrix
+    # majority hashes, in slices of ~FACE_CHUNK faces to bound the (faces x 64) bit matrix
     s = 0
     while s < len(starts):
-        e = int(np.searchsorted(ends, starts[s] + 1_000_000, side="right"))
+        e = int(np.searchsorted(ends, starts[s] + FACE_CHUNK, side="right"))
         e = max(e, s + 1)
         lo, hi = starts[s], ends[e - 1]
         sel = order[lo:hi]
         h = phash[sel].astype(np.int64).view(np.uint64)
         bits = np.unpackbits(h.astype(">u8").view(np.uint8).reshape(-1, 8), axis=1)
         seg = starts[s:e] - lo
-        sums = np.add.reduceat(bits.astype(np.int32), seg, axis=0)
+        sums = np.add.reduceat(bits, seg, axis=0, dtype=np.int32)
+        del bits
         sizes = np.diff(np.r_[seg, hi - lo])
         maj = (sums * 2 > sizes[:, None]).astype(np.uint8)
         maj_h = np.packbits(maj, axis=1).view(">u8").reshape(-1).astype(np.uint64)
@@ -217,12 +241,24 @@ def majority_outliers(phash: np.ndarray, identity: np.ndarray) -> tuple[np.ndarr
     return dist, z
 
 
-def _components(n: int, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+def _components(n: int, edges: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+    """Connected-component label per node of the graph with edges ``edges`` ((i, j) arrays).
+
+    Edges go in slices of PAIR_CHUNK (scipy's graph copies cost ~40 bytes an edge): each
+    slice's edges join the current components (``labels[i]``, ``labels[j]``), and the
+    components of that small graph relabel them."""
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
-    g = coo_matrix((np.ones(len(i), dtype=np.int8), (i, j)), shape=(n, n))
-    _, labels = connected_components(g, directed=False)
+    labels = np.arange(n, dtype=np.int32 if n < 2**31 else np.int64)
+    for i, j in edges:
+        for s in range(0, len(i), PAIR_CHUNK):
+            a, b = labels[i[s : s + PAIR_CHUNK]], labels[j[s : s + PAIR_CHUNK]]
+            g = coo_matrix((np.ones(len(a), dtype=np.int8), (a, b)), shape=(n, n))
+            del a, b
+            _, relabel = connected_components(g, directed=False)
+            del g
+            labels = relabel.astype(labels.dtype)[labels]
     return labels
 
 
@@ -254,8 +290,9 @@ def compute_flags(
     arrays. ``progress(done, total)`` runs from 0 to 1000 (the pair search is most of it).
     """
     out = FlagSet()
-    fb = _Builder()
     face = data["face_id"].astype(np.int64)
+    fdt = np.int32 if len(face) == 0 or (face.min() >= 0 and face.max() < 2**31) else np.int64
+    fb = _Builder(fdt)
     ident = data["identity_id"].astype(np.int64)
     n = len(data)
 
@@ -299,37 +336,47 @@ def compute_flags(
     i, j, d = pairs_within(
         data["phash"][okidx], radius, progress=search_progress, cancelled=cancelled
     )
-    i, j = okidx[i], okidx[j]
-    del okidx
+    # positions into data, narrowest dtype (pairs_within gives int32 below 2**31 faces)
+    pdt = np.int32 if n < 2**31 else np.int64
+    okp = okidx.astype(pdt)
+    i, j = okp[i], okp[j]
+    del okidx, okp
     out.pairs = len(i)
     tick(750)
-    same_id = ident[i] == ident[j]
-    skip = same_id & (sha_of[i] >= 0) & (sha_of[i] == sha_of[j])  # already an exact_dup flag
-    frac = 1.0 - d.astype(np.float64) / (radius + 1)
-    fa, fb_ = face[i], face[j]
-    pair = np.stack([np.minimum(fa, fb_), np.maximum(fa, fb_)], axis=1)
-    sel = same_id & ~skip
-    fb.add("near_dup", pair[sel], d[sel], frac[sel])
-    sel = ~same_id
-    fb.add("cross_identity_dup", pair[sel], d[sel], 1.0 + frac[sel])
-    del pair, fa, fb_, frac, sel, skip, same_id
+    # near / cross flags selected in slices of PAIR_CHUNK pairs: temporaries stay small, only
+    # the (narrow) flag columns grow with the pair count
+    for kind, same in (("near_dup", True), ("cross_identity_dup", False)):
+        for s in range(0, len(i), PAIR_CHUNK):
+            a, b = i[s : s + PAIR_CHUNK], j[s : s + PAIR_CHUNK]
+            m = ident[a] == ident[b]
+            if same:
+                m &= ~((sha_of[a] >= 0) & (sha_of[a] == sha_of[b]))  # already an exact_dup
+            else:
+                m = ~m
+            a, b, dd = a[m], b[m], d[s : s + PAIR_CHUNK][m]
+            frac = 1.0 - dd.astype(np.float64) / (radius + 1)
+            fa, fb_ = face[a], face[b]
+            pair = np.empty((len(a), 2), fdt)
+            np.minimum(fa, fb_, out=pair[:, 0], casting="unsafe")
+            np.maximum(fa, fb_, out=pair[:, 1], casting="unsafe")
+            fb.add(kind, pair, dd, frac if same else 1.0 + frac)
 
     # duplicate groups: components of within-R pairs + byte-identical copies (also corrupt)
-    gi2, gj2 = [i, np.zeros(0, np.int64)], [j, np.zeros(0, np.int64)]
+    edges = [(i, j)]
     if len(g_pos):
         o = np.argsort(g_id, kind="stable")
         gp, gg = g_pos[o], g_id[o]
         first = np.r_[True, gg[1:] != gg[:-1]]
         head = np.maximum.accumulate(np.where(first, np.arange(len(gp)), 0))
-        gi2.append(gp[head[~first]])
-        gj2.append(gp[~first])
-    gi, gj = np.concatenate(gi2), np.concatenate(gj2)
-    del i, j, d, gi2, gj2
-    if len(gi):
-        labels = _components(n, gi, gj)
+        edges.append((gp[head[~first]], gp[~first]))
+    del i, j, d
+    if sum(len(e[0]) for e in edges):
+        labels = _components(n, edges)
         involved = np.zeros(n, dtype=bool)
-        involved[gi] = True
-        involved[gj] = True
+        for gi, gj in edges:
+            involved[gi] = True
+            involved[gj] = True
+        del edges, gi, gj
         idx = np.flatnonzero(involved)
         area = data["width"][idx].astype(np.int64) * data["height"][idx]
         # keeper: largest area, then lowest rank, then lowest id -> lexsort (last key primary)
@@ -376,21 +423,32 @@ def suspicion_arrays(
     """
     if not len(face_ids) or not len(face):
         return []
-    per = np.repeat(kind.astype(np.int64), np.diff(offsets))
-    key = np.unique(face_ids * len(KINDS) + per)  # (face, kind) once each
-    f, k = key // len(KINDS), key % len(KINDS)
+    # one bit per kind per scanned face, set flag slice by flag slice (bounded temporaries)
+    face = np.asarray(face, np.int64)
     order = np.argsort(face, kind="stable")
     fs = face[order]
-    p = np.searchsorted(fs, f)
-    p[p >= len(fs)] = 0
-    known = fs[p] == f
-    f, k, p = f[known], k[known], p[known]
-    iid = ident[order][p]
-    uid, inv, size = np.unique(ident, return_inverse=True, return_counts=True)
-    g = np.searchsorted(uid, iid)
-    score = np.bincount(g, weights=_WEIGHT[k], minlength=len(uid)) / size
-    uf = np.r_[True, f[1:] != f[:-1]]  # first (face, kind) of each face: count faces once
-    flagged = np.bincount(g[uf], minlength=len(uid))
+    mask = np.zeros(len(fs), np.uint8)
+    kind = np.asarray(kind)
+    offsets = np.asarray(offsets, np.int64)
+    for s in range(0, len(kind), PAIR_CHUNK):
+        e = min(s + PAIR_CHUNK, len(kind))
+        f = np.asarray(face_ids[int(offsets[s]) : int(offsets[e])], np.int64)
+        bit = np.repeat(np.left_shift(1, kind[s:e].astype(np.uint8)), np.diff(offsets[s : e + 1]))
+        p = np.searchsorted(fs, f)
+        p[p >= len(fs)] = 0
+        known = fs[p] == f
+        p, bit = p[known], bit[known].astype(np.uint8)
+        for b in np.unique(bit).tolist():
+            mask[p[bit == b]] |= np.uint8(b)  # one bit for all of them: repeats are harmless
+    hitf = np.flatnonzero(mask)
+    uid, size = np.unique(ident, return_counts=True)
+    g = np.searchsorted(uid, np.asarray(ident)[order][hitf])
+    m = mask[hitf]
+    w = np.zeros(len(hitf))
+    for k in range(len(KINDS)):
+        w += ((m >> k) & 1) * _WEIGHT[k]
+    score = np.bincount(g, weights=w, minlength=len(uid)) / size
+    flagged = np.bincount(g, minlength=len(uid))
     hit = np.flatnonzero(flagged)
     return [(int(uid[x]), round(float(score[x]), 6), int(flagged[x])) for x in hit.tolist()]
 

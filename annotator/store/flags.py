@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from pathlib import Path
+
+import numpy as np
 
 from annotator.core.models import origin_of
 from annotator.store.db import Project, now
@@ -45,6 +48,73 @@ def replace_flags(
         project.conn.execute(f"PRAGMA cache_size = {int(cache)}")
 
 
+def _keys(fps: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Two independent 64-bit keys per fingerprint (str hashes of the string and of its
+    reversal: about a 2^-128 chance that two fingerprints share both). Only compared within
+    one call of replace_flags, so Python's per-process hash seed does not matter."""
+    return (
+        np.fromiter(map(hash, fps), np.int64, len(fps)),
+        np.fromiter(map(hash, map(_REVERSED, fps)), np.int64, len(fps)),
+    )
+
+
+_REVERSED = itemgetter(slice(None, None, -1))
+
+
+class _Stored:
+    """The stored flags as arrays sorted by key — about 34 bytes a flag instead of a dict of
+    fingerprint strings (hundreds of bytes a flag)."""
+
+    def __init__(self, c) -> None:
+        # filled in place (no chunk lists concatenated into second copies), then sorted
+        n = int(c.execute("SELECT count(*) FROM flags").fetchone()[0])
+        k1, k2, ids = np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n, np.int64)
+        dist, score = np.empty(n, np.int16), np.empty(n, np.float64)
+        cur = c.execute("SELECT id, fingerprint, coalesce(distance, -1), score FROM flags")
+        k = 0
+        while k < n and (rows := cur.fetchmany(min(200_000, n - k))):
+            fid, fps, d, sc = zip(*rows, strict=True)
+            e = k + len(rows)
+            k1[k:e], k2[k:e] = _keys(fps)
+            ids[k:e], dist[k:e], score[k:e] = fid, d, sc
+            k = e
+        order = np.lexsort((k2[:k], k1[:k]))
+        # one column at a time, each unsorted copy freed as its sorted one is made
+        self.k1 = k1[order]
+        del k1
+        self.k2 = k2[order]
+        del k2
+        self.ids = ids[order]
+        del ids
+        self.dist = dist[order]
+        del dist
+        self.score = score[order]
+        del score, order
+        self.seen = np.zeros(k, bool)
+
+    def find(self, fps: Sequence[str]) -> np.ndarray:
+        """Position of each fingerprint among the stored flags, -1 when not stored."""
+        q1, q2 = _keys(fps)
+        n = len(self.k1)
+        if not n:
+            return np.full(len(fps), -1, np.int64)
+        pos = np.empty(len(q1), np.int64)
+        o = np.argsort(q1)
+        pos[o] = np.searchsorted(self.k1, q1[o])  # sorted queries: cache-friendly
+        p = np.minimum(pos, n - 1)
+        hit = (self.k1[p] == q1) & (self.k2[p] == q2)
+        out = np.where(hit, p, -1)
+        # a first key shared by several stored flags (rare): walk its run for the second key
+        for x in np.flatnonzero(~hit & (self.k1[p] == q1)).tolist():
+            y = int(pos[x])
+            while y < n and self.k1[y] == q1[x]:
+                if self.k2[y] == q2[x]:
+                    out[x] = y
+                    break
+                y += 1
+        return out
+
+
 def _replace_flags(
     project: Project,
     flags: Iterable[tuple[str, Sequence[int], int | None, float]],
@@ -54,56 +124,84 @@ def _replace_flags(
 ) -> tuple[int, int, int]:
     inserted = updated = 0
     with project.tx() as c:
-        existing: dict[str, tuple[int, int | None, float]] = {
-            fp: (fid, dist, score)
-            for fid, fp, dist, score in c.execute(
-                "SELECT id, fingerprint, distance, score FROM flags"
-            )
-        }
-        seen: set[int] = set()
+        st = _Stored(c)
         next_id = (c.execute("SELECT coalesce(max(id), 0) FROM flags").fetchone()[0] or 0) + 1
-        new_flags: list[tuple[object, ...]] = []
-        new_faces: list[tuple[int, int]] = []
-        changed: list[tuple[object, ...]] = []
+        batch: list[tuple[str, Sequence[int], int | None, float, str]] = []
         done = 0
 
         def flush() -> None:
+            nonlocal next_id, inserted, updated, done
+            if not batch:
+                return
+            pos = st.find([b[4] for b in batch])
+            hit = pos >= 0
+            new_flags: list[tuple[object, ...]] = []
+            new_faces: list[tuple[int, int]] = []
+            # flags already stored: vectorised (first occurrence only; update when changed)
+            hi = np.flatnonzero(hit)
+            q = pos[hi]
+            _, first = np.unique(q, return_index=True)
+            keep = np.sort(first)
+            keep = keep[~st.seen[q[keep]]]
+            hi, q = hi[keep], q[keep]
+            st.seen[q] = True
+            nd = np.array(
+                [-1 if batch[x][2] is None else batch[x][2] for x in hi.tolist()], np.int64
+            )
+            ns = np.array([batch[x][3] for x in hi.tolist()], np.float64)
+            ch = np.flatnonzero((st.dist[q] != nd) | (st.score[q] != ns))
+            changed = [
+                (None if d < 0 else d, sc, fid)
+                for d, sc, fid in zip(
+                    nd[ch].tolist(), ns[ch].tolist(), st.ids[q[ch]].tolist(), strict=True
+                )
+            ]
+            updated += len(changed)
+            done += len(hi)
+            # new flags
+            batch_fps: set[str] = set()
+            for x in np.flatnonzero(~hit).tolist():
+                kind, faces, dist, score, fp = batch[x]
+                if fp in batch_fps:
+                    continue
+                batch_fps.add(fp)
+                new_flags.append((next_id, kind, dist, score, fp, at))
+                new_faces.extend([(next_id, f) for f in sorted(set(faces))])
+                next_id += 1
+                done += 1
+            before = project.conn.total_changes
+            # a flag new to this call but already inserted by an earlier batch of it: skipped
+            # by the fingerprint's UNIQUE index (its faces then point at no flag: dropped)
             c.executemany(
                 "INSERT INTO flags (id, kind, distance, score, fingerprint, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (fingerprint) DO NOTHING",
                 new_flags,
             )
+            n_ins = project.conn.total_changes - before
+            if n_ins != len(new_flags):
+                got = {
+                    r[0]
+                    for r in c.execute("SELECT id FROM flags WHERE id >= ?", (new_flags[0][0],))
+                }
+                new_faces = [x for x in new_faces if x[0] in got]
+                done -= len(new_flags) - n_ins
+            inserted += n_ins
             c.executemany("INSERT INTO flag_faces (flag_id, face_id) VALUES (?, ?)", new_faces)
             c.executemany("UPDATE flags SET distance = ?, score = ? WHERE id = ?", changed)
-            new_flags.clear()
-            new_faces.clear()
-            changed.clear()
+            batch.clear()
             if progress and total:
                 progress(min(done, total), total)
 
         for kind, faces, dist, score in flags:
-            fp = fingerprint(kind, faces)
-            old = existing.get(fp)
-            if old is not None:
-                if old[0] in seen:
-                    continue
-                seen.add(old[0])
-                if old[1] != dist or old[2] != score:
-                    changed.append((dist, score, old[0]))
-                    updated += 1
-            else:
-                existing[fp] = (next_id, dist, score)
-                seen.add(next_id)
-                new_flags.append((next_id, kind, dist, score, fp, at))
-                new_faces.extend([(next_id, f) for f in sorted(set(faces))])
-                next_id += 1
-                inserted += 1
-            done += 1
-            if len(new_flags) + len(changed) >= _BATCH:
+            batch.append((kind, faces, dist, score, fingerprint(kind, faces)))
+            if len(batch) >= _BATCH:
                 flush()
         flush()
-        stale = [(fid,) for fid, _, _ in existing.values() if fid not in seen]
-        c.executemany("DELETE FROM flags WHERE id = ?", stale)
+        stale = st.ids[~st.seen]
+        for s in range(0, len(stale), _BATCH):
+            c.executemany(
+                "DELETE FROM flags WHERE id = ?", ((x,) for x in stale[s : s + _BATCH].tolist())
+            )
         removed = len(stale)
     return inserted, updated, removed
 
@@ -114,8 +212,9 @@ _CACHE_KB = 256 * 1024
 
 def replace_dup_groups(project: Project, rows: Iterable[Sequence[int]]) -> None:
     """rows: (face_id, group_id, is_keeper) — tuples or an (n, 3) integer array."""
-    if hasattr(rows, "tolist"):
-        rows = rows.tolist()  # type: ignore[union-attr]
+    if hasattr(rows, "tolist"):  # an array: converted a slice at a time
+        arr = rows
+        rows = (r for s in range(0, len(arr), _BATCH) for r in arr[s : s + _BATCH].tolist())  # type: ignore[index, arg-type]
     with project.tx() as c:
         c.execute("DELETE FROM dup_groups")
         c.executemany(

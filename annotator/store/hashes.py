@@ -59,21 +59,23 @@ def insert_hashes(c: sqlite3.Connection, rows: Iterable[Sequence[object]]) -> in
 
 def load_hashes(project: Project) -> np.ndarray:
     """All scanned faces as a structured array (HASH_DTYPE), ordered by face id."""
+    n = int(project.conn.execute("SELECT count(*) FROM face_hashes").fetchone()[0])
     cur = project.conn.execute(
         f"""SELECT h.face_id, f.identity_id, coalesce(h.phash, 0), coalesce(h.width, 0),
                   coalesce(h.height, 0), coalesce(h.grayscale, 0), coalesce(h.sharpness, -1),
                   h.corrupt IS NOT NULL, coalesce(f.rank, {NO_RANK})
            FROM face_hashes h JOIN faces f ON f.id = h.face_id ORDER BY h.face_id"""
     )
-    chunks = []
-    while True:
-        rows = cur.fetchmany(200_000)
-        if not rows:
-            break
-        chunks.append(np.array(rows, dtype=HASH_DTYPE))
-    if not chunks:
-        return np.zeros(0, dtype=HASH_DTYPE)
-    return np.concatenate(chunks)
+    # filled in place, slice by slice (no list of chunks concatenated into a second copy)
+    out = np.empty(n, dtype=HASH_DTYPE)
+    k = 0
+    while k < n and (rows := cur.fetchmany(min(200_000, n - k))):
+        out[k : k + len(rows)] = np.array(rows, dtype=HASH_DTYPE)
+        k += len(rows)
+    rest = cur.fetchall()  # rows added since the count (another writer): kept, not dropped
+    if rest:
+        return np.concatenate([out[:k], np.array(rest, dtype=HASH_DTYPE)])
+    return out[:k]
 
 
 def sha256_groups(project: Project) -> list[list[int]]:

@@ -326,3 +326,54 @@ def test_replace_flags_keeps_ids_updates_and_removes(tmp_path) -> None:
     assert all(got[(k, fs)].id == ids[(k, fs)] for k, fs, _, _ in rows[2:])  # ids kept
     assert flags_store.replace_flags(p, changed) == (0, 0, 0)  # idempotent
     p.close()
+
+
+def test_replace_flags_skips_repeats_across_batches(tmp_path, monkeypatch) -> None:
+    """A flag given twice (in one batch or in two) is stored once; the rest keep their ids."""
+    r = generate_demo(tmp_path, identities=4, seed=4)
+    p = open_project(tmp_path / "p.db", create=True)
+    import_source(p, "msceleb", r.faces_tsv)
+    ids = [f for (f,) in p.conn.execute("SELECT id FROM faces ORDER BY id LIMIT 6")]
+    monkeypatch.setattr(flags_store, "_BATCH", 2)
+    rows = [("tiny", (f,), None, 0.5) for f in ids[:4]]
+    rows += [rows[0], rows[3], ("near_dup", (ids[5], ids[4]), 2, 0.25), rows[1]]
+    assert flags_store.replace_flags(p, rows) == (5, 0, 0)
+    got = {(f.kind, tuple(x["id"] for x in f.faces)): f.id for f in flags_store.list_flags(p)}
+    assert len(got) == 5 and ("near_dup", (ids[4], ids[5])) in got
+    rows2 = [*rows[:3], ("near_dup", (ids[4], ids[5]), 3, 0.1), rows[0]]
+    assert flags_store.replace_flags(p, rows2) == (0, 1, 1)
+    got2 = {(f.kind, tuple(x["id"] for x in f.faces)): f.id for f in flags_store.list_flags(p)}
+    assert got2 == {k: v for k, v in got.items() if k != ("tiny", (ids[3],))}
+    p.close()
+
+
+def test_sliced_rules_equal_unsliced(monkeypatch) -> None:
+    """The bounded-memory slices (pairs, flags, faces, rows) do not change any result."""
+    data, sha_groups = _synthetic(400, 3)
+    fs = F.compute_flags(data, sha_groups, 6)
+    monkeypatch.setattr(F, "PAIR_CHUNK", 7)
+    monkeypatch.setattr(F, "FACE_CHUNK", 16)
+    monkeypatch.setattr(F, "ROWS_CHUNK", 5)
+    fs2 = F.compute_flags(data, sha_groups, 6)
+    assert fs.pairs > 3 * 7 and len(fs) > 3 * 5
+    assert list(fs2.rows()) == list(fs.rows())
+    assert {tuple(r) for r in fs2.groups.tolist()} == {tuple(r) for r in fs.groups.tolist()}
+    assert fs2.suspicion == fs.suspicion
+
+
+def test_replace_flags_with_colliding_first_keys(tmp_path, monkeypatch) -> None:
+    """Stored flags are matched on both 64-bit keys: a shared first key is walked, not trusted."""
+    real = flags_store._keys
+    monkeypatch.setattr(flags_store, "_keys", lambda fps: (real(fps)[0] * 0, real(fps)[1]))
+    r = generate_demo(tmp_path, identities=4, seed=6)
+    p = open_project(tmp_path / "p.db", create=True)
+    import_source(p, "msceleb", r.faces_tsv)
+    ids = [f for (f,) in p.conn.execute("SELECT id FROM faces ORDER BY id LIMIT 8")]
+    rows = [("tiny", (f,), None, 0.5) for f in ids]
+    assert flags_store.replace_flags(p, rows) == (8, 0, 0)
+    before = {f.faces[0]["id"]: f.id for f in flags_store.list_flags(p)}
+    rows[2] = ("tiny", (ids[2],), None, 0.75)
+    assert flags_store.replace_flags(p, rows[1:]) == (0, 1, 1)
+    after = {f.faces[0]["id"]: (f.id, f.score) for f in flags_store.list_flags(p)}
+    assert after == {f: (before[f], 0.75 if f == ids[2] else 0.5) for f in ids[1:]}
+    p.close()

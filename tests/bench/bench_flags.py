@@ -1,0 +1,257 @@
+"""Flag recompute at scale (``scan.update_flags``): time and peak memory against a baseline.
+
+A project of N faces (N/8 identities, 1% corrupt, a few byte-identical copies) is built with
+its hashes already stored; then, each in a fresh process (so ``ru_maxrss`` is its own peak):
+
+* ``first``  — ``update_flags`` on a project with no flags (everything inserted);
+* ``again``  — ``update_flags`` once more (nothing changes: the incremental path);
+* ``base``   — the baseline, measured in the same run on the same machine: the pairs found by
+  ``neighbors.pairs_within`` written with one ``executemany`` into a plain SQLite table
+  ``(i, j, d)`` without indexes — the least it can cost to store the pairs at all. Its search
+  time is reported separately; the baseline time is the write only.
+
+Hash sets: ``real`` — clustered pHashes with small clusters (``alpha=2.5``: ~2.3 pairs per
+face at R=6, a project with moderate duplication); ``stress`` — the default clustered hashes
+(~13 pairs per face at R=6, heavy duplication as in the 10M/10^8 pairs projection).
+
+    python3 tests/bench/bench_flags.py                       # 100k and 1M, real and stress
+    python3 tests/bench/bench_flags.py --n 100000 --kind stress
+    python3 tests/bench/bench_flags.py --rules-only --n 10000000 --kind stress   # no SQLite
+    PYTHONPATH=/some/other/tree python3 tests/bench/bench_flags.py   # compare a checkout
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import resource
+import sys
+import tempfile
+import time
+
+if not os.environ.get("PYTHONPATH"):
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", ".."))
+
+import numpy as np  # noqa: E402
+
+KINDS = {"real": {"alpha": 2.5}, "stress": {}}
+
+
+def _rss_gb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6  # Linux: kB
+
+
+def build(path: str, n: int, kind: str) -> None:
+    from annotator.core import neighbors as N
+    from annotator.store import faces as faces_store
+    from annotator.store import hashes as hashes_store
+    from annotator.store.db import open_project
+
+    p = open_project(path, create=True)
+    src = faces_store.add_source(
+        p, os.path.join(os.path.dirname(path), "x.tsv"), "msceleb", 0, 0.0, "x"
+    )
+    rng = np.random.default_rng(0)
+    h = N.clustered_hashes(n, seed=1, **KINDS[kind]).view(np.int64)
+    corrupt = rng.random(n) < 0.01
+    # byte-identical copies: 2% of faces copy the bytes (and so the pHash) of another face
+    sha = np.arange(n)
+    cp = rng.choice(n, n // 50, replace=False)
+    sha[cp] = rng.integers(0, n, len(cp))
+    h[cp] = h[sha[cp]]
+    side = rng.choice([40, 112, 250], n, p=[0.02, 0.5, 0.48])
+    with p.tx() as c:
+        ids = faces_store.create_identities(c, [f"m.{k:07d}" for k in range(max(1, n // 8))])
+        iid = np.array(list(ids.values()))[rng.integers(0, len(ids), n)]
+        faces_store.insert_faces(
+            c,
+            ((int(iid[k]), src.id, k + 1) + (None,) * 11 for k in range(n)),  # type: ignore[arg-type]
+        )
+        hashes_store.insert_hashes(
+            c,
+            (
+                (
+                    k + 1,
+                    int(sha[k]).to_bytes(32, "little"),
+                    None if corrupt[k] else int(h[k]),
+                    0,
+                    int(side[k]),
+                    int(side[k]),
+                    0,
+                    500.0,
+                    "bad" if corrupt[k] else None,
+                )
+                for k in range(n)
+            ),
+        )
+    p.close()
+
+
+def run_flags(path: str) -> dict[str, float]:
+    from annotator.core import scan as S
+    from annotator.store.db import open_project
+
+    times: dict[str, float] = {}
+
+    def timed(mod, name: str, key: str):
+        f = getattr(mod, name)
+
+        def w(*a, **k):
+            t = time.perf_counter()
+            try:
+                return f(*a, **k)
+            finally:
+                times[key] = times.get(key, 0.0) + time.perf_counter() - t
+
+        setattr(mod, name, w)
+
+    timed(S.hashes_store, "load_hashes", "load")
+    timed(S.flag_rules, "compute_flags", "rules")
+    timed(S.flags_store, "replace_flags", "store")
+    p = open_project(path)
+    rss0 = _rss_gb()
+    t = time.perf_counter()
+    res = S.update_flags(p)
+    times["total"] = time.perf_counter() - t
+    p.close()
+    return {
+        **times,
+        "pairs": res.pairs,
+        "flags": sum(res.flags.values()),
+        "rss0": rss0,
+        "rss": _rss_gb(),
+    }
+
+
+def run_base(path: str) -> dict[str, float]:
+    import sqlite3
+
+    from annotator.core.neighbors import pairs_within
+    from annotator.store import hashes as hashes_store
+    from annotator.store.db import open_project
+
+    p = open_project(path)
+    data = hashes_store.load_hashes(p)
+    p.close()
+    ok = np.flatnonzero(data["corrupt"] == 0)
+    t = time.perf_counter()
+    i, j, d = pairs_within(data["phash"][ok], 6)
+    search = time.perf_counter() - t
+    fi, fj = data["face_id"][ok][i], data["face_id"][ok][j]
+    del data, i, j
+    c = sqlite3.connect(path)
+    c.execute("CREATE TABLE base_pairs (i INTEGER, j INTEGER, d INTEGER)")
+    t = time.perf_counter()
+    with c:
+        for s in range(0, len(fi), 1_000_000):
+            c.executemany(
+                "INSERT INTO base_pairs VALUES (?, ?, ?)",
+                zip(
+                    fi[s : s + 1_000_000].tolist(),
+                    fj[s : s + 1_000_000].tolist(),
+                    d[s : s + 1_000_000].tolist(),
+                    strict=True,
+                ),
+            )
+    write = time.perf_counter() - t
+    c.execute("DROP TABLE base_pairs")
+    c.commit()
+    c.close()
+    return {"search": search, "write": write, "pairs": len(fi), "rss": _rss_gb()}
+
+
+def run_rules(n: int, kind: str) -> dict[str, float]:
+    """``compute_flags`` alone (no SQLite) on an in-memory array: for sizes whose project would
+    take too long to build and store."""
+    from annotator.core import flags as F
+    from annotator.core import neighbors as N
+    from annotator.store.hashes import HASH_DTYPE
+
+    rng = np.random.default_rng(0)
+    data = np.zeros(n, HASH_DTYPE)
+    data["face_id"] = np.arange(1, n + 1)
+    data["identity_id"] = rng.integers(1, max(2, n // 8), n)
+    data["phash"] = N.clustered_hashes(n, seed=1, **KINDS[kind]).view(np.int64)
+    data["width"] = data["height"] = rng.choice([40, 112, 250], n, p=[0.02, 0.5, 0.48])
+    data["sharpness"] = 500.0
+    data["corrupt"] = rng.random(n) < 0.01
+    cp = rng.choice(n, n // 50, replace=False)
+    src = rng.integers(0, n, len(cp))
+    data["phash"][cp] = data["phash"][src]
+    faces = np.r_[data["face_id"][cp], data["face_id"][src]]
+    gid = np.r_[np.arange(len(cp)), np.arange(len(cp))]
+    rss0 = _rss_gb()
+    t = time.perf_counter()
+    fs = F.compute_flags(data, (faces, gid), 6)
+    total = time.perf_counter() - t
+    return {"pairs": fs.pairs, "flags": len(fs), "total": total, "rss0": rss0, "rss": _rss_gb()}
+
+
+def _child(fn, args, q) -> None:
+    q.put(fn(*args))
+
+
+def in_child(fn, *args):
+    ctx = multiprocessing.get_context("spawn")
+    q = ctx.Queue()
+    pr = ctx.Process(target=_child, args=(fn, args, q))
+    pr.start()
+    r = q.get()
+    pr.join()
+    return r
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, action="append", default=[])
+    ap.add_argument("--kind", action="append", default=[], choices=sorted(KINDS))
+    ap.add_argument("--dir", default=None, help="where to build projects (default: a temp dir)")
+    ap.add_argument("--rules-only", action="store_true", help="compute_flags only, no project")
+    a = ap.parse_args()
+    sizes = a.n or [100_000, 1_000_000]
+    kinds = a.kind or ["real", "stress"]
+    import annotator
+
+    print(f"code: {os.path.dirname(annotator.__file__)}", flush=True)
+    if a.rules_only:
+        for n in sizes:
+            for kind in kinds:
+                r = in_child(run_rules, n, kind)
+                print(
+                    f"rules only: {n:,} {kind}: {r['pairs']:,} pairs, {r['flags']:,} flags, "
+                    f"{r['total']:.1f} s, peak {r['rss']:.2f} GB (inputs {r['rss0']:.2f} GB)",
+                    flush=True,
+                )
+        return
+    print(
+        f"{'N':>9} {'kind':>6} {'run':>5} {'pairs':>11} {'flags':>11} {'total s':>8} {'load':>6} "
+        f"{'rules':>6} {'store':>6} {'peak GB':>7} {'base s':>7} {'ratio':>6} {'base GB':>7}",
+        flush=True,
+    )
+    for n in sizes:
+        for kind in kinds:
+            with tempfile.TemporaryDirectory(dir=a.dir) as d:
+                path = os.path.join(d, "p.db")
+                t = time.perf_counter()
+                in_child(build, path, n, kind)
+                built = time.perf_counter() - t
+                base = in_child(run_base, path)
+                for run in ("first", "again"):
+                    r = in_child(run_flags, path)
+                    print(
+                        f"{n:>9,} {kind:>6} {run:>5} {r['pairs']:>11,} {r['flags']:>11,} "
+                        f"{r['total']:>8.1f} {r.get('load', 0):>6.1f} {r.get('rules', 0):>6.1f} "
+                        f"{r.get('store', 0):>6.1f} {r['rss']:>7.2f} {base['write']:>7.1f} "
+                        f"{r['total'] / base['write']:>6.1f} {base['rss']:>7.2f}",
+                        flush=True,
+                    )
+                print(
+                    f"{'':>9} {'':>6} (built in {built:.0f} s; baseline search {base['search']:.1f} s, "
+                    f"{base['pairs']:,} pairs)",
+                    flush=True,
+                )
+
+
+if __name__ == "__main__":
+    main()
