@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import binascii
 import os
-import struct
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -28,11 +27,9 @@ from typing import Literal, NamedTuple, Protocol, overload
 from annotator.core.models import AnnotatorError, origin_of
 from annotator.formats import fingerprint, source_stat
 from annotator.formats.folder import file_changed
-from annotator.formats.recordio import LEN_MASK, MAGIC, MAGIC_BYTES, RecordError, image_of
+from annotator.formats.recordio import RecordError, image_of, read_record_with
 from annotator.store import faces as store
 from annotator.store.db import Project
-
-_HEAD = struct.Struct("<II")
 
 
 class FaceReadError(AnnotatorError):
@@ -67,27 +64,18 @@ def _pread_exact(fd: int, n: int, offset: int) -> bytes:
 
 
 def _read_rec_payload(fd: int, offset: int) -> bytes:
-    parts: list[bytes] = []
     pos = offset
-    while True:
-        head = _pread_exact(fd, 8, pos)
-        if len(head) < 8:
-            raise RecordError("truncated record header")
-        magic, lrec = _HEAD.unpack(head)
-        if magic != MAGIC:
-            raise RecordError(f"bad magic 0x{magic:08x} at offset {pos}")
-        cflag, length = lrec >> 29, lrec & LEN_MASK
-        data = _pread_exact(fd, length, pos + 8)
-        if len(data) < length:
-            raise RecordError("truncated record")
-        pos += 8 + length + ((-length) & 3)
-        if cflag == 0:
-            return data
-        if (cflag == 1) == bool(parts) or cflag > 3:
-            raise RecordError(f"unexpected continuation flag {cflag}")
-        parts.append(data)
-        if cflag == 3:
-            return MAGIC_BYTES.join(parts)
+
+    def read(n: int) -> bytes:
+        nonlocal pos
+        data = _pread_exact(fd, n, pos)
+        pos += len(data)
+        return data
+
+    try:
+        return read_record_with(read)
+    except RecordError as e:
+        raise RecordError(f"{e} (record at offset {offset})") from None
 
 
 def _read_fd(fd: int | None, item: ReadItem) -> bytes:

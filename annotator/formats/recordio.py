@@ -24,7 +24,7 @@ offset and the total payload length; its record number is the .idx key.
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
@@ -150,21 +150,27 @@ def read_record_at(fh: BinaryIO, offset: int) -> bytes:
 
 def read_record(fh: BinaryIO) -> bytes:
     """Read the record at the current position; raises RecordError on a malformed record."""
+    return read_record_with(fh.read)
+
+
+def read_record_with(read: Callable[[int], bytes]) -> bytes:
+    """Read one (possibly split) record through ``read(n)``, which returns the next n bytes of
+    the file (fewer at its end); raises RecordError on a malformed record."""
     parts: list[bytes] = []
     while True:
-        head = fh.read(8)
+        head = read(8)
         if len(head) < 8:
             raise RecordError("truncated record header")
         magic, lrec = _HEAD.unpack(head)
         if magic != MAGIC:
             raise RecordError(f"bad magic 0x{magic:08x}")
         cflag, length = lrec >> 29, lrec & LEN_MASK
-        data = fh.read(length)
+        data = read(length)
         if len(data) < length:
             raise RecordError("truncated record")
         pad = (-length) & 3
         if pad:
-            fh.read(pad)
+            read(pad)
         if cflag == 0:
             if parts:
                 raise RecordError("whole record inside a split record")
