@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from annotator.core.models import AnnotatorError
+from annotator.model import AnnotatorError
 from annotator.store.db import Project, open_project
 
 BINARY_SNIFF = 1 << 16  # a NUL byte in this many first bytes makes a file binary

@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from annotator.cli.common import emit_json, json_option, progress_bar
-from annotator.core.models import AnnotatorError
+from annotator.model import AnnotatorError
 
 DEFAULT_DIR = "annotator-demo"
 PROJECT_NAME = "demo.db"

@@ -40,8 +40,8 @@ def gui(
     as_json: bool,
 ) -> None:
     """Open the desktop reviewer (last project when none is given)."""
-    from annotator.core.models import AnnotatorError
     from annotator.gui.app import run
+    from annotator.model import AnnotatorError
 
     if project_path and project_opt and project_path != project_opt:
         raise AnnotatorError("give the project once: as PROJECT_PATH or as --project")

@@ -10,8 +10,8 @@ import click
 
 from annotator.cli.common import emit_json, json_option, progress_bar, project_option
 from annotator.core.importer import import_source, preflight
-from annotator.core.models import FORMATS
 from annotator.formats import FORMAT_HELP
+from annotator.model import FORMATS
 from annotator.store.db import open_project
 from annotator.store.info import summary
 

@@ -19,7 +19,7 @@ from annotator.cli.common import (
     require_text_file,
 )
 from annotator.core import labels_io
-from annotator.core.models import LABELS
+from annotator.model import LABELS
 
 MAX_ERRORS_SHOWN = 20
 SHAPE_TEXT = {  # how the file was read (core.labels_io's shapes)

@@ -21,7 +21,7 @@ from typing import Any, NoReturn
 import click
 
 from annotator import __version__
-from annotator.core.models import AnnotatorError
+from annotator.model import AnnotatorError
 
 # name -> "module:attribute"; modules are imported only when their command runs,
 # so `annotator --help` stays fast and never imports Qt.

@@ -14,7 +14,7 @@ from annotator.cli.common import (
 )
 from annotator.core import qa as core
 from annotator.core.labels_io import resolve_ref
-from annotator.core.models import LABELS, AnnotatorError
+from annotator.model import LABELS, AnnotatorError
 from annotator.store.labels_io import FaceResolver
 
 reviewer_option = click.option("--reviewer", "-r", required=True, help="Your reviewer name.")

@@ -7,8 +7,8 @@ import sys
 import click
 
 from annotator.cli.common import emit_json, json_option, open_existing, project_option
-from annotator.core.models import AnnotatorError
 from annotator.core.takedown import takedown as do_takedown
+from annotator.model import AnnotatorError
 
 
 @click.command()

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw
 
-from annotator.core.models import CancelledFn, ProgressFn
+from annotator.model import CancelledFn, ProgressFn
 
 DEFAULT_SIZE = 112
 SUPERSAMPLE = 2  # draw at 2x and downscale: cheap anti-aliasing

@@ -41,7 +41,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 from annotator import __version__
-from annotator.core.models import (
+from annotator.formats import image_kind
+from annotator.model import (
     AnnotatorError,
     CancelledFn,
     ProgressFn,
@@ -49,12 +50,11 @@ from annotator.core.models import (
     no_progress,
     origin_of,
 )
-from annotator.formats import image_kind
 from annotator.store import export as store
 from annotator.store.db import Project
 
 if TYPE_CHECKING:
-    from annotator.formats.access import FaceBytes
+    from annotator.core.access import FaceBytes
 
 EXPORT_FORMATS: tuple[str, ...] = ("folder", "msceleb", "rec", "csv")
 EXTENSIONS = {"jpeg": ".jpg", "png": ".png", "webp": ".webp", "bmp": ".bmp", "gif": ".gif"}
@@ -286,7 +286,7 @@ def select_faces(
     at a time, their bytes are read (a few hundred faces per call, in file order) and handed to
     ``sink`` with the identity, then dropped. Memory does not grow with the export's bytes;
     per face only the compact arrays of :class:`Selection` stay."""
-    from annotator.formats.access import FaceBytes
+    from annotator.core.access import FaceBytes
 
     sink = sink or _Sink()
     excluded: Counter[str] = Counter()
@@ -971,7 +971,7 @@ def export_dataset(
     cancelled: CancelledFn = never_cancelled,
 ) -> ExportResult:
     """Write the export; see the module docstring. Raises AnnotatorError on bad arguments."""
-    from annotator.formats.access import FaceBytes
+    from annotator.core.access import FaceBytes
 
     if fmt not in EXPORT_FORMATS:
         raise AnnotatorError(

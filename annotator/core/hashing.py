@@ -494,13 +494,13 @@ def hash_image(data: bytes, face_id: int = 0) -> HashResult:
 
 
 def hash_planned(items: Sequence[object]) -> tuple[list[HashResult], list[tuple[int, str]]]:
-    """Worker entry point: read planned faces (annotator.formats.access.ReadItem) and hash them.
+    """Worker entry point: read planned faces (annotator.core.access.ReadItem) and hash them.
 
     Returns (results, read_errors) where read_errors are (face_id, message) for faces whose
     bytes could not be read at all (missing/changed source); those get no result so a later
     scan retries them.
     """
-    from annotator.formats.access import read_planned
+    from annotator.core.access import read_planned
 
     datas = read_planned(items, errors="return")  # type: ignore[arg-type]
     ids: list[int] = []

@@ -19,14 +19,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from annotator.core.models import (
-    AnnotatorError,
-    CancelledFn,
-    FaceRecord,
-    NameRecord,
-    ProgressFn,
-    Rejected,
-)
 from annotator.core.privacy import key_digest
 from annotator.formats import (
     check_format,
@@ -37,6 +29,14 @@ from annotator.formats import (
     source_stat,
 )
 from annotator.formats import folder as folder_fmt
+from annotator.model import (
+    AnnotatorError,
+    CancelledFn,
+    FaceRecord,
+    NameRecord,
+    ProgressFn,
+    Rejected,
+)
 from annotator.store import faces as store
 from annotator.store.db import Project
 

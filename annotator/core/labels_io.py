@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from annotator.core import ops
-from annotator.core.models import LABELS, AnnotatorError, CancelledFn, ProgressFn
+from annotator.model import LABELS, AnnotatorError, CancelledFn, ProgressFn
 from annotator.store import labels as labels_store
 from annotator.store import labels_io as store
 from annotator.store.db import Project

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from annotator.core.models import LABELS, AnnotatorError
+from annotator.model import LABELS, AnnotatorError
 from annotator.store import labels as db
 from annotator.store.db import Project
 

@@ -27,7 +27,7 @@ import numpy as np
 
 from annotator.core import ops
 from annotator.core.labels_io import LabelLine, LineError, read_label_file, resolve_ref
-from annotator.core.models import LABELS, AnnotatorError
+from annotator.model import LABELS, AnnotatorError
 from annotator.store import labels as labels_store
 from annotator.store import labels_io as labels_io_store
 from annotator.store import qa as store

@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from annotator.core import flags as flag_rules
+from annotator.core.access import FaceBytes
 from annotator.core.hashing import HashResult, hash_planned
-from annotator.core.models import AnnotatorError, CancelledFn, ProgressFn, never_cancelled
-from annotator.formats.access import FaceBytes
+from annotator.model import AnnotatorError, CancelledFn, ProgressFn, never_cancelled
 from annotator.store import faces as faces_store
 from annotator.store import flags as flags_store
 from annotator.store import hashes as hashes_store

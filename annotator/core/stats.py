@@ -20,7 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from annotator.core.models import LABELS
+from annotator.model import LABELS
 from annotator.store import stats as store
 from annotator.store.db import Project
 

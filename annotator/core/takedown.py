@@ -26,8 +26,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from annotator.core import flags as flag_rules
-from annotator.core.models import AnnotatorError
 from annotator.core.privacy import key_digest
+from annotator.model import AnnotatorError
 from annotator.store import export as export_store
 from annotator.store import labels as labels_store
 from annotator.store import takedown as store

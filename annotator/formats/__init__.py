@@ -2,8 +2,8 @@
 
 Readers stream their source (memory independent of file size) and yield
 ``(resume_pos, resume_record, item)`` tuples where ``item`` is a
-:class:`~annotator.core.models.FaceRecord`, a :class:`~annotator.core.models.NameRecord`
-or a :class:`~annotator.core.models.Rejected`, and ``resume_pos``/``resume_record`` is the
+:class:`~annotator.model.FaceRecord`, a :class:`~annotator.model.NameRecord`
+or a :class:`~annotator.model.Rejected`, and ``resume_pos``/``resume_record`` is the
 position to restart from to continue *after* that item. The importer stores that position in
 the same transaction as the rows, so an interrupted import resumes exactly.
 """
@@ -14,7 +14,7 @@ import hashlib
 import os
 from pathlib import Path
 
-from annotator.core.models import FORMATS, AnnotatorError
+from annotator.model import FORMATS, AnnotatorError
 
 # Formats and what they are, for `--help` texts and error messages.
 FORMAT_HELP: dict[str, str] = {

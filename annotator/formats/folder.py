@@ -15,8 +15,8 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-from annotator.core.models import AnnotatorError, FaceRecord, Locator, Rejected
 from annotator.formats import IMAGE_EXTENSIONS, image_kind
+from annotator.model import AnnotatorError, FaceRecord, Locator, Rejected
 
 Row = tuple[int, int, FaceRecord | Rejected]
 

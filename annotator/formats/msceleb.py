@@ -20,8 +20,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from annotator.core.models import AnnotatorError, FaceRecord, Locator, NameRecord, Rejected
 from annotator.formats import B64_ALPHABET, b64_error, image_kind
+from annotator.model import AnnotatorError, FaceRecord, Locator, NameRecord, Rejected
 
 BLOCK = 8 << 20  # read size
 MAX_LINE = 512 << 20  # a "line" longer than this is garbage (no newline in a binary file)

@@ -30,8 +30,8 @@ from typing import BinaryIO
 
 import numpy as np
 
-from annotator.core.models import AnnotatorError, FaceRecord, Locator, Rejected
 from annotator.formats import image_kind
+from annotator.model import AnnotatorError, FaceRecord, Locator, Rejected
 
 MAGIC = 0xCED7230A
 MAGIC_BYTES = struct.pack("<I", MAGIC)

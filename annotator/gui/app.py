@@ -7,7 +7,7 @@ import signal
 import sys
 from pathlib import Path
 
-from annotator.core.models import AnnotatorError
+from annotator.model import AnnotatorError
 
 STYLE = """
 QWidget { font-size: 10pt; }

@@ -32,12 +32,12 @@ from PySide6.QtWidgets import (
 
 from annotator import __version__
 from annotator.core import ops
-from annotator.core.models import LABELS, AnnotatorError
 from annotator.gui import shortcuts
 from annotator.gui.face_grid import FaceGridModel, FaceGridView
 from annotator.gui.identity_model import IdentityModel
 from annotator.gui.inspector import Inspector
 from annotator.gui.thumbnails import ThumbnailLoader
+from annotator.model import LABELS, AnnotatorError
 from annotator.store import browse
 from annotator.store.db import Project, open_project
 

@@ -23,7 +23,6 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QLabel, QMenu, QScrollArea, QVBoxLayout, QWidget
 
 from annotator.core import qa
-from annotator.core.models import AnnotatorError
 from annotator.gui.qa_widgets import (
     FaceImage,
     ReferenceStrip,
@@ -33,6 +32,7 @@ from annotator.gui.qa_widgets import (
     reference_tiles,
 )
 from annotator.gui.thumbnails import ThumbnailLoader
+from annotator.model import AnnotatorError
 from annotator.store import browse
 
 if TYPE_CHECKING:

@@ -11,9 +11,9 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import QGridLayout, QLabel, QVBoxLayout, QWidget
 
-from annotator.core.models import LABELS
 from annotator.gui.delegates import LABEL_COLORS
 from annotator.gui.thumbnails import ThumbnailLoader
+from annotator.model import LABELS
 from annotator.store import browse
 from annotator.store.browse import FaceTile
 from annotator.store.db import Project

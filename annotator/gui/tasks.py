@@ -16,8 +16,8 @@ from typing import Any
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 from PySide6.QtWidgets import QProgressDialog, QWidget
 
-from annotator.core.models import AnnotatorError
 from annotator.gui.qtcompat import emit
+from annotator.model import AnnotatorError
 from annotator.store.db import Project, open_project
 
 TaskFn = Callable[[Project, Callable[[int, int], None], Callable[[], bool]], Any]

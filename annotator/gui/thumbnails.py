@@ -2,7 +2,7 @@
 
 The GUI thread resolves locators (one query per identity) and hands workers plain tuples;
 workers never touch the project's sqlite connection. A worker reads the face's bytes with
-:func:`annotator.formats.access.read_planned`, decodes and shrinks it with Pillow, stores a
+:func:`annotator.core.access.read_planned`, decodes and shrinks it with Pillow, stores a
 small JPEG in the disk cache (``<project>.cache/thumbs.sqlite``, deletable at any time) and
 emits a QImage. QPixmaps are made only in the GUI thread.
 """
@@ -18,7 +18,7 @@ from PIL import Image
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 from PySide6.QtGui import QImage, QPixmap
 
-from annotator.formats.access import ReadItem, read_planned
+from annotator.core.access import ReadItem, read_planned
 from annotator.gui.qtcompat import emit
 from annotator.store.thumbcache import DiskCache
 

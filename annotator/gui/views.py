@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtWidgets import QApplication, QWidget
 
 from annotator.core import qa
-from annotator.core.models import AnnotatorError
+from annotator.model import AnnotatorError
 
 if TYPE_CHECKING:
     from annotator.gui.main_window import MainWindow

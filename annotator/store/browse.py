@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from annotator.core.models import origin_of
+from annotator.model import origin_of
 from annotator.store import namesearch
 from annotator.store.db import Project
 

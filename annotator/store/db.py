@@ -16,7 +16,7 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
-from annotator.core.models import AnnotatorError
+from annotator.model import AnnotatorError
 
 APPLICATION_ID = 0x414E4E4F  # "ANNO"
 BUSY_TIMEOUT_MS = 10_000

@@ -10,7 +10,7 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from annotator.core.models import Rejected
+from annotator.model import Rejected
 from annotator.store import namesearch
 from annotator.store.db import Project, now
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from annotator.core.models import origin_of
+from annotator.model import origin_of
 from annotator.store.db import Project, now
 
 

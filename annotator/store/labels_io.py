@@ -8,7 +8,7 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
-from annotator.core.models import origin_of
+from annotator.model import origin_of
 from annotator.store.db import Project
 
 _TEXT_FORMATS = ("msceleb", "devset", "names")

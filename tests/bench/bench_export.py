@@ -41,10 +41,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from PIL import Image, ImageDraw  # noqa: E402
 
 from annotator.core import ops  # noqa: E402
+from annotator.core.access import FaceBytes  # noqa: E402
 from annotator.core.export import EXPORT_FORMATS, export_dataset  # noqa: E402
 from annotator.core.importer import import_source  # noqa: E402
 from annotator.formats import msceleb, recordio  # noqa: E402
-from annotator.formats.access import FaceBytes  # noqa: E402
 from annotator.store.db import Project, open_project  # noqa: E402
 
 PER = 10  # faces per identity

@@ -14,8 +14,8 @@ import pytest
 from PIL import Image
 
 from annotator.core import demo
-from annotator.core.models import FaceRecord, Rejected
 from annotator.formats import msceleb
+from annotator.model import FaceRecord, Rejected
 
 SMALL = {"identities": 6, "faces_per_identity": (4, 8)}
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from annotator.core.evaluate import curve_figure, evaluate, load_truth, save_figure
-from annotator.core.models import AnnotatorError
 from annotator.formats import msceleb
+from annotator.model import AnnotatorError
 
 
 def folder_export(d: Path, faces: list[tuple[str, str]]) -> Path:

@@ -19,6 +19,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from annotator.core import ops, qa
+from annotator.core.access import FaceBytes
 from annotator.core.export import (
     ExportCancelled,
     Namer,
@@ -29,9 +30,8 @@ from annotator.core.export import (
     select_faces,
 )
 from annotator.core.importer import import_source
-from annotator.core.models import AnnotatorError
 from annotator.formats import msceleb, recordio
-from annotator.formats.access import FaceBytes
+from annotator.model import AnnotatorError
 from annotator.store.db import open_project
 
 # identity key -> faces; keys are attack strings set after import (SQL in a fixture is fine)

@@ -7,9 +7,9 @@ import pytest
 from PIL import Image
 
 from annotator.core.importer import import_source
-from annotator.core.models import AnnotatorError
 from annotator.core.privacy import key_digest
 from annotator.formats import msceleb
+from annotator.model import AnnotatorError
 from annotator.store.db import now, open_project
 
 

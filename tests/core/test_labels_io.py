@@ -6,7 +6,7 @@ import io
 import pytest
 
 from annotator.core import labels_io, ops
-from annotator.core.models import AnnotatorError
+from annotator.model import AnnotatorError
 from annotator.store.db import open_project
 
 

@@ -3,7 +3,7 @@
 import pytest
 
 from annotator.core import ops
-from annotator.core.models import AnnotatorError
+from annotator.model import AnnotatorError
 from annotator.store.db import open_project
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from annotator.core import ops, qa
-from annotator.core.models import AnnotatorError
+from annotator.model import AnnotatorError
 from annotator.store.db import open_project
 
 

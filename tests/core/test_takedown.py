@@ -8,13 +8,13 @@ import struct
 import pytest
 
 from annotator.core import ops, qa
+from annotator.core.access import FaceBytes
 from annotator.core.demo import generate_demo
 from annotator.core.importer import import_source
-from annotator.core.models import AnnotatorError
 from annotator.core.privacy import key_digest
 from annotator.core.scan import scan, update_flags
 from annotator.core.takedown import takedown
-from annotator.formats.access import FaceBytes
+from annotator.model import AnnotatorError
 from annotator.store.db import open_project
 from annotator.store.thumbcache import DiskCache
 

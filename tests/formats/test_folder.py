@@ -5,8 +5,8 @@ import os
 
 from PIL import Image
 
-from annotator.core.models import FaceRecord, Rejected
 from annotator.formats.folder import read_folder
+from annotator.model import FaceRecord, Rejected
 
 
 def img(fmt: str) -> bytes:

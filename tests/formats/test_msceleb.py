@@ -6,8 +6,8 @@ import struct
 
 from PIL import Image
 
-from annotator.core.models import FaceRecord, NameRecord, Rejected
 from annotator.formats import b64_error, fingerprint, image_kind, msceleb
+from annotator.model import FaceRecord, NameRecord, Rejected
 
 
 def jpeg(color=(200, 30, 30), size=(24, 24)) -> bytes:

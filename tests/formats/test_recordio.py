@@ -6,9 +6,9 @@ import struct
 import pytest
 from PIL import Image
 
-from annotator.core.models import FaceRecord, Rejected
 from annotator.formats import recordio
 from annotator.formats.recordio import MAGIC_BYTES, RecordWriter, encode_record, read_rec
+from annotator.model import FaceRecord, Rejected
 
 
 def jpeg(color, size=(20, 20)) -> bytes:
@@ -120,7 +120,7 @@ def test_resume_index(tmp_path):
 
 
 def test_missing_idx(tmp_path):
-    from annotator.core.models import AnnotatorError
+    from annotator.model import AnnotatorError
 
     (tmp_path / "x.rec").write_bytes(b"")
     with pytest.raises(AnnotatorError, match="index file"):

@@ -9,9 +9,9 @@ from PIL import Image
 from PySide6.QtCore import QSettings, Qt
 
 from annotator.core import ops, qa
-from annotator.core.models import LABELS
 from annotator.core.stats import project_stats
 from annotator.gui import qa_mode
+from annotator.model import LABELS
 from annotator.store.db import open_project
 
 

@@ -1,6 +1,6 @@
 """store.faces / store.info: bulk inserts, idempotent inserts, counters, locations, summary."""
 
-from annotator.core.models import Rejected
+from annotator.model import Rejected
 from annotator.store import faces as store
 from annotator.store import info
 from annotator.store.db import open_project

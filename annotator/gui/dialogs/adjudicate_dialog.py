@@ -21,7 +21,6 @@ from PySide6.QtWidgets import (
 )
 
 from annotator.core import qa
-from annotator.core.models import LABELS, AnnotatorError
 from annotator.gui.delegates import LABEL_COLORS
 from annotator.gui.qa_widgets import (
     FaceImage,
@@ -32,6 +31,7 @@ from annotator.gui.qa_widgets import (
 )
 from annotator.gui.qtcompat import emit
 from annotator.gui.thumbnails import ThumbnailLoader
+from annotator.model import LABELS, AnnotatorError
 from annotator.store import browse
 from annotator.store.db import Project
 

@@ -14,7 +14,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from annotator.core.models import FORMATS
+from annotator.model import FORMATS
 
 FORMAT_HELP = {
     "msceleb": "MS-Celeb-1M aligned/cropped TSV (7 columns)",

@@ -29,9 +29,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from annotator.core.models import LABELS
 from annotator.gui.delegates import LABEL_COLORS
 from annotator.gui.qtcompat import emit
+from annotator.model import LABELS
 
 PLOT_DPI = 90
 SIZE = (1180, 980)  # the dashboard's designed size (smaller screens: as large as they allow)

@@ -24,10 +24,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal, NamedTuple, Protocol, overload
 
-from annotator.core.models import AnnotatorError, origin_of
 from annotator.formats import fingerprint, source_stat
 from annotator.formats.folder import file_changed
 from annotator.formats.recordio import RecordError, image_of, read_record_with
+from annotator.model import AnnotatorError, origin_of
 from annotator.store import faces as store
 from annotator.store.db import Project
 

@@ -7,9 +7,9 @@ import pickle
 import pytest
 from PIL import Image
 
+from annotator.core.access import FaceBytes, FaceReadError, read_locator, read_planned
 from annotator.core.importer import import_source
 from annotator.formats import msceleb
-from annotator.formats.access import FaceBytes, FaceReadError, read_locator, read_planned
 from annotator.formats.recordio import RecordWriter
 from annotator.store.db import open_project
 from annotator.store.faces import all_sources

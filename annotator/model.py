@@ -1,4 +1,7 @@
-"""Plain data objects shared by formats/, store/, core/, cli/ and gui/ (no Qt, no SQL)."""
+"""The ground floor: records, locators, label names, errors shared by every layer.
+
+Imports nothing of the project; every package may import it, it imports none of them.
+"""
 
 from __future__ import annotations
 
