@@ -39,6 +39,7 @@ COMMANDS: dict[str, str] = {
     "evaluate": "annotator.cli.evaluate_cmd:evaluate",
     "stats": "annotator.cli.stats_cmd:stats",
     "takedown": "annotator.cli.takedown_cmd:takedown",
+    "install-desktop": "annotator.cli.install_cmd:install_desktop",
 }
 
 EXIT_ERROR = 1

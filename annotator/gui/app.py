@@ -89,7 +89,23 @@ def make_app(argv: list[str] | None = None):
     app.setOrganizationName("annotator")
     app.setStyle("Fusion")
     app.setStyleSheet(STYLE)
+    app.setWindowIcon(app_icon())  # every window, the main one included, gets it
+    app.setDesktopFileName("io.github.annotator")  # Wayland: match the installed entry
     return app
+
+
+def app_icon():
+    """The application icon, from the PNG sizes packaged in annotator/resources/icons."""
+    from PySide6.QtGui import QIcon, QPixmap
+
+    from annotator.core import desktop
+
+    icon = QIcon()
+    for n in desktop.ICON_SIZES:  # read as bytes: works from a wheel, a zip or a frozen build
+        pixmap = QPixmap()
+        if pixmap.loadFromData(desktop.icon_png(n).read_bytes(), "PNG"):
+            icon.addPixmap(pixmap)
+    return icon
 
 
 def settings():

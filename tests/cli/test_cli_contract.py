@@ -117,7 +117,7 @@ PROJECT_COMMANDS: dict[str, list[str]] = {
     "takedown": ["takedown", "m.x", "-p", "{p}", "-r", "bob", "-y"],
 }
 # Commands without a --project, tested on their own below.
-OTHER_COMMANDS = {"demo", "evaluate", "gui"}
+OTHER_COMMANDS = {"demo", "evaluate", "gui", "install-desktop"}
 
 
 def leaf_commands() -> list[tuple[list[str], click.Command]]:
@@ -294,6 +294,7 @@ def test_missing_required_parameter_is_one_line(path):
             + ["--plot", "{t}/no/dir/c.png"],
             "folder {t}/no/dir does not exist",
         ),
+        (["install-desktop", "--prefix", "{w}/text.txt"], "the prefix is not a folder"),
         (["--no-such-flag"], "no such option"),
         (["frobnicate"], "no such command 'frobnicate'"),
     ],
