@@ -38,19 +38,21 @@ clean() {
 }
 TRACE=""
 if command -v strace >/dev/null 2>&1; then
-    TRACE="strace -f -qq -e trace=open,openat,execve -o $CHECK/trace.log"
+    # -ff: one log per process, trace.log.PID
+    TRACE="strace -ff -qq -e trace=open,openat,execve -o $CHECK/trace.log"
 fi
 
 cd "$CHECK"
 clean $TRACE "$APP" demo "$CHECK/demo" --identities 4 --json > "$CHECK/demo.json"
-clean "$APP" gui "$CHECK/demo/demo.db" --reviewer build-check --screenshot "$CHECK/window.png"
+clean $TRACE "$APP" gui "$CHECK/demo/demo.db" --reviewer build-check \
+    --screenshot "$CHECK/window.png"
 clean "$APP" install-desktop --prefix "$CHECK/prefix" --json > "$CHECK/install.json"
 clean "$APP" --version
 
 [ -s "$CHECK/window.png" ] || { echo "error: the frozen gui wrote no screenshot" >&2; exit 1; }
 if [ -n "$TRACE" ]; then
     # a successful open of a file under the building Python's prefix would mean it leaked in
-    if grep -v ENOENT "$CHECK/trace.log" | grep -F "\"$PY_PREFIX/" > "$CHECK/leaks.log"; then
+    if cat "$CHECK"/trace.log.* | grep -v ENOENT | grep -F "\"$PY_PREFIX/" > "$CHECK/leaks.log"; then
         echo "error: the frozen program opened files of $PY_PREFIX:" >&2
         head -5 "$CHECK/leaks.log" >&2
         exit 1
