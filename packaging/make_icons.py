@@ -1,6 +1,6 @@
 """Render the PNG icon sizes from the SVG (run after editing the SVG; the PNGs are committed).
 
-    QT_QPA_PLATFORM=offscreen python3 packaging/make_icons.py
+QT_QPA_PLATFORM=offscreen python3 packaging/make_icons.py
 """
 
 from __future__ import annotations
