@@ -157,6 +157,10 @@ def test_update_mime_database_accepts_the_type(tmp_path):
     compiled = tmp_path / "share" / "mime" / "application" / "x-annotator-project.xml"
     assert compiled.is_file()
     assert "Annotator project" in compiled.read_text()
+    magic = (tmp_path / "share" / "mime" / "magic").read_bytes()
+    # compiled rule: a string at 0, then (nested) the 4 bytes of the application_id at 68
+    assert b"[80:application/x-annotator-project]\n>0=\x00\x0fSQLite format 3\n" in magic
+    assert b"1>68=\x00\x04ANNO\n" in magic
 
 
 def test_cli_install_and_uninstall_json(tmp_path):
