@@ -129,3 +129,26 @@ def test_folder_relpath_that_leaves_the_root_is_refused(tmp_path):
     with open_project(db) as p, FaceBytes(p) as fb:
         (e,) = fb.read_many([1], errors="return")
         assert isinstance(e, FaceReadError) and "leaves the source folder" in str(e)
+
+
+def test_wrong_types_in_hash_columns_are_rehashed_not_a_crash(project_file):
+    from annotator.core.scan import scan
+
+    with open_project(project_file) as p:
+        scan(p, workers=1)
+        good = dict(p.conn.execute("SELECT face_id, phash FROM face_hashes"))
+    _raw(
+        project_file,
+        "UPDATE face_hashes SET phash = 'zz' WHERE face_id = 1",
+        "UPDATE face_hashes SET dhash = X'0102', sha256 = 'text' WHERE face_id = 2",
+        "UPDATE face_hashes SET width = 99999999999 WHERE face_id = 3",
+        "UPDATE faces SET rank = 'r' WHERE id = 4",
+    )
+    r = CliRunner().invoke(cli, ["scan", "-p", str(project_file), "--workers", "1", "--json"])
+    assert r.exit_code == 0, r.output
+    with open_project(project_file) as p:
+        assert dict(p.conn.execute("SELECT face_id, phash FROM face_hashes")) == good
+        assert (
+            p.conn.execute("SELECT typeof(sha256) FROM face_hashes WHERE face_id = 2").fetchone()[0]
+            == "blob"
+        )
