@@ -489,3 +489,30 @@ def test_restart_is_refused_when_faces_carry_review_work(tmp_path):
         with pytest.raises(AnnotatorError, match="review work"):
             import_source(pr, "msceleb", p, restart=True)
         assert counts(pr)[0] == 10
+
+
+def test_an_import_that_failed_part_way_resumes_without_duplicates(tmp_path, monkeypatch):
+    from annotator.core import importer
+
+    p = tmp_path / "f.tsv"
+    write_tsv(p, n=50, ids=5)
+    real = importer.store.insert_faces
+    calls = {"n": 0}
+
+    def failing(c, rows):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise RuntimeError("disk on fire")
+        return real(c, rows)
+
+    monkeypatch.setattr(importer, "CANCEL_CHECK_ROWS", 5)
+    with open_project(tmp_path / "p.db", create=True) as pr:
+        monkeypatch.setattr(importer.store, "insert_faces", failing)
+        with pytest.raises(RuntimeError):
+            import_source(pr, "msceleb", p, batch_rows=5)
+        monkeypatch.setattr(importer.store, "insert_faces", real)
+        stored = counts(pr)[0]
+        assert 0 < stored < 50
+        r = import_source(pr, "msceleb", p, batch_rows=5)  # same file: resumes
+        assert r.complete and r.imported == 50 - stored
+        assert counts(pr)[0] == 50
