@@ -143,7 +143,14 @@ def test_wrong_types_in_hash_columns_are_rehashed_not_a_crash(project_file):
         "UPDATE face_hashes SET dhash = X'0102', sha256 = 'text' WHERE face_id = 2",
         "UPDATE face_hashes SET width = 99999999999 WHERE face_id = 3",
         "UPDATE faces SET rank = 'r' WHERE id = 4",
+        "UPDATE face_hashes SET height = 'h', width = 'w'",
+        "UPDATE faces SET label = 'correct'",
     )
+    out = project_file.parent / "out"  # an export before the rescan: sizes not trusted
+    r = CliRunner().invoke(
+        cli, ["export", "-p", str(project_file), "--out", str(out), "--format", "rec", "--json"]
+    )
+    assert r.exit_code == 0, r.output
     r = CliRunner().invoke(cli, ["scan", "-p", str(project_file), "--workers", "1", "--json"])
     assert r.exit_code == 0, r.output
     with open_project(project_file) as p:
