@@ -92,6 +92,8 @@ def resolve_path(fmt: str, path: str | Path) -> Path:
             )
     elif p.is_dir():
         raise AnnotatorError(f"{p} is a folder; format {fmt!r} expects a file")
+    elif not p.is_file():  # a FIFO or device would block the first read
+        raise AnnotatorError(f"{p} is not a regular file (a FIFO, socket or device)")
     return p
 
 
@@ -215,6 +217,11 @@ def import_source(
                 "restore the original file, or discard the earlier import and start again "
                 "with `--restart`"
             )
+        if not _resume_ok(fmt, src, size):
+            raise AnnotatorError(
+                f"the project's resume position for {p} is out of range (a damaged or crafted "
+                "project file); discard the earlier import and start again with `--restart`"
+            )
         if (src.size, src.mtime) != (size, mtime):
             store.update_source_stat(project, src.id, size, mtime)
         if src.complete:
@@ -227,6 +234,14 @@ def import_source(
     return _run(
         project, fmt, p, src, size, progress, cancelled, batch_rows, batch_bytes, follow_links
     )
+
+
+def _resume_ok(fmt: str, src: store.Source, size: int) -> bool:
+    pos, rec = src.resume_pos, src.resume_record
+    if not isinstance(pos, int) or not isinstance(rec, int) or rec < 0:
+        return False
+    # RecordIO and folders resume by index (rec keeps -1 after its last record)
+    return fmt in ("rec", "folder") or 0 <= pos <= size
 
 
 def discard_source(project: Project, src: store.Source, chunk: int | None = None) -> int:

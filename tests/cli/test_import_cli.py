@@ -166,3 +166,13 @@ def test_restart_and_follow_links_options(data, tmp_path):
     r = run("import", "folder", data / "folder", "-p", db, "--json", "--follow-links", "--restart")
     assert r.exit_code == 0, r.output
     assert json.loads(r.output)["imported"] == 3
+
+
+def test_a_fifo_given_as_the_source_file_is_refused_not_waited_on(tmp_path):
+    import os
+
+    fifo = tmp_path / "faces.tsv"
+    os.mkfifo(fifo)
+    r = run("import", "msceleb", fifo, "-p", tmp_path / "p.db")
+    assert r.exit_code == 1 and "not a regular file" in r.output
+    assert not (tmp_path / "p.db").exists()

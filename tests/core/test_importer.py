@@ -516,3 +516,22 @@ def test_an_import_that_failed_part_way_resumes_without_duplicates(tmp_path, mon
         r = import_source(pr, "msceleb", p, batch_rows=5)  # same file: resumes
         assert r.complete and r.imported == 50 - stored
         assert counts(pr)[0] == 50
+
+
+def test_a_crafted_resume_position_is_one_clear_error(tmp_path):
+    import sqlite3
+
+    p = tmp_path / "f.tsv"
+    write_tsv(p, n=10, ids=2)
+    db = tmp_path / "p.db"
+    with open_project(db, create=True) as pr:
+        import_source(pr, "msceleb", p)
+    c = sqlite3.connect(db)
+    c.execute("UPDATE sources SET resume_pos = 9223372036854775807, complete = 0")
+    c.commit()
+    c.close()
+    with open_project(db) as pr:
+        with pytest.raises(AnnotatorError, match="resume position .*--restart"):
+            import_source(pr, "msceleb", p)
+        r = import_source(pr, "msceleb", p, restart=True)
+        assert r.complete and r.imported == 10

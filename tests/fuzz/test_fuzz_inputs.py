@@ -319,7 +319,12 @@ def test_fuzz_project_files(tmp_path):
             c.execute(sql.replace("DROP INDEX", "DROP INDEX IF EXISTS"))
         c.commit()
         c.close()
-        for args in (["info"], ["identities"], ["scan", "--workers", "1"]):
+        for args in (
+            ["info"],
+            ["identities"],
+            ["import", "msceleb", src],
+            ["scan", "--workers", "1"],
+        ):
             check_clean(run(*args, "-p", db, "--json"), f"project {n} {args} {sql}")
         c = sqlite3.connect(db)
         assert c.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
