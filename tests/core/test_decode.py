@@ -94,3 +94,26 @@ def test_thumbnail_of_a_too_large_image_is_refused(png12k):
 
     with pytest.raises(ImageTooLarge):
         decode_thumbnail(png12k, 128)
+
+
+def test_scan_of_a_folder_source_marks_the_big_png_too_large(tmp_path, png12k):
+    from annotator.core.importer import import_source
+    from annotator.core.scan import scan
+    from annotator.store.db import open_project
+
+    (tmp_path / "root" / "a").mkdir(parents=True)
+    (tmp_path / "root" / "a" / "big.png").write_bytes(png12k)
+    small = io.BytesIO()
+    Image.new("RGB", (32, 32), (5, 6, 7)).save(small, "PNG")
+    (tmp_path / "root" / "a" / "small.png").write_bytes(small.getvalue())
+    with open_project(tmp_path / "p.db", create=True) as p:
+        import_source(p, "folder", tmp_path / "root")
+        res = scan(p, workers=1)
+        assert res.hashed == 2 and res.corrupt == 1
+        rows = dict(
+            p.conn.execute(
+                "SELECT f.relpath, h.corrupt FROM faces f JOIN face_hashes h ON h.face_id = f.id"
+            )
+        )
+    assert rows["a/big.png"].startswith("too large: 12000x12000")
+    assert rows["a/small.png"] is None

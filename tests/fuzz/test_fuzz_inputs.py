@@ -145,6 +145,18 @@ def _fuzz_text(tmp_path, fmt: str, base: bytes, seed: int) -> int:
 
 
 def test_fuzz_msceleb_tsv(tmp_path):
+    import tracemalloc
+
+    tracemalloc.start()  # bounded memory: Python's allocations over the whole corpus
+    try:
+        _fuzz_msceleb(tmp_path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 64 << 20, f"peak {peak >> 20} MB"
+
+
+def _fuzz_msceleb(tmp_path):
     buf = io.BytesIO()
     for i in range(6):
         msceleb.write_row(
