@@ -88,12 +88,18 @@ def looks_binary(head: bytes) -> bool:
         return False
     if nul * 8 > len(head):  # UTF-16/32 text, or binary data
         return True
-    try:
-        head.decode("utf-8")
-    except UnicodeDecodeError as e:
-        if e.start < len(head) - 4:  # not just a character cut by the read
-            return True
-    return False
+    # binary data: most "lines" hold a NUL or are not UTF-8; a text file: a few bad lines
+    lines = head.split(b"\n")
+    bad = 0
+    for ln in lines:
+        if b"\0" in ln:
+            bad += 1
+            continue
+        try:
+            ln.decode("utf-8")
+        except UnicodeDecodeError:
+            bad += 1
+    return bad >= 3 and bad * 4 > len(lines)
 
 
 def check_format(fmt: str) -> str:

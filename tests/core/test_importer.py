@@ -445,13 +445,15 @@ def test_invalid_utf8_mids_are_rejected_not_merged(tmp_path):
 
 def test_nul_byte_in_a_names_file_rejects_that_line_only(tmp_path):
     p = tmp_path / "names.tsv"
-    p.write_bytes(b'm.1\t"One"@en\nm.2\t"T\x00wo"@en\nm.3\t"Three"@en\n')
+    p.write_bytes(
+        b'm.1\t"One"@en\nm.2\t"T\x00wo"@en\nm.3\t"Three"@en\nm.4\t"Fo\xfcr"@de\nm.5\t"V"@en\n'
+    )
     with open_project(tmp_path / "p.db", create=True) as pr:
         r = import_source(pr, "names", p)
-        assert r.imported == 2
-        assert [(x.origin, x.reason) for x in r.rejected] == [
-            ("names.tsv:2", "NUL byte in the line")
-        ]
+        assert r.imported == 3
+        assert [x.origin for x in r.rejected] == ["names.tsv:2", "names.tsv:4"]
+        assert r.rejected[0].reason == "NUL byte in the line"
+        assert "UTF-8" in r.rejected[1].reason
 
 
 def test_restart_discards_a_partial_import_then_imports_the_fixed_file(tmp_path, monkeypatch):
