@@ -92,3 +92,19 @@ def origin_of(source_name: str, fmt: str, record: int | None, relpath: str | Non
 
 class AnnotatorError(Exception):
     """An error meant for the user: the CLI prints its message as one line and exits non-zero."""
+
+
+MAX_REVIEWER_NAME = 200
+
+
+def check_reviewer(name: str) -> str:
+    """A reviewer name as recorded with every label: surrounding blanks removed; a name that is
+    empty or blank, holds a control character or is absurdly long is refused (one line)."""
+    clean = name.strip()
+    if not clean:
+        raise AnnotatorError("the reviewer name is empty; give your name (e.g. --reviewer alice)")
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in clean):
+        raise AnnotatorError("the reviewer name contains a control character")
+    if len(clean) > MAX_REVIEWER_NAME:
+        raise AnnotatorError(f"the reviewer name is longer than {MAX_REVIEWER_NAME} characters")
+    return clean

@@ -12,10 +12,11 @@ from typing import Any
 
 import click
 
-from annotator.model import AnnotatorError
+from annotator.formats import looks_binary
+from annotator.model import AnnotatorError, check_reviewer
 from annotator.store.db import Project, open_project
 
-BINARY_SNIFF = 1 << 16  # a NUL byte in this many first bytes makes a file binary
+BINARY_SNIFF = 1 << 16  # bytes looked at to tell a binary file given as text
 
 project_option = click.option(
     "--project",
@@ -28,6 +29,11 @@ project_option = click.option(
 json_option = click.option(
     "--json", "as_json", is_flag=True, help="Print one JSON object on stdout."
 )
+
+
+def validate_reviewer(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """click callback of every ``--reviewer`` option: a blank name is refused in one line."""
+    return None if value is None else check_reviewer(value)
 
 
 def open_existing(path: str) -> Project:
@@ -47,7 +53,7 @@ def require_text_file(path: str, what: str = "file") -> Path:
             head = f.read(BINARY_SNIFF)
     except OSError as e:
         raise AnnotatorError(f"cannot read {path}: {e.strerror or e}") from None
-    if b"\0" in head:
+    if looks_binary(head):  # a stray NUL byte is a bad line for the reader, not a binary file
         raise AnnotatorError(f"{path} is a binary file, not a text {what}")
     return p
 

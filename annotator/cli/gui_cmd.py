@@ -5,6 +5,12 @@ from __future__ import annotations
 import click
 
 
+def _check_reviewer(name: str) -> str:
+    from annotator.model import check_reviewer  # the ground floor: no Qt, nothing heavy
+
+    return check_reviewer(name)
+
+
 @click.command("gui")
 @click.argument("project_path", required=False, type=click.Path(dir_okay=False))
 @click.option(
@@ -14,7 +20,11 @@ import click
     type=click.Path(dir_okay=False),
     help="The project file (same as the PROJECT_PATH argument).",
 )
-@click.option("--reviewer", help="Your name, recorded with every label (remembered).")
+@click.option(
+    "--reviewer",
+    callback=lambda _c, _p, v: None if v is None else _check_reviewer(v),
+    help="Your name, recorded with every label (remembered).",
+)
 @click.option(
     "--screenshot",
     type=click.Path(dir_okay=False),

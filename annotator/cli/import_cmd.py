@@ -43,8 +43,14 @@ def _make(fmt: str, path_help: str) -> click.Command:
     @click.command(fmt, help=f"Import {FORMAT_HELP[fmt]}.\n\nPATH: {path_help}")
     @click.argument("path", type=click.Path(path_type=str))
     @project_option
+    @click.option(
+        "--restart",
+        is_flag=True,
+        help="Discard what an earlier (e.g. failed or partial) import of PATH stored, then "
+        "import it again from the start. Refused when its faces carry review work.",
+    )
     @json_option
-    def cmd(path: str, project_path: str, as_json: bool) -> None:
+    def cmd(path: str, project_path: str, as_json: bool, restart: bool, **kw: bool) -> None:
         preflight(fmt, path)  # fail on a missing or foreign source before creating the project
         created = not Path(project_path).expanduser().exists()
         try:
@@ -52,7 +58,14 @@ def _make(fmt: str, path_help: str) -> click.Command:
                 open_project(project_path, create=True) as project,
                 progress_bar(f"import {fmt}", quiet=as_json) as bar,
             ):
-                result = import_source(project, fmt, path, progress=bar)
+                result = import_source(
+                    project,
+                    fmt,
+                    path,
+                    progress=bar,
+                    restart=restart,
+                    follow_links=kw.get("follow_links", False),
+                )
         except BaseException:
             if created:
                 _remove_if_empty(project_path)
@@ -71,6 +84,13 @@ def _make(fmt: str, path_help: str) -> click.Command:
         if len(result.rejected) > SHOW_REJECTED:
             click.echo(f"  ... and {len(result.rejected) - SHOW_REJECTED} more (see --json)")
 
+    if fmt == "folder":
+        cmd = click.option(
+            "--follow-links",
+            is_flag=True,
+            help="Also import symlinks that point outside the root folder (skipped and "
+            "reported by default).",
+        )(cmd)
     return cmd
 
 

@@ -17,6 +17,7 @@ from annotator.cli.common import (
     project_option,
     require_parent_dir,
     require_text_file,
+    validate_reviewer,
 )
 from annotator.core import labels_io
 from annotator.model import LABELS
@@ -37,7 +38,13 @@ def labels() -> None:
 @labels.command("import")
 @click.argument("file", type=click.Path(dir_okay=False))
 @project_option
-@click.option("--reviewer", "-r", required=True, help="Who the imported labels are recorded as.")
+@click.option(
+    "--reviewer",
+    "-r",
+    required=True,
+    callback=validate_reviewer,
+    help="Who the imported labels are recorded as.",
+)
 @click.option(
     "--others",
     type=click.Choice(LABELS),

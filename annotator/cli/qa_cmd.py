@@ -11,13 +11,16 @@ from annotator.cli.common import (
     open_existing,
     project_option,
     require_text_file,
+    validate_reviewer,
 )
 from annotator.core import qa as core
 from annotator.core.labels_io import resolve_ref
 from annotator.model import LABELS, AnnotatorError
 from annotator.store.labels_io import FaceResolver
 
-reviewer_option = click.option("--reviewer", "-r", required=True, help="Your reviewer name.")
+reviewer_option = click.option(
+    "--reviewer", "-r", required=True, callback=validate_reviewer, help="Your reviewer name."
+)
 pass_option = click.option("--pass", "pass_id", type=int, required=True, help="The QA pass id.")
 
 

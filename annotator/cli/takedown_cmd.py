@@ -6,7 +6,13 @@ import sys
 
 import click
 
-from annotator.cli.common import emit_json, json_option, open_existing, project_option
+from annotator.cli.common import (
+    emit_json,
+    json_option,
+    open_existing,
+    project_option,
+    validate_reviewer,
+)
 from annotator.core.takedown import takedown as do_takedown
 from annotator.model import AnnotatorError
 
@@ -14,7 +20,13 @@ from annotator.model import AnnotatorError
 @click.command()
 @click.argument("key")
 @project_option
-@click.option("--reviewer", "-r", required=True, help="Who carries out the takedown.")
+@click.option(
+    "--reviewer",
+    "-r",
+    required=True,
+    callback=validate_reviewer,
+    help="Who carries out the takedown.",
+)
 @click.option("--reason", default=None, help="Why (stored as given: do not put the name here).")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @json_option

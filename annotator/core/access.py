@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import binascii
 import os
+import stat
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -78,12 +79,53 @@ def _read_rec_payload(fd: int, offset: int) -> bytes:
         raise RecordError(f"{e} (record at offset {offset})") from None
 
 
+def _int(v: object) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def locator_problem(item: ReadItem, source_size: int | None) -> str | None:
+    """Why a face's locator (read from the project file, which may be crafted) cannot be
+    right, checked before any read: wrong types, negative values, a range past the end of the
+    source (so a huge ``length`` never allocates), a folder path that leaves the root."""
+    if item.fmt == "folder":
+        rel = item.relpath
+        if not isinstance(rel, str) or not rel or "\0" in rel:
+            return f"bad relative path {rel!r} in the project file"
+        parts = rel.replace("\\", "/").split("/")
+        if rel.startswith("/") or ".." in parts:
+            return f"relative path {rel!r} in the project file leaves the source folder"
+        for v in (item.offset, item.length):
+            if v is not None and not _int(v):
+                return f"bad locator in the project file ({v!r} is not an integer)"
+        return None
+    off, n = item.offset, item.length
+    if not _int(off) or not _int(n):
+        return f"bad locator in the project file (offset {off!r}, length {n!r})"
+    if off < 0 or n <= 0:  # type: ignore[operator]
+        return f"bad locator in the project file (offset {off}, length {n})"
+    if source_size is not None and off + n > source_size:  # type: ignore[operator]
+        return (
+            f"locator (offset {off:,}, length {n:,}) runs past the end of the source "
+            f"({source_size:,} bytes)"
+        )
+    return None
+
+
 def _read_fd(fd: int | None, item: ReadItem) -> bytes:
     """Read with an open fd of the source (None for folder sources)."""
     try:
+        why = locator_problem(item, None if fd is None else os.fstat(fd).st_size)
+        if why:
+            raise FaceReadError(f"{item.origin}: {why}")
         if item.fmt == "folder":
-            with open(os.path.join(item.source_path, item.relpath or ""), "rb") as f:
-                why = file_changed(os.fstat(f.fileno()), item.offset, item.length)
+            path = os.path.join(item.source_path, item.relpath or "")
+            # O_NONBLOCK + S_ISREG: a FIFO or device put in place of an image cannot hang a read
+            f = open(os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)), "rb")  # noqa: SIM115
+            with f:
+                st = os.fstat(f.fileno())
+                if not stat.S_ISREG(st.st_mode):
+                    raise FaceReadError(f"{item.origin}: not a regular file any more")
+                why = file_changed(st, item.offset, item.length)
                 if why:
                     raise FaceReadError(f"{item.origin}: {why}")
                 return f.read()

@@ -237,8 +237,8 @@ def jpeg_size(data: bytes) -> tuple[int, int] | None:
 
 
 def _image_size(c: store.Candidate, data: bytes) -> tuple[int, int] | None:
-    if c.width and c.height:
-        return int(c.height), int(c.width)
+    if isinstance(c.width, int) and isinstance(c.height, int) and c.width > 0 and c.height > 0:
+        return c.height, c.width  # (a crafted project file may hold other types: not trusted)
     size = jpeg_size(data)
     if size is not None and size[0] and size[1]:
         return size

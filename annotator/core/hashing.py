@@ -39,7 +39,6 @@ and ~55% at 250 px.
 from __future__ import annotations
 
 import hashlib
-import io
 import math
 import os
 import warnings
@@ -50,6 +49,8 @@ from functools import lru_cache
 
 import numpy as np
 from PIL import Image
+
+from annotator.core.decode import open_image
 
 GRAY_TOLERANCE = 2
 SHARPNESS_SIDE = 64  # sharpness is measured after box-reducing to about this many pixels
@@ -304,7 +305,9 @@ def dhash_bits(px98: np.ndarray) -> np.ndarray:
 # -- one batch of images --------------------------------------------------------------------------
 def _decode(data: bytes) -> tuple[Image.Image | None, str | None]:
     try:
-        im = Image.open(io.BytesIO(data))
+        # full size (the hashes must equal imagehash's): an image over the pixel budget is
+        # reported corrupt ("too large: ...") before any pixel is decoded
+        im = open_image(data)
         im.load()
         return im, None
     except Exception as e:  # noqa: BLE001 - any decoder failure is "corrupt" with its message

@@ -24,6 +24,7 @@ from annotator.formats import (
     check_format,
     fingerprint,
     image_kind,
+    looks_binary,
     msceleb,
     recordio,
     source_stat,
@@ -37,6 +38,7 @@ from annotator.model import (
     ProgressFn,
     Rejected,
 )
+from annotator.store import discard as discard_store
 from annotator.store import faces as store
 from annotator.store.db import Project
 
@@ -51,6 +53,7 @@ READERS: dict[str, Reader] = {
 }
 
 BATCH_ROWS = 10_000
+DISCARD_CHUNK = 2_000  # faces deleted per transaction by a restart
 BATCH_BYTES = 128 << 20
 CANCEL_CHECK_ROWS = 500
 _NO_RECT = (None, None, None, None)
@@ -89,6 +92,8 @@ def resolve_path(fmt: str, path: str | Path) -> Path:
             )
     elif p.is_dir():
         raise AnnotatorError(f"{p} is a folder; format {fmt!r} expects a file")
+    elif not p.is_file():  # a FIFO or device would block the first read
+        raise AnnotatorError(f"{p} is not a regular file (a FIFO, socket or device)")
     return p
 
 
@@ -141,7 +146,7 @@ def format_mismatch(fmt: str, p: Path) -> str | None:
         return "it is an InsightFace RecordIO file (use `annotator import rec`)"
     if image_kind(head[:16]) is not None:
         return "it is an image file, not a text file"
-    if b"\0" in head[:65536]:
+    if looks_binary(head[:65536]):
         return "it is a binary file, not a text file"
     counts = msceleb.column_counts(head, whole)
     want = TEXT_COLUMNS[fmt]
@@ -179,12 +184,19 @@ def import_source(
     cancelled: CancelledFn | None = None,
     batch_rows: int = BATCH_ROWS,
     batch_bytes: int = BATCH_BYTES,
+    restart: bool = False,
+    follow_links: bool = False,
 ) -> ImportResult:
     """Import (or continue importing) one source into ``project``.
 
     ``progress(done, total)`` gets rows done by this run and an estimate of the rows this run
     will do (0 when unknown); ``cancelled()`` is polled every few hundred rows and stops the
     import after committing what was read (the result then has ``complete=False``).
+
+    ``restart`` first discards what an earlier (partial or complete) import of the same path
+    stored — its faces, in short transactions, and the identities left empty — then imports
+    from the start; it is refused when any of those faces carries review work.
+    ``follow_links`` (folder sources) also imports symlinks that point outside the root.
     """
     check_format(fmt)
     p = resolve_path(fmt, path)
@@ -194,12 +206,21 @@ def import_source(
     except OSError as e:
         raise AnnotatorError(f"cannot read {p}: {e.strerror or e}") from None
     src = store.get_source(project, str(p), fmt)
+    if src is not None and restart:
+        discard_source(project, src)
+        src = None
     if src is not None:
         if src.fingerprint != fp:
             state = "imported" if src.complete else "partially imported"
             raise AnnotatorError(
                 f"{p} changed since it was {state} (size or content differs); "
-                "restore the original file, or import the new file under another name"
+                "restore the original file, or discard the earlier import and start again "
+                "with `--restart`"
+            )
+        if not _resume_ok(fmt, src, size):
+            raise AnnotatorError(
+                f"the project's resume position for {p} is out of range (a damaged or crafted "
+                "project file); discard the earlier import and start again with `--restart`"
             )
         if (src.size, src.mtime) != (size, mtime):
             store.update_source_stat(project, src.id, size, mtime)
@@ -210,7 +231,39 @@ def import_source(
         if why:
             raise AnnotatorError(f"{p} is not a {fmt!r} source: {why}")
         src = store.add_source(project, str(p), fmt, size, mtime, fp)
-    return _run(project, fmt, p, src, size, progress, cancelled, batch_rows, batch_bytes)
+    return _run(
+        project, fmt, p, src, size, progress, cancelled, batch_rows, batch_bytes, follow_links
+    )
+
+
+def _resume_ok(fmt: str, src: store.Source, size: int) -> bool:
+    pos, rec = src.resume_pos, src.resume_record
+    if not isinstance(pos, int) or not isinstance(rec, int) or rec < 0:
+        return False
+    # RecordIO and folders resume by index (rec keeps -1 after its last record)
+    return fmt in ("rec", "folder") or 0 <= pos <= size
+
+
+def discard_source(project: Project, src: store.Source, chunk: int | None = None) -> int:
+    """Remove what importing ``src`` stored: its faces (``chunk`` per transaction), its import
+    runs and rejected rows, and the identities left with no face, name or history. Refused
+    (nothing removed) when one of its faces carries review work. Returns the faces removed."""
+    worked = discard_store.reviewed_faces(project, src.id)
+    if worked:
+        raise AnnotatorError(
+            f"cannot restart the import of {src.path}: {worked} of its faces carry review work "
+            "(labels, history or QA); a restart would lose it"
+        )
+    removed = 0
+    touched: set[int] = set()
+    while True:
+        n, ids = discard_store.discard_faces_chunk(project, src.id, chunk or DISCARD_CHUNK)
+        if not n:
+            break
+        removed += n
+        touched |= ids
+    discard_store.discard_source(project, src.id, touched)
+    return removed
 
 
 def _already_complete(project: Project, src: store.Source) -> ImportResult:
@@ -252,6 +305,7 @@ def _run(
     cancelled: CancelledFn | None,
     batch_rows: int,
     batch_bytes: int,
+    follow_links: bool = False,
 ) -> ImportResult:
     result = ImportResult(source_id=src.id)
     ids = store.identity_ids(project)
@@ -259,7 +313,12 @@ def _run(
     salt = project.meta("salt") or ""
     withdrawn: set[str] = set()
     run_id = store.start_run(project, src.id)
-    reader = READERS[fmt](p, src.resume_pos, src.resume_record)
+    if fmt == "folder":
+        reader = folder_fmt.read_folder(
+            p, src.resume_pos, src.resume_record, follow_links=follow_links
+        )
+    else:
+        reader = READERS[fmt](p, src.resume_pos, src.resume_record)
     start_pos = src.resume_pos
     by_bytes = fmt in ("msceleb", "devset", "names", "rec") and size > 0
 

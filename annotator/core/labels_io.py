@@ -164,6 +164,11 @@ def _texts(
             except UnicodeDecodeError:
                 errors.append(LineError(no, "not UTF-8 text"))
             else:
+                if "\0" in text:
+                    errors.append(LineError(no, "NUL byte in the line"))
+                    if not some:
+                        _give_up(name, errors)
+                    continue
                 if text.strip() and not text.lstrip().startswith("#"):
                     some = True
                     yield no, text
@@ -273,10 +278,28 @@ def _label_row(out: ParsedFile, no: int, cells: Sequence[str], cols: dict[str, i
 # -- resolving ---------------------------------------------------------------------------------
 
 
+FACE_ID_MAX = (1 << 63) - 1  # SQLite's int64
+_ORIGIN_NUMBER = re.compile(r"^.+[:#](\d+)$")  # \d: any script's digits, checked below
+
+
 def resolve_ref(resolver: store.FaceResolver, ref: str) -> tuple[int | None, str | None]:
-    """(face id, None) or (None, reason) for an origin string or a face id."""
+    """(face id, None) or (None, reason) for an origin string or a face id.
+
+    A face id is ASCII digits only (``٣`` or ``³`` are not 3) within SQLite's int64 range."""
+    if "\0" in ref:
+        return None, "NUL byte in the face reference"
+    m = _ORIGIN_NUMBER.match(ref)
+    if m and (not m[1].isascii() or int(m[1]) > FACE_ID_MAX):
+        return None, f"unknown face {ref[:60]!r} (line or record number not ASCII digits in range)"
+    if ref.isdigit() and not ref.isascii():
+        return None, f"face id {ref!r} is not ASCII digits"
     if ref.isdigit():
         fid = int(ref)
+        if fid > FACE_ID_MAX:
+            found = resolver.by_origin(ref)  # a folder file named like a huge number
+            if len(found) == 1:
+                return found[0], None
+            return None, f"face id {ref[:30]} is out of range"
         if resolver.face_exists(fid):
             return fid, None
         found = resolver.by_origin(ref)  # a folder file named like a number

@@ -34,6 +34,74 @@ B64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp"})
 
 
+INT64_MAX = (1 << 63) - 1
+MAX_KEY_BYTES = 1024  # an identity key (MID, folder name) longer than this is not one
+
+
+def key_error(raw: bytes) -> str | None:
+    """Why ``raw`` (already stripped) cannot be an identity key, or None when it can: empty,
+    not UTF-8 (two different broken keys must not merge into one U+FFFD key), holding a NUL
+    byte, or absurdly long. (Other control characters occur in folder names and survive an
+    export and re-import, so they stay allowed.)"""
+    if not raw:
+        return "empty MID"
+    if len(raw) > MAX_KEY_BYTES:
+        return f"MID longer than {MAX_KEY_BYTES} bytes"
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        return f"MID is not valid UTF-8 ({e.reason} at byte {e.start})"
+    if "\0" in text:
+        return "MID contains a NUL byte"
+    return None
+
+
+def parse_int64(raw: bytes) -> int | None:
+    """An optionally signed run of ASCII digits within SQLite's int64 range, else None."""
+    s = raw.strip()
+    digits = s[1:] if s[:1] in (b"-", b"+") else s
+    if not digits or not digits.isdigit() or len(digits) > 19:  # bytes.isdigit is ASCII-only
+        return None
+    v = int(s)
+    return v if -INT64_MAX - 1 <= v <= INT64_MAX else None
+
+
+_BINARY_MAGIC = (
+    b"SQLite format 3\0",
+    b"\x1f\x8b",  # gzip
+    b"PK\x03\x04",  # zip
+    b"\x7fELF",
+    b"\x0a\x23\xd7\xce",  # RecordIO magic 0xced7230a, little-endian
+)
+
+
+def looks_binary(head: bytes) -> bool:
+    """Whether the first bytes of a file given as text are plainly a binary file (an image, a
+    project, an archive, RecordIO, UTF-16...). A stray NUL byte in a text file is not enough:
+    that line is rejected by the reader like any other bad line."""
+    if not head:
+        return False
+    if image_kind(head[:16]) is not None or head.startswith(_BINARY_MAGIC):
+        return True
+    nul = head.count(b"\0")
+    if not nul:
+        return False
+    if nul * 8 > len(head):  # UTF-16/32 text, or binary data
+        return True
+    # binary data: most "lines" hold a NUL or are not UTF-8; a text file: a few bad lines
+    lines = head.split(b"\n")
+    bad = 0
+    for ln in lines:
+        if b"\0" in ln:
+            bad += 1
+            continue
+        try:
+            ln.decode("utf-8")
+        except UnicodeDecodeError:
+            bad += 1
+    return bad >= 3 and bad * 4 > len(lines)
+
+
 def check_format(fmt: str) -> str:
     if fmt not in FORMATS:
         raise AnnotatorError(f"unknown format {fmt!r} (expected one of {', '.join(FORMATS)})")

@@ -11,6 +11,7 @@ face back notices a file that was changed after the import (:func:`file_changed`
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,10 +44,15 @@ def layout_problem(root: str | Path) -> str | None:
     )
 
 
-def read_folder(root: str | Path, start_pos: int = 0, start_index: int = 0) -> Iterator[Row]:
+def read_folder(
+    root: str | Path, start_pos: int = 0, start_index: int = 0, follow_links: bool = False
+) -> Iterator[Row]:
     """Walk ``root`` and yield ``(0, entries done, item)`` per image or rejected entry.
 
-    ``start_index`` skips that many entries (images + rejected) of the sorted walk.
+    ``start_index`` skips that many entries (images + rejected) of the sorted walk. Only
+    regular files are read (a FIFO or device named like an image is rejected, never opened);
+    a symlink (file or identity folder) that resolves outside the root is rejected unless
+    ``follow_links``.
     """
     root = Path(root)
     if not root.is_dir():
@@ -84,6 +90,17 @@ def read_folder(root: str | Path, start_pos: int = 0, start_index: int = 0) -> I
                     Rejected(rel_dir + "/", "symlink loop (identity folder points at the root)"),
                 )
             continue
+        if not follow_links and not _inside(real, real_root):
+            n += 1
+            if n > start_index:
+                yield (
+                    0,
+                    n,
+                    Rejected(
+                        rel_dir + "/", "symlink to a folder outside the root (--follow-links)"
+                    ),
+                )
+            continue
         try:
             entries = _sorted_entries(Path(ident.path))
         except OSError as e:
@@ -96,7 +113,7 @@ def read_folder(root: str | Path, start_pos: int = 0, start_index: int = 0) -> I
             if n <= start_index:
                 continue
             rel = f"{rel_dir}/{e.name}"
-            yield 0, n, _face_or_reject(e, ident.name, rel)
+            yield 0, n, _face_or_reject(e, ident.name, rel, None if follow_links else real_root)
 
 
 def file_locator(rel: str, st: os.stat_result) -> Locator:
@@ -146,7 +163,13 @@ def _reject_file(e: os.DirEntry[str], rel: str, reason: str) -> Rejected:
     return Rejected(rel, reason)
 
 
-def _face_or_reject(e: os.DirEntry[str], identity: str, rel: str) -> FaceRecord | Rejected:
+def _inside(real: str, real_root: str) -> bool:
+    return real == real_root or real.startswith(real_root.rstrip(os.sep) + os.sep)
+
+
+def _face_or_reject(
+    e: os.DirEntry[str], identity: str, rel: str, real_root: str | None = None
+) -> FaceRecord | Rejected:
     try:
         rel.encode("utf-8")
     except UnicodeEncodeError:
@@ -164,8 +187,17 @@ def _face_or_reject(e: os.DirEntry[str], identity: str, rel: str) -> FaceRecord 
         return Rejected(rel + "/", "nested folder (only ROOT/<identity>/<image> is read)")
     if os.path.splitext(e.name)[1].lower() not in IMAGE_EXTENSIONS:
         return Rejected(rel, "not an image file (extension)")
+    if not stat.S_ISREG(st.st_mode):
+        return Rejected(rel, "not a regular file (a FIFO, socket or device)")
+    if real_root is not None and e.is_symlink():
+        if not _inside(os.path.realpath(e.path), real_root):
+            return Rejected(rel, "symlink to a file outside the root (--follow-links)")
     try:
-        with open(e.path, "rb") as f:
+        # O_NONBLOCK: a file swapped for a FIFO after the stat above cannot hang the walk
+        fd = os.open(e.path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with open(fd, "rb") as f:
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                return Rejected(rel, "not a regular file (a FIFO, socket or device)")
             head = f.read(16)
     except OSError as err:
         return Rejected(rel, f"unreadable file ({err.strerror or err})")

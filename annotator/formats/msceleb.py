@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from annotator.formats import B64_ALPHABET, b64_error, image_kind
+from annotator.formats import B64_ALPHABET, b64_error, image_kind, key_error, parse_int64
 from annotator.model import AnnotatorError, FaceRecord, Locator, NameRecord, Rejected
 
 BLOCK = 8 << 20  # read size
@@ -33,6 +33,7 @@ Row = tuple[int, int, Item]
 _RECT = struct.Struct("<4f")
 _BOM = b"\xef\xbb\xbf"
 RECT_LIMIT = 10.0
+MAX_FIELD = 64 << 10  # a URL, FaceID or name longer than this is not one
 
 
 def iter_lines(
@@ -197,8 +198,10 @@ def _read_faces(path: str | Path, start_pos: int, start_line: int, ncols: int) -
                     fields = buf[s:t].split(b"\t")
                     if len(fields) != ncols - 1:
                         reason = f"expected {ncols} tab-separated columns, found {len(fields) + 1}"
-                    elif not fields[0].strip():
-                        reason = "empty MID"
+                    elif (reason := key_error(fields[0].strip())) is not None:
+                        pass
+                    elif any(len(f) > MAX_FIELD for f in fields[1:]):
+                        reason = f"a text field is longer than {MAX_FIELD >> 10} KiB"
                     else:
                         data = buf[t + 1 : le]
                         n = len(data)
@@ -219,23 +222,24 @@ def _read_faces(path: str | Path, start_pos: int, start_line: int, ncols: int) -
                     s = e + 1
                     continue
                 loc = Locator(base + t + 1, le - t - 1)
-                mid = fields[0].strip().decode("utf-8", "replace")
+                mid = fields[0].strip().decode("utf-8")
                 if ncols == 7:
                     rank_s = fields[1]
-                    if rank_s.isdigit():
-                        rank: int | None = int(rank_s)
-                    elif not rank_s.strip():
-                        rank = None
-                    else:
-                        try:
-                            rank = int(rank_s)
-                        except ValueError:
+                    rank: int | None = None
+                    if rank_s.strip():
+                        rank = parse_int64(rank_s)
+                        if rank is None:
+                            why = (
+                                "out of range"
+                                if rank_s.strip().lstrip(b"+-").isdigit()
+                                else "not an integer"
+                            )
                             yield (
                                 end,
                                 line_no,
                                 Rejected(
                                     f"{name}:{line_no}",
-                                    f"ImageSearchRank is not an integer: {_text(rank_s)[:40]!r}",
+                                    f"ImageSearchRank is {why}: {_text(rank_s)[:40]!r}",
                                     line_no,
                                 ),
                             )
@@ -301,6 +305,9 @@ def read_names(path: str | Path, start_pos: int = 0, start_line: int = 0) -> Ite
                     ),
                 )
                 continue
+            if b"\0" in line:
+                yield end, line_no, Rejected(origin, "NUL byte in the line", line_no)
+                continue
             try:
                 mid = fields[0].decode("utf-8").strip()
                 text = fields[1].decode("utf-8")
@@ -311,8 +318,9 @@ def read_names(path: str | Path, start_pos: int = 0, start_line: int = 0) -> Ite
                     Rejected(origin, f"invalid UTF-8 ({e.reason} at byte {e.start})", line_no),
                 )
                 continue
-            if not mid:
-                yield end, line_no, Rejected(origin, "empty MID", line_no)
+            why = key_error(mid.encode("utf-8"))
+            if why:
+                yield end, line_no, Rejected(origin, why, line_no)
                 continue
             nm, lang = parse_name(text)
             if not nm:

@@ -239,6 +239,7 @@ def read_rec(rec_path: str | Path, start_pos: int = 0, start_index: int = 0) -> 
         for r in bad:
             yield 0, 0, r
     n = len(keys)
+    rec_size = rec_path.stat().st_size
     with open(rec_path, "rb", buffering=4 << 20) as fh:
         # Header record (key 0 with flag 2): identity records are skipped, images labelled.
         id_first = id_end = None
@@ -247,11 +248,17 @@ def read_rec(rec_path: str | Path, start_pos: int = 0, start_index: int = 0) -> 
         if len(zero):
             try:
                 flag, label, *_ = unpack(read_record_at(fh, int(offs[zero[0]])))
-            except RecordError:
+            except (RecordError, OSError, OverflowError):
                 flag, label = 0, 0.0
             if flag == 2 and isinstance(label, tuple):
-                id_first, id_end = int(label[0]), int(label[1])
                 hdr_key = 0
+                why = header_problem(label, keys)
+                if why is None and label[1] > label[0]:
+                    why = _range_record_problem(fh, keys, offs, int(label[0]), int(label[1]))
+                if why is None:
+                    id_first, id_end = int(label[0]), int(label[1])
+                elif start_index == 0:
+                    yield 0, 0, Rejected(f"{name}#0", why, 0)
         fh.seek(0)
         for j in range(start_index, n):
             key, off = int(keys[j]), int(offs[j])
@@ -259,16 +266,30 @@ def read_rec(rec_path: str | Path, start_pos: int = 0, start_index: int = 0) -> 
             if key == hdr_key or (id_first is not None and id_first <= key < id_end):
                 continue  # header / per-identity range records are not faces
             origin = f"{name}#{key}"
+            if off + _HEAD.size > rec_size:
+                yield (
+                    next_pos,
+                    j + 1,
+                    Rejected(
+                        origin,
+                        f".idx offset {off} is past the end of {name} ({rec_size} bytes)",
+                        key,
+                    ),
+                )
+                continue
             try:
                 if fh.tell() != off:
                     fh.seek(off)
                 payload = read_record(fh)
                 flag, label, _, _, img = unpack(payload)
-            except RecordError as e:
+            except (RecordError, OSError, OverflowError) as e:
                 yield next_pos, j + 1, Rejected(origin, f"unreadable record: {e}", key)
+                fh.seek(0)  # an unknown position after a failed read
                 continue
+            if hdr_key is not None and id_first is None and flag == 2 and not img:
+                continue  # a per-identity range record under an untrusted header
             lab = label[0] if isinstance(label, tuple) else label
-            if not np.isfinite(lab) or lab < 0 or lab != int(lab):
+            if not np.isfinite(lab) or lab < 0 or lab != int(lab) or lab >= MAX_CLASS:
                 yield next_pos, j + 1, Rejected(origin, f"bad class label {lab!r}", key)
                 continue
             if image_kind(img[:16]) is None:
@@ -280,6 +301,49 @@ def read_rec(rec_path: str | Path, start_pos: int = 0, start_index: int = 0) -> 
                 continue
             rec = FaceRecord(str(int(lab)), Locator(offset=off, length=len(payload)), key)
             yield next_pos, j + 1, rec
+
+
+def _range_record_problem(
+    fh: BinaryIO, keys: np.ndarray, offs: np.ndarray, first: int, end: int
+) -> str | None:
+    """The record of key ``first`` must be a per-identity range record (flag 2, no image);
+    when it is an image or unreadable the header contradicts the data."""
+    at = np.nonzero(keys == first)[0]
+    try:
+        flag, _label, _, _, img = unpack(read_record_at(fh, int(offs[at[0]])))
+    except (RecordError, OSError, OverflowError, IndexError):
+        flag, img = -1, b""
+    if flag == 2 and not img:
+        return None
+    return (
+        f"header record range [{first}, {end}) contradicts the data (record #{first} is not a "
+        "per-identity range record); header ignored, every record read"
+    )
+
+
+MAX_CLASS = float(1 << 31)  # a class label at or above this is not a class index
+
+
+def header_problem(label: tuple[float, ...], keys: np.ndarray) -> str | None:
+    """Why a header record's [first, end) range cannot be trusted (None when it fits the
+    data): labels that are not finite whole numbers, a range that is empty or backwards, or
+    one the .idx contradicts (keys of the range missing, or no image key below it)."""
+    shown = ", ".join(f"{v:g}" for v in label[:2])
+    if len(label) < 2 or not all(np.isfinite(v) and v == int(v) for v in label[:2]):
+        return f"bad header record (range [{shown}]); header ignored, every record read"
+    first, end = int(label[0]), int(label[1])
+    if not 1 <= first <= end or end - first > len(keys):
+        return (
+            f"header record range [{first}, {end}) does not fit the {len(keys)} records of "
+            "the index; header ignored, every record read"
+        )
+    in_range = int(np.count_nonzero((keys >= first) & (keys < end)))
+    if in_range != end - first:
+        return (
+            f"header record range [{first}, {end}) contradicts the index ({in_range} of its "
+            f"{end - first} keys exist); header ignored, every record read"
+        )
+    return None
 
 
 def read_image_at(fh: BinaryIO, offset: int, length: int) -> bytes:

@@ -177,11 +177,11 @@ def _interactive(app, quitter, project_path, reviewer, identity_key, view, size)
     from annotator.store.db import open_project
 
     st = settings()
-    name = reviewer or st.value("reviewer", "") or ""
+    name = (reviewer or st.value("reviewer", "") or "").strip()
     if not name:
         from annotator.gui.dialogs.simple import ask_reviewer_name
 
-        name = ask_reviewer_name(None, os.environ.get("USER", "")) or ""
+        name = (ask_reviewer_name(None, os.environ.get("USER", "")) or "").strip()
         if not name:
             return 1
     st.setValue("reviewer", name)

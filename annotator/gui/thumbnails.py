@@ -19,6 +19,7 @@ from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 from PySide6.QtGui import QImage, QPixmap
 
 from annotator.core.access import ReadItem, read_planned
+from annotator.core.decode import open_image
 from annotator.gui.qtcompat import emit
 from annotator.store.thumbcache import DiskCache
 
@@ -43,7 +44,7 @@ def _cache_key(loc: Locator) -> str:
 
 def decode_thumbnail(data: bytes, size: int) -> tuple[QImage, bytes]:
     """Decode image bytes, shrink to fit ``size``; returns the QImage and a small JPEG."""
-    with Image.open(io.BytesIO(data)) as im:
+    with open_image(data, fit=(size, size)) as im:  # the pixel budget (core/decode.py)
         im.draft("RGB", (size, size))
         im = im.convert("RGB")
         im.thumbnail((size, size), Image.Resampling.BILINEAR)

@@ -131,7 +131,15 @@ def open_project(path: str | os.PathLike[str], create: bool = False) -> Project:
         conn.execute("PRAGMA synchronous = NORMAL")
         from annotator.store.migrations import migrations
 
-        migrations.apply(Database(conn))
+        why = schema_problem(conn, partial=True)  # before migrating: nothing foreign runs
+        if why is None:
+            migrations.apply(Database(conn))
+            why = schema_problem(conn, partial=False)
+        if why is not None:
+            conn.close()
+            raise AnnotatorError(
+                f"{p} is refused: its schema is not what annotator's migrations make ({why})"
+            )
         project = Project(p, conn)
         if project.meta("app") is None:
             with project.tx() as c:
@@ -155,3 +163,54 @@ def _unreadable(p: Path, e: sqlite3.DatabaseError) -> str:
     if "unable to open" in str(e):
         return f"cannot open {p} ({e})"
     return f"{p} is not an annotator project ({e})"
+
+
+# -- schema check --------------------------------------------------------------------------
+# A project file is only opened when its schema is exactly what the migrations make: a crafted
+# file could otherwise carry triggers or views that run on our writes (rewriting reviewers,
+# deleting hashes). The expected schema is made once per process by running the migrations on
+# an in-memory database.
+
+_expected_schema: dict[tuple[str, str], str] | None = None
+
+
+def _schema_of(conn: sqlite3.Connection) -> dict[tuple[str, str], str]:
+    """(type, name) -> normalised SQL of every schema object but SQLite's own."""
+    return {
+        (str(t), str(n)): " ".join(str(sql or "").split())
+        for t, n, sql in conn.execute("SELECT type, name, sql FROM main.sqlite_master")
+        if not str(n).startswith("sqlite_")
+    }
+
+
+def expected_schema() -> dict[tuple[str, str], str]:
+    """The schema the migrations make (computed once per process)."""
+    global _expected_schema
+    if _expected_schema is None:
+        from annotator.store.migrations import migrations
+
+        mem = sqlite3.connect(":memory:", isolation_level=None)
+        try:
+            migrations.apply(Database(mem))
+            _expected_schema = _schema_of(mem)
+        finally:
+            mem.close()
+    return _expected_schema
+
+
+def schema_problem(conn: sqlite3.Connection, partial: bool) -> str | None:
+    """Why the file's schema is not the migrations' (None when it is). With ``partial`` (a file
+    not migrated yet, e.g. made by an older version) objects may be missing, but every object
+    present must be one the migrations make, with the same definition."""
+    want = expected_schema()
+    have = _schema_of(conn)
+    for key in sorted(have):
+        if key not in want:
+            return f"foreign {key[0]} {key[1]!r}"
+        if have[key] != want[key]:
+            return f"{key[0]} {key[1]!r} is defined differently"
+    if not partial:
+        missing = sorted(set(want) - set(have))
+        if missing:
+            return f"{missing[0][0]} {missing[0][1]!r} is missing"
+    return None

@@ -26,11 +26,22 @@ HASH_DTYPE = np.dtype(
 NO_RANK = 2**62
 
 
+# A face_hashes row whose values have the types and ranges a scan writes. A crafted or damaged
+# project file can hold others (text in phash, a width beyond int32): such a row is not loaded
+# and its face counts as unhashed, so the next scan hashes it again and replaces the row.
+_WELL_TYPED = """(typeof(h.phash) IN ('integer', 'null') AND typeof(h.dhash) IN ('integer', 'null')
+    AND typeof(h.sha256) IN ('blob', 'null')
+    AND (h.width IS NULL OR (typeof(h.width) = 'integer' AND h.width BETWEEN 0 AND 2147483647))
+    AND (h.height IS NULL OR (typeof(h.height) = 'integer' AND h.height BETWEEN 0 AND 2147483647))
+    AND (h.grayscale IS NULL OR h.grayscale IN (0, 1))
+    AND typeof(h.sharpness) IN ('real', 'integer', 'null'))"""
+
+
 def unhashed_face_ids(project: Project) -> np.ndarray:
-    """Ids of faces that have no face_hashes row yet (ascending)."""
+    """Ids of faces that have no (well-typed) face_hashes row yet (ascending)."""
     cur = project.conn.execute(
         "SELECT f.id FROM faces f LEFT JOIN face_hashes h ON h.face_id = f.id "
-        "WHERE h.face_id IS NULL ORDER BY f.id"
+        f"WHERE h.face_id IS NULL OR NOT {_WELL_TYPED} ORDER BY f.id"
     )
     return np.fromiter((r[0] for r in cur), dtype=np.int64)
 
@@ -63,8 +74,10 @@ def load_hashes(project: Project) -> np.ndarray:
     cur = project.conn.execute(
         f"""SELECT h.face_id, f.identity_id, coalesce(h.phash, 0), coalesce(h.width, 0),
                   coalesce(h.height, 0), coalesce(h.grayscale, 0), coalesce(h.sharpness, -1),
-                  h.corrupt IS NOT NULL, coalesce(f.rank, {NO_RANK})
-           FROM face_hashes h JOIN faces f ON f.id = h.face_id ORDER BY h.face_id"""
+                  h.corrupt IS NOT NULL,
+                  CASE typeof(f.rank) WHEN 'integer' THEN f.rank ELSE {NO_RANK} END
+           FROM face_hashes h JOIN faces f ON f.id = h.face_id
+           WHERE {_WELL_TYPED} ORDER BY h.face_id"""
     )
     # filled in place, slice by slice (no list of chunks concatenated into a second copy)
     out = np.empty(n, dtype=HASH_DTYPE)

@@ -142,3 +142,37 @@ def test_subprocess(data):
         and bad.stderr.startswith("error: ")
         and "Traceback" not in bad.stderr
     )
+
+
+def test_restart_and_follow_links_options(data, tmp_path):
+    import os
+
+    db = data / "p.db"
+    assert run("import", "msceleb", data / "faces.tsv", "-p", db).exit_code == 0
+    with open(data / "faces.tsv", "ab") as f:  # the file changes: refused, --restart named
+        msceleb.write_row(f, "m.9", 1, None, None, None, None, jpeg(9))
+    r = run("import", "msceleb", data / "faces.tsv", "-p", db)
+    assert r.exit_code == 1 and "--restart" in r.output
+    r = run("import", "msceleb", data / "faces.tsv", "-p", db, "--restart", "--json")
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.output)
+    assert (out["imported"], out["identities"]) == (9, 3)  # emptied identities went too
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "o.jpg").write_bytes(jpeg(3))
+    os.symlink(outside / "o.jpg", data / "folder" / "a" / "o.jpg")
+    r = run("import", "folder", data / "folder", "-p", db, "--json")
+    assert any("outside the root" in x["reason"] for x in json.loads(r.output)["rejected"])
+    r = run("import", "folder", data / "folder", "-p", db, "--json", "--follow-links", "--restart")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output)["imported"] == 3
+
+
+def test_a_fifo_given_as_the_source_file_is_refused_not_waited_on(tmp_path):
+    import os
+
+    fifo = tmp_path / "faces.tsv"
+    os.mkfifo(fifo)
+    r = run("import", "msceleb", fifo, "-p", tmp_path / "p.db")
+    assert r.exit_code == 1 and "not a regular file" in r.output
+    assert not (tmp_path / "p.db").exists()

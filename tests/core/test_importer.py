@@ -397,3 +397,143 @@ def test_foreign_files_are_refused_before_anything_is_written(tmp_path):
                 import_source(pr, fmt, tmp_path / name)
         assert pr.conn.execute("SELECT count(*) FROM sources").fetchone()[0] == 0
         assert import_source(pr, "devset", tmp_path / "dev.tsv").imported == 10
+
+
+# -- hostile input (issue 13 items 3, 5, 14) ----------------------------------------------------
+
+
+def _row(mid: bytes, rank: bytes, i: int) -> bytes:
+    import base64
+
+    return b"\t".join([mid, rank, b"http://i", b"", b"F", b"", base64.b64encode(jpeg(i))]) + b"\n"
+
+
+def test_out_of_range_rank_is_a_rejected_row_not_a_wedged_source(tmp_path):
+    p = tmp_path / "f.tsv"
+    rows = [_row(b"m.01", str(i).encode(), i) for i in range(30)]
+    rows[10] = _row(b"m.01", b"9" * 20, 10)  # beyond int64: OverflowError at insert before
+    rows[11] = _row(b"m.01", b"-" + b"9" * 19, 11)
+    rows[12] = _row(b"m.01", "\u00b3".encode(), 12)  # a superscript digit is not an integer
+    p.write_bytes(b"".join(rows))
+    with open_project(tmp_path / "p.db", create=True) as pr:
+        r = import_source(pr, "msceleb", p, batch_rows=1)
+        assert r.complete and r.imported == 27
+        reasons = {x.origin: x.reason for x in r.rejected}
+        assert "out of range" in reasons["f.tsv:11"]
+        assert "out of range" in reasons["f.tsv:12"]
+        assert "not an integer" in reasons["f.tsv:13"]
+        assert pr.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_invalid_utf8_mids_are_rejected_not_merged(tmp_path):
+    p = tmp_path / "f.tsv"
+    p.write_bytes(_row(b"m.\xff01", b"1", 1) + _row(b"m.\xfe01", b"2", 2) + _row(b"m.ok", b"3", 3))
+    q = tmp_path / "g.tsv"  # a NUL in a text file is a bad row, not a "binary file"
+    q.write_bytes(_row(b"m.\x00x", b"4", 4) + _row(b"m.ok2", b"5", 5))
+    with open_project(tmp_path / "p.db", create=True) as pr:
+        r = import_source(pr, "msceleb", p)
+        assert r.imported == 1
+        assert [x.origin for x in r.rejected] == ["f.tsv:1", "f.tsv:2"]
+        assert "UTF-8" in r.rejected[0].reason
+        r = import_source(pr, "msceleb", q)
+        assert r.imported == 1
+        assert [x.origin for x in r.rejected] == ["g.tsv:1"]
+        assert "NUL" in r.rejected[0].reason
+        keys = [k for (k,) in pr.conn.execute("SELECT key FROM identities ORDER BY key")]
+        assert keys == ["m.ok", "m.ok2"]
+
+
+def test_nul_byte_in_a_names_file_rejects_that_line_only(tmp_path):
+    p = tmp_path / "names.tsv"
+    p.write_bytes(
+        b'm.1\t"One"@en\nm.2\t"T\x00wo"@en\nm.3\t"Three"@en\nm.4\t"Fo\xfcr"@de\nm.5\t"V"@en\n'
+    )
+    with open_project(tmp_path / "p.db", create=True) as pr:
+        r = import_source(pr, "names", p)
+        assert r.imported == 3
+        assert [x.origin for x in r.rejected] == ["names.tsv:2", "names.tsv:4"]
+        assert r.rejected[0].reason == "NUL byte in the line"
+        assert "UTF-8" in r.rejected[1].reason
+
+
+def test_restart_discards_a_partial_import_then_imports_the_fixed_file(tmp_path, monkeypatch):
+    from annotator.core import importer
+
+    monkeypatch.setattr(importer, "CANCEL_CHECK_ROWS", 5)
+    monkeypatch.setattr(importer, "DISCARD_CHUNK", 3)  # several short transactions
+    p = tmp_path / "f.tsv"
+    write_tsv(p, n=40, ids=4)
+    with open_project(tmp_path / "p.db", create=True) as pr:
+        r = import_source(pr, "msceleb", p, batch_rows=1, cancelled=lambda: True)
+        assert not r.complete
+        done = pr.conn.execute("SELECT count(*) FROM faces").fetchone()[0]
+        assert 0 < done < 40
+        write_tsv(p, n=30, ids=3)  # "fixed" file: refused without --restart
+        with pytest.raises(AnnotatorError, match="--restart"):
+            import_source(pr, "msceleb", p)
+        r2 = importer.import_source(pr, "msceleb", p, restart=True)
+        assert r2.complete and r2.imported == 30 and r2.identities == 3
+        assert counts(pr)[:2] == (30, 3)
+        assert pr.conn.execute("SELECT count(*) FROM sources").fetchone()[0] == 1
+        assert pr.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert pr.conn.execute("PRAGMA foreign_key_check").fetchall() == []
+
+
+def test_restart_is_refused_when_faces_carry_review_work(tmp_path):
+    from annotator.core import ops
+
+    p = tmp_path / "f.tsv"
+    write_tsv(p, n=10, ids=2)
+    with open_project(tmp_path / "p.db", create=True) as pr:
+        import_source(pr, "msceleb", p)
+        fid = pr.conn.execute("SELECT min(id) FROM faces").fetchone()[0]
+        ops.label_faces(pr, [fid], "correct", "ann")
+        with pytest.raises(AnnotatorError, match="review work"):
+            import_source(pr, "msceleb", p, restart=True)
+        assert counts(pr)[0] == 10
+
+
+def test_an_import_that_failed_part_way_resumes_without_duplicates(tmp_path, monkeypatch):
+    from annotator.core import importer
+
+    p = tmp_path / "f.tsv"
+    write_tsv(p, n=50, ids=5)
+    real = importer.store.insert_faces
+    calls = {"n": 0}
+
+    def failing(c, rows):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise RuntimeError("disk on fire")
+        return real(c, rows)
+
+    monkeypatch.setattr(importer, "CANCEL_CHECK_ROWS", 5)
+    with open_project(tmp_path / "p.db", create=True) as pr:
+        monkeypatch.setattr(importer.store, "insert_faces", failing)
+        with pytest.raises(RuntimeError):
+            import_source(pr, "msceleb", p, batch_rows=5)
+        monkeypatch.setattr(importer.store, "insert_faces", real)
+        stored = counts(pr)[0]
+        assert 0 < stored < 50
+        r = import_source(pr, "msceleb", p, batch_rows=5)  # same file: resumes
+        assert r.complete and r.imported == 50 - stored
+        assert counts(pr)[0] == 50
+
+
+def test_a_crafted_resume_position_is_one_clear_error(tmp_path):
+    import sqlite3
+
+    p = tmp_path / "f.tsv"
+    write_tsv(p, n=10, ids=2)
+    db = tmp_path / "p.db"
+    with open_project(db, create=True) as pr:
+        import_source(pr, "msceleb", p)
+    c = sqlite3.connect(db)
+    c.execute("UPDATE sources SET resume_pos = 9223372036854775807, complete = 0")
+    c.commit()
+    c.close()
+    with open_project(db) as pr:
+        with pytest.raises(AnnotatorError, match="resume position .*--restart"):
+            import_source(pr, "msceleb", p)
+        r = import_source(pr, "msceleb", p, restart=True)
+        assert r.complete and r.imported == 10

@@ -80,3 +80,36 @@ def test_locator_records_size_and_mtime(tmp_path):
     for rel, loc in faces.items():
         st = os.stat(root / rel)
         assert (loc.length, loc.offset) == (st.st_size, st.st_mtime_ns)
+
+
+def test_fifo_named_like_an_image_is_rejected_without_opening_it(tmp_path):
+    root = tmp_path / "root"
+    (root / "a").mkdir(parents=True)
+    (root / "a" / "a.jpg").write_bytes(img("JPEG"))
+    os.mkfifo(root / "a" / "b.jpg")  # opening it for reading would block forever
+    got = [it for _, _, it in read_folder(root)]
+    assert isinstance(got[0], FaceRecord)
+    assert got[1] == Rejected("a/b.jpg", "not a regular file (a FIFO, socket or device)")
+
+
+def test_symlinks_outside_the_root_are_skipped_unless_follow_links(tmp_path):
+    outside = tmp_path / "outside"
+    (outside / "who").mkdir(parents=True)
+    (outside / "secret.jpg").write_bytes(img("JPEG"))
+    (outside / "who" / "x.jpg").write_bytes(img("JPEG"))
+    root = tmp_path / "root"
+    (root / "a").mkdir(parents=True)
+    (root / "a" / "in.jpg").write_bytes(img("JPEG"))
+    os.symlink(root / "a" / "in.jpg", root / "a" / "link_in.jpg")  # stays inside: fine
+    os.symlink(outside / "secret.jpg", root / "a" / "link_out.jpg")
+    os.symlink(outside / "who", root / "b")
+    got = {
+        (it.locator.relpath if isinstance(it, FaceRecord) else it.origin): it
+        for _, _, it in read_folder(root)
+    }
+    assert isinstance(got["a/in.jpg"], FaceRecord)
+    assert isinstance(got["a/link_in.jpg"], FaceRecord)
+    assert "outside the root" in got["a/link_out.jpg"].reason
+    assert "outside the root" in got["b/"].reason
+    followed = [it for _, _, it in read_folder(root, follow_links=True)]
+    assert sum(isinstance(it, FaceRecord) for it in followed) == 4

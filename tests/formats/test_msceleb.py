@@ -215,3 +215,16 @@ def test_fingerprint_pinned(tmp_path):
         f.seek((3 << 20) - 1)
         f.write(b"b")
     assert fingerprint(big) != fp1
+
+
+def test_looks_binary_tells_binary_files_from_text_with_a_stray_nul():
+    from annotator.formats import looks_binary
+
+    text = b"".join(b'm.%d\t"Name %d"@en\n' % (i, i) for i in range(50))
+    assert not looks_binary(text)
+    assert not looks_binary(text.replace(b"Name 7", b"Na\x00e 7").replace(b"Name 9", b"N\xffme"))
+    assert looks_binary(b"SQLite format 3\x00" + bytes(100))
+    assert looks_binary(text.decode().encode("utf-16-le"))
+    assert looks_binary(jpeg())
+    rnd = bytes((i * 7919 + 13) % 256 for i in range(20000))
+    assert looks_binary(rnd)

@@ -149,3 +149,60 @@ def test_read_idx_blocks_and_bad_lines(tmp_path, monkeypatch, block):
     p.write_text("0\t300\n1\t100\n2\t200\n")
     keys, offs, bad = recordio.read_idx(p)
     assert keys.tolist() == [1, 2, 0] and offs.tolist() == [100, 200, 300] and bad == []
+
+
+# -- hostile input (issue 13 item 4) -------------------------------------------------------------
+
+
+def _raw_rec(tmp_path, payloads, idx_lines=None):
+    """A .rec of the given payloads (keys 0..) and its .idx (or the given .idx lines)."""
+    rec = tmp_path / "train.rec"
+    lines = []
+    with open(rec, "wb") as f:
+        for k, p in enumerate(payloads):
+            lines.append(f"{k}\t{f.tell()}\n")
+            f.write(encode_record(p))
+    (tmp_path / "train.idx").write_text("".join(idx_lines if idx_lines is not None else lines))
+    return rec
+
+
+def test_header_range_that_contradicts_the_data_is_reported_not_trusted(tmp_path):
+    imgs = [recordio.pack(i % 3, jpeg((i, 0, 0))) for i in range(1, 514)]
+    rec = _raw_rec(tmp_path, [recordio.pack([1, 100000], b"")] + imgs)
+    got = items(read_rec(rec))
+    faces = [x for x in got if isinstance(x, FaceRecord)]
+    assert len(faces) == 513
+    bad = [x for x in got if isinstance(x, Rejected)]
+    assert len(bad) == 1 and bad[0].origin == "train.rec#0" and "header" in bad[0].reason
+
+
+def test_header_whose_range_covers_images_is_not_trusted(tmp_path):
+    imgs = [recordio.pack(i % 3, jpeg((i, 0, 0))) for i in range(1, 11)]
+    rec = _raw_rec(tmp_path, [recordio.pack([1, 11], b"")] + imgs)  # "all are range records"
+    got = items(read_rec(rec))
+    assert sum(isinstance(x, FaceRecord) for x in got) == 10
+    assert [x.origin for x in got if isinstance(x, Rejected)] == ["train.rec#0"]
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_nan_or_inf_header_labels_are_a_rejection(tmp_path, bad):
+    imgs = [recordio.pack(1, jpeg((9, 0, 0))), recordio.pack(bad, jpeg((8, 0, 0)))]
+    rec = _raw_rec(tmp_path, [recordio.pack([bad, 3], b"")] + imgs)
+    got = items(read_rec(rec))
+    assert [x.record for x in got if isinstance(x, FaceRecord)] == [1]
+    rej = {x.origin: x.reason for x in got if isinstance(x, Rejected)}
+    assert set(rej) == {"train.rec#0", "train.rec#2"}
+    assert "bad class label" in rej["train.rec#2"]
+
+
+def test_idx_offset_past_the_end_is_a_rejection_not_an_abort(tmp_path):
+    payloads = [recordio.pack(0, jpeg((1, 0, 0))), recordio.pack(1, jpeg((2, 0, 0)))]
+    rec = _raw_rec(tmp_path, payloads)
+    lines = (tmp_path / "train.idx").read_text().splitlines(keepends=True)
+    lines += ["2\t9223372036854775000\n", "3\t99999999\n", "4\tnot-a-number\n"]
+    (tmp_path / "train.idx").write_text("".join(lines))
+    got = items(read_rec(rec))
+    assert sum(isinstance(x, FaceRecord) for x in got) == 2
+    rej = {x.origin: x.reason for x in got if isinstance(x, Rejected)}
+    assert "past the end" in rej["train.rec#2"] and "past the end" in rej["train.rec#3"]
+    assert "bad .idx line" in rej["train.idx:5"]
