@@ -33,6 +33,7 @@ from annotator.core.export import (
     safe_component,
     select_faces,
 )
+from annotator.core.export.selection import ImageSizes
 from annotator.core.importer import import_source
 from annotator.formats import msceleb, recordio
 from annotator.formats.recordio import unescape_key
@@ -656,6 +657,28 @@ def test_image_size_reads_the_header():
     assert image_size(b"\x89PNG\r\n\x1a\n" + b"\0" * 20, "png") is None
     assert image_size(j[:20], "jpeg") is None  # truncated before the frame header
     assert image_size(cases[-1][0], "jpeg") is None  # a PNG is not read as a JPEG
+
+
+def test_image_sizes_answers_a_known_header_like_pillow():
+    """Same encoder settings share the header: answered from the table, still right; sizes
+    and qualities that differ are read by Pillow."""
+    images = []
+    for k in range(40):
+        b = io.BytesIO()
+        size = [(112, 112), (96, 112), (112, 96)][k % 3]
+        im = Image.new("RGB", size, (k * 5, 90, 9))
+        ImageDraw.Draw(im).ellipse((k % 7, 3, 60, 70), fill=(200, k * 3, 30))
+        im.save(b, "JPEG", quality=[90, 75][k % 2], optimize=k % 5 == 0)
+        images.append((b.getvalue(), "jpeg"))
+    b = io.BytesIO()
+    Image.new("RGB", (33, 44)).save(b, "PNG")
+    images.append((b.getvalue(), "png"))
+    images.append((images[0][0][:300], "jpeg"))  # cut inside the header
+    sizes = ImageSizes()
+    got = [sizes(data, kind) for data, kind in images * 2]
+    want = [image_size(data, kind) for data, kind in images * 2]
+    assert got == want and want[0] == (112, 112) and want[1] == (112, 96) and want[-1] is None
+    assert 0 < len(sizes._known) <= 6 + 8  # 6 size/quality pairs + 8 own (optimised) tables
 
 
 def test_memory_does_not_grow_with_the_export(tmp_path, monkeypatch):
