@@ -815,14 +815,3 @@ def test_rec_identities_tsv_escapes_keys(tmp_path):
     assert [c for c, _k in fields] == [str(i) for i in range(len(keys))]
     assert "a\\nb" in {k for _c, k in fields} and "back\\\\slash\\\\n" in {k for _c, k in fields}
     assert "newline `\\n`" in (out / "README.md").read_text()
-
-
-def test_escape_key_round_trips():
-    from annotator.formats.recordio import class_line, escape_key
-
-    for key in ["", "m.0abc", "\\", "\\\\n", "x\x00\x1f\x7f\x85\u2028\u2029é", "end\\"]:
-        esc = escape_key(key)
-        assert unescape_key(esc) == key
-        assert not any(ch in esc for ch in "\t\n\r\x85\u2028\u2029")
-    assert class_line(7, "a\tb") == b"7\ta\\tb\n"
-    assert unescape_key("odd\\q and cut \\x4") == "odd\\q and cut \\x4"  # kept as written
