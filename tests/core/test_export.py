@@ -544,6 +544,10 @@ def test_refuses_non_empty_and_force_replaces_only_an_earlier_export(proj, tmp_p
     (tmp_path / "file").write_text("x")
     with pytest.raises(AnnotatorError, match="not a folder"):
         export_dataset(p, tmp_path / "file", "csv", force=True)
+    (tmp_path / "link").symlink_to(out)  # replacing would move the link, not the export
+    with pytest.raises(AnnotatorError, match="symbolic link"):
+        export_dataset(p, tmp_path / "link", "csv", force=True)
+    assert (out / "notes.txt").exists()
 
 
 def test_force_never_replaces_home_or_root(proj, tmp_path, monkeypatch):

@@ -77,9 +77,11 @@ def remove_leftovers(out: Path) -> int:
 
 def check_out(project: Project, out: Path, force: bool) -> None:
     """Refuse an output folder the export must not write or replace (one-line AnnotatorError):
-    a file; the file system root, a home folder or a folder above one; a folder holding the
+    a link or a file; the file system root, a home folder or a folder above one; a folder holding the
     project file, its cache or a source, or inside a folder source; a non-empty folder that is
     not an earlier export of this tool (even with ``force``), or one that is, without ``force``."""
+    if out.is_symlink():
+        raise AnnotatorError(f"{out} is a symbolic link; give the folder it points to")
     if out.exists() and not out.is_dir():
         raise AnnotatorError(f"{out} exists and is not a folder")
     o = out.resolve()

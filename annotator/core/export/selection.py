@@ -177,18 +177,23 @@ class ImageSizes:
     def __init__(self) -> None:
         self._known: dict[bytes, tuple[int, int]] = {}
         self._lengths: list[int] = []
+        self._hits = 0
+        self._look = True  # False once the table is full and has not paid for itself
 
     def __call__(self, data: bytes, kind: str | None) -> tuple[int, int] | None:
-        if kind == "jpeg":
+        if kind == "jpeg" and self._look:
             for n in self._lengths:
                 size = self._known.get(data[:n])
                 if size is not None:
+                    self._hits += 1
                     return size
         size, used = _image_header(data, kind)
-        if size is not None and used and kind == "jpeg" and len(self._known) < self.MAX_HEADERS:
+        if size is None or not used or kind != "jpeg" or not self._look:
+            return size
+        if len(self._known) >= self.MAX_HEADERS:
+            self._look = self._hits >= len(self._known)  # (every face its own header: stop)
+        elif used in self._lengths or len(self._lengths) < self.MAX_LENGTHS:
             if used not in self._lengths:
-                if len(self._lengths) >= self.MAX_LENGTHS:
-                    return size
                 self._lengths.append(used)
             self._known[data[:used]] = size
         return size
