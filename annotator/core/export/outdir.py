@@ -45,7 +45,8 @@ def leftovers(out: Path) -> list[Path]:
     pat = re.compile(rf"\.{re.escape(out.name)}\.(tmp|old)-(\d{{1,10}})-[0-9a-f]{{8}}")
     found = []
     try:
-        entries = list(os.scandir(out.parent))
+        with os.scandir(out.parent) as it:
+            entries = list(it)
     except OSError:
         return []
     for e in entries:
@@ -53,13 +54,14 @@ def leftovers(out: Path) -> list[Path]:
         if not m or not e.is_dir(follow_symlinks=False) or _pid_alive(int(m.group(2))):
             continue
         p = Path(e.path)
-        try:
-            names = {x.name for x in os.scandir(p)} if m.group(1) == "tmp" else None
-        except OSError:
-            continue
-        if names is None:
+        if m.group(1) == "old":
             ours = export_entries(p) is not None
         else:
+            try:
+                with os.scandir(p) as it:
+                    names = {x.name for x in it}
+            except OSError:
+                continue
             ours = not names or "manifest.csv" in names
         if ours:
             found.append(p)
@@ -77,9 +79,10 @@ def remove_leftovers(out: Path) -> int:
 
 def check_out(project: Project, out: Path, force: bool) -> None:
     """Refuse an output folder the export must not write or replace (one-line AnnotatorError):
-    a link or a file; the file system root, a home folder or a folder above one; a folder holding the
-    project file, its cache or a source, or inside a folder source; a non-empty folder that is
-    not an earlier export of this tool (even with ``force``), or one that is, without ``force``."""
+    a link or a file; the file system root, a home folder or a folder above one; a folder
+    holding the project file, its cache or a source, or inside a folder source; a non-empty
+    folder that is not an earlier export of this tool (even with ``force``), or one that is,
+    without ``force`` or with files the export did not write."""
     if out.is_symlink():
         raise AnnotatorError(f"{out} is a symbolic link; give the folder it points to")
     if out.exists() and not out.is_dir():
