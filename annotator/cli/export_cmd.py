@@ -15,7 +15,7 @@ from annotator.core.export import EXPORT_FORMATS, export_dataset
     "out",
     required=True,
     type=click.Path(file_okay=False),
-    help="Output folder (must be empty or absent unless --force).",
+    help="Output folder: new or empty, or an earlier export to replace with --force.",
 )
 @click.option(
     "--format",
@@ -40,7 +40,12 @@ from annotator.core.export import EXPORT_FORMATS, export_dataset
     help="Also write N genuine + N impostor verification pairs (pairs.txt, pairs.bin).",
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for the pairs.")
-@click.option("--force", is_flag=True, help="Replace a non-empty output folder.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Replace an earlier export in --out (recognised by its manifest.json); any other "
+    "non-empty folder is refused.",
+)
 @json_option
 def export(
     project_path: str,

@@ -204,3 +204,42 @@ def _face_or_reject(
     if image_kind(head) is None:
         return Rejected(rel, "not an image (unknown magic bytes)")
     return FaceRecord(identity, file_locator(rel, st), None)
+
+
+# -- writer (exports) -----------------------------------------------------------------------
+# Appended apart from the reader above: the folder-per-identity layout written by `export`.
+
+_O_NEW = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+_O_NEW |= getattr(os, "O_NOFOLLOW", 0)
+
+
+def write_new_file(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to a new file ``path`` (never overwrite, never follow a link)."""
+    fd = os.open(path, _O_NEW, 0o644)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)
+
+
+class FolderWriter:
+    """Write ``root/<identity>/<image>`` into an existing folder ``root``: one new sub-folder
+    per identity, one new file per image, the original bytes. Names are single path components
+    the caller has made safe; one that would land outside ``root`` is refused (defence in
+    depth), and no file is overwritten or written through a link."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root).resolve()
+
+    def write_identity(self, dirname: str, images: list[tuple[str, bytes]]) -> None:
+        """Make ``root/dirname`` and write each (file name, bytes) in it."""
+        d = (self.root / dirname).resolve()
+        if d.parent != self.root:
+            raise AnnotatorError(f"refusing to write outside the export folder: {dirname!r}")
+        d.mkdir()
+        for name, data in images:
+            if "/" in name or os.sep in name or name in ("", ".", ".."):
+                raise AnnotatorError(f"refusing to write outside the export folder: {name!r}")
+            write_new_file(d / name, data)

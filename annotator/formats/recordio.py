@@ -515,3 +515,62 @@ class RecordStreamWriter:
     def abort(self) -> None:
         self._rec.close()
         self._idx.close()
+
+
+# -- class list (identities.tsv beside an exported .rec) ----------------------------------------
+# Appended apart from the reader above. A .rec labels images with class indices only; the
+# export writes ``identities.tsv`` (header ``class<TAB>identity``, then one line per class) so
+# the keys survive. A key is escaped so that every line is one class: a backslash is written
+# ``\\``, tab ``\t``, newline ``\n``, carriage return ``\r``, and any other control character
+# or line separator (U+0000-U+001F, U+007F-U+009F, U+2028, U+2029) ``\xHH`` or ``\uHHHH``.
+
+CLASS_LIST_HEADER = b"class\tidentity\n"
+_KEY_ESCAPES = {
+    c: (
+        {"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"}.get(chr(c))
+        or (f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}")
+    )
+    for c in (ord("\\"), *range(0x20), *range(0x7F, 0xA0), 0x2028, 0x2029)
+}
+_KEY_UNESCAPES = {"\\": "\\", "t": "\t", "n": "\n", "r": "\r"}
+
+
+def escape_key(key: str) -> str:
+    """A key as one field of one line of ``identities.tsv`` (see above)."""
+    return key.translate(_KEY_ESCAPES)
+
+
+def unescape_key(field: str) -> str:
+    """The key :func:`escape_key` wrote (an unknown or cut escape is kept as written)."""
+    if "\\" not in field:
+        return field
+    out: list[str] = []
+    i, n = 0, len(field)
+    while i < n:
+        ch = field[i]
+        nxt = field[i + 1 : i + 2]
+        if ch != "\\" or not nxt:
+            out.append(ch)
+            i += 1
+        elif nxt in _KEY_UNESCAPES:
+            out.append(_KEY_UNESCAPES[nxt])
+            i += 2
+        else:
+            width = {"x": 2, "u": 4}.get(nxt, 0)
+            digits = field[i + 2 : i + 2 + width]
+            if (
+                width
+                and len(digits) == width
+                and all(d in "0123456789abcdefABCDEF" for d in digits)
+            ):
+                out.append(chr(int(digits, 16)))
+                i += 2 + width
+            else:
+                out.append(ch)
+                i += 1
+    return "".join(out)
+
+
+def class_line(class_index: int, key: str) -> bytes:
+    """One line of ``identities.tsv``."""
+    return f"{int(class_index)}\t{escape_key(key)}\n".encode()

@@ -96,11 +96,6 @@ def iter_correct_faces(project: Project) -> Iterator[Candidate]:
         cur.close()
 
 
-def correct_faces(project: Project) -> list[Candidate]:
-    """Every face labeled ``correct``, ordered by identity key then face id."""
-    return list(iter_correct_faces(project))
-
-
 def correct_count(project: Project) -> int:
     return int(
         project.conn.execute("SELECT count(*) FROM faces WHERE label = 'correct'").fetchone()[0]

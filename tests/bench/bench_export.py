@@ -15,6 +15,11 @@ runs are interleaved and each ratio is the median of the per-round ratios, becau
 is shared and file-system timings drift. Each export goes to a fresh folder (deleting the last
 one is not timed, as for the baseline).
 
+Image sizes (the rec export's ``property``, for faces the scan has not measured): reading each
+header with Pillow, and through the export's table of headers already seen, as ratios to the
+SHA-256 of the same bytes (work every export does per face anyway); JPEGs with standard Huffman
+tables (one shared header) and with optimised ones (a header of their own each).
+
 Memory: the Python heap peak (tracemalloc) of one export at N and at 4N faces; image bytes are
 streamed, so the peak must not grow with N beyond the small per-face metadata.
 
@@ -42,7 +47,8 @@ from PIL import Image, ImageDraw  # noqa: E402
 
 from annotator.core import ops  # noqa: E402
 from annotator.core.access import FaceBytes  # noqa: E402
-from annotator.core.export import EXPORT_FORMATS, export_dataset  # noqa: E402
+from annotator.core.export import EXPORT_FORMATS, export_dataset, image_size  # noqa: E402
+from annotator.core.export.selection import ImageSizes  # noqa: E402
 from annotator.core.importer import import_source  # noqa: E402
 from annotator.formats import msceleb, recordio  # noqa: E402
 from annotator.store.db import Project, open_project  # noqa: E402
@@ -50,11 +56,11 @@ from annotator.store.db import Project, open_project  # noqa: E402
 PER = 10  # faces per identity
 
 
-def jpeg(i: int) -> bytes:
+def jpeg(i: int, optimize: bool = False) -> bytes:
     im = Image.new("RGB", (112, 112), ((i * 37) % 256, (i * 91) % 256, (i * 53) % 256))
     ImageDraw.Draw(im).ellipse((10 + i % 20, 12, 90, 100), fill=((i * 13) % 256, 200, 100))
     b = io.BytesIO()
-    im.save(b, "JPEG", quality=90)
+    im.save(b, "JPEG", quality=90, optimize=optimize)
     return b.getvalue()
 
 
@@ -151,6 +157,29 @@ def run_speed(p: Project, tmp: Path, rounds: int, n: int, pairs: int) -> None:
         )
 
 
+def run_sizes(n: int, rounds: int) -> None:
+    for label, optimize in (("standard tables", False), ("optimised tables", True)):
+        imgs = [jpeg(i, optimize) for i in range(200)] * (n // 200 or 1)
+        t: dict[str, list[float]] = {"sha256": [], "pillow": [], "table": []}
+        for _r in range(rounds):
+            table = ImageSizes()  # a fresh table each round, as each export starts with
+            for name, fn in (
+                ("sha256", lambda d: hashlib.sha256(d).digest()),
+                ("pillow", lambda d: image_size(d, "jpeg")),
+                ("table", lambda d, table=table: table(d, "jpeg")),
+            ):
+                start = time.perf_counter()
+                for d in imgs:
+                    fn(d)
+                t[name].append(time.perf_counter() - start)
+        base = statistics.median(t["sha256"])
+        print(
+            f"image sizes, {label}, {len(imgs)} faces: sha256 {base / len(imgs) * 1e6:.1f} us a face; "
+            f"Pillow {statistics.median(t['pillow']) / base:.1f}x, "
+            f"table {statistics.median(t['table']) / base:.1f}x that"
+        )
+
+
 def run_memory(tmp: Path, n: int) -> None:
     for size in (n, 4 * n):
         d = tmp / f"mem{size}"
@@ -183,6 +212,7 @@ def main() -> None:
         p = make_project(tmp, n)
         run_speed(p, tmp, rounds, n, a.pairs)
         p.close()
+        run_sizes(n, rounds)
         if not a.no_memory:
             run_memory(tmp, max(n // 4, 500))
     finally:

@@ -121,8 +121,8 @@ def test_export_evaluate_stats(tmp_path):
 def test_export_force_and_text_output(tmp_path):
     db = make(tmp_path)
     out = tmp_path / "f"
-    out.mkdir()
-    (out / "old").write_text("x")
+    r = CliRunner().invoke(cli, ["export", "-p", db, "--out", str(out), "--format", "csv"])
+    assert r.exit_code == 0, r.output
     r = CliRunner().invoke(
         cli,
         [
@@ -140,9 +140,35 @@ def test_export_force_and_text_output(tmp_path):
     )
     assert r.exit_code == 0, r.output
     assert "exported 9 faces of 3 identities" in r.output
-    assert not (out / "old").exists()
+    assert (out / "m.1").is_dir() and not (out / "m.0").exists()
     r = CliRunner().invoke(
         cli, ["export", "-p", db, "--out", str(tmp_path / "g"), "--format", "rec", "--pairs", "100"]
     )
     assert r.exit_code == 1 and "genuine pairs are possible" in r.output
     assert not (tmp_path / "g").exists()
+
+
+def test_force_refuses_home_and_folders_that_are_not_exports(tmp_path, monkeypatch):
+    db = make(tmp_path)
+    home = tmp_path / "home"
+    (home / "Documents").mkdir(parents=True)
+    (home / "Documents" / "cv.txt").write_text("mine")
+    monkeypatch.setenv("HOME", str(home))
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "old").write_text("x")
+    for out, why in (
+        ("~", "is your home folder"),
+        (str(home / "Documents"), "is not an earlier export"),
+        (str(other), "is not an earlier export"),
+        ("/", "root of the file system"),
+        (str(tmp_path), "above your home folder"),
+    ):
+        r = CliRunner().invoke(
+            cli, ["export", "-p", db, "--out", out, "--format", "folder", "--force"]
+        )
+        assert r.exit_code == 1, (out, r.output)
+        assert r.output.startswith("error: ") and why in r.output, r.output
+        assert len(r.output.strip().splitlines()) == 1
+    assert (home / "Documents" / "cv.txt").read_text() == "mine"
+    assert (other / "old").read_text() == "x"

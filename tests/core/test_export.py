@@ -8,9 +8,13 @@ import hashlib
 import io
 import json
 import numbers
+import os
 import pickle
 import pickletools
+import signal
 import struct
+import subprocess
+import sys
 import tracemalloc
 from pathlib import Path
 
@@ -24,13 +28,15 @@ from annotator.core.export import (
     ExportCancelled,
     Namer,
     export_dataset,
-    jpeg_size,
+    image_size,
     make_pairs,
     safe_component,
     select_faces,
 )
+from annotator.core.export.selection import ImageSizes
 from annotator.core.importer import import_source
 from annotator.formats import msceleb, recordio
+from annotator.formats.recordio import unescape_key
 from annotator.model import AnnotatorError
 from annotator.store.db import open_project
 
@@ -361,9 +367,12 @@ def test_rec_export_reads_like_insightface_and_reimports(noisy, tmp_path):
     out = tmp_path / "rec"
     res = export_dataset(p, out, "rec")
     sel = select_faces(p)
-    classes = dict(
-        line.split("\t") for line in (out / "identities.tsv").read_text().splitlines()[1:]
-    )
+    classes = {
+        c: unescape_key(k)
+        for c, k in (
+            line.split("\t") for line in (out / "identities.tsv").read_text().splitlines()[1:]
+        )
+    }
     assert sorted(classes.values()) == sorted(KEYS)
     assert (out / "property").read_text().strip() == f"{len(KEYS)},112,112"
     want = sorted((f.identity_key, f.sha256) for f in sel.faces)
@@ -496,23 +505,81 @@ def test_determinism_byte_identical(noisy, tmp_path, fmt):
     assert tree(c)["pairs.txt"] != ta["pairs.txt"]
 
 
-def test_refuses_non_empty_and_force_replaces(proj, tmp_path):
+def test_refuses_non_empty_and_force_replaces_only_an_earlier_export(proj, tmp_path):
     p, _ids = proj
     out = tmp_path / "out"
-    out.mkdir()
-    (out / "keep.txt").write_text("mine")
-    with pytest.raises(AnnotatorError, match="not empty"):
+    export_dataset(p, out, "csv", min_faces=3)
+    with pytest.raises(AnnotatorError, match=r"not empty \(use --force"):
         export_dataset(p, out, "csv")
-    assert (out / "keep.txt").read_text() == "mine"
-    export_dataset(p, out, "csv", force=True)
-    assert not (out / "keep.txt").exists() and (out / "manifest.json").exists()
+    export_dataset(p, out, "csv", force=True)  # an earlier export: replaced
+    m = json.loads((out / "manifest.json").read_text())
+    assert m["filters"]["min_faces"] == 1
     assert sorted(x.name for x in tmp_path.iterdir()) == ["out", "proj"]  # no temp/old dirs left
+    # a file the user added to an earlier export is never deleted
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(AnnotatorError, match="not part of the earlier export.*'notes.txt'"):
+        export_dataset(p, out, "csv", force=True)
+    assert (out / "notes.txt").read_text() == "mine"
+    # a folder export: the identity folders are accounted for by the manifest
+    f = tmp_path / "f"
+    export_dataset(p, f, "folder", pairs=2)
+    export_dataset(p, f, "folder", force=True)
+    assert not (f / "pairs.txt").exists() and (f / "M.A").is_dir()
+    # a folder that is not an export: refused, with or without --force
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "keep.txt").write_text("mine")
+    forged = tmp_path / "forged"
+    forged.mkdir()
+    (forged / "manifest.json").write_text('{\n  "files": {},\n  "tool": "other"\n}\n')
+    for d in (mine, forged):
+        for force in (False, True):
+            with pytest.raises(AnnotatorError, match="not an earlier export") as e:
+                export_dataset(p, d, "csv", force=force)
+            assert "\n" not in str(e.value)
+    assert (mine / "keep.txt").read_text() == "mine"
     empty = tmp_path / "empty"
     empty.mkdir()
     export_dataset(p, empty, "csv")  # an empty folder is fine without --force
     (tmp_path / "file").write_text("x")
     with pytest.raises(AnnotatorError, match="not a folder"):
-        export_dataset(p, tmp_path / "file", "csv")
+        export_dataset(p, tmp_path / "file", "csv", force=True)
+    (tmp_path / "link").symlink_to(out)  # replacing would move the link, not the export
+    with pytest.raises(AnnotatorError, match="symbolic link"):
+        export_dataset(p, tmp_path / "link", "csv", force=True)
+    assert (out / "notes.txt").exists()
+
+
+def test_force_never_replaces_home_or_root(proj, tmp_path, monkeypatch):
+    p, _ids = proj
+    home = tmp_path / "home" / "me"
+    (home / ".ssh").mkdir(parents=True)
+    (home / ".ssh" / "id_ed25519").write_text("secret")
+    (home / "manifest.json").write_text("{}")
+    monkeypatch.setenv("HOME", str(home))
+    for out, why in (
+        ("~", "is your home folder"),
+        ("~/", "is your home folder"),
+        (str(home / ".." / "me"), "is your home folder"),
+        (str(tmp_path / "home"), "is a folder above your home folder"),
+        (str(tmp_path), "is a folder above your home folder"),
+        ("/", "is the root of the file system"),
+    ):
+        with pytest.raises(AnnotatorError, match=why):
+            export_dataset(p, out, "csv", force=True)
+    assert (home / ".ssh" / "id_ed25519").read_text() == "secret"
+    # even an earlier export in the home folder itself is not replaced
+    export_dataset(p, home / "set", "csv")
+    for name in ("README.md", "manifest.csv", "manifest.json"):
+        (home / name).unlink(missing_ok=True)
+    (home / ".ssh" / "id_ed25519").unlink()
+    (home / ".ssh").rmdir()
+    for x in (home / "set").iterdir():
+        x.rename(home / x.name)
+    (home / "set").rmdir()
+    with pytest.raises(AnnotatorError, match="your home folder"):
+        export_dataset(p, "~", "csv", force=True)
+    assert (home / "manifest.json").exists()
 
 
 def test_force_never_replaces_a_folder_holding_the_project_or_a_source(proj, tmp_path):
@@ -549,12 +616,11 @@ def test_failure_midway_keeps_old_export(proj, tmp_path, monkeypatch):
     out = tmp_path / "out"
     export_dataset(p, out, "csv")
     before = (out / "manifest.json").read_bytes()
-    import annotator.core.export as ex
 
     def boom(*a, **k):
         raise AnnotatorError("disk full")
 
-    monkeypatch.setattr(ex, "_write_pairs", boom)
+    monkeypatch.setattr("annotator.core.export.pairs.write_pairs", boom)
     with pytest.raises(AnnotatorError, match="disk full"):
         export_dataset(p, out, "csv", pairs=2, force=True)
     assert (out / "manifest.json").read_bytes() == before
@@ -573,23 +639,50 @@ def test_nothing_to_export_and_bad_args(tmp_path):
     assert not (tmp_path / "o").exists()
 
 
-def test_jpeg_size_matches_pil():
+def test_image_size_reads_the_header():
     cases = []
     for kw in ({}, {"progressive": True}, {"quality": 30, "optimize": True}):
         b = io.BytesIO()
         Image.new("RGB", (37, 21), (9, 9, 9)).save(b, "JPEG", **kw)
-        cases.append(b.getvalue())
+        cases.append((b.getvalue(), "jpeg"))
     b = io.BytesIO()
     exif = Image.Exif()
     exif[0x010E] = "x" * 300  # an APP1 segment before the frame header
     Image.new("L", (64, 48)).save(b, "JPEG", exif=exif.tobytes())
-    cases.append(b.getvalue())
-    cases.append(cases[0][:2] + b"\xff\xfe\x00\x06abcd" + cases[0][2:])  # COM segment
-    for data in cases:
-        with Image.open(io.BytesIO(data)) as im:
-            assert jpeg_size(data) == (im.height, im.width)
-    assert jpeg_size(b"\x89PNG\r\n\x1a\n" + b"\0" * 20) is None
-    assert jpeg_size(cases[0][:20]) is None  # truncated before the frame header
+    cases.append((b.getvalue(), "jpeg"))
+    j = cases[0][0]
+    cases.append((j[:2] + b"\xff\xfe\x00\x06abcd" + j[2:], "jpeg"))  # COM segment
+    b = io.BytesIO()
+    Image.new("RGB", (30, 17)).save(b, "PNG")
+    cases.append((b.getvalue(), "png"))
+    want = [(21, 37)] * 3 + [(48, 64), (21, 37), (17, 30)]
+    assert [image_size(data, kind) for data, kind in cases] == want
+    assert [image_size(data) for data, _kind in cases] == want  # kind only narrows the search
+    assert image_size(b"\x89PNG\r\n\x1a\n" + b"\0" * 20, "png") is None
+    assert image_size(j[:20], "jpeg") is None  # truncated before the frame header
+    assert image_size(cases[-1][0], "jpeg") is None  # a PNG is not read as a JPEG
+
+
+def test_image_sizes_answers_a_known_header_like_pillow():
+    """Same encoder settings share the header: answered from the table, still right; sizes
+    and qualities that differ are read by Pillow."""
+    images = []
+    for k in range(40):
+        b = io.BytesIO()
+        size = [(112, 112), (96, 112), (112, 96)][k % 3]
+        im = Image.new("RGB", size, (k * 5, 90, 9))
+        ImageDraw.Draw(im).ellipse((k % 7, 3, 60, 70), fill=(200, k * 3, 30))
+        im.save(b, "JPEG", quality=[90, 75][k % 2], optimize=k % 5 == 0)
+        images.append((b.getvalue(), "jpeg"))
+    b = io.BytesIO()
+    Image.new("RGB", (33, 44)).save(b, "PNG")
+    images.append((b.getvalue(), "png"))
+    images.append((images[0][0][:300], "jpeg"))  # cut inside the header
+    sizes = ImageSizes()
+    got = [sizes(data, kind) for data, kind in images * 2]
+    want = [image_size(data, kind) for data, kind in images * 2]
+    assert got == want and want[0] == (112, 112) and want[1] == (112, 96) and want[-1] is None
+    assert 0 < len(sizes._known) <= 6 + 8  # 6 size/quality pairs + 8 own (optimised) tables
 
 
 def test_memory_does_not_grow_with_the_export(tmp_path, monkeypatch):
@@ -599,8 +692,10 @@ def test_memory_does_not_grow_with_the_export(tmp_path, monkeypatch):
     Image.fromarray(rng.integers(0, 256, (400, 400, 3), dtype=np.uint8)).save(b, "JPEG", quality=95)
     big = b.getvalue()
     assert len(big) > 150_000
-    monkeypatch.setattr("annotator.core.export.READ_BYTES", 500_000)  # ~ one identity a read
-    monkeypatch.setattr("annotator.core.export.PAIR_CHUNK", 4)
+    monkeypatch.setattr(
+        "annotator.core.export.selection.READ_BYTES", 500_000
+    )  # ~ one identity a read
+    monkeypatch.setattr("annotator.core.export.pairs.PAIR_CHUNK", 4)
 
     def peaks(n: int) -> dict[str, int]:
         d = tmp_path / str(n)
@@ -626,3 +721,101 @@ def test_memory_does_not_grow_with_the_export(tmp_path, monkeypatch):
     for fmt in small:
         assert large[fmt] < small[fmt] + 500_000, (fmt, small[fmt], large[fmt])
         assert large[fmt] < 48 * len(big) / 3  # a third of the images
+
+
+def dead_pid() -> int:
+    """The pid of a process that has exited (and been reaped)."""
+    r = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return int(r.stdout)
+
+
+KILLED_EXPORT = """
+import os, signal, sys
+from annotator.core.export import export_dataset, outdir
+from annotator.store.db import open_project
+
+def die(*a, **k):
+    os.kill(os.getpid(), signal.SIGKILL)
+
+if sys.argv[3] == "write":  # killed while writing the temp folder
+    progress = lambda done, total: done and die()
+else:  # killed in the swap: the old export renamed aside, not yet deleted
+    progress = lambda done, total: None
+    real = outdir.shutil.rmtree
+    outdir.shutil.rmtree = lambda p, *a, **k: die() if ".old-" in str(p) else real(p, *a, **k)
+export_dataset(open_project(sys.argv[1]), sys.argv[2], "folder", force=True, progress=progress)
+"""
+
+
+def test_next_export_removes_leftovers_of_killed_exports(proj, tmp_path):
+    """kill -9 while writing leaves .out.tmp-*, kill -9 in the swap leaves .out.old-*: the
+    next export to the same folder removes both, and nothing that is not its own."""
+    p, _ids = proj
+    out = tmp_path / "out"
+    export_dataset(p, out, "csv")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    for phase, left in (("write", ".out.tmp"), ("swap", ".out.old")):
+        r = subprocess.run(
+            [sys.executable, "-c", KILLED_EXPORT, str(p.path), str(out), phase],
+            env=env,
+            capture_output=True,
+            timeout=120,
+        )
+        assert r.returncode == -signal.SIGKILL, r.stderr.decode()
+        # (the swap run removed the temp folder the write run left)
+        names = [x.name for x in tmp_path.iterdir() if x.name.startswith(".out.")]
+        assert [n.split("-")[0] for n in names] == [left], names
+    assert (out / "M.A").is_dir()  # the swap had happened: out is the folder export
+    # look-alikes that are not leftovers of this export: kept
+    dead = dead_pid()
+    keep = [
+        f".out.tmp-{os.getpid()}-00000000",  # a running export (this process)
+        f".out.tmp-{dead}-nothex00",  # not our name pattern
+        f".other.tmp-{dead}-00000000",  # another output folder's
+        f".out.tmp-{dead}-11111111",  # holds something an export does not write first
+        f".out.old-{dead}-22222222",  # not an earlier export (no manifest of ours)
+    ]
+    for name in keep:
+        (tmp_path / name).mkdir()
+    (tmp_path / keep[3] / "notes.txt").write_text("mine")
+    (tmp_path / keep[4] / "notes.txt").write_text("mine")
+    (tmp_path / f".out.old-{dead}-33333333").write_text("a file, not a folder")
+    keep.append(f".out.old-{dead}-33333333")
+    (tmp_path / f".out.tmp-{dead}-44444444").mkdir()  # killed right after mkdir: ours
+
+    export_dataset(p, out, "csv", force=True)
+    assert sorted(x.name for x in tmp_path.iterdir()) == sorted(["out", "proj", *keep])
+    assert (tmp_path / keep[3] / "notes.txt").read_text() == "mine"
+
+
+def test_rec_identities_tsv_escapes_keys(tmp_path):
+    """Folder names may hold newline, tab, CR and backslash: identities.tsv keeps one class
+    a line, and unescaping gives the keys back."""
+    root = tmp_path / "src"
+    keys = ["a\nb", "t\tab", "c\rr", "back\\slash\\n", "m.plain", "sep\u2028x"]
+    for i, key in enumerate(keys):
+        (root / key).mkdir(parents=True)
+        (root / key / f"{i}.jpg").write_bytes(jpeg(i))
+    p = open_project(tmp_path / "p.db", create=True)
+    r = import_source(p, "folder", root)
+    assert r.imported == len(keys) and not r.rejected
+    for (ident,) in p.conn.execute("SELECT id FROM identities").fetchall():
+        ops.review_identity(p, ident, "alice")
+    out = tmp_path / "rec"
+    export_dataset(p, out, "rec")
+    p.close()
+    raw = (out / "identities.tsv").read_bytes()
+    assert raw.count(b"\n") == 1 + len(keys) and b"\r" not in raw
+    lines = raw.decode().splitlines()  # also splits on U+2028: none may be left raw
+    assert len(lines) == 1 + len(keys) and lines[0] == "class\tidentity"
+    fields = [line.split("\t") for line in lines[1:]]
+    assert all(len(f) == 2 for f in fields)
+    assert sorted(unescape_key(k) for _c, k in fields) == sorted(keys)
+    assert [c for c, _k in fields] == [str(i) for i in range(len(keys))]
+    assert "a\\nb" in {k for _c, k in fields} and "back\\\\slash\\\\n" in {k for _c, k in fields}
+    assert "newline `\\n`" in (out / "README.md").read_text()

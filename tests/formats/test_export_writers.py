@@ -1,5 +1,6 @@
-"""The streaming writers the export uses: RecordStreamWriter (InsightFace .rec with header,
-no image kept in memory) and the verification .bin pickle written opcode by opcode."""
+"""The writers the export uses: RecordStreamWriter (InsightFace .rec with header, no image kept
+in memory), the identities.tsv lines beside it, the folder-per-identity writer and the
+verification .bin pickle written opcode by opcode."""
 
 import io
 import pickle
@@ -10,8 +11,17 @@ import pytest
 from PIL import Image
 
 from annotator.formats import recordio
+from annotator.formats.folder import FolderWriter, write_new_file
 from annotator.formats.insightface_bin import write_bin_stream
-from annotator.formats.recordio import MAGIC_BYTES, RecordStreamWriter, RecordWriter
+from annotator.formats.recordio import (
+    MAGIC_BYTES,
+    RecordStreamWriter,
+    RecordWriter,
+    class_line,
+    escape_key,
+    unescape_key,
+)
+from annotator.model import AnnotatorError
 
 
 def jpeg(color) -> bytes:
@@ -72,3 +82,47 @@ def test_bin_pickle_loads_like_pickle_dumps(n):
 def test_bin_refuses_a_wrong_image_count():
     with pytest.raises(ValueError, match="3 images for 2 pairs"):
         write_bin_stream(io.BytesIO(), [b"a", b"b", b"c"], [True, False])
+
+
+def test_escape_key_round_trips():
+    for key in [
+        "",
+        "m.0abc",
+        "\\",
+        "\\\\n",
+        "x\x00\x1f\x7f\x85\u2028\u2029é",
+        "end\\",
+        "a\tb\nc\rd",
+    ]:
+        esc = escape_key(key)
+        assert unescape_key(esc) == key
+        assert not any(ch in esc for ch in "\t\n\r\x85\u2028\u2029")
+        assert len(("0\t" + esc).splitlines()) == 1
+    assert escape_key("m.0abc") == "m.0abc"  # plain keys are written as they are
+    assert class_line(7, "a\tb\\") == b"7\ta\\tb\\\\\n"
+    assert unescape_key("odd\\q and cut \\x4") == "odd\\q and cut \\x4"  # kept as written
+
+
+def test_folder_writer_writes_new_files_inside_the_root_only(tmp_path):
+    root = tmp_path / "out"
+    root.mkdir()
+    w = FolderWriter(root)
+    w.write_identity("m.a", [("1.jpg", b"one"), ("2.jpg", b"two")])
+    assert (root / "m.a" / "2.jpg").read_bytes() == b"two"
+    with pytest.raises(FileExistsError):
+        w.write_identity("m.a", [("3.jpg", b"x")])  # never into an existing folder
+    for bad_dir in ("..", "../x", "a/b", "/abs"):
+        with pytest.raises(AnnotatorError, match="outside the export folder"):
+            w.write_identity(bad_dir, [("1.jpg", b"x")])
+    for bad_name in ("../1.jpg", "", ".."):
+        with pytest.raises(AnnotatorError, match="outside the export folder"):
+            w.write_identity(f"d{len(bad_name)}", [(bad_name, b"x")])
+    (tmp_path / "target").write_bytes(b"keep")
+    (root / "m.a" / "link.jpg").symlink_to(tmp_path / "target")
+    (root / "m.a" / "dangling.jpg").symlink_to(tmp_path / "nowhere")
+    for name in ("link.jpg", "dangling.jpg", "1.jpg"):  # never through a link, never over a file
+        with pytest.raises(FileExistsError):
+            write_new_file(root / "m.a" / name, b"x")
+    assert (tmp_path / "target").read_bytes() == b"keep"
+    assert (root / "m.a" / "1.jpg").read_bytes() == b"one"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "target"]
