@@ -39,6 +39,8 @@ COMMANDS: dict[str, str] = {
     "evaluate": "annotator.cli.evaluate_cmd:evaluate",
     "stats": "annotator.cli.stats_cmd:stats",
     "takedown": "annotator.cli.takedown_cmd:takedown",
+    "pack": "annotator.cli.pack_cmd:pack",
+    "merge": "annotator.cli.pack_cmd:merge",
 }
 
 EXIT_ERROR = 1
