@@ -43,11 +43,12 @@ EMBEDDED = "embedded"
 _embedded_sources: dict[str, str] = {}
 
 
-def use_embedded(project: Project) -> None:
+def use_embedded(project: Project | None) -> None:
     """Reads of plain locators (:func:`read_planned`) of ``project``'s sources look in its
-    embedded bytes first; call it when a project is opened (another project replaces it)."""
+    embedded bytes first; call it when a project is opened (another project, or None, replaces
+    it)."""
     _embedded_sources.clear()
-    if packages_store.has_blobs(project):
+    if project is not None and packages_store.has_blobs(project):
         _embedded_sources.update(
             (p, str(project.path)) for p in packages_store.source_paths(project)
         )
