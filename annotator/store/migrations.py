@@ -248,22 +248,17 @@ def m004_qa_items_face(db: Database) -> None:
 
 
 @migrations()
-def m040_project_id(db: Database) -> None:
-    """A stable id for every project (reviewer packages name the project they come from)."""
+def m040_packages(db: Database) -> None:
+    """Reviewer packages (see store/packages.py): a stable id for every project (a package
+    names the project it comes from); at home, the packages sent out and the package batches
+    merged back; in a package, its record and (optionally) the faces' bytes. A QA pass
+    listed in merge_passes holds conflicts a merge queued for adjudication, not a sample."""
     import uuid
 
     db.execute(
         "INSERT INTO meta(key, value) VALUES ('project_id', ?) ON CONFLICT(key) DO NOTHING",
         [str(uuid.uuid4())],
     )
-
-
-@migrations()
-def m040_packages(db: Database) -> None:
-    """Reviewer packages (see store/packages.py): at home, the packages sent out and the
-    package batches merged back; in a package, its record and (optionally) the faces' bytes.
-    QA passes get a kind: 'qa' (a blind sample) or 'merge' (conflicts a merge queued for
-    adjudication)."""
     db.executescript(
         """
         CREATE TABLE packages (
@@ -310,7 +305,10 @@ def m040_packages(db: Database) -> None:
             face_id INTEGER PRIMARY KEY REFERENCES faces(id) ON DELETE CASCADE,
             data    BLOB NOT NULL
         );
-
-        ALTER TABLE qa_passes ADD COLUMN kind TEXT NOT NULL DEFAULT 'qa';
+        -- QA passes that hold the conflicts of a merge (for adjudication), not a QA sample
+        CREATE TABLE merge_passes (
+            pass_id    INTEGER PRIMARY KEY REFERENCES qa_passes(id) ON DELETE CASCADE,
+            package_id TEXT NOT NULL
+        );
         """
     )

@@ -534,7 +534,7 @@ def merge_chunk(
     pack (other than what earlier merges of this package brought), its events come home and
     its state becomes the package's; when home changed it to the same state, the events come
     home as history; else it is a conflict: home keeps its label, the package's label is
-    recorded as a ``qa`` event and a QA item of a ``merge`` pass (``passes``: home reviewer id
+    recorded as a ``qa`` event and a QA item of a merge pass (``merge_passes``) (``passes``: home reviewer id
     -> pass id of this merge, filled here), which puts it in the adjudication queue.
     """
     r = ChunkResult()
@@ -725,11 +725,14 @@ def merge_chunk(
             if pid is None:
                 pid = int(
                     c.execute(
-                        "INSERT INTO qa_passes(reviewer_id, created_at, seed, params, kind)"
-                        " VALUES (?, ?, 0, ?, 'merge')",
+                        "INSERT INTO qa_passes(reviewer_id, created_at, seed, params)"
+                        " VALUES (?, ?, 0, ?)",
                         (prev, at, json.dumps({"merge": package_id, "package": package_path})),
                     ).lastrowid
                     or 0
+                )
+                c.execute(
+                    "INSERT INTO merge_passes(pass_id, package_id) VALUES (?, ?)", (pid, package_id)
                 )
                 passes[prev] = pid
             bid = c.execute(

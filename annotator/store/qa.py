@@ -145,7 +145,8 @@ def pass_summaries(project: Project) -> list[tuple[int, str, str, int, int, int]
         for a, b, c, d, e, f in project.conn.execute(
             "SELECT p.id, r.name, p.created_at, p.seed, count(q.face_id), count(q.verdict)"
             " FROM qa_passes p JOIN reviewers r ON r.id = p.reviewer_id"
-            " LEFT JOIN qa_items q ON q.pass_id = p.id WHERE p.kind = 'qa'"
+            " LEFT JOIN qa_items q ON q.pass_id = p.id"
+            " WHERE p.id NOT IN (SELECT pass_id FROM merge_passes)"
             " GROUP BY p.id ORDER BY p.id"
         )
     ]
@@ -166,6 +167,8 @@ class Item:
     identity_key: str
 
 
+_NOT_MERGE = "p.id NOT IN (SELECT pass_id FROM merge_passes)"
+
 _ITEM_SQL = """
     SELECT q.pass_id, q.face_id, q.position, q.orig_label, q.orig_reviewer_id, ro.name, rq.name,
            q.verdict, q.adjudicated, f.identity_id, i.key
@@ -182,15 +185,12 @@ def items(project: Project, pass_id: int | None = None, merges: bool = False) ->
     """Every item (of one pass, or of all passes), in pass then position order. Items of
     ``merge`` passes (conflicts a package merge queued, see store/packages.py) only with
     ``merges``: they are no blind QA sample."""
-    kinds = "('qa', 'merge')" if merges else "('qa')"
+    only = "1" if merges else _NOT_MERGE
     if pass_id is None:
-        rows = project.conn.execute(
-            _ITEM_SQL + f" WHERE p.kind IN {kinds} ORDER BY q.pass_id, q.position"
-        )
+        rows = project.conn.execute(_ITEM_SQL + f" WHERE {only} ORDER BY q.pass_id, q.position")
     else:
         rows = project.conn.execute(
-            _ITEM_SQL + f" WHERE q.pass_id = ? AND p.kind IN {kinds} ORDER BY q.position",
-            (pass_id,),
+            _ITEM_SQL + f" WHERE q.pass_id = ? AND {only} ORDER BY q.position", (pass_id,)
         )
     return [Item(*r) for r in rows]
 
@@ -316,6 +316,6 @@ def identity_item_states(project: Project) -> list[tuple[int, str, str | None, s
         for a, b, c, d in project.conn.execute(
             "SELECT f.identity_id, q.orig_label, q.verdict, q.adjudicated FROM qa_items q"
             " JOIN faces f ON f.id = q.face_id"
-            " WHERE q.pass_id IN (SELECT id FROM qa_passes WHERE kind = 'qa')"
+            " WHERE q.pass_id NOT IN (SELECT pass_id FROM merge_passes)"
         )
     ]
