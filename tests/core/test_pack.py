@@ -418,3 +418,22 @@ def test_with_images_package_reads_without_its_sources(home, tmp_path):
     with open_project(home) as p:  # home itself reads its sources as before
         with pytest.raises(access.FaceReadError):
             FaceBytes(p).read(ids[0])
+
+
+def test_faces_taken_down_at_home_since_the_pack_are_skipped(home, tmp_path):
+    from annotator.core.takedown import takedown
+
+    pkg = tmp_path / "pkg.db"
+    do_pack(home, pkg)
+    with open_project(pkg) as k:
+        ops.label_faces(k, ids_of(k, "a") + ids_of(k, "b"), "correct", "bob")
+        ops.review_identity(k, ident(k, "a"), "bob")
+    with open_project(home) as p:
+        takedown(p, "a", "lead")
+    res = do_merge(home, pkg)
+    assert (res.gone, res.applied, res.conflicts) == (3, 3, [])
+    with open_project(home) as p:
+        assert p.conn.execute("SELECT count(*) FROM faces WHERE label = 'correct'").fetchone() == (
+            3,
+        )
+        assert_consistent(p)
