@@ -209,6 +209,11 @@ class FaceBytes:
             self._has_blobs = packages_store.has_blobs(self.project)
         return packages_store.blobs(self.project, face_ids) if self._has_blobs else {}
 
+    def _embedded_ids(self, face_ids: Sequence[int]) -> set[int]:
+        if self._has_blobs is None:
+            self._has_blobs = packages_store.has_blobs(self.project)
+        return packages_store.embedded_ids(self.project, face_ids) if self._has_blobs else set()
+
     # -- sources --------------------------------------------------------------------------
     def _source(self, source_id: int) -> store.Source:
         src = self._sources.get(source_id)
@@ -267,7 +272,7 @@ class FaceBytes:
     def plan(self, face_ids: Sequence[int]) -> list[ReadItem]:
         """Picklable read plans for ``face_ids`` (same order); raises for unknown ids."""
         locs = store.face_locations(self.project, face_ids)
-        embedded = self._embedded(face_ids)
+        embedded = self._embedded_ids(face_ids)
         out = []
         for fid in face_ids:
             loc = locs.get(fid)

@@ -58,6 +58,8 @@ _TEMPS = (
     "mg_ce",
     "mg_bmap",
     "mg_rv",
+    "mg_cb",
+    "mg_cf",
 )
 
 
@@ -449,6 +451,21 @@ def blobs(project: Project, face_ids: Sequence[int]) -> dict[int, bytes]:
     return out
 
 
+def embedded_ids(project: Project, face_ids: Sequence[int]) -> set[int]:
+    """Those of ``face_ids`` whose bytes are embedded (without reading the bytes)."""
+    out: set[int] = set()
+    for i in range(0, len(face_ids), 900):
+        chunk = list(face_ids[i : i + 900])
+        q = ",".join("?" * len(chunk))
+        out.update(
+            r[0]
+            for r in project.conn.execute(
+                f"SELECT face_id FROM face_blobs WHERE face_id IN ({q})", chunk
+            )
+        )
+    return out
+
+
 def blobs_in_file(path: str, face_ids: Sequence[int]) -> dict[int, bytes]:
     """Like :func:`blobs`, with a read-only connection of its own (for worker threads and
     processes, which never share the project's connection)."""
@@ -707,71 +724,89 @@ def merge_chunk(
             WHERE identities.id = v.ident AND v.state = 'apply'
             """
         )
-        # conflicts: the package's label as a QA verdict in a 'merge' pass, per package reviewer
-        rows = c.execute(
-            """
-            SELECT s.face_id, s.h_ident, s.h_label, s.h_ev, rm.hid, s.p_label, s.p_ident, s.p_at,
-                   he.reviewer_id, hr.name, pr.name
-            FROM temp.mg_fs s JOIN temp.mg_rmap rm ON rm.pid = s.p_rev
-            JOIN main.reviewers pr ON pr.id = rm.hid
-            LEFT JOIN main.events he ON he.id = s.h_ev
-            LEFT JOIN main.reviewers hr ON hr.id = he.reviewer_id
-            WHERE s.state = 'conflict' ORDER BY s.face_id
-            """
-        ).fetchall()
+        # conflicts: the package's label becomes a QA verdict (a 'qa' event, at the package's
+        # time) in a merge pass per package reviewer (one 'qa' batch per reviewer and chunk)
         at = now()
-        for fid, h_ident, h_label, h_ev, prev, p_label, p_ident, p_at, hrev, hname, pname in rows:
-            pid = passes.get(prev)
+        c.execute(
+            "CREATE TEMP TABLE mg_cb (rev INTEGER PRIMARY KEY, batch INTEGER, pass INTEGER,"
+            " pos INTEGER)"
+        )
+        for (rev,) in c.execute(
+            "SELECT DISTINCT rm.hid FROM temp.mg_fs s JOIN temp.mg_rmap rm ON rm.pid = s.p_rev"
+            " WHERE s.state = 'conflict' ORDER BY 1"
+        ).fetchall():
+            pid = passes.get(rev)
             if pid is None:
+                params = json.dumps({"merge": package_id, "package": package_path})
                 pid = int(
                     c.execute(
                         "INSERT INTO qa_passes(reviewer_id, created_at, seed, params)"
                         " VALUES (?, ?, 0, ?)",
-                        (prev, at, json.dumps({"merge": package_id, "package": package_path})),
+                        (rev, at, params),
                     ).lastrowid
                     or 0
                 )
                 c.execute(
                     "INSERT INTO merge_passes(pass_id, package_id) VALUES (?, ?)", (pid, package_id)
                 )
-                passes[prev] = pid
+                passes[rev] = pid
             bid = c.execute(
                 "INSERT INTO batches(reviewer_id, at, kind, target, description)"
                 " VALUES (?, ?, 'qa', NULL, ?)",
-                (prev, p_at, f"merge of package {package_id[:8]}: face {fid} conflicts"),
+                (rev, at, f"merge of package {package_id[:8]}: conflicts for adjudication"),
             ).lastrowid
-            note = f"package {package_id[:8]}" + (
-                f": moved to identity {p_ident}" if p_ident != h_ident else ""
-            )
-            ev = c.execute(
-                "INSERT INTO events(batch_id, reviewer_id, at, kind, face_id, identity_id, value,"
-                " prev_value, note) VALUES (?, ?, ?, 'qa', ?, ?, ?, ?, ?)",
-                (bid, prev, p_at, fid, h_ident, p_label, h_label, note),
-            ).lastrowid
-            pos = int(
-                c.execute(
-                    "SELECT coalesce(max(position) + 1, 0) FROM qa_items WHERE pass_id = ?", (pid,)
-                ).fetchone()[0]
-            )
             c.execute(
-                "INSERT INTO qa_items(pass_id, face_id, position, orig_label, orig_reviewer_id,"
-                " orig_event_id, verdict, verdict_event_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT(pass_id, face_id) DO UPDATE SET verdict = excluded.verdict,"
-                " verdict_event_id = excluded.verdict_event_id, orig_label = excluded.orig_label",
-                (
-                    pid,
-                    fid,
-                    pos,
-                    h_label or "unlabeled",
-                    hrev if hrev is not None else prev,
-                    h_ev or 0,
-                    p_label or "unlabeled",
-                    ev,
-                ),
+                "INSERT INTO temp.mg_cb(rev, batch, pass, pos) VALUES (?, ?, ?,"
+                " (SELECT coalesce(max(position) + 1, 0) FROM qa_items WHERE pass_id = ?))",
+                (rev, bid, pid, pid),
             )
-            r.conflicts.append(
-                Conflict(fid, h_ident, h_label, hname, p_label, pname, p_ident, p_at, pid)
+        q0 = int(c.execute("SELECT coalesce(max(id), 0) FROM main.events").fetchone()[0])
+        c.execute(
+            """
+            CREATE TEMP TABLE mg_cf AS
+            SELECT s.face_id AS face_id, s.h_ident AS h_ident, s.h_label AS h_label,
+                   coalesce(s.h_ev, 0) AS h_ev, rm.hid AS rev, s.p_label AS p_label,
+                   s.p_ident AS p_ident, s.p_at AS p_at, cb.batch AS batch, cb.pass AS pass,
+                   cb.pos - 1 + row_number() OVER (PARTITION BY rm.hid ORDER BY s.face_id) AS pos,
+                   ?1 + row_number() OVER (ORDER BY s.face_id) AS ev,
+                   coalesce(he.reviewer_id, rm.hid) AS h_rev
+            FROM temp.mg_fs s JOIN temp.mg_rmap rm ON rm.pid = s.p_rev
+            JOIN temp.mg_cb cb ON cb.rev = rm.hid
+            LEFT JOIN main.events he ON he.id = s.h_ev
+            WHERE s.state = 'conflict'
+            """,
+            (q0,),
+        )
+        c.execute(
+            "INSERT INTO main.events(id, batch_id, reviewer_id, at, kind, face_id, identity_id,"
+            " value, prev_value, note)"
+            " SELECT ev, batch, rev, p_at, 'qa', face_id, h_ident, p_label, h_label,"
+            " ?1 || CASE WHEN p_ident != h_ident THEN ': moved to identity ' || p_ident ELSE ''"
+            " END FROM temp.mg_cf ORDER BY ev",
+            (f"package {package_id[:8]}",),
+        )
+        c.execute(
+            "INSERT INTO main.qa_items(pass_id, face_id, position, orig_label, orig_reviewer_id,"
+            " orig_event_id, verdict, verdict_event_id)"
+            " SELECT pass, face_id, pos, coalesce(h_label, 'unlabeled'), h_rev, h_ev,"
+            " coalesce(p_label, 'unlabeled'), ev FROM temp.mg_cf WHERE true"
+            " ON CONFLICT(pass_id, face_id) DO UPDATE SET verdict = excluded.verdict,"
+            " verdict_event_id = excluded.verdict_event_id, orig_label = excluded.orig_label,"
+            " orig_reviewer_id = excluded.orig_reviewer_id, orig_event_id = excluded.orig_event_id"
+        )
+        r.conflicts = [
+            Conflict(*row)
+            for row in c.execute(
+                """
+                SELECT cf.face_id, cf.h_ident, cf.h_label, hr.name, cf.p_label, pr.name,
+                       cf.p_ident, cf.p_at, cf.pass
+                FROM temp.mg_cf cf JOIN main.reviewers pr ON pr.id = cf.rev
+                LEFT JOIN main.events he ON he.id = cf.h_ev
+                LEFT JOIN main.reviewers hr ON hr.id = he.reviewer_id
+                ORDER BY cf.face_id
+                """
             )
+        ]
 
         def one(sql: str) -> int:
             return int(c.execute(sql).fetchone()[0])
