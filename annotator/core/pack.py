@@ -34,7 +34,7 @@ from annotator.store import labels_io as labels_io_store
 from annotator.store import packages as store
 from annotator.store.db import Project, now, open_project
 
-MERGE_CHUNK_EVENTS = 20_000  # events merged per home transaction (whole batches)
+MERGE_CHUNK_EVENTS = 5_000  # events merged per home transaction (whole batches): ~0.3 s at 1M faces
 BLOB_CHUNK = 256  # faces read per chunk for --with-images
 
 

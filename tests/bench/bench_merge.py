@@ -70,6 +70,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="100k faces, a 10k-label package")
     ap.add_argument("--keep", help="work folder (kept)")
+    ap.add_argument("--chunk", type=int, default=core.MERGE_CHUNK_EVENTS, help="events per write")
     a = ap.parse_args()
     n_ident = 10_000 if a.quick else 100_000
     n_pack = n_ident // 10
@@ -112,9 +113,15 @@ def main() -> None:
     csv = d / "labels.csv"
     csv.write_text("".join(f"{f},{lab}\n" for f, lab in labels.items()))
 
+    ticks: list[float] = []
+
+    def tick(done: int, total: int) -> None:
+        ticks.append(time.perf_counter())
+
     with open_project(home) as p:
         t = time.perf_counter()
-        m = core.merge(p, pkg)
+        t0 = t
+        m = core.merge(p, pkg, progress=tick, chunk_events=a.chunk)
         t_merge = time.perf_counter() - t
         t = time.perf_counter()
         again = core.merge(p, pkg)
@@ -128,6 +135,11 @@ def main() -> None:
     print(
         f"merge: {m.batches:,} batches, {m.events:,} events, {m.applied:,} faces, "
         f"{len(m.conflicts):,} conflicts: {t_merge:.2f} s ({m.events / t_merge:,.0f} events/s)"
+    )
+    gaps = [y - x for x, y in zip(ticks, ticks[1:], strict=False)]
+    print(
+        f"  {len(gaps)} home transactions of <= {a.chunk:,} events, the longest "
+        f"{max(gaps, default=0):.2f} s (package checks before them: {ticks[0] - t0:.2f} s)"
     )
     print(f"second merge (nothing new): {t_again:.2f} s")
     print(
