@@ -302,6 +302,13 @@ def merge(
     passes: dict[int, int] = {}
     pkg_path = str(Path(path).expanduser().absolute())
     with store.attached(home, pkg_path) as c:
+        forked = store.forked_batches(c, info.id)
+        if forked:
+            raise AnnotatorError(
+                f"{Path(pkg_path).name} holds {forked} step(s) under ids already merged from other"
+                f" work of package {info.id[:8]} (two copies of the package were worked on?);"
+                " merge refused: merge each copy's work through a package of its own"
+            )
         todo = store.new_batches(c, info.id, info.base_batch)
         total = sum(n for _b, n in todo)
         done = 0

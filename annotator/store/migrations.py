@@ -284,6 +284,7 @@ def m040_packages(db: Database) -> None:
             package_id       TEXT NOT NULL REFERENCES packages(id) ON DELETE CASCADE,
             package_batch_id INTEGER NOT NULL,
             home_batch_id    INTEGER,             -- NULL: nothing of it came home (conflicts)
+            batch_key        TEXT NOT NULL,       -- time|reviewer|kind: a copy's other batch differs
             PRIMARY KEY (package_id, package_batch_id)
         ) WITHOUT ROWID;
         CREATE INDEX merged_batches_home ON merged_batches (home_batch_id, package_id);

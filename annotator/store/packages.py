@@ -493,6 +493,26 @@ def source_paths(project: Project) -> list[str]:
 # -- merge ---------------------------------------------------------------------------------------
 
 
+# what identifies a package batch besides its id: two copies of one package both number their
+# new batches from the same id on
+_BATCH_KEY = (
+    "pb.at || '|' || (SELECT name FROM pkg.reviewers r WHERE r.id = pb.reviewer_id)"
+    " || '|' || pb.kind"
+)
+
+
+def forked_batches(c: sqlite3.Connection, package_id: str) -> int:
+    """Batches of the package whose id was merged before for another batch (the package was
+    copied and both copies were worked on)."""
+    return int(
+        c.execute(
+            f"SELECT count(*) FROM main.merged_batches m JOIN pkg.batches pb"
+            f" ON pb.id = m.package_batch_id WHERE m.package_id = ? AND m.batch_key != {_BATCH_KEY}",
+            (package_id,),
+        ).fetchone()[0]
+    )
+
+
 def new_batches(c: sqlite3.Connection, package_id: str, base_batch: int) -> list[tuple[int, int]]:
     """(package batch id, events) of the package's batches made after the pack and not merged
     yet, in order (QA batches stay in the package)."""
@@ -689,8 +709,9 @@ def merge_chunk(
             """
         )
         c.execute(
-            "INSERT INTO main.merged_batches(package_id, package_batch_id, home_batch_id)"
-            " SELECT ?, b.pid, m.hid FROM temp.mg_b b LEFT JOIN temp.mg_bmap m ON m.pid = b.pid",
+            "INSERT INTO main.merged_batches(package_id, package_batch_id, home_batch_id,"
+            f" batch_key) SELECT ?, b.pid, m.hid, {_BATCH_KEY} FROM temp.mg_b b"
+            " JOIN pkg.batches pb ON pb.id = b.pid LEFT JOIN temp.mg_bmap m ON m.pid = b.pid",
             (package_id,),
         )
         # the materialised state of the applied faces, and the identities' counters

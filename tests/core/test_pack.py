@@ -437,3 +437,18 @@ def test_faces_taken_down_at_home_since_the_pack_are_skipped(home, tmp_path):
             3,
         )
         assert_consistent(p)
+
+
+def test_two_copies_of_one_package_are_not_silently_mixed(home, tmp_path):
+    pkg = tmp_path / "pkg.db"
+    do_pack(home, pkg)
+    shutil.copy(pkg, tmp_path / "copy.db")
+    with open_project(pkg) as k:
+        ops.label_faces(k, ids_of(k, "a")[:1], "correct", "bob")
+    with open_project(tmp_path / "copy.db") as k:
+        ops.label_faces(k, ids_of(k, "b")[:1], "unsure", "carol")  # the same batch id as bob's
+    assert do_merge(home, pkg).applied == 1
+    before = dump(home)
+    with pytest.raises(AnnotatorError, match="two copies"):
+        do_merge(home, tmp_path / "copy.db")
+    assert dump(home) == before
