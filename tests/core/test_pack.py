@@ -250,6 +250,7 @@ def test_conflict_at_home_is_queued_not_overwritten(home, tmp_path):
         ]
         assert qa.report(p)["items_total"] == 0  # not a QA sample: agreement figures untouched
         assert qa.passes(p) == []
+        assert qa.identity_qa_states(p) == {}  # nor the identities' QA state (export --require-qa)
         assert_consistent(p)
         qa.adjudicate(p, queue[0].pass_id, f, "correct", "lead")
         assert face_state(p)[f][1] == "correct" and qa.adjudication_queue(p) == []
@@ -452,3 +453,14 @@ def test_two_copies_of_one_package_are_not_silently_mixed(home, tmp_path):
     with pytest.raises(AnnotatorError, match="two copies"):
         do_merge(home, tmp_path / "copy.db")
     assert dump(home) == before
+
+
+def test_a_changed_embedded_image_is_tampering(home, tmp_path):
+    pkg = tmp_path / "pkg.db"
+    do_pack(home, pkg, keys=("a",), with_images=True)
+    conn = sqlite3.connect(pkg)
+    conn.execute("UPDATE face_blobs SET data = ? WHERE face_id = 1", (jpeg(99),))
+    conn.commit()
+    conn.close()
+    with pytest.raises(AnnotatorError, match="tampered"):
+        do_merge(home, pkg)
