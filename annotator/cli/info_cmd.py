@@ -41,6 +41,9 @@ def info(project_path: str, as_json: bool) -> None:
                 click.echo(f"  {k:<18}{v:>12,}")
     if pk["list"]:
         click.echo(f"{'packages':<20}{pk['out']:>6,} out, {pk['merged']:,} merged")
+    if pk["of"]:
+        of = pk["of"]
+        click.echo(f"package of {of['home_path']} (id {of['id']}, packed {of['packed_at']})")
     if srcs:
         click.echo("source list:")
         for src in srcs:

@@ -848,10 +848,20 @@ def merge_chunk(
 
 
 def summary(project: Project) -> dict[str, object]:
-    """Packages out (never merged) and merged, with details, for `annotator info`."""
+    """Packages out (never merged) and merged, with details, for `annotator info`; in a
+    package file, ``of``: where it comes from."""
     recs = package_records(project)
+    info = package_info(project)
     return {
         "out": sum(1 for r in recs if not r.merges),
         "merged": sum(1 for r in recs if r.merges),
         "list": [r.to_json() for r in recs],
+        "of": None
+        if info is None
+        else {
+            "id": info.id,
+            "home_path": info.home_path,
+            "packed_at": info.packed_at,
+            "with_images": info.with_images,
+        },
     }

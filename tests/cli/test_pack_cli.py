@@ -77,6 +77,8 @@ def test_pack_label_merge_conflict_and_info(home, tmp_path):
     assert info["list"][0]["id"] == res["package_id"] and info["list"][0]["state"] == "out"
     text = run("info", "-p", home).output
     assert "packages" in text and "1 out, 0 merged" in text
+    assert ok("info", "-p", pkg)["packages"]["of"]["id"] == res["package_id"]
+    assert f"package of {home}" in run("info", "-p", pkg).output
 
     with open_project(pkg) as k:
         a = ids_of(k, "a")
