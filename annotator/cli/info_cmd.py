@@ -6,6 +6,7 @@ import click
 
 from annotator.cli.common import emit_json, json_option, open_existing, project_option
 from annotator.store import info as store
+from annotator.store import packages as packages_store
 
 
 @click.command("info")
@@ -16,8 +17,9 @@ def info(project_path: str, as_json: bool) -> None:
     with open_existing(project_path) as project:
         s = store.summary(project)
         srcs = store.sources(project)
+        pk = packages_store.summary(project)
     if as_json:
-        emit_json({**s, "source_list": srcs})
+        emit_json({**s, "source_list": srcs, "packages": pk})
         return
     click.echo(f"project     {project.path}")
     for key in (
@@ -37,6 +39,11 @@ def info(project_path: str, as_json: bool) -> None:
             click.echo(f"{title}:")
             for k, v in d.items():
                 click.echo(f"  {k:<18}{v:>12,}")
+    if pk["list"]:
+        click.echo(f"{'packages':<20}{pk['out']:>6,} out, {pk['merged']:,} merged")
+    if pk["of"]:
+        of = pk["of"]
+        click.echo(f"package of {of['home_path']} (id {of['id']}, packed {of['packed_at']})")
     if srcs:
         click.echo("source list:")
         for src in srcs:

@@ -40,6 +40,8 @@ COMMANDS: dict[str, str] = {
     "stats": "annotator.cli.stats_cmd:stats",
     "takedown": "annotator.cli.takedown_cmd:takedown",
     "install-desktop": "annotator.cli.install_cmd:install_desktop",
+    "pack": "annotator.cli.pack_cmd:pack",
+    "merge": "annotator.cli.pack_cmd:merge",
 }
 
 EXIT_ERROR = 1

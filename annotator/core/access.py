@@ -13,6 +13,11 @@ was imported (size, and the content fingerprint when the mtime differs) and rais
 
 For worker processes use :meth:`FaceBytes.plan` to get small picklable :class:`ReadItem`
 tuples and :func:`read_planned` in the worker.
+
+A reviewer package made with ``--with-images`` holds its faces' bytes (``face_blobs``): every
+read checks there first, so such a package needs no source file. :meth:`FaceBytes.plan` names
+them with format :data:`EMBEDDED`; plain locators (the GUI's thumbnails) find them through
+:func:`use_embedded`.
 """
 
 from __future__ import annotations
@@ -30,7 +35,24 @@ from annotator.formats.folder import file_changed
 from annotator.formats.recordio import RecordError, image_of, read_record_with
 from annotator.model import AnnotatorError, origin_of
 from annotator.store import faces as store
+from annotator.store import packages as packages_store
 from annotator.store.db import Project
+
+# ReadItem.fmt of a face whose bytes are embedded in a project file (source_path is that file)
+EMBEDDED = "embedded"
+# source path -> project file with embedded bytes of its faces (the project set by use_embedded)
+_embedded_sources: dict[str, str] = {}
+
+
+def use_embedded(project: Project | None) -> None:
+    """Reads of plain locators (:func:`read_planned`) of ``project``'s sources look in its
+    embedded bytes first; call it when a project is opened (another project, or None, replaces
+    it)."""
+    _embedded_sources.clear()
+    if project is not None and packages_store.has_blobs(project):
+        _embedded_sources.update(
+            (p, str(project.path)) for p in packages_store.source_paths(project)
+        )
 
 
 class FaceReadError(AnnotatorError):
@@ -179,6 +201,18 @@ def read_planned(items: Sequence[ReadItem], errors: str = "raise") -> list:  # t
     try:
         for item in items:
             try:
+                db = (
+                    item.source_path
+                    if item.fmt == EMBEDDED
+                    else _embedded_sources.get(item.source_path)
+                )
+                if db is not None:  # embedded bytes first
+                    data = packages_store.blobs_in_file(db, [item.face_id]).get(item.face_id)
+                    if data is not None:
+                        out.append(data)
+                        continue
+                    if item.fmt == EMBEDDED:
+                        raise FaceReadError(f"{item.origin}: its bytes are not in {db}")
                 fd = None
                 if item.fmt != "folder":
                     fd = fds.get(item.source_path)
@@ -209,6 +243,18 @@ class FaceBytes:
         self._fds: dict[int, int | None] = {}  # source id -> fd (None for folders)
         self._bad: dict[int, str] = {}  # source id -> why it cannot be read
         self._lock = threading.Lock()
+        self._has_blobs: bool | None = None
+
+    def _embedded(self, face_ids: Sequence[int]) -> dict[int, bytes]:
+        """Embedded bytes of those faces that have them (a package made --with-images)."""
+        if self._has_blobs is None:
+            self._has_blobs = packages_store.has_blobs(self.project)
+        return packages_store.blobs(self.project, face_ids) if self._has_blobs else {}
+
+    def _embedded_ids(self, face_ids: Sequence[int]) -> set[int]:
+        if self._has_blobs is None:
+            self._has_blobs = packages_store.has_blobs(self.project)
+        return packages_store.embedded_ids(self.project, face_ids) if self._has_blobs else set()
 
     # -- sources --------------------------------------------------------------------------
     def _source(self, source_id: int) -> store.Source:
@@ -268,6 +314,7 @@ class FaceBytes:
     def plan(self, face_ids: Sequence[int]) -> list[ReadItem]:
         """Picklable read plans for ``face_ids`` (same order); raises for unknown ids."""
         locs = store.face_locations(self.project, face_ids)
+        embedded = self._embedded_ids(face_ids)
         out = []
         for fid in face_ids:
             loc = locs.get(fid)
@@ -275,6 +322,11 @@ class FaceBytes:
                 raise FaceReadError(f"no face with id {fid} in the project")
             src = self._source(loc.source_id)
             origin = origin_of(Path(src.path).name, src.format, loc.record, loc.relpath)
+            if fid in embedded:
+                out.append(
+                    ReadItem(fid, str(self.project.path), EMBEDDED, None, None, None, origin)
+                )
+                continue
             out.append(
                 ReadItem(fid, src.path, src.format, loc.offset, loc.length, loc.relpath, origin)
             )
@@ -299,8 +351,12 @@ class FaceBytes:
         """Bytes of several faces, in order. With ``errors="return"`` a face that cannot be
         read gets its :class:`FaceReadError` in the list instead of raising."""
         locs = store.face_locations(self.project, face_ids)
+        embedded = self._embedded(face_ids)
         out: list[bytes | FaceReadError] = []
         for fid in face_ids:
+            if fid in embedded:
+                out.append(embedded[fid])
+                continue
             try:
                 loc = locs.get(fid)
                 if loc is None:

@@ -456,10 +456,11 @@ class Disagreement:
 
 
 def adjudication_queue(project: Project, pass_id: int | None = None) -> list[Disagreement]:
-    """Items whose QA verdict differs from the original label and that await a decision."""
+    """Items whose QA verdict differs from the original label and that await a decision
+    (and faces a package merge found labelled differently at home: ``merge`` passes)."""
     its = [
         i
-        for i in store.items(project, pass_id)
+        for i in store.items(project, pass_id, merges=True)
         if i.verdict is not None and i.verdict != i.orig_label and i.adjudicated is None
     ]
     origins = labels_io_store.face_origins(project, [i.face_id for i in its])

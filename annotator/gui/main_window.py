@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from annotator import __version__
-from annotator.core import ops
+from annotator.core import access, ops
 from annotator.gui import shortcuts
 from annotator.gui.face_grid import FaceGridModel, FaceGridView
 from annotator.gui.identity_model import IdentityModel
@@ -232,6 +232,7 @@ class MainWindow(QMainWindow):
         self._session_start = None
         assert self.loader is not None
         self.loader.set_cache(project.cache_dir / "thumbs.sqlite")
+        access.use_embedded(project)  # a package made --with-images: its bytes are inside
         self.settings.setValue("last_project", str(project.path))
         self.setWindowTitle(f"annotator — {project.path.name}")
         self.model = IdentityModel(project, self)

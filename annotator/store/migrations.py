@@ -245,3 +245,71 @@ def m004_qa_items_face(db: Database) -> None:
     deleting a face (takedown) cascades into qa_items; without it both scan the whole table
     (a second QA pass on 300k labels took 38 s)."""
     db.execute("CREATE INDEX IF NOT EXISTS qa_items_face ON qa_items (face_id, orig_event_id)")
+
+
+@migrations()
+def m040_packages(db: Database) -> None:
+    """Reviewer packages (see store/packages.py): a stable id for every project (a package
+    names the project it comes from); at home, the packages sent out and the package batches
+    merged back; in a package, its record and (optionally) the faces' bytes. A QA pass
+    listed in merge_passes holds conflicts a merge queued for adjudication, not a sample."""
+    import uuid
+
+    db.execute(
+        "INSERT INTO meta(key, value) VALUES ('project_id', ?) ON CONFLICT(key) DO NOTHING",
+        [str(uuid.uuid4())],
+    )
+    db.executescript(
+        """
+        CREATE TABLE packages (
+            id          TEXT PRIMARY KEY,         -- package UUID
+            out_path    TEXT NOT NULL,
+            packed_at   TEXT NOT NULL,
+            base_batch  INTEGER NOT NULL,         -- last home batch id at pack time
+            base_event  INTEGER NOT NULL,         -- last home event id at pack time
+            identities  INTEGER NOT NULL,
+            faces       INTEGER NOT NULL,
+            with_images INTEGER NOT NULL,
+            digest      TEXT NOT NULL,            -- sha256 over the packed content
+            merges      INTEGER NOT NULL DEFAULT 0,
+            last_merged_at TEXT
+        );
+        CREATE TABLE package_identities (
+            package_id  TEXT NOT NULL REFERENCES packages(id) ON DELETE CASCADE,
+            identity_id INTEGER NOT NULL,
+            PRIMARY KEY (package_id, identity_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX package_identities_identity ON package_identities (identity_id);
+        CREATE TABLE merged_batches (
+            package_id       TEXT NOT NULL REFERENCES packages(id) ON DELETE CASCADE,
+            package_batch_id INTEGER NOT NULL,
+            home_batch_id    INTEGER,             -- NULL: nothing of it came home (conflicts)
+            batch_key        TEXT NOT NULL,       -- time|reviewer|kind: a copy's other batch differs
+            PRIMARY KEY (package_id, package_batch_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX merged_batches_home ON merged_batches (home_batch_id, package_id);
+
+        -- In a package file: its one record, and the faces' original bytes (--with-images).
+        CREATE TABLE package_info (
+            id              TEXT PRIMARY KEY,
+            home_project_id TEXT NOT NULL,
+            home_path       TEXT NOT NULL,
+            packed_at       TEXT NOT NULL,
+            home_base_batch INTEGER NOT NULL,
+            home_base_event INTEGER NOT NULL,
+            base_batch      INTEGER NOT NULL,     -- last batch id in the package at pack time
+            base_event      INTEGER NOT NULL,
+            with_images     INTEGER NOT NULL,
+            digest          TEXT NOT NULL
+        );
+        CREATE TABLE face_blobs (
+            face_id INTEGER PRIMARY KEY REFERENCES faces(id) ON DELETE CASCADE,
+            data    BLOB NOT NULL
+        );
+        -- QA passes that hold the conflicts of a merge (for adjudication), not a QA sample
+        CREATE TABLE merge_passes (
+            pass_id    INTEGER PRIMARY KEY REFERENCES qa_passes(id) ON DELETE CASCADE,
+            package_id TEXT NOT NULL
+        );
+        """
+    )

@@ -145,7 +145,9 @@ def pass_summaries(project: Project) -> list[tuple[int, str, str, int, int, int]
         for a, b, c, d, e, f in project.conn.execute(
             "SELECT p.id, r.name, p.created_at, p.seed, count(q.face_id), count(q.verdict)"
             " FROM qa_passes p JOIN reviewers r ON r.id = p.reviewer_id"
-            " LEFT JOIN qa_items q ON q.pass_id = p.id GROUP BY p.id ORDER BY p.id"
+            " LEFT JOIN qa_items q ON q.pass_id = p.id"
+            " WHERE p.id NOT IN (SELECT pass_id FROM merge_passes)"
+            " GROUP BY p.id ORDER BY p.id"
         )
     ]
 
@@ -165,6 +167,8 @@ class Item:
     identity_key: str
 
 
+_NOT_MERGE = "p.id NOT IN (SELECT pass_id FROM merge_passes)"
+
 _ITEM_SQL = """
     SELECT q.pass_id, q.face_id, q.position, q.orig_label, q.orig_reviewer_id, ro.name, rq.name,
            q.verdict, q.adjudicated, f.identity_id, i.key
@@ -177,13 +181,16 @@ _ITEM_SQL = """
 """
 
 
-def items(project: Project, pass_id: int | None = None) -> list[Item]:
-    """Every item (of one pass, or of all passes), in pass then position order."""
+def items(project: Project, pass_id: int | None = None, merges: bool = False) -> list[Item]:
+    """Every item (of one pass, or of all passes), in pass then position order. Items of
+    ``merge`` passes (conflicts a package merge queued, see store/packages.py) only with
+    ``merges``: they are no blind QA sample."""
+    only = "1" if merges else _NOT_MERGE
     if pass_id is None:
-        rows = project.conn.execute(_ITEM_SQL + " ORDER BY q.pass_id, q.position")
+        rows = project.conn.execute(_ITEM_SQL + f" WHERE {only} ORDER BY q.pass_id, q.position")
     else:
         rows = project.conn.execute(
-            _ITEM_SQL + " WHERE q.pass_id = ? ORDER BY q.position", (pass_id,)
+            _ITEM_SQL + f" WHERE q.pass_id = ? AND {only} ORDER BY q.position", (pass_id,)
         )
     return [Item(*r) for r in rows]
 
@@ -309,5 +316,6 @@ def identity_item_states(project: Project) -> list[tuple[int, str, str | None, s
         for a, b, c, d in project.conn.execute(
             "SELECT f.identity_id, q.orig_label, q.verdict, q.adjudicated FROM qa_items q"
             " JOIN faces f ON f.id = q.face_id"
+            " WHERE q.pass_id NOT IN (SELECT pass_id FROM merge_passes)"
         )
     ]

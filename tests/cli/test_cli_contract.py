@@ -61,6 +61,12 @@ def world(tmp_path_factory) -> Path:
     conn.execute("INSERT INTO notes VALUES ('keep me')")
     conn.commit()
     conn.close()
+    # a reviewer package (of a copy of the demo: the demo itself does not record it)
+    shutil.copy(w / "demo" / "demo.db", w / "packhome.db")
+    r = CliRunner().invoke(
+        cli, ["pack", "-p", str(w / "packhome.db"), "--unreviewed", "1", "--out", str(w / "pkg.db")]
+    )
+    assert r.exit_code == 0, r.output
     # a valid export, for `evaluate` with bad predictions
     shutil.copy(w / "demo" / "demo.db", w / "labeled.db")
     with open_project(w / "labeled.db") as p:
@@ -115,6 +121,8 @@ PROJECT_COMMANDS: dict[str, list[str]] = {
     "export": ["export", "-p", "{p}", "--out", "{t}/out", "--format", "folder"],
     "stats": ["stats", "-p", "{p}"],
     "takedown": ["takedown", "m.x", "-p", "{p}", "-r", "bob", "-y"],
+    "pack": ["pack", "-p", "{p}", "--unreviewed", "1", "--out", "{t}/pkg.db"],
+    "merge": ["merge", "{w}/pkg.db", "-p", "{p}"],
 }
 # Commands without a --project, tested on their own below.
 OTHER_COMMANDS = {"demo", "evaluate", "gui", "install-desktop"}
@@ -295,6 +303,10 @@ def test_missing_required_parameter_is_one_line(path):
             "folder {t}/no/dir does not exist",
         ),
         (["install-desktop", "--prefix", "{w}/text.txt"], "the prefix is not a folder"),
+        (["pack", "-p", "{p}", "--out", "{t}/x.db"], "give exactly one of"),
+        (["pack", "-p", "{p}", "--identities", "m.nobody", "--out", "{t}/x.db"], "m.nobody"),
+        (["merge", "{w}/pkg.db", "-p", "{p}"], "is not recorded in"),
+        (["merge", "{w}/text.txt", "-p", "{p}"], "not a reviewer package"),
         (["--no-such-flag"], "no such option"),
         (["frobnicate"], "no such command 'frobnicate'"),
     ],
@@ -607,6 +619,11 @@ def test_every_command_end_to_end(world, proj, tmp_path):
         "qa", "adjudicate", "-p", p, "-r", "lead", "--pass", pid, items[0]["origin"], "correct"
     )
     assert adj["label"] == "correct"
+
+    pk = ok("pack", "-p", p, "--unreviewed", "1", "--out", tmp_path / "pkg.db")
+    assert pk["identities"] == 1
+    assert ok("merge", tmp_path / "pkg.db", "-p", p)["batches"] == 0
+    assert ok("info", "-p", p)["packages"]["out"] == 1
 
     exp = ok("export", "-p", p, "--out", tmp_path / "set", "--format", "folder")
     assert exp["faces"] > 0
