@@ -92,3 +92,19 @@ def origin_of(source_name: str, fmt: str, record: int | None, relpath: str | Non
 
 class AnnotatorError(Exception):
     """An error meant for the user: the CLI prints its message as one line and exits non-zero."""
+
+
+def label_problem(label: str, what: str = "") -> str | None:
+    """Why ``label`` is not a label name (``None`` when it is one): the one wording of the
+    "unknown label" error; ``what`` says where it came from (e.g. "for the other faces")."""
+    if label in LABELS:
+        return None
+    where = f" {what}" if what else ""
+    return f"unknown label {label!r}{where} (expected one of {', '.join(LABELS)})"
+
+
+def check_label(label: str, what: str = "") -> None:
+    """Raise :class:`AnnotatorError` when ``label`` is not a label name."""
+    problem = label_problem(label, what)
+    if problem is not None:
+        raise AnnotatorError(problem)

@@ -27,7 +27,14 @@ from pathlib import Path
 from typing import BinaryIO
 
 from annotator.core import ops
-from annotator.model import LABELS, AnnotatorError, CancelledFn, ProgressFn
+from annotator.model import (
+    LABELS,
+    AnnotatorError,
+    CancelledFn,
+    ProgressFn,
+    check_label,
+    label_problem,
+)
 from annotator.store import labels as labels_store
 from annotator.store import labels_io as store
 from annotator.store.db import Project
@@ -260,10 +267,8 @@ def _label_row(out: ParsedFile, no: int, cells: Sequence[str], cols: dict[str, i
     note = _cell(cells, cols.get("note")) or None
     if not ref:
         out.errors.append(LineError(no, "no face given (expected an origin or a face id)"))
-    elif label is not None and label not in LABELS:
-        out.errors.append(
-            LineError(no, f"unknown label {label!r} (expected one of {', '.join(LABELS)})")
-        )
+    elif label is not None and (problem := label_problem(label)) is not None:
+        out.errors.append(LineError(no, problem))
     elif label is None and identity is None:
         out.errors.append(LineError(no, "no label and no new identity"))
     else:
@@ -310,10 +315,8 @@ def import_labels(
     cancelled: CancelledFn | None = None,
 ) -> LabelImportResult:
     """Apply a label file (either shape) as ``reviewer``; see the module docstring."""
-    if others is not None and others not in LABELS:
-        raise AnnotatorError(
-            f"unknown label {others!r} for --others (expected one of {', '.join(LABELS)})"
-        )
+    if others is not None:
+        check_label(others, "for the other faces")
     parsed = read_label_file(path)
     res = LabelImportResult(shape=parsed.shape, errors=list(parsed.errors))
     labels: dict[int, str] = {}  # face -> label to give

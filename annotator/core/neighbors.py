@@ -33,12 +33,13 @@ hashes on), d uint8 — 9 bytes a pair, so the 10**8 pairs of 10M clustered hash
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import combinations
 
 import numpy as np
+
+from annotator.model import CancelledFn, ProgressFn
 
 MAX_KEY_BITS = 24  # direct table of 2**24 int32 slots = 64 MB
 MAX_THRESHOLD = 4
@@ -60,9 +61,6 @@ C_PROBE = 2e-8  # per probed (pattern, distinct key), including the bucket pairs
 C_CAND = 1.2e-8  # per candidate pair (expand, gather, popcount)
 C_TABLE = 4e-3  # fixed per table, plus C_BATCH per probe step (one per high bit at least)
 C_BATCH = 4e-4
-
-ProgressFn = Callable[[int, int], None]
-CancelledFn = Callable[[], bool]
 
 
 @dataclass(frozen=True)

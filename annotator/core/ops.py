@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from annotator.model import LABELS, AnnotatorError
+from annotator.model import AnnotatorError, check_label
 from annotator.store import labels as db
 from annotator.store.db import Project
 
@@ -45,8 +45,8 @@ _Item = tuple[str, int | None, int | None, str | None]
 
 
 def _check_label(label: str | None) -> None:
-    if label is not None and label not in LABELS:
-        raise AnnotatorError(f"unknown label {label!r} (expected one of {', '.join(LABELS)})")
+    if label is not None:
+        check_label(label)
 
 
 def _apply(
