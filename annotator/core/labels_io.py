@@ -390,7 +390,7 @@ def import_labels(
                     continue
             take(row.line, fid, row.label, move, row.note)
         if others is not None and seen:
-            state = labels_store.face_states(project.conn, list(seen))
+            state = labels_store.face_states(project, list(seen))
             mentioned = {ident for ident, _label in state.values()}
     res.errors.sort(key=lambda e: e.line)
 

@@ -108,6 +108,13 @@ def start_pass(
         seed = secrets.randbelow(2**31)
     if seed < 0:
         raise AnnotatorError("the seed must be a non-negative integer")
+    with project.tx():  # one transaction: the QA reviewer's first-use row and the pass
+        return _draw_pass(project, reviewer, fraction, count, seed)
+
+
+def _draw_pass(
+    project: Project, reviewer: str, fraction: float | None, count: int | None, seed: int
+) -> PassResult:
     rid = labels_store.reviewer_id(project, reviewer)
     cands = store.candidates(project, rid)
     if not cands:
@@ -432,14 +439,16 @@ def adjudicate(
         raise AnnotatorError(f"face {face_id} is not in QA pass {pass_id}")
     if it.verdict is None:
         raise AnnotatorError(f"face {face_id} has no QA verdict yet in pass {pass_id}")
-    ch = ops.label_faces(project, [face_id], label, reviewer, kind="adjudicate")
-    ev = store.adjudication_event(project, ch.batch_id, face_id) if ch.batch_id else None
-    if ev is None:  # the label already was the decision: record the decision on its own
-        rid = labels_store.reviewer_id(project, reviewer)
-        ev = store.record_confirming_adjudication(
-            project, pass_id, face_id, it.identity_id, label, rid
-        )
-    store.set_adjudicated(project, pass_id, face_id, label, ev)
+    # one transaction: the label, the confirming record and the item's mark commit together
+    with project.tx():
+        ch = ops.label_faces(project, [face_id], label, reviewer, kind="adjudicate")
+        ev = store.adjudication_event(project, ch.batch_id, face_id) if ch.batch_id else None
+        if ev is None:  # the label already was the decision: record the decision on its own
+            rid = labels_store.reviewer_id(project, reviewer)
+            ev = store.record_confirming_adjudication(
+                project, pass_id, face_id, it.identity_id, label, rid
+            )
+        store.set_adjudicated(project, pass_id, face_id, label, ev)
     return ch
 
 

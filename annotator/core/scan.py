@@ -123,8 +123,8 @@ def hash_faces(
     def commit(out: tuple[list[HashResult], list[tuple[int, str]]]) -> None:
         nonlocal done
         results, errors = out
-        with project.tx() as c:
-            hashes_store.insert_hashes(c, _rows(results))
+        with project.tx():
+            hashes_store.insert_hashes(project, _rows(results))
         res.hashed += len(results)
         res.corrupt += sum(1 for r in results if r.corrupt)
         res.read_error_count += len(errors)
@@ -224,14 +224,16 @@ def update_flags(
         res.cancelled = True
         return res
     del data
-    flags_store.replace_flags(
-        project,
-        fs.rows(),
-        progress=lambda d, t: step(800 + 180 * d // max(t, 1)),
-        total=len(fs),
-    )
-    flags_store.replace_dup_groups(project, fs.groups)
-    flags_store.set_suspicion(project, fs.suspicion)
+    # flags, duplicate groups and suspicion commit together: never new flags with old groups
+    with project.tx():
+        flags_store.replace_flags(
+            project,
+            fs.rows(),
+            progress=lambda d, t: step(800 + 180 * d // max(t, 1)),
+            total=len(fs),
+        )
+        flags_store.replace_dup_groups(project, fs.groups)
+        flags_store.set_suspicion(project, fs.suspicion)
     res.pairs = fs.pairs
     res.flags = flags_store.counts_by_kind(project)
     res.groups = len(np.unique(fs.groups[:, 1])) if len(fs.groups) else 0

@@ -98,10 +98,12 @@ def takedown(
         if store.is_taken_down(project, digest):
             raise AnnotatorError("that identity was already taken down")
         raise AnnotatorError(f"no identity with key {key!r}")
-    rid = labels_store.reviewer_id(project, reviewer)
     earlier = len(export_store.exports(project))
-    removed = store.remove_identity(project, ident, key, digest, rid, reason or None)
-    recount_suspicion(project, removed.affected)
+    # one transaction: the removal, the takedown record and the recounted suspicion
+    with project.tx():
+        rid = labels_store.reviewer_id(project, reviewer)
+        removed = store.remove_identity(project, ident, key, digest, rid, reason or None)
+        recount_suspicion(project, removed.affected)
     cache_removed = _drop_cache(project, removed.face_ids)
     wal_ok = store.compact(project)
     return TakedownResult(

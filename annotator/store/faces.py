@@ -6,7 +6,6 @@ importer can put a batch of rows and its resume position in one transaction.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -88,12 +87,13 @@ def update_source_stat(project: Project, source_id: int, size: int, mtime: float
 
 
 def set_resume(
-    c: sqlite3.Connection, source_id: int, pos: int, record: int, complete: bool = False
+    project: Project, source_id: int, pos: int, record: int, complete: bool = False
 ) -> None:
-    c.execute(
-        "UPDATE sources SET resume_pos = ?, resume_record = ?, complete = ? WHERE id = ?",
-        (pos, record, int(complete), source_id),
-    )
+    with project.tx() as c:
+        c.execute(
+            "UPDATE sources SET resume_pos = ?, resume_record = ?, complete = ? WHERE id = ?",
+            (pos, record, int(complete), source_id),
+        )
 
 
 # -- import runs ---------------------------------------------------------------------------
@@ -108,20 +108,19 @@ def start_run(project: Project, source_id: int) -> int:
         return int(cur.lastrowid or 0)
 
 
-def update_run(
-    c: sqlite3.Connection, run_id: int, imported: int, skipped: int, rejected: int
-) -> None:
-    c.execute(
-        "UPDATE import_runs SET imported = ?, skipped = ?, rejected = ? WHERE id = ?",
-        (imported, skipped, rejected, run_id),
-    )
+def update_run(project: Project, run_id: int, imported: int, skipped: int, rejected: int) -> None:
+    with project.tx() as c:
+        c.execute(
+            "UPDATE import_runs SET imported = ?, skipped = ?, rejected = ? WHERE id = ?",
+            (imported, skipped, rejected, run_id),
+        )
 
 
 def finish_run(
     project: Project, run_id: int, status: str, imported: int, skipped: int, rejected: int
 ) -> None:
     with project.tx() as c:
-        update_run(c, run_id, imported, skipped, rejected)
+        update_run(project, run_id, imported, skipped, rejected)
         c.execute(
             "UPDATE import_runs SET status = ?, finished_at = ? WHERE id = ?",
             (status, now(), run_id),
@@ -131,12 +130,13 @@ def finish_run(
 # -- rejected rows -------------------------------------------------------------------------
 
 
-def insert_rejected(c: sqlite3.Connection, source_id: int, rows: Iterable[Rejected]) -> None:
-    c.executemany(
-        "INSERT INTO rejected_rows(source_id, record, origin, reason) VALUES (?, ?, ?, ?) "
-        "ON CONFLICT(source_id, origin) DO UPDATE SET reason = excluded.reason",
-        [(source_id, r.record, r.origin, r.reason) for r in rows],
-    )
+def insert_rejected(project: Project, source_id: int, rows: Iterable[Rejected]) -> None:
+    with project.tx() as c:
+        c.executemany(
+            "INSERT INTO rejected_rows(source_id, record, origin, reason) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT(source_id, origin) DO UPDATE SET reason = excluded.reason",
+            [(source_id, r.record, r.origin, r.reason) for r in rows],
+        )
 
 
 def rejected_of_source(project: Project, source_id: int) -> list[Rejected]:
@@ -157,40 +157,43 @@ def identity_ids(project: Project) -> dict[str, int]:
     return dict(project.conn.execute("SELECT key, id FROM identities"))
 
 
-def create_identities(c: sqlite3.Connection, keys: Iterable[str]) -> dict[str, int]:
+def create_identities(project: Project, keys: Iterable[str]) -> dict[str, int]:
     """Create (or find) identities by key; returns key -> id."""
-    out: dict[str, int] = {}
-    for k in keys:
-        row = c.execute(
-            "INSERT INTO identities(key) VALUES (?) ON CONFLICT(key) DO UPDATE SET key = excluded.key "
-            "RETURNING id",
-            (k,),
-        ).fetchone()
-        out[k] = int(row[0])
-    return out
+    with project.tx() as c:
+        out: dict[str, int] = {}
+        for k in keys:
+            row = c.execute(
+                "INSERT INTO identities(key) VALUES (?) ON CONFLICT(key) DO UPDATE SET key = excluded.key "
+                "RETURNING id",
+                (k,),
+            ).fetchone()
+            out[k] = int(row[0])
+        return out
 
 
-def insert_names(c: sqlite3.Connection, rows: Iterable[tuple[int, str, str]]) -> int:
+def insert_names(project: Project, rows: Iterable[tuple[int, str, str]]) -> int:
     """Insert (identity_id, lang, name); the first name per language wins. Returns rows added."""
-    rows = list(rows)
-    before = c.total_changes
-    c.executemany(
-        "INSERT INTO identity_names(identity_id, lang, name) VALUES (?, ?, ?) "
-        "ON CONFLICT(identity_id, lang) DO NOTHING",
-        rows,
-    )
-    added = c.total_changes - before
-    if added:
-        namesearch.refresh(c, {r[0] for r in rows})
-    return added
+    with project.tx() as c:
+        rows = list(rows)
+        before = c.total_changes
+        c.executemany(
+            "INSERT INTO identity_names(identity_id, lang, name) VALUES (?, ?, ?) "
+            "ON CONFLICT(identity_id, lang) DO NOTHING",
+            rows,
+        )
+        added = c.total_changes - before
+        if added:
+            namesearch.refresh(c, {r[0] for r in rows})
+        return added
 
 
-def refresh_face_counts(c: sqlite3.Connection, ids: Iterable[int]) -> None:
+def refresh_face_counts(project: Project, ids: Iterable[int]) -> None:
     """Recount identities.face_count for the given identities (index range scans)."""
-    c.executemany(
-        "UPDATE identities SET face_count = (SELECT count(*) FROM faces WHERE identity_id = ?) WHERE id = ?",
-        [(i, i) for i in ids],
-    )
+    with project.tx() as c:
+        c.executemany(
+            "UPDATE identities SET face_count = (SELECT count(*) FROM faces WHERE identity_id = ?) WHERE id = ?",
+            [(i, i) for i in ids],
+        )
 
 
 def takedown_digests(project: Project) -> set[str]:
@@ -219,19 +222,20 @@ FaceRow = tuple[
 ]
 
 
-def insert_faces(c: sqlite3.Connection, rows: Sequence[FaceRow]) -> int:
+def insert_faces(project: Project, rows: Sequence[FaceRow]) -> int:
     """Bulk insert; rows already present (same source + record/relpath) are ignored.
 
     Returns the number of rows actually inserted.
     """
-    before = c.total_changes
-    c.executemany(
-        "INSERT OR IGNORE INTO faces(identity_id, orig_identity_id, source_id, record, relpath, "
-        "offset, length, rank, image_url, page_url, face_ref, rect_x0, rect_y0, rect_x1, rect_y1) "
-        "VALUES (?1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
-        rows,
-    )
-    return c.total_changes - before
+    with project.tx() as c:
+        before = c.total_changes
+        c.executemany(
+            "INSERT OR IGNORE INTO faces(identity_id, orig_identity_id, source_id, record, relpath, "
+            "offset, length, rank, image_url, page_url, face_ref, rect_x0, rect_y0, rect_x1, rect_y1) "
+            "VALUES (?1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+            rows,
+        )
+        return c.total_changes - before
 
 
 def source_face_count(project: Project, source_id: int) -> int:

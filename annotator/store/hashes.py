@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -46,15 +45,16 @@ def face_ids_of_source(project: Project, source_id: int) -> set[int]:
     }
 
 
-def insert_hashes(c: sqlite3.Connection, rows: Iterable[Sequence[object]]) -> int:
+def insert_hashes(project: Project, rows: Iterable[Sequence[object]]) -> int:
     """rows: (face_id, sha256, phash, dhash, width, height, grayscale, sharpness, corrupt)."""
-    at = now()
-    cur = c.executemany(
-        "INSERT OR REPLACE INTO face_hashes (face_id, sha256, phash, dhash, width, height, "
-        "grayscale, sharpness, corrupt, scanned_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (tuple(r) + (at,) for r in rows),
-    )
-    return cur.rowcount
+    with project.tx() as c:
+        at = now()
+        cur = c.executemany(
+            "INSERT OR REPLACE INTO face_hashes (face_id, sha256, phash, dhash, width, height, "
+            "grayscale, sharpness, corrupt, scanned_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (tuple(r) + (at,) for r in rows),
+        )
+        return cur.rowcount
 
 
 def load_hashes(project: Project) -> np.ndarray:

@@ -6,7 +6,6 @@ denormalised counters are kept in step with it inside the same transaction.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -43,57 +42,62 @@ def reviewer_names(project: Project) -> dict[int, str]:
 
 
 def new_batch(
-    c: sqlite3.Connection, reviewer: int, kind: str, description: str, target: int | None = None
+    project: Project, reviewer: int, kind: str, description: str, target: int | None = None
 ) -> tuple[int, str]:
-    at = now()
-    cur = c.execute(
-        "INSERT INTO batches(reviewer_id, at, kind, target, description) VALUES (?, ?, ?, ?, ?)",
-        (reviewer, at, kind, target, description),
-    )
-    return int(cur.lastrowid), at
+    with project.tx() as c:
+        at = now()
+        cur = c.execute(
+            "INSERT INTO batches(reviewer_id, at, kind, target, description) VALUES (?, ?, ?, ?, ?)",
+            (reviewer, at, kind, target, description),
+        )
+        return int(cur.lastrowid), at
 
 
 def insert_events(
-    c: sqlite3.Connection,
+    project: Project,
     batch_id: int,
     reviewer: int,
     at: str,
     rows: Iterable[tuple[str, int | None, int | None, str | None, str | None, str | None]],
 ) -> None:
     """rows: (kind, face_id, identity_id, value, prev_value, note)."""
-    c.executemany(
-        "INSERT INTO events(batch_id, reviewer_id, at, kind, face_id, identity_id, value, prev_value, note)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        ((batch_id, reviewer, at, *r) for r in rows),
-    )
+    with project.tx() as c:
+        c.executemany(
+            "INSERT INTO events(batch_id, reviewer_id, at, kind, face_id, identity_id, value, prev_value, note)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            ((batch_id, reviewer, at, *r) for r in rows),
+        )
 
 
-def discard_empty_batch(c: sqlite3.Connection, batch_id: int) -> None:
+def discard_empty_batch(project: Project, batch_id: int) -> None:
     """Drop a batch that wrote no event (inside the transaction that created it)."""
-    c.execute(
-        "DELETE FROM batches WHERE id = ? AND NOT EXISTS (SELECT 1 FROM events WHERE batch_id = ?)",
-        (batch_id, batch_id),
-    )
+    with project.tx() as c:
+        c.execute(
+            "DELETE FROM batches WHERE id = ? AND NOT EXISTS (SELECT 1 FROM events WHERE batch_id = ?)",
+            (batch_id, batch_id),
+        )
 
 
 def insert_event(
-    c: sqlite3.Connection,
+    project: Project,
     batch_id: int,
     reviewer: int,
     at: str,
     row: tuple[str, int | None, int | None, str | None, str | None, str | None],
 ) -> int:
     """row: (kind, face_id, identity_id, value, prev_value, note). Returns the event id."""
-    cur = c.execute(
-        "INSERT INTO events(batch_id, reviewer_id, at, kind, face_id, identity_id, value, prev_value, note)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (batch_id, reviewer, at, *row),
-    )
-    return int(cur.lastrowid)
+    with project.tx() as c:
+        cur = c.execute(
+            "INSERT INTO events(batch_id, reviewer_id, at, kind, face_id, identity_id, value, prev_value, note)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (batch_id, reviewer, at, *row),
+        )
+        return int(cur.lastrowid)
 
 
-def batch_event_ids(c: sqlite3.Connection, batch_id: int) -> dict[int, int]:
+def batch_event_ids(project: Project, batch_id: int) -> dict[int, int]:
     """face_id -> event id of the label events of a batch (to point faces.label_event_id at them)."""
+    c = project.conn
     return {
         f: e
         for e, f in c.execute(
@@ -104,7 +108,8 @@ def batch_event_ids(c: sqlite3.Connection, batch_id: int) -> dict[int, int]:
     }
 
 
-def batch_events(c: sqlite3.Connection, batch_id: int) -> list[Event]:
+def batch_events(project: Project, batch_id: int) -> list[Event]:
+    c = project.conn
     return [
         Event(*r)
         for r in c.execute(
@@ -115,9 +120,8 @@ def batch_events(c: sqlite3.Connection, batch_id: int) -> list[Event]:
     ]
 
 
-def reviewer_batches(
-    c: sqlite3.Connection, reviewer: int
-) -> list[tuple[int, str, int | None, str]]:
+def reviewer_batches(project: Project, reviewer: int) -> list[tuple[int, str, int | None, str]]:
+    c = project.conn
     return list(
         c.execute(
             "SELECT id, kind, target, description FROM batches WHERE reviewer_id = ? ORDER BY id",
@@ -131,10 +135,9 @@ def _chunks(seq: Sequence[int], n: int = 900) -> Iterable[Sequence[int]]:
         yield seq[i : i + n]
 
 
-def face_states(
-    c: sqlite3.Connection, face_ids: Sequence[int]
-) -> dict[int, tuple[int, str | None]]:
+def face_states(project: Project, face_ids: Sequence[int]) -> dict[int, tuple[int, str | None]]:
     """face_id -> (current identity id, current label) for the faces that exist."""
+    c = project.conn
     out: dict[int, tuple[int, str | None]] = {}
     for chunk in _chunks(list(face_ids)):
         q = f"SELECT id, identity_id, label FROM faces WHERE id IN ({','.join('?' * len(chunk))})"
@@ -143,7 +146,8 @@ def face_states(
     return out
 
 
-def unlabeled_faces(c: sqlite3.Connection, identity_id: int) -> list[int]:
+def unlabeled_faces(project: Project, identity_id: int) -> list[int]:
+    c = project.conn
     return [
         r[0]
         for r in c.execute(
@@ -154,71 +158,78 @@ def unlabeled_faces(c: sqlite3.Connection, identity_id: int) -> list[int]:
 
 
 def apply_labels(
-    c: sqlite3.Connection, changes: Sequence[tuple[int, int, str | None, str | None, int | None]]
+    project: Project, changes: Sequence[tuple[int, int, str | None, str | None, int | None]]
 ) -> None:
     """changes: (face_id, identity_id, old_label, new_label, event_id). Keeps labeled_count right."""
-    c.executemany(
-        "UPDATE faces SET label = ?, label_event_id = ? WHERE id = ?",
-        ((new, ev, fid) for fid, _i, _old, new, ev in changes),
-    )
-    delta: dict[int, int] = {}
-    for _fid, ident, old, new, _ev in changes:
-        d = (new is not None) - (old is not None)
-        if d:
-            delta[ident] = delta.get(ident, 0) + d
-    c.executemany(
-        "UPDATE identities SET labeled_count = labeled_count + ? WHERE id = ?",
-        ((d, i) for i, d in delta.items()),
-    )
+    with project.tx() as c:
+        c.executemany(
+            "UPDATE faces SET label = ?, label_event_id = ? WHERE id = ?",
+            ((new, ev, fid) for fid, _i, _old, new, ev in changes),
+        )
+        delta: dict[int, int] = {}
+        for _fid, ident, old, new, _ev in changes:
+            d = (new is not None) - (old is not None)
+            if d:
+                delta[ident] = delta.get(ident, 0) + d
+        c.executemany(
+            "UPDATE identities SET labeled_count = labeled_count + ? WHERE id = ?",
+            ((d, i) for i, d in delta.items()),
+        )
 
 
-def apply_moves(c: sqlite3.Connection, moves: Sequence[tuple[int, int, int, str | None]]) -> None:
+def apply_moves(project: Project, moves: Sequence[tuple[int, int, int, str | None]]) -> None:
     """moves: (face_id, from_identity, to_identity, current label). Keeps the counters right."""
-    c.executemany(
-        "UPDATE faces SET identity_id = ? WHERE id = ?", ((to, fid) for fid, _f, to, _l in moves)
-    )
-    for _fid, frm, to, label in moves:
-        lab = 1 if label is not None else 0
-        c.execute(
-            "UPDATE identities SET face_count = face_count - 1, labeled_count = labeled_count - ?"
-            " WHERE id = ?",
-            (lab, frm),
+    with project.tx() as c:
+        c.executemany(
+            "UPDATE faces SET identity_id = ? WHERE id = ?",
+            ((to, fid) for fid, _f, to, _l in moves),
         )
-        c.execute(
-            "UPDATE identities SET face_count = face_count + 1, labeled_count = labeled_count + ?"
-            " WHERE id = ?",
-            (lab, to),
-        )
+        for _fid, frm, to, label in moves:
+            lab = 1 if label is not None else 0
+            c.execute(
+                "UPDATE identities SET face_count = face_count - 1, labeled_count = labeled_count - ?"
+                " WHERE id = ?",
+                (lab, frm),
+            )
+            c.execute(
+                "UPDATE identities SET face_count = face_count + 1, labeled_count = labeled_count + ?"
+                " WHERE id = ?",
+                (lab, to),
+            )
 
 
-def identity_review_state(c: sqlite3.Connection, identity_id: int) -> bool | None:
+def identity_review_state(project: Project, identity_id: int) -> bool | None:
+    c = project.conn
     row = c.execute("SELECT reviewed FROM identities WHERE id = ?", (identity_id,)).fetchone()
     return None if row is None else bool(row[0])
 
 
 def set_identity_reviewed(
-    c: sqlite3.Connection, identity_id: int, reviewed: bool, reviewer: int, at: str
+    project: Project, identity_id: int, reviewed: bool, reviewer: int, at: str
 ) -> None:
-    if reviewed:
-        c.execute(
-            "UPDATE identities SET reviewed = 1, reviewed_by = ?, reviewed_at = ? WHERE id = ?",
-            (reviewer, at, identity_id),
-        )
-    else:
-        c.execute(
-            "UPDATE identities SET reviewed = 0, reviewed_by = NULL, reviewed_at = NULL WHERE id = ?",
-            (identity_id,),
-        )
+    with project.tx() as c:
+        if reviewed:
+            c.execute(
+                "UPDATE identities SET reviewed = 1, reviewed_by = ?, reviewed_at = ? WHERE id = ?",
+                (reviewer, at, identity_id),
+            )
+        else:
+            c.execute(
+                "UPDATE identities SET reviewed = 0, reviewed_by = NULL, reviewed_at = NULL WHERE id = ?",
+                (identity_id,),
+            )
 
 
-def identity_exists(c: sqlite3.Connection, identity_id: int) -> bool:
+def identity_exists(project: Project, identity_id: int) -> bool:
+    c = project.conn
     return c.execute("SELECT 1 FROM identities WHERE id = ?", (identity_id,)).fetchone() is not None
 
 
 def label_history(
-    c: sqlite3.Connection, face_id: int
+    project: Project, face_id: int
 ) -> list[tuple[str, str, str, str | None, str | None]]:
     """(at, reviewer name, kind, value, prev_value) of every event of one face, oldest first."""
+    c = project.conn
     return list(
         c.execute(
             "SELECT e.at, r.name, e.kind, e.value, e.prev_value FROM events e"

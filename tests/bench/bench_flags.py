@@ -61,15 +61,15 @@ def build(path: str, n: int, kind: str) -> None:
     sha[cp] = rng.integers(0, n, len(cp))
     h[cp] = h[sha[cp]]
     side = rng.choice([40, 112, 250], n, p=[0.02, 0.5, 0.48])
-    with p.tx() as c:
-        ids = faces_store.create_identities(c, [f"m.{k:07d}" for k in range(max(1, n // 8))])
+    with p.tx():
+        ids = faces_store.create_identities(p, [f"m.{k:07d}" for k in range(max(1, n // 8))])
         iid = np.array(list(ids.values()))[rng.integers(0, len(ids), n)]
         faces_store.insert_faces(
-            c,
+            p,
             ((int(iid[k]), src.id, k + 1) + (None,) * 11 for k in range(n)),  # type: ignore[arg-type]
         )
         hashes_store.insert_hashes(
-            c,
+            p,
             (
                 (
                     k + 1,

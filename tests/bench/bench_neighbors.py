@@ -86,13 +86,13 @@ def bench_flags(n: int) -> None:
         src = faces_store.add_source(p, os.path.join(d, "none.tsv"), "msceleb", 0, 0.0, "x")
         rng = np.random.default_rng(0)
         h = N.clustered_hashes(n, seed=1).view(np.int64)
-        with p.tx() as c:
-            ids = faces_store.create_identities(c, [f"m.{k:06d}" for k in range(n // 8)])
+        with p.tx():
+            ids = faces_store.create_identities(p, [f"m.{k:06d}" for k in range(n // 8)])
             iid = np.array(list(ids.values()))[rng.integers(0, len(ids), n)]
             rows = [(int(iid[k]), src.id, k + 1) + (None,) * 11 for k in range(n)]
-            faces_store.insert_faces(c, rows)  # type: ignore[arg-type]
+            faces_store.insert_faces(p, rows)  # type: ignore[arg-type]
             hashes_store.insert_hashes(
-                c,
+                p,
                 (
                     (
                         k + 1,

@@ -184,8 +184,8 @@ def test_review_identity_keeps_a_label_given_meanwhile_by_another_reviewer(proje
 
     read = labels_store.unlabeled_faces
 
-    def racing(c, ident):
-        ids = read(c, ident)  # alice's view: faces 1-3 unlabeled ...
+    def racing(p, ident):
+        ids = read(p, ident)  # alice's view: faces 1-3 unlabeled ...
         ops.label_faces(project, [2], "wrong_identity", "bob")  # ... bob labels face 2 now
         return ids
 

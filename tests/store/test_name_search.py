@@ -12,9 +12,9 @@ from annotator.store.migrations import migrations
 
 def _project(tmp_path, names):
     p = open_project(tmp_path / "p.db", create=True)
-    with p.tx() as c:
-        ids = create_identities(c, [k for k, _lang, _n in names])
-        insert_names(c, [(ids[k], lang, n) for k, lang, n in names])
+    with p.tx():
+        ids = create_identities(p, [k for k, _lang, _n in names])
+        insert_names(p, [(ids[k], lang, n) for k, lang, n in names])
     return p, ids
 
 
@@ -66,8 +66,8 @@ def test_search_by_word_prefixes_and_key_prefix(tmp_path):
 def test_names_added_later_and_takedown_leave_no_stale_words(tmp_path):
     p, ids = _project(tmp_path, [("m.01", "en", "Ada Lovelace"), ("m.02", "en", "Alan Turing")])
     assert browse.identity_ids(p, "all", "byron") == []
-    with p.tx() as c:
-        insert_names(c, [(ids["m.01"], "fr", "Ada Byron"), (ids["m.01"], "en", "Ignored")])
+    with p.tx():
+        insert_names(p, [(ids["m.01"], "fr", "Ada Byron"), (ids["m.01"], "en", "Ignored")])
     assert browse.identity_ids(p, "all", "byron") == [ids["m.01"]]
     assert browse.identity_ids(p, "all", "ignored") == []  # the first name per language wins
     with p.tx() as c:  # what a takedown does: the identity row goes, its names cascade
