@@ -71,7 +71,6 @@ def flags(project_path: str, kind: str | None, limit: int | None, as_json: bool)
     """List flags, highest score first, with each face's identity and origin."""
     from annotator.core.hashing import to_hex
     from annotator.store import flags as store
-    from annotator.store import hashes
 
     with open_existing(project_path) as project:
         items = store.list_flags(project, kind, limit)
@@ -79,7 +78,7 @@ def flags(project_path: str, kind: str | None, limit: int | None, as_json: bool)
             phash = {}
             for fl in items:
                 for f in fl.faces:
-                    h = hashes.hash_of(project, int(f["id"]))  # type: ignore[arg-type]
+                    h = store.hash_of(project, int(f["id"]))  # type: ignore[arg-type]
                     phash[f["id"]] = to_hex(h[0]) if h and h[0] is not None else "-"
     if as_json:
         emit_json(

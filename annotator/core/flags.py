@@ -284,7 +284,7 @@ def compute_flags(
     progress: Callable[[int, int], None] | None = None,
     cancelled: Callable[[], bool] | None = None,
 ) -> FlagSet:
-    """All flags of a project from its hashes (``annotator.store.hashes.load_hashes`` rows).
+    """All flags of a project from its hashes (``annotator.store.flags.load_hashes`` rows).
 
     ``sha_groups``: byte-identical faces, as lists of face ids or as (face ids, group index)
     arrays. ``progress(done, total)`` runs from 0 to 1000 (the pair search is most of it).

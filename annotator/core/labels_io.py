@@ -35,8 +35,8 @@ from annotator.model import (
     check_label,
     label_problem,
 )
+from annotator.store import faces as store
 from annotator.store import labels as labels_store
-from annotator.store import labels_io as store
 from annotator.store.db import Project
 
 CHUNK = 5000
@@ -296,6 +296,15 @@ def resolve_ref(resolver: store.FaceResolver, ref: str) -> tuple[int | None, str
     return found[0], None
 
 
+def face_id_of(project: Project, ref: str) -> int:
+    """The face an origin string or face id names; :class:`AnnotatorError` when none (or more
+    than one) does."""
+    fid, reason = resolve_ref(store.FaceResolver(project), ref)
+    if fid is None:
+        raise AnnotatorError(reason or f"unknown face {ref!r}")
+    return fid
+
+
 # -- applying ----------------------------------------------------------------------------------
 
 
@@ -460,7 +469,7 @@ EXPORT_COLUMNS = (
 
 def export_rows(project: Project) -> Iterable[dict[str, object]]:
     """Every face's current label state, as dicts with :data:`EXPORT_COLUMNS` keys."""
-    for r in store.label_rows(project):
+    for r in labels_store.label_rows(project):
         yield {
             "face_id": r.face_id,
             "origin": r.origin,

@@ -29,8 +29,8 @@ from annotator.core import ops
 from annotator.core.labels_io import LabelLine, LineError, read_label_file, resolve_ref
 from annotator.core.statistics import cohen_kappa, wilson, wilson_p
 from annotator.model import LABELS, AnnotatorError, check_label
+from annotator.store import faces as faces_store
 from annotator.store import labels as labels_store
-from annotator.store import labels_io as labels_io_store
 from annotator.store import qa as store
 from annotator.store.db import Project
 
@@ -203,7 +203,7 @@ def next_items(
     """The pass's items in order (by default only those still without a verdict), blind."""
     _pass(project, pass_id)
     rows = store.blind_items(project, pass_id, include_done, limit)
-    origins = labels_io_store.face_origins(project, [r.face_id for r in rows])
+    origins = faces_store.face_origins(project, [r.face_id for r in rows])
     return [
         BlindItem(
             r.face_id,
@@ -253,7 +253,7 @@ def verdicts_from_file(
     res = VerdictFileResult(errors=list(parsed.errors))
     if parsed.shape == "clean":
         raise AnnotatorError("a QA verdict file has lines of origin,label (not a clean list)")
-    resolver = labels_io_store.FaceResolver(project)
+    resolver = faces_store.FaceResolver(project)
     for row in parsed.rows:
         assert isinstance(row, LabelLine)
         if row.label is None:
@@ -410,7 +410,7 @@ def adjudication_queue(project: Project, pass_id: int | None = None) -> list[Dis
         for i in store.items(project, pass_id)
         if i.verdict is not None and i.verdict != i.orig_label and i.adjudicated is None
     ]
-    origins = labels_io_store.face_origins(project, [i.face_id for i in its])
+    origins = faces_store.face_origins(project, [i.face_id for i in its])
     return [
         Disagreement(
             i.pass_id,

@@ -22,7 +22,8 @@ from typing import Any
 
 from annotator.core.statistics import cohen_kappa, confusion, wilson
 from annotator.model import LABELS
-from annotator.store import stats as store
+from annotator.store import labels as store
+from annotator.store import qa as qa_store
 from annotator.store.db import Project
 
 IDLE_CAP = 300.0  # seconds
@@ -92,7 +93,7 @@ def histogram(values: list[int]) -> dict[str, Any]:
 
 
 def qa_summary(project: Project) -> dict[str, Any]:
-    pairs = store.qa_pairs(project)
+    pairs = qa_store.qa_pairs(project)
     per: dict[str, list[tuple[str, str]]] = {}
     for name, a, b in pairs:
         per.setdefault(name, []).append((a, b))
@@ -108,7 +109,7 @@ def qa_summary(project: Project) -> dict[str, Any]:
         }
 
     return {
-        "drawn": store.qa_drawn(project),
+        "drawn": qa_store.qa_drawn(project),
         "overall": fig([(a, b) for _n, a, b in pairs]),
         "per_reviewer": {n: fig(ps) for n, ps in sorted(per.items())},
     }

@@ -2,14 +2,19 @@
 
 The truth is the event log; ``faces.label``, ``faces.identity_id``, ``identities.reviewed`` and the
 denormalised counters are kept in step with it inside the same transaction.
+
+Also the grouped counts of labels for `annotator stats` and the dashboard, and the label export
+rows (every face's current label).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
+from annotator.model import origin_of
 from annotator.store.db import Project, now
+from annotator.store.faces import source_refs
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,5 +240,156 @@ def label_history(
             "SELECT e.at, r.name, e.kind, e.value, e.prev_value FROM events e"
             " JOIN reviewers r ON r.id = e.reviewer_id WHERE e.face_id = ? ORDER BY e.id",
             (face_id,),
+        )
+    )
+
+
+# -- label export ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LabelRow:
+    face_id: int
+    origin: str
+    identity: str
+    label: str | None
+    reviewer: str | None
+    at: str | None
+    note: str | None
+    qa_verdict: str | None
+    qa_reviewer: str | None
+    adjudicated: str | None
+
+
+def label_rows(project: Project) -> Iterator[LabelRow]:
+    """Every face with its current label, who set it and when, and its latest QA verdict."""
+    names = {s.id: s for s in source_refs(project)}
+    qa: dict[int, tuple[str | None, str | None, str | None]] = {}
+    for fid, verdict, qrev, adj in project.conn.execute(
+        "SELECT q.face_id, q.verdict, r.name, q.adjudicated FROM qa_items q"
+        " JOIN qa_passes p ON p.id = q.pass_id JOIN reviewers r ON r.id = p.reviewer_id"
+        " ORDER BY q.pass_id"
+    ):
+        qa[int(fid)] = (verdict, qrev if verdict is not None else None, adj)  # latest pass wins
+    cur = project.conn.execute(
+        """
+        SELECT f.id, f.source_id, f.record, f.relpath, i.key, f.label, r.name, e.at, e.note
+        FROM faces f
+        JOIN identities i ON i.id = f.identity_id
+        LEFT JOIN events e ON e.id = f.label_event_id
+        LEFT JOIN reviewers r ON r.id = e.reviewer_id
+        ORDER BY f.id
+        """
+    )
+    for fid, sid, record, relpath, key, label, rev, at, note in cur:
+        s = names[sid]
+        verdict, qrev, adj = qa.get(int(fid), (None, None, None))
+        yield LabelRow(
+            int(fid),
+            origin_of(s.name, s.format, record, relpath),
+            key,
+            label,
+            rev if label is not None else None,
+            at if label is not None else None,
+            note if label is not None else None,
+            verdict,
+            qrev,
+            adj,
+        )
+
+
+# -- grouped counts for `annotator stats` ----------------------------------------------------
+
+
+def faces_by_label(project: Project) -> dict[str, int]:
+    return {
+        (lab or "unlabeled"): n
+        for lab, n in project.conn.execute("SELECT label, count(*) FROM faces GROUP BY label")
+    }
+
+
+def faces_by_review_state(project: Project) -> dict[str, int]:
+    """Faces of reviewed / unreviewed identities."""
+    out = {"reviewed": 0, "unreviewed": 0}
+    for rev, n in project.conn.execute(
+        "SELECT i.reviewed, count(*) FROM faces f JOIN identities i ON i.id = f.identity_id"
+        " GROUP BY i.reviewed"
+    ):
+        out["reviewed" if rev else "unreviewed"] += n
+    return out
+
+
+def identities_by_state(project: Project) -> dict[str, int]:
+    """Identities: reviewed, partly labeled (not reviewed), untouched, empty (no faces)."""
+    row = project.conn.execute(
+        """SELECT
+             COALESCE(sum(reviewed = 1), 0),
+             COALESCE(sum(reviewed = 0 AND labeled_count > 0), 0),
+             COALESCE(sum(reviewed = 0 AND labeled_count = 0 AND face_count > 0), 0),
+             COALESCE(sum(reviewed = 0 AND face_count = 0), 0)
+           FROM identities"""
+    ).fetchone()
+    return {"reviewed": row[0], "partly_labeled": row[1], "untouched": row[2], "empty": row[3]}
+
+
+def identities_by_label(project: Project) -> dict[str, int]:
+    """Identities having at least one face with each label."""
+    return {
+        (lab or "unlabeled"): n
+        for lab, n in project.conn.execute(
+            "SELECT label, count(DISTINCT identity_id) FROM faces GROUP BY label"
+        )
+    }
+
+
+def moved_faces(project: Project) -> int:
+    """Faces whose current identity differs from the imported one (misfiled in the raw data)."""
+    return int(
+        project.conn.execute(
+            "SELECT count(*) FROM faces WHERE identity_id != orig_identity_id AND label IS NOT NULL"
+        ).fetchone()[0]
+    )
+
+
+def noisy_faces(project: Project) -> int:
+    """Labeled faces that were wrong in the raw data: labeled ``wrong_identity`` or
+    ``duplicate``, or moved to another identity (each face counted once)."""
+    return int(
+        project.conn.execute(
+            "SELECT count(*) FROM faces WHERE label IS NOT NULL AND"
+            " (label IN ('wrong_identity', 'duplicate') OR identity_id != orig_identity_id)"
+        ).fetchone()[0]
+    )
+
+
+def face_counts(project: Project) -> list[int]:
+    """Faces per identity, for identities that have faces."""
+    return [
+        r[0] for r in project.conn.execute("SELECT face_count FROM identities WHERE face_count > 0")
+    ]
+
+
+def labels_by_reviewer(project: Project) -> dict[str, dict[str, int]]:
+    """reviewer -> label -> faces whose *current* label that reviewer gave."""
+    out: dict[str, dict[str, int]] = {}
+    for name, lab, n in project.conn.execute(
+        "SELECT r.name, f.label, count(*) FROM faces f JOIN events e ON e.id = f.label_event_id"
+        " JOIN reviewers r ON r.id = e.reviewer_id WHERE f.label IS NOT NULL"
+        " GROUP BY r.name, f.label ORDER BY r.name, f.label"
+    ):
+        out.setdefault(name, {})[lab] = n
+    return out
+
+
+def label_batches(project: Project) -> list[tuple[str, str, int]]:
+    """(reviewer, time, faces judged) of every forward batch that judged faces — label and
+    adjudication events of 'do' batches, QA verdicts, confirming adjudications; not undo/redo
+    — ordered by reviewer and time."""
+    return list(
+        project.conn.execute(
+            "SELECT r.name, b.at, count(e.id) FROM batches b"
+            " JOIN reviewers r ON r.id = b.reviewer_id"
+            " JOIN events e ON e.batch_id = b.id AND e.kind IN ('label', 'adjudicate', 'qa')"
+            " WHERE b.kind IN ('do', 'qa', 'adjudicate') GROUP BY b.id ORDER BY r.name, b.at, b.id"
         )
     )

@@ -311,3 +311,21 @@ def identity_item_states(project: Project) -> list[tuple[int, str, str | None, s
             " JOIN faces f ON f.id = q.face_id"
         )
     ]
+
+
+# -- for `annotator stats` -------------------------------------------------------------------
+
+
+def qa_pairs(project: Project) -> list[tuple[str, str, str]]:
+    """(original reviewer, original label, QA verdict) of every judged QA item."""
+    return list(
+        project.conn.execute(
+            "SELECT r.name, q.orig_label, q.verdict FROM qa_items q"
+            " JOIN reviewers r ON r.id = q.orig_reviewer_id WHERE q.verdict IS NOT NULL"
+            " ORDER BY r.name"
+        )
+    )
+
+
+def qa_drawn(project: Project) -> int:
+    return int(project.conn.execute("SELECT count(*) FROM qa_items").fetchone()[0])

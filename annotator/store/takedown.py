@@ -5,7 +5,6 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from annotator.store.db import Project, now
 
@@ -235,85 +234,6 @@ def remove_identity(
         faces,
         affected,
     )
-
-
-def flag_memberships(
-    project: Project, identity_ids: Sequence[int]
-) -> tuple[list[tuple[int, int]], list[tuple[int, str, int]]]:
-    """For recounting suspicion: (face id, identity id) of every scanned face of the
-    identities, and (flag id, kind, face id) of every flag on those faces."""
-    c = project.conn
-    scanned: list[tuple[int, int]] = []
-    flagged: list[tuple[int, str, int]] = []
-    ids = list(identity_ids)
-    for i in range(0, len(ids), 900):
-        chunk = ids[i : i + 900]
-        q = ",".join("?" * len(chunk))
-        scanned += [
-            (int(a), int(b))
-            for a, b in c.execute(
-                "SELECT f.id, f.identity_id FROM faces f JOIN face_hashes h ON h.face_id = f.id"
-                f" WHERE f.identity_id IN ({q}) ORDER BY f.id",
-                chunk,
-            )
-        ]
-        flagged += [
-            (int(a), str(b), int(d))
-            for a, b, d in c.execute(
-                "SELECT fl.id, fl.kind, ff.face_id FROM flag_faces ff"
-                " JOIN flags fl ON fl.id = ff.flag_id JOIN faces f ON f.id = ff.face_id"
-                f" WHERE f.identity_id IN ({q}) ORDER BY fl.id, ff.face_id",
-                chunk,
-            )
-        ]
-    return scanned, flagged
-
-
-def set_identity_suspicion(
-    project: Project, identity_ids: Sequence[int], rows: Sequence[tuple[int, float, int]]
-) -> None:
-    """Set (identity id, suspicion, flagged_count) rows; the other ``identity_ids`` get 0."""
-    with project.tx() as c:
-        c.executemany(
-            "UPDATE identities SET suspicion = 0, flagged_count = 0 WHERE id = ?",
-            [(i,) for i in identity_ids],
-        )
-        c.executemany(
-            "UPDATE identities SET suspicion = ?, flagged_count = ? WHERE id = ?",
-            [(s, n, i) for i, s, n in rows],
-        )
-
-
-def purge_thumb_cache(cache_file: Path, face_ids: Sequence[int]) -> bool:
-    """Delete the thumbnails of ``face_ids`` from a thumbnail cache file (store/thumbcache.py:
-    table ``thumbs`` keyed by face id), then VACUUM it and truncate its WAL so the deleted
-    bytes leave the files. True when done; False when the file cannot be changed."""
-    try:
-        conn = sqlite3.connect(str(cache_file), timeout=5, isolation_level=None)
-    except sqlite3.Error:
-        return False
-    try:
-        conn.execute("PRAGMA secure_delete = ON")
-        has = conn.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'thumbs'"
-        ).fetchone()
-        if has:
-            ids = list(face_ids)
-            conn.execute("BEGIN IMMEDIATE")
-            for i in range(0, len(ids), 900):
-                chunk = ids[i : i + 900]
-                conn.execute(
-                    f"DELETE FROM thumbs WHERE face_id IN ({','.join('?' * len(chunk))})", chunk
-                )
-            conn.execute("COMMIT")
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        conn.execute("VACUUM")
-        busy = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
-        return not (busy and busy[0])
-    except sqlite3.Error:
-        return False
-    finally:
-        conn.close()
 
 
 def compact(project: Project) -> bool:

@@ -78,7 +78,7 @@ def bench_flags(n: int) -> None:
 
     from annotator.core.scan import update_flags
     from annotator.store import faces as faces_store
-    from annotator.store import hashes as hashes_store
+    from annotator.store import flags as flags_store
     from annotator.store.db import open_project
 
     with tempfile.TemporaryDirectory() as d:
@@ -91,7 +91,7 @@ def bench_flags(n: int) -> None:
             iid = np.array(list(ids.values()))[rng.integers(0, len(ids), n)]
             rows = [(int(iid[k]), src.id, k + 1) + (None,) * 11 for k in range(n)]
             faces_store.insert_faces(p, rows)  # type: ignore[arg-type]
-            hashes_store.insert_hashes(
+            flags_store.insert_hashes(
                 p,
                 (
                     (

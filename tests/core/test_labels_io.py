@@ -186,7 +186,7 @@ def test_clean_list_not_grouped_by_identity(project, tmp_path, monkeypatch):
 def test_clean_list_lookup_reads_only_the_identitys_faces(tmp_path):
     """Finding an identity's imported faces must not scan the whole faces table (a 5M-line
     clean list names ~100k identities: a scan each is quadratic)."""
-    from annotator.store import labels_io as store
+    from annotator.store import faces as store
 
     p = open_project(tmp_path / "big.db", create=True)
     with p.tx() as c:

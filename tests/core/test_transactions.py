@@ -8,7 +8,6 @@ import pytest
 from annotator.core import ops, qa, scan
 from annotator.core import takedown as takedown_op
 from annotator.store import flags as flags_store
-from annotator.store import hashes as hashes_store
 from annotator.store import labels as labels_store
 from annotator.store import qa as qa_store
 
@@ -130,7 +129,7 @@ def test_flag_step_is_one_transaction(make_project, monkeypatch):
     # faces 1 and 4: byte-identical copies in two identities; 2 and 3: near duplicates
     phash = {1: 1, 2: 0xF0F0, 3: 0xF0F1, 4: 1, 5: 1 << 40, 6: 1 << 50}
     sha = {f: bytes([1 if f in (1, 4) else f]) * 32 for f in phash}
-    hashes_store.insert_hashes(
+    flags_store.insert_hashes(
         p, [(f, sha[f], h, 0, 112, 112, 0, 100.0, 0) for f, h in phash.items()]
     )
     scan.update_flags(p)

@@ -1,8 +1,7 @@
-"""store.faces / store.info: bulk inserts, idempotent inserts, counters, locations, summary."""
+"""store.faces: bulk inserts, idempotent inserts, counters, locations, summary."""
 
 from annotator.model import Rejected
 from annotator.store import faces as store
-from annotator.store import info
 from annotator.store.db import open_project
 
 
@@ -57,15 +56,15 @@ def test_sources_identities_faces(tmp_path):
             20,
             1,
         )
-        s = info.summary(pr)
+        s = store.summary(pr)
         assert (s["sources"], s["identities"], s["faces"], s["rejected"]) == (1, 2, 3, 1)
         assert s["labels"] == {} and s["flags"] == {} and s["hashed"] == 0
-        listing = list(info.identities(pr))
+        listing = list(store.identities(pr))
         assert [(i.key, i.face_count, i.names) for i in listing] == [
             ("m.1", 2, {"en": "One"}),
             ("m.2", 1, {}),
         ]
-        assert info.sources(pr)[0]["faces"] == 3
+        assert store.source_summaries(pr)[0]["faces"] == 3
 
 
 def test_runs(tmp_path):
