@@ -241,6 +241,35 @@ def majority_outliers(phash: np.ndarray, identity: np.ndarray) -> tuple[np.ndarr
     return dist, z
 
 
+def group_rows(
+    group: np.ndarray, face: np.ndarray, rank: np.ndarray, area: np.ndarray
+) -> np.ndarray:
+    """The keeper rule, in one place: in each duplicate group the keeper is the face with the
+    largest image area, then the best (lowest) search rank, then the lowest face id.
+
+    One entry per face (its group label, id, rank, width x height); returns the
+    ``dup_groups`` rows (face id, group id = the keeper's face id, is_keeper), keepers first
+    within each group."""
+    order = np.lexsort((face, rank, -area, group))  # last key primary
+    lab = group[order]
+    first = np.r_[True, lab[1:] != lab[:-1]]
+    faces = face[order]
+    keeper_face = faces[np.maximum.accumulate(np.where(first, np.arange(len(order)), 0))]
+    return np.stack([faces, keeper_face, first.astype(np.int64)], axis=1)
+
+
+def keepers(members: Sequence[tuple[int, int, int, int, int]]) -> list[tuple[int, int]]:
+    """(group id, keeper face id) for stored groups given as (group id, face id, width,
+    height, rank) rows — the same rule as :func:`group_rows` (a takedown that removes a
+    group's keeper asks it for the next one)."""
+    if not members:
+        return []
+    m = np.array(members, dtype=np.int64)
+    rows = group_rows(m[:, 0], m[:, 1], m[:, 4], m[:, 2] * m[:, 3])
+    group_of = dict(zip(m[:, 1].tolist(), m[:, 0].tolist(), strict=True))
+    return [(group_of[f], f) for f, _k, first in rows.tolist() if first]
+
+
 def _components(n: int, edges: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
     """Connected-component label per node of the graph with edges ``edges`` ((i, j) arrays).
 
@@ -379,14 +408,7 @@ def compute_flags(
         del edges, gi, gj
         idx = np.flatnonzero(involved)
         area = data["width"][idx].astype(np.int64) * data["height"][idx]
-        # keeper: largest area, then lowest rank, then lowest id -> lexsort (last key primary)
-        order = np.lexsort((face[idx], data["rank"][idx], -area, labels[idx]))
-        lab = labels[idx][order]
-        first = np.r_[True, lab[1:] != lab[:-1]]
-        keeper_face = face[idx[order]][
-            np.maximum.accumulate(np.where(first, np.arange(len(order)), 0))
-        ]
-        out.groups = np.stack([face[idx[order]], keeper_face, first.astype(np.int64)], axis=1)
+        out.groups = group_rows(labels[idx], face[idx], data["rank"][idx], area)
     tick(850)
 
     # outliers

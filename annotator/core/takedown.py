@@ -105,6 +105,9 @@ def takedown(
     with project.tx():
         rid = labels_store.reviewer_id(project, reviewer)
         removed = store.remove_identity(project, ident, key, digest, rid, reason or None)
+        flags_store.set_keepers(
+            project, flag_rules.keepers(flags_store.group_members(project, removed.keeperless))
+        )
         recount_suspicion(project, removed.affected)
     cache_removed = _drop_cache(project, removed.face_ids)
     wal_ok = store.compact(project)

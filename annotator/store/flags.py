@@ -350,6 +350,37 @@ def replace_dup_groups(project: Project, rows: Iterable[Sequence[int]]) -> None:
         )
 
 
+def group_members(
+    project: Project, group_ids: Sequence[int]
+) -> list[tuple[int, int, int, int, int]]:
+    """(group id, face id, width, height, rank) of the members of some duplicate groups; 0 for
+    an unknown size, :data:`NO_RANK` for an unknown rank."""
+    out: list[tuple[int, int, int, int, int]] = []
+    ids = list(group_ids)
+    for i in range(0, len(ids), 900):
+        chunk = ids[i : i + 900]
+        out += [
+            (int(g), int(f), int(w), int(h), int(r))
+            for g, f, w, h, r in project.conn.execute(
+                "SELECT d.group_id, d.face_id, coalesce(h.width, 0), coalesce(h.height, 0),"
+                f" coalesce(f.rank, {NO_RANK}) FROM dup_groups d JOIN faces f ON f.id = d.face_id"
+                " LEFT JOIN face_hashes h ON h.face_id = d.face_id"
+                f" WHERE d.group_id IN ({','.join('?' * len(chunk))})",
+                chunk,
+            )
+        ]
+    return out
+
+
+def set_keepers(project: Project, keepers: Sequence[tuple[int, int]]) -> None:
+    """(group id, face id): that face becomes its group's one keeper."""
+    with project.tx() as c:
+        c.executemany(
+            "UPDATE dup_groups SET is_keeper = (face_id = ?) WHERE group_id = ?",
+            [(f, g) for g, f in keepers],
+        )
+
+
 def set_suspicion(project: Project, rows: Sequence[tuple[int, float, int]]) -> None:
     """rows: (identity_id, suspicion, flagged_count); every other identity gets 0."""
     with project.tx() as c:

@@ -23,6 +23,7 @@ class Removed:
     exports_redacted: int = 0
     face_ids: list[int] = field(default_factory=list)  # the deleted faces (for caches)
     affected: list[int] = field(default_factory=list)  # other identities to recount
+    keeperless: list[int] = field(default_factory=list)  # duplicate groups that lost their keeper
 
 
 def identity_id(project: Project, key: str) -> int | None:
@@ -123,6 +124,7 @@ def remove_identity(
             (),
         )
         c.execute("DELETE FROM dup_groups WHERE face_id IN (SELECT id FROM temp.td_faces)")
+        keeperless: list[int] = []
         for g in groups:
             if (
                 c.execute("SELECT count(*) FROM dup_groups WHERE group_id = ?", (g,)).fetchone()[0]
@@ -132,16 +134,7 @@ def remove_identity(
             elif not c.execute(
                 "SELECT 1 FROM dup_groups WHERE group_id = ? AND is_keeper = 1", (g,)
             ).fetchone():
-                # the keeper was removed: the scan's rule picks the next one (largest image,
-                # then best rank, then lowest face id)
-                c.execute(
-                    "UPDATE dup_groups SET is_keeper = 1 WHERE face_id = ("
-                    " SELECT d.face_id FROM dup_groups d JOIN faces f ON f.id = d.face_id"
-                    " LEFT JOIN face_hashes h ON h.face_id = d.face_id WHERE d.group_id = ?"
-                    " ORDER BY coalesce(h.width, 0) * coalesce(h.height, 0) DESC,"
-                    " coalesce(f.rank, 9223372036854775807), d.face_id LIMIT 1)",
-                    (g,),
-                )
+                keeperless.append(g)  # the keeper was removed: core picks the next one
 
         c.execute("DELETE FROM face_hashes WHERE face_id IN (SELECT id FROM temp.td_faces)")
         qa_items = c.execute(
@@ -233,6 +226,7 @@ def remove_identity(
         exports_redacted,
         faces,
         affected,
+        keeperless,
     )
 
 
