@@ -6,6 +6,8 @@ import click
 
 from annotator.cli.common import emit_json, json_option, open_existing, progress_bar, project_option
 from annotator.core.flags import DEFAULT_RADIUS, KINDS
+from annotator.core.hashing import to_hex
+from annotator.store import flags as store
 
 
 @click.command("scan")
@@ -69,8 +71,6 @@ def scan(project_path: str, radius: int | None, workers: int | None, as_json: bo
 @json_option
 def flags(project_path: str, kind: str | None, limit: int | None, as_json: bool) -> None:
     """List flags, highest score first, with each face's identity and origin."""
-    from annotator.core.hashing import to_hex
-    from annotator.store import flags as store
 
     with open_existing(project_path) as project:
         items = store.list_flags(project, kind, limit)

@@ -25,14 +25,14 @@ synthetic faces at 112 and 250 px is >= 550 unblurred; after a Gaussian blur of 
 of face its median is 81-127, after sigma 3 px 26-43 (max 66). BLURRY_SHARPNESS = 60 flags the
 latter and leaves sharp faces alone.
 
-Everything is vectorised (flags are columns, see FlagSet): millions of near-duplicate pairs cost
-seconds, not minutes. Memory: the rules work on slices (PAIR_CHUNK pairs or flags, FACE_CHUNK
-faces), so their temporaries are bounded; what grows with the pair count is the search's pair list
-(9 bytes a pair) and the flag columns (27 bytes a pair flag), i.e. ~3.6 GB at 10^8 pairs
-(tests/bench/bench_flags.py).
+Everything is vectorised (flags are columns, see FlagSet). Memory: the rules work on slices
+(PAIR_CHUNK pairs or flags, FACE_CHUNK faces), so their temporaries are bounded; what grows with
+the pair count is the search's pair list (9 bytes a pair) and the flag columns (27 bytes a pair
+flag). Measured time and memory: README's benchmark table (tests/bench/bench_flags.py).
 
 Duplicate groups are the connected components of exact + near + cross pairs; the keeper of a
-group is its largest-resolution face, then best (lowest) search rank, then lowest face id.
+group is its largest-resolution face, then best (lowest) search rank, then lowest face id
+(:func:`group_rows`, the one home of that rule).
 
 Identity suspicion = sum over kinds of WEIGHTS[kind] * (share of the identity's faces with a flag
 of that kind); flagged_count = faces with any flag.

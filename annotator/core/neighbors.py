@@ -22,9 +22,8 @@ principle, as in Qin et al.'s pigeonring / GPH):
   sample's real bucket collisions, keys) and falls back to a blocked brute-force scan when that
   is cheaper (small N with large R).
 
-Measured (tests/bench/bench_neighbors.py, clustered hashes, 2-core box): 1M hashes at R=8 in
-~10 s and R=10 in ~27 s (160x / 68x the blocked brute force); 10M at R=6 in ~2 min with a
-2.6 GB peak (~1400x brute force, extrapolated from 512 query rows).
+Measured speed and memory against the blocked brute force: README's benchmark table
+(tests/bench/bench_neighbors.py).
 
 Output: ``(i, j, d)`` arrays with i < j, sorted by (i, j): i and j int32 (int64 from 2**31
 hashes on), d uint8 — 9 bytes a pair, so the 10**8 pairs of 10M clustered hashes fit in memory.

@@ -14,6 +14,7 @@ Figures; no Qt).
 
 from __future__ import annotations
 
+import io
 import math
 from collections import Counter
 from datetime import datetime
@@ -242,8 +243,6 @@ def figures(stats: dict[str, Any]) -> dict[str, Any]:
 
 def figure_pngs(stats: dict[str, Any], dpi: int = 100) -> dict[str, bytes]:
     """name -> PNG bytes of every figure (Agg canvas; for the GUI dashboard)."""
-    import io
-
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     out: dict[str, bytes] = {}

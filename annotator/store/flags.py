@@ -42,11 +42,6 @@ def unhashed_face_ids(project: Project) -> np.ndarray:
     return np.fromiter((r[0] for r in cur), dtype=np.int64)
 
 
-def source_of_faces(project: Project) -> dict[int, int]:
-    """face count per source id (for source checks)."""
-    return dict(project.conn.execute("SELECT source_id, count(*) FROM faces GROUP BY source_id"))
-
-
 def face_ids_of_source(project: Project, source_id: int) -> set[int]:
     return {
         r[0] for r in project.conn.execute("SELECT id FROM faces WHERE source_id = ?", (source_id,))

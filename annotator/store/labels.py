@@ -58,22 +58,6 @@ def new_batch(
         return int(cur.lastrowid), at
 
 
-def insert_events(
-    project: Project,
-    batch_id: int,
-    reviewer: int,
-    at: str,
-    rows: Iterable[tuple[str, int | None, int | None, str | None, str | None, str | None]],
-) -> None:
-    """rows: (kind, face_id, identity_id, value, prev_value, note)."""
-    with project.tx() as c:
-        c.executemany(
-            "INSERT INTO events(batch_id, reviewer_id, at, kind, face_id, identity_id, value, prev_value, note)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            ((batch_id, reviewer, at, *r) for r in rows),
-        )
-
-
 def discard_empty_batch(project: Project, batch_id: int) -> None:
     """Drop a batch that wrote no event (inside the transaction that created it)."""
     with project.tx() as c:
@@ -98,19 +82,6 @@ def insert_event(
             (batch_id, reviewer, at, *row),
         )
         return int(cur.lastrowid)
-
-
-def batch_event_ids(project: Project, batch_id: int) -> dict[int, int]:
-    """face_id -> event id of the label events of a batch (to point faces.label_event_id at them)."""
-    c = project.conn
-    return {
-        f: e
-        for e, f in c.execute(
-            "SELECT id, face_id FROM events WHERE batch_id = ? AND face_id IS NOT NULL"
-            " AND kind IN ('label', 'adjudicate')",
-            (batch_id,),
-        )
-    }
 
 
 def batch_events(project: Project, batch_id: int) -> list[Event]:
@@ -228,20 +199,6 @@ def set_identity_reviewed(
 def identity_exists(project: Project, identity_id: int) -> bool:
     c = project.conn
     return c.execute("SELECT 1 FROM identities WHERE id = ?", (identity_id,)).fetchone() is not None
-
-
-def label_history(
-    project: Project, face_id: int
-) -> list[tuple[str, str, str, str | None, str | None]]:
-    """(at, reviewer name, kind, value, prev_value) of every event of one face, oldest first."""
-    c = project.conn
-    return list(
-        c.execute(
-            "SELECT e.at, r.name, e.kind, e.value, e.prev_value FROM events e"
-            " JOIN reviewers r ON r.id = e.reviewer_id WHERE e.face_id = ? ORDER BY e.id",
-            (face_id,),
-        )
-    )
 
 
 # -- label export ----------------------------------------------------------------------------

@@ -134,10 +134,6 @@ def get_pass(project: Project, pass_id: int) -> PassInfo | None:
     return PassInfo(int(row[0]), int(row[1]), row[2], row[3], int(row[4]), json.loads(row[5]))
 
 
-def pass_ids(project: Project) -> list[int]:
-    return [int(r[0]) for r in project.conn.execute("SELECT id FROM qa_passes ORDER BY id")]
-
-
 def pass_summaries(project: Project) -> list[tuple[int, str, str, int, int, int]]:
     """(pass id, QA reviewer, created at, seed, items, items with a verdict) of every pass."""
     return [

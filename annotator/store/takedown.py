@@ -238,7 +238,3 @@ def compact(project: Project) -> bool:
     c.execute("VACUUM")
     busy = c.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
     return not (busy and busy[0])
-
-
-def takedown_count(project: Project) -> int:
-    return int(project.conn.execute("SELECT count(*) FROM takedowns").fetchone()[0])
