@@ -8,32 +8,12 @@ import pytest
 from annotator.core import ops
 from annotator.core.statistics import cohen_kappa, confusion, wilson
 from annotator.core.stats import histogram, project_stats, save_plots, throughput
-from annotator.store.db import open_project
 
 
 @pytest.fixture
-def project(tmp_path):
-    """3 identities with 5, 3 and 1 faces (hand-built rows, as in test_ops)."""
-    p = open_project(tmp_path / "p.db", create=True)
-    with p.tx() as c:
-        c.execute(
-            "INSERT INTO sources(id, path, format, size, mtime, fingerprint, added_at)"
-            " VALUES (1, '/x/faces.tsv', 'msceleb', 1, 0, 'f', 'now')"
-        )
-        sizes = {1: 5, 2: 3, 3: 1}
-        for i, n in sizes.items():
-            c.execute(
-                "INSERT INTO identities(id, key, face_count) VALUES (?, ?, ?)", (i, f"m.{i}", n)
-            )
-        f = 0
-        for i, n in sizes.items():
-            for _ in range(n):
-                f += 1
-                c.execute(
-                    "INSERT INTO faces(id, identity_id, orig_identity_id, source_id, record)"
-                    " VALUES (?, ?, ?, 1, ?)",
-                    (f, i, i, f),
-                )
+def project(tmp_path, build_project):
+    """3 identities with 5, 3 and 1 faces."""
+    p = build_project(tmp_path / "p.db", [5, 3, 1])
     yield p
     p.close()
 
