@@ -10,28 +10,23 @@ import pytest
 
 from annotator.core import ops, qa, statistics
 from annotator.model import AnnotatorError
+from annotator.store import faces as faces_store
 from annotator.store.db import open_project
 
 
 def build(path, n_ident=4, per=25):
+    """Identities m.1..m.<n_ident> with ``per`` faces each (store API)."""
     p = open_project(path, create=True)
-    with p.tx() as c:
-        c.execute(
-            "INSERT INTO sources(id, path, format, size, mtime, fingerprint, added_at)"
-            " VALUES (1, '/x/faces.tsv', 'msceleb', 1, 0, 'f', 'now')"
-        )
-        fid = 0
-        for i in range(1, n_ident + 1):
-            c.execute(
-                "INSERT INTO identities(id, key, face_count) VALUES (?, ?, ?)", (i, f"m.{i}", per)
-            )
-            for _ in range(per):
-                fid += 1
-                c.execute(
-                    "INSERT INTO faces(id, identity_id, orig_identity_id, source_id, record)"
-                    " VALUES (?, ?, ?, 1, ?)",
-                    (fid, i, i, fid),
-                )
+    src = faces_store.add_source(p, "/x/faces.tsv", "msceleb", 1, 0.0, "f")
+    with p.tx():
+        ids = faces_store.create_identities(p, [f"m.{i}" for i in range(1, n_ident + 1)])
+        rows = [
+            (ids[f"m.{i}"], src.id, (i - 1) * per + k + 1) + (None,) * 11
+            for i in range(1, n_ident + 1)
+            for k in range(per)
+        ]
+        faces_store.insert_faces(p, rows)
+        faces_store.refresh_face_counts(p, ids.values())
     return p
 
 
