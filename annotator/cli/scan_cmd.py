@@ -7,6 +7,7 @@ import click
 from annotator.cli.common import emit_json, json_option, open_existing, progress_bar, project_option
 from annotator.core.flags import DEFAULT_RADIUS, KINDS
 from annotator.core.hashing import to_hex
+from annotator.core.scan import scan as run_scan
 from annotator.store import flags as store
 
 
@@ -28,8 +29,6 @@ from annotator.store import flags as store
 def scan(project_path: str, radius: int | None, workers: int | None, as_json: bool) -> None:
     """Hash every face not hashed yet (SHA-256, pHash, dHash, size, grayscale, sharpness),
     then recompute duplicate groups, flags and identity suspicion for the whole project."""
-    from annotator.core.scan import scan as run_scan
-
     with open_existing(project_path) as project:
         with progress_bar("scanning", quiet=as_json, unit="faces") as bar:
             res = run_scan(project, radius=radius, workers=workers, progress=bar)
