@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import click
 
-from annotator.model import AnnotatorError
+from annotator.model import AnnotatorError, ProgressFn
 from annotator.store.db import Project, open_project
 
 BINARY_SNIFF = 1 << 16  # a NUL byte in this many first bytes makes a file binary
@@ -67,9 +67,7 @@ REDRAW_SECONDS = 0.2  # redraw the bar at most this often (a core callback may r
 
 
 @contextmanager
-def progress_bar(
-    label: str, quiet: bool = False, unit: str = "rows"
-) -> Iterator[Callable[[int, int], None]]:
+def progress_bar(label: str, quiet: bool = False, unit: str = "rows") -> Iterator[ProgressFn]:
     """A ``progress(done, total)`` callback (what core functions take) drawing a
     ``click.progressbar`` with percentage, rate and ETA on stderr; silent when stderr is not a
     terminal or with ``quiet`` (--json). ``total`` 0 means not known yet (the bar pulses)."""

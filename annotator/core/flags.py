@@ -40,12 +40,13 @@ of that kind); flagged_count = faces with any flag.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from annotator.core.neighbors import pairs_within
+from annotator.model import CancelledFn, ProgressFn
 
 DEFAULT_RADIUS = 6
 PAIR_CHUNK = 1 << 20  # pairs (or flags) per slice of the vectorised rules
@@ -310,8 +311,8 @@ def compute_flags(
     data: np.ndarray,
     sha_groups: Sequence[Sequence[int]] | tuple[np.ndarray, np.ndarray],
     radius: int = DEFAULT_RADIUS,
-    progress: Callable[[int, int], None] | None = None,
-    cancelled: Callable[[], bool] | None = None,
+    progress: ProgressFn | None = None,
+    cancelled: CancelledFn | None = None,
 ) -> FlagSet:
     """All flags of a project from its hashes (``annotator.store.flags.load_hashes`` rows).
 

@@ -290,7 +290,7 @@ def face_locations(project: Project, face_ids: Sequence[int]) -> dict[int, FaceL
 # an index range scan instead of a LIKE over every name.
 #
 # A query matches the identities that have, for each of its words, a name word starting with it
-# ("lola rud" finds "Lola Rudoda"). The rows follow ``identity_names``: :func:`refresh` rewrites
+# ("lola rud" finds "Lola Rudoda"). The rows follow ``identity_names``: ``_refresh_name_words`` rewrites
 # the words of the identities whose names changed (the importer's ``insert_names`` calls it), and
 # deleting an identity deletes its words (ON DELETE CASCADE), so a privacy takedown leaves none.
 

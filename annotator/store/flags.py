@@ -4,14 +4,14 @@ identities' suspicion figures: the tables the scan writes and a takedown recount
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
 from pathlib import Path
 
 import numpy as np
 
-from annotator.model import origin_of
+from annotator.model import ProgressFn, origin_of
 from annotator.store.db import Project, now
 
 # -- face hashes -----------------------------------------------------------------------------
@@ -151,7 +151,7 @@ def fingerprint(kind: str, face_ids: Sequence[int]) -> str:
 def replace_flags(
     project: Project,
     flags: Iterable[tuple[str, Sequence[int], int | None, float]],
-    progress: Callable[[int, int], None] | None = None,
+    progress: ProgressFn | None = None,
     total: int = 0,
 ) -> tuple[int, int, int]:
     """Make the flags table equal ``flags`` (kind, face ids, distance, score), keyed by
@@ -240,7 +240,7 @@ class _Stored:
 def _replace_flags(
     project: Project,
     flags: Iterable[tuple[str, Sequence[int], int | None, float]],
-    progress: Callable[[int, int], None] | None,
+    progress: ProgressFn | None,
     total: int,
     at: str,
 ) -> tuple[int, int, int]:

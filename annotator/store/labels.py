@@ -1,4 +1,4 @@
-"""SQL for reviewers, batches/events (the append-only history) and the materialised label state.
+"""Reviewers, batches/events (the append-only history) and the materialised label state.
 
 The truth is the event log; ``faces.label``, ``faces.identity_id``, ``identities.reviewed`` and the
 denormalised counters are kept in step with it inside the same transaction.
