@@ -245,7 +245,8 @@ class VerdictFileResult:
 def verdicts_from_file(
     project: Project, pass_id: int, path: str | Path, reviewer: str
 ) -> VerdictFileResult:
-    """Record verdicts from a CSV/TSV of ``origin-or-face-id, label`` (bad lines reported)."""
+    """Record verdicts from a CSV/TSV of ``origin-or-face-id, label`` (bad lines reported and
+    skipped), in one transaction."""
     p = _pass(project, pass_id)
     if reviewer.strip() != p.reviewer:
         raise AnnotatorError(f"QA pass {pass_id} belongs to {p.reviewer!r}, not {reviewer!r}")
@@ -254,21 +255,22 @@ def verdicts_from_file(
     if parsed.shape == "clean":
         raise AnnotatorError("a QA verdict file has lines of origin,label (not a clean list)")
     resolver = faces_store.FaceResolver(project)
-    for row in parsed.rows:
-        assert isinstance(row, LabelLine)
-        if row.label is None:
-            res.errors.append(LineError(row.line, "no label"))
-            continue
-        fid, reason = resolve_ref(resolver, row.ref)
-        if fid is None:
-            res.errors.append(LineError(row.line, reason or "unknown face"))
-            continue
-        try:
-            record_verdict(project, pass_id, fid, row.label, reviewer)
-        except AnnotatorError as e:
-            res.errors.append(LineError(row.line, str(e)))
-            continue
-        res.recorded += 1
+    with project.tx():  # the file is one action: all its verdicts or none
+        for row in parsed.rows:
+            assert isinstance(row, LabelLine)
+            if row.label is None:
+                res.errors.append(LineError(row.line, "no label"))
+                continue
+            fid, reason = resolve_ref(resolver, row.ref)
+            if fid is None:
+                res.errors.append(LineError(row.line, reason or "unknown face"))
+                continue
+            try:
+                record_verdict(project, pass_id, fid, row.label, reviewer)
+            except AnnotatorError as e:
+                res.errors.append(LineError(row.line, str(e)))
+                continue
+            res.recorded += 1
     res.errors.sort(key=lambda e: e.line)
     return res
 

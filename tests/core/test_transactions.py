@@ -103,6 +103,31 @@ def test_undo_is_one_transaction(labeled, monkeypatch):
     assert ops.can_redo(p, "alice") == "label 2 faces duplicate"
 
 
+def test_verdict_file_is_one_transaction(make_project, monkeypatch, tmp_path):
+    p = make_project([10, 10])
+    ops.label_faces(p, range(1, 21), "correct", "alice")
+    res = qa.start_pass(p, "bob", count=4, seed=3)
+    faces = [it.face_id for it in qa.next_items(p, res.pass_id)]
+    f = tmp_path / "verdicts.tsv"
+    f.write_text("".join(f"{fid}\tunsure\n" for fid in faces))
+    before = snapshot(p)
+    real = qa_store.record_verdict
+    calls = []
+
+    def third_fails(*a, **k):
+        calls.append(1)
+        if len(calls) == 3:
+            raise Boom
+        return real(*a, **k)
+
+    monkeypatch.setattr(qa_store, "record_verdict", third_fails)
+    with pytest.raises(Boom):
+        qa.verdicts_from_file(p, res.pass_id, f, "bob")
+    assert snapshot(p) == before
+    monkeypatch.undo()
+    assert qa.verdicts_from_file(p, res.pass_id, f, "bob").recorded == 4
+
+
 def test_start_pass_is_one_transaction(labeled, monkeypatch):
     p = labeled
     before = snapshot(p)
