@@ -108,3 +108,19 @@ def check_reviewer(name: str) -> str:
     if len(clean) > MAX_REVIEWER_NAME:
         raise AnnotatorError(f"the reviewer name is longer than {MAX_REVIEWER_NAME} characters")
     return clean
+
+
+def label_problem(label: str, what: str = "") -> str | None:
+    """Why ``label`` is not a label name (``None`` when it is one): the one wording of the
+    "unknown label" error; ``what`` says where it came from (e.g. "for the other faces")."""
+    if label in LABELS:
+        return None
+    where = f" {what}" if what else ""
+    return f"unknown label {label!r}{where} (expected one of {', '.join(LABELS)})"
+
+
+def check_label(label: str, what: str = "") -> None:
+    """Raise :class:`AnnotatorError` when ``label`` is not a label name."""
+    problem = label_problem(label, what)
+    if problem is not None:
+        raise AnnotatorError(problem)

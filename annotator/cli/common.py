@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from annotator.formats import looks_binary
-from annotator.model import AnnotatorError, check_reviewer
+from annotator.model import AnnotatorError, ProgressFn, check_reviewer
 from annotator.store.db import Project, open_project
 
 BINARY_SNIFF = 1 << 16  # bytes looked at to tell a binary file given as text
@@ -69,58 +69,49 @@ def emit_json(obj: Any) -> None:
     click.echo(json.dumps(obj, ensure_ascii=False, sort_keys=False))
 
 
-class Progress:
-    """A terminal progress bar with rate and ETA; silent when not a terminal or with --json.
-
-    ``progress(done, total)`` is the callback core functions take.
-    """
-
-    def __init__(self, label: str, quiet: bool = False, unit: str = "rows"):
-        self.label = label
-        self.unit = unit
-        self.enabled = not quiet and sys.stderr.isatty()
-        self.start = time.monotonic()
-        self.last = 0.0
-
-    def __call__(self, done: int, total: int) -> None:
-        if not self.enabled:
-            return
-        t = time.monotonic()
-        if t - self.last < 0.2 and done < total:
-            return
-        self.last = t
-        elapsed = max(t - self.start, 1e-9)
-        rate = done / elapsed
-        if total > 0:
-            frac = min(done / total, 1.0)
-            width = 30
-            bar = "#" * int(frac * width) + "-" * (width - int(frac * width))
-            eta = (total - done) / rate if rate > 0 else 0
-            line = f"\r{self.label} [{bar}] {frac * 100:5.1f}% {rate:,.0f} {self.unit}/s ETA {_fmt(eta)}"
-        else:
-            line = f"\r{self.label} {done:,} {rate:,.0f} {self.unit}/s"
-        sys.stderr.write(line)
-        sys.stderr.flush()
-
-    def close(self) -> None:
-        if self.enabled:
-            sys.stderr.write("\n")
-            sys.stderr.flush()
-
-
-def _fmt(seconds: float) -> str:
-    seconds = int(seconds)
-    h, rem = divmod(seconds, 3600)
-    m, s = divmod(rem, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
+REDRAW_SECONDS = 0.2  # redraw the bar at most this often (a core callback may run per row)
 
 
 @contextmanager
-def progress_bar(
-    label: str, quiet: bool = False, unit: str = "rows"
-) -> Iterator[Callable[[int, int], None]]:
-    bar = Progress(label, quiet=quiet, unit=unit)
-    try:
-        yield bar
-    finally:
-        bar.close()
+def progress_bar(label: str, quiet: bool = False, unit: str = "rows") -> Iterator[ProgressFn]:
+    """A ``progress(done, total)`` callback (what core functions take) drawing a
+    ``click.progressbar`` with percentage, rate and ETA on stderr; silent when stderr is not a
+    terminal or with ``quiet`` (--json). ``total`` 0 means not known yet (the bar pulses)."""
+    if quiet or not sys.stderr.isatty():
+        yield _silent
+        return
+    start = time.monotonic()
+    known = False  # the total: once known the bar shows the percentage, before it the count
+
+    def rate(done: int | None) -> str | None:
+        if done is None:
+            return None
+        per_s = f"{done / max(time.monotonic() - start, 1e-9):,.0f} {unit}/s"
+        return per_s if known else f"{done:,} {unit}, {per_s}"
+
+    # a generator has no length: the bar starts in its "length unknown" form
+    with click.progressbar(
+        (x for x in ()),
+        label=label,
+        file=sys.stderr,
+        show_eta=True,
+        item_show_func=rate,
+    ) as bar:
+        last = 0.0
+
+        def progress(done: int, total: int) -> None:
+            nonlocal last, known
+            t = time.monotonic()
+            if t - last < REDRAW_SECONDS and not 0 < total <= done:
+                return
+            last = t
+            if total > 0 and bar.length != total:
+                bar.length = total
+                known = True
+            bar.update(done - bar.pos, done)
+
+        yield progress
+
+
+def _silent(done: int, total: int) -> None:
+    """The progress callback of a quiet command."""

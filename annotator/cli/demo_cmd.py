@@ -15,7 +15,10 @@ from typing import Any
 import click
 
 from annotator.cli.common import emit_json, json_option, progress_bar
+from annotator.core.demo import generate_demo, injected_counts
+from annotator.core.importer import import_source
 from annotator.model import AnnotatorError
+from annotator.store.db import open_project
 
 DEFAULT_DIR = "annotator-demo"
 PROJECT_NAME = "demo.db"
@@ -71,10 +74,6 @@ def demo(directory: str, n_identities: int, seed: int, as_json: bool) -> None:
     both files into DIR/demo.db. No real person's image is used: the faces are drawn.
     Running it again with the same options reuses the files and adds nothing.
     """
-    from annotator.core.demo import generate_demo, injected_counts
-    from annotator.core.importer import import_source
-    from annotator.store.db import open_project
-
     d = Path(directory).expanduser().absolute()
     if d.exists() and not d.is_dir():
         raise AnnotatorError(f"{d} is a file, not a folder")

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import click
 
+from annotator.cli.common import emit_json
+from annotator.model import AnnotatorError
+
 
 def _check_reviewer(name: str) -> str:
     from annotator.model import check_reviewer  # the ground floor: no Qt, nothing heavy
@@ -51,7 +54,6 @@ def gui(
 ) -> None:
     """Open the desktop reviewer (last project when none is given)."""
     from annotator.gui.app import run
-    from annotator.model import AnnotatorError
 
     if project_path and project_opt and project_path != project_opt:
         raise AnnotatorError("give the project once: as PROJECT_PATH or as --project")
@@ -59,8 +61,6 @@ def gui(
 
     code = run(project_path, reviewer, screenshot, identity_key, view=view)
     if as_json:
-        from annotator.cli.common import emit_json
-
         emit_json({"screenshot": screenshot, "exit": code})
     if code:
         raise SystemExit(code)

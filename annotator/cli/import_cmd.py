@@ -13,7 +13,7 @@ from annotator.core.importer import import_source, preflight
 from annotator.formats import FORMAT_HELP
 from annotator.model import FORMATS
 from annotator.store.db import open_project
-from annotator.store.info import summary
+from annotator.store.faces import summary
 
 SHOW_REJECTED = 20
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from annotator.cli.common import emit_json, json_option, open_existing, project_option
-from annotator.store import info as store
+from annotator.store import faces as store
 from annotator.store import packages as packages_store
 
 
@@ -16,7 +16,7 @@ def info(project_path: str, as_json: bool) -> None:
     """Counts of sources, identities, faces, rejected rows, hashes, flags and labels."""
     with open_existing(project_path) as project:
         s = store.summary(project)
-        srcs = store.sources(project)
+        srcs = store.source_summaries(project)
         pk = packages_store.summary(project)
     if as_json:
         emit_json({**s, "source_list": srcs, "packages": pk})

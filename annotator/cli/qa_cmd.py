@@ -14,9 +14,8 @@ from annotator.cli.common import (
     validate_reviewer,
 )
 from annotator.core import qa as core
-from annotator.core.labels_io import resolve_ref
-from annotator.model import LABELS, AnnotatorError
-from annotator.store.labels_io import FaceResolver
+from annotator.core.labels_io import face_id_of
+from annotator.model import LABELS
 
 reviewer_option = click.option(
     "--reviewer", "-r", required=True, callback=validate_reviewer, help="Your reviewer name."
@@ -188,9 +187,7 @@ def adjudicate(
 ) -> None:
     """Decide a disagreement: ORIGIN (or face id) gets LABEL, final and recorded."""
     with open_existing(project_path) as project:
-        fid, reason = resolve_ref(FaceResolver(project), origin)
-        if fid is None:
-            raise AnnotatorError(reason or f"unknown face {origin!r}")
+        fid = face_id_of(project, origin)
         ch = core.adjudicate(project, pass_id, fid, label, reviewer)
     if as_json:
         emit_json({"pass": pass_id, "face_id": fid, "label": label, "changed": bool(ch)})

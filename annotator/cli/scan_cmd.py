@@ -6,6 +6,9 @@ import click
 
 from annotator.cli.common import emit_json, json_option, open_existing, progress_bar, project_option
 from annotator.core.flags import DEFAULT_RADIUS, KINDS
+from annotator.core.hashing import to_hex
+from annotator.core.scan import scan as run_scan
+from annotator.store import flags as store
 
 
 @click.command("scan")
@@ -26,8 +29,6 @@ from annotator.core.flags import DEFAULT_RADIUS, KINDS
 def scan(project_path: str, radius: int | None, workers: int | None, as_json: bool) -> None:
     """Hash every face not hashed yet (SHA-256, pHash, dHash, size, grayscale, sharpness),
     then recompute duplicate groups, flags and identity suspicion for the whole project."""
-    from annotator.core.scan import scan as run_scan
-
     with open_existing(project_path) as project:
         with progress_bar("scanning", quiet=as_json, unit="faces") as bar:
             res = run_scan(project, radius=radius, workers=workers, progress=bar)
@@ -69,9 +70,6 @@ def scan(project_path: str, radius: int | None, workers: int | None, as_json: bo
 @json_option
 def flags(project_path: str, kind: str | None, limit: int | None, as_json: bool) -> None:
     """List flags, highest score first, with each face's identity and origin."""
-    from annotator.core.hashing import to_hex
-    from annotator.store import flags as store
-    from annotator.store import hashes
 
     with open_existing(project_path) as project:
         items = store.list_flags(project, kind, limit)
@@ -79,7 +77,7 @@ def flags(project_path: str, kind: str | None, limit: int | None, as_json: bool)
             phash = {}
             for fl in items:
                 for f in fl.faces:
-                    h = hashes.hash_of(project, int(f["id"]))  # type: ignore[arg-type]
+                    h = store.hash_of(project, int(f["id"]))  # type: ignore[arg-type]
                     phash[f["id"]] = to_hex(h[0]) if h and h[0] is not None else "-"
     if as_json:
         emit_json(

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw
 
+from annotator.formats.msceleb import write_row
 from annotator.model import CancelledFn, ProgressFn
 
 DEFAULT_SIZE = 112
@@ -880,30 +881,9 @@ def generate_demo(
 def _write_row(
     fh: Any, mid: str, rank: int, n: int, rect: tuple[float, float, float, float], jpeg: bytes
 ) -> None:
-    try:
-        from annotator.formats.msceleb import write_row
-    except ImportError:  # pragma: no cover - the formats package is part of the app
-        write_row = None
     url = f"http://example.invalid/img/{mid}/{rank}.jpg"
     page = f"http://example.invalid/page/{mid}/{rank}.html"
-    if write_row is not None:
-        write_row(fh, mid, rank, url, page, f"FaceId-{n}", rect, jpeg)
-        return
-    r = base64.b64encode(struct.pack("<4f", *rect))
-    fh.write(
-        b"\t".join(
-            [
-                mid.encode(),
-                str(rank).encode(),
-                url.encode(),
-                page.encode(),
-                f"FaceId-{n}".encode(),
-                r,
-                base64.b64encode(jpeg),
-            ]
-        )
-        + b"\n"
-    )
+    write_row(fh, mid, rank, url, page, f"FaceId-{n}", rect, jpeg)
 
 
 def _cancelled(out: Path) -> DemoResult:

@@ -22,7 +22,8 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from annotator.model import AnnotatorError, Rejected
+from annotator.formats import msceleb
+from annotator.model import AnnotatorError, FaceRecord, Rejected
 
 PRECISIONS = (0.95, 0.99)
 MAX_REPORTED = 50  # bad / unmatched lines listed in full; the counts are always complete
@@ -138,9 +139,6 @@ def load_truth(export_dir: str | Path) -> Truth:
     except csv.Error as e:
         raise AnnotatorError(f"{csv_path}: unreadable CSV ({e})") from None
     if fmt == "msceleb":
-        from annotator.formats import msceleb
-        from annotator.model import FaceRecord
-
         tsv = d / "faces.tsv"
         if not tsv.is_file():
             raise AnnotatorError(f"{d}: faces.tsv is missing")

@@ -25,14 +25,14 @@ synthetic faces at 112 and 250 px is >= 550 unblurred; after a Gaussian blur of 
 of face its median is 81-127, after sigma 3 px 26-43 (max 66). BLURRY_SHARPNESS = 60 flags the
 latter and leaves sharp faces alone.
 
-Everything is vectorised (flags are columns, see FlagSet): millions of near-duplicate pairs cost
-seconds, not minutes. Memory: the rules work on slices (PAIR_CHUNK pairs or flags, FACE_CHUNK
-faces), so their temporaries are bounded; what grows with the pair count is the search's pair list
-(9 bytes a pair) and the flag columns (27 bytes a pair flag), i.e. ~3.6 GB at 10^8 pairs
-(tests/bench/bench_flags.py).
+Everything is vectorised (flags are columns, see FlagSet). Memory: the rules work on slices
+(PAIR_CHUNK pairs or flags, FACE_CHUNK faces), so their temporaries are bounded; what grows with
+the pair count is the search's pair list (9 bytes a pair) and the flag columns (27 bytes a pair
+flag). Measured time and memory: README's benchmark table (tests/bench/bench_flags.py).
 
 Duplicate groups are the connected components of exact + near + cross pairs; the keeper of a
-group is its largest-resolution face, then best (lowest) search rank, then lowest face id.
+group is its largest-resolution face, then best (lowest) search rank, then lowest face id
+(:func:`group_rows`, the one home of that rule).
 
 Identity suspicion = sum over kinds of WEIGHTS[kind] * (share of the identity's faces with a flag
 of that kind); flagged_count = faces with any flag.
@@ -40,12 +40,13 @@ of that kind); flagged_count = faces with any flag.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from annotator.core.neighbors import pairs_within
+from annotator.model import CancelledFn, ProgressFn
 
 DEFAULT_RADIUS = 6
 PAIR_CHUNK = 1 << 20  # pairs (or flags) per slice of the vectorised rules
@@ -241,6 +242,35 @@ def majority_outliers(phash: np.ndarray, identity: np.ndarray) -> tuple[np.ndarr
     return dist, z
 
 
+def group_rows(
+    group: np.ndarray, face: np.ndarray, rank: np.ndarray, area: np.ndarray
+) -> np.ndarray:
+    """The keeper rule, in one place: in each duplicate group the keeper is the face with the
+    largest image area, then the best (lowest) search rank, then the lowest face id.
+
+    One entry per face (its group label, id, rank, width x height); returns the
+    ``dup_groups`` rows (face id, group id = the keeper's face id, is_keeper), keepers first
+    within each group."""
+    order = np.lexsort((face, rank, -area, group))  # last key primary
+    lab = group[order]
+    first = np.r_[True, lab[1:] != lab[:-1]]
+    faces = face[order]
+    keeper_face = faces[np.maximum.accumulate(np.where(first, np.arange(len(order)), 0))]
+    return np.stack([faces, keeper_face, first.astype(np.int64)], axis=1)
+
+
+def keepers(members: Sequence[tuple[int, int, int, int, int]]) -> list[tuple[int, int]]:
+    """(group id, keeper face id) for stored groups given as (group id, face id, width,
+    height, rank) rows — the same rule as :func:`group_rows` (a takedown that removes a
+    group's keeper asks it for the next one)."""
+    if not members:
+        return []
+    m = np.array(members, dtype=np.int64)
+    rows = group_rows(m[:, 0], m[:, 1], m[:, 4], m[:, 2] * m[:, 3])
+    group_of = dict(zip(m[:, 1].tolist(), m[:, 0].tolist(), strict=True))
+    return [(group_of[f], f) for f, _k, first in rows.tolist() if first]
+
+
 def _components(n: int, edges: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
     """Connected-component label per node of the graph with edges ``edges`` ((i, j) arrays).
 
@@ -281,10 +311,10 @@ def compute_flags(
     data: np.ndarray,
     sha_groups: Sequence[Sequence[int]] | tuple[np.ndarray, np.ndarray],
     radius: int = DEFAULT_RADIUS,
-    progress: Callable[[int, int], None] | None = None,
-    cancelled: Callable[[], bool] | None = None,
+    progress: ProgressFn | None = None,
+    cancelled: CancelledFn | None = None,
 ) -> FlagSet:
-    """All flags of a project from its hashes (``annotator.store.hashes.load_hashes`` rows).
+    """All flags of a project from its hashes (``annotator.store.flags.load_hashes`` rows).
 
     ``sha_groups``: byte-identical faces, as lists of face ids or as (face ids, group index)
     arrays. ``progress(done, total)`` runs from 0 to 1000 (the pair search is most of it).
@@ -379,14 +409,7 @@ def compute_flags(
         del edges, gi, gj
         idx = np.flatnonzero(involved)
         area = data["width"][idx].astype(np.int64) * data["height"][idx]
-        # keeper: largest area, then lowest rank, then lowest id -> lexsort (last key primary)
-        order = np.lexsort((face[idx], data["rank"][idx], -area, labels[idx]))
-        lab = labels[idx][order]
-        first = np.r_[True, lab[1:] != lab[:-1]]
-        keeper_face = face[idx[order]][
-            np.maximum.accumulate(np.where(first, np.arange(len(order)), 0))
-        ]
-        out.groups = np.stack([face[idx[order]], keeper_face, first.astype(np.int64)], axis=1)
+        out.groups = group_rows(labels[idx], face[idx], data["rank"][idx], area)
     tick(850)
 
     # outliers

@@ -31,13 +31,14 @@ Sharpness: variance of the 4-neighbour Laplacian of the grayscale image box-aver
 factor that brings it nearest to 64 px (pixel units squared; computed on integers); low means
 blurry (see annotator.core.flags.BLURRY_SHARPNESS).
 
-Speed (tests/bench/bench_hash.py, 2 cores): 112 px ~3x, 250 px ~2.5-2.8x a plain loop of
-``imagehash.phash`` in CPU time per image; decode + RGB->L alone is ~40% of our time at 112 px
-and ~55% at 250 px.
+Speed against a plain loop of ``imagehash.phash``: README's benchmark table
+(tests/bench/bench_hash.py).
 """
 
 from __future__ import annotations
 
+import ctypes
+import glob
 import hashlib
 import math
 import os
@@ -51,6 +52,7 @@ import numpy as np
 from PIL import Image
 
 from annotator.core.decode import open_image
+from annotator.core.access import read_planned
 
 GRAY_TOLERANCE = 2
 SHARPNESS_SIDE = 64  # sharpness is measured after box-reducing to about this many pixels
@@ -80,10 +82,6 @@ class HashResult:
 def to_signed(u: int) -> int:
     """uint64 value -> the signed int64 SQLite stores."""
     return u - (1 << 64) if u >= (1 << 63) else u
-
-
-def to_unsigned(s: int) -> int:
-    return s & 0xFFFFFFFFFFFFFFFF
 
 
 def to_hex(h: int) -> str:
@@ -398,9 +396,6 @@ def _blas_threads() -> tuple[object, object] | None:
     saves (twice the CPU time per image on 2 busy cores), and the scan's parallelism is its
     worker processes. This is what threadpoolctl does, without the dependency.
     """
-    import ctypes
-    import glob
-
     libs = os.path.join(os.path.dirname(np.__file__), os.pardir, "numpy.libs")
     for path in sorted(glob.glob(os.path.join(libs, "*openblas*"))):
         try:
@@ -503,8 +498,6 @@ def hash_planned(items: Sequence[object]) -> tuple[list[HashResult], list[tuple[
     bytes could not be read at all (missing/changed source); those get no result so a later
     scan retries them.
     """
-    from annotator.core.access import read_planned
-
     datas = read_planned(items, errors="return")  # type: ignore[arg-type]
     ids: list[int] = []
     blobs: list[bytes] = []

@@ -337,10 +337,10 @@ def _run(
 
     def flush(batch: _Batch, pos: int, rec_no: int, complete: bool) -> None:
         nonlocal n_rejected
-        with project.tx() as c:
+        with project.tx():
             new = [k for k in batch.keys if k not in ids]
             if new:
-                ids.update(store.create_identities(c, new))
+                ids.update(store.create_identities(project, new))
                 result.identities += len(new)
             if batch.faces:
                 rows = []
@@ -366,22 +366,24 @@ def _run(
                             r[3],
                         )
                     )
-                n = store.insert_faces(c, rows)  # type: ignore[arg-type]
+                n = store.insert_faces(project, rows)  # type: ignore[arg-type]
                 result.imported += n
                 result.skipped += len(rows) - n
-                store.refresh_face_counts(c, {ids[f.identity_key] for f in batch.faces})
+                store.refresh_face_counts(project, {ids[f.identity_key] for f in batch.faces})
             if batch.names:
                 uniq = {(ids[k], lang): name for k, lang, name in reversed(batch.names)}
-                n = store.insert_names(c, [(i, lang, name) for (i, lang), name in uniq.items()])
+                n = store.insert_names(
+                    project, [(i, lang, name) for (i, lang), name in uniq.items()]
+                )
                 if fmt == "names":
                     result.imported += n
                     result.skipped += len(batch.names) - n
             if batch.rejected:
-                store.insert_rejected(c, src.id, batch.rejected)
-            store.set_resume(c, src.id, pos, rec_no, complete)
+                store.insert_rejected(project, src.id, batch.rejected)
+            store.set_resume(project, src.id, pos, rec_no, complete)
             n_rejected += len(batch.rejected)
             store.update_run(
-                c, run_id, result.imported, result.skipped + withdrawn_skipped, n_rejected
+                project, run_id, result.imported, result.skipped + withdrawn_skipped, n_rejected
             )
 
     batch = _Batch()

@@ -27,9 +27,16 @@ from pathlib import Path
 from typing import BinaryIO
 
 from annotator.core import ops
-from annotator.model import LABELS, AnnotatorError, CancelledFn, ProgressFn
+from annotator.model import (
+    LABELS,
+    AnnotatorError,
+    CancelledFn,
+    ProgressFn,
+    check_label,
+    label_problem,
+)
+from annotator.store import faces as store
 from annotator.store import labels as labels_store
-from annotator.store import labels_io as store
 from annotator.store.db import Project
 
 CHUNK = 5000
@@ -265,10 +272,8 @@ def _label_row(out: ParsedFile, no: int, cells: Sequence[str], cols: dict[str, i
     note = _cell(cells, cols.get("note")) or None
     if not ref:
         out.errors.append(LineError(no, "no face given (expected an origin or a face id)"))
-    elif label is not None and label not in LABELS:
-        out.errors.append(
-            LineError(no, f"unknown label {label!r} (expected one of {', '.join(LABELS)})")
-        )
+    elif label is not None and (problem := label_problem(label)) is not None:
+        out.errors.append(LineError(no, problem))
     elif label is None and identity is None:
         out.errors.append(LineError(no, "no label and no new identity"))
     else:
@@ -314,6 +319,15 @@ def resolve_ref(resolver: store.FaceResolver, ref: str) -> tuple[int | None, str
     return found[0], None
 
 
+def face_id_of(project: Project, ref: str) -> int:
+    """The face an origin string or face id names; :class:`AnnotatorError` when none (or more
+    than one) does."""
+    fid, reason = resolve_ref(store.FaceResolver(project), ref)
+    if fid is None:
+        raise AnnotatorError(reason or f"unknown face {ref!r}")
+    return fid
+
+
 # -- applying ----------------------------------------------------------------------------------
 
 
@@ -333,10 +347,8 @@ def import_labels(
     cancelled: CancelledFn | None = None,
 ) -> LabelImportResult:
     """Apply a label file (either shape) as ``reviewer``; see the module docstring."""
-    if others is not None and others not in LABELS:
-        raise AnnotatorError(
-            f"unknown label {others!r} for --others (expected one of {', '.join(LABELS)})"
-        )
+    if others is not None:
+        check_label(others, "for the other faces")
     parsed = read_label_file(path)
     res = LabelImportResult(shape=parsed.shape, errors=list(parsed.errors))
     labels: dict[int, str] = {}  # face -> label to give
@@ -410,7 +422,7 @@ def import_labels(
                     continue
             take(row.line, fid, row.label, move, row.note)
         if others is not None and seen:
-            state = labels_store.face_states(project.conn, list(seen))
+            state = labels_store.face_states(project, list(seen))
             mentioned = {ident for ident, _label in state.values()}
     res.errors.sort(key=lambda e: e.line)
 
@@ -480,7 +492,7 @@ EXPORT_COLUMNS = (
 
 def export_rows(project: Project) -> Iterable[dict[str, object]]:
     """Every face's current label state, as dicts with :data:`EXPORT_COLUMNS` keys."""
-    for r in store.label_rows(project):
+    for r in labels_store.label_rows(project):
         yield {
             "face_id": r.face_id,
             "origin": r.origin,

@@ -22,9 +22,8 @@ principle, as in Qin et al.'s pigeonring / GPH):
   sample's real bucket collisions, keys) and falls back to a blocked brute-force scan when that
   is cheaper (small N with large R).
 
-Measured (tests/bench/bench_neighbors.py, clustered hashes, 2-core box): 1M hashes at R=8 in
-~10 s and R=10 in ~27 s (160x / 68x the blocked brute force); 10M at R=6 in ~2 min with a
-2.6 GB peak (~1400x brute force, extrapolated from 512 query rows).
+Measured speed and memory against the blocked brute force: README's benchmark table
+(tests/bench/bench_neighbors.py).
 
 Output: ``(i, j, d)`` arrays with i < j, sorted by (i, j): i and j int32 (int64 from 2**31
 hashes on), d uint8 — 9 bytes a pair, so the 10**8 pairs of 10M clustered hashes fit in memory.
@@ -33,12 +32,13 @@ hashes on), d uint8 — 9 bytes a pair, so the 10**8 pairs of 10M clustered hash
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import combinations
 
 import numpy as np
+
+from annotator.model import CancelledFn, ProgressFn
 
 MAX_KEY_BITS = 24  # direct table of 2**24 int32 slots = 64 MB
 MAX_THRESHOLD = 4
@@ -60,9 +60,6 @@ C_PROBE = 2e-8  # per probed (pattern, distinct key), including the bucket pairs
 C_CAND = 1.2e-8  # per candidate pair (expand, gather, popcount)
 C_TABLE = 4e-3  # fixed per table, plus C_BATCH per probe step (one per high bit at least)
 C_BATCH = 4e-4
-
-ProgressFn = Callable[[int, int], None]
-CancelledFn = Callable[[], bool]
 
 
 @dataclass(frozen=True)

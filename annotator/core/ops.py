@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from annotator.model import LABELS, AnnotatorError
-from annotator.store import labels as db
+from annotator.model import AnnotatorError, check_label
+from annotator.store import labels as labels_store
 from annotator.store.db import Project
 
 # Label given to a face moved to another identity: the reviewer who moves it asserts that it
@@ -45,8 +45,8 @@ _Item = tuple[str, int | None, int | None, str | None]
 
 
 def _check_label(label: str | None) -> None:
-    if label is not None and label not in LABELS:
-        raise AnnotatorError(f"unknown label {label!r} (expected one of {', '.join(LABELS)})")
+    if label is not None:
+        check_label(label)
 
 
 def _apply(
@@ -65,12 +65,12 @@ def _apply(
     ``expect`` (one per item, for undo/redo): the value the item's face or identity must still
     have; an item whose state has changed since (another reviewer's later work) is skipped."""
     notes = notes or {}
-    rid = db.reviewer_id(project, reviewer)
     ch = Changes(description=description)
-    with project.tx() as c:
+    with project.tx():  # the whole step, the reviewer's first-use row included
+        rid = labels_store.reviewer_id(project, reviewer)
         face_ids = [f for _k, f, _i, _v in items if f is not None]
-        state = db.face_states(c, face_ids)
-        batch_id, at = db.new_batch(c, rid, batch_kind, description, target)
+        state = labels_store.face_states(project, face_ids)
+        batch_id, at = labels_store.new_batch(project, rid, batch_kind, description, target)
         ch.batch_id = batch_id
         written = 0
         # Events are applied one by one, in order, so counters follow each face exactly.
@@ -82,10 +82,14 @@ def _apply(
                 cur_ident, cur_label = state[face]
                 if cur_label == value or (expect is not None and cur_label != want):
                     continue
-                ev = db.insert_event(
-                    c, batch_id, rid, at, (kind, face, cur_ident, value, cur_label, notes.get(face))
+                ev = labels_store.insert_event(
+                    project,
+                    batch_id,
+                    rid,
+                    at,
+                    (kind, face, cur_ident, value, cur_label, notes.get(face)),
                 )
-                db.apply_labels(c, [(face, cur_ident, cur_label, value, ev)])
+                labels_store.apply_labels(project, [(face, cur_ident, cur_label, value, ev)])
                 state[face] = (cur_ident, value)
                 ch.labels[face] = value
                 ch.identities.add(cur_ident)
@@ -97,22 +101,24 @@ def _apply(
                 cur_ident, cur_label = state[face]
                 if to == cur_ident or (expect is not None and str(cur_ident) != want):
                     continue
-                if not db.identity_exists(c, to):
+                if not labels_store.identity_exists(project, to):
                     raise AnnotatorError(f"no identity with id {to}")
-                db.insert_event(
-                    c,
+                labels_store.insert_event(
+                    project,
                     batch_id,
                     rid,
                     at,
                     ("move", face, cur_ident, str(to), str(cur_ident), notes.get(face)),
                 )
-                db.apply_moves(c, [(face, cur_ident, to, cur_label)])
+                labels_store.apply_moves(project, [(face, cur_ident, to, cur_label)])
                 state[face] = (to, cur_label)
-                if expect is None and db.identity_review_state(c, to):
+                if expect is None and labels_store.identity_review_state(project, to):
                     # the target becomes unreviewed: an event of this batch, so that undo
                     # gives it back its reviewed state (undo/redo replay that event instead)
-                    db.insert_event(c, batch_id, rid, at, ("review", None, to, "0", "1", None))
-                    db.set_identity_reviewed(c, to, False, rid, at)
+                    labels_store.insert_event(
+                        project, batch_id, rid, at, ("review", None, to, "0", "1", None)
+                    )
+                    labels_store.set_identity_reviewed(project, to, False, rid, at)
                     ch.reviewed[to] = False
                 first = ch.moved.get(face, (cur_ident, to))[0]
                 if first == to:
@@ -122,20 +128,20 @@ def _apply(
                 ch.identities.update((cur_ident, to))
             elif kind == "review":
                 assert ident is not None
-                cur = db.identity_review_state(c, ident)
+                cur = labels_store.identity_review_state(project, ident)
                 if cur is None:
                     raise AnnotatorError(f"no identity with id {ident}")
                 new = value == "1"
                 if cur == new or (expect is not None and ("1" if cur else "0") != want):
                     continue
-                db.insert_event(
-                    c,
+                labels_store.insert_event(
+                    project,
                     batch_id,
                     rid,
                     at,
                     ("review", None, ident, "1" if new else "0", "1" if cur else "0", None),
                 )
-                db.set_identity_reviewed(c, ident, new, rid, at)
+                labels_store.set_identity_reviewed(project, ident, new, rid, at)
                 ch.reviewed[ident] = new
                 ch.identities.add(ident)
             else:  # pragma: no cover - programming error
@@ -143,7 +149,7 @@ def _apply(
             written += 1
         if not written:
             # Nothing changed: do not leave an empty batch in the undo stack.
-            db.discard_empty_batch(c, batch_id)
+            labels_store.discard_empty_batch(project, batch_id)
             ch.batch_id = None
     return ch
 
@@ -180,7 +186,7 @@ def review_identity(
     _check_label(rest)
     items: list[_Item] = []
     if rest is not None:
-        unl = db.unlabeled_faces(project.conn, identity_id)
+        unl = labels_store.unlabeled_faces(project, identity_id)
         items = [("label", f, None, rest) for f in unl]
     items.append(("review", None, identity_id, "1"))
     # faces still unlabeled when the transaction starts: a label another reviewer gave one of
@@ -229,11 +235,11 @@ def choose_keeper(project: Project, group: Iterable[int], keeper: int, reviewer:
 
 
 def _stacks(project: Project, reviewer: str) -> tuple[list[int], list[int], dict[int, str]]:
-    rid = db.reviewer_id(project, reviewer)
+    rid = labels_store.reviewer_id(project, reviewer)
     undo: list[int] = []
     redo: list[int] = []
     desc: dict[int, str] = {}
-    for bid, kind, target, description in db.reviewer_batches(project.conn, rid):
+    for bid, kind, target, description in labels_store.reviewer_batches(project, rid):
         if kind == "do":
             undo.append(bid)
             desc[bid] = description
@@ -262,28 +268,34 @@ def can_redo(project: Project, reviewer: str) -> str | None:
 
 def undo(project: Project, reviewer: str) -> Changes | None:
     """Undo this reviewer's last step by appending compensating events."""
-    stack, _redo, desc = _stacks(project, reviewer)
-    if not stack:
-        return None
-    target = stack[-1]
-    events = db.batch_events(project.conn, target)
-    items: list[_Item] = [
-        (e.kind, e.face_id, e.identity_id, e.prev_value) for e in reversed(events)
-    ]
-    # only what still is as the step left it: another reviewer's later work is not reverted
-    expect = [e.value for e in reversed(events)]
-    return _apply_forced(project, reviewer, f"undo {desc[target]}", items, "undo", target, expect)
+    with project.tx():  # the stack is read and moved in the same transaction
+        stack, _redo, desc = _stacks(project, reviewer)
+        if not stack:
+            return None
+        target = stack[-1]
+        events = labels_store.batch_events(project, target)
+        items: list[_Item] = [
+            (e.kind, e.face_id, e.identity_id, e.prev_value) for e in reversed(events)
+        ]
+        # only what still is as the step left it: another reviewer's later work is not reverted
+        expect = [e.value for e in reversed(events)]
+        return _apply_forced(
+            project, reviewer, f"undo {desc[target]}", items, "undo", target, expect
+        )
 
 
 def redo(project: Project, reviewer: str) -> Changes | None:
-    _undo, stack, desc = _stacks(project, reviewer)
-    if not stack:
-        return None
-    target = stack[-1]
-    events = db.batch_events(project.conn, target)
-    items: list[_Item] = [(e.kind, e.face_id, e.identity_id, e.value) for e in events]
-    expect = [e.prev_value for e in events]
-    return _apply_forced(project, reviewer, f"redo {desc[target]}", items, "redo", target, expect)
+    with project.tx():
+        _undo, stack, desc = _stacks(project, reviewer)
+        if not stack:
+            return None
+        target = stack[-1]
+        events = labels_store.batch_events(project, target)
+        items: list[_Item] = [(e.kind, e.face_id, e.identity_id, e.value) for e in events]
+        expect = [e.prev_value for e in events]
+        return _apply_forced(
+            project, reviewer, f"redo {desc[target]}", items, "redo", target, expect
+        )
 
 
 def _apply_forced(
@@ -296,9 +308,9 @@ def _apply_forced(
     expect: Sequence[str | None],
 ) -> Changes:
     """Like _apply, but the batch is kept even when state already matches (the stack must move)."""
-    ch = _apply(project, reviewer, description, items, kind, target, expect=expect)
-    if ch.batch_id is None:
-        rid = db.reviewer_id(project, reviewer)
-        with project.tx() as c:
-            ch.batch_id, _at = db.new_batch(c, rid, kind, description, target)
+    with project.tx():
+        ch = _apply(project, reviewer, description, items, kind, target, expect=expect)
+        if ch.batch_id is None:
+            rid = labels_store.reviewer_id(project, reviewer)
+            ch.batch_id, _at = labels_store.new_batch(project, rid, kind, description, target)
     return ch

@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from annotator.model import AnnotatorError, CancelledFn, ProgressFn, never_cancelled
-from annotator.store import labels_io as labels_io_store
+from annotator.store import faces as faces_store_ref
 from annotator.store import packages as store
 from annotator.store.db import Project, now, open_project
 
@@ -343,7 +343,7 @@ def merge(
                 progress(done, total)
     if res.batches:
         store.note_merge(home, info.id)
-    origins = labels_io_store.face_origins(home, [x.face_id for x in conflicts])
+    origins = faces_store_ref.face_origins(home, [x.face_id for x in conflicts])
     res.conflicts = [
         {
             "face_id": x.face_id,

@@ -27,13 +27,13 @@ import numpy as np
 
 from annotator.core import ops
 from annotator.core.labels_io import LabelLine, LineError, read_label_file, resolve_ref
-from annotator.model import LABELS, AnnotatorError
+from annotator.core.statistics import cohen_kappa, wilson, wilson_p
+from annotator.model import LABELS, AnnotatorError, check_label
+from annotator.store import faces as faces_store
 from annotator.store import labels as labels_store
-from annotator.store import labels_io as labels_io_store
 from annotator.store import qa as store
 from annotator.store.db import Project
 
-Z95 = 1.959963984540054  # standard normal 0.975 quantile
 DEFAULT_FRACTION = 0.1
 
 
@@ -108,6 +108,13 @@ def start_pass(
         seed = secrets.randbelow(2**31)
     if seed < 0:
         raise AnnotatorError("the seed must be a non-negative integer")
+    with project.tx():  # one transaction: the QA reviewer's first-use row and the pass
+        return _draw_pass(project, reviewer, fraction, count, seed)
+
+
+def _draw_pass(
+    project: Project, reviewer: str, fraction: float | None, count: int | None, seed: int
+) -> PassResult:
     rid = labels_store.reviewer_id(project, reviewer)
     cands = store.candidates(project, rid)
     if not cands:
@@ -196,7 +203,7 @@ def next_items(
     """The pass's items in order (by default only those still without a verdict), blind."""
     _pass(project, pass_id)
     rows = store.blind_items(project, pass_id, include_done, limit)
-    origins = labels_io_store.face_origins(project, [r.face_id for r in rows])
+    origins = faces_store.face_origins(project, [r.face_id for r in rows])
     return [
         BlindItem(
             r.face_id,
@@ -212,8 +219,7 @@ def next_items(
 
 def record_verdict(project: Project, pass_id: int, face_id: int, label: str, reviewer: str) -> int:
     """The QA reviewer's verdict on one item: its own ``qa`` event; returns the event id."""
-    if label not in LABELS:
-        raise AnnotatorError(f"unknown label {label!r} (expected one of {', '.join(LABELS)})")
+    check_label(label)
     p = _pass(project, pass_id)
     if reviewer.strip() != p.reviewer:
         raise AnnotatorError(f"QA pass {pass_id} belongs to {p.reviewer!r}, not {reviewer!r}")
@@ -239,7 +245,8 @@ class VerdictFileResult:
 def verdicts_from_file(
     project: Project, pass_id: int, path: str | Path, reviewer: str
 ) -> VerdictFileResult:
-    """Record verdicts from a CSV/TSV of ``origin-or-face-id, label`` (bad lines reported)."""
+    """Record verdicts from a CSV/TSV of ``origin-or-face-id, label`` (bad lines reported and
+    skipped), in one transaction."""
     p = _pass(project, pass_id)
     if reviewer.strip() != p.reviewer:
         raise AnnotatorError(f"QA pass {pass_id} belongs to {p.reviewer!r}, not {reviewer!r}")
@@ -247,85 +254,28 @@ def verdicts_from_file(
     res = VerdictFileResult(errors=list(parsed.errors))
     if parsed.shape == "clean":
         raise AnnotatorError("a QA verdict file has lines of origin,label (not a clean list)")
-    resolver = labels_io_store.FaceResolver(project)
-    for row in parsed.rows:
-        assert isinstance(row, LabelLine)
-        if row.label is None:
-            res.errors.append(LineError(row.line, "no label"))
-            continue
-        fid, reason = resolve_ref(resolver, row.ref)
-        if fid is None:
-            res.errors.append(LineError(row.line, reason or "unknown face"))
-            continue
-        try:
-            record_verdict(project, pass_id, fid, row.label, reviewer)
-        except AnnotatorError as e:
-            res.errors.append(LineError(row.line, str(e)))
-            continue
-        res.recorded += 1
+    resolver = faces_store.FaceResolver(project)
+    with project.tx():  # the file is one action: all its verdicts or none
+        for row in parsed.rows:
+            assert isinstance(row, LabelLine)
+            if row.label is None:
+                res.errors.append(LineError(row.line, "no label"))
+                continue
+            fid, reason = resolve_ref(resolver, row.ref)
+            if fid is None:
+                res.errors.append(LineError(row.line, reason or "unknown face"))
+                continue
+            try:
+                record_verdict(project, pass_id, fid, row.label, reviewer)
+            except AnnotatorError as e:
+                res.errors.append(LineError(row.line, str(e)))
+                continue
+            res.recorded += 1
     res.errors.sort(key=lambda e: e.line)
     return res
 
 
 # -- agreement -----------------------------------------------------------------------------------
-
-
-def wilson(x: int, n: int, z: float = Z95) -> tuple[float, float] | None:
-    """Wilson score interval for a binomial proportion x/n."""
-    if n <= 0:
-        return None
-    return wilson_p(x / n, n, z)
-
-
-def wilson_p(p: float, n: float, z: float = Z95) -> tuple[float, float] | None:
-    """Wilson score interval for a proportion ``p`` estimated from ``n`` (possibly an
-    effective, non-integer) trials."""
-    if n <= 0:
-        return None
-    den = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / den
-    half = z / den * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    return max(0.0, centre - half), min(1.0, centre + half)
-
-
-@dataclass(frozen=True, slots=True)
-class Kappa:
-    kappa: float | None
-    se: float | None
-    ci: tuple[float, float] | None
-
-
-def cohen_kappa(table: np.ndarray, z: float = Z95) -> Kappa:
-    """Cohen's kappa of a square confusion matrix (rows: rater A, columns: rater B).
-
-    SE: the large-sample (non-null) variance of Fleiss, Cohen & Everitt (1969):
-    var = (A + B - C) / (n (1 - pe)^2) with A = sum_i p_ii [1 - (p_i. + p_.i)(1 - k)]^2,
-    B = (1 - k)^2 sum_{i != j} p_ij (p_.i + p_j.)^2, C = [k - pe (1 - k)]^2.
-    Kappa is undefined (None) when pe = 1 (both raters used one single, same category).
-    """
-    t = np.asarray(table, dtype=float)
-    n = t.sum()
-    if n <= 0:
-        return Kappa(None, None, None)
-    p = t / n
-    rows = p.sum(axis=1)
-    cols = p.sum(axis=0)
-    po = float(np.trace(p))
-    pe = float(rows @ cols)
-    if pe >= 1 - 1e-12:
-        return Kappa(None, None, None)
-    k = (po - pe) / (1 - pe)
-    a = float(sum(p[i, i] * (1 - (rows[i] + cols[i]) * (1 - k)) ** 2 for i in range(len(p))))
-    b = 0.0
-    for i in range(len(p)):
-        for j in range(len(p)):
-            if i != j:
-                b += p[i, j] * (cols[i] + rows[j]) ** 2
-    b *= (1 - k) ** 2
-    c = (k - pe * (1 - k)) ** 2
-    var = max(a + b - c, 0.0) / (n * (1 - pe) ** 2)
-    se = math.sqrt(var)
-    return Kappa(k, se, (max(-1.0, k - z * se), min(1.0, k + z * se)))
 
 
 def agreement(
@@ -463,7 +413,7 @@ def adjudication_queue(project: Project, pass_id: int | None = None) -> list[Dis
         for i in store.items(project, pass_id, merges=True)
         if i.verdict is not None and i.verdict != i.orig_label and i.adjudicated is None
     ]
-    origins = labels_io_store.face_origins(project, [i.face_id for i in its])
+    origins = faces_store.face_origins(project, [i.face_id for i in its])
     return [
         Disagreement(
             i.pass_id,
@@ -485,22 +435,23 @@ def adjudicate(
 ) -> ops.Changes:
     """The final decision on a QA item: the face's label becomes ``label`` (an ``adjudicate``
     event) and the item records it."""
-    if label not in LABELS:
-        raise AnnotatorError(f"unknown label {label!r} (expected one of {', '.join(LABELS)})")
+    check_label(label)
     _pass(project, pass_id)
     it = store.item(project, pass_id, face_id)
     if it is None:
         raise AnnotatorError(f"face {face_id} is not in QA pass {pass_id}")
     if it.verdict is None:
         raise AnnotatorError(f"face {face_id} has no QA verdict yet in pass {pass_id}")
-    ch = ops.label_faces(project, [face_id], label, reviewer, kind="adjudicate")
-    ev = store.adjudication_event(project, ch.batch_id, face_id) if ch.batch_id else None
-    if ev is None:  # the label already was the decision: record the decision on its own
-        rid = labels_store.reviewer_id(project, reviewer)
-        ev = store.record_confirming_adjudication(
-            project, pass_id, face_id, it.identity_id, label, rid
-        )
-    store.set_adjudicated(project, pass_id, face_id, label, ev)
+    # one transaction: the label, the confirming record and the item's mark commit together
+    with project.tx():
+        ch = ops.label_faces(project, [face_id], label, reviewer, kind="adjudicate")
+        ev = store.adjudication_event(project, ch.batch_id, face_id) if ch.batch_id else None
+        if ev is None:  # the label already was the decision: record the decision on its own
+            rid = labels_store.reviewer_id(project, reviewer)
+            ev = store.record_confirming_adjudication(
+                project, pass_id, face_id, it.identity_id, label, rid
+            )
+        store.set_adjudicated(project, pass_id, face_id, label, ev)
     return ch
 
 

@@ -23,7 +23,6 @@ from annotator.core.hashing import HashResult, hash_planned
 from annotator.model import AnnotatorError, CancelledFn, ProgressFn, never_cancelled
 from annotator.store import faces as faces_store
 from annotator.store import flags as flags_store
-from annotator.store import hashes as hashes_store
 from annotator.store.db import Project
 
 CHUNK = 256  # faces per worker task
@@ -98,12 +97,12 @@ def hash_faces(
     res = result or ScanResult()
     cancelled = cancelled or never_cancelled
     t0 = time.perf_counter()
-    todo = hashes_store.unhashed_face_ids(project)
+    todo = flags_store.unhashed_face_ids(project)
     bad = _bad_sources(project)
     if bad:
         skip: set[int] = set()
         for sid, why in bad.items():
-            ids = hashes_store.face_ids_of_source(project, sid)
+            ids = flags_store.face_ids_of_source(project, sid)
             skip |= ids
             n_skip = int(np.isin(todo, np.fromiter(ids, dtype=np.int64)).sum())
             if n_skip:
@@ -123,8 +122,8 @@ def hash_faces(
     def commit(out: tuple[list[HashResult], list[tuple[int, str]]]) -> None:
         nonlocal done
         results, errors = out
-        with project.tx() as c:
-            hashes_store.insert_hashes(c, _rows(results))
+        with project.tx():
+            flags_store.insert_hashes(project, _rows(results))
         res.hashed += len(results)
         res.corrupt += sum(1 for r in results if r.corrupt)
         res.read_error_count += len(errors)
@@ -209,8 +208,8 @@ def update_flags(
             progress(done, 1000)
 
     step(0)
-    data = hashes_store.load_hashes(project)
-    groups = hashes_store.sha256_group_arrays(project)
+    data = flags_store.load_hashes(project)
+    groups = flags_store.sha256_group_arrays(project)
     step(50)
     try:
         fs = flag_rules.compute_flags(
@@ -224,14 +223,16 @@ def update_flags(
         res.cancelled = True
         return res
     del data
-    flags_store.replace_flags(
-        project,
-        fs.rows(),
-        progress=lambda d, t: step(800 + 180 * d // max(t, 1)),
-        total=len(fs),
-    )
-    flags_store.replace_dup_groups(project, fs.groups)
-    flags_store.set_suspicion(project, fs.suspicion)
+    # flags, duplicate groups and suspicion commit together: never new flags with old groups
+    with project.tx():
+        flags_store.replace_flags(
+            project,
+            fs.rows(),
+            progress=lambda d, t: step(800 + 180 * d // max(t, 1)),
+            total=len(fs),
+        )
+        flags_store.replace_dup_groups(project, fs.groups)
+        flags_store.set_suspicion(project, fs.suspicion)
     res.pairs = fs.pairs
     res.flags = flags_store.counts_by_kind(project)
     res.groups = len(np.unique(fs.groups[:, 1])) if len(fs.groups) else 0
@@ -260,7 +261,7 @@ def scan(
     """
     if radius is not None and not 0 <= radius <= 32:
         raise AnnotatorError(f"radius must be between 0 and 32 bits (got {radius})")
-    flag_units = max(1, hashes_store.face_count(project))
+    flag_units = max(1, flags_store.face_count(project))
     hashed = {"total": 0}
 
     def hash_progress(done: int, total: int) -> None:

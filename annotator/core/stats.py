@@ -14,41 +14,20 @@ Figures; no Qt).
 
 from __future__ import annotations
 
+import io
 import math
 from collections import Counter
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from annotator.core.statistics import cohen_kappa, confusion, wilson
 from annotator.model import LABELS
-from annotator.store import stats as store
+from annotator.store import labels as store
+from annotator.store import qa as qa_store
 from annotator.store.db import Project
 
-Z95 = 1.959963984540054
 IDLE_CAP = 300.0  # seconds
-
-
-def wilson(k: int, n: int, z: float = Z95) -> tuple[float, float]:
-    """Wilson score interval for k successes in n trials ((0, 1) when n == 0)."""
-    if n <= 0:
-        return (0.0, 1.0)
-    p = k / n
-    den = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / den
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
-    return (max(0.0, centre - half), min(1.0, centre + half))
-
-
-def cohen_kappa(pairs: list[tuple[str, str]]) -> float | None:
-    """Cohen's kappa of (label a, label b) pairs; None when undefined (no pairs, pe == 1)."""
-    n = len(pairs)
-    if not n:
-        return None
-    po = sum(a == b for a, b in pairs) / n
-    ca = Counter(a for a, _ in pairs)
-    cb = Counter(b for _, b in pairs)
-    pe = sum(ca[k] * cb[k] for k in ca) / (n * n)
-    return None if pe >= 1 else (po - pe) / (1 - pe)
 
 
 def _parse(at: str) -> datetime:
@@ -115,7 +94,7 @@ def histogram(values: list[int]) -> dict[str, Any]:
 
 
 def qa_summary(project: Project) -> dict[str, Any]:
-    pairs = store.qa_pairs(project)
+    pairs = qa_store.qa_pairs(project)
     per: dict[str, list[tuple[str, str]]] = {}
     for name, a, b in pairs:
         per.setdefault(name, []).append((a, b))
@@ -126,12 +105,12 @@ def qa_summary(project: Project) -> dict[str, Any]:
             "judged": len(ps),
             "agreed": agreed,
             "agreement": agreed / len(ps) if ps else None,
-            "agreement_ci95": list(wilson(agreed, len(ps))) if ps else None,
-            "kappa": cohen_kappa(ps),
+            "agreement_ci95": list(ci) if (ci := wilson(agreed, len(ps))) else None,
+            "kappa": cohen_kappa(confusion(ps, sorted({x for p in ps for x in p}))).kappa,
         }
 
     return {
-        "drawn": store.qa_drawn(project),
+        "drawn": qa_store.qa_drawn(project),
         "overall": fig([(a, b) for _n, a, b in pairs]),
         "per_reviewer": {n: fig(ps) for n, ps in sorted(per.items())},
     }
@@ -145,7 +124,7 @@ def project_stats(project: Project) -> dict[str, Any]:
     moved = store.moved_faces(project)
     noisy = store.noisy_faces(project)  # a moved face later labeled duplicate counts once
     batches = store.label_batches(project)
-    lo, hi = wilson(noisy, labeled)
+    ci = wilson(noisy, labeled)
     return {
         "faces": sum(by_label.values()),
         "faces_by_label": faces_by_label,
@@ -159,7 +138,7 @@ def project_stats(project: Project) -> dict[str, Any]:
             "moved": moved,
             "noisy": noisy,
             "rate": noisy / labeled if labeled else None,
-            "ci95": [lo, hi] if labeled else None,
+            "ci95": list(ci) if ci else None,
         },
         "faces_per_identity": histogram(store.face_counts(project)),
         "labels_by_reviewer": store.labels_by_reviewer(project),
@@ -264,8 +243,6 @@ def figures(stats: dict[str, Any]) -> dict[str, Any]:
 
 def figure_pngs(stats: dict[str, Any], dpi: int = 100) -> dict[str, bytes]:
     """name -> PNG bytes of every figure (Agg canvas; for the GUI dashboard)."""
-    import io
-
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     out: dict[str, bytes] = {}

@@ -29,8 +29,10 @@ from annotator.core import flags as flag_rules
 from annotator.core.privacy import key_digest
 from annotator.model import AnnotatorError
 from annotator.store import export as export_store
+from annotator.store import flags as flags_store
 from annotator.store import labels as labels_store
 from annotator.store import takedown as store
+from annotator.store import thumbcache
 from annotator.store.db import Project
 
 
@@ -58,14 +60,14 @@ def recount_suspicion(project: Project, identity_ids: list[int]) -> None:
     with the scan's rule (:func:`annotator.core.flags.suspicion`)."""
     if not identity_ids:
         return
-    scanned, rows = store.flag_memberships(project, identity_ids)
+    scanned, rows = flags_store.flag_memberships(project, identity_ids)
     by_flag: dict[int, tuple[str, list[int]]] = {}
     for flag_id, kind, face in rows:
         by_flag.setdefault(flag_id, (kind, []))[1].append(face)
     fl = [flag_rules.Flag(k, tuple(fs), None, 0.0) for k, fs in by_flag.values()]
     face = np.array([f for f, _i in scanned], dtype=np.int64)
     ident = np.array([i for _f, i in scanned], dtype=np.int64)
-    store.set_identity_suspicion(project, identity_ids, flag_rules.suspicion(fl, face, ident))
+    flags_store.set_identity_suspicion(project, identity_ids, flag_rules.suspicion(fl, face, ident))
 
 
 def _drop_cache(project: Project, face_ids: list[int]) -> bool:
@@ -78,7 +80,7 @@ def _drop_cache(project: Project, face_ids: list[int]) -> bool:
     # could not delete (held open elsewhere, permissions): delete the faces' rows instead
     ok = True
     for f in sorted(cache.glob("*.sqlite")):
-        ok = store.purge_thumb_cache(f, face_ids) and ok
+        ok = thumbcache.purge_thumb_cache(f, face_ids) and ok
     return ok
 
 
@@ -98,10 +100,15 @@ def takedown(
         if store.is_taken_down(project, digest):
             raise AnnotatorError("that identity was already taken down")
         raise AnnotatorError(f"no identity with key {key!r}")
-    rid = labels_store.reviewer_id(project, reviewer)
     earlier = len(export_store.exports(project))
-    removed = store.remove_identity(project, ident, key, digest, rid, reason or None)
-    recount_suspicion(project, removed.affected)
+    # one transaction: the removal, the takedown record and the recounted suspicion
+    with project.tx():
+        rid = labels_store.reviewer_id(project, reviewer)
+        removed = store.remove_identity(project, ident, key, digest, rid, reason or None)
+        flags_store.set_keepers(
+            project, flag_rules.keepers(flags_store.group_members(project, removed.keeperless))
+        )
+        recount_suspicion(project, removed.affected)
     cache_removed = _drop_cache(project, removed.face_ids)
     wal_ok = store.compact(project)
     return TakedownResult(

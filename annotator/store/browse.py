@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from annotator.model import origin_of
-from annotator.store import namesearch
 from annotator.store.db import Project
+from annotator.store.faces import NAME_TOP, name_match_sql
 
 FILTERS: tuple[str, ...] = ("unreviewed", "flagged", "reviewed", "all")
 # Sort keys understood by identity_ids; "suspicion" is the default review order.
@@ -77,7 +77,7 @@ def identity_ids(
     """Ids of the identities matching ``filter`` and ``search``, in display order.
 
     ``search`` matches a key prefix or, word by word, prefixes of the words of any name
-    (case- and accent-insensitive; see :mod:`annotator.store.namesearch`). The default order
+    (case- and accent-insensitive; see :func:`annotator.store.faces.name_match_sql`). The default order
     ("suspicion") is unreviewed first, most suspicious first.
     """
     where: list[str] = []
@@ -90,7 +90,7 @@ def identity_ids(
         where.append("i.flagged_count > 0")
     elif filter != "all":
         raise ValueError(f"unknown filter {filter!r}")
-    match, match_args = namesearch.match_sql(search)
+    match, match_args = name_match_sql(search)
     if match:
         where.append(f"i.id IN ({match})")
         args += match_args
@@ -134,9 +134,9 @@ def identity_by_key(project: Project, key: str) -> int | None:
 
 def search_identities(project: Project, text: str, limit: int = 50) -> list[IdentityRow]:
     """Identities whose key starts with ``text`` or whose names match its words (see
-    :mod:`annotator.store.namesearch`): exact key first, then key prefixes, then by key."""
+    :func:`annotator.store.faces.name_match_sql`): exact key first, then key prefixes, then by key."""
     text = text.strip()
-    match, args = namesearch.match_sql(text)
+    match, args = name_match_sql(text)
     if not match:
         return []
     ids = [
@@ -144,7 +144,7 @@ def search_identities(project: Project, text: str, limit: int = 50) -> list[Iden
         for r in project.conn.execute(
             f"SELECT i.id FROM identities i WHERE i.id IN ({match})"
             " ORDER BY i.key = ? DESC, (i.key >= ? AND i.key < ?) DESC, i.key LIMIT ?",
-            [*args, text, text, text + namesearch.TOP, limit],
+            [*args, text, text, text + NAME_TOP, limit],
         )
     ]
     rows = identity_rows(project, ids)
@@ -153,7 +153,7 @@ def search_identities(project: Project, text: str, limit: int = 50) -> list[Iden
 
 def unreviewed_ids(project: Project) -> set[int]:
     """Ids of every identity not reviewed yet (one query on the covering identities_suspicion
-    index: ~40 ms for 100k; the reviewer's next-to-review looks them up in its list order)."""
+    index; the reviewer's next-to-review looks them up in its list order)."""
     return {r[0] for r in project.conn.execute("SELECT id FROM identities WHERE reviewed = 0")}
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from sqlite_utils import Database
 
 from annotator.model import AnnotatorError
+from annotator.store.migrations import migrations
 
 APPLICATION_ID = 0x414E4E4F  # "ANNO"
 BUSY_TIMEOUT_MS = 10_000
@@ -125,12 +126,9 @@ def open_project(path: str | os.PathLike[str], create: bool = False) -> Project:
             )
         conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
     try:
-        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-        if mode.lower() != "wal":  # e.g. a network file system: keep going with the default
-            pass
+        # WAL; where it is refused (e.g. a network file system) the default journal serves
+        conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
-        from annotator.store.migrations import migrations
-
         why = schema_problem(conn, partial=True)  # before migrating: nothing foreign runs
         if why is None:
             migrations.apply(Database(conn))

@@ -1,17 +1,21 @@
-"""SQL for sources, import runs, rejected rows, identities, identity names and faces.
+"""Sources, import runs, rejected rows, identities, identity names (and their search words)
+and faces: the tables an import fills.
 
-Bulk writes take the connection of an open transaction (``with project.tx() as c``) so the
-importer can put a batch of rows and its resume position in one transaction.
+Every function takes a :class:`Project`; writers join the caller's transaction
+(``with project.tx():`` around several calls makes them one), so the importer puts a batch of
+rows and its resume position in one transaction.
 """
 
 from __future__ import annotations
 
+import os
+import re
 import sqlite3
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+import unicodedata
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 
-from annotator.model import Rejected
-from annotator.store import namesearch
+from annotator.model import Rejected, origin_of
 from annotator.store.db import Project, now
 
 
@@ -88,12 +92,13 @@ def update_source_stat(project: Project, source_id: int, size: int, mtime: float
 
 
 def set_resume(
-    c: sqlite3.Connection, source_id: int, pos: int, record: int, complete: bool = False
+    project: Project, source_id: int, pos: int, record: int, complete: bool = False
 ) -> None:
-    c.execute(
-        "UPDATE sources SET resume_pos = ?, resume_record = ?, complete = ? WHERE id = ?",
-        (pos, record, int(complete), source_id),
-    )
+    with project.tx() as c:
+        c.execute(
+            "UPDATE sources SET resume_pos = ?, resume_record = ?, complete = ? WHERE id = ?",
+            (pos, record, int(complete), source_id),
+        )
 
 
 # -- import runs ---------------------------------------------------------------------------
@@ -108,20 +113,19 @@ def start_run(project: Project, source_id: int) -> int:
         return int(cur.lastrowid or 0)
 
 
-def update_run(
-    c: sqlite3.Connection, run_id: int, imported: int, skipped: int, rejected: int
-) -> None:
-    c.execute(
-        "UPDATE import_runs SET imported = ?, skipped = ?, rejected = ? WHERE id = ?",
-        (imported, skipped, rejected, run_id),
-    )
+def update_run(project: Project, run_id: int, imported: int, skipped: int, rejected: int) -> None:
+    with project.tx() as c:
+        c.execute(
+            "UPDATE import_runs SET imported = ?, skipped = ?, rejected = ? WHERE id = ?",
+            (imported, skipped, rejected, run_id),
+        )
 
 
 def finish_run(
     project: Project, run_id: int, status: str, imported: int, skipped: int, rejected: int
 ) -> None:
     with project.tx() as c:
-        update_run(c, run_id, imported, skipped, rejected)
+        update_run(project, run_id, imported, skipped, rejected)
         c.execute(
             "UPDATE import_runs SET status = ?, finished_at = ? WHERE id = ?",
             (status, now(), run_id),
@@ -131,12 +135,13 @@ def finish_run(
 # -- rejected rows -------------------------------------------------------------------------
 
 
-def insert_rejected(c: sqlite3.Connection, source_id: int, rows: Iterable[Rejected]) -> None:
-    c.executemany(
-        "INSERT INTO rejected_rows(source_id, record, origin, reason) VALUES (?, ?, ?, ?) "
-        "ON CONFLICT(source_id, origin) DO UPDATE SET reason = excluded.reason",
-        [(source_id, r.record, r.origin, r.reason) for r in rows],
-    )
+def insert_rejected(project: Project, source_id: int, rows: Iterable[Rejected]) -> None:
+    with project.tx() as c:
+        c.executemany(
+            "INSERT INTO rejected_rows(source_id, record, origin, reason) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT(source_id, origin) DO UPDATE SET reason = excluded.reason",
+            [(source_id, r.record, r.origin, r.reason) for r in rows],
+        )
 
 
 def rejected_of_source(project: Project, source_id: int) -> list[Rejected]:
@@ -157,40 +162,43 @@ def identity_ids(project: Project) -> dict[str, int]:
     return dict(project.conn.execute("SELECT key, id FROM identities"))
 
 
-def create_identities(c: sqlite3.Connection, keys: Iterable[str]) -> dict[str, int]:
+def create_identities(project: Project, keys: Iterable[str]) -> dict[str, int]:
     """Create (or find) identities by key; returns key -> id."""
-    out: dict[str, int] = {}
-    for k in keys:
-        row = c.execute(
-            "INSERT INTO identities(key) VALUES (?) ON CONFLICT(key) DO UPDATE SET key = excluded.key "
-            "RETURNING id",
-            (k,),
-        ).fetchone()
-        out[k] = int(row[0])
-    return out
+    with project.tx() as c:
+        out: dict[str, int] = {}
+        for k in keys:
+            row = c.execute(
+                "INSERT INTO identities(key) VALUES (?) ON CONFLICT(key) DO UPDATE SET key = excluded.key "
+                "RETURNING id",
+                (k,),
+            ).fetchone()
+            out[k] = int(row[0])
+        return out
 
 
-def insert_names(c: sqlite3.Connection, rows: Iterable[tuple[int, str, str]]) -> int:
+def insert_names(project: Project, rows: Iterable[tuple[int, str, str]]) -> int:
     """Insert (identity_id, lang, name); the first name per language wins. Returns rows added."""
-    rows = list(rows)
-    before = c.total_changes
-    c.executemany(
-        "INSERT INTO identity_names(identity_id, lang, name) VALUES (?, ?, ?) "
-        "ON CONFLICT(identity_id, lang) DO NOTHING",
-        rows,
-    )
-    added = c.total_changes - before
-    if added:
-        namesearch.refresh(c, {r[0] for r in rows})
-    return added
+    with project.tx() as c:
+        rows = list(rows)
+        before = c.total_changes
+        c.executemany(
+            "INSERT INTO identity_names(identity_id, lang, name) VALUES (?, ?, ?) "
+            "ON CONFLICT(identity_id, lang) DO NOTHING",
+            rows,
+        )
+        added = c.total_changes - before
+        if added:
+            _refresh_name_words(c, {r[0] for r in rows})
+        return added
 
 
-def refresh_face_counts(c: sqlite3.Connection, ids: Iterable[int]) -> None:
+def refresh_face_counts(project: Project, ids: Iterable[int]) -> None:
     """Recount identities.face_count for the given identities (index range scans)."""
-    c.executemany(
-        "UPDATE identities SET face_count = (SELECT count(*) FROM faces WHERE identity_id = ?) WHERE id = ?",
-        [(i, i) for i in ids],
-    )
+    with project.tx() as c:
+        c.executemany(
+            "UPDATE identities SET face_count = (SELECT count(*) FROM faces WHERE identity_id = ?) WHERE id = ?",
+            [(i, i) for i in ids],
+        )
 
 
 def takedown_digests(project: Project) -> set[str]:
@@ -219,19 +227,20 @@ FaceRow = tuple[
 ]
 
 
-def insert_faces(c: sqlite3.Connection, rows: Sequence[FaceRow]) -> int:
+def insert_faces(project: Project, rows: Sequence[FaceRow]) -> int:
     """Bulk insert; rows already present (same source + record/relpath) are ignored.
 
     Returns the number of rows actually inserted.
     """
-    before = c.total_changes
-    c.executemany(
-        "INSERT OR IGNORE INTO faces(identity_id, orig_identity_id, source_id, record, relpath, "
-        "offset, length, rank, image_url, page_url, face_ref, rect_x0, rect_y0, rect_x1, rect_y1) "
-        "VALUES (?1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
-        rows,
-    )
-    return c.total_changes - before
+    with project.tx() as c:
+        before = c.total_changes
+        c.executemany(
+            "INSERT OR IGNORE INTO faces(identity_id, orig_identity_id, source_id, record, relpath, "
+            "offset, length, rank, image_url, page_url, face_ref, rect_x0, rect_y0, rect_x1, rect_y1) "
+            "VALUES (?1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+            rows,
+        )
+        return c.total_changes - before
 
 
 def source_face_count(project: Project, source_id: int) -> int:
@@ -272,4 +281,279 @@ def face_locations(project: Project, face_ids: Sequence[int]) -> dict[int, FaceL
             chunk,
         ):
             out[row[0]] = FaceLocation(*row)
+    return out
+
+
+# -- name search ---------------------------------------------------------------------------
+# Name search: every word of every identity name, case-folded and without accents, in the
+# ``name_words`` table (migration m002), so "jose", "JOSÉ" and "Jos" all find "José Álvarez" with
+# an index range scan instead of a LIKE over every name.
+#
+# A query matches the identities that have, for each of its words, a name word starting with it
+# ("lola rud" finds "Lola Rudoda"). The rows follow ``identity_names``: ``_refresh_name_words`` rewrites
+# the words of the identities whose names changed (the importer's ``insert_names`` calls it), and
+# deleting an identity deletes its words (ON DELETE CASCADE), so a privacy takedown leaves none.
+
+MAX_WORD = 64  # longer words are cut (a name is not a paragraph)
+MAX_QUERY_WORDS = 6
+NAME_TOP = "\U0010ffff"  # sorts after every other character: prefix upper bound
+_WORD = re.compile(r"\w+")
+
+
+def fold(text: str) -> str:
+    """Case-folded, compatibility-decomposed text without combining marks ("É" -> "e")."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+def name_words_of(text: str) -> list[str]:
+    """The distinct search words of a name, in order."""
+    out: dict[str, None] = {}
+    for w in _WORD.findall(fold(text)):
+        out[w[:MAX_WORD]] = None
+    return list(out)
+
+
+def _refresh_name_words(c: sqlite3.Connection, identity_ids: Iterable[int]) -> None:
+    """Rewrite the name words of these identities from their current names (inside the
+    caller's transaction)."""
+    ids = sorted(set(identity_ids))
+    for i in range(0, len(ids), 500):
+        chunk = ids[i : i + 500]
+        q = ",".join("?" * len(chunk))
+        c.execute(f"DELETE FROM name_words WHERE identity_id IN ({q})", chunk)
+        rows = c.execute(
+            f"SELECT identity_id, name FROM identity_names WHERE identity_id IN ({q})", chunk
+        ).fetchall()
+        c.executemany(
+            "INSERT OR IGNORE INTO name_words(word, identity_id) VALUES (?, ?)",
+            [(w, ident) for ident, name in rows for w in name_words_of(name)],
+        )
+
+
+def rebuild_name_words(c: sqlite3.Connection) -> None:
+    """Fill ``name_words`` from every name (the migration's backfill: it runs on the raw
+    connection because migrations run before there is a :class:`Project`)."""
+    c.execute("DELETE FROM name_words")
+    cur = c.execute("SELECT identity_id, name FROM identity_names ORDER BY identity_id")
+    while True:
+        rows = cur.fetchmany(20_000)
+        if not rows:
+            break
+        c.executemany(
+            "INSERT OR IGNORE INTO name_words(word, identity_id) VALUES (?, ?)",
+            [(w, ident) for ident, name in rows for w in name_words_of(name)],
+        )
+
+
+def name_match_sql(text: str) -> tuple[str, list[object]]:
+    """A subquery selecting the ids of identities whose key starts with ``text`` or whose
+    names match its words; every part is an index range scan. ("", []) for blank text."""
+    text = text.strip()
+    if not text:
+        return "", []
+    parts = ["SELECT id FROM identities WHERE key >= ? AND key < ?"]
+    args: list[object] = [text, text + NAME_TOP]
+    low = text.lower()
+    if low != text:  # keys are case-sensitive; MIDs are lower case
+        parts.append("SELECT id FROM identities WHERE key >= ? AND key < ?")
+        args += [low, low + NAME_TOP]
+    ws = name_words_of(text)[:MAX_QUERY_WORDS]
+    if ws:
+        each = " INTERSECT ".join(
+            "SELECT identity_id FROM name_words WHERE word >= ? AND word < ?" for _ in ws
+        )
+        parts.append(f"SELECT * FROM ({each})")
+        for w in ws:
+            args += [w, w + NAME_TOP]
+    return " UNION ALL ".join(parts), args
+
+
+# -- project summary and identity listing (`annotator info`) ---------------------------------
+
+
+def summary(project: Project) -> dict[str, object]:
+    """Counts of everything in the project (cheap: counts and small GROUP BYs)."""
+    c = project.conn
+
+    def one(sql: str) -> int:
+        return int(c.execute(sql).fetchone()[0])
+
+    return {
+        "sources": one("SELECT count(*) FROM sources"),
+        "identities": one("SELECT count(*) FROM identities"),
+        "faces": one("SELECT count(*) FROM faces"),
+        "rejected": one("SELECT count(*) FROM rejected_rows"),
+        "hashed": one("SELECT count(*) FROM face_hashes"),
+        "corrupt": one("SELECT count(*) FROM face_hashes WHERE corrupt IS NOT NULL"),
+        "flags": dict(c.execute("SELECT kind, count(*) FROM flags GROUP BY kind ORDER BY kind")),
+        "labels": dict(
+            c.execute(
+                "SELECT label, count(*) FROM faces WHERE label IS NOT NULL GROUP BY label ORDER BY label"
+            )
+        ),
+        "reviewed_identities": one("SELECT count(*) FROM identities WHERE reviewed = 1"),
+    }
+
+
+def source_summaries(project: Project) -> list[dict[str, object]]:
+    """One entry per source: path, format, completeness and its counts."""
+    rows = project.conn.execute(
+        """
+        SELECT s.id, s.path, s.format, s.complete,
+               (SELECT count(*) FROM faces f WHERE f.source_id = s.id),
+               (SELECT count(*) FROM rejected_rows r WHERE r.source_id = s.id)
+        FROM sources s ORDER BY s.id
+        """
+    )
+    return [
+        {"id": i, "path": p, "format": f, "complete": bool(done), "faces": n, "rejected": r}
+        for i, p, f, done, n, r in rows
+    ]
+
+
+@dataclass
+class IdentityInfo:
+    id: int
+    key: str
+    face_count: int
+    names: dict[str, str] = field(default_factory=dict)  # lang -> name
+
+
+def identities(project: Project, limit: int | None = None) -> Iterator[IdentityInfo]:
+    """Identities by key with their names; face counts come from identities.face_count."""
+    c = project.conn
+    sql = "SELECT id, key, face_count FROM identities ORDER BY key"
+    params: tuple[int, ...] = ()
+    if limit is not None:
+        sql += " LIMIT ?"
+        params = (limit,)
+    batch: list[IdentityInfo] = []
+    for row in c.execute(sql, params).fetchall():
+        batch.append(IdentityInfo(row[0], row[1], row[2]))
+        if len(batch) >= 500:
+            yield from _with_names(project, batch)
+            batch = []
+    yield from _with_names(project, batch)
+
+
+def _with_names(project: Project, batch: list[IdentityInfo]) -> list[IdentityInfo]:
+    if not batch:
+        return batch
+    by_id = {b.id: b for b in batch}
+    q = ",".join("?" * len(by_id))
+    for iid, lang, name in project.conn.execute(
+        f"SELECT identity_id, lang, name FROM identity_names WHERE identity_id IN ({q}) ORDER BY lang",
+        list(by_id),
+    ):
+        by_id[iid].names[lang] = name
+    return batch
+
+
+# -- faces by reference (label files, QA origins) ---------------------------------------------
+
+_TEXT_FORMATS = ("msceleb", "devset", "names")
+_RECORD_RE = re.compile(r"^(?P<name>.+)(?P<sep>[:#])(?P<rec>\d+)$")
+
+
+@dataclass(frozen=True, slots=True)
+class SourceRef:
+    id: int
+    name: str  # basename, as in origin strings
+    format: str
+
+
+def source_refs(project: Project) -> list[SourceRef]:
+    return [
+        SourceRef(int(i), os.path.basename(p), f)
+        for i, p, f in project.conn.execute("SELECT id, path, format FROM sources ORDER BY id")
+    ]
+
+
+class FaceResolver:
+    """Turns the reference strings of label files (origin or face id) into face ids."""
+
+    def __init__(self, project: Project):
+        self.conn = project.conn
+        self.by_name: dict[str, list[SourceRef]] = {}
+        self.folders: list[SourceRef] = []
+        for s in source_refs(project):
+            self.by_name.setdefault(s.name, []).append(s)
+            if s.format == "folder":
+                self.folders.append(s)
+
+    def face_exists(self, face_id: int) -> bool:
+        return (
+            self.conn.execute("SELECT 1 FROM faces WHERE id = ?", (face_id,)).fetchone() is not None
+        )
+
+    def by_origin(self, origin: str) -> list[int]:
+        """Face ids whose origin string is ``origin`` (several when source names repeat)."""
+        out: list[int] = []
+        m = _RECORD_RE.match(origin)
+        if m:
+            want = "rec" if m["sep"] == "#" else None
+            for s in self.by_name.get(m["name"], []):
+                if (want == "rec") != (s.format == "rec") or s.format == "folder":
+                    continue
+                row = self.conn.execute(
+                    "SELECT id FROM faces WHERE source_id = ? AND record = ?", (s.id, int(m["rec"]))
+                ).fetchone()
+                if row:
+                    out.append(int(row[0]))
+        if not out:
+            for s in self.folders:
+                row = self.conn.execute(
+                    "SELECT id FROM faces WHERE source_id = ? AND relpath = ?", (s.id, origin)
+                ).fetchone()
+                if row:
+                    out.append(int(row[0]))
+        return out
+
+
+def identity_ids_by_key(project: Project, keys: Iterable[str]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for k in set(keys):
+        row = project.conn.execute("SELECT id FROM identities WHERE key = ?", (k,)).fetchone()
+        if row:
+            out[k] = int(row[0])
+    return out
+
+
+def faces_by_rank_ref(
+    project: Project, identity_id: int
+) -> dict[tuple[int | None, str | None], list[int]]:
+    """(rank, face_ref) -> face ids of the faces imported under ``identity_id``."""
+    out: dict[tuple[int | None, str | None], list[int]] = {}
+    for fid, rank, ref in project.conn.execute(
+        "SELECT id, rank, face_ref FROM faces WHERE orig_identity_id = ? ORDER BY id",
+        (identity_id,),
+    ):
+        out.setdefault((rank, ref), []).append(int(fid))
+    return out
+
+
+def resident_faces(project: Project, identity_id: int) -> list[int]:
+    """Faces imported under ``identity_id`` that are still there (not moved away by a reviewer)."""
+    return [
+        int(r[0])
+        for r in project.conn.execute(
+            "SELECT id FROM faces WHERE identity_id = ?1 AND orig_identity_id = ?1 ORDER BY id",
+            (identity_id,),
+        )
+    ]
+
+
+def face_origins(project: Project, face_ids: Sequence[int]) -> dict[int, str]:
+    names = {s.id: s for s in source_refs(project)}
+    out: dict[int, str] = {}
+    ids = list(face_ids)
+    for i in range(0, len(ids), 900):
+        chunk = ids[i : i + 900]
+        q = ",".join("?" * len(chunk))
+        for fid, sid, record, relpath in project.conn.execute(
+            f"SELECT id, source_id, record, relpath FROM faces WHERE id IN ({q})", chunk
+        ):
+            s = names[sid]
+            out[int(fid)] = origin_of(s.name, s.format, record, relpath)
     return out

@@ -1,16 +1,150 @@
-"""SQL for flags, flag_faces, dup_groups and identities.suspicion / flagged_count."""
+"""Face hashes (filled by `annotator scan`), flags and their faces, duplicate groups and the
+identities' suspicion figures: the tables the scan writes and a takedown recounts.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
 from pathlib import Path
 
 import numpy as np
 
-from annotator.model import origin_of
+from annotator.model import ProgressFn, origin_of
 from annotator.store.db import Project, now
+
+# -- face hashes -----------------------------------------------------------------------------
+
+# Columns loaded for flag computation; NULLs become sentinel values.
+HASH_DTYPE = np.dtype(
+    [
+        ("face_id", np.int64),
+        ("identity_id", np.int64),
+        ("phash", np.int64),
+        ("width", np.int32),
+        ("height", np.int32),
+        ("grayscale", np.int8),
+        ("sharpness", np.float64),
+        ("corrupt", np.int8),
+        ("rank", np.int64),  # search rank; 2**62 when unknown
+    ]
+)
+NO_RANK = 2**62
+
+# A face_hashes row whose values have the types and ranges a scan writes. A crafted or damaged
+# project file can hold others (text in phash, a width beyond int32): such a row is not loaded
+# and its face counts as unhashed, so the next scan hashes it again and replaces the row.
+_WELL_TYPED = """(typeof(h.phash) IN ('integer', 'null') AND typeof(h.dhash) IN ('integer', 'null')
+    AND typeof(h.sha256) IN ('blob', 'null')
+    AND (h.width IS NULL OR (typeof(h.width) = 'integer' AND h.width BETWEEN 0 AND 2147483647))
+    AND (h.height IS NULL OR (typeof(h.height) = 'integer' AND h.height BETWEEN 0 AND 2147483647))
+    AND (h.grayscale IS NULL OR h.grayscale IN (0, 1))
+    AND typeof(h.sharpness) IN ('real', 'integer', 'null'))"""
+
+
+def unhashed_face_ids(project: Project) -> np.ndarray:
+    """Ids of faces that have no (well-typed) face_hashes row yet (ascending)."""
+    cur = project.conn.execute(
+        "SELECT f.id FROM faces f LEFT JOIN face_hashes h ON h.face_id = f.id "
+        f"WHERE h.face_id IS NULL OR NOT {_WELL_TYPED} ORDER BY f.id"
+    )
+    return np.fromiter((r[0] for r in cur), dtype=np.int64)
+
+
+def face_ids_of_source(project: Project, source_id: int) -> set[int]:
+    return {
+        r[0] for r in project.conn.execute("SELECT id FROM faces WHERE source_id = ?", (source_id,))
+    }
+
+
+def insert_hashes(project: Project, rows: Iterable[Sequence[object]]) -> int:
+    """rows: (face_id, sha256, phash, dhash, width, height, grayscale, sharpness, corrupt)."""
+    with project.tx() as c:
+        at = now()
+        cur = c.executemany(
+            "INSERT OR REPLACE INTO face_hashes (face_id, sha256, phash, dhash, width, height, "
+            "grayscale, sharpness, corrupt, scanned_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (tuple(r) + (at,) for r in rows),
+        )
+        return cur.rowcount
+
+
+def load_hashes(project: Project) -> np.ndarray:
+    """All scanned faces as a structured array (HASH_DTYPE), ordered by face id."""
+    n = int(project.conn.execute("SELECT count(*) FROM face_hashes").fetchone()[0])
+    cur = project.conn.execute(
+        f"""SELECT h.face_id, f.identity_id, coalesce(h.phash, 0), coalesce(h.width, 0),
+                  coalesce(h.height, 0), coalesce(h.grayscale, 0), coalesce(h.sharpness, -1),
+                  h.corrupt IS NOT NULL,
+                  CASE typeof(f.rank) WHEN 'integer' THEN f.rank ELSE {NO_RANK} END
+           FROM face_hashes h JOIN faces f ON f.id = h.face_id
+           WHERE {_WELL_TYPED} ORDER BY h.face_id"""
+    )
+    # filled in place, slice by slice (no list of chunks concatenated into a second copy)
+    out = np.empty(n, dtype=HASH_DTYPE)
+    k = 0
+    while k < n and (rows := cur.fetchmany(min(200_000, n - k))):
+        out[k : k + len(rows)] = np.array(rows, dtype=HASH_DTYPE)
+        k += len(rows)
+    rest = cur.fetchall()  # rows added since the count (another writer): kept, not dropped
+    if rest:
+        return np.concatenate([out[:k], np.array(rest, dtype=HASH_DTYPE)])
+    return out[:k]
+
+
+def sha256_groups(project: Project) -> list[list[int]]:
+    """Face ids sharing identical bytes (groups of >= 2), each sorted."""
+    out = []
+    for (ids,) in project.conn.execute(
+        "SELECT group_concat(face_id) FROM face_hashes WHERE sha256 IS NOT NULL "
+        "GROUP BY sha256 HAVING count(*) > 1"
+    ):
+        out.append(sorted(int(x) for x in ids.split(",")))
+    return out
+
+
+def sha256_group_arrays(project: Project) -> tuple[np.ndarray, np.ndarray]:
+    """Byte-identical faces as arrays: (face ids, group index), groups of >= 2, each group's
+    ids ascending — the array form of :func:`sha256_groups` (no Python list per group)."""
+    cur = project.conn.execute(
+        "SELECT face_id, sha256 FROM face_hashes WHERE sha256 IN ("
+        "  SELECT sha256 FROM face_hashes WHERE sha256 IS NOT NULL"
+        "  GROUP BY sha256 HAVING count(*) > 1) ORDER BY sha256, face_id"
+    )
+    faces: list[int] = []
+    group: list[int] = []
+    last = None
+    g = -1
+    for fid, sha in cur:
+        if sha != last:
+            g += 1
+            last = sha
+        faces.append(fid)
+        group.append(g)
+    return np.array(faces, dtype=np.int64), np.array(group, dtype=np.int64)
+
+
+def face_count(project: Project) -> int:
+    return int(project.conn.execute("SELECT count(*) FROM faces").fetchone()[0])
+
+
+def hash_of(project: Project, face_id: int) -> tuple[int | None, int | None, str | None] | None:
+    row = project.conn.execute(
+        "SELECT phash, dhash, corrupt FROM face_hashes WHERE face_id = ?", (face_id,)
+    ).fetchone()
+    return None if row is None else (row[0], row[1], row[2])
+
+
+def counts(project: Project) -> tuple[int, int]:
+    """(hashed, corrupt)."""
+    row = project.conn.execute(
+        "SELECT count(*), coalesce(sum(corrupt IS NOT NULL), 0) FROM face_hashes"
+    ).fetchone()
+    return int(row[0]), int(row[1])
+
+
+# -- flags and duplicate groups -------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +163,7 @@ def fingerprint(kind: str, face_ids: Sequence[int]) -> str:
 def replace_flags(
     project: Project,
     flags: Iterable[tuple[str, Sequence[int], int | None, float]],
-    progress: Callable[[int, int], None] | None = None,
+    progress: ProgressFn | None = None,
     total: int = 0,
 ) -> tuple[int, int, int]:
     """Make the flags table equal ``flags`` (kind, face ids, distance, score), keyed by
@@ -118,7 +252,7 @@ class _Stored:
 def _replace_flags(
     project: Project,
     flags: Iterable[tuple[str, Sequence[int], int | None, float]],
-    progress: Callable[[int, int], None] | None,
+    progress: ProgressFn | None,
     total: int,
     at: str,
 ) -> tuple[int, int, int]:
@@ -223,6 +357,37 @@ def replace_dup_groups(project: Project, rows: Iterable[Sequence[int]]) -> None:
         )
 
 
+def group_members(
+    project: Project, group_ids: Sequence[int]
+) -> list[tuple[int, int, int, int, int]]:
+    """(group id, face id, width, height, rank) of the members of some duplicate groups; 0 for
+    an unknown size, :data:`NO_RANK` for an unknown rank."""
+    out: list[tuple[int, int, int, int, int]] = []
+    ids = list(group_ids)
+    for i in range(0, len(ids), 900):
+        chunk = ids[i : i + 900]
+        out += [
+            (int(g), int(f), int(w), int(h), int(r))
+            for g, f, w, h, r in project.conn.execute(
+                "SELECT d.group_id, d.face_id, coalesce(h.width, 0), coalesce(h.height, 0),"
+                f" coalesce(f.rank, {NO_RANK}) FROM dup_groups d JOIN faces f ON f.id = d.face_id"
+                " LEFT JOIN face_hashes h ON h.face_id = d.face_id"
+                f" WHERE d.group_id IN ({','.join('?' * len(chunk))})",
+                chunk,
+            )
+        ]
+    return out
+
+
+def set_keepers(project: Project, keepers: Sequence[tuple[int, int]]) -> None:
+    """(group id, face id): that face becomes its group's one keeper."""
+    with project.tx() as c:
+        c.executemany(
+            "UPDATE dup_groups SET is_keeper = (face_id = ?) WHERE group_id = ?",
+            [(f, g) for g, f in keepers],
+        )
+
+
 def set_suspicion(project: Project, rows: Sequence[tuple[int, float, int]]) -> None:
     """rows: (identity_id, suspicion, flagged_count); every other identity gets 0."""
     with project.tx() as c:
@@ -284,3 +449,53 @@ def dup_groups(project: Project) -> dict[int, list[tuple[int, bool]]]:
     ):
         out.setdefault(gid, []).append((face_id, bool(keeper)))
     return out
+
+
+# -- recounting after a takedown ------------------------------------------------------------
+
+
+def flag_memberships(
+    project: Project, identity_ids: Sequence[int]
+) -> tuple[list[tuple[int, int]], list[tuple[int, str, int]]]:
+    """For recounting suspicion: (face id, identity id) of every scanned face of the
+    identities, and (flag id, kind, face id) of every flag on those faces."""
+    c = project.conn
+    scanned: list[tuple[int, int]] = []
+    flagged: list[tuple[int, str, int]] = []
+    ids = list(identity_ids)
+    for i in range(0, len(ids), 900):
+        chunk = ids[i : i + 900]
+        q = ",".join("?" * len(chunk))
+        scanned += [
+            (int(a), int(b))
+            for a, b in c.execute(
+                "SELECT f.id, f.identity_id FROM faces f JOIN face_hashes h ON h.face_id = f.id"
+                f" WHERE f.identity_id IN ({q}) ORDER BY f.id",
+                chunk,
+            )
+        ]
+        flagged += [
+            (int(a), str(b), int(d))
+            for a, b, d in c.execute(
+                "SELECT fl.id, fl.kind, ff.face_id FROM flag_faces ff"
+                " JOIN flags fl ON fl.id = ff.flag_id JOIN faces f ON f.id = ff.face_id"
+                f" WHERE f.identity_id IN ({q}) ORDER BY fl.id, ff.face_id",
+                chunk,
+            )
+        ]
+    return scanned, flagged
+
+
+def set_identity_suspicion(
+    project: Project, identity_ids: Sequence[int], rows: Sequence[tuple[int, float, int]]
+) -> None:
+    """Set (identity id, suspicion, flagged_count) rows; the other ``identity_ids`` get 0."""
+    with project.tx() as c:
+        c.executemany(
+            "UPDATE identities SET suspicion = 0, flagged_count = 0 WHERE id = ?",
+            [(i,) for i in identity_ids],
+        )
+        c.executemany(
+            "UPDATE identities SET suspicion = ?, flagged_count = ? WHERE id = ?",
+            [(s, n, i) for i, s, n in rows],
+        )

@@ -1,16 +1,20 @@
-"""SQL for reviewers, batches/events (the append-only history) and the materialised label state.
+"""Reviewers, batches/events (the append-only history) and the materialised label state.
 
 The truth is the event log; ``faces.label``, ``faces.identity_id``, ``identities.reviewed`` and the
 denormalised counters are kept in step with it inside the same transaction.
+
+Also the grouped counts of labels for `annotator stats` and the dashboard, and the label export
+rows (every face's current label).
 """
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
+from annotator.model import origin_of
 from annotator.store.db import Project, now
+from annotator.store.faces import source_refs
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,68 +47,45 @@ def reviewer_names(project: Project) -> dict[int, str]:
 
 
 def new_batch(
-    c: sqlite3.Connection, reviewer: int, kind: str, description: str, target: int | None = None
+    project: Project, reviewer: int, kind: str, description: str, target: int | None = None
 ) -> tuple[int, str]:
-    at = now()
-    cur = c.execute(
-        "INSERT INTO batches(reviewer_id, at, kind, target, description) VALUES (?, ?, ?, ?, ?)",
-        (reviewer, at, kind, target, description),
-    )
-    return int(cur.lastrowid), at
+    with project.tx() as c:
+        at = now()
+        cur = c.execute(
+            "INSERT INTO batches(reviewer_id, at, kind, target, description) VALUES (?, ?, ?, ?, ?)",
+            (reviewer, at, kind, target, description),
+        )
+        return int(cur.lastrowid), at
 
 
-def insert_events(
-    c: sqlite3.Connection,
-    batch_id: int,
-    reviewer: int,
-    at: str,
-    rows: Iterable[tuple[str, int | None, int | None, str | None, str | None, str | None]],
-) -> None:
-    """rows: (kind, face_id, identity_id, value, prev_value, note)."""
-    c.executemany(
-        "INSERT INTO events(batch_id, reviewer_id, at, kind, face_id, identity_id, value, prev_value, note)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        ((batch_id, reviewer, at, *r) for r in rows),
-    )
-
-
-def discard_empty_batch(c: sqlite3.Connection, batch_id: int) -> None:
+def discard_empty_batch(project: Project, batch_id: int) -> None:
     """Drop a batch that wrote no event (inside the transaction that created it)."""
-    c.execute(
-        "DELETE FROM batches WHERE id = ? AND NOT EXISTS (SELECT 1 FROM events WHERE batch_id = ?)",
-        (batch_id, batch_id),
-    )
+    with project.tx() as c:
+        c.execute(
+            "DELETE FROM batches WHERE id = ? AND NOT EXISTS (SELECT 1 FROM events WHERE batch_id = ?)",
+            (batch_id, batch_id),
+        )
 
 
 def insert_event(
-    c: sqlite3.Connection,
+    project: Project,
     batch_id: int,
     reviewer: int,
     at: str,
     row: tuple[str, int | None, int | None, str | None, str | None, str | None],
 ) -> int:
     """row: (kind, face_id, identity_id, value, prev_value, note). Returns the event id."""
-    cur = c.execute(
-        "INSERT INTO events(batch_id, reviewer_id, at, kind, face_id, identity_id, value, prev_value, note)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (batch_id, reviewer, at, *row),
-    )
-    return int(cur.lastrowid)
-
-
-def batch_event_ids(c: sqlite3.Connection, batch_id: int) -> dict[int, int]:
-    """face_id -> event id of the label events of a batch (to point faces.label_event_id at them)."""
-    return {
-        f: e
-        for e, f in c.execute(
-            "SELECT id, face_id FROM events WHERE batch_id = ? AND face_id IS NOT NULL"
-            " AND kind IN ('label', 'adjudicate')",
-            (batch_id,),
+    with project.tx() as c:
+        cur = c.execute(
+            "INSERT INTO events(batch_id, reviewer_id, at, kind, face_id, identity_id, value, prev_value, note)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (batch_id, reviewer, at, *row),
         )
-    }
+        return int(cur.lastrowid)
 
 
-def batch_events(c: sqlite3.Connection, batch_id: int) -> list[Event]:
+def batch_events(project: Project, batch_id: int) -> list[Event]:
+    c = project.conn
     return [
         Event(*r)
         for r in c.execute(
@@ -115,9 +96,8 @@ def batch_events(c: sqlite3.Connection, batch_id: int) -> list[Event]:
     ]
 
 
-def reviewer_batches(
-    c: sqlite3.Connection, reviewer: int
-) -> list[tuple[int, str, int | None, str]]:
+def reviewer_batches(project: Project, reviewer: int) -> list[tuple[int, str, int | None, str]]:
+    c = project.conn
     return list(
         c.execute(
             "SELECT id, kind, target, description FROM batches WHERE reviewer_id = ? ORDER BY id",
@@ -131,10 +111,9 @@ def _chunks(seq: Sequence[int], n: int = 900) -> Iterable[Sequence[int]]:
         yield seq[i : i + n]
 
 
-def face_states(
-    c: sqlite3.Connection, face_ids: Sequence[int]
-) -> dict[int, tuple[int, str | None]]:
+def face_states(project: Project, face_ids: Sequence[int]) -> dict[int, tuple[int, str | None]]:
     """face_id -> (current identity id, current label) for the faces that exist."""
+    c = project.conn
     out: dict[int, tuple[int, str | None]] = {}
     for chunk in _chunks(list(face_ids)):
         q = f"SELECT id, identity_id, label FROM faces WHERE id IN ({','.join('?' * len(chunk))})"
@@ -143,7 +122,8 @@ def face_states(
     return out
 
 
-def unlabeled_faces(c: sqlite3.Connection, identity_id: int) -> list[int]:
+def unlabeled_faces(project: Project, identity_id: int) -> list[int]:
+    c = project.conn
     return [
         r[0]
         for r in c.execute(
@@ -154,75 +134,219 @@ def unlabeled_faces(c: sqlite3.Connection, identity_id: int) -> list[int]:
 
 
 def apply_labels(
-    c: sqlite3.Connection, changes: Sequence[tuple[int, int, str | None, str | None, int | None]]
+    project: Project, changes: Sequence[tuple[int, int, str | None, str | None, int | None]]
 ) -> None:
     """changes: (face_id, identity_id, old_label, new_label, event_id). Keeps labeled_count right."""
-    c.executemany(
-        "UPDATE faces SET label = ?, label_event_id = ? WHERE id = ?",
-        ((new, ev, fid) for fid, _i, _old, new, ev in changes),
-    )
-    delta: dict[int, int] = {}
-    for _fid, ident, old, new, _ev in changes:
-        d = (new is not None) - (old is not None)
-        if d:
-            delta[ident] = delta.get(ident, 0) + d
-    c.executemany(
-        "UPDATE identities SET labeled_count = labeled_count + ? WHERE id = ?",
-        ((d, i) for i, d in delta.items()),
-    )
+    with project.tx() as c:
+        c.executemany(
+            "UPDATE faces SET label = ?, label_event_id = ? WHERE id = ?",
+            ((new, ev, fid) for fid, _i, _old, new, ev in changes),
+        )
+        delta: dict[int, int] = {}
+        for _fid, ident, old, new, _ev in changes:
+            d = (new is not None) - (old is not None)
+            if d:
+                delta[ident] = delta.get(ident, 0) + d
+        c.executemany(
+            "UPDATE identities SET labeled_count = labeled_count + ? WHERE id = ?",
+            ((d, i) for i, d in delta.items()),
+        )
 
 
-def apply_moves(c: sqlite3.Connection, moves: Sequence[tuple[int, int, int, str | None]]) -> None:
+def apply_moves(project: Project, moves: Sequence[tuple[int, int, int, str | None]]) -> None:
     """moves: (face_id, from_identity, to_identity, current label). Keeps the counters right."""
-    c.executemany(
-        "UPDATE faces SET identity_id = ? WHERE id = ?", ((to, fid) for fid, _f, to, _l in moves)
-    )
-    for _fid, frm, to, label in moves:
-        lab = 1 if label is not None else 0
-        c.execute(
-            "UPDATE identities SET face_count = face_count - 1, labeled_count = labeled_count - ?"
-            " WHERE id = ?",
-            (lab, frm),
+    with project.tx() as c:
+        c.executemany(
+            "UPDATE faces SET identity_id = ? WHERE id = ?",
+            ((to, fid) for fid, _f, to, _l in moves),
         )
-        c.execute(
-            "UPDATE identities SET face_count = face_count + 1, labeled_count = labeled_count + ?"
-            " WHERE id = ?",
-            (lab, to),
-        )
+        for _fid, frm, to, label in moves:
+            lab = 1 if label is not None else 0
+            c.execute(
+                "UPDATE identities SET face_count = face_count - 1, labeled_count = labeled_count - ?"
+                " WHERE id = ?",
+                (lab, frm),
+            )
+            c.execute(
+                "UPDATE identities SET face_count = face_count + 1, labeled_count = labeled_count + ?"
+                " WHERE id = ?",
+                (lab, to),
+            )
 
 
-def identity_review_state(c: sqlite3.Connection, identity_id: int) -> bool | None:
+def identity_review_state(project: Project, identity_id: int) -> bool | None:
+    c = project.conn
     row = c.execute("SELECT reviewed FROM identities WHERE id = ?", (identity_id,)).fetchone()
     return None if row is None else bool(row[0])
 
 
 def set_identity_reviewed(
-    c: sqlite3.Connection, identity_id: int, reviewed: bool, reviewer: int, at: str
+    project: Project, identity_id: int, reviewed: bool, reviewer: int, at: str
 ) -> None:
-    if reviewed:
-        c.execute(
-            "UPDATE identities SET reviewed = 1, reviewed_by = ?, reviewed_at = ? WHERE id = ?",
-            (reviewer, at, identity_id),
-        )
-    else:
-        c.execute(
-            "UPDATE identities SET reviewed = 0, reviewed_by = NULL, reviewed_at = NULL WHERE id = ?",
-            (identity_id,),
-        )
+    with project.tx() as c:
+        if reviewed:
+            c.execute(
+                "UPDATE identities SET reviewed = 1, reviewed_by = ?, reviewed_at = ? WHERE id = ?",
+                (reviewer, at, identity_id),
+            )
+        else:
+            c.execute(
+                "UPDATE identities SET reviewed = 0, reviewed_by = NULL, reviewed_at = NULL WHERE id = ?",
+                (identity_id,),
+            )
 
 
-def identity_exists(c: sqlite3.Connection, identity_id: int) -> bool:
+def identity_exists(project: Project, identity_id: int) -> bool:
+    c = project.conn
     return c.execute("SELECT 1 FROM identities WHERE id = ?", (identity_id,)).fetchone() is not None
 
 
-def label_history(
-    c: sqlite3.Connection, face_id: int
-) -> list[tuple[str, str, str, str | None, str | None]]:
-    """(at, reviewer name, kind, value, prev_value) of every event of one face, oldest first."""
+# -- label export ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LabelRow:
+    face_id: int
+    origin: str
+    identity: str
+    label: str | None
+    reviewer: str | None
+    at: str | None
+    note: str | None
+    qa_verdict: str | None
+    qa_reviewer: str | None
+    adjudicated: str | None
+
+
+def label_rows(project: Project) -> Iterator[LabelRow]:
+    """Every face with its current label, who set it and when, and its latest QA verdict."""
+    names = {s.id: s for s in source_refs(project)}
+    qa: dict[int, tuple[str | None, str | None, str | None]] = {}
+    for fid, verdict, qrev, adj in project.conn.execute(
+        "SELECT q.face_id, q.verdict, r.name, q.adjudicated FROM qa_items q"
+        " JOIN qa_passes p ON p.id = q.pass_id JOIN reviewers r ON r.id = p.reviewer_id"
+        " ORDER BY q.pass_id"
+    ):
+        qa[int(fid)] = (verdict, qrev if verdict is not None else None, adj)  # latest pass wins
+    cur = project.conn.execute(
+        """
+        SELECT f.id, f.source_id, f.record, f.relpath, i.key, f.label, r.name, e.at, e.note
+        FROM faces f
+        JOIN identities i ON i.id = f.identity_id
+        LEFT JOIN events e ON e.id = f.label_event_id
+        LEFT JOIN reviewers r ON r.id = e.reviewer_id
+        ORDER BY f.id
+        """
+    )
+    for fid, sid, record, relpath, key, label, rev, at, note in cur:
+        s = names[sid]
+        verdict, qrev, adj = qa.get(int(fid), (None, None, None))
+        yield LabelRow(
+            int(fid),
+            origin_of(s.name, s.format, record, relpath),
+            key,
+            label,
+            rev if label is not None else None,
+            at if label is not None else None,
+            note if label is not None else None,
+            verdict,
+            qrev,
+            adj,
+        )
+
+
+# -- grouped counts for `annotator stats` ----------------------------------------------------
+
+
+def faces_by_label(project: Project) -> dict[str, int]:
+    return {
+        (lab or "unlabeled"): n
+        for lab, n in project.conn.execute("SELECT label, count(*) FROM faces GROUP BY label")
+    }
+
+
+def faces_by_review_state(project: Project) -> dict[str, int]:
+    """Faces of reviewed / unreviewed identities."""
+    out = {"reviewed": 0, "unreviewed": 0}
+    for rev, n in project.conn.execute(
+        "SELECT i.reviewed, count(*) FROM faces f JOIN identities i ON i.id = f.identity_id"
+        " GROUP BY i.reviewed"
+    ):
+        out["reviewed" if rev else "unreviewed"] += n
+    return out
+
+
+def identities_by_state(project: Project) -> dict[str, int]:
+    """Identities: reviewed, partly labeled (not reviewed), untouched, empty (no faces)."""
+    row = project.conn.execute(
+        """SELECT
+             COALESCE(sum(reviewed = 1), 0),
+             COALESCE(sum(reviewed = 0 AND labeled_count > 0), 0),
+             COALESCE(sum(reviewed = 0 AND labeled_count = 0 AND face_count > 0), 0),
+             COALESCE(sum(reviewed = 0 AND face_count = 0), 0)
+           FROM identities"""
+    ).fetchone()
+    return {"reviewed": row[0], "partly_labeled": row[1], "untouched": row[2], "empty": row[3]}
+
+
+def identities_by_label(project: Project) -> dict[str, int]:
+    """Identities having at least one face with each label."""
+    return {
+        (lab or "unlabeled"): n
+        for lab, n in project.conn.execute(
+            "SELECT label, count(DISTINCT identity_id) FROM faces GROUP BY label"
+        )
+    }
+
+
+def moved_faces(project: Project) -> int:
+    """Faces whose current identity differs from the imported one (misfiled in the raw data)."""
+    return int(
+        project.conn.execute(
+            "SELECT count(*) FROM faces WHERE identity_id != orig_identity_id AND label IS NOT NULL"
+        ).fetchone()[0]
+    )
+
+
+def noisy_faces(project: Project) -> int:
+    """Labeled faces that were wrong in the raw data: labeled ``wrong_identity`` or
+    ``duplicate``, or moved to another identity (each face counted once)."""
+    return int(
+        project.conn.execute(
+            "SELECT count(*) FROM faces WHERE label IS NOT NULL AND"
+            " (label IN ('wrong_identity', 'duplicate') OR identity_id != orig_identity_id)"
+        ).fetchone()[0]
+    )
+
+
+def face_counts(project: Project) -> list[int]:
+    """Faces per identity, for identities that have faces."""
+    return [
+        r[0] for r in project.conn.execute("SELECT face_count FROM identities WHERE face_count > 0")
+    ]
+
+
+def labels_by_reviewer(project: Project) -> dict[str, dict[str, int]]:
+    """reviewer -> label -> faces whose *current* label that reviewer gave."""
+    out: dict[str, dict[str, int]] = {}
+    for name, lab, n in project.conn.execute(
+        "SELECT r.name, f.label, count(*) FROM faces f JOIN events e ON e.id = f.label_event_id"
+        " JOIN reviewers r ON r.id = e.reviewer_id WHERE f.label IS NOT NULL"
+        " GROUP BY r.name, f.label ORDER BY r.name, f.label"
+    ):
+        out.setdefault(name, {})[lab] = n
+    return out
+
+
+def label_batches(project: Project) -> list[tuple[str, str, int]]:
+    """(reviewer, time, faces judged) of every forward batch that judged faces — label and
+    adjudication events of 'do' batches, QA verdicts, confirming adjudications; not undo/redo
+    — ordered by reviewer and time."""
     return list(
-        c.execute(
-            "SELECT e.at, r.name, e.kind, e.value, e.prev_value FROM events e"
-            " JOIN reviewers r ON r.id = e.reviewer_id WHERE e.face_id = ? ORDER BY e.id",
-            (face_id,),
+        project.conn.execute(
+            "SELECT r.name, b.at, count(e.id) FROM batches b"
+            " JOIN reviewers r ON r.id = b.reviewer_id"
+            " JOIN events e ON e.batch_id = b.id AND e.kind IN ('label', 'adjudicate', 'qa')"
+            " WHERE b.kind IN ('do', 'qa', 'adjudicate') GROUP BY b.id ORDER BY r.name, b.at, b.id"
         )
     )

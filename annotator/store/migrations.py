@@ -216,8 +216,8 @@ def m001_initial(db: Database) -> None:
 
 @migrations()
 def m002_name_search(db: Database) -> None:
-    """Name search by word prefix, case- and accent-insensitive (see store/namesearch.py)."""
-    from annotator.store import namesearch
+    """Name search by word prefix, case- and accent-insensitive (see the name search in store/faces.py)."""
+    from annotator.store.faces import rebuild_name_words
 
     db.execute(
         """
@@ -229,7 +229,7 @@ def m002_name_search(db: Database) -> None:
         """
     )
     db.execute("CREATE INDEX name_words_identity ON name_words (identity_id)")
-    namesearch.rebuild(db.conn)
+    rebuild_name_words(db.conn)
 
 
 @migrations()

@@ -134,10 +134,6 @@ def get_pass(project: Project, pass_id: int) -> PassInfo | None:
     return PassInfo(int(row[0]), int(row[1]), row[2], row[3], int(row[4]), json.loads(row[5]))
 
 
-def pass_ids(project: Project) -> list[int]:
-    return [int(r[0]) for r in project.conn.execute("SELECT id FROM qa_passes ORDER BY id")]
-
-
 def pass_summaries(project: Project) -> list[tuple[int, str, str, int, int, int]]:
     """(pass id, QA reviewer, created at, seed, items, items with a verdict) of every pass."""
     return [
@@ -319,3 +315,21 @@ def identity_item_states(project: Project) -> list[tuple[int, str, str | None, s
             " WHERE q.pass_id NOT IN (SELECT pass_id FROM merge_passes)"
         )
     ]
+
+
+# -- for `annotator stats` -------------------------------------------------------------------
+
+
+def qa_pairs(project: Project) -> list[tuple[str, str, str]]:
+    """(original reviewer, original label, QA verdict) of every judged QA item."""
+    return list(
+        project.conn.execute(
+            "SELECT r.name, q.orig_label, q.verdict FROM qa_items q"
+            " JOIN reviewers r ON r.id = q.orig_reviewer_id WHERE q.verdict IS NOT NULL"
+            " ORDER BY r.name"
+        )
+    )
+
+
+def qa_drawn(project: Project) -> int:
+    return int(project.conn.execute("SELECT count(*) FROM qa_items").fetchone()[0])

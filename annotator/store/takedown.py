@@ -5,7 +5,6 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from annotator.store.db import Project, now
 
@@ -24,6 +23,7 @@ class Removed:
     exports_redacted: int = 0
     face_ids: list[int] = field(default_factory=list)  # the deleted faces (for caches)
     affected: list[int] = field(default_factory=list)  # other identities to recount
+    keeperless: list[int] = field(default_factory=list)  # duplicate groups that lost their keeper
 
 
 def identity_id(project: Project, key: str) -> int | None:
@@ -124,6 +124,7 @@ def remove_identity(
             (),
         )
         c.execute("DELETE FROM dup_groups WHERE face_id IN (SELECT id FROM temp.td_faces)")
+        keeperless: list[int] = []
         for g in groups:
             if (
                 c.execute("SELECT count(*) FROM dup_groups WHERE group_id = ?", (g,)).fetchone()[0]
@@ -133,16 +134,7 @@ def remove_identity(
             elif not c.execute(
                 "SELECT 1 FROM dup_groups WHERE group_id = ? AND is_keeper = 1", (g,)
             ).fetchone():
-                # the keeper was removed: the scan's rule picks the next one (largest image,
-                # then best rank, then lowest face id)
-                c.execute(
-                    "UPDATE dup_groups SET is_keeper = 1 WHERE face_id = ("
-                    " SELECT d.face_id FROM dup_groups d JOIN faces f ON f.id = d.face_id"
-                    " LEFT JOIN face_hashes h ON h.face_id = d.face_id WHERE d.group_id = ?"
-                    " ORDER BY coalesce(h.width, 0) * coalesce(h.height, 0) DESC,"
-                    " coalesce(f.rank, 9223372036854775807), d.face_id LIMIT 1)",
-                    (g,),
-                )
+                keeperless.append(g)  # the keeper was removed: core picks the next one
 
         c.execute("DELETE FROM face_hashes WHERE face_id IN (SELECT id FROM temp.td_faces)")
         qa_items = c.execute(
@@ -234,86 +226,8 @@ def remove_identity(
         exports_redacted,
         faces,
         affected,
+        keeperless,
     )
-
-
-def flag_memberships(
-    project: Project, identity_ids: Sequence[int]
-) -> tuple[list[tuple[int, int]], list[tuple[int, str, int]]]:
-    """For recounting suspicion: (face id, identity id) of every scanned face of the
-    identities, and (flag id, kind, face id) of every flag on those faces."""
-    c = project.conn
-    scanned: list[tuple[int, int]] = []
-    flagged: list[tuple[int, str, int]] = []
-    ids = list(identity_ids)
-    for i in range(0, len(ids), 900):
-        chunk = ids[i : i + 900]
-        q = ",".join("?" * len(chunk))
-        scanned += [
-            (int(a), int(b))
-            for a, b in c.execute(
-                "SELECT f.id, f.identity_id FROM faces f JOIN face_hashes h ON h.face_id = f.id"
-                f" WHERE f.identity_id IN ({q}) ORDER BY f.id",
-                chunk,
-            )
-        ]
-        flagged += [
-            (int(a), str(b), int(d))
-            for a, b, d in c.execute(
-                "SELECT fl.id, fl.kind, ff.face_id FROM flag_faces ff"
-                " JOIN flags fl ON fl.id = ff.flag_id JOIN faces f ON f.id = ff.face_id"
-                f" WHERE f.identity_id IN ({q}) ORDER BY fl.id, ff.face_id",
-                chunk,
-            )
-        ]
-    return scanned, flagged
-
-
-def set_identity_suspicion(
-    project: Project, identity_ids: Sequence[int], rows: Sequence[tuple[int, float, int]]
-) -> None:
-    """Set (identity id, suspicion, flagged_count) rows; the other ``identity_ids`` get 0."""
-    with project.tx() as c:
-        c.executemany(
-            "UPDATE identities SET suspicion = 0, flagged_count = 0 WHERE id = ?",
-            [(i,) for i in identity_ids],
-        )
-        c.executemany(
-            "UPDATE identities SET suspicion = ?, flagged_count = ? WHERE id = ?",
-            [(s, n, i) for i, s, n in rows],
-        )
-
-
-def purge_thumb_cache(cache_file: Path, face_ids: Sequence[int]) -> bool:
-    """Delete the thumbnails of ``face_ids`` from a thumbnail cache file (store/thumbcache.py:
-    table ``thumbs`` keyed by face id), then VACUUM it and truncate its WAL so the deleted
-    bytes leave the files. True when done; False when the file cannot be changed."""
-    try:
-        conn = sqlite3.connect(str(cache_file), timeout=5, isolation_level=None)
-    except sqlite3.Error:
-        return False
-    try:
-        conn.execute("PRAGMA secure_delete = ON")
-        has = conn.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'thumbs'"
-        ).fetchone()
-        if has:
-            ids = list(face_ids)
-            conn.execute("BEGIN IMMEDIATE")
-            for i in range(0, len(ids), 900):
-                chunk = ids[i : i + 900]
-                conn.execute(
-                    f"DELETE FROM thumbs WHERE face_id IN ({','.join('?' * len(chunk))})", chunk
-                )
-            conn.execute("COMMIT")
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        conn.execute("VACUUM")
-        busy = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
-        return not (busy and busy[0])
-    except sqlite3.Error:
-        return False
-    finally:
-        conn.close()
 
 
 def compact(project: Project) -> bool:
@@ -324,7 +238,3 @@ def compact(project: Project) -> bool:
     c.execute("VACUUM")
     busy = c.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
     return not (busy and busy[0])
-
-
-def takedown_count(project: Project) -> int:
-    return int(project.conn.execute("SELECT count(*) FROM takedowns").fetchone()[0])

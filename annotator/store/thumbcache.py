@@ -1,12 +1,14 @@
 """The disposable thumbnail cache beside a project: small JPEGs keyed by (face id, size) in
 one SQLite file (``<project>.cache/thumbs.sqlite``), deletable at any time (even while the
 reviewer runs: the next read starts a new file). Used from the
-GUI's thumbnail workers (one connection per thread); no Qt here."""
+GUI's thumbnail workers (one connection per thread); no Qt here.
+"""
 
 from __future__ import annotations
 
 import sqlite3
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 
 
@@ -69,3 +71,35 @@ class DiskCache:
             )
         except sqlite3.Error:
             pass
+
+
+def purge_thumb_cache(cache_file: Path, face_ids: Sequence[int]) -> bool:
+    """Delete the thumbnails of ``face_ids`` from a thumbnail cache file (store/thumbcache.py:
+    table ``thumbs`` keyed by face id), then VACUUM it and truncate its WAL so the deleted
+    bytes leave the files. True when done; False when the file cannot be changed."""
+    try:
+        conn = sqlite3.connect(str(cache_file), timeout=5, isolation_level=None)
+    except sqlite3.Error:
+        return False
+    try:
+        conn.execute("PRAGMA secure_delete = ON")
+        has = conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'thumbs'"
+        ).fetchone()
+        if has:
+            ids = list(face_ids)
+            conn.execute("BEGIN IMMEDIATE")
+            for i in range(0, len(ids), 900):
+                chunk = ids[i : i + 900]
+                conn.execute(
+                    f"DELETE FROM thumbs WHERE face_id IN ({','.join('?' * len(chunk))})", chunk
+                )
+            conn.execute("COMMIT")
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        conn.execute("VACUUM")
+        busy = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        return not (busy and busy[0])
+    except sqlite3.Error:
+        return False
+    finally:
+        conn.close()

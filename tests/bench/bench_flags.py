@@ -45,7 +45,7 @@ def _rss_gb() -> float:
 def build(path: str, n: int, kind: str) -> None:
     from annotator.core import neighbors as N
     from annotator.store import faces as faces_store
-    from annotator.store import hashes as hashes_store
+    from annotator.store import flags as flags_store
     from annotator.store.db import open_project
 
     p = open_project(path, create=True)
@@ -61,15 +61,15 @@ def build(path: str, n: int, kind: str) -> None:
     sha[cp] = rng.integers(0, n, len(cp))
     h[cp] = h[sha[cp]]
     side = rng.choice([40, 112, 250], n, p=[0.02, 0.5, 0.48])
-    with p.tx() as c:
-        ids = faces_store.create_identities(c, [f"m.{k:07d}" for k in range(max(1, n // 8))])
+    with p.tx():
+        ids = faces_store.create_identities(p, [f"m.{k:07d}" for k in range(max(1, n // 8))])
         iid = np.array(list(ids.values()))[rng.integers(0, len(ids), n)]
         faces_store.insert_faces(
-            c,
+            p,
             ((int(iid[k]), src.id, k + 1) + (None,) * 11 for k in range(n)),  # type: ignore[arg-type]
         )
-        hashes_store.insert_hashes(
-            c,
+        flags_store.insert_hashes(
+            p,
             (
                 (
                     k + 1,
@@ -106,7 +106,7 @@ def run_flags(path: str) -> dict[str, float]:
 
         setattr(mod, name, w)
 
-    timed(S.hashes_store, "load_hashes", "load")
+    timed(S.flags_store, "load_hashes", "load")
     timed(S.flag_rules, "compute_flags", "rules")
     timed(S.flags_store, "replace_flags", "store")
     p = open_project(path)
@@ -128,11 +128,11 @@ def run_base(path: str) -> dict[str, float]:
     import sqlite3
 
     from annotator.core.neighbors import pairs_within
-    from annotator.store import hashes as hashes_store
+    from annotator.store import flags as flags_store
     from annotator.store.db import open_project
 
     p = open_project(path)
-    data = hashes_store.load_hashes(p)
+    data = flags_store.load_hashes(p)
     p.close()
     ok = np.flatnonzero(data["corrupt"] == 0)
     t = time.perf_counter()
@@ -166,7 +166,7 @@ def run_rules(n: int, kind: str) -> dict[str, float]:
     take too long to build and store."""
     from annotator.core import flags as F
     from annotator.core import neighbors as N
-    from annotator.store.hashes import HASH_DTYPE
+    from annotator.store.flags import HASH_DTYPE
 
     rng = np.random.default_rng(0)
     data = np.zeros(n, HASH_DTYPE)

@@ -78,7 +78,7 @@ def bench_flags(n: int) -> None:
 
     from annotator.core.scan import update_flags
     from annotator.store import faces as faces_store
-    from annotator.store import hashes as hashes_store
+    from annotator.store import flags as flags_store
     from annotator.store.db import open_project
 
     with tempfile.TemporaryDirectory() as d:
@@ -86,13 +86,13 @@ def bench_flags(n: int) -> None:
         src = faces_store.add_source(p, os.path.join(d, "none.tsv"), "msceleb", 0, 0.0, "x")
         rng = np.random.default_rng(0)
         h = N.clustered_hashes(n, seed=1).view(np.int64)
-        with p.tx() as c:
-            ids = faces_store.create_identities(c, [f"m.{k:06d}" for k in range(n // 8)])
+        with p.tx():
+            ids = faces_store.create_identities(p, [f"m.{k:06d}" for k in range(n // 8)])
             iid = np.array(list(ids.values()))[rng.integers(0, len(ids), n)]
             rows = [(int(iid[k]), src.id, k + 1) + (None,) * 11 for k in range(n)]
-            faces_store.insert_faces(c, rows)  # type: ignore[arg-type]
-            hashes_store.insert_hashes(
-                c,
+            faces_store.insert_faces(p, rows)  # type: ignore[arg-type]
+            flags_store.insert_hashes(
+                p,
                 (
                     (
                         k + 1,

@@ -377,12 +377,12 @@ def test_failed_first_import_leaves_no_project(world, tmp_path, monkeypatch):
 
 
 def test_keyboard_interrupt_is_one_line(proj, monkeypatch):
-    import annotator.store.info as info_store
+    import annotator.store.faces as faces_store
 
     def interrupted(project):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(info_store, "summary", interrupted)
+    monkeypatch.setattr(faces_store, "summary", interrupted)
     r = invoke(["info", "-p", proj])
     assert r.exit_code == 130
     assert r.stderr.splitlines() == [
@@ -392,12 +392,12 @@ def test_keyboard_interrupt_is_one_line(proj, monkeypatch):
 
 
 def test_unexpected_error_is_one_line_unless_debugging(proj, monkeypatch):
-    import annotator.store.info as info_store
+    import annotator.store.faces as faces_store
 
     def broken(project):
         raise ValueError("something\nunforeseen")
 
-    monkeypatch.setattr(info_store, "summary", broken)
+    monkeypatch.setattr(faces_store, "summary", broken)
     line = assert_one_line_error(invoke(["info", "-p", proj]), "unexpected ValueError")
     assert "something unforeseen" in line and "ANNOTATOR_DEBUG=1" in line
     r = invoke(["info", "-p", proj], ANNOTATOR_DEBUG="1")

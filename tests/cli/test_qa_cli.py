@@ -13,26 +13,15 @@ from annotator.store.db import open_project
 
 
 @pytest.fixture
-def db(tmp_path):
+def db(tmp_path, build_project):
     path = tmp_path / "p.db"
-    p = open_project(path, create=True)
-    with p.tx() as c:
-        c.execute(
-            "INSERT INTO sources(id, path, format, size, mtime, fingerprint, added_at)"
-            " VALUES (1, '/x/faces.tsv', 'msceleb', 1, 0, 'f', 'now')"
-        )
-        for i, key in enumerate(["m.a", "m.b"], start=1):
-            c.execute("INSERT INTO identities(id, key, face_count) VALUES (?, ?, 10)", (i, key))
-        c.execute(
-            "INSERT INTO identity_names(identity_id, lang, name) VALUES (1, 'en', 'Zyxwv Qpon')"
-        )
-        for f in range(1, 21):
-            ident = 1 if f <= 10 else 2
-            c.execute(
-                "INSERT INTO faces(id, identity_id, orig_identity_id, source_id, record, rank,"
-                " face_ref) VALUES (?, ?, ?, 1, ?, ?, 'FaceId-0')",
-                (f, ident, ident, f, f),
-            )
+    p = build_project(
+        path,
+        {"m.a": 10, "m.b": 10},
+        ranked=True,
+        face_ref="FaceId-0",
+        names={"m.a": "Zyxwv Qpon"},
+    )
     p.close()
     return str(path)
 

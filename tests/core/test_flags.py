@@ -14,7 +14,6 @@ from annotator.core.demo import generate_demo
 from annotator.core.importer import import_source
 from annotator.core.scan import hash_faces, scan, update_flags
 from annotator.store import flags as flags_store
-from annotator.store import hashes as hashes_store
 from annotator.store.db import open_project
 
 
@@ -61,7 +60,7 @@ def test_corrupt_truncated_and_counts(demo) -> None:
     }
     assert set(truth["truncated"]) <= corrupt
     assert res.corrupt == len(corrupt)
-    hashed, n_corrupt = hashes_store.counts(p)
+    hashed, n_corrupt = flags_store.counts(p)
     assert n_corrupt == res.corrupt and hashed == res.hashed
     # suspicion: identities with cross-identity duplicates rank high
     top = p.conn.execute("SELECT count(*) FROM identities WHERE suspicion > 0").fetchone()[0]
@@ -83,7 +82,7 @@ def test_wrong_identity_distance_report(demo) -> None:
     """What wrong-identity faces (not duplicates) look like to pHash: their distance to their
     labelled identity's majority hash, compared with genuine faces (printed for the report)."""
     p, truth, _ = demo
-    data = hashes_store.load_hashes(p)
+    data = flags_store.load_hashes(p)
     rec = dict(p.conn.execute("SELECT id, record FROM faces"))
     ok = data["corrupt"] == 0
     dist, z = F.majority_outliers(data["phash"][ok], data["identity_id"][ok])
@@ -116,16 +115,16 @@ def test_resumed_scan(tmp_path) -> None:
     finally:
         S.CHUNK = old
     assert res.cancelled and 0 < res.hashed < total
-    assert hashes_store.counts(p)[0] == res.hashed  # committed chunk survives
+    assert flags_store.counts(p)[0] == res.hashed  # committed chunk survives
     res2 = hash_faces(p, workers=1)
     assert res.hashed + res2.hashed == total
     update_flags(p)
-    assert hashes_store.counts(p)[0] == total
+    assert flags_store.counts(p)[0] == total
     p.close()
 
 
 def test_keeper_rules() -> None:
-    data = np.zeros(4, dtype=hashes_store.HASH_DTYPE)
+    data = np.zeros(4, dtype=flags_store.HASH_DTYPE)
     data["face_id"] = [10, 11, 12, 13]
     data["identity_id"] = [1, 1, 1, 2]
     data["phash"] = [0, 1, 3, -1]
@@ -207,7 +206,7 @@ def _synthetic(n: int, seed: int):
     from annotator.core.neighbors import clustered_hashes
 
     rng = np.random.default_rng(seed)
-    data = np.zeros(n, dtype=hashes_store.HASH_DTYPE)
+    data = np.zeros(n, dtype=flags_store.HASH_DTYPE)
     data["face_id"] = rng.permutation(np.arange(10, 10 + 3 * n, 3))
     data["identity_id"] = rng.integers(1, n // 8, n)
     data["phash"] = clustered_hashes(n, seed=seed, flips=4).view(np.int64)

@@ -7,44 +7,41 @@ import pytest
 
 from annotator.core import labels_io, ops
 from annotator.model import AnnotatorError
+from annotator.store import faces as faces_store
 from annotator.store.db import open_project
 
 
 def build(path):
-    """3 sources (TSV, RecordIO, folder), identities m.a m.b m.c, 12 faces."""
+    """3 sources (TSV, RecordIO, folder), identities m.a m.b m.c, 12 faces (store API)."""
     p = open_project(path, create=True)
-    with p.tx() as c:
-        for sid, spath, fmt in [
-            (1, "/x/faces.tsv", "msceleb"),
-            (2, "/x/train.rec", "rec"),
-            (3, "/x/imgs", "folder"),
-        ]:
-            c.execute(
-                "INSERT INTO sources(id, path, format, size, mtime, fingerprint, added_at)"
-                " VALUES (?, ?, ?, 1, 0, 'f', 'now')",
-                (sid, spath, fmt),
-            )
-        for i, key in enumerate(["m.a", "m.b", "m.c"], start=1):
-            c.execute("INSERT INTO identities(id, key, face_count) VALUES (?, ?, 4)", (i, key))
-        for f in range(1, 9):  # faces.tsv lines 1..8: m.a ranks 1-4, m.b ranks 1-4
-            ident = 1 if f <= 4 else 2
-            c.execute(
-                "INSERT INTO faces(id, identity_id, orig_identity_id, source_id, record, rank,"
-                " face_ref) VALUES (?, ?, ?, 1, ?, ?, 'FaceId-0')",
-                (f, ident, ident, f, (f - 1) % 4 + 1),
-            )
-        for f, rec in [(9, 0), (10, 1)]:
-            c.execute(
-                "INSERT INTO faces(id, identity_id, orig_identity_id, source_id, record)"
-                " VALUES (?, 3, 3, 2, ?)",
-                (f, rec),
-            )
-        for f, rel in [(11, "m.c/a.jpg"), (12, "m.c/b.jpg")]:
-            c.execute(
-                "INSERT INTO faces(id, identity_id, orig_identity_id, source_id, relpath)"
-                " VALUES (?, 3, 3, 3, ?)",
-                (f, rel),
-            )
+    tsv, rec, imgs = (
+        faces_store.add_source(p, path_, fmt, 1, 0.0, "f")
+        for path_, fmt in [
+            ("/x/faces.tsv", "msceleb"),
+            ("/x/train.rec", "rec"),
+            ("/x/imgs", "folder"),
+        ]
+    )
+    with p.tx():
+        ids = faces_store.create_identities(p, ["m.a", "m.b", "m.c"])
+        none4 = (None,) * 4
+        # faces.tsv lines 1..8: m.a ranks 1-4, m.b ranks 1-4
+        rows = [
+            (ids["m.a" if f <= 4 else "m.b"], tsv.id, f, None, None, None, (f - 1) % 4 + 1)
+            + (None, None, "FaceId-0")
+            + none4
+            for f in range(1, 9)
+        ]
+        rows += [
+            (ids["m.c"], rec.id, r, None, None, None, None, None, None, None) + none4
+            for r in (0, 1)
+        ]
+        rows += [
+            (ids["m.c"], imgs.id, None, rel, None, None, None, None, None, None) + none4
+            for rel in ("m.c/a.jpg", "m.c/b.jpg")
+        ]
+        faces_store.insert_faces(p, rows)
+        faces_store.refresh_face_counts(p, ids.values())
     return p
 
 
@@ -186,21 +183,18 @@ def test_clean_list_not_grouped_by_identity(project, tmp_path, monkeypatch):
 def test_clean_list_lookup_reads_only_the_identitys_faces(tmp_path):
     """Finding an identity's imported faces must not scan the whole faces table (a 5M-line
     clean list names ~100k identities: a scan each is quadratic)."""
-    from annotator.store import labels_io as store
+    from annotator.store import faces as store
 
     p = open_project(tmp_path / "big.db", create=True)
-    with p.tx() as c:
-        c.execute(
-            "INSERT INTO sources(id, path, format, size, mtime, fingerprint, added_at)"
-            " VALUES (1, '/x/faces.tsv', 'msceleb', 1, 0, 'f', 'now')"
-        )
-        c.executemany(
-            "INSERT INTO identities(id, key) VALUES (?, ?)", [(i, f"m.{i}") for i in range(200)]
-        )
-        c.executemany(
-            "INSERT INTO faces(identity_id, orig_identity_id, source_id, record, rank, face_ref)"
-            " VALUES (?, ?, 1, ?, 1, 'x')",
-            [(r % 200, r % 200, r) for r in range(20_000)],
+    src = store.add_source(p, "/x/faces.tsv", "msceleb", 1, 0.0, "f")
+    with p.tx():
+        ids = store.create_identities(p, [f"m.{i}" for i in range(200)])
+        store.insert_faces(
+            p,
+            [
+                (ids[f"m.{r % 200}"], src.id, r, None, None, None, 1, None, None, "x") + (None,) * 4
+                for r in range(20_000)
+            ],
         )
     steps = 0
 
@@ -210,7 +204,7 @@ def test_clean_list_lookup_reads_only_the_identitys_faces(tmp_path):
         return 0
 
     p.conn.set_progress_handler(count, 100)
-    found = store.faces_by_rank_ref(p, 7)
+    found = store.faces_by_rank_ref(p, ids["m.7"])
     p.conn.set_progress_handler(None, 0)
     assert len(found[(1, "x")]) == 100
     assert steps < 200, steps  # a full scan of 20,000 faces takes > 2,000
@@ -263,15 +257,8 @@ def test_unknown_others_label_is_an_error(project, tmp_path):
 
 
 def test_ambiguous_origin(project, tmp_path):
-    with project.tx() as c:
-        c.execute(
-            "INSERT INTO sources(id, path, format, size, mtime, fingerprint, added_at)"
-            " VALUES (4, '/y/faces.tsv', 'msceleb', 1, 0, 'g', 'now')"
-        )
-        c.execute(
-            "INSERT INTO faces(id, identity_id, orig_identity_id, source_id, record)"
-            " VALUES (13, 1, 1, 4, 1)"
-        )
+    other = faces_store.add_source(project, "/y/faces.tsv", "msceleb", 1, 0.0, "g")
+    faces_store.insert_faces(project, [(1, other.id, 1) + (None,) * 11])
     res = labels_io.import_labels(project, write(tmp_path, "faces.tsv:1\tcorrect\n"), "a")
     assert res.errors[0].line == 1 and "ambiguous" in res.errors[0].reason
 

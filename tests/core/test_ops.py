@@ -8,22 +8,8 @@ from annotator.store.db import open_project
 
 
 @pytest.fixture
-def project(tmp_path):
-    p = open_project(tmp_path / "p.db", create=True)
-    with p.tx() as c:
-        c.execute(
-            "INSERT INTO sources(id, path, format, size, mtime, fingerprint, added_at)"
-            " VALUES (1, '/x/faces.tsv', 'msceleb', 1, 0, 'f', 'now')"
-        )
-        for i, key in enumerate(["m.a", "m.b"], start=1):
-            c.execute("INSERT INTO identities(id, key, face_count) VALUES (?, ?, 3)", (i, key))
-        for f in range(1, 7):
-            ident = 1 if f <= 3 else 2
-            c.execute(
-                "INSERT INTO faces(id, identity_id, orig_identity_id, source_id, record)"
-                " VALUES (?, ?, ?, 1, ?)",
-                (f, ident, ident, f),
-            )
+def project(tmp_path, build_project):
+    p = build_project(tmp_path / "p.db", {"m.a": 3, "m.b": 3})
     yield p
     p.close()
 
@@ -184,8 +170,8 @@ def test_review_identity_keeps_a_label_given_meanwhile_by_another_reviewer(proje
 
     read = labels_store.unlabeled_faces
 
-    def racing(c, ident):
-        ids = read(c, ident)  # alice's view: faces 1-3 unlabeled ...
+    def racing(p, ident):
+        ids = read(p, ident)  # alice's view: faces 1-3 unlabeled ...
         ops.label_faces(project, [2], "wrong_identity", "bob")  # ... bob labels face 2 now
         return ids
 

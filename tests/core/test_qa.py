@@ -8,30 +8,25 @@ import shutil
 import numpy as np
 import pytest
 
-from annotator.core import ops, qa
+from annotator.core import ops, qa, statistics
 from annotator.model import AnnotatorError
+from annotator.store import faces as faces_store
 from annotator.store.db import open_project
 
 
 def build(path, n_ident=4, per=25):
+    """Identities m.1..m.<n_ident> with ``per`` faces each (store API)."""
     p = open_project(path, create=True)
-    with p.tx() as c:
-        c.execute(
-            "INSERT INTO sources(id, path, format, size, mtime, fingerprint, added_at)"
-            " VALUES (1, '/x/faces.tsv', 'msceleb', 1, 0, 'f', 'now')"
-        )
-        fid = 0
-        for i in range(1, n_ident + 1):
-            c.execute(
-                "INSERT INTO identities(id, key, face_count) VALUES (?, ?, ?)", (i, f"m.{i}", per)
-            )
-            for _ in range(per):
-                fid += 1
-                c.execute(
-                    "INSERT INTO faces(id, identity_id, orig_identity_id, source_id, record)"
-                    " VALUES (?, ?, ?, 1, ?)",
-                    (fid, i, i, fid),
-                )
+    src = faces_store.add_source(p, "/x/faces.tsv", "msceleb", 1, 0.0, "f")
+    with p.tx():
+        ids = faces_store.create_identities(p, [f"m.{i}" for i in range(1, n_ident + 1)])
+        rows = [
+            (ids[f"m.{i}"], src.id, (i - 1) * per + k + 1) + (None,) * 11
+            for i in range(1, n_ident + 1)
+            for k in range(per)
+        ]
+        faces_store.insert_faces(p, rows)
+        faces_store.refresh_face_counts(p, ids.values())
     return p
 
 
@@ -219,27 +214,27 @@ def test_kappa_hand_computed():
     #   C = (.4 - .5 * .6)^2 = .01
     #   var = (A + B - C) / (50 * .5^2) = .2016 / 12.5 = .016128, SE = .12699606
     #   CI = .4 -/+ 1.959964 * .12699606 = .4 -/+ .24890771 = (.151092, .648908)
-    k = qa.cohen_kappa(np.array([[20, 5], [10, 15]]))
+    k = statistics.cohen_kappa(np.array([[20, 5], [10, 15]]))
     assert k.kappa == pytest.approx(0.4)
     assert k.se == pytest.approx(math.sqrt(0.016128), abs=1e-9)
     assert k.ci[0] == pytest.approx(0.151092, abs=1e-6)
     assert k.ci[1] == pytest.approx(0.648908, abs=1e-6)
     # perfect agreement on two categories: kappa 1, SE 0
-    k = qa.cohen_kappa(np.array([[3, 0], [0, 7]]))
+    k = statistics.cohen_kappa(np.array([[3, 0], [0, 7]]))
     assert k.kappa == pytest.approx(1.0) and k.se == pytest.approx(0.0)
     # one category only: undefined
-    assert qa.cohen_kappa(np.array([[5, 0], [0, 0]])).kappa is None
-    assert qa.cohen_kappa(np.zeros((2, 2))).kappa is None
+    assert statistics.cohen_kappa(np.array([[5, 0], [0, 0]])).kappa is None
+    assert statistics.cohen_kappa(np.zeros((2, 2))).kappa is None
 
 
 def test_wilson_hand_computed():
     # 3 / 20, z = 1.96: den = 1 + 3.8416/20 = 1.19208, centre = (.15 + .09604) / den = .206396,
     # half = 1.96 / den * sqrt(.15*.85/20 + 3.8416/1600) = .154027 -> (.05237, .36042)
-    lo, hi = qa.wilson(3, 20)
+    lo, hi = statistics.wilson(3, 20)
     assert lo == pytest.approx(0.05237, abs=2e-5) and hi == pytest.approx(0.36042, abs=2e-5)
-    lo, hi = qa.wilson(0, 10)
+    lo, hi = statistics.wilson(0, 10)
     assert lo == 0.0 and hi == pytest.approx(0.27753, abs=2e-5)
-    assert qa.wilson(0, 0) is None
+    assert statistics.wilson(0, 0) is None
 
 
 def test_error_rate_is_weighted_by_stratum_size(project):
@@ -294,7 +289,7 @@ def test_report_small_case_and_adjudication(project):
     pe = float(p.sum(1) @ p.sum(0))
     assert ov["kappa"] == pytest.approx((0.8 - pe) / (1 - pe), abs=1e-6)
     assert ov["errors"] == 2 and ov["error_rate"] == 0.2
-    lo, hi = qa.wilson(2, 10)
+    lo, hi = statistics.wilson(2, 10)
     assert ov["error_rate_ci95"] == [pytest.approx(lo, abs=1e-6), pytest.approx(hi, abs=1e-6)]
     per = rep["per_reviewer"]
     n_alice = sum(1 for _f, _l, w in items if w == "alice")

@@ -15,6 +15,7 @@ from annotator.core.privacy import key_digest
 from annotator.core.scan import scan, update_flags
 from annotator.core.takedown import takedown
 from annotator.model import AnnotatorError
+from annotator.store import flags as flags_store
 from annotator.store.db import open_project
 from annotator.store.thumbcache import DiskCache
 
@@ -67,24 +68,20 @@ def test_takedown_removes_everything_and_the_bytes(project, tmp_path, demo):
     ops.move_faces(project, [vfaces[2]], oid, "alice")  # imported under the victim, moved out
     ops.review_identity(project, vid, "alice")
     qa.start_pass(project, "bob", fraction=1.0, seed=1)
-    with project.tx() as t:
-        for f in vfaces + ofaces:
-            t.execute(
-                "INSERT INTO face_hashes(face_id, sha256, phash, scanned_at) VALUES (?, ?, ?, 'x')",
-                (f, bytes(32), f),
-            )
-        t.execute(
-            "INSERT INTO flags(id, kind, score, fingerprint, created_at) VALUES"
-            " (1, 'cross_identity_dup', 1, 'x1', 'x'), (2, 'outlier', 1, 'x2', 'x'),"
-            " (3, 'near_dup', 1, 'x3', 'x')"
+    with project.tx():
+        flags_store.insert_hashes(
+            project, [(f, bytes(32), f) + (None,) * 6 for f in vfaces + ofaces]
         )
-        t.executemany(
-            "INSERT INTO flag_faces(flag_id, face_id) VALUES (?, ?)",
-            [(1, vfaces[0]), (1, ofaces[0]), (2, vfaces[1]), (3, ofaces[0]), (3, ofaces[1])],
+        flags_store.replace_flags(
+            project,
+            [
+                ("cross_identity_dup", (vfaces[0], ofaces[0]), None, 1.0),  # flag 1
+                ("outlier", (vfaces[1],), None, 1.0),  # flag 2
+                ("near_dup", (ofaces[0], ofaces[1]), None, 1.0),  # flag 3
+            ],
         )
-        t.executemany(
-            "INSERT INTO dup_groups(face_id, group_id, is_keeper) VALUES (?, ?, ?)",
-            [(vfaces[0], 1, 1), (ofaces[0], 1, 0), (ofaces[1], 2, 1), (tface, 2, 0)],
+        flags_store.replace_dup_groups(
+            project, [(vfaces[0], 1, 1), (ofaces[0], 1, 0), (ofaces[1], 2, 1), (tface, 2, 0)]
         )
     project.cache_dir.mkdir()
     (project.cache_dir / "thumbs.sqlite").write_bytes(b"cached")

@@ -1,8 +1,7 @@
-"""store.faces / store.info: bulk inserts, idempotent inserts, counters, locations, summary."""
+"""store.faces: bulk inserts, idempotent inserts, counters, locations, summary."""
 
 from annotator.model import Rejected
 from annotator.store import faces as store
-from annotator.store import info
 from annotator.store.db import open_project
 
 
@@ -11,9 +10,9 @@ def test_sources_identities_faces(tmp_path):
         src = store.add_source(pr, "/data/f.tsv", "msceleb", 100, 1.5, "abc")
         assert store.get_source(pr, "/data/f.tsv", "msceleb") == src
         assert not src.complete and src.resume_pos == 0
-        with pr.tx() as c:
-            ids = store.create_identities(c, ["m.1", "m.2"])
-            again = store.create_identities(c, ["m.1"])
+        with pr.tx():
+            ids = store.create_identities(pr, ["m.1", "m.2"])
+            again = store.create_identities(pr, ["m.1"])
             assert again == {"m.1": ids["m.1"]}
             rows = [
                 (ids["m.1"], src.id, 1, None, 10, 20, 1, "u", "p", "F1", 0.1, 0.2, 0.3, 0.4),
@@ -35,15 +34,15 @@ def test_sources_identities_faces(tmp_path):
                     None,
                 ),
             ]
-            assert store.insert_faces(c, rows) == 3
-            assert store.insert_faces(c, rows[:2]) == 0  # same source+record: ignored
-            store.refresh_face_counts(c, ids.values())
+            assert store.insert_faces(pr, rows) == 3
+            assert store.insert_faces(pr, rows[:2]) == 0  # same source+record: ignored
+            store.refresh_face_counts(pr, ids.values())
             assert (
-                store.insert_names(c, [(ids["m.1"], "en", "One"), (ids["m.1"], "en", "Uno")]) == 1
+                store.insert_names(pr, [(ids["m.1"], "en", "One"), (ids["m.1"], "en", "Uno")]) == 1
             )
-            store.insert_rejected(c, src.id, [Rejected("f.tsv:4", "bad", 4)])
-            store.insert_rejected(c, src.id, [Rejected("f.tsv:4", "bad", 4)])
-            store.set_resume(c, src.id, 90, 4, True)
+            store.insert_rejected(pr, src.id, [Rejected("f.tsv:4", "bad", 4)])
+            store.insert_rejected(pr, src.id, [Rejected("f.tsv:4", "bad", 4)])
+            store.set_resume(pr, src.id, 90, 4, True)
         assert store.identity_ids(pr) == ids
         assert store.source_face_count(pr, src.id) == 3
         assert store.rejected_of_source(pr, src.id) == [Rejected("f.tsv:4", "bad", 4)]
@@ -57,15 +56,15 @@ def test_sources_identities_faces(tmp_path):
             20,
             1,
         )
-        s = info.summary(pr)
+        s = store.summary(pr)
         assert (s["sources"], s["identities"], s["faces"], s["rejected"]) == (1, 2, 3, 1)
         assert s["labels"] == {} and s["flags"] == {} and s["hashed"] == 0
-        listing = list(info.identities(pr))
+        listing = list(store.identities(pr))
         assert [(i.key, i.face_count, i.names) for i in listing] == [
             ("m.1", 2, {"en": "One"}),
             ("m.2", 1, {}),
         ]
-        assert info.sources(pr)[0]["faces"] == 3
+        assert store.source_summaries(pr)[0]["faces"] == 3
 
 
 def test_runs(tmp_path):

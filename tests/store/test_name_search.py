@@ -1,10 +1,10 @@
-"""Identity search: key prefixes and name-word prefixes (migration m002, store/namesearch.py)."""
+"""Identity search: key prefixes and name-word prefixes (migration m002, store/faces.py)."""
 
 from __future__ import annotations
 
 from sqlite_utils import Database
 
-from annotator.store import browse, namesearch
+from annotator.store import browse, faces
 from annotator.store.db import APPLICATION_ID, _connect, open_project
 from annotator.store.faces import create_identities, insert_names
 from annotator.store.migrations import migrations
@@ -12,19 +12,19 @@ from annotator.store.migrations import migrations
 
 def _project(tmp_path, names):
     p = open_project(tmp_path / "p.db", create=True)
-    with p.tx() as c:
-        ids = create_identities(c, [k for k, _lang, _n in names])
-        insert_names(c, [(ids[k], lang, n) for k, lang, n in names])
+    with p.tx():
+        ids = create_identities(p, [k for k, _lang, _n in names])
+        insert_names(p, [(ids[k], lang, n) for k, lang, n in names])
     return p, ids
 
 
 def test_words_fold_case_and_accents():
-    assert namesearch.words("José Álvarez-Núñez") == ["jose", "alvarez", "nunez"]
-    assert namesearch.words("  ŁUKASZ łukasz  ") == ["łukasz"]  # ł has no decomposition
-    assert namesearch.words("Straße") == ["strasse"]  # casefold, not lower
-    assert namesearch.words("Иван Петров") == ["иван", "петров"]
-    assert namesearch.words("李小龍") == ["李小龍"]
-    assert namesearch.words("") == []
+    assert faces.name_words_of("José Álvarez-Núñez") == ["jose", "alvarez", "nunez"]
+    assert faces.name_words_of("  ŁUKASZ łukasz  ") == ["łukasz"]  # ł has no decomposition
+    assert faces.name_words_of("Straße") == ["strasse"]  # casefold, not lower
+    assert faces.name_words_of("Иван Петров") == ["иван", "петров"]
+    assert faces.name_words_of("李小龍") == ["李小龍"]
+    assert faces.name_words_of("") == []
 
 
 def test_search_by_word_prefixes_and_key_prefix(tmp_path):
@@ -66,8 +66,8 @@ def test_search_by_word_prefixes_and_key_prefix(tmp_path):
 def test_names_added_later_and_takedown_leave_no_stale_words(tmp_path):
     p, ids = _project(tmp_path, [("m.01", "en", "Ada Lovelace"), ("m.02", "en", "Alan Turing")])
     assert browse.identity_ids(p, "all", "byron") == []
-    with p.tx() as c:
-        insert_names(c, [(ids["m.01"], "fr", "Ada Byron"), (ids["m.01"], "en", "Ignored")])
+    with p.tx():
+        insert_names(p, [(ids["m.01"], "fr", "Ada Byron"), (ids["m.01"], "en", "Ignored")])
     assert browse.identity_ids(p, "all", "byron") == [ids["m.01"]]
     assert browse.identity_ids(p, "all", "ignored") == []  # the first name per language wins
     with p.tx() as c:  # what a takedown does: the identity row goes, its names cascade

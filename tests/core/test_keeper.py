@@ -1,0 +1,84 @@
+"""The duplicate-group keeper rule lives once (core.flags.group_rows): the scan and a takedown
+that removes a group's keeper pick the same face."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from annotator.core import flags as flag_rules
+from annotator.core import scan
+from annotator.core.takedown import takedown
+from annotator.store import faces as faces_store
+from annotator.store import flags as flags_store
+from annotator.store.db import open_project
+
+
+def keeper_of_groups(p):
+    return {
+        frozenset(int(x) for x in members.split(",")): keeper
+        for members, keeper in p.conn.execute(
+            "SELECT group_concat(face_id), max(is_keeper * face_id) FROM dup_groups"
+            " GROUP BY group_id"
+        )
+    }
+
+
+def test_group_rows_pinned():
+    # group 7: face 3 is largest; group 9: 5 and 6 tie on area, 6 has the better rank
+    rows = flag_rules.group_rows(
+        np.array([7, 7, 7, 9, 9]),
+        np.array([1, 2, 3, 5, 6]),
+        np.array([1, 1, 5, 4, 2]),
+        np.array([100, 100, 400, 50, 50]),
+    )
+    assert rows.tolist() == [[3, 3, 1], [1, 3, 0], [2, 3, 0], [6, 6, 1], [5, 6, 0]]
+    # unknown rank (NO_RANK) sorts last, then the lowest face id wins
+    assert flag_rules.keepers(
+        [(4, 10, 8, 8, flags_store.NO_RANK), (4, 11, 8, 8, 3), (4, 12, 8, 8, 3)]
+    ) == [(4, 11)]
+
+
+def test_scan_and_takedown_agree_on_the_next_keeper(tmp_path):
+    p = open_project(tmp_path / "p.db", create=True)
+    src = faces_store.add_source(p, "/x/f.tsv", "msceleb", 1, 0.0, "f")
+    # one byte-identical image in 3 identities: face 1 (m.a) is the largest, so the keeper;
+    # faces 2-4 tie on size, 3 and 4 share the best rank, so 3 is next
+    sizes = {1: 300, 2: 200, 3: 200, 4: 200, 5: 100}
+    ranks = {1: 1, 2: 5, 3: 2, 4: 2, 5: 1}
+    idents = {1: "m.a", 2: "m.b", 3: "m.b", 4: "m.c", 5: "m.c"}
+    with p.tx():
+        ids = faces_store.create_identities(p, sorted(set(idents.values())))
+        faces_store.insert_faces(
+            p,
+            [
+                (ids[idents[f]], src.id, f, None, None, None, ranks[f]) + (None,) * 7
+                for f in sorted(idents)
+            ],
+        )
+        faces_store.refresh_face_counts(p, ids.values())
+    same = b"\x01" * 32
+    flags_store.insert_hashes(
+        p,
+        [
+            (
+                f,
+                same if f < 5 else b"\x05" * 32,
+                (1 << 40) if f < 5 else 7,
+                0,
+                sizes[f],
+                sizes[f],
+                0,
+                100.0,
+                0,
+            )
+            for f in sorted(idents)
+        ],
+    )
+    scan.update_flags(p)
+    assert keeper_of_groups(p) == {frozenset({1, 2, 3, 4}): 1}
+    takedown(p, "m.a", "alice")  # removes the keeper
+    after_takedown = keeper_of_groups(p)
+    assert after_takedown == {frozenset({2, 3, 4}): 3}
+    scan.update_flags(p)  # the scan's own path on what is left
+    assert keeper_of_groups(p) == after_takedown
+    p.close()
