@@ -82,8 +82,6 @@ class QuitOnSignals:
 def make_app(argv: list[str] | None = None):
     from PySide6.QtWidgets import QApplication
 
-    import annotator.gui.qtcompat  # noqa: F401 - PySide6 work-arounds before any slot runs
-
     app = QApplication.instance() or QApplication(list(argv or sys.argv[:1]))
     app.setApplicationName("annotator")
     app.setOrganizationName("annotator")

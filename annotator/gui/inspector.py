@@ -18,7 +18,6 @@ from PySide6.QtWidgets import (
 )
 
 from annotator.gui.delegates import LABEL_COLORS
-from annotator.gui.qtcompat import emit
 from annotator.gui.thumbnails import ThumbnailLoader
 from annotator.store.browse import FaceDetail, Partner
 
@@ -75,7 +74,7 @@ class _PartnerTile(QFrame):
 
     def mouseReleaseEvent(self, e: QMouseEvent) -> None:
         if e.button() == Qt.MouseButton.LeftButton:
-            emit(self.clicked, self.partner.identity_id, self.partner.face_id)
+            self.clicked.emit(self.partner.identity_id, self.partner.face_id)
         super().mouseReleaseEvent(e)
 
 
