@@ -219,6 +219,15 @@ class FaceGridView(QListView):
         rows = sorted(ix.row() for ix in self.selectionModel().selectedIndexes())
         return [self.grid_model.tiles[r].id for r in rows if r < len(self.grid_model.tiles)]
 
+    def target_face_ids(self) -> tuple[list[int], bool]:
+        """What a key acts on: the selected faces, else the current face; and whether they
+        came from the selection."""
+        sel = self.selected_face_ids()
+        if sel:
+            return sel, True
+        cur = self.current_face_id()
+        return ([cur] if cur is not None else []), False
+
     def current_face_id(self) -> int | None:
         ix = self.currentIndex()
         if not ix.isValid() or ix.row() >= len(self.grid_model.tiles):
