@@ -34,6 +34,7 @@ from annotator.core import ops
 from annotator.gui import shortcuts
 from annotator.gui.face_grid import FaceGridModel, FaceGridView
 from annotator.gui.identity_model import IdentityModel
+from annotator.gui.keyrepeat import RepeatWatch
 from annotator.gui.modes import Mode, ReviewMode
 from annotator.gui.qa_mode import QaMode
 from annotator.gui.thumbnails import ThumbnailLoader
@@ -69,6 +70,10 @@ class MainWindow(QMainWindow):
         self._review_sizes: list[int] = []  # the splitter while another mode is shown
         self.setWindowTitle("annotator")
         self.resize(1400, 860)
+        self._repeat = RepeatWatch(self)
+        app = QApplication.instance()
+        if app is not None:
+            app.installEventFilter(self._repeat)
         self._build()
         self._make_actions()
         self._restore_layout()
@@ -205,7 +210,7 @@ class MainWindow(QMainWindow):
             a.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
             a.setToolTip(s.description)
             handler = getattr(self, s.handler)
-            a.triggered.connect(lambda _c=False, h=handler: self._guard(h))
+            a.triggered.connect(lambda _c=False, s=s, h=handler: self._key_action(s, h))
             self.addAction(a)
             self.actions_by_name[s.name] = a
             if s.menu:
@@ -217,6 +222,15 @@ class MainWindow(QMainWindow):
         menus["Help"].addAction(about)
         menus["Edit"].aboutToShow.connect(self._update_undo_text)
         self._enable_actions()
+
+    def _key_action(self, s: shortcuts.Shortcut, handler) -> None:
+        """Run a shortcut's handler, unless a held key's auto-repeat fired it and the table says
+        a repeat may not (Enter, G, M…; a label key on a selection of faces)."""
+        if self._repeat.repeating and (
+            s.repeat == "no" or (s.repeat == "one" and self.grid.selected_face_ids())
+        ):
+            return
+        self._guard(handler)
 
     def _enable_actions(self) -> None:
         """The actions of the current mode on, the others off (the shortcut table says which)."""

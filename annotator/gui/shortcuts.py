@@ -24,6 +24,9 @@ class Shortcut(NamedTuple):
     modes: tuple[str, ...] = BOTH  # the modes in which the action is enabled
     title: str = ""  # menu text (default: the description up to its first " (")
     section: bool = False  # a separator before it in its menu
+    # On a held key's auto-repeated presses: "yes" runs again, "no" never (a fresh press is
+    # needed), "one" only when the action changes a single face (no selection).
+    repeat: str = "yes"
 
     @property
     def menu_text(self) -> str:
@@ -152,6 +155,35 @@ SHORTCUTS: tuple[Shortcut, ...] = (
     ),
     Shortcut(("?",), "help_shortcuts", "Show this list of shortcuts", "show_shortcuts", "Help"),
     Shortcut(("Ctrl+Q",), "quit", "Quit (every label is already saved)", "close", "File"),
+)
+
+
+# Auto-repeat never triggers an action that changes more than one face: a held label key walks
+# single faces, but labels a selection once; Enter, G, M, undo/redo and dialogs need a fresh press.
+_LABEL_KEYS = (
+    "label_correct",
+    "label_wrong_identity",
+    "label_duplicate",
+    "label_unusable",
+    "label_unsure",
+    "label_clear",
+)
+_NO_REPEAT = (
+    "review_identity",
+    "duplicate_group",
+    "move_faces",
+    "undo",
+    "redo",
+    "qa_pass",
+    "leave_qa",
+    "adjudication_queue",
+    "statistics",
+    "help_shortcuts",
+    "quit",
+)
+SHORTCUTS = tuple(
+    s._replace(repeat="one" if s.name in _LABEL_KEYS else "no" if s.name in _NO_REPEAT else "yes")
+    for s in SHORTCUTS
 )
 
 

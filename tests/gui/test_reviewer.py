@@ -384,3 +384,62 @@ def test_enter_in_a_mostly_reviewed_list_does_not_page_through_it(
     key(qtbot, window, Qt.Key.Key_Return)
     assert reviewed(demo_project, ids[5]) == 1 and window.current_identity == ids[5]
     assert "Every identity in this list is reviewed" in window.statusBar().currentMessage()
+
+
+# -- key auto-repeat (issue 9 item 1) ----------------------------------------------------------
+
+
+def held(win, k, text="", repeats=5, mod=Qt.KeyboardModifier.NoModifier):
+    """A key held down: one fresh press, then ``repeats`` auto-repeated presses, one release
+    (the events an X server sends, through Qt's shortcut map as real keys go)."""
+    from PySide6.QtTest import QTest
+
+    QTest.simulateEvent(win.grid, True, k, mod, text, False)
+    for _ in range(repeats):
+        QTest.simulateEvent(win.grid, False, k, mod, text, True)
+        QTest.simulateEvent(win.grid, True, k, mod, text, True)
+    QTest.simulateEvent(win.grid, False, k, mod, text, False)
+
+
+def reviewed_count(path):
+    with open_project(path) as p:
+        return p.conn.execute("SELECT count(*) FROM identities WHERE reviewed").fetchone()[0]
+
+
+def test_held_enter_reviews_one_identity(qtbot, window, demo_project):
+    held(window, Qt.Key.Key_Return, "\r", repeats=8)
+    assert reviewed_count(demo_project) == 1  # a fresh press for the next one
+    assert "Reviewed" in window.statusBar().currentMessage()
+    held(window, Qt.Key.Key_Return, "\r", repeats=3)
+    assert reviewed_count(demo_project) == 2
+
+
+def test_held_label_key_walks_single_faces_but_never_relabels_a_selection(
+    qtbot, window, demo_project
+):
+    ident = window.current_identity
+    n = len(window.grid_model.tiles)
+    held(window, Qt.Key.Key_2, "2", repeats=2)  # no selection: one face per press, walking
+    assert labels_of(demo_project, ident)[:4] == ["wrong_identity"] * 3 + [None]
+    assert window.grid.currentIndex().row() == 3
+    key(qtbot, window, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
+    held(window, Qt.Key.Key_4, "4", repeats=4)  # the fresh press labels the selection once
+    assert labels_of(demo_project, ident) == ["unusable"] * n
+    # a repeated press on a new selection does nothing
+    from PySide6.QtTest import QTest
+
+    key(qtbot, window, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
+    QTest.simulateEvent(window.grid, True, Qt.Key.Key_1, Qt.KeyboardModifier.NoModifier, "1", True)
+    assert labels_of(demo_project, ident) == ["unusable"] * n
+
+
+def test_held_g_and_m_open_one_dialog(qtbot, window, demo_project):
+    from PySide6.QtTest import QTest
+
+    QTest.simulateEvent(window.grid, True, Qt.Key.Key_M, Qt.KeyboardModifier.NoModifier, "m", True)
+    assert window._dialog is None  # a repeated M alone opens nothing
+    window.statusBar().clearMessage()
+    QTest.simulateEvent(window.grid, True, Qt.Key.Key_G, Qt.KeyboardModifier.NoModifier, "g", True)
+    assert window._dialog is None and window.statusBar().currentMessage() == ""
+    key(qtbot, window, Qt.Key.Key_G)  # a fresh press runs (this face is in no group)
+    assert "no duplicate group" in window.statusBar().currentMessage()

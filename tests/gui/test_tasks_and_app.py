@@ -457,3 +457,23 @@ def test_a_finished_task_keeps_the_cursor_and_selection(qtbot, window):
     qtbot.waitUntil(lambda: not window._tasks, timeout=10_000)
     assert g.current_face_id() == tiles[3].id
     assert g.selected_face_ids() == [tiles[1].id]
+
+
+def test_annotator_gui_help_prints_usage(capsys, tmp_path, monkeypatch):
+    """`annotator-gui --help` prints usage (it said "no project file at …/--help")."""
+    from annotator.gui.app import main
+
+    monkeypatch.chdir(tmp_path)
+    for flag in ("--help", "-h"):
+        with pytest.raises(SystemExit) as e:
+            main([flag])
+        assert e.value.code == 0
+        out, err = capsys.readouterr()
+        assert out.startswith("usage: annotator-gui [PROJECT.db]") and err == ""
+    with pytest.raises(SystemExit) as e:
+        main(["--bogus"])
+    out, err = capsys.readouterr()
+    assert (
+        e.value.code == 1
+        and err.strip() == "error: unknown option --bogus (see annotator-gui --help)"
+    )
