@@ -439,7 +439,7 @@ class MainWindow(QMainWindow):
         samples = {0: "m.0m9etj4x", 2: "9999", 3: "999", 4: "99/999"}
         for c, sample in samples.items():
             head = str(self.model.headerData(c, Qt.Orientation.Horizontal)) if self.model else ""
-            w = max(hm.horizontalAdvance(head), fm.horizontalAdvance(sample)) + 16
+            w = max(hm.horizontalAdvance(head), fm.horizontalAdvance(sample)) + 12
             self.table.setColumnWidth(c, w)
 
     def _remember_place(self) -> None:
@@ -475,7 +475,8 @@ class MainWindow(QMainWindow):
         left, centre, right = self.splitter.sizes()
         if self._default_split:  # first start: room for the names, the inspector at its best
             self._default_split = False
-            left, right = max(300, min(470, int(w * 0.34))), (330 if w >= 1300 else 300)
+            # the faces get the most: 5 columns of 112 px faces at 1280 px (a 21-face identity fits)
+            left, right = max(300, min(420, int(w * 0.28))), (250 if w >= 1400 else 230)
         # A layout saved on a bigger screen: the faces keep at least a third of the width.
         want = min(420, int(w * 0.35))
         if w - left - right < want:

@@ -248,4 +248,5 @@ def legend_html() -> str:
         f"<b style='color:{BADGE_COLORS[b]}'>{b}</b>&nbsp;{unit(BADGE_HELP[b].split(' (')[0])}&nbsp;"
         for b in BADGE_COLORS
     )
-    return f"<small>{keys} · {hints}<br>{badges}</small>"
+    # one line each: keys, hints, badges (a narrow window wraps only between two items)
+    return f"<small>{keys}<br>{hints}<br>{badges}</small>"

@@ -102,6 +102,7 @@ SHORTCUTS: tuple[Shortcut, ...] = (
         "focus_search",
         "Edit",
         (REVIEW,),
+        "Search identities…",
     ),
     Shortcut(
         ("Ctrl++", "Ctrl+="), "zoom_in", "Bigger thumbnails (also Ctrl+wheel)", "zoom_in", "View"
@@ -116,6 +117,7 @@ SHORTCUTS: tuple[Shortcut, ...] = (
         "Mark every face of the identity selected",
         "select_all_faces",
         "Edit",
+        title="Mark all faces",
     ),
     Shortcut(
         (),

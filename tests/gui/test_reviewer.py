@@ -443,3 +443,39 @@ def test_held_g_and_m_open_one_dialog(qtbot, window, demo_project):
     assert window._dialog is None and window.statusBar().currentMessage() == ""
     key(qtbot, window, Qt.Key.Key_G)  # a fresh press runs (this face is in no group)
     assert "no duplicate group" in window.statusBar().currentMessage()
+
+
+def test_menus_are_narrow_and_the_sheet_lists_every_key(qtbot, window):
+    """Menu items carry short titles (the Review menu was ~740 px wide with the shortcut
+    descriptions); the `?` sheet lists Ctrl+I (statistics) and Esc (leave the QA pass)."""
+    from annotator.gui.dialogs.simple import ShortcutsDialog
+
+    for menu in window.menuBar().findChildren(type(window.menuBar().addMenu("x"))):
+        assert menu.sizeHint().width() < 400, (menu.title(), menu.sizeHint().width())
+    sheet = ShortcutsDialog(window)
+    text = sheet.findChild(type(window.title)).text()
+    assert "<b>Ctrl+I</b>" in text and "<b>Esc</b>" in text
+    sheet.deleteLater()
+
+
+def test_default_layout_at_1280x800_shows_a_21_face_identity_whole(qtbot, demo_project, tmp_path):
+    """The inspector is narrow and the list modest: at 1280x800 the grid has 5 columns and 5
+    rows of 112 px faces (it had 3-4 columns with the inspector at 330 px)."""
+    from PySide6.QtCore import QSettings
+
+    from annotator.gui.main_window import MainWindow
+
+    st = QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat)
+    win = MainWindow(st, "tester")
+    qtbot.addWidget(win)
+    win.resize(1280, 800)
+    win.set_project(open_project(demo_project))
+    win.show()
+    qtbot.waitExposed(win)
+    qtbot.wait(50)
+    cell = win.grid.gridSize()
+    vp = win.grid.viewport().size()
+    assert vp.width() // cell.width() >= 5, (vp.width(), cell.width())
+    assert (vp.width() // cell.width()) * (vp.height() // cell.height()) >= 21
+    assert win.inspector.width() <= 260
+    win.close()

@@ -314,6 +314,16 @@ def user_settings(tmp_path):
     QSettings.setPath(fmt, scope, os.path.expanduser("~/.config"))
 
 
+_SAFETY: list[QTimer] = []
+
+
+@pytest.fixture(autouse=True)
+def _stop_safety_timers():
+    yield
+    while _SAFETY:
+        _SAFETY.pop().stop()
+
+
 def _drive(qtbot, steps, safety_ms=15_000):
     """Call ``steps`` with the main window one after the other, from app.run's event loop
     (once the window is visible)."""
@@ -335,7 +345,10 @@ def _drive(qtbot, steps, safety_ms=15_000):
         for w in QApplication.topLevelWidgets():
             w.close()
 
-    QTimer.singleShot(safety_ms, safety)
+    timer = QTimer(singleShot=True, interval=safety_ms)
+    timer.timeout.connect(safety)
+    timer.start()
+    _SAFETY.append(timer)  # stopped after the test: it must not close a later test's window
     go()
 
 
