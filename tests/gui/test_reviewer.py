@@ -187,6 +187,8 @@ def test_duplicate_group_keeper(qtbot, window, demo_project):
     qtbot.waitUntil(lambda: window._dialog is None)
     assert labels_of(demo_project, ident)[:3] == ["duplicate", "correct", "duplicate"]
     assert [t.label for t in window.grid_model.tiles[:3]] == ["duplicate", "correct", "duplicate"]
+    msg = window.statusBar().currentMessage()  # G says what it did
+    assert f"kept face {faces[1]}" in msg and "2 other copies labeled duplicate" in msg
 
 
 def test_g_without_group_says_so(qtbot, window):
