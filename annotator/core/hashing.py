@@ -51,8 +51,8 @@ from functools import lru_cache
 import numpy as np
 from PIL import Image
 
-from annotator.core.decode import open_image
 from annotator.core.access import read_planned
+from annotator.core.decode import open_image
 
 GRAY_TOLERANCE = 2
 SHARPNESS_SIDE = 64  # sharpness is measured after box-reducing to about this many pixels

@@ -82,8 +82,6 @@ class QuitOnSignals:
 def make_app(argv: list[str] | None = None):
     from PySide6.QtWidgets import QApplication
 
-    import annotator.gui.qtcompat  # noqa: F401 - PySide6 work-arounds before any slot runs
-
     app = QApplication.instance() or QApplication(list(argv or sys.argv[:1]))
     app.setApplicationName("annotator")
     app.setOrganizationName("annotator")
@@ -265,10 +263,24 @@ def _screenshot(app, st, name, project_path, identity_key, view, screenshot, siz
     return 0
 
 
+USAGE = """usage: annotator-gui [PROJECT.db]
+
+Open the reviewer window on PROJECT.db (without it, on the last project opened).
+Every label is saved the moment it is given. For a reviewer name, a view (qa, adjudicate,
+stats) or a screenshot, use `annotator gui --help`."""
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of `annotator-gui [P.db]`."""
     args = list(sys.argv[1:] if argv is None else argv)
+    if any(a in ("-h", "--help") for a in args):
+        print(USAGE)
+        sys.exit(0)
     try:
+        if args and args[0].startswith("-"):
+            raise AnnotatorError(f"unknown option {args[0]} (see annotator-gui --help)")
+        if len(args) > 1:
+            raise AnnotatorError("expected at most one project file (see annotator-gui --help)")
         sys.exit(run(args[0] if args else None))
     except AnnotatorError as e:
         print(f"error: {e}", file=sys.stderr)

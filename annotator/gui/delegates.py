@@ -34,7 +34,7 @@ BADGE_HELP: dict[str, str] = {
     "!": "corrupt",
     "Q": "quality (tiny / grayscale / blurry)",
 }
-MARGIN = 6
+MARGIN = 4
 BORDER = 4
 
 TileRole = 0x0101

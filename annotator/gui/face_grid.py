@@ -22,7 +22,6 @@ from PySide6.QtGui import QKeyEvent, QWheelEvent
 from PySide6.QtWidgets import QAbstractItemView, QListView, QStyle
 
 from annotator.gui.delegates import BADGE_HELP, ErrorRole, FaceDelegate, PixmapRole, TileRole
-from annotator.gui.qtcompat import emit
 from annotator.gui.thumbnails import ThumbnailLoader
 from annotator.store.browse import FaceTile
 
@@ -59,7 +58,7 @@ class FaceGridModel(QAbstractListModel):
             if r is not None:
                 self.tiles[r].label = label
                 ix = self.index(r)
-                emit(self.dataChanged, ix, ix)
+                self.dataChanged.emit(ix, ix)
 
     def remove_faces(self, face_ids: Iterable[int]) -> None:
         rows = sorted((self._row_of[f] for f in face_ids if f in self._row_of), reverse=True)
@@ -83,7 +82,7 @@ class FaceGridModel(QAbstractListModel):
         r = self._row_of.get(face_id)
         if r is not None:
             ix = self.index(r)
-            emit(self.dataChanged, ix, ix, [PixmapRole])
+            self.dataChanged.emit(ix, ix, [PixmapRole])
 
     def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(self.tiles)
@@ -153,7 +152,7 @@ class FaceGridView(QListView):
         self._fit_grid()
         self.doItemsLayout()
         self.viewport().update()
-        emit(self.zoomed, size)
+        self.zoomed.emit(size)
 
     def _fit_grid(self) -> None:
         """Spread the columns over the whole width: no empty strip right of the tiles."""
@@ -219,6 +218,15 @@ class FaceGridView(QListView):
     def selected_face_ids(self) -> list[int]:
         rows = sorted(ix.row() for ix in self.selectionModel().selectedIndexes())
         return [self.grid_model.tiles[r].id for r in rows if r < len(self.grid_model.tiles)]
+
+    def target_face_ids(self) -> tuple[list[int], bool]:
+        """What a key acts on: the selected faces, else the current face; and whether they
+        came from the selection."""
+        sel = self.selected_face_ids()
+        if sel:
+            return sel, True
+        cur = self.current_face_id()
+        return ([cur] if cur is not None else []), False
 
     def current_face_id(self) -> int | None:
         ix = self.currentIndex()

@@ -28,7 +28,6 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QBrush, QColor, QFont
 
-from annotator.gui.qtcompat import emit
 from annotator.store import browse
 from annotator.store.db import Project, open_project
 
@@ -94,7 +93,7 @@ class _SearchJob(QRunnable):
             ids = None  # interrupted by a newer search (or failed: the GUI searches itself)
         except Exception:  # noqa: BLE001 - never let a worker exception reach Qt
             ids = None
-        emit(s.signals.done, self.generation, ids)
+        s.signals.done.emit(self.generation, ids)
 
 
 class IdentityModel(QAbstractTableModel):
@@ -176,7 +175,7 @@ class IdentityModel(QAbstractTableModel):
         else:
             self.searching = False
             self._set_ids(ids)
-        emit(self.searched)
+        self.searched.emit()
 
     def close(self) -> None:
         """Stop the search worker and close its connection (the project stays open)."""
@@ -194,9 +193,9 @@ class IdentityModel(QAbstractTableModel):
             if self._population >= self.async_above:
                 self._query_in_worker()  # 0.05-0.2 s of SQL at 100k identities
                 return
-            emit(self.layoutAboutToBeChanged)
+            self.layoutAboutToBeChanged.emit()
             self.reload()
-            emit(self.layoutChanged)
+            self.layoutChanged.emit()
 
     def next_unreviewed_row(self, start: int) -> int | None:
         """The first row after ``start`` (wrapping around, ``start`` itself last) whose identity
@@ -265,7 +264,7 @@ class IdentityModel(QAbstractTableModel):
             page = self._pages.get(r // PAGE)
             if page is not None and i in fresh:
                 page[i] = fresh[i]
-            emit(self.dataChanged, self.index(r, 0), self.index(r, len(COLUMNS) - 1))
+            self.dataChanged.emit(self.index(r, 0), self.index(r, len(COLUMNS) - 1))
 
     # -- Qt model API --------------------------------------------------------------------
     def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008

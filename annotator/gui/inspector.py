@@ -18,11 +18,11 @@ from PySide6.QtWidgets import (
 )
 
 from annotator.gui.delegates import LABEL_COLORS
-from annotator.gui.qtcompat import emit
 from annotator.gui.thumbnails import ThumbnailLoader
 from annotator.store.browse import FaceDetail, Partner
 
-BIG = 256
+BIG = 256  # the thumbnail asked for; shown scaled to the panel's width
+SHOWN_MIN = 200
 SMALL = 96
 FLAG_TEXT = {
     "exact_dup": "exact duplicate",
@@ -75,7 +75,7 @@ class _PartnerTile(QFrame):
 
     def mouseReleaseEvent(self, e: QMouseEvent) -> None:
         if e.button() == Qt.MouseButton.LeftButton:
-            emit(self.clicked, self.partner.identity_id, self.partner.face_id)
+            self.clicked.emit(self.partner.identity_id, self.partner.face_id)
         super().mouseReleaseEvent(e)
 
 
@@ -88,13 +88,14 @@ class Inspector(QScrollArea):
         self.detail: FaceDetail | None = None
         self._partners: list[_PartnerTile] = []
         self.setWidgetResizable(True)
-        self.setMinimumWidth(300)
+        self.setMinimumWidth(SHOWN_MIN + 30)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         body = QWidget()
         self.setWidget(body)
         lay = QVBoxLayout(body)
         lay.setContentsMargins(10, 10, 10, 10)
         self.image = QLabel()
-        self.image.setMinimumSize(BIG, BIG)
+        self.image.setMinimumSize(SHOWN_MIN, SHOWN_MIN)
         self.image.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.image.setStyleSheet("background:#2b2b2b; border-radius:4px")
         lay.addWidget(self.image)
@@ -109,6 +110,7 @@ class Inspector(QScrollArea):
         lay.addLayout(self.flags_box)
         lay.addStretch(1)
         loader.ready.connect(self._thumb_ready)
+        loader.failed.connect(lambda fid, _e: self._thumb_ready(fid))
         self.show_detail(None)
 
     def show_detail(self, d: FaceDetail | None) -> None:
@@ -147,7 +149,7 @@ class Inspector(QScrollArea):
         if d.corrupt:
             rows.append(("Corrupt", f"<span style='color:#d62f2f'>{html.escape(d.corrupt)}</span>"))
         err = self.loader.error(t.id)
-        if err:
+        if err and err != d.corrupt:  # the reason is said once, not again for the thumbnail
             rows.append(("Read error", f"<span style='color:#d62f2f'>{html.escape(err)}</span>"))
         if not d.flags:
             rows.append(("Flags", "none" if d.phash else "none (not scanned yet)"))
@@ -194,12 +196,12 @@ class Inspector(QScrollArea):
         pm = self.loader.request(self.detail.tile.locator(), BIG)
         if pm is None:
             err = self.loader.error(self.detail.tile.id)
-            self.image.setText(
-                f"<span style='color:#ff9c9c'>{html.escape(err)}</span>" if err else "…"
-            )
-            self.image.setWordWrap(True)
+            # the reason is in the table below, once
+            self.image.setText("<span style='color:#ff9c9c'>cannot read</span>" if err else "…")
+            self.image.setToolTip(err or "")
         else:
-            w = max(BIG, min(self.image.width(), 360))
+            self.image.setToolTip("")
+            w = max(SHOWN_MIN, min(self.image.width(), 360))
             self.image.setPixmap(
                 pm.scaled(
                     w,

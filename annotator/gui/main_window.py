@@ -6,7 +6,6 @@ Every mutation goes through :mod:`annotator.core.ops`; the views refresh from th
 
 from __future__ import annotations
 
-import html
 import time
 from pathlib import Path
 
@@ -35,7 +34,9 @@ from annotator.core import access, ops
 from annotator.gui import shortcuts
 from annotator.gui.face_grid import FaceGridModel, FaceGridView
 from annotator.gui.identity_model import IdentityModel
-from annotator.gui.inspector import Inspector
+from annotator.gui.keyrepeat import RepeatWatch
+from annotator.gui.modes import Mode, ReviewMode
+from annotator.gui.qa_mode import QaMode
 from annotator.gui.thumbnails import ThumbnailLoader
 from annotator.model import LABELS, AnnotatorError
 from annotator.store import browse
@@ -65,9 +66,14 @@ class MainWindow(QMainWindow):
         self._total = 0
         self._dialog: QWidget | None = None  # the open G / M dialog (tests reach it here)
         self._help: QWidget | None = None  # the shortcut sheet (not modal)
-        self.qa_mode = None  # a gui.qa_mode.QaMode while a QA pass is shown (blind grid)
+        self._stats_dialog = None  # the statistics dashboard (not modal, kept)
+        self._review_sizes: list[int] = []  # the splitter while another mode is shown
         self.setWindowTitle("annotator")
         self.resize(1400, 860)
+        self._repeat = RepeatWatch(self)
+        app = QApplication.instance()
+        if app is not None:
+            app.installEventFilter(self._repeat)
         self._build()
         self._make_actions()
         self._restore_layout()
@@ -134,18 +140,21 @@ class MainWindow(QMainWindow):
         self.grid.set_thumb_size(size)
         self.grid.zoomed.connect(lambda s: self.settings.setValue("thumb_size", s))
         cv.addWidget(self.grid, 1)
-        self.legend = QLabel(_legend_html())
+        self.legend = QLabel()
         self.legend.setStyleSheet("color:#555")
         self.legend.setWordWrap(True)  # else its one long line is the centre's minimum width
         cv.addWidget(self.legend)
 
-        self.inspector = Inspector(self.loader)
-        self.inspector.open_face.connect(self.open_face)
+        # The window holds one mode and calls it (modes.py); review mode is the default.
+        self.review = ReviewMode(self)
+        self.mode: Mode = self.review
+        self.inspector = self.review.inspector
+        self.legend.setText(self.mode.legend_html())
 
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.addWidget(left)
         self.splitter.addWidget(centre)
-        self.splitter.addWidget(self.inspector)
+        self.splitter.addWidget(self.mode.panel)
         self.splitter.setStretchFactor(0, 0)
         self.splitter.setStretchFactor(1, 1)
         self.splitter.setStretchFactor(2, 0)
@@ -195,29 +204,186 @@ class MainWindow(QMainWindow):
         for s in shortcuts.SHORTCUTS:
             if s.handler is None:
                 continue
-            a = QAction(s.description.split(" (")[0], self)
+            a = QAction(s.menu_text, self)
             a.setObjectName(s.name)
             a.setShortcuts([QKeySequence(k) for k in s.keys])
             a.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
             a.setToolTip(s.description)
             handler = getattr(self, s.handler)
-            a.triggered.connect(lambda _c=False, h=handler: self._guard(h))
+            a.triggered.connect(lambda _c=False, s=s, h=handler: self._key_action(s, h))
             self.addAction(a)
             self.actions_by_name[s.name] = a
             if s.menu:
+                if s.section:
+                    menus[s.menu].addSeparator()
                 menus[s.menu].addAction(a)
         about = QAction("&About annotator", self)
         about.triggered.connect(self.about)
         menus["Help"].addAction(about)
         menus["Edit"].aboutToShow.connect(self._update_undo_text)
-        from annotator.gui.qa_mode import install_actions
+        self._enable_actions()
 
-        install_actions(self, menus)  # QA pass, adjudication queue, statistics
+    def _key_action(self, s: shortcuts.Shortcut, handler) -> None:
+        """Run a shortcut's handler, unless a held key's auto-repeat fired it and the table says
+        a repeat may not (Enter, G, M…; a label key on a selection of faces)."""
+        if self._repeat.repeating and (
+            s.repeat == "no" or (s.repeat == "one" and self.grid.selected_face_ids())
+        ):
+            return
+        self._guard(handler)
+
+    def _enable_actions(self) -> None:
+        """The actions of the current mode on, the others off (the shortcut table says which)."""
+        for s in shortcuts.SHORTCUTS:
+            a = self.actions_by_name.get(s.name)
+            if a is not None:
+                a.setEnabled(self.mode.name in s.modes)
+
+    # -- modes -------------------------------------------------------------------------------
+    def set_mode(self, mode: Mode) -> None:
+        """Show ``mode``: its side panel, the identity list or not, its header, legend and
+        actions; the old mode leaves first."""
+        old = self.mode
+        if mode is old:
+            return
+        old.leave()
+        if old is self.review:
+            self._review_sizes = self.splitter.sizes()
+        if old.status is not None:
+            self.statusBar().removeWidget(old.status)
+        old.panel.hide()
+        self.splitter.replaceWidget(2, mode.panel)
+        mode.panel.show()
+        if old is not self.review:
+            old.panel.setParent(None)
+            old.panel.deleteLater()
+        self.mode = mode
+        self.splitter.widget(0).setVisible(mode.shows_list)
+        if mode.status is not None:
+            self.statusBar().addPermanentWidget(mode.status)
+            mode.status.show()
+        self.legend.setText(mode.legend_html())
+        self._enable_actions()
+        if mode.panel_width is not None:
+            sizes = self.splitter.sizes()
+            centre = max(sum(sizes) - mode.panel_width, 400)
+            self.splitter.setSizes(
+                [0 if not mode.shows_list else sizes[0], centre, mode.panel_width]
+            )
+        elif self._review_sizes:
+            self.splitter.setSizes(self._review_sizes)
+        mode.enter()
+        self.refresh_header()
+        if mode is self.review and self.project is not None:
+            self.reload_list()
+        self.grid.setFocus()
+
+    def enter_qa(self, pass_id: int) -> QaMode:
+        """Show QA pass ``pass_id`` of this reviewer blind in the grid."""
+        self.set_mode(self.review)
+        mode = QaMode.open(self, pass_id)
+        self.set_mode(mode)
+        return mode
+
+    def leave_qa(self) -> None:
+        self.set_mode(self.review)
+
+    def start_qa_pass(self) -> None:
+        """Review > QA pass…: resume a pass or draw a new one, then show it."""
+        from annotator.gui.dialogs.qa_start_dialog import QaStartDialog
+
+        if self.project is None:
+            raise AnnotatorError("open a project first")
+        d = QaStartDialog(self.project, self.reviewer, self)
+
+        def finished(ok: int) -> None:
+            self._dialog = None
+            if ok and d.pass_id is not None:
+                if d.started is not None:
+                    s = d.started
+                    self.show_message(
+                        f"QA pass {s.pass_id}: {s.items} of {s.eligible} eligible faces "
+                        f"(seed {s.seed})",
+                        10000,
+                    )
+                pid = d.pass_id
+                self._guard(lambda: self.enter_qa(pid))
+            d.deleteLater()
+
+        d.finished.connect(finished)
+        self._dialog = d
+        d.open()
+
+    def open_adjudication(self):
+        from annotator.gui.dialogs.adjudicate_dialog import AdjudicateDialog
+
+        if self.project is None:
+            raise AnnotatorError("open a project first")
+        assert self.loader is not None
+        d = AdjudicateDialog(self.project, self.reviewer, self.loader, self)
+        d.decided.connect(self.apply_changes)
+
+        def finished(_r: int) -> None:
+            self._dialog = None
+            d.deleteLater()
+
+        d.finished.connect(finished)
+        self._dialog = d
+        d.open()
+        return d
+
+    def open_statistics(self):
+        from annotator.gui.dialogs.stats_dialog import StatsDialog
+
+        if self.project is None:
+            raise AnnotatorError("open a project first")
+        d = self._stats_dialog
+        if d is None or d.project_path != self.project.path:
+            if d is not None:
+                d.close()
+                d.deleteLater()
+            d = StatsDialog(self.project.path, self)
+            self._stats_dialog = d
+        else:
+            d.refresh()
+        d.show()
+        d.raise_()
+        return d
+
+    # -- what a mode may use (modes.ModeHost) ------------------------------------------------
+    def show_message(self, text: str, ms: int = 5000) -> None:
+        self.statusBar().showMessage(text, ms)
+
+    def run_op(self, op, *, follow: bool = False, message=None, nothing: str = ""):
+        """One user action: ``op(project)`` (one transaction in core.ops), its error in the
+        status bar, the views refreshed from the returned Changes, a status line saying what it
+        did (``message(changes)``), or ``nothing`` when op returned None."""
+        if self.project is None:
+            return None
+        try:
+            ch = op(self.project)
+        except AnnotatorError as e:
+            self.show_message(str(e), 8000)
+            QApplication.beep()
+            return None
+        if ch is None:
+            if nothing:
+                self.show_message(nothing, 4000)
+            return None
+        if message is not None:
+            self.show_message(message(ch), 6000)
+        self.apply_changes(ch, follow=follow)
+        return ch
+
+    def identity_row(self, identity_id: int) -> browse.IdentityRow | None:
+        return self.model.row_by_id(identity_id) if self.model is not None else None
+
+    def refresh_header(self) -> None:
+        self.title.setText(self.mode.header_html())
 
     # -- project -----------------------------------------------------------------------------
     def set_project(self, project: Project) -> None:
-        if self.qa_mode is not None:
-            self.qa_mode.leave()
+        self.set_mode(self.review)
         self._remember_place()
         if self.model is not None:
             self.model.close()
@@ -274,7 +440,7 @@ class MainWindow(QMainWindow):
         samples = {0: "m.0m9etj4x", 2: "9999", 3: "999", 4: "99/999"}
         for c, sample in samples.items():
             head = str(self.model.headerData(c, Qt.Orientation.Horizontal)) if self.model else ""
-            w = max(hm.horizontalAdvance(head), fm.horizontalAdvance(sample)) + 16
+            w = max(hm.horizontalAdvance(head), fm.horizontalAdvance(sample)) + 12
             self.table.setColumnWidth(c, w)
 
     def _remember_place(self) -> None:
@@ -310,7 +476,8 @@ class MainWindow(QMainWindow):
         left, centre, right = self.splitter.sizes()
         if self._default_split:  # first start: room for the names, the inspector at its best
             self._default_split = False
-            left, right = max(300, min(470, int(w * 0.34))), (330 if w >= 1300 else 300)
+            # the faces get the most: 5 columns of 112 px faces at 1280 px (a 21-face identity fits)
+            left, right = max(300, min(420, int(w * 0.28))), (250 if w >= 1400 else 230)
         # A layout saved on a bigger screen: the faces keep at least a third of the width.
         want = min(420, int(w * 0.35))
         if w - left - right < want:
@@ -378,17 +545,7 @@ class MainWindow(QMainWindow):
             else:
                 self.statusBar().showMessage(summary(title, result, task.cancelled), 15000)
             self.reload_list()
-            if self.current_identity is not None:  # new faces or flags (badges) of the grid
-                # the progress dialog is not modal: the reviewer may have gone on labeling,
-                # so the cursor and the selection stay where they are
-                face = self.grid.current_face_id()
-                selected = self.grid.selected_face_ids()
-                self.show_identity(self.current_identity)
-                row = self.grid_model.row_of(face) if face is not None else None
-                if row is not None:
-                    self.grid.set_current_row(row)
-                for f in selected:
-                    self.grid.select_face(f, add=True)
+            self.mode.reload()  # new faces or flags (badges) in what the grid shows
 
         task.done.connect(done)
         return task
@@ -488,11 +645,8 @@ class MainWindow(QMainWindow):
         self.table.scrollTo(ix)
 
     def _list_row_changed(self, cur, _prev) -> None:
-        if self.model is None or not cur.isValid() or self.qa_mode is not None:
-            return
-        ident = self.model.ids[cur.row()]
-        if ident != self.current_identity:
-            self.show_identity(ident)
+        if self.model is not None and cur.isValid():
+            self.mode.identity_chosen(self.model.ids[cur.row()])
 
     def open_identity(self, identity_id: int, face_id: int | None = None) -> None:
         """Show an identity (selecting it in the list when it is listed)."""
@@ -515,54 +669,19 @@ class MainWindow(QMainWindow):
         self.loader.new_generation()
         if identity_id is None or self.project is None:
             self.grid_model.set_faces(None, [])
-            self.title.setText("<i>No identity</i>")
-            self.inspector.show_detail(None)
+            self.refresh_header()
+            self.mode.face_changed(None)
             return
         self.grid_model.set_faces(identity_id, browse.faces_of_identity(self.project, identity_id))
-        self._update_title()
+        self.refresh_header()
         self.grid.scrollToTop()
         self.grid.set_current_row(0)
         if self.grid_model.rowCount() == 0:
-            self.inspector.show_detail(None)
-
-    def _update_title(self) -> None:
-        if self.current_identity is None or self.model is None:
-            return
-        row = self.model.row_by_id(self.current_identity)
-        if row is None:
-            return
-        labeled = sum(1 for t in self.grid_model.tiles if t.label)
-        # A line may break only between the name and the counts, never inside either.
-        nb = "&nbsp;"
-        state = (
-            f"<span style='color:#2e9e44'>✓{nb}reviewed</span>"
-            if row.reviewed
-            else f"not{nb}reviewed"
-        )
-        name = f"{nb}—{nb}{html.escape(row.name).replace(' ', nb)}" if row.name else ""
-        counts = f"{nb}·{nb}".join(
-            (
-                f"{len(self.grid_model.tiles)}{nb}faces",
-                f"{labeled}{nb}labeled",
-                f"{row.flagged_count}{nb}flagged",
-                state,
-            )
-        )
-        self.title.setText(
-            f"<span style='font-size:15pt'><b>{html.escape(row.key)}</b>{name}</span>{nb} "
-            f"<span style='color:#666'>{counts}</span>"
-        )
+            self.mode.face_changed(None)
 
     def _face_changed(self, cur, _prev) -> None:
-        if self.project is None:
-            return
-        if self.qa_mode is not None:
-            self.qa_mode.face_changed()  # blind: never the inspector with its label
-            return
-        fid = self.grid.current_face_id()
-        self.inspector.show_detail(
-            browse.face_detail(self.project, fid) if fid is not None else None
-        )
+        if self.project is not None:
+            self.mode.face_changed(self.grid.current_face_id())
 
     # -- operations --------------------------------------------------------------------------
     def _guard(self, fn) -> None:
@@ -572,29 +691,9 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(str(e), 8000)
             QApplication.beep()
 
-    def _targets(self) -> tuple[list[int], bool]:
-        sel = self.grid.selected_face_ids()
-        if sel:
-            return sel, True
-        cur = self.grid.current_face_id()
-        return ([cur] if cur is not None else []), False
-
     def label(self, label: str | None) -> None:
-        if self.project is None:
-            return
-        if self.qa_mode is not None:
-            self.qa_mode.label(label)  # a QA verdict, its own event
-            return
-        ids, from_selection = self._targets()
-        if not ids:
-            return
-        rows = [self.grid_model.row_of(f) for f in ids]
-        last = max(r for r in rows if r is not None)
-        ch = ops.label_faces(self.project, ids, label, self.reviewer)
-        self.apply_changes(ch)
-        if from_selection:
-            self.grid.selectionModel().clearSelection()
-        self.grid.set_current_row(last + 1)
+        if self.project is not None:
+            self.mode.label(label)
 
     def label_correct(self) -> None:
         self.label(LABELS[0])
@@ -615,11 +714,8 @@ class MainWindow(QMainWindow):
         self.label(None)
 
     def review_identity(self) -> None:
-        if self.project is None or self.current_identity is None:
-            return
-        ch = ops.review_identity(self.project, self.current_identity, self.reviewer)
-        self.apply_changes(ch)
-        self.next_needing_review()
+        if self.project is not None:
+            self.mode.accept()
 
     def next_needing_review(self) -> None:
         assert self.model is not None
@@ -649,24 +745,12 @@ class MainWindow(QMainWindow):
         self._step_identity(-1)
 
     def undo(self) -> None:
-        if self.project is None:
-            return
-        ch = ops.undo(self.project, self.reviewer)
-        if ch is None:
-            self.statusBar().showMessage("Nothing to undo.", 4000)
-            return
-        self.statusBar().showMessage(ch.description, 4000)
-        self.apply_changes(ch, follow=True)
+        if self.project is not None:
+            self.mode.undo()
 
     def redo(self) -> None:
-        if self.project is None:
-            return
-        ch = ops.redo(self.project, self.reviewer)
-        if ch is None:
-            self.statusBar().showMessage("Nothing to redo.", 4000)
-            return
-        self.statusBar().showMessage(ch.description, 4000)
-        self.apply_changes(ch, follow=True)
+        if self.project is not None:
+            self.mode.redo()
 
     def _update_undo_text(self) -> None:
         if self.project is None:
@@ -692,11 +776,11 @@ class MainWindow(QMainWindow):
 
         def finished(ok: int) -> None:
             self._dialog = None
-            if ok and d.keeper is not None and self.project is not None:
-                self._guard(
-                    lambda: self.apply_changes(
-                        ops.choose_keeper(self.project, ids, d.keeper, self.reviewer)
-                    )
+            if ok and d.keeper is not None:
+                keeper = d.keeper
+                self.run_op(
+                    lambda p: ops.choose_keeper(p, ids, keeper, self.reviewer),
+                    message=lambda ch: _keeper_message(ch, keeper),
                 )
             d.deleteLater()
 
@@ -707,17 +791,19 @@ class MainWindow(QMainWindow):
     def move_faces(self) -> None:
         from annotator.gui.dialogs.move_dialog import MoveDialog
 
-        ids, _sel = self._targets()
+        ids, _sel = self.grid.target_face_ids()
         if self.project is None or not ids:
             return
         d = MoveDialog(self.project, len(ids), self.current_identity, self)
 
         def finished(ok: int) -> None:
             self._dialog = None
-            if ok and d.chosen is not None and self.project is not None:
-                ch = ops.move_faces(self.project, ids, d.chosen, self.reviewer)
-                self.apply_changes(ch)
-                self.statusBar().showMessage(ch.description, 5000)
+            if ok and d.chosen is not None:
+                to = d.chosen
+                self.run_op(
+                    lambda p: ops.move_faces(p, ids, to, self.reviewer),
+                    message=lambda ch: ch.description,
+                )
             d.deleteLater()
 
         d.finished.connect(finished)
@@ -751,7 +837,7 @@ class MainWindow(QMainWindow):
         if ch.labels and self._session_start is None:
             self._session_start = time.monotonic()
         if ch.identities:
-            self._update_title()
+            self.refresh_header()
             self._update_list_info()
         if follow:  # undo/redo: the cursor goes to the first face it changed
             rows = [r for f in ch.labels if (r := self.grid_model.row_of(f)) is not None]
@@ -759,7 +845,7 @@ class MainWindow(QMainWindow):
                 self.grid.set_current_row(min(rows))
         fid = self.grid.current_face_id()
         if fid is not None and fid in ch.faces:
-            self.inspector.show_detail(browse.face_detail(self.project, fid))
+            self.mode.face_changed(fid)
         self._update_status()
 
     # -- misc --------------------------------------------------------------------------------
@@ -905,21 +991,9 @@ def _import_fn(fmt: str, path: str):
     return import_fn(fmt, path)
 
 
-def _legend_html() -> str:
-    from annotator.gui.delegates import BADGE_COLORS, BADGE_HELP, LABEL_COLORS
-
-    def unit(text: str) -> str:  # a legend item never breaks inside, only between items
-        return text.replace(" ", "&nbsp;")
-
-    keys = " ".join(
-        f"<span style='color:{c}'>■</span>&nbsp;{i + 1}&nbsp;{unit(lab.replace('_', ' '))}&nbsp;"
-        for i, (lab, c) in enumerate(LABEL_COLORS.items())
+def _keeper_message(ch: ops.Changes, keeper: int) -> str:
+    others = sum(1 for f, lab in ch.labels.items() if f != keeper and lab == "duplicate")
+    return (
+        f"Duplicate group: kept face {keeper}, {others} other cop"
+        f"{'y' if others == 1 else 'ies'} labeled duplicate. Ctrl+Z undoes it."
     )
-    hints = " · ".join(
-        unit(h) for h in ("Enter: rest correct + next", "G dup group", "M move", "? help")
-    )
-    badges = " ".join(
-        f"<b style='color:{BADGE_COLORS[b]}'>{b}</b>&nbsp;{unit(BADGE_HELP[b].split(' (')[0])}&nbsp;"
-        for b in BADGE_COLORS
-    )
-    return f"<small>{keys} · {hints}<br>{badges}</small>"

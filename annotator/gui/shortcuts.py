@@ -11,6 +11,9 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+REVIEW, QA = "review", "qa"  # the window's modes (gui/modes.py, gui/qa_mode.py)
+BOTH = (REVIEW, QA)
+
 
 class Shortcut(NamedTuple):
     keys: tuple[str, ...]  # QKeySequence strings; the first is shown first
@@ -18,6 +21,16 @@ class Shortcut(NamedTuple):
     description: str
     handler: str | None  # MainWindow method name; None = handled by the widget itself
     menu: str  # menu it appears in ("" = none)
+    modes: tuple[str, ...] = BOTH  # the modes in which the action is enabled
+    title: str = ""  # menu text (default: the description up to its first " (")
+    section: bool = False  # a separator before it in its menu
+    # On a held key's auto-repeated presses: "yes" runs again, "no" never (a fresh press is
+    # needed), "one" only when the action changes a single face (no selection).
+    repeat: str = "yes"
+
+    @property
+    def menu_text(self) -> str:
+        return self.title or self.description.split(" (")[0]
 
 
 SHORTCUTS: tuple[Shortcut, ...] = (
@@ -40,22 +53,30 @@ SHORTCUTS: tuple[Shortcut, ...] = (
         "Review",
     ),
     Shortcut(("5",), "label_unsure", "Label unsure", "label_unsure", "Review"),
-    Shortcut(("0",), "label_clear", "Clear the label", "label_clear", "Review"),
+    Shortcut(("0",), "label_clear", "Clear the label", "label_clear", "Review", (REVIEW,)),
     Shortcut(
         ("Return", "Enter"),
         "review_identity",
         "Label every unlabeled face correct, mark the identity reviewed, open the next one needing review",
         "review_identity",
         "Review",
+        (REVIEW,),
+        "Accept the rest and go to the next identity",
     ),
-    Shortcut(("N", "PgDown"), "next_identity", "Next identity", "next_identity", "Review"),
-    Shortcut(("P", "PgUp"), "prev_identity", "Previous identity", "prev_identity", "Review"),
+    Shortcut(
+        ("N", "PgDown"), "next_identity", "Next identity", "next_identity", "Review", (REVIEW,)
+    ),
+    Shortcut(
+        ("P", "PgUp"), "prev_identity", "Previous identity", "prev_identity", "Review", (REVIEW,)
+    ),
     Shortcut(
         ("G",),
         "duplicate_group",
         "Show the duplicate group of the current face and choose the keeper",
         "duplicate_group",
         "Review",
+        (REVIEW,),
+        "Duplicate group…",
     ),
     Shortcut(
         ("M",),
@@ -63,11 +84,25 @@ SHORTCUTS: tuple[Shortcut, ...] = (
         "Move the selected faces to another identity (search by key or name)",
         "move_faces",
         "Review",
+        (REVIEW,),
+        "Move faces…",
     ),
-    Shortcut(("Ctrl+Z",), "undo", "Undo (many steps; an Enter is one step)", "undo", "Edit"),
+    Shortcut(
+        ("Ctrl+Z",),
+        "undo",
+        "Undo (many steps; an Enter is one step; a QA verdict has none)",
+        "undo",
+        "Edit",
+    ),
     Shortcut(("Ctrl+Shift+Z", "Ctrl+Y"), "redo", "Redo", "redo", "Edit"),
     Shortcut(
-        ("Ctrl+F",), "focus_search", "Search identities by key or name", "focus_search", "Edit"
+        ("Ctrl+F",),
+        "focus_search",
+        "Search identities by key or name",
+        "focus_search",
+        "Edit",
+        (REVIEW,),
+        "Search identities…",
     ),
     Shortcut(
         ("Ctrl++", "Ctrl+="), "zoom_in", "Bigger thumbnails (also Ctrl+wheel)", "zoom_in", "View"
@@ -82,9 +117,75 @@ SHORTCUTS: tuple[Shortcut, ...] = (
         "Mark every face of the identity selected",
         "select_all_faces",
         "Edit",
+        title="Mark all faces",
+    ),
+    Shortcut(
+        (),
+        "qa_pass",
+        "Start or resume a blind QA pass",
+        "start_qa_pass",
+        "Review",
+        title="&QA pass…",
+        section=True,
+    ),
+    Shortcut(
+        ("Esc",),
+        "leave_qa",
+        "Leave the QA pass (in the search box: back to the faces)",
+        "leave_qa",
+        "Review",
+        (QA,),
+        "&Leave QA pass",
+    ),
+    Shortcut(
+        (),
+        "adjudication_queue",
+        "Decide the faces where a QA verdict disagrees with the label",
+        "open_adjudication",
+        "Review",
+        (REVIEW,),
+        "&Adjudication queue…",
+    ),
+    Shortcut(
+        ("Ctrl+I",),
+        "statistics",
+        "Statistics: labels, noise rate, QA agreement, reviewers",
+        "open_statistics",
+        "View",
+        title="&Statistics…",
+        section=True,
     ),
     Shortcut(("?",), "help_shortcuts", "Show this list of shortcuts", "show_shortcuts", "Help"),
     Shortcut(("Ctrl+Q",), "quit", "Quit (every label is already saved)", "close", "File"),
+)
+
+
+# Auto-repeat never triggers an action that changes more than one face: a held label key walks
+# single faces, but labels a selection once; Enter, G, M, undo/redo and dialogs need a fresh press.
+_LABEL_KEYS = (
+    "label_correct",
+    "label_wrong_identity",
+    "label_duplicate",
+    "label_unusable",
+    "label_unsure",
+    "label_clear",
+)
+_NO_REPEAT = (
+    "review_identity",
+    "duplicate_group",
+    "move_faces",
+    "undo",
+    "redo",
+    "qa_pass",
+    "leave_qa",
+    "adjudication_queue",
+    "statistics",
+    "help_shortcuts",
+    "quit",
+)
+SHORTCUTS = tuple(
+    s._replace(repeat="one" if s.name in _LABEL_KEYS else "no" if s.name in _NO_REPEAT else "yes")
+    for s in SHORTCUTS
 )
 
 
@@ -99,6 +200,8 @@ def markdown_table() -> str:
     """The shortcut table as Markdown (for the README)."""
     lines = ["| Keys | Action |", "| --- | --- |"]
     for s in SHORTCUTS:
+        if not s.keys:
+            continue
         keys = " / ".join(f"`{k}`" for k in s.keys)
         lines.append(f"| {keys} | {s.description} |")
     return "\n".join(lines) + "\n"
@@ -110,5 +213,6 @@ def html_table() -> str:
         f"<tr><td style='padding:3px 14px 3px 0'><b>{' / '.join(s.keys)}</b></td>"
         f"<td style='padding:3px 0'>{s.description}</td></tr>"
         for s in SHORTCUTS
+        if s.keys
     )
     return f"<table>{rows}</table>"

@@ -16,7 +16,6 @@ from typing import Any
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 from PySide6.QtWidgets import QProgressDialog, QWidget
 
-from annotator.gui.qtcompat import emit
 from annotator.model import AnnotatorError
 from annotator.store.db import Project, open_project
 
@@ -53,15 +52,15 @@ class _Worker(QRunnable):
             with open_project(self.project_path) as project:
                 result = self.fn(
                     project,
-                    lambda d, t: emit(self.signals.progress, int(d), int(t)),
+                    lambda d, t: self.signals.progress.emit(int(d), int(t)),
                     self.stop.is_set,
                 )
-            emit(self.signals.finished, result)
+            self.signals.finished.emit(result)
         except AnnotatorError as e:
-            emit(self.signals.failed, str(e))
+            self.signals.failed.emit(str(e))
         except Exception as e:  # noqa: BLE001 - reported in the GUI, not a crash
             traceback.print_exc()
-            emit(self.signals.failed, f"{type(e).__name__}: {e}")
+            self.signals.failed.emit(f"{type(e).__name__}: {e}")
 
 
 class Task(QObject):
@@ -125,7 +124,7 @@ class Task(QObject):
         self.finished = True
         if self.dialog is not None:
             self.dialog.close()
-        emit(self.done, self.result, self.error)
+        self.done.emit(self.result, self.error)
 
     def _finished(self, result: Any) -> None:
         self.result = result

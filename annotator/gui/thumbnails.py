@@ -20,7 +20,6 @@ from PySide6.QtGui import QImage, QPixmap
 
 from annotator.core.access import ReadItem, read_planned
 from annotator.core.decode import open_image
-from annotator.gui.qtcompat import emit
 from annotator.store.thumbcache import DiskCache
 
 # Thumbnails are decoded at one of these sizes (the smallest >= the tile size) and scaled
@@ -83,7 +82,7 @@ class _Job(QRunnable):
         fid = self.loc[0]
         ep = self.epoch
         if ld.stale(self.generation, fid, self.size):
-            emit(ld.signals.done, ep, fid, self.size, None, "")  # dropped; lets pending drain
+            ld.signals.done.emit(ep, fid, self.size, None, "")  # dropped; lets pending drain
             return
         key = _cache_key(self.loc)
         try:
@@ -96,9 +95,9 @@ class _Job(QRunnable):
                     raise data
                 img, jpeg = decode_thumbnail(data, self.size)
                 self.disk.put(fid, self.size, key, jpeg)
-            emit(ld.signals.done, ep, fid, self.size, img, "")
+            ld.signals.done.emit(ep, fid, self.size, img, "")
         except Exception as e:  # noqa: BLE001 - any decode/read problem is shown on the tile
-            emit(ld.signals.done, ep, fid, self.size, None, str(e) or type(e).__name__)
+            ld.signals.done.emit(ep, fid, self.size, None, str(e) or type(e).__name__)
 
 
 class ThumbnailLoader(QObject):
@@ -206,12 +205,12 @@ class ThumbnailLoader(QObject):
             while self._mem_bytes > self.max_bytes and len(self._mem) > 1:
                 _k, ev = self._mem.popitem(last=False)
                 self._mem_bytes -= ev.width() * ev.height() * 4
-            emit(self.ready, face_id)
+            self.ready.emit(face_id)
         elif err:
             self._errors[face_id] = err
-            emit(self.failed, face_id, err)
+            self.failed.emit(face_id, err)
         if not self._pending:
-            emit(self.idle)
+            self.idle.emit()
 
     @property
     def memory_bytes(self) -> int:

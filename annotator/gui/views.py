@@ -21,8 +21,6 @@ def enter_view(win: MainWindow, view: str) -> QWidget:
     """Switch a shown window (with a project) to ``view``; returns the widget that shows it
     (the window, or the view's dialog). ``qa`` resumes the reviewer's newest open QA pass (else
     their newest pass)."""
-    from annotator.gui import qa_mode
-
     if view not in VIEWS:
         raise AnnotatorError(f"unknown view {view!r} (expected one of {', '.join(VIEWS)})")
     if view == "review":
@@ -38,11 +36,11 @@ def enter_view(win: MainWindow, view: str) -> QWidget:
                 f"-r {win.reviewer}`"
             )
         open_ = [p for p in mine if not p.complete]
-        qa_mode.enter_qa(win, (open_ or mine)[-1].pass_id)
+        win.enter_qa((open_ or mine)[-1].pass_id)
         return win
     if view == "adjudicate":
-        return qa_mode.open_adjudication(win)
-    return qa_mode.open_statistics(win)
+        return win.open_adjudication()
+    return win.open_statistics()
 
 
 def settle(win: MainWindow, target: QWidget, timeout: float = 30.0) -> bool:

@@ -335,3 +335,22 @@ def test_sorting_a_big_project_runs_off_the_gui_thread(qtbot, window):
     qtbot.wait(100)
     faces = [m.identity_row(r).face_count for r in range(len(m.ids))]
     assert (m.sort_key, m.descending) == ("faces", True) and faces == sorted(faces, reverse=True)
+
+
+def test_inspector_says_a_corrupt_reason_once(qtbot, window, demo_project, monkeypatch):
+    """A corrupt face: the big image says "cannot read", the reason appears once in the
+    inspector (it was shown as the image, as "Read error" and as "Corrupt")."""
+    import dataclasses
+
+    from annotator.store.browse import face_detail
+
+    reason = "image file is truncated (26 bytes not processed)"
+    fid = window.grid_model.tiles[0].id
+    detail = dataclasses.replace(face_detail(window.project, fid), corrupt=reason)  # the scan's
+    window.loader._errors[fid] = reason  # the thumbnail reader failed the same way
+    monkeypatch.setattr(window.loader, "request", lambda *_a, **_k: None)  # no pixmap
+    window.inspector.show_detail(detail)
+    shown = window.inspector.info.text() + window.inspector.image.text()
+    assert shown.count("truncated") == 1
+    assert "cannot read" in window.inspector.image.text()
+    assert window.inspector.image.toolTip() == reason

@@ -10,7 +10,7 @@ from PySide6.QtCore import QSettings, Qt
 
 from annotator.core import ops, qa
 from annotator.core.stats import project_stats
-from annotator.gui import qa_mode
+from annotator.gui.qa_mode import QaMode
 from annotator.model import LABELS
 from annotator.store.db import open_project
 
@@ -56,16 +56,16 @@ def test_qa_pass_is_blind_and_keys_record_verdicts(qtbot, window, demo_project):
     assert db_state(demo_project, own_face)[0] == "correct"
     truth[own_face] = "correct"
 
-    qa_mode.start_or_resume(window)
+    window.start_qa_pass()
     d = window._dialog
     d.by_count.setChecked(True)
     d.count.setValue(8)
     d.seed.setText("4")
     d.start_button.click()  # drawn in a worker: the window keeps painting
-    qtbot.waitUntil(lambda: window.qa_mode is not None, timeout=10_000)
+    qtbot.waitUntil(lambda: isinstance(window.mode, QaMode), timeout=10_000)
     window.activateWindow()  # offscreen, no window manager re-activates it after the dialog
     qtbot.waitUntil(window.isActiveWindow, timeout=5000)
-    mode = window.qa_mode
+    mode = window.mode
     assert mode is not None and d.started is not None and d.started.items == 8
 
     tiles = window.grid_model.tiles
@@ -110,17 +110,17 @@ def test_qa_pass_is_blind_and_keys_record_verdicts(qtbot, window, demo_project):
 
     # Esc leaves: the grid shows an identity with its real labels again
     qtbot.keyClick(window.grid, Qt.Key.Key_Escape)
-    assert window.qa_mode is None and not window.grid_model.blind
+    assert window.mode is window.review and not window.grid_model.blind
     assert window.inspector.isVisible() and window.table.isVisible()
     assert window.grid_model.identity_id == window.current_identity
     assert all(t.label == truth.get(t.id, t.label) for t in window.grid_model.tiles)
     assert window.actions_by_name["undo"].isEnabled()
 
     # resuming the same pass shows the verdict given so far
-    qa_mode.enter_qa(window, mode.pass_id)
-    assert window.qa_mode.progress() == (1, 8)
+    window.enter_qa(mode.pass_id)
+    assert window.mode.progress() == (1, 8)
     assert window.grid_model.tiles[0].label == "correct"
-    qa_mode.leave_qa(window)
+    window.leave_qa()
 
 
 def test_adjudication_queue_records_the_final_label(qtbot, window, demo_project):
@@ -134,7 +134,7 @@ def test_adjudication_queue_records_the_final_label(qtbot, window, demo_project)
         qa.record_verdict(p, pid, disputed, verdict, "carol")
         qa.record_verdict(p, pid, items[1].face_id, truth[items[1].face_id], "carol")
 
-    d = qa_mode.open_adjudication(window)
+    d = window.open_adjudication()
     assert [x.face_id for x in d.queue] == [disputed]
     info = d.info.text()
     assert "carol" in info and ("alice" in info or "bob" in info)
@@ -268,11 +268,11 @@ def test_view_screenshots(demo_project, tmp_path, isolated_settings):
 
 def test_qa_start_dialog_reports_an_empty_sample(qtbot, window, demo_project):
     # nothing labeled yet: no pass can be drawn; the dialog says why and stays open
-    qa_mode.start_or_resume(window)
+    window.start_qa_pass()
     d = window._dialog
     d.start_button.click()
     qtbot.waitUntil(lambda: "nothing to check" in d.error.text(), timeout=10_000)
-    assert d.isVisible() and d.pass_id is None and window.qa_mode is None
+    assert d.isVisible() and d.pass_id is None and window.mode is window.review
     assert d.start_button.isEnabled()
     d.reject()
     qtbot.waitUntil(lambda: window._dialog is None)
@@ -281,8 +281,8 @@ def test_qa_start_dialog_reports_an_empty_sample(qtbot, window, demo_project):
     with open_project(demo_project) as p:
         pid = qa.start_pass(p, "carol", count=3, seed=1).pass_id
     with pytest.raises(Exception, match="belongs to 'carol'"):
-        qa_mode.enter_qa(window, pid)
-    assert window.qa_mode is None and not window.grid_model.blind
+        window.enter_qa(pid)
+    assert window.mode is window.review and not window.grid_model.blind
 
 
 def test_reference_faces_leave_out_corrupt_faces_and_small_ones_say_cannot_read(
@@ -333,13 +333,13 @@ def test_qa_sample_is_drawn_off_the_gui_thread(qtbot, window, demo_project, monk
         return real(*a, **k)
 
     monkeypatch.setattr(qa, "start_pass", slow_start_pass)
-    qa_mode.start_or_resume(window)
+    window.start_qa_pass()
     d = window._dialog
     d.start_button.click()
     qtbot.waitUntil(lambda: "thread" in seen, timeout=10_000)
     assert seen["thread"] is not threading.main_thread()
     assert "Drawing" in d.error.text() and not d.start_button.isEnabled()
-    assert window.qa_mode is None
+    assert window.mode is window.review
     gate.set()
-    qtbot.waitUntil(lambda: window.qa_mode is not None, timeout=10_000)
-    assert window.qa_mode.pass_id == d.pass_id
+    qtbot.waitUntil(lambda: isinstance(window.mode, QaMode), timeout=10_000)
+    assert window.mode.pass_id == d.pass_id

@@ -187,6 +187,8 @@ def test_duplicate_group_keeper(qtbot, window, demo_project):
     qtbot.waitUntil(lambda: window._dialog is None)
     assert labels_of(demo_project, ident)[:3] == ["duplicate", "correct", "duplicate"]
     assert [t.label for t in window.grid_model.tiles[:3]] == ["duplicate", "correct", "duplicate"]
+    msg = window.statusBar().currentMessage()  # G says what it did
+    assert f"kept face {faces[1]}" in msg and "2 other copies labeled duplicate" in msg
 
 
 def test_g_without_group_says_so(qtbot, window):
@@ -384,3 +386,98 @@ def test_enter_in_a_mostly_reviewed_list_does_not_page_through_it(
     key(qtbot, window, Qt.Key.Key_Return)
     assert reviewed(demo_project, ids[5]) == 1 and window.current_identity == ids[5]
     assert "Every identity in this list is reviewed" in window.statusBar().currentMessage()
+
+
+# -- key auto-repeat (issue 9 item 1) ----------------------------------------------------------
+
+
+def held(win, k, text="", repeats=5, mod=Qt.KeyboardModifier.NoModifier):
+    """A key held down: one fresh press, then ``repeats`` auto-repeated presses, one release
+    (the events an X server sends, through Qt's shortcut map as real keys go)."""
+    from PySide6.QtTest import QTest
+
+    QTest.simulateEvent(win.grid, True, k, mod, text, False)
+    for _ in range(repeats):
+        QTest.simulateEvent(win.grid, False, k, mod, text, True)
+        QTest.simulateEvent(win.grid, True, k, mod, text, True)
+    QTest.simulateEvent(win.grid, False, k, mod, text, False)
+
+
+def reviewed_count(path):
+    with open_project(path) as p:
+        return p.conn.execute("SELECT count(*) FROM identities WHERE reviewed").fetchone()[0]
+
+
+def test_held_enter_reviews_one_identity(qtbot, window, demo_project):
+    held(window, Qt.Key.Key_Return, "\r", repeats=8)
+    assert reviewed_count(demo_project) == 1  # a fresh press for the next one
+    assert "Reviewed" in window.statusBar().currentMessage()
+    held(window, Qt.Key.Key_Return, "\r", repeats=3)
+    assert reviewed_count(demo_project) == 2
+
+
+def test_held_label_key_walks_single_faces_but_never_relabels_a_selection(
+    qtbot, window, demo_project
+):
+    ident = window.current_identity
+    n = len(window.grid_model.tiles)
+    held(window, Qt.Key.Key_2, "2", repeats=2)  # no selection: one face per press, walking
+    assert labels_of(demo_project, ident)[:4] == ["wrong_identity"] * 3 + [None]
+    assert window.grid.currentIndex().row() == 3
+    key(qtbot, window, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
+    held(window, Qt.Key.Key_4, "4", repeats=4)  # the fresh press labels the selection once
+    assert labels_of(demo_project, ident) == ["unusable"] * n
+    # a repeated press on a new selection does nothing
+    from PySide6.QtTest import QTest
+
+    key(qtbot, window, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
+    QTest.simulateEvent(window.grid, True, Qt.Key.Key_1, Qt.KeyboardModifier.NoModifier, "1", True)
+    assert labels_of(demo_project, ident) == ["unusable"] * n
+
+
+def test_held_g_and_m_open_one_dialog(qtbot, window, demo_project):
+    from PySide6.QtTest import QTest
+
+    QTest.simulateEvent(window.grid, True, Qt.Key.Key_M, Qt.KeyboardModifier.NoModifier, "m", True)
+    assert window._dialog is None  # a repeated M alone opens nothing
+    window.statusBar().clearMessage()
+    QTest.simulateEvent(window.grid, True, Qt.Key.Key_G, Qt.KeyboardModifier.NoModifier, "g", True)
+    assert window._dialog is None and window.statusBar().currentMessage() == ""
+    key(qtbot, window, Qt.Key.Key_G)  # a fresh press runs (this face is in no group)
+    assert "no duplicate group" in window.statusBar().currentMessage()
+
+
+def test_menus_are_narrow_and_the_sheet_lists_every_key(qtbot, window):
+    """Menu items carry short titles (the Review menu was ~740 px wide with the shortcut
+    descriptions); the `?` sheet lists Ctrl+I (statistics) and Esc (leave the QA pass)."""
+    from annotator.gui.dialogs.simple import ShortcutsDialog
+
+    for menu in window.menuBar().findChildren(type(window.menuBar().addMenu("x"))):
+        assert menu.sizeHint().width() < 400, (menu.title(), menu.sizeHint().width())
+    sheet = ShortcutsDialog(window)
+    text = sheet.findChild(type(window.title)).text()
+    assert "<b>Ctrl+I</b>" in text and "<b>Esc</b>" in text
+    sheet.deleteLater()
+
+
+def test_default_layout_at_1280x800_shows_a_21_face_identity_whole(qtbot, demo_project, tmp_path):
+    """The inspector is narrow and the list modest: at 1280x800 the grid has 5 columns and 5
+    rows of 112 px faces (it had 3-4 columns with the inspector at 330 px)."""
+    from PySide6.QtCore import QSettings
+
+    from annotator.gui.main_window import MainWindow
+
+    st = QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat)
+    win = MainWindow(st, "tester")
+    qtbot.addWidget(win)
+    win.resize(1280, 800)
+    win.set_project(open_project(demo_project))
+    win.show()
+    qtbot.waitExposed(win)
+    qtbot.wait(50)
+    cell = win.grid.gridSize()
+    vp = win.grid.viewport().size()
+    assert vp.width() // cell.width() >= 5, (vp.width(), cell.width())
+    assert (vp.width() // cell.width()) * (vp.height() // cell.height()) >= 21
+    assert win.inspector.width() <= 260
+    win.close()

@@ -29,7 +29,6 @@ from annotator.gui.qa_widgets import (
     label_html,
     reference_tiles,
 )
-from annotator.gui.qtcompat import emit
 from annotator.gui.thumbnails import ThumbnailLoader
 from annotator.model import LABELS, AnnotatorError
 from annotator.store import browse
@@ -218,4 +217,4 @@ class AdjudicateDialog(QDialog):
         else:
             self.list.setCurrentRow(-1)
         self._row_changed(self.list.currentRow())
-        emit(self.decided, ch)
+        self.decided.emit(ch)

@@ -30,7 +30,6 @@ from PySide6.QtWidgets import (
 )
 
 from annotator.gui.delegates import LABEL_COLORS
-from annotator.gui.qtcompat import emit
 from annotator.model import LABELS
 
 PLOT_DPI = 90
@@ -64,9 +63,9 @@ class _Worker(QRunnable):
             result = compute(self.project_path)
         except Exception as e:  # noqa: BLE001 - shown in the dialog, not a crash
             traceback.print_exc()
-            emit(self.signals.done, None, f"{type(e).__name__}: {e}")
+            self.signals.done.emit(None, f"{type(e).__name__}: {e}")
             return
-        emit(self.signals.done, result, "")
+        self.signals.done.emit(result, "")
 
 
 def _pct(x: float | None, digits: int = 1) -> str:
@@ -220,12 +219,12 @@ class StatsDialog(QDialog):
             self.headline.setText(
                 f"<span style='color:#d62f2f'>Cannot compute statistics: {html.escape(error)}</span>"
             )
-            emit(self.loaded)
+            self.loaded.emit()
             return
         self.error = ""
         self.stats, self.qa_report, self.pngs = result["stats"], result["qa_report"], result["pngs"]
         self._fill()
-        emit(self.loaded)
+        self.loaded.emit()
 
     # -- display ---------------------------------------------------------------------------
     def _fill(self) -> None:
