@@ -14,7 +14,7 @@ from pathlib import Path
 
 from annotator.model import origin_of
 from annotator.store.db import Project
-from annotator.store.faces import NAME_TOP, name_match_sql
+from annotator.store.names import NAME_TOP, name_match_sql
 
 FILTERS: tuple[str, ...] = ("unreviewed", "flagged", "reviewed", "all")
 # Sort keys understood by identity_ids; "suspicion" is the default review order.
@@ -77,7 +77,7 @@ def identity_ids(
     """Ids of the identities matching ``filter`` and ``search``, in display order.
 
     ``search`` matches a key prefix or, word by word, prefixes of the words of any name
-    (case- and accent-insensitive; see :func:`annotator.store.faces.name_match_sql`). The default order
+    (case- and accent-insensitive; see :func:`annotator.store.names.name_match_sql`). The default order
     ("suspicion") is unreviewed first, most suspicious first.
     """
     where: list[str] = []
@@ -134,7 +134,7 @@ def identity_by_key(project: Project, key: str) -> int | None:
 
 def search_identities(project: Project, text: str, limit: int = 50) -> list[IdentityRow]:
     """Identities whose key starts with ``text`` or whose names match its words (see
-    :func:`annotator.store.faces.name_match_sql`): exact key first, then key prefixes, then by key."""
+    :func:`annotator.store.names.name_match_sql`): exact key first, then key prefixes, then by key."""
     text = text.strip()
     match, args = name_match_sql(text)
     if not match:

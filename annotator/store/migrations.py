@@ -8,6 +8,8 @@ from __future__ import annotations
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
+from annotator.store.names import rebuild_name_words
+
 migrations = Migrations("annotator")
 
 
@@ -217,7 +219,6 @@ def m001_initial(db: Database) -> None:
 @migrations()
 def m002_name_search(db: Database) -> None:
     """Name search by word prefix, case- and accent-insensitive (see the name search in store/faces.py)."""
-    from annotator.store.faces import rebuild_name_words
 
     db.execute(
         """

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlite_utils import Database
 
-from annotator.store import browse, faces
+from annotator.store import browse, names
 from annotator.store.db import APPLICATION_ID, _connect, open_project
 from annotator.store.faces import create_identities, insert_names
 from annotator.store.migrations import migrations
@@ -19,12 +19,12 @@ def _project(tmp_path, names):
 
 
 def test_words_fold_case_and_accents():
-    assert faces.name_words_of("José Álvarez-Núñez") == ["jose", "alvarez", "nunez"]
-    assert faces.name_words_of("  ŁUKASZ łukasz  ") == ["łukasz"]  # ł has no decomposition
-    assert faces.name_words_of("Straße") == ["strasse"]  # casefold, not lower
-    assert faces.name_words_of("Иван Петров") == ["иван", "петров"]
-    assert faces.name_words_of("李小龍") == ["李小龍"]
-    assert faces.name_words_of("") == []
+    assert names.name_words_of("José Álvarez-Núñez") == ["jose", "alvarez", "nunez"]
+    assert names.name_words_of("  ŁUKASZ łukasz  ") == ["łukasz"]  # ł has no decomposition
+    assert names.name_words_of("Straße") == ["strasse"]  # casefold, not lower
+    assert names.name_words_of("Иван Петров") == ["иван", "петров"]
+    assert names.name_words_of("李小龍") == ["李小龍"]
+    assert names.name_words_of("") == []
 
 
 def test_search_by_word_prefixes_and_key_prefix(tmp_path):
