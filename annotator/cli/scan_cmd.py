@@ -17,7 +17,8 @@ from annotator.store import flags as store
     "--radius",
     type=click.IntRange(0, 32),
     default=None,
-    help=f"Near-duplicate radius in pHash bits (default {DEFAULT_RADIUS}).",
+    help=f"Candidate radius in pHash bits (default {DEFAULT_RADIUS}); every candidate pair is "
+    "verified (dHash, then thumbnail similarity) before it becomes a duplicate.",
 )
 @click.option(
     "--workers",
@@ -53,7 +54,10 @@ def scan(project_path: str, radius: int | None, workers: int | None, as_json: bo
     if res.cancelled:
         click.echo("cancelled; run `annotator scan` again to continue")
         return
-    click.echo(f"radius {res.radius}: {res.pairs:,} near pairs, {res.groups:,} duplicate groups")
+    click.echo(
+        f"radius {res.radius}: {res.pairs:,} candidate pairs, {res.verified:,} verified, "
+        f"{res.groups:,} duplicate groups"
+    )
     for kind, n in res.flags.items():
         click.echo(f"  {kind:<20}{n:>10,}")
 
@@ -86,6 +90,7 @@ def flags(project_path: str, kind: str | None, limit: int | None, as_json: bool)
                     {
                         "kind": f.kind,
                         "distance": f.distance,
+                        "similarity": f.similarity,
                         "score": round(f.score, 6),
                         "faces": f.faces,
                     }
@@ -99,6 +104,8 @@ def flags(project_path: str, kind: str | None, limit: int | None, as_json: bool)
         return
     for fl in items:
         dist = "" if fl.distance is None else f" d={fl.distance}"
-        click.echo(f"{fl.kind}{dist} score={fl.score:.3f}")
+        sim = "" if fl.similarity is None else f" similarity={fl.similarity:.3f}"
+        click.echo(f"{fl.kind}{dist}{sim} score={fl.score:.3f}")
         for f in fl.faces:
-            click.echo(f"    #{f['id']} {f['identity']} {f['origin']} phash={phash[f['id']]}")
+            keep = " (keeper)" if f.get("keeper") else ""
+            click.echo(f"    #{f['id']} {f['identity']} {f['origin']} phash={phash[f['id']]}{keep}")

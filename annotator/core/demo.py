@@ -89,7 +89,6 @@ class ImageParams:
     light: tuple[float, ...]  # coefficients of a low-frequency lighting field
     light_strength: float
     texture_seed: int  # background texture, shading field and sensor noise
-    shade_amp: float  # grey levels of the mottled shading (see _shade)
     noise: float
     jpeg_quality: int
 
@@ -178,7 +177,6 @@ def image_params(rng: np.random.Generator) -> ImageParams:
         light=tuple(float(v) for v in rng.normal(0, 1, 12)),
         light_strength=float(rng.uniform(0.1, 0.25)),
         texture_seed=int(rng.integers(2**31)),
-        shade_amp=float(rng.uniform(10, 13)),
         noise=float(rng.uniform(0, 4)),
         jpeg_quality=int(rng.integers(70, 96)),
     )
@@ -237,22 +235,6 @@ def _light(ip: ImageParams, n: int) -> np.ndarray:
     field_ = (c.T @ w @ c).astype(np.float32)  # rows: y (v), columns: x (u)
     field_ /= max(float(np.abs(field_).max()), 1e-6)
     return 1.0 + ip.light_strength * field_
-
-
-def _shade(ip: ImageParams, n: int) -> np.ndarray:
-    """Mottled additive shading: a random mix of the 8x8 lowest 2-D cosine frequencies.
-
-    These are exactly the frequencies pHash looks at, so every photo gets its own random,
-    strong low-frequency signature: distinct photos land ~32 bits apart, while re-encoding,
-    1-3 px crops and small brightness changes barely move it. Each coefficient has a
-    magnitude of 60-100% of ``shade_amp`` and a random sign (none sits near the median).
-    """
-    r = np.random.default_rng([ip.texture_seed, 0x5AADE])
-    a = r.choice([-1.0, 1.0], (8, 8)) * r.uniform(0.6, 1.0, (8, 8)) * ip.shade_amp
-    a[0, 0] = 0.0
-    x = (np.arange(n, dtype=np.float64) + 0.5) / n
-    c = np.cos(np.pi * np.arange(8)[:, None] * x[None, :])
-    return (c.T @ a @ c).astype(np.float32)
 
 
 def _ellipse(
@@ -413,7 +395,7 @@ def _render(p: IdentityParams, ip: ImageParams, size: int) -> np.ndarray:
     rgba = np.asarray(layer, dtype=np.float32)
     alpha = rgba[..., 3:4] / 255.0
     img = _background(ip, size) * (1 - alpha) + rgba[..., :3] * alpha
-    return img * _light(ip, size)[..., None] + _shade(ip, size)[..., None]
+    return img * _light(ip, size)[..., None]
 
 
 def _finish(img: np.ndarray, ip: ImageParams, rng: np.random.Generator) -> Image.Image:

@@ -2,12 +2,17 @@
 
 Kinds (each flag: kind, faces, Hamming distance, score — higher score = look first):
 
-* ``exact_dup`` — identical bytes (same SHA-256) within one identity; one flag per group of
-  copies, distance 0, score = size. Identical bytes under *different* identities are reported as
-  ``cross_identity_dup`` with distance 0 (the label conflict is what matters there).
-* ``near_dup`` — pHash within R bits, same identity (and not byte-identical); score 1 - d/(R+1).
-* ``cross_identity_dup`` — pHash within R bits, different identities: a label conflict;
-  score 2 - d/(R+1) (ranked above near duplicates).
+Duplicates come as GROUPS, one flag per group (flag rows stay <= the number of faces). A pair
+of faces is a duplicate when it has the same SHA-256, or when it is a pHash candidate (within
+the candidate radius R) that passes both verification tests of :mod:`annotator.core.verify`
+(dHash distance, then SSIM of the 16x16 thumbnails). Groups are the connected components of
+those pairs; a face that does not decode is never in one.
+
+* ``cross_identity_dup`` — the group spans identities: a label conflict; score 2 + similarity
+  (ranked first).
+* ``exact_dup`` — one identity, all faces byte-identical; score 1.
+* ``near_dup`` — one identity, at least one verified near copy; score = similarity.
+  Each group flag carries its largest pHash distance and its lowest thumbnail similarity.
 * ``outlier`` — a face whose pHash is far from its identity's bitwise-majority hash compared with
   the identity's own spread: z = (d - median) / (1.4826 * MAD + 1) >= OUTLIER_Z, identities with
   >= OUTLIER_MIN_FACES decodable faces only; score = z. A weak signal: ranked, not asserted.
@@ -15,10 +20,10 @@ Kinds (each flag: kind, faces, Hamming distance, score — higher score = look f
   ``grayscale`` (score 0.25); ``blurry`` — sharpness < BLURRY_SHARPNESS
   (score 1 - sharpness/BLURRY_SHARPNESS).
 
-Default radius: DEFAULT_RADIUS = 6. Evidence (demo data, tests/core/test_flags.py): the demo's
-near duplicates (re-encoded, 1-3 px crops, +-10% brightness) are within 4 bits, distinct photos
-are > 10 bits apart for >= 99% of pairs, so 6 keeps recall 1.0 with a 2-bit margin while leaving
-a 4-bit gap to unrelated photos.
+Candidate radius: DEFAULT_RADIUS = 8 bits of pHash (every pHash has 32 bits set, so only even
+radii differ). The demo's near copies (re-encoded, 1-3 px crops, +-10% brightness) are within 4
+bits; unrelated aligned faces also collide within 8 bits, and more of them as the set grows
+(pairs grow with N^2) — which is why a candidate is only a candidate until verified.
 
 Blurry threshold: sharpness (annotator.core.hashing: Laplacian variance at about 64 px) of the demo's
 synthetic faces at 112 and 250 px is >= 550 unblurred; after a Gaussian blur of sigma 2 px per 112 px
@@ -30,8 +35,7 @@ Everything is vectorised (flags are columns, see FlagSet). Memory: the rules wor
 the pair count is the search's pair list (9 bytes a pair) and the flag columns (27 bytes a pair
 flag). Measured time and memory: README's benchmark table (tests/bench/bench_flags.py).
 
-Duplicate groups are the connected components of exact + near + cross pairs; the keeper of a
-group is its largest-resolution face, then best (lowest) search rank, then lowest face id
+The keeper of a duplicate group is its largest-resolution face, then best (lowest) search rank, then lowest face id
 (:func:`group_rows`, the one home of that rule).
 
 Identity suspicion = sum over kinds of WEIGHTS[kind] * (share of the identity's faces with a flag
@@ -40,15 +44,16 @@ of that kind); flagged_count = faces with any flag.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from annotator.core import verify
 from annotator.core.neighbors import pairs_within
 from annotator.model import CancelledFn, ProgressFn
 
-DEFAULT_RADIUS = 6
+DEFAULT_RADIUS = 8
 PAIR_CHUNK = 1 << 20  # pairs (or flags) per slice of the vectorised rules
 FACE_CHUNK = 1 << 18  # faces per slice of the majority-hash bit matrix
 TINY_PX = 48
@@ -83,6 +88,7 @@ class Flag:
     faces: tuple[int, ...]  # sorted face ids
     distance: int | None
     score: float
+    similarity: float | None = None  # duplicate groups: their lowest thumbnail SSIM
 
 
 KIND_CODE = {k: i for i, k in enumerate(KINDS)}
@@ -103,11 +109,13 @@ class FlagSet:
     kind: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int8))
     distance: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int16))
     score: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float64))
+    similarity: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))  # NaN: none
     offsets: np.ndarray = field(default_factory=lambda: np.zeros(1, np.int64))
     face_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     groups: np.ndarray = field(default_factory=lambda: np.zeros((0, 3), np.int64))
     suspicion: list[tuple[int, float, int]] = field(default_factory=list)  # identity, score, n
-    pairs: int = 0
+    pairs: int = 0  # candidate pairs of the pHash search
+    verified: int = 0  # of them, pairs that passed both verification tests
 
     def __len__(self) -> int:
         return len(self.kind)
@@ -115,8 +123,8 @@ class FlagSet:
     def count(self, kind: str) -> int:
         return int(np.count_nonzero(self.kind == KIND_CODE[kind]))
 
-    def rows(self) -> Iterator[tuple[str, tuple[int, ...], int | None, float]]:
-        """(kind, faces, distance, score) per flag, as plain Python values — converted
+    def rows(self) -> Iterator[tuple[str, tuple[int, ...], int | None, float, float | None]]:
+        """(kind, faces, distance, score, similarity) per flag, as plain Python values — converted
         ``ROWS_CHUNK`` flags at a time, so Python objects never exist for all flags at once."""
         for s in range(0, len(self.kind), ROWS_CHUNK):
             e = min(s + ROWS_CHUNK, len(self.kind))
@@ -124,10 +132,18 @@ class FlagSet:
             off0 = int(self.offsets[s])
             off = (self.offsets[s : e + 1] - off0).tolist()
             ids = self.face_ids[off0 : int(self.offsets[e])].tolist()
+            sims = self.similarity[s:e].tolist()
             for k, (kind, d, sc) in enumerate(
                 zip(kinds, self.distance[s:e].tolist(), self.score[s:e].tolist(), strict=True)
             ):
-                yield kind, tuple(ids[off[k] : off[k + 1]]), (None if d < 0 else d), sc
+                sm = sims[k]
+                yield (
+                    kind,
+                    tuple(ids[off[k] : off[k + 1]]),
+                    None if d < 0 else d,
+                    sc,
+                    None if sm != sm else round(sm, 4),  # NaN: no similarity
+                )
 
     @property
     def flags(self) -> list[Flag]:
@@ -141,7 +157,7 @@ class _Builder:
     """Collects flag columns kind by kind; faces as fixed-width blocks or CSR pieces."""
 
     def __init__(self, face_dtype: type = np.int64) -> None:
-        self.parts: list[tuple[np.ndarray, ...]] = []  # kind, dist, score, counts, faces
+        self.parts: list[tuple[np.ndarray, ...]] = []  # kind, dist, score, sim, counts, faces
         self.face_dtype = face_dtype
 
     def add(self, kind: str, faces: np.ndarray, dist: np.ndarray | None, score: np.ndarray):
@@ -156,12 +172,15 @@ class _Builder:
                 np.full(k, KIND_CODE[kind], np.int8),
                 d,
                 np.asarray(score, np.float64),
+                np.full(k, np.nan, np.float32),
                 counts,
                 np.asarray(faces.reshape(-1), self.face_dtype),
             )
         )
 
-    def add_csr(self, kind: str, counts: np.ndarray, faces: np.ndarray, dist, score) -> None:
+    def add_csr(
+        self, kind: str, counts: np.ndarray, faces: np.ndarray, dist, score, sim=None
+    ) -> None:
         k = len(counts)
         if not k:
             return
@@ -170,6 +189,7 @@ class _Builder:
                 np.full(k, KIND_CODE[kind], np.int8),
                 np.asarray(dist, np.int16),
                 np.asarray(score, np.float64),
+                np.full(k, np.nan, np.float32) if sim is None else np.asarray(sim, np.float32),
                 counts.astype(np.int64),
                 np.asarray(faces, self.face_dtype),
             )
@@ -185,7 +205,7 @@ class _Builder:
         for c in parts:
             cols.append(np.concatenate(c))
             c.clear()
-        out.kind, out.distance, out.score, counts, out.face_ids = cols
+        out.kind, out.distance, out.score, out.similarity, counts, out.face_ids = cols
         out.offsets = np.zeros(len(counts) + 1, np.int64)
         np.cumsum(counts, out=out.offsets[1:])
 
@@ -307,17 +327,73 @@ def _sha_arrays(
     return faces, np.repeat(np.arange(len(lens), dtype=np.int64), lens)
 
 
+def _group_flags(
+    fb: _Builder,
+    labels: np.ndarray,
+    idx: np.ndarray,
+    face: np.ndarray,
+    ident: np.ndarray,
+    sha_of: np.ndarray,
+    ei: np.ndarray,
+    ed: np.ndarray,
+    esim: np.ndarray,
+) -> None:
+    """One flag per duplicate group (the components ``labels`` of the positions ``idx``).
+
+    Kind: ``cross_identity_dup`` when the group spans identities, else ``exact_dup`` when all
+    its faces are byte-identical, else ``near_dup``. Distance: the largest pHash distance of
+    the group's verified pairs (0 for byte-identical copies); similarity: their lowest
+    thumbnail SSIM (1.0 for byte-identical copies). Score: cross 2 + similarity (a label
+    conflict comes first), exact 1.0, near = similarity.
+    ``ei``/``ed``/``esim``: one face position, distance and similarity per verified pair."""
+    order = np.lexsort((face[idx], labels[idx]))
+    pos = idx[order]
+    lab = labels[pos]
+    start = np.flatnonzero(np.r_[True, lab[1:] != lab[:-1]])
+    size = np.diff(np.r_[start, len(pos)])
+    g = np.repeat(np.arange(len(start)), size)  # group index per member
+    # identities per group: more than one -> a label conflict
+    id_lo = np.minimum.reduceat(ident[pos], start)
+    id_hi = np.maximum.reduceat(ident[pos], start)
+    sh = sha_of[pos]
+    sh_lo = np.minimum.reduceat(sh, start)
+    sh_hi = np.maximum.reduceat(sh, start)
+    exact = (sh_lo >= 0) & (sh_lo == sh_hi)
+    cross = id_lo != id_hi
+    # the verified pairs' figures per group
+    dist = np.zeros(len(start), np.int64)
+    sim = np.ones(len(start), np.float64)
+    if len(ei):
+        eg = np.searchsorted(lab[start], labels[ei])
+        np.maximum.at(dist, eg, ed.astype(np.int64))
+        np.minimum.at(sim, eg, esim.astype(np.float64))
+    score = np.where(cross, 2.0 + sim, np.where(exact, 1.0, sim))
+    del g
+    for kind, m in (
+        ("cross_identity_dup", cross),
+        ("exact_dup", ~cross & exact),
+        ("near_dup", ~cross & ~exact),
+    ):
+        if not m.any():
+            continue
+        members = np.repeat(m, size)
+        fb.add_csr(kind, size[m], face[pos[members]], dist[m], score[m], sim[m])
+
+
 def compute_flags(
     data: np.ndarray,
     sha_groups: Sequence[Sequence[int]] | tuple[np.ndarray, np.ndarray],
     radius: int = DEFAULT_RADIUS,
     progress: ProgressFn | None = None,
     cancelled: CancelledFn | None = None,
+    thumbs_of: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> FlagSet:
     """All flags of a project from its hashes (``annotator.store.flags.load_hashes`` rows).
 
     ``sha_groups``: byte-identical faces, as lists of face ids or as (face ids, group index)
-    arrays. ``progress(done, total)`` runs from 0 to 1000 (the pair search is most of it).
+    arrays. ``thumbs_of(face_ids)``: (the (k, 256) uint8 verification thumbnails of those faces,
+    which of them have one) (``annotator.store.flags.load_thumbs``), asked once for the faces of the candidate pairs
+    that pass the cheap test. ``progress(done, total)`` runs from 0 to 1000.
     """
     out = FlagSet()
     face = data["face_id"].astype(np.int64)
@@ -341,27 +417,21 @@ def compute_flags(
         ok = fsorted[p] == ids if n else np.zeros(len(ids), bool)
         return forder[p[ok]], ok
 
-    # exact duplicates: byte-identical faces of one identity (one flag per such group)
+    ok = data["corrupt"] == 0
+    # byte-identical decodable faces (a face that does not decode is never a duplicate)
     g_face, g_id = _sha_arrays(sha_groups)
     g_pos, known = pos_of(g_face)
     g_id = g_id[known]
+    keep = ok[g_pos]
+    g_pos, g_id = g_pos[keep], g_id[keep]
     sha_of = np.full(n, -1, dtype=np.int64)
     sha_of[g_pos] = g_id
-    if len(g_pos):
-        o = np.lexsort((face[g_pos], ident[g_pos], g_id))
-        gp, gg, gi = g_pos[o], g_id[o], ident[g_pos][o]
-        start = np.flatnonzero(np.r_[True, (gg[1:] != gg[:-1]) | (gi[1:] != gi[:-1])])
-        size = np.diff(np.r_[start, len(gp)])
-        multi = size > 1
-        keep = np.repeat(multi, size)
-        fb.add_csr("exact_dup", size[multi], face[gp[keep]], np.zeros(multi.sum()), size[multi])
 
-    # near and cross-identity duplicates (pHash within radius)
-    ok = data["corrupt"] == 0
+    # candidates: pHash within the radius
     okidx = np.flatnonzero(ok)
 
     def search_progress(done: int, total: int) -> None:
-        tick(50 + int(700 * done / max(total, 1)))
+        tick(50 + int(650 * done / max(total, 1)))
 
     i, j, d = pairs_within(
         data["phash"][okidx], radius, progress=search_progress, cancelled=cancelled
@@ -372,26 +442,35 @@ def compute_flags(
     i, j = okp[i], okp[j]
     del okidx, okp
     out.pairs = len(i)
-    tick(750)
-    # near / cross flags selected in slices of PAIR_CHUNK pairs: temporaries stay small, only
-    # the (narrow) flag columns grow with the pair count
-    for kind, same in (("near_dup", True), ("cross_identity_dup", False)):
-        for s in range(0, len(i), PAIR_CHUNK):
-            a, b = i[s : s + PAIR_CHUNK], j[s : s + PAIR_CHUNK]
-            m = ident[a] == ident[b]
-            if same:
-                m &= ~((sha_of[a] >= 0) & (sha_of[a] == sha_of[b]))  # already an exact_dup
-            else:
-                m = ~m
-            a, b, dd = a[m], b[m], d[s : s + PAIR_CHUNK][m]
-            frac = 1.0 - dd.astype(np.float64) / (radius + 1)
-            fa, fb_ = face[a], face[b]
-            pair = np.empty((len(a), 2), fdt)
-            np.minimum(fa, fb_, out=pair[:, 0], casting="unsafe")
-            np.maximum(fa, fb_, out=pair[:, 1], casting="unsafe")
-            fb.add(kind, pair, dd, frac if same else 1.0 + frac)
+    tick(700)
+    # verification, part 1 (slice by slice): drop pairs that are byte-identical anyway (joined
+    # below by their SHA-256) and pairs failing the cheap dHash test
+    dh = data["dhash"]
+    keep = np.zeros(len(i), dtype=bool)
+    for s in range(0, len(i), PAIR_CHUNK):
+        a, b = i[s : s + PAIR_CHUNK], j[s : s + PAIR_CHUNK]
+        m = ~((sha_of[a] >= 0) & (sha_of[a] == sha_of[b]))
+        m &= verify.cheap_test(dh[a], dh[b])
+        keep[s : s + PAIR_CHUNK] = m
+    i, j, d = i[keep], j[keep], d[keep]
+    del keep
+    # part 2: SSIM of the thumbnails, loaded for just the faces of the surviving pairs
+    sim = np.zeros(0, np.float32)
+    if len(i):
+        if thumbs_of is None:
+            raise ValueError("near-duplicate candidates need thumbnails (thumbs_of)")
+        u = np.unique(np.concatenate([i, j]))
+        thumbs, present = thumbs_of(face[u])
+        ui, uj = np.searchsorted(u, i), np.searchsorted(u, j)
+        sim = verify.ssim_pairs(thumbs, ui, uj)
+        sim[~(present[ui] & present[uj])] = -1.0  # no thumbnail: never verified
+        del thumbs, present, u, ui, uj
+        v = sim >= verify.SSIM_MIN
+        i, j, d, sim = i[v], j[v], d[v], sim[v]
+    out.verified = len(i)
+    tick(800)
 
-    # duplicate groups: components of within-R pairs + byte-identical copies (also corrupt)
+    # duplicate groups: components of verified pairs + byte-identical copies; one flag each
     edges = [(i, j)]
     if len(g_pos):
         o = np.argsort(g_id, kind="stable")
@@ -399,17 +478,17 @@ def compute_flags(
         first = np.r_[True, gg[1:] != gg[:-1]]
         head = np.maximum.accumulate(np.where(first, np.arange(len(gp)), 0))
         edges.append((gp[head[~first]], gp[~first]))
-    del i, j, d
     if sum(len(e[0]) for e in edges):
         labels = _components(n, edges)
         involved = np.zeros(n, dtype=bool)
         for gi, gj in edges:
             involved[gi] = True
             involved[gj] = True
-        del edges, gi, gj
         idx = np.flatnonzero(involved)
         area = data["width"][idx].astype(np.int64) * data["height"][idx]
         out.groups = group_rows(labels[idx], face[idx], data["rank"][idx], area)
+        _group_flags(fb, labels, idx, face, ident, sha_of, i, d, sim)
+    del edges, i, j, d, sim
     tick(850)
 
     # outliers

@@ -53,6 +53,7 @@ from PIL import Image
 
 from annotator.core.access import read_planned
 from annotator.core.decode import open_image
+from annotator.core.verify import thumbs_from_px32
 
 GRAY_TOLERANCE = 2
 SHARPNESS_SIDE = 64  # sharpness is measured after box-reducing to about this many pixels
@@ -76,6 +77,7 @@ class HashResult:
     grayscale: bool | None
     sharpness: float | None
     corrupt: str | None  # decoder's reason; None when the image decodes
+    thumb: bytes | None = None  # 16x16 gray thumbnail (core/verify.py); None when corrupt
 
 
 # -- int64 / hex helpers -----------------------------------------------------------------------
@@ -430,7 +432,8 @@ def _one_blas_thread() -> Iterator[None]:
 
 
 def _measure(shape: tuple[int, int], arrays: list[np.ndarray]) -> tuple[np.ndarray, ...]:
-    """pHash, dHash (uint64) and sharpness of same-shape 8-bit gray images.
+    """pHash, dHash (uint64), sharpness and 16x16 verification thumbnails (the 2x2 means of
+    the 32x32 image the pHash is taken from) of same-shape 8-bit gray images.
 
     Images go through in small steps so the float64 pixels stay in cache for both resizes and
     the sharpness; the DCT and the bit packing then run once over the whole group.
@@ -449,7 +452,12 @@ def _measure(shape: tuple[int, int], arrays: list[np.ndarray]) -> tuple[np.ndarr
         px32[s0 : s0 + len(st)] = _resize_f(xs, 32, 32)
         px98[s0 : s0 + len(st)] = _resize_f(xs, 9, 8)
         sharp[s0 : s0 + len(st)] = _sharpness(st)
-    return bits_to_uint64(phash_bits(px32)), bits_to_uint64(dhash_bits(px98)), sharp
+    return (
+        bits_to_uint64(phash_bits(px32)),
+        bits_to_uint64(dhash_bits(px98)),
+        sharp,
+        thumbs_from_px32(px32),
+    )
 
 
 def hash_images(face_ids: Sequence[int], blobs: Sequence[bytes]) -> list[HashResult]:
@@ -477,12 +485,13 @@ def hash_images(face_ids: Sequence[int], blobs: Sequence[bytes]) -> list[HashRes
             groups.setdefault(a.shape, []).append((len(out) - 1, a))
     for shape, members in groups.items():
         with _one_blas_thread():
-            ph, dh, sharp = _measure(shape, [a for _, a in members])
+            ph, dh, sharp, thumbs = _measure(shape, [a for _, a in members])
         for j, (idx, _) in enumerate(members):
             r = out[idx]
             r.phash = to_signed(int(ph[j]))
             r.dhash = to_signed(int(dh[j]))
             r.sharpness = float(sharp[j])
+            r.thumb = thumbs[j].tobytes()
     return out
 
 

@@ -36,7 +36,8 @@ class ScanResult:
     read_error_count: int = 0
     cancelled: bool = False
     radius: int = flag_rules.DEFAULT_RADIUS
-    pairs: int = 0
+    pairs: int = 0  # pHash candidates
+    verified: int = 0  # candidates that passed verification
     flags: dict[str, int] = field(default_factory=dict)
     groups: int = 0
     hash_seconds: float = 0.0
@@ -51,6 +52,7 @@ class ScanResult:
             "cancelled": self.cancelled,
             "radius": self.radius,
             "pairs": self.pairs,
+            "verified_pairs": self.verified,
             "flags": self.flags,
             "dup_groups": self.groups,
             "hash_seconds": round(self.hash_seconds, 3),
@@ -70,6 +72,7 @@ def _rows(results: list[HashResult]) -> list[tuple[object, ...]]:
             None if r.grayscale is None else int(r.grayscale),
             r.sharpness,
             r.corrupt,
+            r.thumb,
         )
         for r in results
     ]
@@ -218,22 +221,28 @@ def update_flags(
             r,
             progress=lambda d, t: step(50 + 750 * d // max(t, 1)),
             cancelled=cancelled,
+            thumbs_of=lambda ids: flags_store.load_thumbs(project, ids),
         )
     except InterruptedError:
         res.cancelled = True
         return res
     del data
-    # flags, duplicate groups and suspicion commit together: never new flags with old groups
-    with project.tx():
-        flags_store.replace_flags(
-            project,
-            fs.rows(),
-            progress=lambda d, t: step(800 + 180 * d // max(t, 1)),
-            total=len(fs),
-        )
-        flags_store.replace_dup_groups(project, fs.groups)
-        flags_store.set_suspicion(project, fs.suspicion)
+    # Computed outside any transaction; written in short batches (a reviewer's label waits
+    # milliseconds). While they go in, flags_state says 'updating' (an export waits for
+    # 'ready'); a scan killed in between leaves 'updating' until the next scan completes.
+    flags_store.set_flags_state(project, "updating")
+    flags_store.replace_flags(
+        project,
+        fs.rows(),
+        progress=lambda d, t: step(800 + 150 * d // max(t, 1)),
+        total=len(fs),
+    )
+    flags_store.replace_dup_groups(project, fs.groups)
+    step(970)
+    flags_store.set_suspicion(project, fs.suspicion)
+    flags_store.set_flags_state(project, "ready")
     res.pairs = fs.pairs
+    res.verified = fs.verified
     res.flags = flags_store.counts_by_kind(project)
     res.groups = len(np.unique(fs.groups[:, 1])) if len(fs.groups) else 0
     res.flag_seconds = time.perf_counter() - t0

@@ -69,8 +69,11 @@ class Project:
         return self.path.with_name(self.path.name + ".cache")
 
     def close(self) -> None:
+        # only a connection that wrote refreshes the statistics: a read (or a failed command)
+        # leaves the file as it was
         with contextlib.suppress(sqlite3.Error):
-            self.conn.execute("PRAGMA optimize")
+            if self.conn.total_changes:
+                self.conn.execute("PRAGMA optimize")
         self.conn.close()
 
     def __enter__(self) -> Project:
@@ -169,7 +172,7 @@ def _unreadable(p: Path, e: sqlite3.DatabaseError) -> str:
 # deleting hashes). The expected schema is made once per process by running the migrations on
 # an in-memory database.
 
-_expected_schema: dict[tuple[str, str], str] | None = None
+_expected_schema: dict[str | None, dict[tuple[str, str], str]] = {}
 
 
 def _schema_of(conn: sqlite3.Connection) -> dict[tuple[str, str], str]:
@@ -181,26 +184,25 @@ def _schema_of(conn: sqlite3.Connection) -> dict[tuple[str, str], str]:
     }
 
 
-def expected_schema() -> dict[tuple[str, str], str]:
-    """The schema the migrations make (computed once per process)."""
-    global _expected_schema
-    if _expected_schema is None:
-        from annotator.store.migrations import migrations
-
+def expected_schema(stop_before: str | None = None) -> dict[tuple[str, str], str]:
+    """The schema the migrations make — all of them, or those before ``stop_before`` (the
+    first step an older file has not had yet). Computed once per process for each."""
+    if stop_before not in _expected_schema:
         mem = sqlite3.connect(":memory:", isolation_level=None)
         try:
-            migrations.apply(Database(mem))
-            _expected_schema = _schema_of(mem)
+            migrations.apply(Database(mem), stop_before=stop_before)
+            _expected_schema[stop_before] = _schema_of(mem)
         finally:
             mem.close()
-    return _expected_schema
+    return _expected_schema[stop_before]
 
 
 def schema_problem(conn: sqlite3.Connection, partial: bool) -> str | None:
     """Why the file's schema is not the migrations' (None when it is). With ``partial`` (a file
     not migrated yet, e.g. made by an older version) objects may be missing, but every object
     present must be one the migrations make, with the same definition."""
-    want = expected_schema()
+    pending = migrations.pending(Database(conn)) if partial else []
+    want = expected_schema(pending[0].name if pending else None)
     have = _schema_of(conn)
     for key in sorted(have):
         if key not in want:

@@ -14,6 +14,9 @@ import numpy as np
 from annotator.model import ProgressFn, origin_of
 from annotator.store.db import Project, now
 
+THUMB_BYTES = 256  # 16x16 gray (annotator.core.verify.THUMB_BYTES)
+_DUP_KINDS_SQL = "'exact_dup', 'near_dup', 'cross_identity_dup'"
+
 # -- face hashes -----------------------------------------------------------------------------
 
 # Columns loaded for flag computation; NULLs become sentinel values.
@@ -22,6 +25,7 @@ HASH_DTYPE = np.dtype(
         ("face_id", np.int64),
         ("identity_id", np.int64),
         ("phash", np.int64),
+        ("dhash", np.int64),
         ("width", np.int32),
         ("height", np.int32),
         ("grayscale", np.int8),
@@ -40,14 +44,17 @@ _WELL_TYPED = """(typeof(h.phash) IN ('integer', 'null') AND typeof(h.dhash) IN 
     AND (h.width IS NULL OR (typeof(h.width) = 'integer' AND h.width BETWEEN 0 AND 2147483647))
     AND (h.height IS NULL OR (typeof(h.height) = 'integer' AND h.height BETWEEN 0 AND 2147483647))
     AND (h.grayscale IS NULL OR h.grayscale IN (0, 1))
-    AND typeof(h.sharpness) IN ('real', 'integer', 'null'))"""
+    AND typeof(h.sharpness) IN ('real', 'integer', 'null')
+    AND (h.thumb IS NULL OR (typeof(h.thumb) = 'blob' AND length(h.thumb) = 256)))"""
+# A decodable face scanned before thumbnails existed (migration m060) is hashed again.
+_NEEDS_THUMB = "(h.thumb IS NULL AND h.corrupt IS NULL)"
 
 
 def unhashed_face_ids(project: Project) -> np.ndarray:
     """Ids of faces that have no (well-typed) face_hashes row yet (ascending)."""
     cur = project.conn.execute(
         "SELECT f.id FROM faces f LEFT JOIN face_hashes h ON h.face_id = f.id "
-        f"WHERE h.face_id IS NULL OR NOT {_WELL_TYPED} ORDER BY f.id"
+        f"WHERE h.face_id IS NULL OR NOT {_WELL_TYPED} OR {_NEEDS_THUMB} ORDER BY f.id"
     )
     return np.fromiter((r[0] for r in cur), dtype=np.int64)
 
@@ -59,13 +66,16 @@ def face_ids_of_source(project: Project, source_id: int) -> set[int]:
 
 
 def insert_hashes(project: Project, rows: Iterable[Sequence[object]]) -> int:
-    """rows: (face_id, sha256, phash, dhash, width, height, grayscale, sharpness, corrupt)."""
+    """rows: (face_id, sha256, phash, dhash, width, height, grayscale, sharpness, corrupt[,
+    thumb]) — a row without its 16x16 thumbnail stores NULL (that face is never verified as
+    a near copy)."""
     with project.tx() as c:
         at = now()
         cur = c.executemany(
             "INSERT OR REPLACE INTO face_hashes (face_id, sha256, phash, dhash, width, height, "
-            "grayscale, sharpness, corrupt, scanned_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (tuple(r) + (at,) for r in rows),
+            "grayscale, sharpness, corrupt, thumb, scanned_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            ((*r, None, at) if len(r) == 9 else (*r, at) for r in rows),
         )
         return cur.rowcount
 
@@ -74,7 +84,8 @@ def load_hashes(project: Project) -> np.ndarray:
     """All scanned faces as a structured array (HASH_DTYPE), ordered by face id."""
     n = int(project.conn.execute("SELECT count(*) FROM face_hashes").fetchone()[0])
     cur = project.conn.execute(
-        f"""SELECT h.face_id, f.identity_id, coalesce(h.phash, 0), coalesce(h.width, 0),
+        f"""SELECT h.face_id, f.identity_id, coalesce(h.phash, 0), coalesce(h.dhash, 0),
+                  coalesce(h.width, 0),
                   coalesce(h.height, 0), coalesce(h.grayscale, 0), coalesce(h.sharpness, -1),
                   h.corrupt IS NOT NULL,
                   CASE typeof(f.rank) WHEN 'integer' THEN f.rank ELSE {NO_RANK} END
@@ -91,6 +102,39 @@ def load_hashes(project: Project) -> np.ndarray:
     if rest:
         return np.concatenate([out[:k], np.array(rest, dtype=HASH_DTYPE)])
     return out[:k]
+
+
+def load_thumbs(project: Project, face_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(thumbnails, present): the (len(face_ids), 256) uint8 verification thumbnails of these
+    (distinct) faces in their order, and which faces have one (a face scanned before
+    thumbnails existed has none until it is hashed again). Read through a temporary table of
+    the ids: one indexed join, whatever the count."""
+    ids = np.asarray(face_ids, dtype=np.int64)
+    out = np.zeros((len(ids), THUMB_BYTES), dtype=np.uint8)
+    present = np.zeros(len(ids), dtype=bool)
+    if not len(ids):
+        return out, present
+    order = np.argsort(ids, kind="stable")
+    sorted_ids = ids[order]
+    c = project.conn
+    c.execute("CREATE TEMP TABLE IF NOT EXISTS want_thumbs (face_id INTEGER PRIMARY KEY)")
+    c.execute("DELETE FROM temp.want_thumbs")
+    c.executemany(
+        "INSERT OR IGNORE INTO temp.want_thumbs VALUES (?)", ((int(x),) for x in sorted_ids)
+    )
+    cur = c.execute(
+        "SELECT h.face_id, h.thumb FROM temp.want_thumbs w JOIN face_hashes h "
+        "ON h.face_id = w.face_id WHERE length(h.thumb) = ? ORDER BY h.face_id",
+        (THUMB_BYTES,),
+    )
+    while rows := cur.fetchmany(100_000):
+        got = np.fromiter((r[0] for r in rows), np.int64, len(rows))
+        buf = np.frombuffer(b"".join(r[1] for r in rows), np.uint8).reshape(len(rows), -1)
+        at = order[np.searchsorted(sorted_ids, got)]
+        out[at] = buf
+        present[at] = True
+    c.execute("DELETE FROM temp.want_thumbs")
+    return out, present
 
 
 def sha256_groups(project: Project) -> list[list[int]]:
@@ -153,7 +197,8 @@ class StoredFlag:
     kind: str
     distance: int | None
     score: float
-    faces: list[dict[str, object]]  # {"id", "identity", "origin"}
+    faces: list[dict[str, object]]  # {"id", "identity", "origin"} (+ "keeper" in a group)
+    similarity: float | None = None  # duplicate groups: lowest thumbnail SSIM of the group
 
 
 def fingerprint(kind: str, face_ids: Sequence[int]) -> str:
@@ -162,15 +207,17 @@ def fingerprint(kind: str, face_ids: Sequence[int]) -> str:
 
 def replace_flags(
     project: Project,
-    flags: Iterable[tuple[str, Sequence[int], int | None, float]],
+    flags: Iterable[tuple[str, Sequence[int], int | None, float, float | None]],
     progress: ProgressFn | None = None,
     total: int = 0,
 ) -> tuple[int, int, int]:
-    """Make the flags table equal ``flags`` (kind, face ids, distance, score), keyed by
-    fingerprint: existing flags keep their id (score/distance updated when changed), new ones
-    are inserted, stale ones removed. Streams ``flags`` in batches (millions of near-duplicate
-    pairs never sit in memory as rows); ``progress(done, total)`` per batch when ``total`` is
-    given. Returns (inserted, updated, removed). One transaction.
+    """Make the flags table equal ``flags`` (kind, face ids, distance, score, similarity),
+    keyed by fingerprint: existing flags keep their id (figures updated when changed), new ones
+    are inserted, stale ones removed. Streams ``flags`` in batches; each batch is its own short
+    transaction (``WRITE_BATCH`` flags), so a reviewer's label waits milliseconds, never the
+    whole phase (the flag set is a list of suggestions: between two batches it is part old,
+    part new; :func:`set_flags_state` tells readers that need it whole). Returns (inserted,
+    updated, removed).
     """
     at = now()
     # a bigger page cache while millions of index entries go in (default: 2 MB)
@@ -204,13 +251,17 @@ class _Stored:
         n = int(c.execute("SELECT count(*) FROM flags").fetchone()[0])
         k1, k2, ids = np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n, np.int64)
         dist, score = np.empty(n, np.int16), np.empty(n, np.float64)
-        cur = c.execute("SELECT id, fingerprint, coalesce(distance, -1), score FROM flags")
+        sim = np.empty(n, np.float64)
+        cur = c.execute(
+            "SELECT id, fingerprint, coalesce(distance, -1), score, coalesce(similarity, -9) "
+            "FROM flags"
+        )
         k = 0
         while k < n and (rows := cur.fetchmany(min(200_000, n - k))):
-            fid, fps, d, sc = zip(*rows, strict=True)
+            fid, fps, d, sc, sm = zip(*rows, strict=True)
             e = k + len(rows)
             k1[k:e], k2[k:e] = _keys(fps)
-            ids[k:e], dist[k:e], score[k:e] = fid, d, sc
+            ids[k:e], dist[k:e], score[k:e], sim[k:e] = fid, d, sc, sm
             k = e
         order = np.lexsort((k2[:k], k1[:k]))
         # one column at a time, each unsorted copy freed as its sorted one is made
@@ -223,7 +274,9 @@ class _Stored:
         self.dist = dist[order]
         del dist
         self.score = score[order]
-        del score, order
+        del score
+        self.sim = sim[order]
+        del sim, order
         self.seen = np.zeros(k, bool)
 
     def find(self, fps: Sequence[str]) -> np.ndarray:
@@ -251,110 +304,152 @@ class _Stored:
 
 def _replace_flags(
     project: Project,
-    flags: Iterable[tuple[str, Sequence[int], int | None, float]],
+    flags: Iterable[tuple[str, Sequence[int], int | None, float, float | None]],
     progress: ProgressFn | None,
     total: int,
     at: str,
 ) -> tuple[int, int, int]:
-    inserted = updated = 0
-    with project.tx() as c:
-        st = _Stored(c)
-        next_id = (c.execute("SELECT coalesce(max(id), 0) FROM flags").fetchone()[0] or 0) + 1
-        batch: list[tuple[str, Sequence[int], int | None, float, str]] = []
-        done = 0
+    inserted = updated = done = 0
+    c = project.conn
+    st = _Stored(c)
+    batch: list[tuple[str, Sequence[int], int | None, float, float | None, str]] = []
 
-        def flush() -> None:
-            nonlocal next_id, inserted, updated, done
-            if not batch:
-                return
-            pos = st.find([b[4] for b in batch])
-            hit = pos >= 0
-            new_flags: list[tuple[object, ...]] = []
-            new_faces: list[tuple[int, int]] = []
-            # flags already stored: vectorised (first occurrence only; update when changed)
-            hi = np.flatnonzero(hit)
-            q = pos[hi]
-            _, first = np.unique(q, return_index=True)
-            keep = np.sort(first)
-            keep = keep[~st.seen[q[keep]]]
-            hi, q = hi[keep], q[keep]
-            st.seen[q] = True
-            nd = np.array(
-                [-1 if batch[x][2] is None else batch[x][2] for x in hi.tolist()], np.int64
+    def flush() -> None:
+        nonlocal inserted, updated, done
+        if not batch:
+            return
+        pos = st.find([b[5] for b in batch])
+        hit = pos >= 0
+        # flags already stored: vectorised (first occurrence only; update when changed)
+        hi = np.flatnonzero(hit)
+        q = pos[hi]
+        _, first = np.unique(q, return_index=True)
+        keep = np.sort(first)
+        keep = keep[~st.seen[q[keep]]]
+        hi, q = hi[keep], q[keep]
+        st.seen[q] = True
+        rows = [batch[x] for x in hi.tolist()]
+        nd = np.array([-1 if r[2] is None else r[2] for r in rows], np.int64)
+        ns = np.array([r[3] for r in rows], np.float64)
+        nm = np.array([-9 if r[4] is None else r[4] for r in rows], np.float64)
+        ch = np.flatnonzero(
+            (st.dist[q] != nd) | (st.score[q] != ns) | (np.abs(st.sim[q] - nm) > 1e-6)
+        )
+        changed = [
+            (None if d < 0 else d, sc, None if sm == -9 else sm, fid)
+            for d, sc, sm, fid in zip(
+                nd[ch].tolist(),
+                ns[ch].tolist(),
+                nm[ch].tolist(),
+                st.ids[q[ch]].tolist(),
+                strict=True,
             )
-            ns = np.array([batch[x][3] for x in hi.tolist()], np.float64)
-            ch = np.flatnonzero((st.dist[q] != nd) | (st.score[q] != ns))
-            changed = [
-                (None if d < 0 else d, sc, fid)
-                for d, sc, fid in zip(
-                    nd[ch].tolist(), ns[ch].tolist(), st.ids[q[ch]].tolist(), strict=True
-                )
-            ]
-            updated += len(changed)
-            done += len(hi)
-            # new flags
-            batch_fps: set[str] = set()
+        ]
+        done += len(hi)
+        new_flags: list[tuple[object, ...]] = []
+        new_faces: list[tuple[int, int]] = []
+        seen_fps: set[str] = set()
+        with project.tx():  # one short transaction per batch
+            next_id = c.execute("SELECT coalesce(max(id), 0) FROM flags").fetchone()[0] + 1
             for x in np.flatnonzero(~hit).tolist():
-                kind, faces, dist, score, fp = batch[x]
-                if fp in batch_fps:
+                kind, faces, dist, score, sm, fp = batch[x]
+                if fp in seen_fps:
                     continue
-                batch_fps.add(fp)
-                new_flags.append((next_id, kind, dist, score, fp, at))
+                seen_fps.add(fp)
+                new_flags.append((next_id, kind, dist, score, sm, fp, at))
                 new_faces.extend([(next_id, f) for f in sorted(set(faces))])
                 next_id += 1
-                done += 1
-            before = project.conn.total_changes
-            # a flag new to this call but already inserted by an earlier batch of it: skipped
-            # by the fingerprint's UNIQUE index (its faces then point at no flag: dropped)
+            inserted += _write_flag_batch(c, new_flags, new_faces, changed)
+        done += len(new_flags)
+        updated += len(changed)
+        batch.clear()
+        if progress and total:
+            progress(min(done, total), total)
+
+    for kind, faces, dist, score, sm in flags:
+        batch.append((kind, faces, dist, score, sm, fingerprint(kind, faces)))
+        if len(batch) >= WRITE_BATCH:
+            flush()
+    flush()
+    stale = st.ids[~st.seen]
+    for s0 in range(0, len(stale), WRITE_BATCH):
+        with project.tx():
             c.executemany(
-                "INSERT INTO flags (id, kind, distance, score, fingerprint, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (fingerprint) DO NOTHING",
-                new_flags,
+                "DELETE FROM flags WHERE id = ?",
+                ((x,) for x in stale[s0 : s0 + WRITE_BATCH].tolist()),
             )
-            n_ins = project.conn.total_changes - before
-            if n_ins != len(new_flags):
-                got = {
-                    r[0]
-                    for r in c.execute("SELECT id FROM flags WHERE id >= ?", (new_flags[0][0],))
-                }
-                new_faces = [x for x in new_faces if x[0] in got]
-                done -= len(new_flags) - n_ins
-            inserted += n_ins
-            c.executemany("INSERT INTO flag_faces (flag_id, face_id) VALUES (?, ?)", new_faces)
-            c.executemany("UPDATE flags SET distance = ?, score = ? WHERE id = ?", changed)
-            batch.clear()
-            if progress and total:
-                progress(min(done, total), total)
-
-        for kind, faces, dist, score in flags:
-            batch.append((kind, faces, dist, score, fingerprint(kind, faces)))
-            if len(batch) >= _BATCH:
-                flush()
-        flush()
-        stale = st.ids[~st.seen]
-        for s in range(0, len(stale), _BATCH):
-            c.executemany(
-                "DELETE FROM flags WHERE id = ?", ((x,) for x in stale[s : s + _BATCH].tolist())
-            )
-        removed = len(stale)
-    return inserted, updated, removed
+    return inserted, updated, len(stale)
 
 
-_BATCH = 50_000
+def _write_flag_batch(
+    c, new_flags: list[tuple[object, ...]], new_faces: list[tuple[int, int]], changed: list
+) -> int:
+    """Inside the caller's transaction: new flags with their faces, changed figures; returns
+    how many flags were inserted.
+
+    A flag new to this call but already stored by an earlier batch of it is skipped by the
+    fingerprint's UNIQUE index (its faces then point at no flag: dropped)."""
+    n_ins = 0
+    if new_flags:
+        before = c.total_changes
+        c.executemany(
+            "INSERT INTO flags (id, kind, distance, score, similarity, fingerprint, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (fingerprint) DO NOTHING",
+            new_flags,
+        )
+        n_ins = c.total_changes - before
+        if n_ins != len(new_flags):
+            got = {
+                r[0] for r in c.execute("SELECT id FROM flags WHERE id >= ?", (new_flags[0][0],))
+            }
+            new_faces = [x for x in new_faces if x[0] in got]
+        c.executemany("INSERT INTO flag_faces (flag_id, face_id) VALUES (?, ?)", new_faces)
+    c.executemany("UPDATE flags SET distance = ?, score = ?, similarity = ? WHERE id = ?", changed)
+    return n_ins
+
+
+WRITE_BATCH = 5_000  # rows per short write transaction of the flag step
 _CACHE_KB = 256 * 1024
 
 
-def replace_dup_groups(project: Project, rows: Iterable[Sequence[int]]) -> None:
-    """rows: (face_id, group_id, is_keeper) — tuples or an (n, 3) integer array."""
-    if hasattr(rows, "tolist"):  # an array: converted a slice at a time
-        arr = rows
-        rows = (r for s in range(0, len(arr), _BATCH) for r in arr[s : s + _BATCH].tolist())  # type: ignore[index, arg-type]
-    with project.tx() as c:
-        c.execute("DELETE FROM dup_groups")
-        c.executemany(
-            "INSERT INTO dup_groups (face_id, group_id, is_keeper) VALUES (?, ?, ?)",
-            (tuple(r) for r in rows),
-        )
+def replace_dup_groups(project: Project, rows: np.ndarray | Sequence[Sequence[int]]) -> int:
+    """Make dup_groups equal ``rows`` ((face_id, group_id, is_keeper), an (n, 3) integer array
+    or tuples): only the rows that differ are written, in short transactions of WRITE_BATCH
+    rows (a group's id is its keeper's face id, so a re-scan that changes nothing writes
+    nothing). Returns the number of rows written or removed."""
+    new = np.asarray(rows, dtype=np.int64).reshape(-1, 3)
+    new = new[np.argsort(new[:, 0], kind="stable")]
+    c = project.conn
+    n_old = int(c.execute("SELECT count(*) FROM dup_groups").fetchone()[0])
+    old = np.empty((n_old, 3), np.int64)
+    cur = c.execute("SELECT face_id, group_id, is_keeper FROM dup_groups ORDER BY face_id")
+    k = 0
+    while k < n_old and (chunk := cur.fetchmany(min(200_000, n_old - k))):
+        old[k : k + len(chunk)] = chunk
+        k += len(chunk)
+    old = old[:k]
+    gone = old[~np.isin(old[:, 0], new[:, 0]), 0]
+    if len(old):
+        p = np.minimum(np.searchsorted(old[:, 0], new[:, 0]), len(old) - 1)
+        same = (old[p] == new).all(axis=1)
+    else:
+        same = np.zeros(len(new), dtype=bool)
+    put = new[~same]
+    for s0 in range(0, len(gone), WRITE_BATCH):
+        with project.tx():
+            c.executemany(
+                "DELETE FROM dup_groups WHERE face_id = ?",
+                ((x,) for x in gone[s0 : s0 + WRITE_BATCH].tolist()),
+            )
+    for s0 in range(0, len(put), WRITE_BATCH):
+        with project.tx():
+            c.executemany(
+                "INSERT INTO dup_groups (face_id, group_id, is_keeper) VALUES (?, ?, ?) "
+                "ON CONFLICT (face_id) DO UPDATE SET group_id = excluded.group_id, "
+                "is_keeper = excluded.is_keeper",
+                put[s0 : s0 + WRITE_BATCH].tolist(),
+            )
+    return len(gone) + len(put)
 
 
 def group_members(
@@ -389,15 +484,31 @@ def set_keepers(project: Project, keepers: Sequence[tuple[int, int]]) -> None:
 
 
 def set_suspicion(project: Project, rows: Sequence[tuple[int, float, int]]) -> None:
-    """rows: (identity_id, suspicion, flagged_count); every other identity gets 0."""
-    with project.tx() as c:
-        c.execute(
-            "UPDATE identities SET suspicion = 0, flagged_count = 0 WHERE suspicion != 0 OR flagged_count != 0"
-        )
-        c.executemany(
-            "UPDATE identities SET suspicion = ?, flagged_count = ? WHERE id = ?",
-            ((s, n, i) for i, s, n in rows),
-        )
+    """rows: (identity_id, suspicion, flagged_count); every other identity gets 0. Only changed
+    identities are written, WRITE_BATCH per short transaction."""
+    c = project.conn
+    want = {int(i): (float(sc), int(n)) for i, sc, n in rows}
+    changes: list[tuple[float, int, int]] = []
+    for i, sc, n in c.execute("SELECT id, suspicion, flagged_count FROM identities"):
+        w = want.get(i, (0.0, 0))
+        if abs((sc or 0.0) - w[0]) > 1e-9 or (n or 0) != w[1]:
+            changes.append((w[0], w[1], i))
+    for s0 in range(0, len(changes), WRITE_BATCH):
+        with project.tx():
+            c.executemany(
+                "UPDATE identities SET suspicion = ?, flagged_count = ? WHERE id = ?",
+                changes[s0 : s0 + WRITE_BATCH],
+            )
+
+
+def set_flags_state(project: Project, state: str) -> None:
+    """'updating' while a scan rewrites flags and groups in short batches, 'ready' after: a
+    reader that needs them whole (an export) asks :func:`flags_state` first."""
+    project.set_meta("flags_state", state)
+
+
+def flags_state(project: Project) -> str:
+    return project.meta("flags_state", "ready") or "ready"
 
 
 def counts_by_kind(project: Project) -> dict[str, int]:
@@ -410,7 +521,7 @@ def list_flags(
     project: Project, kind: str | None = None, limit: int | None = None
 ) -> list[StoredFlag]:
     """Flags, best score first, with their faces (id, identity key, origin string)."""
-    sql = "SELECT id, kind, distance, score FROM flags"
+    sql = "SELECT id, kind, distance, score, similarity FROM flags"
     args: list[object] = []
     if kind:
         sql += " WHERE kind = ?"
@@ -420,25 +531,31 @@ def list_flags(
         sql += " LIMIT ?"
         args.append(limit)
     rows = project.conn.execute(
-        f"""SELECT fl.id, fl.kind, fl.distance, fl.score, f.id, i.key, s.path, s.format,
-                  f.record, f.relpath
+        f"""SELECT fl.id, fl.kind, fl.distance, fl.score, fl.similarity, f.id, i.key, s.path,
+                  s.format, f.record, f.relpath, g.is_keeper
            FROM ({sql}) fl JOIN flag_faces ff ON ff.flag_id = fl.id
            JOIN faces f ON f.id = ff.face_id
+           LEFT JOIN dup_groups g ON g.face_id = f.id AND fl.kind IN ({_DUP_KINDS_SQL})
            JOIN identities i ON i.id = f.identity_id JOIN sources s ON s.id = f.source_id
            ORDER BY fl.score DESC, fl.id, f.id""",
         args,
     )
     out: list[StoredFlag] = []
     names: dict[str, str] = {}
-    for fid, k, dist, score, face_id, key, path, fmt, record, relpath in rows:
+    for fid, k, dist, score, sim, face_id, key, path, fmt, record, relpath, keeper in rows:
         if not out or out[-1].id != fid:
-            out.append(StoredFlag(fid, k, dist, float(score), []))
+            out.append(StoredFlag(fid, k, dist, float(score), [], sim))
         name = names.get(path)
         if name is None:
             name = names[path] = Path(path).name
-        out[-1].faces.append(
-            {"id": face_id, "identity": key, "origin": origin_of(name, fmt, record, relpath)}
-        )
+        face: dict[str, object] = {
+            "id": face_id,
+            "identity": key,
+            "origin": origin_of(name, fmt, record, relpath),
+        }
+        if keeper is not None:
+            face["keeper"] = bool(keeper)
+        out[-1].faces.append(face)
     return out
 
 

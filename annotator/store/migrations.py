@@ -314,3 +314,17 @@ def m040_packages(db: Database) -> None:
         );
         """
     )
+
+
+@migrations()
+def m060_verified_duplicates(db: Database) -> None:
+    """Verified duplicate groups (core/verify.py): a 16x16 grayscale thumbnail per decodable face
+    (the pixel test of a candidate pair) and a flag's verification figure (the group's lowest
+    thumbnail similarity). Faces scanned before this step have no thumbnail: the next scan
+    hashes just those again (store.flags.unhashed_face_ids)."""
+    db.executescript(
+        """
+        ALTER TABLE face_hashes ADD COLUMN thumb BLOB;
+        ALTER TABLE flags ADD COLUMN similarity REAL;
+        """
+    )

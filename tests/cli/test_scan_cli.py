@@ -45,24 +45,19 @@ def test_scan_and_flags_json(tmp_path) -> None:
     r = CliRunner().invoke(cli, ["scan", "-p", db, "--workers", "1", "--json"])
     assert r.exit_code == 0, r.output
     out = json.loads(r.output)
-    assert out["hashed"] == 6 and out["corrupt"] == 1 and out["radius"] == 6
-    assert (
-        out["flags"]["exact_dup"] == 1
-        and out["flags"]["corrupt"] == 1
-        and out["flags"]["tiny"] == 1
-    )
-
-    r = CliRunner().invoke(cli, ["flags", "-p", db, "--json", "--kind", "exact_dup"])
-    assert r.exit_code == 0, r.output
-    flags = json.loads(r.output)["flags"]
-    assert flags[0]["kind"] == "exact_dup" and flags[0]["distance"] == 0
-    assert [f["origin"] for f in flags[0]["faces"]] == ["faces.tsv:1", "faces.tsv:2"]
-    assert {f["identity"] for f in flags[0]["faces"]} == {"m.a"}
+    assert out["hashed"] == 6 and out["corrupt"] == 1 and out["radius"] == 8
+    # lines 1-3 are one photo filed under m.a twice and m.b once: ONE group, a label conflict
+    assert out["flags"]["cross_identity_dup"] == 1 and "exact_dup" not in out["flags"]
+    assert out["flags"]["corrupt"] == 1 and out["flags"]["tiny"] == 1
+    assert out["dup_groups"] == 1
 
     r = CliRunner().invoke(cli, ["flags", "-p", db, "--json", "--kind", "cross_identity_dup"])
-    cross = json.loads(r.output)["flags"]
-    pairs = sorted(tuple(f["origin"] for f in fl["faces"]) for fl in cross)
-    assert ("faces.tsv:1", "faces.tsv:3") in pairs and ("faces.tsv:2", "faces.tsv:3") in pairs
+    assert r.exit_code == 0, r.output
+    (flag,) = json.loads(r.output)["flags"]
+    assert flag["distance"] == 0 and flag["similarity"] == 1.0
+    assert [f["origin"] for f in flag["faces"]] == ["faces.tsv:1", "faces.tsv:2", "faces.tsv:3"]
+    assert [f["identity"] for f in flag["faces"]] == ["m.a", "m.a", "m.b"]
+    assert sum(f["keeper"] for f in flag["faces"]) == 1
 
     # second scan: nothing new, same flags
     r = CliRunner().invoke(cli, ["scan", "-p", db, "--workers", "1", "--json"])

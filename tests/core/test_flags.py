@@ -123,56 +123,137 @@ def test_resumed_scan(tmp_path) -> None:
     p.close()
 
 
+def _thumbs_from_hash(phash: np.ndarray) -> np.ndarray:
+    """Synthetic verification thumbnails: each pHash bit paints one 2x2 block of a 16x16 image
+    (the rest a fixed texture), so faces a few bits apart have similar thumbnails and the SSIM
+    test passes for small distances only."""
+    bits = np.unpackbits(phash.astype(">i8").view(np.uint8).reshape(-1, 8), axis=1)
+    t = np.tile(np.arange(256, dtype=np.uint8).reshape(16, 16) // 2, (len(phash), 1, 1))
+    blocks = np.kron(bits.reshape(-1, 8, 8), np.ones((2, 2), np.uint8)) * 120
+    return (t + blocks).reshape(len(phash), 256).astype(np.uint8)
+
+
+def _thumbs_of(data):
+    by_id = dict(zip(data["face_id"].tolist(), _thumbs_from_hash(data["phash"]), strict=True))
+    return lambda ids: (
+        np.array([by_id[int(f)] for f in ids]).reshape(-1, 256),
+        np.ones(len(ids), bool),
+    )
+
+
 def test_keeper_rules() -> None:
     data = np.zeros(4, dtype=flags_store.HASH_DTYPE)
     data["face_id"] = [10, 11, 12, 13]
     data["identity_id"] = [1, 1, 1, 2]
     data["phash"] = [0, 1, 3, -1]
+    data["dhash"] = data["phash"]
     data["width"] = data["height"] = [100, 120, 120, 100]
     data["rank"] = [1, 5, 2, 1]
     data["sharpness"] = 100
-    fs = F.compute_flags(data, [], radius=2)
+    fs = F.compute_flags(data, [], radius=2, thumbs_of=_thumbs_of(data))
     groups = {f: (g, k) for f, g, k in fs.groups}
     assert set(groups) == {10, 11, 12}
     assert groups[12][1] == 1 and groups[11][1] == 0  # same size: better rank wins
-    kinds = sorted((f.kind, f.faces, f.distance) for f in fs.flags)
-    assert kinds == [
-        ("near_dup", (10, 11), 1),
-        ("near_dup", (10, 12), 2),
-        ("near_dup", (11, 12), 1),
+    # one flag for the whole group, with its largest distance and lowest similarity
+    (flag,) = fs.flags
+    assert (flag.kind, flag.faces, flag.distance) == ("near_dup", (10, 11, 12), 2)
+    assert F.verify.SSIM_MIN <= flag.similarity < 1
+
+
+def test_unverified_candidates_are_not_duplicates() -> None:
+    """Two faces within the radius whose thumbnails differ are candidates, never a group."""
+    data = np.zeros(3, dtype=flags_store.HASH_DTYPE)
+    data["face_id"] = [1, 2, 3]
+    data["identity_id"] = [1, 2, 1]
+    data["phash"] = [0, 1, 1 << 40]
+    data["dhash"] = data["phash"]
+    data["width"] = data["height"] = 100
+    data["sharpness"] = 100
+    rng = np.random.default_rng(0)
+    thumbs = {1: rng.integers(0, 255, 256), 2: rng.integers(0, 255, 256), 3: np.zeros(256)}
+    fs = F.compute_flags(
+        data,
+        [],
+        radius=1,
+        thumbs_of=lambda ids: (np.array([thumbs[int(f)] for f in ids]), np.ones(len(ids), bool)),
+    )
+    assert fs.pairs == 2 and fs.verified == 0
+    assert not len(fs.groups) and not [f for f in fs.flags if f.kind.endswith("dup")]
+    # the same pair with equal thumbnails is a cross-identity group
+    thumbs[2] = thumbs[1]
+    fs = F.compute_flags(
+        data,
+        [],
+        radius=1,
+        thumbs_of=lambda ids: (np.array([thumbs[int(f)] for f in ids]), np.ones(len(ids), bool)),
+    )
+    assert [(f.kind, f.faces) for f in fs.flags if f.kind.endswith("dup")] == [
+        ("cross_identity_dup", (1, 2))
     ]
 
 
-def _reference_flags(data, sha_groups, radius):
-    """The flag rules written the plain way (per pair, per face), to check the vectorised ones."""
+def _reference_flags(data, sha_groups, radius, thumbs_of):
+    """The flag rules written the plain way (per pair, per face, union-find for groups), to
+    check the vectorised ones."""
+    from annotator.core import verify
+
     face, ident = data["face_id"], data["identity_id"]
     pos = {int(f): k for k, f in enumerate(face)}
+    ok = [k for k in range(len(data)) if data["corrupt"][k] == 0]
+    okset = set(ok)
     out = set()
     sha_of = {}
+    parent: dict[int, int] = {}
+
+    def root(x: int) -> int:
+        while parent.setdefault(x, x) != x:
+            x = parent[x]
+        return x
+
+    def join(a: int, b: int) -> None:
+        parent[root(a)] = root(b)
+
     for g, ids in enumerate(sha_groups):
-        by: dict[int, list[int]] = {}
-        for f in sorted(ids):
-            if f in pos:
-                sha_of[f] = g
-                by.setdefault(int(ident[pos[f]]), []).append(f)
-        out |= {("exact_dup", tuple(m), 0, float(len(m))) for m in by.values() if len(m) > 1}
-    ok = [k for k in range(len(data)) if data["corrupt"][k] == 0]
+        members = [f for f in sorted(ids) if f in pos and pos[f] in okset]
+        for f in members:
+            sha_of[f] = g
+        for f in members[1:]:
+            join(f, members[0])
     h = data["phash"].view(np.uint64)
+    dh = data["dhash"].view(np.uint64)
+    thumbs = {int(f): t for f, t in zip(face, thumbs_of(face)[0], strict=True)}
+    edges = []
     for x, a in enumerate(ok):
         for b in ok[x + 1 :]:
             d = int(np.bitwise_count(h[a] ^ h[b]))
-            if d > radius:
+            fa, fb = int(face[a]), int(face[b])
+            if d > radius or (fa in sha_of and sha_of.get(fa) == sha_of.get(fb)):
                 continue
-            fa, fb = sorted((int(face[a]), int(face[b])))
-            same = ident[a] == ident[b]
-            if same and fa in sha_of and sha_of.get(fa) == sha_of.get(fb):
+            if int(np.bitwise_count(dh[a] ^ dh[b])) > verify.DHASH_MAX:
                 continue
-            frac = 1 - d / (radius + 1)
-            out.add(
-                ("near_dup", (fa, fb), d, frac)
-                if same
-                else ("cross_identity_dup", (fa, fb), d, 1 + frac)
+            sim = float(
+                verify.ssim_pairs(np.array([thumbs[fa], thumbs[fb]]), np.array([0]), np.array([1]))[
+                    0
+                ]
             )
+            if sim >= verify.SSIM_MIN:
+                edges.append((fa, fb, d, sim))
+                join(fa, fb)
+    comps: dict[int, list[int]] = {}
+    for f in list(parent):
+        comps.setdefault(root(f), []).append(f)
+    for members in comps.values():
+        if len(members) < 2:
+            continue
+        ms = tuple(sorted(members))
+        es = [e for e in edges if root(e[0]) == root(ms[0])]
+        d = max([e[2] for e in es], default=0)
+        sim = min([e[3] for e in es], default=1.0)
+        cross = len({int(ident[pos[f]]) for f in ms}) > 1
+        exact = len({sha_of.get(f, -1 - f) for f in ms}) == 1
+        kind = "cross_identity_dup" if cross else "exact_dup" if exact else "near_dup"
+        score = 2 + sim if cross else 1.0 if exact else sim
+        out.add((kind, ms, d, round(score, 5), round(sim, 4)))
     for iid in np.unique(ident[ok]):
         ks = [k for k in ok if ident[k] == iid]
         bits = np.unpackbits(h[ks].astype(">u8").view(np.uint8).reshape(-1, 8), axis=1)
@@ -183,22 +264,24 @@ def _reference_flags(data, sha_groups, radius):
         med = np.median(dd)
         z = (dd - med) / (1.4826 * np.median(np.abs(dd - med)) + 1)
         out |= {
-            ("outlier", (int(face[k]),), int(v), float(zz))
+            ("outlier", (int(face[k]),), int(v), round(float(zz), 5), None)
             for k, v, zz in zip(ks, dd, z, strict=False)
             if zz >= F.OUTLIER_Z
         }
     for k in range(len(data)):
         f = (int(face[k]),)
         if data["corrupt"][k]:
-            out.add(("corrupt", f, None, 1.0))
+            out.add(("corrupt", f, None, 1.0, None))
             continue
         side = min(data["width"][k], data["height"][k])
         if side < F.TINY_PX:
-            out.add(("tiny", f, None, 1 - side / F.TINY_PX))
+            out.add(("tiny", f, None, round(1 - side / F.TINY_PX, 5), None))
         if data["grayscale"][k] == 1:
-            out.add(("grayscale", f, None, 0.25))
+            out.add(("grayscale", f, None, 0.25, None))
         if 0 <= data["sharpness"][k] < F.BLURRY_SHARPNESS:
-            out.add(("blurry", f, None, 1 - data["sharpness"][k] / F.BLURRY_SHARPNESS))
+            out.add(
+                ("blurry", f, None, round(1 - data["sharpness"][k] / F.BLURRY_SHARPNESS, 5), None)
+            )
     return out
 
 
@@ -224,54 +307,48 @@ def _synthetic(n: int, seed: int):
         sel = np.isin(data["face_id"], g)
         if sel.any():
             data["phash"][sel] = data["phash"][sel][0]
+    # dHash: the pHash with a few more bits flipped (some pairs fail the cheap test)
+    flips = rng.integers(0, 64, (n, 3))
+    noise = np.zeros(n, np.uint64)
+    for c in range(3):
+        keep = rng.random(n) < 0.5
+        noise |= np.where(keep, np.uint64(1) << flips[:, c].astype(np.uint64), np.uint64(0))
+    data["dhash"] = (data["phash"].view(np.uint64) ^ noise).view(np.int64)
     return data, sha_groups
+
+
+def _rows(fs):
+    return {
+        (k, f, d, round(s, 5), None if m is None else round(m, 4)) for k, f, d, s, m in fs.rows()
+    }
 
 
 @pytest.mark.parametrize("seed", [1, 2])
 def test_vectorised_rules_equal_plain_rules(seed: int) -> None:
     data, sha_groups = _synthetic(400, seed)
+    thumbs_of = _thumbs_of(data)
     for radius in (3, 6):
-        fs = F.compute_flags(data, sha_groups, radius)
-        got = {(k, f, d, round(s, 9)) for k, f, d, s in fs.rows()}
-        want = {
-            (k, f, d, round(float(s), 9))
-            for k, f, d, s in _reference_flags(data, sha_groups, radius)
-        }
+        fs = F.compute_flags(data, sha_groups, radius, thumbs_of=thumbs_of)
+        got = _rows(fs)
+        want = _reference_flags(data, sha_groups, radius, thumbs_of)
         assert got == want
         assert len(got) == len(fs)  # no flag twice
+        assert fs.verified > 0 and fs.pairs > fs.verified  # some candidates fail verification
         # the array form of the byte-identical groups gives the same flags
         faces = np.array([f for g in sha_groups for f in g])
         gid = np.repeat(np.arange(len(sha_groups)), [len(g) for g in sha_groups])
-        fs2 = F.compute_flags(data, (faces, gid), radius)
-        assert {(k, f, d, round(s, 9)) for k, f, d, s in fs2.rows()} == got
+        fs2 = F.compute_flags(data, (faces, gid), radius, thumbs_of=thumbs_of)
+        assert _rows(fs2) == got
         assert fs2.suspicion == fs.suspicion
 
 
 def test_groups_keepers_and_suspicion_against_plain_code() -> None:
     data, sha_groups = _synthetic(300, 7)
-    fs = F.compute_flags(data, sha_groups, 6)
-    # components by union-find over within-R pairs and byte-identical groups
-    parent = {int(f): int(f) for f in data["face_id"]}
-
-    def root(x: int) -> int:
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    edges = [f for k, f, _, _ in fs.rows() if k in ("near_dup", "cross_identity_dup", "exact_dup")]
-    edges += [tuple(x for x in g if x in parent) for g in sha_groups]
-    for e in edges:
-        for x in e[1:]:
-            parent[root(x)] = root(e[0])
-    comps: dict[int, list[int]] = {}
-    for f in {x for e in edges for x in e}:
-        comps.setdefault(root(f), []).append(f)
+    fs = F.compute_flags(data, sha_groups, 6, thumbs_of=_thumbs_of(data))
     row = {int(f): k for k, f in enumerate(data["face_id"])}
     want: set[tuple[int, int, int]] = set()
-    for members in comps.values():
-        if len(members) < 2:
-            continue
+    dup = [f for k, f, *_ in fs.rows() if k in ("near_dup", "cross_identity_dup", "exact_dup")]
+    for members in dup:  # one flag per group: its faces are the group
         keeper = min(
             members,
             key=lambda f: (
@@ -282,12 +359,13 @@ def test_groups_keepers_and_suspicion_against_plain_code() -> None:
         )
         want |= {(f, keeper, int(f == keeper)) for f in members}
     assert {tuple(r) for r in fs.groups.tolist()} == want
+    assert sum(len(m) for m in dup) == len(fs.groups)  # every grouped face in exactly one flag
     # suspicion: the rule written with dicts
     size: dict[int, int] = {}
     for i in data["identity_id"].tolist():
         size[i] = size.get(i, 0) + 1
     kinds_of: dict[int, set[str]] = {}
-    for k, faces, _, _ in fs.rows():
+    for k, faces, *_ in fs.rows():
         for f in faces:
             kinds_of.setdefault(f, set()).add(k)
     score: dict[int, float] = {}
@@ -308,21 +386,23 @@ def test_replace_flags_keeps_ids_updates_and_removes(tmp_path) -> None:
     assert seen[-1][0] == seen[-1][1] and len({t for _, t in seen}) <= 2
     assert all(a[0] <= b[0] or a[1] != b[1] for a, b in zip(seen, seen[1:], strict=False))
     before = flags_store.list_flags(p)
-    rows = [(f.kind, tuple(x["id"] for x in f.faces), f.distance, f.score) for f in before]
-    ids = {(k, fs): f.id for (k, fs, _, _), f in zip(rows, before, strict=False)}
-    changed = [(rows[0][0], rows[0][1], rows[0][2], rows[0][3] + 1.0)] + rows[2:]
+    rows = [
+        (f.kind, tuple(x["id"] for x in f.faces), f.distance, f.score, f.similarity) for f in before
+    ]
+    ids = {(k, fs): f.id for (k, fs, *_), f in zip(rows, before, strict=False)}
+    changed = [(rows[0][0], rows[0][1], rows[0][2], rows[0][3] + 1.0, rows[0][4])] + rows[2:]
     new_face = next(
         f
         for (f,) in p.conn.execute("SELECT id FROM faces ORDER BY id")
         if ("tiny", (f,)) not in ids
     )
-    changed.append(("tiny", (new_face,), None, 0.5))
+    changed.append(("tiny", (new_face,), None, 0.5, None))
     assert flags_store.replace_flags(p, changed) == (1, 1, 1)
     after = flags_store.list_flags(p)
     got = {(f.kind, tuple(x["id"] for x in f.faces)): f for f in after}
     assert (rows[1][0], rows[1][1]) not in got  # removed
     assert got[(rows[0][0], rows[0][1])].score == rows[0][3] + 1.0
-    assert all(got[(k, fs)].id == ids[(k, fs)] for k, fs, _, _ in rows[2:])  # ids kept
+    assert all(got[(k, fs)].id == ids[(k, fs)] for k, fs, *_ in rows[2:])  # ids kept
     assert flags_store.replace_flags(p, changed) == (0, 0, 0)  # idempotent
     p.close()
 
@@ -333,13 +413,13 @@ def test_replace_flags_skips_repeats_across_batches(tmp_path, monkeypatch) -> No
     p = open_project(tmp_path / "p.db", create=True)
     import_source(p, "msceleb", r.faces_tsv)
     ids = [f for (f,) in p.conn.execute("SELECT id FROM faces ORDER BY id LIMIT 6")]
-    monkeypatch.setattr(flags_store, "_BATCH", 2)
-    rows = [("tiny", (f,), None, 0.5) for f in ids[:4]]
-    rows += [rows[0], rows[3], ("near_dup", (ids[5], ids[4]), 2, 0.25), rows[1]]
+    monkeypatch.setattr(flags_store, "WRITE_BATCH", 2)
+    rows = [("tiny", (f,), None, 0.5, None) for f in ids[:4]]
+    rows += [rows[0], rows[3], ("near_dup", (ids[5], ids[4]), 2, 0.25, 0.97), rows[1]]
     assert flags_store.replace_flags(p, rows) == (5, 0, 0)
     got = {(f.kind, tuple(x["id"] for x in f.faces)): f.id for f in flags_store.list_flags(p)}
     assert len(got) == 5 and ("near_dup", (ids[4], ids[5])) in got
-    rows2 = [*rows[:3], ("near_dup", (ids[4], ids[5]), 3, 0.1), rows[0]]
+    rows2 = [*rows[:3], ("near_dup", (ids[4], ids[5]), 3, 0.1, 0.97), rows[0]]
     assert flags_store.replace_flags(p, rows2) == (0, 1, 1)
     got2 = {(f.kind, tuple(x["id"] for x in f.faces)): f.id for f in flags_store.list_flags(p)}
     assert got2 == {k: v for k, v in got.items() if k != ("tiny", (ids[3],))}
@@ -349,11 +429,12 @@ def test_replace_flags_skips_repeats_across_batches(tmp_path, monkeypatch) -> No
 def test_sliced_rules_equal_unsliced(monkeypatch) -> None:
     """The bounded-memory slices (pairs, flags, faces, rows) do not change any result."""
     data, sha_groups = _synthetic(400, 3)
-    fs = F.compute_flags(data, sha_groups, 6)
+    fs = F.compute_flags(data, sha_groups, 6, thumbs_of=_thumbs_of(data))
     monkeypatch.setattr(F, "PAIR_CHUNK", 7)
     monkeypatch.setattr(F, "FACE_CHUNK", 16)
     monkeypatch.setattr(F, "ROWS_CHUNK", 5)
-    fs2 = F.compute_flags(data, sha_groups, 6)
+    monkeypatch.setattr(F.verify, "PAIR_CHUNK", 3)
+    fs2 = F.compute_flags(data, sha_groups, 6, thumbs_of=_thumbs_of(data))
     assert fs.pairs > 3 * 7 and len(fs) > 3 * 5
     assert list(fs2.rows()) == list(fs.rows())
     assert {tuple(r) for r in fs2.groups.tolist()} == {tuple(r) for r in fs.groups.tolist()}
@@ -368,10 +449,10 @@ def test_replace_flags_with_colliding_first_keys(tmp_path, monkeypatch) -> None:
     p = open_project(tmp_path / "p.db", create=True)
     import_source(p, "msceleb", r.faces_tsv)
     ids = [f for (f,) in p.conn.execute("SELECT id FROM faces ORDER BY id LIMIT 8")]
-    rows = [("tiny", (f,), None, 0.5) for f in ids]
+    rows = [("tiny", (f,), None, 0.5, None) for f in ids]
     assert flags_store.replace_flags(p, rows) == (8, 0, 0)
     before = {f.faces[0]["id"]: f.id for f in flags_store.list_flags(p)}
-    rows[2] = ("tiny", (ids[2],), None, 0.75)
+    rows[2] = ("tiny", (ids[2],), None, 0.75, None)
     assert flags_store.replace_flags(p, rows[1:]) == (0, 1, 1)
     after = {f.faces[0]["id"]: (f.id, f.score) for f in flags_store.list_flags(p)}
     assert after == {f: (before[f], 0.75 if f == ids[2] else 0.5) for f in ids[1:]}

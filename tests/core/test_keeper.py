@@ -69,7 +69,7 @@ def test_scan_and_takedown_agree_on_the_next_keeper(tmp_path):
                 sizes[f],
                 0,
                 100.0,
-                0,
+                None,  # decodes (a corrupt face is never a duplicate)
             )
             for f in sorted(idents)
         ],

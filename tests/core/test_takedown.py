@@ -75,9 +75,9 @@ def test_takedown_removes_everything_and_the_bytes(project, tmp_path, demo):
         flags_store.replace_flags(
             project,
             [
-                ("cross_identity_dup", (vfaces[0], ofaces[0]), None, 1.0),  # flag 1
-                ("outlier", (vfaces[1],), None, 1.0),  # flag 2
-                ("near_dup", (ofaces[0], ofaces[1]), None, 1.0),  # flag 3
+                ("cross_identity_dup", (vfaces[0], ofaces[0]), None, 1.0, 1.0),  # flag 1
+                ("outlier", (vfaces[1],), None, 1.0, None),  # flag 2
+                ("near_dup", (ofaces[0], ofaces[1]), None, 1.0, 0.99),  # flag 3
             ],
         )
         flags_store.replace_dup_groups(

@@ -28,6 +28,7 @@ from annotator.model import (
     no_progress,
 )
 from annotator.store import export as store
+from annotator.store import flags as flags_store
 from annotator.store.db import Project
 
 
@@ -81,6 +82,11 @@ def export_dataset(
         raise AnnotatorError("--min-faces must be at least 1")
     if pairs < 0:
         raise AnnotatorError("--pairs must not be negative")
+    if flags_store.flags_state(project) == "updating":
+        raise AnnotatorError(
+            "the duplicate groups are being rewritten by a scan (or a scan stopped while "
+            "writing them): wait for the scan to finish, or run the scan again, then export"
+        )
     outp = Path(out).expanduser().absolute()
     outdir.check_out(project, outp, force)
     outdir.remove_leftovers(outp)
