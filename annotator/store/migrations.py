@@ -245,3 +245,23 @@ def m004_qa_items_face(db: Database) -> None:
     deleting a face (takedown) cascades into qa_items; without it both scan the whole table
     (a second QA pass on 300k labels took 38 s)."""
     db.execute("CREATE INDEX IF NOT EXISTS qa_items_face ON qa_items (face_id, orig_event_id)")
+
+
+@migrations()
+def m030_embeddings(db: Database) -> None:
+    """Face embeddings (`annotator embed`, the optional [embed] extra): one row per face that
+    was tried, with the model that made it. ``vector`` is 128 little-endian float16 values
+    (256 bytes) when ``status`` is 'ok'; 'failed' keeps the reason and no vector."""
+    db.executescript(
+        """
+        CREATE TABLE face_embeddings (
+            face_id     INTEGER PRIMARY KEY REFERENCES faces(id) ON DELETE CASCADE,
+            model       TEXT NOT NULL,            -- model and alignment, see core/embed.py
+            status      TEXT NOT NULL,            -- ok | failed
+            reason      TEXT,                     -- why it failed; NULL when ok
+            vector      BLOB,                     -- float16[128] when ok
+            embedded_at TEXT NOT NULL
+        );
+        CREATE INDEX face_embeddings_model ON face_embeddings (model, status);
+        """
+    )
