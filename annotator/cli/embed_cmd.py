@@ -5,10 +5,16 @@ from __future__ import annotations
 import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import click
 
 from annotator.cli.common import emit_json, json_option, open_existing, progress_bar, project_option
+
+if TYPE_CHECKING:
+    from annotator.core.embed import EmbedResult
+
+EXIT_INTERRUPTED = 130  # as annotator.cli.main: 128 + SIGINT
 
 
 @contextmanager
@@ -82,7 +88,13 @@ def embed(
             )
     if as_json:
         emit_json(res.as_dict())
-        return
+    else:
+        _report(res)
+    if state["stop"]:  # Ctrl-C: what was done is kept; the exit code says interrupted
+        click.get_current_context().exit(EXIT_INTERRUPTED)
+
+
+def _report(res: EmbedResult) -> None:
     done = res.embedded + res.failed
     rate = f" ({done / res.seconds:,.1f} faces/s)" if res.seconds > 0 and done else ""
     click.echo(

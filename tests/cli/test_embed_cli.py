@@ -120,3 +120,48 @@ def test_help_lists_the_options() -> None:
     assert res.exit_code == 0
     for opt in ("--project", "--identity", "--workers", "--json", "--align"):
         assert opt in res.output
+
+
+def test_ctrl_c_keeps_what_is_done_and_a_rerun_finishes(demo, tmp_path) -> None:
+    import signal
+    import sqlite3
+    import time
+
+    db = tmp_path / "p.db"
+    db.write_bytes(demo.read_bytes())
+    assert CliRunner().invoke(cli, ["scan", "-p", str(db), "--workers", "1"]).exit_code == 0
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "annotator", "embed", "-p", str(db), "--workers", "1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+
+    def stored() -> int:
+        try:
+            with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=0.1) as c:
+                return c.execute("SELECT count(*) FROM face_embeddings").fetchone()[0]
+        except sqlite3.Error:
+            return 0
+
+    deadline = time.monotonic() + 120
+    while stored() == 0 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    alive = proc.poll() is None
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    if alive:  # interrupted after the first batch: exit 130, what is done is kept
+        assert proc.returncode == 130, (out, err)
+        assert "Traceback" not in err
+    assert stored() > 0
+    res = CliRunner().invoke(cli, ["embed", "-p", str(db), "--workers", "1", "--json"])
+    assert res.exit_code == 0, res.output
+    with sqlite3.connect(db) as c:
+        total, distinct = c.execute(
+            "SELECT count(*), count(DISTINCT face_id) FROM face_embeddings"
+        ).fetchone()
+        decodable = c.execute("SELECT count(*) FROM face_hashes WHERE corrupt IS NULL").fetchone()
+    assert total == distinct == decodable[0]
