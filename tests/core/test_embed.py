@@ -199,3 +199,20 @@ def test_float16_blob_round_trip() -> None:
     assert np.allclose(back[0], v, atol=1e-3)
     with pytest.raises(ValueError):
         store.to_blob(np.zeros(127))
+
+
+def test_unscanned_and_corrupt_faces_are_not_in_the_work(demo_db, tmp_path) -> None:
+    src, truth = demo_db
+    with open_project(_copy(src, tmp_path)) as p:
+        ids = [r[0] for r in p.conn.execute("SELECT face_id FROM face_hashes ORDER BY face_id")]
+        with p.tx() as c:  # test set-up only: two faces not scanned
+            c.execute("DELETE FROM face_hashes WHERE face_id IN (?, ?)", (ids[0], ids[1]))
+        scope = store.scan_counts(p)
+        todo = set(store.faces_to_embed(p, E.model_id()).tolist())
+        corrupt = {
+            r[0]
+            for r in p.conn.execute("SELECT face_id FROM face_hashes WHERE corrupt IS NOT NULL")
+        }
+    assert scope["faces"] - scope["scanned"] == 2 and scope["corrupt"] == len(corrupt) == 3
+    assert not todo & ({ids[0], ids[1]} | corrupt)
+    assert len(todo) == scope["scanned"] - scope["corrupt"]
