@@ -71,3 +71,25 @@ def test_import_contracts_hold():
         cwd=ROOT.parent,
     )
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
+
+
+def test_nothing_but_embedding_imports_dlib():
+    """dlib (the optional [embed] extra) is imported only when embeddings are computed:
+    the CLI, every core, store and formats module, and the embed command's module import
+    without it being loaded."""
+    modules = ["annotator.model", "annotator.cli.main", "annotator.cli.embed_cmd"]
+    for pkg in ("core", "store", "formats"):
+        for f in sorted((ROOT / pkg).glob("*.py")):
+            modules.append(f"annotator.{pkg}.{f.stem}".removesuffix(".__init__"))
+    code = (
+        "import sys, importlib\n"
+        f"for m in {modules!r}:\n"
+        "    importlib.import_module(m)\n"
+        "from annotator.cli.main import cli\n"
+        "cli.get_command(None, 'embed')\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('dlib', '_dlib_pybind11', 'face_recognition_models', 'face_recognition'))\n"
+        "assert not bad, bad\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]

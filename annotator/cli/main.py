@@ -31,6 +31,7 @@ COMMANDS: dict[str, str] = {
     "identities": "annotator.cli.info_cmd:identities",
     "demo": "annotator.cli.demo_cmd:demo",
     "scan": "annotator.cli.scan_cmd:scan",
+    "embed": "annotator.cli.embed_cmd:embed",
     "flags": "annotator.cli.scan_cmd:flags",
     "gui": "annotator.cli.gui_cmd:gui",
     "labels": "annotator.cli.labels_cmd:labels",

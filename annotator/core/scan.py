@@ -8,11 +8,9 @@ and read the bytes themselves) with a bounded number of chunks in flight.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
-import signal
 import time
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -20,6 +18,7 @@ import numpy as np
 from annotator.core import flags as flag_rules
 from annotator.core.access import FaceBytes
 from annotator.core.hashing import HashResult, hash_planned
+from annotator.core.workers import process_pool
 from annotator.model import AnnotatorError, CancelledFn, ProgressFn, never_cancelled
 from annotator.store import faces as faces_store
 from annotator.store import flags as flags_store
@@ -145,41 +144,25 @@ def hash_faces(
                     break
                 commit(hash_planned(fb.plan(ids)))
         else:
-            # one BLAS thread per worker (workers inherit the environment)
-            old = {
-                k: os.environ.get(k)
-                for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
-            }
-            for k in old:
-                os.environ[k] = "1"
-            try:
-                ctx = multiprocessing.get_context("spawn")
-                with ProcessPoolExecutor(
-                    max_workers=workers, mp_context=ctx, initializer=_ignore_sigint
-                ) as pool:
-                    inflight: set[Future] = set()
-                    exhausted = False
-                    while True:
-                        while not exhausted and len(inflight) < 2 * workers and not cancelled():
-                            ids = next(chunks, None)
-                            if ids is None:
-                                exhausted = True
-                                break
-                            inflight.add(pool.submit(hash_planned, fb.plan(ids)))
-                        if not inflight:
-                            break
-                        fin, inflight = wait(inflight, return_when=FIRST_COMPLETED)
-                        for f in fin:
-                            commit(f.result())
-                        if cancelled() and not exhausted:
-                            res.cancelled = True
+            # workers die with this process, ignore Ctrl-C, run one BLAS thread each
+            with process_pool(workers) as pool:
+                inflight: set[Future] = set()
+                exhausted = False
+                while True:
+                    while not exhausted and len(inflight) < 2 * workers and not cancelled():
+                        ids = next(chunks, None)
+                        if ids is None:
                             exhausted = True
-            finally:
-                for k, v in old.items():
-                    if v is None:
-                        os.environ.pop(k, None)
-                    else:
-                        os.environ[k] = v
+                            break
+                        inflight.add(pool.submit(hash_planned, fb.plan(ids)))
+                    if not inflight:
+                        break
+                    fin, inflight = wait(inflight, return_when=FIRST_COMPLETED)
+                    for f in fin:
+                        commit(f.result())
+                    if cancelled() and not exhausted:
+                        res.cancelled = True
+                        exhausted = True
     finally:
         fb.close()
         res.hash_seconds = time.perf_counter() - t0
@@ -248,11 +231,6 @@ def update_flags(
     res.flag_seconds = time.perf_counter() - t0
     step(1000)
     return res
-
-
-def _ignore_sigint() -> None:
-    """Worker start-up: Ctrl-C is the parent's business (it cancels and commits what is done)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def scan(

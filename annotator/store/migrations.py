@@ -328,3 +328,23 @@ def m060_verified_duplicates(db: Database) -> None:
         ALTER TABLE flags ADD COLUMN similarity REAL;
         """
     )
+
+
+@migrations()
+def m030_embeddings(db: Database) -> None:
+    """Face embeddings (`annotator embed`, the optional [embed] extra): one row per face that
+    was tried, with the model that made it. ``vector`` is 128 little-endian float16 values
+    (256 bytes) when ``status`` is 'ok'; 'failed' keeps the reason and no vector."""
+    db.executescript(
+        """
+        CREATE TABLE face_embeddings (
+            face_id     INTEGER PRIMARY KEY REFERENCES faces(id) ON DELETE CASCADE,
+            model       TEXT NOT NULL,            -- model and alignment, see core/embed.py
+            status      TEXT NOT NULL,            -- ok | failed
+            reason      TEXT,                     -- why it failed; NULL when ok
+            vector      BLOB,                     -- float16[128] when ok
+            embedded_at TEXT NOT NULL
+        );
+        CREATE INDEX face_embeddings_model ON face_embeddings (model, status);
+        """
+    )

@@ -99,6 +99,7 @@ PROJECT_COMMANDS: dict[str, list[str]] = {
     "identities": ["identities", "-p", "{p}"],
     "scan": ["scan", "-p", "{p}", "--workers", "1"],
     "flags": ["flags", "-p", "{p}"],
+    "embed": ["embed", "-p", "{p}", "--workers", "1"],
     "labels import": ["labels", "import", "{w}/labels.csv", "-p", "{p}", "-r", "bob"],
     "labels export": ["labels", "export", "-p", "{p}"],
     "qa start": ["qa", "start", "-p", "{p}", "-r", "carol"],

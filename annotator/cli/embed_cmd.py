@@ -1,0 +1,117 @@
+"""`annotator embed`: face embeddings (the optional [embed] extra; see annotator/core/embed.py)."""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+import click
+
+from annotator.cli.common import emit_json, json_option, open_existing, progress_bar, project_option
+
+if TYPE_CHECKING:
+    from annotator.core.embed import EmbedResult
+
+EXIT_INTERRUPTED = 130  # as annotator.cli.main: 128 + SIGINT
+
+
+@contextmanager
+def _ctrl_c_cancels() -> Iterator[dict[str, bool]]:
+    """The first Ctrl-C asks the run to stop after the chunks in flight (they are committed);
+    a second one interrupts at once (the project stays consistent either way)."""
+    state = {"stop": False}
+
+    def handler(signum: int, frame: object) -> None:
+        if state["stop"]:
+            raise KeyboardInterrupt
+        state["stop"] = True
+
+    try:
+        old = signal.signal(signal.SIGINT, handler)
+    except ValueError:  # not the main thread (e.g. a test runner): plain KeyboardInterrupt
+        yield state
+        return
+    try:
+        yield state
+    finally:
+        signal.signal(signal.SIGINT, old)
+
+
+@click.command("embed")
+@project_option
+@click.option(
+    "--identity",
+    "identities",
+    multiple=True,
+    metavar="KEY",
+    help="Only the faces of this identity (repeat for several). Default: every identity, "
+    "unreviewed ones first.",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 256),
+    default=None,
+    help="Worker processes (default: all cores).",
+)
+@click.option(
+    "--align",
+    type=click.Choice(["chip", "crop"]),
+    default="chip",
+    show_default=True,
+    help="chip: 5-point landmarks on the crop, then dlib's face chip; crop: the whole crop "
+    "resized as the chip.",
+)
+@json_option
+def embed(
+    project_path: str, identities: tuple[str, ...], workers: int | None, align: str, as_json: bool
+) -> None:
+    """Compute a face embedding (dlib ResNet, 128 values) for every scanned face that has none.
+
+    Needs the optional extra: pip install -e '.[embed]'. Resumable: Ctrl-C keeps what is done
+    and the next run carries on. Corrupt faces are never embedded.
+    """
+    from annotator.core.embed import embed as run_embed
+    from annotator.core.embed import require_extra
+
+    require_extra()  # before opening anything: one line on how to install the extra
+    with open_existing(project_path) as project, _ctrl_c_cancels() as state:
+        with progress_bar("embedding", quiet=as_json, unit="faces") as bar:
+            res = run_embed(
+                project,
+                identity_keys=list(identities) or None,
+                workers=workers,
+                align=align,
+                progress=bar,
+                cancelled=lambda: state["stop"],
+            )
+    if as_json:
+        emit_json(res.as_dict())
+    else:
+        _report(res)
+    if state["stop"]:  # Ctrl-C: what was done is kept; the exit code says interrupted
+        click.get_current_context().exit(EXIT_INTERRUPTED)
+
+
+def _report(res: EmbedResult) -> None:
+    done = res.embedded + res.failed
+    rate = f" ({done / res.seconds:,.1f} faces/s)" if res.seconds > 0 and done else ""
+    click.echo(
+        f"embedded {res.embedded:,} faces in {res.seconds:.1f}s{rate}"
+        + (f", {res.failed:,} failed" if res.failed else "")
+        + f"; {res.stored:,} faces have an embedding ({res.model})"
+    )
+    if res.corrupt_skipped:
+        click.echo(f"{res.corrupt_skipped:,} corrupt faces skipped")
+    if res.not_scanned:
+        click.echo(f"{res.not_scanned:,} faces are not scanned yet: run `annotator scan` first")
+    if res.read_error_count:
+        click.echo(
+            f"{res.read_error_count:,} faces could not be read (they stay without an embedding):",
+            err=True,
+        )
+        for msg in res.read_errors:
+            click.echo(f"  {msg}", err=True)
+    if res.cancelled:
+        click.echo("cancelled; run `annotator embed` again to continue")

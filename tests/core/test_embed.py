@@ -1,0 +1,218 @@
+"""Face embeddings (core/embed.py, store/embeddings.py), run for real with dlib on a tiny demo.
+
+Needs the [embed] extra (dlib-bin, face-recognition-models), which the test install includes.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from annotator.core import embed as E
+from annotator.core.demo import generate_demo
+from annotator.core.importer import import_source
+from annotator.core.scan import scan
+from annotator.model import AnnotatorError
+from annotator.store import embeddings as store
+from annotator.store.db import open_project
+
+
+@pytest.fixture(scope="module")
+def demo_db(tmp_path_factory) -> tuple[Path, dict]:
+    """A scanned demo of 3 invented people (~30 faces, 3 truncated = corrupt), not embedded."""
+    d = tmp_path_factory.mktemp("embed_demo")
+    r = generate_demo(d, identities=3, faces_per_identity=(4, 6), seed=3)
+    with open_project(d / "p.db", create=True) as p:
+        import_source(p, "msceleb", r.faces_tsv)
+        scan(p, workers=1)
+    return d / "p.db", json.loads(Path(r.truth_json).read_text())
+
+
+@pytest.fixture(scope="module")
+def embedded(demo_db, tmp_path_factory) -> tuple[Path, dict, E.EmbedResult]:
+    """The demo embedded once by two workers (the process pool path)."""
+    src, truth = demo_db
+    db = tmp_path_factory.mktemp("embedded") / "p.db"
+    shutil.copy(src, db)
+    with open_project(db) as p:
+        res = E.embed(p, workers=2, chunk=8)
+    return db, truth, res
+
+
+def _copy(src: Path, tmp_path: Path) -> Path:
+    dst = tmp_path / "p.db"
+    shutil.copy(src, dst)
+    return dst
+
+
+def test_vectors_are_float16_128d_for_every_decodable_face(embedded) -> None:
+    db, truth, res = embedded
+    with open_project(db) as p:
+        n_faces = p.conn.execute("SELECT count(*) FROM faces").fetchone()[0]
+        corrupt = {
+            r[0]
+            for r in p.conn.execute("SELECT face_id FROM face_hashes WHERE corrupt IS NOT NULL")
+        }
+        blobs = p.conn.execute("SELECT face_id, vector, model, status FROM face_embeddings")
+        rows = blobs.fetchall()
+        faces, idents, vecs = store.load_embeddings(p, res.model)
+    assert len(corrupt) == len(truth["truncated"]) == 3
+    assert res.embedded == len(rows) == n_faces - 3 and res.failed == 0 and not res.cancelled
+    assert res.corrupt_skipped == 3 and res.not_scanned == 0 and res.stored == res.embedded
+    assert all(len(v) == 2 * 128 and m == res.model and s == "ok" for _, v, m, s in rows)
+    assert not corrupt & {r[0] for r in rows}  # corrupt faces are never embedded
+    assert vecs.dtype == np.float16 and vecs.shape == (len(rows), 128)
+    assert np.isfinite(vecs).all()
+    norms = np.linalg.norm(vecs.astype(np.float32), axis=1)
+    assert np.all((norms > 0.5) & (norms < 1.5))  # dlib descriptors have norm ~1
+    # one vector per distinct image: copies embed alike, different images differently
+    with open_project(db) as p:
+        distinct = p.conn.execute(
+            "SELECT count(DISTINCT h.sha256) FROM face_hashes h "
+            "JOIN face_embeddings e ON e.face_id = h.face_id"
+        ).fetchone()[0]
+    assert len({v.tobytes() for v in vecs}) == distinct < len(vecs)
+
+
+def test_exact_copies_get_the_same_vector(embedded) -> None:
+    """A byte-identical copy must embed identically (deterministic pipeline)."""
+    db, truth, res = embedded
+    with open_project(db) as p:
+        by_line = {
+            int(r[0]): r[1]
+            for r in p.conn.execute(
+                "SELECT f.record, e.vector FROM faces f JOIN face_embeddings e ON e.face_id = f.id"
+            )
+        }
+    pairs = [pr for pr in truth["exact_dup"] if pr[0] in by_line and pr[1] in by_line]
+    assert pairs
+    for a, b in pairs:
+        assert by_line[a] == by_line[b]
+
+
+def test_in_process_equals_worker_pool(embedded, tmp_path) -> None:
+    """workers=1 (in this process) gives the same vectors as the pool, for one identity."""
+    db, _, res = embedded
+    with open_project(db) as p:
+        key = p.conn.execute("SELECT key FROM identities ORDER BY id LIMIT 1").fetchone()[0]
+        ident = store.identity_ids_of_keys(p, [key])[0]
+        want = store.load_embeddings(p, res.model, ident)
+    with open_project(_copy(db, tmp_path)) as p:
+        with p.tx() as c:
+            c.execute("DELETE FROM face_embeddings")  # test set-up only
+        r = E.embed(p, identity_keys=[key], workers=1)
+        got = store.load_embeddings(p, res.model)
+    assert r.embedded == len(want[0]) > 0
+    assert np.array_equal(got[0], want[0]) and np.array_equal(got[2], want[2])
+
+
+def test_resumable_cancel_after_one_batch(demo_db, tmp_path) -> None:
+    src, _ = demo_db
+    db = _copy(src, tmp_path)
+    calls = {"n": 0}
+
+    def cancel_after_first_batch() -> bool:
+        calls["n"] += 1
+        return calls["n"] > 1
+
+    with open_project(db) as p:
+        first = E.embed(p, workers=1, chunk=5, cancelled=cancel_after_first_batch)
+        assert first.cancelled and first.embedded == 5 and first.todo > 5
+        assert store.counts(p, first.model)["ok"] == 5  # the committed batch survives
+        second = E.embed(p, workers=1, chunk=5)
+        assert not second.cancelled and second.todo == first.todo - 5
+        assert second.embedded == second.todo
+        third = E.embed(p, workers=1)  # nothing left: incremental
+        assert third.todo == third.embedded == 0
+        n = p.conn.execute("SELECT count(*), count(DISTINCT face_id) FROM face_embeddings")
+        total, distinct = n.fetchone()
+    assert total == distinct == first.todo  # every face once, no duplicates
+
+
+def test_identity_option_and_unreviewed_first(demo_db, tmp_path) -> None:
+    src, _ = demo_db
+    with open_project(_copy(src, tmp_path)) as p:
+        keys = [r[0] for r in p.conn.execute("SELECT key FROM identities ORDER BY id")]
+        ident = store.identity_ids_of_keys(p, keys[1:2])[0]
+        model = E.model_id()
+        # the order of the work: unreviewed identities first
+        with p.tx() as c:  # test set-up only: mark the first identity reviewed
+            c.execute("UPDATE identities SET reviewed = 1 WHERE key = ?", (keys[0],))
+        order = store.faces_to_embed(p, model)
+        owner = dict(p.conn.execute("SELECT id, identity_id FROM faces").fetchall())
+        reviewed_id = store.identity_ids_of_keys(p, keys[:1])[0][0]
+        pos = [i for i, f in enumerate(order) if owner[int(f)] == reviewed_id]
+        assert pos and pos == list(range(len(order) - len(pos), len(order)))  # all at the end
+
+        res = E.embed(p, identity_keys=[keys[1]], workers=1)
+        stored = store.load_embeddings(p, model)
+        assert res.embedded > 0 and set(stored[1].tolist()) == set(ident)
+        with pytest.raises(AnnotatorError, match="no identity with key 'm.nope'"):
+            E.embed(p, identity_keys=["m.nope"], workers=1)
+
+
+def test_not_scanned_is_one_clear_error(tmp_path) -> None:
+    r = generate_demo(tmp_path, identities=2, faces_per_identity=(6, 6), seed=1)
+    with open_project(tmp_path / "p.db", create=True) as p:
+        import_source(p, "msceleb", r.faces_tsv)
+        with pytest.raises(AnnotatorError, match="no face has been scanned yet"):
+            E.embed(p, workers=1)
+
+
+def test_undecodable_face_is_stored_as_failed() -> None:
+    """A face whose bytes do not decode (scanned before a decoder change, say) gets a failed
+    row with the reason, not an exception for the whole run."""
+    from annotator.core.access import ReadItem
+
+    E.load_models(*E.require_extra())
+    import base64
+    import tempfile
+
+    with tempfile.NamedTemporaryFile("wb", suffix=".tsv", delete=False) as f:
+        data = base64.b64encode(b"not an image at all")
+        f.write(data)
+    try:
+        rows, errors = E.embed_planned(
+            [ReadItem(7, f.name, "msceleb", 0, len(data), None, "x.tsv:1")], "chip"
+        )
+    finally:
+        Path(f.name).unlink()
+    assert errors == [] and len(rows) == 1
+    fid, status, reason, vec = rows[0]
+    assert (fid, status, vec) == (7, "failed", None) and reason.startswith("cannot decode")
+
+
+def test_model_id_names_the_alignment() -> None:
+    assert E.model_id("chip") != E.model_id("crop")
+    with pytest.raises(AnnotatorError):
+        E.model_id("sideways")
+
+
+def test_float16_blob_round_trip() -> None:
+    v = np.linspace(-0.3, 0.3, 128)
+    back = store.from_blobs([store.to_blob(v)])
+    assert back.shape == (1, 128) and back.dtype == np.float16
+    assert np.allclose(back[0], v, atol=1e-3)
+    with pytest.raises(ValueError):
+        store.to_blob(np.zeros(127))
+
+
+def test_unscanned_and_corrupt_faces_are_not_in_the_work(demo_db, tmp_path) -> None:
+    src, truth = demo_db
+    with open_project(_copy(src, tmp_path)) as p:
+        ids = [r[0] for r in p.conn.execute("SELECT face_id FROM face_hashes ORDER BY face_id")]
+        with p.tx() as c:  # test set-up only: two faces not scanned
+            c.execute("DELETE FROM face_hashes WHERE face_id IN (?, ?)", (ids[0], ids[1]))
+        scope = store.scan_counts(p)
+        todo = set(store.faces_to_embed(p, E.model_id()).tolist())
+        corrupt = {
+            r[0]
+            for r in p.conn.execute("SELECT face_id FROM face_hashes WHERE corrupt IS NOT NULL")
+        }
+    assert scope["faces"] - scope["scanned"] == 2 and scope["corrupt"] == len(corrupt) == 3
+    assert not todo & ({ids[0], ids[1]} | corrupt)
+    assert len(todo) == scope["scanned"] - scope["corrupt"]
