@@ -462,7 +462,7 @@ def compute_flags(
         u = np.unique(np.concatenate([i, j]))
         thumbs, present = thumbs_of(face[u])
         ui, uj = np.searchsorted(u, i), np.searchsorted(u, j)
-        sim = verify.ssim_pairs(thumbs, ui, uj)
+        sim = verify.pixel_test(thumbs, ui, uj)
         sim[~(present[ui] & present[uj])] = -1.0  # no thumbnail: never verified
         del thumbs, present, u, ui, uj
         v = sim >= verify.SSIM_MIN

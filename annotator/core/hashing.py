@@ -53,7 +53,7 @@ from PIL import Image
 
 from annotator.core.access import read_planned
 from annotator.core.decode import open_image
-from annotator.core.verify import thumbs_from_px32
+from annotator.core.verify import COLOUR_SIDE, gray_from_px32
 
 GRAY_TOLERANCE = 2
 SHARPNESS_SIDE = 64  # sharpness is measured after box-reducing to about this many pixels
@@ -77,7 +77,7 @@ class HashResult:
     grayscale: bool | None
     sharpness: float | None
     corrupt: str | None  # decoder's reason; None when the image decodes
-    thumb: bytes | None = None  # 16x16 gray thumbnail (core/verify.py); None when corrupt
+    thumb: bytes | None = None  # verification thumbnails (core/verify.py); None when corrupt
 
 
 # -- int64 / hex helpers -----------------------------------------------------------------------
@@ -354,6 +354,12 @@ def _gray_pixels(im: Image.Image) -> np.ndarray:
     return np.asarray(im if im.mode == "L" else im.convert("L"))
 
 
+def _colour_thumb(im: Image.Image) -> bytes:
+    """The 8x8 RGB box reduction of the image (192 bytes; core/verify.py's colour test)."""
+    rgb = im if im.mode == "RGB" else im.convert("RGB")
+    return rgb.resize((COLOUR_SIDE, COLOUR_SIDE), Image.Resampling.BOX).tobytes()
+
+
 def _sharpness(a: np.ndarray) -> np.ndarray:
     """Per image of ``a`` (n, H, W) uint8 gray: variance of the 4-neighbour Laplacian after a
     box mean over f x f blocks, f = round(min(H, W) / SHARPNESS_SIDE) clamped to 1..16 (edge
@@ -456,7 +462,7 @@ def _measure(shape: tuple[int, int], arrays: list[np.ndarray]) -> tuple[np.ndarr
         bits_to_uint64(phash_bits(px32)),
         bits_to_uint64(dhash_bits(px98)),
         sharp,
-        thumbs_from_px32(px32),
+        gray_from_px32(px32),
     )
 
 
@@ -479,9 +485,11 @@ def hash_images(face_ids: Sequence[int], blobs: Sequence[bytes]) -> list[HashRes
                 r.width, r.height = im.size
                 r.grayscale = _is_gray(im)
                 a = _gray_pixels(im)
+                colour = _colour_thumb(im)
             except Exception as e:  # noqa: BLE001 - e.g. a mode Pillow cannot convert
                 r.corrupt = f"cannot convert to grayscale: {e}"
                 continue
+            r.thumb = colour  # the gray part goes in front of it below
             groups.setdefault(a.shape, []).append((len(out) - 1, a))
     for shape, members in groups.items():
         with _one_blas_thread():
@@ -491,7 +499,7 @@ def hash_images(face_ids: Sequence[int], blobs: Sequence[bytes]) -> list[HashRes
             r.phash = to_signed(int(ph[j]))
             r.dhash = to_signed(int(dh[j]))
             r.sharpness = float(sharp[j])
-            r.thumb = thumbs[j].tobytes()
+            r.thumb = thumbs[j].tobytes() + (r.thumb or b"")
     return out
 
 

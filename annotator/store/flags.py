@@ -14,7 +14,7 @@ import numpy as np
 from annotator.model import ProgressFn, origin_of
 from annotator.store.db import Project, now
 
-THUMB_BYTES = 256  # 16x16 gray (annotator.core.verify.THUMB_BYTES)
+THUMB_BYTES = 448  # 16x16 gray + 8x8 RGB (annotator.core.verify.THUMB_BYTES)
 _DUP_KINDS_SQL = "'exact_dup', 'near_dup', 'cross_identity_dup'"
 
 # -- face hashes -----------------------------------------------------------------------------
@@ -45,7 +45,7 @@ _WELL_TYPED = """(typeof(h.phash) IN ('integer', 'null') AND typeof(h.dhash) IN 
     AND (h.height IS NULL OR (typeof(h.height) = 'integer' AND h.height BETWEEN 0 AND 2147483647))
     AND (h.grayscale IS NULL OR h.grayscale IN (0, 1))
     AND typeof(h.sharpness) IN ('real', 'integer', 'null')
-    AND (h.thumb IS NULL OR (typeof(h.thumb) = 'blob' AND length(h.thumb) = 256)))"""
+    AND (h.thumb IS NULL OR (typeof(h.thumb) = 'blob' AND length(h.thumb) = 448)))"""
 # A decodable face scanned before thumbnails existed (migration m060) is hashed again.
 _NEEDS_THUMB = "(h.thumb IS NULL AND h.corrupt IS NULL)"
 
@@ -105,7 +105,7 @@ def load_hashes(project: Project) -> np.ndarray:
 
 
 def load_thumbs(project: Project, face_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(thumbnails, present): the (len(face_ids), 256) uint8 verification thumbnails of these
+    """(thumbnails, present): the (len(face_ids), THUMB_BYTES) uint8 verification thumbnails of these
     (distinct) faces in their order, and which faces have one (a face scanned before
     thumbnails existed has none until it is hashed again). Read through a temporary table of
     the ids: one indexed join, whatever the count."""

@@ -318,8 +318,8 @@ def m040_packages(db: Database) -> None:
 
 @migrations()
 def m060_verified_duplicates(db: Database) -> None:
-    """Verified duplicate groups (core/verify.py): a 16x16 grayscale thumbnail per decodable face
-    (the pixel test of a candidate pair) and a flag's verification figure (the group's lowest
+    """Verified duplicate groups (core/verify.py): small thumbnails per decodable face (16x16 gray
+    + 8x8 RGB, 448 bytes: the pixel test of a candidate pair) and a flag's verification figure (the group's lowest
     thumbnail similarity). Faces scanned before this step have no thumbnail: the next scan
     hashes just those again (store.flags.unhashed_face_ids)."""
     db.executescript(

@@ -130,13 +130,15 @@ def _thumbs_from_hash(phash: np.ndarray) -> np.ndarray:
     bits = np.unpackbits(phash.astype(">i8").view(np.uint8).reshape(-1, 8), axis=1)
     t = np.tile(np.arange(256, dtype=np.uint8).reshape(16, 16) // 2, (len(phash), 1, 1))
     blocks = np.kron(bits.reshape(-1, 8, 8), np.ones((2, 2), np.uint8)) * 120
-    return (t + blocks).reshape(len(phash), 256).astype(np.uint8)
+    gray = (t + blocks).reshape(len(phash), 256).astype(np.uint8)
+    colour = np.full((len(phash), 192), 100, np.uint8)  # alike: only the gray part decides
+    return np.concatenate([gray, colour], axis=1)
 
 
 def _thumbs_of(data):
     by_id = dict(zip(data["face_id"].tolist(), _thumbs_from_hash(data["phash"]), strict=True))
     return lambda ids: (
-        np.array([by_id[int(f)] for f in ids]).reshape(-1, 256),
+        np.array([by_id[int(f)] for f in ids]).reshape(-1, 448),
         np.ones(len(ids), bool),
     )
 
@@ -170,7 +172,7 @@ def test_unverified_candidates_are_not_duplicates() -> None:
     data["width"] = data["height"] = 100
     data["sharpness"] = 100
     rng = np.random.default_rng(0)
-    thumbs = {1: rng.integers(0, 255, 256), 2: rng.integers(0, 255, 256), 3: np.zeros(256)}
+    thumbs = {1: rng.integers(0, 255, 448), 2: rng.integers(0, 255, 448), 3: np.zeros(448)}
     fs = F.compute_flags(
         data,
         [],
@@ -232,7 +234,7 @@ def _reference_flags(data, sha_groups, radius, thumbs_of):
             if int(np.bitwise_count(dh[a] ^ dh[b])) > verify.DHASH_MAX:
                 continue
             sim = float(
-                verify.ssim_pairs(np.array([thumbs[fa], thumbs[fb]]), np.array([0]), np.array([1]))[
+                verify.pixel_test(np.array([thumbs[fa], thumbs[fb]]), np.array([0]), np.array([1]))[
                     0
                 ]
             )
@@ -456,4 +458,29 @@ def test_replace_flags_with_colliding_first_keys(tmp_path, monkeypatch) -> None:
     assert flags_store.replace_flags(p, rows[1:]) == (0, 1, 1)
     after = {f.faces[0]["id"]: (f.id, f.score) for f in flags_store.list_flags(p)}
     assert after == {f: (before[f], 0.75 if f == ids[2] else 0.5) for f in ids[1:]}
+    p.close()
+
+
+def test_faces_scanned_before_thumbnails_are_hashed_again(tmp_path) -> None:
+    """A project scanned before migration m060 has hashes but no thumbnails: the next scan
+    hashes just those faces again (not the corrupt ones, not the others)."""
+    r = generate_demo(tmp_path, identities=4, seed=8)
+    p = open_project(tmp_path / "p.db", create=True)
+    import_source(p, "msceleb", r.faces_tsv)
+    first = scan(p, workers=1)
+    decodable = first.hashed - first.corrupt
+    some = [f for (f,) in p.conn.execute("SELECT face_id FROM face_hashes WHERE corrupt IS NULL")]
+    with p.tx() as c:  # what an older scan left: no thumbnails
+        c.executemany(
+            "UPDATE face_hashes SET thumb = NULL WHERE face_id = ?", [(f,) for f in some[:7]]
+        )
+    assert len(flags_store.unhashed_face_ids(p)) == 7
+    again = scan(p, workers=1)
+    assert again.hashed == 7 and len(flags_store.unhashed_face_ids(p)) == 0
+    assert (
+        decodable
+        == p.conn.execute("SELECT count(*) FROM face_hashes WHERE length(thumb) = 448").fetchone()[
+            0
+        ]
+    )
     p.close()
