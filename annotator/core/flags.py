@@ -55,6 +55,7 @@ from annotator.model import CancelledFn, ProgressFn
 
 DEFAULT_RADIUS = 8
 PAIR_CHUNK = 1 << 20  # pairs (or flags) per slice of the vectorised rules
+VERIFY_CHUNK = 1 << 22  # candidate pairs per slice of the pixel test
 FACE_CHUNK = 1 << 18  # faces per slice of the majority-hash bit matrix
 TINY_PX = 48
 BLURRY_SHARPNESS = 60.0
@@ -291,8 +292,11 @@ def keepers(members: Sequence[tuple[int, int, int, int, int]]) -> list[tuple[int
     return [(group_of[f], f) for f, _k, first in rows.tolist() if first]
 
 
-def _components(n: int, edges: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
-    """Connected-component label per node of the graph with edges ``edges`` ((i, j) arrays).
+def _components(
+    n: int, edges: list[tuple[np.ndarray, np.ndarray]], labels: np.ndarray | None = None
+) -> np.ndarray:
+    """Connected-component label per node of the graph with edges ``edges`` ((i, j) arrays),
+    starting from the components ``labels`` (every node alone when None).
 
     Edges go in slices of PAIR_CHUNK (scipy's graph copies cost ~40 bytes an edge): each
     slice's edges join the current components (``labels[i]``, ``labels[j]``), and the
@@ -300,7 +304,8 @@ def _components(n: int, edges: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarra
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
-    labels = np.arange(n, dtype=np.int32 if n < 2**31 else np.int64)
+    if labels is None:
+        labels = np.arange(n, dtype=np.int32 if n < 2**31 else np.int64)
     for i, j in edges:
         for s in range(0, len(i), PAIR_CHUNK):
             a, b = labels[i[s : s + PAIR_CHUNK]], labels[j[s : s + PAIR_CHUNK]]
@@ -454,41 +459,65 @@ def compute_flags(
         keep[s : s + PAIR_CHUNK] = m
     i, j, d = i[keep], j[keep], d[keep]
     del keep
-    # part 2: SSIM of the thumbnails, loaded for just the faces of the surviving pairs
-    sim = np.zeros(0, np.float32)
-    if len(i):
-        if thumbs_of is None:
-            raise ValueError("near-duplicate candidates need thumbnails (thumbs_of)")
-        u = np.unique(np.concatenate([i, j]))
-        thumbs, present = thumbs_of(face[u])
-        ui, uj = np.searchsorted(u, i), np.searchsorted(u, j)
-        sim = verify.pixel_test(thumbs, ui, uj)
-        sim[~(present[ui] & present[uj])] = -1.0  # no thumbnail: never verified
-        del thumbs, present, u, ui, uj
-        v = sim >= verify.SSIM_MIN
-        i, j, d, sim = i[v], j[v], d[v], sim[v]
-    out.verified = len(i)
-    tick(800)
-
-    # duplicate groups: components of verified pairs + byte-identical copies; one flag each
-    edges = [(i, j)]
+    # groups start from the byte-identical copies (decodable ones; see sha_of)
+    sha_edges = (np.zeros(0, np.int64), np.zeros(0, np.int64))
     if len(g_pos):
         o = np.argsort(g_id, kind="stable")
         gp, gg = g_pos[o], g_id[o]
         first = np.r_[True, gg[1:] != gg[:-1]]
         head = np.maximum.accumulate(np.where(first, np.arange(len(gp)), 0))
-        edges.append((gp[head[~first]], gp[~first]))
-    if sum(len(e[0]) for e in edges):
-        labels = _components(n, edges)
+        sha_edges = (gp[head[~first]], gp[~first])
+    labels = _components(n, [sha_edges])
+    # part 2, the pixel test: nearest candidates first, in slices; a pair whose faces an earlier
+    # verified pair (or their bytes) already joined is not tested again — a group needs one
+    # verified path between its faces, so the work stays near the number of groups' edges
+    # even where copies are many; thumbnails are read for each slice's faces only
+    order = np.argsort(d, kind="stable")
+    i, j, d = i[order], j[order], d[order]
+    del order
+    kept: list[tuple[np.ndarray, ...]] = []
+    for s in range(0, len(i), VERIFY_CHUNK):
+        if cancelled and cancelled():
+            raise InterruptedError
+        a, b, dd = i[s : s + VERIFY_CHUNK], j[s : s + VERIFY_CHUNK], d[s : s + VERIFY_CHUNK]
+        need = labels[a] != labels[b]
+        a, b, dd = a[need], b[need], dd[need]
+        if not len(a):
+            continue
+        if thumbs_of is None:
+            raise ValueError("near-duplicate candidates need thumbnails (thumbs_of)")
+        u = np.unique(np.concatenate([a, b]))
+        thumbs, present = thumbs_of(face[u])
+        ua, ub = np.searchsorted(u, a), np.searchsorted(u, b)
+        sim = verify.pixel_test(thumbs, ua, ub)
+        sim[~(present[ua] & present[ub])] = -1.0  # no thumbnail: never verified
+        del thumbs, present, u, ua, ub
+        v = sim >= verify.SSIM_MIN
+        a, b, dd, sim = a[v], b[v], dd[v], sim[v]
+        if len(a):
+            kept.append((a, b, dd, sim))
+            labels = _components(n, [(a, b)], labels)
+        tick(700 + int(100 * min(s + VERIFY_CHUNK, len(i)) / max(len(i), 1)))
+    del i, j, d
+    i = np.concatenate([k[0] for k in kept]) if kept else np.zeros(0, np.int64)
+    j = np.concatenate([k[1] for k in kept]) if kept else np.zeros(0, np.int64)
+    d = np.concatenate([k[2] for k in kept]) if kept else np.zeros(0, np.uint8)
+    sim = np.concatenate([k[3] for k in kept]) if kept else np.zeros(0, np.float32)
+    del kept
+    out.verified = len(i)
+    tick(800)
+
+    # duplicate groups: the components of verified pairs + byte-identical copies; one flag each
+    if len(i) or len(sha_edges[0]):
         involved = np.zeros(n, dtype=bool)
-        for gi, gj in edges:
+        for gi, gj in ((i, j), sha_edges):
             involved[gi] = True
             involved[gj] = True
         idx = np.flatnonzero(involved)
         area = data["width"][idx].astype(np.int64) * data["height"][idx]
         out.groups = group_rows(labels[idx], face[idx], data["rank"][idx], area)
         _group_flags(fb, labels, idx, face, ident, sha_of, i, d, sim)
-    del edges, i, j, d, sim
+    del i, j, d, sim, labels
     tick(850)
 
     # outliers

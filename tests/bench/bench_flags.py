@@ -38,6 +38,27 @@ import numpy as np  # noqa: E402
 KINDS = {"real": {"alpha": 2.5}, "stress": {}}
 
 
+def _thumbs(h: np.ndarray) -> np.ndarray:
+    """Synthetic verification thumbnails (448 bytes): each pHash bit paints a 2x2 block of the
+    16x16 gray part, so copies a few bits apart verify and unrelated faces do not; the colour
+    part is alike for all (only the gray test decides here)."""
+    bits = np.unpackbits(np.asarray(h).astype(">i8").view(np.uint8).reshape(-1, 8), axis=1)
+    base = (np.arange(256, dtype=np.uint8).reshape(16, 16) // 2)[None]
+    gray = (base + np.kron(bits.reshape(-1, 8, 8), np.ones((2, 2), np.uint8)) * 120).reshape(
+        len(h), 256
+    )
+    return np.concatenate([gray.astype(np.uint8), np.full((len(h), 192), 100, np.uint8)], 1)
+
+
+def _dhash(h: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """dHash = pHash with 0-3 more bits flipped (some candidates fail the cheap test)."""
+    noise = np.zeros(len(h), np.uint64)
+    for _ in range(3):
+        bit = np.uint64(1) << rng.integers(0, 64, len(h)).astype(np.uint64)
+        noise |= np.where(rng.random(len(h)) < 0.5, bit, np.uint64(0))
+    return (np.asarray(h).view(np.uint64) ^ noise).view(np.int64)
+
+
 def _rss_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6  # Linux: kB
 
@@ -61,6 +82,7 @@ def build(path: str, n: int, kind: str) -> None:
     sha[cp] = rng.integers(0, n, len(cp))
     h[cp] = h[sha[cp]]
     side = rng.choice([40, 112, 250], n, p=[0.02, 0.5, 0.48])
+    dh = _dhash(h, rng)
     with p.tx():
         ids = faces_store.create_identities(p, [f"m.{k:07d}" for k in range(max(1, n // 8))])
         iid = np.array(list(ids.values()))[rng.integers(0, len(ids), n)]
@@ -75,12 +97,13 @@ def build(path: str, n: int, kind: str) -> None:
                     k + 1,
                     int(sha[k]).to_bytes(32, "little"),
                     None if corrupt[k] else int(h[k]),
-                    0,
+                    None if corrupt[k] else int(dh[k]),
                     int(side[k]),
                     int(side[k]),
                     0,
                     500.0,
                     "bad" if corrupt[k] else None,
+                    None if corrupt[k] else _thumbs(h[k : k + 1])[0].tobytes(),
                 )
                 for k in range(n)
             ),
@@ -179,13 +202,26 @@ def run_rules(n: int, kind: str) -> dict[str, float]:
     cp = rng.choice(n, n // 50, replace=False)
     src = rng.integers(0, n, len(cp))
     data["phash"][cp] = data["phash"][src]
+    data["dhash"] = _dhash(data["phash"], rng)
     faces = np.r_[data["face_id"][cp], data["face_id"][src]]
     gid = np.r_[np.arange(len(cp)), np.arange(len(cp))]
+    phash_of = data["phash"]  # face id k+1 at position k
+
+    def thumbs_of(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return _thumbs(phash_of[np.asarray(ids) - 1]), np.ones(len(ids), bool)
+
     rss0 = _rss_gb()
     t = time.perf_counter()
-    fs = F.compute_flags(data, (faces, gid), 6)
+    fs = F.compute_flags(data, (faces, gid), 6, thumbs_of=thumbs_of)
     total = time.perf_counter() - t
-    return {"pairs": fs.pairs, "flags": len(fs), "total": total, "rss0": rss0, "rss": _rss_gb()}
+    return {
+        "pairs": fs.pairs,
+        "verified": fs.verified,
+        "flags": len(fs),
+        "total": total,
+        "rss0": rss0,
+        "rss": _rss_gb(),
+    }
 
 
 def _child(fn, args, q) -> None:
