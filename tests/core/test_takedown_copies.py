@@ -222,3 +222,12 @@ def test_unscanned_faces_refuse_unless_forced(project, tmp_path):
     assert res.unscanned_faces == 1 and res.copies_removed == 2
     # the unscanned copy was not found: it stays (the refusal's whole point)
     assert one(p, "SELECT count(*) FROM faces WHERE relpath = 'm.late/0.jpg'") == 1
+
+
+def test_refused_while_a_scan_writes_the_groups(project):
+    from annotator.store import flags as flags_store
+
+    flags_store.set_flags_state(project, "updating")
+    with pytest.raises(AnnotatorError, match="a scan is writing the duplicate groups"):
+        takedown(project, PERSON, "lead")
+    assert one(project, "SELECT count(*) FROM identities WHERE key = ?", PERSON) == 1
