@@ -12,6 +12,22 @@ with a removed face, or exchanged faces with it, get their face counters, ``flag
 ``suspicion`` recounted by the scan's rule. Then the project file is VACUUMed and its WAL
 truncated so the deleted bytes leave the files. The importer skips digested keys on re-import.
 
+Copies of the person's photos filed under other identities (the same photo under another MID,
+a re-encoded copy) are the person's photos too. Before deleting, :func:`find_copies` collects
+every face of another identity that is byte-identical (same SHA-256) to one of the identity's
+faces or in the same verified duplicate group (``dup_groups``, written by the scan after the
+dHash + thumbnail-SSIM verification of :mod:`annotator.core.verify`; a pHash neighbour that
+failed verification is not a copy). By default they are removed in the same transaction as the
+identity (their flags, groups, history too, and the counters, flags and suspicion of the
+identities they were under recounted); ``keep_copies=True`` removes none of them and returns
+their ids and origins for a reviewer to decide. The result counts them by how they were found
+(``copies_by_sha256``, ``copies_by_near``) and by how many identities they were under — never
+by key (such an identity may be the same person under another MID). A face without hashes
+cannot be matched, so a takedown refuses while the project has unscanned faces (run
+``annotator scan`` first) unless ``force_unscanned=True``; the count of unscanned faces is then
+reported. The copies are found from what the scan stored: a scan that is still writing its
+groups (``flags_state`` 'updating') makes a takedown refuse too.
+
 Exports written before the takedown are folders outside the project: they are not touched, and
 ``earlier_exports`` says how many there are (re-export or delete them).
 
@@ -21,7 +37,7 @@ The ``reason`` text is stored as given: do not put the person's name in it.
 from __future__ import annotations
 
 import shutil
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
@@ -29,6 +45,7 @@ from annotator.core import flags as flag_rules
 from annotator.core.privacy import key_digest
 from annotator.model import AnnotatorError
 from annotator.store import export as export_store
+from annotator.store import faces as faces_store
 from annotator.store import flags as flags_store
 from annotator.store import labels as labels_store
 from annotator.store import takedown as store
@@ -50,6 +67,14 @@ class TakedownResult:
     notes_scrubbed: int = 0
     exports_redacted: int = 0
     earlier_exports: int = 0
+    copies_removed: int = 0  # copies of the person's photos under other identities, removed
+    copies_kept: int = 0  # ... found but kept (``keep_copies``)
+    copies_by_sha256: int = 0  # found as byte-identical to one of the identity's faces
+    copies_by_near: int = 0  # found in the same verified duplicate group
+    copy_identities: int = 0  # how many other identities they were filed under
+    identities_emptied: int = 0  # of those, how many have no face left
+    unscanned_faces: int = 0  # faces of the project without hashes (``force_unscanned``)
+    copies: list[dict[str, object]] = field(default_factory=list)  # kept: id, origin, found_by
 
     def to_json(self) -> dict[str, object]:
         return asdict(self)
@@ -84,10 +109,43 @@ def _drop_cache(project: Project, face_ids: list[int]) -> bool:
     return ok
 
 
+@dataclass(frozen=True)
+class Copies:
+    """Copies of an identity's photos under other identities (see :func:`find_copies`)."""
+
+    rows: list[tuple[int, int, str]]  # (face id, identity id, found by 'sha256' | 'near')
+
+    @property
+    def face_ids(self) -> list[int]:
+        return [f for f, _i, _h in self.rows]
+
+    def count(self, how: str) -> int:
+        return sum(1 for _f, _i, h in self.rows if h == how)
+
+    @property
+    def identities(self) -> int:
+        return len({i for _f, i, _h in self.rows})
+
+
+def find_copies(project: Project, key: str) -> Copies | None:
+    """The copies of identity ``key``'s photos under other identities, or None when there is no
+    such identity (a preview for a confirmation prompt; :func:`takedown` looks again inside its
+    transaction)."""
+    ident = store.identity_id(project, key.strip())
+    return None if ident is None else Copies(store.find_copies(project, ident))
+
+
 def takedown(
-    project: Project, key: str, reviewer: str, reason: str | None = None
+    project: Project,
+    key: str,
+    reviewer: str,
+    reason: str | None = None,
+    *,
+    keep_copies: bool = False,
+    force_unscanned: bool = False,
 ) -> TakedownResult:
-    """Remove identity ``key`` and everything about it (see the module docstring)."""
+    """Remove identity ``key`` and everything about it, and the copies of its photos under
+    other identities unless ``keep_copies`` (see the module docstring)."""
     key = key.strip()
     if not key:
         raise AnnotatorError("no identity key given")
@@ -100,11 +158,41 @@ def takedown(
         if store.is_taken_down(project, digest):
             raise AnnotatorError("that identity was already taken down")
         raise AnnotatorError(f"no identity with key {key!r}")
+    unscanned = store.unscanned_faces(project)
+    if unscanned and not force_unscanned:
+        raise AnnotatorError(
+            f"{unscanned} face(s) of the project are not scanned, so copies of this person's "
+            "photos among them cannot be found; run `annotator scan` first "
+            "(or pass --force-unscanned to go ahead without them)"
+        )
+    if flags_store.flags_state(project) == "updating":
+        raise AnnotatorError(
+            "a scan is writing the duplicate groups (or stopped while writing them), so copies "
+            "of this person's photos cannot all be found; let it finish or run `annotator scan`"
+        )
     earlier = len(export_store.exports(project))
-    # one transaction: the removal, the takedown record and the recounted suspicion
+    # one transaction: the copies found, the removal, the takedown record and the recounts
     with project.tx():
+        copies = Copies(store.find_copies(project, ident))
+        kept: list[dict[str, object]] = []
+        if keep_copies and copies.rows:
+            origins = faces_store.face_origins(project, copies.face_ids)
+            kept = [
+                {"id": f, "origin": origins.get(f, "?"), "found_by": h} for f, _i, h in copies.rows
+            ]
         rid = labels_store.reviewer_id(project, reviewer)
-        removed = store.remove_identity(project, ident, key, digest, rid, reason or None)
+        removed = store.remove_identity(
+            project,
+            ident,
+            key,
+            digest,
+            rid,
+            reason or None,
+            copies=() if keep_copies else copies.face_ids,
+        )
+        emptied = 0
+        if copies.rows and not keep_copies:
+            emptied = store.empty_identities(project, sorted({i for _f, i, _h in copies.rows}))
         flags_store.set_keepers(
             project, flag_rules.keepers(flags_store.group_members(project, removed.keeperless))
         )
@@ -124,4 +212,12 @@ def takedown(
         removed.notes_scrubbed,
         removed.exports_redacted,
         earlier,
+        copies_removed=0 if keep_copies else len(copies.rows),
+        copies_kept=len(copies.rows) if keep_copies else 0,
+        copies_by_sha256=copies.count("sha256"),
+        copies_by_near=copies.count("near"),
+        copy_identities=copies.identities,
+        identities_emptied=emptied,
+        unscanned_faces=unscanned,
+        copies=kept,
     )

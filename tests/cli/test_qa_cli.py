@@ -136,7 +136,9 @@ def test_cli_errors_are_one_line(db, tmp_path):
 
 
 def test_takedown_cli(db):
-    r = run("takedown", "m.a", "--project", db, "--reviewer", "admin", "--json")
+    r = run(
+        "takedown", "m.a", "--project", db, "--reviewer", "admin", "--json", "--force-unscanned"
+    )
     assert r.exit_code == 0, r.output
     res = json.loads(r.stdout)
     assert res["faces_removed"] == 10 and res["names_removed"] == 1

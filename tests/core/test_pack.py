@@ -430,7 +430,7 @@ def test_faces_taken_down_at_home_since_the_pack_are_skipped(home, tmp_path):
         ops.label_faces(k, ids_of(k, "a") + ids_of(k, "b"), "correct", "bob")
         ops.review_identity(k, ident(k, "a"), "bob")
     with open_project(home) as p:
-        takedown(p, "a", "lead")
+        takedown(p, "a", "lead", force_unscanned=True)
     res = do_merge(home, pkg)
     assert (res.gone, res.applied, res.conflicts) == (3, 3, [])
     with open_project(home) as p:

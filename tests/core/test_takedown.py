@@ -70,7 +70,7 @@ def test_takedown_removes_everything_and_the_bytes(project, tmp_path, demo):
     qa.start_pass(project, "bob", fraction=1.0, seed=1)
     with project.tx():
         flags_store.insert_hashes(
-            project, [(f, bytes(32), f) + (None,) * 6 for f in vfaces + ofaces]
+            project, [(f, f.to_bytes(32, "big"), f) + (None,) * 6 for f in vfaces + ofaces]
         )
         flags_store.replace_flags(
             project,
@@ -86,7 +86,16 @@ def test_takedown_removes_everything_and_the_bytes(project, tmp_path, demo):
     project.cache_dir.mkdir()
     (project.cache_dir / "thumbs.sqlite").write_bytes(b"cached")
 
-    res = takedown(project, victim, "admin", reason="privacy request #12")
+    # ofaces[0] shares group 1 with a victim face: a copy, kept here (test_takedown_copies.py)
+    res = takedown(
+        project,
+        victim,
+        "admin",
+        reason="privacy request #12",
+        keep_copies=True,
+        force_unscanned=True,
+    )
+    assert (res.copies_kept, res.copies_by_near) == (1, 1)
     assert res.faces_removed == len(vfaces) + 1
     assert res.key_digest == key_digest(project.meta("salt"), victim)
     assert res.cache_removed and not project.cache_dir.exists() and res.wal_truncated

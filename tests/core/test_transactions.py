@@ -142,10 +142,10 @@ def test_takedown_is_one_transaction(labeled, monkeypatch):
     before = snapshot(p)
     monkeypatch.setattr(takedown_op, "recount_suspicion", boom)  # the step after the removal
     with pytest.raises(Boom):
-        takedown_op.takedown(p, "m.4", "alice", "request")
+        takedown_op.takedown(p, "m.4", "alice", "request", force_unscanned=True)
     assert snapshot(p) == before
     monkeypatch.undo()
-    takedown_op.takedown(p, "m.4", "alice", "request")
+    takedown_op.takedown(p, "m.4", "alice", "request", force_unscanned=True)
     assert p.conn.execute("SELECT count(*) FROM identities WHERE key = 'm.4'").fetchone() == (0,)
 
 
