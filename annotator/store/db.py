@@ -25,8 +25,10 @@ BUSY_TIMEOUT_MS = 10_000
 # Waiting for the write lock (Project.tx): SQLite's own busy handler backs off to 100 ms sleeps
 # and so almost never sees the short gap between two batches of a long phase (measured: a
 # writer starved for seconds behind back-to-back 50 ms transactions). tx() polls instead, and a
-# connection that just committed leaves WRITER_GAP_S before its next write transaction, so a
-# waiting writer (a reviewer's key, a CLI `labels import`) gets in within milliseconds.
+# connection that just committed leaves a gap before its next write transaction (a tenth of the
+# time it held the lock, at most WRITER_GAP_S: back-to-back 50 ms batches lose ~6%, a burst of
+# tiny transactions almost nothing), so a waiting writer (a reviewer's key, a CLI
+# `labels import`) gets in within milliseconds.
 POLL_S = 0.001  # between two tries for the lock in the first second of a wait
 POLL_SLOW_S = 0.004  # after that
 WRITER_GAP_S = 0.003
@@ -53,6 +55,7 @@ class Project:
         # code with :meth:`waiting_at_most`.
         self.write_wait = BUSY_TIMEOUT_MS / 1000
         self._last_commit = 0.0
+        self._gap = 0.0  # left after the last write transaction (see WRITER_GAP_S)
 
     # -- transactions -------------------------------------------------------------
     @contextlib.contextmanager
@@ -64,6 +67,7 @@ class Project:
             yield self.conn
             return
         self._begin(self.write_wait if timeout is None else timeout)
+        began = time.monotonic()
         try:
             yield self.conn
         except BaseException:
@@ -73,11 +77,12 @@ class Project:
             self.conn.execute("COMMIT")
         finally:
             self._last_commit = time.monotonic()
+            self._gap = min(WRITER_GAP_S, 0.1 * (self._last_commit - began))
 
     def _begin(self, wait: float) -> None:
         since = time.monotonic() - self._last_commit
-        if since < WRITER_GAP_S:  # back-to-back batches: let a waiting writer in between
-            time.sleep(WRITER_GAP_S - since)
+        if since < self._gap:  # back-to-back batches: let a waiting writer in between
+            time.sleep(self._gap - since)
         start = time.monotonic()
         self.conn.execute("PRAGMA busy_timeout = 0")
         try:
