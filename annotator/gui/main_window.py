@@ -6,6 +6,7 @@ Every mutation goes through :mod:`annotator.core.ops`; the views refresh from th
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from pathlib import Path
 
@@ -37,6 +38,7 @@ from annotator.gui.identity_model import IdentityModel
 from annotator.gui.keyrepeat import RepeatWatch
 from annotator.gui.modes import Mode, ReviewMode
 from annotator.gui.qa_mode import QaMode
+from annotator.gui.tasks import Queued, WriteQueue
 from annotator.gui.thumbnails import ThumbnailLoader
 from annotator.model import LABELS, AnnotatorError
 from annotator.store import browse
@@ -56,6 +58,9 @@ class MainWindow(QMainWindow):
         self.settings = settings
         self.reviewer = reviewer
         self.project: Project | None = None
+        self.writes: WriteQueue | None = None  # the write path of the open project (run_op)
+        self._close_anyway = False  # a close refused for unsaved changes: the next one quits
+        self._write_failed = False  # a queued write failed since the queue was last empty
         self.model: IdentityModel | None = None
         self.current_identity: int | None = None
         self.loader: ThumbnailLoader | None = None
@@ -74,6 +79,7 @@ class MainWindow(QMainWindow):
         app = QApplication.instance()
         if app is not None:
             app.installEventFilter(self._repeat)
+            app.aboutToQuit.connect(self._stop_writes)  # e.g. SIGTERM: unsaved ones are said
         self._build()
         self._make_actions()
         self._restore_layout()
@@ -172,7 +178,10 @@ class MainWindow(QMainWindow):
         self.st_reviewer = QLabel()
         self.st_progress = QLabel()
         self.st_session = QLabel()
-        for w in (self.st_reviewer, self.st_progress, self.st_session):
+        self.st_writes = QLabel()  # changes queued behind another process's write lock
+        self.st_writes.setObjectName("writesStatus")
+        self.st_writes.hide()
+        for w in (self.st_writes, self.st_reviewer, self.st_progress, self.st_session):
             w.setContentsMargins(8, 0, 8, 0)
             sb.addPermanentWidget(w)
 
@@ -354,18 +363,64 @@ class MainWindow(QMainWindow):
     def show_message(self, text: str, ms: int = 5000) -> None:
         self.statusBar().showMessage(text, ms)
 
-    def run_op(self, op, *, follow: bool = False, message=None, nothing: str = ""):
-        """One user action: ``op(project)`` (one transaction in core.ops), its error in the
-        status bar, the views refreshed from the returned Changes, a status line saying what it
-        did (``message(changes)``), or ``nothing`` when op returned None."""
-        if self.project is None:
+    def run_op(
+        self,
+        op,
+        *,
+        follow: bool = False,
+        message=None,
+        nothing: str = "",
+        what: str = "change",
+        pending: dict[int, str | None] | None = None,
+    ):
+        """One user action: ``op(project)`` (one transaction in core.ops) through the write
+        path (:class:`annotator.gui.tasks.WriteQueue`), its error in the status bar, the views
+        refreshed from the returned Changes, a status line saying what it did
+        (``message(changes)``), or ``nothing`` when op returned None.
+
+        When another process holds the write lock, the op is queued behind the earlier ones
+        and a :class:`Queued` (empty Changes, not None) is returned: the grid shows
+        ``pending`` (face id -> label) at once, the status bar says the change is being saved,
+        and the refresh and message follow when it lands (without ``follow``: a late undo
+        never moves the view under the reviewer's keys)."""
+        before = {f: t.label for f, t in self._tiles_of(pending or {}).items()}
+        ch = self.run_write(
+            op,
+            what=what,
+            done=lambda ch: self._op_done(ch, False, message, nothing),
+            failed=lambda: self.grid_model.set_labels(before),  # pending labels did not happen
+        )
+        if ch is None:
             return None
+        if isinstance(ch, Queued):
+            if pending:
+                self.grid_model.set_labels(pending)
+            return ch
+        return self._op_done(ch, follow, message, nothing)
+
+    def run_write(self, fn, *, what: str = "change", done=None, failed=None):
+        """``fn(project)`` through the write path: its result, a :class:`Queued` when it waits
+        behind another process's write lock (then ``done(result)`` follows on landing), or None
+        after an error, which the status bar shows (``failed()`` undoes what the caller showed
+        for a queued write that then fails)."""
+        if self.project is None or self.writes is None:
+            return None
+
+        def dropped(text: str) -> None:
+            self._write_failed = True  # the end of the queue is not "every change is saved"
+            if failed is not None:
+                failed()
+            self.show_message(f"Not saved: {what}: {text}", 15000)
+            QApplication.beep()
+
         try:
-            ch = op(self.project)
-        except AnnotatorError as e:
-            self.show_message(str(e), 8000)
+            return self.writes.submit(fn, what, done=done, failed=dropped)
+        except (AnnotatorError, sqlite3.DatabaseError) as e:
+            self.show_message(_error_text(e), 8000)
             QApplication.beep()
             return None
+
+    def _op_done(self, ch, follow: bool, message, nothing: str):
         if ch is None:
             if nothing:
                 self.show_message(nothing, 4000)
@@ -375,6 +430,45 @@ class MainWindow(QMainWindow):
         self.apply_changes(ch, follow=follow)
         return ch
 
+    def _tiles_of(self, labels: dict[int, str | None]) -> dict:
+        tiles = self.grid_model.tiles
+        return {f: tiles[r] for f in labels if (r := self.grid_model.row_of(f)) is not None}
+
+    def _stop_writes(self) -> None:
+        if self.writes is not None:
+            self.writes.close()  # lists what is still queued on stderr
+            self.writes = None
+
+    def _writes_changed(self) -> None:
+        """The status bar's saving indicator: hidden when every change is saved."""
+        w = self.writes
+        n = len(w.pending) if w is not None else 0
+        if w is None or not n:
+            if not self.st_writes.isHidden():  # it was shown: say that they are saved now
+                self.st_writes.hide()
+                if not self._write_failed:
+                    self.show_message("Every change is saved.", 4000)
+            self._write_failed = False
+            self._close_anyway = False
+            return
+        changes = f"{n} change{'s' if n != 1 else ''}"
+        if w.failing:
+            text = (
+                f"⚠ {changes} NOT saved yet: another process has held the project's write "
+                f"lock for {w.waited:.0f} s ({w.reason}). Retrying — keep the window open."
+            )
+            style = "color:white; background:#c62828; font-weight:bold; padding:1px 6px"
+            if "NOT saved" not in self.st_writes.text():
+                self.show_message(text, 0)
+                QApplication.beep()
+        else:
+            text = f"Saving {changes}… (another process is writing the project)"
+            style = "color:#8a4b00; background:#ffe9b3; padding:1px 6px"
+        self.st_writes.setText(text)
+        self.st_writes.setStyleSheet(style)
+        self.st_writes.setToolTip("\n".join(x.what for x in w.pending))
+        self.st_writes.show()
+
     def identity_row(self, identity_id: int) -> browse.IdentityRow | None:
         return self.model.row_by_id(identity_id) if self.model is not None else None
 
@@ -383,13 +477,24 @@ class MainWindow(QMainWindow):
 
     # -- project -----------------------------------------------------------------------------
     def set_project(self, project: Project) -> None:
+        if self.writes is not None and self.writes.pending and not self.writes.flush(2.0):
+            project.close()
+            raise AnnotatorError(
+                f"{len(self.writes.pending)} change(s) of this project are not saved yet "
+                "(another process is writing it); open the other project when they are"
+            )
         self.set_mode(self.review)
         self._remember_place()
         if self.model is not None:
             self.model.close()
+        if self.writes is not None:
+            self.writes.close()
         if self.project is not None:
             self.project.close()
         self.project = project
+        self.writes = WriteQueue(project, self)
+        self.writes.changed.connect(self._writes_changed)
+        self._writes_changed()
         # Identity and face ids start at 1 in every project: nothing of the previous project
         # may stay on screen (its identity 1 is not this one's), nor in the session counts.
         self.current_identity = None
@@ -687,8 +792,8 @@ class MainWindow(QMainWindow):
     def _guard(self, fn) -> None:
         try:
             fn()
-        except AnnotatorError as e:
-            self.statusBar().showMessage(str(e), 8000)
+        except (AnnotatorError, sqlite3.DatabaseError) as e:
+            self.statusBar().showMessage(_error_text(e), 8000)
             QApplication.beep()
 
     def label(self, label: str | None) -> None:
@@ -754,6 +859,10 @@ class MainWindow(QMainWindow):
 
     def _update_undo_text(self) -> None:
         if self.project is None:
+            return
+        if self.writes is not None and self.writes.pending:  # an undo waits behind them
+            self.actions_by_name["undo"].setText("Undo (after the changes being saved)")
+            self.actions_by_name["redo"].setText("Redo (after the changes being saved)")
             return
         u = ops.can_undo(self.project, self.reviewer)
         r = ops.can_redo(self.project, self.reviewer)
@@ -954,8 +1063,22 @@ class MainWindow(QMainWindow):
         return True
 
     def closeEvent(self, e: QCloseEvent) -> None:
-        # Every label is already committed; remember the place, stop workers (a cancelled
-        # import or scan commits what it has done), close the file.
+        # Every label is committed or queued: queued ones get a few seconds to land; when the
+        # lock is still held the close is refused once (the status bar says why) and the next
+        # close quits without them (listed on stderr). Then remember the place, stop workers
+        # (a cancelled import or scan commits what it has done), close the file.
+        w = self.writes
+        if w is not None and w.pending and not self._close_anyway and not w.flush(3.0):
+            self._close_anyway = True
+            self.show_message(
+                f"{len(w.pending)} change(s) are not saved yet: the project is locked by "
+                "another process. Wait for them, or close again to quit without them.",
+                0,
+            )
+            QApplication.beep()
+            e.ignore()
+            return
+        self._stop_writes()
         self._remember_place()
         self._save_layout()
         self.settings.sync()
@@ -989,6 +1112,15 @@ def _import_fn(fmt: str, path: str):
     from annotator.gui.tasks import import_fn
 
     return import_fn(fmt, path)
+
+
+def _error_text(e: BaseException) -> str:
+    """One status line for an error of a write (an SQLite error is named as one)."""
+    if isinstance(e, AnnotatorError):
+        return str(e)
+    if isinstance(e, sqlite3.OperationalError) and ("locked" in str(e) or "busy" in str(e)):
+        return f"Not saved: the project is busy (another process is writing it): {e}"
+    return f"Not saved: database error: {e}"
 
 
 def _keeper_message(ch: ops.Changes, keeper: int) -> str:

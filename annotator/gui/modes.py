@@ -48,7 +48,18 @@ class ModeHost(Protocol):
         follow: bool = False,
         message: Callable[[ops.Changes], str] | None = None,
         nothing: str = "",
+        what: str = "change",
+        pending: dict[int, str | None] | None = None,
     ) -> ops.Changes | None: ...
+
+    def run_write(
+        self,
+        fn: Callable[[Project], object],
+        *,
+        what: str = "change",
+        done: Callable[[object], None] | None = None,
+        failed: Callable[[], None] | None = None,
+    ) -> object: ...
 
     def show_identity(self, identity_id: int | None) -> None: ...
 
@@ -164,7 +175,14 @@ class ReviewMode(Mode):
             return
         rows = [r for f in ids if (r := self.grid.grid_model.row_of(f)) is not None]
         reviewer = self.host.reviewer
-        if self.host.run_op(lambda p: ops.label_faces(p, ids, label, reviewer)) is None:
+        # queued behind another process's write lock: the grid shows the labels at once
+        what = f"label {len(ids)} face{'s' if len(ids) != 1 else ''} {label or 'unlabeled'}"
+        ch = self.host.run_op(
+            lambda p: ops.label_faces(p, ids, label, reviewer),
+            what=what,
+            pending=dict.fromkeys(ids, label),
+        )
+        if ch is None:
             return
         if from_selection:
             self.grid.selectionModel().clearSelection()
@@ -184,7 +202,9 @@ class ReviewMode(Mode):
             rest = f"{n} unlabeled face{'s' if n != 1 else ''} labeled correct" if n else "no face"
             return f"Reviewed {key}: {rest}. Ctrl+Z undoes it."
 
-        ch = self.host.run_op(lambda p: ops.review_identity(p, ident, reviewer), message=said)
+        ch = self.host.run_op(
+            lambda p: ops.review_identity(p, ident, reviewer), message=said, what=f"review {key}"
+        )
         if ch is not None:
             self.host.next_needing_review()
 
@@ -195,6 +215,7 @@ class ReviewMode(Mode):
             follow=True,
             message=lambda ch: ch.description,
             nothing="Nothing to undo.",
+            what="undo",
         )
 
     def redo(self) -> None:
@@ -204,6 +225,7 @@ class ReviewMode(Mode):
             follow=True,
             message=lambda ch: ch.description,
             nothing="Nothing to redo.",
+            what="redo",
         )
 
     def face_changed(self, face_id: int | None) -> None:

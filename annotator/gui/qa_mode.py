@@ -194,10 +194,21 @@ class QaMode(Mode):
         ids = [f for f in ids if f in self.items]
         if not ids:
             return
+        model = self.grid.grid_model
         try:
-            for fid in ids:
-                qa.record_verdict(self.project, self.pass_id, fid, label, self.reviewer)
-                self.grid.grid_model.set_labels({fid: label})
+            for fid in ids:  # through the window's write path (queued while the file is locked)
+                row = model.row_of(fid)
+                old = model.tiles[row].label if row is not None else None
+                r = self.host.run_write(
+                    lambda p, fid=fid: qa.record_verdict(
+                        p, self.pass_id, fid, label, self.reviewer
+                    ),
+                    what=f"QA verdict {label} on face {fid}",
+                    failed=lambda fid=fid, old=old: (model.set_labels({fid: old}), self._update()),
+                )
+                if r is None:  # the status bar says why
+                    return
+                model.set_labels({fid: label})
         finally:
             self._update()
         rows = [r for f in ids if (r := self.grid.grid_model.row_of(f)) is not None]

@@ -10,6 +10,7 @@ import contextlib
 import os
 import secrets
 import sqlite3
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,6 +22,21 @@ from annotator.store.migrations import migrations
 
 APPLICATION_ID = 0x414E4E4F  # "ANNO"
 BUSY_TIMEOUT_MS = 10_000
+# Waiting for the write lock (Project.tx): SQLite's own busy handler backs off to 100 ms sleeps
+# and so almost never sees the short gap between two batches of a long phase (measured: a
+# writer starved for seconds behind back-to-back 50 ms transactions). tx() polls instead, and a
+# connection that just committed leaves a gap before its next write transaction (a tenth of the
+# time it held the lock, at most WRITER_GAP_S: back-to-back 50 ms batches lose ~6%, a burst of
+# tiny transactions almost nothing), so a waiting writer (a reviewer's key, a CLI
+# `labels import`) gets in within milliseconds.
+POLL_S = 0.001  # between two tries for the lock in the first second of a wait
+POLL_SLOW_S = 0.004  # after that
+WRITER_GAP_S = 0.003
+
+
+def is_busy(e: BaseException) -> bool:
+    """An SQLite error that says another connection holds the lock (try again later)."""
+    return isinstance(e, sqlite3.OperationalError) and ("locked" in str(e) or "busy" in str(e))
 
 
 def now() -> str:
@@ -34,15 +50,24 @@ class Project:
     def __init__(self, path: Path, conn: sqlite3.Connection):
         self.path = path
         self.conn = conn
+        # How long tx() waits for the write lock, in seconds (the GUI thread: a fraction of a
+        # second, then the write is queued; see gui/tasks.WriteQueue). Set it for a block of
+        # code with :meth:`waiting_at_most`.
+        self.write_wait = BUSY_TIMEOUT_MS / 1000
+        self._last_commit = 0.0
+        self._gap = 0.0  # left after the last write transaction (see WRITER_GAP_S)
 
     # -- transactions -------------------------------------------------------------
     @contextlib.contextmanager
-    def tx(self) -> Iterator[sqlite3.Connection]:
-        """One short write transaction (BEGIN IMMEDIATE so writers queue on the busy timeout)."""
+    def tx(self, timeout: float | None = None) -> Iterator[sqlite3.Connection]:
+        """One short write transaction (BEGIN IMMEDIATE). Waits up to ``timeout`` seconds
+        (default :attr:`write_wait`) for the write lock, then raises ``sqlite3.OperationalError``
+        ("database is locked"; :func:`is_busy` says so)."""
         if self.conn.in_transaction:  # nested use joins the outer transaction
             yield self.conn
             return
-        self.conn.execute("BEGIN IMMEDIATE")
+        self._begin(self.write_wait if timeout is None else timeout)
+        began = time.monotonic()
         try:
             yield self.conn
         except BaseException:
@@ -50,6 +75,39 @@ class Project:
             raise
         else:
             self.conn.execute("COMMIT")
+        finally:
+            self._last_commit = time.monotonic()
+            self._gap = min(WRITER_GAP_S, 0.1 * (self._last_commit - began))
+
+    def _begin(self, wait: float) -> None:
+        since = time.monotonic() - self._last_commit
+        if since < self._gap:  # back-to-back batches: let a waiting writer in between
+            time.sleep(self._gap - since)
+        start = time.monotonic()
+        self.conn.execute("PRAGMA busy_timeout = 0")
+        try:
+            while True:
+                try:
+                    self.conn.execute("BEGIN IMMEDIATE")
+                    return
+                except sqlite3.OperationalError as e:
+                    waited = time.monotonic() - start
+                    if not is_busy(e) or waited >= wait:
+                        raise
+                    time.sleep(min(POLL_S if waited < 1 else POLL_SLOW_S, wait - waited))
+        finally:
+            self.conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+
+    @contextlib.contextmanager
+    def waiting_at_most(self, seconds: float) -> Iterator[None]:
+        """Every tx() in the block waits at most ``seconds`` for the write lock (for callers of
+        core functions that open their own transactions, e.g. core.ops)."""
+        old = self.write_wait
+        self.write_wait = seconds
+        try:
+            yield
+        finally:
+            self.write_wait = old
 
     def meta(self, key: str, default: str | None = None) -> str | None:
         row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()

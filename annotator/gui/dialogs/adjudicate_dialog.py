@@ -5,6 +5,7 @@ through :func:`annotator.core.qa.adjudicate`."""
 from __future__ import annotations
 
 import html
+import sqlite3
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
@@ -29,6 +30,7 @@ from annotator.gui.qa_widgets import (
     label_html,
     reference_tiles,
 )
+from annotator.gui.tasks import GUI_WAIT_S
 from annotator.gui.thumbnails import ThumbnailLoader
 from annotator.model import LABELS, AnnotatorError
 from annotator.store import browse
@@ -200,10 +202,17 @@ class AdjudicateDialog(QDialog):
         d = self.current()
         if d is None:
             return
-        try:
-            ch = qa.adjudicate(self.project, d.pass_id, d.face_id, label, self.reviewer)
+        try:  # never a long wait on the GUI thread: a locked file is said, the item stays
+            with self.project.waiting_at_most(GUI_WAIT_S):
+                ch = qa.adjudicate(self.project, d.pass_id, d.face_id, label, self.reviewer)
         except AnnotatorError as e:
             self.error.setText(str(e))
+            return
+        except sqlite3.DatabaseError as e:
+            self.error.setText(
+                f"Not recorded: {e} (another process is writing the project); decide again "
+                "in a moment."
+            )
             return
         self.decisions.append((d, label))
         row = self.list.currentRow()
