@@ -28,7 +28,12 @@ from annotator.model import AnnotatorError
     help="Who carries out the takedown.",
 )
 @click.option("--reason", default=None, help="Why (stored as given: do not put the name here).")
-@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@click.option(
+    "--yes",
+    "-y",
+    is_flag=True,
+    help="Do not ask for confirmation (required without a terminal and with --json).",
+)
 @json_option
 def takedown(
     key: str, project_path: str, reviewer: str, reason: str | None, yes: bool, as_json: bool
@@ -39,7 +44,13 @@ def takedown(
     identity, and the thumbnail cache are deleted, the file is compacted (VACUUM), and only a
     salted digest of KEY stays so that a re-import skips it.
     """
-    if not yes and not as_json and sys.stdin.isatty():
+    if not yes:
+        # irreversible: only a person answering the prompt on a terminal, or --yes, goes on
+        if as_json or not sys.stdin.isatty():
+            why = "with --json" if as_json else "with no terminal to ask on"
+            raise AnnotatorError(
+                f"takedown is irreversible: {why}, pass --yes to remove {key}; nothing was removed"
+            )
         if not click.confirm(f"Remove identity {key} and all its faces for good?", default=False):
             raise AnnotatorError("cancelled; nothing was removed")
     with open_existing(project_path) as project:

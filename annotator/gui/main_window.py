@@ -566,8 +566,16 @@ class MainWindow(QMainWindow):
     # -- identity list -----------------------------------------------------------------------
     def _update_list_info(self) -> None:
         if self.model is not None:
+            m = self.model
+            if (
+                m.sort_key == "suspicion"
+            ):  # the review order, explained (a row's tooltip has its score)
+                order = "most suspicious first (flags weighted by kind)"
+            else:
+                order = f"by {m.sort_key}, {'descending' if m.descending else 'ascending'}"
             self.list_info.setText(
-                f"{len(self.model.ids):,} shown · {self._reviewed:,} of {self._total:,} reviewed"
+                f"{len(m.ids):,} shown · {self._reviewed:,} of {self._total:,} reviewed"
+                f"\norder: {order}"
             )
 
     def set_filter(self, key: str) -> None:
@@ -761,7 +769,7 @@ class MainWindow(QMainWindow):
         self.actions_by_name["redo"].setText(f"Redo {r}" if r else "Redo")
 
     def duplicate_group(self) -> None:
-        from annotator.gui.dialogs.dup_dialog import DupGroupDialog
+        from annotator.gui.dialogs.dup_dialog import DupGroupDialog, IdentityContext
 
         fid = self.grid.current_face_id()
         if self.project is None or fid is None:
@@ -771,7 +779,18 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage("This face is in no duplicate group.", 5000)
             return
         assert self.loader is not None
-        d = DupGroupDialog(group, fid, self.loader, self)
+        proposed = ops.propose_keeper([(p.face_id, p.label, p.kinds, p.keeper) for p in group])
+        idents = {p.identity_id for p in group}
+        context: dict[int, IdentityContext] = {}
+        if len(idents) > 1:  # a cross-identity group: show whom each copy is filed as
+            rows = browse.identity_rows(self.project, sorted(idents))
+            members = {p.face_id for p in group}
+            for i, row in rows.items():
+                others = [
+                    t for t in browse.faces_of_identity(self.project, i) if t.id not in members
+                ]
+                context[i] = IdentityContext(row.key, row.name, row.face_count, others[:6])
+        d = DupGroupDialog(group, fid, self.loader, self, proposed, context)
         ids = [p.face_id for p in group]
 
         def finished(ok: int) -> None:
@@ -794,15 +813,15 @@ class MainWindow(QMainWindow):
         ids, _sel = self.grid.target_face_ids()
         if self.project is None or not ids:
             return
-        d = MoveDialog(self.project, len(ids), self.current_identity, self)
+        d = MoveDialog(self.project, len(ids), self.current_identity, self, self.loader)
 
         def finished(ok: int) -> None:
             self._dialog = None
             if ok and d.chosen is not None:
-                to = d.chosen
+                to, to_key = d.chosen, d.chosen_key
                 self.run_op(
                     lambda p: ops.move_faces(p, ids, to, self.reviewer),
-                    message=lambda ch: ch.description,
+                    message=lambda ch: ops.move_summary(ch, to_key) + ". Ctrl+Z undoes it.",
                 )
             d.deleteLater()
 
@@ -992,8 +1011,16 @@ def _import_fn(fmt: str, path: str):
 
 
 def _keeper_message(ch: ops.Changes, keeper: int) -> str:
-    others = sum(1 for f, lab in ch.labels.items() if f != keeper and lab == "duplicate")
-    return (
-        f"Duplicate group: kept face {keeper}, {others} other cop"
-        f"{'y' if others == 1 else 'ies'} labeled duplicate. Ctrl+Z undoes it."
+    dup = sum(1 for f, lab in ch.labels.items() if f != keeper and lab == "duplicate")
+    wrong = sum(1 for f, lab in ch.labels.items() if f != keeper and lab == "wrong_identity")
+    text = (
+        f"Duplicate group: kept face {keeper}, {dup} other cop"
+        f"{'y' if dup == 1 else 'ies'} labeled duplicate"
     )
+    if wrong:
+        text += f", {wrong} filed under another identity labeled wrong_identity"
+    if ch.left:
+        text += (
+            f"; {len(ch.left)} already labeled kept {'its' if len(ch.left) == 1 else 'their'} label"
+        )
+    return text + ". Ctrl+Z undoes it."

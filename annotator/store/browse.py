@@ -259,6 +259,7 @@ class Partner:
     keeper: bool = False
     size: tuple[int, int] | None = None
     rank: int | None = None
+    kinds: frozenset[str] = frozenset()  # the face's flag kinds (dup_group only)
 
 
 @dataclass
@@ -388,6 +389,13 @@ def dup_group(project: Project, face_id: int) -> list[Partner]:
 
         keeper = min(ids, key=rule)
     tiles = face_tiles(project, ids)
+    kinds: dict[int, set[str]] = {}
+    for f, k in c.execute(
+        "SELECT ff.face_id, fl.kind FROM flag_faces ff JOIN flags fl ON fl.id = ff.flag_id"
+        f" WHERE ff.face_id IN ({q})",
+        ids,
+    ):
+        kinds.setdefault(f, set()).add(k)
     idents = sorted({t.identity_id for t in tiles.values()})
     keys = (
         dict(
@@ -409,6 +417,7 @@ def dup_group(project: Project, face_id: int) -> list[Partner]:
             keeper=f == keeper,
             size=facts.get(f, (None, None))[0],
             rank=facts.get(f, (None, None))[1],
+            kinds=frozenset(kinds.get(f, ())),
         )
         for f in ids
         if f in tiles
