@@ -779,8 +779,12 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage("This face is in no duplicate group.", 5000)
             return
         assert self.loader is not None
-        proposed = ops.propose_keeper([(p.face_id, p.label, p.kinds, p.keeper) for p in group])
         idents = {p.identity_id for p in group}
+        fit: dict[int, int] = {}
+        if len(idents) > 1:  # which copy looks like the identity it is filed under
+            hashes = browse.identity_phashes(self.project, sorted(idents))
+            fit = ops.identity_fit([(p.face_id, p.identity_id) for p in group], hashes)
+        proposed = ops.propose_keeper([(p.face_id, p.label, p.kinds, p.keeper) for p in group], fit)
         context: dict[int, IdentityContext] = {}
         if len(idents) > 1:  # a cross-identity group: show whom each copy is filed as
             rows = browse.identity_rows(self.project, sorted(idents))
@@ -790,7 +794,7 @@ class MainWindow(QMainWindow):
                     t for t in browse.faces_of_identity(self.project, i) if t.id not in members
                 ]
                 context[i] = IdentityContext(row.key, row.name, row.face_count, others[:6])
-        d = DupGroupDialog(group, fid, self.loader, self, proposed, context)
+        d = DupGroupDialog(group, fid, self.loader, self, proposed, context, fit)
         ids = [p.face_id for p in group]
 
         def finished(ok: int) -> None:
@@ -801,11 +805,18 @@ class MainWindow(QMainWindow):
                     lambda p: ops.choose_keeper(p, ids, keeper, self.reviewer),
                     message=lambda ch: _keeper_message(ch, keeper),
                 )
+            self._back_to_grid()
             d.deleteLater()
 
         d.finished.connect(finished)
         self._dialog = d
         d.open()
+
+    def _back_to_grid(self) -> None:
+        """After a dialog: the window and its grid take the keys again (without a window
+        manager, X leaves the focus nowhere when a dialog closes)."""
+        self.activateWindow()
+        self.grid.setFocus()
 
     def move_faces(self) -> None:
         from annotator.gui.dialogs.move_dialog import MoveDialog
@@ -823,6 +834,7 @@ class MainWindow(QMainWindow):
                     lambda p: ops.move_faces(p, ids, to, self.reviewer),
                     message=lambda ch: ops.move_summary(ch, to_key) + ". Ctrl+Z undoes it.",
                 )
+            self._back_to_grid()
             d.deleteLater()
 
         d.finished.connect(finished)

@@ -181,10 +181,7 @@ class ReviewMode(Mode):
 
         def said(ch: ops.Changes) -> str:
             if ch.left:
-                return (
-                    f"{key}: {ops.accept_summary(ch)} — label what is left, then Enter."
-                    " Ctrl+Z undoes it."
-                )
+                return f"{key}: {ops.accept_summary(ch)}."
             return f"Reviewed {key}: {ops.accept_summary(ch)}. Ctrl+Z undoes it."
 
         ch = self.host.run_op(lambda p: ops.review_identity(p, ident, reviewer), message=said)

@@ -144,17 +144,21 @@ class AcceptFacts:
     keeper: int | None = None
     keeper_identity: int | None = None
     keeper_label: str | None = None
+    elsewhere: bool = False  # a member of its duplicate group is filed under another identity
 
 
 def accept_facts(project: Project, identity_id: int) -> list[AcceptFacts]:
-    """The unlabeled faces of an identity with their flag kinds and duplicate-group keeper
-    (the scan's keeper in ``dup_groups``), in face order."""
+    """The unlabeled faces of an identity with their flag kinds, duplicate-group keeper (the
+    scan's keeper in ``dup_groups``) and whether their group reaches another identity, in face
+    order."""
     c = project.conn
     rows = c.execute(
         """SELECT f.id,
                   (SELECT group_concat(DISTINCT fl.kind) FROM flag_faces ff
                      JOIN flags fl ON fl.id = ff.flag_id WHERE ff.face_id = f.id),
-                  k.face_id, kf.identity_id, kf.label
+                  k.face_id, kf.identity_id, kf.label,
+                  EXISTS (SELECT 1 FROM dup_groups o JOIN faces of ON of.id = o.face_id
+                          WHERE o.group_id = d.group_id AND of.identity_id != f.identity_id)
            FROM faces f
            LEFT JOIN dup_groups d ON d.face_id = f.id
            LEFT JOIN dup_groups k ON k.group_id = d.group_id AND k.is_keeper = 1
@@ -164,7 +168,7 @@ def accept_facts(project: Project, identity_id: int) -> list[AcceptFacts]:
     ).fetchall()
     out: list[AcceptFacts] = []
     seen: set[int] = set()
-    for fid, kinds, keeper, kident, klabel in rows:
+    for fid, kinds, keeper, kident, klabel, elsewhere in rows:
         if fid in seen:  # (a group with two keepers would repeat a face: keep the first)
             continue
         seen.add(fid)
@@ -175,6 +179,7 @@ def accept_facts(project: Project, identity_id: int) -> list[AcceptFacts]:
                 None if keeper is None else int(keeper),
                 None if kident is None else int(kident),
                 klabel,
+                bool(elsewhere),
             )
         )
     return out

@@ -39,9 +39,10 @@ def test_enter_labels_by_flags_and_leaves_another_person(project):
     assert got[2] == "unusable"
     assert got[4] == got[5] == "duplicate"
     assert got[6] is None and got[7] is None  # left for the reviewer
-    assert ch.left == {6: ops.LOOKS_LIKE_ANOTHER, 7: ops.LOOKS_LIKE_ANOTHER}
+    assert ch.left == {6: ops.ALSO_ELSEWHERE, 7: ops.LOOKS_LIKE_ANOTHER}
     assert ops.accept_summary(ch) == (
-        "3 correct, 1 unusable, 2 duplicate; 2 left: looks like another person"
+        "3 correct, 1 unusable, 2 duplicate; 2 left: 1 also filed under another identity,"
+        " 1 looks like another person"
     )
     # faces were left: the identity is not reviewed yet
     assert project.conn.execute("SELECT reviewed FROM identities WHERE id = 1").fetchone()[0] == 0
@@ -75,8 +76,41 @@ def test_copy_of_a_keeper_the_reviewer_rejected_is_left(project):
     assert ch.left[4] == ops.KEEPER_NOT_KEPT
 
 
-def test_enter_on_an_unflagged_identity_is_unchanged(project):
-    ch = ops.review_identity(project, 2, "alice")  # m.b: 9 is a keeper, 10, 11 plain
-    assert ch.labels == {9: "correct", 10: "correct", 11: "correct"}
-    assert ch.reviewed == {2: True}
+def test_both_copies_of_a_cross_identity_group_are_left(project):
+    """The scan's keeper (largest image, best rank) does not say which identity a picture
+    filed under two people belongs to: Enter leaves the keeper's copy too."""
+    ch = ops.review_identity(project, 2, "alice")  # m.b: 9 keeps the {6, 9} group
+    assert ch.labels == {10: "correct", 11: "correct"}
+    assert ch.left == {9: ops.ALSO_ELSEWHERE} and not ch.reviewed
+    assert ops.accept_summary(ch) == "2 correct; 1 left: also filed under another identity"
+    # G resolves the group (9 kept, 6 misfiled under m.a); then Enter finishes m.b
+    ops.choose_keeper(project, [6, 9], 9, "alice")
+    assert labels(project)[6] == "wrong_identity"
+    ch = ops.review_identity(project, 2, "alice")
+    assert ch.reviewed == {2: True} and not ch.left
+
+
+def test_enter_on_an_unflagged_identity_is_unchanged(tmp_path, build_project):
+    p = build_project(tmp_path / "q.db", {"m.a": 3})
+    ch = ops.review_identity(p, 1, "alice")
+    assert ch.labels == {1: "correct", 2: "correct", 3: "correct"}
+    assert ch.reviewed == {1: True}
     assert ops.accept_summary(ch) == "3 correct"
+    p.close()
+
+
+def test_g_proposes_the_copy_that_fits_its_identity():
+    """A picture filed under two identities: the copy whose pHash is near the majority of its
+    identity's other faces is proposed, over the scan's keeper (largest, best rank)."""
+    a_faces = [(10, 0b1111), (11, 0b1110), (12, 0b0111), (13, 0b1111)]  # identity 1: ~0b1111
+    b_faces = [(20, 0xF0F0), (21, 0xF0F1), (22, 0xF0E0), (23, 0b1111 << 40)]  # 2: ~0xF0F0
+    hashes = {1: a_faces + [(1, 0xF0F0)], 2: b_faces + [(2, 0xF0F0)]}
+    fit = ops.identity_fit([(1, 1), (2, 2)], hashes)
+    assert fit[2] < fit[1]  # the copy under identity 2 looks like identity 2
+    members = [(1, None, frozenset({"cross_identity_dup"}), True), (2, None, frozenset(), False)]
+    assert ops.propose_keeper(members) == 1  # no fit: the scan's keeper
+    assert ops.propose_keeper(members, fit) == 2
+    # a label the reviewer gave still wins, and a rejected face is never proposed
+    assert ops.propose_keeper([(1, "correct", frozenset(), True), members[1]], fit) == 1
+    assert ops.propose_keeper([members[0], (2, "duplicate", frozenset(), False)], fit) == 1
+    assert ops.identity_fit([(1, 1)], {1: [(1, 5), (10, 5)]}) == {}  # too few faces to say

@@ -143,3 +143,29 @@ def test_the_identity_list_says_its_order(qtbot, window):
     assert "order: most suspicious first" in window.list_info.text()
     window._header_clicked(2)  # the Faces column
     qtbot.waitUntil(lambda: "order: by faces, ascending" in window.list_info.text())
+
+
+def test_a_repeat_that_arrives_split_is_still_a_repeat(qtbot):
+    """X11: when the GUI thread was busy, a held key's release+press pair can reach Qt split
+    and unmarked; both carry the same server time, which no hand can do."""
+    from PySide6.QtCore import QEvent
+    from PySide6.QtGui import QKeyEvent
+
+    from annotator.gui.keyrepeat import RepeatWatch
+
+    w = RepeatWatch()
+
+    def ev(kind, ts, key=Qt.Key.Key_Return, auto=False):
+        e = QKeyEvent(kind, key, Qt.KeyboardModifier.NoModifier, "\r", auto)
+        e.setTimestamp(ts)
+        w.eventFilter(None, e)
+        return w.repeating
+
+    assert ev(QEvent.Type.KeyPress, 1000) is False  # a fresh press
+    assert ev(QEvent.Type.KeyRelease, 1660) is False
+    assert ev(QEvent.Type.KeyPress, 1660) is True  # the repeat, split from its release
+    assert ev(QEvent.Type.KeyPress, 1700, auto=True) is True
+    assert ev(QEvent.Type.KeyRelease, 1900) is False
+    assert ev(QEvent.Type.KeyPress, 2150) is False  # a person pressing again
+    assert ev(QEvent.Type.KeyRelease, 2200) is False
+    assert ev(QEvent.Type.KeyPress, 2200, key=Qt.Key.Key_G) is False  # another key

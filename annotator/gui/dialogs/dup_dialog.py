@@ -23,6 +23,7 @@ from annotator.gui.thumbnails import ThumbnailLoader
 from annotator.store.browse import FaceTile, Partner
 
 SIZE = 192
+CROSS_SIZE = 144
 OTHER_SIZE = 56  # the identity's other faces, for comparison
 OTHER_FACES = 6
 KEEPER_GROUND = "#cdebd4"
@@ -45,9 +46,11 @@ class IdentityContext:
     others: list[FaceTile]
 
 
-def _why(p: Partner) -> str:
+def _why(p: Partner, fit: dict[int, int]) -> str:
     if p.label == "correct":
         return "proposed keeper: labeled correct"
+    if p.face_id in fit and len(fit) > 1:
+        return "proposed keeper: looks most like its identity"
     if p.keeper:
         return "proposed keeper: largest, best rank"
     return "proposed keeper: the others are labeled or flagged"
@@ -68,6 +71,7 @@ class DupGroupDialog(QDialog):
         parent: QWidget | None = None,
         proposed: int | None = -1,
         identities: dict[int, IdentityContext] | None = None,
+        fit: dict[int, int] | None = None,
     ):
         super().__init__(parent)
         # members of one identity side by side, identities in order of first appearance
@@ -77,10 +81,14 @@ class DupGroupDialog(QDialog):
         self.loader = loader
         self.keeper: int | None = None
         self.identities = identities or {}
+        self.fit = fit or {}  # face -> pHash bits from its identity's majority
         if proposed == -1:  # not given: the scan's keeper
             proposed = next((p.face_id for p in group if p.keeper), None)
         self.proposed: int | None = proposed
         self.cross = len(order) > 1
+        # two identities' headers and face strips above the copies: smaller copies still fit
+        # a 800-pixel-high screen
+        self.tile_px = CROSS_SIZE if self.cross else SIZE
         what = f"filed under {len(order)} identities" if self.cross else "duplicate group"
         self.setWindowTitle(
             f"Duplicate group: {len(group)} faces {what if self.cross else ''}".strip()
@@ -162,25 +170,30 @@ class DupGroupDialog(QDialog):
 
     def _member(self, grid: QGridLayout, p: Partner, n: int, current: int, r: int, col: int):
         img = QLabel()
-        img.setFixedSize(SIZE, SIZE)
+        img.setFixedSize(self.tile_px, self.tile_px)
         img.setAlignment(Qt.AlignmentFlag.AlignCenter)
         border = LABEL_COLORS.get(p.label or "", "#cccccc")
         width = 4 if p.face_id == current else 2
         img.setStyleSheet(f"background:#e4e4e4; border:{width}px solid {border}")
         self.images[p.face_id] = img
         if p.tile is not None:
-            self._set(p.face_id, self.loader.request(p.tile.locator(), SIZE))
+            self._set(p.face_id, self.loader.request(p.tile.locator(), self.tile_px))
         grid.addWidget(img, r, col)
         origin = p.tile.origin if p.tile else str(p.face_id)
         mark = (
-            f"<br><b style='color:#1e7b34'>{html.escape(_why(p))}</b>"
+            f"<br><b style='color:#1e7b34'>{html.escape(_why(p, self.fit))}</b>"
             if p.face_id == self.proposed
             else ""
         )
         cap = QLabel(
             f"<small>{html.escape(p.identity_key)}<br>{html.escape(origin)}<br>"
             f"{html.escape(_facts(p))}<br>"
-            f"{html.escape(p.label or 'unlabeled')}</small>{mark}"
+            + (
+                f"{self.fit[p.face_id]} bits from its identity's typical face<br>"
+                if p.face_id in self.fit
+                else ""
+            )
+            + f"{html.escape(p.label or 'unlabeled')}</small>{mark}"
         )
         cap.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.captions[p.face_id] = cap
@@ -206,8 +219,8 @@ class DupGroupDialog(QDialog):
         if pm is not None:
             self.images[face_id].setPixmap(
                 pm.scaled(
-                    SIZE - 8,
-                    SIZE - 8,
+                    self.tile_px - 8,
+                    self.tile_px - 8,
                     Qt.AspectRatioMode.KeepAspectRatio,
                     Qt.TransformationMode.SmoothTransformation,
                 )
@@ -215,7 +228,7 @@ class DupGroupDialog(QDialog):
 
     def _ready(self, face_id: int) -> None:
         if face_id in self.images:
-            self._set(face_id, self.loader.pixmap(face_id, SIZE))
+            self._set(face_id, self.loader.pixmap(face_id, self.tile_px))
         if face_id in self.other_images:
             self._put(
                 self.other_images[face_id], self.loader.pixmap(face_id, OTHER_SIZE), OTHER_SIZE
