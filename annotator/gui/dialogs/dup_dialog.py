@@ -178,7 +178,7 @@ class DupGroupDialog(QDialog):
         self.images[p.face_id] = img
         if p.tile is not None:
             self._set(p.face_id, self.loader.request(p.tile.locator(), self.tile_px))
-        grid.addWidget(img, r, col)
+        grid.addWidget(img, r, col, Qt.AlignmentFlag.AlignHCenter)
         origin = p.tile.origin if p.tile else str(p.face_id)
         mark = (
             f"<br><b style='color:#1e7b34'>{html.escape(_why(p, self.fit))}</b>"
