@@ -11,6 +11,17 @@ from dataclasses import dataclass, field
 # Label vocabulary. The order is the keyboard order (1..5) in the reviewer.
 LABELS: tuple[str, ...] = ("correct", "wrong_identity", "duplicate", "unusable", "unsure")
 
+# One colour per label (hex), the same everywhere: the reviewer's grid, dialogs and legends,
+# and the charts of `annotator stats` / the dashboard.
+LABEL_COLORS: dict[str, str] = {
+    "correct": "#2e9e44",
+    "wrong_identity": "#d62f2f",
+    "duplicate": "#f08c00",
+    "unusable": "#8a8a8a",
+    "unsure": "#2f6fd6",
+}
+UNLABELED_COLOR = "#c8c8c8"
+
 # Source formats understood by `annotator import`.
 FORMATS: tuple[str, ...] = ("msceleb", "devset", "names", "rec", "folder")
 

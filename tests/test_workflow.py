@@ -1,14 +1,21 @@
-"""The README's walkthrough, end to end through the CLI, on a small demo project.
+"""The README's walkthrough, end to end through the CLI.
 
-demo -> scan -> labels import -> qa start/label/report/adjudicate -> export (folder, rec) ->
-evaluate -> stats -> takedown -> export again. Each step checks what a user would look at.
+``test_readme_walkthrough_runs_as_written`` runs the exact lines of the README's
+`sh walkthrough` blocks, in order, in an empty folder (the README and the test cannot drift).
+``test_walkthrough`` goes further on a small demo project: demo -> scan -> labels import ->
+qa start/label/report/adjudicate -> export (folder, rec) -> evaluate -> stats -> takedown ->
+export again. Each step checks what a user would look at.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
+import shlex
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -146,6 +153,54 @@ def test_walkthrough(demo, tmp_path):
     run("export", "-p", db, "--out", out2, "--format", "folder")
     assert not (out2 / victim).exists()
     assert victim.encode() not in db.read_bytes()
+
+
+def walkthrough_lines() -> list[str]:
+    """The command lines of the README's `sh walkthrough` blocks, in order."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"^```sh walkthrough\n(.*?)^```", readme, re.S | re.M)
+    return [ln for b in blocks for ln in b.splitlines() if ln.strip() and not ln.startswith("#")]
+
+
+def test_readme_walkthrough_runs_as_written(tmp_path, monkeypatch):
+    """Every walkthrough line, as written: `annotator ...` lines through the CLI in this
+    process, other lines (a shell one-liner) through bash; the only thing chosen here is the
+    working directory (an empty folder)."""
+    lines = walkthrough_lines()
+    assert [ln.split()[:2] for ln in lines if ln.startswith("annotator ")][:3] == [
+        ["annotator", "demo"],
+        ["annotator", "scan"],
+        ["annotator", "flags"],
+    ]
+    assert any("evaluate" in ln for ln in lines) and any("export" in ln for ln in lines)
+    monkeypatch.chdir(tmp_path)
+    outputs: dict[str, str] = {}
+    for line in lines:
+        if line.startswith("annotator ") and not re.search(r"[|<>;&$`]", line):
+            r = CliRunner().invoke(cli, shlex.split(line)[1:])
+            out = r.output
+            assert r.exit_code == 0, (line, out)
+        else:
+            env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+            p = subprocess.run(
+                ["bash", "-e", "-c", line], cwd=tmp_path, capture_output=True, text=True, env=env
+            )
+            out = p.stdout + p.stderr
+            assert p.returncode == 0, (line, out)
+        assert "Traceback" not in out and "error:" not in out, (line, out)
+        outputs[line] = out
+    ev = next(o for ln, o in outputs.items() if ln.startswith("annotator evaluate"))
+    assert "top-1 accuracy 1.0000" in ev
+    assert (tmp_path / "clean-set" / "pairs.txt").exists()
+    assert (tmp_path / "plots" / "labels.png").exists() and (tmp_path / "curve.png").exists()
+    queue = next(o for ln, o in outputs.items() if ln.startswith("annotator qa queue"))
+    assert queue.startswith("nothing to adjudicate")
+
+
+def test_readme_walkthrough_outputs_are_git_ignored():
+    ignored = {ln.strip("/") for ln in (ROOT / ".gitignore").read_text(encoding="utf-8").split()}
+    for name in ("annotator-demo/", "clean-set/", "plots/", "predictions.tsv", "curve.png"):
+        assert name.strip("/") in ignored, name
 
 
 def test_readme_lists_the_shortcut_table():

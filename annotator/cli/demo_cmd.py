@@ -18,10 +18,48 @@ from annotator.cli.common import emit_json, json_option, progress_bar
 from annotator.core.demo import generate_demo, injected_counts
 from annotator.core.importer import import_source
 from annotator.model import AnnotatorError
+from annotator.store import flags as flags_store
 from annotator.store.db import open_project
 
 DEFAULT_DIR = "annotator-demo"
 PROJECT_NAME = "demo.db"
+TRUTH_LABELS = "truth-labels.tsv"
+
+
+def truth_labels(truth: dict[str, Any]) -> dict[int, str]:
+    """Line -> the label a careful reviewer gives each imported row of the demo, from its
+    ground truth: another person's face (a wrong identity, or a copy filed under another
+    identity) ``wrong_identity``, a truncated JPEG ``unusable``, the second copy of an exact
+    or near duplicate ``duplicate``, every other face ``correct``."""
+    broken = {b["line"] for b in truth["broken"]}
+    other = {int(n) for n in truth["true_identity"]} | set(truth["wrong_identity"])
+    trunc = set(truth["truncated"])
+    dup = {b for _a, b in truth["exact_dup"] + truth["near_dup"]}
+    out: dict[int, str] = {}
+    for ident in truth["identities"].values():
+        for line in ident["lines"]:
+            if line in broken:
+                continue
+            out[line] = (
+                "wrong_identity"
+                if line in other
+                else "unusable"
+                if line in trunc
+                else "duplicate"
+                if line in dup
+                else "correct"
+            )
+    return dict(sorted(out.items()))
+
+
+def write_truth_labels(d: Path, truth: dict[str, Any]) -> Path:
+    """DIR/truth-labels.tsv: the ground truth as a label file (`annotator labels import`), to
+    try the steps after review without reviewing by hand."""
+    path = d / TRUTH_LABELS
+    text = "".join(f"faces.tsv:{n}\t{lab}\n" for n, lab in truth_labels(truth).items())
+    if not path.exists() or path.read_text(encoding="utf-8") != text:
+        path.write_text(text, encoding="utf-8")
+    return path
 
 
 def _existing_params(d: Path) -> dict[str, Any] | None:
@@ -69,9 +107,10 @@ def _existing_params(d: Path) -> dict[str, Any] | None:
 def demo(directory: str, n_identities: int, seed: int, as_json: bool) -> None:
     """Draw a synthetic face dataset into DIR (default ./annotator-demo) and import it.
 
-    Writes DIR/faces.tsv (MS-Celeb 7-column TSV), DIR/names.tsv (names list) and
-    DIR/truth.json (the injected duplicates, wrong identities and broken rows), then imports
-    both files into DIR/demo.db. No real person's image is used: the faces are drawn.
+    Writes DIR/faces.tsv (MS-Celeb 7-column TSV), DIR/names.tsv (names list),
+    DIR/truth.json (the injected duplicates, wrong identities and broken rows) and
+    DIR/truth-labels.tsv (that truth as a label file), then imports faces and names into
+    DIR/demo.db. No real person's image is used: the faces are drawn.
     Running it again with the same options reuses the files and adds nothing.
     """
     d = Path(directory).expanduser().absolute()
@@ -99,19 +138,22 @@ def demo(directory: str, n_identities: int, seed: int, as_json: bool) -> None:
         if not res.complete:  # pragma: no cover - only with a cancelled() callback
             raise AnnotatorError("demo generation was cancelled")
     truth = json.loads((d / "truth.json").read_text(encoding="utf-8"))
+    labels_path = write_truth_labels(d, truth)
 
     with open_project(project_path, create=True) as project:
         with progress_bar("import faces", quiet=as_json) as bar:
             faces = import_source(project, "msceleb", d / "faces.tsv", progress=bar)
         with progress_bar("import names", quiet=as_json) as bar:
             names = import_source(project, "names", d / "names.tsv", progress=bar)
+        unscanned = len(flags_store.unhashed_face_ids(project)) > 0
 
     injected = injected_counts(truth)
     p = shlex.quote(str(project_path))
     next_steps = [
         f"annotator info --project {p}",
         f"annotator identities --project {p}",
-        f"annotator scan --project {p}",
+        # a project scanned before (demo run again) needs no scan: look at its flags instead
+        f"annotator scan --project {p}" if unscanned else f"annotator flags --project {p}",
         f"annotator gui --project {p}",
     ]
     if as_json:
@@ -122,6 +164,7 @@ def demo(directory: str, n_identities: int, seed: int, as_json: bool) -> None:
                 "faces_tsv": str(d / "faces.tsv"),
                 "names_tsv": str(d / "names.tsv"),
                 "truth_json": str(d / "truth.json"),
+                "truth_labels": str(labels_path),
                 "generated": generated,
                 "identities": len(truth["identities"]),
                 "injected": injected,
@@ -137,6 +180,7 @@ def demo(directory: str, n_identities: int, seed: int, as_json: bool) -> None:
     click.echo(f"  faces.tsv   MS-Celeb 7-column TSV ({injected['broken']} rows broken on purpose)")
     click.echo("  names.tsv   names list (several languages and scripts)")
     click.echo("  truth.json  ground truth: " + ", ".join(f"{v} {k}" for k, v in injected.items()))
+    click.echo(f"  {TRUTH_LABELS}  the ground truth as a label file (`annotator labels import`)")
     click.echo(
         f"project {project_path}: imported {faces.imported} faces "
         f"({faces.skipped} already there, {len(faces.rejected)} rejected) and "

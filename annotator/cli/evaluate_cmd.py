@@ -5,7 +5,13 @@ from __future__ import annotations
 import click
 
 from annotator.cli.common import emit_json, json_option, require_parent_dir, require_text_file
-from annotator.core.evaluate import PRECISIONS, curve_figure, load_truth, save_figure
+from annotator.core.evaluate import (
+    PRECISIONS,
+    curve_figure,
+    load_truth,
+    require_matches,
+    save_figure,
+)
 from annotator.core.evaluate import evaluate as run_evaluation
 
 
@@ -37,6 +43,7 @@ def evaluate(truth_dir: str, predictions: str, plot: str | None, as_json: bool) 
     if plot:
         require_parent_dir(plot)
     ev = run_evaluation(truth, predictions)
+    require_matches(truth, ev)
     if plot:
         save_figure(curve_figure(ev), plot)
     if as_json:

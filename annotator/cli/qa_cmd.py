@@ -168,6 +168,9 @@ def queue(project_path: str, pass_id: int | None, as_json: bool) -> None:
     if as_json:
         emit_json({"queue": [d.to_json() for d in q]})
         return
+    if not q:
+        where = f" in pass {pass_id}" if pass_id is not None else ""
+        click.echo(f"nothing to adjudicate{where}: every QA verdict agrees or is decided")
     for d in q:
         click.echo(
             f"pass {d.pass_id}\t{d.origin}\t{d.identity_key}\t{d.orig_label} ({d.orig_reviewer})"
@@ -175,17 +178,20 @@ def queue(project_path: str, pass_id: int | None, as_json: bool) -> None:
         )
 
 
-@qa.command("adjudicate")
+@qa.command(
+    "adjudicate",
+    help="Decide a disagreement: ORIGIN (or face id) gets LABEL, final and recorded.\n\n"
+    f"LABEL is one of: {', '.join(LABELS)}.",
+)
 @project_option
 @reviewer_option
 @pass_option
 @click.argument("origin")
-@click.argument("label", type=click.Choice(LABELS))
+@click.argument("label", type=click.Choice(LABELS), metavar="LABEL")
 @json_option
 def adjudicate(
     project_path: str, reviewer: str, pass_id: int, origin: str, label: str, as_json: bool
 ) -> None:
-    """Decide a disagreement: ORIGIN (or face id) gets LABEL, final and recorded."""
     with open_existing(project_path) as project:
         fid = face_id_of(project, origin)
         ch = core.adjudicate(project, pass_id, fid, label, reviewer)

@@ -51,13 +51,23 @@ def stats(project_path: str, as_json: bool, plots_dir: str | None) -> None:
     click.echo(f"  {'faces':>9} {'identities':>10}")  # the histogram's two columns
     for b, c in zip(h["bins"], h["counts"], strict=True):
         click.echo(f"  {b:>9} {c:>10,}")
+    if s["labels_by_reviewer"]:
+        click.echo("current labels by reviewer:")
+        for name, labs in s["labels_by_reviewer"].items():
+            click.echo(f"  {name:<16} " + ", ".join(f"{k} {v:,}" for k, v in labs.items()))
     if s["throughput"]:
-        click.echo("reviewers:")
+        click.echo("activity (actions not undone):")
         for name, t in s["throughput"].items():
-            fph = "n/a" if t["faces_per_hour"] is None else f"{t['faces_per_hour']:,.0f}"
-            click.echo(
-                f"  {name:<16} {t['labels']:>8,} labels, {t['active_hours']:.2f} h active, {fph} faces/hour"
+            fph = (
+                "not enough activity for a rate"
+                if t["faces_per_hour"] is None
+                else f"{t['faces_per_hour']:,.0f} faces/hour"
             )
+            click.echo(
+                f"  {name:<16} {t['labels']:>8,} faces judged in {t['actions']:,} action(s), "
+                f"{t['active_hours']:.2f} h active, {fph}"
+            )
+        click.echo(f"  ({s['activity_note']})")
     q = s["qa"]
     if q["drawn"]:
         o = q["overall"]

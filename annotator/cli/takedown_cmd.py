@@ -29,7 +29,11 @@ from annotator.model import AnnotatorError
     help="Who carries out the takedown.",
 )
 @click.option("--reason", default=None, help="Why (stored as given: do not put the name here).")
-@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@click.option(
+    "--yes",
+    "-y",
+    is_flag=True,
+    help="Do not ask for confirmation (required without a terminal and with --json).",
 @click.option(
     "--keep-copies",
     is_flag=True,
@@ -62,7 +66,13 @@ def takedown(
     how they were found); with --keep-copies they stay and are listed for a reviewer. Faces
     not scanned yet cannot be matched: scan first, or pass --force-unscanned.
     """
-    if not yes and not as_json and sys.stdin.isatty():
+    if not yes:
+        # irreversible: only a person answering the prompt on a terminal, or --yes, goes on
+        if as_json or not sys.stdin.isatty():
+            why = "with --json" if as_json else "with no terminal to ask on"
+            raise AnnotatorError(
+                f"takedown is irreversible: {why}, pass --yes to remove {key}; nothing was removed"
+            )
         if not click.confirm(
             f"Remove identity {key} and all its faces{_copies_note(project_path, key, keep_copies)} for good?",
             default=False,

@@ -220,6 +220,27 @@ def evaluate(truth: Truth, predictions: str | Path) -> Evaluation:
     )
 
 
+def require_matches(truth: Truth, ev: Evaluation) -> None:
+    """Refuse a score when no prediction line named a test face (every figure would be 0):
+    the error says how many lines there were and how a line names a test face."""
+    if ev.answered or not truth.mids:
+        return
+    how = (
+        "a line names a test face by the file column of the export's manifest.csv "
+        "(file<TAB>MID<TAB>confidence; the path relative to the export folder)"
+    )
+    if truth.format == "msceleb":
+        how += " or by ImageURL and FaceID as in its faces.tsv (ImageURL<TAB>FaceID<TAB>MID<TAB>confidence)"
+    example = ""
+    if ev.unmatched_lines:
+        r = ev.unmatched_lines[0]
+        example = f", e.g. line {r.record}: {r.origin!r}"
+    counts = f"{ev.unmatched:,} line(s) named no test face{example}"
+    if ev.bad_count:
+        counts += f", {ev.bad_count:,} bad line(s) skipped"
+    raise AnnotatorError(f"no prediction matched any test face ({counts}); {how}")
+
+
 def curve_figure(ev: Evaluation):  # -> matplotlib.figure.Figure
     """Precision against coverage, with the 0.95 / 0.99 precision levels marked."""
     from matplotlib.figure import Figure

@@ -452,7 +452,7 @@ def import_labels(
             if stop():
                 break
             mine = {f: notes[f] for f in ids if f in notes}
-            ch = ops.move_faces(project, ids, to, reviewer, notes=mine)
+            ch = ops.move_faces(project, ids, to, reviewer, notes=mine, label=ops.MOVED_LABEL)
             changed |= ch.faces
             done += len(ids)
             report(done, total)

@@ -16,8 +16,9 @@ from annotator.model import AnnotatorError, check_label
 from annotator.store import labels as labels_store
 from annotator.store.db import Project
 
-# Label given to a face moved to another identity: the reviewer who moves it asserts that it
-# belongs there.
+# Label a label file gives a face it moves ("correct" in the new identity): that file's
+# reviewer asserted where it belongs. A face moved by hand in the GUI is left unlabeled in its
+# new identity until a reviewer of that identity accepts it (move_faces' default).
 MOVED_LABEL = "correct"
 
 
@@ -31,6 +32,9 @@ class Changes:
     moved: dict[int, tuple[int, int]] = field(default_factory=dict)  # face id -> (from, to)
     reviewed: dict[int, bool] = field(default_factory=dict)  # identity id -> reviewed
     identities: set[int] = field(default_factory=set)  # every identity touched
+    # faces an operation deliberately left alone, with the reason (Enter's "accept the rest"
+    # leaves a face that looks like another person for the reviewer)
+    left: dict[int, str] = field(default_factory=dict)
 
     @property
     def faces(self) -> set[int]:
@@ -179,21 +183,98 @@ def label_faces(
     return _apply(project, reviewer, desc, items, batch_kind, notes=notes)
 
 
+# Flag kinds saying a face probably shows another person than its identity: Enter leaves such a
+# face unlabeled for the reviewer. (`suspect_identity` comes from embedding-based checks; a
+# project without it simply has no such flags.)
+ANOTHER_PERSON_KINDS = ("cross_identity_dup", "suspect_identity")
+LOOKS_LIKE_ANOTHER = "looks like another person"
+ALSO_ELSEWHERE = "also filed under another identity"
+KEEPER_NOT_KEPT = "duplicate of a face that is not accepted"
+
+
+def accept_plan(
+    facts: Sequence[labels_store.AcceptFacts], identity_id: int, rest: str = "correct"
+) -> tuple[dict[int, str], dict[int, str]]:
+    """What Enter's "accept the rest" does with the unlabeled faces of an identity:
+    (face -> label, face -> reason it is left unlabeled).
+
+    * a face flagged ``corrupt`` becomes ``unusable``;
+    * a face flagged as probably another person (``suspect_identity``) is left;
+    * a face whose duplicate group reaches another identity (or flagged
+      ``cross_identity_dup``) is left: the same picture is filed under two people and the scan's
+      keeper (largest image, best rank) does not say which one is right — the G dialog shows
+      both identities and labels the misfiled copy ``wrong_identity``;
+    * a non-keeper member of a duplicate group within this identity becomes ``duplicate`` when
+      the keeper is (or becomes) ``correct``, else it is left;
+    * every other face becomes ``rest``."""
+    labels: dict[int, str] = {}
+    left: dict[int, str] = {}
+    copies: list[labels_store.AcceptFacts] = []
+    for f in facts:
+        if "corrupt" in f.kinds:
+            labels[f.face_id] = "unusable"
+        elif "suspect_identity" in f.kinds:
+            left[f.face_id] = LOOKS_LIKE_ANOTHER
+        elif f.elsewhere or "cross_identity_dup" in f.kinds:
+            left[f.face_id] = ALSO_ELSEWHERE
+        elif f.keeper is not None and f.keeper != f.face_id:
+            copies.append(f)  # decided once the keeper's own label is known
+        else:
+            labels[f.face_id] = rest
+    for f in copies:
+        assert f.keeper is not None
+        kept = f.keeper_label if f.keeper_label is not None else labels.get(f.keeper)
+        if kept == "correct" and f.keeper_identity == identity_id:
+            labels[f.face_id] = "duplicate"
+        else:
+            left[f.face_id] = KEEPER_NOT_KEPT
+    return labels, left
+
+
+def accept_summary(ch: Changes) -> str:
+    """ "14 correct, 1 unusable, 2 duplicate; 1 left: looks like another person"."""
+    counts: dict[str, int] = {}
+    for lab in ch.labels.values():
+        if lab is not None:
+            counts[lab] = counts.get(lab, 0) + 1
+    done = ", ".join(f"{n} {lab}" for lab, n in counts.items()) or "no face labeled"
+    if ch.left:
+        reasons: dict[str, int] = {}
+        for r in ch.left.values():
+            reasons[r] = reasons.get(r, 0) + 1
+        done += f"; {len(ch.left)} left: " + ", ".join(
+            r if len(reasons) == 1 else f"{n} {r}" for r, n in reasons.items()
+        )
+    return done
+
+
 def review_identity(
     project: Project, identity_id: int, reviewer: str, rest: str | None = "correct"
 ) -> Changes:
-    """Label every still-unlabeled face ``rest`` and mark the identity reviewed; one undo step."""
+    """Enter's "accept the rest" (see :func:`accept_plan`): label the identity's unlabeled
+    faces and mark it reviewed — unless a face was left for the reviewer, then the identity
+    stays unreviewed. One undo step; a face someone labeled is never relabeled."""
     _check_label(rest)
-    items: list[_Item] = []
-    if rest is not None:
-        unl = labels_store.unlabeled_faces(project, identity_id)
-        items = [("label", f, None, rest) for f in unl]
-    items.append(("review", None, identity_id, "1"))
-    # faces still unlabeled when the transaction starts: a label another reviewer gave one of
-    # them in the meantime is kept
-    expect: list[str | None] = [None] * (len(items) - 1) + ["0"]
-    desc = f"review identity ({len(items) - 1} faces {rest})"
-    return _apply(project, reviewer, desc, items, expect=expect)
+    with project.tx():  # the plan is read in the transaction that applies it
+        items: list[_Item] = []
+        left: dict[int, str] = {}
+        if rest is not None:
+            plan, left = accept_plan(
+                labels_store.accept_facts(project, identity_id), identity_id, rest
+            )
+            items = [("label", f, None, lab) for f, lab in plan.items()]
+        n = len(items)
+        if not left:
+            items.append(("review", None, identity_id, "1"))
+        # faces still unlabeled, the identity still unreviewed: a label another reviewer gave
+        # one of them in the meantime is kept
+        expect: list[str | None] = [None] * n + ["0"] * (len(items) - n)
+        ch0 = Changes(labels={f: lab for _k, f, _i, lab in items if f is not None})
+        ch0.left = left
+        desc = f"accept identity ({accept_summary(ch0)})"
+        ch = _apply(project, reviewer, desc, items, expect=expect)
+        ch.left = left
+    return ch
 
 
 def set_reviewed(project: Project, identity_id: int, reviewed: bool, reviewer: str) -> Changes:
@@ -211,24 +292,111 @@ def move_faces(
     to_identity: int,
     reviewer: str,
     notes: dict[int, str] | None = None,
+    label: str | None = None,
 ) -> Changes:
-    """Move faces to another identity (they become ``correct`` there); one undo step.
-    ``notes`` (face id -> text) is stored on the faces' move and label events."""
+    """Move faces to another identity; one undo step. A moved face is unreviewed there (its
+    label cleared, the target identity unreviewed) unless ``label`` is given (a label file that
+    says the face is ``correct`` in its new identity). ``notes`` (face id -> text) is stored
+    on the faces' move and label events."""
+    _check_label(label)
     ids = list(dict.fromkeys(face_ids))
     items: list[_Item] = [("move", f, None, str(to_identity)) for f in ids]
-    items += [("label", f, None, MOVED_LABEL) for f in ids]
+    items += [("label", f, None, label) for f in ids]
     return _apply(project, reviewer, f"move {len(ids)} face(s)", items, notes=notes)
 
 
+def move_summary(ch: Changes, target_key: str) -> str:
+    """ "moved 1 face to m.xxx (unreviewed there)"."""
+    n = len(ch.moved)
+    if not n:
+        return "no face moved"
+    there = " (unreviewed there)" if any(ch.labels.get(f) is None for f in ch.moved) else ""
+    return f"moved {n} face{'s' if n != 1 else ''} to {target_key}{there}"
+
+
 def choose_keeper(project: Project, group: Iterable[int], keeper: int, reviewer: str) -> Changes:
-    """In a duplicate group, the keeper becomes ``correct`` and the others ``duplicate``."""
+    """In a duplicate group, the keeper becomes ``correct``; every other copy that is unlabeled
+    (or ``correct``: two correct copies of one picture contradict the choice) becomes
+    ``duplicate`` when it is filed under the keeper's identity, and ``wrong_identity`` when it
+    is filed under another identity (a cross-identity copy is the same picture misfiled as
+    someone else). A copy a reviewer labeled otherwise (duplicate, wrong identity, unusable,
+    unsure) keeps its label (it is in ``Changes.left``); the keeper, chosen by the reviewer,
+    is relabeled. One undo step."""
     ids = list(dict.fromkeys(group))
     if keeper not in ids:
         raise AnnotatorError("the keeper must be one of the group's faces")
-    items: list[_Item] = [
-        ("label", f, None, "correct" if f == keeper else "duplicate") for f in ids
-    ]
-    return _apply(project, reviewer, f"keep 1 of {len(ids)} duplicates", items)
+    with project.tx():
+        state = labels_store.face_states(project, ids)
+        if keeper not in state:
+            raise AnnotatorError(f"no face with id {keeper}")
+        kident = state[keeper][0]
+        items: list[_Item] = [("label", keeper, None, "correct")]
+        expect: list[str | None] = [state[keeper][1]]
+        left: dict[int, str] = {}
+        for f in ids:
+            if f == keeper or f not in state:
+                continue
+            ident, label = state[f]
+            if label is not None and label != "correct":
+                left[f] = f"labeled {label} by a reviewer"
+                continue
+            items.append(("label", f, None, "duplicate" if ident == kident else "wrong_identity"))
+            expect.append(label)
+        ch = _apply(project, reviewer, f"keep 1 of {len(ids)} duplicates", items, expect=expect)
+        ch.left = left
+    return ch
+
+
+# A face with one of these labels is never proposed as a group's keeper.
+NOT_A_KEEPER = ("duplicate", "wrong_identity", "unusable")
+
+
+MIN_FIT_FACES = 3  # an identity's other faces needed to say which copy fits it
+
+
+def identity_fit(
+    members: Sequence[tuple[int, int]], hashes: dict[int, list[tuple[int, int]]]
+) -> dict[int, int]:
+    """For a group's (face id, identity id) members: face -> Hamming distance of its pHash to
+    the bitwise majority of the pHashes of its identity's *other* faces (how well the copy
+    fits the identity it is filed under; smaller is better). Faces without a hash, or whose
+    identity has fewer than MIN_FIT_FACES other hashed faces, are left out. On the demo the
+    correctly filed copy of a cross-identity duplicate is the closer one in 19 of 23 groups,
+    where the scan's keeper (largest image, best rank) is a coin toss."""
+    out: dict[int, int] = {}
+    for face, ident in members:
+        rows = hashes.get(ident, [])
+        mine = next((h for f, h in rows if f == face), None)
+        others = [h for f, h in rows if f != face]
+        if mine is None or len(others) < MIN_FIT_FACES:
+            continue
+        majority = 0
+        for bit in range(64):
+            if 2 * sum((h >> bit) & 1 for h in others) >= len(others):
+                majority |= 1 << bit
+        out[face] = (mine ^ majority).bit_count()
+    return out
+
+
+def propose_keeper(
+    members: Sequence[tuple[int, str | None, frozenset[str], bool]],
+    fit: dict[int, int] | None = None,
+) -> int | None:
+    """The keeper the G dialog proposes, from (face id, current label, flag kinds, the scan's
+    keeper): a face labeled ``correct`` first, then one not flagged as probably another
+    person or as an outlier, then (for a group filed under several identities, ``fit`` from
+    :func:`identity_fit`) the copy that fits its identity best, then the scan's keeper —
+    never a face labeled duplicate, wrong identity or unusable. None when every face is such."""
+    ok = [m for m in members if m[1] not in NOT_A_KEEPER]
+    if not ok:
+        return None
+    doubt = {"suspect_identity", "outlier", "corrupt"}
+    fit = fit or {}
+
+    def rank(m: tuple[int, str | None, frozenset[str], bool]) -> tuple[bool, bool, int, bool]:
+        return (m[1] != "correct", bool(m[2] & doubt), fit.get(m[0], 64), not m[3])
+
+    return min(ok, key=rank)[0]
 
 
 # -- undo / redo -----------------------------------------------------------------------------

@@ -5,10 +5,14 @@ Figures; no Qt).
   labeled ``wrong_identity`` or ``duplicate``, or moved to another identity by a reviewer (a moved
   face was misfiled in the raw data even though its label is now ``correct``) — with a Wilson
   95% interval.
-* Faces per hour: per reviewer, faces judged (label and adjudication events of forward
-  actions, and QA verdicts; undo/redo do not count) divided by active time, where active time is
+* Label counts (by label, by reviewer, the noise rate) come from the faces' *current* labels.
+* Activity figures come from the history, counting only actions that are not undone now: per
+  reviewer, faces judged (label and adjudication events of forward actions, and QA verdicts;
+  undo/redo batches and undone steps do not count) divided by active time, where active time is
   the sum of gaps between consecutive actions, each gap capped at ``IDLE_CAP`` seconds (a longer
-  pause is a break), plus ``IDLE_CAP`` for the first action of each session. A label file import
+  pause is a break), plus ``IDLE_CAP`` for the first action of each session. A rate needs at
+  least ``MIN_ACTIONS`` actions over ``MIN_ACTIVE_SECONDS`` of active time (one CLI adjudication
+  is not "12 faces/hour"); below that it is None ("not enough activity"). A label file import
   is one action, so it inflates its reviewer's rate.
 """
 
@@ -22,12 +26,18 @@ from pathlib import Path
 from typing import Any
 
 from annotator.core.statistics import cohen_kappa, confusion, wilson
-from annotator.model import LABELS
+from annotator.model import LABEL_COLORS, LABELS, UNLABELED_COLOR
 from annotator.store import labels as store
 from annotator.store import qa as qa_store
 from annotator.store.db import Project
 
 IDLE_CAP = 300.0  # seconds
+MIN_ACTIONS = 10  # a faces/hour rate needs this many actions ...
+MIN_ACTIVE_SECONDS = 600.0  # ... over at least this much active time
+ACTIVITY_NOTE = (
+    "activity counts actions not undone; label counts are current labels; a rate needs "
+    f"{MIN_ACTIONS} actions over {MIN_ACTIVE_SECONDS / 60:.0f} min active"
+)
 
 
 def _parse(at: str) -> datetime:
@@ -35,13 +45,15 @@ def _parse(at: str) -> datetime:
 
 
 def throughput(batches: list[tuple[str, str, int]]) -> dict[str, dict[str, Any]]:
-    """reviewer -> {labels, active_hours, faces_per_hour, sessions}."""
+    """reviewer -> {labels, actions, active_hours, faces_per_hour, sessions}; faces_per_hour is
+    None below MIN_ACTIONS actions or MIN_ACTIVE_SECONDS of active time."""
     out: dict[str, dict[str, Any]] = {}
     prev: dict[str, datetime] = {}
     for name, at, n in batches:
         t = _parse(at)
-        d = out.setdefault(name, {"labels": 0, "active_seconds": 0.0, "sessions": 0})
+        d = out.setdefault(name, {"labels": 0, "actions": 0, "active_seconds": 0.0, "sessions": 0})
         d["labels"] += n
+        d["actions"] += 1
         last = prev.get(name)
         gap = (t - last).total_seconds() if last is not None else math.inf
         if gap > IDLE_CAP:
@@ -53,7 +65,8 @@ def throughput(batches: list[tuple[str, str, int]]) -> dict[str, dict[str, Any]]
     for d in out.values():
         secs = d.pop("active_seconds")
         d["active_hours"] = secs / 3600
-        d["faces_per_hour"] = d["labels"] / (secs / 3600) if secs > 0 else None
+        enough = d["actions"] >= MIN_ACTIONS and secs >= MIN_ACTIVE_SECONDS
+        d["faces_per_hour"] = d["labels"] / (secs / 3600) if enough and secs > 0 else None
     return out
 
 
@@ -143,6 +156,7 @@ def project_stats(project: Project) -> dict[str, Any]:
         "faces_per_identity": histogram(store.face_counts(project)),
         "labels_by_reviewer": store.labels_by_reviewer(project),
         "throughput": throughput(batches),
+        "activity_note": ACTIVITY_NOTE,
         "labels_per_hour": labels_per_hour(batches),
         "qa": qa_summary(project),
     }
@@ -160,7 +174,11 @@ def figures(stats: dict[str, Any]) -> dict[str, Any]:
     fig = Figure(figsize=(6, 3.5), dpi=100)
     ax = fig.add_subplot()
     labs = list(stats["faces_by_label"])
-    ax.bar(labs, [stats["faces_by_label"][k] for k in labs], color="C0")
+    ax.bar(
+        labs,
+        [stats["faces_by_label"][k] for k in labs],
+        color=[LABEL_COLORS.get(k, UNLABELED_COLOR) for k in labs],  # the grid's colours
+    )
     ax.set_ylabel("faces")
     n = stats["noise"]
     title = "faces by label"
@@ -185,9 +203,9 @@ def figures(stats: dict[str, Any]) -> dict[str, Any]:
     ax = fig.add_subplot()
     revs = sorted(stats["labels_by_reviewer"])
     bottom = [0] * len(revs)
-    for i, lab in enumerate(LABELS):
+    for lab in LABELS:
         vals = [stats["labels_by_reviewer"][r].get(lab, 0) for r in revs]
-        ax.bar(revs, vals, bottom=bottom, label=lab, color=f"C{i}")
+        ax.bar(revs, vals, bottom=bottom, label=lab, color=LABEL_COLORS[lab])
         bottom = [b + v for b, v in zip(bottom, vals, strict=True)]
     ax.set_ylabel("faces (current label)")
     ax.set_title("labels per reviewer", fontsize=10)
@@ -203,8 +221,8 @@ def figures(stats: dict[str, Any]) -> dict[str, Any]:
     ax.set_xticks(
         range(len(hours)), [k[5:].replace("T", " ") + "h" for k in hours], rotation=45, fontsize=7
     )
-    ax.set_ylabel("labels")
-    ax.set_title("labels per clock hour (UTC)", fontsize=10)
+    ax.set_ylabel("faces judged")
+    ax.set_title("faces judged per clock hour (UTC; steps not undone)", fontsize=10)
     fig.tight_layout()
     out["labels_per_hour"] = fig
 

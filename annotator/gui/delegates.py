@@ -6,13 +6,8 @@ from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, QSize, Qt
 from PySide6.QtGui import QColor, QFont, QPainter, QPen
 from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
-LABEL_COLORS: dict[str, str] = {
-    "correct": "#2e9e44",
-    "wrong_identity": "#d62f2f",
-    "duplicate": "#f08c00",
-    "unusable": "#8a8a8a",
-    "unsure": "#2f6fd6",
-}
+from annotator.model import LABEL_COLORS  # noqa: F401  (re-exported: one colour table)
+
 LABEL_SHORT: dict[str, str] = {
     "correct": "correct",
     "wrong_identity": "wrong id",

@@ -671,8 +671,16 @@ class MainWindow(QMainWindow):
     # -- identity list -----------------------------------------------------------------------
     def _update_list_info(self) -> None:
         if self.model is not None:
+            m = self.model
+            if (
+                m.sort_key == "suspicion"
+            ):  # the review order, explained (a row's tooltip has its score)
+                order = "most suspicious first (flags weighted by kind)"
+            else:
+                order = f"by {m.sort_key}, {'descending' if m.descending else 'ascending'}"
             self.list_info.setText(
-                f"{len(self.model.ids):,} shown · {self._reviewed:,} of {self._total:,} reviewed"
+                f"{len(m.ids):,} shown · {self._reviewed:,} of {self._total:,} reviewed"
+                f"\norder: {order}"
             )
 
     def set_filter(self, key: str) -> None:
@@ -870,7 +878,7 @@ class MainWindow(QMainWindow):
         self.actions_by_name["redo"].setText(f"Redo {r}" if r else "Redo")
 
     def duplicate_group(self) -> None:
-        from annotator.gui.dialogs.dup_dialog import DupGroupDialog
+        from annotator.gui.dialogs.dup_dialog import DupGroupDialog, IdentityContext
 
         fid = self.grid.current_face_id()
         if self.project is None or fid is None:
@@ -880,7 +888,22 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage("This face is in no duplicate group.", 5000)
             return
         assert self.loader is not None
-        d = DupGroupDialog(group, fid, self.loader, self)
+        idents = {p.identity_id for p in group}
+        fit: dict[int, int] = {}
+        if len(idents) > 1:  # which copy looks like the identity it is filed under
+            hashes = browse.identity_phashes(self.project, sorted(idents))
+            fit = ops.identity_fit([(p.face_id, p.identity_id) for p in group], hashes)
+        proposed = ops.propose_keeper([(p.face_id, p.label, p.kinds, p.keeper) for p in group], fit)
+        context: dict[int, IdentityContext] = {}
+        if len(idents) > 1:  # a cross-identity group: show whom each copy is filed as
+            rows = browse.identity_rows(self.project, sorted(idents))
+            members = {p.face_id for p in group}
+            for i, row in rows.items():
+                others = [
+                    t for t in browse.faces_of_identity(self.project, i) if t.id not in members
+                ]
+                context[i] = IdentityContext(row.key, row.name, row.face_count, others[:6])
+        d = DupGroupDialog(group, fid, self.loader, self, proposed, context, fit)
         ids = [p.face_id for p in group]
 
         def finished(ok: int) -> None:
@@ -891,11 +914,18 @@ class MainWindow(QMainWindow):
                     lambda p: ops.choose_keeper(p, ids, keeper, self.reviewer),
                     message=lambda ch: _keeper_message(ch, keeper),
                 )
+            self._back_to_grid()
             d.deleteLater()
 
         d.finished.connect(finished)
         self._dialog = d
         d.open()
+
+    def _back_to_grid(self) -> None:
+        """After a dialog: the window and its grid take the keys again (without a window
+        manager, X leaves the focus nowhere when a dialog closes)."""
+        self.activateWindow()
+        self.grid.setFocus()
 
     def move_faces(self) -> None:
         from annotator.gui.dialogs.move_dialog import MoveDialog
@@ -903,16 +933,17 @@ class MainWindow(QMainWindow):
         ids, _sel = self.grid.target_face_ids()
         if self.project is None or not ids:
             return
-        d = MoveDialog(self.project, len(ids), self.current_identity, self)
+        d = MoveDialog(self.project, len(ids), self.current_identity, self, self.loader)
 
         def finished(ok: int) -> None:
             self._dialog = None
             if ok and d.chosen is not None:
-                to = d.chosen
+                to, to_key = d.chosen, d.chosen_key
                 self.run_op(
                     lambda p: ops.move_faces(p, ids, to, self.reviewer),
-                    message=lambda ch: ch.description,
+                    message=lambda ch: ops.move_summary(ch, to_key) + ". Ctrl+Z undoes it.",
                 )
+            self._back_to_grid()
             d.deleteLater()
 
         d.finished.connect(finished)
@@ -1124,8 +1155,16 @@ def _error_text(e: BaseException) -> str:
 
 
 def _keeper_message(ch: ops.Changes, keeper: int) -> str:
-    others = sum(1 for f, lab in ch.labels.items() if f != keeper and lab == "duplicate")
-    return (
-        f"Duplicate group: kept face {keeper}, {others} other cop"
-        f"{'y' if others == 1 else 'ies'} labeled duplicate. Ctrl+Z undoes it."
+    dup = sum(1 for f, lab in ch.labels.items() if f != keeper and lab == "duplicate")
+    wrong = sum(1 for f, lab in ch.labels.items() if f != keeper and lab == "wrong_identity")
+    text = (
+        f"Duplicate group: kept face {keeper}, {dup} other cop"
+        f"{'y' if dup == 1 else 'ies'} labeled duplicate"
     )
+    if wrong:
+        text += f", {wrong} filed under another identity labeled wrong_identity"
+    if ch.left:
+        text += (
+            f"; {len(ch.left)} already labeled kept {'its' if len(ch.left) == 1 else 'their'} label"
+        )
+    return text + ". Ctrl+Z undoes it."

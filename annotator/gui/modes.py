@@ -198,14 +198,18 @@ class ReviewMode(Mode):
         reviewer = self.host.reviewer
 
         def said(ch: ops.Changes) -> str:
-            n = len(ch.labels)
-            rest = f"{n} unlabeled face{'s' if n != 1 else ''} labeled correct" if n else "no face"
-            return f"Reviewed {key}: {rest}. Ctrl+Z undoes it."
+            if ch.left:
+                return f"{key}: {ops.accept_summary(ch)}."
+            return f"Reviewed {key}: {ops.accept_summary(ch)}. Ctrl+Z undoes it."
 
         ch = self.host.run_op(
             lambda p: ops.review_identity(p, ident, reviewer), message=said, what=f"review {key}"
         )
-        if ch is not None:
+        if ch is None:
+            return
+        if ch.left:  # stay: the first face left for the reviewer becomes current
+            self.host.open_face(ident, min(ch.left))
+        else:
             self.host.next_needing_review()
 
     def undo(self) -> None:

@@ -57,7 +57,8 @@ SHORTCUTS: tuple[Shortcut, ...] = (
     Shortcut(
         ("Return", "Enter"),
         "review_identity",
-        "Label every unlabeled face correct, mark the identity reviewed, open the next one needing review",
+        "Accept the rest: unlabeled faces correct (flagged corrupt: unusable, duplicate copies:"
+        " duplicate; looks like another person: left for you), mark reviewed, open the next one",
         "review_identity",
         "Review",
         (REVIEW,),
@@ -81,7 +82,7 @@ SHORTCUTS: tuple[Shortcut, ...] = (
     Shortcut(
         ("M",),
         "move_faces",
-        "Move the selected faces to another identity (search by key or name)",
+        "Move the selected faces to another identity (search by key or name; unreviewed there)",
         "move_faces",
         "Review",
         (REVIEW,),

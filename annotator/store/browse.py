@@ -259,6 +259,7 @@ class Partner:
     keeper: bool = False
     size: tuple[int, int] | None = None
     rank: int | None = None
+    kinds: frozenset[str] = frozenset()  # the face's flag kinds (dup_group only)
 
 
 @dataclass
@@ -338,6 +339,22 @@ def face_detail(project: Project, face_id: int) -> FaceDetail | None:
     return d
 
 
+def identity_phashes(
+    project: Project, identity_ids: Sequence[int]
+) -> dict[int, list[tuple[int, int]]]:
+    """identity id -> (face id, pHash as unsigned 64-bit int) of its scanned, readable faces."""
+    out: dict[int, list[tuple[int, int]]] = {i: [] for i in identity_ids}
+    for chunk in _chunks(list(identity_ids)):
+        q = ",".join("?" * len(chunk))
+        for fid, ident, ph in project.conn.execute(
+            "SELECT f.id, f.identity_id, h.phash FROM faces f JOIN face_hashes h ON h.face_id = f.id"
+            f" WHERE f.identity_id IN ({q}) AND typeof(h.phash) = 'integer'",
+            list(chunk),
+        ):
+            out[int(ident)].append((int(fid), int(ph) & 0xFFFFFFFFFFFFFFFF))
+    return out
+
+
 def dup_group(project: Project, face_id: int) -> list[Partner]:
     """The duplicate group of a face (itself included) with the proposed keeper marked.
 
@@ -388,6 +405,13 @@ def dup_group(project: Project, face_id: int) -> list[Partner]:
 
         keeper = min(ids, key=rule)
     tiles = face_tiles(project, ids)
+    kinds: dict[int, set[str]] = {}
+    for f, k in c.execute(
+        "SELECT ff.face_id, fl.kind FROM flag_faces ff JOIN flags fl ON fl.id = ff.flag_id"
+        f" WHERE ff.face_id IN ({q})",
+        ids,
+    ):
+        kinds.setdefault(f, set()).add(k)
     idents = sorted({t.identity_id for t in tiles.values()})
     keys = (
         dict(
@@ -409,6 +433,7 @@ def dup_group(project: Project, face_id: int) -> list[Partner]:
             keeper=f == keeper,
             size=facts.get(f, (None, None))[0],
             rank=facts.get(f, (None, None))[1],
+            kinds=frozenset(kinds.get(f, ())),
         )
         for f in ids
         if f in tiles

@@ -133,6 +133,58 @@ def unlabeled_faces(project: Project, identity_id: int) -> list[int]:
     ]
 
 
+@dataclass(frozen=True, slots=True)
+class AcceptFacts:
+    """What Enter's "accept the rest" needs to know about one unlabeled face of an identity:
+    its flag kinds and, when it is in a duplicate group, the group's keeper (face, identity,
+    current label)."""
+
+    face_id: int
+    kinds: frozenset[str]
+    keeper: int | None = None
+    keeper_identity: int | None = None
+    keeper_label: str | None = None
+    elsewhere: bool = False  # a member of its duplicate group is filed under another identity
+
+
+def accept_facts(project: Project, identity_id: int) -> list[AcceptFacts]:
+    """The unlabeled faces of an identity with their flag kinds, duplicate-group keeper (the
+    scan's keeper in ``dup_groups``) and whether their group reaches another identity, in face
+    order."""
+    c = project.conn
+    rows = c.execute(
+        """SELECT f.id,
+                  (SELECT group_concat(DISTINCT fl.kind) FROM flag_faces ff
+                     JOIN flags fl ON fl.id = ff.flag_id WHERE ff.face_id = f.id),
+                  k.face_id, kf.identity_id, kf.label,
+                  EXISTS (SELECT 1 FROM dup_groups o JOIN faces of ON of.id = o.face_id
+                          WHERE o.group_id = d.group_id AND of.identity_id != f.identity_id)
+           FROM faces f
+           LEFT JOIN dup_groups d ON d.face_id = f.id
+           LEFT JOIN dup_groups k ON k.group_id = d.group_id AND k.is_keeper = 1
+           LEFT JOIN faces kf ON kf.id = k.face_id
+           WHERE f.identity_id = ? AND f.label IS NULL ORDER BY f.id""",
+        (identity_id,),
+    ).fetchall()
+    out: list[AcceptFacts] = []
+    seen: set[int] = set()
+    for fid, kinds, keeper, kident, klabel, elsewhere in rows:
+        if fid in seen:  # (a group with two keepers would repeat a face: keep the first)
+            continue
+        seen.add(fid)
+        out.append(
+            AcceptFacts(
+                int(fid),
+                frozenset(kinds.split(",")) if kinds else frozenset(),
+                None if keeper is None else int(keeper),
+                None if kident is None else int(kident),
+                klabel,
+                bool(elsewhere),
+            )
+        )
+    return out
+
+
 def apply_labels(
     project: Project, changes: Sequence[tuple[int, int, str | None, str | None, int | None]]
 ) -> None:
@@ -339,14 +391,20 @@ def labels_by_reviewer(project: Project) -> dict[str, dict[str, int]]:
 
 
 def label_batches(project: Project) -> list[tuple[str, str, int]]:
-    """(reviewer, time, faces judged) of every forward batch that judged faces — label and
-    adjudication events of 'do' batches, QA verdicts, confirming adjudications; not undo/redo
-    — ordered by reviewer and time."""
+    """(reviewer, time, faces judged) of every forward batch that judged faces and is not
+    undone now — label and adjudication events of 'do' batches, QA verdicts, confirming
+    adjudications; not undo/redo batches themselves, nor a step whose latest undo/redo is an
+    undo — ordered by reviewer and time."""
     return list(
         project.conn.execute(
-            "SELECT r.name, b.at, count(e.id) FROM batches b"
+            "WITH last AS (SELECT target, max(id) AS id FROM batches"
+            "   WHERE kind IN ('undo', 'redo') GROUP BY target),"
+            " undone AS (SELECT l.target FROM last l JOIN batches u ON u.id = l.id"
+            "   WHERE u.kind = 'undo')"
+            " SELECT r.name, b.at, count(e.id) FROM batches b"
             " JOIN reviewers r ON r.id = b.reviewer_id"
             " JOIN events e ON e.batch_id = b.id AND e.kind IN ('label', 'adjudicate', 'qa')"
-            " WHERE b.kind IN ('do', 'qa', 'adjudicate') GROUP BY b.id ORDER BY r.name, b.at, b.id"
+            " WHERE b.kind IN ('do', 'qa', 'adjudicate') AND b.id NOT IN (SELECT target FROM undone)"
+            " GROUP BY b.id ORDER BY r.name, b.at, b.id"
         )
     )

@@ -638,6 +638,6 @@ def test_every_command_end_to_end(world, proj, tmp_path):
     assert st["faces_by_label"]["correct"] == 30
 
     key = ok("identities", "-p", p)["identities"][-1]["key"]
-    td = ok("takedown", key, "-p", p, "-r", "alice")
+    td = ok("takedown", key, "-p", p, "-r", "alice", "--yes")
     assert td["faces_removed"] >= 1
     assert key not in {i["key"] for i in ok("identities", "-p", p)["identities"]}

@@ -77,6 +77,16 @@ def test_demo_text_output_names_next_steps(tmp_path):
     assert str(d / "demo.db") in r.output
 
 
+def test_demo_run_again_on_a_scanned_project_does_not_suggest_scan(tmp_path):
+    d = tmp_path / "x"
+    assert _run("demo", str(d), "--identities", "3").exit_code == 0
+    assert _run("scan", "--project", str(d / "demo.db"), "--workers", "1").exit_code == 0
+    r = _run("demo", str(d), "--identities", "3")
+    assert r.exit_code == 0, r.output
+    assert "annotator scan" not in r.output
+    assert "annotator flags --project" in r.output
+
+
 def test_demo_refuses_foreign_files(tmp_path):
     (tmp_path / "faces.tsv").write_text("not ours\n")
     r = CliRunner().invoke(cli, ["demo", str(tmp_path), "--identities", "3"])

@@ -137,7 +137,15 @@ def test_cli_errors_are_one_line(db, tmp_path):
 
 def test_takedown_cli(db):
     r = run(
-        "takedown", "m.a", "--project", db, "--reviewer", "admin", "--json", "--force-unscanned"
+        "takedown",
+        "m.a",
+        "--project",
+        db,
+        "--reviewer",
+        "admin",
+        "--json",
+        "--yes",
+        "--force-unscanned",
     )
     assert r.exit_code == 0, r.output
     res = json.loads(r.stdout)
@@ -157,3 +165,32 @@ def test_labels_import_text_says_how_the_file_was_read(db, tmp_path):
     r = run("labels", "import", clean, "--project", db, "--reviewer", "alice")
     assert r.exit_code == 0, r.output
     assert r.stdout.startswith("read as a clean list (listed faces are correct): 1 face(s)")
+
+
+@pytest.mark.parametrize(
+    "extra, why", [(["--json"], "with --json"), ([], "with no terminal to ask on")]
+)
+def test_takedown_without_yes_and_without_a_person_removes_nothing(db, extra, why):
+    """Irreversible: with no terminal (CliRunner's stdin is not a tty) or with --json, no
+    --yes means one error line, exit 1, nothing deleted."""
+    before = open(db, "rb").read()
+    r = run("takedown", "m.a", "--project", db, "--reviewer", "admin", *extra)
+    assert r.exit_code == 1
+    assert r.output.splitlines() == [
+        f"error: takedown is irreversible: {why}, pass --yes to remove m.a; nothing was removed"
+    ]
+    with open_project(db) as p:
+        assert p.conn.execute("SELECT count(*) FROM identities WHERE key = 'm.a'").fetchone()[0]
+    assert b"m.a" in before
+
+
+def test_empty_queue_says_so_and_adjudicate_help_keeps_labels_whole(db):
+    r = run("qa", "queue", "--project", db)
+    assert r.exit_code == 0
+    assert r.output.startswith("nothing to adjudicate")
+    r = run("qa", "queue", "--project", db, "--json")
+    assert json.loads(r.stdout) == {"queue": []}
+    for width in (60, 80, 100):
+        r = CliRunner().invoke(cli, ["qa", "adjudicate", "--help"], terminal_width=width)
+        words = set(re.findall(r"[a-z_]+", r.output))
+        assert {"correct", "wrong_identity", "duplicate", "unusable", "unsure"} <= words, width

@@ -167,3 +167,27 @@ def test_damaged_manifest_csv_is_one_clear_error(tmp_path, raw, why):
     (tmp_path / "manifest.csv").write_bytes(raw)
     with pytest.raises(AnnotatorError, match=why):
         load_truth(tmp_path)
+
+
+def test_no_prediction_matching_a_test_face_is_an_error_that_says_how_faces_match(truth, tmp_path):
+    from click.testing import CliRunner
+
+    from annotator.cli.main import cli
+    from annotator.core.evaluate import require_matches
+
+    preds = write(tmp_path / "pred.tsv", ["set/A/1.jpg\tA\t0.9", "x.jpg\tB\t0.5"])
+    ev = evaluate(truth, preds)
+    with pytest.raises(AnnotatorError) as e:
+        require_matches(truth, ev)
+    msg = str(e.value)
+    assert msg.startswith("no prediction matched any test face (2 line(s) named no test face")
+    assert "line 1: 'set/A/1.jpg'" in msg
+    assert "file column of the export's manifest.csv" in msg
+    assert "relative to the export folder" in msg
+    r = CliRunner().invoke(
+        cli, ["evaluate", "--truth", str(tmp_path / "set"), "--predictions", str(preds)]
+    )
+    assert r.exit_code == 1
+    assert r.output.splitlines() == [f"error: {msg}"]
+    # one matching line is enough to score
+    require_matches(truth, evaluate(truth, write(tmp_path / "ok.tsv", ["A/1.jpg\tB\t0.1"])))

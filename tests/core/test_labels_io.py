@@ -217,7 +217,7 @@ def test_others_with_a_label_table_and_moved_faces_untouched(project, tmp_path):
     res = labels_io.import_labels(project, f, "alice", others="wrong_identity")
     lab = labels(project)
     assert lab[1] == "correct" and lab[2] == lab[3] == lab[4] == "wrong_identity"
-    assert lab[5] == "correct"  # moved in: not one of m.a's own faces
+    assert lab[5] is None  # moved in (unreviewed there): not one of m.a's own faces
     assert res.applied == 4
 
 

@@ -101,10 +101,10 @@ def test_undo_is_per_reviewer(project):
 def test_move_face_updates_counts_and_undoes(project):
     before = state(project)
     ch = ops.move_faces(project, [1], 2, "alice")
-    assert ch.moved == {1: (1, 2)} and ch.labels == {1: "correct"}
+    assert ch.moved == {1: (1, 2)} and ch.labels == {}  # unreviewed where it lands
     faces, idents, where = state(project)
-    assert where[1] == 2
-    assert idents[1] == (2, 0, 0) and idents[2] == (4, 1, 0)
+    assert where[1] == 2 and faces[1] is None
+    assert idents[1] == (2, 0, 0) and idents[2] == (4, 0, 0)
     assert (
         project.conn.execute("SELECT orig_identity_id FROM faces WHERE id = 1").fetchone()[0] == 1
     )
@@ -116,12 +116,21 @@ def test_move_face_updates_counts_and_undoes(project):
 
 def test_move_labeled_face_counts(project):
     ops.label_faces(project, [1], "wrong_identity", "alice")
-    ops.move_faces(project, [1], 2, "alice")
-    _, idents, _ = state(project)
-    assert idents[1] == (2, 0, 0) and idents[2] == (4, 1, 0)
+    ch = ops.move_faces(project, [1], 2, "alice")
+    assert ch.labels == {1: None}  # its old identity's label does not travel with it
+    assert ops.move_summary(ch, "m.b") == "moved 1 face to m.b (unreviewed there)"
+    faces, idents, _ = state(project)
+    assert faces[1] is None and idents[1] == (2, 0, 0) and idents[2] == (4, 0, 0)
     ops.undo(project, "alice")
-    _, idents, _ = state(project)
+    faces, idents, _ = state(project)
+    assert faces[1] == "wrong_identity"
     assert idents[1] == (3, 1, 0) and idents[2] == (3, 0, 0)
+
+
+def test_a_label_file_move_can_say_the_face_is_correct_there(project):
+    ch = ops.move_faces(project, [1], 2, "alice", label=ops.MOVED_LABEL)
+    assert ch.labels == {1: "correct"}
+    assert state(project)[1][2] == (4, 1, 0)
 
 
 def test_move_marks_target_identity_unreviewed(project):
@@ -168,14 +177,14 @@ def test_undo_leaves_another_reviewers_later_work_alone(project):
 def test_review_identity_keeps_a_label_given_meanwhile_by_another_reviewer(project, monkeypatch):
     from annotator.store import labels as labels_store
 
-    read = labels_store.unlabeled_faces
+    read = labels_store.accept_facts
 
     def racing(p, ident):
         ids = read(p, ident)  # alice's view: faces 1-3 unlabeled ...
         ops.label_faces(project, [2], "wrong_identity", "bob")  # ... bob labels face 2 now
         return ids
 
-    monkeypatch.setattr(labels_store, "unlabeled_faces", racing)
+    monkeypatch.setattr(labels_store, "accept_facts", racing)
     ch = ops.review_identity(project, 1, "alice")
     faces, idents, _ = state(project)
     assert faces[2] == "wrong_identity" and faces[1] == faces[3] == "correct"
@@ -206,7 +215,7 @@ def test_failed_operation_writes_nothing(project):
 
 def test_notes_are_stored_on_the_faces_events(project):
     ops.label_faces(project, [1, 2], "wrong_identity", "alice", notes={2: "looks older"})
-    ops.move_faces(project, [4], 1, "alice", notes={4: "same person as m.a"})
+    ops.move_faces(project, [4], 1, "alice", notes={4: "same person as m.a"}, label=ops.MOVED_LABEL)
     rows = project.conn.execute("SELECT kind, face_id, note FROM events ORDER BY id").fetchall()
     assert rows == [
         ("label", 1, None),

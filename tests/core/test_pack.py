@@ -202,7 +202,7 @@ def test_pack_label_merge_gives_home_the_package_state(home, tmp_path):
         assert got == events  # every event home, with its reviewer and time
         assert_consistent(p)
         # bob's undo stack came home too: his last step is the review of b
-        assert ops.can_undo(p, "bob") == "review identity (3 faces correct)"
+        assert ops.can_undo(p, "bob") == "accept identity (4 correct)"
         # the faces of c and d were not in the package and are untouched
         assert all(lab is None for _i, lab in face_state(p, set(ids_of(p, "c"))).values())
 
@@ -287,7 +287,7 @@ def test_moves_inside_a_package_are_merged(home, tmp_path):
     res = do_merge(home, pkg)
     assert res.applied == 1 and res.conflicts == []
     with open_project(home) as p:
-        assert face_state(p)[f] == (ident(p, "b"), "correct")
+        assert face_state(p)[f] == (ident(p, "b"), None)  # unreviewed where it landed
         assert p.conn.execute("SELECT face_count FROM identities WHERE key = 'b'").fetchone() == (
             4,
         )
@@ -308,7 +308,7 @@ def test_a_face_moved_at_home_and_in_the_package_conflicts(home, tmp_path):
     res = do_merge(home, pkg)
     assert [c["face_id"] for c in res.conflicts] == [f]
     with open_project(home) as p:
-        assert face_state(p)[f] == (ident(p, "c"), "correct")
+        assert face_state(p)[f] == (ident(p, "c"), None)
         assert_consistent(p)
 
 

@@ -7,7 +7,8 @@ import pytest
 
 from annotator.core import ops
 from annotator.core.statistics import cohen_kappa, confusion, wilson
-from annotator.core.stats import histogram, project_stats, save_plots, throughput
+from annotator.core.stats import MIN_ACTIONS, histogram, project_stats, save_plots, throughput
+from annotator.model import LABELS
 
 
 @pytest.fixture
@@ -49,24 +50,76 @@ def test_histogram_bins():
 
 
 def test_throughput_caps_idle_gaps():
-    b = [
-        ("alice", "2024-01-01T10:00:00.000Z", 10),
-        ("alice", "2024-01-01T10:01:00.000Z", 5),  # +60 s
-        ("alice", "2024-01-01T12:00:00.000Z", 5),  # a break: new session
-        ("bob", "2024-01-01T10:00:30.000Z", 1),
-    ]
+    b = [("alice", f"2024-01-01T10:{m:02d}:00.000Z", 5) for m in range(11)]  # 60 s apart
+    b.append(("alice", "2024-01-01T12:00:00.000Z", 5))  # a break: new session
+    b.append(("bob", "2024-01-01T10:00:30.000Z", 1))
     t = throughput(b)
-    # alice: 300 (first) + 60 + 300 (new session) = 660 s for 20 labels
-    assert t["alice"]["sessions"] == 2 and t["alice"]["labels"] == 20
-    assert t["alice"]["active_hours"] == pytest.approx(660 / 3600)
-    assert t["alice"]["faces_per_hour"] == pytest.approx(20 / (660 / 3600))
-    assert t["bob"]["faces_per_hour"] == pytest.approx(12.0)
+    assert t["alice"]["sessions"] == 2 and t["alice"]["labels"] == 60
+    assert t["alice"]["actions"] == 12
+    assert t["alice"]["active_hours"] == pytest.approx((300 + 600 + 300) / 3600)
+    assert t["alice"]["faces_per_hour"] == pytest.approx(60 / (1200 / 3600))
+    # one action (a CLI adjudication) is no rate: not "12 faces/hour"
+    assert t["bob"]["faces_per_hour"] is None and t["bob"]["actions"] == 1
+
+
+def test_a_rate_needs_enough_actions_and_time():
+    few = [("a", f"2024-01-01T10:{m:02d}:00.000Z", 50) for m in range(MIN_ACTIONS - 1)]
+    assert throughput(few)["a"]["faces_per_hour"] is None  # too few actions
+    fast = [("a", f"2024-01-01T10:00:{s:02d}.000Z", 1) for s in range(0, 40, 2)]
+    assert throughput(fast)["a"]["faces_per_hour"] is None  # 20 actions in 340 s active
+
+
+def test_undone_steps_are_not_activity(project):
+    for f in range(1, 6):
+        ops.label_faces(project, [f], "correct", "alice")
+    for _ in range(4):
+        ops.undo(project, "alice")
+    ops.redo(project, "alice")  # faces 1, 2 labeled; 3-5 undone
+    s = project_stats(project)
+    assert s["throughput"]["alice"]["labels"] == 2
+    assert s["throughput"]["alice"]["actions"] == 2
+    assert s["labels_by_reviewer"] == {"alice": {"correct": 2}}
+    assert sum(s["labels_per_hour"].values()) == 2
+    assert "not undone" in s["activity_note"] and "current labels" in s["activity_note"]
+
+
+def test_stats_cli_says_where_figures_come_from(project):
+    from click.testing import CliRunner
+
+    from annotator.cli.main import cli
+
+    ops.label_faces(project, [1], "correct", "alice")
+    r = CliRunner().invoke(cli, ["stats", "-p", str(project.path)])
+    assert r.exit_code == 0, r.output
+    assert "activity (actions not undone):" in r.output
+    assert "not enough activity for a rate" in r.output and "faces/hour" not in r.output
+    assert "current labels by reviewer:" in r.output
+
+
+def test_chart_colours_are_the_grids_label_colours(project):
+    from matplotlib.colors import to_hex
+
+    from annotator.core.stats import figures
+    from annotator.model import LABEL_COLORS
+
+    for f, lab in zip(range(1, 6), LABELS, strict=True):
+        ops.label_faces(project, [f], lab, "alice")
+    figs = figures(project_stats(project))
+    bars = figs["reviewers"].axes[0].containers
+    assert [to_hex(c.patches[0].get_facecolor()) for c in bars] == [
+        LABEL_COLORS[lab] for lab in LABELS
+    ]
+    labels_bars = figs["labels"].axes[0].patches
+    assert [to_hex(p.get_facecolor()) for p in labels_bars[: len(LABELS)]] == [
+        LABEL_COLORS[lab] for lab in LABELS
+    ]
 
 
 def test_project_stats(project, tmp_path):
     ops.label_faces(project, [1], "wrong_identity", "alice")
     ops.label_faces(project, [2], "duplicate", "alice")
-    ops.move_faces(project, [3], 2, "bob")  # misfiled in the raw data; now correct at m.2
+    ops.move_faces(project, [3], 2, "bob")  # misfiled in the raw data ...
+    ops.label_faces(project, [3], "correct", "bob")  # ... and accepted at m.2
     ops.review_identity(project, 1, "alice")  # faces 4, 5 -> correct
     ops.label_faces(project, [9], "unsure", "bob")
     s = project_stats(project)
@@ -150,8 +203,8 @@ def test_noise_rate_counts_each_face_once_hand_computed(project):
 
 def test_faces_per_hour_per_reviewer_hand_computed(project):
     """Batches at set times: alice labels 2 faces at 10:00:00, 1 at 10:02:00 (+120 s), undoes
-    it (undo does not count), labels 3 at 11:00:00 (a break: new session); bob QA-judges
-    1 face at 10:00:00 and 1 at 10:00:30."""
+    it (neither the undo nor the undone step counts), labels 3 at 11:00:00 (a break: new
+    session); bob QA-judges 1 face at 10:00:00 and 1 at 10:00:30."""
     from annotator.core import qa
 
     ops.label_faces(project, [1, 2], "correct", "alice")
@@ -176,9 +229,11 @@ def test_faces_per_hour_per_reviewer_hand_computed(project):
         for (bid,) in c.execute("SELECT id FROM batches ORDER BY id").fetchall():
             c.execute("UPDATE batches SET at = ? WHERE id = ?", (next(times), bid))
     t = project_stats(project)["throughput"]
-    # alice: 300 (session start) + 120 + 300 (new session) = 720 s for 2 + 1 + 3 = 6 faces
-    assert t["alice"]["labels"] == 6 and t["alice"]["sessions"] == 2
-    assert t["alice"]["faces_per_hour"] == pytest.approx(6 / (720 / 3600)) == 30.0
+    # alice: 300 (session start) + 300 (new session) = 600 s for 2 + 3 = 5 faces
+    assert t["alice"]["labels"] == 5 and t["alice"]["sessions"] == 2
+    assert t["alice"]["actions"] == 2
+    assert t["alice"]["active_hours"] == pytest.approx(600 / 3600)
     # bob: 300 + 30 = 330 s for 2 faces
-    assert t["bob"]["labels"] == 2
-    assert t["bob"]["faces_per_hour"] == pytest.approx(2 / (330 / 3600))
+    assert t["bob"]["labels"] == 2 and t["bob"]["active_hours"] == pytest.approx(330 / 3600)
+    # two actions each: too little activity for a rate
+    assert t["alice"]["faces_per_hour"] is None and t["bob"]["faces_per_hour"] is None

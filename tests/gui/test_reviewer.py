@@ -160,7 +160,7 @@ def test_move_face_to_other_identity(qtbot, window, demo_project):
     with open_project(demo_project) as p:
         assert p.conn.execute(
             "SELECT identity_id, label FROM faces WHERE id = ?", (face,)
-        ).fetchone() == (dst, "correct")
+        ).fetchone() == (dst, None)  # unreviewed in its new identity
     assert len(window.grid_model.tiles) == n_src - 1
     window.open_identity(dst)
     assert face in [t.id for t in window.grid_model.tiles]

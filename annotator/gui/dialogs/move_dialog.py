@@ -1,4 +1,5 @@
-"""Choose the identity to move faces to, by key or name search."""
+"""Choose the identity to move faces to, by key or name search; the highlighted target shows a
+few of its faces, so the reviewer sees whom the face joins."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
+    QHBoxLayout,
     QLabel,
     QLineEdit,
     QListWidget,
@@ -14,20 +16,32 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from annotator.gui.thumbnails import ThumbnailLoader
 from annotator.store import browse
 from annotator.store.db import Project
+
+THUMB = 72  # pixels of a target face
+TARGET_FACES = 6  # faces of the highlighted target shown
 
 
 class MoveDialog(QDialog):
     def __init__(
-        self, project: Project, count: int, exclude: int | None, parent: QWidget | None = None
+        self,
+        project: Project,
+        count: int,
+        exclude: int | None,
+        parent: QWidget | None = None,
+        loader: ThumbnailLoader | None = None,
     ):
         super().__init__(parent)
         self.project = project
         self.exclude = exclude
+        self.loader = loader
         self.chosen: int | None = None
+        self.chosen_key = ""
+        self.preview_ids: list[int] = []  # face ids shown for the highlighted target
         self.setWindowTitle("Move faces to another identity")
-        self.resize(460, 420)
+        self.resize(520, 520)
         lay = QVBoxLayout(self)
         lay.addWidget(QLabel(f"Move {count} face{'s' if count != 1 else ''} to the identity:"))
         self.search = QLineEdit()
@@ -36,6 +50,22 @@ class MoveDialog(QDialog):
         lay.addWidget(self.search)
         self.results = QListWidget()
         lay.addWidget(self.results, 1)
+        self.preview_caption = QLabel("")
+        lay.addWidget(self.preview_caption)
+        row = QHBoxLayout()
+        self.previews: list[QLabel] = []
+        for _ in range(TARGET_FACES):
+            img = QLabel()
+            img.setFixedSize(THUMB, THUMB)
+            img.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            img.setStyleSheet("background:#e4e4e4")
+            self.previews.append(img)
+            row.addWidget(img)
+        row.addStretch(1)
+        lay.addLayout(row)
+        self.results.currentItemChanged.connect(lambda _c, _p: self.show_target())
+        if loader is not None:
+            loader.ready.connect(self._ready)
         self.buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
         )
@@ -73,9 +103,51 @@ class MoveDialog(QDialog):
                 continue
             item = QListWidgetItem(f"{row.key}   {row.name or ''}   ({row.face_count} faces)")
             item.setData(Qt.ItemDataRole.UserRole, row.id)
+            item.setData(Qt.ItemDataRole.UserRole + 1, row.key)
             self.results.addItem(item)
         if self.results.count():
             self.results.setCurrentRow(0)
+
+    def show_target(self) -> None:
+        """A few faces of the highlighted target identity (with how many it has)."""
+        item = self.results.currentItem()
+        for img in self.previews:
+            img.clear()
+            img.setToolTip("")
+        self.preview_ids = []
+        if item is None:
+            self.preview_caption.setText("")
+            return
+        ident = int(item.data(Qt.ItemDataRole.UserRole))
+        tiles = browse.faces_of_identity(self.project, ident)
+        shown = tiles[:TARGET_FACES]
+        more = f" (first {len(shown)} of {len(tiles)})" if len(tiles) > len(shown) else ""
+        self.preview_caption.setText(
+            f"Faces of {item.data(Qt.ItemDataRole.UserRole + 1)}{more}:"
+            if tiles
+            else "No faces yet."
+        )
+        for img, t in zip(self.previews, shown, strict=False):
+            self.preview_ids.append(t.id)
+            img.setToolTip(t.origin)
+            if self.loader is not None:
+                self._set(img, self.loader.request(t.locator(), THUMB))
+
+    def _set(self, img: QLabel, pm) -> None:
+        if pm is not None:
+            img.setPixmap(
+                pm.scaled(
+                    THUMB - 4,
+                    THUMB - 4,
+                    Qt.AspectRatioMode.KeepAspectRatio,
+                    Qt.TransformationMode.SmoothTransformation,
+                )
+            )
+
+    def _ready(self, face_id: int) -> None:
+        if face_id in self.preview_ids and self.loader is not None:
+            n = self.preview_ids.index(face_id)
+            self._set(self.previews[n], self.loader.pixmap(face_id, THUMB))
 
     def _accept(self) -> None:
         if self._timer.isActive():
@@ -85,4 +157,5 @@ class MoveDialog(QDialog):
         if item is None:
             return
         self.chosen = int(item.data(Qt.ItemDataRole.UserRole))
+        self.chosen_key = str(item.data(Qt.ItemDataRole.UserRole + 1))
         self.accept()

@@ -334,7 +334,7 @@ class StatsDialog(QDialog):
                 for t, a in (
                     ("reviewer", "left"),
                     ("current labels", "right"),
-                    ("label events", "right"),
+                    ("faces judged", "right"),
                     ("active hours", "right"),
                     ("faces / hour", "right"),
                     ("QA agreement with their labels", "right"),
@@ -353,7 +353,7 @@ class StatsDialog(QDialog):
                     _n(sum(lbr.get(name, {}).values())),
                     _n(t.get("labels", 0)),
                     f"{t.get('active_hours', 0.0):.2f}",
-                    "n/a" if fph is None else f"{fph:,.0f}",
+                    "not enough activity" if fph is None else f"{fph:,.0f}",
                     qa_cell,
                 )
                 body += (
@@ -365,7 +365,11 @@ class StatsDialog(QDialog):
                     )
                     + "</tr>"
                 )
-            self.cards["reviewers"].setText(f"<table cellspacing='0'><tr>{head}</tr>{body}</table>")
+            note = html.escape(s.get("activity_note", ""))
+            self.cards["reviewers"].setText(
+                f"<table cellspacing='0'><tr>{head}</tr>{body}</table>"
+                f"<p style='color:#777'><small>{note}</small></p>"
+            )
 
         for w in self.plots.values():
             w.setParent(None)
