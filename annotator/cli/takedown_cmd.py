@@ -34,6 +34,7 @@ from annotator.model import AnnotatorError
     "-y",
     is_flag=True,
     help="Do not ask for confirmation (required without a terminal and with --json).",
+)
 @click.option(
     "--keep-copies",
     is_flag=True,
