@@ -366,7 +366,9 @@ def _replace_flags(
         if progress and total:
             progress(min(done, total), total)
 
-    for kind, faces, dist, score, sm in flags:
+    for row in flags:  # (kind, faces, distance, score[, similarity])
+        kind, faces, dist, score = row[:4]
+        sm = row[4] if len(row) > 4 else None
         batch.append((kind, faces, dist, score, sm, fingerprint(kind, faces)))
         if len(batch) >= WRITE_BATCH:
             flush()

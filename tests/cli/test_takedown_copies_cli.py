@@ -46,7 +46,7 @@ def test_takedown_removes_copies_and_says_how_many(db):
 
 
 def test_takedown_json_counts(db):
-    r = run("takedown", PERSON, "-p", db, "-r", "lead", "--json")
+    r = run("takedown", PERSON, "-p", db, "-r", "lead", "--json", "--yes")
     assert r.exit_code == 0, r.output
     d = json.loads(r.output)
     assert (d["copies_removed"], d["copies_by_sha256"], d["copies_by_near"]) == (2, 1, 1)
@@ -58,7 +58,7 @@ def test_keep_copies_lists_them_and_says_they_remain(db):
     assert r.exit_code == 0, r.output
     assert "kept 2 copy(ies)" in r.output and "REMAIN" in r.output
     assert f"{OTHER}/3.jpg  (sha256)" in r.output and f"{THIRD}/2.jpg  (near)" in r.output
-    r = run("takedown", OTHER, "-p", db, "-r", "lead", "--json", "--keep-copies")
+    r = run("takedown", OTHER, "-p", db, "-r", "lead", "--json", "--yes", "--keep-copies")
     assert r.exit_code == 0, r.output  # the copies are still there, under their identity
     assert json.loads(r.output)["faces_removed"] == 4
 
