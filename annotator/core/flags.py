@@ -55,7 +55,8 @@ from annotator.model import CancelledFn, ProgressFn
 
 DEFAULT_RADIUS = 8
 PAIR_CHUNK = 1 << 20  # pairs (or flags) per slice of the vectorised rules
-VERIFY_CHUNK = 1 << 22  # candidate pairs per slice of the pixel test
+VERIFY_CHUNK = 1 << 22  # candidate pairs per slice of the pixel test (at most)
+VERIFY_FIRST = 1 << 15  # the first slice; each next one twice as large
 FACE_CHUNK = 1 << 18  # faces per slice of the majority-hash bit matrix
 TINY_PX = 48
 BLURRY_SHARPNESS = 60.0
@@ -476,10 +477,13 @@ def compute_flags(
     i, j, d = i[order], j[order], d[order]
     del order
     kept: list[tuple[np.ndarray, ...]] = []
-    for s in range(0, len(i), VERIFY_CHUNK):
+    s, step = 0, VERIFY_FIRST  # slices grow: the nearest pairs join most groups early
+    while s < len(i):
         if cancelled and cancelled():
             raise InterruptedError
-        a, b, dd = i[s : s + VERIFY_CHUNK], j[s : s + VERIFY_CHUNK], d[s : s + VERIFY_CHUNK]
+        e = s + step
+        a, b, dd = i[s:e], j[s:e], d[s:e]
+        s, step = e, min(2 * step, VERIFY_CHUNK)
         need = labels[a] != labels[b]
         a, b, dd = a[need], b[need], dd[need]
         if not len(a):
@@ -497,7 +501,7 @@ def compute_flags(
         if len(a):
             kept.append((a, b, dd, sim))
             labels = _components(n, [(a, b)], labels)
-        tick(700 + int(100 * min(s + VERIFY_CHUNK, len(i)) / max(len(i), 1)))
+        tick(700 + int(100 * min(s, len(i)) / max(len(i), 1)))
     del i, j, d
     i = np.concatenate([k[0] for k in kept]) if kept else np.zeros(0, np.int64)
     j = np.concatenate([k[1] for k in kept]) if kept else np.zeros(0, np.int64)

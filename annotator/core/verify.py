@@ -114,8 +114,10 @@ def popcount64(x: np.ndarray) -> np.ndarray:
 def pixel_test(thumbs: np.ndarray, i: np.ndarray, j: np.ndarray) -> np.ndarray:
     """The pixel test's figure per pair: the gray SSIM, or -1 where the colours differ (a pair
     is verified when this is >= SSIM_MIN)."""
-    sim = ssim_pairs(thumbs, i, j)
-    sim[colour_distance(thumbs, i, j) > COLOUR_MAX] = -1.0
+    sim = np.full(len(i), -1.0, dtype=np.float32)
+    alike = np.flatnonzero(colour_distance(thumbs, i, j) <= COLOUR_MAX)  # the cheaper test first
+    if len(alike):
+        sim[alike] = ssim_pairs(thumbs, i[alike], j[alike])
     return sim
 
 

@@ -410,7 +410,7 @@ def _write_flag_batch(
     return n_ins
 
 
-WRITE_BATCH = 5_000  # rows per short write transaction of the flag step
+WRITE_BATCH = 2_000  # rows per short write transaction of the flag step (~50 ms or less)
 _CACHE_KB = 256 * 1024
 
 
