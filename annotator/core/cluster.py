@@ -46,6 +46,7 @@ CONNECT_TIMEOUT = 5.0  # seconds to reach the scheduler
 RETRIES = 2  # a chunk whose task raised is tried this many more times (a lost worker's chunks
 # are re-run by the scheduler itself, up to distributed.scheduler.allowed-failures times)
 INFLIGHT_PER_THREAD = 2  # chunks in flight per worker thread (one running, one queued)
+INFO_SECONDS = 1.0  # how long the workers' count is trusted
 
 
 # -- path maps ----------------------------------------------------------------------------------
@@ -171,6 +172,7 @@ class ClusterExecutor:
         self.sources = sources  # original path -> info with the mapped path
         self.initializer = initializer
         self._futures: set[Any] = set()
+        self._lock = threading.Lock()
 
     @property
     def width(self) -> int:
@@ -191,13 +193,15 @@ class ClusterExecutor:
         fut = self.cluster.client.submit(
             run_on_worker, fn, self.initializer, mapped, srcs, args, pure=False, retries=RETRIES
         )
-        self._futures.add(fut)
+        with self._lock:
+            self._futures.add(fut)
         self.cluster.submitted += 1
         out: concurrent.futures.Future = concurrent.futures.Future()
         n = len(items)
 
         def done(f: Any) -> None:  # runs in a client thread when the task ends
-            self._futures.discard(f)
+            with self._lock:
+                self._futures.discard(f)
             try:
                 r = f.result()
             except BaseException as e:  # noqa: BLE001 - handed to the waiting caller
@@ -213,8 +217,9 @@ class ClusterExecutor:
 
     def cancel(self) -> None:
         """Forget the chunks still in flight (their results would not be committed)."""
-        futs = list(self._futures)
-        self._futures.clear()
+        with self._lock:
+            futs = list(self._futures)
+            self._futures.clear()
         if futs:
             with contextlib.suppress(Exception):
                 self.cluster.client.cancel(futs)
@@ -232,24 +237,34 @@ class Cluster:
         self.faces = 0
         self.start = time.monotonic()
         self._lock = threading.Lock()
+        self._info: tuple[float, tuple[int, int]] | None = None
 
     def finished(self, faces: int) -> None:
         with self._lock:
             self.done += 1
             self.faces += faces
 
-    def workers(self) -> int:
+    def _counts(self) -> tuple[int, int]:
+        """(workers, worker threads), asked of the scheduler at most every
+        :data:`INFO_SECONDS` (a synchronous client's ``scheduler_info()`` is a round trip)."""
+        now = time.monotonic()
+        with self._lock:
+            if self._info is not None and now - self._info[0] < INFO_SECONDS:
+                return self._info[1]
         try:
-            return len(self.client.scheduler_info().get("workers", {}))
+            ws = list(self.client.scheduler_info().get("workers", {}).values())
+            counts = (len(ws), sum(int(w.get("nthreads", 1)) for w in ws))
         except Exception:  # noqa: BLE001 - a status line must not fail a run
-            return 0
+            counts = (0, 0)
+        with self._lock:
+            self._info = (now, counts)
+        return counts
+
+    def workers(self) -> int:
+        return self._counts()[0]
 
     def threads(self) -> int:
-        try:
-            ws = self.client.scheduler_info().get("workers", {}).values()
-            return sum(int(w.get("nthreads", 1)) for w in ws)
-        except Exception:  # noqa: BLE001
-            return 0
+        return self._counts()[1]
 
     def status(self) -> str:
         """``12/40 tasks, 2 workers, 3,120 faces/s`` (faces of finished chunks per second)."""
