@@ -47,6 +47,7 @@ RETRIES = 2  # a chunk whose task raised is tried this many more times (a lost w
 # are re-run by the scheduler itself, up to distributed.scheduler.allowed-failures times)
 INFLIGHT_PER_THREAD = 2  # chunks in flight per worker thread (one running, one queued)
 INFO_SECONDS = 1.0  # how long the workers' count is trusted
+WAIT_WORKERS = 60.0  # seconds a run waits for a first worker to join an empty cluster
 
 
 # -- path maps ----------------------------------------------------------------------------------
@@ -280,7 +281,17 @@ class Cluster:
         self, project: Project, initializer: Callable[[], None] | None = None
     ) -> Iterator[ClusterExecutor]:
         """An executor for one run over ``project``'s faces (chunks still in flight when the
-        block ends, e.g. on Ctrl-C, are cancelled)."""
+        block ends, e.g. on Ctrl-C, are cancelled). A cluster without workers is given
+        :data:`WAIT_WORKERS` seconds to get one, then it is one error line."""
+        if self.workers() == 0:
+            try:
+                self.client.wait_for_workers(1, timeout=WAIT_WORKERS)
+            except Exception:  # noqa: BLE001 - TimeoutError, a lost scheduler
+                raise AnnotatorError(
+                    f"the Dask scheduler at {self.address} has no workers "
+                    f"(start some with: dask worker {self.address})"
+                ) from None
+            self._info = None
         sources = {
             s.path: SourceInfo(self.path_map(s.path), s.format, s.size, s.mtime, s.fingerprint)
             for s in faces_store.all_sources(project)

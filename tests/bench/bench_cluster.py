@@ -115,7 +115,7 @@ def main() -> None:
                 n_workers=k,
                 threads_per_worker=1,
                 host="127.0.0.1",
-                dashboard_address=None,
+                dashboard_address=":0",
                 silence_logs=40,
             ) as lc:
                 with C.connect(lc.scheduler_address) as cl:

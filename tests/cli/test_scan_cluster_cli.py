@@ -23,7 +23,7 @@ distributed = pytest.importorskip("distributed")
 @pytest.fixture(scope="module")
 def scheduler():
     lc = distributed.LocalCluster(
-        processes=True, n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=None
+        processes=True, n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=":0"
     )
     try:
         yield lc.scheduler_address

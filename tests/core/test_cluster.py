@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from annotator.core import cluster as cluster_mod
 from annotator.core import scan as scan_mod
 from annotator.core.cluster import PathMap, connect
 from annotator.core.demo import generate_demo
@@ -32,7 +33,7 @@ def dask_cluster():
         n_workers=2,
         threads_per_worker=1,
         host="127.0.0.1",
-        dashboard_address=None,
+        dashboard_address=":0",
     )
     try:
         yield lc
@@ -141,6 +142,35 @@ def test_a_killed_worker_loses_nothing(dask_cluster, demo, local_scan, tmp_path,
             assert killed and res.read_error_count == 0 and not res.cancelled
             assert snapshot(p) == local_scan
         c.client.wait_for_workers(2, timeout=60)  # the nanny restarts it for the next tests
+
+
+def test_cancel_keeps_the_chunks_done_and_a_rerun_resumes(
+    dask_cluster, demo, local_scan, tmp_path, monkeypatch
+):
+    db = copy_project(demo, tmp_path)
+    monkeypatch.setattr(scan_mod, "CHUNK", 4)
+    stop = []
+    with connect(dask_cluster.scheduler_address) as c, open_project(db) as p:
+        res = scan(p, cluster=c, progress=lambda d, t: stop.append(d) if d else None,
+                   cancelled=lambda: bool(stop))  # fmt: skip
+        assert res.cancelled and 0 < res.hashed < len(local_scan["hashes"])
+        kept = p.conn.execute("SELECT count(*) FROM face_hashes").fetchone()[0]
+        assert kept == res.hashed
+        res = scan(p, cluster=c)  # the rerun hashes the rest only
+        assert res.hashed == len(local_scan["hashes"]) - kept
+        assert snapshot(p) == local_scan
+
+
+def test_a_cluster_without_workers_is_one_error(demo, tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(cluster_mod, "WAIT_WORKERS", 0.5)
+    db = copy_project(demo, tmp_path)
+    with distributed.LocalCluster(
+        processes=True, n_workers=0, host="127.0.0.1", dashboard_address=":0"
+    ) as lc:
+        with connect(lc.scheduler_address) as c, open_project(db) as p:
+            with pytest.raises(AnnotatorError, match="has no workers"):
+                scan(p, cluster=c)
+            assert p.conn.execute("SELECT count(*) FROM face_hashes").fetchone()[0] == 0
 
 
 def test_an_unreachable_scheduler_is_one_error() -> None:
