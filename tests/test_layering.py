@@ -93,3 +93,25 @@ def test_nothing_but_embedding_imports_dlib():
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-2000:]
+
+
+def test_nothing_imports_dask_without_a_scheduler():
+    """dask (the optional [distributed] extra) is imported only when `--scheduler` connects:
+    the CLI, its scan and embed commands, and every core, store and formats module (the
+    cluster module too) import without it being loaded."""
+    modules = ["annotator.model", "annotator.cli.main", "annotator.cli.cluster_opts"]
+    for pkg in ("core", "store", "formats"):
+        for f in sorted((ROOT / pkg).glob("*.py")):
+            modules.append(f"annotator.{pkg}.{f.stem}".removesuffix(".__init__"))
+    code = (
+        "import sys, importlib\n"
+        f"for m in {modules!r}:\n"
+        "    importlib.import_module(m)\n"
+        "from annotator.cli.main import cli\n"
+        "for name in ('scan', 'embed'):\n"
+        "    cli.get_command(None, name)\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('dask', 'distributed'))\n"
+        "assert not bad, bad\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]

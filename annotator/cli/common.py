@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -73,10 +73,13 @@ REDRAW_SECONDS = 0.2  # redraw the bar at most this often (a core callback may r
 
 
 @contextmanager
-def progress_bar(label: str, quiet: bool = False, unit: str = "rows") -> Iterator[ProgressFn]:
+def progress_bar(
+    label: str | Callable[[], str], quiet: bool = False, unit: str = "rows"
+) -> Iterator[ProgressFn]:
     """A ``progress(done, total)`` callback (what core functions take) drawing a
     ``click.progressbar`` with percentage, rate and ETA on stderr; silent when stderr is not a
-    terminal or with ``quiet`` (--json). ``total`` 0 means not known yet (the bar pulses)."""
+    terminal or with ``quiet`` (--json). ``total`` 0 means not known yet (the bar pulses).
+    A callable ``label`` is asked again at each redraw (e.g. a cluster's status)."""
     if quiet or not sys.stderr.isatty():
         yield _silent
         return
@@ -92,7 +95,7 @@ def progress_bar(label: str, quiet: bool = False, unit: str = "rows") -> Iterato
     # a generator has no length: the bar starts in its "length unknown" form
     with click.progressbar(
         (x for x in ()),
-        label=label,
+        label=label() if callable(label) else label,
         file=sys.stderr,
         show_eta=True,
         item_show_func=rate,
@@ -105,6 +108,8 @@ def progress_bar(label: str, quiet: bool = False, unit: str = "rows") -> Iterato
             if t - last < REDRAW_SECONDS and not 0 < total <= done:
                 return
             last = t
+            if callable(label):
+                bar.label = label()
             if total > 0 and bar.length != total:
                 bar.length = total
                 known = True

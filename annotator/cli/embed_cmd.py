@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -9,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from annotator.cli.cluster_opts import bar_label, cluster_options, open_cluster
 from annotator.cli.common import emit_json, json_option, open_existing, progress_bar, project_option
 
 if TYPE_CHECKING:
@@ -63,9 +65,16 @@ def _ctrl_c_cancels() -> Iterator[dict[str, bool]]:
     help="chip: 5-point landmarks on the crop, then dlib's face chip; crop: the whole crop "
     "resized as the chip.",
 )
+@cluster_options
 @json_option
 def embed(
-    project_path: str, identities: tuple[str, ...], workers: int | None, align: str, as_json: bool
+    project_path: str,
+    identities: tuple[str, ...],
+    workers: int | None,
+    align: str,
+    scheduler: str | None,
+    path_map: tuple[str, ...],
+    as_json: bool,
 ) -> None:
     """Compute a face embedding (dlib ResNet, 128 values) for every scanned face that has none.
 
@@ -75,17 +84,23 @@ def embed(
     from annotator.core.embed import embed as run_embed
     from annotator.core.embed import require_extra
 
-    require_extra()  # before opening anything: one line on how to install the extra
-    with open_existing(project_path) as project, _ctrl_c_cancels() as state:
-        with progress_bar("embedding", quiet=as_json, unit="faces") as bar:
-            res = run_embed(
-                project,
-                identity_keys=list(identities) or None,
-                workers=workers,
-                align=align,
-                progress=bar,
-                cancelled=lambda: state["stop"],
-            )
+    if scheduler is None:  # on a cluster the workers need the extra, this process does not
+        require_extra()  # before opening anything: one line on how to install the extra
+    cluster = open_cluster(scheduler, path_map)  # before the project: nothing written on error
+    with cluster or contextlib.nullcontext():
+        with open_existing(project_path) as project, _ctrl_c_cancels() as state:
+            with progress_bar(bar_label("embedding", cluster), quiet=as_json, unit="faces") as bar:
+                res = run_embed(
+                    project,
+                    identity_keys=list(identities) or None,
+                    workers=workers,
+                    align=align,
+                    progress=bar,
+                    cancelled=lambda: state["stop"],
+                    cluster=cluster,
+                )
+        if cluster is not None and not as_json:
+            click.echo(f"Dask scheduler {cluster.address}: {cluster.status()}", err=True)
     if as_json:
         emit_json(res.as_dict())
     else:

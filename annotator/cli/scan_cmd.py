@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import click
 
+from annotator.cli.cluster_opts import bar_label, cluster_options, open_cluster
 from annotator.cli.common import emit_json, json_option, open_existing, progress_bar, project_option
 from annotator.core.flags import DEFAULT_RADIUS, KINDS
 from annotator.core.hashing import to_hex
@@ -26,13 +29,25 @@ from annotator.store import flags as store
     default=None,
     help="Worker processes (default: all cores).",
 )
+@cluster_options
 @json_option
-def scan(project_path: str, radius: int | None, workers: int | None, as_json: bool) -> None:
+def scan(
+    project_path: str,
+    radius: int | None,
+    workers: int | None,
+    scheduler: str | None,
+    path_map: tuple[str, ...],
+    as_json: bool,
+) -> None:
     """Hash every face not hashed yet (SHA-256, pHash, dHash, size, grayscale, sharpness),
     then recompute duplicate groups, flags and identity suspicion for the whole project."""
-    with open_existing(project_path) as project:
-        with progress_bar("scanning", quiet=as_json, unit="faces") as bar:
-            res = run_scan(project, radius=radius, workers=workers, progress=bar)
+    cluster = open_cluster(scheduler, path_map)  # before the project: nothing written on error
+    with cluster or contextlib.nullcontext(), open_existing(project_path) as project:
+        label = bar_label("scanning", cluster)
+        with progress_bar(label, quiet=as_json, unit="faces") as bar:
+            res = run_scan(project, radius=radius, workers=workers, progress=bar, cluster=cluster)
+        if cluster is not None and not as_json:
+            click.echo(f"Dask scheduler {cluster.address}: {cluster.status()}", err=True)
     if as_json:
         emit_json(res.as_dict())
         return

@@ -36,12 +36,13 @@ from __future__ import annotations
 import importlib.util
 import io
 import os
+import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -50,6 +51,9 @@ from annotator.core.workers import process_pool
 from annotator.model import AnnotatorError, CancelledFn, ProgressFn, never_cancelled
 from annotator.store import embeddings as store
 from annotator.store.db import Project
+
+if TYPE_CHECKING:
+    from annotator.core.cluster import Cluster
 
 INSTALL_HINT = (
     "face embeddings need the optional extra: pip install -e '.[embed]' "
@@ -97,7 +101,21 @@ def require_extra() -> tuple[str, str]:
 
 
 # -- in a worker ------------------------------------------------------------------------------
-_MODELS: dict[str, Any] = {}
+class _PerThread(threading.local):
+    """The loaded models, one set per thread (a Dask worker may run several threads, and
+    dlib's network keeps state between calls)."""
+
+    def __init__(self) -> None:
+        self.models: dict[str, Any] = {}
+
+    def __getitem__(self, key: str) -> Any:
+        return self.models[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.models[key] = value
+
+
+_MODELS = _PerThread()
 
 
 def load_models(landmarks: str, recognition: str) -> None:
@@ -107,6 +125,12 @@ def load_models(landmarks: str, recognition: str) -> None:
     _MODELS["dlib"] = dlib
     _MODELS["sp"] = dlib.shape_predictor(landmarks)
     _MODELS["rec"] = dlib.face_recognition_model_v1(recognition)
+
+
+def load_own_models() -> None:
+    """Initializer on a Dask worker: the worker's own model files (its install may live
+    elsewhere than the client's), loaded once per worker thread by core/cluster.py."""
+    load_models(*require_extra())
 
 
 def decode_rgb(data: bytes) -> np.ndarray:
@@ -207,11 +231,13 @@ def embed(
     chunk: int = CHUNK,
     progress: ProgressFn | None = None,
     cancelled: CancelledFn | None = None,
+    cluster: Cluster | None = None,
 ) -> EmbedResult:
     """Embed every scanned, decodable face (of ``identity_keys`` when given) that has no
-    embedding by this model yet. Resumable and incremental; one transaction per chunk."""
+    embedding by this model yet. Resumable and incremental; one transaction per chunk. With
+    ``cluster`` (core/cluster.py) the chunks run on its Dask workers."""
     model = model_id(align)
-    paths = require_extra()
+    paths = require_extra() if cluster is None else ("", "")  # workers find their own
     res = EmbedResult(model=model)
     cancelled = cancelled or never_cancelled
     t0 = time.perf_counter()
@@ -257,7 +283,7 @@ def embed(
     try:
         if total == 0:
             pass
-        elif n_workers <= 1 or total <= chunk:
+        elif cluster is None and (n_workers <= 1 or total <= chunk):
             load_models(*paths)
             for part in chunks:
                 if cancelled():
@@ -265,11 +291,16 @@ def embed(
                     break
                 commit(embed_planned(fb.plan(part), align))
         else:
-            with process_pool(n_workers, load_models, paths) as pool:
+            with (
+                cluster.executor(project, load_own_models)
+                if cluster
+                else process_pool(n_workers, load_models, paths)
+            ) as pool:
                 inflight: set[Future] = set()
                 exhausted = False
                 while True:
-                    while not exhausted and len(inflight) < 2 * n_workers and not cancelled():
+                    width = getattr(pool, "width", 2 * n_workers)
+                    while not exhausted and len(inflight) < width and not cancelled():
                         part = next(chunks, None)
                         if part is None:
                             exhausted = True

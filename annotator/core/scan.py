@@ -12,6 +12,7 @@ import os
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -23,6 +24,9 @@ from annotator.model import AnnotatorError, CancelledFn, ProgressFn, never_cance
 from annotator.store import faces as faces_store
 from annotator.store import flags as flags_store
 from annotator.store.db import Project
+
+if TYPE_CHECKING:
+    from annotator.core.cluster import Cluster
 
 CHUNK = 256  # faces per worker task
 
@@ -94,13 +98,15 @@ def hash_faces(
     progress: ProgressFn | None = None,
     cancelled: CancelledFn | None = None,
     result: ScanResult | None = None,
+    cluster: Cluster | None = None,
 ) -> ScanResult:
-    """Hash every face that has no face_hashes row (commit per chunk)."""
+    """Hash every face that has no face_hashes row (commit per chunk). With ``cluster``
+    (core/cluster.py) the chunks run on its Dask workers, which check the sources."""
     res = result or ScanResult()
     cancelled = cancelled or never_cancelled
     t0 = time.perf_counter()
     todo = flags_store.unhashed_face_ids(project)
-    bad = _bad_sources(project)
+    bad = _bad_sources(project) if cluster is None else {}
     if bad:
         skip: set[int] = set()
         for sid, why in bad.items():
@@ -137,7 +143,7 @@ def hash_faces(
             progress(done, total)
 
     try:
-        if workers <= 1 or total <= CHUNK:
+        if cluster is None and (workers <= 1 or total <= CHUNK):
             for ids in chunks:
                 if cancelled():
                     res.cancelled = True
@@ -145,11 +151,12 @@ def hash_faces(
                 commit(hash_planned(fb.plan(ids)))
         else:
             # workers die with this process, ignore Ctrl-C, run one BLAS thread each
-            with process_pool(workers) as pool:
+            with cluster.executor(project) if cluster else process_pool(workers) as pool:
                 inflight: set[Future] = set()
                 exhausted = False
                 while True:
-                    while not exhausted and len(inflight) < 2 * workers and not cancelled():
+                    width = getattr(pool, "width", 2 * workers)
+                    while not exhausted and len(inflight) < width and not cancelled():
                         ids = next(chunks, None)
                         if ids is None:
                             exhausted = True
@@ -240,6 +247,7 @@ def scan(
     workers: int | None = None,
     progress: ProgressFn | None = None,
     cancelled: CancelledFn | None = None,
+    cluster: Cluster | None = None,
 ) -> ScanResult:
     """Hash new faces (incremental, resumable), then recompute flags for the whole project.
 
@@ -261,7 +269,9 @@ def scan(
             h = hashed["total"]
             progress(h + flag_units * done // max(total, 1), h + flag_units)
 
-    res = hash_faces(project, workers=workers, progress=hash_progress, cancelled=cancelled)
+    res = hash_faces(
+        project, workers=workers, progress=hash_progress, cancelled=cancelled, cluster=cluster
+    )
     if res.cancelled:
         return res
     return update_flags(project, radius, progress=flag_progress, cancelled=cancelled, result=res)
