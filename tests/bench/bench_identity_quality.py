@@ -1,7 +1,8 @@
 """suspect_identity and the identity suspicion ranking at demo scale (issue 8 items 5-6).
 
-Embedding 8.6k drawn faces takes ~15 min of dlib on 2 free cores, too slow for the test run,
-so this bench works on a project that is already demo'd, scanned and embedded:
+Embedding the 8.4k decodable faces of a 400-person demo took 36 min with 2 workers on the
+shared (loaded) 2-core test machine, far too slow for the test run, so this bench works on a
+project that is already demo'd, scanned and embedded:
 
     annotator demo /tmp/d400 --identities 400
     annotator scan -p /tmp/d400/demo.db
@@ -13,6 +14,13 @@ copy, then prints the measurement of tests/core/test_identity_quality.py (precis
 precision, recall, identity AUC) as JSON. With ``--complete-only`` a partly embedded project
 is measured on the identities whose faces are all embedded (the others are left out of the
 check and of the measurement), and the output says how many faces that is.
+
+Measured (``--align crop``, suspect margin 0.3 x spread):
+
+    40 people,   835 faces: precision 0.84 (strict 0.73) recall 0.83 identity AUC 0.96
+    400 people, 8432 faces: precision 0.60 (strict 0.42) recall 0.90 identity AUC 0.92,
+                            47 same-person pairs (all false: the demo has none), refresh 0.4 s
+    40 people, --align chip: precision 0.52 (strict 0.34) recall 0.74 identity AUC 0.83
 """
 
 from __future__ import annotations
