@@ -15,12 +15,12 @@ precision, recall, identity AUC) as JSON. With ``--complete-only`` a partly embe
 is measured on the identities whose faces are all embedded (the others are left out of the
 check and of the measurement), and the output says how many faces that is.
 
-Measured (``--align crop``, suspect margin 0.3 x spread):
+Measured (``--align crop``, suspect margin 0.3 x spread, at most 3 per identity):
 
-    40 people,   835 faces: precision 0.84 (strict 0.73) recall 0.83 identity AUC 0.96
-    400 people, 8432 faces: precision 0.60 (strict 0.42) recall 0.90 identity AUC 0.92,
-                            47 same-person pairs (all false: the demo has none), refresh 0.4 s
-    40 people, --align chip: precision 0.52 (strict 0.34) recall 0.74 identity AUC 0.83
+    40 people,   835 faces: precision 0.83 (strict 0.73) recall 0.83 identity AUC 0.96
+    400 people, 8432 faces: precision 0.63 (strict 0.46) recall 0.87 identity AUC 0.93,
+                            47 same-person pairs (all false: the demo has none), refresh 0.8 s
+    40 people, --align chip: precision 0.55 (strict 0.37) recall 0.74 identity AUC 0.83
 """
 
 from __future__ import annotations

@@ -195,3 +195,14 @@ def test_same_person_pairs_are_listed_and_go_with_a_takedown(demo_project) -> No
             "WHERE i.key = ?",
             (b,),
         ).fetchall()
+
+
+def test_at_most_three_flags_per_identity_the_largest_margins() -> None:
+    rng = np.random.default_rng(6)
+    ident, vec, centres = _clusters(rng, 4, 30)
+    # five faces of person 2 filed under 1, ever closer to 2
+    for k, t in enumerate((0.5, 0.6, 0.7, 0.8, 0.9)):
+        vec[k] = (1 - t) * centres[0] + t * centres[1]
+    res = ic.check(np.arange(len(ident)), ident, vec)
+    assert [f for f, _o, _m in res.suspects()] == [2, 3, 4]  # 3 = max(3, 10 % of 30)
+    assert {o for _f, o, _m in res.suspects()} == {2}
