@@ -12,6 +12,7 @@ from annotator.core.flags import DEFAULT_RADIUS, KINDS
 from annotator.core.hashing import to_hex
 from annotator.core.scan import scan as run_scan
 from annotator.store import flags as store
+from annotator.store import identity_check as ic_store
 
 
 @click.command("scan")
@@ -92,6 +93,11 @@ def flags(project_path: str, kind: str | None, limit: int | None, as_json: bool)
 
     with open_existing(project_path) as project:
         items = store.list_flags(project, kind, limit)
+        looks = ic_store.looks_like_by_face(
+            project,
+            [int(f.faces[0]["id"]) for f in items if f.kind == "suspect_identity"],  # type: ignore[arg-type]
+        )
+        same = ic_store.same_person(project) if kind is None else []
         if not as_json:
             phash = {}
             for fl in items:
@@ -109,8 +115,12 @@ def flags(project_path: str, kind: str | None, limit: int | None, as_json: bool)
                         "score": round(f.score, 6),
                         "faces": f.faces,
                     }
+                    | _looks_json(f, looks)
                     for f in items
-                ]
+                ],
+                "same_person": [
+                    {"a": p.a, "b": p.b, "distance": round(p.distance, 6)} for p in same
+                ],
             }
         )
         return
@@ -120,7 +130,19 @@ def flags(project_path: str, kind: str | None, limit: int | None, as_json: bool)
     for fl in items:
         dist = "" if fl.distance is None else f" d={fl.distance}"
         sim = "" if fl.similarity is None else f" similarity={fl.similarity:.3f}"
-        click.echo(f"{fl.kind}{dist}{sim} score={fl.score:.3f}")
+        like = _looks_json(fl, looks)
+        like_s = f" looks more like {like['looks_like']}" if like else ""
+        click.echo(f"{fl.kind}{dist}{sim} score={fl.score:.3f}{like_s}")
         for f in fl.faces:
             keep = " (keeper)" if f.get("keeper") else ""
             click.echo(f"    #{f['id']} {f['identity']} {f['origin']} phash={phash[f['id']]}{keep}")
+    for p in same:
+        click.echo(f"probably the same person: {p.a} {p.b} centre distance={p.distance:.3f}")
+
+
+def _looks_json(fl: store.StoredFlag, looks: dict[int, tuple[str, float]]) -> dict[str, object]:
+    """``looks_like`` (the other identity's key) and ``margin`` of a suspect_identity flag."""
+    if fl.kind != "suspect_identity" or not fl.faces:
+        return {}
+    got = looks.get(int(fl.faces[0]["id"]))  # type: ignore[arg-type]
+    return {} if got is None else {"looks_like": got[0], "margin": round(got[1], 6)}

@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from annotator.core import identity_check
 from annotator.core.access import FaceBytes, FaceReadError, ReadItem, read_planned
 from annotator.core.workers import process_pool
 from annotator.model import AnnotatorError, CancelledFn, ProgressFn, never_cancelled
@@ -205,6 +206,8 @@ class EmbedResult:
     cancelled: bool = False
     seconds: float = 0.0
     stored: int = 0  # embeddings of this model in the project after the run
+    suspect_identity: int = 0  # flags after the run (annotator.core.identity_check)
+    same_person: int = 0  # "probably the same person" pairs of identities
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -219,6 +222,8 @@ class EmbedResult:
             "cancelled": self.cancelled,
             "seconds": round(self.seconds, 3),
             "stored": self.stored,
+            "suspect_identity": self.suspect_identity,
+            "same_person": self.same_person,
         }
 
 
@@ -319,4 +324,8 @@ def embed(
         res.seconds = time.perf_counter() - t0
     res.cancelled = res.cancelled and done < total  # stopped with work left
     res.stored = store.counts(project, model)["ok"]
+    if not res.cancelled:  # the embeddings' flags (suspect_identity) and same-person pairs
+        check = identity_check.refresh(project)
+        res.suspect_identity = 0 if check is None else len(check.suspect)
+        res.same_person = 0 if check is None else len(check.same_person)
     return res

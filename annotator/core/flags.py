@@ -71,10 +71,12 @@ KINDS = (
     "tiny",
     "grayscale",
     "blurry",
+    "suspect_identity",  # from the embeddings: annotator.core.identity_check
 )
 WEIGHTS = {
     "cross_identity_dup": 3.0,  # a label conflict: someone is mislabelled
-    "outlier": 1.5,
+    "suspect_identity": 3.0,  # closer to another identity's faces than to its own
+    "outlier": 0.5,  # the weak pHash outlier: ranked low
     "corrupt": 1.0,
     "near_dup": 0.5,
     "exact_dup": 0.5,
@@ -562,19 +564,19 @@ def suspicion_arrays(
     face = np.asarray(face, np.int64)
     order = np.argsort(face, kind="stable")
     fs = face[order]
-    mask = np.zeros(len(fs), np.uint8)
+    mask = np.zeros(len(fs), np.uint16)  # a bit per kind (> 8 kinds)
     kind = np.asarray(kind)
     offsets = np.asarray(offsets, np.int64)
     for s in range(0, len(kind), PAIR_CHUNK):
         e = min(s + PAIR_CHUNK, len(kind))
         f = np.asarray(face_ids[int(offsets[s]) : int(offsets[e])], np.int64)
-        bit = np.repeat(np.left_shift(1, kind[s:e].astype(np.uint8)), np.diff(offsets[s : e + 1]))
+        bit = np.repeat(np.left_shift(1, kind[s:e].astype(np.uint16)), np.diff(offsets[s : e + 1]))
         p = np.searchsorted(fs, f)
         p[p >= len(fs)] = 0
         known = fs[p] == f
-        p, bit = p[known], bit[known].astype(np.uint8)
+        p, bit = p[known], bit[known].astype(np.uint16)
         for b in np.unique(bit).tolist():
-            mask[p[bit == b]] |= np.uint8(b)  # one bit for all of them: repeats are harmless
+            mask[p[bit == b]] |= np.uint16(b)  # one bit for all of them: repeats are harmless
     hitf = np.flatnonzero(mask)
     uid, size = np.unique(ident, return_counts=True)
     g = np.searchsorted(uid, np.asarray(ident)[order][hitf])

@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
 
 from annotator.gui.delegates import LABEL_COLORS
 from annotator.gui.thumbnails import ThumbnailLoader
-from annotator.store.browse import FaceDetail, Partner
+from annotator.store.browse import FaceDetail, FlagInfo, Partner
 
 BIG = 256  # the thumbnail asked for; shown scaled to the panel's width
 SHOWN_MIN = 200
@@ -33,6 +33,7 @@ FLAG_TEXT = {
     "tiny": "tiny image",
     "grayscale": "grayscale image",
     "blurry": "blurry image",
+    "suspect_identity": "looks like another person (face embedding)",
 }
 
 
@@ -158,12 +159,8 @@ class Inspector(QScrollArea):
             for k, v in rows
         )
         self.info.setText(f"<table>{body}</table>")
-        for f in d.flags:
-            head = QLabel(
-                f"<b>{html.escape(FLAG_TEXT.get(f.kind, f.kind))}</b>"
-                + (f" — distance {f.distance}" if f.distance is not None else "")
-                + f" — score {f.score:.2f}"
-            )
+        for f in d.flags + d.same_person:
+            head = QLabel(_flag_head(f))
             head.setWordWrap(True)
             self.flags_box.addWidget(head)
             self._flag_widgets.append(head)
@@ -219,6 +216,25 @@ class Inspector(QScrollArea):
         for t in self._partners:
             if t.partner.face_id == face_id:
                 t.set_pixmap(self.loader.pixmap(face_id, SMALL))
+
+
+def _flag_head(f: FlagInfo) -> str:
+    """The line above a flag's partner faces."""
+    if f.kind == "same_person":
+        return (
+            f"<b>probably the same person as {html.escape(f.looks_like or '')}</b>"
+            f" — centre distance {f.score:.3f}"
+        )
+    if f.kind == "suspect_identity" and f.looks_like:
+        return (
+            f"<b>looks more like {html.escape(f.looks_like)}</b>"
+            f" — margin {f.score:.3f} (face embedding)"
+        )
+    return (
+        f"<b>{html.escape(FLAG_TEXT.get(f.kind, f.kind))}</b>"
+        + (f" — distance {f.distance}" if f.distance is not None else "")
+        + f" — score {f.score:.2f}"
+    )
 
 
 def _label_html(label: str | None) -> str:

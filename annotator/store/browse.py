@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from annotator.model import origin_of
+from annotator.store import identity_check as ic_store
 from annotator.store.db import Project
 from annotator.store.names import NAME_TOP, name_match_sql
 
@@ -30,8 +31,9 @@ BADGES: dict[str, str] = {
     "tiny": "Q",
     "grayscale": "Q",
     "blurry": "Q",
+    "suspect_identity": "S",
 }
-BADGE_ORDER = "DXO!Q"
+BADGE_ORDER = "DXSO!Q"
 
 # Display name: English first, else the alphabetically first language.
 _NAME = (
@@ -268,6 +270,7 @@ class FlagInfo:
     score: float
     distance: int | None
     partners: list[Partner] = field(default_factory=list)
+    looks_like: str | None = None  # suspect_identity: the key of the identity it looks like
 
 
 @dataclass
@@ -286,6 +289,9 @@ class FaceDetail:
     corrupt: str | None = None
     flags: list[FlagInfo] = field(default_factory=list)
     dup_group: int | None = None
+    # identities that are probably the same person as this face's (kind "same_person",
+    # looks_like = the other key, score = centre distance, partners = a few of its faces)
+    same_person: list[FlagInfo] = field(default_factory=list)
 
 
 def _hex64(v: int | None) -> str | None:
@@ -323,6 +329,18 @@ def face_detail(project: Project, face_id: int) -> FaceDetail | None:
         (face_id,),
     ).fetchall():
         info = FlagInfo(kind, score, dist)
+        if kind == "suspect_identity":  # partners: a few faces of the identity it looks like
+            like = ic_store.looks_like(project, face_id)
+            if like is not None:
+                info.looks_like = like[1]
+                sample = ic_store.sample_faces(project, like[0])
+                for pf, pl in c.execute(
+                    f"SELECT id, label FROM faces WHERE id IN ({','.join('?' * len(sample))})"
+                    " ORDER BY id",
+                    sample,
+                ):
+                    info.partners.append(Partner(pf, like[0], like[1], pl))
+                    partner_ids.append(pf)
         for pf, pi, pk, pl in c.execute(
             "SELECT f.id, f.identity_id, i.key, f.label FROM flag_faces ff"
             " JOIN faces f ON f.id = ff.face_id JOIN identities i ON i.id = f.identity_id"
@@ -332,8 +350,14 @@ def face_detail(project: Project, face_id: int) -> FaceDetail | None:
             info.partners.append(Partner(pf, pi, pk, pl))
             partner_ids.append(pf)
         d.flags.append(info)
+    for other, key, dist in ic_store.same_person_of(project, d.tile.identity_id):
+        info = FlagInfo("same_person", dist, None, looks_like=key)
+        for pf in ic_store.sample_faces(project, other, 4):
+            info.partners.append(Partner(pf, other, key, None))
+            partner_ids.append(pf)
+        d.same_person.append(info)
     ptiles = face_tiles(project, partner_ids)
-    for info in d.flags:
+    for info in d.flags + d.same_person:
         for p in info.partners:
             p.tile = ptiles.get(p.face_id)
     return d

@@ -348,3 +348,28 @@ def m030_embeddings(db: Database) -> None:
         CREATE INDEX face_embeddings_model ON face_embeddings (model, status);
         """
     )
+
+
+@migrations()
+def m070_identity_check(db: Database) -> None:
+    """What the embeddings say about identities (core/identity_check.py): for a face flagged
+    ``suspect_identity``, the identity it looks more like and its margin; and pairs of
+    identities whose centres are close ("probably the same person"). Both are recomputed by
+    every scan flag step and every ``embed``; both go with the identities they name."""
+    db.executescript(
+        """
+        CREATE TABLE face_looks_like (
+            face_id     INTEGER PRIMARY KEY REFERENCES faces(id) ON DELETE CASCADE,
+            identity_id INTEGER NOT NULL REFERENCES identities(id) ON DELETE CASCADE,
+            margin      REAL NOT NULL     -- distance to own centre minus to that identity's
+        );
+        CREATE INDEX face_looks_like_identity ON face_looks_like (identity_id);
+        CREATE TABLE same_person (
+            a        INTEGER NOT NULL REFERENCES identities(id) ON DELETE CASCADE,
+            b        INTEGER NOT NULL REFERENCES identities(id) ON DELETE CASCADE,
+            distance REAL NOT NULL,       -- between the two identities' robust centres
+            PRIMARY KEY (a, b)
+        );
+        CREATE INDEX same_person_b ON same_person (b);
+        """
+    )

@@ -1,0 +1,43 @@
+"""The inspector shows what the face embeddings say: "looks more like m.xxx" with a few of that
+identity's faces, and "probably the same person as m.yyy" (core/identity_check.py)."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import QLabel
+
+from annotator.gui.inspector import Inspector, _PartnerTile
+from annotator.gui.thumbnails import ThumbnailLoader
+from annotator.store import browse
+from annotator.store import identity_check as ic_store
+
+
+def _texts(w: Inspector) -> str:
+    return "\n".join(lb.text() for lb in w.findChildren(QLabel))
+
+
+def test_suspect_face_shows_the_identity_it_looks_like(qtbot, make_project) -> None:
+    p = make_project([6, 5, 4])  # faces 1-6: m.1, 7-11: m.2, 12-15: m.3
+    ic_store.replace_kind_flags(p, "suspect_identity", [(2, 0.125)])
+    ic_store.replace_looks_like(p, [(2, 2, 0.125)])
+    ic_store.replace_same_person(p, [(3, 1, 0.05)])
+    assert browse.face_tiles(p, [2, 3])[2].badges == "S"  # the tile's badge
+    assert browse.face_tiles(p, [2, 3])[3].badges == ""
+    loader = ThumbnailLoader(None)
+    w = Inspector(loader)
+    qtbot.addWidget(w)
+    opened: list[tuple[int, int]] = []
+    w.open_face.connect(lambda i, f: opened.append((i, f)))
+    w.show_detail(browse.face_detail(p, 2))
+    text = _texts(w)
+    assert "looks more like m.2" in text and "margin 0.125" in text
+    assert "probably the same person as m.3" in text
+    tiles = w.findChildren(_PartnerTile)
+    like = [t.partner.face_id for t in tiles if t.partner.identity_key == "m.2"]
+    twin = [t.partner.face_id for t in tiles if t.partner.identity_key == "m.3"]
+    assert like == [7, 8, 9, 10, 11] and twin == [12, 13, 14, 15]
+    tiles[0].clicked.emit(tiles[0].partner.identity_id, tiles[0].partner.face_id)
+    assert opened == [(2, 7)]
+    # a face of m.2 itself: no looks-like line; m.2 has no same-person pair
+    w.show_detail(browse.face_detail(p, 8))
+    text = _texts(w)
+    assert "looks more like" not in text and "same person" not in text
