@@ -39,7 +39,6 @@ import os
 import threading
 import time
 from collections.abc import Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -48,7 +47,7 @@ import numpy as np
 
 from annotator.core import identity_check
 from annotator.core.access import FaceBytes, FaceReadError, ReadItem, read_planned
-from annotator.core.workers import process_pool
+from annotator.core.workers import process_pool, run_chunks
 from annotator.model import AnnotatorError, CancelledFn, ProgressFn, never_cancelled
 from annotator.store import embeddings as store
 from annotator.store.db import Project
@@ -301,24 +300,14 @@ def embed(
                 if cluster
                 else process_pool(n_workers, load_models, paths)
             ) as pool:
-                inflight: set[Future] = set()
-                exhausted = False
-                while True:
-                    width = getattr(pool, "width", 2 * n_workers)
-                    while not exhausted and len(inflight) < width and not cancelled():
-                        part = next(chunks, None)
-                        if part is None:
-                            exhausted = True
-                            break
-                        inflight.add(pool.submit(embed_planned, fb.plan(part), align))
-                    if not inflight:
-                        break
-                    fin, inflight = wait(inflight, return_when=FIRST_COMPLETED)
-                    for f in fin:
-                        commit(f.result())
-                    if cancelled() and not exhausted:
-                        res.cancelled = True
-                        exhausted = True
+                res.cancelled = run_chunks(
+                    pool,
+                    chunks,
+                    lambda part: pool.submit(embed_planned, fb.plan(part), align),
+                    commit,
+                    cancelled,
+                    2 * n_workers,
+                )
     finally:
         fb.close()
         res.seconds = time.perf_counter() - t0

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import time
-from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -20,7 +19,7 @@ from annotator.core import flags as flag_rules
 from annotator.core import identity_check
 from annotator.core.access import FaceBytes
 from annotator.core.hashing import HashResult, hash_planned
-from annotator.core.workers import process_pool
+from annotator.core.workers import process_pool, run_chunks
 from annotator.model import AnnotatorError, CancelledFn, ProgressFn, never_cancelled
 from annotator.store import faces as faces_store
 from annotator.store import flags as flags_store
@@ -153,24 +152,14 @@ def hash_faces(
         else:
             # workers die with this process, ignore Ctrl-C, run one BLAS thread each
             with cluster.executor(project) if cluster else process_pool(workers) as pool:
-                inflight: set[Future] = set()
-                exhausted = False
-                while True:
-                    width = getattr(pool, "width", 2 * workers)
-                    while not exhausted and len(inflight) < width and not cancelled():
-                        ids = next(chunks, None)
-                        if ids is None:
-                            exhausted = True
-                            break
-                        inflight.add(pool.submit(hash_planned, fb.plan(ids)))
-                    if not inflight:
-                        break
-                    fin, inflight = wait(inflight, return_when=FIRST_COMPLETED)
-                    for f in fin:
-                        commit(f.result())
-                    if cancelled() and not exhausted:
-                        res.cancelled = True
-                        exhausted = True
+                res.cancelled = run_chunks(
+                    pool,
+                    chunks,
+                    lambda ids: pool.submit(hash_planned, fb.plan(ids)),
+                    commit,
+                    cancelled,
+                    2 * workers,
+                )
     finally:
         fb.close()
         res.hash_seconds = time.perf_counter() - t0

@@ -25,8 +25,8 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Any
 
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
@@ -109,3 +109,35 @@ def process_pool(
             initargs=(os.getpid(), initializer, initargs),
         ) as pool:
             yield pool
+
+
+def run_chunks(
+    pool: object,
+    chunks: Iterable[object],
+    submit: Callable[[object], Future],
+    commit: Callable[[object], None],
+    cancelled: Callable[[], bool],
+    default_width: int,
+) -> bool:
+    """Feed ``chunks`` to ``pool`` through ``submit``, at most ``pool.width`` (a cluster's
+    changes as workers come and go) or ``default_width`` in flight, and ``commit`` each result
+    as it completes. Stops submitting once ``cancelled()``; what is in flight still commits.
+    Returns True when it stopped with chunks left."""
+    it = iter(chunks)
+    inflight: set[Future] = set()
+    exhausted = stopped = False
+    while True:
+        width = getattr(pool, "width", default_width)
+        while not exhausted and len(inflight) < width and not cancelled():
+            part = next(it, None)
+            if part is None:
+                exhausted = True
+                break
+            inflight.add(submit(part))
+        if not inflight:
+            return stopped
+        fin, inflight = wait(inflight, return_when=FIRST_COMPLETED)
+        for f in fin:
+            commit(f.result())
+        if cancelled() and not exhausted:
+            stopped = exhausted = True
