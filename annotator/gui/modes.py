@@ -268,7 +268,7 @@ def legend_html() -> str:
         for i, (lab, c) in enumerate(LABEL_COLORS.items())
     )
     hints = " · ".join(
-        unit(h) for h in ("Enter: rest correct + next", "G dup group", "M move", "? help")
+        unit(h) for h in ("Enter: accept the rest + next", "G dup group", "M move", "? help")
     )
     badges = " ".join(
         f"<b style='color:{BADGE_COLORS[b]}'>{b}</b>&nbsp;{unit(BADGE_HELP[b].split(' (')[0])}&nbsp;"
