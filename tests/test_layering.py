@@ -73,11 +73,11 @@ def test_import_contracts_hold():
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
 
 
-def test_nothing_but_embedding_imports_dlib():
-    """dlib (the optional [embed] extra) is imported only when embeddings are computed:
-    the CLI, every core, store and formats module, and the embed command's module import
-    without it being loaded."""
-    modules = ["annotator.model", "annotator.cli.main", "annotator.cli.embed_cmd"]
+def _imports_without(roots: tuple[str, ...], extra_modules: list[str], commands: list[str]) -> None:
+    """Import the CLI, every core, store and formats module, ``extra_modules``, and load the
+    CLI ``commands``, in a fresh interpreter; none of the top-level packages ``roots`` may be
+    loaded by it."""
+    modules = ["annotator.model", "annotator.cli.main", *extra_modules]
     for pkg in ("core", "store", "formats"):
         for f in sorted((ROOT / pkg).glob("*.py")):
             modules.append(f"annotator.{pkg}.{f.stem}".removesuffix(".__init__"))
@@ -86,32 +86,24 @@ def test_nothing_but_embedding_imports_dlib():
         f"for m in {modules!r}:\n"
         "    importlib.import_module(m)\n"
         "from annotator.cli.main import cli\n"
-        "cli.get_command(None, 'embed')\n"
-        "bad = sorted(m for m in sys.modules if m.split('.')[0] in "
-        "('dlib', '_dlib_pybind11', 'face_recognition_models', 'face_recognition'))\n"
+        f"for name in {commands!r}:\n"
+        "    cli.get_command(None, name)\n"
+        f"bad = sorted(m for m in sys.modules if m.split('.')[0] in {roots!r})\n"
         "assert not bad, bad\n"
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-2000:]
+
+
+def test_nothing_but_embedding_imports_dlib():
+    """dlib (the optional [embed] extra) is imported only when embeddings are computed."""
+    _imports_without(
+        ("dlib", "_dlib_pybind11", "face_recognition_models", "face_recognition"),
+        ["annotator.cli.embed_cmd"],
+        ["embed"],
+    )
 
 
 def test_nothing_imports_dask_without_a_scheduler():
-    """dask (the optional [distributed] extra) is imported only when `--scheduler` connects:
-    the CLI, its scan and embed commands, and every core, store and formats module (the
-    cluster module too) import without it being loaded."""
-    modules = ["annotator.model", "annotator.cli.main", "annotator.cli.cluster_opts"]
-    for pkg in ("core", "store", "formats"):
-        for f in sorted((ROOT / pkg).glob("*.py")):
-            modules.append(f"annotator.{pkg}.{f.stem}".removesuffix(".__init__"))
-    code = (
-        "import sys, importlib\n"
-        f"for m in {modules!r}:\n"
-        "    importlib.import_module(m)\n"
-        "from annotator.cli.main import cli\n"
-        "for name in ('scan', 'embed'):\n"
-        "    cli.get_command(None, name)\n"
-        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('dask', 'distributed'))\n"
-        "assert not bad, bad\n"
-    )
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr[-2000:]
+    """dask (the optional [distributed] extra) is imported only when `--scheduler` connects."""
+    _imports_without(("dask", "distributed"), ["annotator.cli.cluster_opts"], ["scan", "embed"])

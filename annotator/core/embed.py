@@ -271,8 +271,7 @@ def embed(
     def commit(out: tuple[list, list]) -> None:
         nonlocal done
         rows, errors = out
-        with project.tx() as c:
-            store.insert_embeddings(c, model, rows)
+        store.insert_embeddings(project, model, rows)
         res.embedded += sum(1 for r in rows if r[1] == "ok")
         res.failed += sum(1 for r in rows if r[1] != "ok")
         res.read_error_count += len(errors)

@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from annotator.model import AnnotatorError, CancelledFn, ProgressFn, never_cancelled
-from annotator.store import faces as faces_store_ref
+from annotator.store import faces as faces_store
 from annotator.store import packages as store
 from annotator.store.db import Project, now, open_project
 
@@ -78,7 +78,7 @@ def select_identities(
     wanted = list(dict.fromkeys(k.strip() for k in keys if k.strip()))
     if not wanted:
         raise AnnotatorError("no identity key given")
-    found = store.identity_ids_by_key(project, wanted)
+    found = faces_store.identity_ids_by_key(project, wanted)
     missing = [k for k in wanted if k not in found]
     if missing:
         more = f" (and {len(missing) - 3} more)" if len(missing) > 3 else ""
@@ -343,7 +343,7 @@ def merge(
                 progress(done, total)
     if res.batches:
         store.note_merge(home, info.id)
-    origins = faces_store_ref.face_origins(home, [x.face_id for x in conflicts])
+    origins = faces_store.face_origins(home, [x.face_id for x in conflicts])
     res.conflicts = [
         {
             "face_id": x.face_id,

@@ -6,7 +6,6 @@ names the network and the alignment that made it, so a change of either re-embed
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -81,17 +80,18 @@ def faces_to_embed(
 
 
 def insert_embeddings(
-    c: sqlite3.Connection, model: str, rows: Iterable[tuple[int, str, str | None, bytes | None]]
+    project: Project, model: str, rows: Iterable[tuple[int, str, str | None, bytes | None]]
 ) -> int:
     """rows: (face_id, status 'ok'|'failed', reason, vector BLOB or None). Replaces a face's
-    earlier row (of another model)."""
+    earlier row (of another model). Joins the caller's transaction."""
     at = now()
-    cur = c.executemany(
-        "INSERT OR REPLACE INTO face_embeddings (face_id, model, status, reason, vector, "
-        "embedded_at) VALUES (?, ?, ?, ?, ?, ?)",
-        ((fid, model, status, reason, vec, at) for fid, status, reason, vec in rows),
-    )
-    return cur.rowcount
+    with project.tx() as c:
+        cur = c.executemany(
+            "INSERT OR REPLACE INTO face_embeddings (face_id, model, status, reason, vector, "
+            "embedded_at) VALUES (?, ?, ?, ?, ?, ?)",
+            ((fid, model, status, reason, vec, at) for fid, status, reason, vec in rows),
+        )
+        return cur.rowcount
 
 
 def counts(project: Project, model: str | None = None) -> dict[str, int]:

@@ -426,11 +426,15 @@ class FaceResolver:
 
 
 def identity_ids_by_key(project: Project, keys: Iterable[str]) -> dict[str, int]:
+    """key -> identity id for the keys that exist (one IN query per 900 keys)."""
+    wanted = sorted(set(keys))
     out: dict[str, int] = {}
-    for k in set(keys):
-        row = project.conn.execute("SELECT id FROM identities WHERE key = ?", (k,)).fetchone()
-        if row:
-            out[k] = int(row[0])
+    for i in range(0, len(wanted), 900):
+        chunk = wanted[i : i + 900]
+        q = ",".join("?" * len(chunk))
+        out.update(
+            project.conn.execute(f"SELECT key, id FROM identities WHERE key IN ({q})", chunk)
+        )
     return out
 
 

@@ -195,17 +195,6 @@ def note_merge(project: Project, package_id: str) -> None:
 # -- selecting what to pack -------------------------------------------------------------------
 
 
-def identity_ids_by_key(project: Project, keys: Sequence[str]) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for i in range(0, len(keys), 900):
-        chunk = list(keys[i : i + 900])
-        q = ",".join("?" * len(chunk))
-        out.update(
-            project.conn.execute(f"SELECT key, id FROM identities WHERE key IN ({q})", chunk)
-        )
-    return out
-
-
 def unreviewed_identities(project: Project, n: int) -> list[int]:
     """The ``n`` first unreviewed identities with faces in review order (most suspicious first),
     leaving out those already in a package that is still out (never merged)."""

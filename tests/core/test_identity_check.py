@@ -95,8 +95,7 @@ def demo_project(tmp_path) -> tuple[Path, dict]:
             true = truth["true_identity"].get(str(rec), key)
             v = centres[true] + rng.normal(0, 0.05 / np.sqrt(128), 128)
             rows.append((fid, "ok", None, emb.to_blob(v)))
-        with p.tx() as c:
-            emb.insert_embeddings(c, "test/model", rows)
+        emb.insert_embeddings(p, "test/model", rows)
     return db, truth
 
 
@@ -170,9 +169,9 @@ def test_same_person_pairs_are_listed_and_go_with_a_takedown(demo_project) -> No
         va = np.median(emb.load_embeddings(p, "test/model", [ia])[2].astype(np.float32), 0)
         fb, _i, vb = emb.load_embeddings(p, "test/model", [ib])
         rng = np.random.default_rng(5)
-        with p.tx() as c:
+        with p.tx():
             emb.insert_embeddings(
-                c,
+                p,
                 "test/model",
                 [
                     (int(f), "ok", None, emb.to_blob(va + rng.normal(0, 0.005, 128)))
