@@ -55,7 +55,8 @@ from annotator.model import CancelledFn, ProgressFn
 
 DEFAULT_RADIUS = 8
 PAIR_CHUNK = 1 << 20  # pairs (or flags) per slice of the vectorised rules
-VERIFY_CHUNK = 1 << 22  # candidate pairs per slice of the pixel test (at most)
+VERIFY_CHUNK = 1 << 19  # candidate pairs per slice of the pixel test (at most): its
+# thumbnails (448 bytes a face, at most 2 faces a pair) stay under ~0.5 GB
 VERIFY_FIRST = 1 << 15  # the first slice; each next one twice as large
 FACE_CHUNK = 1 << 18  # faces per slice of the majority-hash bit matrix
 TINY_PX = 48
@@ -320,6 +321,32 @@ def _components(
     return labels
 
 
+def _nearest_first(
+    i: np.ndarray, j: np.ndarray, d: np.ndarray, radius: int
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """The pairs (i, j, d) in slices, nearest distance first: VERIFY_FIRST pairs, each next
+    slice twice as large up to VERIFY_CHUNK (the nearest pairs join most groups early, and the
+    later slices skip pairs already joined). Distances are small integers, so this walks the
+    arrays once per distance instead of sorting them: no sorted copy of the pair list."""
+    step = VERIFY_FIRST
+    pend: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    size = 0
+    for dist in range(int(radius) + 1):
+        for s in range(0, len(d), PAIR_CHUNK):
+            at = np.flatnonzero(d[s : s + PAIR_CHUNK] == dist)
+            while len(at):
+                take = at[: step - size]
+                at = at[len(take) :]
+                pend.append((i[s + take], j[s + take], d[s + take]))
+                size += len(take)
+                if size >= step:
+                    yield tuple(np.concatenate(c) for c in zip(*pend, strict=True))  # type: ignore[misc]
+                    pend, size = [], 0
+                    step = min(2 * step, VERIFY_CHUNK)
+    if pend:
+        yield tuple(np.concatenate(c) for c in zip(*pend, strict=True))  # type: ignore[misc]
+
+
 def _sha_arrays(
     sha_groups: Sequence[Sequence[int]] | tuple[np.ndarray, np.ndarray],
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -452,16 +479,20 @@ def compute_flags(
     out.pairs = len(i)
     tick(700)
     # verification, part 1 (slice by slice): drop pairs that are byte-identical anyway (joined
-    # below by their SHA-256) and pairs failing the cheap dHash test
+    # below by their SHA-256) and pairs failing the cheap dHash test; the kept pairs move to
+    # the front of the same arrays (no second copy of the pair list)
     dh = data["dhash"]
-    keep = np.zeros(len(i), dtype=bool)
+    kept_n = 0
     for s in range(0, len(i), PAIR_CHUNK):
         a, b = i[s : s + PAIR_CHUNK], j[s : s + PAIR_CHUNK]
         m = ~((sha_of[a] >= 0) & (sha_of[a] == sha_of[b]))
         m &= verify.cheap_test(dh[a], dh[b])
-        keep[s : s + PAIR_CHUNK] = m
-    i, j, d = i[keep], j[keep], d[keep]
-    del keep
+        k = int(np.count_nonzero(m))
+        i[kept_n : kept_n + k] = a[m]
+        j[kept_n : kept_n + k] = b[m]
+        d[kept_n : kept_n + k] = d[s : s + PAIR_CHUNK][m]
+        kept_n += k
+    i, j, d = i[:kept_n], j[:kept_n], d[:kept_n]
     # groups start from the byte-identical copies (decodable ones; see sha_of)
     sha_edges = (np.zeros(0, np.int64), np.zeros(0, np.int64))
     if len(g_pos):
@@ -475,17 +506,12 @@ def compute_flags(
     # verified pair (or their bytes) already joined is not tested again — a group needs one
     # verified path between its faces, so the work stays near the number of groups' edges
     # even where copies are many; thumbnails are read for each slice's faces only
-    order = np.argsort(d, kind="stable")
-    i, j, d = i[order], j[order], d[order]
-    del order
     kept: list[tuple[np.ndarray, ...]] = []
-    s, step = 0, VERIFY_FIRST  # slices grow: the nearest pairs join most groups early
-    while s < len(i):
+    done = 0
+    for a, b, dd in _nearest_first(i, j, d, radius):
         if cancelled and cancelled():
             raise InterruptedError
-        e = s + step
-        a, b, dd = i[s:e], j[s:e], d[s:e]
-        s, step = e, min(2 * step, VERIFY_CHUNK)
+        done += len(a)
         need = labels[a] != labels[b]
         a, b, dd = a[need], b[need], dd[need]
         if not len(a):
@@ -503,7 +529,7 @@ def compute_flags(
         if len(a):
             kept.append((a, b, dd, sim))
             labels = _components(n, [(a, b)], labels)
-        tick(700 + int(100 * min(s, len(i)) / max(len(i), 1)))
+        tick(700 + int(100 * done / max(len(i), 1)))
     del i, j, d
     i = np.concatenate([k[0] for k in kept]) if kept else np.zeros(0, np.int64)
     j = np.concatenate([k[1] for k in kept]) if kept else np.zeros(0, np.int64)

@@ -33,6 +33,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from annotator.core.blas import one_blas_thread
+
 THUMB_SIDE = 16
 GRAY_BYTES = THUMB_SIDE * THUMB_SIDE  # 16x16 gray
 COLOUR_SIDE = 8
@@ -44,7 +46,7 @@ COLOUR_MAX = 0.075
 _W = 5  # SSIM window side
 _C1 = (0.01 * 255) ** 2
 _C2 = (0.03 * 255) ** 2
-PAIR_CHUNK = 1 << 15
+SSIM_CHUNK = 512  # pairs per slice of the SSIM work (its float32 arrays stay in cache)
 
 
 def gray_from_px32(px32: np.ndarray) -> np.ndarray:
@@ -56,49 +58,84 @@ def gray_from_px32(px32: np.ndarray) -> np.ndarray:
 
 def colour_distance(thumbs: np.ndarray, i: np.ndarray, j: np.ndarray) -> np.ndarray:
     """Mean absolute difference of the pairs' 8x8 RGB thumbnails, each divided by its own mean
-    (0 = same colours up to brightness), float32."""
+    (0 = same colours up to brightness), float32. Slices of SSIM_CHUNK pairs (in cache)."""
     c = np.asarray(thumbs)[:, GRAY_BYTES:THUMB_BYTES]
     out = np.empty(len(i), dtype=np.float32)
-    for s in range(0, len(i), PAIR_CHUNK):
-        a = c[i[s : s + PAIR_CHUNK]].astype(np.float32)
-        b = c[j[s : s + PAIR_CHUNK]].astype(np.float32)
+    for s in range(0, len(i), SSIM_CHUNK):
+        a = c[i[s : s + SSIM_CHUNK]].astype(np.float32)
+        b = c[j[s : s + SSIM_CHUNK]].astype(np.float32)
         a /= a.mean(axis=1, keepdims=True) + 1e-3
         b /= b.mean(axis=1, keepdims=True) + 1e-3
-        out[s : s + PAIR_CHUNK] = np.abs(a - b).mean(axis=1)
+        a -= b
+        np.abs(a, out=a)
+        out[s : s + SSIM_CHUNK] = a.mean(axis=1)
     return out
+
+
+_K = THUMB_SIDE - _W + 1  # 12 window positions a side
+# _BAND[a, r] = 1 when row (or column) a is inside window r: X @ _BAND sums every 5-wide window
+_BAND = (
+    (np.arange(THUMB_SIDE)[:, None] >= np.arange(_K)[None])
+    & (np.arange(THUMB_SIDE)[:, None] < np.arange(_K)[None] + _W)
+).astype(np.float32)
 
 
 def _window_sums(x: np.ndarray) -> np.ndarray:
-    """(n, 16, 16) -> (n, 12, 12) sums over every 5x5 window (separable sliding sums)."""
-    k = x.shape[1] - _W + 1
-    r = x[:, :, 0:k].copy()
-    for d in range(1, _W):
-        r += x[:, :, d : d + k]
-    out = r[:, 0:k, :].copy()
-    for d in range(1, _W):
-        out += r[:, d : d + k, :]
-    return out
+    """(n, 16, 16) float32 -> (n, 144) sums over every 5x5 window, as two large matrix
+    products (rows, then columns; the windows come out transposed, the same way for every
+    input, which SSIM's elementwise formula does not mind). Exact: the sums of 8-bit pixels and
+    of their products stay below 2**24."""
+    n = len(x)
+    r = (x.reshape(n * THUMB_SIDE, THUMB_SIDE) @ _BAND).reshape(n, THUMB_SIDE, _K)
+    r = np.ascontiguousarray(r.transpose(0, 2, 1)).reshape(n * _K, THUMB_SIDE)
+    return (r @ _BAND).reshape(n, _K * _K)
 
 
 def ssim_pairs(thumbs: np.ndarray, i: np.ndarray, j: np.ndarray) -> np.ndarray:
     """Mean SSIM of the thumbnails ``thumbs[i[k]]`` and ``thumbs[j[k]]`` (float32, -1..1).
 
-    ``thumbs``: (n, THUMB_BYTES) uint8 (the gray part is used). Works on slices of PAIR_CHUNK pairs: memory is the uint8
-    thumbnails plus a few float32 arrays of one slice, whatever the pair count."""
+    ``thumbs``: (n, THUMB_BYTES) uint8 (the gray part is used). Works on slices of SSIM_CHUNK
+    pairs, sized so that their float32 arrays stay in cache: the five window sums a pair needs
+    (of a, b, a*a, b*b, a*b) are two matrix products for the whole slice. Memory: the uint8
+    thumbnails plus a few MB, whatever the pair count. (Per-face window figures computed once
+    would save work but cost 1.7 kB a face: gigabytes for the millions of faces one slice of
+    candidates can name, and gathering them from memory is slower than recomputing them.)"""
     t = np.asarray(thumbs)[:, :GRAY_BYTES].reshape(-1, THUMB_SIDE, THUMB_SIDE)
     out = np.empty(len(i), dtype=np.float32)
-    area = np.float32(_W * _W)
-    for s in range(0, len(i), PAIR_CHUNK):
-        xa = t[i[s : s + PAIR_CHUNK]].astype(np.float32)
-        xb = t[j[s : s + PAIR_CHUNK]].astype(np.float32)
-        ma = _window_sums(xa) / area
-        mb = _window_sums(xb) / area
-        va = _window_sums(xa * xa) / area - ma * ma
-        vb = _window_sums(xb * xb) / area - mb * mb
-        cov = _window_sums(xa * xb) / area - ma * mb
-        num = (2 * ma * mb + _C1) * (2 * cov + _C2)
-        den = (ma * ma + mb * mb + _C1) * (va + vb + _C2)
-        out[s : s + PAIR_CHUNK] = (num / den).mean(axis=(1, 2))
+    inv_area = np.float32(1 / (_W * _W))
+    c1, c2 = np.float32(_C1), np.float32(_C2)
+    x = np.empty((5, SSIM_CHUNK, THUMB_SIDE, THUMB_SIDE), np.float32)
+    with one_blas_thread():
+        for s in range(0, len(i), SSIM_CHUNK):
+            a, b = i[s : s + SSIM_CHUNK], j[s : s + SSIM_CHUNK]
+            k = len(a)
+            xa, xb = x[0, :k], x[1, :k]
+            xa[...] = t[a]
+            xb[...] = t[b]
+            np.multiply(xa, xa, out=x[2, :k])
+            np.multiply(xb, xb, out=x[3, :k])
+            np.multiply(xa, xb, out=x[4, :k])
+            w = _window_sums(x[:, :k].reshape(5 * k, THUMB_SIDE, THUMB_SIDE)).reshape(5, k, -1)
+            w *= inv_area  # window means of a, b, a*a, b*b, a*b
+            ma, mb, va, vb, num = w
+            va -= ma * ma
+            vb -= mb * mb
+            mab = ma * mb
+            num -= mab  # covariance
+            num *= 2
+            num += c2
+            mab *= 2
+            mab += c1
+            num *= mab  # (2 ma mb + C1) (2 cov + C2)
+            ma *= ma
+            mb *= mb
+            ma += mb
+            ma += c1
+            va += vb
+            va += c2
+            ma *= va  # (ma^2 + mb^2 + C1) (va + vb + C2)
+            num /= ma
+            out[s : s + k] = num.mean(axis=1)
     return out
 
 

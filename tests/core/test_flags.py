@@ -435,12 +435,40 @@ def test_sliced_rules_equal_unsliced(monkeypatch) -> None:
     monkeypatch.setattr(F, "PAIR_CHUNK", 7)
     monkeypatch.setattr(F, "FACE_CHUNK", 16)
     monkeypatch.setattr(F, "ROWS_CHUNK", 5)
-    monkeypatch.setattr(F.verify, "PAIR_CHUNK", 3)
+    monkeypatch.setattr(F.verify, "SSIM_CHUNK", 3)
     fs2 = F.compute_flags(data, sha_groups, 6, thumbs_of=_thumbs_of(data))
     assert fs.pairs > 3 * 7 and len(fs) > 3 * 5
     assert list(fs2.rows()) == list(fs.rows())
     assert {tuple(r) for r in fs2.groups.tolist()} == {tuple(r) for r in fs.groups.tolist()}
     assert fs2.suspicion == fs.suspicion
+    # other pixel-test slices skip other already-joined pairs: the same groups and flags, but a
+    # group's figures (largest distance, lowest similarity) are of the pairs that were tested
+    monkeypatch.setattr(F, "VERIFY_FIRST", 2)
+    monkeypatch.setattr(F, "VERIFY_CHUNK", 8)
+    fs3 = F.compute_flags(data, sha_groups, 6, thumbs_of=_thumbs_of(data))
+    assert [r[:2] for r in fs3.rows()] == [r[:2] for r in fs.rows()]
+    assert {tuple(r) for r in fs3.groups.tolist()} == {tuple(r) for r in fs.groups.tolist()}
+    assert fs3.suspicion == fs.suspicion
+
+
+def test_nearest_first_yields_every_pair_once_in_distance_order(monkeypatch) -> None:
+    monkeypatch.setattr(F, "PAIR_CHUNK", 5)
+    monkeypatch.setattr(F, "VERIFY_FIRST", 3)
+    monkeypatch.setattr(F, "VERIFY_CHUNK", 10)
+    rng = np.random.default_rng(4)
+    n = 97
+    i, j = np.arange(n, dtype=np.int32), np.arange(n, dtype=np.int32) + 1000
+    d = rng.integers(0, 9, n).astype(np.uint8)
+    slices = list(F._nearest_first(i, j, d, 8))
+    sizes = [len(a) for a, _, _ in slices]
+    assert sizes[:3] == [3, 6, 10] and max(sizes) == 10 and sum(sizes) == n
+    got_i = np.concatenate([a for a, _, _ in slices])
+    got_d = np.concatenate([x for _, _, x in slices])
+    assert np.all(np.diff(got_d.astype(int)) >= 0)  # nearest first
+    assert sorted(got_i.tolist()) == i.tolist()  # each pair once
+    assert np.array_equal(np.concatenate([b for _, b, _ in slices]), got_i + 1000)
+    assert np.array_equal(got_d, d[got_i])
+    assert list(F._nearest_first(i[:0], j[:0], d[:0], 8)) == []
 
 
 def test_replace_flags_with_colliding_first_keys(tmp_path, monkeypatch) -> None:

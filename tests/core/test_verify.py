@@ -37,12 +37,25 @@ def test_ssim_equals_the_plain_formula(monkeypatch):
     thumbs[1, : verify.GRAY_BYTES] = np.clip(thumbs[0, : verify.GRAY_BYTES] + 5, 0, 255)
     i = np.array([0, 0, 2, 5, 7, 11])
     j = np.array([1, 3, 4, 6, 7, 10])
-    monkeypatch.setattr(verify, "PAIR_CHUNK", 4)  # slices do not change results
     got = verify.ssim_pairs(thumbs, i, j)
+    monkeypatch.setattr(verify, "SSIM_CHUNK", 4)  # slices (and a short last one) change nothing
+    np.testing.assert_array_equal(verify.ssim_pairs(thumbs, i, j), got)
     g = thumbs[:, : verify.GRAY_BYTES].reshape(-1, 16, 16)
     want = [_plain_ssim(g[a], g[b]) for a, b in zip(i, j, strict=True)]
     np.testing.assert_allclose(got, want, atol=2e-4)
     assert got[4] == pytest.approx(1.0)  # a face with itself
+    assert len(verify.ssim_pairs(thumbs, i[:0], j[:0])) == 0
+
+
+def test_colour_distance_equals_the_plain_formula(monkeypatch):
+    rng = np.random.default_rng(2)
+    thumbs = rng.integers(0, 256, (9, verify.THUMB_BYTES), dtype=np.uint8)
+    i, j = np.array([0, 1, 2, 3, 8]), np.array([4, 5, 6, 3, 0])
+    c = thumbs[:, verify.GRAY_BYTES :].astype(np.float64)
+    c /= c.mean(axis=1, keepdims=True) + 1e-3
+    want = np.abs(c[i] - c[j]).mean(axis=1)
+    monkeypatch.setattr(verify, "SSIM_CHUNK", 2)
+    np.testing.assert_allclose(verify.colour_distance(thumbs, i, j), want, atol=1e-5)
 
 
 def test_colour_distance_ignores_brightness_not_hue():
