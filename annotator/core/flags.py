@@ -32,8 +32,11 @@ latter and leaves sharp faces alone.
 
 Everything is vectorised (flags are columns, see FlagSet). Memory: the rules work on slices
 (PAIR_CHUNK pairs or flags, FACE_CHUNK faces), so their temporaries are bounded; what grows with
-the pair count is the search's pair list (9 bytes a pair) and the flag columns (27 bytes a pair
-flag). Measured time and memory: README's benchmark table (tests/bench/bench_flags.py).
+the pair count is the search's pair list (9 bytes a pair; the cheap test compacts it in place and
+the pixel test walks it nearest-first without a sorted copy), and the pixel test holds the
+thumbnails of one slice of at most VERIFY_CHUNK pairs. Flags are one per duplicate group, so
+their columns grow with the faces, not the pairs. Measured time and memory: README's benchmark
+table (tests/bench/bench_flags.py).
 
 The keeper of a duplicate group is its largest-resolution face, then best (lowest) search rank, then lowest face id
 (:func:`group_rows`, the one home of that rule).

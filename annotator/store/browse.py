@@ -14,7 +14,7 @@ from pathlib import Path
 
 from annotator.model import origin_of
 from annotator.store import identity_check as ic_store
-from annotator.store.db import Project
+from annotator.store.db import Project, chunks
 from annotator.store.names import NAME_TOP, name_match_sql
 
 FILTERS: tuple[str, ...] = ("unreviewed", "flagged", "reviewed", "all")
@@ -40,10 +40,6 @@ _NAME = (
     "(SELECT n.name FROM identity_names n WHERE n.identity_id = i.id"
     " ORDER BY n.lang != 'en', n.lang LIMIT 1)"
 )
-
-
-def _chunks(seq: Sequence[int], n: int = 500) -> list[Sequence[int]]:
-    return [seq[i : i + n] for i in range(0, len(seq), n)]
 
 
 # -- identities ------------------------------------------------------------------------------
@@ -118,7 +114,7 @@ def identity_ids(
 def identity_rows(project: Project, ids: Sequence[int]) -> dict[int, IdentityRow]:
     """Rows of the given identities (missing ids are absent)."""
     out: dict[int, IdentityRow] = {}
-    for chunk in _chunks(list(ids)):
+    for chunk in chunks(list(ids)):
         q = ",".join("?" * len(chunk))
         for r in project.conn.execute(
             f"SELECT i.id, i.key, {_NAME}, i.face_count, i.labeled_count, i.flagged_count,"
@@ -242,7 +238,7 @@ def faces_of_identity(project: Project, identity_id: int) -> list[FaceTile]:
 
 def face_tiles(project: Project, face_ids: Sequence[int]) -> dict[int, FaceTile]:
     out: dict[int, FaceTile] = {}
-    for chunk in _chunks(list(face_ids)):
+    for chunk in chunks(list(face_ids)):
         q = ",".join("?" * len(chunk))
         for r in project.conn.execute(_TILE_SQL + f" WHERE f.id IN ({q})", list(chunk)):
             out[r[0]] = _tile(r)
@@ -368,7 +364,7 @@ def identity_phashes(
 ) -> dict[int, list[tuple[int, int]]]:
     """identity id -> (face id, pHash as unsigned 64-bit int) of its scanned, readable faces."""
     out: dict[int, list[tuple[int, int]]] = {i: [] for i in identity_ids}
-    for chunk in _chunks(list(identity_ids)):
+    for chunk in chunks(list(identity_ids)):
         q = ",".join("?" * len(chunk))
         for fid, ident, ph in project.conn.execute(
             "SELECT f.id, f.identity_id, h.phash FROM faces f JOIN face_hashes h ON h.face_id = f.id"

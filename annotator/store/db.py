@@ -11,14 +11,17 @@ import os
 import secrets
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 from sqlite_utils import Database
 
 from annotator.model import AnnotatorError
 from annotator.store.migrations import migrations
+
+T = TypeVar("T")
 
 APPLICATION_ID = 0x414E4E4F  # "ANNO"
 BUSY_TIMEOUT_MS = 10_000
@@ -37,6 +40,13 @@ WRITER_GAP_S = 0.003
 def is_busy(e: BaseException) -> bool:
     """An SQLite error that says another connection holds the lock (try again later)."""
     return isinstance(e, sqlite3.OperationalError) and ("locked" in str(e) or "busy" in str(e))
+
+
+def chunks(seq: Sequence[T], n: int = 500) -> Iterator[Sequence[T]]:
+    """``seq`` in slices of ``n``: the ids of one ``IN (?, ...)`` list (SQLite allows a few
+    hundred parameters everywhere; a sorted id list walks the table's B-tree in order)."""
+    for i in range(0, len(seq), n):
+        yield seq[i : i + n]
 
 
 def now() -> str:

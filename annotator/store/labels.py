@@ -9,11 +9,11 @@ rows (every face's current label).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from annotator.model import origin_of
-from annotator.store.db import Project, now
+from annotator.store.db import Project, chunks, now
 from annotator.store.faces import source_refs
 
 
@@ -106,16 +106,11 @@ def reviewer_batches(project: Project, reviewer: int) -> list[tuple[int, str, in
     )
 
 
-def _chunks(seq: Sequence[int], n: int = 900) -> Iterable[Sequence[int]]:
-    for i in range(0, len(seq), n):
-        yield seq[i : i + n]
-
-
 def face_states(project: Project, face_ids: Sequence[int]) -> dict[int, tuple[int, str | None]]:
     """face_id -> (current identity id, current label) for the faces that exist."""
     c = project.conn
     out: dict[int, tuple[int, str | None]] = {}
-    for chunk in _chunks(list(face_ids)):
+    for chunk in chunks(list(face_ids)):
         q = f"SELECT id, identity_id, label FROM faces WHERE id IN ({','.join('?' * len(chunk))})"
         for fid, ident, label in c.execute(q, chunk):
             out[fid] = (ident, label)
