@@ -474,20 +474,20 @@ def compute_flags(
     i, j, d = pairs_within(
         data["phash"][okidx], radius, progress=search_progress, cancelled=cancelled
     )
-    # positions into data, narrowest dtype (pairs_within gives int32 below 2**31 faces)
-    pdt = np.int32 if n < 2**31 else np.int64
-    okp = okidx.astype(pdt)
-    i, j = okp[i], okp[j]
-    del okidx, okp
     out.pairs = len(i)
     tick(700)
-    # verification, part 1 (slice by slice): drop pairs that are byte-identical anyway (joined
-    # below by their SHA-256) and pairs failing the cheap dHash test; the kept pairs move to
-    # the front of the same arrays (no second copy of the pair list)
+    # verification, part 1 (slice by slice): positions into data instead of into the decodable
+    # faces; drop pairs that are byte-identical anyway (joined below by their SHA-256) and pairs
+    # failing the cheap dHash test; the kept pairs move to the front of the same arrays (no
+    # second copy of the pair list, which is the largest thing the flag step holds)
+    if n >= np.iinfo(i.dtype).max:
+        i, j = i.astype(np.int64), j.astype(np.int64)
+    okp = okidx.astype(i.dtype)
+    del okidx
     dh = data["dhash"]
     kept_n = 0
     for s in range(0, len(i), PAIR_CHUNK):
-        a, b = i[s : s + PAIR_CHUNK], j[s : s + PAIR_CHUNK]
+        a, b = okp[i[s : s + PAIR_CHUNK]], okp[j[s : s + PAIR_CHUNK]]
         m = ~((sha_of[a] >= 0) & (sha_of[a] == sha_of[b]))
         m &= verify.cheap_test(dh[a], dh[b])
         k = int(np.count_nonzero(m))
@@ -495,6 +495,7 @@ def compute_flags(
         j[kept_n : kept_n + k] = b[m]
         d[kept_n : kept_n + k] = d[s : s + PAIR_CHUNK][m]
         kept_n += k
+    del okp
     i, j, d = i[:kept_n], j[:kept_n], d[:kept_n]
     # groups start from the byte-identical copies (decodable ones; see sha_of)
     sha_edges = (np.zeros(0, np.int64), np.zeros(0, np.int64))
