@@ -472,7 +472,7 @@ def compute_flags(
         tick(50 + int(650 * done / max(total, 1)))
 
     i, j, d = pairs_within(
-        data["phash"][okidx], radius, progress=search_progress, cancelled=cancelled
+        data["phash"][okidx], radius, progress=search_progress, cancelled=cancelled, ordered=False
     )
     out.pairs = len(i)
     tick(700)

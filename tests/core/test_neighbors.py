@@ -58,12 +58,21 @@ def test_clustered_equals_brute_force(R: int) -> None:
 
 
 @pytest.mark.parametrize("R", [6, 10])
-def test_clustered_tables_at_scale_equal_brute_force(R: int) -> None:
+def test_clustered_tables_at_scale_equal_brute_force(R: int, monkeypatch) -> None:
     # large enough that the planner picks tables, not brute force
     h = N.clustered_hashes(15_000, seed=40 + R)
     pl = N.plan(h, R)
     assert pl.method == "tables"
-    assert _same(N.pairs_within(h, R, force=pl), N.brute_force_pairs(h, R))
+    bf = N.brute_force_pairs(h, R)
+    assert _same(N.pairs_within(h, R, force=pl), bf)
+    # unordered (the flag step's lower-memory answer): the same pairs, each once, also when
+    # they come in many parts decoded in small chunks
+    monkeypatch.setattr(N, "_PART", 256)
+    monkeypatch.setattr(N, "_CHUNK", 100)
+    i, j, d = N.pairs_within(h, R, force=pl, ordered=False)
+    assert len(i) > 4 * 256
+    o = np.lexsort((j, i))
+    assert _same((i[o], j[o], d[o]), bf)
 
 
 LAYOUTS = [
