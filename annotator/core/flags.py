@@ -61,6 +61,7 @@ PAIR_CHUNK = 1 << 20  # pairs (or flags) per slice of the vectorised rules
 VERIFY_CHUNK = 1 << 19  # candidate pairs per slice of the pixel test (at most): its
 # thumbnails (448 bytes a face, at most 2 faces a pair) stay under ~0.5 GB
 VERIFY_FIRST = 1 << 15  # the first slice; each next one twice as large
+THUMB_BUDGET = 1 << 30  # bytes of thumbnails read at once for the pixel test (~2.4M faces)
 FACE_CHUNK = 1 << 18  # faces per slice of the majority-hash bit matrix
 TINY_PX = 48
 BLURRY_SHARPNESS = 60.0
@@ -496,7 +497,18 @@ def compute_flags(
         d[kept_n : kept_n + k] = d[s : s + PAIR_CHUNK][m]
         kept_n += k
     del okp
-    i, j, d = i[:kept_n], j[:kept_n], d[:kept_n]
+    # the survivors in arrays of their own size (the search's buffers are freed)
+    i, j, d = i[:kept_n].copy(), j[:kept_n].copy(), d[:kept_n].copy()
+    # thumbnails: read once for every face the surviving candidates name when they fit in
+    # THUMB_BUDGET (each face is then read once, whatever its number of pairs), else per slice
+    # of the pixel test below (bounded memory; a face in many slices is read again)
+    all_faces = np.unique(np.concatenate([i, j])) if len(i) else np.zeros(0, i.dtype)
+    if len(all_faces) and thumbs_of is None:
+        raise ValueError("near-duplicate candidates need thumbnails (thumbs_of)")
+    cached = None
+    if 0 < len(all_faces) * verify.THUMB_BYTES <= THUMB_BUDGET and thumbs_of is not None:
+        cached = (all_faces, *thumbs_of(face[all_faces]))
+    del all_faces
     # groups start from the byte-identical copies (decodable ones; see sha_of)
     sha_edges = (np.zeros(0, np.int64), np.zeros(0, np.int64))
     if len(g_pos):
@@ -509,7 +521,7 @@ def compute_flags(
     # part 2, the pixel test: nearest candidates first, in slices; a pair whose faces an earlier
     # verified pair (or their bytes) already joined is not tested again — a group needs one
     # verified path between its faces, so the work stays near the number of groups' edges
-    # even where copies are many; thumbnails are read for each slice's faces only
+    # even where copies are many
     kept: list[tuple[np.ndarray, ...]] = []
     done = 0
     for a, b, dd in _nearest_first(i, j, d, radius):
@@ -520,10 +532,11 @@ def compute_flags(
         a, b, dd = a[need], b[need], dd[need]
         if not len(a):
             continue
-        if thumbs_of is None:
-            raise ValueError("near-duplicate candidates need thumbnails (thumbs_of)")
-        u = np.unique(np.concatenate([a, b]))
-        thumbs, present = thumbs_of(face[u])
+        if cached is not None:
+            u, thumbs, present = cached
+        else:
+            u = np.unique(np.concatenate([a, b]))
+            thumbs, present = thumbs_of(face[u])  # type: ignore[misc]
         ua, ub = np.searchsorted(u, a), np.searchsorted(u, b)
         sim = verify.pixel_test(thumbs, ua, ub)
         sim[~(present[ua] & present[ub])] = -1.0  # no thumbnail: never verified

@@ -436,6 +436,16 @@ def test_sliced_rules_equal_unsliced(monkeypatch) -> None:
     monkeypatch.setattr(F, "FACE_CHUNK", 16)
     monkeypatch.setattr(F, "ROWS_CHUNK", 5)
     monkeypatch.setattr(F.verify, "SSIM_CHUNK", 3)
+    asked: list[int] = []
+    thumbs = _thumbs_of(data)
+
+    def counted(ids):
+        asked.append(len(ids))
+        return thumbs(ids)
+
+    F.compute_flags(data, sha_groups, 6, thumbs_of=counted)
+    assert len(asked) == 1  # within THUMB_BUDGET: every face's thumbnail read once
+    monkeypatch.setattr(F, "THUMB_BUDGET", 0)  # over it: read per slice of the pixel test
     fs2 = F.compute_flags(data, sha_groups, 6, thumbs_of=_thumbs_of(data))
     assert fs.pairs > 3 * 7 and len(fs) > 3 * 5
     assert list(fs2.rows()) == list(fs.rows())
