@@ -47,12 +47,15 @@ of that kind); flagged_count = faces with any flag.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from annotator.core import verify
+from annotator.core.blas import one_blas_thread
 from annotator.core.neighbors import pairs_within
 from annotator.model import CancelledFn, ProgressFn
 
@@ -61,6 +64,7 @@ PAIR_CHUNK = 1 << 20  # pairs (or flags) per slice of the vectorised rules
 VERIFY_CHUNK = 1 << 19  # candidate pairs per slice of the pixel test (at most): its
 # thumbnails (448 bytes a face, at most 2 faces a pair) stay under ~0.5 GB
 VERIFY_FIRST = 1 << 15  # the first slice; each next one twice as large
+PIXEL_PART = 1 << 14  # pairs per thread task of the pixel test
 THUMB_BUDGET = 1 << 30  # bytes of thumbnails read at once for the pixel test (~2.4M faces)
 FACE_CHUNK = 1 << 18  # faces per slice of the majority-hash bit matrix
 TINY_PX = 48
@@ -419,6 +423,18 @@ def _group_flags(
         fb.add_csr(kind, size[m], face[pos[members]], dist[m], score[m], sim[m])
 
 
+def _pixel_test(
+    pool: ThreadPoolExecutor | None, thumbs: np.ndarray, ua: np.ndarray, ub: np.ndarray
+) -> np.ndarray:
+    """verify.pixel_test, in parts of PIXEL_PART pairs spread over the pool's threads."""
+    if pool is None or len(ua) < 2 * PIXEL_PART:
+        return verify.pixel_test(thumbs, ua, ub)
+    parts = [slice(s, s + PIXEL_PART) for s in range(0, len(ua), PIXEL_PART)]
+    return np.concatenate(
+        list(pool.map(lambda sl: verify.pixel_test(thumbs, ua[sl], ub[sl]), parts))
+    )
+
+
 def compute_flags(
     data: np.ndarray,
     sha_groups: Sequence[Sequence[int]] | tuple[np.ndarray, np.ndarray],
@@ -426,13 +442,15 @@ def compute_flags(
     progress: ProgressFn | None = None,
     cancelled: CancelledFn | None = None,
     thumbs_of: Callable[[np.ndarray], np.ndarray] | None = None,
+    threads: int | None = None,
 ) -> FlagSet:
     """All flags of a project from its hashes (``annotator.store.flags.load_hashes`` rows).
 
     ``sha_groups``: byte-identical faces, as lists of face ids or as (face ids, group index)
     arrays. ``thumbs_of(face_ids)``: (the (k, 256) uint8 verification thumbnails of those faces,
     which of them have one) (``annotator.store.flags.load_thumbs``), asked once for the faces of the candidate pairs
-    that pass the cheap test. ``progress(done, total)`` runs from 0 to 1000.
+    that pass the cheap test. ``progress(done, total)`` runs from 0 to 1000. The pixel test
+    runs on ``threads`` threads (default: one per core; NumPy and BLAS release the GIL).
     """
     out = FlagSet()
     face = data["face_id"].astype(np.int64)
@@ -524,29 +542,36 @@ def compute_flags(
     # even where copies are many
     kept: list[tuple[np.ndarray, ...]] = []
     done = 0
-    for a, b, dd in _nearest_first(i, j, d, radius):
-        if cancelled and cancelled():
-            raise InterruptedError
-        done += len(a)
-        need = labels[a] != labels[b]
-        a, b, dd = a[need], b[need], dd[need]
-        if not len(a):
-            continue
-        if cached is not None:
-            u, thumbs, present = cached
-        else:
-            u = np.unique(np.concatenate([a, b]))
-            thumbs, present = thumbs_of(face[u])  # type: ignore[misc]
-        ua, ub = np.searchsorted(u, a), np.searchsorted(u, b)
-        sim = verify.pixel_test(thumbs, ua, ub)
-        sim[~(present[ua] & present[ub])] = -1.0  # no thumbnail: never verified
-        del thumbs, present, u, ua, ub
-        v = sim >= verify.SSIM_MIN
-        a, b, dd, sim = a[v], b[v], dd[v], sim[v]
-        if len(a):
-            kept.append((a, b, dd, sim))
-            labels = _components(n, [(a, b)], labels)
-        tick(700 + int(100 * done / max(len(i), 1)))
+    threads = threads if threads is not None else (os.cpu_count() or 1)
+    pool = ThreadPoolExecutor(threads) if threads > 1 else None
+    try:
+        with one_blas_thread():  # once for all threads (the setting is process-wide)
+            for a, b, dd in _nearest_first(i, j, d, radius):
+                if cancelled and cancelled():
+                    raise InterruptedError
+                done += len(a)
+                need = labels[a] != labels[b]
+                a, b, dd = a[need], b[need], dd[need]
+                if not len(a):
+                    continue
+                if cached is not None:
+                    u, thumbs, present = cached
+                else:
+                    u = np.unique(np.concatenate([a, b]))
+                    thumbs, present = thumbs_of(face[u])  # type: ignore[misc]
+                ua, ub = np.searchsorted(u, a), np.searchsorted(u, b)
+                sim = _pixel_test(pool, thumbs, ua, ub)
+                sim[~(present[ua] & present[ub])] = -1.0  # no thumbnail: never verified
+                del thumbs, present, u, ua, ub
+                v = sim >= verify.SSIM_MIN
+                a, b, dd, sim = a[v], b[v], dd[v], sim[v]
+                if len(a):
+                    kept.append((a, b, dd, sim))
+                    labels = _components(n, [(a, b)], labels)
+                tick(700 + int(100 * done / max(len(i), 1)))
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
     del i, j, d
     i = np.concatenate([k[0] for k in kept]) if kept else np.zeros(0, np.int64)
     j = np.concatenate([k[1] for k in kept]) if kept else np.zeros(0, np.int64)

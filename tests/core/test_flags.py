@@ -446,7 +446,8 @@ def test_sliced_rules_equal_unsliced(monkeypatch) -> None:
     F.compute_flags(data, sha_groups, 6, thumbs_of=counted)
     assert len(asked) == 1  # within THUMB_BUDGET: every face's thumbnail read once
     monkeypatch.setattr(F, "THUMB_BUDGET", 0)  # over it: read per slice of the pixel test
-    fs2 = F.compute_flags(data, sha_groups, 6, thumbs_of=_thumbs_of(data))
+    monkeypatch.setattr(F, "PIXEL_PART", 2)  # the pixel test in parts over three threads
+    fs2 = F.compute_flags(data, sha_groups, 6, thumbs_of=_thumbs_of(data), threads=3)
     assert fs.pairs > 3 * 7 and len(fs) > 3 * 5
     assert list(fs2.rows()) == list(fs.rows())
     assert {tuple(r) for r in fs2.groups.tolist()} == {tuple(r) for r in fs.groups.tolist()}
