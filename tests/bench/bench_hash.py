@@ -8,9 +8,17 @@ Also measured in the same run, single process, CPU time per image:
 * ours: the workers' own CPU time per image (what the ratio would be on an otherwise idle machine
   is ``cores * plain_cpu / ours_cpu``; the wall-clock ratio also reflects other load on the box).
 
-Each measurement is repeated (--rounds) and the best taken.
+``--against TREE`` (a checkout of another commit, e.g. ``git worktree add /tmp/old REV``) also
+times that tree's ``hash_images`` in its own worker pool, rounds interleaved with ours, and
+prints a second table: CPU per image of both trees, each over the decode floor, and
+new/old (below 1.00 = this tree is faster). Every hash stage result (pHash, dHash, size,
+grayscale, sharpness) must then be equal between the trees, and the thumbnails too when both
+trees store them.
 
-    python3 tests/bench/bench_hash.py [--quick] [--workers N] [--rounds R]
+Each measurement is repeated (--rounds) and the best taken (the workers' CPU time: the best
+round of each chunk, summed: a chunk slowed by other load in one round does not count).
+
+    python3 tests/bench/bench_hash.py [--quick] [--workers N] [--rounds R] [--against TREE]
 """
 
 from __future__ import annotations
@@ -23,21 +31,28 @@ import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", ".."))
+HERE = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+sys.path.insert(0, HERE)
 
 import imagehash  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from annotator.core.hashing import hash_images, to_hex  # noqa: E402
-
 CHUNK = 128
+
+
+def _init(tree: str) -> None:
+    """Worker initializer: import ``annotator`` from ``tree`` (before anything imports it)."""
+    sys.path.insert(0, tree)
 
 
 def _work(chunk: list[bytes]) -> tuple[list[tuple[object, ...]], float]:
     """What a scan worker does with a chunk (rows as the scan stores them) + its CPU time."""
+    from annotator.core.hashing import hash_images
+
     t = time.process_time()
     rows = [
         (r.face_id, r.sha256, r.phash, r.dhash, r.width, r.height, r.grayscale, r.sharpness)
+        + ((getattr(r, "thumb", None),))
         for r in hash_images(range(len(chunk)), chunk)
     ]
     return rows, time.process_time() - t
@@ -55,13 +70,25 @@ def _best(f, rounds: int) -> tuple[float, float, object]:
     return wall, cpu, out
 
 
+def _same(a: list[tuple[object, ...]], b: list[tuple[object, ...]]) -> bool:
+    """Equal hash stage results; thumbnails compared only when both trees store them."""
+    for x, y in zip(a, b, strict=True):
+        if x[:8] != y[:8]:
+            return False
+        if x[8] is not None and y[8] is not None and x[8] != y[8]:
+            return False
+    return True
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--against", metavar="TREE", help="also time this checkout's hash_images")
     a = ap.parse_args()
     from annotator.core.demo import jpeg_pool
+    from annotator.core.hashing import to_hex
 
     n = 800 if a.quick else 2000
     imagehash.phash(Image.new("L", (40, 40)))  # warm up: imagehash imports scipy lazily
@@ -72,11 +99,18 @@ def main() -> None:
     )
     os.environ["OPENBLAS_NUM_THREADS"] = "1"  # as the scan sets it for its workers
     ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(a.workers, mp_context=ctx) as pool:
+    trees = [HERE] + ([os.path.abspath(a.against)] if a.against else [])
+    pools = [
+        ProcessPoolExecutor(a.workers, mp_context=ctx, initializer=_init, initargs=(t,))
+        for t in trees
+    ]
+    versus: list[str] = []
+    try:
         for size in (112, 250):
             blobs = jpeg_pool(n // 4, size=size, seed=size) * 4
             chunks = [blobs[i : i + CHUNK] for i in range(0, len(blobs), CHUNK)]
-            list(pool.map(_work, chunks[: 2 * a.workers]))  # warm up the workers
+            for pool in pools:
+                list(pool.map(_work, chunks[: 2 * a.workers]))  # warm up the workers
             pw, pc, hashes = _best(
                 lambda b=blobs: [imagehash.phash(Image.open(io.BytesIO(x))) for x in b], a.rounds
             )
@@ -84,14 +118,20 @@ def main() -> None:
             _, dc, _ = _best(
                 lambda b=blobs: [Image.open(io.BytesIO(x)).convert("L") for x in b], a.rounds
             )
-            ow = oc = float("inf")
-            ours: list[tuple[object, ...]] = []
-            for _ in range(a.rounds):
-                t = time.perf_counter()
-                res = list(pool.map(_work, chunks))
-                ow = min(ow, time.perf_counter() - t)
-                oc = min(oc, sum(c for _, c in res))
-                ours = [row for rows, _ in res for row in rows]
+            wall = [float("inf")] * len(pools)
+            cpu = [[float("inf")] * len(chunks) for _ in pools]  # best per chunk and tree
+            rows: list[list[tuple[object, ...]]] = [[] for _ in pools]
+            for rnd in range(a.rounds):
+                # interleaved, the first tree alternating: the same load for both trees
+                order = range(len(pools)) if rnd % 2 == 0 else reversed(range(len(pools)))
+                for k in order:
+                    t = time.perf_counter()
+                    res = list(pools[k].map(_work, chunks))
+                    wall[k] = min(wall[k], time.perf_counter() - t)
+                    cpu[k] = [min(b, c) for b, (_, c) in zip(cpu[k], res, strict=True)]
+                    rows[k] = [row for rs, _ in res for row in rs]
+            tc = [sum(c) for c in cpu]
+            ow, oc, ours = wall[0], tc[0], rows[0]
             same = all(to_hex(r[2]) == h for r, h in zip(ours, ref, strict=True))  # type: ignore[arg-type]
             us = 1e6 / n
             print(
@@ -100,6 +140,22 @@ def main() -> None:
                 f"{a.workers * pc / oc:>10.2f} {a.workers * pc / dc:>6.2f} {same}",
                 flush=True,
             )
+            if a.against:
+                versus.append(
+                    f"{size:>5} {dc * us:>6.0f} {tc[1] * us:>6.0f} {oc * us:>6.0f} | "
+                    f"{tc[1] / dc:>7.2f} {oc / dc:>7.2f} | {oc / tc[1]:>7.3f} "
+                    f"{_same(rows[0], rows[1])}"
+                )
+    finally:
+        for pool in pools:
+            pool.shutdown()
+    if a.against:
+        print(f"\nhash stage CPU per image, this tree (new) against {trees[1]} (old):")
+        print(
+            f"{'size':>5} {'decode':>6} {'old':>6} {'new':>6} | {'old/dec':>7} {'new/dec':>7} | "
+            f"{'new/old':>7} identical"
+        )
+        print("\n".join(versus))
 
 
 if __name__ == "__main__":
