@@ -24,6 +24,9 @@ How it stays exact and still fast:
   is recomputed with scipy exactly as imagehash does; the bits of all others cannot differ.
 * Hashes are 64-bit integers (first hash bit = most significant bit, the order of imagehash's
   hex), stored as signed int64 in SQLite; :func:`to_hex` gives imagehash's hex string.
+* Verification thumbnails (core/verify.py): the 16x16 gray part is the 2x2 means of the 32x32
+  image the pHash is taken from (no further pass over the image); the 8x8 RGB part is one
+  Pillow call on the core image, written straight into a batch array (see :func:`_colour_thumb`).
 
 Grayscale: mode L/LA/1/I/F, or every pixel's channels within ``GRAY_TOLERANCE`` levels (JPEG
 chroma rounding makes a gray RGB JPEG differ by a level here and there).
@@ -32,7 +35,8 @@ factor that brings it nearest to 64 px (pixel units squared; computed on integer
 blurry (see annotator.core.flags.BLURRY_SHARPNESS).
 
 Speed against a plain loop of ``imagehash.phash``: README's benchmark table
-(tests/bench/bench_hash.py).
+(tests/bench/bench_hash.py); against another checkout of this code (e.g. before a change):
+``bench_hash.py --against TREE``.
 """
 
 from __future__ import annotations
