@@ -59,6 +59,16 @@ def _corpus() -> list[bytes]:
         blobs.append(_save(p, "PNG"))
         blobs.append(_save(rgb.convert("LA"), "PNG"))
         blobs.append(_save(rgb.convert("L").convert("RGB"), "JPEG"))  # gray-looking JPEG
+    for w, h in [(112, 112), (40, 40)]:  # near the gray tolerance: channels 2 apart, or 3
+        v = rng.integers(0, 250, (h, w)).astype(np.int16)
+        near = np.stack([v, v + H.GRAY_TOLERANCE, v], axis=-1)
+        blobs.append(_save(Image.fromarray(near.astype(np.uint8)), "PNG"))  # gray
+        one = near.copy()
+        one[h // 2, w // 3, 1] += 1
+        blobs.append(_save(Image.fromarray(one.astype(np.uint8)), "PNG"))  # one pixel: not
+        checker = near.copy()
+        checker[::2, ::2, 1] += 2  # block means stay close, pixels do not
+        blobs.append(_save(Image.fromarray(checker.astype(np.uint8)), "PNG"))
     return blobs
 
 
@@ -110,12 +120,17 @@ def test_every_output_equals_the_plain_computation(corpus) -> None:
         gray = np.asarray(im.convert("L"))
         assert r.sharpness == _sharpness_reference(gray)
         # the thumbnails: 2x2 means of the 32x32 LANCZOS image pHash is taken from, then the
-        # 8x8 RGB box reduction
+        # 8x8 RGB box reduction (of a 64x64 nearest-neighbour sample when the image is larger)
         px32 = np.asarray(im.convert("L").resize((32, 32), Image.Resampling.LANCZOS))
         want_gray = verify.gray_from_px32(px32[None].astype(np.float64))[0].tobytes()
-        want_colour = im.convert("RGB").resize((8, 8), Image.Resampling.BOX).tobytes()
-        assert r.thumb == want_gray + want_colour
+        rgb = im.convert("RGB")
+        if rgb.width * rgb.height <= 64 * 64:
+            small = rgb.resize((8, 8), Image.Resampling.BOX)
+        else:
+            small = rgb.resize((64, 64), Image.Resampling.NEAREST).reduce(8)
+        assert r.thumb == want_gray + small.tobytes()
     assert {"RGB", "L", "CMYK", "1", "RGBA", "P", "LA"} <= modes
+    assert [r.grayscale for r in results[-6:]] == [True, False, False] * 2
 
 
 def test_results_do_not_depend_on_the_batch(corpus) -> None:
