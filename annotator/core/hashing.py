@@ -24,6 +24,9 @@ How it stays exact and still fast:
   is recomputed with scipy exactly as imagehash does; the bits of all others cannot differ.
 * Hashes are 64-bit integers (first hash bit = most significant bit, the order of imagehash's
   hex), stored as signed int64 in SQLite; :func:`to_hex` gives imagehash's hex string.
+* Verification thumbnails (core/verify.py): the 16x16 gray part is the 2x2 means of the 32x32
+  image the pHash is taken from (no further pass over the image); the 8x8 RGB part the block
+  means of a 64x64 sample (see :func:`_colour_thumb`), written straight into a batch array.
 
 Grayscale: mode L/LA/1/I/F, or every pixel's channels within ``GRAY_TOLERANCE`` levels (JPEG
 chroma rounding makes a gray RGB JPEG differ by a level here and there).
@@ -32,7 +35,8 @@ factor that brings it nearest to 64 px (pixel units squared; computed on integer
 blurry (see annotator.core.flags.BLURRY_SHARPNESS).
 
 Speed against a plain loop of ``imagehash.phash``: README's benchmark table
-(tests/bench/bench_hash.py).
+(tests/bench/bench_hash.py); against another checkout of this code (e.g. before a change):
+``bench_hash.py --against TREE``.
 """
 
 from __future__ import annotations
@@ -53,14 +57,15 @@ from PIL import Image
 
 from annotator.core.access import read_planned
 from annotator.core.decode import open_image
-from annotator.core.verify import COLOUR_SIDE, gray_from_px32
+from annotator.core.verify import COLOUR_BYTES, COLOUR_SIDE, GRAY_BYTES, THUMB_BYTES
 
 GRAY_TOLERANCE = 2
 SHARPNESS_SIDE = 64  # sharpness is measured after box-reducing to about this many pixels
 _PRECISION_BITS = 22  # Pillow Resample.c: 32 - 8 - 2
 _TIE_TOL = 1e-3  # DCT coefficients are up to ~1e6; matmul-vs-FFT error is ~1e-9
 _SUB_PIXELS = 1 << 17  # pixels per resize step (1 MB of float64: stays in the L2 cache)
-_THIN = 4.0  # BLAS efficiency of a product with g output columns ~ g / (g + _THIN)
+_COLOUR_SAMPLE = 64  # colour thumbnails of larger images: from a 64x64 nearest-neighbour sample
+_RGB_MODES = {"RGB", "RGBA", "RGBX", "P"}  # grayscale when every pixel's channels are close
 _GRAY_MODES = {"L", "LA", "1", "I", "F", "I;16", "I;16B", "I;16L", "La"}
 
 
@@ -153,25 +158,25 @@ def _bands(in_size: int, out_size: int) -> tuple[tuple[int, int, int, int, np.nd
     """The coefficient matrix cut into bands: (o0, o1, c0, c1, coeff[o0:o1, c0:c1].T).
 
     A LANCZOS output pixel reads only ~6 * scale input pixels, so the dense product wastes most
-    of its work; groups of neighbouring outputs with their input window cut that 2-4x. BLAS is
-    inefficient on very thin products, so the group size g minimises multiply-adds weighted
-    by (1 + _THIN / g), an efficiency curve measured on this machine.
+    of its work; groups of neighbouring outputs with their input window cut that 2-4x. Groups
+    of ``_band_width`` outputs: OpenBLAS's kernels work on 4 or 8 float64 columns at a time, and
+    timing every group size from 1 to out_size (inputs of 48-400 px, 32, 9 and 8 outputs) put
+    these first or within a few % of the best everywhere; other sizes leave part of a kernel
+    idle and the dense product does 1.5-3x the work.
     """
     c = _coeff_matrix(in_size, out_size)
-    best: list[tuple[int, int, int, int, np.ndarray]] = []
-    best_cost = math.inf
-    for g in range(1, out_size + 1):
-        groups = []
-        cost = 0.0
-        for o0 in range(0, out_size, g):
-            o1 = min(o0 + g, out_size)
-            nz = np.flatnonzero((c[o0:o1] != 0).any(axis=0))
-            c0, c1 = (int(nz[0]), int(nz[-1]) + 1) if len(nz) else (0, 1)
-            groups.append((o0, o1, c0, c1, np.ascontiguousarray(c[o0:o1, c0:c1].T)))
-            cost += (o1 - o0) * (c1 - c0) * (1 + _THIN / (o1 - o0))
-        if cost < best_cost:
-            best, best_cost = groups, cost
-    return tuple(best)
+    g = _band_width(out_size)
+    groups = []
+    for o0 in range(0, out_size, g):
+        o1 = min(o0 + g, out_size)
+        nz = np.flatnonzero((c[o0:o1] != 0).any(axis=0))
+        c0, c1 = (int(nz[0]), int(nz[-1]) + 1) if len(nz) else (0, 1)
+        groups.append((o0, o1, c0, c1, np.ascontiguousarray(c[o0:o1, c0:c1].T)))
+    return tuple(groups)
+
+
+def _band_width(out_size: int) -> int:
+    return 8 if out_size >= 16 else 4
 
 
 def _round8(x: np.ndarray) -> np.ndarray:
@@ -190,16 +195,11 @@ def _round8(x: np.ndarray) -> np.ndarray:
 
 def _pass(a: np.ndarray, in_size: int, out_size: int) -> np.ndarray:
     """One Pillow resample pass along the last axis of ``a`` (rows, in_size), float64 ->
-    (rows, out_size) (possibly a transposed view); ``a`` itself when the size does not change
-    (Pillow skips that pass)."""
+    (rows, out_size); ``a`` itself when the size does not change (Pillow skips that pass)."""
     if in_size == out_size:
         return a
-    bands = _bands(in_size, out_size)
-    if len(bands) == 1:  # one dense band: BLAS is faster with the small matrix on the left
-        _, _, c0, c1, g = bands[0]
-        return _round8(np.matmul(g.T, a[:, c0:c1].T)).T
     out = np.empty((a.shape[0], out_size))
-    for o0, o1, c0, c1, g in bands:
+    for o0, o1, c0, c1, g in _bands(in_size, out_size):
         np.matmul(a[:, c0:c1], g, out=out[:, o0:o1])
     return _round8(out)
 
@@ -315,49 +315,92 @@ def _decode(data: bytes) -> tuple[Image.Image | None, str | None]:
         return None, msg.splitlines()[0][:300]
 
 
-def _bands_close(core: object) -> bool:
-    """Every pixel's R, G and B within GRAY_TOLERANCE of each other (Pillow core image)."""
+def _bands_close(core: object, tolerance: int = GRAY_TOLERANCE) -> bool:
+    """Every pixel's R, G and B within ``tolerance`` of each other (Pillow core image)."""
     r, g, b = (core.getband(k) for k in range(3))  # type: ignore[attr-defined]
     return (
-        r.chop_difference(g).getextrema()[1] <= GRAY_TOLERANCE
-        and g.chop_difference(b).getextrema()[1] <= GRAY_TOLERANCE
+        r.chop_difference(g).getextrema()[1] <= tolerance
+        and g.chop_difference(b).getextrema()[1] <= tolerance
     )
 
 
-def _is_gray(im: Image.Image) -> bool:
-    if im.mode in _GRAY_MODES:
+def _is_gray(rgb: object, thumb: object) -> bool:
+    """Every pixel of the RGB core image ``rgb`` within GRAY_TOLERANCE, its colour thumbnail
+    ``thumb`` (8x8 block means, :func:`_colour_thumb`) the cheap early exit for colourful
+    images (nearly every face): a block mean is within 1 of the true mean of its pixels (or
+    samples), so blocks of a gray image are within GRAY_TOLERANCE + 2; only when they all are
+    is the whole image checked. (Pillow's core image methods: the Image wrappers cost several
+    times more than the work here.)"""
+    if not _bands_close(thumb, GRAY_TOLERANCE + 2):
+        return False
+    return _bands_close(rgb)
+
+
+def _into(core: object, out: np.ndarray, mode: str) -> bool:
+    """Convert a Pillow core image straight into ``out`` (C-contiguous uint8: (h, w) for "L",
+    (h, w, 4) for "RGB", Pillow's own pixel layout). False where this Pillow cannot."""
+    h, w = out.shape[:2]
+    try:
+        target = Image.core.map_buffer(out, (w, h), "raw", 0, (mode, 0, 1))
+        core.convert_into(target)  # type: ignore[attr-defined]
         return True
-    if im.mode == "P":
-        im = im.convert("RGB")
-    if im.mode not in ("RGB", "RGBA", "RGBX"):
+    except (AttributeError, ValueError, TypeError):  # an older/newer Pillow: plain path
         return False
-    # Cheap early exit for colourful images (nearly every face): a 16x16 nearest-neighbour
-    # probe; only when its pixels are all gray is the whole image checked. (Pillow's core
-    # image methods: the Image wrappers cost several times more than the work here.)
-    if not _bands_close(im.im.resize((16, 16), 0)):
-        return False
-    return _bands_close(im.im)
 
 
-def _gray_pixels(im: Image.Image) -> np.ndarray:
-    """``np.asarray(im.convert("L"))``, converting straight into the array where Pillow allows
-    (the same converter, without the intermediate image and its copy out)."""
-    if im.mode in ("RGB", "RGBA", "RGBX", "L"):
+def _gray_pixels(im: Image.Image, out: np.ndarray | None = None) -> np.ndarray:
+    """``np.asarray(im.convert("L"))`` (into ``out`` when given), converting straight into the
+    array where Pillow allows (the same converter, without the intermediate image and its
+    copy out)."""
+    if out is None:
         w, h = im.size
         out = np.empty((h, w), dtype=np.uint8)
-        try:
-            target = Image.core.map_buffer(out, (w, h), "raw", 0, ("L", 0, 1))
-            im.im.convert_into(target)
-            return out
-        except (AttributeError, ValueError, TypeError):  # an older/newer Pillow: plain path
-            pass
-    return np.asarray(im if im.mode == "L" else im.convert("L"))
+    if im.mode in ("RGB", "RGBA", "RGBX", "L") and _into(im.im, out, "L"):
+        return out
+    out[...] = np.asarray(im if im.mode == "L" else im.convert("L"))
+    return out
 
 
-def _colour_thumb(im: Image.Image) -> bytes:
-    """The 8x8 RGB box reduction of the image (192 bytes; core/verify.py's colour test)."""
-    rgb = im if im.mode == "RGB" else im.convert("RGB")
-    return rgb.resize((COLOUR_SIDE, COLOUR_SIDE), Image.Resampling.BOX).tobytes()
+def _colour_thumb(rgb: object, out: np.ndarray) -> object:
+    """The 8x8 RGB block means of an RGB core image into ``out`` ((8, 8, 4) uint8: Pillow's RGB
+    layout, the 4th byte is padding); returns them as a core image too.
+
+    An image of at most 64x64 pixels: Pillow's BOX reduction (``resize((8, 8), BOX)``). A larger
+    one: a 64x64 nearest-neighbour sample, reduced by 8 (each block the rounded mean of its 8x8
+    samples). The full BOX reduction reads every pixel: ~25 of the hash stage's ~300 us per
+    image at 112 px, ~100 of ~850 at 250 px; the sample costs a third of that at 112 px and a
+    ninth at 250 px. The colour test (core/verify.py, COLOUR_MAX = 0.075) does not see the
+    difference (tests/core/test_flag_quality.py). Measured on the demo's pHash candidates (radius 8)
+    at 112 px, seed 11 (8,009 faces, 660 true copies) and seed 5 (8,288, 684), and at 250 px,
+    seed 11 (3,073, 255): the largest colour distance of true copies is 0.045 / 0.037 / 0.028
+    (0.047 / 0.037 / 0.027 with the full reduction; 0.044 at most between an old and a new
+    thumbnail of a pair), the smallest of false candidates 0.108 / 0.121 / 0.093 (0.109 /
+    0.121 / 0.093); no pair's distance moved by more than 0.01, and every pair was verified
+    the same. (A 32x32 sample moved true copies by up to 0.021; every other pixel, or Pillow's
+    ``reducing_gap``, by 0.035.)
+    """
+    w, h = rgb.size  # type: ignore[attr-defined]
+    if w * h <= _COLOUR_SAMPLE * _COLOUR_SAMPLE:
+        small = rgb.resize((COLOUR_SIDE, COLOUR_SIDE), Image.Resampling.BOX)  # type: ignore[attr-defined]
+    else:
+        k = _COLOUR_SAMPLE // COLOUR_SIDE
+        sample = rgb.resize((_COLOUR_SAMPLE, _COLOUR_SAMPLE), Image.Resampling.NEAREST)  # type: ignore[attr-defined]
+        small = sample.reduce((k, k), (0, 0, _COLOUR_SAMPLE, _COLOUR_SAMPLE))
+    if not _into(small, out, "RGB"):
+        out[..., :3] = np.asarray(Image.Image()._new(small))
+    return small
+
+
+def _gray_thumbs(px32: np.ndarray) -> np.ndarray:
+    """:func:`annotator.core.verify.gray_from_px32` (16x16 2x2 means, rounded) for the integer
+    pixels the resize gives: the sums are exact, so sum / 4 + 0.5 truncated is the same
+    rounding without its slower mean over two axes."""
+    t = px32[:, 0::2, 0::2] + px32[:, 0::2, 1::2]
+    t += px32[:, 1::2, 0::2]
+    t += px32[:, 1::2, 1::2]
+    t *= 0.25
+    t += 0.5
+    return t.astype(np.uint8).reshape(len(px32), GRAY_BYTES)
 
 
 def _sharpness(a: np.ndarray) -> np.ndarray:
@@ -367,8 +410,8 @@ def _sharpness(a: np.ndarray) -> np.ndarray:
 
     Reducing to about SHARPNESS_SIDE pixels first makes the measure comparable across
     resolutions (and cheap): a 250x250 face and a 112x112 face of the same blur score alike.
-    Computed on integers (box sums in uint16, the Laplacian of the sums in int32), exactly,
-    then scaled by 1/f**2.
+    Computed on integers (box sums in uint16, the Laplacian of the sums in int16 while it
+    fits, f <= 5, else int32), exactly, then scaled by 1/f**2.
     """
     n, h, w = a.shape
     f = max(1, min(16, round(min(h, w) / SHARPNESS_SIDE)))
@@ -384,12 +427,14 @@ def _sharpness(a: np.ndarray) -> np.ndarray:
         y = a
     if y.shape[1] < 3 or y.shape[2] < 3:
         return np.zeros(n)
-    lap = y[:, 1:-1, 1:-1].astype(np.int32)
-    lap *= -4  # the sign does not change the variance
-    lap += y[:, :-2, 1:-1]
-    lap += y[:, 2:, 1:-1]
+    if f <= 5 and y.dtype == np.uint16:  # sums <= 25 * 255: the same values as int16
+        y = y.view(np.int16)
+    else:  # |Laplacian| <= 4 * 25 * 255 < 2**15 for f <= 5
+        y = y.astype(np.int16 if f <= 5 else np.int32)
+    lap = y[:, :-2, 1:-1] + y[:, 2:, 1:-1]
     lap += y[:, 1:-1, :-2]
     lap += y[:, 1:-1, 2:]
+    lap -= y[:, 1:-1, 1:-1] * 4
     v = lap.reshape(n, -1).astype(np.float64)
     mean = v.mean(axis=1)
     var = np.einsum("ni,ni->n", v, v) / v.shape[1] - mean * mean
@@ -437,42 +482,66 @@ def _one_blas_thread() -> Iterator[None]:
             put(old)  # type: ignore[operator]
 
 
-def _measure(shape: tuple[int, int], arrays: list[np.ndarray]) -> tuple[np.ndarray, ...]:
+class _Group:
+    """A batch's decodable images of one size: their gray pixels, written straight into blocks
+    of ``step`` images (the steps :func:`_measure` works in), and their places in the batch."""
+
+    __slots__ = ("blocks", "members", "shape", "step")
+
+    def __init__(self, shape: tuple[int, int]) -> None:
+        self.shape = shape
+        self.step = max(1, _SUB_PIXELS // (shape[0] * shape[1]))
+        self.blocks: list[np.ndarray] = []
+        self.members: list[int] = []
+
+    def slot(self) -> np.ndarray:
+        """Where the next image's pixels go; it counts once :meth:`add` is called."""
+        k = len(self.members)
+        if k == len(self.blocks) * self.step:
+            self.blocks.append(np.empty((self.step, *self.shape), dtype=np.uint8))
+        return self.blocks[k // self.step][k % self.step]
+
+    def add(self, index: int) -> None:
+        self.members.append(index)
+
+
+def _measure(group: _Group) -> tuple[np.ndarray, ...]:
     """pHash, dHash (uint64), sharpness and 16x16 verification thumbnails (the 2x2 means of
-    the 32x32 image the pHash is taken from) of same-shape 8-bit gray images.
+    the 32x32 image the pHash is taken from) of a group's same-size 8-bit gray images.
 
     Images go through in small steps so the float64 pixels stay in cache for both resizes and
     the sharpness; the DCT and the bit packing then run once over the whole group.
     """
-    h, w = shape
-    n = len(arrays)
+    h, w = group.shape
+    n = len(group.members)
     px32 = np.empty((n, 32, 32))
     px98 = np.empty((n, 8, 9))
     sharp = np.empty(n)
-    step = max(1, _SUB_PIXELS // (h * w))
-    x = np.empty((min(step, n), h, w))
-    for s0 in range(0, n, step):
-        st = np.stack(arrays[s0 : s0 + step])
+    x = np.empty((min(group.step, n), h, w))
+    for s0 in range(0, n, group.step):
+        st = group.blocks[s0 // group.step][: n - s0]
+        s1 = s0 + len(st)
         xs = x[: len(st)]
         xs[...] = st
-        px32[s0 : s0 + len(st)] = _resize_f(xs, 32, 32)
-        px98[s0 : s0 + len(st)] = _resize_f(xs, 9, 8)
-        sharp[s0 : s0 + len(st)] = _sharpness(st)
+        px32[s0:s1] = _resize_f(xs, 32, 32)
+        px98[s0:s1] = _resize_f(xs, 9, 8)
+        sharp[s0:s1] = _sharpness(st)
     return (
         bits_to_uint64(phash_bits(px32)),
         bits_to_uint64(dhash_bits(px98)),
         sharp,
-        gray_from_px32(px32),
+        _gray_thumbs(px32),
     )
 
 
 def hash_images(face_ids: Sequence[int], blobs: Sequence[bytes]) -> list[HashResult]:
     """Hash a batch of images (bytes). Corrupt ones get their decoder's reason."""
     out: list[HashResult] = []
-    groups: dict[tuple[int, int], list[tuple[int, np.ndarray]]] = {}
+    groups: dict[tuple[int, int], _Group] = {}
+    colour = np.empty((len(blobs), COLOUR_SIDE, COLOUR_SIDE, 4), dtype=np.uint8)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        for fid, data in zip(face_ids, blobs, strict=True):
+        for i, (fid, data) in enumerate(zip(face_ids, blobs, strict=True)):
             r = HashResult(
                 int(fid), hashlib.sha256(data).digest(), None, None, None, None, None, None, None
             )
@@ -482,24 +551,38 @@ def hash_images(face_ids: Sequence[int], blobs: Sequence[bytes]) -> list[HashRes
                 r.corrupt = why or "cannot decode"
                 continue
             try:
-                r.width, r.height = im.size
-                r.grayscale = _is_gray(im)
-                a = _gray_pixels(im)
-                colour = _colour_thumb(im)
+                w, h = r.width, r.height = im.size
+                mode = im.mode
+                rgb = im.im if mode == "RGB" else im.convert("RGB").im if mode == "P" else None
+                if mode not in _RGB_MODES:
+                    r.grayscale = mode in _GRAY_MODES
+                g = groups.get((h, w)) or groups.setdefault((h, w), _Group((h, w)))
+                _gray_pixels(im, g.slot())
+                if rgb is None:
+                    rgb = im.convert("RGB").im
+                thumb = _colour_thumb(rgb, colour[i])
+                if r.grayscale is None:
+                    r.grayscale = _is_gray(rgb, thumb)
             except Exception as e:  # noqa: BLE001 - e.g. a mode Pillow cannot convert
                 r.corrupt = f"cannot convert to grayscale: {e}"
                 continue
-            r.thumb = colour  # the gray part goes in front of it below
-            groups.setdefault(a.shape, []).append((len(out) - 1, a))
-    for shape, members in groups.items():
+            g.add(i)
+    for g in groups.values():
         with _one_blas_thread():
-            ph, dh, sharp, thumbs = _measure(shape, [a for _, a in members])
-        for j, (idx, _) in enumerate(members):
+            ph, dh, sharp, gray = _measure(g)
+        thumbs = np.empty((len(g.members), THUMB_BYTES), dtype=np.uint8)
+        thumbs[:, :GRAY_BYTES] = gray
+        thumbs[:, GRAY_BYTES:] = colour[g.members, :, :, :3].reshape(-1, COLOUR_BYTES)
+        for idx, p, d, s, t in zip(
+            g.members,
+            ph.view(np.int64).tolist(),  # the signed int64 SQLite stores (to_signed)
+            dh.view(np.int64).tolist(),
+            sharp.tolist(),
+            thumbs,
+            strict=True,
+        ):
             r = out[idx]
-            r.phash = to_signed(int(ph[j]))
-            r.dhash = to_signed(int(dh[j]))
-            r.sharpness = float(sharp[j])
-            r.thumb = thumbs[j].tobytes() + (r.thumb or b"")
+            r.phash, r.dhash, r.sharpness, r.thumb = p, d, s, t.tobytes()
     return out
 
 
