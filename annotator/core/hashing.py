@@ -41,14 +41,10 @@ Speed against a plain loop of ``imagehash.phash``: README's benchmark table
 
 from __future__ import annotations
 
-import ctypes
-import glob
 import hashlib
 import math
-import os
 import warnings
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -56,6 +52,7 @@ import numpy as np
 from PIL import Image
 
 from annotator.core.access import read_planned
+from annotator.core.blas import one_blas_thread
 from annotator.core.decode import open_image
 from annotator.core.verify import COLOUR_BYTES, COLOUR_SIDE, GRAY_BYTES, THUMB_BYTES
 
@@ -441,47 +438,6 @@ def _sharpness(a: np.ndarray) -> np.ndarray:
     return var / float(f**4)
 
 
-@lru_cache(maxsize=1)
-def _blas_threads() -> tuple[object, object] | None:
-    """(get, set) of the thread count of numpy's bundled OpenBLAS, or None (another BLAS).
-
-    The resize products are small; OpenBLAS splitting them over threads costs more CPU than it
-    saves (twice the CPU time per image on 2 busy cores), and the scan's parallelism is its
-    worker processes. This is what threadpoolctl does, without the dependency.
-    """
-    libs = os.path.join(os.path.dirname(np.__file__), os.pardir, "numpy.libs")
-    for path in sorted(glob.glob(os.path.join(libs, "*openblas*"))):
-        try:
-            lib = ctypes.CDLL(path)
-        except OSError:
-            continue
-        for stem in ("scipy_openblas", "openblas"):
-            for suffix in ("64_", ""):
-                get = getattr(lib, f"{stem}_get_num_threads{suffix}", None)
-                put = getattr(lib, f"{stem}_set_num_threads{suffix}", None)
-                if get is not None and put is not None:
-                    get.restype = ctypes.c_int
-                    return get, put
-    return None
-
-
-@contextmanager
-def _one_blas_thread() -> Iterator[None]:
-    api = _blas_threads()
-    if api is None:
-        yield
-        return
-    get, put = api
-    old = int(get())  # type: ignore[operator]
-    if old != 1:
-        put(1)  # type: ignore[operator]
-    try:
-        yield
-    finally:
-        if old != 1:
-            put(old)  # type: ignore[operator]
-
-
 class _Group:
     """A batch's decodable images of one size: their gray pixels, written straight into blocks
     of ``step`` images (the steps :func:`_measure` works in), and their places in the batch."""
@@ -568,7 +524,7 @@ def hash_images(face_ids: Sequence[int], blobs: Sequence[bytes]) -> list[HashRes
                 continue
             g.add(i)
     for g in groups.values():
-        with _one_blas_thread():
+        with one_blas_thread():
             ph, dh, sharp, gray = _measure(g)
         thumbs = np.empty((len(g.members), THUMB_BYTES), dtype=np.uint8)
         thumbs[:, :GRAY_BYTES] = gray

@@ -6,7 +6,9 @@ duplicate only when two independent tests agree (DESIGN convention 9).
    of a 9x8 image instead of the low 8x8 DCT block), so two unrelated aligned faces that
    collide in pHash rarely collide in both.
 2. A pixel test on small thumbnails stored by the scan (448 bytes a face: the 16x16 grayscale
-   2x2 mean of the 32x32 image the pHash is taken from, then an 8x8 RGB box reduction):
+   2x2 mean of the 32x32 image the pHash is taken from, then the 8x8 RGB block means — of
+   every pixel up to 64x64 px, of a 64x64 nearest-neighbour sample above; see
+   core/hashing.py's ``_colour_thumb`` for why and what that changed):
    SSIM (5x5 windows, the usual constants) of the gray thumbnails at least ``SSIM_MIN``, and
    the colours alike: the mean absolute difference of the 8x8 RGB thumbnails, each divided by
    its own mean (so a brightness change does not count), at most ``COLOUR_MAX``. Grayscale
