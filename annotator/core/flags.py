@@ -435,6 +435,17 @@ def _pixel_test(
     )
 
 
+def _positions(face: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(positions in ``face`` of those of ``ids`` that are there, which ones are)."""
+    n = len(face)
+    forder = np.argsort(face, kind="stable")
+    fsorted = face[forder]
+    p = np.searchsorted(fsorted, ids)
+    p[p >= n] = 0
+    ok = fsorted[p] == ids if n else np.zeros(len(ids), bool)
+    return forder[p[ok]], ok
+
+
 def compute_flags(
     data: np.ndarray,
     sha_groups: Sequence[Sequence[int]] | tuple[np.ndarray, np.ndarray],
@@ -453,10 +464,12 @@ def compute_flags(
     runs on ``threads`` threads (default: one per core; NumPy and BLAS release the GIL).
     """
     out = FlagSet()
-    face = data["face_id"].astype(np.int64)
+    # views into data where the dtype already fits (no 8-byte copy a face while the search,
+    # the flag step's largest phase, runs)
+    face = data["face_id"].astype(np.int64, copy=False)
     fdt = np.int32 if len(face) == 0 or (face.min() >= 0 and face.max() < 2**31) else np.int64
     fb = _Builder(fdt)
-    ident = data["identity_id"].astype(np.int64)
+    ident = data["identity_id"].astype(np.int64, copy=False)
     n = len(data)
 
     def tick(done: int) -> None:
@@ -464,28 +477,19 @@ def compute_flags(
             progress(done, 1000)
 
     tick(0)
-    # face id -> position in data
-    forder = np.argsort(face, kind="stable")
-    fsorted = face[forder]
-
-    def pos_of(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        p = np.searchsorted(fsorted, ids)
-        p[p >= n] = 0
-        ok = fsorted[p] == ids if n else np.zeros(len(ids), bool)
-        return forder[p[ok]], ok
-
     ok = data["corrupt"] == 0
     # byte-identical decodable faces (a face that does not decode is never a duplicate)
     g_face, g_id = _sha_arrays(sha_groups)
-    g_pos, known = pos_of(g_face)
+    g_pos, known = _positions(face, g_face)
     g_id = g_id[known]
     keep = ok[g_pos]
     g_pos, g_id = g_pos[keep], g_id[keep]
-    sha_of = np.full(n, -1, dtype=np.int64)
+    sha_of = np.full(n, -1, dtype=np.int32 if len(g_id) < 2**31 else np.int64)
     sha_of[g_pos] = g_id
+    del g_face, known, keep
 
     # candidates: pHash within the radius
-    okidx = np.flatnonzero(ok)
+    okidx = np.flatnonzero(ok).astype(np.int32 if n < 2**31 else np.int64)
 
     def search_progress(done: int, total: int) -> None:
         tick(50 + int(650 * done / max(total, 1)))
