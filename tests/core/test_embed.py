@@ -226,6 +226,7 @@ def test_template_is_the_per_point_median_of_plausible_sets() -> None:
     assert (t.faces, t.sampled) == (61, 65)
     assert np.allclose(t.points, np.median(np.concatenate([pts, bad[:1]]), axis=0), atol=1e-4)
     assert np.abs(np.array(t.points) - FRONT).max() < 0.02
+    assert 0.01 < t.spread < 0.05  # planted noise sd 0.02 per coordinate
     ok = E.plausible_landmarks(np.concatenate([pts[:3], bad]))
     assert ok.tolist() == [True, True, True, True, False, False, False, False]
 
