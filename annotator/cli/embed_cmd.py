@@ -59,11 +59,12 @@ def _ctrl_c_cancels() -> Iterator[dict[str, bool]]:
 )
 @click.option(
     "--align",
-    type=click.Choice(["chip", "crop"]),
-    default="chip",
+    type=click.Choice(["template", "chip", "crop"]),
+    default="template",
     show_default=True,
-    help="chip: 5-point landmarks on the crop, then dlib's face chip; crop: the whole crop "
-    "resized as the chip.",
+    help="template: every crop mapped onto dlib's face chip by the project's template (the "
+    "median 5-point landmarks of a sample of its crops); chip: 5-point landmarks on each crop, "
+    "then dlib's face chip; crop: the whole crop resized as the chip.",
 )
 @cluster_options
 @json_option
@@ -117,6 +118,8 @@ def _report(res: EmbedResult) -> None:
         + (f", {res.failed:,} failed" if res.failed else "")
         + f"; {res.stored:,} faces have an embedding ({res.model})"
     )
+    if res.note:
+        click.echo(res.note)
     if res.corrupt_skipped:
         click.echo(f"{res.corrupt_skipped:,} corrupt faces skipped")
     if res.not_scanned:

@@ -7,8 +7,9 @@ On a demo of ``--identities`` invented people (imported and scanned first):
   ResNet), against the baseline measured in the same run on the same faces: the scan's hash
   stage (``hash_planned``: decode, SHA-256, pHash, dHash...). Reported as ms/face and the ratio.
   With ``--workers N`` also the wall time of the pool (faces/s).
-* quality — for each alignment (``chip``: landmarks + dlib's face chip; ``crop``: the whole
-  crop resized), with each face's TRUE identity from the demo's truth.json:
+* quality — for each alignment (``template``: the project's median landmarks + dlib's face
+  chip; ``chip``: each crop's own landmarks + dlib's face chip; ``crop``: the whole crop
+  resized), with each face's TRUE identity from the demo's truth.json:
   mean intra- and inter-identity distance, d' = (inter - intra) / pooled sd, nearest-centre
   accuracy (leave-one-out centres of the true identities), and for the injected
   wrong-identity faces the AUC and the precision at recall 0.8 of two scores: "distance to the
@@ -17,7 +18,7 @@ On a demo of ``--identities`` invented people (imported and scanned first):
 
     python3 tests/bench/bench_embed.py                 # 40 identities (the default demo)
     python3 tests/bench/bench_embed.py --quick         # 8 identities
-    python3 tests/bench/bench_embed.py --workers 2 --align chip
+    python3 tests/bench/bench_embed.py --workers 2 --align template
 """
 
 from __future__ import annotations
@@ -105,7 +106,7 @@ def main() -> None:
     ap.add_argument("--identities", type=int, default=40)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--workers", type=int, default=0, help="also time a pool of N workers")
-    ap.add_argument("--align", choices=["chip", "crop", "both"], default="both")
+    ap.add_argument("--align", choices=["template", "chip", "crop", "all"], default="all")
     a = ap.parse_args()
     n_ident = 8 if a.quick else a.identities
 
@@ -137,7 +138,7 @@ def main() -> None:
         base = (_cpu() - c0) / len(ids) * 1000
         fb.close()
 
-        aligns = ["chip", "crop"] if a.align == "both" else [a.align]
+        aligns = ["template", "chip", "crop"] if a.align == "all" else [a.align]
         for align in aligns:
             c0, t0 = _cpu(), time.perf_counter()
             res = E.embed(p, workers=1, align=align)
@@ -147,7 +148,7 @@ def main() -> None:
                 f"{align}: {cpu:.1f} ms CPU per face per core ({wall:.1f} ms wall), "
                 f"{cpu / base:.1f}x the hash stage ({base:.2f} ms/face)"
             )
-            faces, idents, vecs = store.load_embeddings(p, E.model_id(align))
+            faces, idents, vecs = store.load_embeddings(p, res.model)
             filed = np.array([key_of[int(i)] for i in idents])
             lines = [line_of[int(f)] for f in faces]
             true = np.array(

@@ -138,7 +138,7 @@ def test_identity_option_and_unreviewed_first(demo_db, tmp_path) -> None:
     with open_project(_copy(src, tmp_path)) as p:
         keys = [r[0] for r in p.conn.execute("SELECT key FROM identities ORDER BY id")]
         ident = store.identity_ids_of_keys(p, keys[1:2])[0]
-        model = E.model_id()
+        model = E.model_id("crop")  # no embedding yet: any model's work is every face
         # the order of the work: unreviewed identities first
         with p.tx() as c:  # test set-up only: mark the first identity reviewed
             c.execute("UPDATE identities SET reviewed = 1 WHERE key = ?", (keys[0],))
@@ -149,7 +149,7 @@ def test_identity_option_and_unreviewed_first(demo_db, tmp_path) -> None:
         assert pos and pos == list(range(len(order) - len(pos), len(order)))  # all at the end
 
         res = E.embed(p, identity_keys=[keys[1]], workers=1)
-        stored = store.load_embeddings(p, model)
+        stored = store.load_embeddings(p, res.model)
         assert res.embedded > 0 and set(stored[1].tolist()) == set(ident)
         with pytest.raises(AnnotatorError, match="no identity with key 'm.nope'"):
             E.embed(p, identity_keys=["m.nope"], workers=1)
@@ -187,9 +187,162 @@ def test_undecodable_face_is_stored_as_failed() -> None:
 
 
 def test_model_id_names_the_alignment() -> None:
-    assert E.model_id("chip") != E.model_id("crop")
+    t1 = E.Template(((0.7, 0.42), (0.58, 0.43), (0.29, 0.43), (0.4, 0.43), (0.49, 0.64)))
+    t2 = E.Template(((0.7, 0.42), (0.58, 0.43), (0.29, 0.43), (0.4, 0.43), (0.49, 0.66)))
+    ids = {E.model_id("chip"), E.model_id("crop"), E.model_id("template", t1)}
+    assert len(ids) == 3 and E.DEFAULT_ALIGN == "template"
+    assert E.model_id("template", t1).startswith("dlib_resnet_v1/sp5/tmpl150p0.25/")
+    # the template's points are in the id: two templates never share vectors
+    assert E.model_id("template", t1) != E.model_id("template", t2)
+    assert E.model_id("template", t1) == E.model_id("template", E.Template(t1.points, 7, 9))
     with pytest.raises(AnnotatorError):
         E.model_id("sideways")
+    with pytest.raises(AnnotatorError, match="needs the project's template"):
+        E.model_id("template")
+
+
+# -- the template alignment --------------------------------------------------------------------
+FRONT = np.array([[0.70, 0.42], [0.58, 0.43], [0.29, 0.43], [0.40, 0.43], [0.49, 0.64]])
+
+
+def _planted(n: int, seed: int = 0, noise: float = 0.02) -> np.ndarray:
+    return FRONT + np.random.default_rng(seed).normal(0, noise, (n, 5, 2))
+
+
+def test_template_is_the_per_point_median_of_plausible_sets() -> None:
+    pts = _planted(60)
+    # erratic detections: eyes on the hair, a collapsed set, one off the crop, a failure
+    bad = np.array(
+        [
+            FRONT + [0.0, -0.35],  # all points shifted up: still plausible, the median holds
+            np.full((5, 2), 0.5),  # collapsed: not plausible
+            FRONT + [2.0, 0.0],  # off the crop
+            np.full((5, 2), np.nan),  # landmarks not taken (unreadable face)
+            FRONT[[2, 3, 0, 1, 4]],  # eyes swapped (mirror): not plausible
+        ]
+    )
+    t = E.template_from_landmarks(np.concatenate([pts, bad]))
+    assert t is not None and len(t.points) == 5 and all(len(p) == 2 for p in t.points)
+    assert (t.faces, t.sampled) == (61, 65)
+    assert np.allclose(t.points, np.median(np.concatenate([pts, bad[:1]]), axis=0), atol=1e-4)
+    assert np.abs(np.array(t.points) - FRONT).max() < 0.02
+    assert 0.01 < t.spread < 0.05  # planted noise sd 0.02 per coordinate
+    ok = E.plausible_landmarks(np.concatenate([pts[:3], bad]))
+    assert ok.tolist() == [True, True, True, True, False, False, False, False]
+
+
+def test_a_few_wild_detections_do_not_move_the_median() -> None:
+    pts = _planted(40, seed=1)
+    wild = _planted(15, seed=2, noise=0.0) + np.array([0.12, 0.1])  # 27 % of the sets
+    clean = E.template_from_landmarks(pts)
+    mixed = E.template_from_landmarks(np.concatenate([pts, wild]))
+    assert clean is not None and mixed is not None
+    assert np.abs(np.array(mixed.points) - np.array(clean.points)).max() < 0.05
+
+
+def test_too_few_plausible_sets_give_no_template() -> None:
+    assert E.template_from_landmarks(np.empty((0, 5, 2))) is None
+    assert E.template_from_landmarks(_planted(E.TEMPLATE_MIN - 1)) is None
+    assert E.template_from_landmarks(np.full((50, 5, 2), np.nan)) is None
+    assert E.template_from_landmarks(_planted(E.TEMPLATE_MIN)) is not None
+    assert E.template_from_landmarks(_planted(3), min_faces=3) is not None
+
+
+def test_template_json_round_trip_and_bad_text() -> None:
+    t = E.template_from_landmarks(_planted(20))
+    assert t is not None and E.Template.from_json(t.to_json()) == t
+    for bad in ('{"points": [[0.5, 0.5]]}', "{}", "[1, 2]"):
+        with pytest.raises((ValueError, KeyError, TypeError)):
+            E.Template.from_json(bad)
+
+
+def test_sample_is_spread_evenly_and_bounded() -> None:
+    ids = list(range(1000, 2000))
+    s = E.sample_evenly(ids, 100)
+    assert len(s) == 100 and s[0] == 1000 and s[-1] == 1999 and s == sorted(set(s))
+    assert max(np.diff(s)) <= 11
+    assert E.sample_evenly(ids[:30], 100) == ids[:30] and E.sample_evenly([], 5) == []
+
+
+def test_template_chip_is_one_similarity_map_onto_dlibs_chip() -> None:
+    """Every crop of a size gets the same chip geometry: a crop whose content is shifted by
+    the template's own offset gives a shifted chip, not a re-detected one."""
+    E.load_models(*E.require_extra())
+    t = E.Template(tuple(map(tuple, FRONT.tolist())))
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 255, (112, 112, 3), dtype=np.uint8)
+    chip = E.face_chip(img, "template", t)
+    assert chip.shape == (150, 150, 3) and chip.dtype == np.uint8
+    # the same crop size -> the same map; another image -> its own pixels through that map
+    other = rng.integers(0, 255, (112, 112, 3), dtype=np.uint8)
+    mix = img.copy()
+    mix[:, 56:] = other[:, 56:]
+    a, b, c = (E.face_chip(x, "template", t) for x in (img, other, mix))
+    assert np.array_equal(c[:, :40], a[:, :40]) and np.array_equal(c[:, -40:], b[:, -40:])
+    with pytest.raises(ValueError):
+        E.face_chip(img, "template", None)
+
+
+def test_landmarks_of_planned_faces_leave_unreadable_ones_out(demo_db) -> None:
+    from annotator.core.access import FaceBytes, ReadItem
+
+    src, _ = demo_db
+    E.load_models(E.require_extra()[0], None)
+    with open_project(src) as p:
+        ids = store.faces_to_embed(p, "")[:4].tolist()
+        fb = FaceBytes(p)
+        plan = list(fb.plan(ids))
+        fb.close()
+    plan.append(ReadItem(99, "/nonexistent/x.tsv", "msceleb", 0, 10, None, "x.tsv:1"))
+    rows, errors = E.landmarks_planned(plan)
+    assert [r[0] for r in rows] == ids and [e[0] for e in errors] == [99]
+    pts = E.landmark_array(rows, len(plan))
+    assert pts.shape == (5, 5, 2)
+    assert np.isfinite(pts[:4]).all() and np.isnan(pts[4]).all()
+    assert ((pts[:4] >= 0) & (pts[:4] <= 1)).all()
+
+
+def test_embed_estimates_the_template_once_and_reuses_it(embedded, demo_db, tmp_path) -> None:
+    db, _truth, res = embedded
+    assert res.align == "template" and res.template is not None and res.note == ""
+    assert res.model == E.model_id("template", res.template)
+    assert res.as_dict()["template"]["points"] == [list(p) for p in res.template.points]
+    with open_project(db) as p:
+        assert E.stored_template(p) == res.template
+    # a fresh copy (no template yet) estimates the same template from the same faces
+    src, _ = demo_db
+    with open_project(_copy(src, tmp_path)) as p:
+        ident = p.conn.execute("SELECT key FROM identities ORDER BY id LIMIT 1").fetchone()[0]
+        first = E.embed(p, identity_keys=[ident], workers=1)
+        assert first.template == res.template
+        # a template stored by an earlier run is used as it is, even when other faces now
+        # would give another median: the model id, and so the vectors, stay valid
+        moved = E.Template(tuple((x + 0.01, y) for x, y in res.template.points), 1, 1)
+        p.set_meta(E.TEMPLATE_META, moved.to_json())
+        again = E.embed(p, identity_keys=[ident], workers=1)
+        assert again.template == moved and again.model != first.model
+        assert again.todo == first.todo  # the faces are embedded again under the new id
+        assert store.counts(p, first.model)["ok"] == 0
+        assert store.counts(p, again.model)["ok"] == first.embedded
+
+
+def test_no_template_falls_back_to_crop(demo_db, tmp_path, monkeypatch) -> None:
+    """Landmarks that fail (or too few faces) leave the project without a template: the run
+    embeds with ``crop``, says so, stores no template, and a later run tries again."""
+    src, _ = demo_db
+    monkeypatch.setattr(E, "landmarks_planned", lambda items: ([], []))  # every face failed
+    with open_project(_copy(src, tmp_path)) as p:
+        key = p.conn.execute("SELECT key FROM identities ORDER BY id LIMIT 1").fetchone()[0]
+        res = E.embed(p, identity_keys=[key], workers=1)
+        assert res.align == "crop" and res.template is None and res.model == E.model_id("crop")
+        assert res.note.startswith("no template: 0 of ") and "--align crop" in res.note
+        assert res.embedded > 0 and E.stored_template(p) is None
+        p.set_meta(E.TEMPLATE_META, "not json")  # an unreadable template: estimated again
+        assert E.stored_template(p) is None
+        monkeypatch.undo()
+        again = E.embed(p, identity_keys=[key], workers=1)
+        assert again.align == "template" and again.template is not None
+        assert E.stored_template(p) == again.template
 
 
 def test_float16_blob_round_trip() -> None:
@@ -208,7 +361,7 @@ def test_unscanned_and_corrupt_faces_are_not_in_the_work(demo_db, tmp_path) -> N
         with p.tx() as c:  # test set-up only: two faces not scanned
             c.execute("DELETE FROM face_hashes WHERE face_id IN (?, ?)", (ids[0], ids[1]))
         scope = store.scan_counts(p)
-        todo = set(store.faces_to_embed(p, E.model_id()).tolist())
+        todo = set(store.faces_to_embed(p, E.model_id("crop")).tolist())
         corrupt = {
             r[0]
             for r in p.conn.execute("SELECT face_id FROM face_hashes WHERE corrupt IS NOT NULL")
