@@ -461,7 +461,8 @@ def compute_flags(
     arrays. ``thumbs_of(face_ids)``: (the (k, 256) uint8 verification thumbnails of those faces,
     which of them have one) (``annotator.store.flags.load_thumbs``), asked once for the faces of the candidate pairs
     that pass the cheap test. ``progress(done, total)`` runs from 0 to 1000. The pixel test
-    runs on ``threads`` threads (default: one per core; NumPy and BLAS release the GIL).
+    and the candidate search run on ``threads`` threads (default: one per core; NumPy and BLAS
+    release the GIL).
     """
     out = FlagSet()
     # views into data where the dtype already fits (no 8-byte copy a face while the search,
@@ -489,13 +490,19 @@ def compute_flags(
     del g_face, known, keep
 
     # candidates: pHash within the radius
+    threads = threads if threads is not None else (os.cpu_count() or 1)
     okidx = np.flatnonzero(ok).astype(np.int32 if n < 2**31 else np.int64)
 
     def search_progress(done: int, total: int) -> None:
         tick(50 + int(650 * done / max(total, 1)))
 
     i, j, d = pairs_within(
-        data["phash"][okidx], radius, progress=search_progress, cancelled=cancelled, ordered=False
+        data["phash"][okidx],
+        radius,
+        progress=search_progress,
+        cancelled=cancelled,
+        ordered=False,
+        threads=threads,
     )
     out.pairs = len(i)
     tick(700)
@@ -546,7 +553,6 @@ def compute_flags(
     # even where copies are many
     kept: list[tuple[np.ndarray, ...]] = []
     done = 0
-    threads = threads if threads is not None else (os.cpu_count() or 1)
     pool = ThreadPoolExecutor(threads) if threads > 1 else None
     try:
         with one_blas_thread():  # once for all threads (the setting is process-wide)

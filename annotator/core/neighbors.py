@@ -32,6 +32,8 @@ hashes on), d uint8 — 9 bytes a pair, so the 10**8 pairs of 10M clustered hash
 from __future__ import annotations
 
 import math
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import combinations
@@ -304,9 +306,12 @@ class _Search:
         progress: ProgressFn | None,
         cancelled: CancelledFn | None,
         ordered: bool = True,
+        threads: int = 1,
     ) -> None:
         self.h, self.R = h, R
         self.ordered = ordered
+        self.threads = max(1, int(threads))
+        self.lock = threading.Lock()  # the output and the counters, shared by the threads
         self.out = _Pairs(len(h))
         offs = offsets(widths)
         self.tables = [
@@ -315,6 +320,7 @@ class _Search:
         self.progress, self.cancelled = progress, cancelled
         self.total = sum(n_patterns(b, t) for _, b, t in self.tables)
         self.done = 0
+        self.stop = False  # set when one thread's bit failed: the others stop too
         self.candidates = 0  # counters for the cost model (tests/bench)
         self.probes = 0
 
@@ -352,36 +358,60 @@ class _Search:
         self._tick(1)
         if t == 0:
             return
+        if self.threads == 1:
+            for hb in range(tab.b):
+                self._tick(self._probe_bit(tab, t, hb, earlier, _PROBE_BATCH))
+            return
+        # bits on a thread pool (NumPy releases the GIL in the work); each thread's batches
+        # are smaller so the temporaries stay those of one thread; progress from this thread
+        batch = max(1 << 16, _PROBE_BATCH // self.threads)
+        with ThreadPoolExecutor(self.threads) as pool:
+            futs = [pool.submit(self._probe_bit, tab, t, hb, earlier, batch) for hb in range(tab.b)]
+            try:
+                for f in futs:
+                    self._tick(f.result())
+            finally:
+                self.stop = True  # a failed or cancelled bit stops the others early
+                for f in futs:
+                    f.cancel()
+            self.stop = False
+
+    def _probe_bit(
+        self, tab: _Table, t: int, hb: int, earlier: list[tuple[np.uint64, int]], batch: int
+    ) -> int:
+        """Probe every key with bit ``hb`` clear against the keys that differ from it in bit
+        ``hb`` and at most t - 1 lower bits (each bucket pair once); returns the patterns done."""
+        self._check()
         uk = tab.uk
-        for hb in range(tab.b):
-            self._check()
-            pats = patterns(hb, t - 1) | np.int64(1 << hb)
-            aidx = np.flatnonzero(((uk >> hb) & 1) == 0)
-            if not len(aidx):
-                self._tick(len(pats))
-                continue
-            ak = uk[aidx]
-            per = max(1, _PROBE_BATCH // len(aidx))
-            for p0 in range(0, len(pats), per):
-                pb = pats[p0 : p0 + per]
-                tgt = (ak[None, :] ^ pb[:, None]).reshape(-1)
-                bj = np.take(tab.bid, tgt)
+        pats = patterns(hb, t - 1) | np.int64(1 << hb)
+        aidx = np.flatnonzero(((uk >> hb) & 1) == 0)
+        if not len(aidx):
+            return len(pats)
+        ak = uk[aidx]
+        per = max(1, batch // len(aidx))
+        for p0 in range(0, len(pats), per):
+            if self.stop:
+                raise InterruptedError("cancelled")
+            pb = pats[p0 : p0 + per]
+            tgt = (ak[None, :] ^ pb[:, None]).reshape(-1)
+            bj = np.take(tab.bid, tgt)
+            with self.lock:
                 self.probes += len(tgt)
-                hit = np.flatnonzero(bj >= 0)
-                bj = bj[hit]
-                ai = aidx[hit % len(aidx)] if len(pb) > 1 else aidx[hit]
-                ca, cb = np.take(tab.cu, ai), np.take(tab.cu, bj)
-                sa, sb = np.take(tab.su, ai), np.take(tab.su, bj)
-                one = (ca == 1) & (cb == 1)  # most bucket pairs: one candidate, no expansion
-                if one.all():
-                    self._pairs(tab, sa, sb, earlier)
-                else:
-                    k = np.flatnonzero(one)
-                    self._pairs(tab, sa[k], sb[k], earlier)
-                    k = np.flatnonzero(~one)
-                    pa, sb, cb = _bucket_pairs_to_ranges(sa[k], ca[k], sb[k], cb[k])
-                    self._ranges(tab, pa, sb, cb, earlier)
-                self._tick(len(pb))
+            hit = np.flatnonzero(bj >= 0)
+            bj = bj[hit]
+            ai = aidx[hit % len(aidx)] if len(pb) > 1 else aidx[hit]
+            ca, cb = np.take(tab.cu, ai), np.take(tab.cu, bj)
+            sa, sb = np.take(tab.su, ai), np.take(tab.su, bj)
+            one = (ca == 1) & (cb == 1)  # most bucket pairs: one candidate, no expansion
+            if one.all():
+                self._pairs(tab, sa, sb, earlier)
+            else:
+                k = np.flatnonzero(one)
+                self._pairs(tab, sa[k], sb[k], earlier)
+                k = np.flatnonzero(~one)
+                pa, sb, cb = _bucket_pairs_to_ranges(sa[k], ca[k], sb[k], cb[k])
+                self._ranges(tab, pa, sb, cb, earlier)
+        return len(pats)
 
     def _ranges(
         self,
@@ -431,7 +461,8 @@ class _Search:
                 qx = q[:k] + x if x else q[:k]
                 hx = np.take(tab.hs, qx)
                 hx ^= ha[:k]
-                self.candidates += k
+                with self.lock:
+                    self.candidates += k
                 d = popcount(hx)
                 ok = np.flatnonzero(d <= self.R)
                 if len(ok):
@@ -445,7 +476,8 @@ class _Search:
         """Verify the candidate pairs (ia[k], ib[k]) (sorted positions)."""
         if not len(ia):
             return
-        self.candidates += len(ia)
+        with self.lock:
+            self.candidates += len(ia)
         x = np.take(tab.hs, ia)
         x ^= np.take(tab.hs, ib)
         d = popcount(x)
@@ -491,7 +523,9 @@ class _Search:
             for mask, te in earlier:
                 keep &= popcount(x & mask) > te
             d, ia, ib = d[keep], ia[keep], ib[keep]
-        self.out.add(np.take(tab.idx, ia), np.take(tab.idx, ib), d)
+        a, b = np.take(tab.idx, ia), np.take(tab.idx, ib)
+        with self.lock:
+            self.out.add(a, b, d)
 
 
 def table_pairs(
@@ -502,12 +536,14 @@ def table_pairs(
     progress: ProgressFn | None = None,
     cancelled: CancelledFn | None = None,
     ordered: bool = True,
+    threads: int = 1,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """All pairs within R with the given block layout (see module docstring); sorted by
-    (i, j) unless ``ordered`` is False (less memory: see :meth:`_Pairs.finish`)."""
+    (i, j) unless ``ordered`` is False (less memory: see :meth:`_Pairs.finish`); a table's
+    probing on ``threads`` threads."""
     widths, thresholds = tuple(widths), tuple(thresholds)
     check_layout(widths, thresholds, R)
-    return _Search(as_uint64(h), R, widths, thresholds, progress, cancelled, ordered).run()
+    return _Search(as_uint64(h), R, widths, thresholds, progress, cancelled, ordered, threads).run()
 
 
 # -- planning -----------------------------------------------------------------------------------
@@ -647,13 +683,14 @@ def pairs_within(
     cancelled: CancelledFn | None = None,
     force: Plan | None = None,
     ordered: bool = True,
+    threads: int = 1,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """All pairs (i < j) of ``h`` (uint64 or int64 hashes) with Hamming distance <= R.
 
     Exactly the brute-force answer, sorted by (i, j); with ``ordered=False`` the same pairs
     in no particular order, for callers that do not need it (the flag step): the table
-    search's peak memory is then 9 bytes a pair less the sort's copies. The method is chosen
-    by :func:`plan`.
+    search's peak memory is then 9 bytes a pair less the sort's copies. ``threads``: the table
+    search probes on that many threads (the same answer). The method is chosen by :func:`plan`.
     """
     if not 0 <= R <= 64:
         raise ValueError("radius must be between 0 and 64")
@@ -661,7 +698,7 @@ def pairs_within(
     pl = force or plan(h, R)
     if pl.method == "brute":
         return brute_force_pairs(h, R, cancelled, progress)
-    return table_pairs(h, R, pl.widths, pl.thresholds, progress, cancelled, ordered)
+    return table_pairs(h, R, pl.widths, pl.thresholds, progress, cancelled, ordered, threads)
 
 
 # -- synthetic data for tests and benches ---------------------------------------------------------

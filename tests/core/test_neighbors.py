@@ -73,6 +73,12 @@ def test_clustered_tables_at_scale_equal_brute_force(R: int, monkeypatch) -> Non
     assert len(i) > 4 * 256
     o = np.lexsort((j, i))
     assert _same((i[o], j[o], d[o]), bf)
+    # a table's probing on threads (small batches: many per thread): the same pairs
+    monkeypatch.setattr(N, "_PROBE_BATCH", 1 << 12)
+    assert _same(N.pairs_within(h, R, force=pl, threads=3), bf)
+    i, j, d = N.pairs_within(h, R, force=pl, ordered=False, threads=2)
+    o = np.lexsort((j, i))
+    assert _same((i[o], j[o], d[o]), bf)
 
 
 LAYOUTS = [
@@ -150,6 +156,21 @@ def test_progress_and_cancel() -> None:
     assert [d for d, _ in seen] == sorted(d for d, _ in seen)
     with pytest.raises(InterruptedError):
         N.pairs_within(h, 4, cancelled=lambda: True)
+    # on threads: progress still whole and in order; a cancel midway stops every thread
+    seen.clear()
+    N.table_pairs(
+        h, 4, (22, 21, 21), (2, 1, -1), progress=lambda d, t: seen.append((d, t)), threads=2
+    )
+    assert seen and seen[-1][0] == seen[-1][1]
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen)
+    calls = [0]
+
+    def later() -> bool:
+        calls[0] += 1
+        return calls[0] > 3
+
+    with pytest.raises(InterruptedError):
+        N.table_pairs(h, 4, (22, 21, 21), (2, 1, -1), cancelled=later, threads=2)
 
 
 def test_signed_input_and_plan() -> None:
