@@ -88,7 +88,6 @@ from __future__ import annotations
 
 import importlib.util
 import io
-import os
 import threading
 import time
 from collections.abc import Sequence
@@ -100,7 +99,7 @@ import numpy as np
 
 from annotator.core import identity_check
 from annotator.core.access import FaceBytes, FaceReadError, ReadItem, read_planned
-from annotator.core.workers import process_pool, run_chunks
+from annotator.core.workers import process_pool, run_chunks, usable_cores
 from annotator.model import AnnotatorError, CancelledFn, ProgressFn, never_cancelled
 from annotator.store import embeddings as store
 from annotator.store.db import Project
@@ -554,7 +553,7 @@ def embed(
         if progress:
             progress(done, total)
 
-    n_workers = workers if workers is not None else (os.cpu_count() or 1)
+    n_workers = workers if workers is not None else usable_cores()
     try:
         if total == 0:
             pass

@@ -47,7 +47,6 @@ of that kind); flagged_count = faces with any flag.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -57,6 +56,7 @@ import numpy as np
 from annotator.core import verify
 from annotator.core.blas import one_blas_thread
 from annotator.core.neighbors import pairs_within
+from annotator.core.workers import usable_cores
 from annotator.model import CancelledFn, ProgressFn
 
 DEFAULT_RADIUS = 8
@@ -65,6 +65,8 @@ VERIFY_CHUNK = 1 << 19  # candidate pairs per slice of the pixel test (at most):
 # thumbnails (448 bytes a face, at most 2 faces a pair) stay under ~0.5 GB
 VERIFY_FIRST = 1 << 15  # the first slice; each next one twice as large
 PIXEL_PART = 1 << 14  # pairs per thread task of the pixel test
+MAX_THREADS = 8  # threads of the search and the pixel test at most (each adds temporaries)
+THUMB_BLOCK = 1 << 18  # faces per read of the thumbnails (a cancel check between reads)
 THUMB_BUDGET = 1 << 30  # bytes of thumbnails read at once for the pixel test (~2.4M faces)
 FACE_CHUNK = 1 << 18  # faces per slice of the majority-hash bit matrix
 TINY_PX = 48
@@ -435,6 +437,23 @@ def _pixel_test(
     )
 
 
+def _read_thumbs(
+    thumbs_of: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
+    ids: np.ndarray,
+    cancelled: CancelledFn | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``thumbs_of(ids)`` in blocks of THUMB_BLOCK faces, with a cancel check between them."""
+    thumbs = np.empty((len(ids), verify.THUMB_BYTES), np.uint8)
+    present = np.empty(len(ids), bool)
+    for s in range(0, len(ids), THUMB_BLOCK):
+        if cancelled and cancelled():
+            raise InterruptedError
+        thumbs[s : s + THUMB_BLOCK], present[s : s + THUMB_BLOCK] = thumbs_of(
+            ids[s : s + THUMB_BLOCK]
+        )
+    return thumbs, present
+
+
 def _positions(face: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(positions in ``face`` of those of ``ids`` that are there, which ones are)."""
     n = len(face)
@@ -461,8 +480,8 @@ def compute_flags(
     arrays. ``thumbs_of(face_ids)``: (the (k, 256) uint8 verification thumbnails of those faces,
     which of them have one) (``annotator.store.flags.load_thumbs``), asked once for the faces of the candidate pairs
     that pass the cheap test. ``progress(done, total)`` runs from 0 to 1000. The pixel test
-    and the candidate search run on ``threads`` threads (default: one per core; NumPy and BLAS
-    release the GIL).
+    and the candidate search run on ``threads`` threads (default: one per usable core, at most
+    MAX_THREADS; NumPy and BLAS release the GIL).
     """
     out = FlagSet()
     # views into data where the dtype already fits (no 8-byte copy a face while the search,
@@ -490,7 +509,7 @@ def compute_flags(
     del g_face, known, keep
 
     # candidates: pHash within the radius
-    threads = threads if threads is not None else (os.cpu_count() or 1)
+    threads = threads if threads is not None else min(MAX_THREADS, usable_cores())
     okidx = np.flatnonzero(ok).astype(np.int32 if n < 2**31 else np.int64)
 
     def search_progress(done: int, total: int) -> None:
@@ -526,17 +545,24 @@ def compute_flags(
         d[kept_n : kept_n + k] = d[s : s + PAIR_CHUNK][m]
         kept_n += k
     del okp
-    # the survivors in arrays of their own size (the search's buffers are freed)
-    i, j, d = i[:kept_n].copy(), j[:kept_n].copy(), d[:kept_n].copy()
+    # the survivors in arrays of their own size, one at a time (each search buffer is freed
+    # before the next copy is made)
+    i = i[:kept_n].copy()
+    j = j[:kept_n].copy()
+    d = d[:kept_n].copy()
     # thumbnails: read once for every face the surviving candidates name when they fit in
     # THUMB_BUDGET (each face is then read once, whatever its number of pairs), else per slice
     # of the pixel test below (bounded memory; a face in many slices is read again)
-    all_faces = np.unique(np.concatenate([i, j])) if len(i) else np.zeros(0, i.dtype)
+    named = np.zeros(n, bool)  # a byte a face, not a sorted copy of the pairs
+    named[i] = True
+    named[j] = True
+    all_faces = np.flatnonzero(named).astype(i.dtype)
+    del named
     if len(all_faces) and thumbs_of is None:
         raise ValueError("near-duplicate candidates need thumbnails (thumbs_of)")
     cached = None
     if 0 < len(all_faces) * verify.THUMB_BYTES <= THUMB_BUDGET and thumbs_of is not None:
-        cached = (all_faces, *thumbs_of(face[all_faces]))
+        cached = (all_faces, *_read_thumbs(thumbs_of, face[all_faces], cancelled))
     del all_faces
     # groups start from the byte-identical copies (decodable ones; see sha_of)
     sha_edges = (np.zeros(0, np.int64), np.zeros(0, np.int64))

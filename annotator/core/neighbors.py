@@ -149,6 +149,7 @@ class _Pairs:
         lo |= hi
         lo |= d
         if len(lo) >= _PART // 2:
+            self._flush()  # what is staged goes first: the output keeps the order of the adds
             self.parts.append((lo,))
             return
         if self.fill + len(lo) > len(self.stage):
@@ -186,7 +187,8 @@ class _Pairs:
                     j[at:e] = (q >> 7) & ((1 << 28) - 1)
                     i[at:e] = q >> 35
                     at = e
-                del p
+                    del q
+                del p  # this part's memory goes back now
             return i, j, d
         if self.packed:
             self._flush()
@@ -311,7 +313,11 @@ class _Search:
         self.h, self.R = h, R
         self.ordered = ordered
         self.threads = max(1, int(threads))
-        self.lock = threading.Lock()  # the output and the counters, shared by the threads
+        # on threads, each thread's chunk of candidates is smaller: the temporaries stay about
+        # those of one thread, whatever the core count
+        self.chunk = _CHUNK if self.threads == 1 else max(1 << 18, _CHUNK // self.threads)
+        self.lock = threading.Lock()  # the counters, shared by the threads
+        self.local = threading.local()  # .out: the pairs of the bit a thread is probing
         self.out = _Pairs(len(h))
         offs = offsets(widths)
         self.tables = [
@@ -366,15 +372,31 @@ class _Search:
         # are smaller so the temporaries stay those of one thread; progress from this thread
         batch = max(1 << 16, _PROBE_BATCH // self.threads)
         with ThreadPoolExecutor(self.threads) as pool:
-            futs = [pool.submit(self._probe_bit, tab, t, hb, earlier, batch) for hb in range(tab.b)]
+            futs = [pool.submit(self._bit_apart, tab, t, hb, earlier, batch) for hb in range(tab.b)]
             try:
-                for f in futs:
-                    self._tick(f.result())
+                for f in futs:  # each bit's pairs join the output in bit order, as on one thread
+                    done, parts = f.result()
+                    self.out._flush()
+                    self.out.parts.extend(parts)
+                    self._tick(done)
             finally:
                 self.stop = True  # a failed or cancelled bit stops the others early
                 for f in futs:
                     f.cancel()
             self.stop = False
+
+    def _bit_apart(
+        self, tab: _Table, t: int, hb: int, earlier: list[tuple[np.uint64, int]], batch: int
+    ) -> tuple[int, list[tuple[np.ndarray, ...]]]:
+        """:meth:`_probe_bit` on a thread, its pairs collected apart: (patterns done, parts)."""
+        own = _Pairs(self.out.n)
+        self.local.out = own
+        try:
+            done = self._probe_bit(tab, t, hb, earlier, batch)
+        finally:
+            self.local.out = None
+        own._flush()
+        return done, own.parts
 
     def _probe_bit(
         self, tab: _Table, t: int, hb: int, earlier: list[tuple[np.uint64, int]], batch: int
@@ -438,7 +460,7 @@ class _Search:
         start = 0
         while start < len(pa):
             base = int(cum[start - 1]) if start else 0
-            end = int(np.searchsorted(cum, base + _CHUNK, side="right"))
+            end = int(np.searchsorted(cum, base + self.chunk, side="right"))
             end = max(end, start + 1)
             p, q, c = pa[start:end], sb[start:end], cb[start:end]
             start = end
@@ -497,7 +519,7 @@ class _Search:
         start = 0
         while start < len(pa):
             base = int(cum[start - 1]) if start else 0
-            end = int(np.searchsorted(cum, base + _CHUNK, side="right"))
+            end = int(np.searchsorted(cum, base + self.chunk, side="right"))
             end = max(end, start + 1)
             c = cb[start:end]
             total = int(cum[end - 1]) - base
@@ -523,9 +545,8 @@ class _Search:
             for mask, te in earlier:
                 keep &= popcount(x & mask) > te
             d, ia, ib = d[keep], ia[keep], ib[keep]
-        a, b = np.take(tab.idx, ia), np.take(tab.idx, ib)
-        with self.lock:
-            self.out.add(a, b, d)
+        out = getattr(self.local, "out", None)
+        (self.out if out is None else out).add(np.take(tab.idx, ia), np.take(tab.idx, ib), d)
 
 
 def table_pairs(

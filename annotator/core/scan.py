@@ -8,7 +8,6 @@ and read the bytes themselves) with a bounded number of chunks in flight.
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -19,7 +18,7 @@ from annotator.core import flags as flag_rules
 from annotator.core import identity_check
 from annotator.core.access import FaceBytes
 from annotator.core.hashing import HashResult, hash_planned
-from annotator.core.workers import process_pool, run_chunks
+from annotator.core.workers import process_pool, run_chunks, usable_cores
 from annotator.model import AnnotatorError, CancelledFn, ProgressFn, never_cancelled
 from annotator.store import faces as faces_store
 from annotator.store import flags as flags_store
@@ -122,7 +121,7 @@ def hash_faces(
         progress(0, total)
     if total == 0:
         return res
-    workers = workers if workers is not None else (os.cpu_count() or 1)
+    workers = workers if workers is not None else usable_cores()
     fb = FaceBytes(project)
     chunks = (todo[s : s + CHUNK].tolist() for s in range(0, total, CHUNK))
     done = 0

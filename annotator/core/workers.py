@@ -73,6 +73,15 @@ def _start_worker(parent: int, init: Callable[..., Any] | None, args: tuple[Any,
         init(*args)
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity, e.g. a container's or taskset's
+    share, where the OS reports it; else every core)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
 @contextlib.contextmanager
 def single_blas_thread() -> Iterator[None]:
     """Within the block, processes started inherit one BLAS/OpenMP thread each."""

@@ -77,6 +77,9 @@ def test_clustered_tables_at_scale_equal_brute_force(R: int, monkeypatch) -> Non
     monkeypatch.setattr(N, "_PROBE_BATCH", 1 << 12)
     assert _same(N.pairs_within(h, R, force=pl, threads=3), bf)
     i, j, d = N.pairs_within(h, R, force=pl, ordered=False, threads=2)
+    # unordered, but the same order run after run (bits join the output in bit order,
+    # whichever thread finishes first)
+    assert _same((i, j, d), N.pairs_within(h, R, force=pl, ordered=False, threads=2))
     o = np.lexsort((j, i))
     assert _same((i[o], j[o], d[o]), bf)
 
