@@ -487,6 +487,9 @@ def test_python_dash_m_and_version():
 # real SIGINT (as Ctrl-C does) after a few batches.
 SIGINT_DRIVER = """
 import os, signal, sys
+# Ctrl-C as in a terminal: a test run started in the background of a non-interactive shell
+# inherits SIGINT ignored, and Python then keeps it ignored
+signal.signal(signal.SIGINT, signal.default_int_handler)
 from annotator.cli.main import main
 from annotator.core import importer
 importer.CANCEL_CHECK_ROWS = 5
