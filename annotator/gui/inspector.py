@@ -9,7 +9,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QMouseEvent, QPixmap
 from PySide6.QtWidgets import (
     QFrame,
-    QHBoxLayout,
+    QGridLayout,
     QLabel,
     QScrollArea,
     QSizePolicy,
@@ -24,6 +24,7 @@ from annotator.store.browse import FaceDetail, FlagInfo, Partner
 BIG = 256  # the thumbnail asked for; shown scaled to the panel's width
 SHOWN_MIN = 200
 SMALL = 96
+PARTNER_COLUMNS = 2  # partner faces a row under a flag (the panel is ~2 tiles wide)
 FLAG_TEXT = {
     "exact_dup": "exact duplicate",
     "near_dup": "near duplicate",
@@ -165,18 +166,20 @@ class Inspector(QScrollArea):
             self.flags_box.addWidget(head)
             self._flag_widgets.append(head)
             if f.partners:
-                row = QHBoxLayout()
+                # PARTNER_COLUMNS tiles a row: a long row would widen the panel past the window
+                grid = QGridLayout()
                 wrap = QWidget()
-                wrap.setLayout(row)
-                row.setContentsMargins(0, 0, 0, 6)
-                for p in f.partners:
+                wrap.setLayout(grid)
+                grid.setContentsMargins(0, 0, 0, 6)
+                grid.setSpacing(4)
+                for k, p in enumerate(f.partners):
                     tile = _PartnerTile(p, p.identity_id == t.identity_id)
                     tile.clicked.connect(self.open_face)
                     if p.tile is not None:
                         tile.set_pixmap(self.loader.request(p.tile.locator(), SMALL))
-                    row.addWidget(tile)
+                    grid.addWidget(tile, *divmod(k, PARTNER_COLUMNS))
                     self._partners.append(tile)
-                row.addStretch(1)
+                grid.setColumnStretch(PARTNER_COLUMNS, 1)
                 self.flags_box.addWidget(wrap)
                 self._flag_widgets.append(wrap)
 
