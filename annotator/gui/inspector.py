@@ -182,6 +182,10 @@ class Inspector(QScrollArea):
                 grid.setColumnStretch(PARTNER_COLUMNS, 1)
                 self.flags_box.addWidget(wrap)
                 self._flag_widgets.append(wrap)
+        # the horizontal scroll bar is off: the panel is at least as wide as what it shows (a
+        # hash in the table, two partner tiles), so nothing is cut at its right edge
+        need = self.widget().minimumSizeHint().width() + self.verticalScrollBar().sizeHint().width()
+        self.setMinimumWidth(max(SHOWN_MIN + 30, need))
 
     def _clear_flags(self) -> None:
         for w in getattr(self, "_flag_widgets", []):
