@@ -64,7 +64,8 @@ def test_pinned_hashes(kind: str) -> None:
     assert H.from_hex(ph) == r.phash and -(2**63) <= r.phash < 2**63
 
 
-def _random_jpeg(rng: np.random.Generator, w: int, h: int, mode: str = "RGB") -> bytes:
+def drawn_picture(rng: np.random.Generator, w: int, h: int) -> Image.Image:
+    """A random RGB picture: a plain background and six random ellipses."""
     im = Image.new("RGB", (w, h), tuple(int(x) for x in rng.integers(0, 255, 3)))
     d = ImageDraw.Draw(im)
     for _ in range(6):
@@ -73,6 +74,11 @@ def _random_jpeg(rng: np.random.Generator, w: int, h: int, mode: str = "RGB") ->
             [x0, y0, x0 + w // 3 + 1, y0 + h // 4 + 1],
             fill=tuple(int(x) for x in rng.integers(0, 255, 3)),
         )
+    return im
+
+
+def _random_jpeg(rng: np.random.Generator, w: int, h: int, mode: str = "RGB") -> bytes:
+    im = drawn_picture(rng, w, h)
     if mode != "RGB":
         im = im.convert(mode)
     b = io.BytesIO()

@@ -13,24 +13,18 @@ import io
 import imagehash
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw
+from PIL import Image
 
 from annotator.core import hashing as H
 from annotator.core import verify
+from tests.core.test_hashing import drawn_picture
 
 SIZES = [(112, 112), (250, 250), (33, 31), (127, 129), (31, 200), (400, 90), (64, 64), (9, 8)]
 SIZES += [(5, 7), (1, 1), (20, 300)]
 
 
 def _picture(rng: np.random.Generator, w: int, h: int) -> Image.Image:
-    im = Image.new("RGB", (w, h), tuple(int(x) for x in rng.integers(0, 255, 3)))
-    d = ImageDraw.Draw(im)
-    for _ in range(6):
-        x0, y0 = (int(v) for v in rng.integers(0, max(w, h), 2))
-        d.ellipse(
-            [x0, y0, x0 + w // 3 + 1, y0 + h // 4 + 1],
-            fill=tuple(int(x) for x in rng.integers(0, 255, 3)),
-        )
+    im = drawn_picture(rng, w, h)
     noise = rng.integers(-12, 13, (h, w, 3))
     return Image.fromarray(np.clip(np.asarray(im, dtype=np.int16) + noise, 0, 255).astype(np.uint8))
 
