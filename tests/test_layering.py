@@ -7,18 +7,19 @@ import subprocess
 import sys
 
 ROOT = pathlib.Path(__file__).resolve().parents[1] / "annotator"
-NON_GUI = ["core", "store", "formats", "cli"]
+NON_GUI = ["core", "store", "formats", "cli", "demo"]
 
 
 def test_non_gui_packages_import_without_qt():
     """Import every non-GUI module with PySide6 blocked: none may need Qt."""
-    modules = ["annotator.model"]
+    modules = ["annotator.model", "annotator.desktop"]
     for pkg in NON_GUI:
-        for f in sorted((ROOT / pkg).glob("*.py")):
+        for f in sorted((ROOT / pkg).rglob("*.py")):
             if (
                 f.name != "gui_cmd.py"
             ):  # the gui command imports annotator.gui lazily, inside the command
-                modules.append(f"annotator.{pkg}.{f.stem}".removesuffix(".__init__"))
+                rel = f.relative_to(ROOT).with_suffix("")
+                modules.append(("annotator." + ".".join(rel.parts)).removesuffix(".__init__"))
     code = (
         "import sys, importlib\n"
         "class Block:\n"
@@ -79,8 +80,9 @@ def _imports_without(roots: tuple[str, ...], extra_modules: list[str], commands:
     loaded by it."""
     modules = ["annotator.model", "annotator.cli.main", *extra_modules]
     for pkg in ("core", "store", "formats"):
-        for f in sorted((ROOT / pkg).glob("*.py")):
-            modules.append(f"annotator.{pkg}.{f.stem}".removesuffix(".__init__"))
+        for f in sorted((ROOT / pkg).rglob("*.py")):
+            rel = f.relative_to(ROOT).with_suffix("")
+            modules.append(("annotator." + ".".join(rel.parts)).removesuffix(".__init__"))
     code = (
         "import sys, importlib\n"
         f"for m in {modules!r}:\n"

@@ -1,4 +1,4 @@
-"""The ``--scheduler`` / ``--path-map`` options of `scan` and `embed` (core/cluster.py).
+"""The ``--scheduler`` / ``--path-map`` options of `scan` and `embed` (core/infra/cluster.py).
 
 Without ``--scheduler`` nothing here imports dask; with it the scheduler is reached before the
 project is opened, so an unreachable one is one error line and nothing is written.
@@ -14,7 +14,7 @@ import click
 from annotator.model import AnnotatorError
 
 if TYPE_CHECKING:
-    from annotator.core.cluster import Cluster
+    from annotator.core.infra.cluster import Cluster
 
 
 def cluster_options(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -41,7 +41,7 @@ def open_cluster(scheduler: str | None, path_map: tuple[str, ...]) -> Cluster | 
         if path_map:
             raise AnnotatorError("--path-map only applies with --scheduler")
         return None
-    from annotator.core.cluster import PathMap, connect
+    from annotator.core.infra.cluster import PathMap, connect
 
     pm = PathMap.parse(path_map)  # a bad map is refused before connecting
     return connect(scheduler, pm)

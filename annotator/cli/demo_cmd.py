@@ -15,8 +15,8 @@ from typing import Any
 import click
 
 from annotator.cli.common import emit_json, json_option, progress_bar
-from annotator.core.demo import generate_demo, injected_counts
 from annotator.core.importer import import_source
+from annotator.demo import generate_demo, injected_counts
 from annotator.model import AnnotatorError
 from annotator.store import flags as flags_store
 from annotator.store.db import open_project

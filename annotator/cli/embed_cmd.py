@@ -1,4 +1,4 @@
-"""`annotator embed`: face embeddings (the optional [embed] extra; see annotator/core/embed.py)."""
+"""`annotator embed`: face embeddings (the optional [embed] extra; see annotator/core/identity/embed.py)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from annotator.cli.cluster_opts import bar_label, cluster_options, open_cluster
 from annotator.cli.common import emit_json, json_option, open_existing, progress_bar, project_option
 
 if TYPE_CHECKING:
-    from annotator.core.embed import EmbedResult
+    from annotator.core.identity.embed import EmbedResult
 
 EXIT_INTERRUPTED = 130  # as annotator.cli.main: 128 + SIGINT
 
@@ -82,8 +82,8 @@ def embed(
     Needs the optional extra: pip install -e '.[embed]'. Resumable: Ctrl-C keeps what is done
     and the next run carries on. Corrupt faces are never embedded.
     """
-    from annotator.core.embed import embed as run_embed
-    from annotator.core.embed import require_extra
+    from annotator.core.identity.embed import embed as run_embed
+    from annotator.core.identity.embed import require_extra
 
     if scheduler is None:  # on a cluster the workers need the extra, this process does not
         require_extra()  # before opening anything: one line on how to install the extra

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
+from annotator import desktop
 from annotator.cli.common import emit_json, json_option
-from annotator.core import desktop
 
 
 @click.command("install-desktop")

@@ -19,7 +19,7 @@ from annotator.cli.common import (
     require_text_file,
     validate_reviewer,
 )
-from annotator.core import labels_io
+from annotator.core.review import labels_io
 from annotator.model import LABELS
 
 MAX_ERRORS_SHOWN = 20

@@ -13,7 +13,7 @@ from annotator.cli.common import (
     require_parent_dir,
     require_text_file,
 )
-from annotator.core import pack as core
+from annotator.core.review import pack as core
 from annotator.model import AnnotatorError
 
 MAX_CONFLICTS_SHOWN = 20

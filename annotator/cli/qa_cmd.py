@@ -13,8 +13,8 @@ from annotator.cli.common import (
     require_text_file,
     validate_reviewer,
 )
-from annotator.core import qa as core
-from annotator.core.labels_io import face_id_of
+from annotator.core.review import qa as core
+from annotator.core.review.labels_io import face_id_of
 from annotator.model import LABELS
 
 reviewer_option = click.option(

@@ -8,8 +8,8 @@ import click
 
 from annotator.cli.cluster_opts import bar_label, cluster_options, open_cluster
 from annotator.cli.common import emit_json, json_option, open_existing, progress_bar, project_option
-from annotator.core.flags import DEFAULT_RADIUS, KINDS
-from annotator.core.hashing import to_hex
+from annotator.core.dedup.flags import DEFAULT_RADIUS, KINDS
+from annotator.core.dedup.hashing import to_hex
 from annotator.core.scan import scan as run_scan
 from annotator.store import flags as store
 from annotator.store import identity_check as ic_store

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from annotator.cli.common import emit_json, json_option, open_existing, project_option
-from annotator.core.stats import project_stats, save_plots
+from annotator.core.review.stats import project_stats, save_plots
 
 
 def _pct(x: float | None) -> str:

@@ -13,8 +13,8 @@ from annotator.cli.common import (
     project_option,
     validate_reviewer,
 )
-from annotator.core.takedown import TakedownResult, find_copies
-from annotator.core.takedown import takedown as do_takedown
+from annotator.core.review.takedown import TakedownResult, find_copies
+from annotator.core.review.takedown import takedown as do_takedown
 from annotator.model import AnnotatorError
 
 

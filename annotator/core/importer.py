@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from annotator.core.privacy import key_digest
+from annotator.core.review.privacy import key_digest
 from annotator.formats import (
     check_format,
     fingerprint,

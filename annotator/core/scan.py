@@ -14,18 +14,18 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from annotator.core import flags as flag_rules
-from annotator.core import identity_check
-from annotator.core.access import FaceBytes
-from annotator.core.hashing import HashResult, hash_planned
-from annotator.core.workers import process_pool, run_chunks, usable_cores
+from annotator.core.dedup import flags as flag_rules
+from annotator.core.dedup.hashing import HashResult, hash_planned
+from annotator.core.identity import identity_check
+from annotator.core.infra.access import FaceBytes
+from annotator.core.infra.workers import process_pool, run_chunks, usable_cores
 from annotator.model import AnnotatorError, CancelledFn, ProgressFn, never_cancelled
 from annotator.store import faces as faces_store
 from annotator.store import flags as flags_store
 from annotator.store.db import Project
 
 if TYPE_CHECKING:
-    from annotator.core.cluster import Cluster
+    from annotator.core.infra.cluster import Cluster
 
 CHUNK = 256  # faces per worker task
 
@@ -100,7 +100,7 @@ def hash_faces(
     cluster: Cluster | None = None,
 ) -> ScanResult:
     """Hash every face that has no face_hashes row (commit per chunk). With ``cluster``
-    (core/cluster.py) the chunks run on its Dask workers, which check the sources."""
+    (core/infra/cluster.py) the chunks run on its Dask workers, which check the sources."""
     res = result or ScanResult()
     cancelled = cancelled or never_cancelled
     t0 = time.perf_counter()

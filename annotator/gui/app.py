@@ -96,7 +96,7 @@ def app_icon():
     """The application icon, from the PNG sizes packaged in annotator/resources/icons."""
     from PySide6.QtGui import QIcon, QPixmap
 
-    from annotator.core import desktop
+    from annotator import desktop
 
     icon = QIcon()
     for n in desktop.ICON_SIZES:  # read as bytes: works from a wheel, a zip or a frozen build

@@ -1,6 +1,6 @@
 """The main window: a thin shell wiring the identity list, the face grid and the inspector.
 
-Every mutation goes through :mod:`annotator.core.ops`; the views refresh from the returned
+Every mutation goes through :mod:`annotator.core.review.ops`; the views refresh from the returned
 ``Changes``. Undo/redo only call ops.undo/ops.redo (the history lives in the project file).
 """
 
@@ -31,7 +31,8 @@ from PySide6.QtWidgets import (
 )
 
 from annotator import __version__
-from annotator.core import access, ops
+from annotator.core.infra import access
+from annotator.core.review import ops
 from annotator.gui import shortcuts
 from annotator.gui.face_grid import FaceGridModel, FaceGridView
 from annotator.gui.identity_model import IdentityModel

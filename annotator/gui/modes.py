@@ -19,7 +19,7 @@ from typing import Protocol
 
 from PySide6.QtWidgets import QWidget
 
-from annotator.core import ops
+from annotator.core.review import ops
 from annotator.gui.face_grid import FaceGridView
 from annotator.gui.inspector import Inspector
 from annotator.gui.shortcuts import REVIEW

@@ -5,7 +5,7 @@ own verdict as its label (nothing before a verdict), never the original label, a
 inspector is replaced by a panel that shows the face large, the identity it is filed under and
 reference faces of that identity (labels hidden; faces of the pass are never shown as
 references, since their labels would leak). Keys 1-5 record verdicts through
-:func:`annotator.core.qa.record_verdict` — each its own ``qa`` event; the original label is
+:func:`annotator.core.review.qa.record_verdict` — each its own ``qa`` event; the original label is
 never touched. A verdict can be changed by pressing another key on the face, but there is no
 undo: core keeps no undo stack for QA verdicts, so Ctrl+Z says so instead.
 
@@ -20,7 +20,7 @@ import html
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QScrollArea, QVBoxLayout, QWidget
 
-from annotator.core import qa
+from annotator.core.review import qa
 from annotator.gui.modes import Mode, ModeHost
 from annotator.gui.qa_widgets import (
     FaceImage,

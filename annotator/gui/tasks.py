@@ -23,7 +23,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 from PySide6.QtWidgets import QProgressDialog, QWidget
 
-from annotator.core import ops
+from annotator.core.review import ops
 from annotator.model import AnnotatorError
 from annotator.store.db import Project, is_busy, open_project
 

@@ -2,7 +2,7 @@
 
 The GUI thread resolves locators (one query per identity) and hands workers plain tuples;
 workers never touch the project's sqlite connection. A worker reads the face's bytes with
-:func:`annotator.core.access.read_planned`, decodes and shrinks it with Pillow, stores a
+:func:`annotator.core.infra.access.read_planned`, decodes and shrinks it with Pillow, stores a
 small JPEG in the disk cache (``<project>.cache/thumbs.sqlite``, deletable at any time) and
 emits a QImage. QPixmaps are made only in the GUI thread.
 """
@@ -18,8 +18,8 @@ from PIL import Image
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 from PySide6.QtGui import QImage, QPixmap
 
-from annotator.core.access import ReadItem, read_planned
-from annotator.core.decode import open_image
+from annotator.core.infra.access import ReadItem, read_planned
+from annotator.core.infra.decode import open_image
 from annotator.store.thumbcache import DiskCache
 
 # Thumbnails are decoded at one of these sizes (the smallest >= the tile size) and scaled
@@ -43,7 +43,7 @@ def _cache_key(loc: Locator) -> str:
 
 def decode_thumbnail(data: bytes, size: int) -> tuple[QImage, bytes]:
     """Decode image bytes, shrink to fit ``size``; returns the QImage and a small JPEG."""
-    with open_image(data, fit=(size, size)) as im:  # the pixel budget (core/decode.py)
+    with open_image(data, fit=(size, size)) as im:  # the pixel budget (core/infra/decode.py)
         im.draft("RGB", (size, size))
         im = im.convert("RGB")
         im.thumbnail((size, size), Image.Resampling.BILINEAR)

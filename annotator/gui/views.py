@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtWidgets import QApplication, QWidget
 
-from annotator.core import qa
+from annotator.core.review import qa
 from annotator.model import AnnotatorError
 
 if TYPE_CHECKING:

@@ -417,7 +417,7 @@ def dup_group(project: Project, face_id: int) -> list[Partner]:
         )
     }
     if keeper is None and len(ids) > 1:
-        # the scan's rule (see annotator.core.flags): largest area, best rank, lowest id
+        # the scan's rule (see annotator.core.dedup.flags): largest area, best rank, lowest id
         def rule(f: int) -> tuple[int, int, int]:
             size, rank = facts.get(f, (None, None))
             area = size[0] * size[1] if size else 0

@@ -19,7 +19,7 @@ from typing import TypeVar
 from sqlite_utils import Database
 
 from annotator.model import AnnotatorError
-from annotator.store.migrations import migrations
+from annotator.store.migrations import RENAMED, migrations
 
 T = TypeVar("T")
 
@@ -200,6 +200,7 @@ def open_project(path: str | os.PathLike[str], create: bool = False) -> Project:
         # WAL; where it is refused (e.g. a network file system) the default journal serves
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
+        rename_old_steps(conn)
         why = schema_problem(conn, partial=True)  # before migrating: nothing foreign runs
         if why is None:
             migrations.apply(Database(conn))
@@ -224,6 +225,18 @@ def open_project(path: str | os.PathLike[str], create: bool = False) -> Project:
         if "malformed" in str(e):
             raise AnnotatorError(_unreadable(p, e)) from None
         raise AnnotatorError(f"cannot open project {p}: {e}") from None
+
+
+def rename_old_steps(conn: sqlite3.Connection) -> None:
+    """A project migrated before the steps were renamed into the order they apply records the
+    old names; give them the new ones so no step runs twice."""
+    if conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_sqlite_migrations'"
+    ).fetchone():
+        conn.executemany(
+            "UPDATE _sqlite_migrations SET name = ? WHERE migration_set = 'annotator' AND name = ?",
+            [(new, old) for old, new in RENAMED.items()],
+        )
 
 
 def _unreadable(p: Path, e: sqlite3.DatabaseError) -> str:

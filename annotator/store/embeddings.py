@@ -1,4 +1,4 @@
-"""SQL for face_embeddings (filled by `annotator embed`, see annotator/core/embed.py).
+"""SQL for face_embeddings (filled by `annotator embed`, see annotator/core/identity/embed.py).
 
 A vector is stored as 128 little-endian float16 values (a 256-byte BLOB); a row's ``model``
 names the network and the alignment that made it, so a change of either re-embeds.

@@ -14,7 +14,7 @@ import numpy as np
 from annotator.model import ProgressFn, origin_of
 from annotator.store.db import Project, chunks, now
 
-THUMB_BYTES = 448  # 16x16 gray + 8x8 RGB (annotator.core.verify.THUMB_BYTES)
+THUMB_BYTES = 448  # 16x16 gray + 8x8 RGB (annotator.core.dedup.verify.THUMB_BYTES)
 _DUP_KINDS_SQL = "'exact_dup', 'near_dup', 'cross_identity_dup'"
 
 # -- face hashes -----------------------------------------------------------------------------
@@ -46,7 +46,7 @@ _WELL_TYPED = """(typeof(h.phash) IN ('integer', 'null') AND typeof(h.dhash) IN 
     AND (h.grayscale IS NULL OR h.grayscale IN (0, 1))
     AND typeof(h.sharpness) IN ('real', 'integer', 'null')
     AND (h.thumb IS NULL OR (typeof(h.thumb) = 'blob' AND length(h.thumb) = 448)))"""
-# A decodable face scanned before thumbnails existed (migration m060) is hashed again.
+# A decodable face scanned before thumbnails existed (migration m006) is hashed again.
 _NEEDS_THUMB = "(h.thumb IS NULL AND h.corrupt IS NULL)"
 
 

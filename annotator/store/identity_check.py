@@ -1,4 +1,4 @@
-"""SQL for what the face embeddings say about identities (annotator/core/identity_check.py):
+"""SQL for what the face embeddings say about identities (annotator/core/identity/identity_check.py):
 ``suspect_identity`` flags, the identity each such face looks more like (``face_looks_like``)
 and "probably the same person" pairs of identities (``same_person``)."""
 

@@ -12,6 +12,15 @@ from annotator.store.names import rebuild_name_words
 
 migrations = Migrations("annotator")
 
+# Steps once named out of the order they apply; a project made before the rename has the old
+# names in its ``_sqlite_migrations`` table, which ``store.db`` rewrites before migrating.
+RENAMED = {
+    "m040_packages": "m005_packages",
+    "m060_verified_duplicates": "m006_verified_duplicates",
+    "m030_embeddings": "m007_embeddings",
+    "m070_identity_check": "m008_identity_check",
+}
+
 
 @migrations()
 def m001_initial(db: Database) -> None:
@@ -249,7 +258,7 @@ def m004_qa_items_face(db: Database) -> None:
 
 
 @migrations()
-def m040_packages(db: Database) -> None:
+def m005_packages(db: Database) -> None:
     """Reviewer packages (see store/packages.py): a stable id for every project (a package
     names the project it comes from); at home, the packages sent out and the package batches
     merged back; in a package, its record and (optionally) the faces' bytes. A QA pass
@@ -317,8 +326,8 @@ def m040_packages(db: Database) -> None:
 
 
 @migrations()
-def m060_verified_duplicates(db: Database) -> None:
-    """Verified duplicate groups (core/verify.py): small thumbnails per decodable face (16x16 gray
+def m006_verified_duplicates(db: Database) -> None:
+    """Verified duplicate groups (core/dedup/verify.py): small thumbnails per decodable face (16x16 gray
     + 8x8 RGB, 448 bytes: the pixel test of a candidate pair) and a flag's verification figure (the group's lowest
     thumbnail similarity). Faces scanned before this step have no thumbnail: the next scan
     hashes just those again (store.flags.unhashed_face_ids)."""
@@ -331,7 +340,7 @@ def m060_verified_duplicates(db: Database) -> None:
 
 
 @migrations()
-def m030_embeddings(db: Database) -> None:
+def m007_embeddings(db: Database) -> None:
     """Face embeddings (`annotator embed`, the optional [embed] extra): one row per face that
     was tried, with the model that made it. ``vector`` is 128 little-endian float16 values
     (256 bytes) when ``status`` is 'ok'; 'failed' keeps the reason and no vector."""
@@ -339,7 +348,7 @@ def m030_embeddings(db: Database) -> None:
         """
         CREATE TABLE face_embeddings (
             face_id     INTEGER PRIMARY KEY REFERENCES faces(id) ON DELETE CASCADE,
-            model       TEXT NOT NULL,            -- model and alignment, see core/embed.py
+            model       TEXT NOT NULL,            -- model and alignment, see core/identity/embed.py
             status      TEXT NOT NULL,            -- ok | failed
             reason      TEXT,                     -- why it failed; NULL when ok
             vector      BLOB,                     -- float16[128] when ok
@@ -351,8 +360,8 @@ def m030_embeddings(db: Database) -> None:
 
 
 @migrations()
-def m070_identity_check(db: Database) -> None:
-    """What the embeddings say about identities (core/identity_check.py): for a face flagged
+def m008_identity_check(db: Database) -> None:
+    """What the embeddings say about identities (core/identity/identity_check.py): for a face flagged
     ``suspect_identity``, the identity it looks more like and its margin; and pairs of
     identities whose centres are close ("probably the same person"). Both are recomputed by
     every scan flag step and every ``embed``; both go with the identities they name."""

@@ -77,7 +77,7 @@ def set_delete_journal(path: str | Path) -> None:
 
 def project_id(project: Project) -> str:
     pid = project.meta("project_id")
-    assert pid is not None  # m040_project_id gives every project one
+    assert pid is not None  # m005_packages gives every project one
     return pid
 
 

@@ -341,7 +341,7 @@ _DUP_KINDS = ("exact_dup", "near_dup", "cross_identity_dup")
 
 def _rekind_dup_flags(c: sqlite3.Connection, flag_ids: Sequence[int]) -> None:
     """Duplicate flags that lost faces but kept two or more: kind, score and fingerprint by the
-    scan's rule (``annotator.core.flags._group_flags``): cross when the faces span identities
+    scan's rule (``annotator.core.dedup.flags._group_flags``): cross when the faces span identities
     (score 2 + similarity), else exact when all are byte-identical (1.0), else near
     (similarity). A flag whose new fingerprint another flag already has is dropped."""
     for fid in flag_ids:

@@ -1,4 +1,4 @@
-"""Scan hashing on a Dask cluster (core/cluster.py) against the local process pool, same run.
+"""Scan hashing on a Dask cluster (core/infra/cluster.py) against the local process pool, same run.
 
 On one machine: a demo project is hashed (``hash_faces``, the scan's per-face phase; the flag
 step runs on the client either way) by
@@ -34,12 +34,12 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", ".."))
 
 from distributed import LocalCluster  # noqa: E402
 
-from annotator.core import cluster as C  # noqa: E402
-from annotator.core.demo import generate_demo  # noqa: E402
-from annotator.core.hashing import hash_planned  # noqa: E402
+from annotator.core.dedup.hashing import hash_planned  # noqa: E402
 from annotator.core.importer import import_source  # noqa: E402
+from annotator.core.infra import cluster as C  # noqa: E402
+from annotator.core.infra.workers import process_pool  # noqa: E402
 from annotator.core.scan import hash_faces  # noqa: E402
-from annotator.core.workers import process_pool  # noqa: E402
+from annotator.demo import generate_demo  # noqa: E402
 from annotator.store.db import open_project  # noqa: E402
 
 Q = "SELECT face_id, sha256, phash, dhash, sharpness, corrupt, thumb FROM face_hashes ORDER BY 1"

@@ -110,12 +110,12 @@ def main() -> None:
     a = ap.parse_args()
     n_ident = 8 if a.quick else a.identities
 
-    from annotator.core import embed as E
-    from annotator.core.access import FaceBytes
-    from annotator.core.demo import generate_demo
-    from annotator.core.hashing import hash_planned
+    from annotator.core.dedup.hashing import hash_planned
+    from annotator.core.identity import embed as E
     from annotator.core.importer import import_source
+    from annotator.core.infra.access import FaceBytes
     from annotator.core.scan import scan
+    from annotator.demo import generate_demo
     from annotator.store import embeddings as store
     from annotator.store.db import open_project
 

@@ -45,11 +45,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from PIL import Image, ImageDraw  # noqa: E402
 
-from annotator.core import ops  # noqa: E402
-from annotator.core.access import FaceBytes  # noqa: E402
 from annotator.core.export import EXPORT_FORMATS, export_dataset, image_size  # noqa: E402
 from annotator.core.export.selection import ImageSizes  # noqa: E402
 from annotator.core.importer import import_source  # noqa: E402
+from annotator.core.infra.access import FaceBytes  # noqa: E402
+from annotator.core.review import ops  # noqa: E402
 from annotator.formats import msceleb, recordio  # noqa: E402
 from annotator.store.db import Project, open_project  # noqa: E402
 

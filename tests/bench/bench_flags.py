@@ -76,7 +76,7 @@ def _rss_gb() -> float:
 
 
 def build(path: str, n: int, kind: str) -> None:
-    from annotator.core import neighbors as N
+    from annotator.core.dedup import neighbors as N
     from annotator.store import faces as faces_store
     from annotator.store import flags as flags_store
     from annotator.store.db import open_project
@@ -164,7 +164,7 @@ def run_flags(path: str) -> dict[str, float]:
 def run_base(path: str) -> dict[str, float]:
     import sqlite3
 
-    from annotator.core.neighbors import pairs_within
+    from annotator.core.dedup.neighbors import pairs_within
     from annotator.store import flags as flags_store
     from annotator.store.db import open_project
 
@@ -201,8 +201,8 @@ def run_base(path: str) -> dict[str, float]:
 def run_rules(n: int, kind: str) -> dict[str, float]:
     """``compute_flags`` alone (no SQLite) on an in-memory array: for sizes whose project would
     take too long to build and store."""
-    from annotator.core import flags as F
-    from annotator.core import neighbors as N
+    from annotator.core.dedup import flags as F
+    from annotator.core.dedup import neighbors as N
     from annotator.store.flags import HASH_DTYPE
 
     rng = np.random.default_rng(0)

@@ -167,7 +167,7 @@ for i in ids * 3:
 # label key -> committed row
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
-from annotator.core import ops
+from annotator.core.review import ops
 win.activateWindow(); win.grid.setFocus(); app.processEvents()
 lab = []
 for k in range(40):

@@ -9,7 +9,7 @@ Also measured in the same run, single process, CPU time per image:
   is ``cores * plain_cpu / ours_cpu``; the wall-clock ratio also reflects other load on the box).
 
 ``--against TREE`` (a checkout of another commit, e.g. ``git worktree add /tmp/old REV``) also
-times that tree's ``annotator/core/hashing.py`` (loaded beside ours in the same worker
+times that tree's ``annotator/core/dedup/hashing.py`` (loaded beside ours in the same worker
 processes; the modules it imports come from this tree), each chunk hashed by both, in
 alternating order, and prints a second table: CPU per image of both, each over the decode
 floor, and new/old (below 1.00 = this tree is faster), and whether the two trees' hash stage
@@ -39,7 +39,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", ".."))
 import imagehash  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from annotator.core import hashing  # noqa: E402
+from annotator.core.dedup import hashing  # noqa: E402
 
 CHUNK = 128
 _TREES: dict[str, object] = {}  # worker: tree -> its hashing module
@@ -103,7 +103,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--against", metavar="TREE", help="also time this checkout's hash_images")
     a = ap.parse_args()
-    from annotator.core.demo import jpeg_pool
+    from annotator.demo import jpeg_pool
 
     to_hex = hashing.to_hex
 

@@ -29,7 +29,7 @@ precision >= 0.6, AUC >= 0.9):
                              crop:     precision 0.67 (strict 0.50) recall 0.86 AUC 0.93,
                                        47 same-person pairs
 
-Only ``template`` (the default) meets the goal at all three sizes (annotator/core/embed.py
+Only ``template`` (the default) meets the goal at all three sizes (annotator/core/identity/embed.py
 says why it is the default; at margin 0.30, crop: 0.83/0.83/0.96, 0.69/0.75/0.92,
 0.63/0.87/0.93 (precision / recall / AUC at 40 / 120 / 400 people), template: 0.70/0.87/0.95,
 0.63/0.82/0.91, 0.57/0.85/0.91).
@@ -49,7 +49,7 @@ from pathlib import Path
 if not os.environ.get("PYTHONPATH"):
     sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", ".."))
 
-from annotator.core import identity_check  # noqa: E402
+from annotator.core.identity import identity_check  # noqa: E402
 from annotator.store.db import open_project  # noqa: E402
 
 _spec = importlib.util.spec_from_file_location(

@@ -48,7 +48,7 @@ def build_hashed(path: str, n: int, kind: str) -> None:
 
 
 def write_tsv(tsv: str, n: int, prefix: str = "m.") -> None:
-    from annotator.core.demo import jpeg_pool
+    from annotator.demo import jpeg_pool
     from annotator.formats import msceleb
 
     pool = jpeg_pool(256, size=112, seed=1)
@@ -71,7 +71,7 @@ def build_images(folder: str, path: str, n: int) -> None:
 
 def label_loop(path: str, until, interval: float, seed: int = 0) -> dict:
     """Label one random face every ``interval`` s until ``until()``; latencies in seconds."""
-    from annotator.core import ops
+    from annotator.core.review import ops
     from annotator.model import LABELS
     from annotator.store.db import open_project
 

@@ -26,8 +26,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from annotator.core import labels_io, ops  # noqa: E402
-from annotator.core import pack as core  # noqa: E402
+from annotator.core.review import labels_io, ops  # noqa: E402
+from annotator.core.review import pack as core  # noqa: E402
 from annotator.model import LABELS  # noqa: E402
 from annotator.store.db import open_project  # noqa: E402
 

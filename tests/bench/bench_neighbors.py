@@ -29,7 +29,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", ".."))
 
 import numpy as np  # noqa: E402
 
-from annotator.core import neighbors as N  # noqa: E402
+from annotator.core.dedup import neighbors as N  # noqa: E402
 
 
 def run_case(n: int, R: int, sample_rows: int, full_brute: int) -> dict[str, object]:

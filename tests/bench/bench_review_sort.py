@@ -63,7 +63,7 @@ def main() -> None:
     from PySide6.QtCore import QSettings, Qt, QTimer
     from PySide6.QtTest import QTest
 
-    from annotator.core import ops
+    from annotator.core.review import ops
     from annotator.gui.app import make_app
     from annotator.gui.main_window import MainWindow
     from annotator.store import browse

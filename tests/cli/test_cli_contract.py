@@ -24,7 +24,8 @@ from click.testing import CliRunner
 from PIL import Image
 
 from annotator.cli.main import COMMANDS, cli
-from annotator.core import importer, ops
+from annotator.core import importer
+from annotator.core.review import ops
 from annotator.formats import msceleb
 from annotator.formats.recordio import RecordWriter
 from annotator.store.db import open_project

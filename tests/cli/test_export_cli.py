@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from PIL import Image, ImageDraw
 
 from annotator.cli.main import cli
-from annotator.core import ops
+from annotator.core.review import ops
 from annotator.formats import msceleb
 from annotator.store.db import open_project
 

@@ -12,8 +12,8 @@ from click.testing import CliRunner
 from PIL import Image
 
 from annotator.cli.main import cli
-from annotator.core import ops
 from annotator.core.importer import import_source
+from annotator.core.review import ops
 from annotator.store.db import open_project
 
 

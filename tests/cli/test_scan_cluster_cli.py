@@ -14,8 +14,8 @@ import pytest
 from click.testing import CliRunner
 
 from annotator.cli.main import cli
-from annotator.core import cluster as cluster_mod
-from annotator.core.demo import generate_demo
+from annotator.core.infra import cluster as cluster_mod
+from annotator.demo import generate_demo
 
 distributed = pytest.importorskip("distributed")
 

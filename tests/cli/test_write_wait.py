@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from annotator.core import ops
 from annotator.core.importer import import_source
+from annotator.core.review import ops
 from annotator.formats import msceleb
 from annotator.store.db import open_project
 

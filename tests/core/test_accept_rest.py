@@ -3,7 +3,7 @@ look like another person are left for the reviewer; one undo step; a reviewer's 
 
 import pytest
 
-from annotator.core import ops
+from annotator.core.review import ops
 from annotator.store import flags as flags_store
 
 

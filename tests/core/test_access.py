@@ -7,8 +7,8 @@ import pickle
 import pytest
 from PIL import Image
 
-from annotator.core.access import FaceBytes, FaceReadError, read_locator, read_planned
 from annotator.core.importer import import_source
+from annotator.core.infra.access import FaceBytes, FaceReadError, read_locator, read_planned
 from annotator.formats import msceleb
 from annotator.formats.recordio import RecordWriter
 from annotator.store.db import open_project

@@ -1,4 +1,4 @@
-"""Scan and embed on a real Dask cluster (core/cluster.py): two worker processes on 127.0.0.1,
+"""Scan and embed on a real Dask cluster (core/infra/cluster.py): two worker processes on 127.0.0.1,
 compared with a local run of a copy of the same project."""
 
 from __future__ import annotations
@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from annotator.core import cluster as cluster_mod
 from annotator.core import scan as scan_mod
-from annotator.core.cluster import PathMap, connect
-from annotator.core.demo import generate_demo
 from annotator.core.importer import import_source
+from annotator.core.infra import cluster as cluster_mod
+from annotator.core.infra.cluster import PathMap, connect
 from annotator.core.scan import scan
+from annotator.demo import generate_demo
 from annotator.model import AnnotatorError
 from annotator.store.db import open_project
 
@@ -194,7 +194,7 @@ def test_path_map_parsing() -> None:
 
 def test_embed_on_the_cluster_equals_local(dask_cluster, tmp_path_factory) -> None:
     pytest.importorskip("dlib")
-    from annotator.core import embed as E
+    from annotator.core.identity import embed as E
 
     d = tmp_path_factory.mktemp("embed_cluster")
     r = generate_demo(d, identities=3, faces_per_identity=(4, 6), seed=3)

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from annotator.core.decode import MAX_PIXELS, ImageTooLarge, open_image
-from annotator.core.hashing import hash_images
+from annotator.core.dedup.hashing import hash_images
+from annotator.core.infra.decode import MAX_PIXELS, ImageTooLarge, open_image
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -69,7 +69,7 @@ def test_peak_memory_stays_bounded(tmp_path, png12k):
     code = textwrap.dedent(
         f"""
         import resource, sys
-        from annotator.core.hashing import hash_images
+        from annotator.core.dedup.hashing import hash_images
         data = open({str(f)!r}, "rb").read()
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         (r,) = hash_images([1], [data])

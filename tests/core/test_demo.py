@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from annotator.core import demo
+from annotator import demo
 from annotator.formats import msceleb
 from annotator.model import FaceRecord, Rejected
 

@@ -1,4 +1,4 @@
-"""Face embeddings (core/embed.py, store/embeddings.py), run for real with dlib on a tiny demo.
+"""Face embeddings (core/identity/embed.py, store/embeddings.py), run for real with dlib on a tiny demo.
 
 Needs the [embed] extra (dlib-bin, face-recognition-models), which the test install includes.
 """
@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from annotator.core import embed as E
-from annotator.core.demo import generate_demo
+from annotator.core.identity import embed as E
 from annotator.core.importer import import_source
 from annotator.core.scan import scan
+from annotator.demo import generate_demo
 from annotator.model import AnnotatorError
 from annotator.store import embeddings as store
 from annotator.store.db import open_project
@@ -166,7 +166,7 @@ def test_not_scanned_is_one_clear_error(tmp_path) -> None:
 def test_undecodable_face_is_stored_as_failed() -> None:
     """A face whose bytes do not decode (scanned before a decoder change, say) gets a failed
     row with the reason, not an exception for the whole run."""
-    from annotator.core.access import ReadItem
+    from annotator.core.infra.access import ReadItem
 
     E.load_models(*E.require_extra())
     import base64
@@ -284,7 +284,7 @@ def test_template_chip_is_one_similarity_map_onto_dlibs_chip() -> None:
 
 
 def test_landmarks_of_planned_faces_leave_unreadable_ones_out(demo_db) -> None:
-    from annotator.core.access import FaceBytes, ReadItem
+    from annotator.core.infra.access import FaceBytes, ReadItem
 
     src, _ = demo_db
     E.load_models(E.require_extra()[0], None)

@@ -22,8 +22,6 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from annotator.core import ops, qa
-from annotator.core.access import FaceBytes
 from annotator.core.export import (
     ExportCancelled,
     Namer,
@@ -35,6 +33,8 @@ from annotator.core.export import (
 )
 from annotator.core.export.selection import ImageSizes
 from annotator.core.importer import import_source
+from annotator.core.infra.access import FaceBytes
+from annotator.core.review import ops, qa
 from annotator.formats import msceleb, recordio
 from annotator.formats.recordio import unescape_key
 from annotator.model import AnnotatorError

@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from annotator.core import flags as F
-from annotator.core.demo import generate_demo
+from annotator.core.dedup import flags as F
 from annotator.core.importer import import_source
 from annotator.core.scan import hash_faces, scan, update_flags
+from annotator.demo import generate_demo
 from annotator.store import flags as flags_store
 from annotator.store.db import open_project
 
@@ -197,7 +197,7 @@ def test_unverified_candidates_are_not_duplicates() -> None:
 def _reference_flags(data, sha_groups, radius, thumbs_of):
     """The flag rules written the plain way (per pair, per face, union-find for groups), to
     check the vectorised ones."""
-    from annotator.core import verify
+    from annotator.core.dedup import verify
 
     face, ident = data["face_id"], data["identity_id"]
     pos = {int(f): k for k, f in enumerate(face)}
@@ -288,7 +288,7 @@ def _reference_flags(data, sha_groups, radius, thumbs_of):
 
 
 def _synthetic(n: int, seed: int):
-    from annotator.core.neighbors import clustered_hashes
+    from annotator.core.dedup.neighbors import clustered_hashes
 
     rng = np.random.default_rng(seed)
     data = np.zeros(n, dtype=flags_store.HASH_DTYPE)
@@ -501,7 +501,7 @@ def test_replace_flags_with_colliding_first_keys(tmp_path, monkeypatch) -> None:
 
 
 def test_faces_scanned_before_thumbnails_are_hashed_again(tmp_path) -> None:
-    """A project scanned before migration m060 has hashes but no thumbnails: the next scan
+    """A project scanned before migration m006 has hashes but no thumbnails: the next scan
     hashes just those faces again (not the corrupt ones, not the others)."""
     r = generate_demo(tmp_path, identities=4, seed=8)
     p = open_project(tmp_path / "p.db", create=True)

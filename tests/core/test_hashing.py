@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from annotator.core import hashing as H
+from annotator.core.dedup import hashing as H
 
 
 def _img(kind: str) -> Image.Image:
@@ -168,7 +168,7 @@ def test_gray_pixels_equal_pillow_convert(mode: str) -> None:
 def test_sharpness_falls_with_blur_at_any_size() -> None:
     from PIL import ImageFilter
 
-    from annotator.core.demo import jpeg_pool
+    from annotator.demo import jpeg_pool
 
     for size in (112, 250):
         im = Image.open(io.BytesIO(jpeg_pool(1, size=size, seed=9)[0])).convert("RGB")

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from annotator.core import hashing as H
-from annotator.core import verify
+from annotator.core.dedup import hashing as H
+from annotator.core.dedup import verify
 from tests.core.test_hashing import drawn_picture
 
 SIZES = [(112, 112), (250, 250), (33, 31), (127, 129), (31, 200), (400, 90), (64, 64), (9, 8)]

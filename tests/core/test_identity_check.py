@@ -1,4 +1,4 @@
-"""suspect_identity flags and same-person pairs (core/identity_check.py): the rule on synthetic
+"""suspect_identity flags and same-person pairs (core/identity/identity_check.py): the rule on synthetic
 vectors, and its place in a project (scan flag step, end of embed, flags --json, takedown)."""
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ import pytest
 from click.testing import CliRunner
 
 from annotator.cli.main import cli
-from annotator.core import flags as flag_rules
-from annotator.core import identity_check as ic
-from annotator.core.demo import generate_demo
+from annotator.core.dedup import flags as flag_rules
+from annotator.core.identity import identity_check as ic
 from annotator.core.importer import import_source
 from annotator.core.scan import scan, update_flags
+from annotator.demo import generate_demo
 from annotator.store import embeddings as emb
 from annotator.store import identity_check as ic_store
 from annotator.store.db import open_project

@@ -22,10 +22,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from annotator.core import embed as E
-from annotator.core.demo import generate_demo
+from annotator.core.identity import embed as E
 from annotator.core.importer import import_source
 from annotator.core.scan import scan
+from annotator.demo import generate_demo
 from annotator.store.db import Project, open_project
 
 
@@ -98,7 +98,7 @@ def test_suspect_identity_finds_the_wrong_faces(small_demo) -> None:
 def test_one_person_under_two_keys_is_suggested(small_demo) -> None:
     """Each person split into two random halves (two keys) is suggested as one person; the
     demo itself (distinct people) gives no suggestion."""
-    from annotator.core import identity_check as ic
+    from annotator.core.identity import identity_check as ic
     from annotator.store import embeddings as emb
 
     db, _truth, model = small_demo

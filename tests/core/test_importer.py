@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from annotator.core.importer import import_source
-from annotator.core.privacy import key_digest
+from annotator.core.review.privacy import key_digest
 from annotator.formats import msceleb
 from annotator.model import AnnotatorError
 from annotator.store.db import now, open_project
@@ -480,7 +480,7 @@ def test_restart_discards_a_partial_import_then_imports_the_fixed_file(tmp_path,
 
 
 def test_restart_is_refused_when_faces_carry_review_work(tmp_path):
-    from annotator.core import ops
+    from annotator.core.review import ops
 
     p = tmp_path / "f.tsv"
     write_tsv(p, n=10, ids=2)

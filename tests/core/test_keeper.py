@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from annotator.core import flags as flag_rules
 from annotator.core import scan
-from annotator.core.takedown import takedown
+from annotator.core.dedup import flags as flag_rules
+from annotator.core.review.takedown import takedown
 from annotator.store import faces as faces_store
 from annotator.store import flags as flags_store
 from annotator.store.db import open_project

@@ -5,7 +5,7 @@ import io
 
 import pytest
 
-from annotator.core import labels_io, ops
+from annotator.core.review import labels_io, ops
 from annotator.model import AnnotatorError
 from annotator.store import faces as faces_store
 from annotator.store.db import open_project

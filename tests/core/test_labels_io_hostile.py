@@ -1,7 +1,7 @@
 """Label files with hostile ids and bytes (issue 13 items 10 and 14): each bad line is a
 per-line rejection, never an abort of the whole file, and never a wrong face."""
 
-from annotator.core import labels_io
+from annotator.core.review import labels_io
 from annotator.store.db import open_project
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from annotator.core import neighbors as N
+from annotator.core.dedup import neighbors as N
 
 
 def _same(a, b) -> bool:

@@ -2,7 +2,7 @@
 
 import pytest
 
-from annotator.core import ops
+from annotator.core.review import ops
 from annotator.model import AnnotatorError
 from annotator.store.db import open_project
 

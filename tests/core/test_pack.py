@@ -10,12 +10,13 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from annotator.core import access, ops, qa
-from annotator.core import pack as core
-from annotator.core.access import FaceBytes, ReadItem, read_planned
-from annotator.core.hashing import hash_planned
+from annotator.core.dedup.hashing import hash_planned
 from annotator.core.importer import import_source
-from annotator.core.labels_io import export_rows
+from annotator.core.infra import access
+from annotator.core.infra.access import FaceBytes, ReadItem, read_planned
+from annotator.core.review import ops, qa
+from annotator.core.review import pack as core
+from annotator.core.review.labels_io import export_rows
 from annotator.model import AnnotatorError
 from annotator.store import browse
 from annotator.store.db import open_project
@@ -422,7 +423,7 @@ def test_with_images_package_reads_without_its_sources(home, tmp_path):
 
 
 def test_faces_taken_down_at_home_since_the_pack_are_skipped(home, tmp_path):
-    from annotator.core.takedown import takedown
+    from annotator.core.review.takedown import takedown
 
     pkg = tmp_path / "pkg.db"
     do_pack(home, pkg)

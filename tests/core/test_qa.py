@@ -8,7 +8,7 @@ import shutil
 import numpy as np
 import pytest
 
-from annotator.core import ops, qa, statistics
+from annotator.core.review import ops, qa, statistics
 from annotator.model import AnnotatorError
 from annotator.store import faces as faces_store
 from annotator.store.db import open_project

@@ -5,9 +5,15 @@ from __future__ import annotations
 
 import pytest
 
-from annotator.core import ops
-from annotator.core.statistics import cohen_kappa, confusion, wilson
-from annotator.core.stats import MIN_ACTIONS, histogram, project_stats, save_plots, throughput
+from annotator.core.review import ops
+from annotator.core.review.statistics import cohen_kappa, confusion, wilson
+from annotator.core.review.stats import (
+    MIN_ACTIONS,
+    histogram,
+    project_stats,
+    save_plots,
+    throughput,
+)
 from annotator.model import LABELS
 
 
@@ -34,7 +40,7 @@ def test_wilson_and_kappa_known_values():
 
 def test_statistics_live_in_one_module():
     """stats and QA use the same formulas (once there were two copies that disagreed)."""
-    from annotator.core import qa, statistics, stats
+    from annotator.core.review import qa, statistics, stats
 
     assert qa.wilson is statistics.wilson and stats.wilson is statistics.wilson
     assert qa.cohen_kappa is statistics.cohen_kappa is stats.cohen_kappa
@@ -99,7 +105,7 @@ def test_stats_cli_says_where_figures_come_from(project):
 def test_chart_colours_are_the_grids_label_colours(project):
     from matplotlib.colors import to_hex
 
-    from annotator.core.stats import figures
+    from annotator.core.review.stats import figures
     from annotator.model import LABEL_COLORS
 
     for f, lab in zip(range(1, 6), LABELS, strict=True):
@@ -205,7 +211,7 @@ def test_faces_per_hour_per_reviewer_hand_computed(project):
     """Batches at set times: alice labels 2 faces at 10:00:00, 1 at 10:02:00 (+120 s), undoes
     it (neither the undo nor the undone step counts), labels 3 at 11:00:00 (a break: new
     session); bob QA-judges 1 face at 10:00:00 and 1 at 10:00:30."""
-    from annotator.core import qa
+    from annotator.core.review import qa
 
     ops.label_faces(project, [1, 2], "correct", "alice")
     ops.label_faces(project, [3], "correct", "alice")

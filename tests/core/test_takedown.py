@@ -7,13 +7,13 @@ import struct
 
 import pytest
 
-from annotator.core import ops, qa
-from annotator.core.access import FaceBytes
-from annotator.core.demo import generate_demo
 from annotator.core.importer import import_source
-from annotator.core.privacy import key_digest
+from annotator.core.infra.access import FaceBytes
+from annotator.core.review import ops, qa
+from annotator.core.review.privacy import key_digest
+from annotator.core.review.takedown import takedown
 from annotator.core.scan import scan, update_flags
-from annotator.core.takedown import takedown
+from annotator.demo import generate_demo
 from annotator.model import AnnotatorError
 from annotator.store import flags as flags_store
 from annotator.store.db import open_project
@@ -320,7 +320,7 @@ def test_takedown_purges_the_thumbnail_cache_when_it_cannot_be_deleted(
     for f, b in data.items():
         cache.put(f, 96, "k", b)
     # a GUI still holds the cache open, and the folder cannot be deleted
-    monkeypatch.setattr("annotator.core.takedown.shutil.rmtree", lambda *a, **k: None)
+    monkeypatch.setattr("annotator.core.review.takedown.shutil.rmtree", lambda *a, **k: None)
     res = takedown(p, victim, "admin")
     assert res.cache_removed and p.cache_dir.exists()
     cache._conn().close()  # noqa: SLF001

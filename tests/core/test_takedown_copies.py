@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from annotator.core import demo
+from annotator import demo
 from annotator.core.importer import import_source
+from annotator.core.review.takedown import find_copies, takedown
 from annotator.core.scan import scan
-from annotator.core.takedown import find_copies, takedown
 from annotator.model import AnnotatorError
 from annotator.store.db import open_project
 

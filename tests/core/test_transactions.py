@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from annotator.core import ops, qa, scan
-from annotator.core import takedown as takedown_op
+from annotator.core import scan
+from annotator.core.review import ops, qa
+from annotator.core.review import takedown as takedown_op
 from annotator.store import flags as flags_store
 from annotator.store import labels as labels_store
 from annotator.store import qa as qa_store

@@ -1,4 +1,4 @@
-"""core/verify.py: the two tests a pHash candidate must pass, against plain implementations,
+"""core/dedup/verify.py: the two tests a pHash candidate must pass, against plain implementations,
 and on real encoded images (re-encode / crop / brightness vs a different photo)."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageEnhance
 
-from annotator.core import verify
-from annotator.core.demo import draw_face, identity_params, image_params
-from annotator.core.hashing import hash_image
+from annotator.core.dedup import verify
+from annotator.core.dedup.hashing import hash_image
+from annotator.demo import draw_face, identity_params, image_params
 
 
 def _plain_ssim(a: np.ndarray, b: np.ndarray) -> float:

@@ -86,7 +86,7 @@ def _kill_all(pids: set[int]) -> None:
 _CHILD_SCRIPT = textwrap.dedent(
     """
     import multiprocessing, sys, time
-    from annotator.core import workers
+    from annotator.core.infra import workers
 
     def child(use_prctl):
         if not use_prctl:  # only the portable fallback: the thread polling getppid()

@@ -9,8 +9,8 @@ from click.testing import CliRunner
 from PIL import Image
 
 from annotator.cli.main import cli
-from annotator.core.access import FaceBytes, FaceReadError
 from annotator.core.importer import import_source
+from annotator.core.infra.access import FaceBytes, FaceReadError
 from annotator.formats import msceleb
 from annotator.model import AnnotatorError
 from annotator.store.db import expected_schema, open_project

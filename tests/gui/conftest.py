@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from annotator.core.demo import generate_demo
 from annotator.core.importer import import_source
+from annotator.demo import generate_demo
 from annotator.store.db import open_project
 
 _CACHE: dict[str, Path] = {}

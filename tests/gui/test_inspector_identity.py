@@ -1,5 +1,5 @@
 """The inspector shows what the face embeddings say: "looks more like m.xxx" with a few of that
-identity's faces, and "probably the same person as m.yyy" (core/identity_check.py)."""
+identity's faces, and "probably the same person as m.yyy" (core/identity/identity_check.py)."""
 
 from __future__ import annotations
 

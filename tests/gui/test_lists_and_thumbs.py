@@ -12,7 +12,7 @@ import time
 from PIL import Image, ImageDraw
 from PySide6.QtCore import Qt, QTimer
 
-from annotator.core import ops
+from annotator.core.review import ops
 from annotator.gui.identity_model import IdentityModel
 from annotator.gui.thumbnails import ThumbnailLoader
 from annotator.store import browse

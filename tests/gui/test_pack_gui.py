@@ -7,9 +7,9 @@ import shutil
 
 from PIL import Image
 
-from annotator.core import access
-from annotator.core import pack as core
 from annotator.core.importer import import_source
+from annotator.core.infra import access
+from annotator.core.review import pack as core
 from annotator.store.db import open_project
 
 

@@ -8,8 +8,8 @@ from click.testing import CliRunner
 from PIL import Image
 from PySide6.QtCore import QSettings, Qt
 
-from annotator.core import ops, qa
-from annotator.core.stats import project_stats
+from annotator.core.review import ops, qa
+from annotator.core.review.stats import project_stats
 from annotator.gui.qa_mode import QaMode
 from annotator.model import LABELS
 from annotator.store.db import open_project

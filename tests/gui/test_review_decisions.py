@@ -82,7 +82,7 @@ def test_g_on_a_cross_identity_copy_shows_both_identities_and_labels_it_wrong_id
 
 
 def test_g_never_proposes_a_face_labeled_duplicate_nor_relabels_it(qtbot, window, demo_project):
-    from annotator.core import ops
+    from annotator.core.review import ops
 
     a, b, _other = _cross_group(demo_project, window, keeper_in_other=False)  # scan keeps a
     with open_project(demo_project) as p:
@@ -107,7 +107,7 @@ def test_move_shows_the_targets_faces_and_leaves_the_face_unreviewed(qtbot, wind
     dst_key = window.identity_row(dst).key
     face = window.grid.current_face_id()
     with open_project(demo_project) as p:
-        from annotator.core import ops
+        from annotator.core.review import ops
 
         ops.review_identity(p, dst, "tester")  # the target was reviewed
         ops.label_faces(p, [face], "wrong_identity", "tester")

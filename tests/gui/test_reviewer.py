@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt
 
-from annotator.core import ops
+from annotator.core.review import ops
 from annotator.store.db import open_project
 
 

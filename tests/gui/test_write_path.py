@@ -248,7 +248,7 @@ def test_close_with_unsaved_changes_is_refused_once(qtbot, window, demo_project,
 @pytest.mark.parametrize("label_key", [Qt.Key.Key_1])
 def test_qa_verdicts_go_through_the_write_path(qtbot, window, demo_project, label_key):
     """QA verdicts queue too (they are writes of the window): nothing blocks, nothing lost."""
-    from annotator.core import ops, qa
+    from annotator.core.review import ops, qa
 
     with open_project(demo_project) as p:  # someone else labelled faces; tester QAs them
         ids = [r[0] for r in p.conn.execute("SELECT id FROM faces ORDER BY id LIMIT 30")]

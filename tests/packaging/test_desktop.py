@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from annotator import desktop
 from annotator.cli.main import cli
-from annotator.core import desktop
 from annotator.store.db import open_project
 
 ROOT = Path(__file__).resolve().parents[2]

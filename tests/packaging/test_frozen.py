@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from annotator.core import desktop
+from annotator import desktop
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from annotator.core import desktop
+from annotator import desktop
 from annotator.gui.app import app_icon, make_app
 
 

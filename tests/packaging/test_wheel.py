@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from annotator.core import desktop
+from annotator import desktop
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
@@ -71,7 +71,7 @@ def test_wheel_holds_the_icons_and_only_the_package(wheel_file):
     (top_level,) = [n for n in names if n.endswith(".dist-info/top_level.txt")]
     assert zipfile.ZipFile(wheel_file).read(top_level).decode().split() == ["annotator"]
     assert not [n for n in names if "__pycache__" in n]
-    for module in ("annotator/core/desktop.py", "annotator/cli/install_cmd.py"):
+    for module in ("annotator/desktop.py", "annotator/cli/install_cmd.py"):
         assert module in names
 
 

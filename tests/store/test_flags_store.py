@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from annotator.core.verify import THUMB_BYTES
+from annotator.core.dedup.verify import THUMB_BYTES
 from annotator.store import flags as store
 
 

@@ -8,9 +8,9 @@ import random
 from collections.abc import Iterator
 from pathlib import Path
 
-from annotator.core.access import FaceBytes
 from annotator.core.export.manifest import HashingFile
 from annotator.core.export.selection import Selection
+from annotator.core.infra.access import FaceBytes
 from annotator.formats.insightface_bin import write_bin_stream
 from annotator.model import AnnotatorError
 

@@ -13,13 +13,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from annotator import __version__
-from annotator.core.access import FaceBytes
 from annotator.core.export import outdir
 from annotator.core.export import pairs as pairs_mod
 from annotator.core.export.datasheet import datasheet
 from annotator.core.export.manifest import TOOL
 from annotator.core.export.selection import ExportCancelled, select_faces
 from annotator.core.export.sinks import EXPORT_FORMATS, SINKS, CsvSink
+from annotator.core.infra.access import FaceBytes
 from annotator.model import (
     AnnotatorError,
     CancelledFn,

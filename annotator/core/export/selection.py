@@ -28,9 +28,9 @@ from typing import NamedTuple
 
 from PIL import Image
 
-from annotator.core import qa
-from annotator.core.access import FaceBytes
 from annotator.core.export.names import Namer
+from annotator.core.infra.access import FaceBytes
+from annotator.core.review import qa
 from annotator.formats import image_kind
 from annotator.model import (
     AnnotatorError,

@@ -1,6 +1,6 @@
 """Review > Adjudication queue…: the QA disagreements one by one — the face large, both labels
 and both reviewers — and the adjudicator's final label (keys 1-5 or the buttons), recorded
-through :func:`annotator.core.qa.adjudicate`."""
+through :func:`annotator.core.review.qa.adjudicate`."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from annotator.core import qa
+from annotator.core.review import qa
 from annotator.gui.delegates import LABEL_COLORS
 from annotator.gui.qa_widgets import (
     FaceImage,

@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from annotator.core import qa
+from annotator.core.review import qa
 from annotator.store.db import Project
 
 

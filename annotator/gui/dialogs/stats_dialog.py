@@ -1,7 +1,7 @@
 """View > Statistics…: what `annotator stats` computes, as a dashboard.
 
-The numbers come from :func:`annotator.core.stats.project_stats` (plus the kappa interval and the
-adjudication backlog from :func:`annotator.core.qa.report`); the plots are the same matplotlib
+The numbers come from :func:`annotator.core.review.stats.project_stats` (plus the kappa interval and the
+adjudication backlog from :func:`annotator.core.review.qa.report`); the plots are the same matplotlib
 figures as `annotator stats --plots`, rendered to PNG by core and shown in QLabels. All of it is
 computed in a worker thread on its own connection to the project file.
 """
@@ -39,8 +39,8 @@ PLOT_ORDER = ("labels", "qa_agreement", "faces_per_identity", "reviewers", "labe
 
 def compute(project_path: Path) -> dict[str, Any]:
     """Everything the dashboard shows (runs in the worker)."""
-    from annotator.core import qa
-    from annotator.core.stats import figure_pngs, project_stats
+    from annotator.core.review import qa
+    from annotator.core.review.stats import figure_pngs, project_stats
     from annotator.store.db import open_project
 
     with open_project(project_path) as p:

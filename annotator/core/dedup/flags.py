@@ -4,7 +4,7 @@ Kinds (each flag: kind, faces, Hamming distance, score — higher score = look f
 
 Duplicates come as GROUPS, one flag per group (flag rows stay <= the number of faces). A pair
 of faces is a duplicate when it has the same SHA-256, or when it is a pHash candidate (within
-the candidate radius R) that passes both verification tests of :mod:`annotator.core.verify`
+the candidate radius R) that passes both verification tests of :mod:`annotator.core.dedup.verify`
 (dHash distance, then SSIM of the 16x16 thumbnails). Groups are the connected components of
 those pairs; a face that does not decode is never in one.
 
@@ -25,7 +25,7 @@ radii differ). The demo's near copies (re-encoded, 1-3 px crops, +-10% brightnes
 bits; unrelated aligned faces also collide within 8 bits, and more of them as the set grows
 (pairs grow with N^2) — which is why a candidate is only a candidate until verified.
 
-Blurry threshold: sharpness (annotator.core.hashing: Laplacian variance at about 64 px) of the demo's
+Blurry threshold: sharpness (annotator.core.dedup.hashing: Laplacian variance at about 64 px) of the demo's
 synthetic faces at 112 and 250 px is >= 550 unblurred; after a Gaussian blur of sigma 2 px per 112 px
 of face its median is 81-127, after sigma 3 px 26-43 (max 66). BLURRY_SHARPNESS = 60 flags the
 latter and leaves sharp faces alone.
@@ -53,10 +53,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from annotator.core import verify
-from annotator.core.blas import one_blas_thread
-from annotator.core.neighbors import pairs_within
-from annotator.core.workers import usable_cores
+from annotator.core.dedup import verify
+from annotator.core.dedup.neighbors import pairs_within
+from annotator.core.infra.blas import one_blas_thread
+from annotator.core.infra.workers import usable_cores
 from annotator.model import CancelledFn, ProgressFn
 
 DEFAULT_RADIUS = 8
@@ -82,7 +82,7 @@ KINDS = (
     "tiny",
     "grayscale",
     "blurry",
-    "suspect_identity",  # from the embeddings: annotator.core.identity_check
+    "suspect_identity",  # from the embeddings: annotator.core.identity.identity_check
 )
 WEIGHTS = {
     "cross_identity_dup": 3.0,  # a label conflict: someone is mislabelled

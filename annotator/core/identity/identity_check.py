@@ -50,7 +50,7 @@ and 23 cross-identity copies, i.e. 46 faces of another person):
   the number of pairs of people);
 * with ``--align chip`` the same rule gives recall 0.74 at precision 0.55 (strict 0.37), AUC
   0.83; no threshold reaches precision 0.6 at recall 0.8 there;
-* with the default ``--align template`` (core/embed.py) and a third size, 120 people (2,433
+* with the default ``--align template`` (core/identity/embed.py) and a third size, 120 people (2,433
   faces, 67 wrong-identity faces), relative margin 0.30 / 0.31 / 0.32 / 0.33 / 0.35 gives
   (precision / recall; 3 per identity):
   40 people 0.70/0.87, 0.70/0.87, 0.70/0.87, 0.74/0.87, 0.82/0.83;
@@ -73,7 +73,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from annotator.core import flags as flag_rules
+from annotator.core.dedup import flags as flag_rules
 from annotator.store import embeddings as emb_store
 from annotator.store import flags as flags_store
 from annotator.store import identity_check as ic_store

@@ -25,9 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
-from annotator.core import ops
-from annotator.core.labels_io import LabelLine, LineError, read_label_file, resolve_ref
-from annotator.core.statistics import cohen_kappa, wilson, wilson_p
+from annotator.core.review import ops
+from annotator.core.review.labels_io import LabelLine, LineError, read_label_file, resolve_ref
+from annotator.core.review.statistics import cohen_kappa, wilson, wilson_p
 from annotator.model import LABELS, AnnotatorError, check_label
 from annotator.store import faces as faces_store
 from annotator.store import labels as labels_store

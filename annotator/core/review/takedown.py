@@ -16,7 +16,7 @@ Copies of the person's photos filed under other identities (the same photo under
 a re-encoded copy) are the person's photos too. Before deleting, :func:`find_copies` collects
 every face of another identity that is byte-identical (same SHA-256) to one of the identity's
 faces or in the same verified duplicate group (``dup_groups``, written by the scan after the
-dHash + thumbnail-SSIM verification of :mod:`annotator.core.verify`; a pHash neighbour that
+dHash + thumbnail-SSIM verification of :mod:`annotator.core.dedup.verify`; a pHash neighbour that
 failed verification is not a copy). By default they are removed in the same transaction as the
 identity (their flags, groups, history too, and the counters, flags and suspicion of the
 identities they were under recounted); ``keep_copies=True`` removes none of them and returns
@@ -41,8 +41,8 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from annotator.core import flags as flag_rules
-from annotator.core.privacy import key_digest
+from annotator.core.dedup import flags as flag_rules
+from annotator.core.review.privacy import key_digest
 from annotator.model import AnnotatorError
 from annotator.store import export as export_store
 from annotator.store import faces as faces_store
@@ -82,7 +82,7 @@ class TakedownResult:
 
 def recount_suspicion(project: Project, identity_ids: list[int]) -> None:
     """Recompute ``flagged_count`` and ``suspicion`` of some identities from their stored flags,
-    with the scan's rule (:func:`annotator.core.flags.suspicion`)."""
+    with the scan's rule (:func:`annotator.core.dedup.flags.suspicion`)."""
     if not identity_ids:
         return
     scanned, rows = flags_store.flag_memberships(project, identity_ids)

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
-from annotator.core import ops
+from annotator.core.review import ops
 from annotator.model import (
     LABELS,
     AnnotatorError,

@@ -25,7 +25,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from annotator.core.statistics import cohen_kappa, confusion, wilson
+from annotator.core.review.statistics import cohen_kappa, confusion, wilson
 from annotator.model import LABEL_COLORS, LABELS, UNLABELED_COLOR
 from annotator.store import labels as store
 from annotator.store import qa as qa_store

@@ -42,7 +42,7 @@ Measured on the drawn demo (``annotator demo --identities N``, scan, embed; then
 tests/bench/bench_identity_quality.py: ``suspect_identity`` precision (strict: cross-identity
 copies left out) and recall of the injected wrong-identity faces, AUC of the identity ranking
 for "holds another person's face"; goal: recall >= 0.8 at precision >= 0.6, AUC >= 0.9), with
-core/identity_check.py's rule at relative margin 0.32 (0.30 before; see there):
+core/identity/identity_check.py's rule at relative margin 0.32 (0.30 before; see there):
 
     people  faces  alignment  precision  strict  recall   AUC
         12    264  template       1.00    1.00     1.00   1.00   (tests/core/test_identity_quality)
@@ -81,7 +81,7 @@ Work order and safety: only scanned faces that decode (never a ``corrupt`` one) 
 embedding by this model are embedded, unreviewed identities first (most suspicious first). Each
 chunk of :data:`CHUNK` faces is committed in its own short transaction, so an interrupted run
 loses at most the chunks in flight and the next run carries on. Workers are a 'spawn' process
-pool (:mod:`annotator.core.workers`: they die with the parent) that load the models once each.
+pool (:mod:`annotator.core.infra.workers`: they die with the parent) that load the models once each.
 """
 
 from __future__ import annotations
@@ -97,15 +97,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from annotator.core import identity_check
-from annotator.core.access import FaceBytes, FaceReadError, ReadItem, read_planned
-from annotator.core.workers import process_pool, run_chunks, usable_cores
+from annotator.core.identity import identity_check
+from annotator.core.infra.access import FaceBytes, FaceReadError, ReadItem, read_planned
+from annotator.core.infra.workers import process_pool, run_chunks, usable_cores
 from annotator.model import AnnotatorError, CancelledFn, ProgressFn, never_cancelled
 from annotator.store import embeddings as store
 from annotator.store.db import Project
 
 if TYPE_CHECKING:
-    from annotator.core.cluster import Cluster
+    from annotator.core.infra.cluster import Cluster
 
 INSTALL_HINT = (
     "face embeddings need the optional extra: pip install -e '.[embed]' "
@@ -284,7 +284,7 @@ def load_models(landmarks: str, recognition: str | None) -> None:
 
 def load_own_models() -> None:
     """Initializer on a Dask worker: the worker's own model files (its install may live
-    elsewhere than the client's), loaded once per worker thread by core/cluster.py."""
+    elsewhere than the client's), loaded once per worker thread by core/infra/cluster.py."""
     load_models(*require_extra())
 
 
@@ -463,7 +463,7 @@ class EmbedResult:
     cancelled: bool = False
     seconds: float = 0.0
     stored: int = 0  # embeddings of this model in the project after the run
-    suspect_identity: int = 0  # flags after the run (annotator.core.identity_check)
+    suspect_identity: int = 0  # flags after the run (annotator.core.identity.identity_check)
     same_person: int = 0  # "probably the same person" pairs of identities
 
     def as_dict(self) -> dict[str, object]:
@@ -500,7 +500,7 @@ def embed(
 ) -> EmbedResult:
     """Embed every scanned, decodable face (of ``identity_keys`` when given) that has no
     embedding by this model yet. Resumable and incremental; one transaction per chunk. With
-    ``cluster`` (core/cluster.py) the chunks run on its Dask workers. ``align`` ``template``
+    ``cluster`` (core/infra/cluster.py) the chunks run on its Dask workers. ``align`` ``template``
     uses the project's template (:func:`project_template`), or ``crop`` when none can be made
     (``res.note`` says why)."""
     if align not in ALIGNMENTS:

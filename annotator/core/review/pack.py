@@ -6,7 +6,7 @@ flags and duplicate groups whose every face is inside, and their label history s
 is the home project's. A package record (random UUID, home project id, pack time, the last home
 batch/event id, a digest of the packed content) is written into the package and remembered at
 home. With ``with_images`` the faces' original bytes go inside (``face_blobs``) and
-:mod:`annotator.core.access` reads them from there first, so no source file is needed.
+:mod:`annotator.core.infra.access` reads them from there first, so no source file is needed.
 
 ``merge`` brings home the package's batches made after the pack (with their reviewer, time and
 kind), once each: ``merged_batches`` remembers them by (package id, package batch id), so a
@@ -202,7 +202,7 @@ def _files(db: Path) -> list[Path]:
 def _embed(
     home: Project, pkg: Project, progress: ProgressFn | None, cancelled: CancelledFn
 ) -> None:
-    from annotator.core.access import FaceBytes, FaceReadError
+    from annotator.core.infra.access import FaceBytes, FaceReadError
 
     ids = store.packed_face_ids(pkg)
     if progress:

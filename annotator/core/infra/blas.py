@@ -1,7 +1,7 @@
 """One BLAS thread for small matrix products.
 
 NumPy's bundled OpenBLAS splits every product over all cores. The products here (image
-resizes in :mod:`annotator.core.hashing`, window sums in :mod:`annotator.core.verify`) are
+resizes in :mod:`annotator.core.dedup.hashing`, window sums in :mod:`annotator.core.dedup.verify`) are
 many and small: split over threads they cost more CPU than they save — on this 2-core machine
 the SSIM window sums ran 2-3x slower with OpenBLAS's default threads than with one — and the
 parallelism of the scan is its worker processes. This is what threadpoolctl does, without the

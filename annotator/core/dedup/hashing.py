@@ -24,7 +24,7 @@ How it stays exact and still fast:
   is recomputed with scipy exactly as imagehash does; the bits of all others cannot differ.
 * Hashes are 64-bit integers (first hash bit = most significant bit, the order of imagehash's
   hex), stored as signed int64 in SQLite; :func:`to_hex` gives imagehash's hex string.
-* Verification thumbnails (core/verify.py): the 16x16 gray part is the 2x2 means of the 32x32
+* Verification thumbnails (core/dedup/verify.py): the 16x16 gray part is the 2x2 means of the 32x32
   image the pHash is taken from (no further pass over the image); the 8x8 RGB part the block
   means of a 64x64 sample (see :func:`_colour_thumb`), written straight into a batch array.
 
@@ -32,7 +32,7 @@ Grayscale: mode L/LA/1/I/F, or every pixel's channels within ``GRAY_TOLERANCE`` 
 chroma rounding makes a gray RGB JPEG differ by a level here and there).
 Sharpness: variance of the 4-neighbour Laplacian of the grayscale image box-averaged by the integer
 factor that brings it nearest to 64 px (pixel units squared; computed on integers); low means
-blurry (see annotator.core.flags.BLURRY_SHARPNESS).
+blurry (see annotator.core.dedup.flags.BLURRY_SHARPNESS).
 
 Speed against a plain loop of ``imagehash.phash``: README's benchmark table
 (tests/bench/bench_hash.py); against another checkout of this code (e.g. before a change):
@@ -51,10 +51,10 @@ from functools import lru_cache
 import numpy as np
 from PIL import Image
 
-from annotator.core.access import read_planned
-from annotator.core.blas import one_blas_thread
-from annotator.core.decode import open_image
-from annotator.core.verify import COLOUR_BYTES, COLOUR_SIDE, GRAY_BYTES, THUMB_BYTES
+from annotator.core.dedup.verify import COLOUR_BYTES, COLOUR_SIDE, GRAY_BYTES, THUMB_BYTES
+from annotator.core.infra.access import read_planned
+from annotator.core.infra.blas import one_blas_thread
+from annotator.core.infra.decode import open_image
 
 GRAY_TOLERANCE = 2
 SHARPNESS_SIDE = 64  # sharpness is measured after box-reducing to about this many pixels
@@ -79,7 +79,7 @@ class HashResult:
     grayscale: bool | None
     sharpness: float | None
     corrupt: str | None  # decoder's reason; None when the image decodes
-    thumb: bytes | None = None  # verification thumbnails (core/verify.py); None when corrupt
+    thumb: bytes | None = None  # verification thumbnails (core/dedup/verify.py); None when corrupt
 
 
 # -- int64 / hex helpers -----------------------------------------------------------------------
@@ -366,7 +366,7 @@ def _colour_thumb(rgb: object, out: np.ndarray) -> object:
     one: a 64x64 nearest-neighbour sample, reduced by 8 (each block the rounded mean of its 8x8
     samples). The full BOX reduction reads every pixel: ~25 of the hash stage's ~300 us per
     image at 112 px, ~100 of ~850 at 250 px; the sample costs a third of that at 112 px and a
-    ninth at 250 px. The colour test (core/verify.py, COLOUR_MAX = 0.075) does not see the
+    ninth at 250 px. The colour test (core/dedup/verify.py, COLOUR_MAX = 0.075) does not see the
     difference (tests/core/test_flag_quality.py). Measured on the demo's pHash candidates (radius 8)
     at 112 px, seed 11 (8,009 faces, 660 true copies) and seed 5 (8,288, 684), and at 250 px,
     seed 11 (3,073, 255): the largest colour distance of true copies is 0.045 / 0.037 / 0.028
@@ -389,7 +389,7 @@ def _colour_thumb(rgb: object, out: np.ndarray) -> object:
 
 
 def _gray_thumbs(px32: np.ndarray) -> np.ndarray:
-    """:func:`annotator.core.verify.gray_from_px32` (16x16 2x2 means, rounded) for the integer
+    """:func:`annotator.core.dedup.verify.gray_from_px32` (16x16 2x2 means, rounded) for the integer
     pixels the resize gives: the sums are exact, so sum / 4 + 0.5 truncated is the same
     rounding without its slower mean over two axes."""
     t = px32[:, 0::2, 0::2] + px32[:, 0::2, 1::2]
@@ -548,7 +548,7 @@ def hash_image(data: bytes, face_id: int = 0) -> HashResult:
 
 
 def hash_planned(items: Sequence[object]) -> tuple[list[HashResult], list[tuple[int, str]]]:
-    """Worker entry point: read planned faces (annotator.core.access.ReadItem) and hash them.
+    """Worker entry point: read planned faces (annotator.core.infra.access.ReadItem) and hash them.
 
     Returns (results, read_errors) where read_errors are (face_id, message) for faces whose
     bytes could not be read at all (missing/changed source); those get no result so a later

@@ -3,7 +3,7 @@
 ``annotator scan|embed --scheduler tcp://HOST:PORT [--path-map OLD=NEW ...]`` hands the per-face
 work to a running Dask cluster instead of the local process pool. The work is the same: the
 same worker entry points (``core.hashing.hash_planned``, ``core.embed.embed_planned``) run on
-the same picklable read plans (:class:`~annotator.core.access.ReadItem`), chunk by chunk, so
+the same picklable read plans (:class:`~annotator.core.infra.access.ReadItem`), chunk by chunk, so
 the results are the same bytes as a local run. What this module adds:
 
 * :func:`connect` -- a :class:`Cluster` (a ``distributed.Client`` and a :class:`PathMap`),
@@ -11,7 +11,7 @@ the results are the same bytes as a local run. What this module adds:
   and nothing has been written. dask is imported here and only here, only when connecting.
 * :meth:`Cluster.executor` -- an executor-like object (``submit(fn, items, *args)`` returns a
   ``concurrent.futures.Future``, ``width`` the number of chunks to keep in flight) that scan
-  and embed use in place of :func:`annotator.core.workers.process_pool`. Each submit rewrites
+  and embed use in place of :func:`annotator.core.infra.workers.process_pool`. Each submit rewrites
   the plans' source paths through the path map and wraps the call in :func:`run_on_worker`,
   which checks each source on the worker (missing, changed since import: the same check a
   local scan makes before it starts) and turns the faces of a bad source into read errors
@@ -32,7 +32,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, NamedTuple
 
-from annotator.core.access import EMBEDDED, FaceBytes, ReadItem
+from annotator.core.infra.access import EMBEDDED, FaceBytes, ReadItem
 from annotator.formats import source_stat
 from annotator.model import AnnotatorError
 from annotator.store import faces as faces_store

@@ -8,7 +8,7 @@ duplicate only when two independent tests agree (DESIGN convention 9).
 2. A pixel test on small thumbnails stored by the scan (448 bytes a face: the 16x16 grayscale
    2x2 mean of the 32x32 image the pHash is taken from, then the 8x8 RGB block means — of
    every pixel up to 64x64 px, of a 64x64 nearest-neighbour sample above; see
-   core/hashing.py's ``_colour_thumb`` for why and what that changed):
+   core/dedup/hashing.py's ``_colour_thumb`` for why and what that changed):
    SSIM (5x5 windows, the usual constants) of the gray thumbnails at least ``SSIM_MIN``, and
    the colours alike: the mean absolute difference of the 8x8 RGB thumbnails, each divided by
    its own mean (so a brightness change does not count), at most ``COLOUR_MAX``. Grayscale
@@ -32,7 +32,7 @@ See tests/core/test_verify.py and tests/core/test_flag_quality.py for the figure
 
 Cost: SSIM needs five sums over every 5x5 window of each pair (of a, b, a*a, b*b, a*b). They
 are taken as two small matrix products for a slice of SSIM_CHUNK pairs at once, on one BLAS
-thread (:mod:`annotator.core.blas`), in slices small enough to stay in cache; per-face window
+thread (:mod:`annotator.core.infra.blas`), in slices small enough to stay in cache; per-face window
 figures computed once were tried and dropped (1.7 kB a face: gigabytes for a slice's faces at
 10M, and gathering them was slower than recomputing). Same run, 3.4M candidate pairs of the
 300k ``stress`` benchmark: the pixel test took 25 s against 72 s for the previous
@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from annotator.core.blas import one_blas_thread
+from annotator.core.infra.blas import one_blas_thread
 
 THUMB_SIDE = 16
 GRAY_BYTES = THUMB_SIDE * THUMB_SIDE  # 16x16 gray
