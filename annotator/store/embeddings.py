@@ -133,3 +133,20 @@ def failures(project: Project, limit: int = 10) -> list[tuple[int, str]]:
             (limit,),
         )
     ]
+
+
+def face_rects(
+    project: Project, face_ids: Sequence[int]
+) -> dict[int, tuple[float, float, float, float]]:
+    """The face rectangles (relative x0, y0, x1, y1, as the reader gave them) of those of
+    ``face_ids`` that have one."""
+    out: dict[int, tuple[float, float, float, float]] = {}
+    for s in range(0, len(face_ids), 500):
+        part = list(face_ids[s : s + 500])
+        for fid, *rect in project.conn.execute(
+            "SELECT id, rect_x0, rect_y0, rect_x1, rect_y1 FROM faces "
+            f"WHERE rect_x0 IS NOT NULL AND id IN ({','.join('?' * len(part))})",
+            part,
+        ):
+            out[int(fid)] = (float(rect[0]), float(rect[1]), float(rect[2]), float(rect[3]))
+    return out

@@ -98,6 +98,22 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from annotator.core.identity import identity_check
+from annotator.core.identity.align import (  # noqa: F401 - the names embed's callers use
+    CHIP_INSET,
+    CHIP_PADDING,
+    CHIP_SIZE,
+    N_POINTS,
+    TEMPLATE_MIN,
+    Rect,
+    Template,
+    box_chip,
+    chip_of,
+    crop_landmarks,
+    plausible_landmarks,
+    resized_crop,
+    template_from_landmarks,
+)
+from annotator.core.identity.align import template_shape as _template_shape
 from annotator.core.infra.access import FaceBytes, FaceReadError, ReadItem, read_planned
 from annotator.core.infra.workers import process_pool, run_chunks, usable_cores
 from annotator.model import AnnotatorError, CancelledFn, ProgressFn, never_cancelled
@@ -114,64 +130,13 @@ INSTALL_HINT = (
 LANDMARKS_FILE = "shape_predictor_5_face_landmarks.dat"
 RECOGNITION_FILE = "dlib_face_recognition_resnet_model_v1.dat"
 DIM = store.DIM
-CHIP_SIZE = 150
-CHIP_PADDING = 0.25
-CHIP_INSET = 0.0  # fraction of the crop's side left out on each side of the landmark rectangle
 MAX_SIDE = 600  # larger images are reduced on decode (a face crop is small)
 CHUNK = 16  # faces per worker task and per transaction (~1-2 s of work)
-ALIGNMENTS = ("template", "chip", "crop")
-DEFAULT_ALIGN = "template"
+ALIGNMENTS = ("box", "template", "chip", "crop")
+DEFAULT_ALIGN = "box"
 TEMPLATE_META = "embed_template"  # project meta key: the project's template (JSON)
+BOX_NO_TEMPLATE = "a face without a usable face rectangle gets the whole crop"
 TEMPLATE_SAMPLE = 300  # faces whose landmarks the template is the median of
-TEMPLATE_MIN = 8  # fewer plausible landmark sets than this: no template (crop is used)
-N_POINTS = 5
-
-
-@dataclass(frozen=True, slots=True)
-class Template:
-    """The project's crop geometry: the median position of each of dlib's 5 landmarks (2
-    corners of each eye, the base of the nose) as fractions of the crop's width and height,
-    over ``faces`` plausible landmark sets of a sample of ``sampled`` faces. ``spread``: the
-    median distance of a set's points from the template's (a fraction of the crop; how much
-    the crops' geometry varies, landmark noise included)."""
-
-    points: tuple[tuple[float, float], ...]
-    faces: int = 0
-    sampled: int = 0
-    spread: float = 0.0
-
-    def fingerprint(self) -> str:
-        """8 hex digits naming the points (rounded to 1/1000 of the crop): part of the model
-        id, so vectors of two templates are never mixed."""
-        import hashlib
-
-        text = ";".join(f"{x:.3f},{y:.3f}" for x, y in self.points)
-        return hashlib.sha1(text.encode()).hexdigest()[:8]
-
-    def to_json(self) -> str:
-        import json
-
-        return json.dumps(self.as_dict())
-
-    def as_dict(self) -> dict[str, object]:
-        return {
-            "points": [list(p) for p in self.points],
-            "faces": self.faces,
-            "sampled": self.sampled,
-            "spread": self.spread,
-        }
-
-    @classmethod
-    def from_json(cls, text: str) -> Template:
-        import json
-
-        d = json.loads(text)
-        pts = tuple((float(x), float(y)) for x, y in d["points"])
-        if len(pts) != N_POINTS:
-            raise ValueError(f"a template has {N_POINTS} points, not {len(pts)}")
-        return cls(
-            pts, int(d.get("faces", 0)), int(d.get("sampled", 0)), float(d.get("spread", 0.0))
-        )
 
 
 def model_id(align: str = DEFAULT_ALIGN, template: Template | None = None) -> str:
@@ -183,45 +148,11 @@ def model_id(align: str = DEFAULT_ALIGN, template: Template | None = None) -> st
         if template is None:
             raise AnnotatorError("the template alignment needs the project's template")
         return f"dlib_resnet_v1/sp5/tmpl{CHIP_SIZE}p{CHIP_PADDING:g}/{template.fingerprint()}"
+    if align == "box":  # a face without a usable box: the template's chip (its vector's reason)
+        return f"dlib_resnet_v1/sp5/box{CHIP_SIZE}p{CHIP_PADDING:g}"
     if align == "chip":
         return f"dlib_resnet_v1/sp5/chip{CHIP_SIZE}p{CHIP_PADDING:g}i{CHIP_INSET:g}"
     return f"dlib_resnet_v1/crop{CHIP_SIZE}"
-
-
-def plausible_landmarks(pts: np.ndarray) -> np.ndarray:
-    """Which (n, 5, 2) crop-relative landmark sets look like a face seen from the front: all
-    finite and near the crop (within a quarter of its side outside it), the eyes (points 0-1
-    and 2-3) side by side with 15-90 % of the crop between their centres, the nose base (4)
-    below the eyes and between them."""
-    pts = np.asarray(pts, np.float64).reshape(-1, N_POINTS, 2)
-    with np.errstate(invalid="ignore"):
-        ok = np.isfinite(pts).all(axis=(1, 2))
-        ok &= ((pts >= -0.25) & (pts <= 1.25)).all(axis=(1, 2))
-        eye_a, eye_b = pts[:, 0:2].mean(1), pts[:, 2:4].mean(1)
-        gap = eye_a[:, 0] - eye_b[:, 0]  # dlib: points 0-1 lie right of 2-3 in the image
-        ok &= (gap >= 0.15) & (gap <= 0.9) & (np.abs(eye_a[:, 1] - eye_b[:, 1]) <= 0.5 * gap)
-        nose = pts[:, 4]
-        ok &= nose[:, 1] > np.maximum(eye_a[:, 1], eye_b[:, 1])
-        ok &= (nose[:, 0] > eye_b[:, 0]) & (nose[:, 0] < eye_a[:, 0])
-    return ok
-
-
-def template_from_landmarks(pts: np.ndarray, min_faces: int = TEMPLATE_MIN) -> Template | None:
-    """The median of each point over the plausible sets of ``pts`` ((n, 5, 2), crop-relative;
-    NaN for a face whose landmarks could not be taken); None with fewer than ``min_faces``
-    plausible sets (the caller falls back to ``crop``)."""
-    pts = np.asarray(pts, np.float64).reshape(-1, N_POINTS, 2)
-    ok = plausible_landmarks(pts)
-    if int(ok.sum()) < max(min_faces, 1):
-        return None
-    med = np.median(pts[ok], axis=0)
-    spread = float(np.median(np.linalg.norm(pts[ok] - med, axis=2)))
-    return Template(
-        tuple((round(float(x), 4), round(float(y), 4)) for x, y in med),
-        int(ok.sum()),
-        len(pts),
-        round(spread, 4),
-    )
 
 
 def sample_evenly(ids: Sequence[int], n: int = TEMPLATE_SAMPLE) -> list[int]:
@@ -302,36 +233,38 @@ def decode_rgb(data: bytes) -> np.ndarray:
 
 def _landmarks(img: np.ndarray) -> Any:
     """dlib's 5 points on a rectangle covering the crop (inset by CHIP_INSET per side)."""
-    dlib = _MODELS["dlib"]
-    h, w = img.shape[:2]
-    dx, dy = int(round(w * CHIP_INSET)), int(round(h * CHIP_INSET))
-    return _MODELS["sp"](img, dlib.rectangle(dx, dy, w - 1 - dx, h - 1 - dy))
+    return crop_landmarks(_MODELS["dlib"], _MODELS["sp"], img)
 
 
 def template_shape(template: Template, w: int, h: int) -> Any:
     """The template's points on a w x h crop, as the dlib shape get_face_chip takes."""
-    dlib = _MODELS["dlib"]
-    pts = dlib.points()
-    for x, y in template.points:
-        pts.append(dlib.point(int(round(x * w)), int(round(y * h))))
-    return dlib.full_object_detection(dlib.rectangle(0, 0, w - 1, h - 1), pts)
+    return _template_shape(_MODELS["dlib"], template, w, h)
 
 
 def face_chip(img: np.ndarray, align: str, template: Template | None = None) -> np.ndarray:
-    """The 150x150 chip the network reads, from a face crop."""
-    dlib = _MODELS["dlib"]
+    """The 150x150 chip the network reads, from a face crop (``box``: see :func:`box_chips`)."""
     h, w = img.shape[:2]
     if align == "crop":
-        from PIL import Image
-
-        return np.asarray(Image.fromarray(img).resize((CHIP_SIZE, CHIP_SIZE), Image.BILINEAR))
+        return resized_crop(img)
     if align == "template":
         if template is None:
             raise ValueError("the template alignment needs a template")
         shape = template_shape(template, w, h)
     else:
         shape = _landmarks(img)
-    return dlib.get_face_chip(img, shape, size=CHIP_SIZE, padding=CHIP_PADDING)
+    return chip_of(_MODELS["dlib"], img, shape)
+
+
+def box_chips(
+    images: Sequence[np.ndarray], rects: Sequence[Rect | None], template: Template | None
+) -> tuple[list[np.ndarray], list[str | None]]:
+    """``box`` chips (core/identity/align.py) of decoded crops and their face rectangles, and
+    per chip None or how it was made instead (no usable box: the template's chip)."""
+    made = [
+        box_chip(_MODELS["dlib"], _MODELS["sp"], img, r, template)
+        for img, r in zip(images, rects, strict=True)
+    ]
+    return [c for c, _ in made], [how or None for _, how in made]
 
 
 def embed_images(
@@ -378,11 +311,15 @@ def landmark_array(rows: Sequence[tuple[int, Sequence[Sequence[float]]]], n: int
 
 
 def embed_planned(
-    items: Sequence[ReadItem], align: str, template: Template | None = None
+    items: Sequence[ReadItem],
+    align: str,
+    template: Template | None = None,
+    rects: dict[int, Rect] | None = None,
 ) -> tuple[list[tuple[int, str, str | None, bytes | None]], list[tuple[int, str]]]:
     """Read, decode and embed planned faces (in a worker). Returns (rows for the store,
     read errors): a face whose bytes cannot be read is not stored (the next run tries again);
-    one that does not decode is stored as failed with its reason."""
+    one that does not decode is stored as failed with its reason. ``box`` uses ``rects``
+    (face id -> its rectangle); an ok row's reason says when a face got another chip."""
     rows: list[tuple[int, str, str | None, bytes | None]] = []
     errors: list[tuple[int, str]] = []
     ok_ids: list[int] = []
@@ -396,8 +333,13 @@ def embed_planned(
             ok_ids.append(item.face_id)
         except Exception as e:  # any decoder failure is this face's, not the run's
             rows.append((item.face_id, "failed", f"cannot decode: {e}"[:200], None))
-    for fid, vec in zip(ok_ids, embed_images(images, align, template), strict=True):
-        rows.append((fid, "ok", None, store.to_blob(vec)))
+    hows: list[str | None] = [None] * len(images)
+    if align == "box":
+        images, hows = box_chips(images, [(rects or {}).get(f) for f in ok_ids], template)
+        align = "crop"  # the chips are 150x150 crops: the network reads them as they are
+    vecs = embed_images(images, align, template)
+    for fid, vec, how in zip(ok_ids, vecs, hows, strict=True):
+        rows.append((fid, "ok", how, store.to_blob(vec)))
     return rows, errors
 
 
@@ -456,6 +398,7 @@ class EmbedResult:
     todo: int = 0  # faces that needed an embedding at the start
     embedded: int = 0
     failed: int = 0
+    fallback: int = 0  # ``box``: faces without a usable box, given the template's chip
     read_errors: list[str] = field(default_factory=list)  # first few messages
     read_error_count: int = 0
     corrupt_skipped: int = 0  # corrupt faces in scope (never embedded)
@@ -475,6 +418,7 @@ class EmbedResult:
             "todo": self.todo,
             "embedded": self.embedded,
             "failed": self.failed,
+            "fallback": self.fallback,
             "read_errors": self.read_error_count,
             "read_error_examples": self.read_errors,
             "corrupt_skipped": self.corrupt_skipped,
@@ -533,6 +477,15 @@ def embed(
     res.model = model = model_id(align, template)
     todo = store.faces_to_embed(project, model, ids)
     res.todo = total = len(todo)
+    if align == "box" and total:  # the chip of a face without a usable box (at most once)
+        template, note = project_template(project, paths, cluster)
+        res.template = template
+        if template is None:
+            res.note = note.replace("the whole crop was used (--align crop)", BOX_NO_TEMPLATE)
+
+    def rects_of(part: list[int]) -> dict[int, Rect] | None:
+        return store.face_rects(project, part) if align == "box" else None
+
     if progress:
         progress(0, total)
     fb = FaceBytes(project)
@@ -545,6 +498,7 @@ def embed(
         store.insert_embeddings(project, model, rows)
         res.embedded += sum(1 for r in rows if r[1] == "ok")
         res.failed += sum(1 for r in rows if r[1] != "ok")
+        res.fallback += sum(1 for r in rows if r[1] == "ok" and r[2])
         res.read_error_count += len(errors)
         for _, msg in errors:
             if len(res.read_errors) < 10:
@@ -563,7 +517,7 @@ def embed(
                 if cancelled():
                     res.cancelled = True
                     break
-                commit(embed_planned(fb.plan(part), align, template))
+                commit(embed_planned(fb.plan(part), align, template, rects_of(part)))
         else:
             with (
                 cluster.executor(project, load_own_models)
@@ -573,7 +527,9 @@ def embed(
                 res.cancelled = run_chunks(
                     pool,
                     chunks,
-                    lambda part: pool.submit(embed_planned, fb.plan(part), align, template),
+                    lambda part: pool.submit(
+                        embed_planned, fb.plan(part), align, template, rects_of(part)
+                    ),
                     commit,
                     cancelled,
                     2 * n_workers,
