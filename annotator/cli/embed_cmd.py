@@ -59,12 +59,14 @@ def _ctrl_c_cancels() -> Iterator[dict[str, bool]]:
 )
 @click.option(
     "--align",
-    type=click.Choice(["template", "chip", "crop"]),
-    default="template",
+    type=click.Choice(["box", "template", "chip", "crop"]),
+    default="box",
     show_default=True,
-    help="template: every crop mapped onto dlib's face chip by the project's template (the "
-    "median 5-point landmarks of a sample of its crops); chip: 5-point landmarks on each crop, "
-    "then dlib's face chip; crop: the whole crop resized as the chip.",
+    help="box: 5-point landmarks on the face's own rectangle (MS-Celeb's FaceRectangle), then "
+    "dlib's face chip; a face without one gets the template's chip; template: every crop "
+    "mapped onto dlib's face chip by the project's template (the median 5-point landmarks of a "
+    "sample of its crops); chip: 5-point landmarks on each whole crop, then dlib's face chip; "
+    "crop: the whole crop resized as the chip.",
 )
 @cluster_options
 @json_option
@@ -118,6 +120,11 @@ def _report(res: EmbedResult) -> None:
         + (f", {res.failed:,} failed" if res.failed else "")
         + f"; {res.stored:,} faces have an embedding ({res.model})"
     )
+    if res.fallback:
+        click.echo(
+            f"{res.fallback:,} faces had no usable face rectangle: aligned by the project's "
+            "template instead"
+        )
     if res.note:
         click.echo(res.note)
     if res.corrupt_skipped:

@@ -17,6 +17,7 @@ from annotator.demo.drawing import (
     IdentityParams,
     draw_face,
     encode_jpeg,
+    face_box,
     identity_params,
     image_params,
 )
@@ -56,6 +57,7 @@ class _Row:
     broken: str | None = None
     true_mid: str | None = None
     line: int = 0
+    rect: tuple[float, float, float, float] | None = None  # the drawn face's box
 
 
 def _rect(rng: np.random.Generator) -> tuple[float, float, float, float]:
@@ -174,10 +176,12 @@ def generate_demo(
     prog = progress or (lambda d, t: None)
     stop = cancelled or (lambda: False)
 
-    def photo(mid: str, k: int) -> bytes:
+    def photo(mid: str, k: int) -> tuple[bytes, tuple[float, float, float, float]]:
         prng = np.random.default_rng([seed, mids.index(mid), k])
         ip = image_params(prng)
-        return encode_jpeg(draw_face(params[mid], ip, size), ip.jpeg_quality)
+        return encode_jpeg(draw_face(params[mid], ip, size), ip.jpeg_quality), face_box(
+            params[mid], ip
+        )
 
     # Clean photos, per identity.
     blocks: dict[str, list[_Row]] = {}
@@ -186,7 +190,8 @@ def generate_demo(
         for k in range(n_clean[m]):
             if done % 16 == 0 and stop():
                 return _cancelled(out)
-            rows.append(_Row(m, photo(m, k)))
+            jpeg, box = photo(m, k)
+            rows.append(_Row(m, jpeg, rect=box))
             done += 1
             prog(done, work)
         blocks[m] = rows
@@ -209,14 +214,15 @@ def generate_demo(
             m, i = next(picks)
             src = blocks[m][i]
             if kind == "exact_dup":
-                extra[m].append(_Row(m, src.jpeg, kind, ref=id(src)))
-            elif kind == "near_dup":
-                extra[m].append(_Row(m, near_variant(src.jpeg, rng), kind, ref=id(src)))
+                extra[m].append(_Row(m, src.jpeg, kind, ref=id(src), rect=src.rect))
+            elif kind == "near_dup":  # cut by at most 1 px per side: the same box
+                data = near_variant(src.jpeg, rng)
+                extra[m].append(_Row(m, data, kind, ref=id(src), rect=src.rect))
                 done += 1
             else:
                 dst = other_mid(m)
                 data = src.jpeg if rng.random() < 0.5 else near_variant(src.jpeg, rng)
-                extra[dst].append(_Row(dst, data, kind, ref=id(src), true_mid=m))
+                extra[dst].append(_Row(dst, data, kind, ref=id(src), true_mid=m, rect=src.rect))
                 done += 1
             prog(done, work)
     for _ in range(n_inject["truncated"]):
@@ -230,7 +236,8 @@ def generate_demo(
             return _cancelled(out)
         true = mids[int(rng.integers(len(mids)))]
         filed = other_mid(true)
-        extra[filed].append(_Row(filed, photo(true, 10_000 + j), "wrong_identity", true_mid=true))
+        jpeg, box = photo(true, 10_000 + j)
+        extra[filed].append(_Row(filed, jpeg, "wrong_identity", true_mid=true, rect=box))
         done += 1
         prog(done, work)
     for j in range(n_broken):
@@ -275,7 +282,8 @@ def generate_demo(
                 fh.write(_broken_line(r.broken or "", r.mid, rng, sample_jpeg, n))
                 truth["broken"].append({"line": n, "kind": r.broken})
                 continue
-            _write_row(fh, r.mid, rank[r.mid], n, _rect(rng), r.jpeg)
+            _rect(rng)  # the random box rows had before: drawn still, so the rest stays as it was
+            _write_row(fh, r.mid, rank[r.mid], n, r.rect, r.jpeg)
             truth["identities"][r.mid]["lines"].append(n)
             if r.kind in ("exact_dup", "near_dup", "cross_identity_dup"):
                 truth[r.kind].append(sorted([by_id[r.ref].line, n]))  # type: ignore[index]
@@ -305,7 +313,12 @@ def generate_demo(
 
 
 def _write_row(
-    fh: Any, mid: str, rank: int, n: int, rect: tuple[float, float, float, float], jpeg: bytes
+    fh: Any,
+    mid: str,
+    rank: int,
+    n: int,
+    rect: tuple[float, float, float, float] | None,
+    jpeg: bytes,
 ) -> None:
     url = f"http://example.invalid/img/{mid}/{rank}.jpg"
     page = f"http://example.invalid/page/{mid}/{rank}.html"

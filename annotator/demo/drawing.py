@@ -381,6 +381,25 @@ def _finish(img: np.ndarray, ip: ImageParams, rng: np.random.Generator) -> Image
     return Image.fromarray(np.clip(img + 0.5, 0, 255).astype(np.uint8), "RGB")
 
 
+def face_box(
+    identity: IdentityParams | dict[str, Any], image: ImageParams | dict[str, Any]
+) -> tuple[float, float, float, float]:
+    """Where a face detector would put the box on :func:`draw_face`'s photo, as MS-Celeb's
+    FaceRectangle (x0, y0, x1, y1, fractions of the image): cheek to cheek, brows to chin, the
+    photo's scale and shift applied (its rotation, at most 12 degrees, is not)."""
+    p, ip = _as_identity(identity), _as_image(image)
+    top = p.eye_y * p.face_h + 2.0 * p.eye_size  # brows above the head's centre
+    x0, x1 = -p.face_w, p.face_w
+    y0, y1 = -top, p.face_h
+    cx, cy = 0.5 + ip.dx, 0.55 + ip.dy
+    return (
+        round(cx + x0 * ip.scale, 4),
+        round(cy + y0 * ip.scale, 4),
+        round(cx + x1 * ip.scale, 4),
+        round(cy + y1 * ip.scale, 4),
+    )
+
+
 def draw_face(
     identity: IdentityParams | dict[str, Any],
     image: ImageParams | dict[str, Any],

@@ -150,3 +150,16 @@ def face_rects(
         ):
             out[int(fid)] = (float(rect[0]), float(rect[1]), float(rect[2]), float(rect[3]))
     return out
+
+
+def notes(project: Project, model: str) -> dict[int, str]:
+    """face id -> the reason stored with an ok vector of ``model`` (``--align box``: how a
+    face without a usable box was aligned instead); faces without one are absent."""
+    return {
+        int(f): str(r)
+        for f, r in project.conn.execute(
+            "SELECT face_id, reason FROM face_embeddings "
+            "WHERE model = ? AND status = 'ok' AND reason IS NOT NULL",
+            (model,),
+        )
+    }

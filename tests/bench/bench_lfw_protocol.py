@@ -174,13 +174,19 @@ def main() -> None:
                     flush=True,
                 )
         print(f"\nLFW protocol ({args.folds} folds, threshold from the other folds), {args.photos}")
-        print(f"{'alignment':<10} {'accuracy %':>11} {'± sd':>6} {'pairs':>6} "
-              f"{'fallback':>8} {'failed':>6} {'embed s':>8} {'x template':>10}")
+        print(
+            f"{'alignment':<10} {'accuracy %':>11} {'± sd':>6} {'pairs':>6} "
+            f"{'fallback':>8} {'failed':>6} {'embed s':>8} {'x template':>10}"
+        )
         for align, acc, sd, n, fb, failed, wall, note in rows:
             ratio = f"{wall / base:.2f}" if base else "-"
-            print(f"{align:<10} {acc:>11.2f} {sd:>6.2f} {n:>6} {fb:>8} {failed:>6} "
-                  f"{wall:>8.0f} {ratio:>10}" + (f"  ({note})" if note else ""))
-        print(f"{'dlib (published, full LFW)':<28} {DLIB_PUBLISHED[0]:.2f} ± {DLIB_PUBLISHED[1]:.2f}")
+            print(
+                f"{align:<10} {acc:>11.2f} {sd:>6.2f} {n:>6} {fb:>8} {failed:>6} "
+                f"{wall:>8.0f} {ratio:>10}" + (f"  ({note})" if note else "")
+            )
+        print(
+            f"{'dlib (published, full LFW)':<28} {DLIB_PUBLISHED[0]:.2f} ± {DLIB_PUBLISHED[1]:.2f}"
+        )
     finally:
         if args.work is None:
             shutil.rmtree(work, ignore_errors=True)

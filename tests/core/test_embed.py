@@ -34,12 +34,13 @@ def demo_db(tmp_path_factory) -> tuple[Path, dict]:
 
 @pytest.fixture(scope="module")
 def embedded(demo_db, tmp_path_factory) -> tuple[Path, dict, E.EmbedResult]:
-    """The demo embedded once by two workers (the process pool path)."""
+    """The demo embedded once by two workers (the process pool path), with the template
+    (the default ``box`` is tested in test_embed_align.py)."""
     src, truth = demo_db
     db = tmp_path_factory.mktemp("embedded") / "p.db"
     shutil.copy(src, db)
     with open_project(db) as p:
-        res = E.embed(p, workers=2, chunk=8)
+        res = E.embed(p, workers=2, chunk=8, align="template")
     return db, truth, res
 
 
@@ -104,7 +105,7 @@ def test_in_process_equals_worker_pool(embedded, tmp_path) -> None:
     with open_project(_copy(db, tmp_path)) as p:
         with p.tx() as c:
             c.execute("DELETE FROM face_embeddings")  # test set-up only
-        r = E.embed(p, identity_keys=[key], workers=1)
+        r = E.embed(p, identity_keys=[key], workers=1, align=res.align)
         got = store.load_embeddings(p, res.model)
     assert r.embedded == len(want[0]) > 0
     assert np.array_equal(got[0], want[0]) and np.array_equal(got[2], want[2])
@@ -190,7 +191,7 @@ def test_model_id_names_the_alignment() -> None:
     t1 = E.Template(((0.7, 0.42), (0.58, 0.43), (0.29, 0.43), (0.4, 0.43), (0.49, 0.64)))
     t2 = E.Template(((0.7, 0.42), (0.58, 0.43), (0.29, 0.43), (0.4, 0.43), (0.49, 0.66)))
     ids = {E.model_id("chip"), E.model_id("crop"), E.model_id("template", t1)}
-    assert len(ids) == 3 and E.DEFAULT_ALIGN == "template"
+    assert len(ids) == 3 and E.DEFAULT_ALIGN == "box"
     assert E.model_id("template", t1).startswith("dlib_resnet_v1/sp5/tmpl150p0.25/")
     # the template's points are in the id: two templates never share vectors
     assert E.model_id("template", t1) != E.model_id("template", t2)
@@ -313,13 +314,13 @@ def test_embed_estimates_the_template_once_and_reuses_it(embedded, demo_db, tmp_
     src, _ = demo_db
     with open_project(_copy(src, tmp_path)) as p:
         ident = p.conn.execute("SELECT key FROM identities ORDER BY id LIMIT 1").fetchone()[0]
-        first = E.embed(p, identity_keys=[ident], workers=1)
+        first = E.embed(p, identity_keys=[ident], workers=1, align="template")
         assert first.template == res.template
         # a template stored by an earlier run is used as it is, even when other faces now
         # would give another median: the model id, and so the vectors, stay valid
         moved = E.Template(tuple((x + 0.01, y) for x, y in res.template.points), 1, 1)
         p.set_meta(E.TEMPLATE_META, moved.to_json())
-        again = E.embed(p, identity_keys=[ident], workers=1)
+        again = E.embed(p, identity_keys=[ident], workers=1, align="template")
         assert again.template == moved and again.model != first.model
         assert again.todo == first.todo  # the faces are embedded again under the new id
         assert store.counts(p, first.model)["ok"] == 0
@@ -333,14 +334,14 @@ def test_no_template_falls_back_to_crop(demo_db, tmp_path, monkeypatch) -> None:
     monkeypatch.setattr(E, "landmarks_planned", lambda items: ([], []))  # every face failed
     with open_project(_copy(src, tmp_path)) as p:
         key = p.conn.execute("SELECT key FROM identities ORDER BY id LIMIT 1").fetchone()[0]
-        res = E.embed(p, identity_keys=[key], workers=1)
+        res = E.embed(p, identity_keys=[key], workers=1, align="template")
         assert res.align == "crop" and res.template is None and res.model == E.model_id("crop")
         assert res.note.startswith("no template: 0 of ") and "--align crop" in res.note
         assert res.embedded > 0 and E.stored_template(p) is None
         p.set_meta(E.TEMPLATE_META, "not json")  # an unreadable template: estimated again
         assert E.stored_template(p) is None
         monkeypatch.undo()
-        again = E.embed(p, identity_keys=[key], workers=1)
+        again = E.embed(p, identity_keys=[key], workers=1, align="template")
         assert again.align == "template" and again.template is not None
         assert E.stored_template(p) == again.template
 

@@ -1,4 +1,4 @@
-"""Alignment: how a face crop becomes the 150x150 chip dlib's network reads (core/identity/embed.py).
+"""Alignment: how a face crop becomes the 150x150 chip dlib's network reads (identity/embed.py).
 
 The chip is dlib's (``dlib.get_face_chip(img, shape, size=150, padding=0.25)``) from 5
 landmarks (2 corners of each eye, the base of the nose); the alignments differ in where those

@@ -9,13 +9,25 @@ this module's worker functions imports dlib, so without the extra everything els
 
 Alignment. MS-Celeb crops are face crops, aligned differently from dlib's 150x150 face chips
 (the network's input: ``dlib.get_face_chip(img, shape, size=150, padding=0.25)`` from the 5
-landmarks). Three ways are offered; the model id stored with each vector names the one used:
+landmarks). Four ways are offered (chip-making is core/identity/align.py); the model id stored
+with each vector names the one used:
 
-* ``template`` (default): one similarity map per crop size, the same for every crop of the
-  project. The project's template is the per-point MEDIAN of dlib's 5 landmarks (crop-relative
-  coordinates) over :data:`TEMPLATE_SAMPLE` scanned, decodable faces at evenly spaced
-  positions of the identity-grouped face list (so spread over the identities), keeping only
-  plausible sets (:func:`plausible_landmarks`: eyes side by side, nose below them, on the crop).
+* ``box`` (default): the 5 landmarks found on the face's own rectangle (MS-Celeb's
+  FaceRectangle, which the importer stores; any reader that gives one), then dlib's chip — as
+  dlib's network was trained (landmarks on a detector's box). Chosen by LFW's verification
+  protocol through this pipeline (tests/bench/bench_lfw_protocol.py; figures in
+  docs/MEASUREMENTS.md, "Alignment"). A face without a usable rectangle (none, degenerate, off
+  the crop) or whose landmarks on it are no plausible frontal set gets the ``template`` chip
+  (``crop`` when the project has no template): its vector's stored reason says so
+  (``store.notes``) and ``EmbedResult.fallback`` counts them. The model id does not change
+  with the fallbacks: one id per project, so a project of TSV and folder sources keeps all its
+  faces in one space (the template's chip is dlib's geometry too, only less exact).
+* ``template`` (the default before ``box``): one similarity map per crop size, the same for
+  every crop of the project. The project's template is the per-point MEDIAN of dlib's 5
+  landmarks (crop-relative coordinates) over :data:`TEMPLATE_SAMPLE` scanned, decodable faces
+  at evenly spaced positions of the identity-grouped face list (so spread over the
+  identities), keeping only plausible sets (:func:`plausible_landmarks`: eyes side by side,
+  nose below them, on the crop).
   Each crop is then mapped with ``get_face_chip`` for the template's points scaled to its size.
   The dataset's own alignment (MS-Celeb's "FaceImageCroppedWithAlignment" crops share one
   geometry, as do InsightFace's 112x112 ones) is kept as it is and only mapped onto dlib's
@@ -33,8 +45,9 @@ landmarks). Three ways are offered; the model id stored with each vector names t
   :data:`CHIP_INSET` per side), then dlib's chip of that face's own landmarks.
 * ``crop``: the whole crop resized to 150x150 is the chip (no landmarks).
 
-A project embedded before with another alignment (``chip`` was the default) is embedded
-again under the new model id by the next run; until a face's new vector is stored its old one
+A project embedded before with another alignment (``chip``, then ``template`` was the
+default) is embedded again under the new model id by the next run (``--align template`` keeps
+the old vectors); until a face's new vector is stored its old one
 stays, and the checks use the model with the most vectors (store/identity_check.py), so
 nothing mixes two models and nothing stops working in between.
 
