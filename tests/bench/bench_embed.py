@@ -7,9 +7,10 @@ On a demo of ``--identities`` invented people (imported and scanned first):
   ResNet), against the baseline measured in the same run on the same faces: the scan's hash
   stage (``hash_planned``: decode, SHA-256, pHash, dHash...). Reported as ms/face and the ratio.
   With ``--workers N`` also the wall time of the pool (faces/s).
-* quality — for each alignment (``template``: the project's median landmarks + dlib's face
-  chip; ``chip``: each crop's own landmarks + dlib's face chip; ``crop``: the whole crop
-  resized), with each face's TRUE identity from the demo's truth.json:
+* quality — for each alignment (``box``: landmarks on each face's rectangle, which the demo
+  writes where it draws the face, + dlib's face chip; ``template``: the project's median
+  landmarks + dlib's face chip; ``chip``: each crop's own landmarks + dlib's face chip;
+  ``crop``: the whole crop resized), with each face's TRUE identity from the demo's truth.json:
   mean intra- and inter-identity distance, d' = (inter - intra) / pooled sd, nearest-centre
   accuracy (leave-one-out centres of the true identities), and for the injected
   wrong-identity faces the AUC and the precision at recall 0.8 of two scores: "distance to the
@@ -106,7 +107,7 @@ def main() -> None:
     ap.add_argument("--identities", type=int, default=40)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--workers", type=int, default=0, help="also time a pool of N workers")
-    ap.add_argument("--align", choices=["template", "chip", "crop", "all"], default="all")
+    ap.add_argument("--align", choices=["box", "template", "chip", "crop", "all"], default="all")
     a = ap.parse_args()
     n_ident = 8 if a.quick else a.identities
 
@@ -138,7 +139,7 @@ def main() -> None:
         base = (_cpu() - c0) / len(ids) * 1000
         fb.close()
 
-        aligns = ["template", "chip", "crop"] if a.align == "all" else [a.align]
+        aligns = ["box", "template", "chip", "crop"] if a.align == "all" else [a.align]
         for align in aligns:
             c0, t0 = _cpu(), time.perf_counter()
             res = E.embed(p, workers=1, align=align)
