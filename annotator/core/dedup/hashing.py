@@ -345,17 +345,9 @@ def _colour_thumb(rgb: object, out: np.ndarray) -> object:
 
     An image of at most 64x64 pixels: Pillow's BOX reduction (``resize((8, 8), BOX)``). A larger
     one: a 64x64 nearest-neighbour sample, reduced by 8 (each block the rounded mean of its 8x8
-    samples). The full BOX reduction reads every pixel: ~25 of the hash stage's ~300 us per
-    image at 112 px, ~100 of ~850 at 250 px; the sample costs a third of that at 112 px and a
-    ninth at 250 px. The colour test (core/dedup/verify.py, COLOUR_MAX = 0.075) does not see the
-    difference (tests/core/test_flag_quality.py). Measured on the demo's pHash candidates (radius 8)
-    at 112 px, seed 11 (8,009 faces, 660 true copies) and seed 5 (8,288, 684), and at 250 px,
-    seed 11 (3,073, 255): the largest colour distance of true copies is 0.045 / 0.037 / 0.028
-    (0.047 / 0.037 / 0.027 with the full reduction; 0.044 at most between an old and a new
-    thumbnail of a pair), the smallest of false candidates 0.108 / 0.121 / 0.093 (0.109 /
-    0.121 / 0.093); no pair's distance moved by more than 0.01, and every pair was verified
-    the same. (A 32x32 sample moved true copies by up to 0.021; every other pixel, or Pillow's
-    ``reducing_gap``, by 0.035.)
+    samples): reading every pixel cost a large share of the hash stage, and the colour test
+    cannot tell the two apart (tests/core/test_flag_quality.py; the figures are in
+    docs/MEASUREMENTS.md, "Colour thumbnails from a sample").
     """
     w, h = rgb.size  # type: ignore[attr-defined]
     if w * h <= _COLOUR_SAMPLE * _COLOUR_SAMPLE:
