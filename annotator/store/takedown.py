@@ -237,7 +237,9 @@ def delete_hashes_and_qa(project: Project) -> int:
     """The marked faces' hashes and QA items; returns the QA items deleted."""
     c = project.conn
     c.execute("DELETE FROM face_hashes WHERE face_id IN (SELECT id FROM temp.td_faces)")
-    return c.execute("DELETE FROM qa_items WHERE face_id IN (SELECT id FROM temp.td_faces)").rowcount
+    return c.execute(
+        "DELETE FROM qa_items WHERE face_id IN (SELECT id FROM temp.td_faces)"
+    ).rowcount
 
 
 def delete_history(project: Project, ident: int) -> tuple[list[int], int]:

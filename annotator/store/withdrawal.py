@@ -222,3 +222,29 @@ def named_candidates(project: Project, text: str) -> list[tuple[int, str, str]]:
             args,
         )
     ]
+
+
+def face_sha256(project: Project) -> list[tuple[int, str]]:
+    """(face id, hex SHA-256) of every hashed face (a package's, at pack or purge time)."""
+    return [
+        (int(f), str(h))
+        for f, h in project.conn.execute(
+            "SELECT face_id, hex(sha256) FROM face_hashes WHERE sha256 IS NOT NULL"
+        )
+    ]
+
+
+def set_package_digest(package: Project, digest: str) -> None:
+    """In a package file: its record's content digest, after a purge changed the content."""
+    with package.tx() as c:
+        c.execute("UPDATE package_info SET digest = ?", (digest,))
+
+
+def set_package_record_digest(home: Project, package_id: str, digest: str) -> bool:
+    """At home: the digest of a package sent out, after its file was purged. False when home
+    has no record of that package."""
+    with home.tx() as c:
+        return (
+            c.execute("UPDATE packages SET digest = ? WHERE id = ?", (digest, package_id)).rowcount
+            > 0
+        )

@@ -101,7 +101,7 @@ def recount_suspicion(project: Project, identity_ids: list[int]) -> None:
     flags_store.set_identity_suspicion(project, identity_ids, flag_rules.suspicion(fl, face, ident))
 
 
-def _drop_cache(project: Project, face_ids: list[int]) -> bool:
+def drop_cache(project: Project, face_ids: list[int]) -> bool:
     cache = project.cache_dir
     if not cache.exists():
         return True
@@ -251,9 +251,7 @@ def takedown(
     with project.tx():
         copies = Copies(store.find_copies(project, ident))
         own_names, own = store.person_facts(project, ident)
-        look = rules.lookalikes(
-            ledger_store.looks_like(project, ident), (), own + copies.face_ids
-        )
+        look = rules.lookalikes(ledger_store.looks_like(project, ident), (), own + copies.face_ids)
         kept = _listed(project, copies.rows if keep_copies else [], look)
         extra = ([] if keep_copies else copies.face_ids) + (look if include_lookalikes else [])
         pkgs = ledger_store.packages_holding(project, [ident] + [i for _f, i, _h in copies.rows])
@@ -300,7 +298,7 @@ def takedown(
             project, tid, withdrawal.person_digests(salt, key, own_names, shas)
         )
         ledger_store.bump_data_version(project)
-    res.cache_removed = _drop_cache(project, removed.face_ids)
+    res.cache_removed = drop_cache(project, removed.face_ids)
     res.wal_truncated = store.compact(project) if compact else False
     return res
 

@@ -21,7 +21,7 @@ def faces_reached(own: Sequence[int], copies: Iterable[int]) -> list[int]:
 def needles(key: str, names: Iterable[str]) -> list[str]:
     """The plain strings whose presence in a note, an export log row or a rejected row names the
     person: the key, then each distinct non-empty name."""
-    out = [key]
+    out = [key] if key else []
     for n in names:
         if n and n not in out:
             out.append(n)
@@ -80,10 +80,7 @@ def dead_batches(
     frontier = set(dead)
     while frontier:
         more = {
-            b
-            for t in frontier
-            for b in targets_of.get(t, ())
-            if b not in dead and b not in keep
+            b for t in frontier for b in targets_of.get(t, ()) if b not in dead and b not in keep
         }
         dead |= more
         frontier = more

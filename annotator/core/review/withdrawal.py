@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from annotator.core.review.privacy import key_digest
@@ -171,3 +172,39 @@ def resolve(project: Project, requests: Sequence[str]) -> Resolved:
         else:
             out.unknown.append(req)
     return out
+
+
+def withdrawn_photos(
+    ledger: Ledger, source_path: str, fmt: str, records: Sequence[object]
+) -> set[int]:
+    """Indexes of the records (``FaceRecord``\\ s of one source) whose photo the ledger holds:
+    their bytes are read through their locators (one open of the source for all). A face that
+    cannot be read is not matched (the scan will report it)."""
+    if not ledger.photos or not records:
+        return set()
+    from annotator.core.infra.access import FaceReadError, ReadItem, read_planned
+
+    items = [
+        ReadItem(-1, source_path, fmt, r.locator.offset, r.locator.length, r.locator.relpath, "")  # type: ignore[attr-defined]
+        for r in records
+    ]
+    datas = read_planned(items, errors="return")
+    return {
+        i for i, d in enumerate(datas) if not isinstance(d, FaceReadError) and ledger.photo_bytes(d)
+    }
+
+
+@dataclass
+class Scrubbed:
+    count: int = 0
+
+
+@contextmanager
+def scrubbing(project: Project, ledger: Ledger) -> Iterator[Scrubbed]:
+    """Around a write that brings events in (a merge chunk, inside its transaction): afterwards
+    the new events' notes that name a withdrawn person are cleared, counted in ``count``."""
+    out = Scrubbed()
+    e0 = store.last_event_id(project) if ledger else 0
+    yield out
+    if ledger:
+        out.count = scrub_notes_since(project, ledger, e0)
