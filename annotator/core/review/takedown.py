@@ -203,7 +203,7 @@ def remove(project: Project, ident: int, key: str, extra: Sequence[int] = ()) ->
     )
 
 
-def _check_ready(project: Project, force_unscanned: bool) -> int:
+def check_ready(project: Project, force_unscanned: bool) -> int:
     unscanned = store.unscanned_faces(project)
     if unscanned and not force_unscanned:
         raise AnnotatorError(
@@ -229,11 +229,13 @@ def takedown(
     force_unscanned: bool = False,
     include_lookalikes: bool = False,
     compact: bool = True,
+    checked: int | None = None,
 ) -> TakedownResult:
     """Remove identity ``key`` and everything about it, and the copies of its photos under
     other identities unless ``keep_copies`` (see the module docstring); look-alikes are listed,
     and removed with ``include_lookalikes``. ``compact=False`` leaves the VACUUM to the caller
-    (a bulk run compacts once at the end)."""
+    (a bulk run compacts once at the end); ``checked``: the unscanned faces a bulk run counted
+    once with :func:`check_ready`."""
     key = key.strip()
     if not key:
         raise AnnotatorError("no identity key given")
@@ -246,7 +248,7 @@ def takedown(
         if store.is_taken_down(project, digest):
             raise AnnotatorError("that identity was already taken down")
         raise AnnotatorError(f"no identity with key {key!r}")
-    unscanned = _check_ready(project, force_unscanned)
+    unscanned = check_ready(project, force_unscanned) if checked is None else checked
     # one transaction: the copies found, the removal, the ledger and the recounts
     with project.tx():
         copies = Copies(store.find_copies(project, ident))
