@@ -196,6 +196,7 @@ def notes_after(project: Project, event_id: int) -> list[tuple[int, str]]:
 
 def clear_notes(project: Project, event_ids: Sequence[int]) -> None:
     ids = list(event_ids)
+    project.conn.execute("PRAGMA secure_delete = ON")  # the old note's bytes are zeroed
     with project.tx() as c:
         for i in range(0, len(ids), 900):
             chunk = ids[i : i + 900]
