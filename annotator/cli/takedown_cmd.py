@@ -173,7 +173,7 @@ def takedown(
     )
     _echo_copies(res)
     _echo_lookalikes(res)
-    _echo_packages(key, project_path, res.packages)
+    _echo_packages(project_path, res.packages)
     if not res.wal_truncated:
         click.echo(
             "warning: another program has the project open, so its write-ahead log (-wal file) "
@@ -297,12 +297,14 @@ def _echo_lookalikes(res: TakedownResult) -> None:
             click.echo(f"  face {c['id']}  {c['origin']}")
 
 
-def _echo_packages(key: str, project_path: str, packages: list[dict[str, object]]) -> None:
+def _echo_packages(project_path: str, packages: list[dict[str, object]]) -> None:
+    """The packages out that hold the person, each with the command that purges it (KEY is not
+    echoed back: the output may end up in a log)."""
     for p in packages:
         img = " (with images)" if p["with_images"] else ""
         click.echo(
             f"warning: package {str(p['id'])[:8]}{img} sent out holds this person; purge it:"
-            f" annotator takedown {key} --project {project_path} --package {p['file']} --yes",
+            f" annotator takedown KEY --project {project_path} --package {p['file']} --yes",
             err=True,
         )
 
