@@ -230,6 +230,9 @@ class MainWindow(QMainWindow):
         about = QAction("&About annotator", self)
         about.triggered.connect(self.about)
         menus["Help"].addAction(about)
+        from annotator.gui.dialogs.withdraw_dialog import install as install_withdraw
+
+        install_withdraw(self)  # Identity > Withdraw…, and the watch that drops withdrawn people
         menus["Edit"].aboutToShow.connect(self._update_undo_text)
         self._enable_actions()
 
