@@ -6,7 +6,7 @@ faces, photo SHA-256 values). Digests are made in core (``core/review/withdrawal
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 from annotator.store.db import Project, now
 from annotator.store.names import name_match_sql
@@ -249,3 +249,12 @@ def set_package_record_digest(home: Project, package_id: str, digest: str) -> bo
             c.execute("UPDATE packages SET digest = ? WHERE id = ?", (digest, package_id)).rowcount
             > 0
         )
+
+
+def all_names(project: Project) -> Iterator[tuple[str, str]]:
+    """(key, name) of every named identity (a bulk request's name look-up, one pass)."""
+    for k, n in project.conn.execute(
+        "SELECT i.key, n.name FROM identity_names n JOIN identities i ON i.id = n.identity_id"
+        " WHERE n.name != ''"
+    ):
+        yield str(k), str(n)

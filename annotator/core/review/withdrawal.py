@@ -143,6 +143,9 @@ class Resolved:
     ambiguous: dict[str, list[str]] = field(default_factory=dict)
 
 
+BULK_NAMES = 50  # more name requests than this: one pass over every name instead of searches
+
+
 def resolve(project: Project, requests: Sequence[str]) -> Resolved:
     """Each request is a key if an identity has it, else a name (whole name, folded) of one
     identity; a request the ledger already holds (key or name) is done; a name shared by
@@ -151,14 +154,27 @@ def resolve(project: Project, requests: Sequence[str]) -> Resolved:
 
     ledger = Ledger.of(project)
     out = Resolved()
+    names = [r for r in requests if td_store.identity_id(project, r) is None]
+    by_form: dict[str, set[str]] | None = None
+    if len(names) > BULK_NAMES:  # one pass over the names beats one index search each
+        wanted = {name_form(r) for r in names}
+        by_form = {}
+        for k, n in store.all_names(project):
+            f = name_form(n)
+            if f in wanted:
+                by_form.setdefault(f, set()).add(k)
+    named = set(names)
     for req in requests:
-        if td_store.identity_id(project, req) is not None:
+        if req not in named:
             out.keys.setdefault(req, []).append(req)
             continue
         form = name_form(req)
-        keys = sorted(
-            {k for _i, k, n in store.named_candidates(project, req) if name_form(n) == form}
-        )
+        if by_form is not None:
+            keys = sorted(by_form.get(form, ()))
+        else:
+            keys = sorted(
+                {k for _i, k, n in store.named_candidates(project, req) if name_form(n) == form}
+            )
         if len(keys) == 1:
             out.keys.setdefault(keys[0], []).append(req)
         elif keys:
