@@ -283,6 +283,12 @@ def _echo_ledger(rows: list[dict[str, object]], as_json: bool) -> None:
 
 
 def _echo_lookalikes(res: TakedownResult) -> None:
+    if res.same_person:
+        click.echo(
+            f"warning: {res.same_person} other identity(ies) are probably the same person (the "
+            "embeddings put their centres close); review them and take them down too if so",
+            err=True,
+        )
     if res.lookalikes_removed:
         click.echo(
             f"removed {res.lookalikes_removed} face(s) that look like the person, filed under "

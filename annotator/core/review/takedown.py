@@ -81,6 +81,7 @@ class TakedownResult:
     lookalikes: list[dict[str, object]] = field(default_factory=list)  # listed: id, origin
     lookalikes_removed: int = 0  # ... removed (``include_lookalikes``)
     packages: list[dict[str, object]] = field(default_factory=list)  # out, holding the person
+    same_person: int = 0  # other identities whose centre is close: probably the same person
 
     def to_json(self) -> dict[str, object]:
         return asdict(self)
@@ -258,6 +259,7 @@ def takedown(
         extra = ([] if keep_copies else copies.face_ids) + (look if include_lookalikes else [])
         pkgs = ledger_store.packages_holding(project, [ident] + [i for _f, i, _h in copies.rows])
         shas = ledger_store.photo_sha256(project, own + extra)
+        same = len(ledger_store.same_person_identities(project, ident))
         rid = labels_store.reviewer_id(project, reviewer)
         removed = remove(project, ident, key, extra)
         out = _copies_out(project, pkgs, rules.needles(key, own_names))  # exports scrubbed
@@ -292,6 +294,7 @@ def takedown(
             lookalikes=[c for c in kept if c["found_by"] == "looks_like"],
             lookalikes_removed=len(look) if include_lookalikes else 0,
             packages=out["packages"],  # type: ignore[arg-type]
+            same_person=same,
         )
         tid = ledger_store.record_takedown(
             project, rid, digest, len(removed.face_ids), reason or None, _counts(res), out
