@@ -75,15 +75,16 @@ def purge_package(home: Project, path: str | os.PathLike[str], key: str) -> Purg
         ident = td_store.identity_id(pkg, key)
         with pkg.tx():
             copies = td_store.find_copies(pkg, ident) if ident is not None else []
+            gone: list[int] = []
             if ident is not None:
                 removed = td.remove(pkg, ident, key, [f for f, _i, _h in copies])
-                own, notes = removed.faces, removed.notes_scrubbed
+                own, notes, gone = removed.faces, removed.notes_scrubbed, removed.face_ids
             else:
                 own, notes = 0, td_store.scrub(pkg, [key])[0]
             refused = refuse_in_package(pkg, ledger)
             digest = packages_store.content_digest(pkg, info)
             store.set_package_digest(pkg, digest)
-        td.drop_cache(pkg, [])  # the package's thumbnails go whole
+        td.drop_cache(pkg, gone)  # the package's thumbnails (rows of these, if held open)
         wal_ok = td_store.compact(pkg)
     finally:
         pkg.close()
