@@ -10,7 +10,10 @@
    and a bare VACUUM of the same file.
 3. ``requests.plan`` + ``requests.run`` of K people (default 1,000; half named by key, half by
    name, plus 10 unknown names): time, per person, and as a ratio of the baseline.
-4. With --kill: the same bulk run as ``annotator takedown --from`` in a subprocess on a fresh
+4. With --import-identities N: the import's photo check — ``import`` of an N-identity drawn demo
+   TSV into a new project, plain and with a ledger that holds photo digests (every face's bytes
+   are then read and hashed), 3 rounds each, the ratio of the medians.
+5. With --kill: the same bulk run as ``annotator takedown --from`` in a subprocess on a fresh
    copy, killed with SIGKILL part-way, then run again; checks that every person is withdrawn
    exactly once and the file passes ``PRAGMA integrity_check``.
 """
@@ -147,6 +150,7 @@ def main() -> None:
     ap.add_argument("--faces", type=int, default=1_000_000)
     ap.add_argument("--people", type=int, default=1_000)
     ap.add_argument("--kill", action="store_true", help="also kill -9 a CLI run and rerun it")
+    ap.add_argument("--import-identities", type=int, default=0, help="also time the import check")
     ap.add_argument("--keep", help="work folder (kept)")
     a = ap.parse_args()
     d = Path(a.keep) if a.keep else Path(tempfile.mkdtemp(prefix="annotator-bench-td-"))
@@ -181,11 +185,43 @@ def main() -> None:
             f" = {total / t_one:.0f}x one takedown, {total / t_vac:.1f}x a bare VACUUM"
         )
 
+        if a.import_identities:
+            import_check(d, a.import_identities)
         if a.kill:
             kill_and_rerun(base, d, reqs, t_run)
     finally:
         if not a.keep:
             shutil.rmtree(d, ignore_errors=True)
+
+
+def import_check(d: Path, n_ident: int) -> None:
+    from annotator.core.importer import import_source
+    from annotator.core.review.withdrawal import person_digests
+    from annotator.demo import generate_demo
+    from annotator.store import withdrawal as ledger_store
+
+    demo = generate_demo(d / "demo", identities=n_ident, faces_per_identity=(8, 12), seed=2)
+    times: dict[str, list[float]] = {"plain": [], "ledger": []}
+    n = 0
+    for rnd in range(3):
+        for mode in times:
+            with open_project(d / f"imp-{mode}{rnd}.db", create=True) as p:
+                if mode == "ledger":
+                    with p.tx() as c:
+                        tid = c.execute(
+                            "INSERT INTO takedowns(at, key_digest, faces_removed)"
+                            " VALUES ('x', 'y', 1)"
+                        ).lastrowid
+                    digests = person_digests(p.meta("salt"), "k", [], ["00" * 32])
+                    ledger_store.add_digests(p, tid, digests)
+                r, t = timed(lambda p=p: import_source(p, "msceleb", demo.faces_tsv))
+                times[mode].append(t)
+                n = r.imported
+    med = {k: sorted(v)[1] for k, v in times.items()}
+    print(
+        f"import of {n:,} faces: plain {med['plain']:.2f} s, with photo digests in the ledger"
+        f" {med['ledger']:.2f} s = {med['ledger'] / med['plain']:.2f}x (medians of 3)"
+    )
 
 
 def kill_and_rerun(base: Path, d: Path, reqs: list[str], t_run: float) -> None:
