@@ -174,6 +174,12 @@ def takedown(
     _echo_copies(res)
     _echo_lookalikes(res)
     _echo_packages(project_path, res.packages)
+    for u in res.unfinished_packages:
+        click.echo(
+            f"warning: {u['file']} is left by a pack that never finished (killed); it may hold "
+            "this person's faces and their bytes: delete it",
+            err=True,
+        )
     if not res.wal_truncated:
         click.echo(
             "warning: another program has the project open, so its write-ahead log (-wal file) "
@@ -280,6 +286,8 @@ def _echo_ledger(rows: list[dict[str, object]], as_json: bool) -> None:
         for p in out.get("packages", []):
             img = ", with images" if p["with_images"] else ""
             click.echo(f"  package {str(p['id'])[:8]} {p['file']}{img}")
+        for u in out.get("unfinished_packages", []):
+            click.echo(f"  unfinished package file {u['file']}")
 
 
 def _echo_lookalikes(res: TakedownResult) -> None:

@@ -258,3 +258,30 @@ def all_names(project: Project) -> Iterator[tuple[str, str]]:
         " WHERE n.name != ''"
     ):
         yield str(k), str(n)
+
+
+_PARTIAL = "pack_partial:"  # meta key prefix: a package file being written (core/review/pack.py)
+
+
+def note_partial(project: Project, path: str) -> None:
+    with project.tx() as c:
+        c.execute(
+            "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE"
+            " SET value = excluded.value",
+            (_PARTIAL + path, now()),
+        )
+
+
+def clear_partial(project: Project, path: str) -> None:
+    with project.tx() as c:
+        c.execute("DELETE FROM meta WHERE key = ?", (_PARTIAL + path,))
+
+
+def partials(project: Project) -> list[str]:
+    return [
+        str(k)[len(_PARTIAL) :]
+        for (k,) in project.conn.execute(
+            "SELECT key FROM meta WHERE key >= ? AND key < ? ORDER BY key",
+            (_PARTIAL, _PARTIAL[:-1] + ";"),
+        )
+    ]

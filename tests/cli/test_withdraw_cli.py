@@ -167,3 +167,27 @@ def test_takedown_names_the_packages_out_and_the_purge_command_works(db, tmp_pat
     assert key.encode() not in pkg.read_bytes()
     r = run("merge", pkg, "-p", db)
     assert r.exit_code == 0, r.output
+
+
+KILL_IN_PACK = """
+import os, sys
+from annotator.core.review import pack
+pack._embed = lambda *a, **k: os._exit(9)  # killed while the faces' bytes go in
+from annotator.cli.main import cli
+cli(sys.argv[1:])
+"""
+
+
+def test_a_killed_pack_leaves_a_file_the_takedown_names(db, tmp_path):
+    (key, _n), *_ = keys_and_names(db)
+    out = tmp_path / "half.pkg.db"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    args = ["pack", "-p", str(db), "--identities", key, "--out", str(out), "--with-images"]
+    p = subprocess.run([sys.executable, "-c", KILL_IN_PACK, *args], env=env, timeout=120)
+    assert p.returncode == 9 and not out.exists()
+    partial = out.with_name(out.name + ".partial")
+    assert partial.exists()
+    r = run("takedown", key, "-p", db, "-r", "lead", "--yes", "--json")
+    assert json.loads(r.output)["unfinished_packages"] == [{"file": str(partial)}]
+    r = run("takedown", "--list", "-p", db)
+    assert f"unfinished package file {partial}" in r.output

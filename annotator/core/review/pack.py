@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from annotator.core.review import package_purge as partial_files
 from annotator.core.review.package_purge import refuse_in_package
 from annotator.core.review.withdrawal import Ledger, scrubbing
 from annotator.model import AnnotatorError, CancelledFn, ProgressFn, never_cancelled
@@ -132,6 +133,7 @@ def pack(
     tmp = out_p.with_name(out_p.name + ".partial")
     for p in _files(tmp):
         p.unlink(missing_ok=True)
+    partial_files.note(home, tmp)  # a killed pack leaves it: a takedown names it
     try:
         open_project(tmp, create=True).close()  # the schema, by the same migrations
         with store.attached(home, tmp) as c:
@@ -165,7 +167,9 @@ def pack(
     except BaseException:
         for p in _files(tmp):
             p.unlink(missing_ok=True)
+        partial_files.clear(home, tmp)
         raise
+    partial_files.clear(home, tmp)
     try:
         store.record_package(
             home,

@@ -91,3 +91,17 @@ def purge_package(home: Project, path: str | os.PathLike[str], key: str) -> Purg
     packages_store.set_delete_journal(p)  # it travels as one file again
     home_ok = store.set_package_record_digest(home, info.id, digest)
     return PurgeResult(info.id, own, len(copies), notes, refused, home_ok, wal_ok)
+
+
+# -- packages being written -------------------------------------------------------------------
+# ``pack`` writes ``OUT.partial`` first; a pack killed with SIGKILL leaves it (face bytes too,
+# with --with-images) and no package record. Home notes the file while it is written, so a
+# takedown can name what is left.
+
+
+def note(home: Project, partial: Path) -> None:
+    store.note_partial(home, str(partial))
+
+
+def clear(home: Project, partial: Path) -> None:
+    store.clear_partial(home, str(partial))

@@ -39,6 +39,7 @@ from __future__ import annotations
 import shutil
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -81,6 +82,7 @@ class TakedownResult:
     lookalikes: list[dict[str, object]] = field(default_factory=list)  # listed: id, origin
     lookalikes_removed: int = 0  # ... removed (``include_lookalikes``)
     packages: list[dict[str, object]] = field(default_factory=list)  # out, holding the person
+    unfinished_packages: list[dict[str, object]] = field(default_factory=list)  # killed packs
     same_person: int = 0  # other identities whose centre is close: probably the same person
 
     def to_json(self) -> dict[str, object]:
@@ -294,6 +296,7 @@ def takedown(
             lookalikes=[c for c in kept if c["found_by"] == "looks_like"],
             lookalikes_removed=len(look) if include_lookalikes else 0,
             packages=out["packages"],  # type: ignore[arg-type]
+            unfinished_packages=out["unfinished_packages"],  # type: ignore[arg-type]
             same_person=same,
         )
         tid = ledger_store.record_takedown(
@@ -337,6 +340,11 @@ def _copies_out(
             for i, p, w in [
                 (i, store.REDACTED if any(n in p for n in needles) else p, w) for i, p, w in pkgs
             ]
+        ],
+        "unfinished_packages": [
+            {"file": store.REDACTED if any(n in p for n in needles) else p}
+            for p in ledger_store.partials(project)
+            if Path(p).exists()
         ],
     }
 
