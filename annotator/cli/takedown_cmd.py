@@ -288,6 +288,8 @@ def _echo_ledger(rows: list[dict[str, object]], as_json: bool) -> None:
             click.echo(f"  package {str(p['id'])[:8]} {p['file']}{img}")
         for u in out.get("unfinished_packages", []):
             click.echo(f"  unfinished package file {u['file']}")
+        for f in out.get("in_project", []):
+            click.echo(f"  still in the project: face {f['face']} {f['origin']} ({f['found_by']})")
 
 
 def _echo_lookalikes(res: TakedownResult) -> None:

@@ -135,6 +135,7 @@ def test_lookalikes_are_listed_then_removed_with_the_flag(db, tmp_path):
     assert r.exit_code == 0, r.output
     assert "probably the same person, filed elsewhere" in r.output and "NOT removed" in r.output
     assert f"face {face} " in r.output
+    assert f"still in the project: face {face} " in run("takedown", "--list", "-p", db).output
     r = run(
         "takedown",
         key,

@@ -299,6 +299,11 @@ def takedown(
             unfinished_packages=out["unfinished_packages"],  # type: ignore[arg-type]
             same_person=same,
         )
+        # still in the project, for a reviewer: copies kept, look-alikes not removed
+        out["in_project"] = [
+            {"face": c["id"], "origin": c["origin"], "found_by": c["found_by"]}
+            for c in res.copies + res.lookalikes
+        ]
         tid = ledger_store.record_takedown(
             project, rid, digest, len(removed.face_ids), reason or None, _counts(res), out
         )
