@@ -53,7 +53,7 @@ def test_withdraw_dialog_previews_then_withdraws(qtbot, window, monkeypatch):
     scan(window.project, workers=1)  # a takedown needs the faces hashed (copies are found)
     ids = window.model.ids[:2]
     keys = [window.identity_row(i).key for i in ids]
-    d = WithdrawDialog(window, f"{keys[1]}\n# a comment\nNobody Atall\n")
+    d = WithdrawDialog(window, window, f"{keys[1]}\n# a comment\nNobody Atall\n")
     qtbot.addWidget(d)
     d.preview()
     assert d.report.text().startswith("1 people to withdraw: ")
@@ -67,3 +67,18 @@ def test_withdraw_dialog_previews_then_withdraws(qtbot, window, monkeypatch):
     assert d.report.text() == "withdrew 1 people; file compacted" and not warned
     window.withdraw_watch.check()
     assert ids[1] not in window.model.ids and ids[0] in window.model.ids
+
+
+def test_identity_menu_opens_withdraw_with_the_current_key(qtbot, window):
+    from PySide6.QtGui import QAction
+
+    ident = window.model.ids[0]
+    window.open_identity(ident)
+    menus = [a.text() for a in window.menuBar().actions()]
+    assert menus.index("&Identity") == menus.index("&Help") - 1
+    action = window.findChild(QAction, "withdraw")
+    action.trigger()
+    d = window.dialogs.current
+    assert isinstance(d, WithdrawDialog)
+    assert d.requests.toPlainText() == window.identity_row(ident).key
+    d.reject()

@@ -4,7 +4,8 @@
 The watch polls the project's data version (bumped by every takedown, from this window or any
 other process) every :data:`WATCH_MS`; when it changes, the window drops every thumbnail it
 holds (a new disk cache), reloads the identity list and the grid, and says why in the status
-bar. :func:`install` adds the menu and the watch to a window: one call in the main window.
+bar. ``gui/actions.py`` adds the menu entry and the watch; ``gui/window_dialogs.Dialogs``
+opens the dialog.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import QObject, QTimer
-from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
     QCheckBox,
     QDialog,
@@ -25,7 +25,6 @@ from PySide6.QtWidgets import (
 )
 
 from annotator.core.review import requests
-from annotator.model import AnnotatorError
 from annotator.store import withdrawal as ledger_store
 
 # the window: ``project``, ``loader``, ``reviewer``, ``current_identity``, ``identity_row``,
@@ -60,8 +59,8 @@ def plan_text(pl: requests.Plan, keep_copies: bool, include_lookalikes: bool) ->
 class WithdrawDialog(QDialog):
     """Requests (one key or name a line), a preview, then one confirmation for all."""
 
-    def __init__(self, win: MainWindow, first: str = ""):
-        super().__init__(win)
+    def __init__(self, win: MainWindow, parent: QWidget, first: str = ""):
+        super().__init__(parent)
         self.win = win
         self.setWindowTitle("Withdraw people")
         self.requests = QPlainTextEdit(first)
@@ -137,7 +136,7 @@ class WithdrawDialog(QDialog):
         text = f"withdrew {len(result.done)} people; file compacted"
         text += "".join(f"\nnot withdrawn: {f['request']}: {f['reason']}" for f in result.failed)
         self.report.setText(text)
-        self.win.statusBar().showMessage(text.splitlines()[0], 15000)
+        self.win.show_message(text.splitlines()[0], 15000)
 
 
 class DataVersionWatch(QObject):
@@ -166,38 +165,9 @@ class DataVersionWatch(QObject):
         win.loader.set_cache(win.project.cache_dir / "thumbs.sqlite")  # nothing kept in memory
         win.reload_list()
         win.mode.reload()
-        win.statusBar().showMessage(
+        win.show_message(
             "People were withdrawn from this project (a takedown): they are gone from the "
             "screen and from the thumbnail cache",
             15000,
         )
         return True
-
-
-def open_withdraw(win: MainWindow) -> None:
-    if win.project is None:
-        QMessageBox.information(win, "Withdraw people", "Open a project first.")
-        return
-    first = ""
-    if win.current_identity is not None:
-        row = win.identity_row(win.current_identity)
-        first = row.key if row is not None else ""
-    try:
-        WithdrawDialog(win, first).open()
-    except AnnotatorError as e:
-        QMessageBox.warning(win, "Withdraw people", str(e))
-
-
-def install(win: MainWindow) -> QWidget:
-    """Add Identity > Withdraw… and the data-version watch to the window."""
-    bar = win.menuBar()
-    help_ = next((x for x in bar.actions() if x.text() == "&Help"), None)
-    menu = bar.addMenu("&Identity")
-    if help_ is not None:  # before Help, as menus go
-        bar.insertMenu(help_, menu)
-    a = QAction("&Withdraw…", win)
-    a.setObjectName("withdraw")
-    a.triggered.connect(lambda _c=False: open_withdraw(win))
-    menu.addAction(a)
-    win.withdraw_watch = DataVersionWatch(win)  # type: ignore[attr-defined]
-    return menu
