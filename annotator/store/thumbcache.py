@@ -63,19 +63,22 @@ class DiskCache:
         return c
 
     def _project_version(self) -> int | None:
-        """The project's data version now; None when there is no project file to ask."""
+        """The project's data version now; None when there is no project file to ask. A
+        short read-only connection each time: one kept per worker thread would keep the
+        project's -wal file after the window closes."""
         if self.project_file is None or not self.project_file.exists():
             return None
-        c = getattr(self._local, "proj", None)
         try:
-            if c is None:
-                c = self._local.proj = sqlite3.connect(
-                    f"file:{self.project_file}?mode=ro", uri=True, timeout=5
-                )
+            c = sqlite3.connect(f"file:{self.project_file}?mode=ro", uri=True, timeout=5)
+        except sqlite3.Error:
+            return None
+        try:
             row = c.execute("SELECT value FROM meta WHERE key = 'data_version'").fetchone()
             return int(row[0]) if row else 0
         except (sqlite3.Error, ValueError):
             return None
+        finally:
+            c.close()
 
     def current(self) -> bool:
         """False once the project's data changed under this cache (a takedown)."""
