@@ -10,6 +10,9 @@ def test_faces_reached_are_own_faces_then_other_copies_once():
 
 def test_needles_are_the_key_then_distinct_names():
     assert rules.needles("m.1", ["Ann", "", "Ann", "Анна"]) == ["m.1", "Ann", "Анна"]
+    # faces removed without an identity (pack's ledger matches): no empty needle, which would
+    # match every note
+    assert rules.needles("", []) == []
 
 
 def test_flags_left_with_fewer_than_two_faces_die():
