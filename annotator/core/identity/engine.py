@@ -29,9 +29,7 @@ GRAPH_VERSION = 1  # bump when the graph built from the same weights changes
 OPSET = 17
 BATCH = 64  # chips per onnxruntime call (dlib's own batch is 16)
 DEVICES = ("cpu", "cuda")
-ONNX_HINT = (
-    "the embedding engine needs onnxruntime and onnx: pip install -e '.[embed]'"
-)
+ONNX_HINT = "the embedding engine needs onnxruntime and onnx: pip install -e '.[embed]'"
 CUDA_HINT = (
     "--device cuda: this onnxruntime has no CUDA provider "
     "(install onnxruntime-gpu in place of onnxruntime); nothing was written"
@@ -133,8 +131,13 @@ def build_model(dat_path: str | Path, dat_sha256: str = "") -> bytes:
         elif op.kind == "add_prev":
             other, oshape = tags[p["tag"]]
             big = tuple(max(a, c) for a, c in zip(shape, oshape, strict=True))
-            x = node("Add", [_zero_fill(node, const, x, shape, big),
-                             _zero_fill(node, const, other, oshape, big)])
+            x = node(
+                "Add",
+                [
+                    _zero_fill(node, const, x, shape, big),
+                    _zero_fill(node, const, other, oshape, big),
+                ],
+            )
             shape = big
         elif op.kind == "fc":
             x = node("Flatten", [x], axis=1)
@@ -146,8 +149,11 @@ def build_model(dat_path: str | Path, dat_sha256: str = "") -> bytes:
     graph = helper.make_graph(
         nodes,
         "dlib_face_recognition_resnet_model_v1",
-        [helper.make_tensor_value_info(
-            "chips", TensorProto.UINT8, ["n", dlib_dat.CHIP, dlib_dat.CHIP, 3])],
+        [
+            helper.make_tensor_value_info(
+                "chips", TensorProto.UINT8, ["n", dlib_dat.CHIP, dlib_dat.CHIP, 3]
+            )
+        ],
         [helper.make_tensor_value_info("descriptors", TensorProto.FLOAT, ["n", 128])],
         initializer=inits,
     )
@@ -155,9 +161,7 @@ def build_model(dat_path: str | Path, dat_sha256: str = "") -> bytes:
         graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="annotator"
     )
     model.ir_version = 8
-    helper.set_model_props(
-        model, {"graph_version": str(GRAPH_VERSION), "dat_sha256": dat_sha256}
-    )
+    helper.set_model_props(model, {"graph_version": str(GRAPH_VERSION), "dat_sha256": dat_sha256})
     onnx.checker.check_model(model)
     return model.SerializeToString()
 
@@ -228,10 +232,13 @@ def model_bytes(dat_path: str | Path) -> tuple[bytes, str]:
 
 
 # -- running it ---------------------------------------------------------------------------------
-def check_device(device: str) -> None:
-    """One line when ``device`` cannot be used here (call before writing anything)."""
+def check_device(device: str, here: bool = True) -> None:
+    """One line when ``device`` is unknown or (``here``) this process's onnxruntime cannot
+    use it; call before writing anything."""
     if device not in DEVICES:
         raise AnnotatorError(f"unknown device {device!r} (choose {', '.join(DEVICES)})")
+    if not here:
+        return
     try:
         import onnxruntime as ort
     except ImportError:
