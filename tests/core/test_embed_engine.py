@@ -192,3 +192,17 @@ def test_cuda_without_the_provider_is_one_line(monkeypatch) -> None:
     with pytest.raises(AnnotatorError, match="unknown device"):
         engine.check_device("tpu")
     engine.check_device("cpu")
+
+
+def test_embed_device_cuda_without_the_provider_writes_nothing(tmp_path, monkeypatch) -> None:
+    """The device is checked before the project is opened: one line, exit 1, no file made."""
+    import onnxruntime
+    from click.testing import CliRunner
+
+    from annotator.cli.main import cli
+
+    monkeypatch.setattr(onnxruntime, "get_available_providers", lambda: ["CPUExecutionProvider"])
+    db = tmp_path / "p.db"
+    res = CliRunner().invoke(cli, ["embed", "-p", str(db), "--device", "cuda"])
+    assert res.exit_code != 0 and "no CUDA provider" in res.output
+    assert len(res.output.strip().splitlines()) == 1 and not db.exists()
