@@ -25,7 +25,7 @@ import numpy as np
 from annotator.core.identity import dlib_dat
 from annotator.model import AnnotatorError
 
-GRAPH_VERSION = 1  # bump when the graph built from the same weights changes
+GRAPH_VERSION = 2  # bump when the graph built from the same weights changes
 OPSET = 17
 BATCH = 64  # chips per onnxruntime call (dlib's own batch is 16)
 DEVICES = ("cpu", "cuda")
@@ -79,10 +79,10 @@ def build_model(dat_path: str | Path, dat_sha256: str = "") -> bytes:
         nodes.append(helper.make_node(op, inputs, [out], **attrs))
         return out
 
-    mean = ops[0].params["mean"].reshape(1, 1, 1, 3)
-    x = node("Cast", ["chips"], to=TensorProto.FLOAT)
-    x = node("Sub", [x, const(mean, "mean")])
-    x = node("Transpose", [x], perm=[0, 3, 1, 2])
+    # NHWC uint8 -> NCHW float, minus the mean (per channel plane: a cheap broadcast)
+    x = node("Transpose", ["chips"], perm=[0, 3, 1, 2])
+    x = node("Cast", [x], to=TensorProto.FLOAT)
+    x = node("Sub", [x, const(ops[0].params["mean"].reshape(1, 3, 1, 1), "mean")])
     shape = (3, dlib_dat.CHIP, dlib_dat.CHIP)  # (channels, rows, columns) of x
     tags: dict[int, tuple[str, tuple[int, int, int]]] = {}
     first = True
