@@ -12,13 +12,14 @@ import secrets
 import sqlite3
 import time
 from collections.abc import Iterator, Sequence
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
 from sqlite_utils import Database
 
-from annotator.model import AnnotatorError
+from annotator.model import ORIGIN_CLI, AnnotatorError
 from annotator.store.migrations import RENAMED, migrations
 
 T = TypeVar("T")
@@ -35,6 +36,28 @@ BUSY_TIMEOUT_MS = 10_000
 POLL_S = 0.001  # between two tries for the lock in the first second of a wait
 POLL_SLOW_S = 0.004  # after that
 WRITER_GAP_S = 0.003
+
+
+# The channel a write goes through (batches.origin): the Project's ``origin`` ("cli" unless the
+# desktop program sets "gui" on the projects it opens), or, inside a ``made_by`` block of a core
+# function (a label file read: "import" and the file), that block's. A ContextVar: the block
+# holds for its own thread only.
+_origin: ContextVar[tuple[str, str | None] | None] = ContextVar("annotator_origin", default=None)
+
+
+def current_origin(project: Project) -> tuple[str, str | None]:
+    """(channel, detail) a batch written now through ``project`` records."""
+    return _origin.get() or (project.origin, None)
+
+
+@contextlib.contextmanager
+def made_by(kind: str, detail: str | None = None) -> Iterator[None]:
+    """Batches written in the block record ``kind`` (and ``detail``, e.g. the label file)."""
+    token = _origin.set((kind, detail))
+    try:
+        yield
+    finally:
+        _origin.reset(token)
 
 
 def is_busy(e: BaseException) -> bool:
@@ -66,6 +89,7 @@ class Project:
         self.write_wait = BUSY_TIMEOUT_MS / 1000
         self._last_commit = 0.0
         self._gap = 0.0  # left after the last write transaction (see WRITER_GAP_S)
+        self.origin = ORIGIN_CLI  # the channel its writes record (see current_origin)
 
     # -- transactions -------------------------------------------------------------
     @contextlib.contextmanager

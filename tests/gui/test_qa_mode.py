@@ -182,8 +182,9 @@ def test_stats_dashboard_shows_core_stats(qtbot, window, demo_project):
     assert f">{expected['identities']['reviewed']:,}<" in d.cards["identities"].text()
     n = expected["noise"]
     noise = d.cards["noise"].text()
-    assert f"{100 * n['rate']:.1f}%" in noise
-    assert f"{100 * n['ci95'][0]:.1f}%" in noise and f"{100 * n['ci95'][1]:.1f}%" in noise
+    # labels in review order: counts only; no random sample drawn: no estimate, no interval
+    assert f"{n['noisy']:,} of {n['labeled']:,} labeled faces" in noise
+    assert "No estimate yet" in noise and "CI" not in noise
     o = expected["qa"]["overall"]
     qa_text = d.cards["qa"].text()
     assert o["judged"] == 4 and f"{100 * o['agreement']:.1f}%" in qa_text
@@ -343,3 +344,31 @@ def test_qa_sample_is_drawn_off_the_gui_thread(qtbot, window, demo_project, monk
     gate.set()
     qtbot.waitUntil(lambda: isinstance(window.mode, QaMode), timeout=10_000)
     assert window.mode.pass_id == d.pass_id
+
+
+def test_random_sample_from_the_qa_dialog_gives_the_noise_estimate(qtbot, window, demo_project):
+    """Review > QA pass…, Sample: all faces at random — drawn even before any label; its
+    verdicts (keys in the blind grid) give the statistics' estimate with an interval."""
+    window.start_qa_pass()
+    d = window._dialog
+    d.random.setChecked(True)
+    d.by_count.setChecked(True)
+    d.count.setValue(8)
+    d.start_button.click()
+    qtbot.waitUntil(lambda: isinstance(window.mode, QaMode), timeout=10_000)
+    pid = window.mode.pass_id
+    with open_project(demo_project) as p:
+        items = qa.next_items(p, pid)
+        assert len(items) == 8
+        faces = p.conn.execute("SELECT count(*) FROM faces").fetchone()[0]
+        for it in items[:5]:
+            qa.record_verdict(p, pid, it.face_id, "correct", window.reviewer)
+        qa.record_verdict(p, pid, items[5].face_id, "wrong_identity", window.reviewer)
+        e = project_stats(p)["noise_estimate"]
+    assert (e["drawn"], e["judged"], e["noisy"], e["population_faces"]) == (8, 6, 1, faces)
+    window.actions_by_name["statistics"].trigger()
+    s = window._stats_dialog
+    qtbot.waitUntil(s.is_ready, timeout=30_000)
+    noise = s.cards["noise"].text()
+    assert f"{100 * e['rate']:.1f}%" in noise and "95% CI" in noise
+    assert f"{100 * e['ci95'][0]:.1f}%" in noise

@@ -29,6 +29,7 @@ from annotator.model import (
 )
 from annotator.store import export as store
 from annotator.store import flags as flags_store
+from annotator.store import labels as labels_store
 from annotator.store.db import Project
 
 
@@ -119,7 +120,17 @@ def export_dataset(
         totals = store.project_totals(project)
         qa = store.qa_agreement(project)
         readme = datasheet(
-            fmt, sel, params, labels, totals, store.source_formats(project), qa, pairs, image_size
+            fmt,
+            sel,
+            params,
+            labels,
+            totals,
+            store.source_formats(project),
+            qa,
+            pairs,
+            image_size,
+            labels_store.faces_by_provenance(project),
+            labels_store.moves_by_provenance(project),
         ).encode("utf-8")
         (tmp / "README.md").write_bytes(readme)
         files["README.md"] = hashlib.sha256(readme).hexdigest()
@@ -139,6 +150,9 @@ def export_dataset(
             },
             "excluded": {"faces": sel.excluded, "identities": sel.excluded_identities},
             "reviewers": sel.reviewers,
+            "provenance": [
+                {"provenance": p, "detail": d, "faces": c} for (p, d), c in sel.provenance.items()
+            ],
             "qa": {**qa, **(sel.qa or {})},
             "image_size": list(image_size) if image_size else None,
         }
