@@ -147,3 +147,23 @@ def test_history_before_provenance_is_unknown(project):
         c.execute("UPDATE batches SET origin = NULL, origin_detail = NULL")
     assert labels_store.faces_by_provenance(project) == [("unknown", None, "correct", 1)]
     assert project_stats(project)["not_in_activity"] == {"unknown": 1}
+
+
+def test_merged_package_labels_say_which_package(project, tmp_path):
+    from annotator.core.review import pack
+
+    ids = pack.select_identities(
+        project,
+        [k for (k,) in project.conn.execute("SELECT key FROM identities ORDER BY id LIMIT 1")],
+    )
+    res = pack.pack(project, ids, tmp_path / "pkg.db")
+    with open_project(tmp_path / "pkg.db") as pkg:
+        pkg.origin = "gui"  # a reviewer's keys in the package
+        f = pkg.conn.execute("SELECT id FROM faces ORDER BY id LIMIT 1").fetchone()[0]
+        ops.label_faces(pkg, [f], "correct", "erin")
+        assert labels_store.faces_by_provenance(pkg) == [("gui", None, "correct", 1)]
+    pack.merge(project, tmp_path / "pkg.db")
+    made = labels_store.faces_by_provenance(project)
+    assert made == [("merge", res.package_id, "correct", 1)]
+    # not counted as review activity at home: its times and keys are the package's
+    assert project_stats(project)["not_in_activity"] == {"merge": 1}
