@@ -41,9 +41,9 @@ def stats(project_path: str, as_json: bool, plots_dir: str | None) -> None:
     click.echo("identities: " + ", ".join(f"{k} {v:,}" for k, v in s["identities"].items()))
     n = s["noise"]
     click.echo(
-        f"wrong in the raw data, among reviewed identities: {n['noisy']:,} of {n['labeled']:,} "
-        f"labeled faces (wrong identity {n['wrong_identity']:,}, duplicate {n['duplicate']:,}, "
-        f"moved {n['moved']:,}); not a random sample: no rate for the whole data set"
+        f"wrong in the raw data, among labeled faces: {n['noisy']:,} of {n['labeled']:,} "
+        f"(wrong identity {n['wrong_identity']:,}, duplicate {n['duplicate']:,}, moved "
+        f"{n['moved']:,}); labeled faces are no random sample: no rate for the whole data set"
     )
     e = s["noise_estimate"]
     if e is None:

@@ -506,7 +506,8 @@ class MainWindow(QMainWindow):
         self.loader.set_cache(project.cache_dir / "thumbs.sqlite")
         access.use_embedded(project)  # a package made --with-images: its bytes are inside
         self.settings.setValue("last_project", str(project.path))
-        self.setWindowTitle(f"annotator — {project.path.name}")
+        ro = " [read-only]" if project.read_only else ""
+        self.setWindowTitle(f"annotator — {project.path.name}{ro}")
         self.model = IdentityModel(project, self)
         self.model.reload()
         self.model.searched.connect(self._after_list_change)
@@ -528,7 +529,12 @@ class MainWindow(QMainWindow):
             self.show_identity(None)
         self._update_status()
         self.grid.setFocus()
-        if browse.never_scanned(project):
+        if project.read_only:
+            self.statusBar().showMessage(
+                "Read-only: this project's file or folder cannot be written, so you can look "
+                "but not label (copy it somewhere writable to review it)."
+            )
+        elif browse.never_scanned(project):
             self.statusBar().showMessage(
                 "Not scanned yet: File > Scan finds duplicates, outliers and broken images."
             )

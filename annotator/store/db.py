@@ -80,9 +80,11 @@ def now() -> str:
 class Project:
     """An open project file. One connection; writes go through :meth:`tx`."""
 
-    def __init__(self, path: Path, conn: sqlite3.Connection):
+    def __init__(self, path: Path, conn: sqlite3.Connection, read_only: bool = False):
         self.path = path
         self.conn = conn
+        # opened for reading only (the file or its folder is not writable): tx() refuses
+        self.read_only = read_only
         # How long tx() waits for the write lock, in seconds (the GUI thread: a fraction of a
         # second, then the write is queued; see gui/tasks.WriteQueue). Set it for a block of
         # code with :meth:`waiting_at_most`.
@@ -97,6 +99,11 @@ class Project:
         """One short write transaction (BEGIN IMMEDIATE). Waits up to ``timeout`` seconds
         (default :attr:`write_wait`) for the write lock, then raises ``sqlite3.OperationalError``
         ("database is locked"; :func:`is_busy` says so)."""
+        if self.read_only:
+            raise ReadOnlyProject(
+                f"{self.path} is read-only here (the file or its folder cannot be written): "
+                "it was opened for reading; copy it somewhere writable to change it"
+            )
         if self.conn.in_transaction:  # nested use joins the outer transaction
             yield self.conn
             return
@@ -175,9 +182,29 @@ class Project:
         self.close()
 
 
-def _connect(path: Path) -> sqlite3.Connection:
+class ReadOnlyProject(AnnotatorError):
+    """A write asked of a project opened for reading only."""
+
+
+def writable(path: Path) -> bool:
+    """Whether SQLite may write the project file and create its -wal/-shm files beside it."""
+    return os.access(path, os.W_OK) and os.access(path.parent, os.W_OK | os.X_OK)
+
+
+def _connect(path: Path, mode: str | None = None) -> sqlite3.Connection:
+    """``mode``: None (read-write), "ro" (read-only; WAL needs its -shm file beside it, which a
+    read-only folder may not let SQLite create) or "immutable" (no locks, no -wal/-shm: for a
+    read-only folder or mount; changes someone else makes meanwhile are not seen)."""
+    target: str = str(path)
+    if mode is not None:
+        q = "immutable=1" if mode == "immutable" else "mode=ro"
+        target = f"{path.as_uri()}?{q}"
     conn = sqlite3.connect(
-        str(path), isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False
+        target,
+        isolation_level=None,
+        timeout=BUSY_TIMEOUT_MS / 1000,
+        check_same_thread=False,
+        uri=mode is not None,
     )
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     conn.execute("PRAGMA foreign_keys = ON")
@@ -199,6 +226,8 @@ def open_project(path: str | os.PathLike[str], create: bool = False) -> Project:
     if not exists:
         if not p.parent.exists():
             raise AnnotatorError(f"folder {p.parent} does not exist")
+    if exists and not writable(p):
+        return _open_read_only(p)
     conn: sqlite3.Connection | None = None
     try:
         conn = _connect(p)
@@ -207,6 +236,8 @@ def open_project(path: str | os.PathLike[str], create: bool = False) -> Project:
     except sqlite3.DatabaseError as e:
         if conn is not None:
             conn.close()
+        if not exists and "unable to open" in str(e):
+            raise AnnotatorError(f"cannot create {p}: folder {p.parent} is not writable") from None
         raise AnnotatorError(_unreadable(p, e)) from None
     if app_id != APPLICATION_ID:
         if tables:
@@ -249,6 +280,63 @@ def open_project(path: str | os.PathLike[str], create: bool = False) -> Project:
         if "malformed" in str(e):
             raise AnnotatorError(_unreadable(p, e)) from None
         raise AnnotatorError(f"cannot open project {p}: {e}") from None
+
+
+def _open_read_only(p: Path) -> Project:
+    """A project whose file or folder cannot be written (a shared folder, a read-only mount):
+    opened for reading — every command that only reads works; a write gives one line. Read-only
+    mode first; when SQLite cannot open it so (WAL without a -shm file it may create), immutable
+    (no locks: changes someone else makes while it is open are not seen)."""
+    last: sqlite3.DatabaseError | None = None
+    for mode in ("ro", "immutable"):
+        conn: sqlite3.Connection | None = None
+        try:
+            conn = _connect(p, mode)
+            app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+            tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+        except sqlite3.DatabaseError as e:
+            if conn is not None:
+                conn.close()
+            last = e
+            if "unable to open" in str(e) or "readonly" in str(e):
+                continue
+            raise AnnotatorError(_unreadable(p, e)) from None
+        try:
+            if app_id != APPLICATION_ID:
+                raise AnnotatorError(
+                    f"{p} is an SQLite file of another program, not an annotator project"
+                    if tables
+                    else f"{p} is empty, not an annotator project"
+                )
+            old = (
+                conn.execute(
+                    "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_sqlite_migrations'"
+                ).fetchone()
+                and conn.execute(
+                    "SELECT 1 FROM _sqlite_migrations WHERE migration_set = 'annotator' AND name IN"
+                    f" ({','.join('?' * len(RENAMED))})",
+                    list(RENAMED),
+                ).fetchone()
+            )
+            if old or migrations.pending(Database(conn)):
+                raise AnnotatorError(
+                    f"{p} is read-only here and was made by an older annotator: open it once "
+                    "where it can be written (or a writable copy) to bring it up to date"
+                )
+            why = schema_problem(conn, partial=False)
+            if why is not None:
+                raise AnnotatorError(
+                    f"{p} is refused: its schema is not what annotator's migrations make ({why})"
+                )
+        except AnnotatorError:
+            conn.close()
+            raise
+        except sqlite3.DatabaseError as e:
+            conn.close()
+            raise AnnotatorError(_unreadable(p, e)) from None
+        return Project(p, conn, read_only=True)
+    assert last is not None
+    raise AnnotatorError(f"cannot open {p} read-only ({last})")
 
 
 def rename_old_steps(conn: sqlite3.Connection) -> None:

@@ -112,7 +112,7 @@ def test_export_evaluate_stats(tmp_path):
     r = run(cli, ["stats", "-p", db])
     assert r.exit_code == 0
     # counts among reviewed identities, no rate or interval (no random sample was drawn)
-    assert "among reviewed identities: 1 of 12 labeled faces" in r.output
+    assert "among labeled faces: 1 of 12" in r.output
     assert "raw-data noise estimate: none yet" in r.output and "8.3%" not in r.output
     assert "labelled with an annotator command" in r.output
     # the faces-per-identity histogram says what its two columns are

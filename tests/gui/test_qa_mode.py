@@ -183,7 +183,7 @@ def test_stats_dashboard_shows_core_stats(qtbot, window, demo_project):
     n = expected["noise"]
     noise = d.cards["noise"].text()
     # labels in review order: counts only; no random sample drawn: no estimate, no interval
-    assert f"{n['noisy']:,} of {n['labeled']:,} labeled faces" in noise
+    assert f"{n['noisy']:,} of {n['labeled']:,} were wrong" in noise
     assert "No estimate yet" in noise and "CI" not in noise
     o = expected["qa"]["overall"]
     qa_text = d.cards["qa"].text()

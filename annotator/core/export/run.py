@@ -43,7 +43,7 @@ class ExportResult:
     excluded: dict[str, int]
     files: dict[str, str] = field(default_factory=dict)  # relative path -> sha256 (not images)
     manifest_sha256: str = ""
-    export_id: int = 0
+    export_id: int = 0  # 0: not logged (a read-only project)
     image_files: int = 0  # one file per face (folder exports), listed in manifest.json only
 
     def to_json(self) -> dict[str, object]:
@@ -166,7 +166,11 @@ def export_dataset(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     files["manifest.json"] = msha
-    eid = store.record_export(project, fmt, str(outp), params, len(sel), len(per_identity), msha)
+    eid = (  # a read-only project cannot keep the export log: the export itself is complete
+        0
+        if project.read_only
+        else store.record_export(project, fmt, str(outp), params, len(sel), len(per_identity), msha)
+    )
     return ExportResult(
         str(outp),
         fmt,

@@ -2,7 +2,7 @@
 Figures; no Qt).
 
 * Noise of the raw data, two figures: counts among the labeled faces (of the identities
-  reviewed so far) that were wrong in the source — labeled ``wrong_identity`` or ``duplicate``,
+  reviewed so far, and label files) that were wrong in the source — labeled ``wrong_identity`` or ``duplicate``,
   or moved to another identity (misfiled in the raw data even though now ``correct``) — with no
   interval and no rate: identities are reviewed most suspicious first, so they are no random
   sample; and the estimate with a 95% interval from estimate passes (faces drawn uniformly at
@@ -164,8 +164,9 @@ def project_stats(project: Project) -> dict[str, Any]:
             "duplicate": by_label.get("duplicate", 0),
             "moved": moved,
             "noisy": noisy,
-            "among": "labeled faces of the identities reviewed so far (reviewed most suspicious "
-            "first: not a random sample, so no rate or interval is claimed for the raw data)",
+            "among": "labeled faces (identities reviewed so far, most suspicious first, and "
+            "label files): not a random sample, so no rate or interval is claimed for the raw "
+            "data",
         },
         "noise_estimate": noise_estimate(project),
         "provenance": provenance_counts(project),

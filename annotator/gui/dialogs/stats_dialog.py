@@ -286,8 +286,9 @@ class StatsDialog(QDialog):
             )
         if nz["labeled"]:
             noise += (
-                f"<p>Among reviewed identities: {_n(nz['noisy'])} of {_n(nz['labeled'])} "
-                "labeled faces were wrong in the raw data (not a random sample):</p>"
+                f"<p>Among labeled faces: {_n(nz['noisy'])} of {_n(nz['labeled'])} "
+                "were wrong in the raw data (reviewed identities and label files: not a random "
+                "sample, so no rate):</p>"
                 + _rows(
                     [
                         ("wrong identity", _n(nz["wrong_identity"])),
