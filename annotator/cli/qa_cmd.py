@@ -111,10 +111,10 @@ def items(
 
 
 @qa.command("label")
-@project_option
 @reviewer_option
 @pass_option
 @click.argument("file", type=click.Path(dir_okay=False))
+@project_option
 @json_option
 def label(project_path: str, reviewer: str, pass_id: int, file: str, as_json: bool) -> None:
     """Record QA verdicts from FILE, a CSV/TSV of origin (or face id), label."""
@@ -205,11 +205,11 @@ def queue(project_path: str, pass_id: int | None, as_json: bool) -> None:
     help="Decide a disagreement: ORIGIN (or face id) gets LABEL, final and recorded.\n\n"
     f"LABEL is one of: {', '.join(LABELS)}.",
 )
-@project_option
 @reviewer_option
 @pass_option
 @click.argument("origin")
 @click.argument("label", type=click.Choice(LABELS), metavar="LABEL")
+@project_option
 @json_option
 def adjudicate(
     project_path: str, reviewer: str, pass_id: int, origin: str, label: str, as_json: bool
