@@ -344,13 +344,16 @@ def rename_old_steps(conn: sqlite3.Connection) -> None:
     old names; give them the new ones so no step runs twice."""
     # only when there is one: an UPDATE takes the write lock even when it changes nothing, and
     # opening a project must not wait for (or fail behind) another process's write
-    if conn.execute(
-        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_sqlite_migrations'"
-    ).fetchone() and conn.execute(
-        "SELECT 1 FROM _sqlite_migrations WHERE migration_set = 'annotator' AND name IN"
-        f" ({','.join('?' * len(RENAMED))})",
-        list(RENAMED),
-    ).fetchone():
+    if (
+        conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_sqlite_migrations'"
+        ).fetchone()
+        and conn.execute(
+            "SELECT 1 FROM _sqlite_migrations WHERE migration_set = 'annotator' AND name IN"
+            f" ({','.join('?' * len(RENAMED))})",
+            list(RENAMED),
+        ).fetchone()
+    ):
         conn.executemany(
             "UPDATE _sqlite_migrations SET name = ? WHERE migration_set = 'annotator' AND name = ?",
             [(new, old) for old, new in RENAMED.items()],
