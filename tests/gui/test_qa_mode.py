@@ -372,3 +372,60 @@ def test_random_sample_from_the_qa_dialog_gives_the_noise_estimate(qtbot, window
     noise = s.cards["noise"].text()
     assert f"{100 * e['rate']:.1f}%" in noise and "95% CI" in noise
     assert f"{100 * e['ci95'][0]:.1f}%" in noise
+
+
+def test_qa_and_adjudication_show_the_evidence(qtbot, window, demo_project):
+    """A face of a duplicate group shows its other copies (QA pass and adjudication); a face
+    the embeddings say looks like another identity shows that identity's key, name and faces."""
+    from annotator.core.scan import scan
+    from annotator.store import identity_check
+
+    truth = label_by_two(demo_project)
+    with open_project(demo_project) as p:
+        scan(p, workers=1)
+        groups = p.conn.execute(
+            "SELECT group_id, group_concat(face_id) FROM dup_groups GROUP BY group_id"
+        ).fetchall()
+        assert groups, "the demo holds duplicates"
+        copy_face, *others = (int(x) for x in groups[0][1].split(","))
+        # the face a QA verdict disputes, said (by stand-in embeddings) to look like another
+        disputed = next(f for f, lab in truth.items() if lab == "wrong_identity")
+        own = p.conn.execute("SELECT identity_id FROM faces WHERE id = ?", (disputed,)).fetchone()[
+            0
+        ]
+        other, key = p.conn.execute(
+            "SELECT id, key FROM identities WHERE id != ? ORDER BY id LIMIT 1", (own,)
+        ).fetchone()
+        identity_check.replace_looks_like(p, [(disputed, other, 0.4)])
+        name = browse_name(p, other)
+        pid = qa.start_pass(p, "carol", count=len(truth), seed=1).pass_id
+        qa.record_verdict(p, pid, disputed, "correct", "carol")
+        est = qa.start_pass(p, window.reviewer, count=len(truth), seed=1, sample="random")
+
+    # QA pass (blind): the copy's other copies are shown, without labels
+    window.enter_qa(est.pass_id)
+    row = window.grid_model.row_of(copy_face)
+    window.grid.set_current_row(row)
+    ev = window.mode.panel.evidence
+    assert not ev.isHidden() and len(ev.sections) >= 1
+    caption, tiles = ev.sections[0]
+    assert caption.startswith(f"Other copies of this photo ({len(others)}")
+    assert sorted(t.id for t in tiles) == sorted(others)[:4]
+    assert all(t.label is None for t in tiles)
+    window.leave_qa()
+
+    d = window.open_adjudication()
+    row = [x.face_id for x in d.queue].index(disputed)
+    d.list.setCurrentRow(row)
+    sections = d.evidence.sections
+    looks = [s for s in sections if s[0].startswith("Looks more like")]
+    assert looks and key in looks[0][0] and name in looks[0][0]
+    with open_project(demo_project) as p:
+        want = identity_check.sample_faces(p, other, 4)
+    assert [t.id for t in looks[0][1]] == want and want
+
+
+def browse_name(p, identity_id):
+    from annotator.store import browse
+
+    return browse.identity_rows(p, [identity_id])[identity_id].name
