@@ -162,6 +162,10 @@ class Project:
                 (key, value),
             )
 
+    def delete_meta(self, key: str) -> None:
+        with self.tx() as c:
+            c.execute("DELETE FROM meta WHERE key = ?", (key,))
+
     @property
     def cache_dir(self) -> Path:
         """Disposable cache beside the project (thumbnails); safe to delete at any time."""
@@ -342,18 +346,15 @@ def _open_read_only(p: Path) -> Project:
 def rename_old_steps(conn: sqlite3.Connection) -> None:
     """A project migrated before the steps were renamed into the order they apply records the
     old names; give them the new ones so no step runs twice."""
-    # only when there is one: an UPDATE takes the write lock even when it changes nothing, and
-    # opening a project must not wait for (or fail behind) another process's write
-    if (
-        conn.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_sqlite_migrations'"
-        ).fetchone()
-        and conn.execute(
-            "SELECT 1 FROM _sqlite_migrations WHERE migration_set = 'annotator' AND name IN"
-            f" ({','.join('?' * len(RENAMED))})",
-            list(RENAMED),
-        ).fetchone()
-    ):
+    if not conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_sqlite_migrations'"
+    ).fetchone():
+        return
+    marks = ", ".join("?" * len(RENAMED))
+    if conn.execute(  # only then a write: opening must not wait for another writer's lock
+        f"SELECT 1 FROM _sqlite_migrations WHERE migration_set = 'annotator' AND name IN ({marks})",
+        list(RENAMED),
+    ).fetchone():
         conn.executemany(
             "UPDATE _sqlite_migrations SET name = ? WHERE migration_set = 'annotator' AND name = ?",
             [(new, old) for old, new in RENAMED.items()],
