@@ -28,6 +28,7 @@ from annotator.core.infra import access
 from annotator.core.review import ops
 from annotator.gui import actions, window_state
 from annotator.gui.face_view import FaceView
+from annotator.gui.flag_mode import FlagMode
 from annotator.gui.identity_list import IdentityList
 from annotator.gui.keyrepeat import RepeatWatch
 from annotator.gui.modes import Mode, ReviewMode
@@ -154,7 +155,15 @@ class MainWindow(QMainWindow):
         self.set_mode(mode)
         return mode
 
+    def enter_flags(self, kind: str) -> FlagMode:
+        """Every face flagged ``kind``, from all identities, in one grid (gui/flag_mode.py)."""
+        self.set_mode(self.review)
+        mode = FlagMode.open(self, kind)
+        self.set_mode(mode)
+        return mode
+
     def leave_qa(self) -> None:
+        """Esc in a QA pass or the flag grid: back to reviewing identities."""
         self.set_mode(self.review)
 
     # -- the write path (modes.ModeHost) ----------------------------------------------------------

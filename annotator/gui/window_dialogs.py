@@ -46,6 +46,8 @@ class DialogHost(Protocol):
 
     def enter_qa(self, pass_id: int) -> object: ...
 
+    def enter_flags(self, kind: str) -> object: ...
+
     def new_project(self) -> None: ...
 
     def back_to_grid(self) -> None: ...
@@ -154,6 +156,20 @@ class Dialogs:
                     )
                 pid = d.pass_id
                 h.guard(lambda: h.enter_qa(pid))
+
+        self.open(d, done)
+
+    def flag_grid(self) -> None:
+        """Review > Flag grid… (F): choose a flag kind, then show its faces in one grid."""
+        from annotator.gui.dialogs.flag_kind_dialog import FlagKindDialog
+
+        h = self.host
+        d = FlagKindDialog(self._project(), self.parent)
+
+        def done(ok: int) -> None:
+            if ok and d.kind is not None:
+                kind = d.kind
+                h.guard(lambda: h.enter_flags(kind))
 
         self.open(d, done)
 

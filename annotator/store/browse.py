@@ -458,3 +458,33 @@ def dup_group(project: Project, face_id: int) -> list[Partner]:
         for f in ids
         if f in tiles
     ]
+
+
+# -- one flag kind across identities (the flag grid) ------------------------------------------
+
+
+def flag_kind_counts(project: Project) -> dict[str, tuple[int, int]]:
+    """flag kind -> (faces flagged with it, of those still unlabeled), kinds by name."""
+    return {
+        str(k): (int(n), int(u))
+        for k, n, u in project.conn.execute(
+            "SELECT fl.kind, count(DISTINCT ff.face_id),"
+            " count(DISTINCT CASE WHEN f.label IS NULL THEN ff.face_id END)"
+            " FROM flags fl JOIN flag_faces ff ON ff.flag_id = fl.id"
+            " JOIN faces f ON f.id = ff.face_id GROUP BY fl.kind ORDER BY fl.kind"
+        )
+    }
+
+
+def flag_kind_faces(project: Project, kind: str) -> list[tuple[int, float]]:
+    """(face id, score) of every face flagged ``kind``, in every identity: the highest score
+    of its flags of that kind first, then by face id."""
+    return [
+        (int(f), float(s))
+        for f, s in project.conn.execute(
+            "SELECT ff.face_id, max(fl.score) AS s FROM flags fl"
+            " JOIN flag_faces ff ON ff.flag_id = fl.id WHERE fl.kind = ?"
+            " GROUP BY ff.face_id ORDER BY s DESC, ff.face_id",
+            (kind,),
+        )
+    ]
