@@ -22,6 +22,7 @@ from annotator.core.review.dup_group import group_context
 from annotator.gui.face_grid import FaceGridView
 from annotator.gui.thumbnails import ThumbnailLoader
 from annotator.model import AnnotatorError
+from annotator.store import browse
 from annotator.store.db import Project
 
 
@@ -125,7 +126,14 @@ class Dialogs:
         ids, _sel = h.grid.target_face_ids()
         if h.project is None or not ids:
             return
-        d = MoveDialog(h.project, len(ids), h.current_identity, self.parent, h.loader)
+        d = MoveDialog(
+            h.project,
+            len(ids),
+            h.current_identity,
+            self.parent,
+            h.loader,
+            suggested=browse.suggested_target(h.project, ids),
+        )
         reviewer = h.reviewer
 
         def done(ok: int) -> None:
