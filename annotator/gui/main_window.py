@@ -155,6 +155,19 @@ class MainWindow(QMainWindow):
         self.set_mode(mode)
         return mode
 
+    def set_reviewer(self, name: str) -> None:
+        """Another reviewer at this window: labels, undo and QA passes are theirs from now on
+        (a QA pass of the previous reviewer is left); remembered for the next start."""
+        from annotator.model import check_reviewer
+
+        name = check_reviewer(name)
+        self.set_mode(self.review)
+        self.reviewer = self.status.reviewer = name
+        self.settings.setValue("reviewer", name)
+        self.status.new_session()
+        self.status.update()
+        self.show_message(f"Reviewer: {name}. Your labels are recorded as {name} from now on.")
+
     def enter_flags(self, kind: str) -> FlagMode:
         """Every face flagged ``kind``, from all identities, in one grid (gui/flag_mode.py)."""
         self.set_mode(self.review)

@@ -49,6 +49,8 @@ class DialogHost(Protocol):
 
     def enter_flags(self, kind: str) -> object: ...
 
+    def set_reviewer(self, name: str) -> None: ...
+
     def new_project(self) -> None: ...
 
     def back_to_grid(self) -> None: ...
@@ -166,6 +168,14 @@ class Dialogs:
                 h.guard(lambda: h.enter_qa(pid))
 
         self.open(d, done)
+
+    def change_reviewer(self) -> None:
+        """File > Change reviewer…: who the next labels are recorded as (no restart)."""
+        from annotator.gui.dialogs.simple import ask_reviewer_name
+
+        name = ask_reviewer_name(self.parent, self.host.reviewer)
+        if name and name != self.host.reviewer:
+            self.host.set_reviewer(name)
 
     def flag_grid(self) -> None:
         """Review > Flag grid… (F): choose a flag kind, then show its faces in one grid."""

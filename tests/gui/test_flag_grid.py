@@ -100,3 +100,34 @@ def test_status_bar_says_identities_left_at_your_pace(qtbot, window, demo_projec
     clock[0] += 120
     qtbot.keyClick(window.grid, Qt.Key.Key_Return)  # one identity reviewed in 2 minutes
     assert f"{total - 1} identities left, about {2 * (total - 1)} min at your pace" in text()
+
+
+def test_change_reviewer_without_restarting(qtbot, window, demo_project, monkeypatch):
+    from annotator.gui.dialogs import simple
+
+    monkeypatch.setattr(simple, "ask_reviewer_name", lambda parent, default: "zoe")
+    window.dialogs.change_reviewer()
+    assert window.reviewer == "zoe" and "zoe" in window.status.reviewer_label.text()
+    assert window.settings.value("reviewer") == "zoe"
+    qtbot.keyClick(window.grid, Qt.Key.Key_1)
+    with open_project(demo_project) as p:
+        (who,) = p.conn.execute(
+            "SELECT r.name FROM events e JOIN reviewers r ON r.id = e.reviewer_id"
+            " ORDER BY e.id DESC LIMIT 1"
+        ).fetchone()
+    assert who == "zoe"
+
+
+def test_a_refused_write_shows_a_dialog(qtbot, window, demo_project, monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
+    from annotator.store import db
+
+    monkeypatch.setattr(db, "writable", lambda p: False)
+    window.set_project(open_project(demo_project))
+    qtbot.keyClick(window.grid, Qt.Key.Key_1)
+    box = window.findChild(QMessageBox, "errorDialog")
+    assert box is not None and box.isVisible() and "read-only here" in box.text()
+    qtbot.keyClick(window.grid, Qt.Key.Key_2)  # a second error: the same dialog, not two
+    assert len([b for b in window.findChildren(QMessageBox) if b.isVisible()]) == 1
+    box.close()

@@ -69,6 +69,7 @@ def test_move_dialog_preselects_the_identity_the_tool_names(qtbot, window, demo_
     d._accept()
     qtbot.waitUntil(lambda: window.dialogs.current is None)
     with open_project(demo_project) as p:
-        assert p.conn.execute("SELECT identity_id FROM faces WHERE id = ?", (face,)).fetchone()[
-            0
-        ] == other
+        assert (
+            p.conn.execute("SELECT identity_id FROM faces WHERE id = ?", (face,)).fetchone()[0]
+            == other
+        )
