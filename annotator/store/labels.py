@@ -202,23 +202,30 @@ def apply_labels(
 
 
 def apply_moves(project: Project, moves: Sequence[tuple[int, int, int, str | None]]) -> None:
-    """moves: (face_id, from_identity, to_identity, current label). Keeps the counters right."""
+    """moves: (face_id, from_identity, to_identity, current label). Keeps the counters right
+    (faces, labeled faces, flagged faces; suspicion waits for the next scan's flag step)."""
     with project.tx() as c:
         c.executemany(
             "UPDATE faces SET identity_id = ? WHERE id = ?",
             ((to, fid) for fid, _f, to, _l in moves),
         )
-        for _fid, frm, to, label in moves:
+        for fid, frm, to, label in moves:
             lab = 1 if label is not None else 0
-            c.execute(
-                "UPDATE identities SET face_count = face_count - 1, labeled_count = labeled_count - ?"
-                " WHERE id = ?",
-                (lab, frm),
+            # a flagged face takes its flag count along (the header's "N flagged")
+            flg = (
+                1
+                if c.execute("SELECT 1 FROM flag_faces WHERE face_id = ?", (fid,)).fetchone()
+                else 0
             )
             c.execute(
-                "UPDATE identities SET face_count = face_count + 1, labeled_count = labeled_count + ?"
-                " WHERE id = ?",
-                (lab, to),
+                "UPDATE identities SET face_count = face_count - 1, labeled_count = labeled_count - ?,"
+                " flagged_count = max(flagged_count - ?, 0) WHERE id = ?",
+                (lab, flg, frm),
+            )
+            c.execute(
+                "UPDATE identities SET face_count = face_count + 1, labeled_count = labeled_count + ?,"
+                " flagged_count = flagged_count + ? WHERE id = ?",
+                (lab, flg, to),
             )
 
 
