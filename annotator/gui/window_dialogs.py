@@ -114,9 +114,11 @@ class Dialogs:
         def done(ok: int) -> None:
             if ok and d.keeper is not None:
                 keeper = d.keeper
+                kept = next((p for p in group if p.face_id == keeper), None)
+                origin = kept.tile.origin if kept is not None and kept.tile else "the chosen face"
                 h.run_op(
                     lambda p: ops.choose_keeper(p, ids, keeper, reviewer),
-                    message=lambda ch: keeper_message(ch, keeper),
+                    message=lambda ch: keeper_message(ch, keeper, origin),
                 )
 
         self.open(d, done, back=True)
@@ -254,17 +256,14 @@ class Dialogs:
         )
 
 
-def keeper_message(ch: ops.Changes, keeper: int) -> str:
+def keeper_message(ch: ops.Changes, keeper: int, origin: str) -> str:
+    """What G did, short enough for the status bar; the kept face by its origin (the source
+    file and line the reviewer can find), not the project's internal id."""
     dup = sum(1 for f, lab in ch.labels.items() if f != keeper and lab == "duplicate")
     wrong = sum(1 for f, lab in ch.labels.items() if f != keeper and lab == "wrong_identity")
-    text = (
-        f"Duplicate group: kept face {keeper}, {dup} other cop"
-        f"{'y' if dup == 1 else 'ies'} labeled duplicate"
-    )
+    text = f"Kept {origin}; {dup} other cop{'y' if dup == 1 else 'ies'} duplicate"
     if wrong:
-        text += f", {wrong} filed under another identity labeled wrong_identity"
+        text += f", {wrong} under another identity wrong_identity"
     if ch.left:
-        text += (
-            f"; {len(ch.left)} already labeled kept {'its' if len(ch.left) == 1 else 'their'} label"
-        )
-    return text + ". Ctrl+Z undoes it."
+        text += f", {len(ch.left)} kept {'its' if len(ch.left) == 1 else 'their'} label"
+    return text + ". Ctrl+Z undoes."
