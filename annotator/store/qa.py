@@ -419,3 +419,16 @@ def estimate_verdicts(project: Project) -> list[tuple[int, int, str | None]]:
             " JOIN estimate_passes x ON x.pass_id = q.pass_id ORDER BY q.pass_id, q.position"
         )
     ]
+
+
+def anyone_else_labeled(project: Project, reviewer: str) -> bool:
+    """Whether some face's current label was given by another reviewer than ``reviewer`` (a
+    blind label QA pass of theirs has something to draw; the sample itself checks more)."""
+    return (
+        project.conn.execute(
+            "SELECT 1 FROM faces f JOIN events e ON e.id = f.label_event_id"
+            " JOIN reviewers r ON r.id = e.reviewer_id WHERE r.name != ? LIMIT 1",
+            (reviewer.strip(),),
+        ).fetchone()
+        is not None
+    )

@@ -268,9 +268,25 @@ def test_view_screenshots(demo_project, tmp_path, isolated_settings):
 
 
 def test_qa_start_dialog_reports_an_empty_sample(qtbot, window, demo_project):
-    # nothing labeled yet: no pass can be drawn; the dialog says why and stays open
+    # nothing labeled yet: no label check can be drawn; the dialog says so before Start and
+    # offers the random sample of all faces instead
     window.dialogs.start_qa_pass()
     d = window.dialogs.current
+    assert not d.stratified.isEnabled() and "nobody but you" in d.stratified.text()
+    assert d.random.isChecked()
+    d.reject()
+    qtbot.waitUntil(lambda: window.dialogs.current is None)
+    # others labeled, but every face was labeled by the QA reviewer: Start says why, stays open
+    with open_project(demo_project) as p:
+        faces = [f for (f,) in p.conn.execute("SELECT id FROM faces")]
+        ops.label_faces(p, faces[:1], "correct", "someone")
+        ops.label_faces(p, faces[:1], "unsure", window.reviewer)
+        ops.label_faces(p, faces[1:2], "correct", window.reviewer)
+        ops.label_faces(p, faces[1:2], "unsure", "someone")  # someone's, but not blind to you
+    window.dialogs.start_qa_pass()
+    d = window.dialogs.current
+    assert d.stratified.isEnabled()
+    d.stratified.setChecked(True)
     d.start_button.click()
     qtbot.waitUntil(lambda: "nothing to check" in d.error.text(), timeout=10_000)
     assert d.isVisible() and d.pass_id is None and window.mode is window.review

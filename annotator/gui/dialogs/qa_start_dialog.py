@@ -113,6 +113,15 @@ class QaStartDialog(QDialog):
         kind.addButton(self.stratified)
         kind.addButton(self.random)
         self.stratified.setChecked(True)
+        from annotator.store import qa as qa_store
+
+        if not qa_store.anyone_else_labeled(project, reviewer):
+            # say it before Start: a label check of yours needs labels someone else gave
+            self.stratified.setEnabled(False)
+            self.stratified.setText(
+                "Labeled faces of other reviewers — none yet: nobody but you has labeled faces"
+            )
+            self.random.setChecked(True)
         form.addRow("Sample", self.stratified)
         form.addRow("", self.random)
         hint = QLabel(
