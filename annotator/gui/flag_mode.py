@@ -17,7 +17,8 @@ from PySide6.QtWidgets import QLabel
 
 from annotator.core.review import ops
 from annotator.gui.inspector import Inspector
-from annotator.gui.modes import Mode, ModeHost, legend_html
+from annotator.gui.modes import Mode, ModeHost
+from annotator.gui.qa_widgets import keys_html
 from annotator.gui.shortcuts import FLAGS
 from annotator.model import AnnotatorError
 from annotator.store import browse
@@ -73,7 +74,12 @@ class FlagMode(Mode):
         )
 
     def legend_html(self) -> str:
-        return legend_html()
+        keys = keys_html("<small>")
+        return (
+            f"{keys}&nbsp;·&nbsp;0&nbsp;clears<br>Ctrl+Z&nbsp;undo&nbsp;·&nbsp;"
+            "the&nbsp;inspector&nbsp;shows&nbsp;the&nbsp;face's&nbsp;identity&nbsp;and&nbsp;flags"
+            "&nbsp;·&nbsp;Esc:&nbsp;back&nbsp;to&nbsp;identities</small>"
+        )
 
     def progress(self) -> tuple[int, int]:
         tiles = self.grid.grid_model.tiles

@@ -14,7 +14,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from annotator.gui.delegates import BADGE_HELP
 from annotator.store import browse
 from annotator.store.db import Project
 
@@ -38,11 +37,7 @@ class FlagKindDialog(QDialog):
         self.list.setObjectName("flagKinds")
         counts = browse.flag_kind_counts(project)
         for kind, (n, unlabeled) in counts.items():
-            help_ = next((h for h in BADGE_HELP.values() if kind in h), "")
-            it = QListWidgetItem(
-                f"{kind.replace('_', ' ')} — {n:,} faces, {unlabeled:,} unlabeled"
-                + (f"   ({help_})" if help_ and len(help_) < 60 else "")
-            )
+            it = QListWidgetItem(f"{kind.replace('_', ' ')} — {n:,} faces, {unlabeled:,} unlabeled")
             it.setData(Qt.ItemDataRole.UserRole, kind)
             self.list.addItem(it)
         if not counts:
