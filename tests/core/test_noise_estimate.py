@@ -101,3 +101,16 @@ def test_estimate_pass_asks_about_the_imported_identity(demo, tmp_path):
         res = qa.start_pass(p, "bob", count=len(_truth), seed=1, sample="random")
         (it,) = [i for i in qa.next_items(p, res.pass_id) if i.face_id == f]
         assert it.identity_id == orig
+
+
+def test_qa_report_of_an_estimate_pass_points_to_stats(demo, tmp_path):
+    import shutil
+
+    from annotator.model import AnnotatorError
+
+    path, _truth = demo
+    shutil.copy(path, tmp_path / "p.db")
+    with open_project(tmp_path / "p.db") as p:
+        res = qa.start_pass(p, "bob", count=5, seed=1, sample="random")
+        with pytest.raises(AnnotatorError, match="noise estimate of `annotator stats`"):
+            qa.report(p, res.pass_id)

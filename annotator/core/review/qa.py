@@ -433,6 +433,11 @@ def report(project: Project, pass_id: int | None = None) -> dict[str, object]:
     """Agreement per original reviewer and overall, over the items with a verdict."""
     if pass_id is not None:
         _pass(project, pass_id)
+        if store.is_estimate_pass(project, pass_id) is not None:
+            raise AnnotatorError(
+                f"QA pass {pass_id} is a random sample of all faces, not a check of labels: "
+                "its figure is the raw-data noise estimate of `annotator stats`"
+            )
     its = store.items(project, pass_id)
     done = [i for i in its if i.verdict is not None]
     weights = _stratum_weights(project, done)
