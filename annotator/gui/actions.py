@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QMainWindow, QMenu
 
 from annotator.core.review import ops
 from annotator.gui import shortcuts
+from annotator.gui.dialogs.withdraw_dialog import DataVersionWatch
 from annotator.gui.face_grid import FaceGridView
 from annotator.gui.identity_list import FILTER_TITLES, IdentityList
 from annotator.gui.keyrepeat import RepeatWatch
@@ -25,7 +26,7 @@ from annotator.model import LABELS
 from annotator.store.db import Project
 
 LABEL_OF = {f"label_{lab}": lab for lab in LABELS} | {"label_clear": None}
-MENUS = ("File", "Edit", "View", "Review", "Help")
+MENUS = ("File", "Edit", "View", "Review", "Identity", "Help")
 
 
 class ActionHost(Protocol):
@@ -72,7 +73,8 @@ def handler_of(win: ActionHost, name: str) -> Callable[[], object]:
 def build(
     win: QMainWindow, host: ActionHost, repeat: RepeatWatch
 ) -> tuple[dict[str, QAction], dict[str, QMenu]]:
-    """Menus File … Help and one action per shortcut (by name)."""
+    """Menus File … Help and one action per shortcut (by name); Identity > Withdraw… and the
+    watch that drops withdrawn people from the window (``gui/dialogs/withdraw_dialog.py``)."""
     menus = {name: win.menuBar().addMenu(f"&{name}") for name in MENUS}
     file_items = [
         ("&New project…", QKeySequence.StandardKey.New, host.new_project),
@@ -113,6 +115,11 @@ def build(
     about = QAction("&About annotator", win)
     about.triggered.connect(host.dialogs.about)
     menus["Help"].addAction(about)
+    withdraw = QAction("&Withdraw…", win)
+    withdraw.setObjectName("withdraw")
+    withdraw.triggered.connect(host.dialogs.withdraw)
+    menus["Identity"].addAction(withdraw)
+    win.withdraw_watch = DataVersionWatch(win)  # type: ignore[attr-defined]
     return actions, menus
 
 

@@ -55,6 +55,8 @@ class DialogHost(Protocol):
 
     def back_to_grid(self) -> None: ...
 
+    def identity_row(self, identity_id: int) -> object: ...
+
 
 class Dialogs:
     def __init__(self, host: DialogHost, parent: QWidget) -> None:
@@ -236,6 +238,19 @@ class Dialogs:
                 h.run_task(f"Importing {Path(path).name}", import_fn(fmt, path))
 
         self.open(d, done)
+
+    def withdraw(self) -> None:
+        """Identity > Withdraw…: requests for the current identity's key to start with."""
+        from annotator.gui.dialogs.withdraw_dialog import WithdrawDialog
+
+        if self.host.project is None:
+            QMessageBox.information(self.parent, "Withdraw people", "Open a project first.")
+            return
+        first = ""
+        if self.host.current_identity is not None:
+            key = self.host.identity_row(self.host.current_identity)
+            first = key.key if key is not None else ""
+        self.open(WithdrawDialog(self.host, self.parent, first), back=True)
 
     def show_shortcuts(self) -> None:
         from annotator.gui.dialogs.simple import ShortcutsDialog

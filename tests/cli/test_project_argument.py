@@ -72,8 +72,17 @@ def test_every_command_with_a_project_takes_it_as_an_argument():
                 continue
             seen += 1
             args = [p for p in cmd.params if isinstance(p, click.Argument)]
-            assert args and args[-1].human_readable_name.strip("[]") in (
-                "PROJECT",
-                "PROJECT_PATH",
+            last = args[-1].human_readable_name if args else ""
+            # PROJECT last, or (config, whose own arguments are optional) its first argument
+            assert last.strip("[]") in ("PROJECT", "PROJECT_PATH") or last.startswith(
+                "[PROJECT]"
             ), path
     assert seen >= 15
+
+
+def test_config_takes_the_project_as_its_first_argument(proj):
+    r = CliRunner()
+    a = r.invoke(cli, ["config", proj, "--json"])
+    b = r.invoke(cli, ["config", "--project", proj, "--json"])
+    assert a.exit_code == 0, a.output
+    assert a.output == b.output
