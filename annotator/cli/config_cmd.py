@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from annotator import settings
@@ -31,18 +33,31 @@ def _row(s: settings.Setting, value, made, hint: str) -> dict[str, object]:
     type=click.Path(dir_okay=False),
     help="The project file (without it: the defaults).",
 )
-@click.argument("key", required=False)
-@click.argument("value", required=False)
+@click.argument("args", nargs=-1, metavar="[PROJECT] [KEY [VALUE]]")
 @click.option("--reset", is_flag=True, help="Set KEY back to its default.")
 @json_option
-def config(
-    project_path: str | None, key: str | None, value: str | None, reset: bool, as_json: bool
-) -> None:
+def config(project_path: str | None, args: tuple[str, ...], reset: bool, as_json: bool) -> None:
     """Show the project's settings (every threshold of the flags and the identity check, its
     value, default and meaning), one of them (KEY), or set KEY to VALUE for this project.
 
     A change says which step to run again: the flags in the project keep the values they were
-    made with until then (`annotator scan` recomputes them without hashing again)."""
+    made with until then (`annotator scan` recomputes them without hashing again).
+
+    The project is --project P or the first argument (an existing file that is no setting)."""
+    rest = list(args)
+    if (
+        rest
+        and rest[0] not in {s.key for s in settings.SETTINGS}
+        and Path(rest[0]).expanduser().is_file()
+    ):
+        first = rest.pop(0)
+        if project_path is not None and project_path != first:
+            raise AnnotatorError(f"two projects given ({first} and --project {project_path})")
+        project_path = first
+    if len(rest) > 2:
+        raise AnnotatorError(f"too many arguments: {' '.join(rest[2:])} (expected KEY [VALUE])")
+    key = rest[0] if rest else None
+    value = rest[1] if len(rest) > 1 else None
     if key is not None:
         settings.setting(key)  # an unknown key is one line, before the project opens
     if (value is not None or reset) and project_path is None:

@@ -81,6 +81,7 @@ def build(
         ("&Open project…", QKeySequence.StandardKey.Open, host.open_project_dialog),
         ("&Import…", None, host.dialogs.import_source),
         ("&Scan (hashes and flags)…", None, host.scan),
+        ("Change &reviewer…", None, host.dialogs.change_reviewer),
     ]
     for text, key, fn in file_items:
         a = QAction(text, win)

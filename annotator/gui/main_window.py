@@ -28,6 +28,7 @@ from annotator.core.infra import access
 from annotator.core.review import ops
 from annotator.gui import actions, window_state
 from annotator.gui.face_view import FaceView
+from annotator.gui.flag_mode import FlagMode
 from annotator.gui.identity_list import IdentityList
 from annotator.gui.keyrepeat import RepeatWatch
 from annotator.gui.modes import Mode, ReviewMode
@@ -154,7 +155,28 @@ class MainWindow(QMainWindow):
         self.set_mode(mode)
         return mode
 
+    def set_reviewer(self, name: str) -> None:
+        """Another reviewer at this window: labels, undo and QA passes are theirs from now on
+        (a QA pass of the previous reviewer is left); remembered for the next start."""
+        from annotator.model import check_reviewer
+
+        name = check_reviewer(name)
+        self.set_mode(self.review)
+        self.reviewer = self.status.reviewer = name
+        self.settings.setValue("reviewer", name)
+        self.status.new_session()
+        self.status.update()
+        self.show_message(f"Reviewer: {name}. Your labels are recorded as {name} from now on.")
+
+    def enter_flags(self, kind: str) -> FlagMode:
+        """Every face flagged ``kind``, from all identities, in one grid (gui/flag_mode.py)."""
+        self.set_mode(self.review)
+        mode = FlagMode.open(self, kind)
+        self.set_mode(mode)
+        return mode
+
     def leave_qa(self) -> None:
+        """Esc in a QA pass or the flag grid: back to reviewing identities."""
         self.set_mode(self.review)
 
     # -- the write path (modes.ModeHost) ----------------------------------------------------------
@@ -216,7 +238,8 @@ class MainWindow(QMainWindow):
         self.loader.set_cache(project.cache_dir / "thumbs.sqlite")
         access.use_embedded(project)  # a package made --with-images: its bytes are inside
         self.settings.setValue("last_project", str(project.path))
-        self.setWindowTitle(f"annotator — {project.path.name}")
+        ro = " [read-only]" if project.read_only else ""
+        self.setWindowTitle(f"annotator — {project.path.name}{ro}")
         self.identities.set_project(project)
         self.statusBar().clearMessage()
         last, face = window_state.remembered_place(self.settings, project)
@@ -230,7 +253,13 @@ class MainWindow(QMainWindow):
             self.show_identity(None)
         self.status.update()
         self.grid.setFocus()
-        if browse.never_scanned(project):
+        if project.read_only:
+            self.show_message(
+                "Read-only: this project's file or folder cannot be written, so you can look "
+                "but not label (copy it somewhere writable to review it).",
+                0,
+            )
+        elif browse.never_scanned(project):
             self.show_message(
                 "Not scanned yet: File > Scan finds duplicates, outliers and broken images.", 0
             )

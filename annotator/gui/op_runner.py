@@ -1,6 +1,6 @@
 """The window's write path: every review mutation as one op through the project's
-:class:`annotator.gui.tasks.WriteQueue`, its error as one status line, its ``Changes`` handed
-to the views (the shape of Anki's ``CollectionOp``)."""
+:class:`annotator.gui.tasks.WriteQueue`, its error as one line in a dialog (and the status
+bar), its ``Changes`` handed to the views (the shape of Anki's ``CollectionOp``)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import sqlite3
 from collections.abc import Callable
 
 from PySide6.QtCore import QObject
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
 from annotator.core.review import ops
 from annotator.gui.face_grid import FaceGridModel
@@ -31,9 +31,24 @@ class OpRunner:
         self.status = status
         self.apply = apply  # every view redraws from the Changes (the window's op_executed)
         self.writes: WriteQueue | None = None
+        self._box: QMessageBox | None = None  # the error dialog on screen
 
     def say(self, text: str, ms: int) -> None:
         self.status.bar.showMessage(text, ms)
+
+    def alert(self, text: str, title: str = "Not done") -> None:
+        """An error the user caused: the status line and a dialog saying it (one at a time:
+        a second error while one shows replaces its text), and a beep."""
+        self.say(text, 15000)
+        QApplication.beep()
+        parent = self.parent if isinstance(self.parent, QWidget) else None
+        box = self._box
+        if box is None or not box.isVisible():
+            box = self._box = QMessageBox(QMessageBox.Icon.Warning, title, text, parent=parent)
+            box.setObjectName("errorDialog")
+            box.open()  # window-modal, not a nested event loop: the write path goes on
+        else:
+            box.setText(text)
 
     def start(self, project: Project) -> None:
         self.stop()
@@ -82,14 +97,12 @@ class OpRunner:
             self.status.write_failed = True  # the end of the queue is not "every change is saved"
             if failed is not None:
                 failed()
-            self.say(f"Not saved: {what}: {text}", 15000)
-            QApplication.beep()
+            self.alert(f"Not saved: {what}: {text}")
 
         try:
             return self.writes.submit(fn, what, done=done, failed=dropped)
         except (AnnotatorError, sqlite3.DatabaseError) as e:
-            self.say(error_text(e), 8000)
-            QApplication.beep()
+            self.alert(error_text(e))
             return None
 
     def _op_done(self, ch, follow: bool, message, nothing: str):
@@ -103,12 +116,11 @@ class OpRunner:
         return ch
 
     def guard(self, fn: Callable[[], object]) -> None:
-        """Run ``fn``; an error of the project is one status line and a beep."""
+        """Run ``fn``; an error of the project is one line in a dialog (and the status bar)."""
         try:
             fn()
         except (AnnotatorError, sqlite3.DatabaseError) as e:
-            self.say(error_text(e), 8000)
-            QApplication.beep()
+            self.alert(error_text(e))
 
 
 def error_text(e: BaseException) -> str:

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-REVIEW, QA = "review", "qa"  # the window's modes (gui/modes.py, gui/qa_mode.py)
-BOTH = (REVIEW, QA)
+REVIEW, QA, FLAGS = "review", "qa", "flags"  # the window's modes (gui/modes.py, qa_mode.py,
+# flag_mode.py)
+BOTH = (REVIEW, QA, FLAGS)  # (the default: every mode)
 
 
 class Shortcut(NamedTuple):
@@ -53,7 +54,7 @@ SHORTCUTS: tuple[Shortcut, ...] = (
         "Review",
     ),
     Shortcut(("5",), "label_unsure", "Label unsure", "label_unsure", "Review"),
-    Shortcut(("0",), "label_clear", "Clear the label", "label_clear", "Review", (REVIEW,)),
+    Shortcut(("0",), "label_clear", "Clear the label", "label_clear", "Review", (REVIEW, FLAGS)),
     Shortcut(
         ("Return", "Enter"),
         "review_identity",
@@ -130,13 +131,23 @@ SHORTCUTS: tuple[Shortcut, ...] = (
         section=True,
     ),
     Shortcut(
+        ("F",),
+        "flag_grid",
+        "Show every face of one flag kind, from all identities, in one grid (highest score "
+        "first; same keys and undo)",
+        "flag_grid",
+        "Review",
+        (REVIEW,),
+        "&Flag grid…",
+    ),
+    Shortcut(
         ("Esc",),
         "leave_qa",
-        "Leave the QA pass (in the search box: back to the faces)",
+        "Leave the QA pass or the flag grid (in the search box: back to the faces)",
         "leave_qa",
         "Review",
-        (QA,),
-        "&Leave QA pass",
+        (QA, FLAGS),
+        "&Leave QA pass / flag grid",
     ),
     Shortcut(
         (),
@@ -178,6 +189,7 @@ _NO_REPEAT = (
     "undo",
     "redo",
     "qa_pass",
+    "flag_grid",
     "leave_qa",
     "adjudication_queue",
     "statistics",

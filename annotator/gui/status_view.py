@@ -25,6 +25,7 @@ class StatusView:
         self._progress = progress  # (identities reviewed, identities)
         self.session: dict[int, str | None] = {}  # face id -> label given this session
         self.session_start: float | None = None
+        self.reviewed_now: set[int] = set()  # identities marked reviewed this session
         self.write_failed = False  # a queued write failed since the queue was last empty
         self.close_anyway = False  # a close refused for unsaved changes: the next one quits
         self.reviewer_label = QLabel()
@@ -44,6 +45,7 @@ class StatusView:
         """Another project: its face ids are not the last one's."""
         self.session = {}
         self.session_start = None
+        self.reviewed_now = set()
 
     @property
     def session_count(self) -> int:
@@ -52,14 +54,20 @@ class StatusView:
     def apply_changes(self, ch: ops.Changes, _follow: bool = False) -> None:
         for f, lab in ch.labels.items():
             self.session[f] = lab
-        if ch.labels and self.session_start is None:
+        for ident, done in ch.reviewed.items():
+            (self.reviewed_now.add if done else self.reviewed_now.discard)(ident)
+        if (ch.labels or ch.reviewed) and self.session_start is None:
             self.session_start = time.monotonic()
         self.update()
 
     def update(self) -> None:
         reviewed, total = self._progress()
         self.reviewer_label.setText(f"Reviewer: <b>{self.reviewer}</b>")
-        self.progress_label.setText(f"Identities reviewed: {reviewed:,} / {total:,}")
+        spent = time.monotonic() - self.session_start if self.session_start is not None else 0.0
+        self.progress_label.setText(
+            f"Identities reviewed: {reviewed:,} / {total:,} · "
+            + left_text(total - reviewed, len(self.reviewed_now), spent)
+        )
         n = self.session_count
         rate = ""
         if self.session_start is not None and n:
@@ -96,3 +104,22 @@ class StatusView:
         label.setStyleSheet(style)
         label.setToolTip("\n".join(x.what for x in w.pending))
         label.show()
+
+
+def left_text(left: int, done_now: int, seconds: float) -> str:
+    """ "N identities left, about T at your pace": the pace is this session's (time since its
+    first label / identities marked reviewed since); no estimate before one is done."""
+    text = f"{left:,} identit{'y' if left == 1 else 'ies'} left"
+    if not left or not done_now or seconds <= 0:
+        return text
+    t = left * seconds / done_now
+    if t < 90:
+        about = f"{max(1, round(t)):.0f} s"
+    elif t < 90 * 60:
+        about = f"{round(t / 60):.0f} min"
+    elif t < 48 * 3600:
+        h, m = divmod(round(t / 60), 60)
+        about = f"{h} h {m:02d} min"
+    else:
+        about = f"{t / 86400:.1f} days"
+    return f"{text}, about {about} at your pace"

@@ -22,6 +22,7 @@ from annotator.core.review.dup_group import group_context
 from annotator.gui.face_grid import FaceGridView
 from annotator.gui.thumbnails import ThumbnailLoader
 from annotator.model import AnnotatorError
+from annotator.store import browse
 from annotator.store.db import Project
 
 
@@ -45,6 +46,10 @@ class DialogHost(Protocol):
     def guard(self, fn: Callable[[], object]) -> None: ...
 
     def enter_qa(self, pass_id: int) -> object: ...
+
+    def enter_flags(self, kind: str) -> object: ...
+
+    def set_reviewer(self, name: str) -> None: ...
 
     def new_project(self) -> None: ...
 
@@ -111,9 +116,11 @@ class Dialogs:
         def done(ok: int) -> None:
             if ok and d.keeper is not None:
                 keeper = d.keeper
+                kept = next((p for p in group if p.face_id == keeper), None)
+                origin = kept.tile.origin if kept is not None and kept.tile else "the chosen face"
                 h.run_op(
                     lambda p: ops.choose_keeper(p, ids, keeper, reviewer),
-                    message=lambda ch: keeper_message(ch, keeper),
+                    message=lambda ch: keeper_message(ch, keeper, origin),
                 )
 
         self.open(d, done, back=True)
@@ -125,7 +132,14 @@ class Dialogs:
         ids, _sel = h.grid.target_face_ids()
         if h.project is None or not ids:
             return
-        d = MoveDialog(h.project, len(ids), h.current_identity, self.parent, h.loader)
+        d = MoveDialog(
+            h.project,
+            len(ids),
+            h.current_identity,
+            self.parent,
+            h.loader,
+            suggested=browse.suggested_target(h.project, ids),
+        )
         reviewer = h.reviewer
 
         def done(ok: int) -> None:
@@ -156,6 +170,28 @@ class Dialogs:
                     )
                 pid = d.pass_id
                 h.guard(lambda: h.enter_qa(pid))
+
+        self.open(d, done)
+
+    def change_reviewer(self) -> None:
+        """File > Change reviewer…: who the next labels are recorded as (no restart)."""
+        from annotator.gui.dialogs.simple import ask_reviewer_name
+
+        name = ask_reviewer_name(self.parent, self.host.reviewer)
+        if name and name != self.host.reviewer:
+            self.host.set_reviewer(name)
+
+    def flag_grid(self) -> None:
+        """Review > Flag grid… (F): choose a flag kind, then show its faces in one grid."""
+        from annotator.gui.dialogs.flag_kind_dialog import FlagKindDialog
+
+        h = self.host
+        d = FlagKindDialog(self._project(), self.parent)
+
+        def done(ok: int) -> None:
+            if ok and d.kind is not None:
+                kind = d.kind
+                h.guard(lambda: h.enter_flags(kind))
 
         self.open(d, done)
 
@@ -235,17 +271,14 @@ class Dialogs:
         )
 
 
-def keeper_message(ch: ops.Changes, keeper: int) -> str:
+def keeper_message(ch: ops.Changes, keeper: int, origin: str) -> str:
+    """What G did, short enough for the status bar; the kept face by its origin (the source
+    file and line the reviewer can find), not the project's internal id."""
     dup = sum(1 for f, lab in ch.labels.items() if f != keeper and lab == "duplicate")
     wrong = sum(1 for f, lab in ch.labels.items() if f != keeper and lab == "wrong_identity")
-    text = (
-        f"Duplicate group: kept face {keeper}, {dup} other cop"
-        f"{'y' if dup == 1 else 'ies'} labeled duplicate"
-    )
+    text = f"Kept {origin}; {dup} other cop{'y' if dup == 1 else 'ies'} duplicate"
     if wrong:
-        text += f", {wrong} filed under another identity labeled wrong_identity"
+        text += f", {wrong} under another identity wrong_identity"
     if ch.left:
-        text += (
-            f"; {len(ch.left)} already labeled kept {'its' if len(ch.left) == 1 else 'their'} label"
-        )
-    return text + ". Ctrl+Z undoes it."
+        text += f", {len(ch.left)} kept {'its' if len(ch.left) == 1 else 'their'} label"
+    return text + ". Ctrl+Z undoes."

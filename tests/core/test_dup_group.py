@@ -35,3 +35,29 @@ def test_a_group_in_one_identity_needs_no_context_and_no_group_is_none(make_proj
     ctx = group_context(p, 2)
     assert ctx is not None and not ctx.cross and ctx.fit == {} and ctx.identities == {}
     assert group_context(p, 3) is None
+
+
+def test_other_faces_leave_out_blank_and_wrongly_labeled_faces(make_project):
+    from annotator.core.review import ops
+
+    p = make_project({"m.a": 6, "m.b": 6})
+    # m.b: 8 undecodable, 9 labeled wrong identity, 10 unusable, 11 correct, 12 unlabeled
+    flags_store.insert_hashes(
+        p,
+        [
+            (f, f"{f:064x}", A_LOOK, A_LOOK, 112, 112, 0, 1.0, "truncated" if f == 8 else None)
+            for f in range(1, 13)
+        ],
+    )
+    from annotator.store import identity_check
+
+    identity_check.replace_kind_flags(p, "corrupt", [(8, 1.0)])  # its tile's "!" badge
+    ops.label_faces(p, [9], "wrong_identity", "alice")
+    ops.label_faces(p, [10], "unusable", "alice")
+    ops.label_faces(p, [11], "correct", "alice")
+    flags_store.replace_dup_groups(p, [(7, 7, 1), (1, 7, 0)])
+    ctx = group_context(p, 1)
+    b = next(i for i, c in ctx.identities.items() if c.key == "m.b")
+    shown = [t.id for t in ctx.identities[b].others]
+    assert shown[0] == 11 and 12 in shown
+    assert not {8, 9, 10} & set(shown)

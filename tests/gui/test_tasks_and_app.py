@@ -490,3 +490,39 @@ def test_annotator_gui_help_prints_usage(capsys, tmp_path, monkeypatch):
         e.value.code == 1
         and err.strip() == "error: unknown option --bogus (see annotator-gui --help)"
     )
+
+
+def test_a_non_project_at_start_and_a_moved_last_project_are_said(qtbot, user_settings, tmp_path):
+    """`annotator gui notes.db` (or the desktop entry) with a file that is no project: the
+    window opens with a dialog saying why; a last project that was moved: the status bar says
+    so instead of a bare "no project"."""
+    from PySide6.QtWidgets import QMessageBox
+
+    from annotator.gui.app import make_app, run, settings
+
+    make_app()
+    bad = tmp_path / "notes.db"
+    bad.write_text("not a database\n" * 100)
+    seen: dict[str, object] = {}
+
+    def read_box(_win):
+        box = QApplication.activeModalWidget()
+        seen["box"] = (box.windowTitle(), box.text()) if isinstance(box, QMessageBox) else box
+        if box is not None:
+            box.accept()
+
+    def check(win):
+        seen["status"] = win.statusBar().currentMessage()
+        seen["project"] = win.project
+        win.close()
+
+    _drive(qtbot, [read_box, check])
+    assert run(str(bad), reviewer="alice") == 0
+    title, text = seen["box"]
+    assert title == "Cannot open the project" and "not an annotator project" in text
+    assert seen["project"] is None and "Not opened" in seen["status"]
+
+    settings().setValue("last_project", str(tmp_path / "moved.db"))
+    _drive(qtbot, [check])
+    assert run(None, reviewer="alice") == 0
+    assert "moved.db, is no longer there" in seen["status"]

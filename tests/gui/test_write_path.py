@@ -267,3 +267,20 @@ def test_qa_verdicts_go_through_the_write_path(qtbot, window, demo_project, labe
         assert (
             sum(1 for i in qa.next_items(p, started.pass_id, include_done=True) if i.verdict) == 1
         )
+
+
+def test_read_only_project_opens_and_says_so(qtbot, window, demo_project, monkeypatch):
+    """A project whose file or folder cannot be written opens for looking; the title and the
+    status bar say so, and a label key says in one line why nothing changed."""
+    from annotator.store import db
+
+    monkeypatch.setattr(db, "writable", lambda p: False)
+    window.set_project(open_project(demo_project))
+    assert window.project.read_only and window.windowTitle().endswith("[read-only]")
+    assert "Read-only" in window.statusBar().currentMessage()
+    assert window.grid_model.rowCount() > 0  # the faces are there to look at
+    window.grid.setFocus()
+    qtbot.keyClick(window.grid, Qt.Key.Key_1)
+    assert "read-only here" in window.statusBar().currentMessage()
+    with open_project(demo_project) as p:  # monkeypatched: read-only too
+        assert p.conn.execute("SELECT count(*) FROM events").fetchone()[0] == 0

@@ -54,6 +54,15 @@ def group_context(project: Project, face_id: int) -> GroupContext | None:
     ctx.fit = ops.identity_fit([(p.face_id, p.identity_id) for p in group], hashes)
     members = {p.face_id for p in group}
     for i, row in browse.identity_rows(project, idents).items():
-        others = [t for t in browse.faces_of_identity(project, i) if t.id not in members]
+        # faces that show what the identity looks like: not the group's, not undecodable (a
+        # blank tile), not labeled as someone else or unusable; those labeled correct first
+        others = sorted(
+            (
+                t
+                for t in browse.faces_of_identity(project, i)
+                if t.id not in members and "!" not in t.badges and t.label in (None, "correct")
+            ),
+            key=lambda t: t.label != "correct",
+        )
         ctx.identities[i] = IdentityContext(row.key, row.name, row.face_count, others[:OTHER_FACES])
     return ctx
