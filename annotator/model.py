@@ -22,6 +22,23 @@ LABEL_COLORS: dict[str, str] = {
 }
 UNLABELED_COLOR = "#c8c8c8"
 
+# How a label (a batch of the history) was made: its provenance. A batch records the channel it
+# was written through (``batches.origin``: gui, cli, import + the file); "merge" (a reviewer
+# package's batch, by package id) and "adjudication" (a QA adjudication) are read from the
+# history itself; "unknown" is a batch written before provenance was recorded (m014).
+ORIGIN_GUI, ORIGIN_CLI, ORIGIN_IMPORT = "gui", "cli", "import"
+PROVENANCE: dict[str, str] = {
+    "gui": "reviewed in the desktop reviewer",
+    "cli": "labelled with an annotator command",
+    "import": "imported from a label file",
+    "merge": "merged from a reviewer package",
+    "adjudication": "decided by a QA adjudication",
+    "unknown": "made before annotator recorded how labels were made",
+}
+# The provenances in which a person judged each face one at a time (what the activity figures
+# of `stats` count and what lets a datasheet say a human looked at a face).
+HUMAN_PROVENANCE = frozenset({"gui", "adjudication"})
+
 # Source formats understood by `annotator import`.
 FORMATS: tuple[str, ...] = ("msceleb", "devset", "names", "rec", "folder")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 import time
@@ -18,14 +19,35 @@ from annotator.store.db import Project, open_project
 
 BINARY_SNIFF = 1 << 16  # bytes looked at to tell a binary file given as text
 
-project_option = click.option(
-    "--project",
-    "-p",
-    "project_path",
-    required=True,
-    type=click.Path(dir_okay=False),
-    help="The project file (SQLite).",
-)
+
+def project_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    """The project file, as ``--project PATH`` (``-p``) or as the last argument
+    (``annotator info PATH``, ``annotator labels import FILE PATH``); the command gets it as
+    ``project_path``. Put it below a command's own arguments so PROJECT comes last."""
+
+    @functools.wraps(f)
+    def run(*args: Any, project_opt: str | None, project_arg: str | None, **kw: Any) -> Any:
+        if project_opt and project_arg and project_opt != project_arg:
+            raise click.UsageError(
+                f"two projects given ({project_arg} and --project {project_opt}); give one"
+            )
+        path = project_opt or project_arg
+        if not path:
+            raise click.UsageError("no project given: name it as --project PATH or as PROJECT")
+        return f(*args, project_path=path, **kw)
+
+    run = click.argument(
+        "project_arg", metavar="[PROJECT]", required=False, type=click.Path(dir_okay=False)
+    )(run)
+    return click.option(
+        "--project",
+        "-p",
+        "project_opt",
+        type=click.Path(dir_okay=False),
+        help="The project file (SQLite); or give it as the last argument, PROJECT.",
+    )(run)
+
+
 json_option = click.option(
     "--json", "as_json", is_flag=True, help="Print one JSON object on stdout."
 )

@@ -88,3 +88,5 @@ def export(
         click.echo(f"pairs: {res.pairs} genuine + {res.pairs} impostor (pairs.txt, pairs.bin)")
     for reason, n in res.excluded.items():
         click.echo(f"  excluded {n:>8,}  {reason}")
+    if not res.export_id:
+        click.echo("(the project is read-only here: this export is not in its export log)")

@@ -34,6 +34,15 @@ def qa() -> None:
 @click.option("--fraction", type=float, default=None, help="Share of eligible faces (default 0.1).")
 @click.option("--count", type=int, default=None, help="Number of faces to sample.")
 @click.option("--seed", type=int, default=None, help="Random seed (reproducible sample).")
+@click.option(
+    "--sample",
+    type=click.Choice(core.SAMPLES),
+    default="stratified",
+    show_default=True,
+    help="stratified: faces labeled by others, by reviewer and label (agreement with the "
+    "labels); random: faces drawn uniformly at random from every face of the project, judged "
+    "against the identity they were imported with (the raw data's noise rate with an interval).",
+)
 @json_option
 def start(
     project_path: str,
@@ -41,13 +50,24 @@ def start(
     fraction: float | None,
     count: int | None,
     seed: int | None,
+    sample: str,
     as_json: bool,
 ) -> None:
-    """Start a QA pass: a stratified random sample of faces labeled by others."""
+    """Start a QA pass: a stratified random sample of faces labeled by others, or (--sample
+    random) a uniformly random sample of all faces that estimates the raw data's noise."""
     with open_existing(project_path) as project:
-        res = core.start_pass(project, reviewer, fraction=fraction, count=count, seed=seed)
+        res = core.start_pass(
+            project, reviewer, fraction=fraction, count=count, seed=seed, sample=sample
+        )
     if as_json:
         emit_json(res.to_json())
+        return
+    if res.sample == "random":
+        click.echo(
+            f"QA pass {res.pass_id} for {res.reviewer}: {res.items} faces drawn uniformly at "
+            f"random from all {res.eligible} faces (seed {res.seed}); judge each against the "
+            "identity it was imported with; `annotator stats` then shows the noise estimate"
+        )
         return
     click.echo(
         f"QA pass {res.pass_id} for {res.reviewer}: {res.items} of {res.eligible} eligible "
@@ -91,10 +111,10 @@ def items(
 
 
 @qa.command("label")
-@project_option
 @reviewer_option
 @pass_option
 @click.argument("file", type=click.Path(dir_okay=False))
+@project_option
 @json_option
 def label(project_path: str, reviewer: str, pass_id: int, file: str, as_json: bool) -> None:
     """Record QA verdicts from FILE, a CSV/TSV of origin (or face id), label."""
@@ -165,12 +185,14 @@ def queue(project_path: str, pass_id: int | None, as_json: bool) -> None:
     """List the adjudication queue: items where the QA verdict differs from the original."""
     with open_existing(project_path) as project:
         q = core.adjudication_queue(project, pass_id)
+        judged = sum(p.judged for p in core.passes(project) if pass_id in (None, p.pass_id))
     if as_json:
         emit_json({"queue": [d.to_json() for d in q]})
         return
     if not q:
         where = f" in pass {pass_id}" if pass_id is not None else ""
-        click.echo(f"nothing to adjudicate{where}: every QA verdict agrees or is decided")
+        why = "every QA verdict agrees or is decided" if judged else "no QA verdict recorded yet"
+        click.echo(f"nothing to adjudicate{where}: {why}")
     for d in q:
         click.echo(
             f"pass {d.pass_id}\t{d.origin}\t{d.identity_key}\t{d.orig_label} ({d.orig_reviewer})"
@@ -183,11 +205,11 @@ def queue(project_path: str, pass_id: int | None, as_json: bool) -> None:
     help="Decide a disagreement: ORIGIN (or face id) gets LABEL, final and recorded.\n\n"
     f"LABEL is one of: {', '.join(LABELS)}.",
 )
-@project_option
 @reviewer_option
 @pass_option
 @click.argument("origin")
 @click.argument("label", type=click.Choice(LABELS), metavar="LABEL")
+@project_option
 @json_option
 def adjudicate(
     project_path: str, reviewer: str, pass_id: int, origin: str, label: str, as_json: bool

@@ -6,6 +6,7 @@ import click
 
 from annotator.cli.common import emit_json, json_option, open_existing, project_option
 from annotator.core.review.stats import project_stats, save_plots
+from annotator.model import PROVENANCE
 
 
 def _pct(x: float | None) -> str:
@@ -39,11 +40,34 @@ def stats(project_path: str, as_json: bool, plots_dir: str | None) -> None:
     )
     click.echo("identities: " + ", ".join(f"{k} {v:,}" for k, v in s["identities"].items()))
     n = s["noise"]
-    ci = "" if n["ci95"] is None else f" (95% CI {_pct(n['ci95'][0])} - {_pct(n['ci95'][1])})"
     click.echo(
-        f"raw-data noise: {_pct(n['rate'])}{ci} — {n['noisy']:,} of {n['labeled']:,} labeled faces "
-        f"(wrong identity {n['wrong_identity']:,}, duplicate {n['duplicate']:,}, moved {n['moved']:,})"
+        f"wrong in the raw data, among labeled faces: {n['noisy']:,} of {n['labeled']:,} "
+        f"(wrong identity {n['wrong_identity']:,}, duplicate {n['duplicate']:,}, moved "
+        f"{n['moved']:,}); labeled faces are no random sample: no rate for the whole data set"
     )
+    e = s["noise_estimate"]
+    if e is None:
+        click.echo(
+            "raw-data noise estimate: none yet (draw a random sample: "
+            "`annotator qa start --sample random`)"
+        )
+    elif e["rate"] is None:
+        click.echo(f"raw-data noise estimate: {e['drawn']:,} random faces drawn, none judged yet")
+    else:
+        click.echo(
+            f"raw-data noise estimate: {_pct(e['rate'])} (95% CI {_pct(e['ci95'][0])} - "
+            f"{_pct(e['ci95'][1])}) from {e['judged'] - e['unsure']:,} faces drawn uniformly "
+            f"at random ({e['unsure']:,} unsure left out; {e['drawn'] - e['judged']:,} not "
+            f"judged yet); covers {e['population_faces']:,} faces: {e['population']}"
+        )
+    if s["provenance"]:
+        made: dict[str, int] = {}
+        for row in s["provenance"]:
+            key = row["what"] + (f" ({row['detail']})" if row["detail"] else "")
+            made[key] = made.get(key, 0) + row["faces"]
+        click.echo("how the current labels were made:")
+        for k, v in made.items():
+            click.echo(f"  {v:>10,}  {k}")
     h = s["faces_per_identity"]
     click.echo(
         f"faces per identity: min {h['min']}, median {h['median']}, max {h['max']}, mean {h['mean']:.1f}"
@@ -68,6 +92,13 @@ def stats(project_path: str, as_json: bool, plots_dir: str | None) -> None:
                 f"{t['active_hours']:.2f} h active, {fph}"
             )
         click.echo(f"  ({s['activity_note']})")
+    if s["not_in_activity"]:
+        click.echo(
+            "not review activity: "
+            + ", ".join(
+                f"{v:,} face(s) {PROVENANCE.get(k, k)}" for k, v in s["not_in_activity"].items()
+            )
+        )
     q = s["qa"]
     if q["drawn"]:
         o = q["overall"]

@@ -191,22 +191,38 @@ def _interactive(app, quitter, project_path, reviewer, identity_key, view, size)
         avail = win.screen().availableGeometry()
         win.resize(min(size[0], avail.width() - 20), min(size[1], avail.height() - 40))
     path = project_path
+    why = "Open a project (Ctrl+O) or create one (Ctrl+N), then File > Import…"
     if path is None:
         last = st.value("last_project", "")
         if last and Path(str(last)).exists():
             path = str(last)
+        elif last:
+            why = (
+                f"Your last project, {last}, is no longer there (moved or deleted): open it "
+                "where it is now (Ctrl+O), or create one (Ctrl+N)."
+            )
+    problem = None
     if path is not None:
-        win.set_project(open_project(path))
-        if identity_key:
-            _open_identity(win, identity_key)
-    else:
-        win.statusBar().showMessage(
-            "Open a project (Ctrl+O) or create one (Ctrl+N), then File > Import…"
-        )
+        try:
+            win.set_project(open_project(path))
+        except AnnotatorError as e:  # e.g. a file that is not a project, from the desktop entry
+            if identity_key or view != "review":
+                win.close()
+                raise
+            problem, why = str(e), f"Not opened: {e}"
+        else:
+            if identity_key:
+                _open_identity(win, identity_key)
+    if win.project is None:
+        win.statusBar().showMessage(why)
     win.show()
     win.raise_()
     win.activateWindow()  # after the name prompt, keys go to the reviewer's window
     win.grid.setFocus()
+    if problem is not None:
+        from PySide6.QtWidgets import QMessageBox
+
+        QMessageBox.warning(win, "Cannot open the project", problem)
     if view != "review":
         from annotator.gui.views import enter_view
 

@@ -2,9 +2,10 @@
 
 The window is a shell (identity list | header, face grid, legend | side panel, status bar); it
 holds one mode (``win.mode``) and calls it: the label keys, Enter, undo/redo, a new current face,
-an identity chosen in the list, "data changed under you". Two modes exist: :class:`ReviewMode`
-(an identity's faces with their labels, the inspector beside them) and
-:class:`annotator.gui.qa_mode.QaMode` (a blind QA sample). Which window actions work in a mode
+an identity chosen in the list, "data changed under you". Three modes exist: :class:`ReviewMode`
+(an identity's faces with their labels, the inspector beside them),
+:class:`annotator.gui.qa_mode.QaMode` (a blind QA sample) and
+:class:`annotator.gui.flag_mode.FlagMode` (every face of one flag kind, from all identities). Which window actions work in a mode
 is one column of the shortcut table (:mod:`annotator.gui.shortcuts`).
 
 A mode sees the window only through :class:`ModeHost` — a handful of public members, so

@@ -23,8 +23,10 @@ from PySide6.QtWidgets import QLabel, QScrollArea, QVBoxLayout, QWidget
 from annotator.core.review import qa
 from annotator.gui.modes import Mode, ModeHost
 from annotator.gui.qa_widgets import (
+    EvidenceStrips,
     FaceImage,
     ReferenceStrip,
+    evidence,
     identity_caption,
     keys_html,
     label_html,
@@ -63,6 +65,8 @@ class QaPanel(QScrollArea):
         lay.addWidget(self.info)
         self.refs = ReferenceStrip(loader)
         lay.addWidget(self.refs)
+        self.evidence = EvidenceStrips(loader)
+        lay.addWidget(self.evidence)
         note = QLabel(
             "<small>Blind check: the original label and who gave it stay hidden. Your verdict "
             "is stored as its own QA event and never changes the face's label; press another "
@@ -82,12 +86,14 @@ class QaPanel(QScrollArea):
         identity_html: str,
         refs: tuple[list[browse.FaceTile], str],
         n_items: int,
+        evidence: list[tuple[str, list[browse.FaceTile]]] | None = None,
     ) -> None:
         if item is None or tile is None:
             self.header.setText("<i>No item selected.</i>")
             self.image.set_face(None)
             self.info.setText("")
             self.refs.set_faces([], "")
+            self.evidence.show_sections([])
             return
         self.header.setText(
             f"<span style='font-size:12pt'><b>Item {item.position + 1}</b> of {n_items}</span>"
@@ -100,9 +106,11 @@ class QaPanel(QScrollArea):
             f"<tr><td style='color:#777;padding-right:10px'>Your verdict</td>"
             f"<td>{label_html(tile.label, 'none yet')}</td></tr>"
             "</table>"
-            "<p>Is this face the person it is filed under, and usable?</p>"
+            "<p>Is this face the person it is filed under, and usable? (A copy of "
+            "another face of it is a duplicate.)</p>"
         )
         self.refs.set_faces(*refs)
+        self.evidence.show_sections(evidence or [])
 
 
 class QaMode(Mode):
@@ -247,7 +255,14 @@ class QaMode(Mode):
         if ident not in self._ident_html:
             self._ident_html[ident] = identity_caption(self.project, ident)
         refs = reference_tiles(self.project, ident, exclude=self.items.keys())
-        panel.show_item(item, tile, self._ident_html[ident], refs, len(self.items))
+        panel.show_item(
+            item,
+            tile,
+            self._ident_html[ident],
+            refs,
+            len(self.items),
+            evidence(self.project, item.face_id),
+        )
 
     # -- QA's own ----------------------------------------------------------------------------
     def progress(self) -> tuple[int, int]:

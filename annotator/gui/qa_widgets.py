@@ -1,5 +1,6 @@
 """Widgets shared by the QA pass and the adjudication queue: one face shown large, a strip of
-reference faces of an identity, coloured label text."""
+reference faces of an identity, the evidence the scan holds about a face (its other copies, the
+identity it looks like), coloured label text."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from PySide6.QtWidgets import QGridLayout, QLabel, QVBoxLayout, QWidget
 from annotator.gui.delegates import LABEL_COLORS
 from annotator.gui.thumbnails import ThumbnailLoader
 from annotator.model import LABELS
-from annotator.store import browse
+from annotator.store import browse, identity_check
 from annotator.store.browse import FaceTile
 from annotator.store.db import Project
 
@@ -62,6 +63,73 @@ def reference_tiles(
     if not pick:
         return [], "No reference faces for this identity"
     return [dataclasses.replace(t, label=None) for t in pick[:limit]], caption
+
+
+def evidence(project: Project, face_id: int, limit: int = 4) -> list[tuple[str, list[FaceTile]]]:
+    """What the scan and the embeddings say about a face, as (caption, faces) sections with
+    the labels stripped (a QA look stays blind): the other copies in its duplicate group
+    (where each is filed), and the identity it looks more like (key, name and a few faces)."""
+    out: list[tuple[str, list[FaceTile]]] = []
+    copies = [p for p in browse.dup_group(project, face_id) if p.face_id != face_id]
+    if copies:
+        here = browse.face_tiles(project, [face_id]).get(face_id)
+        tiles = browse.face_tiles(project, [p.face_id for p in copies])
+        where = sorted(
+            {
+                "this identity" if here and p.identity_id == here.identity_id else p.identity_key
+                for p in copies
+            }
+        )
+        out.append(
+            (
+                f"Other copies of this photo ({len(copies)}, filed under {', '.join(where)})",
+                [
+                    dataclasses.replace(tiles[p.face_id], label=None)
+                    for p in copies
+                    if p.face_id in tiles
+                ][:limit],
+            )
+        )
+    ll = identity_check.looks_like(project, face_id)
+    if ll is not None:
+        ident, key, _margin = ll
+        row = browse.identity_rows(project, [ident]).get(ident)
+        name = f" — {row.name}" if row is not None and row.name else ""
+        ids = identity_check.sample_faces(project, ident, limit)
+        tiles = browse.face_tiles(project, ids)
+        out.append(
+            (
+                f"Looks more like {key}{name} (face embeddings); some of its faces:",
+                [dataclasses.replace(tiles[f], label=None) for f in ids if f in tiles],
+            )
+        )
+    return out
+
+
+class EvidenceStrips(QWidget):
+    """Up to two :class:`ReferenceStrip` sections of :func:`evidence`; hidden when empty."""
+
+    def __init__(self, loader: ThumbnailLoader, size: int = 72, parent: QWidget | None = None):
+        super().__init__(parent)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        self.strips = [ReferenceStrip(loader, size=size, columns=4, count=4) for _ in range(2)]
+        for s in self.strips:
+            s.setObjectName("evidenceStrip")
+            lay.addWidget(s)
+        self.sections: list[tuple[str, list[FaceTile]]] = []
+        self.show_sections([])
+
+    def show_sections(self, sections: list[tuple[str, list[FaceTile]]]) -> None:
+        self.sections = sections[: len(self.strips)]
+        for n, s in enumerate(self.strips):
+            if n < len(self.sections):
+                s.set_faces(self.sections[n][1], self.sections[n][0])
+                s.show()
+            else:
+                s.set_faces([], "")
+                s.hide()
+        self.setVisible(bool(self.sections))
 
 
 SMALL_TEXT_BELOW = 128  # px: smaller FaceImages say "cannot read", the reason is a tooltip

@@ -1,6 +1,6 @@
 """The one table of reviewer shortcuts.
 
-It creates the main window's QActions (see main_window.MainWindow._make_actions), the `?` help
+It creates the main window's QActions (see actions.build), the `?` help
 dialog, the Help menu entry and, through :func:`markdown_table`, the README's table. Keys that
 the face grid handles itself (arrows, Space, Shift+arrows) are listed with handler ``None``:
 they are documented here but implemented by the QListView. Ctrl+A is a window action, so it
@@ -11,15 +11,16 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-REVIEW, QA = "review", "qa"  # the window's modes (gui/modes.py, gui/qa_mode.py)
-BOTH = (REVIEW, QA)
+REVIEW, QA, FLAGS = "review", "qa", "flags"  # the window's modes (gui/modes.py, qa_mode.py,
+# flag_mode.py)
+BOTH = (REVIEW, QA, FLAGS)  # (the default: every mode)
 
 
 class Shortcut(NamedTuple):
     keys: tuple[str, ...]  # QKeySequence strings; the first is shown first
     name: str  # action name (unique)
     description: str
-    handler: str | None  # MainWindow method name; None = handled by the widget itself
+    handler: str | None  # see actions.handler_of; None = handled by the widget itself
     menu: str  # menu it appears in ("" = none)
     modes: tuple[str, ...] = BOTH  # the modes in which the action is enabled
     title: str = ""  # menu text (default: the description up to its first " (")
@@ -53,7 +54,7 @@ SHORTCUTS: tuple[Shortcut, ...] = (
         "Review",
     ),
     Shortcut(("5",), "label_unsure", "Label unsure", "label_unsure", "Review"),
-    Shortcut(("0",), "label_clear", "Clear the label", "label_clear", "Review", (REVIEW,)),
+    Shortcut(("0",), "label_clear", "Clear the label", "label_clear", "Review", (REVIEW, FLAGS)),
     Shortcut(
         ("Return", "Enter"),
         "review_identity",
@@ -130,13 +131,23 @@ SHORTCUTS: tuple[Shortcut, ...] = (
         section=True,
     ),
     Shortcut(
+        ("F",),
+        "flag_grid",
+        "Show every face of one flag kind, from all identities, in one grid (highest score "
+        "first; same keys and undo)",
+        "flag_grid",
+        "Review",
+        (REVIEW,),
+        "&Flag grid…",
+    ),
+    Shortcut(
         ("Esc",),
         "leave_qa",
-        "Leave the QA pass (in the search box: back to the faces)",
+        "Leave the QA pass or the flag grid (in the search box: back to the faces)",
         "leave_qa",
         "Review",
-        (QA,),
-        "&Leave QA pass",
+        (QA, FLAGS),
+        "&Leave QA pass / flag grid",
     ),
     Shortcut(
         (),
@@ -178,6 +189,7 @@ _NO_REPEAT = (
     "undo",
     "redo",
     "qa_pass",
+    "flag_grid",
     "leave_qa",
     "adjudication_queue",
     "statistics",

@@ -24,7 +24,7 @@ from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 from PySide6.QtWidgets import QProgressDialog, QWidget
 
 from annotator.core.review import ops
-from annotator.model import AnnotatorError
+from annotator.model import ORIGIN_GUI, AnnotatorError
 from annotator.store.db import Project, is_busy, open_project
 
 TaskFn = Callable[[Project, Callable[[int, int], None], Callable[[], bool]], Any]
@@ -58,6 +58,7 @@ class _Worker(QRunnable):
     def _run(self) -> None:
         try:
             with open_project(self.project_path) as project:
+                project.origin = ORIGIN_GUI
                 result = self.fn(
                     project,
                     lambda d, t: self.signals.progress.emit(int(d), int(t)),
@@ -234,6 +235,7 @@ class WriteQueue(QObject):
     def __init__(self, project: Project, parent: QObject | None = None):
         super().__init__(parent)
         self.project = project
+        project.origin = ORIGIN_GUI  # the window's writes say they were made in the reviewer
         self.gui_wait = GUI_WAIT_S
         self.try_wait = TRY_WAIT_S
         self.fail_after = FAIL_AFTER_S
@@ -333,6 +335,7 @@ class WriteQueue(QObject):
                     try:
                         if project is None:
                             project = open_project(path)
+                            project.origin = ORIGIN_GUI
                         with project.waiting_at_most(self.try_wait):
                             result = w.fn(project)
                     except sqlite3.OperationalError as e:

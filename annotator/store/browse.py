@@ -328,7 +328,8 @@ def face_detail(project: Project, face_id: int) -> FaceDetail | None:
         if kind == "suspect_identity":  # partners: a few faces of the identity it looks like
             like = ic_store.looks_like(project, face_id)
             if like is not None:
-                info.looks_like = like[1]
+                name = identity_rows(project, [like[0]]).get(like[0])
+                info.looks_like = like[1] + (f" — {name.name}" if name and name.name else "")
                 sample = ic_store.sample_faces(project, like[0])
                 for pf, pl in c.execute(
                     f"SELECT id, label FROM faces WHERE id IN ({','.join('?' * len(sample))})"
@@ -458,3 +459,57 @@ def dup_group(project: Project, face_id: int) -> list[Partner]:
         for f in ids
         if f in tiles
     ]
+
+
+# -- one flag kind across identities (the flag grid) ------------------------------------------
+
+
+def flag_kind_counts(project: Project) -> dict[str, tuple[int, int]]:
+    """flag kind -> (faces flagged with it, of those still unlabeled), kinds by name."""
+    return {
+        str(k): (int(n), int(u))
+        for k, n, u in project.conn.execute(
+            "SELECT fl.kind, count(DISTINCT ff.face_id),"
+            " count(DISTINCT CASE WHEN f.label IS NULL THEN ff.face_id END)"
+            " FROM flags fl JOIN flag_faces ff ON ff.flag_id = fl.id"
+            " JOIN faces f ON f.id = ff.face_id GROUP BY fl.kind ORDER BY fl.kind"
+        )
+    }
+
+
+def flag_kind_faces(project: Project, kind: str) -> list[tuple[int, float]]:
+    """(face id, score) of every face flagged ``kind``, in every identity: the highest score
+    of its flags of that kind first, then by face id."""
+    return [
+        (int(f), float(s))
+        for f, s in project.conn.execute(
+            "SELECT ff.face_id, max(fl.score) AS s FROM flags fl"
+            " JOIN flag_faces ff ON ff.flag_id = fl.id WHERE fl.kind = ?"
+            " GROUP BY ff.face_id ORDER BY s DESC, ff.face_id",
+            (kind,),
+        )
+    ]
+
+
+def suggested_target(project: Project, face_ids: Sequence[int]) -> tuple[int, str] | None:
+    """The identity the tool names for faces to be moved — the one the embeddings say they
+    look more like, else the one a cross-identity copy of them is filed under — with why; the
+    identity most of the faces point to (None when none does)."""
+    votes: dict[int, list[str]] = {}
+    for chunk in chunks(list(face_ids)):
+        q = ",".join("?" * len(chunk))
+        for ident, why in project.conn.execute(
+            f"SELECT l.identity_id, 'looks like' FROM face_looks_like l WHERE l.face_id IN ({q})"
+            " UNION ALL"
+            " SELECT DISTINCT f2.identity_id, 'a copy is filed there' FROM flag_faces ff"
+            " JOIN flags fl ON fl.id = ff.flag_id AND fl.kind = 'cross_identity_dup'"
+            " JOIN flag_faces ff2 ON ff2.flag_id = fl.id AND ff2.face_id != ff.face_id"
+            " JOIN faces f ON f.id = ff.face_id JOIN faces f2 ON f2.id = ff2.face_id"
+            f" WHERE ff.face_id IN ({q}) AND f2.identity_id != f.identity_id",
+            [*chunk, *chunk],
+        ):
+            votes.setdefault(int(ident), []).append(str(why))
+    if not votes:
+        return None
+    best = max(votes, key=lambda i: (len(votes[i]), "looks like" in votes[i], -i))
+    return best, " and ".join(sorted(set(votes[best])))

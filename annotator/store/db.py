@@ -12,13 +12,14 @@ import secrets
 import sqlite3
 import time
 from collections.abc import Iterator, Sequence
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
 from sqlite_utils import Database
 
-from annotator.model import AnnotatorError
+from annotator.model import ORIGIN_CLI, AnnotatorError
 from annotator.store.migrations import RENAMED, migrations
 
 T = TypeVar("T")
@@ -35,6 +36,28 @@ BUSY_TIMEOUT_MS = 10_000
 POLL_S = 0.001  # between two tries for the lock in the first second of a wait
 POLL_SLOW_S = 0.004  # after that
 WRITER_GAP_S = 0.003
+
+
+# The channel a write goes through (batches.origin): the Project's ``origin`` ("cli" unless the
+# desktop program sets "gui" on the projects it opens), or, inside a ``made_by`` block of a core
+# function (a label file read: "import" and the file), that block's. A ContextVar: the block
+# holds for its own thread only.
+_origin: ContextVar[tuple[str, str | None] | None] = ContextVar("annotator_origin", default=None)
+
+
+def current_origin(project: Project) -> tuple[str, str | None]:
+    """(channel, detail) a batch written now through ``project`` records."""
+    return _origin.get() or (project.origin, None)
+
+
+@contextlib.contextmanager
+def made_by(kind: str, detail: str | None = None) -> Iterator[None]:
+    """Batches written in the block record ``kind`` (and ``detail``, e.g. the label file)."""
+    token = _origin.set((kind, detail))
+    try:
+        yield
+    finally:
+        _origin.reset(token)
 
 
 def is_busy(e: BaseException) -> bool:
@@ -57,15 +80,18 @@ def now() -> str:
 class Project:
     """An open project file. One connection; writes go through :meth:`tx`."""
 
-    def __init__(self, path: Path, conn: sqlite3.Connection):
+    def __init__(self, path: Path, conn: sqlite3.Connection, read_only: bool = False):
         self.path = path
         self.conn = conn
+        # opened for reading only (the file or its folder is not writable): tx() refuses
+        self.read_only = read_only
         # How long tx() waits for the write lock, in seconds (the GUI thread: a fraction of a
         # second, then the write is queued; see gui/tasks.WriteQueue). Set it for a block of
         # code with :meth:`waiting_at_most`.
         self.write_wait = BUSY_TIMEOUT_MS / 1000
         self._last_commit = 0.0
         self._gap = 0.0  # left after the last write transaction (see WRITER_GAP_S)
+        self.origin = ORIGIN_CLI  # the channel its writes record (see current_origin)
 
     # -- transactions -------------------------------------------------------------
     @contextlib.contextmanager
@@ -73,6 +99,11 @@ class Project:
         """One short write transaction (BEGIN IMMEDIATE). Waits up to ``timeout`` seconds
         (default :attr:`write_wait`) for the write lock, then raises ``sqlite3.OperationalError``
         ("database is locked"; :func:`is_busy` says so)."""
+        if self.read_only:
+            raise ReadOnlyProject(
+                f"{self.path} is read-only here (the file or its folder cannot be written): "
+                "it was opened for reading; copy it somewhere writable to change it"
+            )
         if self.conn.in_transaction:  # nested use joins the outer transaction
             yield self.conn
             return
@@ -131,6 +162,10 @@ class Project:
                 (key, value),
             )
 
+    def delete_meta(self, key: str) -> None:
+        with self.tx() as c:
+            c.execute("DELETE FROM meta WHERE key = ?", (key,))
+
     @property
     def cache_dir(self) -> Path:
         """Disposable cache beside the project (thumbnails); safe to delete at any time."""
@@ -151,9 +186,29 @@ class Project:
         self.close()
 
 
-def _connect(path: Path) -> sqlite3.Connection:
+class ReadOnlyProject(AnnotatorError):
+    """A write asked of a project opened for reading only."""
+
+
+def writable(path: Path) -> bool:
+    """Whether SQLite may write the project file and create its -wal/-shm files beside it."""
+    return os.access(path, os.W_OK) and os.access(path.parent, os.W_OK | os.X_OK)
+
+
+def _connect(path: Path, mode: str | None = None) -> sqlite3.Connection:
+    """``mode``: None (read-write), "ro" (read-only; WAL needs its -shm file beside it, which a
+    read-only folder may not let SQLite create) or "immutable" (no locks, no -wal/-shm: for a
+    read-only folder or mount; changes someone else makes meanwhile are not seen)."""
+    target: str = str(path)
+    if mode is not None:
+        q = "immutable=1" if mode == "immutable" else "mode=ro"
+        target = f"{path.as_uri()}?{q}"
     conn = sqlite3.connect(
-        str(path), isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False
+        target,
+        isolation_level=None,
+        timeout=BUSY_TIMEOUT_MS / 1000,
+        check_same_thread=False,
+        uri=mode is not None,
     )
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     conn.execute("PRAGMA foreign_keys = ON")
@@ -175,6 +230,8 @@ def open_project(path: str | os.PathLike[str], create: bool = False) -> Project:
     if not exists:
         if not p.parent.exists():
             raise AnnotatorError(f"folder {p.parent} does not exist")
+    if exists and not writable(p):
+        return _open_read_only(p)
     conn: sqlite3.Connection | None = None
     try:
         conn = _connect(p)
@@ -183,6 +240,8 @@ def open_project(path: str | os.PathLike[str], create: bool = False) -> Project:
     except sqlite3.DatabaseError as e:
         if conn is not None:
             conn.close()
+        if not exists and "unable to open" in str(e):
+            raise AnnotatorError(f"cannot create {p}: folder {p.parent} is not writable") from None
         raise AnnotatorError(_unreadable(p, e)) from None
     if app_id != APPLICATION_ID:
         if tables:
@@ -227,11 +286,74 @@ def open_project(path: str | os.PathLike[str], create: bool = False) -> Project:
         raise AnnotatorError(f"cannot open project {p}: {e}") from None
 
 
+def _open_read_only(p: Path) -> Project:
+    """A project whose file or folder cannot be written (a shared folder, a read-only mount):
+    opened for reading — every command that only reads works; a write gives one line. Read-only
+    mode first; when SQLite cannot open it so (WAL without a -shm file it may create), immutable
+    (no locks: changes someone else makes while it is open are not seen)."""
+    last: sqlite3.DatabaseError | None = None
+    for mode in ("ro", "immutable"):
+        conn: sqlite3.Connection | None = None
+        try:
+            conn = _connect(p, mode)
+            app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+            tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+        except sqlite3.DatabaseError as e:
+            if conn is not None:
+                conn.close()
+            last = e
+            if "unable to open" in str(e) or "readonly" in str(e):
+                continue
+            raise AnnotatorError(_unreadable(p, e)) from None
+        try:
+            if app_id != APPLICATION_ID:
+                raise AnnotatorError(
+                    f"{p} is an SQLite file of another program, not an annotator project"
+                    if tables
+                    else f"{p} is empty, not an annotator project"
+                )
+            old = (
+                conn.execute(
+                    "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_sqlite_migrations'"
+                ).fetchone()
+                and conn.execute(
+                    "SELECT 1 FROM _sqlite_migrations WHERE migration_set = 'annotator' AND name IN"
+                    f" ({','.join('?' * len(RENAMED))})",
+                    list(RENAMED),
+                ).fetchone()
+            )
+            if old or migrations.pending(Database(conn)):
+                raise AnnotatorError(
+                    f"{p} is read-only here and was made by an older annotator: open it once "
+                    "where it can be written (or a writable copy) to bring it up to date"
+                )
+            why = schema_problem(conn, partial=False)
+            if why is not None:
+                raise AnnotatorError(
+                    f"{p} is refused: its schema is not what annotator's migrations make ({why})"
+                )
+        except AnnotatorError:
+            conn.close()
+            raise
+        except sqlite3.DatabaseError as e:
+            conn.close()
+            raise AnnotatorError(_unreadable(p, e)) from None
+        return Project(p, conn, read_only=True)
+    assert last is not None
+    raise AnnotatorError(f"cannot open {p} read-only ({last})")
+
+
 def rename_old_steps(conn: sqlite3.Connection) -> None:
     """A project migrated before the steps were renamed into the order they apply records the
     old names; give them the new ones so no step runs twice."""
-    if conn.execute(
+    if not conn.execute(
         "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_sqlite_migrations'"
+    ).fetchone():
+        return
+    marks = ", ".join("?" * len(RENAMED))
+    if conn.execute(  # only then a write: opening must not wait for another writer's lock
+        f"SELECT 1 FROM _sqlite_migrations WHERE migration_set = 'annotator' AND name IN ({marks})",
+        list(RENAMED),
     ).fetchone():
         conn.executemany(
             "UPDATE _sqlite_migrations SET name = ? WHERE migration_set = 'annotator' AND name = ?",
@@ -253,7 +375,7 @@ def _unreadable(p: Path, e: sqlite3.DatabaseError) -> str:
 # deleting hashes). The expected schema is made once per process by running the migrations on
 # an in-memory database.
 
-_expected_schema: dict[str | None, dict[tuple[str, str], str]] = {}
+_expected_schema: dict[frozenset[str], dict[tuple[str, str], str]] = {}
 
 
 def _schema_of(conn: sqlite3.Connection) -> dict[tuple[str, str], str]:
@@ -265,17 +387,24 @@ def _schema_of(conn: sqlite3.Connection) -> dict[tuple[str, str], str]:
     }
 
 
-def expected_schema(stop_before: str | None = None) -> dict[tuple[str, str], str]:
-    """The schema the migrations make — all of them, or those before ``stop_before`` (the
-    first step an older file has not had yet). Computed once per process for each."""
-    if stop_before not in _expected_schema:
+def expected_schema(skip: frozenset[str] = frozenset()) -> dict[tuple[str, str], str]:
+    """The schema the migrations make — all of them, or all but the steps in ``skip`` (those
+    an older file has not had yet: not only the last ones, since helpers' branches merge steps
+    in between, e.g. m014 landing after a file already had m016). Steps run in their order;
+    two steps that change the same table in another order would differ here. Computed once per
+    process for each ``skip``."""
+    if skip not in _expected_schema:
         mem = sqlite3.connect(":memory:", isolation_level=None)
         try:
-            migrations.apply(Database(mem), stop_before=stop_before)
-            _expected_schema[stop_before] = _schema_of(mem)
+            db = Database(mem)
+            migrations.ensure_migrations_table(db)
+            for step in migrations._migrations:  # sqlite-utils keeps the steps in order here
+                if step.name not in skip:
+                    step.fn(db)
+            _expected_schema[skip] = _schema_of(mem)
         finally:
             mem.close()
-    return _expected_schema[stop_before]
+    return _expected_schema[skip]
 
 
 def schema_problem(conn: sqlite3.Connection, partial: bool) -> str | None:
@@ -283,7 +412,7 @@ def schema_problem(conn: sqlite3.Connection, partial: bool) -> str | None:
     not migrated yet, e.g. made by an older version) objects may be missing, but every object
     present must be one the migrations make, with the same definition."""
     pending = migrations.pending(Database(conn)) if partial else []
-    want = expected_schema(pending[0].name if pending else None)
+    want = expected_schema(frozenset(m.name for m in pending))
     have = _schema_of(conn)
     for key in sorted(have):
         if key not in want:

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from annotator.store.db import Project, now
+from annotator.store.labels import PROVENANCE_DETAIL_SQL, PROVENANCE_SQL
 
 
 @dataclass(slots=True)  # not frozen: a frozen dataclass's __init__ is ~10x slower per row
@@ -36,14 +37,16 @@ class Candidate:
     reviewer: str | None  # who gave the current label
     offset: int | None = None  # locator offset in the source (to read in file order)
     length: int | None = None  # locator length (base64 text / record payload); None for folders
+    provenance: tuple[str, str | None] = ("unknown", None)  # how the label was made (+ detail)
 
 
-_CANDIDATE_SQL = """
+_CANDIDATE_SQL = f"""
     SELECT f.id, f.identity_id, i.key, f.source_id, s.path, s.format, s.fingerprint,
            f.record, f.relpath, f.rank, f.image_url, f.page_url, f.face_ref,
            f.rect_x0, f.rect_y0, f.rect_x1, f.rect_y1,
            h.corrupt, h.face_id IS NOT NULL, d.group_id, COALESCE(d.is_keeper, 0),
-           h.width, h.height, r.name, f.offset, f.length
+           h.width, h.height, r.name, f.offset, f.length,
+           {PROVENANCE_SQL}, {PROVENANCE_DETAIL_SQL}
     FROM faces f
     JOIN identities i ON i.id = f.identity_id
     JOIN sources s ON s.id = f.source_id
@@ -51,6 +54,8 @@ _CANDIDATE_SQL = """
     LEFT JOIN dup_groups d ON d.face_id = f.id
     LEFT JOIN events e ON e.id = f.label_event_id
     LEFT JOIN reviewers r ON r.id = e.reviewer_id
+    LEFT JOIN batches b ON b.id = e.batch_id
+    LEFT JOIN merged_batches m ON m.home_batch_id = b.id
     WHERE f.label = 'correct'
     ORDER BY i.key, f.id
 """
@@ -89,6 +94,7 @@ def iter_correct_faces(project: Project) -> Iterator[Candidate]:
                     share(r[23], r[23]),  # type: ignore[arg-type]
                     r[24],
                     r[25],
+                    share((r[26], r[27]), (r[26], r[27])),  # type: ignore[arg-type]
                 )
             if len(shared) > 100_000:  # many distinct keys: do not keep them all
                 shared.clear()
@@ -132,6 +138,7 @@ def project_totals(project: Project) -> dict[str, int]:
         "reviewed_identities": one("SELECT count(*) FROM identities WHERE reviewed = 1"),
         "withdrawn_identities": one("SELECT count(*) FROM takedowns"),
         "sources": one("SELECT count(*) FROM sources"),
+        "scanned_faces": one("SELECT count(*) FROM face_hashes"),
     }
 
 

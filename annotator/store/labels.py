@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from annotator.model import origin_of
-from annotator.store.db import Project, chunks, now
+from annotator.model import HUMAN_PROVENANCE, origin_of
+from annotator.store.db import Project, chunks, current_origin, now
 from annotator.store.faces import source_refs
 
 
@@ -52,8 +52,9 @@ def new_batch(
     with project.tx() as c:
         at = now()
         cur = c.execute(
-            "INSERT INTO batches(reviewer_id, at, kind, target, description) VALUES (?, ?, ?, ?, ?)",
-            (reviewer, at, kind, target, description),
+            "INSERT INTO batches(reviewer_id, at, kind, target, description, origin, origin_detail)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (reviewer, at, kind, target, description, *current_origin(project)),
         )
         return int(cur.lastrowid), at
 
@@ -201,23 +202,30 @@ def apply_labels(
 
 
 def apply_moves(project: Project, moves: Sequence[tuple[int, int, int, str | None]]) -> None:
-    """moves: (face_id, from_identity, to_identity, current label). Keeps the counters right."""
+    """moves: (face_id, from_identity, to_identity, current label). Keeps the counters right
+    (faces, labeled faces, flagged faces; suspicion waits for the next scan's flag step)."""
     with project.tx() as c:
         c.executemany(
             "UPDATE faces SET identity_id = ? WHERE id = ?",
             ((to, fid) for fid, _f, to, _l in moves),
         )
-        for _fid, frm, to, label in moves:
+        for fid, frm, to, label in moves:
             lab = 1 if label is not None else 0
-            c.execute(
-                "UPDATE identities SET face_count = face_count - 1, labeled_count = labeled_count - ?"
-                " WHERE id = ?",
-                (lab, frm),
+            # a flagged face takes its flag count along (the header's "N flagged")
+            flg = (
+                1
+                if c.execute("SELECT 1 FROM flag_faces WHERE face_id = ?", (fid,)).fetchone()
+                else 0
             )
             c.execute(
-                "UPDATE identities SET face_count = face_count + 1, labeled_count = labeled_count + ?"
-                " WHERE id = ?",
-                (lab, to),
+                "UPDATE identities SET face_count = face_count - 1, labeled_count = labeled_count - ?,"
+                " flagged_count = max(flagged_count - ?, 0) WHERE id = ?",
+                (lab, flg, frm),
+            )
+            c.execute(
+                "UPDATE identities SET face_count = face_count + 1, labeled_count = labeled_count + ?,"
+                " flagged_count = flagged_count + ? WHERE id = ?",
+                (lab, flg, to),
             )
 
 
@@ -385,21 +393,87 @@ def labels_by_reviewer(project: Project) -> dict[str, dict[str, int]]:
     return out
 
 
+# A batch's provenance (model.PROVENANCE) and its detail, over ``batches b`` LEFT JOINed with
+# ``merged_batches m ON m.home_batch_id = b.id``: a package's batch merged home, a QA
+# adjudication, else the channel the batch recorded (NULL before m014: unknown).
+PROVENANCE_SQL = (
+    "CASE WHEN m.home_batch_id IS NOT NULL THEN 'merge' WHEN b.kind = 'adjudicate'"
+    " THEN 'adjudication' ELSE coalesce(b.origin, 'unknown') END"
+)
+PROVENANCE_DETAIL_SQL = (
+    "CASE WHEN m.home_batch_id IS NOT NULL THEN m.package_id"
+    " WHEN b.kind = 'adjudicate' THEN NULL ELSE b.origin_detail END"
+)
+_HUMAN = "(" + ", ".join(f"'{k}'" for k in sorted(HUMAN_PROVENANCE)) + ")"
+
+
+def faces_by_provenance(project: Project) -> list[tuple[str, str | None, str, int]]:
+    """(provenance, detail, label, faces) of the labelled faces: how each current label was
+    made (the batch of its label event)."""
+    return [
+        (str(p), d, str(lab), int(n))
+        for p, d, lab, n in project.conn.execute(
+            f"SELECT {PROVENANCE_SQL}, {PROVENANCE_DETAIL_SQL}, f.label, count(*) FROM faces f"
+            " JOIN events e ON e.id = f.label_event_id JOIN batches b ON b.id = e.batch_id"
+            " LEFT JOIN merged_batches m ON m.home_batch_id = b.id"
+            " WHERE f.label IS NOT NULL GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
+        )
+    ]
+
+
+def moves_by_provenance(project: Project) -> dict[str, int]:
+    """provenance -> faces now filed under another identity than the imported one, by how
+    the latest move of each was made."""
+    return {
+        str(p): int(n)
+        for p, n in project.conn.execute(
+            f"SELECT {PROVENANCE_SQL}, count(*) FROM faces f"
+            " JOIN events e ON e.id = (SELECT max(id) FROM events WHERE face_id = f.id"
+            "   AND kind = 'move')"
+            " JOIN batches b ON b.id = e.batch_id"
+            " LEFT JOIN merged_batches m ON m.home_batch_id = b.id"
+            " WHERE f.identity_id != f.orig_identity_id GROUP BY 1 ORDER BY 1"
+        )
+    }
+
+
+_NOT_UNDONE = (
+    "WITH last AS (SELECT target, max(id) AS id FROM batches"
+    "   WHERE kind IN ('undo', 'redo') GROUP BY target),"
+    " undone AS (SELECT l.target FROM last l JOIN batches u ON u.id = l.id"
+    "   WHERE u.kind = 'undo')"
+)
+
+
 def label_batches(project: Project) -> list[tuple[str, str, int]]:
-    """(reviewer, time, faces judged) of every forward batch that judged faces and is not
-    undone now — label and adjudication events of 'do' batches, QA verdicts, confirming
-    adjudications; not undo/redo batches themselves, nor a step whose latest undo/redo is an
-    undo — ordered by reviewer and time."""
+    """(reviewer, time, faces judged) of every forward batch of a human review action (made in
+    the reviewer, or a QA adjudication) that judged faces and is not undone now — label and
+    adjudication events of 'do' batches, QA verdicts, confirming adjudications; not undo/redo
+    batches themselves, nor a step whose latest undo/redo is an undo; not label files, merged
+    packages or history of unknown provenance — ordered by reviewer and time."""
     return list(
         project.conn.execute(
-            "WITH last AS (SELECT target, max(id) AS id FROM batches"
-            "   WHERE kind IN ('undo', 'redo') GROUP BY target),"
-            " undone AS (SELECT l.target FROM last l JOIN batches u ON u.id = l.id"
-            "   WHERE u.kind = 'undo')"
-            " SELECT r.name, b.at, count(e.id) FROM batches b"
+            _NOT_UNDONE + " SELECT r.name, b.at, count(e.id) FROM batches b"
             " JOIN reviewers r ON r.id = b.reviewer_id"
             " JOIN events e ON e.batch_id = b.id AND e.kind IN ('label', 'adjudicate', 'qa')"
+            " LEFT JOIN merged_batches m ON m.home_batch_id = b.id"
             " WHERE b.kind IN ('do', 'qa', 'adjudicate') AND b.id NOT IN (SELECT target FROM undone)"
+            f" AND {PROVENANCE_SQL} IN {_HUMAN}"
             " GROUP BY b.id ORDER BY r.name, b.at, b.id"
         )
     )
+
+
+def judged_not_by_hand(project: Project) -> dict[str, int]:
+    """provenance -> faces judged by forward batches not undone that activity leaves out (label
+    files, merged packages, unknown provenance)."""
+    return {
+        str(p): int(n)
+        for p, n in project.conn.execute(
+            _NOT_UNDONE + f" SELECT {PROVENANCE_SQL}, count(e.id) FROM batches b"
+            " JOIN events e ON e.batch_id = b.id AND e.kind IN ('label', 'adjudicate', 'qa')"
+            " LEFT JOIN merged_batches m ON m.home_batch_id = b.id"
+            " WHERE b.kind IN ('do', 'qa', 'adjudicate') AND b.id NOT IN (SELECT target FROM undone)"
+            f" AND {PROVENANCE_SQL} NOT IN {_HUMAN} GROUP BY 1 ORDER BY 1"
+        )
+    }

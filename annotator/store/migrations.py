@@ -382,3 +382,47 @@ def m008_identity_check(db: Database) -> None:
         CREATE INDEX same_person_b ON same_person (b);
         """
     )
+
+
+@migrations()
+def m014_provenance(db: Database) -> None:
+    """How each batch of the history was made (its provenance): the channel it was written
+    through (``gui``, ``cli``, ``import``) and a detail (the label file's name for ``import``).
+    Batches written before this step keep NULL: their provenance is unknown. A package's
+    merged batches are known by ``merged_batches``, an adjudication by its batch kind.
+    Also the QA passes drawn uniformly at random (estimate passes: core/review/qa.py)."""
+    db.executescript(
+        """
+        ALTER TABLE batches ADD COLUMN origin TEXT;
+        ALTER TABLE batches ADD COLUMN origin_detail TEXT;
+
+        -- QA passes drawn uniformly at random from every face of the project (`qa start
+        -- --sample random`): the population they stand for, when they were drawn. Their items
+        -- ask about each face under the identity it was imported with; an item of a face with
+        -- no label has orig_label 'unlabeled' and the pass's reviewer as orig_reviewer_id.
+        CREATE TABLE estimate_passes (
+            pass_id    INTEGER PRIMARY KEY REFERENCES qa_passes(id) ON DELETE CASCADE,
+            population INTEGER NOT NULL          -- faces in the project when it was drawn
+        );
+        """
+    )
+
+
+@migrations()
+def m016_withdrawal_ledger(db: Database) -> None:
+    """The withdrawal ledger (core/review/withdrawal.py): per takedown, salted digests of the
+    person's key, names (folded words) and photos (their SHA-256) — never the plain values — so
+    import, merge and pack can refuse what matches; what the takedown removed and where copies
+    may still be (exports by folder and manifest digest, packages by id and file), as JSON."""
+    db.executescript(
+        """
+        CREATE TABLE withdrawn (
+            digest      TEXT PRIMARY KEY,      -- sha256 of salt, kind and value
+            kind        TEXT NOT NULL,         -- key | name | photo
+            takedown_id INTEGER NOT NULL REFERENCES takedowns(id)
+        ) WITHOUT ROWID;
+        CREATE INDEX withdrawn_takedown ON withdrawn (takedown_id);
+        ALTER TABLE takedowns ADD COLUMN removed TEXT;     -- JSON: counts of what went
+        ALTER TABLE takedowns ADD COLUMN copies_out TEXT;  -- JSON: exports and packages out
+        """
+    )

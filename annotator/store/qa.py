@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from annotator.store.db import Project, now
+from annotator.store.db import Project, current_origin, now
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,14 +94,20 @@ def create_pass(
     seed: int,
     params: dict[str, object],
     items: Sequence[Candidate],
+    population: int | None = None,
 ) -> int:
-    """One pass and its items (in the given order) in one transaction; returns the pass id."""
+    """One pass and its items (in the given order) in one transaction; returns the pass id.
+    With ``population`` (faces it was drawn from uniformly at random) an estimate pass."""
     with project.tx() as c:
         cur = c.execute(
             "INSERT INTO qa_passes(reviewer_id, created_at, seed, params) VALUES (?, ?, ?, ?)",
             (reviewer_id, now(), seed, json.dumps(params, sort_keys=True)),
         )
         pid = int(cur.lastrowid or 0)
+        if population is not None:
+            c.execute(
+                "INSERT INTO estimate_passes(pass_id, population) VALUES (?, ?)", (pid, population)
+            )
         c.executemany(
             "INSERT INTO qa_items(pass_id, face_id, position, orig_label, orig_reviewer_id,"
             " orig_event_id) VALUES (?, ?, ?, ?, ?, ?)",
@@ -164,6 +170,8 @@ class Item:
 
 
 _NOT_MERGE = "p.id NOT IN (SELECT pass_id FROM merge_passes)"
+# blind QA of labels: neither merge conflicts nor estimate passes (random faces, no label asked)
+_LABEL_QA = _NOT_MERGE + " AND p.id NOT IN (SELECT pass_id FROM estimate_passes)"
 
 _ITEM_SQL = """
     SELECT q.pass_id, q.face_id, q.position, q.orig_label, q.orig_reviewer_id, ro.name, rq.name,
@@ -177,11 +185,16 @@ _ITEM_SQL = """
 """
 
 
-def items(project: Project, pass_id: int | None = None, merges: bool = False) -> list[Item]:
+def items(
+    project: Project, pass_id: int | None = None, merges: bool = False, estimates: bool = False
+) -> list[Item]:
     """Every item (of one pass, or of all passes), in pass then position order. Items of
     ``merge`` passes (conflicts a package merge queued, see store/packages.py) only with
-    ``merges``: they are no blind QA sample."""
+    ``merges``: they are no blind QA sample; items of estimate passes (no label was asked
+    about) only with ``estimates``."""
     only = "1" if merges else _NOT_MERGE
+    if not estimates:
+        only += " AND p.id NOT IN (SELECT pass_id FROM estimate_passes)"
     if pass_id is None:
         rows = project.conn.execute(_ITEM_SQL + f" WHERE {only} ORDER BY q.pass_id, q.position")
     else:
@@ -211,9 +224,12 @@ def blind_items(
     project: Project, pass_id: int, include_done: bool, limit: int | None
 ) -> list[BlindRow]:
     """Items for the QA reviewer: never the original label or reviewer."""
+    # an estimate pass asks about the identity each face was imported with
     sql = (
-        "SELECT q.face_id, q.position, f.identity_id, i.key, q.verdict FROM qa_items q"
-        " JOIN faces f ON f.id = q.face_id JOIN identities i ON i.id = f.identity_id"
+        "SELECT q.face_id, q.position, i.id, i.key, q.verdict FROM qa_items q"
+        " JOIN faces f ON f.id = q.face_id JOIN identities i ON i.id = CASE WHEN EXISTS"
+        "  (SELECT 1 FROM estimate_passes x WHERE x.pass_id = q.pass_id)"
+        "  THEN f.orig_identity_id ELSE f.identity_id END"
         " WHERE q.pass_id = ?"
     )
     if not include_done:
@@ -239,8 +255,14 @@ def record_verdict(
     at = now()
     with project.tx() as c:
         bid = c.execute(
-            "INSERT INTO batches(reviewer_id, at, kind, target, description) VALUES (?, ?, 'qa', NULL, ?)",
-            (reviewer_id, at, f"QA pass {pass_id}: face {face_id} {verdict}"),
+            "INSERT INTO batches(reviewer_id, at, kind, target, description, origin, origin_detail)"
+            " VALUES (?, ?, 'qa', NULL, ?, ?, ?)",
+            (
+                reviewer_id,
+                at,
+                f"QA pass {pass_id}: face {face_id} {verdict}",
+                *current_origin(project),
+            ),
         ).lastrowid
         ev = int(
             c.execute(
@@ -273,9 +295,14 @@ def record_confirming_adjudication(
     at = now()
     with project.tx() as c:
         bid = c.execute(
-            "INSERT INTO batches(reviewer_id, at, kind, target, description)"
-            " VALUES (?, ?, 'adjudicate', NULL, ?)",
-            (reviewer_id, at, f"adjudicate QA pass {pass_id}: face {face_id} {label}"),
+            "INSERT INTO batches(reviewer_id, at, kind, target, description, origin, origin_detail)"
+            " VALUES (?, ?, 'adjudicate', NULL, ?, ?, ?)",
+            (
+                reviewer_id,
+                at,
+                f"adjudicate QA pass {pass_id}: face {face_id} {label}",
+                *current_origin(project),
+            ),
         ).lastrowid
         return int(
             c.execute(
@@ -311,8 +338,8 @@ def identity_item_states(project: Project) -> list[tuple[int, str, str | None, s
         (int(a), b, c, d)
         for a, b, c, d in project.conn.execute(
             "SELECT f.identity_id, q.orig_label, q.verdict, q.adjudicated FROM qa_items q"
-            " JOIN faces f ON f.id = q.face_id"
-            " WHERE q.pass_id NOT IN (SELECT pass_id FROM merge_passes)"
+            " JOIN faces f ON f.id = q.face_id JOIN qa_passes p ON p.id = q.pass_id"
+            f" WHERE {_LABEL_QA}"
         )
     ]
 
@@ -325,11 +352,83 @@ def qa_pairs(project: Project) -> list[tuple[str, str, str]]:
     return list(
         project.conn.execute(
             "SELECT r.name, q.orig_label, q.verdict FROM qa_items q"
-            " JOIN reviewers r ON r.id = q.orig_reviewer_id WHERE q.verdict IS NOT NULL"
-            " ORDER BY r.name"
+            " JOIN reviewers r ON r.id = q.orig_reviewer_id JOIN qa_passes p ON p.id = q.pass_id"
+            f" WHERE q.verdict IS NOT NULL AND {_LABEL_QA} ORDER BY r.name"
         )
     )
 
 
 def qa_drawn(project: Project) -> int:
-    return int(project.conn.execute("SELECT count(*) FROM qa_items").fetchone()[0])
+    """Items of blind label QA passes (not estimate samples; merge conflicts included)."""
+    return int(
+        project.conn.execute(
+            "SELECT count(*) FROM qa_items"
+            " WHERE pass_id NOT IN (SELECT pass_id FROM estimate_passes)"
+        ).fetchone()[0]
+    )
+
+
+# -- estimate passes: faces drawn uniformly at random ------------------------------------------
+
+
+def all_face_ids(project: Project) -> np.ndarray:
+    """Every face id of the project (the population of an estimate pass), ascending."""
+    cur = project.conn.execute("SELECT id FROM faces ORDER BY id")
+    parts = []
+    while rows := cur.fetchmany(65536):
+        parts.append(np.fromiter((r[0] for r in rows), np.int64, len(rows)))
+    return np.concatenate(parts) if parts else np.zeros(0, np.int64)
+
+
+def label_states(project: Project, face_ids: Sequence[int], nobody: int) -> list[Candidate]:
+    """The faces with their current label ('unlabeled' when none), its reviewer (``nobody``
+    when none) and event (0 when none), in the order given."""
+    out: dict[int, Candidate] = {}
+    ids = list(face_ids)
+    for i in range(0, len(ids), 500):
+        part = ids[i : i + 500]
+        for fid, lab, rid, eid in project.conn.execute(
+            "SELECT f.id, f.label, e.reviewer_id, f.label_event_id FROM faces f"
+            " LEFT JOIN events e ON e.id = f.label_event_id"
+            f" WHERE f.id IN ({','.join('?' * len(part))})",
+            part,
+        ):
+            out[int(fid)] = Candidate(
+                int(fid),
+                lab or "unlabeled",
+                nobody if rid is None else int(rid),
+                0 if lab is None else int(eid or 0),
+            )
+    return [out[f] for f in ids if f in out]
+
+
+def is_estimate_pass(project: Project, pass_id: int) -> int | None:
+    """The population of an estimate pass; None for any other pass."""
+    row = project.conn.execute(
+        "SELECT population FROM estimate_passes WHERE pass_id = ?", (pass_id,)
+    ).fetchone()
+    return int(row[0]) if row else None
+
+
+def estimate_verdicts(project: Project) -> list[tuple[int, int, str | None]]:
+    """(pass id, population, verdict or None) of every item of every estimate pass."""
+    return [
+        (int(a), int(b), c)
+        for a, b, c in project.conn.execute(
+            "SELECT q.pass_id, x.population, coalesce(q.adjudicated, q.verdict) FROM qa_items q"
+            " JOIN estimate_passes x ON x.pass_id = q.pass_id ORDER BY q.pass_id, q.position"
+        )
+    ]
+
+
+def anyone_else_labeled(project: Project, reviewer: str) -> bool:
+    """Whether some face's current label was given by another reviewer than ``reviewer`` (a
+    blind label QA pass of theirs has something to draw; the sample itself checks more)."""
+    return (
+        project.conn.execute(
+            "SELECT 1 FROM faces f JOIN events e ON e.id = f.label_event_id"
+            " JOIN reviewers r ON r.id = e.reviewer_id WHERE r.name != ? LIMIT 1",
+            (reviewer.strip(),),
+        ).fetchone()
+        is not None
+    )

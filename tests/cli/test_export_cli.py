@@ -110,7 +110,11 @@ def test_export_evaluate_stats(tmp_path):
     assert s["faces_by_label"]["correct"] == 11 and s["noise"]["noisy"] == 1
     assert len(s["plots"]) == 4
     r = run(cli, ["stats", "-p", db])
-    assert r.exit_code == 0 and "raw-data noise: 8.3%" in r.output
+    assert r.exit_code == 0
+    # counts among reviewed identities, no rate or interval (no random sample was drawn)
+    assert "among labeled faces: 1 of 12" in r.output
+    assert "raw-data noise estimate: none yet" in r.output and "8.3%" not in r.output
+    assert "labelled with an annotator command" in r.output
     # the faces-per-identity histogram says what its two columns are
     lines = r.output.splitlines()
     h = next(i for i, line in enumerate(lines) if line.startswith("faces per identity:"))

@@ -232,3 +232,23 @@ def test_notes_are_stored_on_the_faces_events(project):
         None,
         None,
     ]
+
+
+def test_moving_a_flagged_face_moves_its_flag_count(project):
+    from annotator.store import identity_check
+
+    a, b = (i for (i,) in project.conn.execute("SELECT id FROM identities ORDER BY id LIMIT 2"))
+    f = project.conn.execute("SELECT id FROM faces WHERE identity_id = ? LIMIT 1", (a,)).fetchone()[
+        0
+    ]
+    identity_check.replace_kind_flags(project, "suspect_identity", [(f, 0.5)])
+    with project.tx() as c:  # what a scan's flag step sets
+        c.execute("UPDATE identities SET flagged_count = 1 WHERE id = ?", (a,))
+        c.execute("UPDATE identities SET flagged_count = 0 WHERE id = ?", (b,))
+    count = lambda i: project.conn.execute(  # noqa: E731
+        "SELECT flagged_count FROM identities WHERE id = ?", (i,)
+    ).fetchone()[0]
+    ops.move_faces(project, [f], b, "alice")
+    assert (count(a), count(b)) == (0, 1)
+    ops.undo(project, "alice")
+    assert (count(a), count(b)) == (1, 0)

@@ -41,3 +41,35 @@ def test_suspect_face_shows_the_identity_it_looks_like(qtbot, make_project) -> N
     w.show_detail(browse.face_detail(p, 8))
     text = _texts(w)
     assert "looks more like" not in text and "same person" not in text
+
+
+def test_move_dialog_preselects_the_identity_the_tool_names(qtbot, window, demo_project):
+    """M on a face the embeddings say looks like another identity: that identity (key and
+    name) is first in the move dialog and selected; Enter moves the face there."""
+    from PySide6.QtCore import Qt
+
+    from annotator.store.db import open_project
+
+    face = window.grid.current_face_id()
+    own = window.current_identity
+    with open_project(demo_project) as p:
+        other, key = p.conn.execute(
+            "SELECT id, key FROM identities WHERE id != ? ORDER BY id DESC LIMIT 1", (own,)
+        ).fetchone()
+        name = browse.identity_rows(p, [other])[other].name
+        ic_store.replace_kind_flags(p, "suspect_identity", [(face, 0.2)])
+        ic_store.replace_looks_like(p, [(face, other, 0.2)])
+        assert browse.suggested_target(p, [face]) == (other, "looks like")
+        assert name and f"{key} — {name}" in browse.face_detail(p, face).flags[0].looks_like
+    window.dialogs.move_faces()
+    d = window.dialogs.current
+    item = d.results.currentItem()
+    assert item.data(Qt.ItemDataRole.UserRole) == other
+    assert d.results.currentRow() == 0 and name in item.text() and "suggested" in item.text()
+    d._accept()
+    qtbot.waitUntil(lambda: window.dialogs.current is None)
+    with open_project(demo_project) as p:
+        assert (
+            p.conn.execute("SELECT identity_id FROM faces WHERE id = ?", (face,)).fetchone()[0]
+            == other
+        )

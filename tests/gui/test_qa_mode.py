@@ -56,8 +56,8 @@ def test_qa_pass_is_blind_and_keys_record_verdicts(qtbot, window, demo_project):
     assert db_state(demo_project, own_face)[0] == "correct"
     truth[own_face] = "correct"
 
-    window.start_qa_pass()
-    d = window._dialog
+    window.dialogs.start_qa_pass()
+    d = window.dialogs.current
     d.by_count.setChecked(True)
     d.count.setValue(8)
     d.seed.setText("4")
@@ -79,7 +79,7 @@ def test_qa_pass_is_blind_and_keys_record_verdicts(qtbot, window, demo_project):
     info = mode.panel.info.text()
     assert "alice" not in info and "bob" not in info
     assert truth[tiles[0].id].replace("_", " ") not in info
-    assert not window.inspector.isVisible() and not window.table.isVisible()
+    assert not window.inspector.isVisible() and not window.identities.table.isVisible()
     assert mode.status.text().endswith("QA: 0/8</b>")
     assert window.grid.currentIndex().row() == 0
 
@@ -111,7 +111,7 @@ def test_qa_pass_is_blind_and_keys_record_verdicts(qtbot, window, demo_project):
     # Esc leaves: the grid shows an identity with its real labels again
     qtbot.keyClick(window.grid, Qt.Key.Key_Escape)
     assert window.mode is window.review and not window.grid_model.blind
-    assert window.inspector.isVisible() and window.table.isVisible()
+    assert window.inspector.isVisible() and window.identities.table.isVisible()
     assert window.grid_model.identity_id == window.current_identity
     assert all(t.label == truth.get(t.id, t.label) for t in window.grid_model.tiles)
     assert window.actions_by_name["undo"].isEnabled()
@@ -134,7 +134,7 @@ def test_adjudication_queue_records_the_final_label(qtbot, window, demo_project)
         qa.record_verdict(p, pid, disputed, verdict, "carol")
         qa.record_verdict(p, pid, items[1].face_id, truth[items[1].face_id], "carol")
 
-    d = window.open_adjudication()
+    d = window.dialogs.open_adjudication()
     assert [x.face_id for x in d.queue] == [disputed]
     info = d.info.text()
     assert "carol" in info and ("alice" in info or "bob" in info)
@@ -168,7 +168,7 @@ def test_stats_dashboard_shows_core_stats(qtbot, window, demo_project):
         rep = qa.report(p)
 
     window.actions_by_name["statistics"].trigger()
-    d = window._stats_dialog
+    d = window.dialogs.stats
     # fits the screen (offscreen: 800x800), so its Close button is on it
     avail = d.screen().availableGeometry()
     assert d.width() <= avail.width() and d.height() <= avail.height()
@@ -182,8 +182,9 @@ def test_stats_dashboard_shows_core_stats(qtbot, window, demo_project):
     assert f">{expected['identities']['reviewed']:,}<" in d.cards["identities"].text()
     n = expected["noise"]
     noise = d.cards["noise"].text()
-    assert f"{100 * n['rate']:.1f}%" in noise
-    assert f"{100 * n['ci95'][0]:.1f}%" in noise and f"{100 * n['ci95'][1]:.1f}%" in noise
+    # labels in review order: counts only; no random sample drawn: no estimate, no interval
+    assert f"{n['noisy']:,} of {n['labeled']:,} were wrong" in noise
+    assert "No estimate yet" in noise and "CI" not in noise
     o = expected["qa"]["overall"]
     qa_text = d.cards["qa"].text()
     assert o["judged"] == 4 and f"{100 * o['agreement']:.1f}%" in qa_text
@@ -267,15 +268,31 @@ def test_view_screenshots(demo_project, tmp_path, isolated_settings):
 
 
 def test_qa_start_dialog_reports_an_empty_sample(qtbot, window, demo_project):
-    # nothing labeled yet: no pass can be drawn; the dialog says why and stays open
-    window.start_qa_pass()
-    d = window._dialog
+    # nothing labeled yet: no label check can be drawn; the dialog says so before Start and
+    # offers the random sample of all faces instead
+    window.dialogs.start_qa_pass()
+    d = window.dialogs.current
+    assert not d.stratified.isEnabled() and "nobody but you" in d.stratified.text()
+    assert d.random.isChecked()
+    d.reject()
+    qtbot.waitUntil(lambda: window.dialogs.current is None)
+    # others labeled, but every face was labeled by the QA reviewer: Start says why, stays open
+    with open_project(demo_project) as p:
+        faces = [f for (f,) in p.conn.execute("SELECT id FROM faces")]
+        ops.label_faces(p, faces[:1], "correct", "someone")
+        ops.label_faces(p, faces[:1], "unsure", window.reviewer)
+        ops.label_faces(p, faces[1:2], "correct", window.reviewer)
+        ops.label_faces(p, faces[1:2], "unsure", "someone")  # someone's, but not blind to you
+    window.dialogs.start_qa_pass()
+    d = window.dialogs.current
+    assert d.stratified.isEnabled()
+    d.stratified.setChecked(True)
     d.start_button.click()
     qtbot.waitUntil(lambda: "nothing to check" in d.error.text(), timeout=10_000)
     assert d.isVisible() and d.pass_id is None and window.mode is window.review
     assert d.start_button.isEnabled()
     d.reject()
-    qtbot.waitUntil(lambda: window._dialog is None)
+    qtbot.waitUntil(lambda: window.dialogs.current is None)
     # --view qa / Review > QA pass… never show another reviewer's pass
     label_by_two(demo_project)
     with open_project(demo_project) as p:
@@ -333,8 +350,8 @@ def test_qa_sample_is_drawn_off_the_gui_thread(qtbot, window, demo_project, monk
         return real(*a, **k)
 
     monkeypatch.setattr(qa, "start_pass", slow_start_pass)
-    window.start_qa_pass()
-    d = window._dialog
+    window.dialogs.start_qa_pass()
+    d = window.dialogs.current
     d.start_button.click()
     qtbot.waitUntil(lambda: "thread" in seen, timeout=10_000)
     assert seen["thread"] is not threading.main_thread()
@@ -343,3 +360,88 @@ def test_qa_sample_is_drawn_off_the_gui_thread(qtbot, window, demo_project, monk
     gate.set()
     qtbot.waitUntil(lambda: isinstance(window.mode, QaMode), timeout=10_000)
     assert window.mode.pass_id == d.pass_id
+
+
+def test_random_sample_from_the_qa_dialog_gives_the_noise_estimate(qtbot, window, demo_project):
+    """Review > QA pass…, Sample: all faces at random — drawn even before any label; its
+    verdicts (keys in the blind grid) give the statistics' estimate with an interval."""
+    window.dialogs.start_qa_pass()
+    d = window.dialogs.current
+    d.random.setChecked(True)
+    d.by_count.setChecked(True)
+    d.count.setValue(8)
+    d.start_button.click()
+    qtbot.waitUntil(lambda: isinstance(window.mode, QaMode), timeout=10_000)
+    pid = window.mode.pass_id
+    with open_project(demo_project) as p:
+        items = qa.next_items(p, pid)
+        assert len(items) == 8
+        faces = p.conn.execute("SELECT count(*) FROM faces").fetchone()[0]
+        for it in items[:5]:
+            qa.record_verdict(p, pid, it.face_id, "correct", window.reviewer)
+        qa.record_verdict(p, pid, items[5].face_id, "wrong_identity", window.reviewer)
+        e = project_stats(p)["noise_estimate"]
+    assert (e["drawn"], e["judged"], e["noisy"], e["population_faces"]) == (8, 6, 1, faces)
+    window.actions_by_name["statistics"].trigger()
+    s = window.dialogs.stats
+    qtbot.waitUntil(s.is_ready, timeout=30_000)
+    noise = s.cards["noise"].text()
+    assert f"{100 * e['rate']:.1f}%" in noise and "95% CI" in noise
+    assert f"{100 * e['ci95'][0]:.1f}%" in noise
+
+
+def test_qa_and_adjudication_show_the_evidence(qtbot, window, demo_project):
+    """A face of a duplicate group shows its other copies (QA pass and adjudication); a face
+    the embeddings say looks like another identity shows that identity's key, name and faces."""
+    from annotator.core.scan import scan
+    from annotator.store import identity_check
+
+    truth = label_by_two(demo_project)
+    with open_project(demo_project) as p:
+        scan(p, workers=1)
+        groups = p.conn.execute(
+            "SELECT group_id, group_concat(face_id) FROM dup_groups GROUP BY group_id"
+        ).fetchall()
+        assert groups, "the demo holds duplicates"
+        copy_face, *others = (int(x) for x in groups[0][1].split(","))
+        # the face a QA verdict disputes, said (by stand-in embeddings) to look like another
+        disputed = next(f for f, lab in truth.items() if lab == "wrong_identity")
+        own = p.conn.execute("SELECT identity_id FROM faces WHERE id = ?", (disputed,)).fetchone()[
+            0
+        ]
+        other, key = p.conn.execute(
+            "SELECT id, key FROM identities WHERE id != ? ORDER BY id LIMIT 1", (own,)
+        ).fetchone()
+        identity_check.replace_looks_like(p, [(disputed, other, 0.4)])
+        name = browse_name(p, other)
+        pid = qa.start_pass(p, "carol", count=len(truth), seed=1).pass_id
+        qa.record_verdict(p, pid, disputed, "correct", "carol")
+        est = qa.start_pass(p, window.reviewer, count=len(truth), seed=1, sample="random")
+
+    # QA pass (blind): the copy's other copies are shown, without labels
+    window.enter_qa(est.pass_id)
+    row = window.grid_model.row_of(copy_face)
+    window.grid.set_current_row(row)
+    ev = window.mode.panel.evidence
+    assert not ev.isHidden() and len(ev.sections) >= 1
+    caption, tiles = ev.sections[0]
+    assert caption.startswith(f"Other copies of this photo ({len(others)}")
+    assert sorted(t.id for t in tiles) == sorted(others)[:4]
+    assert all(t.label is None for t in tiles)
+    window.leave_qa()
+
+    d = window.dialogs.open_adjudication()
+    row = [x.face_id for x in d.queue].index(disputed)
+    d.list.setCurrentRow(row)
+    sections = d.evidence.sections
+    looks = [s for s in sections if s[0].startswith("Looks more like")]
+    assert looks and key in looks[0][0] and name in looks[0][0]
+    with open_project(demo_project) as p:
+        want = identity_check.sample_faces(p, other, 4)
+    assert [t.id for t in looks[0][1]] == want and want
+
+
+def browse_name(p, identity_id):
+    from annotator.store import browse
+
+    return browse.identity_rows(p, [identity_id])[identity_id].name

@@ -65,12 +65,12 @@ def _action(win, text: str):
 
 def _import_from_menu(qtbot, win, fmt: str, path: Path):
     _action(win, "Import").trigger()
-    d = win._dialog
+    d = win.dialogs.current
     assert d is not None and d.isVisible()
     d.format.setCurrentIndex(d.format.findData(fmt))
     d.path.setText(str(path))
     d._ok()
-    qtbot.waitUntil(lambda: win._dialog is None and bool(win._tasks), timeout=5000)
+    qtbot.waitUntil(lambda: win.dialogs.current is None and bool(win._tasks), timeout=5000)
     return win._tasks[-1]
 
 
@@ -201,17 +201,17 @@ def test_closing_waits_for_a_cancelled_task(qtbot, empty_window, demo_project, m
 
 def test_help_sheet_from_question_mark(qtbot, window):
     qtbot.keyClick(window.grid, Qt.Key.Key_Question, Qt.KeyboardModifier.ShiftModifier)
-    assert window._help is not None and window._help.isVisible()
-    assert "Label correct" in window._help.findChild(type(window.title)).text()
-    window._help.close()
-    window.table.setFocus()  # from the identity list too
-    qtbot.keyClick(window.table, Qt.Key.Key_Question, Qt.KeyboardModifier.ShiftModifier)
-    assert window._help.isVisible()
-    window._help.close()
+    assert window.dialogs.help is not None and window.dialogs.help.isVisible()
+    assert "Label correct" in window.dialogs.help.findChild(type(window.faces.title)).text()
+    window.dialogs.help.close()
+    window.identities.table.setFocus()  # from the identity list too
+    qtbot.keyClick(window.identities.table, Qt.Key.Key_Question, Qt.KeyboardModifier.ShiftModifier)
+    assert window.dialogs.help.isVisible()
+    window.dialogs.help.close()
     # typing `?` into the search box is text, not help
-    window.search.setFocus()
-    qtbot.keyClicks(window.search, "a?")
-    assert window.search.text() == "a?" and not window._help.isVisible()
+    window.identities.search.setFocus()
+    qtbot.keyClicks(window.identities.search, "a?")
+    assert window.identities.search.text() == "a?" and not window.dialogs.help.isVisible()
 
 
 def test_ctrl_wheel_and_keys_zoom(qtbot, window):
@@ -490,3 +490,39 @@ def test_annotator_gui_help_prints_usage(capsys, tmp_path, monkeypatch):
         e.value.code == 1
         and err.strip() == "error: unknown option --bogus (see annotator-gui --help)"
     )
+
+
+def test_a_non_project_at_start_and_a_moved_last_project_are_said(qtbot, user_settings, tmp_path):
+    """`annotator gui notes.db` (or the desktop entry) with a file that is no project: the
+    window opens with a dialog saying why; a last project that was moved: the status bar says
+    so instead of a bare "no project"."""
+    from PySide6.QtWidgets import QMessageBox
+
+    from annotator.gui.app import make_app, run, settings
+
+    make_app()
+    bad = tmp_path / "notes.db"
+    bad.write_text("not a database\n" * 100)
+    seen: dict[str, object] = {}
+
+    def read_box(_win):
+        box = QApplication.activeModalWidget()
+        seen["box"] = (box.windowTitle(), box.text()) if isinstance(box, QMessageBox) else box
+        if box is not None:
+            box.accept()
+
+    def check(win):
+        seen["status"] = win.statusBar().currentMessage()
+        seen["project"] = win.project
+        win.close()
+
+    _drive(qtbot, [read_box, check])
+    assert run(str(bad), reviewer="alice") == 0
+    title, text = seen["box"]
+    assert title == "Cannot open the project" and "not an annotator project" in text
+    assert seen["project"] is None and "Not opened" in seen["status"]
+
+    settings().setValue("last_project", str(tmp_path / "moved.db"))
+    _drive(qtbot, [check])
+    assert run(None, reviewer="alice") == 0
+    assert "moved.db, is no longer there" in seen["status"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import site
 import subprocess
 import sys
 import zipfile
@@ -75,6 +76,18 @@ def test_wheel_holds_the_icons_and_only_the_package(wheel_file):
         assert module in names
 
 
+def _see_our_site_packages(venv: Path) -> None:
+    """When the tests run in a virtualenv, `--system-site-packages` of a venv made from it sees
+    the BASE Python's site-packages, not this venv's (where PySide6 & co are): a .pth file in
+    the new venv adds this environment's site-packages after its own (plain path lines: no
+    other .pth of ours runs there, so an editable install of annotator stays out of sight)."""
+    if sys.prefix == sys.base_prefix:
+        return
+    (purelib,) = (venv / "lib").glob("python3*/site-packages")
+    ours = [p for p in site.getsitepackages() if Path(p).is_dir()]
+    (purelib / "_outer_env.pth").write_text("".join(p + "\n" for p in ours))
+
+
 def test_installed_wheel_shows_the_icon_and_installs_desktop_files(wheel_file, tmp_path):
     """A fresh venv (seeing the shared site-packages for PySide6 & co) with the wheel in it."""
     venv = tmp_path / "venv"
@@ -84,6 +97,7 @@ def test_installed_wheel_shows_the_icon_and_installs_desktop_files(wheel_file, t
         timeout=120,
     )
     py = venv / "bin" / "python"
+    _see_our_site_packages(venv)
     pip = [sys.executable, "-m", "pip", "--python", str(py)]
     if subprocess.run([*pip, "--version"], capture_output=True).returncode != 0:
         pip = [str(py), "-m", "pip"]  # an older pip: the venv's own (system site has pip)

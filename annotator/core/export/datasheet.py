@@ -8,6 +8,7 @@ import json
 from annotator import __version__
 from annotator.core.export.selection import Selection
 from annotator.core.export.sinks import CLASSES_NAME, REC_NAME, TSV_NAME
+from annotator.model import HUMAN_PROVENANCE, PROVENANCE
 
 
 def datasheet(
@@ -20,9 +21,16 @@ def datasheet(
     qa: dict[str, object],
     npairs: int,
     image_size: tuple[int, int] | None,
+    made: list[tuple[str, str | None, str, int]] | None = None,
+    moves: dict[str, int] | None = None,
 ) -> str:
     """README.md: what the set is, how it was made, label and QA figures, what was left out
-    and why (counts only), the files, known limitations."""
+    and why (counts only), the files, known limitations. ``made``: (provenance, detail, label,
+    faces) of the project's labels; ``moves``: provenance -> faces moved to another identity.
+    It claims only what these counts show (e.g. that a person judged every face only when
+    every included label was made in the reviewer or by an adjudication)."""
+    made = made or []
+    moves = moves or {}
     per = [i.count for i in sel.idents]
     n, k = len(sel), len(per)
     L: list[str] = []
@@ -31,10 +39,11 @@ def datasheet(
     add("## What this is\n")
     add(
         f"{n} face images of {k} identities, exported by annotator {__version__} in the "
-        f"`{fmt}` format. Every face was looked at by a human reviewer and labeled `correct` "
-        "(it shows the identity it is filed under). Images are the original bytes of the source "
-        "data set, never re-encoded.\n"
+        f"`{fmt}` format. Every included face has the label `correct` (it shows the identity "
+        "it is filed under). Images are the original bytes of the source data set, never "
+        "re-encoded.\n"
     )
+    add(_included_claim(sel.provenance, n))
     if per:
         add(
             f"Faces per identity: min {min(per)}, median {sorted(per)[len(per) // 2]}, max {max(per)}.\n"
@@ -45,11 +54,17 @@ def datasheet(
         f"- Sources imported into the project: {src}. The project held "
         f"{totals['faces']} faces of {totals['identities']} identities; "
         f"{totals['reviewed_identities']} identities were marked reviewed.\n"
-        "- Near-duplicate and corrupt images were found by a perceptual-hash scan; reviewers "
-        "labeled faces `correct`, `wrong_identity`, `duplicate`, `unusable` or `unsure`, and "
-        "moved misfiled faces to their identity.\n"
-        f"- Export filters: {json.dumps(params, sort_keys=True)}.\n"
+        + (
+            f"- A perceptual-hash scan looked at {totals['scanned_faces']} of {totals['faces']} "
+            "faces for near-duplicates and corrupt images.\n"
+            if totals.get("scanned_faces")
+            else "- No scan for duplicate or corrupt images was run.\n"
+        )
+        + _moves_line(moves)
+        + f"- Export filters: {json.dumps(params, sort_keys=True)}.\n"
     )
+    add("How the project's current labels were made:\n")
+    add(_provenance_table(made))
     add("## Label statistics (whole project)\n")
     add("| label | faces |\n|---|---|")
     for lab, c in sorted(labels.items()):
@@ -91,6 +106,17 @@ def datasheet(
         add(f"- identities left out ({r}): {c}")
     add(
         f"- identities withdrawn at their request (privacy takedown): {totals['withdrawn_identities']}\n"
+    )
+    add("## Withdrawal policy\n")
+    add(
+        "People withdrawn from the project before this export: "
+        f"{totals['withdrawn_identities']} (a count only; the project keeps salted digests of "
+        "their keys, names and photos, never the plain values, so that no later import, merge or package brings them back). "
+        "A person in this set can ask to be removed: write to whoever published this set, "
+        "naming the identity key or name; they run `annotator takedown KEY` (or `--from` a "
+        "list of requests) on the project, which removes the person and every copy of their "
+        "photos it can find, lists the packages and earlier exports that still hold them, and "
+        "re-export this set without them.\n"
     )
     add("## Files\n")
     if fmt == "folder":
@@ -136,3 +162,44 @@ def datasheet(
         "- Identity keys are the source's keys (e.g. Freebase MIDs); no names are included."
     )
     return "\n".join(L) + "\n"
+
+
+def _what(prov: str, detail: str | None) -> str:
+    what = PROVENANCE.get(prov, prov)
+    if detail and prov == "merge":
+        return f"{what} `{detail[:8]}`"
+    return f"{what} `{detail}`" if detail else what
+
+
+def _included_claim(by: dict[tuple[str, str | None], int], n: int) -> str:
+    """What the counts of how the included labels were made allow to say, and the counts."""
+    human = sum(c for (p, _d), c in by.items() if p in HUMAN_PROVENANCE)
+    rows = "\n".join(f"| {_what(p, d)} | {c} |" for (p, d), c in by.items())
+    table = f"| how the label was made | faces |\n|---|---|\n{rows}\n"
+    if n and human == n:
+        return (
+            "Every included face was judged one at a time by a person (in annotator's "
+            "reviewer, or by a QA adjudication):\n\n" + table
+        )
+    return (
+        f"{human} of {n} included faces were judged one at a time by a person (in annotator's "
+        f"reviewer, or by a QA adjudication); the labels of the other {n - human} came another "
+        "way (below), and annotator cannot tell whether a person looked at each of those "
+        "faces:\n\n" + table
+    )
+
+
+def _moves_line(moves: dict[str, int]) -> str:
+    total = sum(moves.values())
+    if not total:
+        return "- No face was moved to another identity.\n"
+    how = "; ".join(f"{c} {PROVENANCE.get(p, p)}" for p, c in sorted(moves.items()))
+    return f"- {total} faces were moved to another identity than the one they were imported under ({how}).\n"
+
+
+def _provenance_table(made: list[tuple[str, str | None, str, int]]) -> str:
+    if not made:
+        return "No face has a label.\n"
+    out = ["| how the label was made | label | faces |", "|---|---|---|"]
+    out += [f"| {_what(p, d)} | {lab} | {c} |" for p, d, lab, c in made]
+    return "\n".join(out) + "\n"

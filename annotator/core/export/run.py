@@ -12,7 +12,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from annotator import __version__
+from annotator import __version__, settings
 from annotator.core.export import outdir
 from annotator.core.export import pairs as pairs_mod
 from annotator.core.export.datasheet import datasheet
@@ -29,6 +29,7 @@ from annotator.model import (
 )
 from annotator.store import export as store
 from annotator.store import flags as flags_store
+from annotator.store import labels as labels_store
 from annotator.store.db import Project
 
 
@@ -42,7 +43,7 @@ class ExportResult:
     excluded: dict[str, int]
     files: dict[str, str] = field(default_factory=dict)  # relative path -> sha256 (not images)
     manifest_sha256: str = ""
-    export_id: int = 0
+    export_id: int = 0  # 0: not logged (a read-only project)
     image_files: int = 0  # one file per face (folder exports), listed in manifest.json only
 
     def to_json(self) -> dict[str, object]:
@@ -119,7 +120,17 @@ def export_dataset(
         totals = store.project_totals(project)
         qa = store.qa_agreement(project)
         readme = datasheet(
-            fmt, sel, params, labels, totals, store.source_formats(project), qa, pairs, image_size
+            fmt,
+            sel,
+            params,
+            labels,
+            totals,
+            store.source_formats(project),
+            qa,
+            pairs,
+            image_size,
+            labels_store.faces_by_provenance(project),
+            labels_store.moves_by_provenance(project),
         ).encode("utf-8")
         (tmp / "README.md").write_bytes(readme)
         files["README.md"] = hashlib.sha256(readme).hexdigest()
@@ -139,8 +150,12 @@ def export_dataset(
             },
             "excluded": {"faces": sel.excluded, "identities": sel.excluded_identities},
             "reviewers": sel.reviewers,
+            "provenance": [
+                {"provenance": p, "detail": d, "faces": c} for (p, d), c in sel.provenance.items()
+            ],
             "qa": {**qa, **(sel.qa or {})},
             "image_size": list(image_size) if image_size else None,
+            "settings": settings.for_manifest(project),
         }
         msha = writer.write_manifest(manifest)
         if cancelled():
@@ -152,7 +167,11 @@ def export_dataset(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     files["manifest.json"] = msha
-    eid = store.record_export(project, fmt, str(outp), params, len(sel), len(per_identity), msha)
+    eid = (  # a read-only project cannot keep the export log: the export itself is complete
+        0
+        if project.read_only
+        else store.record_export(project, fmt, str(outp), params, len(sel), len(per_identity), msha)
+    )
     return ExportResult(
         str(outp),
         fmt,

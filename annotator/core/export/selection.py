@@ -102,6 +102,8 @@ class Selection:
     excluded_identities: dict[str, int]  # reason -> identities
     reviewers: dict[str, int]  # reviewer -> included faces labeled by them
     qa: dict[str, object] | None = None
+    # (provenance, detail) -> included faces whose label was made that way (model.PROVENANCE)
+    provenance: dict[tuple[str, str | None], int] = field(default_factory=dict)
     fingerprint: str = ""  # sha256 over (face, identity, source fingerprint, bytes sha256)
     face_ids: array = field(default_factory=lambda: array("q"))
     source_ids: array = field(default_factory=lambda: array("q"))
@@ -238,6 +240,7 @@ def select_faces(
     dirs = Namer()
     fingerprint = hashlib.sha256()
     reviewers: Counter[str] = Counter()
+    made: Counter[tuple[str, str | None]] = Counter()
     src_names: dict[int, str] = {}
     sizes = ImageSizes()
 
@@ -295,6 +298,7 @@ def select_faces(
                 f"{c.face_id}\t{key}\tcorrect\t{c.source_fingerprint}\t{ef.sha256}\n".encode()
             )
             reviewers[c.reviewer or "?"] += 1
+            made[c.provenance] += 1
 
     def flush(fb: FaceBytes, groups: list[list[store.Candidate]]) -> None:
         if cancelled():
@@ -342,6 +346,7 @@ def select_faces(
     sel.excluded = dict(sorted(excluded.items()))
     sel.excluded_identities = dict(sorted(excl_ident.items()))
     sel.reviewers = dict(sorted(reviewers.items()))
+    sel.provenance = dict(sorted(made.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")))
     sel.fingerprint = fingerprint.hexdigest()
     if qa_states is not None:
         sel.qa = {

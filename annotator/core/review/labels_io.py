@@ -29,6 +29,7 @@ from typing import BinaryIO
 from annotator.core.review import ops
 from annotator.model import (
     LABELS,
+    ORIGIN_IMPORT,
     AnnotatorError,
     CancelledFn,
     ProgressFn,
@@ -37,7 +38,7 @@ from annotator.model import (
 )
 from annotator.store import faces as store
 from annotator.store import labels as labels_store
-from annotator.store.db import Project
+from annotator.store.db import Project, made_by
 
 CHUNK = 5000
 LOOKUP_IDENTITIES = 64  # identities whose faces a clean-list import keeps at hand
@@ -346,7 +347,21 @@ def import_labels(
     progress: ProgressFn | None = None,
     cancelled: CancelledFn | None = None,
 ) -> LabelImportResult:
-    """Apply a label file (either shape) as ``reviewer``; see the module docstring."""
+    """Apply a label file (either shape) as ``reviewer``; see the module docstring. Every
+    batch it writes records its provenance: imported from this file (by name)."""
+    with made_by(ORIGIN_IMPORT, Path(path).name):
+        return _import_labels(project, path, reviewer, others, chunk, progress, cancelled)
+
+
+def _import_labels(
+    project: Project,
+    path: str | Path,
+    reviewer: str,
+    others: str | None,
+    chunk: int,
+    progress: ProgressFn | None,
+    cancelled: CancelledFn | None,
+) -> LabelImportResult:
     if others is not None:
         check_label(others, "for the other faces")
     parsed = read_label_file(path)

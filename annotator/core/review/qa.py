@@ -1,5 +1,7 @@
 """QA passes: a blind second look at a stratified sample of labeled faces, agreement figures,
-and the adjudication of disagreements.
+and the adjudication of disagreements; and estimate passes: faces drawn uniformly at random
+from the whole project, whose verdicts give the raw data's noise rate with an interval (the
+only place such an interval comes from: labels given in review order are no random sample).
 
 * Sample: labeled faces whose current label was set by someone other than the QA reviewer
   and that the QA reviewer never labeled, moved or adjudicated themselves, stratified by
@@ -28,11 +30,11 @@ import numpy as np
 from annotator.core.review import ops
 from annotator.core.review.labels_io import LabelLine, LineError, read_label_file, resolve_ref
 from annotator.core.review.statistics import cohen_kappa, wilson, wilson_p
-from annotator.model import LABELS, AnnotatorError, check_label
+from annotator.model import LABELS, ORIGIN_IMPORT, AnnotatorError, check_label
 from annotator.store import faces as faces_store
 from annotator.store import labels as labels_store
 from annotator.store import qa as store
-from annotator.store.db import Project
+from annotator.store.db import Project, made_by
 
 DEFAULT_FRACTION = 0.1
 
@@ -82,6 +84,7 @@ class PassResult:
     items: int
     eligible: int
     strata: list[dict[str, object]] = field(default_factory=list)
+    sample: str = "stratified"
 
     def to_json(self) -> dict[str, object]:
         return asdict(self)
@@ -94,8 +97,14 @@ def start_pass(
     fraction: float | None = None,
     count: int | None = None,
     seed: int | None = None,
+    sample: str = "stratified",
 ) -> PassResult:
-    """Draw a QA sample for ``reviewer`` and store it as a new pass."""
+    """Draw a QA sample for ``reviewer`` and store it as a new pass: ``stratified`` (labeled
+    faces of other reviewers, by reviewer and label: agreement with the labels) or ``random``
+    (an estimate pass: faces drawn uniformly at random from every face of the project; its
+    verdicts estimate the raw data's noise, see :func:`noise_estimate`)."""
+    if sample not in SAMPLES:
+        raise AnnotatorError(f"unknown sample {sample!r} (expected one of {', '.join(SAMPLES)})")
     if fraction is not None and count is not None:
         raise AnnotatorError("give either a fraction or a count, not both")
     if count is not None and count < 1:
@@ -109,7 +118,85 @@ def start_pass(
     if seed < 0:
         raise AnnotatorError("the seed must be a non-negative integer")
     with project.tx():  # one transaction: the QA reviewer's first-use row and the pass
+        if sample == "random":
+            return _draw_estimate(project, reviewer, fraction, count, seed)
         return _draw_pass(project, reviewer, fraction, count, seed)
+
+
+SAMPLES = ("stratified", "random")
+# What an estimate pass stands for (said with every figure drawn from it).
+ESTIMATE_POPULATION = (
+    "every face of the project when the sample was drawn, each under the identity it was "
+    "imported with (the raw data as imported)"
+)
+NOISY_VERDICTS = ("wrong_identity", "duplicate")
+
+
+def random_sample(population: int, n: int, seed: int) -> np.ndarray:
+    """``n`` distinct indexes into ``range(population)``, each subset equally likely (a simple
+    random sample without replacement), in random order; reproducible by ``seed``."""
+    rng = np.random.default_rng(seed)
+    return rng.choice(population, size=min(n, population), replace=False)
+
+
+def _draw_estimate(
+    project: Project, reviewer: str, fraction: float | None, count: int | None, seed: int
+) -> PassResult:
+    rid = labels_store.reviewer_id(project, reviewer)
+    ids = store.all_face_ids(project)
+    if not len(ids):
+        raise AnnotatorError("nothing to sample: the project has no faces")
+    n = count if count is not None else max(1, round((fraction or 0) * len(ids)))
+    picked = [int(ids[int(i)]) for i in random_sample(len(ids), n, seed)]
+    chosen = store.label_states(project, picked, rid)
+    params = {
+        "sample": "random",
+        "fraction": fraction,
+        "count": count,
+        "eligible": len(ids),
+        "population": ESTIMATE_POPULATION,
+    }
+    pid = store.create_pass(project, rid, seed, params, chosen, population=len(ids))
+    return PassResult(pid, reviewer, seed, len(chosen), len(ids), [], "random")
+
+
+def estimate_from_verdicts(verdicts: Sequence[str | None]) -> dict[str, object]:
+    """The raw-noise estimate of a uniformly random sample's verdicts: the share of faces judged
+    ``wrong_identity`` or ``duplicate`` among those judged (``unsure`` left out: no answer),
+    with a Wilson 95% interval. ``None`` entries are items not judged yet."""
+    judged = [v for v in verdicts if v is not None]
+    unsure = sum(v == "unsure" for v in judged)
+    answered = len(judged) - unsure
+    noisy = sum(v in NOISY_VERDICTS for v in judged)
+    ci = wilson(noisy, answered)
+    return {
+        "drawn": len(verdicts),
+        "judged": len(judged),
+        "unsure": unsure,
+        "noisy": noisy,
+        "by_verdict": {lab: sum(v == lab for v in judged) for lab in LABELS},
+        "rate": _r(noisy / answered) if answered else None,
+        "ci95": [_r(ci[0]), _r(ci[1])] if ci else None,
+    }
+
+
+def noise_estimate(project: Project) -> dict[str, object] | None:
+    """The raw data's noise rate with a 95% interval, from the verdicts of every estimate pass
+    (faces drawn uniformly at random; pooled), and the population it covers; None when no
+    estimate pass was drawn. Never from labels given in review order (not a random sample)."""
+    rows = store.estimate_verdicts(project)
+    if not rows:
+        return None
+    est = estimate_from_verdicts([v for _p, _n, v in rows])
+    est["passes"] = sorted({p for p, _n, _v in rows})
+    est["population_faces"] = max(n for _p, n, _v in rows)
+    est["population"] = ESTIMATE_POPULATION
+    est["method"] = (
+        "faces drawn uniformly at random (without replacement within a pass; passes pooled); "
+        "noisy = QA verdict (or adjudication) wrong_identity or duplicate; unsure verdicts left "
+        "out; Wilson 95% interval"
+    )
+    return est
 
 
 def _draw_pass(
@@ -226,7 +313,9 @@ def record_verdict(project: Project, pass_id: int, face_id: int, label: str, rev
     it = store.item(project, pass_id, face_id)
     if it is None:
         raise AnnotatorError(f"face {face_id} is not in QA pass {pass_id}")
-    if it.orig_reviewer_id == p.reviewer_id:  # cannot happen for sampled items; be safe
+    # cannot happen for a stratified sample; an estimate pass asks about the raw data, not
+    # about a label (an unlabeled face's item names the pass's reviewer)
+    if it.orig_reviewer_id == p.reviewer_id and store.is_estimate_pass(project, pass_id) is None:
         raise AnnotatorError("a reviewer cannot QA their own label")
     return store.record_verdict(
         project, pass_id, face_id, it.identity_id, label, it.verdict, p.reviewer_id
@@ -255,7 +344,8 @@ def verdicts_from_file(
     if parsed.shape == "clean":
         raise AnnotatorError("a QA verdict file has lines of origin,label (not a clean list)")
     resolver = faces_store.FaceResolver(project)
-    with project.tx():  # the file is one action: all its verdicts or none
+    # the file is one action: all its verdicts or none; each records the file as its provenance
+    with made_by(ORIGIN_IMPORT, Path(path).name), project.tx():
         for row in parsed.rows:
             assert isinstance(row, LabelLine)
             if row.label is None:
@@ -291,10 +381,14 @@ def agreement(
     table = np.zeros((len(LABELS), len(LABELS)), dtype=int)
     errors = 0
     n = 0
+    unsure = 0  # verdicts `unsure`, not adjudicated: no answer about the label, not an error
     w_all = w_err = w_sq = 0.0
     for t, (orig, verdict, adj) in enumerate(pairs):
         table[idx[orig], idx[verdict]] += 1
         n += 1
+        if adj is None and verdict == "unsure" and orig != "unsure":
+            unsure += 1
+            continue
         wrong = (adj or verdict) != orig
         if wrong:
             errors += 1
@@ -305,7 +399,8 @@ def agreement(
             w_err += w * wrong
     agree = int(np.trace(table))
     k = cohen_kappa(table)
-    ci = wilson(errors, n)
+    answered = n - unsure
+    ci = wilson(errors, answered)
     weighted = wci = None
     if weights is not None and w_all > 0:
         weighted = w_err / w_all
@@ -322,7 +417,8 @@ def agreement(
             for i, orig in enumerate(LABELS)
         },
         "errors": errors,
-        "error_rate": _r(errors / n) if n else None,
+        "unsure_verdicts": unsure,
+        "error_rate": _r(errors / answered) if answered else None,
         "error_rate_ci95": [_r(ci[0]), _r(ci[1])] if ci else None,
         "error_rate_weighted": _r(weighted),
         "error_rate_weighted_ci95": [_r(wci[0]), _r(wci[1])] if wci else None,
@@ -337,6 +433,11 @@ def report(project: Project, pass_id: int | None = None) -> dict[str, object]:
     """Agreement per original reviewer and overall, over the items with a verdict."""
     if pass_id is not None:
         _pass(project, pass_id)
+        if store.is_estimate_pass(project, pass_id) is not None:
+            raise AnnotatorError(
+                f"QA pass {pass_id} is a random sample of all faces, not a check of labels: "
+                "its figure is the raw-data noise estimate of `annotator stats`"
+            )
     its = store.items(project, pass_id)
     done = [i for i in its if i.verdict is not None]
     weights = _stratum_weights(project, done)
@@ -355,7 +456,8 @@ def report(project: Project, pass_id: int | None = None) -> dict[str, object]:
         "kappa_method": "Cohen's kappa; 95% CI = kappa +/- 1.96 SE, SE large-sample "
         "(Fleiss, Cohen & Everitt 1969)",
         "error_rate_method": "original label differs from the adjudicated label (or the QA "
-        "verdict when not adjudicated); Wilson 95% interval; error_rate: unweighted over the "
+        "verdict when not adjudicated; an `unsure` verdict not adjudicated is no answer and "
+        "left out); Wilson 95% interval; error_rate: unweighted over the "
         "sample; error_rate_weighted: each judged item weighted by the faces of its sampling "
         "stratum (original reviewer, label) per item judged there, the estimate for all the "
         "labels the sample stands for (Wilson interval at Kish's effective sample size)",

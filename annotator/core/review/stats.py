@@ -1,19 +1,24 @@
 """Project statistics for `annotator stats` and the GUI dashboard (plain dicts, matplotlib
 Figures; no Qt).
 
-* Noise rate of the raw data: among labeled faces, the fraction that was wrong in the source —
-  labeled ``wrong_identity`` or ``duplicate``, or moved to another identity by a reviewer (a moved
-  face was misfiled in the raw data even though its label is now ``correct``) — with a Wilson
-  95% interval.
+* Noise of the raw data, two figures: counts among the labeled faces (of the identities
+  reviewed so far, and label files) that were wrong in the source — labeled ``wrong_identity`` or ``duplicate``,
+  or moved to another identity (misfiled in the raw data even though now ``correct``) — with no
+  interval and no rate: identities are reviewed most suspicious first, so they are no random
+  sample; and the estimate with a 95% interval from estimate passes (faces drawn uniformly at
+  random, ``qa start --sample random``), with the population it covers.
+* Labels by provenance (how each current label was made: the reviewer, a label file, a merged
+  package, an adjudication).
 * Label counts (by label, by reviewer, the noise rate) come from the faces' *current* labels.
-* Activity figures come from the history, counting only actions that are not undone now: per
+* Activity figures come from the history, counting only human review actions (made in the
+  reviewer, or a QA adjudication; not label files, merged packages or history of unknown
+  provenance, which are counted apart) that are not undone now: per
   reviewer, faces judged (label and adjudication events of forward actions, and QA verdicts;
   undo/redo batches and undone steps do not count) divided by active time, where active time is
   the sum of gaps between consecutive actions, each gap capped at ``IDLE_CAP`` seconds (a longer
   pause is a break), plus ``IDLE_CAP`` for the first action of each session. A rate needs at
   least ``MIN_ACTIONS`` actions over ``MIN_ACTIVE_SECONDS`` of active time (one CLI adjudication
-  is not "12 faces/hour"); below that it is None ("not enough activity"). A label file import
-  is one action, so it inflates its reviewer's rate.
+  is not "12 faces/hour"); below that it is None ("not enough activity").
 """
 
 from __future__ import annotations
@@ -25,8 +30,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from annotator.core.review.qa import noise_estimate
 from annotator.core.review.statistics import cohen_kappa, confusion, wilson
-from annotator.model import LABEL_COLORS, LABELS, UNLABELED_COLOR
+from annotator.model import LABEL_COLORS, LABELS, PROVENANCE, UNLABELED_COLOR
 from annotator.store import labels as store
 from annotator.store import qa as qa_store
 from annotator.store.db import Project
@@ -35,7 +41,8 @@ IDLE_CAP = 300.0  # seconds
 MIN_ACTIONS = 10  # a faces/hour rate needs this many actions ...
 MIN_ACTIVE_SECONDS = 600.0  # ... over at least this much active time
 ACTIVITY_NOTE = (
-    "activity counts actions not undone; label counts are current labels; a rate needs "
+    "activity counts human review actions not undone (in the reviewer, or QA adjudications; "
+    "not label files or merged packages); label counts are current labels; a rate needs "
     f"{MIN_ACTIONS} actions over {MIN_ACTIVE_SECONDS / 60:.0f} min active"
 )
 
@@ -129,6 +136,14 @@ def qa_summary(project: Project) -> dict[str, Any]:
     }
 
 
+def provenance_counts(project: Project) -> list[dict[str, Any]]:
+    """How the current labels were made: one row per (provenance, detail, label)."""
+    return [
+        {"provenance": p, "detail": d, "what": PROVENANCE.get(p, p), "label": lab, "faces": n}
+        for p, d, lab, n in store.faces_by_provenance(project)
+    ]
+
+
 def project_stats(project: Project) -> dict[str, Any]:
     """Everything the stats command and the dashboard show, as plain JSON-able data."""
     by_label = store.faces_by_label(project)
@@ -137,7 +152,6 @@ def project_stats(project: Project) -> dict[str, Any]:
     moved = store.moved_faces(project)
     noisy = store.noisy_faces(project)  # a moved face later labeled duplicate counts once
     batches = store.label_batches(project)
-    ci = wilson(noisy, labeled)
     return {
         "faces": sum(by_label.values()),
         "faces_by_label": faces_by_label,
@@ -150,9 +164,13 @@ def project_stats(project: Project) -> dict[str, Any]:
             "duplicate": by_label.get("duplicate", 0),
             "moved": moved,
             "noisy": noisy,
-            "rate": noisy / labeled if labeled else None,
-            "ci95": list(ci) if ci else None,
+            "among": "labeled faces (identities reviewed so far, most suspicious first, and "
+            "label files): not a random sample, so no rate or interval is claimed for the raw "
+            "data",
         },
+        "noise_estimate": noise_estimate(project),
+        "provenance": provenance_counts(project),
+        "not_in_activity": store.judged_not_by_hand(project),
         "faces_per_identity": histogram(store.face_counts(project)),
         "labels_by_reviewer": store.labels_by_reviewer(project),
         "throughput": throughput(batches),
@@ -180,10 +198,13 @@ def figures(stats: dict[str, Any]) -> dict[str, Any]:
         color=[LABEL_COLORS.get(k, UNLABELED_COLOR) for k in labs],  # the grid's colours
     )
     ax.set_ylabel("faces")
-    n = stats["noise"]
+    e = stats.get("noise_estimate")
     title = "faces by label"
-    if n["rate"] is not None:
-        title += f" — raw noise {n['rate']:.1%} [{n['ci95'][0]:.1%}, {n['ci95'][1]:.1%}]"
+    if e and e["rate"] is not None:  # only an estimate from a random sample has an interval
+        title += (
+            f" — raw noise {e['rate']:.1%} [{e['ci95'][0]:.1%}, {e['ci95'][1]:.1%}]"
+            f" (random sample of {e['judged'] - e['unsure']})"
+        )
     ax.set_title(title, fontsize=10)
     ax.tick_params(axis="x", labelrotation=20)
     fig.tight_layout()

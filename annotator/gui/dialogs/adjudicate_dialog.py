@@ -24,8 +24,10 @@ from PySide6.QtWidgets import (
 from annotator.core.review import qa
 from annotator.gui.delegates import LABEL_COLORS
 from annotator.gui.qa_widgets import (
+    EvidenceStrips,
     FaceImage,
     ReferenceStrip,
+    evidence,
     identity_caption,
     label_html,
     reference_tiles,
@@ -89,6 +91,8 @@ class AdjudicateDialog(QDialog):
         side.addWidget(self.info)
         self.refs = ReferenceStrip(loader, size=72, columns=4, count=8)
         side.addWidget(self.refs)
+        self.evidence = EvidenceStrips(loader)
+        side.addWidget(self.evidence)
         side.addStretch(1)
         top.addLayout(side, 1)
         right.addLayout(top)
@@ -169,6 +173,7 @@ class AdjudicateDialog(QDialog):
                 "original label, or was decided.</p>"
             )
             self.refs.set_faces([], "")
+            self.evidence.show_sections([])
             self.note.setText("")
             return
         tile = browse.face_tiles(self.project, [d.face_id]).get(d.face_id)
@@ -185,6 +190,8 @@ class AdjudicateDialog(QDialog):
             "</table>"
         )
         self.refs.set_faces(*reference_tiles(self.project, d.identity_id, exclude={d.face_id}))
+        # the evidence for a duplicate or another person: the other copies, the look-alike
+        self.evidence.show_sections(evidence(self.project, d.face_id))
         note = (
             f"Your decision, as <b>{html.escape(self.reviewer)}</b>, is final: it becomes the "
             "face's label and is recorded with the QA item."

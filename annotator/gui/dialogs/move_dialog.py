@@ -32,10 +32,13 @@ class MoveDialog(QDialog):
         exclude: int | None,
         parent: QWidget | None = None,
         loader: ThumbnailLoader | None = None,
+        suggested: tuple[int, str] | None = None,
     ):
         super().__init__(parent)
         self.project = project
         self.exclude = exclude
+        # (identity id, why) the tool names for these faces: first in the list, pre-selected
+        self.suggested = suggested if suggested is None or suggested[0] != exclude else None
         self.loader = loader
         self.chosen: int | None = None
         self.chosen_key = ""
@@ -78,6 +81,8 @@ class MoveDialog(QDialog):
         self.search.returnPressed.connect(self._accept)
         self.results.itemActivated.connect(lambda _i: self._accept())
         self.search.installEventFilter(self)
+        if self.suggested is not None:
+            self.update_results()
 
     def eventFilter(self, obj, event):  # arrows in the search box move in the result list
         from PySide6.QtCore import QEvent
@@ -98,10 +103,19 @@ class MoveDialog(QDialog):
 
     def update_results(self) -> None:
         self.results.clear()
-        for row in browse.search_identities(self.project, self.search.text()):
+        rows = browse.search_identities(self.project, self.search.text())
+        if self.suggested is not None and not self.search.text().strip():
+            ident, why = self.suggested
+            first = browse.identity_rows(self.project, [ident]).get(ident)
+            if first is not None:
+                rows = [first] + [r for r in rows if r.id != ident]
+        for row in rows:
             if row.id == self.exclude:
                 continue
-            item = QListWidgetItem(f"{row.key}   {row.name or ''}   ({row.face_count} faces)")
+            text = f"{row.key}   {row.name or ''}   ({row.face_count} faces)"
+            if self.suggested is not None and row.id == self.suggested[0]:
+                text = f"★ {text}   — suggested: {self.suggested[1]}"
+            item = QListWidgetItem(text)
             item.setData(Qt.ItemDataRole.UserRole, row.id)
             item.setData(Qt.ItemDataRole.UserRole + 1, row.key)
             self.results.addItem(item)

@@ -104,9 +104,31 @@ class QaStartDialog(QDialog):
         self.seed.setPlaceholderText("random")
         self.seed.setValidator(QIntValidator(0, 2**31 - 1, self))
         form.addRow("Seed (same seed, same sample)", self.seed)
+        self.stratified = QRadioButton("Labeled faces of other reviewers (checks their labels)")
+        self.random = QRadioButton(
+            "All faces, uniformly at random (estimates the raw data's noise)"
+        )
+        self.random.setObjectName("sampleRandom")
+        kind = QButtonGroup(self)
+        kind.addButton(self.stratified)
+        kind.addButton(self.random)
+        self.stratified.setChecked(True)
+        from annotator.store import qa as qa_store
+
+        if not qa_store.anyone_else_labeled(project, reviewer):
+            # say it before Start: a label check of yours needs labels someone else gave
+            self.stratified.setEnabled(False)
+            self.stratified.setText(
+                "Labeled faces of other reviewers — none yet: nobody but you has labeled faces"
+            )
+            self.random.setChecked(True)
+        form.addRow("Sample", self.stratified)
+        form.addRow("", self.random)
         hint = QLabel(
-            "<small>Stratified by original reviewer and label (every label kind is "
-            "represented); faces you labeled yourself are never drawn.</small>"
+            "<small>Labeled faces: stratified by original reviewer and label (every label "
+            "kind is represented); faces you labeled yourself are never drawn. All faces: each "
+            "face of the project equally likely, shown under the identity it was imported "
+            "with; the statistics then give the noise rate with a 95% interval.</small>"
         )
         hint.setWordWrap(True)
         form.addRow(hint)
@@ -148,9 +170,10 @@ class QaStartDialog(QDialog):
             else {"fraction": self.fraction.value() / 100}
         )
         reviewer = self.reviewer
+        sample = "random" if self.random.isChecked() else "stratified"
 
         def draw(project: Project, _progress, _cancelled) -> qa.PassResult:
-            return qa.start_pass(project, reviewer, seed=seed, **size)  # type: ignore[arg-type]
+            return qa.start_pass(project, reviewer, seed=seed, sample=sample, **size)  # type: ignore[arg-type]
 
         self.start_button.setEnabled(False)
         self.resume_button.setEnabled(False)

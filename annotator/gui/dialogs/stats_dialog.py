@@ -270,15 +270,25 @@ class StatsDialog(QDialog):
         )
 
         nz = s["noise"]
-        if nz["rate"] is None:
-            noise = "<p style='color:#777'>No labeled faces yet.</p>"
-        else:
-            lo, hi = nz["ci95"]
+        est = s.get("noise_estimate")
+        if est is None or est["rate"] is None:
             noise = (
-                f"<span style='font-size:20pt'><b>{_pct(nz['rate'])}</b></span><br>"
-                f"<span style='color:#555'>95% CI {_pct(lo)} – {_pct(hi)}</span>"
-                f"<p>{_n(nz['noisy'])} of {_n(nz['labeled'])} labeled faces were wrong in the "
-                "raw data:</p>"
+                "<p style='color:#777'>No estimate yet: draw a sample of all faces at random "
+                "(Review &gt; QA pass…, Sample: all faces) and judge its faces.</p>"
+            )
+        else:
+            lo, hi = est["ci95"]
+            noise = (
+                f"<span style='font-size:20pt'><b>{_pct(est['rate'])}</b></span><br>"
+                f"<span style='color:#555'>95% CI {_pct(lo)} – {_pct(hi)}, from "
+                f"{_n(est['judged'] - est['unsure'])} faces drawn at random out of "
+                f"{_n(est['population_faces'])}</span>"
+            )
+        if nz["labeled"]:
+            noise += (
+                f"<p>Among labeled faces: {_n(nz['noisy'])} of {_n(nz['labeled'])} "
+                "were wrong in the raw data (reviewed identities and label files: not a random "
+                "sample, so no rate):</p>"
                 + _rows(
                     [
                         ("wrong identity", _n(nz["wrong_identity"])),
