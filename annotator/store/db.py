@@ -256,13 +256,28 @@ def _unreadable(p: Path, e: sqlite3.DatabaseError) -> str:
 _expected_schema: dict[str | None, dict[tuple[str, str], str]] = {}
 
 
+# SQLite's own tables, by exact name and definition (ANALYZE / PRAGMA optimize and
+# AUTOINCREMENT make them); anything else named ``sqlite_...`` is compared like any object.
+_SQLITE_OWN = {
+    ("table", "sqlite_sequence"): "CREATE TABLE sqlite_sequence(name,seq)",
+    ("table", "sqlite_stat1"): "CREATE TABLE sqlite_stat1(tbl,idx,stat)",
+    ("table", "sqlite_stat4"): "CREATE TABLE sqlite_stat4(tbl,idx,neq,nlt,ndlt,sample)",
+}
+
+
 def _schema_of(conn: sqlite3.Connection) -> dict[tuple[str, str], str]:
-    """(type, name) -> normalised SQL of every schema object but SQLite's own."""
-    return {
-        (str(t), str(n)): " ".join(str(sql or "").split())
-        for t, n, sql in conn.execute("SELECT type, name, sql FROM main.sqlite_master")
-        if not str(n).startswith("sqlite_")
-    }
+    """(type, name) -> normalised SQL (with the table it belongs to) of every schema object
+    but SQLite's own statistics and sequence tables (which must have their exact definition:
+    a crafted ``sqlite_stat1`` differs)."""
+    out: dict[tuple[str, str], str] = {}
+    for t, n, tbl, sql in conn.execute("SELECT type, name, tbl_name, sql FROM main.sqlite_schema"):
+        key = (str(t), str(n))
+        text = " ".join(str(sql or "").split())
+        own = _SQLITE_OWN.get(key)
+        if own is not None and text == own:
+            continue
+        out[key] = f"{tbl}: {text}"
+    return out
 
 
 def expected_schema(stop_before: str | None = None) -> dict[tuple[str, str], str]:
