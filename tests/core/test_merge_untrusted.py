@@ -27,8 +27,6 @@ from tests.core.test_pack import (
     make_home,
 )
 
-BEFORE_FIX = pytest.mark.xfail(strict=True, reason="issue 20 findings 1-2, before the fix")
-
 
 @pytest.fixture
 def home(tmp_path) -> Path:
@@ -76,7 +74,6 @@ BAD = {
 }
 
 
-@BEFORE_FIX
 @pytest.mark.parametrize("what", sorted(BAD))
 def test_a_bad_event_refuses_the_whole_package(home, tmp_path, what):
     pkg = tmp_path / "pkg.db"
@@ -103,7 +100,6 @@ def test_a_bad_event_refuses_the_whole_package(home, tmp_path, what):
     assert dump(home) == before
 
 
-@BEFORE_FIX
 def test_the_issue_repro_changes_nothing_outside_the_package(home, tmp_path):
     pkg = tmp_path / "pkg.db"
     do_pack(home, pkg, keys=("d",))
@@ -123,7 +119,6 @@ def test_the_issue_repro_changes_nothing_outside_the_package(home, tmp_path):
 # -- finding 2: faces and identities matched by what they are ----------------------------------
 
 
-@BEFORE_FIX
 def test_a_reused_id_does_not_take_an_old_package_label(home, tmp_path):
     pkg = tmp_path / "pkg.db"
     do_pack(home, pkg, keys=("d",))  # the highest ids: a later import reuses them
@@ -147,7 +142,6 @@ def test_a_reused_id_does_not_take_an_old_package_label(home, tmp_path):
         assert_consistent(p)
 
 
-@BEFORE_FIX
 def test_restart_of_a_corrected_source_matches_unchanged_faces(home, tmp_path):
     pkg = tmp_path / "pkg.db"
     do_pack(home, pkg, keys=("d",))
