@@ -230,104 +230,116 @@ def copy_into_package(c: sqlite3.Connection, identity_ids: Sequence[int]) -> Pac
             " (SELECT coalesce(max(id), 0) FROM main.events)"
         ).fetchone()
         n.home_base_batch, n.home_base_event = int(hb), int(he)
-        c.execute(
-            "CREATE TEMP TABLE pk_faces AS SELECT id, orig_identity_id, source_id FROM main.faces"
-            " WHERE identity_id IN (SELECT id FROM temp.pk_sel)"
-        )
-        c.execute("CREATE UNIQUE INDEX temp.pk_faces_id ON pk_faces (id)")
-        c.execute("INSERT INTO pkg.reviewers SELECT * FROM main.reviewers")
-        c.execute(
-            "INSERT INTO pkg.sources SELECT * FROM main.sources"
-            " WHERE id IN (SELECT source_id FROM temp.pk_faces)"
-        )
-        c.execute(
-            "INSERT INTO pkg.identities SELECT * FROM main.identities"
-            " WHERE id IN (SELECT id FROM temp.pk_sel)"
-        )
-        # identities some packed faces were imported under (they moved since): empty stubs,
-        # so faces.orig_identity_id stays a valid reference; marked reviewed so that they do
-        # not show up as work in the package
-        c.execute(
-            "INSERT INTO pkg.identities(id, key, face_count, labeled_count, flagged_count,"
-            " suspicion, reviewed) SELECT id, key, 0, 0, 0, 0, 1 FROM main.identities"
-            " WHERE id IN (SELECT orig_identity_id FROM temp.pk_faces)"
-            " AND id NOT IN (SELECT id FROM temp.pk_sel)"
-        )
-        c.execute(
-            "INSERT INTO pkg.identity_names SELECT * FROM main.identity_names"
-            " WHERE identity_id IN (SELECT id FROM pkg.identities)"
-        )
-        c.execute(
-            "INSERT INTO pkg.name_words SELECT * FROM main.name_words"
-            " WHERE identity_id IN (SELECT id FROM pkg.identities)"
-        )
-        c.execute(
-            "INSERT INTO pkg.faces SELECT * FROM main.faces"
-            " WHERE identity_id IN (SELECT id FROM temp.pk_sel) ORDER BY id"
-        )
-        c.execute(
-            "INSERT INTO pkg.face_hashes SELECT * FROM main.face_hashes"
-            " WHERE face_id IN (SELECT id FROM temp.pk_faces)"
-        )
-        # flags and duplicate groups whose every face is packed
-        c.execute(
-            "INSERT INTO pkg.flags SELECT * FROM main.flags f WHERE f.id IN"
-            " (SELECT ff.flag_id FROM main.flag_faces ff WHERE ff.face_id IN"
-            "  (SELECT id FROM temp.pk_faces))"
-            " AND NOT EXISTS (SELECT 1 FROM main.flag_faces x WHERE x.flag_id = f.id"
-            "  AND x.face_id NOT IN (SELECT id FROM temp.pk_faces))"
-        )
-        c.execute(
-            "INSERT INTO pkg.flag_faces SELECT * FROM main.flag_faces"
-            " WHERE flag_id IN (SELECT id FROM pkg.flags)"
-        )
-        c.execute(
-            "INSERT INTO pkg.dup_groups SELECT * FROM main.dup_groups d WHERE d.group_id IN"
-            " (SELECT g.group_id FROM main.dup_groups g WHERE g.face_id IN"
-            "  (SELECT id FROM temp.pk_faces))"
-            " AND NOT EXISTS (SELECT 1 FROM main.dup_groups x WHERE x.group_id = d.group_id"
-            "  AND x.face_id NOT IN (SELECT id FROM temp.pk_faces))"
-        )
-        # label history so far: events of the packed faces and review events of the packed
-        # identities, their batches and the batches those compensate (undo/redo targets)
-        c.execute(
-            "CREATE TEMP TABLE pk_batches AS SELECT DISTINCT batch_id AS id FROM main.events"
-            " WHERE face_id IN (SELECT id FROM temp.pk_faces)"
-            " OR (face_id IS NULL AND identity_id IN (SELECT id FROM temp.pk_sel))"
-        )
-        c.execute(
-            "INSERT INTO temp.pk_batches SELECT target FROM main.batches WHERE id IN"
-            " (SELECT id FROM temp.pk_batches) AND target IS NOT NULL"
-            " AND target NOT IN (SELECT id FROM temp.pk_batches)"
-        )
-        c.execute(
-            "INSERT INTO pkg.batches SELECT * FROM main.batches"
-            " WHERE id IN (SELECT id FROM temp.pk_batches) ORDER BY id"
-        )
-        c.execute(
-            "INSERT INTO pkg.events SELECT * FROM main.events"
-            " WHERE face_id IN (SELECT id FROM temp.pk_faces)"
-            " OR (face_id IS NULL AND identity_id IN (SELECT id FROM temp.pk_sel)) ORDER BY id"
-        )
-
-        def one(sql: str) -> int:
-            return int(c.execute(sql).fetchone()[0])
-
-        n.identities = one(
-            "SELECT count(*) FROM temp.pk_sel WHERE id IN (SELECT id FROM pkg.identities)"
-        )
-        n.faces = one("SELECT count(*) FROM pkg.faces")
-        n.events = one("SELECT count(*) FROM pkg.events")
-        n.batches = one("SELECT count(*) FROM pkg.batches")
-        n.flags = one("SELECT count(*) FROM pkg.flags")
-        n.base_batch = one("SELECT coalesce(max(id), 0) FROM pkg.batches")
-        n.base_event = one("SELECT coalesce(max(id), 0) FROM pkg.events")
+        _copy_faces(c)
+        _copy_history(c)
+        _count(c, n)
         c.execute("COMMIT")
     except BaseException:
         if c.in_transaction:
             c.execute("ROLLBACK")
         raise
     return n
+
+
+def _copy_faces(c: sqlite3.Connection) -> None:
+    """Sources, identities (and stubs), names, faces, hashes, whole flags and groups."""
+    c.execute(
+        "CREATE TEMP TABLE pk_faces AS SELECT id, orig_identity_id, source_id FROM main.faces"
+        " WHERE identity_id IN (SELECT id FROM temp.pk_sel)"
+    )
+    c.execute("CREATE UNIQUE INDEX temp.pk_faces_id ON pk_faces (id)")
+    c.execute("INSERT INTO pkg.reviewers SELECT * FROM main.reviewers")
+    c.execute(
+        "INSERT INTO pkg.sources SELECT * FROM main.sources"
+        " WHERE id IN (SELECT source_id FROM temp.pk_faces)"
+    )
+    c.execute(
+        "INSERT INTO pkg.identities SELECT * FROM main.identities"
+        " WHERE id IN (SELECT id FROM temp.pk_sel)"
+    )
+    # identities some packed faces were imported under (they moved since): empty stubs,
+    # so faces.orig_identity_id stays a valid reference; marked reviewed so that they do
+    # not show up as work in the package
+    c.execute(
+        "INSERT INTO pkg.identities(id, key, face_count, labeled_count, flagged_count,"
+        " suspicion, reviewed) SELECT id, key, 0, 0, 0, 0, 1 FROM main.identities"
+        " WHERE id IN (SELECT orig_identity_id FROM temp.pk_faces)"
+        " AND id NOT IN (SELECT id FROM temp.pk_sel)"
+    )
+    c.execute(
+        "INSERT INTO pkg.identity_names SELECT * FROM main.identity_names"
+        " WHERE identity_id IN (SELECT id FROM pkg.identities)"
+    )
+    c.execute(
+        "INSERT INTO pkg.name_words SELECT * FROM main.name_words"
+        " WHERE identity_id IN (SELECT id FROM pkg.identities)"
+    )
+    c.execute(
+        "INSERT INTO pkg.faces SELECT * FROM main.faces"
+        " WHERE identity_id IN (SELECT id FROM temp.pk_sel) ORDER BY id"
+    )
+    c.execute(
+        "INSERT INTO pkg.face_hashes SELECT * FROM main.face_hashes"
+        " WHERE face_id IN (SELECT id FROM temp.pk_faces)"
+    )
+    # flags and duplicate groups whose every face is packed
+    c.execute(
+        "INSERT INTO pkg.flags SELECT * FROM main.flags f WHERE f.id IN"
+        " (SELECT ff.flag_id FROM main.flag_faces ff WHERE ff.face_id IN"
+        "  (SELECT id FROM temp.pk_faces))"
+        " AND NOT EXISTS (SELECT 1 FROM main.flag_faces x WHERE x.flag_id = f.id"
+        "  AND x.face_id NOT IN (SELECT id FROM temp.pk_faces))"
+    )
+    c.execute(
+        "INSERT INTO pkg.flag_faces SELECT * FROM main.flag_faces"
+        " WHERE flag_id IN (SELECT id FROM pkg.flags)"
+    )
+    c.execute(
+        "INSERT INTO pkg.dup_groups SELECT * FROM main.dup_groups d WHERE d.group_id IN"
+        " (SELECT g.group_id FROM main.dup_groups g WHERE g.face_id IN"
+        "  (SELECT id FROM temp.pk_faces))"
+        " AND NOT EXISTS (SELECT 1 FROM main.dup_groups x WHERE x.group_id = d.group_id"
+        "  AND x.face_id NOT IN (SELECT id FROM temp.pk_faces))"
+    )
+
+
+def _copy_history(c: sqlite3.Connection) -> None:
+    # label history so far: events of the packed faces and review events of the packed
+    # identities, their batches and the batches those compensate (undo/redo targets)
+    c.execute(
+        "CREATE TEMP TABLE pk_batches AS SELECT DISTINCT batch_id AS id FROM main.events"
+        " WHERE face_id IN (SELECT id FROM temp.pk_faces)"
+        " OR (face_id IS NULL AND identity_id IN (SELECT id FROM temp.pk_sel))"
+    )
+    c.execute(
+        "INSERT INTO temp.pk_batches SELECT target FROM main.batches WHERE id IN"
+        " (SELECT id FROM temp.pk_batches) AND target IS NOT NULL"
+        " AND target NOT IN (SELECT id FROM temp.pk_batches)"
+    )
+    c.execute(
+        "INSERT INTO pkg.batches SELECT * FROM main.batches"
+        " WHERE id IN (SELECT id FROM temp.pk_batches) ORDER BY id"
+    )
+    c.execute(
+        "INSERT INTO pkg.events SELECT * FROM main.events"
+        " WHERE face_id IN (SELECT id FROM temp.pk_faces)"
+        " OR (face_id IS NULL AND identity_id IN (SELECT id FROM temp.pk_sel)) ORDER BY id"
+    )
+
+
+def _count(c: sqlite3.Connection, n: PackCounts) -> None:
+    def one(sql: str) -> int:
+        return int(c.execute(sql).fetchone()[0])
+
+    n.identities = one(
+        "SELECT count(*) FROM temp.pk_sel WHERE id IN (SELECT id FROM pkg.identities)"
+    )
+    n.faces = one("SELECT count(*) FROM pkg.faces")
+    n.events = one("SELECT count(*) FROM pkg.events")
+    n.batches = one("SELECT count(*) FROM pkg.batches")
+    n.flags = one("SELECT count(*) FROM pkg.flags")
+    n.base_batch = one("SELECT coalesce(max(id), 0) FROM pkg.batches")
+    n.base_event = one("SELECT coalesce(max(id), 0) FROM pkg.events")
 
 
 def packed_face_ids(project: Project) -> list[int]:
