@@ -224,7 +224,7 @@ def open_project(path: str | os.PathLike[str], create: bool = False) -> Project:
         conn.close()
         if "malformed" in str(e):
             raise AnnotatorError(_unreadable(p, e)) from None
-        raise AnnotatorError(f"cannot open project {p}: {e}") from None
+        raise AnnotatorError(f"cannot open project {p}: {one_line(e)}") from None
 
 
 def rename_old_steps(conn: sqlite3.Connection) -> None:
@@ -239,7 +239,14 @@ def rename_old_steps(conn: sqlite3.Connection) -> None:
         )
 
 
+def one_line(e: BaseException, limit: int = 200) -> str:
+    """An SQLite message as one short line (a damaged schema's message quotes its SQL)."""
+    text = " ".join(str(e).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _unreadable(p: Path, e: sqlite3.DatabaseError) -> str:
+    e = sqlite3.DatabaseError(one_line(e))
     if "malformed" in str(e):  # our file (or an SQLite file) whose pages are damaged
         return f"{p} is damaged ({e}); restore it from a backup"
     if "unable to open" in str(e):
