@@ -210,6 +210,11 @@ def import_source(
         discard_source(project, src)
         src = None
     if src is not None:
+        if discard_store.is_discarding(project, src.id):
+            raise AnnotatorError(
+                f"the restart of {p}'s import was interrupted while discarding the earlier "
+                "import; run it again with `--restart`"
+            )
         if src.fingerprint != fp:
             state = "imported" if src.complete else "partially imported"
             raise AnnotatorError(
@@ -254,6 +259,7 @@ def discard_source(project: Project, src: store.Source, chunk: int | None = None
             f"cannot restart the import of {src.path}: {worked} of its faces carry review work "
             "(labels, history or QA); a restart would lose it"
         )
+    discard_store.mark_discarding(project, src.id)
     removed = 0
     touched: set[int] = set()
     while True:

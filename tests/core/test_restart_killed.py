@@ -12,7 +12,6 @@ from annotator.store.db import open_project
 from tests.core.test_pack import make_home
 
 
-@pytest.mark.xfail(strict=True, reason="issue 20 #5 before the fix")
 def test_a_restart_killed_while_discarding_is_never_called_complete(tmp_path, monkeypatch):
     db = make_home(tmp_path)
     folder = tmp_path / "faces"
