@@ -12,9 +12,12 @@ import pytest
 
 from annotator.core.importer import import_source
 from annotator.core.review import ops
+from annotator.core.review.merge import merge as core_merge
 from annotator.core.review.takedown import takedown
 from annotator.model import AnnotatorError
 from annotator.store.db import open_project
+from annotator.store.packages import summary as packages_summary
+from annotator.store.packages import unreviewed_identities
 from tests.core.test_pack import (
     assert_consistent,
     do_merge,
@@ -183,3 +186,50 @@ def test_a_takedown_after_the_pack_does_not_hide_a_home_change(home, tmp_path):
     with open_project(home) as p:
         assert face_state(p)[f][1] == "unusable"
         assert_consistent(p)
+
+
+# -- finding 9: a merge killed after its last chunk ----------------------------------------------
+
+
+def test_a_merge_killed_after_its_last_chunk_counts_as_merged(home, tmp_path):
+    pkg = tmp_path / "pkg.db"
+    do_pack(home, pkg, keys=("a",))
+    with open_project(pkg) as k:
+        ops.label_faces(k, ids_of(k, "a"), "correct", "bob")
+
+    def killed_when_done(done: int, total: int) -> None:
+        if total and done == total:
+            raise KeyboardInterrupt  # the process dies after the last chunk committed
+
+    with open_project(home) as p, pytest.raises(KeyboardInterrupt):
+        core_merge(p, pkg, progress=killed_when_done)
+    with open_project(home) as p:
+        assert p.conn.execute("SELECT merges FROM packages").fetchone() == (1,)
+        assert packages_summary(p)["out"] == 0
+        assert ident(p, "a") in unreviewed_identities(p, 10)  # handed out again
+    assert not do_merge(home, pkg).changed  # nothing new to merge, and nothing lost
+
+
+# -- finding 10: two merges of one package at once ------------------------------------------------
+
+
+def test_a_merge_that_lost_the_race_merges_nothing_twice(home, tmp_path, monkeypatch):
+    from annotator.store import package_merge
+
+    pkg = tmp_path / "pkg.db"
+    do_pack(home, pkg, keys=("a",))
+    with open_project(pkg) as k:
+        ops.label_faces(k, ids_of(k, "a"), "correct", "bob")
+    assert do_merge(home, pkg).applied == 3  # the other merge, finished first
+    before = dump(home)
+    real = package_merge.merged_batch_ids
+    calls = {"n": 0}
+
+    def stale(c, package_id):  # what this merge saw before the other one committed
+        calls["n"] += 1
+        return set() if calls["n"] == 1 else real(c, package_id)
+
+    monkeypatch.setattr(package_merge, "merged_batch_ids", stale)
+    res = do_merge(home, pkg)
+    assert (res.events, res.applied, res.conflicts) == (0, 0, [])
+    assert dump(home) == before

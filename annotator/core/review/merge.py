@@ -243,6 +243,13 @@ def _merge_chunk(
     """Some of the package's new batches, in one home transaction."""
     info = pk.info
     with home.tx() as c:
+        # another merge of this package may have committed these batches since we looked
+        done = pm.merged_batch_ids(c, info.id)
+        if done:
+            batches = [b for b in batches if b.id not in done]
+            events = [e for e in events if e.batch_id not in done]
+        if not batches:
+            return
         events, withdrawn = refuse(events)
         face_ids = sorted({e.face_id for e in events if e.face_id is not None})
         homes = _home_faces(home, pk, face_ids)
