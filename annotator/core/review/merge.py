@@ -177,11 +177,20 @@ def merge(
                 progress(done, total)
     origins = faces_store.face_origins(home, [x.face_id for x in pk.conflicts])
     res.conflicts = [
-        {**asdict(x), "origin": origins.get(x.face_id, "?"), "pass": x.pass_id}
+        {
+            "face_id": x.face_id,
+            "origin": origins.get(x.face_id, "?"),
+            "identity_id": x.identity_id,
+            "home_label": x.home_label,
+            "home_reviewer": x.home_reviewer,
+            "package_label": x.package_label,
+            "package_reviewer": x.package_reviewer,
+            "package_identity_id": x.package_identity_id,
+            "package_at": x.package_at,
+            "pass": x.pass_id,
+        }
         for x in pk.conflicts
     ]
-    for d in res.conflicts:
-        d.pop("pass_id")
     return res
 
 
