@@ -99,17 +99,25 @@ def face_matches(c: sqlite3.Connection, pkg_face_ids: Sequence[int]) -> list[tup
         q = ",".join("?" * len(part))
         out += c.execute(
             f"""
-            SELECT pf.id, hf.id, hf.identity_id, hf.label, hf.label_event_id,
-                   coalesce(pp.sha256, ph.sha256), hh.sha256, ps.fingerprint, hs.fingerprint,
-                   pf.offset, hf.offset, pf.length, hf.length
-            FROM pkg.faces pf JOIN pkg.sources ps ON ps.id = pf.source_id
-            LEFT JOIN pkg.package_faces pp ON pp.face_id = pf.id
-            LEFT JOIN pkg.face_hashes ph ON ph.face_id = pf.id
-            LEFT JOIN main.sources hs ON hs.path = ps.path AND hs.format = ps.format
-            LEFT JOIN main.faces hf ON hf.source_id = hs.id AND CASE WHEN pf.relpath IS NULL
-                 THEN hf.record = pf.record ELSE hf.relpath = pf.relpath END
+            SELECT m.pid, hf.id, hf.identity_id, hf.label, hf.label_event_id, m.p_sha,
+                   hh.sha256, m.p_fp, m.h_fp, m.p_off, hf.offset, m.p_len, hf.length
+            FROM (SELECT pf.id AS pid, coalesce(pp.sha256, ph.sha256) AS p_sha,
+                         ps.fingerprint AS p_fp, hs.fingerprint AS h_fp, pf.offset AS p_off,
+                         pf.length AS p_len,
+                         CASE WHEN pf.relpath IS NULL
+                              THEN (SELECT x.id FROM main.faces x
+                                    WHERE x.source_id = hs.id AND x.record = pf.record)
+                              ELSE (SELECT x.id FROM main.faces x
+                                    WHERE x.source_id = hs.id AND x.relpath = pf.relpath)
+                         END AS hid
+                  FROM pkg.faces pf JOIN pkg.sources ps ON ps.id = pf.source_id
+                  LEFT JOIN pkg.package_faces pp ON pp.face_id = pf.id
+                  LEFT JOIN pkg.face_hashes ph ON ph.face_id = pf.id
+                  LEFT JOIN main.sources hs ON hs.path = ps.path AND hs.format = ps.format
+                  WHERE pf.id IN ({q})) m
+            LEFT JOIN main.faces hf ON hf.id = m.hid
             LEFT JOIN main.face_hashes hh ON hh.face_id = hf.id
-            WHERE pf.id IN ({q})
+            ORDER BY m.pid
             """,
             part,
         ).fetchall()

@@ -24,6 +24,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from annotator.core.review.merge import MERGE_CHUNK_EVENTS as MERGE_CHUNK_EVENTS
+
 # merge lives in merge.py (its rules in merge_rules.py); these names stay reachable from here
 from annotator.core.review.merge import MergeResult as MergeResult
 from annotator.core.review.merge import check_package as check_package
