@@ -246,7 +246,8 @@ def _resume_ok(fmt: str, src: store.Source, size: int) -> bool:
     if not isinstance(pos, int) or not isinstance(rec, int) or rec < 0:
         return False
     # RecordIO and folders resume by index (rec keeps -1 after its last record)
-    return fmt in ("rec", "folder") or 0 <= pos <= size
+    # size + 1: a last line without a newline, as projects made before the fix recorded it
+    return fmt in ("rec", "folder") or 0 <= pos <= size + 1
 
 
 def discard_source(project: Project, src: store.Source, chunk: int | None = None) -> int:
@@ -423,7 +424,7 @@ def _run(
             if rows_run % CANCEL_CHECK_ROWS == 0:
                 stop = cancelled is not None and cancelled()
                 if stop or len(batch) >= batch_rows or batch.nbytes >= batch_bytes:
-                    writer.submit((batch, pos, rec_no, False))
+                    writer.submit((batch, min(pos, size) if by_bytes else pos, rec_no, False))
                     batch = _Batch()
                     if progress is not None:
                         progress(
@@ -436,6 +437,8 @@ def _run(
         # end of source
         if fmt == "rec":
             pos = size
+        elif by_bytes:  # a last line without a newline ends one byte "after" the file
+            pos = min(pos, size)
         writer.submit((batch, pos, rec_no, True))
         writer.close()
         result.complete = True
