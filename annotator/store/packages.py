@@ -178,6 +178,30 @@ def note_merge(project: Project, package_id: str, count: bool = True) -> None:
         )
 
 
+# -- half-written packages (a pack killed before it finished) ------------------------------------
+
+_PARTIAL = "pack_partial:"
+
+
+def note_partial(project: Project, path: str) -> None:
+    project.set_meta(_PARTIAL + path, now())
+
+
+def forget_partial(project: Project, path: str) -> None:
+    with project.tx() as c:
+        c.execute("DELETE FROM meta WHERE key = ?", (_PARTIAL + path,))
+
+
+def partials(project: Project) -> list[str]:
+    return [
+        str(k)[len(_PARTIAL) :]
+        for (k,) in project.conn.execute(
+            "SELECT key FROM meta WHERE substr(key, 1, ?) = ? ORDER BY key",
+            (len(_PARTIAL), _PARTIAL),
+        )
+    ]
+
+
 # -- selecting what to pack -------------------------------------------------------------------
 
 

@@ -127,8 +127,10 @@ def pack(
     if not identity_ids:
         raise AnnotatorError("nothing to pack")
     tmp = out_p.with_name(out_p.name + ".partial")
+    remove_leftovers(home)
     for p in _files(tmp):
         p.unlink(missing_ok=True)
+    store.note_partial(home, str(tmp))  # a kill from here on leaves a file the next pack removes
     try:
         open_project(tmp, create=True).close()  # the schema, by the same migrations
         with store.attached(home, tmp) as c:
@@ -160,7 +162,9 @@ def pack(
     except BaseException:
         for p in _files(tmp):
             p.unlink(missing_ok=True)
+        store.forget_partial(home, str(tmp))
         raise
+    store.forget_partial(home, str(tmp))
     try:
         store.record_package(
             home,
@@ -192,6 +196,20 @@ def pack(
         with_images,
         digest,
     )
+
+
+def remove_leftovers(home: Project) -> list[str]:
+    """Remove the half-written package files a killed ``pack`` left (it recorded their paths
+    in the home project before writing); returns their paths."""
+    gone = []
+    for path in store.partials(home):
+        tmp = Path(path)
+        if tmp.name.endswith(".partial"):  # only what pack named so
+            for p in _files(tmp):
+                p.unlink(missing_ok=True)
+            gone.append(path)
+        store.forget_partial(home, path)
+    return gone
 
 
 def _files(db: Path) -> list[Path]:
