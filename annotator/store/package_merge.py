@@ -58,31 +58,28 @@ def batch_ids(c: sqlite3.Connection) -> set[int]:
     return {int(r[0]) for r in c.execute("SELECT id FROM pkg.batches")}
 
 
-def new_batch_rows(c: sqlite3.Connection, base_batch: int) -> list[tuple]:
-    """(id, reviewer_id, at, kind, target, description) of every package batch after the pack."""
+def new_batch_rows(c: sqlite3.Connection, base_batch: int, package_id: str) -> list[tuple]:
+    """(id, reviewer_id, at, kind, target, description) of every package batch after the pack
+    that no earlier merge of this package brought."""
     return c.execute(
         "SELECT id, reviewer_id, at, kind, target, description FROM pkg.batches"
-        " WHERE id > ? ORDER BY id",
-        (base_batch,),
+        " WHERE id > ? AND id NOT IN (SELECT package_batch_id FROM main.merged_batches"
+        " WHERE package_id = ?) ORDER BY id",
+        (base_batch, package_id),
     ).fetchall()
 
 
-def new_event_rows(c: sqlite3.Connection, base_batch: int, base_event: int) -> list[tuple]:
-    """Every package event made after the pack (in a batch after it, or with a later id)."""
+def new_event_rows(
+    c: sqlite3.Connection, base_batch: int, base_event: int, package_id: str
+) -> list[tuple]:
+    """Every package event made after the pack (in a batch after it, or with a later id) and
+    not in a batch an earlier merge of this package brought."""
     return c.execute(
-        f"SELECT {_EVENT_COLS} FROM pkg.events WHERE batch_id > ? OR id > ? ORDER BY id",
-        (base_batch, base_event),
+        f"SELECT {_EVENT_COLS} FROM pkg.events WHERE (batch_id > ? OR id > ?)"
+        " AND batch_id NOT IN (SELECT package_batch_id FROM main.merged_batches"
+        " WHERE package_id = ?) ORDER BY id",
+        (base_batch, base_event, package_id),
     ).fetchall()
-
-
-def batch_event_counts(c: sqlite3.Connection, base_batch: int) -> dict[int, int]:
-    return {
-        int(b): int(n)
-        for b, n in c.execute(
-            "SELECT batch_id, count(*) FROM pkg.events WHERE batch_id > ? GROUP BY batch_id",
-            (base_batch,),
-        )
-    }
 
 
 # -- what home holds -----------------------------------------------------------------------------

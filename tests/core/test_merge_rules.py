@@ -81,7 +81,7 @@ def test_same_face_by_digest_bytes_or_locator():
 
 
 def _with(m: FaceMatch, **kw) -> list:
-    return [kw.get(f, getattr(m, f)) for f in FaceMatch.__slots__]
+    return [kw.get(f, getattr(m, f)) for f in FaceMatch._fields]
 
 
 def test_decisions_apply_agreed_conflict_gone():

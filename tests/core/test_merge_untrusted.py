@@ -222,14 +222,10 @@ def test_a_merge_that_lost_the_race_merges_nothing_twice(home, tmp_path, monkeyp
         ops.label_faces(k, ids_of(k, "a"), "correct", "bob")
     assert do_merge(home, pkg).applied == 3  # the other merge, finished first
     before = dump(home)
-    real = package_merge.merged_batch_ids
-    calls = {"n": 0}
-
-    def stale(c, package_id):  # what this merge saw before the other one committed
-        calls["n"] += 1
-        return set() if calls["n"] == 1 else real(c, package_id)
-
-    monkeypatch.setattr(package_merge, "merged_batch_ids", stale)
+    # what this merge read before the other one committed: nothing merged yet
+    real_b, real_e = package_merge.new_batch_rows, package_merge.new_event_rows
+    monkeypatch.setattr(package_merge, "new_batch_rows", lambda c, b, _p: real_b(c, b, "-"))
+    monkeypatch.setattr(package_merge, "new_event_rows", lambda c, b, e, _p: real_e(c, b, e, "-"))
     res = do_merge(home, pkg)
     assert (res.events, res.applied, res.conflicts) == (0, 0, [])
     assert dump(home) == before

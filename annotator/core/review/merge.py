@@ -151,14 +151,17 @@ def merge(
                 " merge refused: merge each copy's work through a package of its own"
             )
         faces, idents, revs = pm.package_scope(c)
-        batches = [PkgBatch(*r) for r in pm.new_batch_rows(c, info.base_batch)]
-        events = [PkgEvent(*r) for r in pm.new_event_rows(c, info.base_batch, info.base_event)]
+        # what earlier merges of this package brought is at home already: the rest is checked
+        batches = [PkgBatch._make(r) for r in pm.new_batch_rows(c, info.base_batch, info.id)]
+        events = [
+            PkgEvent._make(r)
+            for r in pm.new_event_rows(c, info.base_batch, info.base_event, info.id)
+        ]
         scope = Scope(info.base_batch, frozenset(faces), idents, revs, frozenset(pm.batch_ids(c)))
         problem = rules.first_problem(batches, events, scope)
         if problem:
             raise AnnotatorError(f"{Path(pkg_path).name} refused: {problem}; nothing was merged")
-        done_ids = pm.merged_batch_ids(c, info.id)
-        todo = [b for b in batches if b.kind in MERGED_KINDS and b.id not in done_ids]
+        todo = [b for b in batches if b.kind in MERGED_KINDS]
         by_batch: dict[int, list[PkgEvent]] = {}
         for e in events:
             by_batch.setdefault(e.batch_id, []).append(e)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from annotator.model import LABELS, AnnotatorError, check_reviewer
 
@@ -26,8 +27,7 @@ MAX_TEXT = 10_000  # a batch description or an event note
 MAX_AT = 64
 
 
-@dataclass(frozen=True, slots=True)
-class PkgBatch:
+class PkgBatch(NamedTuple):
     id: int
     reviewer_id: int
     at: str
@@ -36,8 +36,7 @@ class PkgBatch:
     description: str
 
 
-@dataclass(frozen=True, slots=True)
-class PkgEvent:
+class PkgEvent(NamedTuple):
     id: int
     batch_id: int
     reviewer_id: int
@@ -170,8 +169,7 @@ def first_problem(
 # -- is the home face the face that was packed --------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class FaceMatch:
+class FaceMatch(NamedTuple):
     """A packed face and the home face at the same source and origin (if any)."""
 
     pkg_face: int
@@ -212,8 +210,7 @@ def same_face(m: FaceMatch, home_bytes: bytes | None = None) -> bool | None:
 # -- per face and identity: apply, agreed, conflict, gone ---------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class HomeFace:
+class HomeFace(NamedTuple):
     id: int
     identity_id: int
     label: str | None
