@@ -183,8 +183,8 @@ def note_merge(project: Project, package_id: str, count: bool = True) -> None:
 _PARTIAL = "pack_partial:"
 
 
-def note_partial(project: Project, path: str) -> None:
-    project.set_meta(_PARTIAL + path, now())
+def note_partial(project: Project, path: str, owner: str) -> None:
+    project.set_meta(_PARTIAL + path, owner)
 
 
 def forget_partial(project: Project, path: str) -> None:
@@ -192,11 +192,12 @@ def forget_partial(project: Project, path: str) -> None:
         c.execute("DELETE FROM meta WHERE key = ?", (_PARTIAL + path,))
 
 
-def partials(project: Project) -> list[str]:
+def partials(project: Project) -> list[tuple[str, str]]:
+    """(path, owner) of the package files being written or left by a killed pack."""
     return [
-        str(k)[len(_PARTIAL) :]
-        for (k,) in project.conn.execute(
-            "SELECT key FROM meta WHERE substr(key, 1, ?) = ? ORDER BY key",
+        (str(k)[len(_PARTIAL) :], str(v))
+        for k, v in project.conn.execute(
+            "SELECT key, value FROM meta WHERE substr(key, 1, ?) = ? ORDER BY key",
             (len(_PARTIAL), _PARTIAL),
         )
     ]
@@ -364,6 +365,22 @@ def _count(c: sqlite3.Connection, n: PackCounts) -> None:
     n.flags = one("SELECT count(*) FROM pkg.flags")
     n.base_batch = one("SELECT coalesce(max(id), 0) FROM pkg.batches")
     n.base_event = one("SELECT coalesce(max(id), 0) FROM pkg.events")
+
+
+def package_counts(project: Project) -> tuple[int, int, int, set[int], set[int]]:
+    """In a package: faces, events, flags, its identity ids, the identities its faces are in."""
+    c = project.conn
+
+    def one(sql: str) -> int:
+        return int(c.execute(sql).fetchone()[0])
+
+    return (
+        one("SELECT count(*) FROM faces"),
+        one("SELECT count(*) FROM events"),
+        one("SELECT count(*) FROM flags"),
+        {int(r[0]) for r in c.execute("SELECT id FROM identities")},
+        {int(r[0]) for r in c.execute("SELECT DISTINCT identity_id FROM faces")},
+    )
 
 
 def packed_face_ids(project: Project) -> list[int]:

@@ -191,7 +191,7 @@ def steps(bases: dict[str, Path]) -> list[Step]:
              sig_pack),
         Step("merge", "packed", ["merge", "pk.db", "-p", "p.db"], sig_merge),
         Step("export", "labelled", ["export", "-p", "p.db", "--out", "out", "--format", "folder"],
-             sig_export),
+             sig_export, done_when="use --force to replace it"),
         Step("takedown", "scanned", ["takedown", key, "-p", "p.db", "-r", "lead", "--yes"],
              sig_takedown, done_when="already taken down"),
     ]  # fmt: skip

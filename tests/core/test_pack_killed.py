@@ -7,6 +7,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from annotator.core.review import pack as core
 from annotator.store.db import open_project
 from tests.core.test_pack import make_home
@@ -40,3 +42,31 @@ def test_a_killed_pack_leaves_nothing_after_the_next_pack(tmp_path):
         assert not partial.exists()
         assert core.store.partials(p) == []
         assert p.conn.execute("SELECT count(*) FROM packages").fetchone() == (1,)
+
+
+KILLED_BEFORE_RECORD = """
+import os, signal, sys
+from annotator.core.review import pack as core
+from annotator.store import packages
+from annotator.store.db import open_project
+
+def die(*a, **kw):
+    os.kill(os.getpid(), signal.SIGKILL)  # kill -9: the file is complete, home has no record
+packages.record_package = die
+with open_project(sys.argv[1]) as p:
+    core.pack(p, core.select_identities(p, unreviewed=2), sys.argv[2])
+"""
+
+
+def test_the_rerun_of_a_pack_killed_before_home_recorded_it_records_it(tmp_path):
+    db = make_home(tmp_path)
+    out = tmp_path / "pk.db"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    r = subprocess.run([sys.executable, "-c", KILLED_BEFORE_RECORD, str(db), str(out)], env=env)
+    assert r.returncode == -9 and out.exists()
+    with open_project(db) as p:
+        ids = core.select_identities(p, unreviewed=2)
+        res = core.pack(p, ids, out)  # the same command again
+        assert res.faces == 6 and core.store.package_record(p, res.package_id) is not None
+        with pytest.raises(core.AnnotatorError, match="exists"):
+            core.pack(p, core.select_identities(p, unreviewed=2), out)  # other identities now

@@ -120,17 +120,21 @@ def pack(
     out_p = Path(out).expanduser().absolute()
     if store.package_info(home) is not None:
         raise AnnotatorError(f"{home.path} is a reviewer package; pack from its home project")
+    remove_leftovers(home)
     if out_p.exists():
+        adopted = _adopt(home, out_p, identity_ids, with_images)
+        if adopted is not None:
+            return adopted
         raise AnnotatorError(f"{out_p} exists; give a new file name for the package")
     if not out_p.parent.is_dir():
         raise AnnotatorError(f"cannot write {out_p}: folder {out_p.parent} does not exist")
     if not identity_ids:
         raise AnnotatorError("nothing to pack")
     tmp = out_p.with_name(out_p.name + ".partial")
-    remove_leftovers(home)
     for p in _files(tmp):
         p.unlink(missing_ok=True)
-    store.note_partial(home, str(tmp))  # a kill from here on leaves a file the next pack removes
+    # a kill from here on leaves a file the next pack removes
+    store.note_partial(home, str(tmp), str(os.getpid()))
     try:
         open_project(tmp, create=True).close()  # the schema, by the same migrations
         with store.attached(home, tmp) as c:
@@ -198,11 +202,49 @@ def pack(
     )
 
 
+def _adopt(
+    home: Project, out_p: Path, identity_ids: Sequence[int], with_images: bool
+) -> PackResult | None:
+    """The same pack, killed after its file was complete and before home recorded it: a
+    package of this project at ``out_p``, not recorded, intact (digest), of the same
+    identities and kind. It is recorded now (else None: the file is not such a package)."""
+    try:
+        pkg = open_project(out_p)
+    except AnnotatorError:
+        return None
+    try:
+        info = store.package_info(pkg)
+        if (
+            info is None
+            or info.home_project_id != store.project_id(home)
+            or store.package_record(home, info.id) is not None
+            or info.with_images != with_images
+            or store.content_digest(pkg, info) != info.digest
+        ):
+            return None
+        faces, events, flags, idents, packed = store.package_counts(pkg)
+        wanted = set(identity_ids)
+        if not (packed <= wanted <= idents):
+            return None
+    finally:
+        pkg.close()
+    rec = store.PackageRecord(
+        info.id, str(out_p), info.packed_at, info.home_base_batch, info.home_base_event,
+        len(wanted), faces, with_images, info.digest, 0, None,
+    )  # fmt: skip
+    store.record_package(home, rec, identity_ids)
+    return PackResult(
+        info.id, str(out_p), len(wanted), faces, events, flags, with_images, info.digest
+    )
+
+
 def remove_leftovers(home: Project) -> list[str]:
     """Remove the half-written package files a killed ``pack`` left (it recorded their paths
     in the home project before writing); returns their paths."""
     gone = []
-    for path in store.partials(home):
+    for path, owner in store.partials(home):
+        if owner.isdigit() and int(owner) != os.getpid() and _alive(int(owner)):
+            continue  # another pack still writing it
         tmp = Path(path)
         if tmp.name.endswith(".partial"):  # only what pack named so
             for p in _files(tmp):
@@ -210,6 +252,16 @@ def remove_leftovers(home: Project) -> list[str]:
             gone.append(path)
         store.forget_partial(home, path)
     return gone
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, owned by someone else
+        return True
+    return True
 
 
 def _files(db: Path) -> list[Path]:
