@@ -229,3 +229,27 @@ def test_a_merge_that_lost_the_race_merges_nothing_twice(home, tmp_path, monkeyp
     res = do_merge(home, pkg)
     assert (res.events, res.applied, res.conflicts) == (0, 0, [])
     assert dump(home) == before
+
+
+# -- the withdrawal hook ------------------------------------------------------------------------
+
+
+def test_the_refuse_hook_drops_events_before_anything_is_decided(home, tmp_path):
+    pkg = tmp_path / "pkg.db"
+    do_pack(home, pkg, keys=("a", "b"))
+    with open_project(pkg) as k:
+        a, b = ids_of(k, "a"), ids_of(k, "b")
+        ops.label_faces(k, a + b, "correct", "bob", notes={b[0]: "see a"})
+
+    def refuse(rows):
+        kept = [e._replace(note=None) for e in rows if e.face_id not in a]
+        return kept, len(rows) - len(kept)
+
+    with open_project(home) as p:
+        res = core_merge(p, pkg, refuse=refuse)
+        assert (res.applied, res.withdrawn) == (3, 3)
+        assert all(lab is None for _i, lab in face_state(p, set(a)).values())
+        assert p.conn.execute("SELECT count(*) FROM events WHERE note IS NOT NULL").fetchone() == (
+            0,
+        )
+        assert_consistent(p)

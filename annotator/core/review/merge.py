@@ -31,9 +31,10 @@ from annotator.store.db import Project, now, open_project
 MERGE_CHUNK_EVENTS = 5_000  # events merged per home transaction (whole batches)
 MERGED_KINDS = ("do", "undo", "redo", "adjudicate")  # QA batches stay in the package
 
-# The one hook for a withdrawal ledger (issue 22): given the events of a chunk, the events that
-# may come home and how many were refused (everything about a withdrawn person, notes
-# included). The default keeps every event.
+# The one hook for a withdrawal ledger (issue 22): given the (already validated) events of a
+# chunk, the events that may come home and how many were refused -- everything about a
+# withdrawn person dropped, and notes naming one rewritten (``event._replace(note=...)``). It
+# runs before faces are matched, so a dropped event decides nothing. The default keeps all.
 RefuseFn = Callable[[list[PkgEvent]], tuple[list[PkgEvent], int]]
 
 
