@@ -137,7 +137,9 @@ class Step:
     base: str  # which prepared folder to start from
     argv: list[str]
     sig: Callable[[Path], str]
-    done_when: str = ""  # a rerun error that says the killed run had finished its work
+    # a rerun error that says the killed run had finished its work (the signature, compared
+    # next, says whether it really had)
+    done_when: str = ""
 
 
 def prepare(root: Path, identities: int) -> dict[str, Path]:
@@ -188,7 +190,7 @@ def steps(bases: dict[str, Path]) -> list[Step]:
              ["labels", "import", "truth-labels.tsv", "-p", "p.db", "-r", "bot"], sig_labels),
         Step("pack", "scanned",
              ["pack", "-p", "p.db", "--unreviewed", "4", "--out", "pk.db", "--with-images"],
-             sig_pack),
+             sig_pack, done_when="give a new file name"),
         Step("merge", "packed", ["merge", "pk.db", "-p", "p.db"], sig_merge),
         Step("export", "labelled", ["export", "-p", "p.db", "--out", "out", "--format", "folder"],
              sig_export, done_when="use --force to replace it"),
