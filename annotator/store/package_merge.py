@@ -170,16 +170,24 @@ def reviews_changed_since(
     return out
 
 
-def merged_home_batches(c: sqlite3.Connection, package_id: str) -> dict[int, int]:
-    """package batch id -> home batch id of what earlier merges of this package brought."""
-    return {
-        int(p): int(h)
-        for p, h in c.execute(
-            "SELECT package_batch_id, home_batch_id FROM main.merged_batches"
-            " WHERE package_id = ? AND home_batch_id IS NOT NULL",
-            (package_id,),
+def merged_home_batches(
+    c: sqlite3.Connection, package_id: str, package_batch_ids: Sequence[int]
+) -> dict[int, int]:
+    """package batch id -> home batch id, of those of ``package_batch_ids`` that earlier
+    merges of this package brought (the targets of an undo/redo)."""
+    out: dict[int, int] = {}
+    for part in chunks(list(package_batch_ids)):
+        q = ",".join("?" * len(part))
+        out.update(
+            (int(p), int(h))
+            for p, h in c.execute(
+                "SELECT package_batch_id, home_batch_id FROM main.merged_batches"
+                f" WHERE package_id = ? AND package_batch_id IN ({q})"
+                " AND home_batch_id IS NOT NULL",
+                (package_id, *part),
+            )
         )
-    }
+    return out
 
 
 def event_reviewers(c: sqlite3.Connection, event_ids: Sequence[int]) -> dict[int, int]:

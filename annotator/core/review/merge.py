@@ -28,7 +28,7 @@ from annotator.store import package_merge as pm
 from annotator.store import packages as store
 from annotator.store.db import Project, now, open_project
 
-MERGE_CHUNK_EVENTS = 5_000  # events merged per home transaction (whole batches)
+MERGE_CHUNK_EVENTS = 2_500  # events merged per home transaction (whole batches)
 MERGED_KINDS = ("do", "undo", "redo", "adjudicate")  # QA batches stay in the package
 
 # The one hook for a withdrawal ledger (issue 22): given the (already validated) events of a
@@ -284,7 +284,9 @@ def _merge_chunk(
         rev_map = {r: ids[pk.reviewers[r]] for r in used}
         plan = rules.plan_chunk(
             info.id, batches, events, faces, reviews, home_ident, rev_map, pk.reviewers,
-            info.base_batch, pm.merged_home_batches(c, info.id), pm.next_ids(c),
+            info.base_batch,
+            pm.merged_home_batches(c, info.id, [b.target for b in batches if b.target]),
+            pm.next_ids(c),
         )  # fmt: skip
         pm.insert_history(c, plan.batches, plan.events)
         pm.record_merged_batches(c, plan.merged)
