@@ -24,12 +24,15 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from annotator.core.review import package_purge as partial_files
 from annotator.core.review.merge import MERGE_CHUNK_EVENTS as MERGE_CHUNK_EVENTS
 
 # merge lives in merge.py (its rules in merge_rules.py); these names stay reachable from here
 from annotator.core.review.merge import MergeResult as MergeResult
 from annotator.core.review.merge import check_package as check_package
 from annotator.core.review.merge import merge as merge
+from annotator.core.review.package_purge import refuse_in_package
+from annotator.core.review.withdrawal import Ledger
 from annotator.model import AnnotatorError, CancelledFn, ProgressFn, never_cancelled
 from annotator.store import faces as faces_store
 from annotator.store import packages as store
@@ -101,6 +104,7 @@ class PackResult:
     flags: int
     with_images: bool
     digest: str
+    withdrawn: int = 0  # faces and notes left out: the withdrawal ledger matched them
 
     def to_json(self) -> dict[str, object]:
         return asdict(self)
@@ -120,7 +124,6 @@ def pack(
     out_p = Path(out).expanduser().absolute()
     if store.package_info(home) is not None:
         raise AnnotatorError(f"{home.path} is a reviewer package; pack from its home project")
-    remove_leftovers(home)
     if out_p.exists():
         adopted = _adopt(home, out_p, identity_ids, with_images)
         if adopted is not None:
@@ -133,14 +136,14 @@ def pack(
     tmp = out_p.with_name(out_p.name + ".partial")
     for p in _files(tmp):
         p.unlink(missing_ok=True)
-    # a kill from here on leaves a file the next pack removes
-    store.note_partial(home, str(tmp), str(os.getpid()))
+    partial_files.note(home, tmp)  # a killed pack leaves it: a takedown names it
     try:
         open_project(tmp, create=True).close()  # the schema, by the same migrations
         with store.attached(home, tmp) as c:
             counts = store.copy_into_package(c, identity_ids)
         pkg = open_project(tmp)
         try:
+            refused = refuse_in_package(pkg, Ledger.of(home))
             _digest_faces(home, pkg, with_images, progress, cancelled)
             info = store.PackageInfo(
                 id=str(uuid.uuid4()),
@@ -166,9 +169,9 @@ def pack(
     except BaseException:
         for p in _files(tmp):
             p.unlink(missing_ok=True)
-        store.forget_partial(home, str(tmp))
+        partial_files.clear(home, tmp)
         raise
-    store.forget_partial(home, str(tmp))
+    partial_files.clear(home, tmp)
     try:
         store.record_package(
             home,
@@ -199,6 +202,7 @@ def pack(
         counts.flags,
         with_images,
         digest,
+        refused,
     )
 
 
@@ -236,32 +240,6 @@ def _adopt(
     return PackResult(
         info.id, str(out_p), len(wanted), faces, events, flags, with_images, info.digest
     )
-
-
-def remove_leftovers(home: Project) -> list[str]:
-    """Remove the half-written package files a killed ``pack`` left (it recorded their paths
-    in the home project before writing); returns their paths."""
-    gone = []
-    for path, owner in store.partials(home):
-        if owner.isdigit() and int(owner) != os.getpid() and _alive(int(owner)):
-            continue  # another pack still writing it
-        tmp = Path(path)
-        if tmp.name.endswith(".partial"):  # only what pack named so
-            for p in _files(tmp):
-                p.unlink(missing_ok=True)
-            gone.append(path)
-        store.forget_partial(home, path)
-    return gone
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # exists, owned by someone else
-        return True
-    return True
 
 
 def _files(db: Path) -> list[Path]:
