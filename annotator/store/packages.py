@@ -178,31 +178,6 @@ def note_merge(project: Project, package_id: str, count: bool = True) -> None:
         )
 
 
-# -- half-written packages (a pack killed before it finished) ------------------------------------
-
-_PARTIAL = "pack_partial:"
-
-
-def note_partial(project: Project, path: str, owner: str) -> None:
-    project.set_meta(_PARTIAL + path, owner)
-
-
-def forget_partial(project: Project, path: str) -> None:
-    with project.tx() as c:
-        c.execute("DELETE FROM meta WHERE key = ?", (_PARTIAL + path,))
-
-
-def partials(project: Project) -> list[tuple[str, str]]:
-    """(path, owner) of the package files being written or left by a killed pack."""
-    return [
-        (str(k)[len(_PARTIAL) :], str(v))
-        for k, v in project.conn.execute(
-            "SELECT key, value FROM meta WHERE substr(key, 1, ?) = ? ORDER BY key",
-            (len(_PARTIAL), _PARTIAL),
-        )
-    ]
-
-
 # -- selecting what to pack -------------------------------------------------------------------
 
 

@@ -60,3 +60,28 @@ def test_a_new_project_gives_ids_in_order(tmp_path):
             c.execute("DELETE FROM events WHERE id = 2")
         ops.label_faces(p, [3], "correct", "alice")
         assert [r[0] for r in p.conn.execute("SELECT id FROM events ORDER BY id")] == [1, 3]
+
+
+def test_a_project_that_had_a_later_numbered_step_first_opens_and_migrates(tmp_path):
+    """A project made by a version with m016 (another branch's step) but without m015 gets
+    m015 on open: the schema check knows which steps the file has, not only a prefix."""
+    path = tmp_path / "m016first.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+    db = Database(conn)
+    migrations.ensure_migrations_table(db)
+    for step in migrations._migrations:
+        if step.name == "m015_merge_by_content":
+            continue
+        with db.atomic():
+            step.fn(db)
+            db["_sqlite_migrations"].insert(
+                {"migration_set": "annotator", "name": step.name, "applied_at": "t"}
+            )
+    conn.close()
+    with open_project(path) as p:
+        names = {r[0] for r in p.conn.execute("SELECT name FROM _sqlite_migrations")}
+        assert "m015_merge_by_content" in names
+        assert p.conn.execute("SELECT 1 FROM sqlite_sequence WHERE name = 'events'").fetchone()
+    with open_project(path):
+        pass

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from annotator.core.review import merge_rules as rules
 from annotator.core.review.merge_rules import FaceMatch, HomeFace, PkgBatch, PkgEvent, Scope
+from annotator.core.review.withdrawal import Ledger, scrubbing
 from annotator.model import AnnotatorError, CancelledFn, ProgressFn, never_cancelled
 from annotator.store import faces as faces_store
 from annotator.store import labels as labels_store
@@ -65,7 +66,7 @@ class MergeResult:
     gone: int = 0
     reviews: int = 0
     reviews_kept: int = 0
-    withdrawn: int = 0
+    withdrawn: int = 0  # events the refuse hook dropped, notes naming a withdrawn person cleared
     conflicts: list[dict[str, object]] = field(default_factory=list)
 
     @property
@@ -126,6 +127,7 @@ class _Package:
     path: str
     identities: dict[int, str]  # package identity id -> key
     reviewers: dict[int, str]
+    ledger: Ledger
     passes: dict[int, int] = field(default_factory=dict)  # home reviewer -> merge pass
     conflicts: list[Conflict] = field(default_factory=list)
 
@@ -170,7 +172,7 @@ def merge(
         total, done = sum(n for _p, n in parts), 0
         if progress:
             progress(0, total)
-        pk = _Package(info, pkg_path, idents, revs)
+        pk = _Package(info, pkg_path, idents, revs, Ledger.of(home))
         for part, n in parts:
             if cancelled():
                 raise KeyboardInterrupt
@@ -255,7 +257,7 @@ def _merge_chunk(
 ) -> None:
     """Some of the package's new batches, in one home transaction."""
     info = pk.info
-    with home.tx() as c:
+    with home.tx() as c, scrubbing(home, pk.ledger) as scrubbed:
         # another merge of this package may have committed these batches since we looked
         done = pm.merged_batch_ids(c, info.id)
         if done:
@@ -302,7 +304,7 @@ def _merge_chunk(
     res.gone += plan.gone
     res.reviews += plan.reviews_applied
     res.reviews_kept += plan.reviews_kept
-    res.withdrawn += withdrawn
+    res.withdrawn += withdrawn + scrubbed.count
 
 
 def _queue_conflicts(
