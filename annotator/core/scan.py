@@ -150,14 +150,14 @@ def hash_faces(
                 if cancelled():
                     res.cancelled = True
                     break
-                commit(hash_planned(fb.plan(ids)))
+                commit(hash_planned(fb.plan(ids, skip_missing=True)))
         else:
             # workers die with this process, ignore Ctrl-C, run one BLAS thread each
             with cluster.executor(project) if cluster else process_pool(workers) as pool:
                 res.cancelled = run_chunks(
                     pool,
                     chunks,
-                    lambda ids: pool.submit(hash_planned, fb.plan(ids)),
+                    lambda ids: pool.submit(hash_planned, fb.plan(ids, skip_missing=True)),
                     commit,
                     cancelled,
                     2 * workers,

@@ -67,7 +67,8 @@ def insert_hashes(project: Project, rows: Iterable[Sequence[object]]) -> int:
         cur = c.executemany(
             "INSERT OR REPLACE INTO face_hashes (face_id, sha256, phash, dhash, width, height, "
             "grayscale, sharpness, corrupt, thumb, scanned_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11"
+            " WHERE EXISTS (SELECT 1 FROM faces WHERE id = ?1)",  # a takedown may have run
             ((*r, None, at) if len(r) == 9 else (*r, at) for r in rows),
         )
         return cur.rowcount
