@@ -423,6 +423,30 @@ def _never_reused(db: Database, table: str, floor_sql: str) -> None:
     )
 
 
+@migrations()
+def m014_provenance(db: Database) -> None:
+    """How each batch of the history was made (its provenance): the channel it was written
+    through (``gui``, ``cli``, ``import``) and a detail (the label file's name for ``import``).
+    Batches written before this step keep NULL: their provenance is unknown. A package's
+    merged batches are known by ``merged_batches``, an adjudication by its batch kind.
+    Also the QA passes drawn uniformly at random (estimate passes: core/review/qa.py)."""
+    db.executescript(
+        """
+        ALTER TABLE batches ADD COLUMN origin TEXT;
+        ALTER TABLE batches ADD COLUMN origin_detail TEXT;
+
+        -- QA passes drawn uniformly at random from every face of the project (`qa start
+        -- --sample random`): the population they stand for, when they were drawn. Their items
+        -- ask about each face under the identity it was imported with; an item of a face with
+        -- no label has orig_label 'unlabeled' and the pass's reviewer as orig_reviewer_id.
+        CREATE TABLE estimate_passes (
+            pass_id    INTEGER PRIMARY KEY REFERENCES qa_passes(id) ON DELETE CASCADE,
+            population INTEGER NOT NULL          -- faces in the project when it was drawn
+        );
+        """
+    )
+
+
 @migrations(transactional=False)
 def m015_merge_by_content(db: Database) -> None:
     """Reviewer packages that cannot corrupt a project (issue 20). Batch and event ids are
@@ -457,30 +481,6 @@ def m015_merge_by_content(db: Database) -> None:
             raise
     finally:
         conn.execute("PRAGMA foreign_keys = ON")
-
-
-@migrations()
-def m014_provenance(db: Database) -> None:
-    """How each batch of the history was made (its provenance): the channel it was written
-    through (``gui``, ``cli``, ``import``) and a detail (the label file's name for ``import``).
-    Batches written before this step keep NULL: their provenance is unknown. A package's
-    merged batches are known by ``merged_batches``, an adjudication by its batch kind.
-    Also the QA passes drawn uniformly at random (estimate passes: core/review/qa.py)."""
-    db.executescript(
-        """
-        ALTER TABLE batches ADD COLUMN origin TEXT;
-        ALTER TABLE batches ADD COLUMN origin_detail TEXT;
-
-        -- QA passes drawn uniformly at random from every face of the project (`qa start
-        -- --sample random`): the population they stand for, when they were drawn. Their items
-        -- ask about each face under the identity it was imported with; an item of a face with
-        -- no label has orig_label 'unlabeled' and the pass's reviewer as orig_reviewer_id.
-        CREATE TABLE estimate_passes (
-            pass_id    INTEGER PRIMARY KEY REFERENCES qa_passes(id) ON DELETE CASCADE,
-            population INTEGER NOT NULL          -- faces in the project when it was drawn
-        );
-        """
-    )
 
 
 @migrations()

@@ -19,7 +19,8 @@ def test_an_older_project_keeps_its_history_and_never_reuses_an_id(tmp_path):
     conn.executescript(
         """
         INSERT INTO reviewers VALUES (1, 'alice', 't');
-        INSERT INTO batches VALUES (1, 1, 't', 'do', NULL, 'a'), (2, 1, 't', 'undo', 1, 'b');
+        INSERT INTO batches(id, reviewer_id, at, kind, target, description)
+            VALUES (1, 1, 't', 'do', NULL, 'a'), (2, 1, 't', 'undo', 1, 'b');
         INSERT INTO events(id, batch_id, reviewer_id, at, kind, face_id, identity_id, value)
             VALUES (1, 1, 1, 't', 'review', NULL, 1, '1'), (2, 2, 1, 't', 'review', NULL, 1, '0');
         INSERT INTO packages(id, out_path, packed_at, base_batch, base_event, identities, faces,
