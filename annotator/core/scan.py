@@ -75,6 +75,7 @@ def _rows(results: list[HashResult]) -> list[tuple[object, ...]]:
             r.sharpness,
             r.corrupt,
             r.thumb,
+            *(r.crop or (None, None)),
         )
         for r in results
     ]

@@ -51,6 +51,7 @@ from functools import lru_cache
 import numpy as np
 from PIL import Image
 
+from annotator.core.dedup.crops import crop_phashes
 from annotator.core.dedup.verify import COLOUR_BYTES, COLOUR_SIDE, GRAY_BYTES, THUMB_BYTES
 from annotator.core.infra.access import read_planned
 from annotator.core.infra.blas import one_blas_thread
@@ -80,6 +81,7 @@ class HashResult:
     sharpness: float | None
     corrupt: str | None  # decoder's reason; None when the image decodes
     thumb: bytes | None = None  # verification thumbnails (core/dedup/verify.py); None when corrupt
+    crop: tuple[int, ...] | None = None  # signed pHashes of centred crops (core/dedup/crops.py)
 
 
 # -- int64 / hex helpers -----------------------------------------------------------------------
@@ -462,8 +464,9 @@ class _Group:
 
 
 def _measure(group: _Group) -> tuple[np.ndarray, ...]:
-    """pHash, dHash (uint64), sharpness and 16x16 verification thumbnails (the 2x2 means of
-    the 32x32 image the pHash is taken from) of a group's same-size 8-bit gray images.
+    """pHash, dHash (uint64), sharpness, 16x16 verification thumbnails (the 2x2 means of
+    the 32x32 image the pHash is taken from) and the crop pHashes (core/dedup/crops.py, from
+    the same 32x32 image) of a group's same-size 8-bit gray images.
 
     Images go through in small steps so the float64 pixels stay in cache for both resizes and
     the sharpness; the DCT and the bit packing then run once over the whole group.
@@ -487,6 +490,7 @@ def _measure(group: _Group) -> tuple[np.ndarray, ...]:
         bits_to_uint64(dhash_bits(px98)),
         sharp,
         _gray_thumbs(px32),
+        crop_phashes(px32),
     )
 
 
@@ -525,20 +529,21 @@ def hash_images(face_ids: Sequence[int], blobs: Sequence[bytes]) -> list[HashRes
             g.add(i)
     for g in groups.values():
         with one_blas_thread():
-            ph, dh, sharp, gray = _measure(g)
+            ph, dh, sharp, gray, crop = _measure(g)
         thumbs = np.empty((len(g.members), THUMB_BYTES), dtype=np.uint8)
         thumbs[:, :GRAY_BYTES] = gray
         thumbs[:, GRAY_BYTES:] = colour[g.members, :, :, :3].reshape(-1, COLOUR_BYTES)
-        for idx, p, d, s, t in zip(
+        for idx, p, d, s, t, c in zip(
             g.members,
             ph.view(np.int64).tolist(),  # the signed int64 SQLite stores (to_signed)
             dh.view(np.int64).tolist(),
             sharp.tolist(),
             thumbs,
+            crop.view(np.int64).tolist(),
             strict=True,
         ):
             r = out[idx]
-            r.phash, r.dhash, r.sharpness, r.thumb = p, d, s, t.tobytes()
+            r.phash, r.dhash, r.sharpness, r.thumb, r.crop = p, d, s, t.tobytes(), tuple(c)
     return out
 
 

@@ -1,0 +1,206 @@
+"""Crop-proof near copies: the same photo cut by a few per cent a side (and resized back) or
+shifted, which the pHash candidate search misses (a 2-5 % crop moves the pHash by 6-16 bits,
+past the radius of 8).
+
+* At scan time every decodable face also gets the pHashes of two centred crops of its 32x32
+  pHash image, at CROP_SCALES of its side (bilinear, :func:`crop_phashes`; a few small matrix
+  products a face, no second pass over the image). A copy made by cropping ``c`` (0.88-0.96
+  of the side) has a full pHash near the original's crop hash of the nearest scale.
+* The flag step's second candidate source (:func:`candidates`): pairs (x, y) whose full pHash
+  of x is within CROP_RADIUS of a crop hash of y. Full-against-full pairs are the first
+  source's; crop-against-crop pairs are not used.
+* A candidate is verified by registering y onto x (:func:`registered_test`): y's 16x16 gray
+  thumbnail resampled over centred windows of scales around the matched one and shifts of up
+  to ``SHIFTS`` thumbnail pixels; both images then blurred by a [1 2 1] kernel (the resampled
+  one is smoothed by the interpolation; blurring both makes them comparable), SSIM as in
+  :mod:`annotator.core.dedup.verify`, the best window kept; then the 8x8 colour thumbnails in
+  that window, brightness-normalised, within COLOUR_MAX.
+
+Thresholds: docs/MEASUREMENTS.md ("Crop-proof near copies") holds the measured distributions
+(real photos, drawn demo); tests/core/test_crops.py checks a drawn 2-5 % crop is found and a
+different drawn photo of the same person is not.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+
+from annotator.core.dedup import verify
+from annotator.core.dedup.neighbors import pairs_within
+from annotator.model import CancelledFn, ProgressFn
+
+CROP_SCALES = (0.95, 0.90)  # sides of the centred crops hashed at scan time
+CROP_RADIUS = 8  # bits between a full pHash and a crop pHash for a candidate
+SCALE_STEPS = (-0.025, 0.0, 0.025)  # scales tried around the matched crop scale
+SHIFTS = (-0.5, 0.0, 0.5)  # thumbnail pixels (of 16) tried each way
+REG_SSIM_MIN = 0.94  # blurred SSIM of the registered gray thumbnails
+COLOUR_MAX = verify.COLOUR_MAX
+_CHUNK = 2048  # pairs registered at once
+
+
+@lru_cache(maxsize=256)
+def _lin(n_out: int, n_in: int, scale: float, shift: float = 0.0) -> np.ndarray:
+    """(n_out, n_in) bilinear sampling matrix of a centred window ``scale`` of the side,
+    moved by ``shift`` input pixels (pixel centres; clamped at the border)."""
+    c = (n_in - 1) / 2 + shift
+    x = c + (np.arange(n_out) - (n_out - 1) / 2) * scale * n_in / n_out
+    x = np.clip(x, 0, n_in - 1)
+    i0 = np.floor(x).astype(np.int64)
+    i1 = np.minimum(i0 + 1, n_in - 1)
+    w = x - i0
+    a = np.zeros((n_out, n_in))
+    np.add.at(a, (np.arange(n_out), i0), 1 - w)
+    np.add.at(a, (np.arange(n_out), i1), w)
+    a.setflags(write=False)
+    return a
+
+
+def crop_phashes(px32: np.ndarray) -> np.ndarray:
+    """(n, 32, 32) float gray pHash images -> (n, len(CROP_SCALES)) uint64 pHashes of their
+    centred crops (each crop resampled to 32x32, then pHash's DCT and median rule)."""
+    from annotator.core.dedup.hashing import bits_to_uint64, phash_bits
+
+    out = np.empty((len(px32), len(CROP_SCALES)), np.uint64)
+    for k, s in enumerate(CROP_SCALES):
+        a = _lin(32, 32, s)
+        crop = np.matmul(np.matmul(a, px32), a.T)
+        out[:, k] = bits_to_uint64(phash_bits(crop))
+    return out
+
+
+def candidates(
+    phash: np.ndarray,
+    crop: np.ndarray,
+    radius: int = CROP_RADIUS,
+    progress: ProgressFn | None = None,
+    cancelled: CancelledFn | None = None,
+    threads: int = 1,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(x, y, scale index, distance): pairs where ``phash[x]`` is within ``radius`` bits of
+    ``crop[y, scale]`` (x != y; positions into the arrays). ``crop`` rows of zeros (no crop
+    hash: scanned before they existed) take no part. One search over the full and crop hashes
+    together; pairs of two full or two crop hashes are dropped."""
+    n, k = crop.shape
+    has = np.flatnonzero(crop[:, 0] != 0)
+    h = np.concatenate([np.asarray(phash).view(np.uint64)] + [crop[has, s] for s in range(k)])
+    i, j, d = pairs_within(
+        h, radius, progress=progress, cancelled=cancelled, ordered=False, threads=threads
+    )
+    i = i.astype(np.int64)
+    j = j.astype(np.int64)
+    full_i, full_j = i < n, j < n
+    m = full_i != full_j  # one full hash and one crop hash
+    i, j, d, full_i = i[m], j[m], d[m], full_i[m]
+    x = np.where(full_i, i, j)
+    c = np.where(full_i, j, i) - n
+    scale = c // len(has)
+    y = has[c % len(has)]
+    keep = x != y
+    return x[keep], y[keep], scale[keep], d[keep]
+
+
+def _blur(g: np.ndarray) -> np.ndarray:
+    """[1 2 1] x [1 2 1] / 16 blur of (k, 16, 16) float images (edges repeated)."""
+    p = np.pad(g, ((0, 0), (1, 1), (1, 1)), mode="edge")
+    y = 0.25 * p[:, :-2] + 0.5 * p[:, 1:-1] + 0.25 * p[:, 2:]
+    return 0.25 * y[:, :, :-2] + 0.5 * y[:, :, 1:-1] + 0.25 * y[:, :, 2:]
+
+
+def _params() -> list[tuple[float, float, float]]:
+    return [(ds, dy, dx) for ds in SCALE_STEPS for dy in SHIFTS for dx in SHIFTS]
+
+
+def registered_test(
+    thumbs: np.ndarray, x: np.ndarray, y: np.ndarray, scale: np.ndarray
+) -> np.ndarray:
+    """Per pair: the best blurred SSIM of ``thumbs[x]`` against ``thumbs[y]`` resampled over
+    the windows around crop scale ``CROP_SCALES[scale]``, or -1 when the colours in the best
+    window differ (a pair is verified when this is >= REG_SSIM_MIN). ``thumbs``:
+    (n, THUMB_BYTES) uint8 as stored by the scan."""
+    out = np.full(len(x), -1.0, np.float32)
+    g = np.asarray(thumbs)[:, : verify.GRAY_BYTES].reshape(-1, 16, 16)
+    col = np.asarray(thumbs)[:, verify.GRAY_BYTES : verify.THUMB_BYTES].reshape(-1, 8, 8, 3)
+    params = _params()
+    for s0 in range(0, len(x), _CHUNK):
+        xs, ys, ss = x[s0 : s0 + _CHUNK], y[s0 : s0 + _CHUNK], scale[s0 : s0 + _CHUNK]
+        k = len(xs)
+        bx = _blur(g[xs].astype(np.float64))
+        gy = g[ys].astype(np.float64)
+        base = np.asarray(CROP_SCALES)[ss]
+        best = np.full(k, -2.0)
+        best_p = np.zeros(k, np.int64)
+        buf = np.empty((2 * k, verify.THUMB_BYTES), np.uint8)
+        buf[:k, : verify.GRAY_BYTES] = np.clip(bx + 0.5, 0, 255).astype(np.uint8).reshape(k, -1)
+        first, second = np.arange(k), np.arange(k, 2 * k)
+        for p, (ds, dy, dx) in enumerate(params):
+            w = np.empty_like(gy)
+            for si in np.unique(ss).tolist():
+                m = ss == si
+                s = CROP_SCALES[si] + ds
+                w[m] = _lin(16, 16, s, dy) @ gy[m] @ _lin(16, 16, s, dx).T
+            buf[k:, : verify.GRAY_BYTES] = (
+                np.clip(_blur(w) + 0.5, 0, 255).astype(np.uint8).reshape(k, -1)
+            )
+            sim = verify.ssim_pairs(buf, first, second)
+            better = sim > best
+            best[better] = sim[better]
+            best_p[better] = p
+        del base
+        # the colours in the best window (8x8 thumbnails: half the gray shift)
+        cx = col[xs].astype(np.float64)
+        cy = col[ys].astype(np.float64)
+        wc = np.empty_like(cy)
+        for key in set(zip(ss.tolist(), best_p.tolist(), strict=True)):
+            si, p = key
+            m = (ss == si) & (best_p == p)
+            ds, dy, dx = params[p]
+            s = CROP_SCALES[si] + ds
+            ay, ax = _lin(8, 8, s, dy / 2), _lin(8, 8, s, dx / 2)
+            wc[m] = np.einsum("ij,pjkc,lk->pilc", ay, cy[m], ax)
+        a = cx.reshape(k, -1)
+        b = wc.reshape(k, -1)
+        a = a / (a.mean(axis=1, keepdims=True) + 1e-3)
+        b = b / (b.mean(axis=1, keepdims=True) + 1e-3)
+        colour_ok = np.abs(a - b).mean(axis=1) <= COLOUR_MAX
+        out[s0 : s0 + k] = np.where(colour_ok, best, -1.0)
+    return out
+
+
+def verified_pairs(
+    data: np.ndarray,
+    okidx: np.ndarray,
+    labels: np.ndarray,
+    thumbs_of,
+    threads: int = 1,
+    progress: ProgressFn | None = None,
+    cancelled: CancelledFn | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+    """The flag step's crop stage: candidates among the decodable faces ``okidx`` (positions
+    into ``data``, load_hashes rows with ``crop1``/``crop2``), less pairs whose faces are
+    already in one group (``labels``), verified by :func:`registered_test` on thumbnails read
+    by ``thumbs_of(face ids)``. Returns (x, y, distance, similarity) of the verified pairs as
+    positions into ``data``, and the number of candidates."""
+    empty = np.zeros(0, np.int64)
+    if not len(okidx) or "crop1" not in (data.dtype.names or ()):
+        return empty, empty, empty.astype(np.uint8), empty.astype(np.float32), 0
+    crop = np.stack([data["crop1"][okidx], data["crop2"][okidx]], axis=1).view(np.uint64)
+    x, y, scale, d = candidates(
+        data["phash"][okidx], crop, progress=progress, cancelled=cancelled, threads=threads
+    )
+    n_cand = len(x)
+    x, y = okidx[x].astype(np.int64), okidx[y].astype(np.int64)
+    need = labels[x] != labels[y]
+    x, y, scale, d = x[need], y[need], scale[need], d[need]
+    if not len(x):
+        return empty, empty, empty.astype(np.uint8), empty.astype(np.float32), n_cand
+    if cancelled and cancelled():
+        raise InterruptedError
+    u = np.unique(np.concatenate([x, y]))
+    thumbs, present = thumbs_of(data["face_id"][u].astype(np.int64))
+    ux, uy = np.searchsorted(u, x), np.searchsorted(u, y)
+    sim = registered_test(thumbs, ux, uy, scale)
+    sim[~(present[ux] & present[uy])] = -1.0
+    v = sim >= REG_SSIM_MIN
+    return x[v], y[v], d[v].astype(np.uint8), sim[v].astype(np.float32), n_cand
