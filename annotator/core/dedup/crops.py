@@ -36,7 +36,7 @@ CROP_RADIUS = 8  # bits between a full pHash and a crop pHash for a candidate
 SCALE_STEPS = (-0.025, 0.0, 0.025)  # scales tried around the matched crop scale
 SHIFTS = (-0.5, 0.0, 0.5)  # thumbnail pixels (of 16) tried each way
 REG_SSIM_MIN = 0.94  # blurred SSIM of the registered gray thumbnails
-COLOUR_MAX = verify.COLOUR_MAX
+COLOUR_MAX = 0.1  # colour distance in the best window (the 8x8 block means move with a crop)
 _CHUNK = 2048  # pairs registered at once
 
 
