@@ -151,7 +151,8 @@ def _propose_keepers(project, items: list[store.StoredFlag]) -> dict[int, str]:
 
     props = keeper_rule.proposals(project)
     group_of = store.group_of_faces(
-        project, [int(f.faces[0]["id"]) for f in items if "keeper" in f.faces[0]]  # type: ignore[arg-type]
+        project,
+        [int(f.faces[0]["id"]) for f in items if "keeper" in f.faces[0]],  # type: ignore[arg-type]
     )
     why: dict[int, str] = {}
     for fl in items:

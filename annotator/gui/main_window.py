@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 
 from annotator import __version__
 from annotator.core.infra import access
+from annotator.core.review import keeper as keeper_rule
 from annotator.core.review import ops
 from annotator.gui import shortcuts
 from annotator.gui.face_grid import FaceGridModel, FaceGridView
@@ -890,11 +891,10 @@ class MainWindow(QMainWindow):
             return
         assert self.loader is not None
         idents = {p.identity_id for p in group}
-        fit: dict[int, int] = {}
-        if len(idents) > 1:  # which copy looks like the identity it is filed under
-            hashes = browse.identity_phashes(self.project, sorted(idents))
-            fit = ops.identity_fit([(p.face_id, p.identity_id) for p in group], hashes)
-        proposed = ops.propose_keeper([(p.face_id, p.label, p.kinds, p.keeper) for p in group], fit)
+        proposal = keeper_rule.propose_for_group(
+            self.project,
+            [keeper_rule.Member(p.face_id, p.identity_id, p.label, p.keeper) for p in group],
+        )
         context: dict[int, IdentityContext] = {}
         if len(idents) > 1:  # a cross-identity group: show whom each copy is filed as
             rows = browse.identity_rows(self.project, sorted(idents))
@@ -904,7 +904,7 @@ class MainWindow(QMainWindow):
                     t for t in browse.faces_of_identity(self.project, i) if t.id not in members
                 ]
                 context[i] = IdentityContext(row.key, row.name, row.face_count, others[:6])
-        d = DupGroupDialog(group, fid, self.loader, self, proposed, context, fit)
+        d = DupGroupDialog(group, fid, self.loader, self, proposal.face, context, proposal.why)
         ids = [p.face_id for p in group]
 
         def finished(ok: int) -> None:

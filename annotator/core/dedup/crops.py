@@ -23,6 +23,7 @@ different drawn photo of the same person is not.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
 
 import numpy as np
@@ -57,16 +58,14 @@ def _lin(n_out: int, n_in: int, scale: float, shift: float = 0.0) -> np.ndarray:
     return a
 
 
-def crop_phashes(px32: np.ndarray) -> np.ndarray:
+def crop_phashes(px32: np.ndarray, phash: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
     """(n, 32, 32) float gray pHash images -> (n, len(CROP_SCALES)) uint64 pHashes of their
-    centred crops (each crop resampled to 32x32, then pHash's DCT and median rule)."""
-    from annotator.core.dedup.hashing import bits_to_uint64, phash_bits
-
+    centred crops (each crop resampled to 32x32, then ``phash``: hashing's DCT and median
+    rule, passed in so that hashing.py and this module do not import each other)."""
     out = np.empty((len(px32), len(CROP_SCALES)), np.uint64)
     for k, s in enumerate(CROP_SCALES):
         a = _lin(32, 32, s)
-        crop = np.matmul(np.matmul(a, px32), a.T)
-        out[:, k] = bits_to_uint64(phash_bits(crop))
+        out[:, k] = phash(np.matmul(np.matmul(a, px32), a.T))
     return out
 
 

@@ -490,7 +490,7 @@ def _measure(group: _Group) -> tuple[np.ndarray, ...]:
         bits_to_uint64(dhash_bits(px98)),
         sharp,
         _gray_thumbs(px32),
-        crop_phashes(px32),
+        crop_phashes(px32, lambda c: bits_to_uint64(phash_bits(c))),
     )
 
 
