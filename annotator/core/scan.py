@@ -81,6 +81,13 @@ def _rows(results: list[HashResult]) -> list[tuple[object, ...]]:
     ]
 
 
+def _photos(project: Project, face_ids: np.ndarray) -> list[bytes | None]:
+    """The photos of a few faces for the crop stage's fine test (None: cannot be read)."""
+    with FaceBytes(project) as fb:
+        got = fb.read_many([int(f) for f in face_ids], errors="return")
+    return [g if isinstance(g, bytes) else None for g in got]
+
+
 def _bad_sources(project: Project) -> dict[int, str]:
     """Sources that are missing or changed since import (their faces are skipped)."""
     bad = {}
@@ -202,6 +209,7 @@ def update_flags(
             progress=lambda d, t: step(50 + 750 * d // max(t, 1)),
             cancelled=cancelled,
             thumbs_of=lambda ids: flags_store.load_thumbs(project, ids),
+            images_of=lambda ids: _photos(project, ids),
         )
     except InterruptedError:
         res.cancelled = True

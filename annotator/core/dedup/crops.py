@@ -112,13 +112,15 @@ def _params() -> list[tuple[float, float, float]]:
 
 
 def registered_test(
-    thumbs: np.ndarray, x: np.ndarray, y: np.ndarray, scale: np.ndarray
-) -> np.ndarray:
+    thumbs: np.ndarray, x: np.ndarray, y: np.ndarray, scale: np.ndarray, windows: bool = False
+):
     """Per pair: the best blurred SSIM of ``thumbs[x]`` against ``thumbs[y]`` resampled over
     the windows around crop scale ``CROP_SCALES[scale]``, or -1 when the colours in the best
-    window differ (a pair is verified when this is >= REG_SSIM_MIN). ``thumbs``:
-    (n, THUMB_BYTES) uint8 as stored by the scan."""
+    window differ (a pair passes when this is >= REG_SSIM_MIN). ``thumbs``:
+    (n, THUMB_BYTES) uint8 as stored by the scan. ``windows``: also return each pair's best
+    window (scale, dy, dx in thumbnail pixels), for :func:`fine_test`."""
     out = np.full(len(x), -1.0, np.float32)
+    win = np.zeros((len(x), 3))
     g = np.asarray(thumbs)[:, : verify.GRAY_BYTES].reshape(-1, 16, 16)
     col = np.asarray(thumbs)[:, verify.GRAY_BYTES : verify.THUMB_BYTES].reshape(-1, 8, 8, 3)
     params = _params()
@@ -164,7 +166,9 @@ def registered_test(
         b = b / (b.mean(axis=1, keepdims=True) + 1e-3)
         colour_ok = np.abs(a - b).mean(axis=1) <= COLOUR_MAX
         out[s0 : s0 + k] = np.where(colour_ok, best, -1.0)
-    return out
+        prm = np.asarray(params)[best_p]
+        win[s0 : s0 + k] = np.c_[np.asarray(CROP_SCALES)[ss] + prm[:, 0], prm[:, 1:]]
+    return (out, win) if windows else out
 
 
 def verified_pairs(
@@ -172,6 +176,7 @@ def verified_pairs(
     okidx: np.ndarray,
     labels: np.ndarray,
     thumbs_of,
+    images_of,
     threads: int = 1,
     progress: ProgressFn | None = None,
     cancelled: CancelledFn | None = None,
@@ -179,10 +184,12 @@ def verified_pairs(
     """The flag step's crop stage: candidates among the decodable faces ``okidx`` (positions
     into ``data``, load_hashes rows with ``crop1``/``crop2``), less pairs whose faces are
     already in one group (``labels``), verified by :func:`registered_test` on thumbnails read
-    by ``thumbs_of(face ids)``. Returns (x, y, distance, similarity) of the verified pairs as
-    positions into ``data``, and the number of candidates."""
+    by ``thumbs_of(face ids)``, then by :func:`fine_test` on the photos ``images_of(face ids)``
+    returns (bytes, or None for a face that cannot be read: never verified). Returns (x, y,
+    distance, similarity = the fine test's figure) of the verified pairs as positions into
+    ``data``, and the number of candidates. Without ``images_of`` the stage does not run."""
     empty = np.zeros(0, np.int64)
-    if not len(okidx) or "crop1" not in (data.dtype.names or ()):
+    if not len(okidx) or images_of is None or "crop1" not in (data.dtype.names or ()):
         return empty, empty, empty.astype(np.uint8), empty.astype(np.float32), 0
     crop = np.stack([data["crop1"][okidx], data["crop2"][okidx]], axis=1).view(np.uint64)
     x, y, scale, d = candidates(
@@ -199,7 +206,97 @@ def verified_pairs(
     u = np.unique(np.concatenate([x, y]))
     thumbs, present = thumbs_of(data["face_id"][u].astype(np.int64))
     ux, uy = np.searchsorted(u, x), np.searchsorted(u, y)
-    sim = registered_test(thumbs, ux, uy, scale)
+    sim, win = registered_test(thumbs, ux, uy, scale, windows=True)
     sim[~(present[ux] & present[uy])] = -1.0
     v = sim >= REG_SSIM_MIN
-    return x[v], y[v], d[v].astype(np.uint8), sim[v].astype(np.float32), n_cand
+    x, y, d, win = x[v], y[v], d[v], win[v]
+    fine = np.full(len(x), -1.0, np.float32)
+    for s0 in range(0, len(x), _CHUNK):  # the photos of a slice of pairs at a time
+        if cancelled and cancelled():
+            raise InterruptedError
+        xs, ys = x[s0 : s0 + _CHUNK], y[s0 : s0 + _CHUNK]
+        ids = np.unique(np.concatenate([xs, ys]))
+        blobs = dict(
+            zip(ids.tolist(), images_of(data["face_id"][ids].astype(np.int64)), strict=True)
+        )
+        for k, (a, b) in enumerate(zip(xs.tolist(), ys.tolist(), strict=True)):
+            if blobs[a] is not None and blobs[b] is not None:
+                fine[s0 + k] = fine_test(blobs[a], blobs[b], win[s0 + k])
+    v = fine >= FINE_SSIM_MIN
+    return x[v], y[v], d[v].astype(np.uint8), fine[v], n_cand
+
+
+FINE_SIDE = 64  # the fine test compares the two photos at this many pixels a side
+FINE_SCALES = (-0.0125, 0.0, 0.0125)  # around the thumbnails' best window, times FINE_STEPS
+FINE_SHIFTS = (-0.25, 0.0, 0.25)  # thumbnail pixels (1/16 of the side), times FINE_STEPS
+FINE_STEPS = (1.0, 0.5, 0.25)  # coarse to fine
+FINE_SSIM_MIN = 0.91  # SSIM of the face's middle at 64 px (docs/MEASUREMENTS.md)
+_FW = 7  # SSIM window of the fine test
+FINE_MARGIN = 13  # SSIM windows this far from the edge (of 58 a side) are left out
+
+
+def _gray(data: bytes):
+
+    from annotator.core.infra.decode import open_image
+
+    im = open_image(data)
+    im.draft("L", (4 * FINE_SIDE, 4 * FINE_SIDE))  # a JPEG decodes at a smaller scale
+    return im.convert("L") if im.mode != "L" else im
+
+
+def _ssim_big(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Mean SSIM (7x7 box windows) of each pair of (k, S, S) float images a[i], b[i]."""
+
+    def box(x: np.ndarray) -> np.ndarray:
+        c = np.cumsum(np.cumsum(np.pad(x, ((0, 0), (1, 0), (1, 0))), axis=1), axis=2)
+        w = _FW
+        return (c[:, w:, w:] - c[:, :-w, w:] - c[:, w:, :-w] + c[:, :-w, :-w]) / (w * w)
+
+    ma, mb = box(a), box(b)
+    va = box(a * a) - ma * ma
+    vb = box(b * b) - mb * mb
+    cov = box(a * b) - ma * mb
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    s = ((2 * ma * mb + c1) * (2 * cov + c2)) / ((ma * ma + mb * mb + c1) * (va + vb + c2))
+    m = FINE_MARGIN  # the middle of the photo: where the face is (a shared background is no proof)
+    return s[:, m:-m, m:-m].reshape(len(a), -1).mean(axis=1)
+
+
+def fine_test(x_bytes: bytes, y_bytes: bytes, window_guess: np.ndarray) -> float:
+    """The photos themselves: x at FINE_SIDE pixels against y's windows around ``window``
+    (scale, dy, dx from :func:`registered_test`), both resized with Lanczos (antialiased), SSIM
+    of 7x7 windows; the best. A different photo of one person from one event (another pose or
+    expression on the same background) is told apart here, where 16x16 thumbnails agree."""
+    from PIL import Image
+
+    try:
+        gx, gy = _gray(x_bytes), _gray(y_bytes)
+    except Exception:  # noqa: BLE001 - a photo that no longer decodes is never verified
+        return -1.0
+    a = np.asarray(gx.resize((FINE_SIDE, FINE_SIDE), Image.Resampling.LANCZOS), np.float64)
+    w, h = gy.size
+
+    def window(s: float, dy: float, dx: float) -> np.ndarray:
+        s = min(s, 1.0)
+        sw, sh = s * w, s * h  # the window, moved inside the photo where it leaves it
+        x0 = min(max(w / 2 + dx * w / 16 - sw / 2, 0.0), w - sw)
+        y0 = min(max(h / 2 + dy * h / 16 - sh / 2, 0.0), h - sh)
+        box = (x0, y0, x0 + sw, y0 + sh)
+        return np.asarray(
+            gy.resize((FINE_SIDE, FINE_SIDE), Image.Resampling.LANCZOS, box=box), np.float64
+        )
+
+    best, at = -1.0, tuple(float(v) for v in window_guess)
+    for step in FINE_STEPS:  # coarse to fine, around the best window so far
+        grid = [
+            (at[0] + ds * step, at[1] + dy * step, at[2] + dx * step)
+            for ds in FINE_SCALES
+            for dy in FINE_SHIFTS
+            for dx in FINE_SHIFTS
+        ]
+        b = np.stack([window(*g) for g in grid])
+        sims = _ssim_big(np.broadcast_to(a, b.shape), b)
+        k = int(np.argmax(sims))
+        if sims[k] > best:
+            best, at = float(sims[k]), grid[k]
+    return best

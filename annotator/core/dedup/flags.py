@@ -332,13 +332,15 @@ def compute_flags(
     cancelled: CancelledFn | None = None,
     thumbs_of: Callable[[np.ndarray], np.ndarray] | None = None,
     threads: int | None = None,
+    images_of: Callable[[np.ndarray], list[bytes | None]] | None = None,
 ) -> FlagSet:
     """All flags of a project from its hashes (``annotator.store.flags.load_hashes`` rows).
 
     ``sha_groups``: byte-identical faces, as lists of face ids or as (face ids, group index)
     arrays. ``thumbs_of(face_ids)``: (the (k, 256) uint8 verification thumbnails of those faces,
     which of them have one) (``annotator.store.flags.load_thumbs``), asked once for the faces of the candidate pairs
-    that pass the cheap test. ``progress(done, total)`` runs from 0 to 1000. The pixel test
+    that pass the cheap test. ``images_of(face_ids)``: their photos' bytes (None: unreadable),
+    for the crop stage's fine test (core/dedup/crops.py; without it that stage is skipped). ``progress(done, total)`` runs from 0 to 1000. The pixel test
     and the candidate search run on ``threads`` threads (default: one per usable core, at most
     MAX_THREADS; NumPy and BLAS release the GIL).
     """
@@ -475,6 +477,7 @@ def compute_flags(
         np.flatnonzero(ok),
         labels,
         thumbs_of,
+        images_of,
         threads,
         lambda dn, t: tick(800 + int(40 * dn / max(t, 1))),
         cancelled,
