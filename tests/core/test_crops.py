@@ -69,13 +69,13 @@ def _other_event(seed: int) -> tuple[bytes, bytes]:
 def test_copies_found_and_photos_of_other_events_not_joined() -> None:
     rng = np.random.default_rng(5)
     found = joined = 0
-    for seed in range(12):
+    for seed in range(8):
         orig, other = _other_event(200 + seed)
         box = tuple(int(v) for v in rng.integers(3, 9, 4))
         g = _groups(_flags([orig, _cut(orig, box), other]))  # type: ignore[arg-type]
         found += any({1, 2} <= x for x in g)
         joined += any(3 in x for x in g)
-    assert found >= 11
+    assert found >= 7
     assert joined == 0
 
 

@@ -227,9 +227,10 @@ def verified_pairs(
 
 
 FINE_SIDE = 64  # the fine test compares the two photos at this many pixels a side
-FINE_SCALES = (-0.0125, 0.0, 0.0125)  # around the thumbnails' best window, times FINE_STEPS
-FINE_SHIFTS = (-0.25, 0.0, 0.25)  # thumbnail pixels (1/16 of the side), times FINE_STEPS
+FINE_SCALE_STEP = 0.0125  # the window's side, around the thumbnails' best window
+FINE_SHIFT_STEP = 0.25  # thumbnail pixels (1/16 of the side)
 FINE_STEPS = (1.0, 0.5, 0.25)  # coarse to fine
+_MOVES = ((1, 0, 0), (-1, 0, 0), (0, 1, 0), (0, -1, 0), (0, 0, 1), (0, 0, -1))
 FINE_SSIM_MIN = 0.91  # SSIM of the face's middle at 64 px (docs/MEASUREMENTS.md)
 _FW = 7  # SSIM window of the fine test
 FINE_MARGIN = 13  # SSIM windows this far from the edge (of 58 a side) are left out
@@ -244,13 +245,19 @@ def _gray(data: bytes):
     return im.convert("L") if im.mode != "L" else im
 
 
-def _ssim_big(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Mean SSIM (7x7 box windows) of each pair of (k, S, S) float images a[i], b[i]."""
+def _ssim_middle(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Mean SSIM (7x7 box windows) over the middle of each pair a[i], b[i] of (k, S, S)
+    images: FINE_MARGIN pixels a side left out (where the face is; a shared background is no
+    proof of a copy)."""
+    from scipy.ndimage import uniform_filter
+
+    m = FINE_MARGIN
+    a = np.ascontiguousarray(a[:, m:-m, m:-m], np.float32)
+    b = np.ascontiguousarray(b[:, m:-m, m:-m], np.float32)
 
     def box(x: np.ndarray) -> np.ndarray:
-        c = np.cumsum(np.cumsum(np.pad(x, ((0, 0), (1, 0), (1, 0))), axis=1), axis=2)
-        w = _FW
-        return (c[:, w:, w:] - c[:, :-w, w:] - c[:, w:, :-w] + c[:, :-w, :-w]) / (w * w)
+        h = _FW // 2
+        return uniform_filter(x, size=(1, _FW, _FW), mode="nearest")[:, h:-h, h:-h]
 
     ma, mb = box(a), box(b)
     va = box(a * a) - ma * ma
@@ -258,8 +265,7 @@ def _ssim_big(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     cov = box(a * b) - ma * mb
     c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
     s = ((2 * ma * mb + c1) * (2 * cov + c2)) / ((ma * ma + mb * mb + c1) * (va + vb + c2))
-    m = FINE_MARGIN  # the middle of the photo: where the face is (a shared background is no proof)
-    return s[:, m:-m, m:-m].reshape(len(a), -1).mean(axis=1)
+    return s.reshape(len(a), -1).mean(axis=1)
 
 
 def fine_test(x_bytes: bytes, y_bytes: bytes, window_guess: np.ndarray) -> float:
@@ -286,17 +292,22 @@ def fine_test(x_bytes: bytes, y_bytes: bytes, window_guess: np.ndarray) -> float
             gy.resize((FINE_SIDE, FINE_SIDE), Image.Resampling.LANCZOS, box=box), np.float64
         )
 
-    best, at = -1.0, tuple(float(v) for v in window_guess)
-    for step in FINE_STEPS:  # coarse to fine, around the best window so far
-        grid = [
-            (at[0] + ds * step, at[1] + dy * step, at[2] + dx * step)
-            for ds in FINE_SCALES
-            for dy in FINE_SHIFTS
-            for dx in FINE_SHIFTS
-        ]
-        b = np.stack([window(*g) for g in grid])
-        sims = _ssim_big(np.broadcast_to(a, b.shape), b)
-        k = int(np.argmax(sims))
-        if sims[k] > best:
+    at = tuple(float(v) for v in window_guess)
+    best = float(_ssim_middle(a[None], window(*at)[None])[0])
+    for step in FINE_STEPS:  # a pattern search: one axis at a time, smaller steps
+        for _ in range(2):
+            grid = [
+                (
+                    at[0] + d[0] * FINE_SCALE_STEP * step,
+                    at[1] + d[1] * FINE_SHIFT_STEP * step,
+                    at[2] + d[2] * FINE_SHIFT_STEP * step,
+                )
+                for d in _MOVES
+            ]
+            b = np.stack([window(*g) for g in grid])
+            sims = _ssim_middle(np.broadcast_to(a, b.shape), b)
+            k = int(np.argmax(sims))
+            if sims[k] <= best:
+                break
             best, at = float(sims[k]), grid[k]
     return best
