@@ -220,6 +220,9 @@ def test_require_qa_with_real_qa(proj, tmp_path):
     assert (
         "left out: 3 (never sampled: 1; unresolved disagreement: 1; verdicts pending: 1)" in readme
     )
+    from annotator.core.review import keeper as keeper_rule
+
+    assert keeper_rule.RULE in readme  # the one keeper rule, as the README and the G dialog
 
     # the adjudicator decides the face is correct after all: M.A passes
     qa.adjudicate(p, res.pass_id, faces_of(p, ids["M.A"])[0], "correct", "carol")

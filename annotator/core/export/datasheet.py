@@ -8,6 +8,7 @@ import json
 from annotator import __version__
 from annotator.core.export.selection import Selection
 from annotator.core.export.sinks import CLASSES_NAME, REC_NAME, TSV_NAME
+from annotator.core.review import keeper as keeper_rule
 
 
 def datasheet(
@@ -48,6 +49,7 @@ def datasheet(
         "- Near-duplicate and corrupt images were found by a perceptual-hash scan; reviewers "
         "labeled faces `correct`, `wrong_identity`, `duplicate`, `unusable` or `unsure`, and "
         "moved misfiled faces to their identity.\n"
+        f"- {keeper_rule.RULE}\n"
         f"- Export filters: {json.dumps(params, sort_keys=True)}.\n"
     )
     add("## Label statistics (whole project)\n")

@@ -27,6 +27,16 @@ from annotator.store import identity_check as ic_store
 from annotator.store.db import Project
 
 NOT_A_KEEPER = ("duplicate", "wrong_identity", "unusable")
+# The rule in one sentence, for the export datasheet (the README says the same).
+RULE = (
+    "Of each group of copies of one photo (the same bytes, or a near copy: re-encoded, "
+    "rescaled, brightened, cropped or shifted by a few per cent) one copy is kept: the copy a "
+    "reviewer labeled `correct`. The tool proposes the copy labeled correct; within one "
+    "identity, the largest image (then best search rank); for copies filed under several "
+    "identities, the identity whose faces' centre (face vectors) is nearest the photo by a "
+    "clear margin — and nothing, saying why, without vectors or a clear margin. A "
+    "perceptual-hash distance is never taken as evidence of identity."
+)
 MARGIN = 0.1  # nearest identity centre nearer than the next by at least this (dlib units)
 SAME_PERSON = 0.6  # dlib's one-person distance: a centre farther than this is not the photo's
 MIN_CENTRE_FACES = 3  # an identity's other embedded faces needed for a centre
