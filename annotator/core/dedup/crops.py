@@ -271,7 +271,8 @@ def _ssim_middle(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def fine_test(x_bytes: bytes, y_bytes: bytes, window_guess: np.ndarray) -> float:
     """The photos themselves: x at FINE_SIDE pixels against y's windows around ``window``
     (scale, dy, dx from :func:`registered_test`), both resized with Lanczos (antialiased), SSIM
-    of 7x7 windows; the best. A different photo of one person from one event (another pose or
+    of 7x7 windows over the middle; the best, or the first at least FINE_SSIM_MIN (the pair is
+    verified then, and the search stops). A different photo of one person from one event (another pose or
     expression on the same background) is told apart here, where 16x16 thumbnails agree."""
     from PIL import Image
 
@@ -295,6 +296,8 @@ def fine_test(x_bytes: bytes, y_bytes: bytes, window_guess: np.ndarray) -> float
     at = tuple(float(v) for v in window_guess)
     best = float(_ssim_middle(a[None], window(*at)[None])[0])
     for step in FINE_STEPS:  # a pattern search: one axis at a time, smaller steps
+        if best >= FINE_SSIM_MIN:  # verified: a better window would change nothing
+            break
         for _ in range(2):
             grid = [
                 (
@@ -310,4 +313,6 @@ def fine_test(x_bytes: bytes, y_bytes: bytes, window_guess: np.ndarray) -> float
             if sims[k] <= best:
                 break
             best, at = float(sims[k]), grid[k]
+            if best >= FINE_SSIM_MIN:
+                break
     return best
