@@ -48,8 +48,13 @@ def _run(tree: Path, *args: str) -> tuple[str, float, float]:
     env = dict(os.environ, PYTHONPATH=str(tree))
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
+    # cwd: not a checkout (python -m puts the working directory before PYTHONPATH)
     r = subprocess.run(
-        [sys.executable, "-m", "annotator", *args], env=env, capture_output=True, text=True
+        [sys.executable, "-m", "annotator", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd="/",
     )
     wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)

@@ -37,7 +37,9 @@ CROP_RADIUS = 8  # bits between a full pHash and a crop pHash for a candidate
 SCALE_STEPS = (-0.025, 0.0, 0.025)  # scales tried around the matched crop scale
 SHIFTS = (-0.5, 0.0, 0.5)  # thumbnail pixels (of 16) tried each way
 REG_SSIM_MIN = 0.94  # blurred SSIM of the registered gray thumbnails
-COLOUR_MAX = 0.1  # colour distance in the best window (the 8x8 block means move with a crop)
+PRE_SSIM_MIN = 0.85  # the same in the matched scale's centred window, before the search
+COLOUR_MAX = 0.3  # colour distance in the best window: only plainly other colours (the 8x8
+# block means of a 64x64 sample move with a crop: true copies measured up to 0.2-0.3)
 _CHUNK = 2048  # pairs registered at once
 
 
@@ -111,6 +113,33 @@ def _params() -> list[tuple[float, float, float]]:
     return [(ds, dy, dx) for ds in SCALE_STEPS for dy in SHIFTS for dx in SHIFTS]
 
 
+def _window_sims(
+    bx: np.ndarray, gy: np.ndarray, ss: np.ndarray, params: list[tuple[float, float, float]]
+) -> tuple[np.ndarray, np.ndarray]:
+    """(best blurred SSIM, index of its window in ``params``) of the blurred gray thumbnails
+    ``bx`` against ``gy`` resampled over each window (crop scale index ``ss`` + its step)."""
+    k = len(bx)
+    best = np.full(k, -2.0)
+    best_p = np.zeros(k, np.int64)
+    buf = np.empty((2 * k, verify.THUMB_BYTES), np.uint8)
+    buf[:k, : verify.GRAY_BYTES] = np.clip(bx + 0.5, 0, 255).astype(np.uint8).reshape(k, -1)
+    first, second = np.arange(k), np.arange(k, 2 * k)
+    for p, (ds, dy, dx) in enumerate(params):
+        w = np.empty_like(gy)
+        for si in np.unique(ss).tolist():
+            m = ss == si
+            s = CROP_SCALES[si] + ds
+            w[m] = _lin(16, 16, s, dy) @ gy[m] @ _lin(16, 16, s, dx).T
+        buf[k:, : verify.GRAY_BYTES] = (
+            np.clip(_blur(w) + 0.5, 0, 255).astype(np.uint8).reshape(k, -1)
+        )
+        sim = verify.ssim_pairs(buf, first, second)
+        better = sim > best
+        best[better] = sim[better]
+        best_p[better] = p
+    return best, best_p
+
+
 def registered_test(
     thumbs: np.ndarray, x: np.ndarray, y: np.ndarray, scale: np.ndarray, windows: bool = False
 ):
@@ -124,31 +153,18 @@ def registered_test(
     g = np.asarray(thumbs)[:, : verify.GRAY_BYTES].reshape(-1, 16, 16)
     col = np.asarray(thumbs)[:, verify.GRAY_BYTES : verify.THUMB_BYTES].reshape(-1, 8, 8, 3)
     params = _params()
+    centre = params.index((0.0, 0.0, 0.0))
     for s0 in range(0, len(x), _CHUNK):
         xs, ys, ss = x[s0 : s0 + _CHUNK], y[s0 : s0 + _CHUNK], scale[s0 : s0 + _CHUNK]
         k = len(xs)
         bx = _blur(g[xs].astype(np.float64))
         gy = g[ys].astype(np.float64)
-        base = np.asarray(CROP_SCALES)[ss]
-        best = np.full(k, -2.0)
-        best_p = np.zeros(k, np.int64)
-        buf = np.empty((2 * k, verify.THUMB_BYTES), np.uint8)
-        buf[:k, : verify.GRAY_BYTES] = np.clip(bx + 0.5, 0, 255).astype(np.uint8).reshape(k, -1)
-        first, second = np.arange(k), np.arange(k, 2 * k)
-        for p, (ds, dy, dx) in enumerate(params):
-            w = np.empty_like(gy)
-            for si in np.unique(ss).tolist():
-                m = ss == si
-                s = CROP_SCALES[si] + ds
-                w[m] = _lin(16, 16, s, dy) @ gy[m] @ _lin(16, 16, s, dx).T
-            buf[k:, : verify.GRAY_BYTES] = (
-                np.clip(_blur(w) + 0.5, 0, 255).astype(np.uint8).reshape(k, -1)
-            )
-            sim = verify.ssim_pairs(buf, first, second)
-            better = sim > best
-            best[better] = sim[better]
-            best_p[better] = p
-        del base
+        # the matched scale's centred window first: a pair far from it is not searched further
+        best, best_p = _window_sims(bx, gy, ss, [params[centre]])
+        best_p[:] = centre
+        go = np.flatnonzero(best >= PRE_SSIM_MIN)
+        if len(go):
+            best[go], best_p[go] = _window_sims(bx[go], gy[go], ss[go], params)
         # the colours in the best window (8x8 thumbnails: half the gray shift)
         cx = col[xs].astype(np.float64)
         cy = col[ys].astype(np.float64)
