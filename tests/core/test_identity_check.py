@@ -205,3 +205,21 @@ def test_at_most_three_flags_per_identity_the_largest_margins() -> None:
     res = ic.check(np.arange(len(ident)), ident, vec)
     assert [f for f, _o, _m in res.suspects()] == [2, 3, 4]  # 3 = max(3, 10 % of 30)
     assert {o for _f, o, _m in res.suspects()} == {2}
+
+
+def test_the_project_settings_drive_the_check_and_the_refresh_records_them(demo_project) -> None:
+    from annotator import settings
+
+    db, truth = demo_project
+    with open_project(db) as p:
+        assert ic.refresh(p) is not None
+        flagged = p.conn.execute("SELECT count(*) FROM flags WHERE kind = 'suspect_identity'")
+        assert flagged.fetchone()[0] == len(truth["true_identity"])
+        assert settings.used(p)["embed"]["values"]["suspect_margin"] == 0.32
+        settings.set_value(p, "suspect_margin", "100")  # nothing is that far from its own
+        assert settings.stale(p) == {"suspect_margin": 0.32}
+        ic.refresh(p)
+        flagged = p.conn.execute("SELECT count(*) FROM flags WHERE kind = 'suspect_identity'")
+        assert flagged.fetchone()[0] == 0
+        assert settings.used(p)["embed"]["values"]["suspect_margin"] == 100.0
+        assert settings.stale(p) == {}

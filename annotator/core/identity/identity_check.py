@@ -73,7 +73,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from annotator import settings
 from annotator.core.dedup import flags as flag_rules
+from annotator.settings import DEFAULTS, Values
 from annotator.store import embeddings as emb_store
 from annotator.store import flags as flags_store
 from annotator.store import identity_check as ic_store
@@ -82,8 +84,8 @@ from annotator.store.db import Project
 MIN_FACES = 5
 TRIM_Z = 2.5
 SUSPECT_Z = 0.0
-SUSPECT_REL_MARGIN = 0.32
-SAME_PERSON_RATIO = 1.2
+SUSPECT_REL_MARGIN = DEFAULTS.suspect_margin  # the defaults; per project: annotator.settings
+SAME_PERSON_RATIO = DEFAULTS.same_person_ratio
 MAX_PER_IDENTITY = 3  # flags per identity at most (the largest margins) ...
 MAX_SHARE = 0.1  # ... or this share of its faces when that is more
 EPS = 1e-3
@@ -316,14 +318,17 @@ EMBED_WEIGHT = 1.0  # identity suspicion: + EMBED_WEIGHT x its worst face's marg
 MARGIN_UNIT = 0.1
 
 
-def from_project(project: Project) -> IdentityCheck | None:
-    """The check on the project's stored embeddings (of the model with the most vectors);
-    None when there are none."""
+def from_project(project: Project, values: Values | None = None) -> IdentityCheck | None:
+    """The check on the project's stored embeddings (of the model with the most vectors), with
+    the project's settings (or ``values``); None when there are none."""
     model = ic_store.model_in_use(project)
     if model is None:
         return None
+    v = values if values is not None else settings.load(project)
     face, ident, vec = emb_store.load_embeddings(project, model)
-    return check(face, ident, vec)
+    return check(
+        face, ident, vec, rel_margin=v.suspect_margin, same_person_ratio=v.same_person_ratio
+    )
 
 
 def add_embedding_suspicion(
@@ -339,12 +344,18 @@ def add_embedding_suspicion(
     return out
 
 
-def attach(project: Project, fs: flag_rules.FlagSet, face: np.ndarray, ident: np.ndarray):
+def attach(
+    project: Project,
+    fs: flag_rules.FlagSet,
+    face: np.ndarray,
+    ident: np.ndarray,
+    values: Values | None = None,
+):
     """The scan's flag step: add the ``suspect_identity`` flags to ``fs`` (computed, not yet
     stored) and recompute its identity suspicion. ``face``/``ident``: every scanned face.
     Returns the check (store it with :func:`store_result` after the flags), None without
     embeddings."""
-    res = from_project(project)
+    res = from_project(project, values)
     if res is None:
         return None
     s = res.suspect
@@ -372,10 +383,12 @@ def store_result(project: Project, res: IdentityCheck | None) -> None:
 def refresh(project: Project) -> IdentityCheck | None:
     """After ``annotator embed``: recompute the ``suspect_identity`` flags, their looks-like
     identities, the same-person pairs and every identity's suspicion from the stored flags
-    (the other kinds are the scan's and stay as they are)."""
-    res = from_project(project)
+    (the other kinds are the scan's and stay as they are). Records the settings it used."""
+    values = settings.load(project)
+    res = from_project(project, values)
     if res is None:
         return None
+    settings.record(project, settings.EMBED, values.of(settings.EMBED))
     rows = [(f, m) for f, _o, m in res.suspects()]
     ic_store.replace_kind_flags(project, KIND, rows)
     store_result(project, res)
