@@ -31,12 +31,13 @@ import numpy as np
 from annotator.core.dedup import verify
 from annotator.core.dedup.neighbors import pairs_within
 from annotator.model import CancelledFn, ProgressFn
+from annotator.settings import DEFAULTS, Values
 
 CROP_SCALES = (0.95, 0.90)  # sides of the centred crops hashed at scan time
-CROP_RADIUS = 8  # bits between a full pHash and a crop pHash for a candidate
+CROP_RADIUS = DEFAULTS.crop_radius  # bits between a full pHash and a crop pHash (a setting)
 SCALE_STEPS = (-0.025, 0.0, 0.025)  # scales tried around the matched crop scale
 SHIFTS = (-0.5, 0.0, 0.5)  # thumbnail pixels (of 16) tried each way
-REG_SSIM_MIN = 0.94  # blurred SSIM of the registered gray thumbnails
+REG_SSIM_MIN = DEFAULTS.crop_thumb_ssim_min  # blurred SSIM of the registered thumbnails
 PRE_SSIM_MIN = 0.85  # the same in the matched scale's centred window, before the search
 COLOUR_MAX = 0.3  # colour distance in the best window: only plainly other colours (the 8x8
 # block means of a 64x64 sample move with a crop: true copies measured up to 0.2-0.3)
@@ -196,6 +197,7 @@ def verified_pairs(
     threads: int = 1,
     progress: ProgressFn | None = None,
     cancelled: CancelledFn | None = None,
+    values: Values = DEFAULTS,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
     """The flag step's crop stage: candidates among the decodable faces ``okidx`` (positions
     into ``data``, load_hashes rows with ``crop1``/``crop2``), less pairs whose faces are
@@ -209,7 +211,12 @@ def verified_pairs(
         return empty, empty, empty.astype(np.uint8), empty.astype(np.float32), 0
     crop = np.stack([data["crop1"][okidx], data["crop2"][okidx]], axis=1).view(np.uint64)
     x, y, scale, d = candidates(
-        data["phash"][okidx], crop, progress=progress, cancelled=cancelled, threads=threads
+        data["phash"][okidx],
+        crop,
+        values.crop_radius,
+        progress=progress,
+        cancelled=cancelled,
+        threads=threads,
     )
     n_cand = len(x)
     x, y = okidx[x].astype(np.int64), okidx[y].astype(np.int64)
@@ -224,7 +231,7 @@ def verified_pairs(
     ux, uy = np.searchsorted(u, x), np.searchsorted(u, y)
     sim, win = registered_test(thumbs, ux, uy, scale, windows=True)
     sim[~(present[ux] & present[uy])] = -1.0
-    v = sim >= REG_SSIM_MIN
+    v = sim >= values.crop_thumb_ssim_min
     x, y, d, win = x[v], y[v], d[v], win[v]
     fine = np.full(len(x), -1.0, np.float32)
     for s0 in range(0, len(x), _CHUNK):  # the photos of a slice of pairs at a time
@@ -237,8 +244,10 @@ def verified_pairs(
         )
         for k, (a, b) in enumerate(zip(xs.tolist(), ys.tolist(), strict=True)):
             if blobs[a] is not None and blobs[b] is not None:
-                fine[s0 + k] = fine_test(blobs[a], blobs[b], win[s0 + k])
-    v = fine >= FINE_SSIM_MIN
+                fine[s0 + k] = fine_test(
+                    blobs[a], blobs[b], win[s0 + k], values.crop_photo_ssim_min
+                )
+    v = fine >= values.crop_photo_ssim_min
     return x[v], y[v], d[v].astype(np.uint8), fine[v], n_cand
 
 
@@ -247,7 +256,7 @@ FINE_SCALE_STEP = 0.0125  # the window's side, around the thumbnails' best windo
 FINE_SHIFT_STEP = 0.25  # thumbnail pixels (1/16 of the side)
 FINE_STEPS = (1.0, 0.5, 0.25)  # coarse to fine
 _MOVES = ((1, 0, 0), (-1, 0, 0), (0, 1, 0), (0, -1, 0), (0, 0, 1), (0, 0, -1))
-FINE_SSIM_MIN = 0.91  # SSIM of the face's middle at 64 px (docs/MEASUREMENTS.md)
+FINE_SSIM_MIN = DEFAULTS.crop_photo_ssim_min  # SSIM of the middles at 64 px (a setting)
 _FW = 7  # SSIM window of the fine test
 FINE_MARGIN = 13  # SSIM windows this far from the edge (of 58 a side) are left out
 
@@ -284,10 +293,12 @@ def _ssim_middle(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return s.reshape(len(a), -1).mean(axis=1)
 
 
-def fine_test(x_bytes: bytes, y_bytes: bytes, window_guess: np.ndarray) -> float:
+def fine_test(
+    x_bytes: bytes, y_bytes: bytes, window_guess: np.ndarray, enough: float = FINE_SSIM_MIN
+) -> float:
     """The photos themselves: x at FINE_SIDE pixels against y's windows around ``window``
     (scale, dy, dx from :func:`registered_test`), both resized with Lanczos (antialiased), SSIM
-    of 7x7 windows over the middle; the best, or the first at least FINE_SSIM_MIN (the pair is
+    of 7x7 windows over the middle; the best, or the first at least ``enough`` (the pair is
     verified then, and the search stops). A different photo of one person from one event (another pose or
     expression on the same background) is told apart here, where 16x16 thumbnails agree."""
     from PIL import Image
@@ -312,7 +323,7 @@ def fine_test(x_bytes: bytes, y_bytes: bytes, window_guess: np.ndarray) -> float
     at = tuple(float(v) for v in window_guess)
     best = float(_ssim_middle(a[None], window(*at)[None])[0])
     for step in FINE_STEPS:  # a pattern search: one axis at a time, smaller steps
-        if best >= FINE_SSIM_MIN:  # verified: a better window would change nothing
+        if best >= enough:  # verified: a better window would change nothing
             break
         for _ in range(2):
             grid = [
@@ -329,6 +340,6 @@ def fine_test(x_bytes: bytes, y_bytes: bytes, window_guess: np.ndarray) -> float
             if sims[k] <= best:
                 break
             best, at = float(sims[k]), grid[k]
-            if best >= FINE_SSIM_MIN:
+            if best >= enough:
                 break
     return best

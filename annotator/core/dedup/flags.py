@@ -491,6 +491,7 @@ def compute_flags(
         threads,
         lambda dn, t: tick(800 + int(40 * dn / max(t, 1))),
         cancelled,
+        values,
     )
     if len(ci):
         kept.append((ci, cj, cd, csim))
