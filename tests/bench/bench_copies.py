@@ -28,7 +28,6 @@ import argparse
 import json
 import os
 import resource
-import shutil
 import subprocess
 import sys
 import time
@@ -226,8 +225,10 @@ def demo(n: int, a: argparse.Namespace, trees: list[Path]) -> None:
     truth = json.loads((work / "truth.json").read_text())
     res = {}
     for k, tree in enumerate(trees):
-        db = work / f"p{k}.db"
-        shutil.copy(work / "demo.db", db)
+        db = work / f"p{k}.db"  # each tree imports the demo's TSV itself (its own schema)
+        for f in work.glob(f"p{k}.db*"):
+            f.unlink()
+        _run(tree, "import", "msceleb", str(work / "faces.tsv"), "-p", str(db))
         _out, wall, cpu = _run(tree, "scan", "-p", str(db), "--json")
         out, _w, _c = _run(tree, "flags", "-p", str(db), "--json")
         res[str(tree)] = {"scan wall/cpu s": [round(wall, 2), round(cpu, 2)]} | score_dups(
