@@ -78,7 +78,7 @@ def _rows(results: list[HashResult]) -> list[tuple[object, ...]]:
             r.sharpness,
             r.corrupt,
             r.thumb,
-            *(r.crop or (None, None)),
+            *(r.crop or (None,) * 4),
         )
         for r in results
     ]

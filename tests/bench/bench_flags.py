@@ -232,6 +232,8 @@ def run_rules(n: int, kind: str, crops: bool = False) -> dict[str, float]:
     if crops:
         data["crop1"] = _flip(data["phash"], 6, rng)
         data["crop2"] = _flip(data["phash"], 12, rng)
+        data["cdh1"] = _flip(data["dhash"], 3, rng)  # a crop's dHash near its face's own
+        data["cdh2"] = _flip(data["dhash"], 5, rng)
     phash_of = data["phash"]  # face id k+1 at position k
 
     def thumbs_of(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -9,7 +9,9 @@ past the radius of 8).
 * The flag step's second candidate source (:func:`candidates`): pairs (x, y) whose full pHash
   of x is within CROP_RADIUS of a crop hash of y. Full-against-full pairs are the first
   source's; crop-against-crop pairs are not used.
-* A candidate is verified by registering y onto x (:func:`registered_test`): y's 16x16 gray
+* The cheap test (as the pHash path's): x's dHash within ``dhash_max`` bits of a crop dHash of
+  y (the crop of the image itself, resized as the dHash is; stored at scan time).
+* A candidate is then verified by registering y onto x (:func:`registered_test`): y's 16x16 gray
   thumbnail resampled over centred windows of scales around the matched one and shifts of up
   to ``SHIFTS`` thumbnail pixels; both images then blurred by a [1 2 1] kernel (the resampled
   one is smoothed by the interpolation; blurring both makes them comparable), SSIM as in
@@ -59,6 +61,14 @@ def _lin(n_out: int, n_in: int, scale: float, shift: float = 0.0) -> np.ndarray:
     np.add.at(a, (np.arange(n_out), i1), w)
     a.setflags(write=False)
     return a
+
+
+def crop_box(w: int, h: int, scale: float) -> tuple[int, int, int, int]:
+    """The centred crop of ``scale`` of a w x h image as integer (x0, y0, x1, y1) (at least
+    9x8 pixels: the dHash's input)."""
+    cw, ch = max(9, round(w * scale)), max(8, round(h * scale))
+    x0, y0 = max(0, (w - cw) // 2), max(0, (h - ch) // 2)
+    return x0, y0, min(w, x0 + cw), min(h, y0 + ch)
 
 
 def crop_phashes(px32: np.ndarray, phash: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
@@ -221,6 +231,14 @@ def verified_pairs(
     n_cand = len(x)
     x, y = okidx[x].astype(np.int64), okidx[y].astype(np.int64)
     need = labels[x] != labels[y]
+    # the cheap test: x's dHash near a crop dHash of y (either scale; 0: none stored)
+    dx = data["dhash"][x].view(np.uint64)
+    near = np.zeros(len(x), bool)
+    for col in ("cdh1", "cdh2"):
+        if col in (data.dtype.names or ()):
+            c = data[col][y]
+            near |= (c != 0) & (verify.popcount64(dx ^ c.view(np.uint64)) <= values.dhash_max)
+    need &= near
     x, y, scale, d = x[need], y[need], scale[need], d[need]
     if not len(x):
         return empty, empty, empty.astype(np.uint8), empty.astype(np.float32), n_cand

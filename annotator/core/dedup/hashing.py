@@ -32,7 +32,7 @@ from functools import lru_cache
 import numpy as np
 from PIL import Image
 
-from annotator.core.dedup.crops import crop_phashes
+from annotator.core.dedup.crops import CROP_SCALES, crop_box, crop_phashes
 from annotator.core.dedup.verify import COLOUR_BYTES, COLOUR_SIDE, GRAY_BYTES, THUMB_BYTES
 from annotator.core.infra.access import read_planned
 from annotator.core.infra.blas import one_blas_thread
@@ -62,7 +62,8 @@ class HashResult:
     sharpness: float | None
     corrupt: str | None  # decoder's reason; None when the image decodes
     thumb: bytes | None = None  # verification thumbnails (core/dedup/verify.py); None when corrupt
-    crop: tuple[int, ...] | None = None  # signed pHashes of centred crops (core/dedup/crops.py)
+    crop: tuple[int, ...] | None = None  # signed pHashes, then dHashes, of centred crops
+    # (core/dedup/crops.py)
 
 
 # -- int64 / hex helpers -----------------------------------------------------------------------
@@ -438,8 +439,9 @@ class _Group:
 
 def _measure(group: _Group) -> tuple[np.ndarray, ...]:
     """pHash, dHash (uint64), sharpness, 16x16 verification thumbnails (the 2x2 means of
-    the 32x32 image the pHash is taken from) and the crop pHashes (core/dedup/crops.py, from
-    the same 32x32 image) of a group's same-size 8-bit gray images.
+    the 32x32 image the pHash is taken from), the crop pHashes (core/dedup/crops.py, from
+    the same 32x32 image) and the crop dHashes (the crop of the image itself, resized as the
+    dHash is) of a group's same-size 8-bit gray images.
 
     Images go through in small steps so the float64 pixels stay in cache for both resizes and
     the sharpness; the DCT and the bit packing then run once over the whole group.
@@ -448,6 +450,8 @@ def _measure(group: _Group) -> tuple[np.ndarray, ...]:
     n = len(group.members)
     px32 = np.empty((n, 32, 32))
     px98 = np.empty((n, 8, 9))
+    crop98 = np.empty((len(CROP_SCALES), n, 8, 9))
+    boxes = [crop_box(w, h, s) for s in CROP_SCALES]
     sharp = np.empty(n)
     x = np.empty((min(group.step, n), h, w))
     for s0 in range(0, n, group.step):
@@ -457,13 +461,19 @@ def _measure(group: _Group) -> tuple[np.ndarray, ...]:
         xs[...] = st
         px32[s0:s1] = _resize_f(xs, 32, 32)
         px98[s0:s1] = _resize_f(xs, 9, 8)
+        for k, (x0, y0, x1, y1) in enumerate(boxes):
+            crop98[k, s0:s1] = _resize_f(np.ascontiguousarray(xs[:, y0:y1, x0:x1]), 9, 8)
         sharp[s0:s1] = _sharpness(st)
     return (
         bits_to_uint64(phash_bits(px32)),
         bits_to_uint64(dhash_bits(px98)),
         sharp,
         _gray_thumbs(px32),
-        crop_phashes(px32, lambda c: bits_to_uint64(phash_bits(c))),
+        np.concatenate(
+            [crop_phashes(px32, lambda c: bits_to_uint64(phash_bits(c)))]
+            + [bits_to_uint64(dhash_bits(c))[:, None] for c in crop98],
+            axis=1,
+        ),
     )
 
 
