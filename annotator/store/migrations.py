@@ -501,3 +501,19 @@ def m016_withdrawal_ledger(db: Database) -> None:
         ALTER TABLE takedowns ADD COLUMN copies_out TEXT;  -- JSON: exports and packages out
         """
     )
+
+
+@migrations()
+def m017_crop_hashes(db: Database) -> None:
+    """Crop-proof near copies (core/dedup/crops.py): the pHashes and dHashes of two centred
+    crops of each decodable face (0.95 and 0.90 of its side), the flag step's second candidate
+    source and its cheap test. Faces scanned before this step have none: the next scan hashes
+    just those again (store.hashes.unhashed_face_ids)."""
+    db.executescript(
+        """
+        ALTER TABLE face_hashes ADD COLUMN crop_phash1 INTEGER;
+        ALTER TABLE face_hashes ADD COLUMN crop_phash2 INTEGER;
+        ALTER TABLE face_hashes ADD COLUMN crop_dhash1 INTEGER;
+        ALTER TABLE face_hashes ADD COLUMN crop_dhash2 INTEGER;
+        """
+    )
