@@ -237,7 +237,7 @@ def open_project(path: str | os.PathLike[str], create: bool = False) -> Project:
         conn = _connect(p)
         app_id = conn.execute("PRAGMA application_id").fetchone()[0]
         tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
-    except sqlite3.DatabaseError as e:
+    except (sqlite3.DatabaseError, UnicodeDecodeError) as e:
         if conn is not None:
             conn.close()
         if not exists and "unable to open" in str(e):
@@ -279,7 +279,7 @@ def open_project(path: str | os.PathLike[str], create: bool = False) -> Project:
                     "INSERT INTO meta(key, value) VALUES ('salt', ?)", (secrets.token_hex(16),)
                 )
         return project
-    except sqlite3.DatabaseError as e:
+    except (sqlite3.DatabaseError, UnicodeDecodeError) as e:
         conn.close()
         if "malformed" in str(e):
             raise AnnotatorError(_unreadable(p, e)) from None
@@ -298,7 +298,7 @@ def _open_read_only(p: Path) -> Project:
             conn = _connect(p, mode)
             app_id = conn.execute("PRAGMA application_id").fetchone()[0]
             tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
-        except sqlite3.DatabaseError as e:
+        except (sqlite3.DatabaseError, UnicodeDecodeError) as e:
             if conn is not None:
                 conn.close()
             last = e
@@ -335,7 +335,7 @@ def _open_read_only(p: Path) -> Project:
         except AnnotatorError:
             conn.close()
             raise
-        except sqlite3.DatabaseError as e:
+        except (sqlite3.DatabaseError, UnicodeDecodeError) as e:
             conn.close()
             raise AnnotatorError(_unreadable(p, e)) from None
         return Project(p, conn, read_only=True)
@@ -367,7 +367,7 @@ def one_line(e: BaseException, limit: int = 200) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _unreadable(p: Path, e: sqlite3.DatabaseError) -> str:
+def _unreadable(p: Path, e: sqlite3.DatabaseError | UnicodeDecodeError) -> str:
     e = sqlite3.DatabaseError(one_line(e))
     if "malformed" in str(e):  # our file (or an SQLite file) whose pages are damaged
         return f"{p} is damaged ({e}); restore it from a backup"
