@@ -16,6 +16,7 @@ Then it refreshes the desktop, MIME and icon caches with the freedesktop tools f
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -188,22 +189,30 @@ def _refresh(prefix: Path, run: Runner) -> list[str]:
     return done
 
 
-def _check_prefix(prefix: Path) -> Path:
-    prefix = prefix.expanduser()
-    if prefix.exists() and not prefix.is_dir():
-        raise AnnotatorError(f"the prefix is not a folder: {prefix}")
-    return prefix.absolute()
+def _check_prefix(prefix: Path | str) -> Path:
+    if not str(prefix).strip():
+        raise AnnotatorError("the prefix is empty; give a folder (e.g. ~/.local)")
+    try:
+        p = Path(prefix).expanduser()
+    except RuntimeError:  # ~user of no such user
+        raise AnnotatorError(f"cannot find the home folder in the prefix {prefix}") from None
+    if p.exists() and not p.is_dir():
+        raise AnnotatorError(f"the prefix is not a folder: {p}")
+    p = p.absolute()
+    if p.parent == p:
+        raise AnnotatorError(f"the prefix {p} is the root folder; give e.g. /usr/local or ~/.local")
+    return p
 
 
 def install(
-    prefix: Path | None = None,
+    prefix: Path | str | None = None,
     program: list[str] | None = None,
     *,
     refresh: bool = True,
     run: Runner = _run_quietly,
 ) -> DesktopFiles:
     """Write the desktop entry, the icons and the MIME type under ``prefix``."""
-    prefix = _check_prefix(prefix or default_prefix())
+    prefix = _check_prefix(default_prefix() if prefix is None else prefix)
     program = program or installed_program()
     targets = _targets(prefix)
     result = DesktopFiles(prefix)
@@ -233,10 +242,10 @@ def install(
 
 
 def uninstall(
-    prefix: Path | None = None, *, refresh: bool = True, run: Runner = _run_quietly
+    prefix: Path | str | None = None, *, refresh: bool = True, run: Runner = _run_quietly
 ) -> DesktopFiles:
     """Remove what ``install`` wrote under ``prefix`` (only those files); absent ones are fine."""
-    prefix = _check_prefix(prefix or default_prefix())
+    prefix = _check_prefix(default_prefix() if prefix is None else prefix)
     result = DesktopFiles(prefix)
     for dest in _targets(prefix).values():
         if dest.is_file() or dest.is_symlink():
@@ -244,4 +253,31 @@ def uninstall(
             result.files.append(dest)
     if refresh and result.files:
         result.refreshed = _refresh(prefix, run)
+    _drop_empty_mime_db(prefix / "share" / "mime")
+    apps = prefix / "share" / "applications"
+    if apps.is_dir() and not any(apps.glob("*.desktop")):  # its cache describes nothing now
+        (apps / "mimeinfo.cache").unlink(missing_ok=True)
     return result
+
+
+# what update-mime-database writes beside packages/ (its caches and one XML per type)
+_MIME_DB = ("aliases", "generic-icons", "globs", "globs2", "icons", "magic", "mime.cache",
+            "subclasses", "treemagic", "types", "version", "XMLnamespaces")  # fmt: skip
+
+
+def _drop_empty_mime_db(mime: Path) -> None:
+    """With no package left in ``mime/packages`` (ours was the last), the database
+    update-mime-database made for it describes nothing: remove it (only its own files)."""
+    packages = mime / "packages"
+    if not packages.is_dir() or any(packages.iterdir()):
+        return
+    for name in _MIME_DB:
+        (mime / name).unlink(missing_ok=True)
+    for sub in sorted(mime.iterdir()) if mime.is_dir() else []:
+        if sub.is_dir() and not sub.is_symlink():
+            for f in sub.glob("*.xml"):
+                f.unlink()
+            with contextlib.suppress(OSError):
+                sub.rmdir()
+    with contextlib.suppress(OSError):
+        mime.rmdir()

@@ -123,6 +123,9 @@ class AnnotatorError(Exception):
 
 
 MAX_REVIEWER_NAME = 200
+# characters that make a name display as something else: bidi embeddings, overrides and
+# isolates, line/paragraph separators, the BOM (a ZWNJ/ZWJ, used in Persian names, is fine)
+_HIDING = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u2028\u2029\ufeff")
 
 
 def check_reviewer(name: str) -> str:
@@ -131,8 +134,8 @@ def check_reviewer(name: str) -> str:
     clean = name.strip()
     if not clean:
         raise AnnotatorError("the reviewer name is empty; give your name (e.g. --reviewer alice)")
-    if any(ord(ch) < 32 or ord(ch) == 127 for ch in clean):
-        raise AnnotatorError("the reviewer name contains a control character")
+    if any(ord(ch) < 32 or 127 <= ord(ch) < 160 or ch in _HIDING for ch in clean):
+        raise AnnotatorError("the reviewer name contains a control or direction character")
     if len(clean) > MAX_REVIEWER_NAME:
         raise AnnotatorError(f"the reviewer name is longer than {MAX_REVIEWER_NAME} characters")
     return clean

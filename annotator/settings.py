@@ -49,6 +49,18 @@ SETTINGS: tuple[Setting, ...] = (
         "colour_max", 0.075, 0.0, 1.0, SCAN,
         "near copy: brightness-normalised 8x8 colour distance at most",
     ),
+    Setting(
+        "crop_radius", 8, 0, 32, SCAN,
+        "cropped-copy candidates: pHash distance to another face's crop pHash at most",
+    ),
+    Setting(
+        "crop_thumb_ssim_min", 0.94, -1.0, 1.0, SCAN,
+        "cropped copy: blurred SSIM of the registered 16x16 thumbnails at least",
+    ),
+    Setting(
+        "crop_photo_ssim_min", 0.91, -1.0, 1.0, SCAN,
+        "cropped copy: SSIM of the photos' middles at 64 px, registered, at least",
+    ),
     Setting("tiny_px", 48, 1, 1 << 16, SCAN, "`tiny` flag: smaller side in pixels below"),
     Setting(
         "blurry_sharpness", 60.0, 0.0, 1e9, SCAN, "`blurry` flag: sharpness (Laplacian) below"

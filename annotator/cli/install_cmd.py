@@ -13,13 +13,13 @@ from annotator.cli.common import emit_json, json_option
 @click.command("install-desktop")
 @click.option(
     "--prefix",
-    type=click.Path(path_type=Path),
+    type=str,  # checked by desktop (an empty prefix is refused, not read as ".")
     default=None,
     help="Install under this folder's share/ (default: ~/.local, for your user only).",
 )
 @click.option("--uninstall", is_flag=True, help="Remove the files an earlier install wrote.")
 @json_option
-def install_desktop(prefix: Path | None, uninstall: bool, as_json: bool) -> None:
+def install_desktop(prefix: str | None, uninstall: bool, as_json: bool) -> None:
     """Add annotator to the desktop's application menu (Linux, freedesktop.org).
 
     Writes share/applications/io.github.annotator.desktop (starting this installation of

@@ -99,6 +99,8 @@ def merge(package: str, project_path: str, as_json: bool) -> None:
     )
     if res.gone:
         click.echo(f"  {res.gone:,} faces no longer at home (taken down): skipped")
+    if res.withdrawn:
+        click.echo(f"  {res.withdrawn:,} events or notes about withdrawn people left out")
     if res.reviews_kept:
         click.echo(f"  {res.reviews_kept:,} identity review marks kept as home changed them since")
     for x in res.conflicts[:MAX_CONFLICTS_SHOWN]:

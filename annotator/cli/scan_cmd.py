@@ -99,6 +99,7 @@ def flags(project_path: str, kind: str | None, limit: int | None, as_json: bool)
             [int(f.faces[0]["id"]) for f in items if f.kind == "suspect_identity"],  # type: ignore[arg-type]
         )
         same = ic_store.same_person(project) if kind is None else []
+        why = _propose_keepers(project, items)
         if not as_json:
             phash = {}
             for fl in items:
@@ -117,6 +118,7 @@ def flags(project_path: str, kind: str | None, limit: int | None, as_json: bool)
                         "faces": f.faces,
                     }
                     | _looks_json(f, looks)
+                    | ({"keeper_why": why[f.id]} if f.id in why else {})
                     for f in items
                 ],
                 "same_person": [
@@ -134,11 +136,36 @@ def flags(project_path: str, kind: str | None, limit: int | None, as_json: bool)
         like = _looks_json(fl, looks)
         like_s = f" looks more like {like['looks_like']}" if like else ""
         click.echo(f"{fl.kind}{dist}{sim} score={fl.score:.3f}{like_s}")
+        if fl.id in why:
+            click.echo(f"    keeper: {why[fl.id]}")
         for f in fl.faces:
             keep = " (keeper)" if f.get("keeper") else ""
             click.echo(f"    #{f['id']} {f['identity']} {f['origin']} phash={phash[f['id']]}{keep}")
     for p in same:
         click.echo(f"probably the same person: {p.a} {p.b} centre distance={p.distance:.3f}")
+
+
+def _propose_keepers(project, items: list[store.StoredFlag]) -> dict[int, str]:
+    """Mark each duplicate flag's faces with the keeper rule's proposal (core/review/keeper.py:
+    ``"keeper"`` true on at most one face, false on the others) and return flag id -> why."""
+    from annotator.core.review import keeper as keeper_rule
+
+    props = keeper_rule.proposals(project)
+    group_of = store.group_of_faces(
+        project,
+        [int(f.faces[0]["id"]) for f in items if "keeper" in f.faces[0]],  # type: ignore[arg-type]
+    )
+    why: dict[int, str] = {}
+    for fl in items:
+        if not fl.faces or "keeper" not in fl.faces[0]:
+            continue
+        prop = props.get(group_of.get(int(fl.faces[0]["id"]), -1))  # type: ignore[arg-type]
+        if prop is None:
+            continue
+        for f in fl.faces:
+            f["keeper"] = f["id"] == prop.face
+        why[fl.id] = prop.why
+    return why
 
 
 def _looks_json(fl: store.StoredFlag, looks: dict[int, tuple[str, float]]) -> dict[str, object]:

@@ -213,6 +213,11 @@ def import_source(
         discard_source(project, src)
         src = None
     if src is not None:
+        if discard_store.is_discarding(project, src.id):
+            raise AnnotatorError(
+                f"the restart of {p}'s import was interrupted while discarding the earlier "
+                "import; run it again with `--restart`"
+            )
         if src.fingerprint != fp:
             state = "imported" if src.complete else "partially imported"
             raise AnnotatorError(
@@ -244,7 +249,8 @@ def _resume_ok(fmt: str, src: store.Source, size: int) -> bool:
     if not isinstance(pos, int) or not isinstance(rec, int) or rec < 0:
         return False
     # RecordIO and folders resume by index (rec keeps -1 after its last record)
-    return fmt in ("rec", "folder") or 0 <= pos <= size
+    # size + 1: a last line without a newline, as projects made before the fix recorded it
+    return fmt in ("rec", "folder") or 0 <= pos <= size + 1
 
 
 def discard_source(project: Project, src: store.Source, chunk: int | None = None) -> int:
@@ -257,6 +263,7 @@ def discard_source(project: Project, src: store.Source, chunk: int | None = None
             f"cannot restart the import of {src.path}: {worked} of its faces carry review work "
             "(labels, history or QA); a restart would lose it"
         )
+    discard_store.mark_discarding(project, src.id)
     removed = 0
     touched: set[int] = set()
     while True:
@@ -430,7 +437,8 @@ def _run(
             if rows_run % CANCEL_CHECK_ROWS == 0:
                 stop = cancelled is not None and cancelled()
                 if stop or len(batch) >= batch_rows or batch.nbytes >= batch_bytes:
-                    writer.submit((refuse_photos(batch), pos, rec_no, False))
+                    at = min(pos, size) if by_bytes else pos
+                    writer.submit((refuse_photos(batch), at, rec_no, False))
                     batch = _Batch()
                     if progress is not None:
                         progress(
@@ -443,6 +451,8 @@ def _run(
         # end of source
         if fmt == "rec":
             pos = size
+        elif by_bytes:  # a last line without a newline ends one byte "after" the file
+            pos = min(pos, size)
         writer.submit((refuse_photos(batch), pos, rec_no, True))
         writer.close()
         result.complete = True

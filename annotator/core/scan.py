@@ -78,9 +78,17 @@ def _rows(results: list[HashResult]) -> list[tuple[object, ...]]:
             r.sharpness,
             r.corrupt,
             r.thumb,
+            *(r.crop or (None,) * 4),
         )
         for r in results
     ]
+
+
+def _photos(project: Project, face_ids: np.ndarray) -> list[bytes | None]:
+    """The photos of a few faces for the crop stage's fine test (None: cannot be read)."""
+    with FaceBytes(project) as fb:
+        got = fb.read_many([int(f) for f in face_ids], errors="return")
+    return [g if isinstance(g, bytes) else None for g in got]
 
 
 def _bad_sources(project: Project) -> dict[int, str]:
@@ -150,14 +158,14 @@ def hash_faces(
                 if cancelled():
                     res.cancelled = True
                     break
-                commit(hash_planned(fb.plan(ids)))
+                commit(hash_planned(fb.plan(ids, skip_missing=True)))
         else:
             # workers die with this process, ignore Ctrl-C, run one BLAS thread each
             with cluster.executor(project) if cluster else process_pool(workers) as pool:
                 res.cancelled = run_chunks(
                     pool,
                     chunks,
-                    lambda ids: pool.submit(hash_planned, fb.plan(ids)),
+                    lambda ids: pool.submit(hash_planned, fb.plan(ids, skip_missing=True)),
                     commit,
                     cancelled,
                     2 * workers,
@@ -209,6 +217,7 @@ def update_flags(
             cancelled=cancelled,
             thumbs_of=lambda ids: flags_store.load_thumbs(project, ids),
             values=values,
+            images_of=lambda ids: _photos(project, ids),
         )
     except InterruptedError:
         res.cancelled = True

@@ -53,6 +53,26 @@ def key_error(raw: bytes) -> str | None:
         return f"MID is not valid UTF-8 ({e.reason} at byte {e.start})"
     if "\0" in text:
         return "MID contains a NUL byte"
+    if any(ch in HIDING for ch in text):
+        return "MID contains a direction-override, line-separator or BOM character"
+    return None
+
+
+# characters that make a text display as something else: bidi embeddings, overrides and
+# isolates, line/paragraph separators, the BOM (ZWNJ/ZWJ, used in many scripts, are fine)
+HIDING = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u2028\u2029\ufeff")
+MAX_NAME_CHARS = 1000
+MAX_LANG_CHARS = 35  # the longest BCP 47 tags in use are far shorter
+
+
+def name_error(name: str, lang: str) -> str | None:
+    """Why a ``"Name"@lang`` cannot be stored (None when it can)."""
+    if len(name) > MAX_NAME_CHARS:
+        return f"name longer than {MAX_NAME_CHARS} characters"
+    if len(lang) > MAX_LANG_CHARS or not lang.replace("-", "").isalnum() or not lang.isascii():
+        return f"language tag {lang[:40]!r} is not a language tag"
+    if "\0" in name or any(ch in HIDING for ch in name):
+        return "name contains a NUL, direction-override, line-separator or BOM character"
     return None
 
 

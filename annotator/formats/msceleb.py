@@ -20,7 +20,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from annotator.formats import B64_ALPHABET, b64_error, image_kind, key_error, parse_int64
+from annotator.formats import (
+    B64_ALPHABET,
+    b64_error,
+    image_kind,
+    key_error,
+    name_error,
+    parse_int64,
+)
 from annotator.model import AnnotatorError, FaceRecord, Locator, NameRecord, Rejected
 
 BLOCK = 8 << 20  # read size
@@ -200,6 +207,10 @@ def _read_faces(path: str | Path, start_pos: int, start_line: int, ncols: int) -
                         reason = f"expected {ncols} tab-separated columns, found {len(fields) + 1}"
                     elif (reason := key_error(fields[0].strip())) is not None:
                         pass
+                    elif b"\r" in fields[0].strip():  # an export would change the key
+                        reason = "MID contains a carriage return"
+                    elif any(b"\0" in f for f in fields[1:]):
+                        reason = "a text field contains a NUL byte"
                     elif any(len(f) > MAX_FIELD for f in fields[1:]):
                         reason = f"a text field is longer than {MAX_FIELD >> 10} KiB"
                     else:
@@ -259,6 +270,10 @@ def _read_faces(path: str | Path, start_pos: int, start_line: int, ncols: int) -
                     names: dict[str, str] = {}
                     if fields[1].strip():
                         nm, lang = parse_name(_text(fields[1]))
+                        if nm and (why := name_error(nm, lang)) is not None:
+                            yield end, line_no, Rejected(f"{name}:{line_no}", why, line_no)
+                            s = e + 1
+                            continue
                         if nm:
                             names[lang] = nm
                     rec = FaceRecord(
@@ -325,6 +340,13 @@ def read_names(path: str | Path, start_pos: int = 0, start_line: int = 0) -> Ite
             nm, lang = parse_name(text)
             if not nm:
                 yield end, line_no, Rejected(origin, "empty name", line_no)
+                continue
+            if "\r" in mid:
+                yield end, line_no, Rejected(origin, "MID contains a carriage return", line_no)
+                continue
+            why = name_error(nm, lang)
+            if why:
+                yield end, line_no, Rejected(origin, why, line_no)
                 continue
             yield end, line_no, NameRecord(mid, lang, nm, line_no)
 

@@ -106,10 +106,8 @@ class Dialogs:
             return
         assert h.loader is not None
         group = ctx.group
-        proposed = ops.propose_keeper(
-            [(p.face_id, p.label, p.kinds, p.keeper) for p in group], ctx.fit
-        )
-        d = DupGroupDialog(group, fid, h.loader, self.parent, proposed, ctx.identities, ctx.fit)
+        prop = ctx.proposal
+        d = DupGroupDialog(group, fid, h.loader, self.parent, prop.face, ctx.identities, prop.why)
         ids = [p.face_id for p in group]
         reviewer = h.reviewer
 

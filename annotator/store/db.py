@@ -237,7 +237,7 @@ def open_project(path: str | os.PathLike[str], create: bool = False) -> Project:
         conn = _connect(p)
         app_id = conn.execute("PRAGMA application_id").fetchone()[0]
         tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
-    except sqlite3.DatabaseError as e:
+    except (sqlite3.DatabaseError, UnicodeDecodeError) as e:
         if conn is not None:
             conn.close()
         if not exists and "unable to open" in str(e):
@@ -279,11 +279,11 @@ def open_project(path: str | os.PathLike[str], create: bool = False) -> Project:
                     "INSERT INTO meta(key, value) VALUES ('salt', ?)", (secrets.token_hex(16),)
                 )
         return project
-    except sqlite3.DatabaseError as e:
+    except (sqlite3.DatabaseError, UnicodeDecodeError) as e:
         conn.close()
         if "malformed" in str(e):
             raise AnnotatorError(_unreadable(p, e)) from None
-        raise AnnotatorError(f"cannot open project {p}: {e}") from None
+        raise AnnotatorError(f"cannot open project {p}: {one_line(e)}") from None
 
 
 def _open_read_only(p: Path) -> Project:
@@ -298,7 +298,7 @@ def _open_read_only(p: Path) -> Project:
             conn = _connect(p, mode)
             app_id = conn.execute("PRAGMA application_id").fetchone()[0]
             tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
-        except sqlite3.DatabaseError as e:
+        except (sqlite3.DatabaseError, UnicodeDecodeError) as e:
             if conn is not None:
                 conn.close()
             last = e
@@ -335,7 +335,7 @@ def _open_read_only(p: Path) -> Project:
         except AnnotatorError:
             conn.close()
             raise
-        except sqlite3.DatabaseError as e:
+        except (sqlite3.DatabaseError, UnicodeDecodeError) as e:
             conn.close()
             raise AnnotatorError(_unreadable(p, e)) from None
         return Project(p, conn, read_only=True)
@@ -361,7 +361,14 @@ def rename_old_steps(conn: sqlite3.Connection) -> None:
         )
 
 
-def _unreadable(p: Path, e: sqlite3.DatabaseError) -> str:
+def one_line(e: BaseException, limit: int = 200) -> str:
+    """An SQLite message as one short line (a damaged schema's message quotes its SQL)."""
+    text = " ".join(str(e).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _unreadable(p: Path, e: sqlite3.DatabaseError | UnicodeDecodeError) -> str:
+    e = sqlite3.DatabaseError(one_line(e))
     if "malformed" in str(e):  # our file (or an SQLite file) whose pages are damaged
         return f"{p} is damaged ({e}); restore it from a backup"
     if "unable to open" in str(e):
@@ -378,28 +385,47 @@ def _unreadable(p: Path, e: sqlite3.DatabaseError) -> str:
 _expected_schema: dict[frozenset[str], dict[tuple[str, str], str]] = {}
 
 
+# SQLite's own tables, by exact name and definition (ANALYZE / PRAGMA optimize and
+# AUTOINCREMENT make them); anything else named ``sqlite_...`` is compared like any object.
+_SQLITE_OWN = {
+    ("table", "sqlite_sequence"): "CREATE TABLE sqlite_sequence(name,seq)",
+    ("table", "sqlite_stat1"): "CREATE TABLE sqlite_stat1(tbl,idx,stat)",
+    ("table", "sqlite_stat4"): "CREATE TABLE sqlite_stat4(tbl,idx,neq,nlt,ndlt,sample)",
+}
+
+
 def _schema_of(conn: sqlite3.Connection) -> dict[tuple[str, str], str]:
-    """(type, name) -> normalised SQL of every schema object but SQLite's own."""
-    return {
-        (str(t), str(n)): " ".join(str(sql or "").split())
-        for t, n, sql in conn.execute("SELECT type, name, sql FROM main.sqlite_master")
-        if not str(n).startswith("sqlite_")
-    }
+    """(type, name) -> normalised SQL (with the table it belongs to) of every schema object
+    but SQLite's own statistics and sequence tables (which must have their exact definition:
+    a crafted ``sqlite_stat1`` differs)."""
+    out: dict[tuple[str, str], str] = {}
+    for t, n, tbl, sql in conn.execute("SELECT type, name, tbl_name, sql FROM main.sqlite_schema"):
+        key = (str(t), str(n))
+        text = " ".join(str(sql or "").split())
+        own = _SQLITE_OWN.get(key)
+        if own is not None and text == own:
+            continue
+        out[key] = f"{tbl}: {text}"
+    return out
 
 
 def expected_schema(skip: frozenset[str] = frozenset()) -> dict[tuple[str, str], str]:
     """The schema the migrations make — all of them, or all but the steps in ``skip`` (those
-    an older file has not had yet: not only the last ones, since helpers' branches merge steps
-    in between, e.g. m014 landing after a file already had m016). Steps run in their order;
-    two steps that change the same table in another order would differ here. Computed once per
-    process for each ``skip``."""
+    an older file has not had yet; not always the last ones: a step numbered for one branch
+    may reach a file after a later-numbered step of another). Computed once per process for
+    each."""
     if skip not in _expected_schema:
         mem = sqlite3.connect(":memory:", isolation_level=None)
         try:
             db = Database(mem)
             migrations.ensure_migrations_table(db)
-            for step in migrations._migrations:  # sqlite-utils keeps the steps in order here
-                if step.name not in skip:
+            for step in migrations._migrations:
+                if step.name in skip:
+                    continue
+                if step.transactional:
+                    with db.atomic():
+                        step.fn(db)
+                else:
                     step.fn(db)
             _expected_schema[skip] = _schema_of(mem)
         finally:

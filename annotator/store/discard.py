@@ -23,6 +23,21 @@ def reviewed_faces(project: Project, source_id: int) -> int:
     return int(row[0])
 
 
+def _key(source_id: int) -> str:
+    return f"discarding.{source_id}"
+
+
+def mark_discarding(project: Project, source_id: int) -> None:
+    """Before the first face goes: a kill from here on leaves the source marked, so a plain
+    rerun of its import refuses instead of calling a source with missing faces complete (the
+    mark goes with the source row, in the last transaction of the discard)."""
+    project.set_meta(_key(source_id), "1")
+
+
+def is_discarding(project: Project, source_id: int) -> bool:
+    return project.meta(_key(source_id)) is not None
+
+
 def discard_faces_chunk(project: Project, source_id: int, chunk: int) -> tuple[int, set[int]]:
     """Delete up to ``chunk`` faces of the source in one transaction; returns (faces deleted,
     identities they belonged to)."""
@@ -62,4 +77,5 @@ def discard_source(project: Project, source_id: int, identities: set[int]) -> in
                 (i,),
             ).rowcount
         c.execute("DELETE FROM sources WHERE id = ?", (source_id,))
+        c.execute("DELETE FROM meta WHERE key = ?", (_key(source_id),))
     return gone

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from annotator.model import ProgressFn, origin_of
-from annotator.store.db import Project, now
+from annotator.store.db import Project, chunks, now
 from annotator.store.hashes import (  # noqa: F401  (the face hashes' functions, as before)
     HASH_DTYPE,
     NO_RANK,
@@ -402,6 +402,30 @@ def list_flags(
         if keeper is not None:
             face["keeper"] = bool(keeper)
         out[-1].faces.append(face)
+    return out
+
+
+def group_member_rows(project: Project) -> list[tuple[int, int, int, str | None, bool]]:
+    """(group id, face id, identity id, label, the scan's keeper) of every duplicate group's
+    faces, the scan's keeper first in each group (core/review/keeper.py)."""
+    return [
+        (int(g), int(f), int(i), lab, bool(k))
+        for g, f, i, lab, k in project.conn.execute(
+            "SELECT d.group_id, d.face_id, f.identity_id, f.label, d.is_keeper FROM dup_groups d"
+            " JOIN faces f ON f.id = d.face_id ORDER BY d.group_id, d.is_keeper DESC, d.face_id"
+        )
+    ]
+
+
+def group_of_faces(project: Project, face_ids: Sequence[int]) -> dict[int, int]:
+    """Face id -> its duplicate group's id, for those of ``face_ids`` in a group."""
+    out: dict[int, int] = {}
+    for chunk in chunks(sorted(set(face_ids))):
+        q = ",".join("?" * len(chunk))
+        for f, g in project.conn.execute(
+            f"SELECT face_id, group_id FROM dup_groups WHERE face_id IN ({q})", chunk
+        ):
+            out[int(f)] = int(g)
     return out
 
 

@@ -25,6 +25,10 @@ HASH_DTYPE = np.dtype(
         ("sharpness", np.float64),
         ("corrupt", np.int8),
         ("rank", np.int64),  # search rank; 2**62 when unknown
+        ("crop1", np.int64),  # pHashes of centred crops (core/dedup/crops.py); 0 when none
+        ("crop2", np.int64),
+        ("cdh1", np.int64),  # dHashes of the same crops; 0 when none
+        ("cdh2", np.int64),
     ]
 )
 NO_RANK = 2**62
@@ -38,9 +42,14 @@ _WELL_TYPED = """(typeof(h.phash) IN ('integer', 'null') AND typeof(h.dhash) IN 
     AND (h.height IS NULL OR (typeof(h.height) = 'integer' AND h.height BETWEEN 0 AND 2147483647))
     AND (h.grayscale IS NULL OR h.grayscale IN (0, 1))
     AND typeof(h.sharpness) IN ('real', 'integer', 'null')
-    AND (h.thumb IS NULL OR (typeof(h.thumb) = 'blob' AND length(h.thumb) = 448)))"""
-# A decodable face scanned before thumbnails existed (migration m006) is hashed again.
-_NEEDS_THUMB = "(h.thumb IS NULL AND h.corrupt IS NULL)"
+    AND (h.thumb IS NULL OR (typeof(h.thumb) = 'blob' AND length(h.thumb) = 448))
+    AND typeof(h.crop_phash1) IN ('integer', 'null') AND typeof(h.crop_phash2) IN ('integer', 'null')
+    AND typeof(h.crop_dhash1) IN ('integer', 'null') AND typeof(h.crop_dhash2) IN ('integer', 'null'))"""
+# A decodable face scanned before thumbnails (migration m006) or crop hashes (m017) existed is
+# hashed again.
+_NEEDS_THUMB = (
+    "((h.thumb IS NULL OR h.crop_phash1 IS NULL OR h.crop_dhash1 IS NULL) AND h.corrupt IS NULL)"
+)
 
 
 def unhashed_face_ids(project: Project) -> np.ndarray:
@@ -60,15 +69,21 @@ def face_ids_of_source(project: Project, source_id: int) -> set[int]:
 
 def insert_hashes(project: Project, rows: Iterable[Sequence[object]]) -> int:
     """rows: (face_id, sha256, phash, dhash, width, height, grayscale, sharpness, corrupt[,
-    thumb]) — a row without its 16x16 thumbnail stores NULL (that face is never verified as
-    a near copy)."""
+    thumb[, crop_phash1, crop_phash2, crop_dhash1, crop_dhash2]]) — a row without its 16x16 thumbnail or crop hashes
+    stores NULL (that face is never verified as a near copy / a crop candidate)."""
+
+    def full(r: Sequence[object]) -> tuple[object, ...]:
+        return (*r, *(None,) * (14 - len(r)), at)
+
     with project.tx() as c:
         at = now()
         cur = c.executemany(
             "INSERT OR REPLACE INTO face_hashes (face_id, sha256, phash, dhash, width, height, "
-            "grayscale, sharpness, corrupt, thumb, scanned_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            ((*r, None, at) if len(r) == 9 else (*r, at) for r in rows),
+            "grayscale, sharpness, corrupt, thumb, crop_phash1, crop_phash2, crop_dhash1, "
+            "crop_dhash2, scanned_at) "
+            "SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15"
+            " WHERE EXISTS (SELECT 1 FROM faces WHERE id = ?1)",  # a takedown may have run
+            (full(r) for r in rows),
         )
         return cur.rowcount
 
@@ -81,7 +96,9 @@ def load_hashes(project: Project) -> np.ndarray:
                   coalesce(h.width, 0),
                   coalesce(h.height, 0), coalesce(h.grayscale, 0), coalesce(h.sharpness, -1),
                   h.corrupt IS NOT NULL,
-                  CASE typeof(f.rank) WHEN 'integer' THEN f.rank ELSE {NO_RANK} END
+                  CASE typeof(f.rank) WHEN 'integer' THEN f.rank ELSE {NO_RANK} END,
+                  coalesce(h.crop_phash1, 0), coalesce(h.crop_phash2, 0),
+                  coalesce(h.crop_dhash1, 0), coalesce(h.crop_dhash2, 0)
            FROM face_hashes h JOIN faces f ON f.id = h.face_id
            WHERE {_WELL_TYPED} ORDER BY h.face_id"""
     )

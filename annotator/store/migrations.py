@@ -384,6 +384,45 @@ def m008_identity_check(db: Database) -> None:
     )
 
 
+def _never_reused(db: Database, table: str, floor_sql: str) -> None:
+    """Rebuild ``table`` with ``id INTEGER PRIMARY KEY AUTOINCREMENT`` (same columns, same
+    indexes), its sequence starting at least at ``floor_sql``'s value."""
+    conn = db.conn
+    sql = conn.execute(
+        "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)
+    ).fetchone()[0]
+    if "AUTOINCREMENT" in sql:  # done before a kill between the commit and the record
+        return
+    indexes = [
+        r[0]
+        for r in conn.execute(
+            "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL"
+            " ORDER BY name",
+            (table,),
+        )
+    ]
+    new_sql = sql.replace(f"CREATE TABLE {table} (", f"CREATE TABLE {table}_new (", 1).replace(
+        "id          INTEGER PRIMARY KEY,", "id          INTEGER PRIMARY KEY AUTOINCREMENT,", 1
+    )
+    assert "AUTOINCREMENT" in new_sql and f"{table}_new" in new_sql, table
+    conn.execute(new_sql)
+    conn.execute(f"INSERT INTO {table}_new SELECT * FROM {table} ORDER BY id")
+    conn.execute(f"DROP TABLE {table}")
+    conn.execute(f"ALTER TABLE {table}_new RENAME TO {table}")
+    for ix in indexes:
+        conn.execute(ix)
+    conn.execute(
+        "INSERT INTO sqlite_sequence(name, seq) SELECT ?, max(coalesce((SELECT max(id) FROM"
+        f" {table}), 0), coalesce(({floor_sql}), 0))"
+        " WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = ?)",
+        (table, table),
+    )
+    conn.execute(
+        f"UPDATE sqlite_sequence SET seq = max(seq, coalesce(({floor_sql}), 0)) WHERE name = ?",
+        (table,),
+    )
+
+
 @migrations()
 def m014_provenance(db: Database) -> None:
     """How each batch of the history was made (its provenance): the channel it was written
@@ -408,6 +447,42 @@ def m014_provenance(db: Database) -> None:
     )
 
 
+@migrations(transactional=False)
+def m015_merge_by_content(db: Database) -> None:
+    """Reviewer packages that cannot corrupt a project (issue 20). Batch and event ids are
+    never given twice (AUTOINCREMENT; starting above every package's recorded base), so "home
+    changed this face since the pack" cannot be hidden by a takedown lowering the highest id.
+    In a package: ``package_faces``, what each packed face is (its content digest at pack
+    time), so a merge matches faces by source, origin and content, never by a reusable id.
+    Tables are rebuilt with foreign keys off in one transaction of its own (SQLite cannot
+    drop a referenced table otherwise); a rerun after a kill finds the work done."""
+    conn = db.conn
+    conn.execute("PRAGMA foreign_keys = OFF")
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            _never_reused(db, "batches", "SELECT max(base_batch) FROM packages")
+            _never_reused(db, "events", "SELECT max(base_event) FROM packages")
+            conn.execute(
+                """
+                CREATE TABLE IF NOT EXISTS package_faces (
+                    face_id INTEGER PRIMARY KEY REFERENCES faces(id) ON DELETE CASCADE,
+                    sha256  BLOB NOT NULL     -- of the face's bytes at pack time
+                )
+                """
+            )
+            bad = conn.execute("PRAGMA foreign_key_check").fetchone()
+            if bad is not None:
+                raise RuntimeError(f"foreign key check failed after rebuilding: {bad}")
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+    finally:
+        conn.execute("PRAGMA foreign_keys = ON")
+
+
 @migrations()
 def m016_withdrawal_ledger(db: Database) -> None:
     """The withdrawal ledger (core/review/withdrawal.py): per takedown, salted digests of the
@@ -424,5 +499,21 @@ def m016_withdrawal_ledger(db: Database) -> None:
         CREATE INDEX withdrawn_takedown ON withdrawn (takedown_id);
         ALTER TABLE takedowns ADD COLUMN removed TEXT;     -- JSON: counts of what went
         ALTER TABLE takedowns ADD COLUMN copies_out TEXT;  -- JSON: exports and packages out
+        """
+    )
+
+
+@migrations()
+def m017_crop_hashes(db: Database) -> None:
+    """Crop-proof near copies (core/dedup/crops.py): the pHashes and dHashes of two centred
+    crops of each decodable face (0.95 and 0.90 of its side), the flag step's second candidate
+    source and its cheap test. Faces scanned before this step have none: the next scan hashes
+    just those again (store.hashes.unhashed_face_ids)."""
+    db.executescript(
+        """
+        ALTER TABLE face_hashes ADD COLUMN crop_phash1 INTEGER;
+        ALTER TABLE face_hashes ADD COLUMN crop_phash2 INTEGER;
+        ALTER TABLE face_hashes ADD COLUMN crop_dhash1 INTEGER;
+        ALTER TABLE face_hashes ADD COLUMN crop_dhash2 INTEGER;
         """
     )

@@ -198,9 +198,19 @@ def run_base(path: str) -> dict[str, float]:
     return {"search": search, "write": write, "pairs": len(fi), "rss": _rss_gb()}
 
 
-def run_rules(n: int, kind: str) -> dict[str, float]:
+def _flip(h: np.ndarray, bits: int, rng: np.random.Generator) -> np.ndarray:
+    """``h`` with about ``bits`` random bits flipped (a crop hash: core/dedup/crops.py; on real
+    faces a 0.95 crop's pHash is a median 6 bits from the face's own, a 0.90 crop's 12)."""
+    out = np.asarray(h).view(np.uint64).copy()
+    for _ in range(bits):
+        out ^= np.uint64(1) << rng.integers(0, 64, len(out)).astype(np.uint64)
+    return out.view(np.int64)
+
+
+def run_rules(n: int, kind: str, crops: bool = False) -> dict[str, float]:
     """``compute_flags`` alone (no SQLite) on an in-memory array: for sizes whose project would
-    take too long to build and store."""
+    take too long to build and store. ``crops``: with crop hashes (the crop stage runs: its
+    search and the registered thumbnail test; no photos, so no pair reaches the fine test)."""
     from annotator.core.dedup import flags as F
     from annotator.core.dedup import neighbors as N
     from annotator.store.flags import HASH_DTYPE
@@ -219,6 +229,11 @@ def run_rules(n: int, kind: str) -> dict[str, float]:
     data["dhash"] = _dhash(data["phash"], rng, kind)
     faces = np.r_[data["face_id"][cp], data["face_id"][src]]
     gid = np.r_[np.arange(len(cp)), np.arange(len(cp))]
+    if crops:
+        data["crop1"] = _flip(data["phash"], 6, rng)
+        data["crop2"] = _flip(data["phash"], 12, rng)
+        data["cdh1"] = _flip(data["dhash"], 3, rng)  # a crop's dHash near its face's own
+        data["cdh2"] = _flip(data["dhash"], 5, rng)
     phash_of = data["phash"]  # face id k+1 at position k
 
     def thumbs_of(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -226,13 +241,16 @@ def run_rules(n: int, kind: str) -> dict[str, float]:
 
     rss0 = _rss_gb()
     t, cpu = time.perf_counter(), time.process_time()
-    fs = F.compute_flags(data, (faces, gid), 6, thumbs_of=thumbs_of)
+    fs = F.compute_flags(
+        data, (faces, gid), 6, thumbs_of=thumbs_of, images_of=lambda ids: [None] * len(ids)
+    )
     total = time.perf_counter() - t
     cpu = time.process_time() - cpu
     return {
         "pairs": fs.pairs,
         "verified": fs.verified,
         "flags": len(fs),
+        "crop_pairs": fs.crop_pairs,
         "total": total,
         "cpu": cpu,
         "rss0": rss0,
@@ -260,6 +278,9 @@ def main() -> None:
     ap.add_argument("--kind", action="append", default=[], choices=sorted(KINDS))
     ap.add_argument("--dir", default=None, help="where to build projects (default: a temp dir)")
     ap.add_argument("--rules-only", action="store_true", help="compute_flags only, no project")
+    ap.add_argument(
+        "--crops", action="store_true", help="rules only: also with crop hashes, and the ratio"
+    )
     ap.add_argument("--no-base", action="store_true", help="skip the baseline (10M: ~10^8 rows)")
     ap.add_argument("--runs", default="first,again", help="which runs (first,again)")
     a = ap.parse_args()
@@ -271,13 +292,23 @@ def main() -> None:
     if a.rules_only:
         for n in sizes:
             for kind in kinds:
-                r = in_child(run_rules, n, kind)
-                print(
-                    f"rules only: {n:,} {kind}: {r['pairs']:,} pairs, {r['flags']:,} flags, "
-                    f"{r['total']:.1f} s ({r['cpu']:.0f} s CPU), peak {r['rss']:.2f} GB "
-                    f"(inputs {r['rss0']:.2f} GB)",
-                    flush=True,
-                )
+                got = {}
+                for crops in (False, True) if a.crops else (False,):
+                    r = got[crops] = in_child(run_rules, n, kind, crops)
+                    print(
+                        f"rules only{' + crops' if crops else ''}: {n:,} {kind}: "
+                        f"{r['pairs']:,} pairs, {r['crop_pairs']:,} crop pairs, {r['flags']:,} "
+                        f"flags, {r['total']:.1f} s ({r['cpu']:.1f} s CPU), peak {r['rss']:.2f} GB "
+                        f"(inputs {r['rss0']:.2f} GB)",
+                        flush=True,
+                    )
+                if a.crops:
+                    print(
+                        f"  with crops / without: wall {got[True]['total'] / got[False]['total']:.2f}"
+                        f", CPU {got[True]['cpu'] / got[False]['cpu']:.2f}, peak "
+                        f"{got[True]['rss'] / got[False]['rss']:.2f}",
+                        flush=True,
+                    )
         return
     print(
         f"{'N':>9} {'kind':>6} {'run':>5} {'pairs':>11} {'flags':>11} {'total s':>8} {'load':>6} "

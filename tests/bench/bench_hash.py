@@ -49,7 +49,9 @@ def _hashing(tree: str | None) -> object:
     if tree is None:
         return hashing
     if tree not in _TREES:
-        path = os.path.join(tree, "annotator", "core", "hashing.py")
+        path = os.path.join(tree, "annotator", "core", "dedup", "hashing.py")
+        if not os.path.exists(path):  # before core/ had sub-packages
+            path = os.path.join(tree, "annotator", "core", "hashing.py")
         spec = importlib.util.spec_from_file_location("bench_hashing_against", path)
         assert spec is not None and spec.loader is not None
         mod = importlib.util.module_from_spec(spec)

@@ -30,3 +30,12 @@ def test_blank_reviewer_is_refused_everywhere(tmp_path, monkeypatch, args, name)
     assert r.exit_code == 1, r.output
     lines = [ln for ln in r.output.splitlines() if ln.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: ") and "reviewer" in lines[0]
+
+
+def test_reviewer_names_that_hide_what_they_say_are_refused():
+    """Issue 20 finding 16 (reviewer names): bidi overrides and a BOM make a name display as
+    something else; a ZWNJ (Persian names) is fine."""
+    for bad in ("bob\u202eecila", "\ufeffalice", "a\u2066b", "a\u2028b", "a\x85b"):
+        with pytest.raises(AnnotatorError, match="reviewer"):
+            check_reviewer(bad)
+    assert check_reviewer("مهر\u200cناز") == "مهر\u200cناز"

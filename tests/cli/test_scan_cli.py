@@ -57,7 +57,9 @@ def test_scan_and_flags_json(tmp_path) -> None:
     assert flag["distance"] == 0 and flag["similarity"] == 1.0
     assert [f["origin"] for f in flag["faces"]] == ["faces.tsv:1", "faces.tsv:2", "faces.tsv:3"]
     assert [f["identity"] for f in flag["faces"]] == ["m.a", "m.a", "m.b"]
-    assert sum(f["keeper"] for f in flag["faces"]) == 1
+    # copies under two identities and no face vectors: no keeper is proposed, and why
+    assert sum(f["keeper"] for f in flag["faces"]) == 0
+    assert "no face vectors" in flag["keeper_why"]
 
     # second scan: nothing new, same flags
     r = CliRunner().invoke(cli, ["scan", "-p", db, "--workers", "1", "--json"])

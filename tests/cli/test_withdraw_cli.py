@@ -173,7 +173,7 @@ def test_takedown_names_the_packages_out_and_the_purge_command_works(db, tmp_pat
 KILL_IN_PACK = """
 import os, sys
 from annotator.core.review import pack
-pack._embed = lambda *a, **k: os._exit(9)  # killed while the faces' bytes go in
+pack._digest_faces = lambda *a, **k: os._exit(9)  # killed while the faces' bytes go in
 from annotator.cli.main import cli
 cli(sys.argv[1:])
 """

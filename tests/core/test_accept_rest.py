@@ -97,20 +97,3 @@ def test_enter_on_an_unflagged_identity_is_unchanged(tmp_path, build_project):
     assert ch.reviewed == {1: True}
     assert ops.accept_summary(ch) == "3 correct"
     p.close()
-
-
-def test_g_proposes_the_copy_that_fits_its_identity():
-    """A picture filed under two identities: the copy whose pHash is near the majority of its
-    identity's other faces is proposed, over the scan's keeper (largest, best rank)."""
-    a_faces = [(10, 0b1111), (11, 0b1110), (12, 0b0111), (13, 0b1111)]  # identity 1: ~0b1111
-    b_faces = [(20, 0xF0F0), (21, 0xF0F1), (22, 0xF0E0), (23, 0b1111 << 40)]  # 2: ~0xF0F0
-    hashes = {1: a_faces + [(1, 0xF0F0)], 2: b_faces + [(2, 0xF0F0)]}
-    fit = ops.identity_fit([(1, 1), (2, 2)], hashes)
-    assert fit[2] < fit[1]  # the copy under identity 2 looks like identity 2
-    members = [(1, None, frozenset({"cross_identity_dup"}), True), (2, None, frozenset(), False)]
-    assert ops.propose_keeper(members) == 1  # no fit: the scan's keeper
-    assert ops.propose_keeper(members, fit) == 2
-    # a label the reviewer gave still wins, and a rejected face is never proposed
-    assert ops.propose_keeper([(1, "correct", frozenset(), True), members[1]], fit) == 1
-    assert ops.propose_keeper([members[0], (2, "duplicate", frozenset(), False)], fit) == 1
-    assert ops.identity_fit([(1, 1)], {1: [(1, 5), (10, 5)]}) == {}  # too few faces to say

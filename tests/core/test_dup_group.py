@@ -1,7 +1,10 @@
-"""The duplicate-group dialog's facts, gathered in core: the group, how each copy of a group
-filed under several identities fits its identity, and who those identities are."""
+"""The duplicate-group dialog's facts, gathered in core: the group, the keeper the one rule
+proposes (and why), and who the identities of a group filed under several are."""
+
+import numpy as np
 
 from annotator.core.review.dup_group import OTHER_FACES, group_context
+from annotator.store import embeddings as emb_store
 from annotator.store import flags as flags_store
 
 A_LOOK = 0x0F0F_0F0F_0F0F_0F0F  # m.a's faces look alike
@@ -21,19 +24,35 @@ def test_a_cross_identity_group_knows_which_copy_fits_where(make_project):
     ctx = group_context(p, 1)
     assert ctx is not None and ctx.cross
     assert {m.face_id for m in ctx.group} == {1, 10}
-    assert ctx.fit[1] == 0 and ctx.fit[10] > 20  # the copy under m.b does not look like m.b
+    # a pHash that looks like m.a's faces is no evidence of who is in the photo: no vectors,
+    # no proposal, and the reason
+    assert ctx.proposal.face is None and "no face vectors" in ctx.proposal.why
     a, b = (next(i for i, c in ctx.identities.items() if c.key == k) for k in ("m.a", "m.b"))
     assert ctx.identities[a].name == "Ann A" and ctx.identities[a].face_count == 9
     # a few of each identity's other faces, never a member of the group
     assert len(ctx.identities[a].others) == OTHER_FACES
     assert [t.id for t in ctx.identities[b].others] == [11, 12, 13]
+    # with face vectors: the photo is m.a's person, so m.a's copy is proposed
+    rng = np.random.default_rng(0)
+    va, vb = rng.normal(0, 0.05, 128), rng.normal(0, 0.05, 128)
+    vb[:4] += 0.3
+    vec = {f: va + rng.normal(0, 0.01, 128) for f in range(1, 10)}
+    vec |= {f: vb + rng.normal(0, 0.01, 128) for f in range(11, 14)}
+    vec[10] = vec[1]
+    emb_store.insert_embeddings(
+        p, "test", [(f, "ok", None, emb_store.to_blob(v)) for f, v in vec.items()]
+    )
+    ctx = group_context(p, 10)
+    assert ctx is not None and ctx.proposal.face == 1
+    assert "looks like its identity" in ctx.proposal.why
 
 
 def test_a_group_in_one_identity_needs_no_context_and_no_group_is_none(make_project):
     p = make_project({"m.a": 4})
     flags_store.replace_dup_groups(p, [(1, 1, 1), (2, 1, 0)])
     ctx = group_context(p, 2)
-    assert ctx is not None and not ctx.cross and ctx.fit == {} and ctx.identities == {}
+    assert ctx is not None and not ctx.cross and ctx.identities == {}
+    assert ctx.proposal.face == 1 and ctx.proposal.why == "largest image, best rank"
     assert group_context(p, 3) is None
 
 

@@ -222,6 +222,9 @@ def test_require_qa_with_real_qa(proj, tmp_path):
     )
     assert "## Withdrawal policy" in readme
     assert "People withdrawn from the project before this export: 0 (a count only;" in readme
+    from annotator.core.review import keeper as keeper_rule
+
+    assert keeper_rule.RULE in readme  # the one keeper rule, as the README and the G dialog
 
     # the adjudicator decides the face is correct after all: M.A passes
     qa.adjudicate(p, res.pass_id, faces_of(p, ids["M.A"])[0], "correct", "carol")

@@ -199,3 +199,16 @@ def _hashed(db: Path) -> int:
             return int(c.execute("SELECT count(*) FROM face_hashes").fetchone()[0])
     except sqlite3.Error:
         return 0
+
+
+def test_a_worker_killed_by_the_system_is_one_line_not_a_traceback():
+    """Issue 20 finding 13: an OOM-killed worker gave "unexpected BrokenProcessPool"."""
+    import os
+
+    from annotator.core.infra.workers import process_pool, run_chunks
+    from annotator.model import AnnotatorError
+
+    with process_pool(1) as pool, pytest.raises(AnnotatorError, match="worker process died"):
+        run_chunks(
+            pool, [1], lambda _c: pool.submit(os._exit, 9), lambda _r: None, lambda: False, 1
+        )

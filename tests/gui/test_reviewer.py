@@ -322,7 +322,7 @@ def test_duplicate_group_shows_and_defaults_to_the_proposed_keeper(qtbot, window
     assert d is not None and d.proposed == faces[2]
     assert [(p.face_id, p.keeper) for p in d.group][0] == (faces[2], True)
     text = {f: d.captions[f].text() for f in faces}
-    assert "proposed keeper: largest, best rank" in text[faces[2]]
+    assert "proposed keeper: largest image, best rank" in text[faces[2]]
     assert not any("proposed keeper" in text[f] for f in faces[:2])
     assert "160×150, rank 9" in text[faces[2]] and "80×80, rank 1" in text[faces[0]]
     assert d.buttons[faces[2]].isDefault()

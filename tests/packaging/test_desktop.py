@@ -224,3 +224,23 @@ def test_validator_rejects_a_broken_entry(tmp_path):
     p.write_text(desktop.desktop_entry(["annotator"]).replace("Type=Application", "Type=Nope"))
     with pytest.raises(AssertionError):
         validate_desktop(p)
+
+
+@pytest.mark.parametrize("prefix", ["", "/", "~nouser-annotator-test/x"])
+def test_a_prefix_that_cannot_be_meant_is_refused_in_one_line(prefix, tmp_path, monkeypatch):
+    """Issue 20 finding 15: '' installed into the current folder, '/' wrote /share, and an
+    unknown user's ~ gave "unexpected RuntimeError"."""
+    monkeypatch.chdir(tmp_path)
+    r = CliRunner().invoke(cli, ["install-desktop", "--prefix", prefix])
+    assert r.exit_code == 1 and r.output.startswith("error: ") and r.output.count("\n") == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.skipif(shutil.which("update-mime-database") is None, reason="no shared-mime-info")
+def test_uninstall_leaves_no_mime_cache_of_its_own(tmp_path):
+    pfx = tmp_path / "pfx"
+    desktop.install(pfx, ["/usr/bin/annotator"])
+    assert (pfx / "share" / "mime" / "mime.cache").exists()
+    desktop.uninstall(pfx)
+    assert not (pfx / "share" / "mime").exists()
+    assert not (pfx / "share" / "applications" / "mimeinfo.cache").exists()

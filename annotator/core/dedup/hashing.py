@@ -32,6 +32,7 @@ from functools import lru_cache
 import numpy as np
 from PIL import Image
 
+from annotator.core.dedup.crops import CROP_SCALES, crop_box, crop_phashes
 from annotator.core.dedup.verify import COLOUR_BYTES, COLOUR_SIDE, GRAY_BYTES, THUMB_BYTES
 from annotator.core.infra.access import read_planned
 from annotator.core.infra.blas import one_blas_thread
@@ -61,6 +62,8 @@ class HashResult:
     sharpness: float | None
     corrupt: str | None  # decoder's reason; None when the image decodes
     thumb: bytes | None = None  # verification thumbnails (core/dedup/verify.py); None when corrupt
+    crop: tuple[int, ...] | None = None  # signed pHashes, then dHashes, of centred crops
+    # (core/dedup/crops.py)
 
 
 # -- int64 / hex helpers -----------------------------------------------------------------------
@@ -435,8 +438,10 @@ class _Group:
 
 
 def _measure(group: _Group) -> tuple[np.ndarray, ...]:
-    """pHash, dHash (uint64), sharpness and 16x16 verification thumbnails (the 2x2 means of
-    the 32x32 image the pHash is taken from) of a group's same-size 8-bit gray images.
+    """pHash, dHash (uint64), sharpness, 16x16 verification thumbnails (the 2x2 means of
+    the 32x32 image the pHash is taken from), the crop pHashes (core/dedup/crops.py, from
+    the same 32x32 image) and the crop dHashes (the crop of the image itself, resized as the
+    dHash is) of a group's same-size 8-bit gray images.
 
     Images go through in small steps so the float64 pixels stay in cache for both resizes and
     the sharpness; the DCT and the bit packing then run once over the whole group.
@@ -445,6 +450,8 @@ def _measure(group: _Group) -> tuple[np.ndarray, ...]:
     n = len(group.members)
     px32 = np.empty((n, 32, 32))
     px98 = np.empty((n, 8, 9))
+    crop98 = np.empty((len(CROP_SCALES), n, 8, 9))
+    boxes = [crop_box(w, h, s) for s in CROP_SCALES]
     sharp = np.empty(n)
     x = np.empty((min(group.step, n), h, w))
     for s0 in range(0, n, group.step):
@@ -454,12 +461,19 @@ def _measure(group: _Group) -> tuple[np.ndarray, ...]:
         xs[...] = st
         px32[s0:s1] = _resize_f(xs, 32, 32)
         px98[s0:s1] = _resize_f(xs, 9, 8)
+        for k, (x0, y0, x1, y1) in enumerate(boxes):
+            crop98[k, s0:s1] = _resize_f(np.ascontiguousarray(xs[:, y0:y1, x0:x1]), 9, 8)
         sharp[s0:s1] = _sharpness(st)
     return (
         bits_to_uint64(phash_bits(px32)),
         bits_to_uint64(dhash_bits(px98)),
         sharp,
         _gray_thumbs(px32),
+        np.concatenate(
+            [crop_phashes(px32, lambda c: bits_to_uint64(phash_bits(c)))]
+            + [bits_to_uint64(dhash_bits(c))[:, None] for c in crop98],
+            axis=1,
+        ),
     )
 
 
@@ -498,20 +512,21 @@ def hash_images(face_ids: Sequence[int], blobs: Sequence[bytes]) -> list[HashRes
             g.add(i)
     for g in groups.values():
         with one_blas_thread():
-            ph, dh, sharp, gray = _measure(g)
+            ph, dh, sharp, gray, crop = _measure(g)
         thumbs = np.empty((len(g.members), THUMB_BYTES), dtype=np.uint8)
         thumbs[:, :GRAY_BYTES] = gray
         thumbs[:, GRAY_BYTES:] = colour[g.members, :, :, :3].reshape(-1, COLOUR_BYTES)
-        for idx, p, d, s, t in zip(
+        for idx, p, d, s, t, c in zip(
             g.members,
             ph.view(np.int64).tolist(),  # the signed int64 SQLite stores (to_signed)
             dh.view(np.int64).tolist(),
             sharp.tolist(),
             thumbs,
+            crop.view(np.int64).tolist(),
             strict=True,
         ):
             r = out[idx]
-            r.phash, r.dhash, r.sharpness, r.thumb = p, d, s, t.tobytes()
+            r.phash, r.dhash, r.sharpness, r.thumb, r.crop = p, d, s, t.tobytes(), tuple(c)
     return out
 
 

@@ -8,6 +8,7 @@ import json
 from annotator import __version__
 from annotator.core.export.selection import Selection
 from annotator.core.export.sinks import CLASSES_NAME, REC_NAME, TSV_NAME
+from annotator.core.review import keeper as keeper_rule
 from annotator.model import HUMAN_PROVENANCE, PROVENANCE
 
 
@@ -61,6 +62,7 @@ def datasheet(
             else "- No scan for duplicate or corrupt images was run.\n"
         )
         + _moves_line(moves)
+        + f"- {keeper_rule.RULE}\n"
         + f"- Export filters: {json.dumps(params, sort_keys=True)}.\n"
     )
     add("How the project's current labels were made:\n")

@@ -105,8 +105,14 @@ class ManifestWriter:
 
 
 def export_entries(folder: Path) -> set[str] | None:
-    """The top-level names an earlier export in ``folder`` consists of (its manifest, the
-    files it lists and their top-level folders), or None when ``folder/manifest.json`` is not
+    """The top-level names of an earlier export (see :func:`export_files`)."""
+    files = export_files(folder)
+    return None if files is None else {rel.split("/", 1)[0] for rel in files}
+
+
+def export_files(folder: Path) -> set[str] | None:
+    """The relative paths of the files an earlier export in ``folder`` consists of (its
+    manifest and the files it lists), or None when ``folder/manifest.json`` is not
     a manifest this tool wrote. The file is read line by line in the layout
     :meth:`ManifestWriter.write_json` writes (one file a line), so a manifest of a million
     images is checked without holding it in memory."""
@@ -127,7 +133,7 @@ def export_entries(folder: Path) -> set[str] | None:
                     if not line.startswith("    "):
                         return None
                     entry = json.loads("{" + line.strip().rstrip(",") + "}")
-                    names.update(rel.split("/", 1)[0] for rel in entry)
+                    names.update(entry)
                 elif line == '  "files": {\n':
                     in_files = True
                 elif line.startswith('  "tool": '):

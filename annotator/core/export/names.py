@@ -44,17 +44,27 @@ def safe_component(name: str, max_bytes: int = MAX_NAME_BYTES) -> str:
     return s or "_"
 
 
-class Namer:
-    """Unique names within one folder, compared case-insensitively (Windows/macOS file systems)."""
+# the export's own files at the top of its folder: an identity folder never takes these names
+OWN_FILES = ("manifest.csv", "manifest.json", "README.md", "pairs.txt", "pairs.bin")
 
-    def __init__(self) -> None:
-        self._used: set[str] = set()
+
+class Namer:
+    """Unique names within one folder, compared case-insensitively and after Unicode
+    normalisation (Windows/macOS file systems), never one of ``reserved``."""
+
+    def __init__(self, reserved: tuple[str, ...] = ()) -> None:
+        self._used: set[str] = {_fold(r) for r in reserved}
 
     def take(self, stem: str, ext: str = "") -> str:
         base = safe_component(stem, MAX_NAME_BYTES - len(ext.encode()) - 8)
         name, n = base + ext, 1
-        while name.casefold() in self._used:
+        while _fold(name) in self._used:
             n += 1
             name = f"{base}~{n}{ext}"
-        self._used.add(name.casefold())
+        self._used.add(_fold(name))
         return name
+
+
+def _fold(name: str) -> str:
+    """What case-insensitive, normalising file systems compare (APFS/HFS+, NTFS)."""
+    return unicodedata.normalize("NFC", unicodedata.normalize("NFD", name).casefold())

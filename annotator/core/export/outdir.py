@@ -14,7 +14,7 @@ import re
 import shutil
 from pathlib import Path
 
-from annotator.core.export.manifest import MANIFEST, export_entries
+from annotator.core.export.manifest import MANIFEST, export_entries, export_files
 from annotator.model import AnnotatorError
 from annotator.store import export as store
 from annotator.store.db import Project
@@ -102,7 +102,7 @@ def check_out(project: Project, out: Path, force: bool) -> None:
         raise AnnotatorError(f"folder {out.parent} does not exist")
     if not out.is_dir() or not any(out.iterdir()):
         return
-    entries = export_entries(out)
+    entries = export_files(out)
     if entries is None:
         raise AnnotatorError(
             f"{out} is not empty and is not an earlier export (no {MANIFEST} of annotator); "
@@ -110,12 +110,25 @@ def check_out(project: Project, out: Path, force: bool) -> None:
         )
     if not force:
         raise AnnotatorError(f"{out} is not empty (use --force to replace it)")
-    extra = sorted(x.name for x in out.iterdir() if x.name not in entries)
+    extra = _not_listed(out, entries)
     if extra:
         raise AnnotatorError(
             f"{out} holds {len(extra)} file(s) that are not part of the earlier export "
             f"(e.g. {extra[0]!r}); move them or choose another folder"
         )
+
+
+def _not_listed(out: Path, files: set[str]) -> list[str]:
+    """Files under ``out`` (at any depth; links count as files, never followed) that the
+    earlier export's manifest does not list: ``--force`` must not delete a user's file."""
+    extra: list[str] = []
+    for dirpath, dirnames, filenames in os.walk(out):
+        rel = Path(dirpath).relative_to(out)
+        for name in filenames + [d for d in dirnames if (Path(dirpath) / d).is_symlink()]:
+            r = (rel / name).as_posix()
+            if r not in files:
+                extra.append(r)
+    return sorted(extra)
 
 
 def _check_not_over_inputs(project: Project, out: Path, o: Path) -> None:

@@ -28,7 +28,7 @@ from typing import NamedTuple
 
 from PIL import Image
 
-from annotator.core.export.names import Namer
+from annotator.core.export.names import OWN_FILES, Namer
 from annotator.core.infra.access import FaceBytes
 from annotator.core.review import qa
 from annotator.formats import image_kind
@@ -237,7 +237,7 @@ def select_faces(
     total = store.correct_count(project)
     seen = 0  # candidates looked at (progress counts the excluded ones too)
     sel = Selection([], {}, {}, {})
-    dirs = Namer()
+    dirs = Namer(reserved=OWN_FILES)
     fingerprint = hashlib.sha256()
     reviewers: Counter[str] = Counter()
     made: Counter[tuple[str, str | None]] = Counter()

@@ -311,14 +311,17 @@ class FaceBytes:
     _check = check_source  # old private name, kept for callers not yet moved to check_source
 
     # -- reading --------------------------------------------------------------------------
-    def plan(self, face_ids: Sequence[int]) -> list[ReadItem]:
-        """Picklable read plans for ``face_ids`` (same order); raises for unknown ids."""
+    def plan(self, face_ids: Sequence[int], skip_missing: bool = False) -> list[ReadItem]:
+        """Picklable read plans for ``face_ids`` (same order); raises for unknown ids, or
+        with ``skip_missing`` leaves them out (a takedown while a scan runs)."""
         locs = store.face_locations(self.project, face_ids)
         embedded = self._embedded_ids(face_ids)
         out = []
         for fid in face_ids:
             loc = locs.get(fid)
             if loc is None:
+                if skip_missing:
+                    continue
                 raise FaceReadError(f"no face with id {fid} in the project")
             src = self._source(loc.source_id)
             origin = origin_of(Path(src.path).name, src.format, loc.record, loc.relpath)

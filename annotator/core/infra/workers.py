@@ -27,7 +27,10 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
+
+from annotator.model import AnnotatorError
 
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 POLL_SECONDS = 0.5
@@ -147,6 +150,14 @@ def run_chunks(
             return stopped
         fin, inflight = wait(inflight, return_when=FIRST_COMPLETED)
         for f in fin:
-            commit(f.result())
+            try:
+                out = f.result()
+            except BrokenProcessPool:
+                raise AnnotatorError(
+                    "a worker process died (killed by the system, e.g. out of memory); what "
+                    "was done is saved: run the command again to go on (with fewer --workers "
+                    "if memory is short)"
+                ) from None
+            commit(out)
         if cancelled() and not exhausted:
             stopped = exhausted = True

@@ -1,15 +1,15 @@
 """What the duplicate-group dialog (G) shows about a group: its members, and for a group filed
-under several identities how well each copy fits its identity and who those identities are.
+under several identities who those identities are, and the keeper proposed by the one rule
+(:func:`annotator.core.review.keeper.propose_for_group`, with its reason).
 
-Gathered here, over the store's reads, so the window only draws it; the keeper the dialog
-proposes is chosen by :func:`annotator.core.review.ops.propose_keeper` from these facts.
+Gathered here, over the store's reads, so the window only draws it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from annotator.core.review import ops
+from annotator.core.review import keeper as keeper_rule
 from annotator.store import browse
 from annotator.store.browse import FaceTile, Partner
 from annotator.store.db import Project
@@ -31,7 +31,9 @@ class IdentityContext:
 @dataclass
 class GroupContext:
     group: list[Partner]  # the group's faces, the given one among them
-    fit: dict[int, int] = field(default_factory=dict)  # face -> distance to its identity's look
+    proposal: keeper_rule.Proposal = field(
+        default_factory=lambda: keeper_rule.Proposal(None, "")
+    )  # the proposed keeper (or None) and why
     identities: dict[int, IdentityContext] = field(default_factory=dict)  # cross-identity only
 
     @property
@@ -45,13 +47,12 @@ def group_context(project: Project, face_id: int) -> GroupContext | None:
     group = browse.dup_group(project, face_id)
     if len(group) < 2:
         return None
-    ctx = GroupContext(group)
+    members_ = [keeper_rule.Member(p.face_id, p.identity_id, p.label, p.keeper) for p in group]
+    ctx = GroupContext(group, keeper_rule.propose_for_group(project, members_))
     idents = sorted({p.identity_id for p in group})
     if len(idents) < 2:
         return ctx
-    # which copy looks like the identity it is filed under, and whom each copy is filed as
-    hashes = browse.identity_phashes(project, idents)
-    ctx.fit = ops.identity_fit([(p.face_id, p.identity_id) for p in group], hashes)
+    # whom each copy is filed as
     members = {p.face_id for p in group}
     for i, row in browse.identity_rows(project, idents).items():
         # faces that show what the identity looks like: not the group's, not undecodable (a

@@ -347,58 +347,6 @@ def choose_keeper(project: Project, group: Iterable[int], keeper: int, reviewer:
     return ch
 
 
-# A face with one of these labels is never proposed as a group's keeper.
-NOT_A_KEEPER = ("duplicate", "wrong_identity", "unusable")
-
-
-MIN_FIT_FACES = 3  # an identity's other faces needed to say which copy fits it
-
-
-def identity_fit(
-    members: Sequence[tuple[int, int]], hashes: dict[int, list[tuple[int, int]]]
-) -> dict[int, int]:
-    """For a group's (face id, identity id) members: face -> Hamming distance of its pHash to
-    the bitwise majority of the pHashes of its identity's *other* faces (how well the copy
-    fits the identity it is filed under; smaller is better). Faces without a hash, or whose
-    identity has fewer than MIN_FIT_FACES other hashed faces, are left out. On the demo the
-    correctly filed copy of a cross-identity duplicate is the closer one in 19 of 23 groups,
-    where the scan's keeper (largest image, best rank) is a coin toss."""
-    out: dict[int, int] = {}
-    for face, ident in members:
-        rows = hashes.get(ident, [])
-        mine = next((h for f, h in rows if f == face), None)
-        others = [h for f, h in rows if f != face]
-        if mine is None or len(others) < MIN_FIT_FACES:
-            continue
-        majority = 0
-        for bit in range(64):
-            if 2 * sum((h >> bit) & 1 for h in others) >= len(others):
-                majority |= 1 << bit
-        out[face] = (mine ^ majority).bit_count()
-    return out
-
-
-def propose_keeper(
-    members: Sequence[tuple[int, str | None, frozenset[str], bool]],
-    fit: dict[int, int] | None = None,
-) -> int | None:
-    """The keeper the G dialog proposes, from (face id, current label, flag kinds, the scan's
-    keeper): a face labeled ``correct`` first, then one not flagged as probably another
-    person or as an outlier, then (for a group filed under several identities, ``fit`` from
-    :func:`identity_fit`) the copy that fits its identity best, then the scan's keeper —
-    never a face labeled duplicate, wrong identity or unusable. None when every face is such."""
-    ok = [m for m in members if m[1] not in NOT_A_KEEPER]
-    if not ok:
-        return None
-    doubt = {"suspect_identity", "outlier", "corrupt"}
-    fit = fit or {}
-
-    def rank(m: tuple[int, str | None, frozenset[str], bool]) -> tuple[bool, bool, int, bool]:
-        return (m[1] != "correct", bool(m[2] & doubt), fit.get(m[0], 64), not m[3])
-
-    return min(ok, key=rank)[0]
-
-
 # -- undo / redo -----------------------------------------------------------------------------
 
 

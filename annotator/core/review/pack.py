@@ -8,36 +8,36 @@ batch/event id, a digest of the packed content) is written into the package and 
 home. With ``with_images`` the faces' original bytes go inside (``face_blobs``) and
 :mod:`annotator.core.infra.access` reads them from there first, so no source file is needed.
 
-``merge`` brings home the package's batches made after the pack (with their reviewer, time and
-kind), once each: ``merged_batches`` remembers them by (package id, package batch id), so a
-second merge changes nothing. Per face: if home did not label or move it since the pack, the
-package's events and state come home (label, and identity: moves inside a package are merged
-like labels); if home changed it since to the same state, the events come home as history; if
-home changed it differently (or another package's merge did), home keeps its label and the
-face goes to the adjudication queue (a QA item of a ``merge`` pass: ``annotator qa queue``,
-decided with ``annotator qa adjudicate``). Review marks of identities come home unless home
-changed that identity's review state since the pack. A package of another project, one not
-recorded here, one whose packed content changed (digest), or a file that is not a package is
-refused with one line. Takedowns and QA passes are done at home: they do not travel back.
+``merge`` (``core/review/merge.py``, its rules in ``merge_rules.py``) brings home the
+package's batches made after the pack, once each, after checking every one of them as if a
+user typed it; faces are found again by what they are (``package_faces``), identities by key.
+Per face: home did not change it since the pack -> the package's work comes home; home
+reached the same state -> history only; else a conflict for adjudication (``qa queue``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import uuid
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from annotator.core.review import package_purge as partial_files
+from annotator.core.review.merge import MERGE_CHUNK_EVENTS as MERGE_CHUNK_EVENTS
+
+# merge lives in merge.py (its rules in merge_rules.py); these names stay reachable from here
+from annotator.core.review.merge import MergeResult as MergeResult
+from annotator.core.review.merge import check_package as check_package
+from annotator.core.review.merge import merge as merge
 from annotator.core.review.package_purge import refuse_in_package
-from annotator.core.review.withdrawal import Ledger, scrubbing
+from annotator.core.review.withdrawal import Ledger
 from annotator.model import AnnotatorError, CancelledFn, ProgressFn, never_cancelled
 from annotator.store import faces as faces_store
 from annotator.store import packages as store
 from annotator.store.db import Project, now, open_project
 
-MERGE_CHUNK_EVENTS = 5_000  # events merged per home transaction (whole batches): ~0.3 s at 1M faces
 BLOB_CHUNK = 256  # faces read per chunk for --with-images
 
 
@@ -125,6 +125,9 @@ def pack(
     if store.package_info(home) is not None:
         raise AnnotatorError(f"{home.path} is a reviewer package; pack from its home project")
     if out_p.exists():
+        adopted = _adopt(home, out_p, identity_ids, with_images)
+        if adopted is not None:
+            return adopted
         raise AnnotatorError(f"{out_p} exists; give a new file name for the package")
     if not out_p.parent.is_dir():
         raise AnnotatorError(f"cannot write {out_p}: folder {out_p.parent} does not exist")
@@ -141,8 +144,7 @@ def pack(
         pkg = open_project(tmp)
         try:
             refused = refuse_in_package(pkg, Ledger.of(home))
-            if with_images:
-                _embed(home, pkg, progress, cancelled)
+            _digest_faces(home, pkg, with_images, progress, cancelled)
             info = store.PackageInfo(
                 id=str(uuid.uuid4()),
                 home_project_id=store.project_id(home),
@@ -204,18 +206,63 @@ def pack(
     )
 
 
+def _adopt(
+    home: Project, out_p: Path, identity_ids: Sequence[int], with_images: bool
+) -> PackResult | None:
+    """The same pack, killed after its file was complete and before home recorded it: a
+    package of this project at ``out_p``, not recorded, intact (digest), of the same
+    identities and kind. It is recorded now (else None: the file is not such a package)."""
+    try:
+        pkg = open_project(out_p)
+    except AnnotatorError:
+        return None
+    try:
+        info = store.package_info(pkg)
+        if (
+            info is None
+            or info.home_project_id != store.project_id(home)
+            or store.package_record(home, info.id) is not None
+            or info.with_images != with_images
+            or store.content_digest(pkg, info) != info.digest
+        ):
+            return None
+        faces, events, flags, idents, packed = store.package_counts(pkg)
+        wanted = set(identity_ids)
+        if not (packed <= wanted <= idents):
+            return None
+    finally:
+        pkg.close()
+    rec = store.PackageRecord(
+        info.id, str(out_p), info.packed_at, info.home_base_batch, info.home_base_event,
+        len(wanted), faces, with_images, info.digest, 0, None,
+    )  # fmt: skip
+    store.record_package(home, rec, identity_ids)
+    return PackResult(
+        info.id, str(out_p), len(wanted), faces, events, flags, with_images, info.digest
+    )
+
+
 def _files(db: Path) -> list[Path]:
     return [db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")]
 
 
-def _embed(
-    home: Project, pkg: Project, progress: ProgressFn | None, cancelled: CancelledFn
+def _digest_faces(
+    home: Project,
+    pkg: Project,
+    with_images: bool,
+    progress: ProgressFn | None,
+    cancelled: CancelledFn,
 ) -> None:
+    """Record what each packed face is (its content sha256: the scan's, else of its bytes read
+    now) and, ``with_images``, embed the bytes. A face whose bytes cannot be read is recorded
+    without a digest (a merge then matches it by its unchanged source and locator), unless
+    its bytes were to be embedded."""
     from annotator.core.infra.access import FaceBytes, FaceReadError
 
-    ids = store.packed_face_ids(pkg)
+    ids = store.packed_face_ids(pkg) if with_images else store.faces_without_digest(pkg)
     if progress:
         progress(0, len(ids))
+    digests: list[tuple[int, bytes]] = []
     with FaceBytes(home) as fb:
         for s in range(0, len(ids), BLOB_CHUNK):
             if cancelled():
@@ -223,156 +270,15 @@ def _embed(
             chunk = ids[s : s + BLOB_CHUNK]
             datas = fb.read_many(chunk, errors="return")
             for d in datas:
-                if isinstance(d, FaceReadError):
+                if isinstance(d, FaceReadError) and with_images:
                     raise AnnotatorError(f"cannot embed the faces' bytes: {d}")
-            store.insert_blobs(pkg, list(zip(chunk, datas, strict=True)))  # type: ignore[arg-type]
+            got = [(f, d) for f, d in zip(chunk, datas, strict=True) if isinstance(d, bytes)]
+            digests += [(f, hashlib.sha256(d).digest()) for f, d in got]
+            if with_images:
+                store.insert_blobs(pkg, got)
             if progress:
                 progress(s + len(chunk), len(ids))
-
-
-# -- merge ---------------------------------------------------------------------------------------
-
-
-@dataclass
-class MergeResult:
-    package_id: str
-    batches: int = 0
-    events: int = 0
-    applied: int = 0
-    agreed: int = 0
-    gone: int = 0
-    reviews: int = 0
-    reviews_kept: int = 0
-    withdrawn: int = 0  # notes that named a withdrawn person, cleared on the way home
-    conflicts: list[dict[str, object]] = field(default_factory=list)
-
-    @property
-    def changed(self) -> bool:
-        return bool(self.batches)
-
-    def to_json(self) -> dict[str, object]:
-        d = asdict(self)
-        d["conflict_count"] = len(self.conflicts)
-        return d
-
-
-def check_package(home: Project, path: str | os.PathLike[str]) -> store.PackageInfo:
-    """The package's record, after refusing (one line) a file that is not a package of this
-    project, a package this project did not send out, or one whose packed content changed."""
-    p = Path(path).expanduser().absolute()
-    if p == home.path:
-        raise AnnotatorError(f"{p} is the project itself, not a package of it")
-    if not p.exists():
-        raise AnnotatorError(f"no package file at {p}")
-    try:
-        pkg = open_project(p)
-    except AnnotatorError as e:
-        raise AnnotatorError(f"{p.name} is not a reviewer package ({e})") from None
-    try:
-        info = store.package_info(pkg)
-        if info is None:
-            raise AnnotatorError(
-                f"{p.name} is an annotator project, not a reviewer package (no package record)"
-            )
-        home_id = store.project_id(home)
-        if info.home_project_id != home_id:
-            raise AnnotatorError(
-                f"{p.name} is a package of another project (project {info.home_project_id[:8]},"
-                f" packed from {info.home_path}), not of {home.path.name}"
-            )
-        rec = store.package_record(home, info.id)
-        if rec is None:
-            raise AnnotatorError(
-                f"package {info.id[:8]} is not recorded in {home.path.name} (was it packed from"
-                " a copy of this project?)"
-            )
-        digest = store.content_digest(pkg, info)
-        if digest != rec.digest or digest != info.digest:
-            raise AnnotatorError(
-                f"{p.name} was changed since it was packed (its content digest differs): "
-                "refusing to merge a tampered package"
-            )
-        return info
-    finally:
-        pkg.close()
-
-
-def merge(
-    home: Project,
-    path: str | os.PathLike[str],
-    *,
-    progress: ProgressFn | None = None,
-    cancelled: CancelledFn | None = None,
-    chunk_events: int = MERGE_CHUNK_EVENTS,
-) -> MergeResult:
-    """Bring the package's new work home (see the module docstring)."""
-    cancelled = cancelled or never_cancelled
-    info = check_package(home, path)
-    res = MergeResult(info.id)
-    ledger = Ledger.of(home)
-    passes: dict[int, int] = {}
-    pkg_path = str(Path(path).expanduser().absolute())
-    with store.attached(home, pkg_path) as c:
-        forked = store.forked_batches(c, info.id)
-        if forked:
-            raise AnnotatorError(
-                f"{Path(pkg_path).name} holds {forked} step(s) under ids already merged from other"
-                f" work of package {info.id[:8]} (two copies of the package were worked on?);"
-                " merge refused: merge each copy's work through a package of its own"
-            )
-        todo = store.new_batches(c, info.id, info.base_batch)
-        total = sum(n for _b, n in todo)
-        done = 0
-        if progress:
-            progress(0, total)
-        chunk: list[int] = []
-        size = 0
-        parts: list[tuple[list[int], int]] = []
-        for b, n in todo:
-            if chunk and size + n > chunk_events:
-                parts.append((chunk, size))
-                chunk, size = [], 0
-            chunk.append(b)
-            size += n
-        if chunk:
-            parts.append((chunk, size))
-        conflicts: list[store.Conflict] = []
-        for ids, n in parts:
-            if cancelled():
-                raise KeyboardInterrupt
-            with home.tx(), scrubbing(home, ledger) as scrubbed:
-                r = store.merge_chunk(home, info.id, pkg_path, info.home_base_event, ids, passes)
-            res.withdrawn += scrubbed.count
-            res.batches += r.batches
-            res.events += r.events
-            res.applied += r.applied
-            res.agreed += r.agreed
-            res.gone += r.gone
-            res.reviews += r.reviews
-            res.reviews_kept += r.reviews_kept
-            conflicts += r.conflicts
-            done += n
-            if progress:
-                progress(done, total)
-    if res.batches:
-        store.note_merge(home, info.id)
-    origins = faces_store.face_origins(home, [x.face_id for x in conflicts])
-    res.conflicts = [
-        {
-            "face_id": x.face_id,
-            "origin": origins.get(x.face_id, "?"),
-            "identity_id": x.identity_id,
-            "home_label": x.home_label,
-            "home_reviewer": x.home_reviewer,
-            "package_label": x.package_label,
-            "package_reviewer": x.package_reviewer,
-            "package_identity_id": x.package_identity_id,
-            "package_at": x.package_at,
-            "pass": x.pass_id,
-        }
-        for x in conflicts
-    ]
-    return res
+    store.record_face_digests(pkg, digests)
 
 
 # -- info ----------------------------------------------------------------------------------------

@@ -35,21 +35,10 @@ def _facts(p: Partner) -> str:
     return f"{size}, {rank}"
 
 
-def _why(p: Partner, fit: dict[int, int]) -> str:
-    if p.label == "correct":
-        return "proposed keeper: labeled correct"
-    if p.face_id in fit and len(fit) > 1:
-        return "proposed keeper: looks most like its identity"
-    if p.keeper:
-        return "proposed keeper: largest, best rank"
-    return "proposed keeper: the others are labeled or flagged"
-
-
 class DupGroupDialog(QDialog):
-    """Keys 1..9 (or a click) choose the keeper; Enter accepts the proposed keeper (a face
-    labeled correct, else the scan's keeper — largest image, then best rank — never a face
-    labeled duplicate, wrong identity or unusable), which is marked and has the default
-    button. A group filed under several identities is shown one identity at a time, each with
+    """Keys 1..9 (or a click) choose the keeper; Enter accepts the proposed keeper (the one
+    rule of core/review/keeper.py; ``why`` says why it was proposed, or why nothing is),
+    which is marked and has the default button. A group filed under several identities is shown one identity at a time, each with
     its key, name and a few of its other faces."""
 
     def __init__(
@@ -60,7 +49,7 @@ class DupGroupDialog(QDialog):
         parent: QWidget | None = None,
         proposed: int | None = -1,
         identities: dict[int, IdentityContext] | None = None,
-        fit: dict[int, int] | None = None,
+        why: str = "",
     ):
         super().__init__(parent)
         # members of one identity side by side, identities in order of first appearance
@@ -70,7 +59,7 @@ class DupGroupDialog(QDialog):
         self.loader = loader
         self.keeper: int | None = None
         self.identities = identities or {}
-        self.fit = fit or {}  # face -> pHash bits from its identity's majority
+        self.why = why  # why the keeper is proposed, or why none is
         if proposed == -1:  # not given: the scan's keeper
             proposed = next((p.face_id for p in group if p.keeper), None)
         self.proposed: int | None = proposed
@@ -103,6 +92,11 @@ class DupGroupDialog(QDialog):
             + (", or Enter for the proposed keeper" if self.proposed is not None else "")
             + ". "
             + intro
+            + (
+                f" <b>No keeper is proposed</b>: {html.escape(why)}."
+                if self.proposed is None and why
+                else ""
+            )
         )
         head.setWordWrap(True)
         lay.addWidget(head)
@@ -170,19 +164,13 @@ class DupGroupDialog(QDialog):
         grid.addWidget(img, r, col, Qt.AlignmentFlag.AlignHCenter)
         origin = p.tile.origin if p.tile else str(p.face_id)
         mark = (
-            f"<br><b style='color:#1e7b34'>{html.escape(_why(p, self.fit))}</b>"
+            f"<br><b style='color:#1e7b34'>proposed keeper: {html.escape(self.why)}</b>"
             if p.face_id == self.proposed
             else ""
         )
         cap = QLabel(
             f"<small>{html.escape(p.identity_key)}<br>{html.escape(origin)}<br>"
-            f"{html.escape(_facts(p))}<br>"
-            + (
-                f"{self.fit[p.face_id]} bits from its identity's typical face<br>"
-                if p.face_id in self.fit
-                else ""
-            )
-            + f"{html.escape(p.label or 'unlabeled')}</small>{mark}"
+            f"{html.escape(_facts(p))}<br>" + f"{html.escape(p.label or 'unlabeled')}</small>{mark}"
         )
         cap.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.captions[p.face_id] = cap

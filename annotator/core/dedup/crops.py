@@ -1,0 +1,363 @@
+"""Crop-proof near copies: the same photo cut by a few per cent a side (and resized back) or
+shifted, which the pHash candidate search misses (a 2-5 % crop moves the pHash by 6-16 bits,
+past the radius of 8).
+
+* At scan time every decodable face also gets the pHashes of two centred crops of its 32x32
+  pHash image, at CROP_SCALES of its side (bilinear, :func:`crop_phashes`; a few small matrix
+  products a face, no second pass over the image). A copy made by cropping ``c`` (0.88-0.96
+  of the side) has a full pHash near the original's crop hash of the nearest scale.
+* The flag step's second candidate source (:func:`candidates`): pairs (x, y) whose full pHash
+  of x is within CROP_RADIUS of a crop hash of y. Full-against-full pairs are the first
+  source's; crop-against-crop pairs are not used.
+* The cheap test (as the pHash path's): x's dHash within ``dhash_max`` bits of a crop dHash of
+  y (the crop of the image itself, resized as the dHash is; stored at scan time).
+* A candidate is then verified by registering y onto x (:func:`registered_test`): y's 16x16 gray
+  thumbnail resampled over centred windows of scales around the matched one and shifts of up
+  to ``SHIFTS`` thumbnail pixels; both images then blurred by a [1 2 1] kernel (the resampled
+  one is smoothed by the interpolation; blurring both makes them comparable), SSIM as in
+  :mod:`annotator.core.dedup.verify`, the best window kept; then the 8x8 colour thumbnails in
+  that window, brightness-normalised, within COLOUR_MAX.
+
+Thresholds: docs/MEASUREMENTS.md ("Crop-proof near copies") holds the measured distributions
+(real photos, drawn demo); tests/core/test_crops.py checks a drawn 2-5 % crop is found and a
+different drawn photo of the same person is not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import lru_cache
+
+import numpy as np
+
+from annotator.core.dedup import verify
+from annotator.core.dedup.neighbors import pairs_within
+from annotator.model import CancelledFn, ProgressFn
+from annotator.settings import DEFAULTS, Values
+
+CROP_SCALES = (0.95, 0.90)  # sides of the centred crops hashed at scan time
+CROP_RADIUS = DEFAULTS.crop_radius  # bits between a full pHash and a crop pHash (a setting)
+SCALE_STEPS = (-0.025, 0.0, 0.025)  # scales tried around the matched crop scale
+SHIFTS = (-0.5, 0.0, 0.5)  # thumbnail pixels (of 16) tried each way
+REG_SSIM_MIN = DEFAULTS.crop_thumb_ssim_min  # blurred SSIM of the registered thumbnails
+PRE_SSIM_MIN = 0.85  # the same in the matched scale's centred window, before the search
+COLOUR_MAX = 0.3  # colour distance in the best window: only plainly other colours (the 8x8
+# block means of a 64x64 sample move with a crop: true copies measured up to 0.2-0.3)
+_CHUNK = 2048  # pairs registered at once
+
+
+@lru_cache(maxsize=256)
+def _lin(n_out: int, n_in: int, scale: float, shift: float = 0.0) -> np.ndarray:
+    """(n_out, n_in) bilinear sampling matrix of a centred window ``scale`` of the side,
+    moved by ``shift`` input pixels (pixel centres; clamped at the border)."""
+    c = (n_in - 1) / 2 + shift
+    x = c + (np.arange(n_out) - (n_out - 1) / 2) * scale * n_in / n_out
+    x = np.clip(x, 0, n_in - 1)
+    i0 = np.floor(x).astype(np.int64)
+    i1 = np.minimum(i0 + 1, n_in - 1)
+    w = x - i0
+    a = np.zeros((n_out, n_in))
+    np.add.at(a, (np.arange(n_out), i0), 1 - w)
+    np.add.at(a, (np.arange(n_out), i1), w)
+    a.setflags(write=False)
+    return a
+
+
+def crop_box(w: int, h: int, scale: float) -> tuple[int, int, int, int]:
+    """The centred crop of ``scale`` of a w x h image as integer (x0, y0, x1, y1) (at least
+    9x8 pixels: the dHash's input)."""
+    cw, ch = max(9, round(w * scale)), max(8, round(h * scale))
+    x0, y0 = max(0, (w - cw) // 2), max(0, (h - ch) // 2)
+    return x0, y0, min(w, x0 + cw), min(h, y0 + ch)
+
+
+def crop_phashes(px32: np.ndarray, phash: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """(n, 32, 32) float gray pHash images -> (n, len(CROP_SCALES)) uint64 pHashes of their
+    centred crops (each crop resampled to 32x32, then ``phash``: hashing's DCT and median
+    rule, passed in so that hashing.py and this module do not import each other)."""
+    out = np.empty((len(px32), len(CROP_SCALES)), np.uint64)
+    for k, s in enumerate(CROP_SCALES):
+        a = _lin(32, 32, s)
+        out[:, k] = phash(np.matmul(np.matmul(a, px32), a.T))
+    return out
+
+
+def candidates(
+    phash: np.ndarray,
+    crop: np.ndarray,
+    radius: int = CROP_RADIUS,
+    progress: ProgressFn | None = None,
+    cancelled: CancelledFn | None = None,
+    threads: int = 1,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(x, y, scale index, distance): pairs where ``phash[x]`` is within ``radius`` bits of
+    ``crop[y, scale]`` (x != y; positions into the arrays). ``crop`` rows of zeros (no crop
+    hash: scanned before they existed) take no part. One search over the full and crop hashes
+    together; pairs of two full or two crop hashes are dropped."""
+    n, k = crop.shape
+    has = np.flatnonzero(crop[:, 0] != 0)
+    h = np.concatenate([np.asarray(phash).view(np.uint64)] + [crop[has, s] for s in range(k)])
+    i, j, d = pairs_within(
+        h, radius, progress=progress, cancelled=cancelled, ordered=False, threads=threads
+    )
+    i = i.astype(np.int64)
+    j = j.astype(np.int64)
+    full_i, full_j = i < n, j < n
+    m = full_i != full_j  # one full hash and one crop hash
+    i, j, d, full_i = i[m], j[m], d[m], full_i[m]
+    x = np.where(full_i, i, j)
+    c = np.where(full_i, j, i) - n
+    scale = c // len(has)
+    y = has[c % len(has)]
+    keep = x != y
+    return x[keep], y[keep], scale[keep], d[keep]
+
+
+def _blur(g: np.ndarray) -> np.ndarray:
+    """[1 2 1] x [1 2 1] / 16 blur of (k, 16, 16) float images (edges repeated)."""
+    p = np.pad(g, ((0, 0), (1, 1), (1, 1)), mode="edge")
+    y = 0.25 * p[:, :-2] + 0.5 * p[:, 1:-1] + 0.25 * p[:, 2:]
+    return 0.25 * y[:, :, :-2] + 0.5 * y[:, :, 1:-1] + 0.25 * y[:, :, 2:]
+
+
+def _params() -> list[tuple[float, float, float]]:
+    return [(ds, dy, dx) for ds in SCALE_STEPS for dy in SHIFTS for dx in SHIFTS]
+
+
+def _window_sims(
+    bx: np.ndarray, gy: np.ndarray, ss: np.ndarray, params: list[tuple[float, float, float]]
+) -> tuple[np.ndarray, np.ndarray]:
+    """(best blurred SSIM, index of its window in ``params``) of the blurred gray thumbnails
+    ``bx`` against ``gy`` resampled over each window (crop scale index ``ss`` + its step)."""
+    k = len(bx)
+    best = np.full(k, -2.0)
+    best_p = np.zeros(k, np.int64)
+    buf = np.empty((2 * k, verify.THUMB_BYTES), np.uint8)
+    buf[:k, : verify.GRAY_BYTES] = np.clip(bx + 0.5, 0, 255).astype(np.uint8).reshape(k, -1)
+    first, second = np.arange(k), np.arange(k, 2 * k)
+    for p, (ds, dy, dx) in enumerate(params):
+        w = np.empty_like(gy)
+        for si in np.unique(ss).tolist():
+            m = ss == si
+            s = CROP_SCALES[si] + ds
+            w[m] = _lin(16, 16, s, dy) @ gy[m] @ _lin(16, 16, s, dx).T
+        buf[k:, : verify.GRAY_BYTES] = (
+            np.clip(_blur(w) + 0.5, 0, 255).astype(np.uint8).reshape(k, -1)
+        )
+        sim = verify.ssim_pairs(buf, first, second)
+        better = sim > best
+        best[better] = sim[better]
+        best_p[better] = p
+    return best, best_p
+
+
+def registered_test(
+    thumbs: np.ndarray, x: np.ndarray, y: np.ndarray, scale: np.ndarray, windows: bool = False
+):
+    """Per pair: the best blurred SSIM of ``thumbs[x]`` against ``thumbs[y]`` resampled over
+    the windows around crop scale ``CROP_SCALES[scale]``, or -1 when the colours in the best
+    window differ (a pair passes when this is >= REG_SSIM_MIN). ``thumbs``:
+    (n, THUMB_BYTES) uint8 as stored by the scan. ``windows``: also return each pair's best
+    window (scale, dy, dx in thumbnail pixels), for :func:`fine_test`."""
+    out = np.full(len(x), -1.0, np.float32)
+    win = np.zeros((len(x), 3))
+    g = np.asarray(thumbs)[:, : verify.GRAY_BYTES].reshape(-1, 16, 16)
+    col = np.asarray(thumbs)[:, verify.GRAY_BYTES : verify.THUMB_BYTES].reshape(-1, 8, 8, 3)
+    params = _params()
+    centre = params.index((0.0, 0.0, 0.0))
+    for s0 in range(0, len(x), _CHUNK):
+        xs, ys, ss = x[s0 : s0 + _CHUNK], y[s0 : s0 + _CHUNK], scale[s0 : s0 + _CHUNK]
+        k = len(xs)
+        bx = _blur(g[xs].astype(np.float64))
+        gy = g[ys].astype(np.float64)
+        # the matched scale's centred window first: a pair far from it is not searched further
+        best, best_p = _window_sims(bx, gy, ss, [params[centre]])
+        best_p[:] = centre
+        go = np.flatnonzero(best >= PRE_SSIM_MIN)
+        if len(go):
+            best[go], best_p[go] = _window_sims(bx[go], gy[go], ss[go], params)
+        # the colours in the best window (8x8 thumbnails: half the gray shift)
+        cx = col[xs].astype(np.float64)
+        cy = col[ys].astype(np.float64)
+        wc = np.empty_like(cy)
+        for key in set(zip(ss.tolist(), best_p.tolist(), strict=True)):
+            si, p = key
+            m = (ss == si) & (best_p == p)
+            ds, dy, dx = params[p]
+            s = CROP_SCALES[si] + ds
+            ay, ax = _lin(8, 8, s, dy / 2), _lin(8, 8, s, dx / 2)
+            wc[m] = np.einsum("ij,pjkc,lk->pilc", ay, cy[m], ax)
+        a = cx.reshape(k, -1)
+        b = wc.reshape(k, -1)
+        a = a / (a.mean(axis=1, keepdims=True) + 1e-3)
+        b = b / (b.mean(axis=1, keepdims=True) + 1e-3)
+        colour_ok = np.abs(a - b).mean(axis=1) <= COLOUR_MAX
+        out[s0 : s0 + k] = np.where(colour_ok, best, -1.0)
+        prm = np.asarray(params)[best_p]
+        win[s0 : s0 + k] = np.c_[np.asarray(CROP_SCALES)[ss] + prm[:, 0], prm[:, 1:]]
+    return (out, win) if windows else out
+
+
+def verified_pairs(
+    data: np.ndarray,
+    okidx: np.ndarray,
+    labels: np.ndarray,
+    thumbs_of,
+    images_of,
+    threads: int = 1,
+    progress: ProgressFn | None = None,
+    cancelled: CancelledFn | None = None,
+    values: Values = DEFAULTS,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+    """The flag step's crop stage: candidates among the decodable faces ``okidx`` (positions
+    into ``data``, load_hashes rows with ``crop1``/``crop2``), less pairs whose faces are
+    already in one group (``labels``), verified by :func:`registered_test` on thumbnails read
+    by ``thumbs_of(face ids)``, then by :func:`fine_test` on the photos ``images_of(face ids)``
+    returns (bytes, or None for a face that cannot be read: never verified). Returns (x, y,
+    distance, similarity = the fine test's figure) of the verified pairs as positions into
+    ``data``, and the number of candidates. Without ``images_of`` the stage does not run."""
+    empty = np.zeros(0, np.int64)
+    if not len(okidx) or images_of is None or "crop1" not in (data.dtype.names or ()):
+        return empty, empty, empty.astype(np.uint8), empty.astype(np.float32), 0
+    crop = np.stack([data["crop1"][okidx], data["crop2"][okidx]], axis=1).view(np.uint64)
+    x, y, scale, d = candidates(
+        data["phash"][okidx],
+        crop,
+        values.crop_radius,
+        progress=progress,
+        cancelled=cancelled,
+        threads=threads,
+    )
+    n_cand = len(x)
+    x, y = okidx[x].astype(np.int64), okidx[y].astype(np.int64)
+    need = labels[x] != labels[y]
+    # the cheap test: x's dHash near a crop dHash of y (either scale; 0: none stored)
+    dx = data["dhash"][x].view(np.uint64)
+    near = np.zeros(len(x), bool)
+    for col in ("cdh1", "cdh2"):
+        if col in (data.dtype.names or ()):
+            c = data[col][y]
+            near |= (c != 0) & (verify.popcount64(dx ^ c.view(np.uint64)) <= values.dhash_max)
+    need &= near
+    x, y, scale, d = x[need], y[need], scale[need], d[need]
+    if not len(x):
+        return empty, empty, empty.astype(np.uint8), empty.astype(np.float32), n_cand
+    if cancelled and cancelled():
+        raise InterruptedError
+    u = np.unique(np.concatenate([x, y]))
+    thumbs, present = thumbs_of(data["face_id"][u].astype(np.int64))
+    ux, uy = np.searchsorted(u, x), np.searchsorted(u, y)
+    sim, win = registered_test(thumbs, ux, uy, scale, windows=True)
+    sim[~(present[ux] & present[uy])] = -1.0
+    v = sim >= values.crop_thumb_ssim_min
+    x, y, d, win = x[v], y[v], d[v], win[v]
+    fine = np.full(len(x), -1.0, np.float32)
+    for s0 in range(0, len(x), _CHUNK):  # the photos of a slice of pairs at a time
+        if cancelled and cancelled():
+            raise InterruptedError
+        xs, ys = x[s0 : s0 + _CHUNK], y[s0 : s0 + _CHUNK]
+        ids = np.unique(np.concatenate([xs, ys]))
+        blobs = dict(
+            zip(ids.tolist(), images_of(data["face_id"][ids].astype(np.int64)), strict=True)
+        )
+        for k, (a, b) in enumerate(zip(xs.tolist(), ys.tolist(), strict=True)):
+            if blobs[a] is not None and blobs[b] is not None:
+                fine[s0 + k] = fine_test(
+                    blobs[a], blobs[b], win[s0 + k], values.crop_photo_ssim_min
+                )
+    v = fine >= values.crop_photo_ssim_min
+    return x[v], y[v], d[v].astype(np.uint8), fine[v], n_cand
+
+
+FINE_SIDE = 64  # the fine test compares the two photos at this many pixels a side
+FINE_SCALE_STEP = 0.0125  # the window's side, around the thumbnails' best window
+FINE_SHIFT_STEP = 0.25  # thumbnail pixels (1/16 of the side)
+FINE_STEPS = (1.0, 0.5, 0.25)  # coarse to fine
+_MOVES = ((1, 0, 0), (-1, 0, 0), (0, 1, 0), (0, -1, 0), (0, 0, 1), (0, 0, -1))
+FINE_SSIM_MIN = DEFAULTS.crop_photo_ssim_min  # SSIM of the middles at 64 px (a setting)
+_FW = 7  # SSIM window of the fine test
+FINE_MARGIN = 13  # SSIM windows this far from the edge (of 58 a side) are left out
+
+
+def _gray(data: bytes):
+
+    from annotator.core.infra.decode import open_image
+
+    im = open_image(data)
+    im.draft("L", (4 * FINE_SIDE, 4 * FINE_SIDE))  # a JPEG decodes at a smaller scale
+    return im.convert("L") if im.mode != "L" else im
+
+
+def _ssim_middle(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Mean SSIM (7x7 box windows) over the middle of each pair a[i], b[i] of (k, S, S)
+    images: FINE_MARGIN pixels a side left out (where the face is; a shared background is no
+    proof of a copy)."""
+    from scipy.ndimage import uniform_filter
+
+    m = FINE_MARGIN
+    a = np.ascontiguousarray(a[:, m:-m, m:-m], np.float32)
+    b = np.ascontiguousarray(b[:, m:-m, m:-m], np.float32)
+
+    def box(x: np.ndarray) -> np.ndarray:
+        h = _FW // 2
+        return uniform_filter(x, size=(1, _FW, _FW), mode="nearest")[:, h:-h, h:-h]
+
+    ma, mb = box(a), box(b)
+    va = box(a * a) - ma * ma
+    vb = box(b * b) - mb * mb
+    cov = box(a * b) - ma * mb
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    s = ((2 * ma * mb + c1) * (2 * cov + c2)) / ((ma * ma + mb * mb + c1) * (va + vb + c2))
+    return s.reshape(len(a), -1).mean(axis=1)
+
+
+def fine_test(
+    x_bytes: bytes, y_bytes: bytes, window_guess: np.ndarray, enough: float = FINE_SSIM_MIN
+) -> float:
+    """The photos themselves: x at FINE_SIDE pixels against y's windows around ``window``
+    (scale, dy, dx from :func:`registered_test`), both resized with Lanczos (antialiased), SSIM
+    of 7x7 windows over the middle; the best, or the first at least ``enough`` (the pair is
+    verified then, and the search stops). A different photo of one person from one event (another pose or
+    expression on the same background) is told apart here, where 16x16 thumbnails agree."""
+    from PIL import Image
+
+    try:
+        gx, gy = _gray(x_bytes), _gray(y_bytes)
+    except Exception:  # noqa: BLE001 - a photo that no longer decodes is never verified
+        return -1.0
+    a = np.asarray(gx.resize((FINE_SIDE, FINE_SIDE), Image.Resampling.LANCZOS), np.float64)
+    w, h = gy.size
+
+    def window(s: float, dy: float, dx: float) -> np.ndarray:
+        s = min(s, 1.0)
+        sw, sh = s * w, s * h  # the window, moved inside the photo where it leaves it
+        x0 = min(max(w / 2 + dx * w / 16 - sw / 2, 0.0), w - sw)
+        y0 = min(max(h / 2 + dy * h / 16 - sh / 2, 0.0), h - sh)
+        box = (x0, y0, x0 + sw, y0 + sh)
+        return np.asarray(
+            gy.resize((FINE_SIDE, FINE_SIDE), Image.Resampling.LANCZOS, box=box), np.float64
+        )
+
+    at = tuple(float(v) for v in window_guess)
+    best = float(_ssim_middle(a[None], window(*at)[None])[0])
+    for step in FINE_STEPS:  # a pattern search: one axis at a time, smaller steps
+        if best >= enough:  # verified: a better window would change nothing
+            break
+        for _ in range(2):
+            grid = [
+                (
+                    at[0] + d[0] * FINE_SCALE_STEP * step,
+                    at[1] + d[1] * FINE_SHIFT_STEP * step,
+                    at[2] + d[2] * FINE_SHIFT_STEP * step,
+                )
+                for d in _MOVES
+            ]
+            b = np.stack([window(*g) for g in grid])
+            sims = _ssim_middle(np.broadcast_to(a, b.shape), b)
+            k = int(np.argmax(sims))
+            if sims[k] <= best:
+                break
+            best, at = float(sims[k]), grid[k]
+            if best >= enough:
+                break
+    return best
