@@ -182,7 +182,7 @@ def whole(E, n_faces: int, size: int, limit: float) -> None:
         import_source(p, "msceleb", r.faces_tsv)
         scan(p)
         c0, t0 = _cpu(), time.perf_counter()
-        res = E.embed(p, workers=1)
+        res = E.embed(p, workers=1, align="template")  # its figures; box: bench_lfw_protocol
         cpu, wall = _cpu() - c0, time.perf_counter() - t0
         parts = stages(E, p, res.template)
         p.close()
