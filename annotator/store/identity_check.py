@@ -5,13 +5,14 @@ centre (``identity_centres``) and the identities whose centre is stale."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from annotator.store.db import Project, now
-from annotator.store.embeddings import from_blobs
+from annotator.store.embeddings import DIM, VECTOR_DTYPE, from_blobs
 from annotator.store.flags import WRITE_BATCH, fingerprint
 
 CENTRE_DTYPE = np.dtype("<f4")
@@ -27,12 +28,22 @@ def model_in_use(project: Project) -> str | None:
     return None if row is None else str(row[0])
 
 
-def scanned_faces(project: Project) -> list[tuple[int, int]]:
-    """(face id, identity id) of every scanned face (the denominator of suspicion)."""
+def scanned_faces(project: Project) -> tuple[np.ndarray, np.ndarray]:
+    """(face ids, identity ids) of every scanned face (the denominator of suspicion)."""
+    cur = project.conn.execute(
+        "SELECT f.id, f.identity_id FROM face_hashes h JOIN faces f ON f.id = h.face_id"
+    )
+    flat = np.fromiter(itertools.chain.from_iterable(cur), np.int64).reshape(-1, 2)
+    return flat[:, 0].copy(), flat[:, 1].copy()
+
+
+def flag_members(project: Project) -> list[tuple[int, str, int]]:
+    """(flag id, kind, face id) of every flag's faces."""
     return [
-        (int(f), int(i))
-        for f, i in project.conn.execute(
-            "SELECT f.id, f.identity_id FROM face_hashes h JOIN faces f ON f.id = h.face_id"
+        (int(a), str(k), int(f))
+        for a, k, f in project.conn.execute(
+            "SELECT fl.id, fl.kind, ff.face_id FROM flags fl JOIN flag_faces ff "
+            "ON ff.flag_id = fl.id ORDER BY fl.id, ff.face_id"
         )
     ]
 
@@ -310,11 +321,12 @@ def embeddings_of(project: Project, model: str, identity_ids: Sequence[int]):
     return _label_rows(rows)
 
 
-CENTRE_COLS = ("kept", "faces", "spread", "far", "reach", "score")
+CENTRE_COLS = ("kept", "faces", "spread", "far", "score")
+CAND_COLS = ("cand_faces", "cand_t", "cand_vec")
 
 
 def load_centres(project: Project) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(identity ids ascending, (m, dim) float32 centres, (m, 6) values of CENTRE_COLS)."""
+    """(identity ids ascending, (m, dim) float32 centres, (m, 5) values of CENTRE_COLS)."""
     rows = project.conn.execute(
         f"SELECT identity_id, centre, {', '.join(CENTRE_COLS)} FROM identity_centres "  # noqa: S608
         "ORDER BY identity_id"
@@ -328,11 +340,33 @@ def load_centres(project: Project) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return ids, cen.astype(np.float32), vals
 
 
+def candidates(project: Project, per: int = 2000):
+    """The stored look-alike candidates, ``per`` identities at a time: (identity id of each
+    face, face ids, t, (n, dim) float16 vectors)."""
+    last = -1
+    while True:
+        rows = project.conn.execute(
+            "SELECT identity_id, cand_faces, cand_t, cand_vec FROM identity_centres "
+            "WHERE identity_id > ? ORDER BY identity_id LIMIT ?",
+            (last, per),
+        ).fetchall()
+        if not rows:
+            return
+        last = rows[-1][0]
+        face = np.frombuffer(b"".join(r[1] for r in rows), "<i8")
+        n = [len(r[1]) // 8 for r in rows]
+        ident = np.repeat([r[0] for r in rows], n).astype(np.int64)
+        t = np.frombuffer(b"".join(r[2] for r in rows), "<f8")
+        vec = np.frombuffer(b"".join(r[3] for r in rows), VECTOR_DTYPE).reshape(-1, DIM)
+        yield ident, face, t, vec
+
+
 def write_centres(
     project: Project, rows: Sequence[tuple], removed: Sequence[int] = (), everything: bool = False
 ) -> None:
-    """Store centres: rows (identity id, float32 centre, *CENTRE_COLS); drop ``removed`` (or,
-    with ``everything``, every centre not in ``rows``)."""
+    """Store centres: rows (identity id, float32 centre, *CENTRE_COLS, candidate face ids,
+    their t, their float16 vectors); drop ``removed`` (or, with ``everything``, every centre
+    stored before)."""
     c = project.conn
     if everything:
         with project.tx():
@@ -343,11 +377,20 @@ def write_centres(
                 "DELETE FROM identity_centres WHERE identity_id = ?",
                 [(int(i),) for i in removed[s0 : s0 + WRITE_BATCH]],
             )
+    k = len(CENTRE_COLS)
     data = [
-        (int(r[0]), np.asarray(r[1], CENTRE_DTYPE).tobytes(), *(float(v) for v in r[2:]))
+        (
+            int(r[0]),
+            np.asarray(r[1], CENTRE_DTYPE).tobytes(),
+            *(float(v) for v in r[2 : 2 + k]),
+            np.asarray(r[2 + k], "<i8").tobytes(),
+            np.asarray(r[3 + k], "<f8").tobytes(),
+            np.asarray(r[4 + k], "<f2").tobytes(),
+        )
         for r in rows
     ]
-    _insert(project, "identity_centres", "identity_id, centre, " + ", ".join(CENTRE_COLS), data)
+    cols = ", ".join(("identity_id", "centre", *CENTRE_COLS, *CAND_COLS))
+    _insert(project, "identity_centres", cols, data)
 
 
 def stale_identities(project: Project) -> list[int]:

@@ -387,9 +387,10 @@ def m008_identity_check(db: Database) -> None:
 @migrations()
 def m011_identity_centres(db: Database) -> None:
     """Each identity's robust centre and what the identity check needs of it without reading
-    its faces again (core/identity/identity_check.py), so a refresh recomputes only the
-    identities whose faces, labels or vectors changed: triggers note those in
-    ``identity_centres_stale`` (no foreign key: a deleted identity's note is harmless)."""
+    all its faces again (core/identity/identity_check.py), so a refresh recomputes only the
+    identities whose faces, labels or vectors changed (triggers note those in
+    ``identity_centres_stale``; no foreign key: a deleted identity's note is harmless) and
+    those with a face a changed centre can now flag."""
     db.executescript(
         """
         CREATE TABLE identity_centres (
@@ -399,8 +400,12 @@ def m011_identity_centres(db: Database) -> None:
             faces       INTEGER NOT NULL, -- embedded faces of the identity
             spread      REAL NOT NULL,    -- median distance of its kept faces to it
             far         REAL NOT NULL,    -- the least stranger limit of its faces
-            reach       REAL NOT NULL,    -- another centre nearer than this may flag a face
-            score       REAL NOT NULL     -- its worst flagged face (identity suspicion)
+            score       REAL NOT NULL,    -- its worst flagged face (identity suspicion)
+            -- its faces another centre could flag (look-alike candidates): ids (int64), how
+            -- near another centre must be (float64), vectors (float16), for the refresh
+            cand_faces  BLOB NOT NULL,
+            cand_t      BLOB NOT NULL,
+            cand_vec    BLOB NOT NULL
         );
         CREATE TABLE identity_centres_stale (identity_id INTEGER PRIMARY KEY);
         CREATE TRIGGER centres_stale_embedding_in AFTER INSERT ON face_embeddings BEGIN

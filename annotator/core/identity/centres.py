@@ -29,12 +29,15 @@ class Metric:
     keep: float  # faces within this of the centre make the mean
     far: float  # a face this far from its identity's centre is no face of it (stranger)
     like: float  # a face nearer its own centre than this is no look-alike of another person
+    like_max: float  # ... and one farther than this from the other centre is none of it
     same_centres: float  # two identities' centres closer than this may be one person
 
 
 METRICS = {
     # dlib_face_recognition_resnet_model_v1 (dlib's network, any alignment of the project)
-    "dlib_resnet_v1/": Metric(same=0.6, keep=0.48, far=0.5, like=0.4, same_centres=0.4),
+    "dlib_resnet_v1/": Metric(
+        same=0.6, keep=0.48, far=0.5, like=0.4, like_max=0.5, same_centres=0.4
+    ),
 }
 
 

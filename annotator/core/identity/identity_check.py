@@ -29,6 +29,7 @@ from annotator.core.identity.rule import (  # noqa: F401 - the rule's names, use
     Centres,
     IdentityCheck,
 )
+from annotator.core.infra.blas import one_blas_thread
 from annotator.store import flags as flags_store
 from annotator.store import identity_check as ic_store
 from annotator.store.db import Project
@@ -87,101 +88,119 @@ def _masks(labels: list) -> tuple[np.ndarray, np.ndarray]:
 def _stats(rows, metric: Metric):
     face, ident, vec, labels = rows
     use, protect = _masks(labels)
-    cen, faces, _order = rule.identity_stats(face, ident, vec, metric, use, protect)
+    with one_blas_thread():  # many small products: threads cost more than they give
+        cen, faces, _order = rule.identity_stats(face, ident, vec, metric, use, protect)
     return cen, faces
 
 
-def _full(project: Project, model: str, metric: Metric, out: Refresh) -> Centres:
+def _rows(r: IdentityCheck) -> list[tuple]:
+    """The identity_centres rows of the identities judged in ``r``."""
+    cen, f = r.centres, r.faces
+    uid = np.unique(f.ident)
+    k = np.flatnonzero(r.cand)
+    lo, hi = np.searchsorted(f.ident[k], uid, "left"), np.searchsorted(f.ident[k], uid, "right")
+    out = []
+    for u, p, a, b in zip(
+        uid.tolist(), cen.pos(uid).tolist(), lo.tolist(), hi.tolist(), strict=True
+    ):
+        kk = k[a:b]
+        out.append(
+            (u, cen.centre[p], cen.kept[p], cen.count[p], cen.spread[p], cen.far[p], cen.score[p],
+             f.face[kk], r.t[kk], f.vectors[kk])
+        )  # fmt: skip
+    return out
+
+
+def _full(project: Project, model: str, metric: Metric, out: Refresh) -> None:
     ranges = ic_store.identity_ranges(project, CHUNK_FACES)
     parts: list[Centres] = []
-    kept: list[tuple[int, int, rule.Faces]] = []
-    for lo, hi in ranges:  # pass 1: centres (vectors dropped)
+    for lo, hi in ranges:  # pass 1: the centres (a range of identities at a time)
         rows = ic_store.embeddings_in_range(project, model, lo, hi)
         if len(rows[0]):
-            c, f = _stats(rows, metric)
-            f.vectors = np.zeros((0, 0), np.float16)
-            parts.append(c)
-            kept.append((lo, hi, f))
+            parts.append(_stats(rows, metric)[0])
     cen = Centres.join(parts) if parts else Centres.empty()
     nb = nearest.centre_neighbours(cen.centre)
     pairs = rule.same_person(cen, metric, nb)
     flags: list[tuple[int, float]] = []
     looks: list[tuple[int, int, float]] = []
-    for lo, hi, f in kept:  # pass 2: each face against the centres near its own
+    ic_store.write_centres(project, [], everything=True)
+    for lo, hi in ranges:  # pass 2: each face against the centres (its own measured again)
         rows = ic_store.embeddings_in_range(project, model, lo, hi)
-        if not np.array_equal(rows[0], f.face):  # changed in between: measure again
-            _c, f = _stats(rows, metric)
-        f.vectors = rows[2]
+        if not len(rows[0]):
+            continue
+        c, f = _stats(rows, metric)
+        p = cen.pos(c.uid)
+        if not np.array_equal(cen.centre[p], c.centre):  # changed in between: take the new
+            cen.centre[p], cen.kept[p], cen.count[p] = c.centre, c.kept, c.count
+            cen.spread[p], cen.far[p] = c.spread, c.far
         r = rule.judge(f, cen, nb, pairs, metric)
         flags += r.flag_rows()
         looks += r.suspects()
         out.global_faces += r.global_faces
+        ic_store.write_centres(project, _rows(r))
     ic_store.replace_kind_flags(project, KIND, flags)
     ic_store.replace_looks_like(project, looks)
     ic_store.replace_same_person(project, pairs)
-    ic_store.write_centres(project, _centre_rows(cen, np.arange(len(cen.uid))), everything=True)
     out.recomputed = len(cen.uid)
     _set_suspicion(project, cen, None)
-    return cen
-
-
-def _centre_rows(cen: Centres, pos: np.ndarray) -> list[tuple]:
-    return [
-        (int(cen.uid[p]), cen.centre[p], cen.kept[p], cen.count[p], cen.spread[p], cen.far[p],
-         cen.reach[p], cen.score[p])
-        for p in pos.tolist()
-    ]  # fmt: skip
 
 
 def _stored_centres(project: Project) -> Centres:
     ids, cen, vals = ic_store.load_centres(project)
-    kept, count, spread, far, reach, score = (vals[:, j].copy() for j in range(6))
-    return Centres(ids, cen, kept, count, spread, far, reach, score)
+    kept, count, spread, far, score = (vals[:, j].copy() for j in range(5))
+    return Centres(ids, cen, kept, count, spread, far, score)
+
+
+def _reached(project: Project, moved: np.ndarray, skip: np.ndarray) -> np.ndarray:
+    """Identities (not in ``skip``) with a look-alike candidate face that a centre of
+    ``moved`` (old or new places of the changed centres) is nearer than its ``t``: the only
+    faces of the other identities whose flags a changed centre can change."""
+    hit: list[np.ndarray] = []
+    for ident, _face, t, vec in ic_store.candidates(project):
+        m = ~np.isin(ident, skip)
+        if m.any() and len(moved):
+            d, _i = nearest.knn(vec[m], moved, 1)
+            hit.append(ident[m][d[:, 0] < t[m] + nearest.SLACK])
+    return np.unique(np.concatenate(hit)) if hit else np.zeros(0, np.int64)
 
 
 def _incremental(
     project: Project, model: str, metric: Metric, stale: list[int], out: Refresh
-) -> Centres:
+) -> None:
     old = _stored_centres(project)
     st = np.array(sorted(stale), np.int64)
     new_c, new_f = _stats(ic_store.embeddings_of(project, model, st.tolist()), metric)
     was = np.isin(old.uid, st)
     cen = Centres.join([old.take(~was), new_c])
     removed = np.setdiff1d(old.uid[was], new_c.uid)
-    # identities whose faces a moved, new or gone centre can reach
-    moved = np.concatenate([old.centre[was], new_c.centre])
-    affected = np.zeros(0, np.int64)
-    if len(moved) and len(cen.uid):
-        d, _i = nearest.knn(cen.centre, moved, 1)
-        hit = (cen.reach + nearest.SLACK > d[:, 0]) & ~np.isin(cen.uid, st)
-        affected = cen.uid[hit]
-    groups = [(new_c.uid, new_f)]
+    affected = _reached(project, np.concatenate([old.centre[was], new_c.centre]), st)
+    groups = [new_f]
     if len(affected):
-        _c, af = _stats(ic_store.embeddings_of(project, model, affected.tolist()), metric)
-        groups.append((affected, af))
+        groups.append(_stats(ic_store.embeddings_of(project, model, affected.tolist()), metric)[1])
     redo = np.concatenate([new_c.uid, affected])
-    pos = cen.pos(redo)
-    nb = _neighbour_rows(cen.centre, pos)
-    keep_pairs = [p for p in ic_store.same_person(project) if p.a_id not in st and p.b_id not in st]
-    pairs = [(p.a_id, p.b_id, p.distance) for p in keep_pairs]
+    nb = _neighbour_rows(cen.centre, cen.pos(redo))
+    gone = set(st.tolist())
+    pairs = [(p.a_id, p.b_id, p.distance) for p in ic_store.same_person(project)]
+    pairs = [p for p in pairs if p[0] not in gone and p[1] not in gone]
     new_pairs = rule.same_person(cen, metric, nb, query=new_c.uid)
     pairs = sorted(set(pairs) | set(new_pairs), key=lambda r: (r[2], r[0], r[1]))
     ids = np.concatenate([redo, removed]).tolist()
     flags: list[tuple[int, float]] = []
     looks: list[tuple[int, int, float]] = []
-    for _uid, f in groups:
+    rows: list[tuple] = []
+    for f in groups:
         if len(f.face):
             r = rule.judge(f, cen, nb, pairs, metric)
             flags += r.flag_rows()
             looks += r.suspects()
+            rows += _rows(r)
             out.global_faces += r.global_faces
     ic_store.replace_kind_flags(project, KIND, flags, ids)
     ic_store.replace_looks_like_of(project, ids, looks)
     ic_store.replace_same_person_of(project, np.r_[st, removed].tolist(), new_pairs)
-    ic_store.write_centres(project, _centre_rows(cen, pos), removed.tolist())
+    ic_store.write_centres(project, rows, removed.tolist())
     out.recomputed = len(redo)
     _set_suspicion(project, cen, ids)
-    return cen
 
 
 def _neighbour_rows(C: np.ndarray, pos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -255,14 +274,14 @@ def _set_suspicion(project: Project, cen: Centres, ids: list[int] | None) -> Non
     """Recount the suspicion of ``ids`` (None: every identity) from their stored flags."""
     scores = {int(i): float(v) for i, v in zip(cen.uid, cen.score, strict=True) if v > 0}
     if ids is None:
-        scanned = ic_store.scanned_faces(project)
-        all_ids = sorted({i for _f, i in scanned})
-        _scanned, members = flags_store.flag_memberships(project, all_ids)
+        face, ident = ic_store.scanned_faces(project)
+        members = ic_store.flag_members(project)
     else:
         scanned, members = flags_store.flag_memberships(project, ids)
-        scores = {i: v for i, v in scores.items() if i in set(ids)}
-    face = np.array([f for f, _i in scanned], np.int64)
-    ident = np.array([i for _f, i in scanned], np.int64)
+        wanted = set(ids)
+        scores = {i: v for i, v in scores.items() if i in wanted}
+        face = np.array([f for f, _i in scanned], np.int64)
+        ident = np.array([i for _f, i in scanned], np.int64)
     by_flag: dict[int, tuple[str, list[int]]] = {}
     for flag_id, kind, f in members:
         by_flag.setdefault(flag_id, (kind, []))[1].append(f)

@@ -36,9 +36,8 @@ RULE = "v2"  # stored with the centres: another rule recomputes them all
 
 @dataclass(slots=True)
 class Centres:
-    """Per identity (sorted by ``uid``): robust centre, faces in it, faces, spread, stranger
-    limit; ``reach`` (how far from its centre another centre can matter to its faces) and
-    ``score`` (its worst flagged face) once judged."""
+    """Per identity (sorted by ``uid``): robust centre, faces in it, faces, spread, least
+    stranger limit, and ``score`` (its worst flagged face) once judged."""
 
     uid: np.ndarray
     centre: np.ndarray
@@ -46,13 +45,12 @@ class Centres:
     count: np.ndarray
     spread: np.ndarray
     far: np.ndarray
-    reach: np.ndarray
     score: np.ndarray
 
     @classmethod
     def empty(cls, dim: int = 128) -> Centres:
         z = np.zeros(0)
-        return cls(np.zeros(0, np.int64), np.zeros((0, dim), np.float32), z, z, z, z, z, z)
+        return cls(np.zeros(0, np.int64), np.zeros((0, dim), np.float32), z, z, z, z, z)
 
     def pos(self, ids: np.ndarray) -> np.ndarray:
         return np.searchsorted(self.uid, ids)
@@ -119,7 +117,7 @@ def identity_stats(
     big = np.repeat(size >= MIN_FACES, size)
     is_far = big & (d_own > far_f)
     z0 = np.zeros(m)
-    c = Centres(idg[start], cen, kept, size.astype(float), spread, far, z0, z0.copy())
+    c = Centres(idg[start], cen, kept, size.astype(float), spread, far, z0)
     f = Faces(face[order], idg, d_own, d_c, z, is_far, d_own - far_f, protect[order], X)
     return c, f, order
 
@@ -128,11 +126,14 @@ def identity_stats(
 class IdentityCheck:
     """The rule's outcome for the faces judged (grouped by identity): ``suspect`` positions
     flagged, with ``score``; ``near`` (identity) and ``margin`` of the look-alikes
-    (``like``); same-person pairs (a < b, centre distance); every centre with its reach and
-    score; ``global_faces``: faces compared with every centre (the bound did not hold)."""
+    (``like``); the look-alike candidates (``cand``: another centre nearer than ``t`` would
+    flag them); same-person pairs (a < b, centre distance); every centre with its score;
+    ``global_faces``: faces compared with every centre (the bound did not hold)."""
 
     faces: Faces
     centres: Centres
+    cand: np.ndarray
+    t: np.ndarray
     d_other: np.ndarray
     near: np.ndarray
     like: np.ndarray
@@ -177,11 +178,11 @@ def judge(
 ) -> IdentityCheck:
     """Flag ``faces`` (all of some identities, grouped) against every centre ``cen`` (``nb``:
     its :func:`nearest.centre_neighbours`; None: compare with every centre, the exact
-    reference); ``pairs``: the same-person pairs. Fills ``cen.reach`` and ``cen.score`` for
+    reference); ``pairs``: the same-person pairs. Fills ``cen.score`` for
     the identities of ``faces``."""
     n = len(faces.face)
     g = cen.pos(faces.ident)
-    t = faces.d_own - rel_margin * cen.spread[g]
+    t = np.minimum(faces.d_own - rel_margin * cen.spread[g], metric.like_max)
     cand = ~np.isnan(faces.z) & (faces.z >= SUSPECT_Z) & (faces.d_own >= metric.like) & (t > 0)
     reach = np.where(cand, faces.d_centre + t, 0.0)
     d_other, near = np.full(n, np.inf), np.full(n, -1, np.int64)
@@ -202,12 +203,9 @@ def judge(
     flagged = (like | faces.far) & ~faces.protect
     score = np.where(like, faces.d_own - d_other, faces.excess)
     suspect = _top_per_identity(np.flatnonzero(flagged), g, cen.count, score)
-    ug = np.unique(g)
-    cen.reach[ug] = 0.0
-    cen.score[ug] = 0.0
-    np.maximum.at(cen.reach, g, reach)
+    cen.score[np.unique(g)] = 0.0
     np.maximum.at(cen.score, g[suspect], score[suspect])
-    return IdentityCheck(faces, cen, d_other, near_id, like, suspect, score, pairs, glob)
+    return IdentityCheck(faces, cen, cand, t, d_other, near_id, like, suspect, score, pairs, glob)
 
 
 def same_person(
