@@ -28,7 +28,8 @@ from annotator.core.identity.centres import Metric, face_stats
 
 MIN_FACES = 3
 SUSPECT_Z = 0.0
-SUSPECT_REL_MARGIN = 0.10
+SUSPECT_REL_MARGIN = 0.15
+LIKE_REL = 1.2  # a look-alike is at least this x its identity's spread (or metric.like) out
 SAME_PERSON_RATIO = 1.2
 MAX_SHARE = 0.45  # flags per identity at most this share of its faces (at least one)
 RULE = "v2"  # stored with the centres: another rule recomputes them all
@@ -183,7 +184,8 @@ def judge(
     n = len(faces.face)
     g = cen.pos(faces.ident)
     t = np.minimum(faces.d_own - rel_margin * cen.spread[g], metric.like_max)
-    cand = ~np.isnan(faces.z) & (faces.z >= SUSPECT_Z) & (faces.d_own >= metric.like) & (t > 0)
+    like_min = np.minimum(metric.like, LIKE_REL * cen.spread[g])
+    cand = ~np.isnan(faces.z) & (faces.z >= SUSPECT_Z) & (faces.d_own >= like_min) & (t > 0)
     reach = np.where(cand, faces.d_centre + t, 0.0)
     d_other, near = np.full(n, np.inf), np.full(n, -1, np.int64)
     k = np.flatnonzero(cand)
