@@ -400,6 +400,21 @@ def stale_identities(project: Project) -> list[int]:
     ]
 
 
+def gone_identities(project: Project, identity_ids: Sequence[int]) -> list[int]:
+    """Those of ``identity_ids`` no longer in the project (taken down, discarded)."""
+    have: set[int] = set()
+    ids = [int(i) for i in identity_ids]
+    for s0 in range(0, len(ids), CHUNK_IDS):
+        chunk = ids[s0 : s0 + CHUNK_IDS]
+        have.update(
+            int(i)
+            for (i,) in project.conn.execute(
+                f"SELECT id FROM identities WHERE id IN ({','.join('?' * len(chunk))})", chunk
+            )
+        )
+    return [i for i in ids if i not in have]
+
+
 def clear_stale(project: Project, identity_ids: Sequence[int] | None = None) -> None:
     """Forget the stale marks of ``identity_ids`` (default: all)."""
     with project.tx() as c:

@@ -111,6 +111,21 @@ def test_refresh_recomputes_only_what_changed_and_ends_like_a_full_one(base, tmp
     assert got == _full_state(db, tmp_path)
 
 
+def test_after_a_takedown_the_next_refresh_measures_everything(base, tmp_path) -> None:
+    src, _later = base
+    db = tmp_path / "p.db"
+    shutil.copy(src, db)
+    with open_project(db) as p:
+        assert ic.refresh(p) is not None
+        key = p.conn.execute("SELECT key FROM identities ORDER BY id LIMIT 1").fetchone()[0]
+    out = CliRunner().invoke(cli, ["takedown", key, "-p", str(db), "-r", "ann", "--yes"])
+    assert out.exit_code == 0, out.output
+    with open_project(db) as p:
+        r = ic.refresh(p)
+        assert r is not None and r.mode == "full"
+        assert not ic_store.stale_identities(p)
+
+
 def test_a_face_labelled_correct_is_never_flagged(base, tmp_path) -> None:
     src, _later = base
     db = tmp_path / "p.db"

@@ -226,6 +226,9 @@ def refresh(project: Project, *, full: bool = False) -> Refresh | None:
     state = f"{model}|{rule.RULE}"
     out = Refresh(model=model)
     stale = ic_store.stale_identities(project)
+    # an identity deleted (takedown, discard) took its stored centre with it: where it stood,
+    # faces of others may have looked like it, so everything is measured again
+    full = full or bool(stale and ic_store.gone_identities(project, stale))
     if full or project.meta(STATE_META, "") != state:
         out.mode = "full"
         project.set_meta(STATE_META, "")
