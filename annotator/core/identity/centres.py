@@ -27,7 +27,8 @@ class Metric:
 
     same: float  # two faces of one person are closer than this (the model's own threshold)
     keep: float  # faces within this of the centre make the mean
-    far: float  # a face this far from its identity's centre is no face of it (stranger)
+    far: float  # a face this far from its identity's centre is no face of it (stranger) ...
+    far_cap: float  # ... unless its identity's faces spread wider, up to this at most
     like: float  # a face nearer its own centre than this is no look-alike of another person
     like_max: float  # ... and one farther than this from the other centre is none of it
     same_centres: float  # two identities' centres closer than this may be one person
@@ -36,7 +37,7 @@ class Metric:
 METRICS = {
     # dlib_face_recognition_resnet_model_v1 (dlib's network, any alignment of the project)
     "dlib_resnet_v1/": Metric(
-        same=0.6, keep=0.48, far=0.5, like=0.4, like_max=0.5, same_centres=0.4
+        same=0.6, keep=0.48, far=0.5, far_cap=0.65, like=0.4, like_max=0.5, same_centres=0.4
     ),
 }
 
@@ -114,8 +115,9 @@ def face_stats(X: np.ndarray, metric: Metric, use: np.ndarray | None = None) -> 
     med = float(np.median(dk))
     mad = float(np.median(np.abs(dk - med)))
     z = (d - med) / (1.4826 * mad + EPS)
-    # the model's limit for a centre of many faces, widened for a centre of few (the distance
-    # to a mean of m faces varies as sqrt(1 + 1/m)), or the identity's own spread if larger
+    # the identity's own spread, within the model's limits for a centre of many faces,
+    # widened for a centre of few (the distance to a mean of m faces varies as sqrt(1 + 1/m))
     m = np.where(keep, nk - 1, nk).clip(1, None)
-    far = np.maximum(metric.far * np.sqrt(1.0 + 1.0 / m), med + FAR_Z * 1.4826 * mad)
+    widen = np.sqrt(1.0 + 1.0 / m)
+    far = np.clip(med + FAR_Z * 1.4826 * mad, metric.far * widen, metric.far_cap * widen)
     return FaceStats(c.astype(np.float32), keep, d, med, far, z)
