@@ -15,7 +15,10 @@ noise type and size, and the same-person pairs (found among the split people of 
 false pairs listed on the plain set, per 500 identities). With ``--work DIR`` a second run
 re-uses the projects there (import, scan and embed only do what is left; the embed step
 recomputes the identity check with the current code), so a rule change is re-measured in
-seconds. Figures go to docs/MEASUREMENTS.md ("Identity check"), never into this file.
+seconds. ``--vectors`` skips the tool and runs the identity check's rule alone on the folder's
+precomputed ``vectors.npy``/``vectors.txt`` (a vector per photo; for ../shared/lfw: landmarks on
+the face box), scored the same way: seconds instead of an hour of embedding, for tuning. Figures
+go to docs/MEASUREMENTS.md ("Identity check"), never into this file.
 """
 
 from __future__ import annotations
@@ -111,6 +114,80 @@ def summary(size: str, truth: dict, plain: dict, split: dict) -> list[str]:
     return lines
 
 
+def score_vectors(photos: Path, folder: Path, tsv: str) -> dict:
+    """The rule alone on the folder's precomputed vectors, scored like score.py does
+    (suspect_identity per noise type, precision; same-person pairs)."""
+    import numpy as np
+
+    from annotator.core.identity import identity_check as ic
+
+    truth = json.loads((folder / "truth.json").read_text())
+    V = np.load(photos / "vectors.npy")
+    row = {ln.strip(): i for i, ln in enumerate((photos / "vectors.txt").read_text().splitlines())}
+    keys, vec, lines = [], [], []
+    with open(folder / tsv, encoding="utf-8") as fh:
+        for i, ln in enumerate(fh, 1):
+            p = truth["photo"].get(str(i))
+            if p in row:
+                keys.append(ln.split("\t", 1)[0])
+                vec.append(V[row[p]])
+                lines.append(i)
+    uk = sorted(set(keys))
+    kid = {k: j for j, k in enumerate(uk)}
+    r = ic.check(np.array(lines), np.array([kid[k] for k in keys]), np.array(vec, np.float32))
+    flagged = set(r.face[r.suspect].tolist())
+    true_key = {p[0]: p[1] for p in truth["mislabel"]} | {p[1]: p[2] for p in truth["cross_dup"]}
+    types = {
+        "mislabel_random": {p[0] for p in truth["mislabel_random"]},
+        "mislabel_hard": {p[0] for p in truth["mislabel_hard"]},
+        "stranger": {p[0] for p in truth["stranger"]},
+        "contaminated": {p[0] for v in truth["contaminated"].values() for p in v["foreign"]},
+        "cross_copy": {p[1] for p in truth["cross_dup"]},
+    }
+    right = flagged & set(true_key)
+    by_type = {
+        t: dict(found=len(flagged & ls), of=len(ls), recall=round(len(flagged & ls) / len(ls), 3))
+        for t, ls in types.items()
+        if ls
+    }
+    want = (
+        {frozenset(p) for p in truth["split"]["expected_same_person"]} if "split" in tsv else set()
+    )
+    got = [frozenset((uk[a], uk[b])) for a, b, _d in r.same_person]
+    return {
+        "suspect_identity": dict(
+            flagged=len(flagged),
+            precision=round(len(right) / max(len(flagged), 1), 3),
+            genuine_flagged=len(flagged - set(true_key)),
+            by_type=by_type,
+        ),
+        "same_person": dict(
+            expected=len(want),
+            found=len(want & set(got)),
+            false=len([g for g in got if g not in want]),
+        ),
+    }
+
+
+def vector_summary(size: str, truth: dict, plain: dict, split: dict) -> list[str]:
+    s = plain["suspect_identity"]
+    n_ids = len(truth["people"])
+    out = [
+        f"{size} (rule on vectors.npy): {n_ids} identities; suspect_identity flagged "
+        f"{s['flagged']} precision {s['precision']} (genuine faces flagged {s['genuine_flagged']})"
+    ]
+    out += [
+        f"    {t:<16} recall {v['recall']} ({v['found']}/{v['of']})"
+        for t, v in s["by_type"].items()
+    ]
+    sp, sps = plain["same_person"], split["same_person"]
+    out.append(
+        f"  same_person  split people found {sps['found']}/{sps['expected']}; false pairs "
+        f"{sp['false']} (plain), {sps['false']} (split)"
+    )
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument(
@@ -121,6 +198,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--workers", type=int, default=None, help="scan/embed workers")
     ap.add_argument("--json", type=Path, help="write every score here")
+    ap.add_argument(
+        "--vectors", action="store_true", help="the rule alone on DIR/vectors.npy (no tool run)"
+    )
     a = ap.parse_args(argv)
     for need in ("make_noisy.py", "score.py"):
         if not (a.photos / need).is_file():
@@ -136,6 +216,12 @@ def main(argv: list[str] | None = None) -> None:
                      *SIZES[size], "--seed", str(a.seed), "--src", str(a.photos)]
                 )  # fmt: skip
             truth = json.loads((folder / "truth.json").read_text())
+            if a.vectors:
+                plain = score_vectors(a.photos, folder, "faces.tsv")
+                split = score_vectors(a.photos, folder, "faces-split.tsv")
+                out[size] = {"plain": plain, "split": split}
+                print("\n".join(vector_summary(size, truth, plain, split)), flush=True)
+                continue
             plain = measure_set(a.photos, folder, "faces.tsv", a.workers)
             split = measure_set(a.photos, folder, "faces-split.tsv", a.workers)
             out[size] = {"plain": plain, "split": split}
