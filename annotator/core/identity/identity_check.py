@@ -223,7 +223,7 @@ def refresh(project: Project, *, full: bool = False) -> Refresh | None:
         _clear(project)
         return None
     metric = metric_of(model)
-    state = f"{model}|{rule.RULE}"
+    state = f"{model}|{rule.fingerprint(metric)}"
     out = Refresh(model=model)
     stale = ic_store.stale_identities(project)
     # an identity deleted (takedown, discard) took its stored centre with it: where it stood,

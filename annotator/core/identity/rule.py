@@ -6,8 +6,10 @@ A face of an identity with >= MIN_FACES embedded faces is flagged when it is
 * a *stranger*: farther from its identity's robust centre (core/identity/centres.py) than the
   model's metric and the identity's own faces allow (``FaceStats.far``), whether or not it
   resembles anyone else in the set — no ``looks_like``; or
-* a *look-alike*: closer to another identity's centre than to its own by more than
-  SUSPECT_REL_MARGIN x the identity's spread — stored with that identity (``looks_like``).
+* a *look-alike*: at least min(``metric.like``, LIKE_REL x spread) from its own centre and
+  closer to another identity's centre than to its own by more than SUSPECT_REL_MARGIN x the
+  identity's spread, and within ``metric.like_max`` of it — stored with that identity
+  (``looks_like``).
 
 At most MAX_SHARE of an identity's faces (at least one) are flagged, the highest
 scores: the majority is the person. Two identities are probably one person when their centres
@@ -23,7 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from annotator.core.identity import nearest
+from annotator.core.identity import centres, nearest
 from annotator.core.identity.centres import Metric, face_stats
 
 MIN_FACES = 3
@@ -32,7 +34,15 @@ SUSPECT_REL_MARGIN = 0.15
 LIKE_REL = 1.2  # a look-alike is at least this x its identity's spread (or metric.like) out
 SAME_PERSON_RATIO = 1.2
 MAX_SHARE = 0.45  # flags per identity at most this share of its faces (at least one)
-RULE = "v2"  # stored with the centres: another rule recomputes them all
+
+
+def fingerprint(metric: Metric) -> str:
+    """The rule and its thresholds, stored with the centres: another recomputes them all."""
+    c = centres
+    return repr(
+        (2, MIN_FACES, SUSPECT_Z, SUSPECT_REL_MARGIN, LIKE_REL, SAME_PERSON_RATIO, MAX_SHARE,
+         c.SAMPLE, c.ITERATIONS, c.KEEP_REL, c.FAR_Z, metric)
+    )  # fmt: skip
 
 
 @dataclass(slots=True)
