@@ -19,9 +19,21 @@ CENTRE_DTYPE = np.dtype("<f4")
 CHUNK_IDS = 900  # ids per IN (...) list
 
 
-def model_in_use(project: Project) -> str | None:
-    """The embedding model with the most stored vectors (None: no embeddings)."""
-    row = project.conn.execute(
+def model_in_use(project: Project, hint: str | None = None) -> str | None:
+    """The embedding model with the most stored vectors (None: no embeddings). With ``hint``
+    (the model of the last check) a project holding that model's vectors only is answered
+    from the index, without counting."""
+    c = project.conn
+    if hint is not None:
+        mine = c.execute(
+            "SELECT 1 FROM face_embeddings WHERE model = ? AND status = 'ok' LIMIT 1", (hint,)
+        ).fetchone()
+        other = c.execute(
+            "SELECT 1 FROM face_embeddings WHERE model < ?1 OR model > ?1 LIMIT 1", (hint,)
+        ).fetchone()
+        if mine is not None and other is None:
+            return hint
+    row = c.execute(
         "SELECT model FROM face_embeddings WHERE status = 'ok' GROUP BY model "
         "ORDER BY count(*) DESC, model LIMIT 1"
     ).fetchone()

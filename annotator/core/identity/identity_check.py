@@ -218,7 +218,8 @@ def refresh(project: Project, *, full: bool = False) -> Refresh | None:
     centres and identity suspicion up to date with the stored embeddings (of the model with
     the most vectors); None (and all of them emptied) without embeddings."""
     t0 = time.perf_counter()
-    model = ic_store.model_in_use(project)
+    last = project.meta(STATE_META, "") or ""
+    model = ic_store.model_in_use(project, last.split("|", 1)[0] or None)
     if model is None:
         _clear(project)
         return None
