@@ -40,7 +40,7 @@ def knn(Q: np.ndarray, C: np.ndarray, k: int, exclude: np.ndarray | None = None)
     idx = np.empty((len(Q), max(k, 0)), np.int64)
     if k <= 0:
         return dist, idx
-    step = max(1, min(BLOCK, (1 << 25) // max(len(C), 1)))
+    step = max(1, min(BLOCK, (1 << 24) // max(len(C), 1)))
     for s in range(0, len(Q), step):
         D = _sq_dist(Q[s : s + step], C, c2)
         r = np.arange(len(D))
