@@ -1,6 +1,7 @@
 """Test-wide setup: Qt renders offscreen, so GUI tests need no display."""
 
 import os
+import tempfile
 
 import pytest
 
@@ -9,6 +10,10 @@ from annotator.store.db import Project, open_project
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("QT_LOGGING_RULES", "qt.qpa.*=false")
+# the embedding engine's graph cache (core/identity/engine.py): a folder of this test run, not
+# the user's ~/.cache (worker processes inherit it)
+_CACHE = tempfile.TemporaryDirectory(prefix="annotator-test-cache-")
+os.environ["XDG_CACHE_HOME"] = _CACHE.name
 
 
 def _build_project(

@@ -66,6 +66,14 @@ def _ctrl_c_cancels() -> Iterator[dict[str, bool]]:
     "median 5-point landmarks of a sample of its crops); chip: 5-point landmarks on each crop, "
     "then dlib's face chip; crop: the whole crop resized as the chip.",
 )
+@click.option(
+    "--device",
+    type=click.Choice(["cpu", "cuda"]),
+    default="cpu",
+    show_default=True,
+    help="Where the network runs: onnxruntime's CPU provider (one thread per worker), or its "
+    "CUDA provider (needs onnxruntime-gpu; refused in one line without it).",
+)
 @cluster_options
 @json_option
 def embed(
@@ -73,20 +81,26 @@ def embed(
     identities: tuple[str, ...],
     workers: int | None,
     align: str,
+    device: str,
     scheduler: str | None,
     path_map: tuple[str, ...],
     as_json: bool,
 ) -> None:
     """Compute a face embedding (dlib ResNet, 128 values) for every scanned face that has none.
 
+    The network runs on onnxruntime (its graph built once from dlib's weights and cached in
+    ~/.cache/annotator); dlib finds the 5 landmarks and cuts the chip.
+
     Needs the optional extra: pip install -e '.[embed]'. Resumable: Ctrl-C keeps what is done
     and the next run carries on. Corrupt faces are never embedded.
     """
     from annotator.core.identity.embed import embed as run_embed
     from annotator.core.identity.embed import require_extra
+    from annotator.core.identity.engine import check_device
 
     if scheduler is None:  # on a cluster the workers need the extra, this process does not
         require_extra()  # before opening anything: one line on how to install the extra
+    check_device(device, here=scheduler is None)  # --device cuda without CUDA: nothing written
     cluster = open_cluster(scheduler, path_map)  # before the project: nothing written on error
     with cluster or contextlib.nullcontext():
         with open_existing(project_path) as project, _ctrl_c_cancels() as state:
@@ -99,6 +113,7 @@ def embed(
                     progress=bar,
                     cancelled=lambda: state["stop"],
                     cluster=cluster,
+                    device=device,
                 )
         if cluster is not None and not as_json:
             click.echo(f"Dask scheduler {cluster.address}: {cluster.status()}", err=True)

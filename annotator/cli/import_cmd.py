@@ -79,6 +79,11 @@ def _make(fmt: str, path_help: str) -> click.Command:
             f"withdrawn, rejected {len(result.rejected)} bad rows, "
             f"{result.identities} new identities"
         )
+        if result.withdrawn:
+            click.echo(
+                f"refused {result.withdrawn} row(s) of withdrawn people (the withdrawal ledger: "
+                "`annotator takedown --list`)"
+            )
         for r in result.rejected[:SHOW_REJECTED]:
             click.echo(f"  rejected {r.origin}: {r.reason}")
         if len(result.rejected) > SHOW_REJECTED:

@@ -40,6 +40,7 @@ COMMANDS: dict[str, str] = {
     "evaluate": "annotator.cli.evaluate_cmd:evaluate",
     "stats": "annotator.cli.stats_cmd:stats",
     "takedown": "annotator.cli.takedown_cmd:takedown",
+    "config": "annotator.cli.config_cmd:config",
     "install-desktop": "annotator.cli.install_cmd:install_desktop",
     "pack": "annotator.cli.pack_cmd:pack",
     "merge": "annotator.cli.pack_cmd:merge",

@@ -21,7 +21,8 @@ from annotator.store import identity_check as ic_store
     "--radius",
     type=click.IntRange(0, 32),
     default=None,
-    help=f"Candidate radius in pHash bits (default {DEFAULT_RADIUS}); every candidate pair is "
+    help="Candidate radius in pHash bits for this run (default: the project's `radius` "
+    f"setting, {DEFAULT_RADIUS} unless `annotator config` changed it); every candidate pair is "
     "verified (dHash, then thumbnail similarity) before it becomes a duplicate.",
 )
 @click.option(

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from annotator.core.review import withdrawal
 from annotator.core.review.privacy import key_digest
 from annotator.formats import (
     check_format,
@@ -63,6 +64,7 @@ _NO_RECT = (None, None, None, None)
 class ImportResult:
     imported: int = 0  # faces (or names, for a names list) added by this run
     skipped: int = 0  # rows already present, or of a withdrawn identity
+    withdrawn: int = 0  # of those, rows refused by the withdrawal ledger (key or photo)
     rejected: list[Rejected] = field(default_factory=list)  # bad rows met by this run
     identities: int = 0  # identities created by this run
     complete: bool = False  # False when cancelled before the end of the source
@@ -75,6 +77,7 @@ class ImportResult:
             "skipped": self.skipped,
             "rejected": [{"origin": r.origin, "reason": r.reason} for r in self.rejected],
             "identities": self.identities,
+            "withdrawn": self.withdrawn,
         }
 
 
@@ -312,6 +315,7 @@ def _run(
     digests = store.takedown_digests(project)
     salt = project.meta("salt") or ""
     withdrawn: set[str] = set()
+    ledger = withdrawal.Ledger.of(project)
     run_id = store.start_run(project, src.id)
     if fmt == "folder":
         reader = folder_fmt.read_folder(
@@ -327,10 +331,19 @@ def _run(
             return False
         if key in withdrawn:
             return True
-        if digests and key_digest(salt, key) in digests:
+        if (digests and key_digest(salt, key) in digests) or ledger.key(key):
             withdrawn.add(key)
             return True
         return False
+
+    def refuse_photos(b: _Batch) -> _Batch:
+        """Faces whose photo the ledger holds leave the batch (counted)."""
+        nonlocal withdrawn_skipped
+        drop = withdrawal.withdrawn_photos(ledger, str(p), fmt, b.faces)
+        if drop:
+            b.faces = [f for i, f in enumerate(b.faces) if i not in drop]
+            withdrawn_skipped += len(drop)
+        return b
 
     withdrawn_skipped = 0  # counted by the reading thread; the writer counts the rest
     n_rejected = 0
@@ -417,7 +430,7 @@ def _run(
             if rows_run % CANCEL_CHECK_ROWS == 0:
                 stop = cancelled is not None and cancelled()
                 if stop or len(batch) >= batch_rows or batch.nbytes >= batch_bytes:
-                    writer.submit((batch, pos, rec_no, False))
+                    writer.submit((refuse_photos(batch), pos, rec_no, False))
                     batch = _Batch()
                     if progress is not None:
                         progress(
@@ -430,7 +443,7 @@ def _run(
         # end of source
         if fmt == "rec":
             pos = size
-        writer.submit((batch, pos, rec_no, True))
+        writer.submit((refuse_photos(batch), pos, rec_no, True))
         writer.close()
         result.complete = True
         status = "done"
@@ -443,6 +456,7 @@ def _run(
     finally:
         writer.close(raise_error=False)  # commits the batches already handed over
         result.skipped += withdrawn_skipped
+        result.withdrawn += withdrawn_skipped
         withdrawn_skipped = 0
         try:
             store.finish_run(project, run_id, status, result.imported, result.skipped, n_rejected)

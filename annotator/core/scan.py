@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from annotator import settings
 from annotator.core.dedup import flags as flag_rules
 from annotator.core.dedup.hashing import HashResult, hash_planned
 from annotator.core.identity import identity_check
@@ -44,6 +45,7 @@ class ScanResult:
     groups: int = 0
     hash_seconds: float = 0.0
     flag_seconds: float = 0.0
+    settings: dict[str, int | float] = field(default_factory=dict)  # the values the flags used
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -59,6 +61,7 @@ class ScanResult:
             "dup_groups": self.groups,
             "hash_seconds": round(self.hash_seconds, 3),
             "flag_seconds": round(self.flag_seconds, 3),
+            "settings": self.settings,
         }
 
 
@@ -173,15 +176,19 @@ def update_flags(
     cancelled: CancelledFn | None = None,
     result: ScanResult | None = None,
 ) -> ScanResult:
-    """Recompute every flag, duplicate group and identity suspicion from the stored hashes.
+    """Recompute every flag, duplicate group and identity suspicion from the stored hashes,
+    with the project's settings (``radius``, when given, in place of its radius); the values
+    used are recorded in the project and in the result.
 
     ``progress(done, total)`` runs over 0..1000: loading 0-50, the flag rules (mostly the
     near-duplicate search) 50-800, storing 800-1000.
     """
     res = result or ScanResult()
-    r = flag_rules.DEFAULT_RADIUS if radius is None else radius
+    values = settings.load(project)
+    r = values.radius if radius is None else radius
     if not 0 <= r <= 32:
         raise AnnotatorError(f"radius must be between 0 and 32 bits (got {r})")
+    values = settings.Values({**values, "radius": r})
     res.radius = r
     t0 = time.perf_counter()
 
@@ -201,12 +208,13 @@ def update_flags(
             progress=lambda d, t: step(50 + 750 * d // max(t, 1)),
             cancelled=cancelled,
             thumbs_of=lambda ids: flags_store.load_thumbs(project, ids),
+            values=values,
         )
     except InterruptedError:
         res.cancelled = True
         return res
     # the embeddings' suspect_identity flags join the set before it is stored
-    identity_check.attach(project, fs, data["face_id"], data["identity_id"])
+    identity_check.attach(project, fs, data["face_id"], data["identity_id"], values)
     del data
     # Computed outside any transaction; written in short batches (a reviewer's label waits
     # milliseconds). While they go in, flags_state says 'updating' (an export waits for
@@ -222,6 +230,8 @@ def update_flags(
     step(970)
     flags_store.set_suspicion(project, fs.suspicion)
     flags_store.set_flags_state(project, "ready")
+    settings.record(project, settings.SCAN, values)
+    res.settings = dict(values)
     res.pairs = fs.pairs
     res.verified = fs.verified
     res.flags = flags_store.counts_by_kind(project)

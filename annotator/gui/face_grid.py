@@ -52,6 +52,10 @@ class FaceGridModel(QAbstractListModel):
     def row_of(self, face_id: int) -> int | None:
         return self._row_of.get(face_id)
 
+    def tiles_of(self, face_ids: Iterable[int]) -> dict[int, FaceTile]:
+        """The shown tiles of ``face_ids`` (faces not shown are left out)."""
+        return {f: self.tiles[r] for f in face_ids if (r := self._row_of.get(f)) is not None}
+
     def set_labels(self, labels: dict[int, str | None]) -> None:
         for fid, label in labels.items():
             r = self._row_of.get(fid)

@@ -1,6 +1,6 @@
 """The one table of reviewer shortcuts.
 
-It creates the main window's QActions (see main_window.MainWindow._make_actions), the `?` help
+It creates the main window's QActions (see actions.build), the `?` help
 dialog, the Help menu entry and, through :func:`markdown_table`, the README's table. Keys that
 the face grid handles itself (arrows, Space, Shift+arrows) are listed with handler ``None``:
 they are documented here but implemented by the QListView. Ctrl+A is a window action, so it
@@ -19,7 +19,7 @@ class Shortcut(NamedTuple):
     keys: tuple[str, ...]  # QKeySequence strings; the first is shown first
     name: str  # action name (unique)
     description: str
-    handler: str | None  # MainWindow method name; None = handled by the widget itself
+    handler: str | None  # see actions.handler_of; None = handled by the widget itself
     menu: str  # menu it appears in ("" = none)
     modes: tuple[str, ...] = BOTH  # the modes in which the action is enabled
     title: str = ""  # menu text (default: the description up to its first " (")

@@ -89,6 +89,8 @@ class _Job(QRunnable):
             jpeg = self.disk.get(fid, self.size, key)
             if jpeg is not None:
                 img = _from_jpeg(jpeg)
+            elif not self.disk.current():  # a takedown since: the window reloads first
+                raise RuntimeError("the project changed (a takedown); reloading")
             else:
                 data = read_planned([ReadItem(*self.loc)], errors="return")[0]
                 if isinstance(data, Exception):

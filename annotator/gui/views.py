@@ -39,8 +39,8 @@ def enter_view(win: MainWindow, view: str) -> QWidget:
         win.enter_qa((open_ or mine)[-1].pass_id)
         return win
     if view == "adjudicate":
-        return win.open_adjudication()
-    return win.open_statistics()
+        return win.dialogs.open_adjudication()
+    return win.dialogs.open_statistics()
 
 
 def settle(win: MainWindow, target: QWidget, timeout: float = 30.0) -> bool:

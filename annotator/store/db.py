@@ -131,6 +131,10 @@ class Project:
                 (key, value),
             )
 
+    def delete_meta(self, key: str) -> None:
+        with self.tx() as c:
+            c.execute("DELETE FROM meta WHERE key = ?", (key,))
+
     @property
     def cache_dir(self) -> Path:
         """Disposable cache beside the project (thumbnails); safe to delete at any time."""
@@ -230,8 +234,14 @@ def open_project(path: str | os.PathLike[str], create: bool = False) -> Project:
 def rename_old_steps(conn: sqlite3.Connection) -> None:
     """A project migrated before the steps were renamed into the order they apply records the
     old names; give them the new ones so no step runs twice."""
-    if conn.execute(
+    if not conn.execute(
         "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_sqlite_migrations'"
+    ).fetchone():
+        return
+    marks = ", ".join("?" * len(RENAMED))
+    if conn.execute(  # only then a write: opening must not wait for another writer's lock
+        f"SELECT 1 FROM _sqlite_migrations WHERE migration_set = 'annotator' AND name IN ({marks})",
+        list(RENAMED),
     ).fetchone():
         conn.executemany(
             "UPDATE _sqlite_migrations SET name = ? WHERE migration_set = 'annotator' AND name = ?",

@@ -430,3 +430,23 @@ def m011_identity_centres(db: Database) -> None:
         END;
         """
     )
+
+
+@migrations()
+def m016_withdrawal_ledger(db: Database) -> None:
+    """The withdrawal ledger (core/review/withdrawal.py): per takedown, salted digests of the
+    person's key, names (folded words) and photos (their SHA-256) — never the plain values — so
+    import, merge and pack can refuse what matches; what the takedown removed and where copies
+    may still be (exports by folder and manifest digest, packages by id and file), as JSON."""
+    db.executescript(
+        """
+        CREATE TABLE withdrawn (
+            digest      TEXT PRIMARY KEY,      -- sha256 of salt, kind and value
+            kind        TEXT NOT NULL,         -- key | name | photo
+            takedown_id INTEGER NOT NULL REFERENCES takedowns(id)
+        ) WITHOUT ROWID;
+        CREATE INDEX withdrawn_takedown ON withdrawn (takedown_id);
+        ALTER TABLE takedowns ADD COLUMN removed TEXT;     -- JSON: counts of what went
+        ALTER TABLE takedowns ADD COLUMN copies_out TEXT;  -- JSON: exports and packages out
+        """
+    )

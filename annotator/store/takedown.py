@@ -4,26 +4,10 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
-from annotator.store.db import Project, now
+from annotator.store.db import Project
 
 REDACTED = "(redacted: named a withdrawn identity)"
-
-
-@dataclass(frozen=True, slots=True)
-class Removed:
-    faces: int
-    flags: int
-    events: int
-    batches: int
-    qa_items: int
-    names: int
-    notes_scrubbed: int = 0
-    exports_redacted: int = 0
-    face_ids: list[int] = field(default_factory=list)  # the deleted faces (for caches)
-    affected: list[int] = field(default_factory=list)  # other identities to recount
-    keeperless: list[int] = field(default_factory=list)  # duplicate groups that lost their keeper
 
 
 def identity_id(project: Project, key: str) -> int | None:
@@ -127,253 +111,217 @@ def _in(c: sqlite3.Connection, sql: str, ids: Sequence[int], n: int = 900) -> No
         c.execute(sql.format(ids=",".join("?" * len(chunk))), chunk)
 
 
-def remove_identity(
-    project: Project,
-    ident: int,
-    key: str,
-    digest: str,
-    reviewer_id: int | None,
-    reason: str | None,
-    copies: Sequence[int] = (),
-) -> Removed:
-    """In one transaction: delete the identity, its faces (current or as imported), the faces
-    ``copies`` (copies of its photos under other identities, :func:`find_copies`) and all that
-    refers to them, and record the takedown row (``faces_removed`` counts both). Face counters
-    of other identities are recounted; the identities whose flags changed are returned in
-    ``affected`` (see :func:`set_identity_suspicion`). Duplicate flags that keep two or more
-    faces get their kind, score and fingerprint recounted by the scan's rule (cross when they
-    span identities, else exact when byte-identical, else near). Notes of other events and
-    export log rows that contain the key or one of the identity's names are scrubbed.
-    ``Removed.faces`` counts the identity's own faces only."""
-    # Freed pages are zeroed as they are freed (VACUUM afterwards rewrites the file anyway).
-    project.conn.execute("PRAGMA secure_delete = ON")
-    with project.tx() as c:
-        needles = [key] + [
-            r[0]
-            for r in c.execute(
-                "SELECT DISTINCT name FROM identity_names WHERE identity_id = ? AND name != ''",
-                (ident,),
-            )
-        ]
-        own = _ids(
-            c, "SELECT id FROM faces WHERE identity_id = ?1 OR orig_identity_id = ?1", (ident,)
-        )
-        own_set = set(own)
-        copy_ids = sorted({int(f) for f in copies} - own_set)
-        faces = own + copy_ids
-        others = sorted(
-            set(
-                _ids(
-                    c,
-                    "SELECT DISTINCT identity_id FROM faces WHERE orig_identity_id = ?1"
-                    " AND identity_id != ?1",
-                    (ident,),
-                )
-            )
-            | set(
-                _ids(
-                    c,
-                    "SELECT DISTINCT orig_identity_id FROM faces WHERE identity_id = ?1"
-                    " AND orig_identity_id != ?1",
-                    (ident,),
-                )
-            )
-        )
-        c.execute("CREATE TEMP TABLE IF NOT EXISTS td_faces (id INTEGER PRIMARY KEY)")
-        c.execute("DELETE FROM temp.td_faces")
-        c.executemany("INSERT INTO temp.td_faces(id) VALUES (?)", [(f,) for f in faces])
-        # the identities the copies are filed under (now or as imported) lose faces
-        others = sorted(
-            set(others)
-            | set(
-                _ids(
-                    c,
-                    "SELECT identity_id FROM faces WHERE id IN (SELECT id FROM temp.td_faces)"
-                    " UNION SELECT orig_identity_id FROM faces"
-                    " WHERE id IN (SELECT id FROM temp.td_faces)",
-                    (),
-                )
-            )
-            - {ident}
-        )
+# -- the cascade, in steps: each step a query or a write; core/review/takedown_rules decides ----
 
-        # flags: those touching the faces; afterwards drop the ones left with < 2 faces
-        touched_flags = _ids(
-            c,
-            "SELECT DISTINCT flag_id FROM flag_faces WHERE face_id IN (SELECT id FROM temp.td_faces)",
-            (),
-        )
-        # identities sharing a flag with a removed face: their flagged_count/suspicion change
-        flagged_others = _ids(
-            c,
-            "SELECT DISTINCT f.identity_id FROM flag_faces ff JOIN faces f ON f.id = ff.face_id"
-            " WHERE ff.flag_id IN (SELECT flag_id FROM flag_faces"
-            "   WHERE face_id IN (SELECT id FROM temp.td_faces))"
-            " AND ff.face_id NOT IN (SELECT id FROM temp.td_faces)",
-            (),
-        )
-        c.execute("DELETE FROM flag_faces WHERE face_id IN (SELECT id FROM temp.td_faces)")
-        dead_flags = [
-            f
-            for f in touched_flags
-            if c.execute("SELECT count(*) FROM flag_faces WHERE flag_id = ?", (f,)).fetchone()[0]
-            < 2
-        ]
-        _in(c, "DELETE FROM flag_faces WHERE flag_id IN ({ids})", dead_flags)
-        _in(c, "DELETE FROM flags WHERE id IN ({ids})", dead_flags)
-        _rekind_dup_flags(c, sorted(set(touched_flags) - set(dead_flags)))
 
-        # duplicate groups: drop the faces, then groups left with a single member
-        groups = _ids(
-            c,
-            "SELECT DISTINCT group_id FROM dup_groups WHERE face_id IN (SELECT id FROM temp.td_faces)",
-            (),
-        )
-        c.execute("DELETE FROM dup_groups WHERE face_id IN (SELECT id FROM temp.td_faces)")
-        keeperless: list[int] = []
-        for g in groups:
-            if (
-                c.execute("SELECT count(*) FROM dup_groups WHERE group_id = ?", (g,)).fetchone()[0]
-                < 2
-            ):
-                c.execute("DELETE FROM dup_groups WHERE group_id = ?", (g,))
-            elif not c.execute(
-                "SELECT 1 FROM dup_groups WHERE group_id = ? AND is_keeper = 1", (g,)
-            ).fetchone():
-                keeperless.append(g)  # the keeper was removed: core picks the next one
-
-        c.execute("DELETE FROM face_hashes WHERE face_id IN (SELECT id FROM temp.td_faces)")
-        qa_items = c.execute(
-            "DELETE FROM qa_items WHERE face_id IN (SELECT id FROM temp.td_faces)"
-        ).rowcount
-
-        # history: events of the faces and of the identity; then batches left empty
-        batches = _ids(
-            c,
-            "SELECT DISTINCT batch_id FROM events WHERE face_id IN (SELECT id FROM temp.td_faces)"
-            " OR identity_id = ?",
+def person_facts(project: Project, ident: int) -> tuple[list[str], list[int]]:
+    """The identity's distinct non-empty names and its faces (current or as imported)."""
+    c = project.conn
+    names = [
+        str(r[0])
+        for r in c.execute(
+            "SELECT DISTINCT name FROM identity_names WHERE identity_id = ? AND name != ''",
             (ident,),
         )
-        # ... and moves of other faces into or out of the identity (they name its id)
-        batches += _ids(
-            c,
-            "SELECT DISTINCT batch_id FROM events WHERE kind = 'move' AND (value = ?1 OR prev_value = ?1)",
-            (str(ident),),
-        )
-        events = c.execute(
-            "DELETE FROM events WHERE face_id IN (SELECT id FROM temp.td_faces) OR identity_id = ?",
-            (ident,),
-        ).rowcount
-        events += c.execute(
-            "DELETE FROM events WHERE kind = 'move' AND (value = ?1 OR prev_value = ?1)",
-            (str(ident),),
-        ).rowcount
-        notes_scrubbed = 0
-        exports_redacted = 0
-        for needle in needles:
-            notes_scrubbed += c.execute(
-                "UPDATE events SET note = NULL WHERE instr(note, ?) > 0", (needle,)
-            ).rowcount
-            exports_redacted += c.execute(
-                "UPDATE exports SET out_path = ?2, params = '{}'"
-                " WHERE instr(out_path, ?1) > 0 OR instr(params, ?1) > 0",
-                (needle, REDACTED),
-            ).rowcount
-        dead = {
-            b
-            for b in set(batches)
-            if c.execute("SELECT 1 FROM events WHERE batch_id = ? LIMIT 1", (b,)).fetchone() is None
-        }
-        frontier = set(dead)
-        while frontier:  # empty undo/redo batches that pointed at a removed batch go too
-            q = ",".join("?" * len(frontier))
-            more = {
-                b
-                for b in _ids(c, f"SELECT id FROM batches WHERE target IN ({q})", list(frontier))
-                if b not in dead
-                and c.execute("SELECT 1 FROM events WHERE batch_id = ? LIMIT 1", (b,)).fetchone()
-                is None
-            }
-            dead |= more
-            frontier = more
-        dead_list = sorted(dead)
-        _in(c, "UPDATE batches SET target = NULL WHERE target IN ({ids})", dead_list)
-        _in(c, "DELETE FROM batches WHERE id IN ({ids})", dead_list)
+    ]
+    own = _ids(c, "SELECT id FROM faces WHERE identity_id = ?1 OR orig_identity_id = ?1", (ident,))
+    return names, own
 
-        c.execute("DELETE FROM faces WHERE id IN (SELECT id FROM temp.td_faces)")
-        c.execute("DELETE FROM temp.td_faces")
-        names = c.execute("DELETE FROM identity_names WHERE identity_id = ?", (ident,)).rowcount
-        for needle in needles:
-            c.execute(
-                "DELETE FROM rejected_rows WHERE instr(reason, ?1) > 0 OR instr(origin, ?1) > 0",
-                (needle,),
-            )
-        c.execute("DELETE FROM identities WHERE id = ?", (ident,))
-        c.executemany(
-            "UPDATE identities SET face_count = (SELECT count(*) FROM faces WHERE identity_id = ?1),"
-            " labeled_count = (SELECT count(*) FROM faces WHERE identity_id = ?1 AND label IS NOT NULL)"
-            " WHERE id = ?1",
-            [(o,) for o in others],
-        )
-        c.execute(
-            "INSERT INTO takedowns(at, reviewer_id, key_digest, faces_removed, reason)"
-            " VALUES (?, ?, ?, ?, ?)",
-            (now(), reviewer_id, digest, len(faces), reason),
-        )
-    affected = sorted((set(others) | set(flagged_others)) - {ident})
-    return Removed(
-        len(own),
-        len(dead_flags),
-        events,
-        len(dead_list),
-        qa_items,
-        names,
-        notes_scrubbed,
-        exports_redacted,
-        faces,
-        affected,
-        keeperless,
+
+def mark_faces(project: Project, ident: int, faces: Sequence[int]) -> list[int]:
+    """Put the faces to delete in ``temp.td_faces``; return the other identities that lose a
+    face or exchanged one with ``ident`` (their counters are recounted)."""
+    c = project.conn
+    c.execute("CREATE TEMP TABLE IF NOT EXISTS td_faces (id INTEGER PRIMARY KEY)")
+    c.execute("DELETE FROM temp.td_faces")
+    c.executemany("INSERT OR IGNORE INTO temp.td_faces(id) VALUES (?)", [(f,) for f in faces])
+    others = _ids(
+        c,
+        "SELECT identity_id FROM faces WHERE orig_identity_id = ?1"
+        " UNION SELECT orig_identity_id FROM faces WHERE identity_id = ?1"
+        " UNION SELECT identity_id FROM faces WHERE id IN (SELECT id FROM temp.td_faces)"
+        " UNION SELECT orig_identity_id FROM faces WHERE id IN (SELECT id FROM temp.td_faces)",
+        (ident,),
     )
+    return sorted(set(others) - {ident})
 
 
-_DUP_KINDS = ("exact_dup", "near_dup", "cross_identity_dup")
+def flag_facts(project: Project) -> tuple[dict[int, int], list[int]]:
+    """For the flags touching the marked faces: flag id -> faces it keeps without them; and the
+    identities of the faces that share such a flag and stay (their suspicion changes)."""
+    c = project.conn
+    left = {
+        int(f): int(n)
+        for f, n in c.execute(
+            "SELECT ff.flag_id, sum(ff.face_id NOT IN (SELECT id FROM temp.td_faces))"
+            " FROM flag_faces ff WHERE ff.flag_id IN (SELECT flag_id FROM flag_faces"
+            "   WHERE face_id IN (SELECT id FROM temp.td_faces)) GROUP BY ff.flag_id"
+        )
+    }
+    others = _ids(
+        c,
+        "SELECT DISTINCT f.identity_id FROM flag_faces ff JOIN faces f ON f.id = ff.face_id"
+        " WHERE ff.flag_id IN (SELECT flag_id FROM flag_faces"
+        "   WHERE face_id IN (SELECT id FROM temp.td_faces))"
+        " AND ff.face_id NOT IN (SELECT id FROM temp.td_faces)",
+        (),
+    )
+    return left, others
 
 
-def _rekind_dup_flags(c: sqlite3.Connection, flag_ids: Sequence[int]) -> None:
-    """Duplicate flags that lost faces but kept two or more: kind, score and fingerprint by the
-    scan's rule (``annotator.core.dedup.flags._group_flags``): cross when the faces span identities
-    (score 2 + similarity), else exact when all are byte-identical (1.0), else near
-    (similarity). A flag whose new fingerprint another flag already has is dropped."""
+def delete_flags(project: Project, dead: Sequence[int]) -> None:
+    """The marked faces leave every flag; the ``dead`` flags go."""
+    c = project.conn
+    c.execute("DELETE FROM flag_faces WHERE face_id IN (SELECT id FROM temp.td_faces)")
+    _in(c, "DELETE FROM flag_faces WHERE flag_id IN ({ids})", dead)
+    _in(c, "DELETE FROM flags WHERE id IN ({ids})", dead)
+
+
+def dup_flag_rows(
+    project: Project, flag_ids: Sequence[int]
+) -> list[tuple[int, str, float | None, int, int, int, list[int]]]:
+    """(flag id, kind, similarity, identities, distinct SHA-256 values, unhashed faces,
+    faces) of some flags, as they are now."""
+    out = []
     for fid in flag_ids:
-        row = c.execute("SELECT kind, similarity FROM flags WHERE id = ?", (fid,)).fetchone()
-        if row is None or row[0] not in _DUP_KINDS:
-            continue
-        sim = 1.0 if row[1] is None else float(row[1])
-        n_ident, n_sha, n_nosha, members = c.execute(
-            "SELECT count(DISTINCT f.identity_id), count(DISTINCT h.sha256),"
-            " sum(h.sha256 IS NULL), group_concat(f.id)"
-            " FROM flag_faces ff JOIN faces f ON f.id = ff.face_id"
-            " LEFT JOIN face_hashes h ON h.face_id = f.id WHERE ff.flag_id = ?",
+        row = project.conn.execute(
+            "SELECT fl.kind, fl.similarity, count(DISTINCT f.identity_id),"
+            " count(DISTINCT h.sha256), sum(h.sha256 IS NULL), group_concat(f.id)"
+            " FROM flags fl JOIN flag_faces ff ON ff.flag_id = fl.id JOIN faces f ON f.id = ff.face_id"
+            " LEFT JOIN face_hashes h ON h.face_id = f.id WHERE fl.id = ?",
             (fid,),
         ).fetchone()
-        if n_ident > 1:
-            kind, score = "cross_identity_dup", 2.0 + sim
-        elif n_sha == 1 and not n_nosha:
-            kind, score = "exact_dup", 1.0
-        else:
-            kind, score = "near_dup", sim
-        fp = kind + ":" + ",".join(map(str, sorted(int(x) for x in members.split(","))))
-        clash = c.execute(
-            "SELECT 1 FROM flags WHERE fingerprint = ? AND id != ?", (fp, fid)
-        ).fetchone()
-        if clash:
-            c.execute("DELETE FROM flag_faces WHERE flag_id = ?", (fid,))
-            c.execute("DELETE FROM flags WHERE id = ?", (fid,))
+        if row is None or row[0] is None:
             continue
-        c.execute(
-            "UPDATE flags SET kind = ?, score = ?, fingerprint = ? WHERE id = ?",
-            (kind, score, fp, fid),
+        members = [int(x) for x in str(row[5]).split(",")]
+        out.append((fid, str(row[0]), row[1], int(row[2]), int(row[3]), int(row[4] or 0), members))
+    return out
+
+
+def set_flag_kind(project: Project, fid: int, kind: str, score: float, fp: str) -> bool:
+    """Give a flag its kind, score and fingerprint; a flag whose new fingerprint another flag
+    already has is dropped instead (False)."""
+    c = project.conn
+    if c.execute("SELECT 1 FROM flags WHERE fingerprint = ? AND id != ?", (fp, fid)).fetchone():
+        c.execute("DELETE FROM flag_faces WHERE flag_id = ?", (fid,))
+        c.execute("DELETE FROM flags WHERE id = ?", (fid,))
+        return False
+    c.execute(
+        "UPDATE flags SET kind = ?, score = ?, fingerprint = ? WHERE id = ?",
+        (kind, score, fp, fid),
+    )
+    return True
+
+
+def group_facts(project: Project) -> dict[int, tuple[int, bool]]:
+    """Duplicate groups holding a marked face: group id -> (members left without the marked
+    faces, whether its keeper is among them)."""
+    return {
+        int(g): (int(n), bool(k))
+        for g, n, k in project.conn.execute(
+            "SELECT group_id, sum(face_id NOT IN (SELECT id FROM temp.td_faces)),"
+            " max(is_keeper = 1 AND face_id NOT IN (SELECT id FROM temp.td_faces))"
+            " FROM dup_groups WHERE group_id IN (SELECT group_id FROM dup_groups"
+            "   WHERE face_id IN (SELECT id FROM temp.td_faces)) GROUP BY group_id"
         )
+    }
+
+
+def delete_group_rows(project: Project, dissolved: Sequence[int]) -> None:
+    c = project.conn
+    c.execute("DELETE FROM dup_groups WHERE face_id IN (SELECT id FROM temp.td_faces)")
+    _in(c, "DELETE FROM dup_groups WHERE group_id IN ({ids})", dissolved)
+
+
+def delete_hashes_and_qa(project: Project) -> int:
+    """The marked faces' hashes and QA items; returns the QA items deleted."""
+    c = project.conn
+    c.execute("DELETE FROM face_hashes WHERE face_id IN (SELECT id FROM temp.td_faces)")
+    return c.execute(
+        "DELETE FROM qa_items WHERE face_id IN (SELECT id FROM temp.td_faces)"
+    ).rowcount
+
+
+def delete_history(project: Project, ident: int) -> tuple[list[int], int]:
+    """Events of the marked faces, of the identity, and moves into or out of it (they name its
+    id); returns the batches they were in and the events deleted."""
+    c = project.conn
+    where = (
+        "face_id IN (SELECT id FROM temp.td_faces) OR identity_id = ?1"
+        " OR (kind = 'move' AND (value = ?2 OR prev_value = ?2))"
+    )
+    batches = _ids(c, f"SELECT DISTINCT batch_id FROM events WHERE {where}", (ident, str(ident)))
+    n = c.execute(f"DELETE FROM events WHERE {where}", (ident, str(ident))).rowcount
+    return batches, n
+
+
+def batch_links(project: Project, touched: Sequence[int]) -> tuple[dict[int, list[int]], set[int]]:
+    """Undo/redo links (target -> batches that target it) and which of the touched batches and
+    linked batches still have an event."""
+    c = project.conn
+    targets: dict[int, list[int]] = {}
+    for b, t in c.execute("SELECT id, target FROM batches WHERE target IS NOT NULL"):
+        targets.setdefault(int(t), []).append(int(b))
+    cand = sorted(set(touched) | {b for bs in targets.values() for b in bs})
+    alive: set[int] = set()
+    for i in range(0, len(cand), 900):
+        chunk = cand[i : i + 900]
+        alive.update(
+            _ids(
+                c,
+                f"SELECT DISTINCT batch_id FROM events WHERE batch_id IN ({','.join('?' * len(chunk))})",
+                chunk,
+            )
+        )
+    return targets, alive
+
+
+def delete_batches(project: Project, dead: Sequence[int]) -> None:
+    c = project.conn
+    _in(c, "UPDATE batches SET target = NULL WHERE target IN ({ids})", dead)
+    _in(c, "DELETE FROM batches WHERE id IN ({ids})", dead)
+
+
+def scrub(project: Project, needles: Sequence[str]) -> tuple[int, int]:
+    """Notes of events, export log rows and rejected rows that contain a needle: notes cleared,
+    export rows redacted, rejected rows deleted. Returns (notes, exports)."""
+    c = project.conn
+    notes = exports = 0
+    for needle in needles:
+        notes += c.execute(
+            "UPDATE events SET note = NULL WHERE instr(note, ?) > 0", (needle,)
+        ).rowcount
+        exports += c.execute(
+            "UPDATE exports SET out_path = ?2, params = '{}'"
+            " WHERE instr(out_path, ?1) > 0 OR instr(params, ?1) > 0",
+            (needle, REDACTED),
+        ).rowcount
+        c.execute(
+            "DELETE FROM rejected_rows WHERE instr(reason, ?1) > 0 OR instr(origin, ?1) > 0",
+            (needle,),
+        )
+    return notes, exports
+
+
+def delete_person(project: Project, ident: int, others: Sequence[int]) -> int:
+    """The marked faces, the identity's names and the identity; the others' face counters
+    recounted. Returns the names deleted."""
+    c = project.conn
+    c.execute("DELETE FROM faces WHERE id IN (SELECT id FROM temp.td_faces)")
+    c.execute("DELETE FROM temp.td_faces")
+    names = c.execute("DELETE FROM identity_names WHERE identity_id = ?", (ident,)).rowcount
+    c.execute("DELETE FROM identities WHERE id = ?", (ident,))
+    c.executemany(
+        "UPDATE identities SET face_count = (SELECT count(*) FROM faces WHERE identity_id = ?1),"
+        " labeled_count = (SELECT count(*) FROM faces WHERE identity_id = ?1 AND label IS NOT NULL)"
+        " WHERE id = ?1",
+        [(o,) for o in others],
+    )
+    return names
+
+
+def secure_delete(project: Project) -> None:
+    project.conn.execute("PRAGMA secure_delete = ON")
 
 
 def compact(project: Project) -> bool:

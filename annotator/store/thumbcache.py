@@ -11,15 +11,26 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
+CACHE_SUFFIX = ".cache"  # <project>.cache/thumbs.sqlite (store.db.Project.cache_dir)
+
 
 class DiskCache:
     """Small JPEG thumbnails keyed by (face id, size) in one SQLite file; one connection per
-    thread. Any failure (deleted file, read-only folder) just means a cache miss."""
+    thread. Any failure (deleted file, read-only folder) just means a cache miss.
+
+    A takedown bumps the project's data version (meta ``data_version``). The cache remembers the
+    version it was made under and checks it (a read-only look at the project file beside it)
+    before a thumbnail is read from a source or written: once another process has withdrawn
+    someone, this cache writes nothing and :meth:`current` is False, so a window that still
+    holds the removed faces' locators cannot rebuild their thumbnails; it must reload (a new
+    cache) and so learns that they are gone."""
 
     def __init__(self, path: Path | None):
         self.path = path
         self._local = threading.local()
         self.disabled = path is None
+        self.project_file = _project_of(path)
+        self.version = self._project_version()
 
     def _conn(self) -> sqlite3.Connection | None:
         if self.disabled:
@@ -31,6 +42,9 @@ class DiskCache:
             c.close()
             c = self._local.conn = None
         if c is None:
+            if not self.current():  # a takedown since this cache was made: no new file
+                self.disabled = True
+                return None
             try:
                 assert self.path is not None
                 self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -48,6 +62,29 @@ class DiskCache:
             self._local.conn = c
         return c
 
+    def _project_version(self) -> int | None:
+        """The project's data version now; None when there is no project file to ask. A
+        short read-only connection each time: one kept per worker thread would keep the
+        project's -wal file after the window closes."""
+        if self.project_file is None or not self.project_file.exists():
+            return None
+        try:
+            c = sqlite3.connect(f"file:{self.project_file}?mode=ro", uri=True, timeout=5)
+        except sqlite3.Error:
+            return None
+        try:
+            row = c.execute("SELECT value FROM meta WHERE key = 'data_version'").fetchone()
+            return int(row[0]) if row else 0
+        except (sqlite3.Error, ValueError):
+            return None
+        finally:
+            c.close()
+
+    def current(self) -> bool:
+        """False once the project's data changed under this cache (a takedown)."""
+        v = self._project_version()
+        return v is None or self.version is None or v == self.version
+
     def get(self, face_id: int, size: int, key: str) -> bytes | None:
         c = self._conn()
         if c is None:
@@ -61,6 +98,9 @@ class DiskCache:
         return r[0] if r and r[1] == key else None
 
     def put(self, face_id: int, size: int, key: str, jpeg: bytes) -> None:
+        if not self.current():
+            self.disabled = True  # withdrawn faces' thumbnails are never written back
+            return
         c = self._conn()
         if c is None:
             return
@@ -71,6 +111,13 @@ class DiskCache:
             )
         except sqlite3.Error:
             pass
+
+
+def _project_of(cache_file: Path | None) -> Path | None:
+    """The project file a cache file belongs to (``P.db.cache/thumbs.sqlite`` -> ``P.db``)."""
+    if cache_file is None or not cache_file.parent.name.endswith(CACHE_SUFFIX):
+        return None
+    return cache_file.parent.with_name(cache_file.parent.name[: -len(CACHE_SUFFIX)])
 
 
 def purge_thumb_cache(cache_file: Path, face_ids: Sequence[int]) -> bool:

@@ -1,24 +1,28 @@
-"""`annotator embed`: milliseconds per face per core, and how well the embeddings separate the
-demo's drawn identities under each alignment.
+"""`annotator embed`: CPU milliseconds a face -- the network alone against the FLOP limit, the
+whole command on drawn crops -- and, with ``--quality``, how well each alignment separates the
+demo's drawn identities.
 
-On a demo of ``--identities`` invented people (imported and scanned first):
+Speed (default), all in one process, one core, so the ratios compare like with like:
 
-* speed — CPU time per face of ``embed(workers=1)`` (one core: decode, 5-point landmarks, chip,
-  ResNet), against the baseline measured in the same run on the same faces: the scan's hash
-  stage (``hash_planned``: decode, SHA-256, pHash, dHash...). Reported as ms/face and the ratio.
-  With ``--workers N`` also the wall time of the pool (faces/s).
-* quality — for each alignment (``template``: the project's median landmarks + dlib's face
-  chip; ``chip``: each crop's own landmarks + dlib's face chip; ``crop``: the whole crop
-  resized), with each face's TRUE identity from the demo's truth.json:
-  mean intra- and inter-identity distance, d' = (inter - intra) / pooled sd, nearest-centre
-  accuracy (leave-one-out centres of the true identities), and for the injected
-  wrong-identity faces the AUC and the precision at recall 0.8 of two scores: "distance to the
-  median of the identity the face is filed under", and the margin "that distance (face left
-  out) minus the distance to the nearest other identity's median".
+* the FLOP limit: a one-thread NumPy float32 matrix product (GFLOPS, best of a few), and what
+  0.542 GFLOP a face (dlib's ResNet: 29 convolutions, 270.9 M multiply-adds) costs at that rate;
+* the network alone on onnxruntime (core/identity/engine.py, one intra-op thread) at batches of
+  1, 16 and 64 chips and graph optimisation ``all`` (NCHWc layouts, fusions) against
+  ``extended``, and dlib's own run of the same weights on a few chips; each as ms a face and as
+  a ratio to the limit;
+* the whole ``embed(workers=1)`` (read, decode, the template's chip, the network, the store,
+  the identity check at the end) on ``--faces`` drawn crops of 112 px and of 150 px, imported
+  and scanned first, and 10M faces extrapolated in core-hours.
 
-    python3 tests/bench/bench_embed.py                 # 40 identities (the default demo)
-    python3 tests/bench/bench_embed.py --quick         # 8 identities
-    python3 tests/bench/bench_embed.py --workers 2 --align template
+Quality (``--quality``): for each alignment (``template``, ``chip``, ``crop``), with each face's
+TRUE identity from the demo's truth.json: mean intra- and inter-identity distance, d', nearest
+-centre accuracy, and for the injected wrong-identity faces the AUC and the precision at recall
+0.8 of "distance to the filed identity's median" and of the margin against the nearest other
+identity's median.
+
+    python3 tests/bench/bench_embed.py                  # speed, 10,000 faces a size
+    python3 tests/bench/bench_embed.py --faces 1000     # shorter
+    python3 tests/bench/bench_embed.py --quality [--identities 40] [--align template]
 """
 
 from __future__ import annotations
@@ -101,15 +105,140 @@ def _rank(score: np.ndarray, wrong: np.ndarray) -> tuple[float, float]:
     return auc, float(0.8 * wrong.sum() / k80)
 
 
+GFLOP_A_FACE = 0.542  # dlib's ResNet: 270.9 M multiply-adds a 150x150 chip
+
+
+def flop_limit() -> float:
+    """GFLOPS of a one-thread float32 matrix product (best of 5 runs of 1024x1024x1024)."""
+    from annotator.core.infra.blas import one_blas_thread
+
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((1024, 1024), dtype=np.float32)
+    b = rng.standard_normal((1024, 1024), dtype=np.float32)
+    best = 0.0
+    with one_blas_thread():
+        a @ b
+        for _ in range(5):
+            c0 = _cpu()
+            for _ in range(4):
+                a @ b
+            best = max(best, 4 * 2 * 1024**3 / max(_cpu() - c0, 1e-9) / 1e9)
+    return best
+
+
+def network_ms(run, chips: np.ndarray, batch: int, seconds: float = 4.0) -> float:
+    """CPU ms a face of ``run(chips[i:i+batch])`` over at least ``seconds`` of CPU."""
+    run(chips[:batch])  # warm-up
+    n, c0 = 0, _cpu()
+    while _cpu() - c0 < seconds:
+        for s in range(0, len(chips), batch):
+            run(chips[s : s + batch])
+        n += len(chips)
+    return (_cpu() - c0) / n * 1000
+
+
+def speed(n_faces: int) -> None:
+    from annotator.core.identity import embed as E
+    from annotator.core.identity import engine
+
+    lm, dat = E.require_extra()
+    gflops = flop_limit()
+    limit = GFLOP_A_FACE / gflops * 1000
+    print(f"FLOP limit: one-thread float32 matmul {gflops:.0f} GFLOPS -> {limit:.2f} ms a face")
+    chips = np.random.default_rng(0).integers(0, 256, (64, 150, 150, 3), dtype=np.uint8)
+    rows = []
+    for opt in ("all", "extended"):
+        eng = engine.Engine(dat, optimization=opt)
+        for batch in (1, 16, 64) if opt == "all" else (16,):
+            rows.append((f"onnxruntime {opt}, batch {batch}", network_ms(eng.run, chips, batch)))
+    import dlib
+
+    rec = dlib.face_recognition_model_v1(dat)
+    rows.append(
+        (
+            "dlib, batch 16",
+            network_ms(lambda c: rec.compute_face_descriptor(list(c)), chips[:16], 16, 2.0),
+        )
+    )
+    print("network alone (CPU ms a face, ratio to the FLOP limit):")
+    for name, ms in rows:
+        print(f"  {name:<32} {ms:7.2f} ms  {ms / limit:5.2f}x")
+    for size in (112, 150):
+        whole(E, n_faces, size, limit)
+
+
+def whole(E, n_faces: int, size: int, limit: float) -> None:
+    from annotator.core.importer import import_source
+    from annotator.core.scan import scan
+    from annotator.demo import generate_demo
+    from annotator.store.db import open_project
+
+    with tempfile.TemporaryDirectory() as tmp:
+        per = 20
+        r = generate_demo(
+            tmp, identities=max(2, n_faces // per), faces_per_identity=(per, per), seed=0, size=size
+        )
+        p = open_project(Path(tmp) / "p.db", create=True)
+        import_source(p, "msceleb", r.faces_tsv)
+        scan(p)
+        c0, t0 = _cpu(), time.perf_counter()
+        res = E.embed(p, workers=1)
+        cpu, wall = _cpu() - c0, time.perf_counter() - t0
+        parts = stages(E, p, res.template)
+        p.close()
+    ms = cpu / max(res.embedded, 1) * 1000
+    print(
+        f"whole embed, {size} px drawn crops ({res.align}): {res.embedded:,} faces, "
+        f"{ms:.2f} ms CPU a face ({wall / max(res.embedded, 1) * 1000:.2f} ms wall), "
+        f"{ms / limit:.2f}x the FLOP limit; 10M faces: {ms * 1e7 / 1000 / 3600:.1f} core-hours"
+    )
+    print(
+        "  of which (CPU ms a face, on 512 of them): "
+        + ", ".join(f"{k} {v:.2f}" for k, v in parts.items())
+    )
+
+
+def stages(E, p, template, n: int = 512) -> dict[str, float]:
+    """CPU ms a face of each stage of embed_planned, on the first ``n`` embedded faces."""
+    from annotator.core.infra.access import FaceBytes, read_planned
+    from annotator.store import embeddings as store
+
+    ids = [int(i) for i in store.load_embeddings(p, E.model_id("template", template))[0][:n]]
+    fb = FaceBytes(p)
+    c0 = _cpu()
+    plan = fb.plan(ids)
+    data = list(read_planned(plan, errors="return"))
+    c1 = _cpu()
+    imgs = [E.decode_rgb(d) for d in data]
+    c2 = _cpu()
+    chips = np.stack([E.face_chip(img, "template", template) for img in imgs])
+    c3 = _cpu()
+    for s in range(0, len(chips), E.CHUNK):
+        E._MODELS["rec"].run(chips[s : s + E.CHUNK])
+    c4 = _cpu()
+    fb.close()
+    k = 1000 / max(len(ids), 1)
+    return {
+        "read": (c1 - c0) * k,
+        "decode": (c2 - c1) * k,
+        "chip": (c3 - c2) * k,
+        "network": (c4 - c3) * k,
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--identities", type=int, default=40)
-    ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--workers", type=int, default=0, help="also time a pool of N workers")
+    ap.add_argument("--faces", type=int, default=10000, help="drawn faces a crop size (speed)")
+    ap.add_argument("--quality", action="store_true", help="alignment quality instead of speed")
+    ap.add_argument("--identities", type=int, default=40, help="demo size (--quality)")
+    ap.add_argument("--quick", action="store_true", help="--quality on 8 identities")
     ap.add_argument("--align", choices=["template", "chip", "crop", "all"], default="all")
+    ap.add_argument("--workers", type=int, default=0, help="--quality: also time N workers")
     a = ap.parse_args()
+    if not a.quality:
+        speed(a.faces)
+        return
     n_ident = 8 if a.quick else a.identities
-
     from annotator.core.dedup.hashing import hash_planned
     from annotator.core.identity import embed as E
     from annotator.core.importer import import_source

@@ -92,7 +92,7 @@ def main() -> None:
 
     # 1. Enter in the "All" list, key order
     win.set_filter("all")
-    win._header_clicked(0)  # Key ascending
+    win.identities.header_clicked(0)  # Key ascending
     while win.model.searching:
         settle(0.01)
     assert win.model.sort_key == "key"
@@ -122,8 +122,8 @@ def main() -> None:
     )
 
     # 2. header clicks, in the "All" list (100k rows)
-    win._header_clicked(0)
-    win._header_clicked(0)  # back to the review order
+    win.identities.header_clicked(0)
+    win.identities.header_clicked(0)  # back to the review order
     settle(0.3)
     print(f"{'click':<22}{'max stall':>11}{'to new order':>14}{'SQL alone':>11}{'rows':>8}")
     for col in range(5):
@@ -132,7 +132,7 @@ def main() -> None:
             ticks.clear()
             timer.start()
             a = time.perf_counter()
-            win._header_clicked(col)
+            win.identities.header_clicked(col)
             call = time.perf_counter() - a  # the click's own time on the GUI thread
             while win.model.searching and time.perf_counter() - a < 30:
                 settle(0.002)

@@ -103,20 +103,20 @@ def bench_typing(db: Path, tmp: Path) -> None:
     print(f"{'typed':<16}{'key gap':>9}{'max stall':>11}{'last key -> list':>18}{'shown':>8}")
     for text in ("person 01234", "name97", "p", "m.0001"):
         for gap in (0.12, 0.3):
-            win.search.clear()
+            win.identities.search.clear()
             settle(0.6)
-            win.search.setFocus()
+            win.identities.search.setFocus()
             ticks.clear()
             timer.start()
             for ch in text:
-                QTest.keyClicks(win.search, ch)
+                QTest.keyClicks(win.identities.search, ch)
                 settle(gap)
             t_last = time.perf_counter()
-            want = win.search.text()
+            want = win.identities.search.text()
             while (
                 getattr(win.model, "search", want) != want.strip()
                 or getattr(win.model, "searching", False)
-                or win._search_timer.isActive()
+                or win.identities.search_timer.isActive()
             ) and time.perf_counter() - t_last < 10:
                 settle(0.002)
             shown = time.perf_counter() - t_last

@@ -125,6 +125,7 @@ PROJECT_COMMANDS: dict[str, list[str]] = {
     "takedown": ["takedown", "m.x", "-p", "{p}", "-r", "bob", "-y"],
     "pack": ["pack", "-p", "{p}", "--unreviewed", "1", "--out", "{t}/pkg.db"],
     "merge": ["merge", "{w}/pkg.db", "-p", "{p}"],
+    "config": ["config", "-p", "{p}", "tiny_px", "40"],
 }
 # Commands without a --project, tested on their own below.
 OTHER_COMMANDS = {"demo", "evaluate", "gui", "install-desktop"}
@@ -289,6 +290,8 @@ def test_missing_required_parameter_is_one_line(path):
         (["labels", "import", "{w}/labels.csv", "-p", "{p}", "-r", "x", "--others", "y"], "y"),
         (["labels", "export", "-p", "{p}", "--out", "{t}/no/dir/x.csv"], "does not exist"),
         (["takedown", "m.nobody", "-p", "{p}", "-r", "x", "-y"], "no identity with key"),
+        (["config", "-p", "{p}", "tiny_px", "abc"], "tiny_px: 'abc' is not an integer"),
+        (["config", "-p", "{p}", "nope", "1"], "unknown setting 'nope'"),
         (["demo", "{w}/text.txt"], "is a file"),
         (["demo", "{w}/demo", "--identities", "5"], "already holds a demo"),
         (["demo", "{w}", "--identities", "1"], "not in the range"),

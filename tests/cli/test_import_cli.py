@@ -58,6 +58,7 @@ def test_import_every_format_json(data):
             {"origin": "faces.tsv:9", "reason": "expected 7 tab-separated columns, found 3"}
         ],
         "identities": 2,
+        "withdrawn": 0,
     }
     r = run("import", "msceleb", data / "faces.tsv", "--project", db, "--json")
     out = json.loads(r.output)

@@ -220,6 +220,8 @@ def test_require_qa_with_real_qa(proj, tmp_path):
     assert (
         "left out: 3 (never sampled: 1; unresolved disagreement: 1; verdicts pending: 1)" in readme
     )
+    assert "## Withdrawal policy" in readme
+    assert "People withdrawn from the project before this export: 0 (a count only;" in readme
 
     # the adjudicator decides the face is correct after all: M.A passes
     qa.adjudicate(p, res.pass_id, faces_of(p, ids["M.A"])[0], "correct", "carol")

@@ -270,3 +270,25 @@ def test_the_index_and_its_bounds_lose_no_flag_of_the_exact_rule(monkeypatch, se
     assert len(a.flag_rows()) > 20 and len(a.suspects()) > 5  # the test set has flags to lose
     assert 0 < a.global_faces < np.isfinite(a.d_other).sum()  # both paths of the bound taken
     assert a.same_person or not dense
+
+
+def test_the_project_settings_drive_the_check_and_the_refresh_records_them(demo_project) -> None:
+    from annotator import settings
+
+    db, truth = demo_project
+    with open_project(db) as p:
+        assert ic.refresh(p) is not None
+        flagged = p.conn.execute("SELECT count(*) FROM flags WHERE kind = 'suspect_identity'")
+        assert flagged.fetchone()[0] == len(truth["true_identity"])
+        assert p.conn.execute("SELECT count(*) FROM face_looks_like").fetchone()[0] > 0
+        assert settings.used(p)["embed"]["values"]["suspect_margin"] == ic.SUSPECT_REL_MARGIN
+        settings.set_value(p, "suspect_margin", "100")  # no look-alike is that much nearer
+        assert settings.stale(p) == {"suspect_margin": ic.SUSPECT_REL_MARGIN}
+        r = ic.refresh(p)
+        assert r is not None and r.mode == "full"  # another setting: everything measured again
+        # the other people's faces here are far from their identity's centre: still strangers
+        flagged = p.conn.execute("SELECT count(*) FROM flags WHERE kind = 'suspect_identity'")
+        assert flagged.fetchone()[0] == len(truth["true_identity"])
+        assert p.conn.execute("SELECT count(*) FROM face_looks_like").fetchone()[0] == 0
+        assert settings.used(p)["embed"]["values"]["suspect_margin"] == 100.0
+        assert settings.stale(p) == {}

@@ -74,7 +74,7 @@ def test_clustered_tables_at_scale_equal_brute_force(R: int, monkeypatch) -> Non
     o = np.lexsort((j, i))
     assert _same((i[o], j[o], d[o]), bf)
     # a table's probing on threads (small batches: many per thread): the same pairs
-    monkeypatch.setattr(N, "_PROBE_BATCH", 1 << 12)
+    monkeypatch.setattr(N, "PROBE_BATCH", 1 << 12)
     assert _same(N.pairs_within(h, R, force=pl, threads=3), bf)
     i, j, d = N.pairs_within(h, R, force=pl, ordered=False, threads=2)
     # unordered, but the same order run after run (bits join the output in bit order,

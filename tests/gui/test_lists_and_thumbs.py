@@ -264,15 +264,15 @@ def test_typing_a_search_marks_the_first_match_and_enter_opens_it(qtbot, window)
     first = window.current_identity
     row = window.model.identity_row(4)
     window.model.async_above = 0
-    window.search.setFocus()
-    qtbot.keyClicks(window.search, row.key)
+    window.identities.search.setFocus()
+    qtbot.keyClicks(window.identities.search, row.key)
     qtbot.waitUntil(
         lambda: window.model.search == row.key and not window.model.searching, timeout=10_000
     )
     qtbot.waitUntil(lambda: window.model.ids == [row.id], timeout=10_000)
-    assert window.table.currentIndex().row() == 0
+    assert window.identities.table.currentIndex().row() == 0
     assert window.current_identity == first  # the faces did not change while typing
-    qtbot.keyClick(window.search, Qt.Key.Key_Return)
+    qtbot.keyClick(window.identities.search, Qt.Key.Key_Return)
     assert window.current_identity == row.id and window.grid.hasFocus()
 
 
@@ -318,20 +318,20 @@ def test_sorting_a_big_project_runs_off_the_gui_thread(qtbot, window):
     m.async_above = 0  # treat the demo as big
     before = list(m.ids)
     current = window.current_identity
-    window._header_clicked(0)  # Key, ascending
+    window.identities.header_clicked(0)  # Key, ascending
     assert m.searching and m.ids == before  # the old order stays until the ids arrive
-    assert window.list_info.text() == "Sorting…"
+    assert window.identities.info.text() == "Sorting…"
     with qtbot.waitSignal(m.searched, timeout=10_000):
         pass
     keys = [m.identity_row(r).key for r in range(len(m.ids))]
     assert not m.searching and keys == sorted(keys) and sorted(m.ids) == sorted(before)
     assert window.current_identity == current  # the same identity, found in the new order
-    assert window.table.currentIndex().row() == m.row_of(current)
-    assert "Sorting" not in window.list_info.text()
+    assert window.identities.table.currentIndex().row() == m.row_of(current)
+    assert "Sorting" not in window.identities.info.text()
     # a newer click wins over an older sort still running
     with qtbot.waitSignal(m.searched, timeout=10_000):
-        window._header_clicked(2)  # Faces, ascending
-        window._header_clicked(2)  # Faces, descending
+        window.identities.header_clicked(2)  # Faces, ascending
+        window.identities.header_clicked(2)  # Faces, descending
     qtbot.wait(100)
     faces = [m.identity_row(r).face_count for r in range(len(m.ids))]
     assert (m.sort_key, m.descending) == ("faces", True) and faces == sorted(faces, reverse=True)

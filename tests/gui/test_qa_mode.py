@@ -56,8 +56,8 @@ def test_qa_pass_is_blind_and_keys_record_verdicts(qtbot, window, demo_project):
     assert db_state(demo_project, own_face)[0] == "correct"
     truth[own_face] = "correct"
 
-    window.start_qa_pass()
-    d = window._dialog
+    window.dialogs.start_qa_pass()
+    d = window.dialogs.current
     d.by_count.setChecked(True)
     d.count.setValue(8)
     d.seed.setText("4")
@@ -79,7 +79,7 @@ def test_qa_pass_is_blind_and_keys_record_verdicts(qtbot, window, demo_project):
     info = mode.panel.info.text()
     assert "alice" not in info and "bob" not in info
     assert truth[tiles[0].id].replace("_", " ") not in info
-    assert not window.inspector.isVisible() and not window.table.isVisible()
+    assert not window.inspector.isVisible() and not window.identities.table.isVisible()
     assert mode.status.text().endswith("QA: 0/8</b>")
     assert window.grid.currentIndex().row() == 0
 
@@ -111,7 +111,7 @@ def test_qa_pass_is_blind_and_keys_record_verdicts(qtbot, window, demo_project):
     # Esc leaves: the grid shows an identity with its real labels again
     qtbot.keyClick(window.grid, Qt.Key.Key_Escape)
     assert window.mode is window.review and not window.grid_model.blind
-    assert window.inspector.isVisible() and window.table.isVisible()
+    assert window.inspector.isVisible() and window.identities.table.isVisible()
     assert window.grid_model.identity_id == window.current_identity
     assert all(t.label == truth.get(t.id, t.label) for t in window.grid_model.tiles)
     assert window.actions_by_name["undo"].isEnabled()
@@ -134,7 +134,7 @@ def test_adjudication_queue_records_the_final_label(qtbot, window, demo_project)
         qa.record_verdict(p, pid, disputed, verdict, "carol")
         qa.record_verdict(p, pid, items[1].face_id, truth[items[1].face_id], "carol")
 
-    d = window.open_adjudication()
+    d = window.dialogs.open_adjudication()
     assert [x.face_id for x in d.queue] == [disputed]
     info = d.info.text()
     assert "carol" in info and ("alice" in info or "bob" in info)
@@ -168,7 +168,7 @@ def test_stats_dashboard_shows_core_stats(qtbot, window, demo_project):
         rep = qa.report(p)
 
     window.actions_by_name["statistics"].trigger()
-    d = window._stats_dialog
+    d = window.dialogs.stats
     # fits the screen (offscreen: 800x800), so its Close button is on it
     avail = d.screen().availableGeometry()
     assert d.width() <= avail.width() and d.height() <= avail.height()
@@ -268,14 +268,14 @@ def test_view_screenshots(demo_project, tmp_path, isolated_settings):
 
 def test_qa_start_dialog_reports_an_empty_sample(qtbot, window, demo_project):
     # nothing labeled yet: no pass can be drawn; the dialog says why and stays open
-    window.start_qa_pass()
-    d = window._dialog
+    window.dialogs.start_qa_pass()
+    d = window.dialogs.current
     d.start_button.click()
     qtbot.waitUntil(lambda: "nothing to check" in d.error.text(), timeout=10_000)
     assert d.isVisible() and d.pass_id is None and window.mode is window.review
     assert d.start_button.isEnabled()
     d.reject()
-    qtbot.waitUntil(lambda: window._dialog is None)
+    qtbot.waitUntil(lambda: window.dialogs.current is None)
     # --view qa / Review > QA pass… never show another reviewer's pass
     label_by_two(demo_project)
     with open_project(demo_project) as p:
@@ -333,8 +333,8 @@ def test_qa_sample_is_drawn_off_the_gui_thread(qtbot, window, demo_project, monk
         return real(*a, **k)
 
     monkeypatch.setattr(qa, "start_pass", slow_start_pass)
-    window.start_qa_pass()
-    d = window._dialog
+    window.dialogs.start_qa_pass()
+    d = window.dialogs.current
     d.start_button.click()
     qtbot.waitUntil(lambda: "thread" in seen, timeout=10_000)
     assert seen["thread"] is not threading.main_thread()

@@ -64,7 +64,7 @@ def test_g_on_a_cross_identity_copy_shows_both_identities_and_labels_it_wrong_id
     other_key = window.identity_row(other).key
     window.grid.set_current_row(0)
     key(qtbot, window, Qt.Key.Key_G)
-    d = window._dialog
+    d = window.dialogs.current
     assert d is not None and d.cross
     assert set(d.headers) == {window.current_identity, other}
     assert here_key in d.headers[window.current_identity].text()
@@ -72,7 +72,7 @@ def test_g_on_a_cross_identity_copy_shows_both_identities_and_labels_it_wrong_id
     assert d.other_images  # the identities' other faces are shown
     assert d.proposed == b
     qtbot.keyClick(d, Qt.Key.Key_Return)
-    qtbot.waitUntil(lambda: window._dialog is None)
+    qtbot.waitUntil(lambda: window.dialogs.current is None)
     got = face_rows(demo_project, [a, b])
     assert got[a][1] == "wrong_identity" and got[b][1] == "correct"
     assert "wrong_identity" in window.statusBar().currentMessage()
@@ -90,10 +90,10 @@ def test_g_never_proposes_a_face_labeled_duplicate_nor_relabels_it(qtbot, window
     window.show_identity(window.current_identity)
     window.grid.set_current_row(0)
     key(qtbot, window, Qt.Key.Key_G)
-    d = window._dialog
+    d = window.dialogs.current
     assert d.proposed == b  # not the scan's keeper: it is labeled duplicate
     qtbot.keyClick(d, Qt.Key.Key_Return)
-    qtbot.waitUntil(lambda: window._dialog is None)
+    qtbot.waitUntil(lambda: window.dialogs.current is None)
     got = face_rows(demo_project, [a, b])
     assert got[a][1] == "duplicate" and got[b][1] == "correct"
     assert "kept its label" in window.statusBar().currentMessage()
@@ -115,13 +115,13 @@ def test_move_shows_the_targets_faces_and_leaves_the_face_unreviewed(qtbot, wind
     window.show_identity(src)
     window.grid.select_face(face)
     key(qtbot, window, Qt.Key.Key_M)
-    d = window._dialog
+    d = window.dialogs.current
     d.search.setText(dst_key)
     d.update_results()
     assert d.preview_ids == target_faces[: len(d.preview_ids)] and d.preview_ids
     assert dst_key in d.preview_caption.text()
     d._accept()
-    qtbot.waitUntil(lambda: window._dialog is None)
+    qtbot.waitUntil(lambda: window.dialogs.current is None)
     assert face_rows(demo_project, [face])[face] == (dst, None)
     with open_project(demo_project) as p:
         assert (
@@ -140,9 +140,9 @@ def test_move_shows_the_targets_faces_and_leaves_the_face_unreviewed(qtbot, wind
 
 
 def test_the_identity_list_says_its_order(qtbot, window):
-    assert "order: most suspicious first" in window.list_info.text()
-    window._header_clicked(2)  # the Faces column
-    qtbot.waitUntil(lambda: "order: by faces, ascending" in window.list_info.text())
+    assert "order: most suspicious first" in window.identities.info.text()
+    window.identities.header_clicked(2)  # the Faces column
+    qtbot.waitUntil(lambda: "order: by faces, ascending" in window.identities.info.text())
 
 
 def test_a_repeat_that_arrives_split_is_still_a_repeat(qtbot):

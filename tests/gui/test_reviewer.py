@@ -135,10 +135,10 @@ def test_next_previous_identity(qtbot, window):
 def test_typing_in_search_does_not_label(qtbot, window, demo_project):
     ident = window.current_identity
     key_of = window.model.identity_row(2).key
-    window.search.setFocus()
-    qtbot.keyClicks(window.search, key_of[-3:] + "1")
-    qtbot.keyClick(window.search, Qt.Key.Key_Return)
-    assert window.search.text() == key_of[-3:] + "1"
+    window.identities.search.setFocus()
+    qtbot.keyClicks(window.identities.search, key_of[-3:] + "1")
+    qtbot.keyClick(window.identities.search, Qt.Key.Key_Return)
+    assert window.identities.search.text() == key_of[-3:] + "1"
     assert set(labels_of(demo_project, ident)) == {None}
     assert reviewed(demo_project, ident) == 0
 
@@ -150,13 +150,13 @@ def test_move_face_to_other_identity(qtbot, window, demo_project):
     face = window.grid.current_face_id()
     n_src = len(window.grid_model.tiles)
     key(qtbot, window, Qt.Key.Key_M)
-    d = window._dialog
+    d = window.dialogs.current
     assert d is not None
     d.search.setText(dst_key)
     d.update_results()
     assert d.results.count() >= 1
     d._accept()
-    qtbot.waitUntil(lambda: window._dialog is None)
+    qtbot.waitUntil(lambda: window.dialogs.current is None)
     with open_project(demo_project) as p:
         assert p.conn.execute(
             "SELECT identity_id, label FROM faces WHERE id = ?", (face,)
@@ -181,10 +181,10 @@ def test_duplicate_group_keeper(qtbot, window, demo_project):
         )
     window.grid.set_current_row(1)
     key(qtbot, window, Qt.Key.Key_G)
-    d = window._dialog
+    d = window.dialogs.current
     assert d is not None and [p.face_id for p in d.group] == faces
     qtbot.keyClick(d, Qt.Key.Key_2)  # keep the second face
-    qtbot.waitUntil(lambda: window._dialog is None)
+    qtbot.waitUntil(lambda: window.dialogs.current is None)
     assert labels_of(demo_project, ident)[:3] == ["duplicate", "correct", "duplicate"]
     assert [t.label for t in window.grid_model.tiles[:3]] == ["duplicate", "correct", "duplicate"]
     msg = window.statusBar().currentMessage()  # G says what it did
@@ -193,15 +193,15 @@ def test_duplicate_group_keeper(qtbot, window, demo_project):
 
 def test_g_without_group_says_so(qtbot, window):
     key(qtbot, window, Qt.Key.Key_G)
-    assert window._dialog is None
+    assert window.dialogs.current is None
     assert "no duplicate group" in window.statusBar().currentMessage()
 
 
 def test_status_bar_counts(qtbot, window):
     key(qtbot, window, Qt.Key.Key_Return)
-    assert "1 / 6" in window.st_progress.text()
-    assert "Labeled this session: " in window.st_session.text()
-    assert "faces/min" in window.st_session.text()
+    assert "1 / 6" in window.status.progress_label.text()
+    assert "Labeled this session: " in window.status.session_label.text()
+    assert "faces/min" in window.status.session_label.text()
     first = window.model.ids[0]
     assert window.session_count == len(labels_of(window.project.path, first))
 
@@ -236,8 +236,8 @@ def test_title_shows_counts_and_state_at_1280x800(qtbot, window, demo_project):
     window.model.refresh([ident])
     window.show_identity(ident)
     qtbot.wait(50)
-    assert "not&nbsp;reviewed" in window.title.text()
-    assert text_fits(window.title)
+    assert "not&nbsp;reviewed" in window.faces.title.text()
+    assert text_fits(window.faces.title)
 
 
 LONG = "Alexandra Konstantinopoulou-Montgomery"
@@ -270,7 +270,7 @@ def test_opening_another_project_shows_and_labels_its_own_faces(
         ).fetchone()
     assert window.current_identity == 1
     assert {t.source_path for t in window.grid_model.tiles} == {src}
-    assert key1 in window.title.text()
+    assert key1 in window.faces.title.text()
     shown = window.grid.current_face_id()
     key(qtbot, window, Qt.Key.Key_2)
     with open_project(other_project) as p:
@@ -284,17 +284,19 @@ def test_ctrl_a_from_the_identity_list_selects_the_faces(qtbot, window, demo_pro
     """After clicking an identity in the list (focus there), Ctrl+A then a label key label
     every face, as they do from the grid, not just the current face."""
     ident = window.model.ids[1]
-    window.table.setFocus()
-    window.table.selectRow(1)
-    assert window.current_identity == ident and window.table.hasFocus()
-    qtbot.keyClick(window.table, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
-    qtbot.keyClick(window.table, Qt.Key.Key_4)
+    window.identities.table.setFocus()
+    window.identities.table.selectRow(1)
+    assert window.current_identity == ident and window.identities.table.hasFocus()
+    qtbot.keyClick(window.identities.table, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
+    qtbot.keyClick(window.identities.table, Qt.Key.Key_4)
     assert set(labels_of(demo_project, ident)) == {"unusable"}
     # in the search box Ctrl+A still selects its text
-    window.search.setFocus()
-    qtbot.keyClicks(window.search, "abc")
-    qtbot.keyClick(window.search, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
-    assert window.search.selectedText() == "abc" and window.grid.selected_face_ids() == []
+    window.identities.search.setFocus()
+    qtbot.keyClicks(window.identities.search, "abc")
+    qtbot.keyClick(window.identities.search, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
+    assert (
+        window.identities.search.selectedText() == "abc" and window.grid.selected_face_ids() == []
+    )
 
 
 def test_duplicate_group_shows_and_defaults_to_the_proposed_keeper(qtbot, window, demo_project):
@@ -315,7 +317,7 @@ def test_duplicate_group_shows_and_defaults_to_the_proposed_keeper(qtbot, window
         )
     window.grid.set_current_row(0)
     key(qtbot, window, Qt.Key.Key_G)
-    d = window._dialog
+    d = window.dialogs.current
     assert d is not None and d.proposed == faces[2]
     assert [(p.face_id, p.keeper) for p in d.group][0] == (faces[2], True)
     text = {f: d.captions[f].text() for f in faces}
@@ -325,7 +327,7 @@ def test_duplicate_group_shows_and_defaults_to_the_proposed_keeper(qtbot, window
     assert d.buttons[faces[2]].isDefault()
     assert not any(d.buttons[f].isDefault() or d.buttons[f].autoDefault() for f in faces[:2])
     qtbot.keyClick(d, Qt.Key.Key_Return)  # Enter accepts the proposal
-    qtbot.waitUntil(lambda: window._dialog is None)
+    qtbot.waitUntil(lambda: window.dialogs.current is None)
     assert labels_of(demo_project, ident)[:3] == ["duplicate", "duplicate", "correct"]
 
 
@@ -365,7 +367,7 @@ def test_enter_in_a_mostly_reviewed_list_does_not_page_through_it(
 
     monkeypatch.setattr(identity_model, "PAGE", 1)
     window.set_filter("all")
-    window._header_clicked(0)  # key order
+    window.identities.header_clicked(0)  # key order
     ids = list(window.model.ids)
     with open_project(demo_project) as p, p.tx() as c:
         c.execute("UPDATE identities SET reviewed = 1 WHERE id != ?", (ids[5],))
@@ -439,10 +441,10 @@ def test_held_g_and_m_open_one_dialog(qtbot, window, demo_project):
     from PySide6.QtTest import QTest
 
     QTest.simulateEvent(window.grid, True, Qt.Key.Key_M, Qt.KeyboardModifier.NoModifier, "m", True)
-    assert window._dialog is None  # a repeated M alone opens nothing
+    assert window.dialogs.current is None  # a repeated M alone opens nothing
     window.statusBar().clearMessage()
     QTest.simulateEvent(window.grid, True, Qt.Key.Key_G, Qt.KeyboardModifier.NoModifier, "g", True)
-    assert window._dialog is None and window.statusBar().currentMessage() == ""
+    assert window.dialogs.current is None and window.statusBar().currentMessage() == ""
     key(qtbot, window, Qt.Key.Key_G)  # a fresh press runs (this face is in no group)
     assert "no duplicate group" in window.statusBar().currentMessage()
 
@@ -455,7 +457,7 @@ def test_menus_are_narrow_and_the_sheet_lists_every_key(qtbot, window):
     for menu in window.menuBar().findChildren(type(window.menuBar().addMenu("x"))):
         assert menu.sizeHint().width() < 400, (menu.title(), menu.sizeHint().width())
     sheet = ShortcutsDialog(window)
-    text = sheet.findChild(type(window.title)).text()
+    text = sheet.findChild(type(window.faces.title)).text()
     assert "<b>Ctrl+I</b>" in text and "<b>Esc</b>" in text
     sheet.deleteLater()
 

@@ -65,12 +65,12 @@ def _action(win, text: str):
 
 def _import_from_menu(qtbot, win, fmt: str, path: Path):
     _action(win, "Import").trigger()
-    d = win._dialog
+    d = win.dialogs.current
     assert d is not None and d.isVisible()
     d.format.setCurrentIndex(d.format.findData(fmt))
     d.path.setText(str(path))
     d._ok()
-    qtbot.waitUntil(lambda: win._dialog is None and bool(win._tasks), timeout=5000)
+    qtbot.waitUntil(lambda: win.dialogs.current is None and bool(win._tasks), timeout=5000)
     return win._tasks[-1]
 
 
@@ -201,17 +201,17 @@ def test_closing_waits_for_a_cancelled_task(qtbot, empty_window, demo_project, m
 
 def test_help_sheet_from_question_mark(qtbot, window):
     qtbot.keyClick(window.grid, Qt.Key.Key_Question, Qt.KeyboardModifier.ShiftModifier)
-    assert window._help is not None and window._help.isVisible()
-    assert "Label correct" in window._help.findChild(type(window.title)).text()
-    window._help.close()
-    window.table.setFocus()  # from the identity list too
-    qtbot.keyClick(window.table, Qt.Key.Key_Question, Qt.KeyboardModifier.ShiftModifier)
-    assert window._help.isVisible()
-    window._help.close()
+    assert window.dialogs.help is not None and window.dialogs.help.isVisible()
+    assert "Label correct" in window.dialogs.help.findChild(type(window.faces.title)).text()
+    window.dialogs.help.close()
+    window.identities.table.setFocus()  # from the identity list too
+    qtbot.keyClick(window.identities.table, Qt.Key.Key_Question, Qt.KeyboardModifier.ShiftModifier)
+    assert window.dialogs.help.isVisible()
+    window.dialogs.help.close()
     # typing `?` into the search box is text, not help
-    window.search.setFocus()
-    qtbot.keyClicks(window.search, "a?")
-    assert window.search.text() == "a?" and not window._help.isVisible()
+    window.identities.search.setFocus()
+    qtbot.keyClicks(window.identities.search, "a?")
+    assert window.identities.search.text() == "a?" and not window.dialogs.help.isVisible()
 
 
 def test_ctrl_wheel_and_keys_zoom(qtbot, window):

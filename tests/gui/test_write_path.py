@@ -103,8 +103,8 @@ def test_keys_while_locked_stay_responsive_and_land_in_order(qtbot, window, demo
             "undo",
         ]
         assert db_labels(demo_project, ident) == [None] * n
-        assert win.st_writes.isVisible()
-        assert "Saving 5 changes" in win.st_writes.text()
+        assert win.status.writes_label.isVisible()
+        assert "Saving 5 changes" in win.status.writes_label.text()
         # the labels are shown at once and the cursor went on as after a saved label
         assert shown_labels(win)[:4] == ["correct", "wrong_identity", "unusable", "correct"]
         assert win.grid.currentIndex().row() == 4
@@ -128,7 +128,7 @@ def test_keys_while_locked_stay_responsive_and_land_in_order(qtbot, window, demo
         "undo label 1 face correct",
     ]
     assert shown_labels(win)[:5] == ["correct", "wrong_identity", "unusable", None, None]
-    assert not win.st_writes.isVisible()
+    assert not win.status.writes_label.isVisible()
     assert win.session_count == 3
     # The GUI thread was never blocked for the lock (the old path froze 10 s per key).
     print(f"worst event-loop gap while locked: {meter.worst * 1000:.0f} ms")
@@ -140,7 +140,7 @@ def test_free_lock_saves_at_once_on_the_gui_thread(qtbot, window, demo_project):
     key(qtbot, window, Qt.Key.Key_3)
     assert not window.writes.pending
     assert db_labels(demo_project, ident)[0] == "duplicate"
-    assert not window.st_writes.isVisible()
+    assert not window.status.writes_label.isVisible()
 
 
 def test_lock_past_the_budget_is_shown_and_the_labels_stay_queued(qtbot, window, demo_project):
@@ -155,8 +155,8 @@ def test_lock_past_the_budget_is_shown_and_the_labels_stay_queued(qtbot, window,
         qtbot.waitUntil(lambda: win.writes.failing, timeout=5000)
         qtbot.wait(300)
         assert len(win.writes.pending) == 2  # not dropped
-        assert win.st_writes.isVisible()
-        text = win.st_writes.text()
+        assert win.status.writes_label.isVisible()
+        text = win.status.writes_label.text()
         assert "2 changes NOT saved yet" in text and "locked" in text
         assert "NOT saved" in win.statusBar().currentMessage()
         assert db_labels(demo_project, ident) == [None] * n
@@ -169,7 +169,7 @@ def test_lock_past_the_budget_is_shown_and_the_labels_stay_queued(qtbot, window,
         holder.free()
     qtbot.waitUntil(lambda: not win.writes.pending, timeout=10_000)
     assert db_labels(demo_project, ident)[:4] == ["correct", "unsure", "unusable", None]
-    assert not win.st_writes.isVisible()
+    assert not win.status.writes_label.isVisible()
     assert win.statusBar().currentMessage() == "Every change is saved."
 
 

@@ -41,3 +41,18 @@ def test_a_project_with_the_old_step_names_opens_and_keeps_its_data(tmp_path):
     assert not set(RENAMED) & set(names)
     assert sorted(names) == sorted(m.name for m in migrations._migrations)
     assert not migrations.pending(Database(sqlite3.connect(path)))
+
+
+def test_opening_a_current_project_needs_no_write_lock(tmp_path):
+    """Reading a project while another process writes it (a scan, an import) must not wait for
+    its lock: opening writes nothing when no step has an old name."""
+    path = tmp_path / "p.db"
+    open_project(path, create=True).close()
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")
+    try:
+        with open_project(path) as p:
+            assert p.meta("app") == "annotator"
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()

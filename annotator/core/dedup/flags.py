@@ -58,8 +58,9 @@ from annotator.core.dedup.neighbors import pairs_within
 from annotator.core.infra.blas import one_blas_thread
 from annotator.core.infra.workers import usable_cores
 from annotator.model import CancelledFn, ProgressFn
+from annotator.settings import DEFAULTS, Values
 
-DEFAULT_RADIUS = 8
+DEFAULT_RADIUS = DEFAULTS.radius  # the thresholds' defaults and meanings: annotator.settings
 PAIR_CHUNK = 1 << 20  # pairs (or flags) per slice of the vectorised rules
 VERIFY_CHUNK = 1 << 19  # candidate pairs per slice of the pixel test (at most): its
 # thumbnails (448 bytes a face, at most 2 faces a pair) stay under ~0.5 GB
@@ -69,10 +70,10 @@ MAX_THREADS = 8  # threads of the search and the pixel test at most (each adds t
 THUMB_BLOCK = 1 << 18  # faces per read of the thumbnails (a cancel check between reads)
 THUMB_BUDGET = 1 << 30  # bytes of thumbnails read at once for the pixel test (~2.4M faces)
 FACE_CHUNK = 1 << 18  # faces per slice of the majority-hash bit matrix
-TINY_PX = 48
-BLURRY_SHARPNESS = 60.0
-OUTLIER_Z = 3.0
-OUTLIER_MIN_FACES = 5
+TINY_PX = DEFAULTS.tiny_px
+BLURRY_SHARPNESS = DEFAULTS.blurry_sharpness
+OUTLIER_Z = DEFAULTS.outlier_z
+OUTLIER_MIN_FACES = DEFAULTS.outlier_min_faces
 KINDS = (
     "exact_dup",
     "near_dup",
@@ -233,8 +234,11 @@ def _group_median(values: np.ndarray, seg: np.ndarray, sizes: np.ndarray) -> np.
     return (lo + hi) / 2.0
 
 
-def majority_outliers(phash: np.ndarray, identity: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(distance to identity majority hash, z score) per face. z is NaN for small identities."""
+def majority_outliers(
+    phash: np.ndarray, identity: np.ndarray, min_faces: int = OUTLIER_MIN_FACES
+) -> tuple[np.ndarray, np.ndarray]:
+    """(distance to identity majority hash, z score) per face. z is NaN for identities of
+    fewer than ``min_faces`` faces."""
     n = len(phash)
     dist = np.zeros(n, dtype=np.int64)
     z = np.full(n, np.nan)
@@ -272,7 +276,7 @@ def majority_outliers(phash: np.ndarray, identity: np.ndarray) -> tuple[np.ndarr
     o2 = np.lexsort((dev, gid))
     mad = _group_median(dev[o2], starts, sizes)
     zz = (dsorted - med[gid]) / (1.4826 * mad[gid] + 1.0)
-    big = sizes[gid] >= OUTLIER_MIN_FACES
+    big = sizes[gid] >= min_faces
     z[order[big]] = zz[big]
     return dist, z
 
@@ -426,14 +430,18 @@ def _group_flags(
 
 
 def _pixel_test(
-    pool: ThreadPoolExecutor | None, thumbs: np.ndarray, ua: np.ndarray, ub: np.ndarray
+    pool: ThreadPoolExecutor | None,
+    thumbs: np.ndarray,
+    ua: np.ndarray,
+    ub: np.ndarray,
+    colour_max: float = verify.COLOUR_MAX,
 ) -> np.ndarray:
     """verify.pixel_test, in parts of PIXEL_PART pairs spread over the pool's threads."""
     if pool is None or len(ua) < 2 * PIXEL_PART:
-        return verify.pixel_test(thumbs, ua, ub)
+        return verify.pixel_test(thumbs, ua, ub, colour_max)
     parts = [slice(s, s + PIXEL_PART) for s in range(0, len(ua), PIXEL_PART)]
     return np.concatenate(
-        list(pool.map(lambda sl: verify.pixel_test(thumbs, ua[sl], ub[sl]), parts))
+        list(pool.map(lambda sl: verify.pixel_test(thumbs, ua[sl], ub[sl], colour_max), parts))
     )
 
 
@@ -473,6 +481,7 @@ def compute_flags(
     cancelled: CancelledFn | None = None,
     thumbs_of: Callable[[np.ndarray], np.ndarray] | None = None,
     threads: int | None = None,
+    values: Values = DEFAULTS,
 ) -> FlagSet:
     """All flags of a project from its hashes (``annotator.store.flags.load_hashes`` rows).
 
@@ -481,7 +490,8 @@ def compute_flags(
     which of them have one) (``annotator.store.flags.load_thumbs``), asked once for the faces of the candidate pairs
     that pass the cheap test. ``progress(done, total)`` runs from 0 to 1000. The pixel test
     and the candidate search run on ``threads`` threads (default: one per usable core, at most
-    MAX_THREADS; NumPy and BLAS release the GIL).
+    MAX_THREADS; NumPy and BLAS release the GIL). ``values``: the project's thresholds
+    (:mod:`annotator.settings`; the candidate radius is ``radius``).
     """
     out = FlagSet()
     # views into data where the dtype already fits (no 8-byte copy a face while the search,
@@ -538,7 +548,7 @@ def compute_flags(
     for s in range(0, len(i), PAIR_CHUNK):
         a, b = okp[i[s : s + PAIR_CHUNK]], okp[j[s : s + PAIR_CHUNK]]
         m = ~((sha_of[a] >= 0) & (sha_of[a] == sha_of[b]))
-        m &= verify.cheap_test(dh[a], dh[b])
+        m &= verify.cheap_test(dh[a], dh[b], values.dhash_max)
         k = int(np.count_nonzero(m))
         i[kept_n : kept_n + k] = a[m]
         j[kept_n : kept_n + k] = b[m]
@@ -596,10 +606,10 @@ def compute_flags(
                     u = np.unique(np.concatenate([a, b]))
                     thumbs, present = thumbs_of(face[u])  # type: ignore[misc]
                 ua, ub = np.searchsorted(u, a), np.searchsorted(u, b)
-                sim = _pixel_test(pool, thumbs, ua, ub)
+                sim = _pixel_test(pool, thumbs, ua, ub, values.colour_max)
                 sim[~(present[ua] & present[ub])] = -1.0  # no thumbnail: never verified
                 del thumbs, present, u, ua, ub
-                v = sim >= verify.SSIM_MIN
+                v = sim >= values.ssim_min
                 a, b, dd, sim = a[v], b[v], dd[v], sim[v]
                 if len(a):
                     kept.append((a, b, dd, sim))
@@ -632,21 +642,23 @@ def compute_flags(
 
     # outliers
     okidx = np.flatnonzero(ok)
-    dist, z = majority_outliers(data["phash"][okidx], ident[okidx])
-    k = np.flatnonzero(z >= OUTLIER_Z)
+    dist, z = majority_outliers(data["phash"][okidx], ident[okidx], values.outlier_min_faces)
+    k = np.flatnonzero(z >= values.outlier_z)
     fb.add("outlier", face[okidx[k]][:, None], dist[k], z[k])
 
     # per-face quality flags
     k = np.flatnonzero(~ok)
     fb.add("corrupt", face[k][:, None], None, np.ones(len(k)))
     side = np.minimum(data["width"], data["height"]).astype(np.float64)
-    k = np.flatnonzero(ok & (side < TINY_PX))
-    fb.add("tiny", face[k][:, None], None, 1.0 - side[k] / TINY_PX)
+    tiny = values.tiny_px
+    k = np.flatnonzero(ok & (side < tiny))
+    fb.add("tiny", face[k][:, None], None, 1.0 - side[k] / tiny)
     k = np.flatnonzero(ok & (data["grayscale"] == 1))
     fb.add("grayscale", face[k][:, None], None, np.full(len(k), 0.25))
     sharp = data["sharpness"]
-    k = np.flatnonzero(ok & (sharp >= 0) & (sharp < BLURRY_SHARPNESS))
-    fb.add("blurry", face[k][:, None], None, 1.0 - sharp[k] / BLURRY_SHARPNESS)
+    blurry = values.blurry_sharpness
+    k = np.flatnonzero(ok & (sharp >= 0) & (sharp < blurry))
+    fb.add("blurry", face[k][:, None], None, 1.0 - sharp[k] / blurry)
 
     fb.build(out)
     out.suspicion = suspicion_arrays(out.kind, out.offsets, out.face_ids, face, ident)

@@ -1,42 +1,23 @@
 """Per-image hashes and measurements, bit-identical to ``imagehash`` where it matters.
 
-For each image's bytes: SHA-256, a 64-bit pHash equal to ``imagehash.phash(Image.open(...))``,
-a 64-bit dHash equal to ``imagehash.dhash(...)``, width, height, grayscale, sharpness, or the
-decoder's reason when the bytes do not decode (a full decode is forced with ``.load()``).
+For each image's bytes: SHA-256, a 64-bit pHash equal to ``imagehash.phash``, a 64-bit dHash
+equal to ``imagehash.dhash``, width, height, grayscale, sharpness and the verification
+thumbnails, or the decoder's reason when the bytes do not decode (a full decode is forced).
 
-How it stays exact and still fast:
+Why it is exact and still fast: each image is decoded and converted to gray once; Pillow's
+LANCZOS resize is rebuilt as float64 matrix products over Pillow's own integer coefficients
+(every partial sum is an integer below 2**53, so the result is Pillow's bit for bit); the 32x32
+DCT's 8x8 low block is two matrix products, and an image whose two median coefficients are
+within ``_TIE_TOL`` is recomputed with scipy exactly as imagehash does. BLAS runs on one thread
+here: the products are small and the scan's parallelism is its worker processes.
+tests/core/test_hashing.py checks all of it against imagehash and Pillow.
 
-* Each image is decoded once (a full decode: what imagehash needs too) and converted once with
-  Pillow's own RGB->L converter, straight into a NumPy array (``convert_into``; the plain
-  ``convert("L")`` + copy where that is not available).
-* Pillow's LANCZOS ``resize`` of an 8-bit image is a two-pass (horizontal, then vertical)
-  fixed-point convolution with integer coefficients (22 fractional bits). We rebuild the same
-  integer coefficients (same double formulas, same libm ``sin``) and run both passes as float64
-  matrix products over small steps of same-size images (kept in cache), the coefficient matrix
-  cut into bands of neighbouring outputs (an output reads only ~6 * scale inputs). Every product
-  and partial sum is an integer below 2**53, so float64 arithmetic is exact in any summation
-  order and the result is Pillow's result bit for bit (checked against Pillow in
-  tests/core/test_hashing.py). BLAS runs single-threaded here: the products are small and the
-  scan's parallelism is its worker processes.
-* The 32x32 DCT (scipy.fftpack type II on both axes) is done as two float64 matrix products for
-  the 8x8 low-frequency block. These differ from scipy's FFT in the last bits, so an image whose
-  two middle coefficients (the ones that define the median) are within ``_TIE_TOL`` of each other
-  is recomputed with scipy exactly as imagehash does; the bits of all others cannot differ.
-* Hashes are 64-bit integers (first hash bit = most significant bit, the order of imagehash's
-  hex), stored as signed int64 in SQLite; :func:`to_hex` gives imagehash's hex string.
-* Verification thumbnails (core/dedup/verify.py): the 16x16 gray part is the 2x2 means of the 32x32
-  image the pHash is taken from (no further pass over the image); the 8x8 RGB part the block
-  means of a 64x64 sample (see :func:`_colour_thumb`), written straight into a batch array.
-
-Grayscale: mode L/LA/1/I/F, or every pixel's channels within ``GRAY_TOLERANCE`` levels (JPEG
-chroma rounding makes a gray RGB JPEG differ by a level here and there).
-Sharpness: variance of the 4-neighbour Laplacian of the grayscale image box-averaged by the integer
-factor that brings it nearest to 64 px (pixel units squared; computed on integers); low means
-blurry (see annotator.core.dedup.flags.BLURRY_SHARPNESS).
-
-Speed against a plain loop of ``imagehash.phash``: README's benchmark table
-(tests/bench/bench_hash.py); against another checkout of this code (e.g. before a change):
-``bench_hash.py --against TREE``.
+Hashes are 64-bit integers (first hash bit = most significant bit), stored as signed int64;
+:func:`to_hex` gives imagehash's hex string. Grayscale: mode L/LA/1/I/F, or every pixel's
+channels within ``GRAY_TOLERANCE`` levels (JPEG chroma rounding). Sharpness: variance of the
+4-neighbour Laplacian of the gray image box-reduced to about 64 px; low means blurry (the
+``blurry_sharpness`` setting). Speed: tests/bench/bench_hash.py (``--against TREE`` compares
+with another checkout).
 """
 
 from __future__ import annotations
@@ -364,17 +345,9 @@ def _colour_thumb(rgb: object, out: np.ndarray) -> object:
 
     An image of at most 64x64 pixels: Pillow's BOX reduction (``resize((8, 8), BOX)``). A larger
     one: a 64x64 nearest-neighbour sample, reduced by 8 (each block the rounded mean of its 8x8
-    samples). The full BOX reduction reads every pixel: ~25 of the hash stage's ~300 us per
-    image at 112 px, ~100 of ~850 at 250 px; the sample costs a third of that at 112 px and a
-    ninth at 250 px. The colour test (core/dedup/verify.py, COLOUR_MAX = 0.075) does not see the
-    difference (tests/core/test_flag_quality.py). Measured on the demo's pHash candidates (radius 8)
-    at 112 px, seed 11 (8,009 faces, 660 true copies) and seed 5 (8,288, 684), and at 250 px,
-    seed 11 (3,073, 255): the largest colour distance of true copies is 0.045 / 0.037 / 0.028
-    (0.047 / 0.037 / 0.027 with the full reduction; 0.044 at most between an old and a new
-    thumbnail of a pair), the smallest of false candidates 0.108 / 0.121 / 0.093 (0.109 /
-    0.121 / 0.093); no pair's distance moved by more than 0.01, and every pair was verified
-    the same. (A 32x32 sample moved true copies by up to 0.021; every other pixel, or Pillow's
-    ``reducing_gap``, by 0.035.)
+    samples): reading every pixel cost a large share of the hash stage, and the colour test
+    cannot tell the two apart (tests/core/test_flag_quality.py; the figures are in
+    docs/MEASUREMENTS.md, "Colour thumbnails from a sample").
     """
     w, h = rgb.size  # type: ignore[attr-defined]
     if w * h <= _COLOUR_SAMPLE * _COLOUR_SAMPLE:

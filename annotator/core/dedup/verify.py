@@ -1,42 +1,18 @@
 """Verification of near-duplicate candidates: a pair found by the pHash search becomes a
 duplicate only when two independent tests agree (DESIGN convention 9).
 
-1. A cheap hash test: the dHash (gradient signs, 64 bits) of the two faces within
-   ``DHASH_MAX`` bits. dHash looks at other image features than pHash (left-right gradients
-   of a 9x8 image instead of the low 8x8 DCT block), so two unrelated aligned faces that
-   collide in pHash rarely collide in both.
-2. A pixel test on small thumbnails stored by the scan (448 bytes a face: the 16x16 grayscale
-   2x2 mean of the 32x32 image the pHash is taken from, then the 8x8 RGB block means — of
-   every pixel up to 64x64 px, of a 64x64 nearest-neighbour sample above; see
-   core/dedup/hashing.py's ``_colour_thumb`` for why and what that changed):
-   SSIM (5x5 windows, the usual constants) of the gray thumbnails at least ``SSIM_MIN``, and
-   the colours alike: the mean absolute difference of the 8x8 RGB thumbnails, each divided by
-   its own mean (so a brightness change does not count), at most ``COLOUR_MAX``. Grayscale
-   structure alone confuses two photos of one person on backgrounds of different hue but
-   equal brightness; colour alone confuses unrelated faces on similar backgrounds.
+1. A cheap hash test: dHash (left-right gradients, 64 bits) within ``dhash_max`` bits. It looks
+   at other features than pHash, so two unrelated aligned faces rarely collide in both.
+2. A pixel test on the 448-byte thumbnails the scan stores (16x16 gray from the pHash's 32x32
+   image, 8x8 RGB block means; see :mod:`annotator.core.dedup.hashing`): SSIM (5x5 windows) of
+   the gray thumbnails at least ``ssim_min``, and the brightness-normalised mean absolute
+   difference of the colour thumbnails at most ``colour_max`` — gray structure alone confuses
+   one person on backgrounds of different hue, colour alone unrelated faces on similar ones.
 
-Thresholds, measured on the demo drawn without any hash-friendly texture (aligned faces on
-plain, gradient, striped or blotched backgrounds; 8,432 decodable faces, 6,099 candidate pairs
-within pHash radius 8, 696 of them true copies):
-
-* dHash distance of true copies: at most 8 bits; ``DHASH_MAX = 10`` keeps them all and drops
-  ~92 % of the false candidates.
-* SSIM16 of true copies >= 0.975, of false candidates <= 0.951; ``SSIM_MIN = 0.96``.
-  Both tests together: 696 of 696 true pairs kept, 0 false ones.
-* On a second demo (seed 11, 8,229 faces, 5,777 candidates) one false pair reached SSIM16
-  0.970 (two photos of one person, backgrounds of different hue): the colour distance of true
-  copies is <= 0.047 there (<= 0.035 on the first), of false candidates >= 0.109 (>= 0.114);
-  ``COLOUR_MAX = 0.075``. All three tests: 660 of 660 and 696 of 696 true pairs, 0 false.
-
-See tests/core/test_verify.py and tests/core/test_flag_quality.py for the figures as tests.
-
-Cost: SSIM needs five sums over every 5x5 window of each pair (of a, b, a*a, b*b, a*b). They
-are taken as two small matrix products for a slice of SSIM_CHUNK pairs at once, on one BLAS
-thread (:mod:`annotator.core.infra.blas`), in slices small enough to stay in cache; per-face window
-figures computed once were tried and dropped (1.7 kB a face: gigabytes for a slice's faces at
-10M, and gathering them was slower than recomputing). Same run, 3.4M candidate pairs of the
-300k ``stress`` benchmark: the pixel test took 25 s against 72 s for the previous
-sliding-sum version (same figures to 4e-7).
+The thresholds are project settings (:mod:`annotator.settings`); how they were chosen, with the
+measured distributions, is in docs/MEASUREMENTS.md (tests/core/test_verify.py and
+test_flag_quality.py hold them as tests). SSIM's window sums are two small matrix products per
+slice of SSIM_CHUNK pairs on one BLAS thread, in slices that stay in cache.
 """
 
 from __future__ import annotations
@@ -44,15 +20,16 @@ from __future__ import annotations
 import numpy as np
 
 from annotator.core.infra.blas import one_blas_thread
+from annotator.settings import DEFAULTS
 
 THUMB_SIDE = 16
 GRAY_BYTES = THUMB_SIDE * THUMB_SIDE  # 16x16 gray
 COLOUR_SIDE = 8
 COLOUR_BYTES = COLOUR_SIDE * COLOUR_SIDE * 3  # 8x8 RGB
 THUMB_BYTES = GRAY_BYTES + COLOUR_BYTES  # one BLOB a face: gray then colour
-DHASH_MAX = 10
-SSIM_MIN = 0.96
-COLOUR_MAX = 0.075
+DHASH_MAX = DEFAULTS.dhash_max  # the defaults; a project's values: annotator.settings
+SSIM_MIN = DEFAULTS.ssim_min
+COLOUR_MAX = DEFAULTS.colour_max
 _W = 5  # SSIM window side
 _C1 = (0.01 * 255) ** 2
 _C2 = (0.03 * 255) ** 2
@@ -158,11 +135,13 @@ def popcount64(x: np.ndarray) -> np.ndarray:
     return np.unpackbits(b, axis=-1).sum(axis=-1, dtype=np.uint8)
 
 
-def pixel_test(thumbs: np.ndarray, i: np.ndarray, j: np.ndarray) -> np.ndarray:
-    """The pixel test's figure per pair: the gray SSIM, or -1 where the colours differ (a pair
-    is verified when this is >= SSIM_MIN)."""
+def pixel_test(
+    thumbs: np.ndarray, i: np.ndarray, j: np.ndarray, colour_max: float = COLOUR_MAX
+) -> np.ndarray:
+    """The pixel test's figure per pair: the gray SSIM, or -1 where the colours differ by
+    more than ``colour_max`` (a pair is verified when this is >= SSIM_MIN)."""
     sim = np.full(len(i), -1.0, dtype=np.float32)
-    alike = np.flatnonzero(colour_distance(thumbs, i, j) <= COLOUR_MAX)  # the cheaper test first
+    alike = np.flatnonzero(colour_distance(thumbs, i, j) <= colour_max)  # the cheaper test first
     if len(alike):
         sim[alike] = ssim_pairs(thumbs, i[alike], j[alike])
     return sim

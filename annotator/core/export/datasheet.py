@@ -92,6 +92,17 @@ def datasheet(
     add(
         f"- identities withdrawn at their request (privacy takedown): {totals['withdrawn_identities']}\n"
     )
+    add("## Withdrawal policy\n")
+    add(
+        "People withdrawn from the project before this export: "
+        f"{totals['withdrawn_identities']} (a count only; the project keeps salted digests of "
+        "their keys, names and photos, never the plain values, so that no later import, merge or package brings them back). "
+        "A person in this set can ask to be removed: write to whoever published this set, "
+        "naming the identity key or name; they run `annotator takedown KEY` (or `--from` a "
+        "list of requests) on the project, which removes the person and every copy of their "
+        "photos it can find, lists the packages and earlier exports that still hold them, and "
+        "re-export this set without them.\n"
+    )
     add("## Files\n")
     if fmt == "folder":
         add("- `<identity>/<name>.<ext>`: one folder per identity (names made file-system safe).")

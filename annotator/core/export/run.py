@@ -12,7 +12,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from annotator import __version__
+from annotator import __version__, settings
 from annotator.core.export import outdir
 from annotator.core.export import pairs as pairs_mod
 from annotator.core.export.datasheet import datasheet
@@ -141,6 +141,7 @@ def export_dataset(
             "reviewers": sel.reviewers,
             "qa": {**qa, **(sel.qa or {})},
             "image_size": list(image_size) if image_size else None,
+            "settings": settings.for_manifest(project),
         }
         msha = writer.write_manifest(manifest)
         if cancelled():

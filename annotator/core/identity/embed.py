@@ -1,87 +1,23 @@
 """`annotator embed`: a 128-d face embedding per scanned face (the optional ``[embed]`` extra).
 
-The network is dlib's ResNet face-recognition model (``dlib_face_recognition_resnet_model_v1``)
-with dlib's 5-point landmark model for alignment, both shipped as weights by the
-``face-recognition-models`` package and run by the ``dlib-bin`` wheel. Nothing else of those
-packages is loaded (no face detector: a dataset's face is already cropped), and nothing outside
-this module's worker functions imports dlib, so without the extra everything else works and
-:func:`require_extra` says in one line how to install it.
+The network is dlib's face-recognition ResNet (the weights ``face-recognition-models`` ships),
+run on onnxruntime by :mod:`annotator.core.identity.engine`; dlib only finds the 5 landmarks
+and cuts the 150x150 chip. Nothing outside this module's worker functions imports dlib, so
+without the extra everything else works and :func:`require_extra` says how to install it.
 
-Alignment. MS-Celeb crops are face crops, aligned differently from dlib's 150x150 face chips
-(the network's input: ``dlib.get_face_chip(img, shape, size=150, padding=0.25)`` from the 5
-landmarks). Three ways are offered; the model id stored with each vector names the one used:
+Alignment (the model id stored with each vector names it, so two are never mixed):
+``template`` (default) maps every crop onto dlib's chip by one project-wide similarity map, the
+per-point median of dlib's 5 landmarks over :data:`TEMPLATE_SAMPLE` sampled crops (estimated
+once, kept in project meta; a dataset's own alignment is kept and no single bad detection moves
+a face's chip); ``chip`` uses each crop's own landmarks; ``crop`` resizes the whole crop. With
+fewer than :data:`TEMPLATE_MIN` plausible landmark sets ``template`` falls back to ``crop`` and
+says so. Quality and speed of each: docs/MEASUREMENTS.md, "Embeddings".
 
-* ``template`` (default): one similarity map per crop size, the same for every crop of the
-  project. The project's template is the per-point MEDIAN of dlib's 5 landmarks (crop-relative
-  coordinates) over :data:`TEMPLATE_SAMPLE` scanned, decodable faces at evenly spaced
-  positions of the identity-grouped face list (so spread over the identities), keeping only
-  plausible sets (:func:`plausible_landmarks`: eyes side by side, nose below them, on the crop).
-  Each crop is then mapped with ``get_face_chip`` for the template's points scaled to its size.
-  The dataset's own alignment (MS-Celeb's "FaceImageCroppedWithAlignment" crops share one
-  geometry, as do InsightFace's 112x112 ones) is kept as it is and only mapped onto dlib's
-  chip geometry; a single detection's error (eyes on the hair, a rotated chip) no longer
-  moves that face's chip, and the median of a few hundred sets ignores the erratic ones. The
-  template is estimated at the first such run (about 2 ms of landmarks per sampled face; on
-  a cluster, on one worker) and stored in the project's meta (:data:`TEMPLATE_META`); its
-  fingerprint is in the model id, so vectors of two templates are never mixed, and later runs
-  reuse it (new faces do not move it: an incremental run stays incremental). With fewer than
-  :data:`TEMPLATE_MIN` plausible landmark sets (a tiny project, crops that are not faces) no
-  template is stored and the run uses ``crop``, saying so (``EmbedResult.note``); the next
-  run tries again. One template serves the whole project: for sources whose crops are not
-  aligned alike (a folder of unaligned photos, or two sources cut differently) use ``chip``.
-* ``chip``: the 5-point landmark model runs on a rectangle covering each crop (inset by
-  :data:`CHIP_INSET` per side), then dlib's chip of that face's own landmarks.
-* ``crop``: the whole crop resized to 150x150 is the chip (no landmarks).
-
-A project embedded before with another alignment (``chip`` was the default) is embedded
-again under the new model id by the next run; until a face's new vector is stored its old one
-stays, and the checks use the model with the most vectors (store/identity_check.py), so
-nothing mixes two models and nothing stops working in between.
-
-Measured on the drawn demo (``annotator demo --identities N``, scan, embed; then
-tests/bench/bench_identity_quality.py: ``suspect_identity`` precision (strict: cross-identity
-copies left out) and recall of the injected wrong-identity faces, AUC of the identity ranking
-for "holds another person's face"; goal: recall >= 0.8 at precision >= 0.6, AUC >= 0.9), with
-core/identity/identity_check.py's rule at relative margin 0.32 (0.30 before; see there):
-
-    people  faces  alignment  precision  strict  recall   AUC
-        12    264  template       1.00    1.00     1.00   1.00   (tests/core/test_identity_quality)
-        40    835  template       0.70    0.56     0.87   0.95
-        40    835  crop           0.88    0.79     0.83   0.96
-        40    835  chip           0.57    0.38     0.70   0.85
-       120  2,433  template       0.67    0.50     0.81   0.91
-       120  2,433  crop           0.71    0.53     0.70   0.91   recall below the goal
-       120  2,433  chip           0.50    0.33     0.75   0.88
-       400  8,432  template       0.61    0.43     0.84   0.91
-       400  8,432  crop           0.67    0.50     0.86   0.93
-
-(At margin 0.30: template 0.70/0.87/0.95, 0.63/0.82/0.91, 0.57/0.85/0.91 (precision / recall
-/ AUC at 40 / 120 / 400 people); crop 0.83/0.83/0.96, 0.69/0.75/0.92, 0.63/0.87/0.93.)
-``template`` is the only alignment that meets the goal at all three sizes, with little to
-spare at 120 and 400 people; ``crop`` separates the drawn faces a little better at 40 and 400
-people but misses recall at 120 at any margin that holds precision at 400; ``chip`` misses
-everywhere: the landmark model, trained on photos, lands erratically on drawn faces (eyes on
-the hair, chips rotated and scaled). The demo's crops are drawn with their own rotation (+-12
-degrees), shift and scale, which no shared map undoes, so on the demo ``template`` and
-``crop`` differ only in how much of the head the chip holds (``template`` is dlib's tighter
-framing; a wider one, padding 0.6, measured 0.93 / 0.91 / 0.99 at 40 people because drawn
-identities differ most in hair and head outline, but it is not the framing the network was
-trained on, and 0.4 measured like 0.25). Averaging the chip's and its mirror image's vectors
-(40 people: recall 0.91 instead of 0.87, precision unchanged) is not worth twice the time.
-The choice for real crops rests on the design rather than on the demo: ``template`` gives the
-network dlib's framing whatever margin the dataset's crops have (``crop`` gives it the
-dataset's framing, right only if it happens to match dlib's), and no single detection moves a
-face's chip. Whether it also beats ``chip`` there (the landmark model is far better on
-photos) must be measured on real photos (none may be in this repository).
-Time: the network dominates, ~113-117 ms CPU per face per core on the loaded test machine
-whatever the alignment (tests/bench/bench_embed.py --quick: template 117, chip 113, crop 113,
-the scan's hash stage 0.45); the template's landmarks are ~1.5 ms per sampled face, once.
-
-Work order and safety: only scanned faces that decode (never a ``corrupt`` one) and have no
-embedding by this model are embedded, unreviewed identities first (most suspicious first). Each
-chunk of :data:`CHUNK` faces is committed in its own short transaction, so an interrupted run
-loses at most the chunks in flight and the next run carries on. Workers are a 'spawn' process
-pool (:mod:`annotator.core.infra.workers`: they die with the parent) that load the models once each.
+Work order and safety: scanned, non-corrupt faces without a vector of this model, unreviewed
+identities first; a face that does not decode is stored as failed, without a vector. Each chunk
+of :data:`CHUNK` faces (one network batch) is committed in its own short transaction, so Ctrl-C
+keeps every finished chunk and the next run carries on. Workers are a 'spawn' process pool
+(:mod:`annotator.core.infra.workers`) or Dask workers, each loading the models once.
 """
 
 from __future__ import annotations
@@ -97,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from annotator.core.identity import identity_check
+from annotator.core.identity import engine, identity_check
 from annotator.core.infra.access import FaceBytes, FaceReadError, ReadItem, read_planned
 from annotator.core.infra.workers import process_pool, run_chunks, usable_cores
 from annotator.model import AnnotatorError, CancelledFn, ProgressFn, never_cancelled
@@ -109,7 +45,7 @@ if TYPE_CHECKING:
 
 INSTALL_HINT = (
     "face embeddings need the optional extra: pip install -e '.[embed]' "
-    "(installs dlib-bin and face-recognition-models)"
+    "(installs dlib-bin, face-recognition-models, onnxruntime and onnx)"
 )
 LANDMARKS_FILE = "shape_predictor_5_face_landmarks.dat"
 RECOGNITION_FILE = "dlib_face_recognition_resnet_model_v1.dat"
@@ -118,7 +54,7 @@ CHIP_SIZE = 150
 CHIP_PADDING = 0.25
 CHIP_INSET = 0.0  # fraction of the crop's side left out on each side of the landmark rectangle
 MAX_SIDE = 600  # larger images are reduced on decode (a face crop is small)
-CHUNK = 16  # faces per worker task and per transaction (~1-2 s of work)
+CHUNK = 16  # faces per worker task, per network batch and per transaction
 ALIGNMENTS = ("template", "chip", "crop")
 DEFAULT_ALIGN = "template"
 TEMPLATE_META = "embed_template"  # project meta key: the project's template (JSON)
@@ -240,9 +176,10 @@ def require_extra() -> tuple[str, str]:
         import dlib  # noqa: F401
 
         spec = importlib.util.find_spec("face_recognition_models")
+        runtime = [importlib.util.find_spec(m) for m in ("onnxruntime", "onnx")]
     except (ImportError, ValueError):
         raise AnnotatorError(INSTALL_HINT) from None
-    if spec is None or not spec.submodule_search_locations:
+    if None in runtime or spec is None or not spec.submodule_search_locations:
         raise AnnotatorError(INSTALL_HINT)
     # the weights' folder, found without importing the package (it imports pkg_resources)
     models = Path(next(iter(spec.submodule_search_locations))) / "models"
@@ -271,21 +208,26 @@ class _PerThread(threading.local):
 _MODELS = _PerThread()
 
 
-def load_models(landmarks: str, recognition: str | None) -> None:
-    """Worker initializer: load both models once per process (only the landmark model when
-    ``recognition`` is None)."""
+def load_models(landmarks: str, recognition: str | None, device: str = "cpu") -> None:
+    """Worker initializer: dlib's landmark model, and the network on onnxruntime
+    (core/identity/engine.py: one session per process) unless ``recognition`` is None."""
     import dlib
 
     _MODELS["dlib"] = dlib
     _MODELS["sp"] = dlib.shape_predictor(landmarks)
     if recognition is not None:
-        _MODELS["rec"] = dlib.face_recognition_model_v1(recognition)
+        _MODELS["rec"] = engine.engine(recognition, device)
 
 
 def load_own_models() -> None:
     """Initializer on a Dask worker: the worker's own model files (its install may live
     elsewhere than the client's), loaded once per worker thread by core/infra/cluster.py."""
     load_models(*require_extra())
+
+
+def load_own_models_cuda() -> None:
+    """:func:`load_own_models` with the network on onnxruntime's CUDA provider."""
+    load_models(*require_extra(), "cuda")
 
 
 def decode_rgb(data: bytes) -> np.ndarray:
@@ -341,8 +283,7 @@ def embed_images(
     if not images:
         return np.empty((0, DIM), dtype=np.float32)
     chips = [face_chip(img, align, template) for img in images]
-    out = _MODELS["rec"].compute_face_descriptor(chips)
-    return np.array([np.asarray(v) for v in out], dtype=np.float32).reshape(len(chips), DIM)
+    return _MODELS["rec"].run(np.stack(chips))
 
 
 def landmarks_planned(
@@ -497,14 +438,17 @@ def embed(
     progress: ProgressFn | None = None,
     cancelled: CancelledFn | None = None,
     cluster: Cluster | None = None,
+    device: str = "cpu",
 ) -> EmbedResult:
     """Embed every scanned, decodable face (of ``identity_keys`` when given) that has no
     embedding by this model yet. Resumable and incremental; one transaction per chunk. With
     ``cluster`` (core/infra/cluster.py) the chunks run on its Dask workers. ``align`` ``template``
     uses the project's template (:func:`project_template`), or ``crop`` when none can be made
-    (``res.note`` says why)."""
+    (``res.note`` says why). ``device`` ``cuda``: onnxruntime's CUDA provider (one line
+    before anything is written when it has none)."""
     if align not in ALIGNMENTS:
         model_id(align)  # the one-line error
+    engine.check_device(device, here=cluster is None)  # on a cluster the workers check
     paths = require_extra() if cluster is None else ("", "")  # workers find their own
     res = EmbedResult(align=align)
     cancelled = cancelled or never_cancelled
@@ -558,17 +502,21 @@ def embed(
         if total == 0:
             pass
         elif cluster is None and (n_workers <= 1 or total <= chunk):
-            load_models(*paths)
+            load_models(*paths, device)
             for part in chunks:
                 if cancelled():
                     res.cancelled = True
                     break
                 commit(embed_planned(fb.plan(part), align, template))
         else:
+            if cluster is None:
+                engine.model_bytes(paths[1])  # built and cached here, once, not per worker
             with (
-                cluster.executor(project, load_own_models)
+                cluster.executor(
+                    project, load_own_models_cuda if device == "cuda" else load_own_models
+                )
                 if cluster
-                else process_pool(n_workers, load_models, paths)
+                else process_pool(n_workers, load_models, (*paths, device))
             ) as pool:
                 res.cancelled = run_chunks(
                     pool,

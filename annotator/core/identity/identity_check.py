@@ -17,19 +17,19 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from annotator import settings
 from annotator.core.dedup import flags as flag_rules
 from annotator.core.identity import nearest, rule
 from annotator.core.identity.centres import METRICS, Metric, metric_of
 from annotator.core.identity.rule import (  # noqa: F401 - the rule's names, used by callers
     MAX_SHARE,
     MIN_FACES,
-    SAME_PERSON_RATIO,
-    SUSPECT_REL_MARGIN,
     SUSPECT_Z,
     Centres,
     IdentityCheck,
 )
 from annotator.core.infra.blas import one_blas_thread
+from annotator.settings import DEFAULTS, Values
 from annotator.store import flags as flags_store
 from annotator.store import identity_check as ic_store
 from annotator.store.db import Project
@@ -41,6 +41,17 @@ CHUNK_FACES = 200_000  # faces read at a time by a full refresh
 STATE_META = "identity_check"  # model|rule of the stored centres; '' while a refresh runs
 NOT_IN_CENTRE = ("wrong_identity", "unusable")  # labels that keep a face out of its centre
 DLIB = METRICS["dlib_resnet_v1/"]
+SUSPECT_REL_MARGIN = DEFAULTS.suspect_margin  # the defaults; per project: annotator.settings
+SAME_PERSON_RATIO = DEFAULTS.same_person_ratio
+
+
+@dataclass(frozen=True, slots=True)
+class _Run:
+    """What one refresh judges with: the model's metric and the project's settings."""
+
+    metric: Metric
+    rel_margin: float
+    ratio: float
 
 
 def check(
@@ -111,7 +122,8 @@ def _rows(r: IdentityCheck) -> list[tuple]:
     return out
 
 
-def _full(project: Project, model: str, metric: Metric, out: Refresh) -> None:
+def _full(project: Project, model: str, run: _Run, out: Refresh) -> None:
+    metric = run.metric
     ranges = ic_store.identity_ranges(project, CHUNK_FACES)
     parts: list[Centres] = []
     for lo, hi in ranges:  # pass 1: the centres (a range of identities at a time)
@@ -120,7 +132,7 @@ def _full(project: Project, model: str, metric: Metric, out: Refresh) -> None:
             parts.append(_stats(rows, metric)[0])
     cen = Centres.join(parts) if parts else Centres.empty()
     nb = nearest.centre_neighbours(cen.centre)
-    pairs = rule.same_person(cen, metric, nb)
+    pairs = rule.same_person(cen, metric, nb, ratio=run.ratio)
     flags: list[tuple[int, float]] = []
     looks: list[tuple[int, int, float]] = []
     ic_store.write_centres(project, [], everything=True)
@@ -133,7 +145,7 @@ def _full(project: Project, model: str, metric: Metric, out: Refresh) -> None:
         if not np.array_equal(cen.centre[p], c.centre):  # changed in between: take the new
             cen.centre[p], cen.kept[p], cen.count[p] = c.centre, c.kept, c.count
             cen.spread[p], cen.far[p] = c.spread, c.far
-        r = rule.judge(f, cen, nb, pairs, metric)
+        r = rule.judge(f, cen, nb, pairs, metric, rel_margin=run.rel_margin)
         flags += r.flag_rows()
         looks += r.suspects()
         out.global_faces += r.global_faces
@@ -164,9 +176,8 @@ def _reached(project: Project, moved: np.ndarray, skip: np.ndarray) -> np.ndarra
     return np.unique(np.concatenate(hit)) if hit else np.zeros(0, np.int64)
 
 
-def _incremental(
-    project: Project, model: str, metric: Metric, stale: list[int], out: Refresh
-) -> None:
+def _incremental(project: Project, model: str, run: _Run, stale: list[int], out: Refresh) -> None:
+    metric = run.metric
     old = _stored_centres(project)
     st = np.array(sorted(stale), np.int64)
     new_c, new_f = _stats(ic_store.embeddings_of(project, model, st.tolist()), metric)
@@ -182,7 +193,7 @@ def _incremental(
     gone = set(st.tolist())
     pairs = [(p.a_id, p.b_id, p.distance) for p in ic_store.same_person(project)]
     pairs = [p for p in pairs if p[0] not in gone and p[1] not in gone]
-    new_pairs = rule.same_person(cen, metric, nb, query=new_c.uid)
+    new_pairs = rule.same_person(cen, metric, nb, query=new_c.uid, ratio=run.ratio)
     pairs = sorted(set(pairs) | set(new_pairs), key=lambda r: (r[2], r[0], r[1]))
     ids = np.concatenate([redo, removed]).tolist()
     flags: list[tuple[int, float]] = []
@@ -190,7 +201,7 @@ def _incremental(
     rows: list[tuple] = []
     for f in groups:
         if len(f.face):
-            r = rule.judge(f, cen, nb, pairs, metric)
+            r = rule.judge(f, cen, nb, pairs, metric, rel_margin=run.rel_margin)
             flags += r.flag_rows()
             looks += r.suspects()
             rows += _rows(r)
@@ -213,18 +224,22 @@ def _neighbour_rows(C: np.ndarray, pos: np.ndarray) -> tuple[np.ndarray, np.ndar
     return dist, idx
 
 
-def refresh(project: Project, *, full: bool = False) -> Refresh | None:
+def refresh(
+    project: Project, *, full: bool = False, values: Values | None = None
+) -> Refresh | None:
     """Bring the ``suspect_identity`` flags, looks-like identities, same-person pairs, stored
     centres and identity suspicion up to date with the stored embeddings (of the model with
-    the most vectors); None (and all of them emptied) without embeddings."""
+    the most vectors) and the project's settings (or ``values``), and record the settings
+    used; None (and all of them emptied) without embeddings."""
     t0 = time.perf_counter()
+    values = values if values is not None else settings.load(project)
     last = project.meta(STATE_META, "") or ""
     model = ic_store.model_in_use(project, last.split("|", 1)[0] or None)
     if model is None:
         _clear(project)
         return None
-    metric = metric_of(model)
-    state = f"{model}|{rule.fingerprint(metric)}"
+    run = _Run(metric_of(model), float(values.suspect_margin), float(values.same_person_ratio))
+    state = f"{model}|{rule.fingerprint(run.metric)}|{run.rel_margin!r}|{run.ratio!r}"
     out = Refresh(model=model)
     stale = ic_store.stale_identities(project)
     # an identity deleted (takedown, discard) took its stored centre with it: where it stood,
@@ -234,13 +249,14 @@ def refresh(project: Project, *, full: bool = False) -> Refresh | None:
         out.mode = "full"
         project.set_meta(STATE_META, "")
         ic_store.clear_stale(project)
-        _full(project, model, metric, out)
+        _full(project, model, run, out)
     elif stale:
         out.mode = "incremental"
         project.set_meta(STATE_META, "")
         ic_store.clear_stale(project, stale)
-        _incremental(project, model, metric, stale, out)
+        _incremental(project, model, run, stale, out)
     project.set_meta(STATE_META, state)
+    settings.record(project, settings.EMBED, values.of(settings.EMBED))
     out.suspect = [f for f, _s in ic_store.kind_flag_rows(project, KIND)]
     out.same_person = [(p.a_id, p.b_id, p.distance) for p in ic_store.same_person(project)]
     out.seconds = time.perf_counter() - t0
@@ -297,11 +313,18 @@ def _set_suspicion(project: Project, cen: Centres, ids: list[int] | None) -> Non
         flags_store.set_identity_suspicion(project, ids, rows)
 
 
-def attach(project: Project, fs: flag_rules.FlagSet, face: np.ndarray, ident: np.ndarray):
-    """The scan's flag step: bring the check up to date (:func:`refresh`), add its
-    ``suspect_identity`` flags to ``fs`` (computed, not yet stored) and recompute its identity
-    suspicion. ``face``/``ident``: every scanned face. None without embeddings."""
-    res = refresh(project)
+def attach(
+    project: Project,
+    fs: flag_rules.FlagSet,
+    face: np.ndarray,
+    ident: np.ndarray,
+    values: Values | None = None,
+):
+    """The scan's flag step: bring the check up to date (:func:`refresh`, with the scan's
+    ``values``), add its ``suspect_identity`` flags to ``fs`` (computed, not yet stored) and
+    recompute its identity suspicion. ``face``/``ident``: every scanned face. None without
+    embeddings."""
+    res = refresh(project, values=values)
     if res is None:
         return None
     rows = ic_store.kind_flag_rows(project, KIND)

@@ -29,6 +29,9 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from annotator.core.review import package_purge as partial_files
+from annotator.core.review.package_purge import refuse_in_package
+from annotator.core.review.withdrawal import Ledger, scrubbing
 from annotator.model import AnnotatorError, CancelledFn, ProgressFn, never_cancelled
 from annotator.store import faces as faces_store
 from annotator.store import packages as store
@@ -101,6 +104,7 @@ class PackResult:
     flags: int
     with_images: bool
     digest: str
+    withdrawn: int = 0  # faces and notes left out: the withdrawal ledger matched them
 
     def to_json(self) -> dict[str, object]:
         return asdict(self)
@@ -129,12 +133,14 @@ def pack(
     tmp = out_p.with_name(out_p.name + ".partial")
     for p in _files(tmp):
         p.unlink(missing_ok=True)
+    partial_files.note(home, tmp)  # a killed pack leaves it: a takedown names it
     try:
         open_project(tmp, create=True).close()  # the schema, by the same migrations
         with store.attached(home, tmp) as c:
             counts = store.copy_into_package(c, identity_ids)
         pkg = open_project(tmp)
         try:
+            refused = refuse_in_package(pkg, Ledger.of(home))
             if with_images:
                 _embed(home, pkg, progress, cancelled)
             info = store.PackageInfo(
@@ -161,7 +167,9 @@ def pack(
     except BaseException:
         for p in _files(tmp):
             p.unlink(missing_ok=True)
+        partial_files.clear(home, tmp)
         raise
+    partial_files.clear(home, tmp)
     try:
         store.record_package(
             home,
@@ -192,6 +200,7 @@ def pack(
         counts.flags,
         with_images,
         digest,
+        refused,
     )
 
 
@@ -234,6 +243,7 @@ class MergeResult:
     gone: int = 0
     reviews: int = 0
     reviews_kept: int = 0
+    withdrawn: int = 0  # notes that named a withdrawn person, cleared on the way home
     conflicts: list[dict[str, object]] = field(default_factory=list)
 
     @property
@@ -299,6 +309,7 @@ def merge(
     cancelled = cancelled or never_cancelled
     info = check_package(home, path)
     res = MergeResult(info.id)
+    ledger = Ledger.of(home)
     passes: dict[int, int] = {}
     pkg_path = str(Path(path).expanduser().absolute())
     with store.attached(home, pkg_path) as c:
@@ -329,7 +340,9 @@ def merge(
         for ids, n in parts:
             if cancelled():
                 raise KeyboardInterrupt
-            r = store.merge_chunk(home, info.id, pkg_path, info.home_base_event, ids, passes)
+            with home.tx(), scrubbing(home, ledger) as scrubbed:
+                r = store.merge_chunk(home, info.id, pkg_path, info.home_base_event, ids, passes)
+            res.withdrawn += scrubbed.count
             res.batches += r.batches
             res.events += r.events
             res.applied += r.applied

@@ -37,19 +37,23 @@ The ``reason`` text is stored as given: do not put the person's name in it.
 from __future__ import annotations
 
 import shutil
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
 
 from annotator.core.dedup import flags as flag_rules
+from annotator.core.review import takedown_rules as rules
+from annotator.core.review import withdrawal
 from annotator.core.review.privacy import key_digest
 from annotator.model import AnnotatorError
-from annotator.store import export as export_store
 from annotator.store import faces as faces_store
 from annotator.store import flags as flags_store
 from annotator.store import labels as labels_store
 from annotator.store import takedown as store
 from annotator.store import thumbcache
+from annotator.store import withdrawal as ledger_store
 from annotator.store.db import Project
 
 
@@ -75,6 +79,11 @@ class TakedownResult:
     identities_emptied: int = 0  # of those, how many have no face left
     unscanned_faces: int = 0  # faces of the project without hashes (``force_unscanned``)
     copies: list[dict[str, object]] = field(default_factory=list)  # kept: id, origin, found_by
+    lookalikes: list[dict[str, object]] = field(default_factory=list)  # listed: id, origin
+    lookalikes_removed: int = 0  # ... removed (``include_lookalikes``)
+    packages: list[dict[str, object]] = field(default_factory=list)  # out, holding the person
+    unfinished_packages: list[dict[str, object]] = field(default_factory=list)  # killed packs
+    same_person: int = 0  # other identities whose centre is close: probably the same person
 
     def to_json(self) -> dict[str, object]:
         return asdict(self)
@@ -95,7 +104,7 @@ def recount_suspicion(project: Project, identity_ids: list[int]) -> None:
     flags_store.set_identity_suspicion(project, identity_ids, flag_rules.suspicion(fl, face, ident))
 
 
-def _drop_cache(project: Project, face_ids: list[int]) -> bool:
+def drop_cache(project: Project, face_ids: list[int]) -> bool:
     cache = project.cache_dir
     if not cache.exists():
         return True
@@ -135,29 +144,69 @@ def find_copies(project: Project, key: str) -> Copies | None:
     return None if ident is None else Copies(store.find_copies(project, ident))
 
 
-def takedown(
-    project: Project,
-    key: str,
-    reviewer: str,
-    reason: str | None = None,
-    *,
-    keep_copies: bool = False,
-    force_unscanned: bool = False,
-) -> TakedownResult:
-    """Remove identity ``key`` and everything about it, and the copies of its photos under
-    other identities unless ``keep_copies`` (see the module docstring)."""
-    key = key.strip()
-    if not key:
-        raise AnnotatorError("no identity key given")
-    salt = project.meta("salt")
-    if not salt:
-        raise AnnotatorError("the project has no salt (meta 'salt'); cannot record a takedown")
-    digest = key_digest(salt, key)
-    ident = store.identity_id(project, key)
-    if ident is None:
-        if store.is_taken_down(project, digest):
-            raise AnnotatorError("that identity was already taken down")
-        raise AnnotatorError(f"no identity with key {key!r}")
+@dataclass
+class Removed:
+    """What the cascade deleted (:func:`remove`)."""
+
+    faces: int  # the identity's own faces
+    flags: int
+    events: int
+    batches: int
+    qa_items: int
+    names: int
+    notes_scrubbed: int
+    exports_redacted: int
+    face_ids: list[int]  # every face deleted (for caches)
+    affected: list[int]  # other identities to recount
+    keeperless: list[int]  # duplicate groups that lost their keeper
+
+
+def remove(project: Project, ident: int, key: str, extra: Sequence[int] = ()) -> Removed:
+    """Remove identity ``ident``, its faces (current or as imported), the faces ``extra``
+    (copies, look-alikes) and all that refers to them, inside the caller's transaction. The
+    store reads and writes; :mod:`takedown_rules` decides what goes. Works on any project file
+    of this schema (a reviewer package too)."""
+    store.secure_delete(project)  # freed pages are zeroed as they are freed
+    with project.tx():
+        names, own = store.person_facts(project, ident)
+        needles = rules.needles(key, names)
+        faces = rules.faces_reached(own, extra)
+        others = store.mark_faces(project, ident, faces)
+        left, flagged_others = store.flag_facts(project)
+        dead = rules.dead_flags(left)
+        store.delete_flags(project, dead)
+        for fid, kind, sim, n_id, n_sha, n_nosha, members in store.dup_flag_rows(
+            project, sorted(set(left) - set(dead))
+        ):
+            new = rules.dup_flag_kind(kind, sim, n_id, n_sha, n_nosha)
+            if new is not None:  # a flag now the same as another one is dropped
+                store.set_flag_kind(project, fid, *new, rules.fingerprint(new[0], members))
+        fate = rules.group_fate(store.group_facts(project))
+        store.delete_group_rows(project, fate.drop)
+        qa_items = store.delete_hashes_and_qa(project)
+        touched, events = store.delete_history(project, ident)
+        notes, exports = store.scrub(project, needles)
+        targets, alive = store.batch_links(project, touched)
+        dead_batches = rules.dead_batches(touched, targets, alive)
+        store.delete_batches(project, dead_batches)
+        n_names = store.delete_person(project, ident, others)
+    affected = sorted((set(others) | set(flagged_others)) - {ident})
+    return Removed(
+        len(own),
+        len(dead),
+        events,
+        len(dead_batches),
+        qa_items,
+        n_names,
+        notes,
+        exports,
+        faces,
+        affected,
+        fate.keeperless,
+    )
+
+
+def check_ready(project: Project, force_unscanned: bool) -> int:
     unscanned = store.unscanned_faces(project)
     if unscanned and not force_unscanned:
         raise AnnotatorError(
@@ -170,26 +219,52 @@ def takedown(
             "a scan is writing the duplicate groups (or stopped while writing them), so copies "
             "of this person's photos cannot all be found; let it finish or run `annotator scan`"
         )
-    earlier = len(export_store.exports(project))
-    # one transaction: the copies found, the removal, the takedown record and the recounts
+    return unscanned
+
+
+def takedown(
+    project: Project,
+    key: str,
+    reviewer: str,
+    reason: str | None = None,
+    *,
+    keep_copies: bool = False,
+    force_unscanned: bool = False,
+    include_lookalikes: bool = False,
+    compact: bool = True,
+    checked: int | None = None,
+) -> TakedownResult:
+    """Remove identity ``key`` and everything about it, and the copies of its photos under
+    other identities unless ``keep_copies`` (see the module docstring); look-alikes are listed,
+    and removed with ``include_lookalikes``. ``compact=False`` leaves the VACUUM to the caller
+    (a bulk run compacts once at the end); ``checked``: the unscanned faces a bulk run counted
+    once with :func:`check_ready`."""
+    key = key.strip()
+    if not key:
+        raise AnnotatorError("no identity key given")
+    salt = project.meta("salt")
+    if not salt:
+        raise AnnotatorError("the project has no salt (meta 'salt'); cannot record a takedown")
+    digest = key_digest(salt, key)
+    ident = store.identity_id(project, key)
+    if ident is None:
+        if store.is_taken_down(project, digest):
+            raise AnnotatorError("that identity was already taken down")
+        raise AnnotatorError(f"no identity with key {key!r}")
+    unscanned = check_ready(project, force_unscanned) if checked is None else checked
+    # one transaction: the copies found, the removal, the ledger and the recounts
     with project.tx():
         copies = Copies(store.find_copies(project, ident))
-        kept: list[dict[str, object]] = []
-        if keep_copies and copies.rows:
-            origins = faces_store.face_origins(project, copies.face_ids)
-            kept = [
-                {"id": f, "origin": origins.get(f, "?"), "found_by": h} for f, _i, h in copies.rows
-            ]
+        own_names, own = store.person_facts(project, ident)
+        look = rules.lookalikes(ledger_store.looks_like(project, ident), (), own + copies.face_ids)
+        kept = _listed(project, copies.rows if keep_copies else [], look)
+        extra = ([] if keep_copies else copies.face_ids) + (look if include_lookalikes else [])
+        pkgs = ledger_store.packages_holding(project, [ident] + [i for _f, i, _h in copies.rows])
+        shas = ledger_store.photo_sha256(project, own + extra)
+        same = len(ledger_store.same_person_identities(project, ident))
         rid = labels_store.reviewer_id(project, reviewer)
-        removed = store.remove_identity(
-            project,
-            ident,
-            key,
-            digest,
-            rid,
-            reason or None,
-            copies=() if keep_copies else copies.face_ids,
-        )
+        removed = remove(project, ident, key, extra)
+        out = _copies_out(project, pkgs, rules.needles(key, own_names))  # exports scrubbed
         emptied = 0
         if copies.rows and not keep_copies:
             emptied = store.empty_identities(project, sorted({i for _f, i, _h in copies.rows}))
@@ -197,27 +272,91 @@ def takedown(
             project, flag_rules.keepers(flags_store.group_members(project, removed.keeperless))
         )
         recount_suspicion(project, removed.affected)
-    cache_removed = _drop_cache(project, removed.face_ids)
-    wal_ok = store.compact(project)
-    return TakedownResult(
-        digest,
-        removed.faces,
-        removed.flags,
-        removed.events,
-        removed.qa_items,
-        removed.names,
-        cache_removed,
-        wal_ok,
-        len(removed.affected),
-        removed.notes_scrubbed,
-        removed.exports_redacted,
-        earlier,
-        copies_removed=0 if keep_copies else len(copies.rows),
-        copies_kept=len(copies.rows) if keep_copies else 0,
-        copies_by_sha256=copies.count("sha256"),
-        copies_by_near=copies.count("near"),
-        copy_identities=copies.identities,
-        identities_emptied=emptied,
-        unscanned_faces=unscanned,
-        copies=kept,
-    )
+        res = TakedownResult(
+            digest,
+            removed.faces,
+            removed.flags,
+            removed.events,
+            removed.qa_items,
+            removed.names,
+            False,
+            False,
+            len(removed.affected),
+            removed.notes_scrubbed,
+            removed.exports_redacted,
+            len(out["exports"]),
+            copies_removed=0 if keep_copies else len(copies.rows),
+            copies_kept=len(copies.rows) if keep_copies else 0,
+            copies_by_sha256=copies.count("sha256"),
+            copies_by_near=copies.count("near"),
+            copy_identities=copies.identities,
+            identities_emptied=emptied,
+            unscanned_faces=unscanned,
+            copies=[c for c in kept if c["found_by"] != "looks_like"],
+            lookalikes=[c for c in kept if c["found_by"] == "looks_like"],
+            lookalikes_removed=len(look) if include_lookalikes else 0,
+            packages=out["packages"],  # type: ignore[arg-type]
+            unfinished_packages=out["unfinished_packages"],  # type: ignore[arg-type]
+            same_person=same,
+        )
+        # still in the project, for a reviewer: copies kept, look-alikes not removed
+        out["in_project"] = [
+            {"face": c["id"], "origin": c["origin"], "found_by": c["found_by"]}
+            for c in res.copies + res.lookalikes
+        ]
+        tid = ledger_store.record_takedown(
+            project, rid, digest, len(removed.face_ids), reason or None, _counts(res), out
+        )
+        ledger_store.add_digests(
+            project, tid, withdrawal.person_digests(salt, key, own_names, shas)
+        )
+        ledger_store.bump_data_version(project)
+    res.cache_removed = drop_cache(project, removed.face_ids)
+    res.wal_truncated = store.compact(project) if compact else False
+    return res
+
+
+def _listed(
+    project: Project, copies: list[tuple[int, int, str]], look: list[int]
+) -> list[dict[str, object]]:
+    """Copies kept and look-alikes, by id, origin and how they were found (for a reviewer)."""
+    ids = [f for f, _i, _h in copies] + look
+    if not ids:
+        return []
+    origins = faces_store.face_origins(project, ids)
+    return [{"id": f, "origin": origins.get(f, "?"), "found_by": h} for f, _i, h in copies] + [
+        {"id": f, "origin": origins.get(f, "?"), "found_by": "looks_like"} for f in look
+    ]
+
+
+def _copies_out(
+    project: Project, pkgs: list[tuple[str, str, bool]], needles: list[str]
+) -> dict[str, list[dict[str, object]]]:
+    """Where copies of the person may still be, outside the project: every export (folder,
+    manifest digest; read after the scrub) and the packages sent out with the person (a file
+    name that names the person is redacted)."""
+    return {
+        "exports": [
+            {"id": i, "folder": p, "manifest_sha256": d}
+            for i, p, d in ledger_store.exports_out(project)
+        ],
+        "packages": [
+            {"id": i, "file": p, "with_images": w}
+            for i, p, w in [
+                (i, store.REDACTED if any(n in p for n in needles) else p, w) for i, p, w in pkgs
+            ]
+        ],
+        "unfinished_packages": [
+            {"file": store.REDACTED if any(n in p for n in needles) else p}
+            for p in ledger_store.partials(project)
+            if Path(p).exists()
+        ],
+    }
+
+
+def _counts(res: TakedownResult) -> dict[str, object]:
+    return {
+        k: v
+        for k, v in res.to_json().items()
+        if isinstance(v, int) and not isinstance(v, bool) and k != "key_digest"
+    }

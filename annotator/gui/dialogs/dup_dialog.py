@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import html
-from dataclasses import dataclass
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
@@ -18,9 +17,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from annotator.core.review.dup_group import IdentityContext
 from annotator.gui.delegates import LABEL_COLORS
 from annotator.gui.thumbnails import ThumbnailLoader
-from annotator.store.browse import FaceTile, Partner
+from annotator.store.browse import Partner
 
 SIZE = 192
 CROSS_SIZE = 144
@@ -33,17 +33,6 @@ def _facts(p: Partner) -> str:
     size = f"{p.size[0]}×{p.size[1]}" if p.size else "size unknown (not scanned)"
     rank = f"rank {p.rank}" if p.rank is not None else "no rank"
     return f"{size}, {rank}"
-
-
-@dataclass
-class IdentityContext:
-    """An identity a group's copies are filed under: key, name, and a few of its other faces
-    (so the reviewer sees whom each copy is filed as)."""
-
-    key: str
-    name: str | None
-    face_count: int
-    others: list[FaceTile]
 
 
 def _why(p: Partner, fit: dict[int, int]) -> str:
