@@ -258,9 +258,15 @@ def _random_world(seed: int, n_ids: int, dense: bool):
     return ident, vec.astype(np.float16)
 
 
-@pytest.mark.parametrize("seed,dense,k", [(0, False, 32), (1, True, 32), (2, True, 3)])
-def test_the_index_and_its_bounds_lose_no_flag_of_the_exact_rule(monkeypatch, seed, dense, k):
+@pytest.mark.parametrize(
+    "seed,dense,k,numpy_only", [(0, False, 32, False), (1, True, 32, False), (2, True, 3, True)]
+)
+def test_the_index_and_its_bounds_lose_no_flag_of_the_exact_rule(
+    monkeypatch, seed, dense, k, numpy_only
+):
     monkeypatch.setattr(ic.nearest, "K", k)
+    if numpy_only:  # the blocked NumPy search, as without faiss
+        monkeypatch.setattr(ic.nearest, "faiss", None)
     ident, vec = _random_world(seed, 300, dense)
     face = np.arange(len(ident)) * 3 + 1
     a = ic.check(face, ident, vec)
