@@ -153,5 +153,5 @@ def test_vectors_of_an_unknown_model_are_one_line(base, tmp_path) -> None:
     out = CliRunner().invoke(cli, ["scan", "-p", str(db)])
     assert out.exit_code != 0
     line = out.output.strip().splitlines()[-1]
-    assert "unknown model 'othernet/v9'" in line and "annotator embed --rebuild" in line
+    assert "unknown model 'othernet/v9'" in line and "re-run `annotator embed`" in line
     assert "Traceback" not in out.output

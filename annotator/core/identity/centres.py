@@ -49,8 +49,8 @@ def metric_of(model: str) -> Metric:
         if model.startswith(prefix):
             return m
     raise AnnotatorError(
-        f"the project's face vectors are of an unknown model {model!r}: "
-        "re-run `annotator embed --rebuild`"
+        f"the project's face vectors are of an unknown model {model!r}: re-run `annotator "
+        "embed` (it embeds again every face whose vector is of another model)"
     )
 
 
