@@ -74,9 +74,9 @@ SETTINGS: tuple[Setting, ...] = (
         "`outlier` flag: only identities with at least this many decodable faces",
     ),
     Setting(
-        "suspect_margin", 0.32, 0.0, 100.0, EMBED,
-        "`suspect_identity`: closer to another identity's centre by more than this x the "
-        "identity's spread",
+        "suspect_margin", 0.15, 0.0, 100.0, EMBED,
+        "`suspect_identity` look-alike: nearer another identity's centre by more than this x "
+        "the identity's spread",
     ),
     Setting(
         "same_person_ratio", 1.2, 0.0, 100.0, EMBED,

@@ -223,7 +223,7 @@ def update_flags(
         res.cancelled = True
         return res
     # the embeddings' suspect_identity flags join the set before it is stored
-    check = identity_check.attach(project, fs, data["face_id"], data["identity_id"], values)
+    identity_check.attach(project, fs, data["face_id"], data["identity_id"], values)
     del data
     # Computed outside any transaction; written in short batches (a reviewer's label waits
     # milliseconds). While they go in, flags_state says 'updating' (an export waits for
@@ -236,7 +236,6 @@ def update_flags(
         total=len(fs),
     )
     flags_store.replace_dup_groups(project, fs.groups)
-    identity_check.store_result(project, check)
     step(970)
     flags_store.set_suspicion(project, fs.suspicion)
     flags_store.set_flags_state(project, "ready")

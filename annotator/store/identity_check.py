@@ -1,48 +1,93 @@
 """SQL for what the face embeddings say about identities (annotator/core/identity/identity_check.py):
-``suspect_identity`` flags, the identity each such face looks more like (``face_looks_like``)
-and "probably the same person" pairs of identities (``same_person``)."""
+``suspect_identity`` flags, the identity each such face looks more like (``face_looks_like``),
+"probably the same person" pairs of identities (``same_person``), each identity's stored
+centre (``identity_centres``) and the identities whose centre is stale."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from annotator.store.db import Project, now
+from annotator.store.embeddings import DIM, VECTOR_DTYPE, from_blobs
 from annotator.store.flags import WRITE_BATCH, fingerprint
 
+CENTRE_DTYPE = np.dtype("<f4")
+CHUNK_IDS = 900  # ids per IN (...) list
 
-def model_in_use(project: Project) -> str | None:
-    """The embedding model with the most stored vectors (None: no embeddings)."""
-    row = project.conn.execute(
+
+def model_in_use(project: Project, hint: str | None = None) -> str | None:
+    """The embedding model with the most stored vectors (None: no embeddings). With ``hint``
+    (the model of the last check) a project holding that model's vectors only is answered
+    from the index, without counting."""
+    c = project.conn
+    if hint is not None:
+        mine = c.execute(
+            "SELECT 1 FROM face_embeddings WHERE model = ? AND status = 'ok' LIMIT 1", (hint,)
+        ).fetchone()
+        other = c.execute(
+            "SELECT 1 FROM face_embeddings WHERE model < ?1 OR model > ?1 LIMIT 1", (hint,)
+        ).fetchone()
+        if mine is not None and other is None:
+            return hint
+    row = c.execute(
         "SELECT model FROM face_embeddings WHERE status = 'ok' GROUP BY model "
         "ORDER BY count(*) DESC, model LIMIT 1"
     ).fetchone()
     return None if row is None else str(row[0])
 
 
-def scanned_faces(project: Project) -> list[tuple[int, int]]:
-    """(face id, identity id) of every scanned face (the denominator of suspicion)."""
+def scanned_faces(project: Project) -> tuple[np.ndarray, np.ndarray]:
+    """(face ids, identity ids) of every scanned face (the denominator of suspicion)."""
+    cur = project.conn.execute(
+        "SELECT f.id, f.identity_id FROM face_hashes h JOIN faces f ON f.id = h.face_id"
+    )
+    flat = np.fromiter(itertools.chain.from_iterable(cur), np.int64).reshape(-1, 2)
+    return flat[:, 0].copy(), flat[:, 1].copy()
+
+
+def flag_members(project: Project) -> list[tuple[int, str, int]]:
+    """(flag id, kind, face id) of every flag's faces."""
     return [
-        (int(f), int(i))
-        for f, i in project.conn.execute(
-            "SELECT f.id, f.identity_id FROM face_hashes h JOIN faces f ON f.id = h.face_id"
+        (int(a), str(k), int(f))
+        for a, k, f in project.conn.execute(
+            "SELECT fl.id, fl.kind, ff.face_id FROM flags fl JOIN flag_faces ff "
+            "ON ff.flag_id = fl.id ORDER BY fl.id, ff.face_id"
         )
     ]
 
 
-def replace_kind_flags(
-    project: Project, kind: str, rows: Sequence[tuple[int, float]]
-) -> tuple[int, int, int]:
-    """Make the one-face flags of ``kind`` equal ``rows`` (face id, score), keyed by fingerprint
-    like every flag (a flag that stays keeps its id); short transactions of WRITE_BATCH rows.
-    Returns (inserted, updated, removed)."""
+def _kind_flags(project: Project, kind: str, identity_ids: Sequence[int] | None):
     c = project.conn
-    old = {
-        fp: (int(i), float(s))
-        for i, fp, s in c.execute(
-            "SELECT id, fingerprint, score FROM flags WHERE kind = ?", (kind,)
+    if identity_ids is None:
+        yield from c.execute("SELECT id, fingerprint, score FROM flags WHERE kind = ?", (kind,))
+        return
+    ids = list(identity_ids)
+    for s0 in range(0, len(ids), CHUNK_IDS):
+        chunk = ids[s0 : s0 + CHUNK_IDS]
+        yield from c.execute(
+            "SELECT fl.id, fl.fingerprint, fl.score FROM flags fl "
+            "JOIN flag_faces ff ON ff.flag_id = fl.id JOIN faces f ON f.id = ff.face_id "
+            f"WHERE fl.kind = ? AND f.identity_id IN ({','.join('?' * len(chunk))})",
+            [kind, *chunk],
         )
-    }
+
+
+def replace_kind_flags(
+    project: Project,
+    kind: str,
+    rows: Sequence[tuple[int, float]],
+    identity_ids: Sequence[int] | None = None,
+) -> tuple[int, int, int]:
+    """Make the one-face flags of ``kind`` (on the faces of ``identity_ids``, default all)
+    equal ``rows`` (face id, score), keyed by fingerprint like every flag (a flag that stays
+    keeps its id); short transactions of WRITE_BATCH rows. Returns (inserted, updated,
+    removed)."""
+    c = project.conn
+    old = {fp: (int(i), float(s)) for i, fp, s in _kind_flags(project, kind, identity_ids)}
     want = {fingerprint(kind, [f]): (int(f), float(s)) for f, s in rows}
     gone = [old[fp][0] for fp in old.keys() - want.keys()]
     upd = [(s, old[fp][0]) for fp, (_f, s) in want.items() if fp in old and old[fp][1] != s]
@@ -175,3 +220,220 @@ def same_person_of(project: Project, identity_id: int) -> list[tuple[int, str, f
             (identity_id,),
         )
     ]
+
+
+def kind_flag_rows(project: Project, kind: str) -> list[tuple[int, float]]:
+    """(face id, score) of the one-face flags of ``kind``."""
+    return [
+        (int(f), float(s))
+        for f, s in project.conn.execute(
+            "SELECT ff.face_id, fl.score FROM flags fl JOIN flag_faces ff ON ff.flag_id = fl.id "
+            "WHERE fl.kind = ? ORDER BY ff.face_id",
+            (kind,),
+        )
+    ]
+
+
+def _delete_of(project: Project, sql: str, identity_ids: Sequence[int], times: int = 1) -> None:
+    ids = [int(i) for i in identity_ids]
+    for s0 in range(0, len(ids), CHUNK_IDS):
+        chunk = ids[s0 : s0 + CHUNK_IDS]
+        with project.tx() as c:
+            c.execute(sql.format(marks=",".join("?" * len(chunk))), chunk * times)
+
+
+def replace_looks_like_of(
+    project: Project, identity_ids: Sequence[int], rows: Sequence[tuple[int, int, float]]
+) -> None:
+    """The looks-like rows of the faces of ``identity_ids`` become ``rows``."""
+    _delete_of(
+        project,
+        "DELETE FROM face_looks_like WHERE face_id IN "
+        "(SELECT id FROM faces WHERE identity_id IN ({marks}))",
+        identity_ids,
+    )
+    _insert(project, "face_looks_like", "face_id, identity_id, margin", list(rows))
+
+
+def replace_same_person_of(
+    project: Project, identity_ids: Sequence[int], rows: Sequence[tuple[int, int, float]]
+) -> None:
+    """The same-person pairs naming any of ``identity_ids`` become ``rows``."""
+    _delete_of(
+        project, "DELETE FROM same_person WHERE a IN ({marks}) OR b IN ({marks})", identity_ids, 2
+    )
+    _insert(
+        project, "same_person", "a, b, distance", [(min(a, b), max(a, b), d) for a, b, d in rows]
+    )
+
+
+def _insert(project: Project, table: str, cols: str, rows: list[tuple]) -> None:
+    marks = ",".join("?" * len(cols.split(",")))
+    for s0 in range(0, len(rows), WRITE_BATCH):
+        with project.tx() as c:
+            c.executemany(
+                f"INSERT OR REPLACE INTO {table} ({cols}) VALUES ({marks})",  # noqa: S608
+                rows[s0 : s0 + WRITE_BATCH],
+            )
+
+
+# -- embeddings by identity, centres, stale identities ---------------------------------------
+
+
+def identity_ranges(project: Project, max_faces: int) -> list[tuple[int, int]]:
+    """(first, last) identity ids of consecutive runs of identities holding about
+    ``max_faces`` faces together (an identity is never split)."""
+    out: list[tuple[int, int]] = []
+    lo = tot = None
+    last = 0
+    for i, n in project.conn.execute("SELECT id, face_count FROM identities ORDER BY id"):
+        if lo is None:
+            lo, tot = i, 0
+        tot += n or 0
+        last = i
+        if tot >= max_faces:
+            out.append((lo, i))
+            lo = None
+    if lo is not None:
+        out.append((lo, last))
+    return out
+
+
+def _label_rows(rows: list) -> tuple[np.ndarray, np.ndarray, np.ndarray, list]:
+    face = np.fromiter((r[0] for r in rows), np.int64, len(rows))
+    ident = np.fromiter((r[1] for r in rows), np.int64, len(rows))
+    return face, ident, from_blobs([r[2] for r in rows]), [r[3] for r in rows]
+
+
+_EMB = (
+    "SELECT e.face_id, f.identity_id, e.vector, f.label FROM faces f "
+    "JOIN face_embeddings e ON e.face_id = f.id WHERE e.model = ? AND e.status = 'ok' AND "
+)
+
+
+def embeddings_in_range(project: Project, model: str, lo: int, hi: int):
+    """(face ids, identity ids, float16 vectors, labels) of the embedded faces of identities
+    ``lo``..``hi``, grouped by identity, faces ascending."""
+    rows = project.conn.execute(
+        _EMB + "f.identity_id BETWEEN ? AND ? ORDER BY f.identity_id, f.id", (model, lo, hi)
+    ).fetchall()
+    return _label_rows(rows)
+
+
+def embeddings_of(project: Project, model: str, identity_ids: Sequence[int]):
+    """As :func:`embeddings_in_range`, for the identities ``identity_ids``."""
+    ids = sorted(set(identity_ids))
+    rows: list = []
+    for s0 in range(0, len(ids), CHUNK_IDS):
+        chunk = ids[s0 : s0 + CHUNK_IDS]
+        rows += project.conn.execute(
+            _EMB + f"f.identity_id IN ({','.join('?' * len(chunk))}) ORDER BY f.identity_id, f.id",
+            [model, *chunk],
+        ).fetchall()
+    return _label_rows(rows)
+
+
+CENTRE_COLS = ("kept", "faces", "spread", "far", "score")
+CAND_COLS = ("cand_faces", "cand_t", "cand_vec")
+
+
+def load_centres(project: Project) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(identity ids ascending, (m, dim) float32 centres, (m, 5) values of CENTRE_COLS)."""
+    rows = project.conn.execute(
+        f"SELECT identity_id, centre, {', '.join(CENTRE_COLS)} FROM identity_centres "  # noqa: S608
+        "ORDER BY identity_id"
+    ).fetchall()
+    ids = np.fromiter((r[0] for r in rows), np.int64, len(rows))
+    if not rows:
+        return ids, np.zeros((0, 128), np.float32), np.zeros((0, len(CENTRE_COLS)))
+    dim = len(rows[0][1]) // CENTRE_DTYPE.itemsize
+    cen = np.frombuffer(b"".join(r[1] for r in rows), CENTRE_DTYPE).reshape(len(rows), dim)
+    vals = np.array([r[2:] for r in rows], np.float64)
+    return ids, cen.astype(np.float32), vals
+
+
+def candidates(project: Project, per: int = 2000):
+    """The stored look-alike candidates, ``per`` identities at a time: (identity id of each
+    face, face ids, t, (n, dim) float16 vectors)."""
+    last = -1
+    while True:
+        rows = project.conn.execute(
+            "SELECT identity_id, cand_faces, cand_t, cand_vec FROM identity_centres "
+            "WHERE identity_id > ? ORDER BY identity_id LIMIT ?",
+            (last, per),
+        ).fetchall()
+        if not rows:
+            return
+        last = rows[-1][0]
+        face = np.frombuffer(b"".join(r[1] for r in rows), "<i8")
+        n = [len(r[1]) // 8 for r in rows]
+        ident = np.repeat([r[0] for r in rows], n).astype(np.int64)
+        t = np.frombuffer(b"".join(r[2] for r in rows), "<f8")
+        vec = np.frombuffer(b"".join(r[3] for r in rows), VECTOR_DTYPE).reshape(-1, DIM)
+        yield ident, face, t, vec
+
+
+def write_centres(
+    project: Project, rows: Sequence[tuple], removed: Sequence[int] = (), everything: bool = False
+) -> None:
+    """Store centres: rows (identity id, float32 centre, *CENTRE_COLS, candidate face ids,
+    their t, their float16 vectors); drop ``removed`` (or, with ``everything``, every centre
+    stored before)."""
+    c = project.conn
+    if everything:
+        with project.tx():
+            c.execute("DELETE FROM identity_centres")
+    for s0 in range(0, len(removed), WRITE_BATCH):
+        with project.tx():
+            c.executemany(
+                "DELETE FROM identity_centres WHERE identity_id = ?",
+                [(int(i),) for i in removed[s0 : s0 + WRITE_BATCH]],
+            )
+    k = len(CENTRE_COLS)
+    data = [
+        (
+            int(r[0]),
+            np.asarray(r[1], CENTRE_DTYPE).tobytes(),
+            *(float(v) for v in r[2 : 2 + k]),
+            np.asarray(r[2 + k], "<i8").tobytes(),
+            np.asarray(r[3 + k], "<f8").tobytes(),
+            np.asarray(r[4 + k], "<f2").tobytes(),
+        )
+        for r in rows
+    ]
+    cols = ", ".join(("identity_id", "centre", *CENTRE_COLS, *CAND_COLS))
+    _insert(project, "identity_centres", cols, data)
+
+
+def stale_identities(project: Project) -> list[int]:
+    """Identities whose faces, labels or vectors changed since their centre was stored."""
+    return [
+        int(i) for (i,) in project.conn.execute("SELECT identity_id FROM identity_centres_stale")
+    ]
+
+
+def gone_identities(project: Project, identity_ids: Sequence[int]) -> list[int]:
+    """Those of ``identity_ids`` no longer in the project (taken down, discarded)."""
+    have: set[int] = set()
+    ids = [int(i) for i in identity_ids]
+    for s0 in range(0, len(ids), CHUNK_IDS):
+        chunk = ids[s0 : s0 + CHUNK_IDS]
+        have.update(
+            int(i)
+            for (i,) in project.conn.execute(
+                f"SELECT id FROM identities WHERE id IN ({','.join('?' * len(chunk))})", chunk
+            )
+        )
+    return [i for i in ids if i not in have]
+
+
+def clear_stale(project: Project, identity_ids: Sequence[int] | None = None) -> None:
+    """Forget the stale marks of ``identity_ids`` (default: all)."""
+    with project.tx() as c:
+        if identity_ids is None:
+            c.execute("DELETE FROM identity_centres_stale")
+        else:
+            c.executemany(
+                "DELETE FROM identity_centres_stale WHERE identity_id = ?",
+                [(int(i),) for i in identity_ids],
+            )

@@ -517,3 +517,51 @@ def m017_crop_hashes(db: Database) -> None:
         ALTER TABLE face_hashes ADD COLUMN crop_dhash2 INTEGER;
         """
     )
+
+
+@migrations()
+def m018_identity_centres(db: Database) -> None:
+    """Each identity's robust centre and what the identity check needs of it without reading
+    all its faces again (core/identity/identity_check.py), so a refresh recomputes only the
+    identities whose faces, labels or vectors changed (triggers note those in
+    ``identity_centres_stale``; no foreign key: a deleted identity's note is harmless) and
+    those with a face a changed centre can now flag."""
+    db.executescript(
+        """
+        CREATE TABLE identity_centres (
+            identity_id INTEGER PRIMARY KEY REFERENCES identities(id) ON DELETE CASCADE,
+            centre      BLOB NOT NULL,    -- float32[dim], the robust centre
+            kept        INTEGER NOT NULL, -- faces in it
+            faces       INTEGER NOT NULL, -- embedded faces of the identity
+            spread      REAL NOT NULL,    -- median distance of its kept faces to it
+            far         REAL NOT NULL,    -- the least stranger limit of its faces
+            score       REAL NOT NULL,    -- its worst flagged face (identity suspicion)
+            -- its faces another centre could flag (look-alike candidates): ids (int64), how
+            -- near another centre must be (float64), vectors (float16), for the refresh
+            cand_faces  BLOB NOT NULL,
+            cand_t      BLOB NOT NULL,
+            cand_vec    BLOB NOT NULL
+        );
+        CREATE TABLE identity_centres_stale (identity_id INTEGER PRIMARY KEY);
+        CREATE TRIGGER centres_stale_embedding_in AFTER INSERT ON face_embeddings BEGIN
+            INSERT OR IGNORE INTO identity_centres_stale
+                SELECT identity_id FROM faces WHERE id = NEW.face_id;
+        END;
+        CREATE TRIGGER centres_stale_embedding_up AFTER UPDATE ON face_embeddings BEGIN
+            INSERT OR IGNORE INTO identity_centres_stale
+                SELECT identity_id FROM faces WHERE id IN (NEW.face_id, OLD.face_id);
+        END;
+        CREATE TRIGGER centres_stale_embedding_out AFTER DELETE ON face_embeddings BEGIN
+            INSERT OR IGNORE INTO identity_centres_stale
+                SELECT identity_id FROM faces WHERE id = OLD.face_id;
+        END;
+        CREATE TRIGGER centres_stale_face_up AFTER UPDATE OF identity_id, label ON faces
+        WHEN NEW.identity_id IS NOT OLD.identity_id OR NEW.label IS NOT OLD.label BEGIN
+            INSERT OR IGNORE INTO identity_centres_stale VALUES (OLD.identity_id);
+            INSERT OR IGNORE INTO identity_centres_stale VALUES (NEW.identity_id);
+        END;
+        CREATE TRIGGER centres_stale_face_out AFTER DELETE ON faces BEGIN
+            INSERT OR IGNORE INTO identity_centres_stale VALUES (OLD.identity_id);
+        END;
+        """
+    )

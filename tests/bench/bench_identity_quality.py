@@ -15,24 +15,8 @@ precision, recall, identity AUC) as JSON. With ``--complete-only`` a partly embe
 is measured on the identities whose faces are all embedded (the others are left out of the
 check and of the measurement), and the output says how many faces that is.
 
-Measured (suspect margin 0.32 x spread, at most 3 per identity; goal: recall >= 0.8 at
-precision >= 0.6, AUC >= 0.9):
-
-    40 people,    835 faces, template: precision 0.70 (strict 0.56) recall 0.87 AUC 0.95
-                             crop:     precision 0.88 (strict 0.79) recall 0.83 AUC 0.96
-                             chip:     precision 0.57 (strict 0.38) recall 0.70 AUC 0.85
-    120 people, 2,433 faces, template: precision 0.67 (strict 0.50) recall 0.81 AUC 0.91
-                             crop:     precision 0.71 (strict 0.53) recall 0.70 AUC 0.91
-                             chip:     precision 0.50 (strict 0.33) recall 0.75 AUC 0.88
-    400 people, 8,432 faces, template: precision 0.61 (strict 0.43) recall 0.84 AUC 0.91,
-                                       19 same-person pairs (all false), refresh 0.8-1.4 s
-                             crop:     precision 0.67 (strict 0.50) recall 0.86 AUC 0.93,
-                                       47 same-person pairs
-
-Only ``template`` (the default) meets the goal at all three sizes (annotator/core/identity/embed.py
-says why it is the default; at margin 0.30, crop: 0.83/0.83/0.96, 0.69/0.75/0.92,
-0.63/0.87/0.93 (precision / recall / AUC at 40 / 120 / 400 people), template: 0.70/0.87/0.95,
-0.63/0.82/0.91, 0.57/0.85/0.91).
+Figures go to docs/MEASUREMENTS.md. (The figures this docstring used to hold measured the
+identity check before core/identity/rule.py; they no longer describe it.)
 """
 
 from __future__ import annotations

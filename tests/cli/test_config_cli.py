@@ -87,7 +87,7 @@ def test_identity_check_values_count_as_used_by_the_later_run(tmp_path):
     with open_project(db) as p:
         settings.record(p, settings.SCAN, settings.DEFAULTS)
         settings.set_value(p, "suspect_margin", "0.5")
-        assert settings.stale(p) == {"suspect_margin": 0.32}
+        assert settings.stale(p) == {"suspect_margin": settings.DEFAULTS.suspect_margin}
         settings.record(p, settings.EMBED, settings.load(p).of(settings.EMBED))
         assert settings.stale(p) == {}  # the embed after the scan used 0.5
         settings.set_value(p, "tiny_px", "20")

@@ -88,8 +88,10 @@ def test_suspect_identity_finds_the_wrong_faces(small_demo) -> None:
     with open_project(db) as p:
         m = measure(p, truth)
     print(m)
-    # measured (template, margin 0.32): 11 flags, recall 1.0 (7 of 7), precision 1.0 (strict
-    # 1.0), AUC 1.0; with --align crop at margin 0.3: recall 1.0, precision 0.85, AUC 0.89
+    # the rule of core/identity/rule.py on these drawn faces (template alignment): 17 flags,
+    # recall 1.0 (7 of 7), precision 0.76 (strict 0.64), AUC 1.0 — drawn people lie far
+    # closer together in dlib's space than real ones (their other-person faces sit 0.28-0.45
+    # from the centre), which is why the look-alike rule is relative to the identity's spread
     assert m["wrong"] >= 5
     assert m["recall"] >= 0.8 and m["precision"] >= 0.6  # the goal
     assert m["auc"] >= 0.9  # the goal (12 people, 9 holding another's face)

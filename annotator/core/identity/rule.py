@@ -1,0 +1,294 @@
+"""The identity check's rule on vectors (no SQL, no Qt): which faces are not the person they
+are filed under (``suspect_identity``) and which identities are probably one person.
+
+A face of an identity with >= MIN_FACES embedded faces is flagged when it is
+
+* a *stranger*: farther from its identity's robust centre (core/identity/centres.py) than the
+  model's metric and the identity's own faces allow (``FaceStats.far``), whether or not it
+  resembles anyone else in the set — no ``looks_like``; or
+* a *look-alike*: at least min(``metric.like``, LIKE_REL x spread) from its own centre and
+  closer to another identity's centre than to its own by more than SUSPECT_REL_MARGIN x the
+  identity's spread, and within ``metric.like_max`` of it — stored with that identity
+  (``looks_like``).
+
+At most MAX_SHARE of an identity's faces (at least one) are flagged, the highest
+scores: the majority is the person. Two identities are probably one person when their centres
+are closer than both the model's ``same_centres`` and SAME_PERSON_RATIO x what two samples of
+one person would be (larger spread x sqrt(1/na + 1/nb)); a face that looks like its identity's
+same-person partner is no look-alike. Nearest centres come from core/identity/nearest.py's
+bounds; ``exact=True`` compares everything with everything (the reference the tests use).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from annotator.core.identity import centres, nearest
+from annotator.core.identity.centres import Metric, face_stats
+
+MIN_FACES = 3
+SUSPECT_Z = 0.0
+SUSPECT_REL_MARGIN = 0.15
+LIKE_REL = 1.2  # a look-alike is at least this x its identity's spread (or metric.like) out
+SAME_PERSON_RATIO = 1.2
+MAX_SHARE = 0.45  # flags per identity at most this share of its faces (at least one)
+
+
+def fingerprint(metric: Metric) -> str:
+    """The rule and its thresholds, stored with the centres: another recomputes them all."""
+    c = centres
+    return repr(
+        (2, MIN_FACES, SUSPECT_Z, SUSPECT_REL_MARGIN, LIKE_REL, SAME_PERSON_RATIO, MAX_SHARE,
+         c.SAMPLE, c.ITERATIONS, c.KEEP_REL, c.FAR_Z, metric)
+    )  # fmt: skip
+
+
+@dataclass(slots=True)
+class Centres:
+    """Per identity (sorted by ``uid``): robust centre, faces in it, faces, spread, least
+    stranger limit, and ``score`` (its worst flagged face) once judged."""
+
+    uid: np.ndarray
+    centre: np.ndarray
+    kept: np.ndarray
+    count: np.ndarray
+    spread: np.ndarray
+    far: np.ndarray
+    score: np.ndarray
+
+    @classmethod
+    def empty(cls, dim: int = 128) -> Centres:
+        z = np.zeros(0)
+        return cls(np.zeros(0, np.int64), np.zeros((0, dim), np.float32), z, z, z, z, z)
+
+    def pos(self, ids: np.ndarray) -> np.ndarray:
+        return np.searchsorted(self.uid, ids)
+
+    def take(self, keep: np.ndarray) -> Centres:
+        return Centres(*(getattr(self, f)[keep] for f in self.__slots__))
+
+    @staticmethod
+    def join(parts: list[Centres]) -> Centres:
+        c = Centres(*(np.concatenate([getattr(p, f) for p in parts]) for f in Centres.__slots__))
+        return c.take(np.argsort(c.uid, kind="stable"))
+
+
+@dataclass(slots=True)
+class Faces:
+    """Per embedded face, grouped by identity: id, identity, own distance (face left out),
+    distance to the centre as stored, robust z, stranger or not, never flagged."""
+
+    face: np.ndarray
+    ident: np.ndarray
+    d_own: np.ndarray
+    d_centre: np.ndarray
+    z: np.ndarray
+    far: np.ndarray
+    excess: np.ndarray  # d_own beyond the face's stranger limit (> 0: a stranger)
+    protect: np.ndarray
+    vectors: np.ndarray  # (n, dim), as given (float16 or float32)
+
+
+def identity_stats(
+    face: np.ndarray,
+    ident: np.ndarray,
+    vec: np.ndarray,
+    metric: Metric,
+    use: np.ndarray | None = None,
+    protect: np.ndarray | None = None,
+) -> tuple[Centres, Faces, np.ndarray]:
+    """Centres of the identities in ``ident`` and their faces' distances. ``use``: faces that
+    may make a centre (default all); ``protect``: faces never flagged (reviewed correct).
+    Returns (centres, faces, order): faces come back grouped by identity, ``order`` maps them
+    to the positions given."""
+    face = np.asarray(face, np.int64)
+    ident = np.asarray(ident, np.int64)
+    n = len(face)
+    use = np.ones(n, bool) if use is None else np.asarray(use, bool)
+    protect = np.zeros(n, bool) if protect is None else np.asarray(protect, bool)
+    order = np.lexsort((face, ident))
+    idg, X = ident[order], np.asarray(vec)[order]
+    start = np.flatnonzero(np.r_[True, idg[1:] != idg[:-1]]) if n else np.zeros(0, int)
+    size = np.diff(np.r_[start, n]).astype(np.int64)
+    m = len(start)
+    cen = np.zeros((m, X.shape[1] if X.ndim == 2 else 128), np.float32)
+    kept, spread, far = np.zeros(m), np.zeros(m), np.zeros(m)
+    d_own, d_c, z, far_f = np.zeros(n), np.zeros(n), np.full(n, np.nan), np.zeros(n)
+    use_o = use[order]
+    for g, (s, k) in enumerate(zip(start.tolist(), size.tolist(), strict=True)):
+        sl = slice(s, s + k)
+        st = face_stats(X[sl], metric, use_o[sl])
+        cen[g], kept[g], spread[g], far[g] = st.centre, st.kept.sum(), st.spread, st.far.min()
+        d_own[sl], far_f[sl] = st.d_own, st.far
+        d_c[sl] = nearest.canonical(X[sl], st.centre[None])
+        if k >= MIN_FACES:
+            z[sl] = st.z
+    big = np.repeat(size >= MIN_FACES, size)
+    is_far = big & (d_own > far_f)
+    z0 = np.zeros(m)
+    c = Centres(idg[start], cen, kept, size.astype(float), spread, far, z0)
+    f = Faces(face[order], idg, d_own, d_c, z, is_far, d_own - far_f, protect[order], X)
+    return c, f, order
+
+
+@dataclass(slots=True)
+class IdentityCheck:
+    """The rule's outcome for the faces judged (grouped by identity): ``suspect`` positions
+    flagged, with ``score``; ``near`` (identity) and ``margin`` of the look-alikes
+    (``like``); the look-alike candidates (``cand``: another centre nearer than ``t`` would
+    flag them); same-person pairs (a < b, centre distance); every centre with its score;
+    ``global_faces``: faces compared with every centre (the bound did not hold)."""
+
+    faces: Faces
+    centres: Centres
+    cand: np.ndarray
+    t: np.ndarray
+    d_other: np.ndarray
+    near: np.ndarray
+    like: np.ndarray
+    suspect: np.ndarray
+    score: np.ndarray
+    same_person: list[tuple[int, int, float]] = field(default_factory=list)
+    global_faces: int = 0
+
+    @property
+    def face(self) -> np.ndarray:
+        return self.faces.face
+
+    @property
+    def margin(self) -> np.ndarray:
+        return self.faces.d_own - self.d_other
+
+    def flag_rows(self) -> list[tuple[int, float]]:
+        """(face id, score) of every flagged face."""
+        s = self.suspect
+        return list(zip(self.face[s].tolist(), np.round(self.score[s], 6).tolist(), strict=True))
+
+    def suspects(self) -> list[tuple[int, int, float]]:
+        """(face id, identity it looks more like, margin) of the flagged look-alikes."""
+        s = self.suspect[self.like[self.suspect]]
+        m = np.round(self.margin[s], 6).tolist()
+        return list(zip(self.face[s].tolist(), self.near[s].tolist(), m, strict=True))
+
+    def identity_scores(self) -> dict[int, float]:
+        """Embedding evidence per identity: the score of its worst flagged face."""
+        c = self.centres
+        return {int(i): float(v) for i, v in zip(c.uid, c.score, strict=True) if v > 0}
+
+
+def judge(
+    faces: Faces,
+    cen: Centres,
+    nb: tuple[np.ndarray, np.ndarray] | None,
+    pairs: list[tuple[int, int, float]],
+    metric: Metric,
+    *,
+    rel_margin: float = SUSPECT_REL_MARGIN,
+) -> IdentityCheck:
+    """Flag ``faces`` (all of some identities, grouped) against every centre ``cen`` (``nb``:
+    its :func:`nearest.centre_neighbours`; None: compare with every centre, the exact
+    reference); ``pairs``: the same-person pairs. Fills ``cen.score`` for
+    the identities of ``faces``."""
+    n = len(faces.face)
+    g = cen.pos(faces.ident)
+    t = np.minimum(faces.d_own - rel_margin * cen.spread[g], metric.like_max)
+    like_min = np.minimum(metric.like, LIKE_REL * cen.spread[g])
+    cand = ~np.isnan(faces.z) & (faces.z >= SUSPECT_Z) & (faces.d_own >= like_min) & (t > 0)
+    reach = np.where(cand, faces.d_centre + t, 0.0)
+    d_other, near = np.full(n, np.inf), np.full(n, -1, np.int64)
+    k = np.flatnonzero(cand)
+    X = faces.vectors[k]
+    glob = 0
+    if nb is None:
+        d_other[k], near[k] = nearest.nearest_other_exact(X, g[k], cen.centre)
+    else:
+        d_other[k], near[k], glob = nearest.nearest_other(X, g[k], reach[k], cen.centre, nb)
+    near_id = np.where(near >= 0, cen.uid[np.maximum(near, 0)], -1)
+    like = cand & (d_other < t)
+    if pairs and like.any():  # closer to its own person's other key: no look-alike
+        twins = {(a, b) for a, b, _d in pairs}
+        own = cen.uid[g]
+        lo, hi = np.minimum(own, near_id), np.maximum(own, near_id)
+        like &= ~np.array([(a, b) in twins for a, b in zip(lo.tolist(), hi.tolist(), strict=True)])
+    flagged = (like | faces.far) & ~faces.protect
+    score = np.where(like, faces.d_own - d_other, faces.excess)
+    suspect = _top_per_identity(np.flatnonzero(flagged), g, cen.count, score)
+    cen.score[np.unique(g)] = 0.0
+    np.maximum.at(cen.score, g[suspect], score[suspect])
+    return IdentityCheck(faces, cen, cand, t, d_other, near_id, like, suspect, score, pairs, glob)
+
+
+def same_person(
+    cen: Centres,
+    metric: Metric,
+    nb: tuple[np.ndarray, np.ndarray] | None,
+    query: np.ndarray | None = None,
+    ratio: float = SAME_PERSON_RATIO,
+) -> list[tuple[int, int, float]]:
+    """Same-person pairs (a < b identity ids, centre distance), closest first, of the
+    identities ``query`` (default all); ``nb`` None: every pair tried (the reference)."""
+    return _same_person(cen, metric, nb, query, ratio)
+
+
+def _same_person(
+    cen: Centres, metric: Metric, nb, query: np.ndarray | None, ratio: float
+) -> list[tuple[int, int, float]]:
+    big = cen.count >= MIN_FACES
+    if big.sum() < 2:
+        return []
+    sp = np.where(big, cen.spread, 0.0)
+    inv = 1.0 / np.maximum(cen.kept, 1)
+    inv_min = inv[big].max()
+    lim_max = np.where(
+        big, np.minimum(metric.same_centres, ratio * sp.max() * np.sqrt(inv + inv_min)), 0.0
+    )
+
+    def lim_of(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        lim = ratio * np.maximum(sp[a], sp[b]) * np.sqrt(inv[a] + inv[b])
+        return np.where(big[a] & big[b], np.minimum(metric.same_centres, lim), -1.0)
+
+    q = None if query is None else cen.pos(np.asarray(query, np.int64))
+    got = nearest.close_pairs(cen.centre, lim_of, lim_max, nb, q)
+    out = sorted(
+        (int(min(cen.uid[a], cen.uid[b])), int(max(cen.uid[a], cen.uid[b])), round(d, 6))
+        for a, b, d in got
+    )
+    return sorted(out, key=lambda r: (r[2], r[0], r[1]))
+
+
+def _top_per_identity(
+    pos: np.ndarray, g: np.ndarray, count: np.ndarray, score: np.ndarray
+) -> np.ndarray:
+    """Of the flagged positions, at most max(1, MAX_SHARE x faces) per identity, the highest
+    scores."""
+    if not len(pos):
+        return pos
+    gg = g[pos]
+    o = np.lexsort((pos, -score[pos], gg))
+    gs = gg[o]
+    first = np.r_[True, gs[1:] != gs[:-1]]
+    start = np.maximum.accumulate(np.where(first, np.arange(len(o)), 0))
+    rank = np.arange(len(o)) - start
+    cap = np.maximum(1, np.floor(MAX_SHARE * count[gs]))
+    return np.sort(pos[o[rank < cap]])
+
+
+def check(
+    face: np.ndarray,
+    ident: np.ndarray,
+    vectors: np.ndarray,
+    metric: Metric,
+    *,
+    exact: bool = False,
+    use: np.ndarray | None = None,
+    protect: np.ndarray | None = None,
+    rel_margin: float = SUSPECT_REL_MARGIN,
+    same_person_ratio: float = SAME_PERSON_RATIO,
+) -> IdentityCheck:
+    """The whole rule on one set of vectors (faces come back grouped by identity)."""
+    cen, faces, _order = identity_stats(face, ident, vectors, metric, use, protect)
+    nb = None if exact else nearest.centre_neighbours(cen.centre)
+    pairs = same_person(cen, metric, nb, ratio=same_person_ratio)
+    return judge(faces, cen, nb, pairs, metric, rel_margin=rel_margin)

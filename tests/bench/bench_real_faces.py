@@ -1,0 +1,246 @@
+"""The identity check (``suspect_identity``, ``same_person``) measured on real photos.
+
+    python3 tests/bench/bench_real_faces.py --photos ../shared/lfw [--work /tmp/rf] [--keep]
+
+``--photos DIR`` is a folder laid out like ``../shared/lfw`` (a folder per person, ``strangers/``,
+``make_noisy.py`` and ``score.py``; see its README): the LFW developers' set, or your own
+verified photos in that layout. There is no default: nothing of it is in this repository.
+
+For each size (``small``: the 50 people with most photos, >= 8 each; ``large``: every person
+with >= 3 photos, ~450 in the LFW dev half) it builds a noisy MS-Celeb TSV with
+``DIR/make_noisy.py`` into a work folder (temporary unless ``--work``), runs the real tool
+(``annotator import msceleb``, ``scan``, ``embed``, ``flags --json``) on ``faces.tsv`` and on
+``faces-split.tsv``, scores both with ``DIR/score.py`` and prints precision and recall per
+noise type and size, and the same-person pairs (found among the split people of the split set;
+false pairs listed on the plain set, per 500 identities). With ``--work DIR`` a second run
+re-uses the projects there (import, scan and embed only do what is left; the embed step
+recomputes the identity check with the current code), so a rule change is re-measured in
+seconds. ``--vectors`` skips the tool and runs the identity check's rule alone on the folder's
+precomputed ``vectors.npy``/``vectors.txt`` (a vector per photo; for ../shared/lfw: landmarks on
+the face box), scored the same way: seconds instead of an hour of embedding, for tuning. Figures
+go to docs/MEASUREMENTS.md ("Identity check"), never into this file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+SIZES = {
+    "small": ["--people", "50", "--min-photos", "8"],
+    "large": ["--min-photos", "3"],
+}
+TYPES = ("mislabel_random", "mislabel_hard", "stranger", "contaminated", "cross_copy")
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH", "")]))
+    return env
+
+
+def _run(args: list[str], out: Path | None = None) -> float:
+    """Run one command (stdout to ``out`` when given); its wall seconds. Stops on failure."""
+    t0 = time.perf_counter()
+    with open(out, "w") if out else open(os.devnull, "w") as fh:
+        r = subprocess.run(args, stdout=fh, stderr=subprocess.PIPE, text=True, env=_env())
+    if r.returncode != 0:
+        sys.exit(f"failed ({r.returncode}): {' '.join(args)}\n{r.stderr.strip()[-2000:]}")
+    return time.perf_counter() - t0
+
+
+def _tool(*args: str) -> list[str]:
+    return [sys.executable, "-m", "annotator", *args]
+
+
+def measure_set(photos: Path, folder: Path, tsv: str, workers: int | None) -> dict:
+    """Import, scan, embed and flag one TSV of ``folder`` into ``folder/<tsv>.db``; score it."""
+    db = folder / (Path(tsv).stem + ".db")
+    flags = folder / (Path(tsv).stem + ".flags.json")
+    scored = folder / (Path(tsv).stem + ".score.json")
+    wk = [] if workers is None else ["--workers", str(workers)]
+    times = {
+        "import": _run(_tool("import", "msceleb", str(folder / tsv), "-p", str(db))),
+        "scan": _run(_tool("scan", "-p", str(db), *wk)),
+        "embed": _run(_tool("embed", "-p", str(db), *wk)),
+        "flags": _run(_tool("flags", "-p", str(db), "--json"), flags),
+    }
+    split = ["--split"] if "split" in tsv else []
+    cmd = [sys.executable, str(photos / "score.py"), str(db), str(flags)]
+    _run([*cmd, str(folder / "truth.json"), *split, "--json", str(scored)])
+    res = json.loads(scored.read_text())
+    res["seconds"] = {k: round(v, 1) for k, v in times.items()}
+    return res
+
+
+def summary(size: str, truth: dict, plain: dict, split: dict) -> list[str]:
+    s = plain["suspect_identity"]
+    n_ids = len(truth["people"]) if isinstance(truth.get("people"), dict) else truth["identities"]
+    lines = [
+        f"{size}: {n_ids} identities, {truth.get('rows_ok', '?')} rows; "
+        f"times (s) {plain['seconds']} (split set {split['seconds']})",
+        f"  suspect_identity  flagged {s['flagged']}  precision {s['precision']} "
+        f"(without cross copies {s['precision_without_cross']})  genuine faces flagged "
+        f"{s['genuine_flagged']}/{s['genuine_faces']}",
+    ]
+    for t in TYPES:
+        v = s["by_type"][t]
+        lines.append(
+            f"    {t:<16} recall {v['recall']}  ({v['found']}/{v['of']}; looks_like right "
+            f"{v['looks_like_right']})"
+        )
+    lines.append(f"    flags per contaminated identity: {s['flags_per_contaminated']}")
+    sp, sps = plain["same_person"], split["same_person"]
+    false_split = len(sps["false_pairs"])
+    if split is plain:
+        sps = dict(sps, found="-", expected="- (--no-split)")
+    lines.append(
+        f"  same_person  split people found {sps['found']}/{sps['expected']}; false pairs: "
+        f"{len(sp['false_pairs'])} on the plain set, {false_split} on the split set "
+        f"({500 * len(sp['false_pairs']) / max(n_ids, 1):.2f} per 500 identities)"
+    )
+    if "distances" in plain:
+        d = plain["distances"]
+        lines.append(
+            f"  vectors: within-person {d['within']}, between {d['between']}, "
+            f"best threshold {d['best_threshold']} (model {d['model']})"
+        )
+    return lines
+
+
+def score_vectors(photos: Path, folder: Path, tsv: str) -> dict:
+    """The rule alone on the folder's precomputed vectors, scored like score.py does
+    (suspect_identity per noise type, precision; same-person pairs)."""
+    import numpy as np
+
+    from annotator.core.identity import identity_check as ic
+
+    truth = json.loads((folder / "truth.json").read_text())
+    V = np.load(photos / "vectors.npy")
+    row = {ln.strip(): i for i, ln in enumerate((photos / "vectors.txt").read_text().splitlines())}
+    keys, vec, lines = [], [], []
+    with open(folder / tsv, encoding="utf-8") as fh:
+        for i, ln in enumerate(fh, 1):
+            p = truth["photo"].get(str(i))
+            if p in row:
+                keys.append(ln.split("\t", 1)[0])
+                vec.append(V[row[p]])
+                lines.append(i)
+    uk = sorted(set(keys))
+    kid = {k: j for j, k in enumerate(uk)}
+    r = ic.check(np.array(lines), np.array([kid[k] for k in keys]), np.array(vec, np.float32))
+    flagged = set(r.face[r.suspect].tolist())
+    true_key = {p[0]: p[1] for p in truth["mislabel"]} | {p[1]: p[2] for p in truth["cross_dup"]}
+    types = {
+        "mislabel_random": {p[0] for p in truth["mislabel_random"]},
+        "mislabel_hard": {p[0] for p in truth["mislabel_hard"]},
+        "stranger": {p[0] for p in truth["stranger"]},
+        "contaminated": {p[0] for v in truth["contaminated"].values() for p in v["foreign"]},
+        "cross_copy": {p[1] for p in truth["cross_dup"]},
+    }
+    right = flagged & set(true_key)
+    by_type = {
+        t: dict(found=len(flagged & ls), of=len(ls), recall=round(len(flagged & ls) / len(ls), 3))
+        for t, ls in types.items()
+        if ls
+    }
+    want = (
+        {frozenset(p) for p in truth["split"]["expected_same_person"]} if "split" in tsv else set()
+    )
+    got = [frozenset((uk[a], uk[b])) for a, b, _d in r.same_person]
+    return {
+        "suspect_identity": dict(
+            flagged=len(flagged),
+            precision=round(len(right) / max(len(flagged), 1), 3),
+            genuine_flagged=len(flagged - set(true_key)),
+            by_type=by_type,
+        ),
+        "same_person": dict(
+            expected=len(want),
+            found=len(want & set(got)),
+            false=len([g for g in got if g not in want]),
+        ),
+    }
+
+
+def vector_summary(size: str, truth: dict, plain: dict, split: dict) -> list[str]:
+    s = plain["suspect_identity"]
+    n_ids = len(truth["people"])
+    out = [
+        f"{size} (rule on vectors.npy): {n_ids} identities; suspect_identity flagged "
+        f"{s['flagged']} precision {s['precision']} (genuine faces flagged {s['genuine_flagged']})"
+    ]
+    out += [
+        f"    {t:<16} recall {v['recall']} ({v['found']}/{v['of']})"
+        for t, v in s["by_type"].items()
+    ]
+    sp, sps = plain["same_person"], split["same_person"]
+    out.append(
+        f"  same_person  split people found {sps['found']}/{sps['expected']}; false pairs "
+        f"{sp['false']} (plain), {sps['false']} (split)"
+    )
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument(
+        "--photos", type=Path, required=True, help="a folder laid out like ../shared/lfw"
+    )
+    ap.add_argument("--work", type=Path, help="keep the sets and projects here (re-used)")
+    ap.add_argument("--sizes", default="small,large", help="small,large (default both)")
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument(
+        "--no-split",
+        action="store_true",
+        help="only faces.tsv (the split set takes as long again to embed)",
+    )
+    ap.add_argument("--workers", type=int, default=None, help="scan/embed workers")
+    ap.add_argument("--json", type=Path, help="write every score here")
+    ap.add_argument(
+        "--vectors", action="store_true", help="the rule alone on DIR/vectors.npy (no tool run)"
+    )
+    a = ap.parse_args(argv)
+    for need in ("make_noisy.py", "score.py"):
+        if not (a.photos / need).is_file():
+            sys.exit(f"{a.photos}: no {need} (a folder laid out like ../shared/lfw is needed)")
+    work = a.work or Path(tempfile.mkdtemp(prefix="bench_real_faces."))
+    out: dict[str, dict] = {}
+    try:
+        for size in a.sizes.split(","):
+            folder = work / size
+            if not (folder / "truth.json").is_file():
+                _run(
+                    [sys.executable, str(a.photos / "make_noisy.py"), str(folder),
+                     *SIZES[size], "--seed", str(a.seed), "--src", str(a.photos)]
+                )  # fmt: skip
+            truth = json.loads((folder / "truth.json").read_text())
+            if a.vectors:
+                plain = score_vectors(a.photos, folder, "faces.tsv")
+                split = score_vectors(a.photos, folder, "faces-split.tsv")
+                out[size] = {"plain": plain, "split": split}
+                print("\n".join(vector_summary(size, truth, plain, split)), flush=True)
+                continue
+            plain = measure_set(a.photos, folder, "faces.tsv", a.workers)
+            split = (
+                plain if a.no_split else measure_set(a.photos, folder, "faces-split.tsv", a.workers)
+            )
+            out[size] = {"plain": plain, "split": split}
+            print("\n".join(summary(size, truth, plain, split)), flush=True)
+    finally:
+        if a.work is None:
+            shutil.rmtree(work, ignore_errors=True)
+    if a.json:
+        a.json.write_text(json.dumps(out, indent=1))
+
+
+if __name__ == "__main__":
+    main()
