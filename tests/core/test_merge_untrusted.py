@@ -109,7 +109,7 @@ def test_the_issue_repro_changes_nothing_outside_the_package(home, tmp_path):
     raw(
         pkg,
         "INSERT INTO reviewers VALUES(99,'','t')",
-        "INSERT INTO batches VALUES(999,99,'t','do',NULL,'x')",
+        "INSERT INTO batches(id,reviewer_id,at,kind,target,description) VALUES(999,99,'t','do',NULL,'x')",
         "INSERT INTO events(batch_id,reviewer_id,at,kind,face_id,identity_id,value) VALUES"
         " (999,99,'t','label',1,1,'evil'),(999,99,'t','review',NULL,3,'7')",
     )
