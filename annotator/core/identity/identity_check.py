@@ -26,6 +26,7 @@ from annotator.core.identity.rule import (  # noqa: F401 - the rule's names, use
     MIN_FACES,
     SUSPECT_Z,
     Centres,
+    Faces,
     IdentityCheck,
 )
 from annotator.core.infra.blas import one_blas_thread
@@ -104,10 +105,11 @@ def _stats(rows, metric: Metric):
     return cen, faces
 
 
-def _rows(r: IdentityCheck) -> list[tuple]:
-    """The identity_centres rows of the identities judged in ``r``."""
+def _rows(r: IdentityCheck, uid: np.ndarray | None = None) -> list[tuple]:
+    """The identity_centres rows of the identities ``uid`` (default: those of the faces
+    judged in ``r``)."""
     cen, f = r.centres, r.faces
-    uid = np.unique(f.ident)
+    uid = np.unique(f.ident) if uid is None else uid
     k = np.flatnonzero(r.cand)
     lo, hi = np.searchsorted(f.ident[k], uid, "left"), np.searchsorted(f.ident[k], uid, "right")
     out = []
@@ -123,33 +125,30 @@ def _rows(r: IdentityCheck) -> list[tuple]:
 
 
 def _full(project: Project, model: str, run: _Run, out: Refresh) -> None:
+    """Every identity measured once (a range of identities at a time); of each range only the
+    faces the rule can flag are kept (strangers, and look-alike candidates: whether a face is
+    one depends on its own identity alone), then judged against every centre."""
     metric = run.metric
-    ranges = ic_store.identity_ranges(project, CHUNK_FACES)
     parts: list[Centres] = []
-    for lo, hi in ranges:  # pass 1: the centres (a range of identities at a time)
+    kept: list[Faces] = []
+    for lo, hi in ic_store.identity_ranges(project, CHUNK_FACES):
         rows = ic_store.embeddings_in_range(project, model, lo, hi)
         if len(rows[0]):
-            parts.append(_stats(rows, metric)[0])
+            c, f = _stats(rows, metric)
+            parts.append(c)
+            kept.append(rule.flaggable(f, c, metric, run.rel_margin))
     cen = Centres.join(parts) if parts else Centres.empty()
     nb = nearest.centre_neighbours(cen.centre)
     pairs = rule.same_person(cen, metric, nb, ratio=run.ratio)
     flags: list[tuple[int, float]] = []
     looks: list[tuple[int, int, float]] = []
     ic_store.write_centres(project, [], everything=True)
-    for lo, hi in ranges:  # pass 2: each face against the centres (its own measured again)
-        rows = ic_store.embeddings_in_range(project, model, lo, hi)
-        if not len(rows[0]):
-            continue
-        c, f = _stats(rows, metric)
-        p = cen.pos(c.uid)
-        if not np.array_equal(cen.centre[p], c.centre):  # changed in between: take the new
-            cen.centre[p], cen.kept[p], cen.count[p] = c.centre, c.kept, c.count
-            cen.spread[p], cen.far[p] = c.spread, c.far
+    for c, f in zip(parts, kept, strict=True):
         r = rule.judge(f, cen, nb, pairs, metric, rel_margin=run.rel_margin)
         flags += r.flag_rows()
         looks += r.suspects()
         out.global_faces += r.global_faces
-        ic_store.write_centres(project, _rows(r))
+        ic_store.write_centres(project, _rows(r, c.uid))
     ic_store.replace_kind_flags(project, KIND, flags)
     ic_store.replace_looks_like(project, looks)
     ic_store.replace_same_person(project, pairs)

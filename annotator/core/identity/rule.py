@@ -178,6 +178,29 @@ class IdentityCheck:
         return {int(i): float(v) for i, v in zip(c.uid, c.score, strict=True) if v > 0}
 
 
+def _candidates(
+    faces: Faces, spread: np.ndarray, metric: Metric, rel_margin: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """(t, look-alike candidate mask) of ``faces`` (``spread``: of each face's identity):
+    another centre nearer than ``t`` would flag a candidate. Depends on its own identity
+    only."""
+    t = np.minimum(faces.d_own - rel_margin * spread, metric.like_max)
+    like_min = np.minimum(metric.like, LIKE_REL * spread)
+    cand = ~np.isnan(faces.z) & (faces.z >= SUSPECT_Z) & (faces.d_own >= like_min) & (t > 0)
+    return t, cand
+
+
+def flaggable(
+    faces: Faces, cen: Centres, metric: Metric, rel_margin: float = SUSPECT_REL_MARGIN
+) -> Faces:
+    """The faces of ``faces`` that :func:`judge` can flag (strangers and look-alike
+    candidates), judged against any centres exactly as all of them would be; ``cen``: their
+    identities' centres."""
+    _t, cand = _candidates(faces, cen.spread[cen.pos(faces.ident)], metric, rel_margin)
+    keep = np.flatnonzero(cand | faces.far)
+    return Faces(*(getattr(faces, f)[keep] for f in Faces.__slots__))
+
+
 def judge(
     faces: Faces,
     cen: Centres,
@@ -193,9 +216,7 @@ def judge(
     the identities of ``faces``."""
     n = len(faces.face)
     g = cen.pos(faces.ident)
-    t = np.minimum(faces.d_own - rel_margin * cen.spread[g], metric.like_max)
-    like_min = np.minimum(metric.like, LIKE_REL * cen.spread[g])
-    cand = ~np.isnan(faces.z) & (faces.z >= SUSPECT_Z) & (faces.d_own >= like_min) & (t > 0)
+    t, cand = _candidates(faces, cen.spread[g], metric, rel_margin)
     reach = np.where(cand, faces.d_centre + t, 0.0)
     d_other, near = np.full(n, np.inf), np.full(n, -1, np.int64)
     k = np.flatnonzero(cand)
