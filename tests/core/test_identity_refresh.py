@@ -155,3 +155,30 @@ def test_vectors_of_an_unknown_model_are_one_line(base, tmp_path) -> None:
     line = out.output.strip().splitlines()[-1]
     assert "unknown model 'othernet/v9'" in line and "re-run `annotator embed`" in line
     assert "Traceback" not in out.output
+
+
+def test_a_full_refresh_measured_in_ranges_on_worker_processes_ends_the_same(
+    base, tmp_path, monkeypatch
+) -> None:
+    src, _later = base
+    db = tmp_path / "p.db"
+    shutil.copy(src, db)
+    want = _full_state(db, tmp_path)  # one range, measured here
+    pools = []
+    real_pool = ic.process_pool
+
+    def counted(workers: int):
+        pools.append(workers)
+        return real_pool(workers)
+
+    monkeypatch.setattr(ic, "CHUNK_FACES", 40)
+    monkeypatch.setattr(ic, "PARALLEL_RANGES", 2)
+    monkeypatch.setattr(ic, "usable_cores", lambda: 2)
+    monkeypatch.setattr(ic, "process_pool", counted)
+    with open_project(db) as p:
+        assert len(ic_store.identity_ranges(p, ic.CHUNK_FACES)) > 2
+        r = ic.refresh(p, full=True)
+        assert r is not None and r.mode == "full"
+        got = _state(p)
+    assert pools == [2]
+    assert got == want

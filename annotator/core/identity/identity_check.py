@@ -30,15 +30,17 @@ from annotator.core.identity.rule import (  # noqa: F401 - the rule's names, use
     IdentityCheck,
 )
 from annotator.core.infra.blas import one_blas_thread
+from annotator.core.infra.workers import process_pool, usable_cores
 from annotator.settings import DEFAULTS, Values
 from annotator.store import flags as flags_store
 from annotator.store import identity_check as ic_store
-from annotator.store.db import Project
+from annotator.store.db import Project, open_project
 
 KIND = "suspect_identity"
 EMBED_WEIGHT = 1.0  # identity suspicion: + EMBED_WEIGHT x its worst flagged face's score / UNIT
 MARGIN_UNIT = 0.1
 CHUNK_FACES = 200_000  # faces read at a time by a full refresh
+PARALLEL_RANGES = 3  # a full refresh of this many ranges or more measures them on worker processes
 STATE_META = "identity_check"  # model|rule of the stored centres; '' while a refresh runs
 NOT_IN_CENTRE = ("wrong_identity", "unusable")  # labels that keep a face out of its centre
 DLIB = METRICS["dlib_resnet_v1/"]
@@ -124,6 +126,40 @@ def _rows(r: IdentityCheck, uid: np.ndarray | None = None) -> list[tuple]:
     return out
 
 
+def _measure(project: Project, model: str, run: _Run, lo: int, hi: int):
+    """(centres, the faces the rule can flag) of the identities ``lo``..``hi``; None: no
+    vectors there."""
+    rows = ic_store.embeddings_in_range(project, model, lo, hi)
+    if not len(rows[0]):
+        return None
+    c, f = _stats(rows, run.metric)
+    return c, rule.flaggable(f, c, run.metric, run.rel_margin)
+
+
+def _measure_in_worker(path: str, model: str, run: _Run, lo: int, hi: int):
+    """:func:`_measure` in a pool worker, on its own connection to the project file."""
+    with open_project(path) as project:
+        return _measure(project, model, run, lo, hi)
+
+
+def _measured(project: Project, model: str, run: _Run, ranges: list[tuple[int, int]]):
+    """:func:`_measure` of each range, in order: on a pool of one worker process per core
+    when there are at least PARALLEL_RANGES ranges (measuring is per-identity Python work,
+    one core's worth), else here."""
+    workers = min(usable_cores(), len(ranges))
+    if workers < 2 or len(ranges) < PARALLEL_RANGES:
+        for lo, hi in ranges:
+            yield _measure(project, model, run, lo, hi)
+        return
+    with process_pool(workers) as pool:
+        futures = [
+            pool.submit(_measure_in_worker, str(project.path), model, run, lo, hi)
+            for lo, hi in ranges
+        ]
+        for fu in futures:
+            yield fu.result()
+
+
 def _full(project: Project, model: str, run: _Run, out: Refresh) -> None:
     """Every identity measured once (a range of identities at a time); of each range only the
     faces the rule can flag are kept (strangers, and look-alike candidates: whether a face is
@@ -131,12 +167,10 @@ def _full(project: Project, model: str, run: _Run, out: Refresh) -> None:
     metric = run.metric
     parts: list[Centres] = []
     kept: list[Faces] = []
-    for lo, hi in ic_store.identity_ranges(project, CHUNK_FACES):
-        rows = ic_store.embeddings_in_range(project, model, lo, hi)
-        if len(rows[0]):
-            c, f = _stats(rows, metric)
-            parts.append(c)
-            kept.append(rule.flaggable(f, c, metric, run.rel_margin))
+    for got in _measured(project, model, run, ic_store.identity_ranges(project, CHUNK_FACES)):
+        if got is not None:
+            parts.append(got[0])
+            kept.append(got[1])
     cen = Centres.join(parts) if parts else Centres.empty()
     nb = nearest.centre_neighbours(cen.centre)
     pairs = rule.same_person(cen, metric, nb, ratio=run.ratio)
