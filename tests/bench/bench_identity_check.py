@@ -5,10 +5,10 @@
 Builds a project of ``--faces`` embedded faces in ``--identities`` identities (sizes varied,
 dlib-like geometry: centres ~0.85 apart, faces ~0.3 from theirs with a heavy tail, 2 %
 strangers and 2 % faces of another identity), then measures, each in its own process (CPU
-user+sys, wall, peak RSS):
+user+sys of it and its worker processes, wall, peak RSS of it and of its largest worker):
 
 * ``read``: one pass reading every vector from the project (the floor of a full refresh's
-  reading, which does two such passes), the baseline of the ratios printed;
+  reading, which does one such pass), the baseline of the ratios printed;
 * ``full``: ``refresh(full=True)``;
 * ``none``: a refresh with nothing changed (what the scan's flag step pays);
 * ``incremental``: after embedding one more identity (``--new-faces`` faces);
@@ -148,8 +148,10 @@ with open_project(db) as p:
         out.update(mode=r.mode, recomputed=r.recomputed, global_faces=r.global_faces,
                    flags=len(r.suspect), same_person=len(r.same_person))
 ru = resource.getrusage(resource.RUSAGE_SELF)
-out.update(wall=round(time.perf_counter() - t0, 2), cpu=round(ru.ru_utime + ru.ru_stime, 2),
-           peak_rss_mb=round(ru.ru_maxrss / 1024))
+rc = resource.getrusage(resource.RUSAGE_CHILDREN)  # worker processes of the refresh
+out.update(wall=round(time.perf_counter() - t0, 2),
+           cpu=round(ru.ru_utime + ru.ru_stime + rc.ru_utime + rc.ru_stime, 2),
+           peak_rss_mb=round(ru.ru_maxrss / 1024), workers_peak_rss_mb=round(rc.ru_maxrss / 1024))
 print(json.dumps(out))
 """
 

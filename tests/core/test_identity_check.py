@@ -298,3 +298,15 @@ def test_the_project_settings_drive_the_check_and_the_refresh_records_them(demo_
         assert p.conn.execute("SELECT count(*) FROM face_looks_like").fetchone()[0] == 0
         assert settings.used(p)["embed"]["values"]["suspect_margin"] == 100.0
         assert settings.stale(p) == {}
+
+
+def test_min_dist_is_the_nearest_centre_in_blocks(monkeypatch) -> None:
+    from annotator.core.identity import nearest
+
+    monkeypatch.setattr(nearest, "BLOCK", 4)  # 8 centres a block, several blocks each way
+    rng = np.random.default_rng(5)
+    Q = rng.normal(0, 0.05, (300, 128)).astype(np.float16)
+    C = rng.normal(0, 0.05, (37, 128)).astype(np.float32)
+    want = np.sqrt(((Q.astype(np.float64)[:, None] - C[None]) ** 2).sum(2)).min(1)
+    assert np.abs(nearest.min_dist(Q, C) - want).max() < 1e-5
+    assert np.isinf(nearest.min_dist(Q, C[:0])).all() and nearest.min_dist(Q[:0], C).shape == (0,)

@@ -204,8 +204,8 @@ def _reached(project: Project, moved: np.ndarray, skip: np.ndarray) -> np.ndarra
     for ident, _face, t, vec in ic_store.candidates(project):
         m = ~np.isin(ident, skip)
         if m.any() and len(moved):
-            d, _i = nearest.knn(vec[m], moved, 1)
-            hit.append(ident[m][d[:, 0] < t[m] + nearest.SLACK])
+            d = nearest.min_dist(vec[m], moved)
+            hit.append(ident[m][d < t[m] + nearest.SLACK])
     return np.unique(np.concatenate(hit)) if hit else np.zeros(0, np.int64)
 
 

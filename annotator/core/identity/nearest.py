@@ -64,6 +64,26 @@ def knn(Q: np.ndarray, C: np.ndarray, k: int, exclude: np.ndarray | None = None)
     return dist, idx
 
 
+def min_dist(Q: np.ndarray, C: np.ndarray) -> np.ndarray:
+    """Approximate float32 distance of each row of ``Q`` to its nearest row of ``C`` (inf
+    without rows), by blocked matrix products: for a few centres (an incremental refresh's
+    changed ones) against many faces, where an index costs more than it saves."""
+    out = np.full(len(Q), np.inf, np.float32)
+    if not len(Q) or not len(C):
+        return out
+    C = np.asarray(C, np.float32)
+    c2 = (C * C).sum(1)
+    cs = min(len(C), BLOCK * 2)
+    rs = max(1, (1 << 24) // cs)
+    for r in range(0, len(Q), rs):
+        q = np.asarray(Q[r : r + rs], np.float32)
+        best = np.full(len(q), np.inf, np.float32)
+        for c in range(0, len(C), cs):
+            np.minimum(best, _sq_dist(q, C[c : c + cs], c2[c : c + cs]).min(1), out=best)
+        out[r : r + rs] = np.sqrt(best)
+    return out
+
+
 def _knn_faiss(Q: np.ndarray, C: np.ndarray, k: int, exclude: np.ndarray | None):
     index = faiss.IndexFlatL2(C.shape[1])
     index.add(C)
