@@ -7,7 +7,7 @@ identities whose faces, labels or vectors changed (the store's triggers mark the
 whose faces a changed centre can reach (within the identity's stored ``reach``), so the flags
 equal a full recomputation; everything is recomputed when the model or the rule changed, or
 when an earlier refresh did not finish. Runs at the end of ``annotator embed`` and in the
-scan's flag step; faces are read an identity range at a time (bounded memory).
+scan's flag step; faces are read once, an identity range at a time (bounded memory).
 """
 
 from __future__ import annotations
