@@ -5,9 +5,9 @@
 Each identity's centre is stored (``identity_centres``). A refresh recomputes only the
 identities whose faces, labels or vectors changed (the store's triggers mark them) and those
 with a stored look-alike candidate face that a changed centre comes nearer than its ``t``
-(every identity's candidates are read to know), so the flags
-equal a full recomputation; everything is recomputed when the model or the rule changed, or
-when an earlier refresh did not finish. Runs at the end of ``annotator embed`` and in the
+(every identity's candidates are read to know), so the flags equal a full recomputation;
+everything is recomputed when the model or the rule changed, or when an earlier refresh did
+not finish. Runs at the end of ``annotator embed`` and in the
 scan's flag step; faces are read once, an identity range at a time (bounded memory).
 """
 
