@@ -14,6 +14,9 @@ user+sys of it and its worker processes, wall, peak RSS of it and of its largest
 * ``incremental``: after embedding one more identity (``--new-faces`` faces);
 * ``knn``: each centre's K nearest centres by blocked float32 products and, when installed,
   by faiss's exact ``IndexFlatL2`` (same process);
+* ``compare`` (``--compare-with CHECKOUT``): ``full`` and ``incremental`` by another checkout
+  and by this one, each on a fresh copy of the project, their CPU and wall ratios and whether
+  they stored the same (digests of flags, looks-like rows, pairs, centres, suspicion);
 * ``exact``: the stored flags against the exact rule (every candidate face against every
   centre, core/identity/rule.py ``exact=True``) on the same vectors, when ``--faces`` is at
   most ``--exact-max`` (it holds every vector in memory).
@@ -24,6 +27,7 @@ Figures go to docs/MEASUREMENTS.md ("Identity check"), not into this file.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import resource
@@ -156,15 +160,57 @@ print(json.dumps(out))
 """
 
 
-def child(step: str, db: Path, arg: str = "") -> dict:
+def child(step: str, db: Path, arg: str = "", root: Path = ROOT) -> dict:
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH", "")]))
+    env["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [str(root), "" if root != ROOT else env.get("PYTHONPATH", "")])
+    )
     r = subprocess.run(
         [sys.executable, "-c", CHILD, step, str(db), arg], capture_output=True, text=True, env=env
     )
     if r.returncode != 0:
         sys.exit(f"{step} failed:\n{r.stderr[-3000:]}")
     return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def stored_digests(db: Path) -> dict[str, str]:
+    """Digests of what a refresh stores: flags, looks-like rows, pairs, centres, suspicion."""
+    con = sqlite3.connect(db)
+    queries = {
+        "flags": "SELECT ff.face_id, fl.score FROM flags fl JOIN flag_faces ff "
+        "ON ff.flag_id = fl.id WHERE kind = 'suspect_identity' ORDER BY 1",
+        "looks": "SELECT * FROM face_looks_like ORDER BY 1",
+        "pairs": "SELECT * FROM same_person ORDER BY 1, 2",
+        "centres": "SELECT * FROM identity_centres ORDER BY 1",
+        "suspicion": "SELECT id, suspicion FROM identities ORDER BY 1",
+    }
+    out = {k: hashlib.sha256(repr(con.execute(q).fetchall()).encode()).hexdigest()[:16]
+           for k, q in queries.items()}  # fmt: skip
+    con.close()
+    return out
+
+
+def compare(db: Path, other: Path, new_identity: int) -> dict:
+    """Full and incremental refresh by the checkout ``other`` and by this one, each on its own
+    copy of the project (before anything else touched it): CPU / wall / RSS, their ratios
+    (this / other), and whether they stored the same."""
+    out: dict[str, dict] = {}
+    for name, root in (("other", other), ("this", ROOT)):
+        copy = db.with_name(f"compare_{name}.db")
+        shutil.copy(db, copy)
+        r = {"full": child("full", copy, root=root)}
+        r["stored_full"] = stored_digests(copy)
+        child("embed_new", copy, str(new_identity), root=root)
+        r["incremental"] = child("incremental", copy, root=root)
+        r["stored_incremental"] = stored_digests(copy)
+        copy.unlink()
+        out[name] = r
+    a, b = out["other"], out["this"]
+    out["ratios_this_to_other"] = {
+        f"{k}_{m}": round(b[k][m] / a[k][m], 3) for k in ("full", "incremental") for m in ("cpu", "wall")
+    }  # fmt: skip
+    out["stored_identical"] = all(a[k] == b[k] for k in ("stored_full", "stored_incremental"))
+    return out
 
 
 def knn_timing(db: Path) -> dict:
@@ -234,6 +280,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--work", type=Path, help="build the project here (kept)")
     ap.add_argument("--exact-max", type=int, default=2_000_000)
+    ap.add_argument(
+        "--compare-with",
+        type=Path,
+        help="another checkout (e.g. a worktree of main): its full and incremental refresh "
+        "on a copy of the same project first, ratios and stored results compared",
+    )
     a = ap.parse_args(argv)
     work = a.work or Path(tempfile.mkdtemp(prefix="bench_identity_check."))
     work.mkdir(parents=True, exist_ok=True)
@@ -244,6 +296,8 @@ def main(argv: list[str] | None = None) -> None:
             t = time.perf_counter()
             res["build"] = build(db, a.faces, a.identities, a.new_faces, a.seed)
             res["build_s"] = round(time.perf_counter() - t, 1)
+        if a.compare_with is not None:
+            res["compare"] = compare(db, a.compare_with.resolve(), a.identities + 1)
         res["read"] = child("read", db)
         res["full"] = child("full", db)
         res["none"] = child("none", db)
