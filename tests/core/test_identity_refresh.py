@@ -157,7 +157,7 @@ def test_vectors_of_an_unknown_model_are_one_line(base, tmp_path) -> None:
     assert "Traceback" not in out.output
 
 
-def test_a_full_refresh_measured_in_ranges_on_worker_processes_ends_the_same(
+def test_a_full_refresh_measured_and_judged_on_worker_processes_ends_the_same(
     base, tmp_path, monkeypatch
 ) -> None:
     src, _later = base
@@ -167,9 +167,9 @@ def test_a_full_refresh_measured_in_ranges_on_worker_processes_ends_the_same(
     pools = []
     real_pool = ic.process_pool
 
-    def counted(workers: int):
+    def counted(workers: int, *init):
         pools.append(workers)
-        return real_pool(workers)
+        return real_pool(workers, *init)
 
     monkeypatch.setattr(ic, "CHUNK_FACES", 40)
     monkeypatch.setattr(ic, "PARALLEL_RANGES", 2)
@@ -180,5 +180,5 @@ def test_a_full_refresh_measured_in_ranges_on_worker_processes_ends_the_same(
         r = ic.refresh(p, full=True)
         assert r is not None and r.mode == "full"
         got = _state(p)
-    assert pools == [2]
+    assert pools == [2, 2]  # measuring, then judging
     assert got == want

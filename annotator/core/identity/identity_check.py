@@ -178,17 +178,50 @@ def _full(project: Project, model: str, run: _Run, out: Refresh) -> None:
     flags: list[tuple[int, float]] = []
     looks: list[tuple[int, int, float]] = []
     ic_store.write_centres(project, [], everything=True)
-    for c, f in zip(parts, kept, strict=True):
-        r = rule.judge(f, cen, nb, pairs, metric, rel_margin=run.rel_margin)
-        flags += r.flag_rows()
-        looks += r.suspects()
-        out.global_faces += r.global_faces
-        ic_store.write_centres(project, _rows(r, c.uid))
+    for uid, (fl, lk, rows, glob, score) in _judged((cen, nb, pairs, run), parts, kept):
+        flags += fl
+        looks += lk
+        out.global_faces += glob
+        cen.score[cen.pos(uid)] = score
+        ic_store.write_centres(project, rows)
     ic_store.replace_kind_flags(project, KIND, flags)
     ic_store.replace_looks_like(project, looks)
     ic_store.replace_same_person(project, pairs)
     out.recomputed = len(cen.uid)
     _set_suspicion(project, cen, None)
+
+
+_JUDGE: tuple | None = None  # a judging worker's (centres, neighbours, pairs, run)
+
+
+def _judge_start(*state) -> None:
+    global _JUDGE
+    _JUDGE = state
+
+
+def _judge_part(f: Faces, uid: np.ndarray, state: tuple | None = None):
+    """The kept faces of one range (identities ``uid``) judged against every centre: (flag
+    rows, looks-like rows, centre rows, faces compared with every centre, the scores of
+    ``uid``)."""
+    cen, nb, pairs, run = _JUDGE if state is None else state  # type: ignore[misc]
+    r = rule.judge(f, cen, nb, pairs, run.metric, rel_margin=run.rel_margin)
+    return r.flag_rows(), r.suspects(), _rows(r, uid), r.global_faces, cen.score[cen.pos(uid)]
+
+
+def _judged(state: tuple, parts: list[Centres], kept: list[Faces]):
+    """(uid, :func:`_judge_part`) of each range, in order: on a pool of one worker process per
+    core (one BLAS/faiss thread each: OpenMP threads of one process were measured to wait on
+    each other on a loaded machine) from PARALLEL_RANGES ranges on, else here."""
+    workers = min(usable_cores(), len(parts))
+    if workers < 2 or len(parts) < PARALLEL_RANGES:
+        for c, f in zip(parts, kept, strict=True):
+            yield c.uid, _judge_part(f, c.uid, state)
+        return
+    with process_pool(workers, _judge_start, state) as pool:
+        futures = [pool.submit(_judge_part, f, c.uid) for c, f in zip(parts, kept, strict=True)]
+        kept.clear()  # the pool holds them until they are sent
+        for c, fu in zip(parts, futures, strict=True):
+            yield c.uid, fu.result()
 
 
 def _stored_centres(project: Project) -> Centres:
