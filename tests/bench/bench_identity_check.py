@@ -166,7 +166,11 @@ def child(step: str, db: Path, arg: str = "", root: Path = ROOT) -> dict:
         filter(None, [str(root), "" if root != ROOT else env.get("PYTHONPATH", "")])
     )
     r = subprocess.run(
-        [sys.executable, "-c", CHILD, step, str(db), arg], capture_output=True, text=True, env=env
+        [sys.executable, "-c", CHILD, step, str(db), arg],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=root,  # `python -c` imports from its working folder first
     )
     if r.returncode != 0:
         sys.exit(f"{step} failed:\n{r.stderr[-3000:]}")
