@@ -13,10 +13,10 @@ with >= 3 photos, ~450 in the LFW dev half) it builds a noisy MS-Celeb TSV with
 (``annotator import msceleb``, ``scan``, ``embed``, ``flags --json``) on ``faces.tsv`` and on
 ``faces-split.tsv``, scores both with ``DIR/score.py`` and prints precision and recall per
 noise type and size, and the same-person pairs (found among the split people of the split set;
-false pairs listed on the plain set, per 500 identities), the duplicates' recall (near copies
-by how they were made: rescaled, brightened, cropped) and pair precision, and the keeper
-``flags --json`` proposes for each injected cross-identity copy (right, unsure, wrong). With ``--work DIR`` a second run
-re-uses the projects there (import, scan and embed only do what is left; the embed step
+false pairs listed on the plain set, per 500 identities), the duplicates' recall (near
+copies by how they were made: rescaled, brightened, cropped) and pair precision, and the
+keeper ``flags --json`` proposes for each injected cross-identity copy (right, unsure,
+wrong). With ``--work DIR`` a second run re-uses the projects there (import, scan and embed only do what is left; the embed step
 recomputes the identity check with the current code), so a rule change is re-measured in
 seconds. ``--vectors`` skips the tool and runs the identity check's rule alone on the folder's
 precomputed ``vectors.npy``/``vectors.txt`` (a vector per photo; for ../shared/lfw: landmarks on
