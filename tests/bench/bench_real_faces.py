@@ -18,9 +18,10 @@ copies by how they were made: rescaled, brightened, cropped) and pair precision,
 keeper ``flags --json`` proposes for each injected cross-identity copy (right, unsure,
 wrong). With ``--work DIR`` a second run re-uses the projects there (import, scan and embed
 only do what is left; the embed step recomputes the identity check with the current code), so
-a rule change is re-measured in seconds. ``--vectors`` skips the tool and runs the identity check's rule alone on the folder's
-precomputed ``vectors.npy``/``vectors.txt`` (a vector per photo; for ../shared/lfw: landmarks on
-the face box), scored the same way: seconds instead of an hour of embedding, for tuning. Figures
+a rule change is re-measured in seconds. ``--vectors`` skips the tool and runs the identity
+check's rule alone on the folder's precomputed ``vectors.npy``/``vectors.txt`` (a vector per
+photo; for ../shared/lfw: landmarks on the face box), scored the same way: seconds instead of
+an hour of embedding, for tuning. Figures
 go to docs/MEASUREMENTS.md ("Identity check"), never into this file.
 """
 
