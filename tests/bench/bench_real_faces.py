@@ -8,8 +8,8 @@ measured on real photos.
 verified photos in that layout. There is no default: nothing of it is in this repository.
 
 For each size (``small``: the 50 people with most photos, >= 8 each; ``large``: every person
-with >= 3 photos, ~450 in the LFW dev half; ``mid``, only when asked: every person with >= 8) it builds a noisy MS-Celeb TSV with
-``DIR/make_noisy.py`` into a work folder (temporary unless ``--work``), runs the real tool
+with >= 3 photos, ~450 in the LFW dev half; ``mid``, only when asked: every person with >= 8)
+it builds a noisy MS-Celeb TSV with ``DIR/make_noisy.py`` into a work folder (temporary unless ``--work``), runs the real tool
 (``annotator import msceleb``, ``scan``, ``embed``, ``flags --json``) on ``faces.tsv`` and on
 ``faces-split.tsv``, scores both with ``DIR/score.py`` and prints precision and recall per
 noise type and size, and the same-person pairs (found among the split people of the split set;
