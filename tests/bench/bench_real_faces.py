@@ -8,22 +8,21 @@ measured on real photos.
 verified photos in that layout. There is no default: nothing of it is in this repository.
 
 For each size (``small``: the 50 people with most photos, >= 8 each; ``large``: every person
-with >= 3 photos, ~450 in the LFW dev half; ``mid``, only when asked: every person with >= 8)
-it builds a noisy MS-Celeb TSV with ``DIR/make_noisy.py`` into a work folder (temporary unless ``--work``), runs the real tool
-(``annotator import msceleb``, ``scan``, ``embed``, ``flags --json``) on ``faces.tsv`` and on
-``faces-split.tsv``, scores both with ``DIR/score.py`` and prints precision and recall per
-noise type and size, and the same-person pairs (found among the split people of the split set;
-false pairs listed on the plain set, per 500 identities), the duplicates' recall (near
-copies by how they were made: rescaled, brightened, cropped) and pair precision, and the
-keeper ``flags --json`` proposes for each injected cross-identity copy (right, unsure,
-wrong). With ``--work DIR`` a second run re-uses the projects there (import, scan and embed
-only do what is left; the embed step recomputes the identity check with the current code), so
-a rule change is re-measured in seconds. ``--vectors`` skips the tool and runs the identity
-check's rule alone on the folder's precomputed ``vectors.npy``/``vectors.txt`` (a vector per
-photo; for ../shared/lfw: landmarks on the face box), scored the same way: seconds instead of
-an hour of embedding, for tuning. Figures
-go to docs/MEASUREMENTS.md ("Identity check"), never into this file.
-"""
+with >= 3 photos, ~450 in the LFW dev half; ``mid``, only when asked: every person with >= 8) it
+builds a noisy MS-Celeb TSV with ``DIR/make_noisy.py`` into a work folder (temporary unless
+``--work``), runs the real tool (``annotator import msceleb``, ``scan``, ``embed``, ``flags
+--json``) on ``faces.tsv`` and on ``faces-split.tsv``, scores both with ``DIR/score.py`` and
+prints precision and recall per noise type and size, and the same-person pairs (found among the
+split people of the split set; false pairs listed on the plain set, per 500 identities), the
+duplicates' recall (near copies by how they were made: rescaled, brightened, cropped) and pair
+precision, and the keeper ``flags --json`` proposes for each injected cross-identity copy
+(right, unsure, wrong). With ``--work DIR`` a second run re-uses the projects there (import,
+scan and embed only do what is left; the embed step recomputes the identity check with the
+current code), so a rule change is re-measured in seconds. ``--vectors`` skips the tool and runs
+the identity check's rule alone on the folder's precomputed ``vectors.npy``/``vectors.txt`` (a
+vector per photo; for ../shared/lfw: landmarks on the face box), scored the same way: seconds
+instead of an hour of embedding, for tuning. Figures go to docs/MEASUREMENTS.md ("Identity
+check"), never into this file. """
 
 from __future__ import annotations
 
