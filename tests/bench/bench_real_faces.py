@@ -22,7 +22,8 @@ current code), so a rule change is re-measured in seconds. ``--vectors`` skips t
 the identity check's rule alone on the folder's precomputed ``vectors.npy``/``vectors.txt`` (a
 vector per photo; for ../shared/lfw: landmarks on the face box), scored the same way: seconds
 instead of an hour of embedding, for tuning. Figures go to docs/MEASUREMENTS.md ("Identity
-check"), never into this file. """
+check", "Real faces through the whole tool"), never into this file.
+"""
 
 from __future__ import annotations
 
