@@ -86,6 +86,23 @@ def test_g_on_a_cross_identity_copy_shows_both_identities_and_labels_it_wrong_id
     assert got[a][1] is None and got[b][1] is None
 
 
+def test_g_dialog_captions_lie_below_their_faces(qtbot, window, demo_project):
+    # the word-wrapped intro once made the dialog too short for its rows: each caption
+    # (identity, origin, size, label) was drawn over the lower half of its face
+    _cross_group(demo_project, window, keeper_in_other=True)
+    window.grid.set_current_row(0)
+    key(qtbot, window, Qt.Key.Key_G)
+    d = window.dialogs.current
+    qtbot.waitExposed(d)
+    assert len(d.images) == 2
+    for face_id, img in d.images.items():
+        cap, button = d.captions[face_id], d.buttons[face_id]
+        assert img.height() == d.tile_px
+        assert cap.geometry().top() >= img.geometry().bottom(), (img.geometry(), cap.geometry())
+        assert button.geometry().top() >= cap.geometry().bottom()
+    d.reject()
+
+
 def test_g_never_proposes_a_face_labeled_duplicate_nor_relabels_it(qtbot, window, demo_project):
     from annotator.core.review import ops
 
