@@ -98,8 +98,8 @@ def test_move_dialog_suggestion_fits_the_list(qtbot, window, demo_project):
     d = window.dialogs.current
     qtbot.waitExposed(d)
     item = d.results.item(0)
-    assert why in item.text() and why in item.toolTip()
     rect = d.results.visualItemRect(item)
     assert d.results.horizontalScrollBar().maximum() == 0
     assert rect.right() <= d.results.viewport().width()
+    assert why in item.text() and why in item.toolTip()
     d.reject()
