@@ -122,6 +122,21 @@ def test_chart_colours_are_the_grids_label_colours(project):
     ]
 
 
+def test_empty_charts_say_so_instead_of_bare_axes(project):
+    from annotator.core.review.stats import figures
+
+    figs = figures(project_stats(project))  # nothing labelled yet
+    for name in ("reviewers", "labels_per_hour"):
+        ax = figs[name].axes[0]
+        assert not ax.patches and not list(ax.get_yticks())  # no -0.04 .. 0.04 scale
+        assert any(t.get_text().startswith("no ") for t in ax.texts)
+    ops.label_faces(project, [1], "correct", "alice")  # in the reviewer: both charts fill
+    figs = figures(project_stats(project))
+    for name in ("reviewers", "labels_per_hour"):
+        ax = figs[name].axes[0]
+        assert ax.patches and not ax.texts
+
+
 def test_project_stats(project, tmp_path):
     ops.label_faces(project, [1], "wrong_identity", "alice")
     ops.label_faces(project, [2], "duplicate", "alice")
