@@ -98,6 +98,9 @@ def test_stats_cli_says_where_figures_come_from(project):
     ops.label_faces(project, [1], "correct", "alice")
     r = CliRunner().invoke(cli, ["stats", "-p", str(project.path)])
     assert r.exit_code == 0, r.output
+    # identity 1 has a label and no review mark: not called "partly" labeled (a label file
+    # may label every face of it)
+    assert "identities: reviewed 0, labeled (not reviewed) 1, untouched 2" in r.output
     assert "activity (actions not undone):" in r.output
     assert "not enough activity for a rate" in r.output and "faces/hour" not in r.output
     assert "current labels by reviewer:" in r.output
