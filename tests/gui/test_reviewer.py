@@ -207,6 +207,19 @@ def test_status_bar_counts(qtbot, window):
     assert window.session_count == len(labels_of(window.project.path, first))
 
 
+def test_a_slow_pace_is_not_zero_faces_per_minute():
+    from annotator.gui.status_view import rate_text
+
+    assert [rate_text(r) for r in (1 / 3, 0.04, 4.0, 9.94, 9.96, 1234.4)] == [
+        "0.3",
+        "<0.1",
+        "4.0",
+        "9.9",
+        "10",
+        "1,234",
+    ]
+
+
 def test_undo_of_a_move_shows_the_face_where_it_is_now(qtbot, window, demo_project):
     """Undo/redo of a move made in another identity open the identity the face is in after
     the step, with the face current (not the one it just left)."""
