@@ -104,8 +104,9 @@ def _show(rows: list[dict[str, object]], as_json: bool) -> None:
     if as_json:
         emit_json({"settings": rows})
         return
+    w = max((len(str(r["key"])) for r in rows), default=0)  # keys longer than 18 broke the table
     for r in rows:
         mark = "" if r["value"] == r["default"] else f"  (default {r['default']})"
-        click.echo(f"{r['key']:<18} {r['value']!s:>7}  [{r['step']}] {r['meaning']}{mark}")
+        click.echo(f"{r['key']:<{w}} {r['value']!s:>7}  [{r['step']}] {r['meaning']}{mark}")
         if r["rerun"]:
-            click.echo(f"{'':<18} the flags were made with {r['flags_made_with']}: {r['rerun']}")
+            click.echo(f"{'':<{w}} the flags were made with {r['flags_made_with']}: {r['rerun']}")

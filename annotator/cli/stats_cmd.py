@@ -8,6 +8,10 @@ from annotator.cli.common import emit_json, json_option, open_existing, project_
 from annotator.core.review.stats import project_stats, save_plots
 from annotator.model import PROVENANCE
 
+# an identity with labels but no review mark may have every face labeled (a label file):
+# "partly labeled" said otherwise
+STATE_WORDS = {"partly_labeled": "labeled (not reviewed)"}
+
 
 def _pct(x: float | None) -> str:
     return "n/a" if x is None else f"{x:.1%}"
@@ -38,7 +42,10 @@ def stats(project_path: str, as_json: bool, plots_dir: str | None) -> None:
         "faces by review state: "
         + ", ".join(f"{k} {v:,}" for k, v in s["faces_by_review_state"].items())
     )
-    click.echo("identities: " + ", ".join(f"{k} {v:,}" for k, v in s["identities"].items()))
+    click.echo(
+        "identities: "
+        + ", ".join(f"{STATE_WORDS.get(k, k)} {v:,}" for k, v in s["identities"].items())
+    )
     n = s["noise"]
     click.echo(
         f"wrong in the raw data, among labeled faces: {n['noisy']:,} of {n['labeled']:,} "

@@ -50,6 +50,8 @@ class ActionHost(Protocol):
 
     def scan(self) -> None: ...
 
+    def show_message(self, text: str, ms: int = 5000) -> None: ...
+
 
 # keys that only reach a view
 VIEW_KEYS: dict[str, Callable[[ActionHost], object]] = {
@@ -123,13 +125,31 @@ def build(
     return actions, menus
 
 
+# A held label key walks plain faces but stops at one whose flags Enter treats apart (a copy,
+# probably another person, corrupt: store/browse BADGES): holding 1 once ran through an
+# identity's look-alikes and copies and called them correct. A fresh press labels it.
+STOP_BADGES = frozenset("DXS!")
+
+
+def _current_badges(grid: FaceGridView) -> str:
+    ix = grid.currentIndex()
+    tiles = grid.grid_model.tiles
+    return tiles[ix.row()].badges if ix.isValid() and ix.row() < len(tiles) else ""
+
+
 def _run_key(host: ActionHost, repeat: RepeatWatch, s: shortcuts.Shortcut, handler) -> None:
     """Run a shortcut's handler, unless a held key's auto-repeat fired it and the table says
-    a repeat may not (Enter, G, M…; a label key on a selection of faces)."""
-    if repeat.repeating and (
-        s.repeat == "no" or (s.repeat == "one" and host.grid.selected_face_ids())
-    ):
-        return
+    a repeat may not (Enter, G, M…; a label key on a selection of faces, or on a face flagged
+    as a copy, another person or corrupt)."""
+    if repeat.repeating:
+        if s.repeat == "no" or (s.repeat == "one" and host.grid.selected_face_ids()):
+            return
+        badges = _current_badges(host.grid) if s.repeat == "one" else ""
+        if STOP_BADGES.intersection(badges):
+            host.show_message(
+                f"Held key stopped at a flagged face ({badges}): press it again to label it."
+            )
+            return
     host.guard(handler)
 
 

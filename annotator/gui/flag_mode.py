@@ -17,7 +17,7 @@ from PySide6.QtWidgets import QLabel
 
 from annotator.core.review import ops
 from annotator.gui.inspector import Inspector
-from annotator.gui.modes import Mode, ModeHost
+from annotator.gui.modes import Mode, ModeHost, label_grid_faces
 from annotator.gui.qa_widgets import keys_html
 from annotator.gui.shortcuts import FLAGS
 from annotator.model import AnnotatorError
@@ -91,21 +91,9 @@ class FlagMode(Mode):
         self.host.refresh_header()
 
     def label(self, label: str | None) -> None:
-        ids, from_selection = self.grid.target_face_ids()
-        if not ids:
+        rows = label_grid_faces(self.host, self.grid, label)
+        if rows is None:
             return
-        rows = [r for f in ids if (r := self.grid.grid_model.row_of(f)) is not None]
-        reviewer = self.host.reviewer
-        what = f"label {len(ids)} face{'s' if len(ids) != 1 else ''} {label or 'unlabeled'}"
-        ch = self.host.run_op(
-            lambda p: ops.label_faces(p, ids, label, reviewer),
-            what=what,
-            pending=dict.fromkeys(ids, label),
-        )
-        if ch is None:
-            return
-        if from_selection:
-            self.grid.selectionModel().clearSelection()
         if rows:
             self.grid.set_current_row(min(max(rows) + 1, len(self.grid.grid_model.tiles) - 1))
         self._update()

@@ -171,22 +171,7 @@ class ReviewMode(Mode):
         return legend_html()
 
     def label(self, label: str | None) -> None:
-        ids, from_selection = self.grid.target_face_ids()
-        if not ids:
-            return
-        rows = [r for f in ids if (r := self.grid.grid_model.row_of(f)) is not None]
-        reviewer = self.host.reviewer
-        # queued behind another process's write lock: the grid shows the labels at once
-        what = f"label {len(ids)} face{'s' if len(ids) != 1 else ''} {label or 'unlabeled'}"
-        ch = self.host.run_op(
-            lambda p: ops.label_faces(p, ids, label, reviewer),
-            what=what,
-            pending=dict.fromkeys(ids, label),
-        )
-        if ch is None:
-            return
-        if from_selection:
-            self.grid.selectionModel().clearSelection()
+        rows = label_grid_faces(self.host, self.grid, label)
         if rows:
             self.grid.set_current_row(max(rows) + 1)
 
@@ -256,6 +241,28 @@ class ReviewMode(Mode):
             self.grid.set_current_row(row)
         for f in selected:
             self.grid.select_face(f, add=True)
+
+
+def label_grid_faces(host: ModeHost, grid, label: str | None) -> list[int] | None:
+    """Label the grid's selected faces (or its current face) through the write path; the rows
+    they held, or None when nothing was labelled. Queued behind another process's write lock,
+    the grid shows the labels at once (``pending``)."""
+    ids, from_selection = grid.target_face_ids()
+    if not ids:
+        return None
+    rows = [r for f in ids if (r := grid.grid_model.row_of(f)) is not None]
+    reviewer = host.reviewer
+    what = f"label {len(ids)} face{'s' if len(ids) != 1 else ''} {label or 'unlabeled'}"
+    ch = host.run_op(
+        lambda p: ops.label_faces(p, ids, label, reviewer),
+        what=what,
+        pending=dict.fromkeys(ids, label),
+    )
+    if ch is None:
+        return None
+    if from_selection:
+        grid.selectionModel().clearSelection()
+    return rows
 
 
 def legend_html() -> str:

@@ -72,7 +72,7 @@ class StatusView:
         rate = ""
         if self.session_start is not None and n:
             minutes = max((time.monotonic() - self.session_start) / 60, 0.25)
-            rate = f" · {n / minutes:,.0f} faces/min"
+            rate = f" · {rate_text(n / minutes)} faces/min"
         self.session_label.setText(f"Labeled this session: {n:,}{rate}")
 
     def writes_changed(self, w: WriteQueue | None) -> None:
@@ -104,6 +104,13 @@ class StatusView:
         label.setStyleSheet(style)
         label.setToolTip("\n".join(x.what for x in w.pending))
         label.show()
+
+
+def rate_text(per_min: float) -> str:
+    """A slow pace keeps a decimal: a face every three minutes is 0.3, not "0 faces/min"."""
+    if per_min < 0.05:
+        return "<0.1"
+    return f"{per_min:,.0f}" if per_min >= 9.95 else f"{per_min:.1f}"
 
 
 def left_text(left: int, done_now: int, seconds: float) -> str:

@@ -274,9 +274,11 @@ def keeper_message(ch: ops.Changes, keeper: int, origin: str) -> str:
     file and line the reviewer can find), not the project's internal id."""
     dup = sum(1 for f, lab in ch.labels.items() if f != keeper and lab == "duplicate")
     wrong = sum(1 for f, lab in ch.labels.items() if f != keeper and lab == "wrong_identity")
-    text = f"Kept {origin}; {dup} other cop{'y' if dup == 1 else 'ies'} duplicate"
+    parts = []  # a part with nothing in it is left out ("0 other copies duplicate" was said)
+    if dup or not wrong:
+        parts.append(f"{dup} other cop{'y' if dup == 1 else 'ies'} duplicate")
     if wrong:
-        text += f", {wrong} under another identity wrong_identity"
+        parts.append(f"{wrong} under another identity wrong_identity")
     if ch.left:
-        text += f", {len(ch.left)} kept {'its' if len(ch.left) == 1 else 'their'} label"
-    return text + ". Ctrl+Z undoes."
+        parts.append(f"{len(ch.left)} kept {'its' if len(ch.left) == 1 else 'their'} label")
+    return f"Kept {origin}; " + ", ".join(parts) + ". Ctrl+Z undoes."

@@ -376,13 +376,9 @@ def identity_phashes(
     return out
 
 
-def dup_group(project: Project, face_id: int) -> list[Partner]:
-    """The duplicate group of a face (itself included) with the proposed keeper marked.
-
-    From dup_groups (the scan's keeper first); when the scan left no group, the face and its
-    exact/near duplicate partners. The keeper is the scan's ``is_keeper``, or, when no member
-    is marked, the scan's rule (largest image, then best rank, then lowest face id). Fewer than 2 faces means no group.
-    Each member carries its image size (None before a scan) and rank."""
+def _group_member_ids(project: Project, face_id: int) -> tuple[list[int], int | None]:
+    """The face's duplicate group (scan's keeper first) and the scan's keeper; without a
+    stored group, the face and its exact/near/cross duplicate partners, no keeper."""
     c = project.conn
     g = c.execute("SELECT group_id FROM dup_groups WHERE face_id = ?", (face_id,)).fetchone()
     if g is not None:
@@ -408,6 +404,18 @@ def dup_group(project: Project, face_id: int) -> list[Partner]:
             )
         ]
         keeper = None
+    return ids, keeper
+
+
+def dup_group(project: Project, face_id: int) -> list[Partner]:
+    """The duplicate group of a face (itself included) with the proposed keeper marked.
+
+    From dup_groups (the scan's keeper first); when the scan left no group, the face and its
+    exact/near duplicate partners. The keeper is the scan's ``is_keeper``, or, when no member
+    is marked, the scan's rule (largest image, then best rank, then lowest face id). Fewer than 2 faces means no group.
+    Each member carries its image size (None before a scan) and rank."""
+    ids, keeper = _group_member_ids(project, face_id)
+    c = project.conn
     q = ",".join("?" * len(ids))
     facts = {
         r[0]: ((r[1], r[2]) if r[1] is not None and r[2] is not None else None, r[3])

@@ -1,4 +1,5 @@
-"""The identity check (``suspect_identity``, ``same_person``) measured on real photos.
+"""The identity check (``suspect_identity``, ``same_person``), the duplicates and the keeper
+measured on real photos.
 
     python3 tests/bench/bench_real_faces.py --photos ../shared/lfw [--work /tmp/rf] [--keep]
 
@@ -7,18 +8,21 @@
 verified photos in that layout. There is no default: nothing of it is in this repository.
 
 For each size (``small``: the 50 people with most photos, >= 8 each; ``large``: every person
-with >= 3 photos, ~450 in the LFW dev half) it builds a noisy MS-Celeb TSV with
-``DIR/make_noisy.py`` into a work folder (temporary unless ``--work``), runs the real tool
-(``annotator import msceleb``, ``scan``, ``embed``, ``flags --json``) on ``faces.tsv`` and on
-``faces-split.tsv``, scores both with ``DIR/score.py`` and prints precision and recall per
-noise type and size, and the same-person pairs (found among the split people of the split set;
-false pairs listed on the plain set, per 500 identities). With ``--work DIR`` a second run
-re-uses the projects there (import, scan and embed only do what is left; the embed step
-recomputes the identity check with the current code), so a rule change is re-measured in
-seconds. ``--vectors`` skips the tool and runs the identity check's rule alone on the folder's
-precomputed ``vectors.npy``/``vectors.txt`` (a vector per photo; for ../shared/lfw: landmarks on
-the face box), scored the same way: seconds instead of an hour of embedding, for tuning. Figures
-go to docs/MEASUREMENTS.md ("Identity check"), never into this file.
+with >= 3 photos, ~450 in the LFW dev half; ``mid``, only when asked: every person with >= 8) it
+builds a noisy MS-Celeb TSV with ``DIR/make_noisy.py`` into a work folder (temporary unless
+``--work``), runs the real tool (``annotator import msceleb``, ``scan``, ``embed``, ``flags
+--json``) on ``faces.tsv`` and on ``faces-split.tsv``, scores both with ``DIR/score.py`` and
+prints precision and recall per noise type and size, and the same-person pairs (found among the
+split people of the split set; false pairs listed on the plain set, per 500 identities), the
+duplicates' recall (near copies by how they were made: rescaled, brightened, cropped) and pair
+precision, and the keeper ``flags --json`` proposes for each injected cross-identity copy
+(right, unsure, wrong). With ``--work DIR`` a second run re-uses the projects there (import,
+scan and embed only do what is left; the embed step recomputes the identity check with the
+current code), so a rule change is re-measured in seconds. ``--vectors`` skips the tool and runs
+the identity check's rule alone on the folder's precomputed ``vectors.npy``/``vectors.txt`` (a
+vector per photo; for ../shared/lfw: landmarks on the face box), scored the same way: seconds
+instead of an hour of embedding, for tuning. Figures go to docs/MEASUREMENTS.md ("Identity
+check", "Real faces through the whole tool"), never into this file.
 """
 
 from __future__ import annotations
@@ -37,6 +41,9 @@ ROOT = Path(__file__).resolve().parents[2]
 SIZES = {
     "small": ["--people", "50", "--min-photos", "8"],
     "large": ["--min-photos", "3"],
+    # every person with >= 8 photos (113 in the LFW dev half): more people than `small`, the
+    # same least identity size, so a change from small to large can be told from identity size
+    "mid": ["--min-photos", "8"],
 }
 TYPES = ("mislabel_random", "mislabel_hard", "stranger", "contaminated", "cross_copy")
 
@@ -77,8 +84,46 @@ def measure_set(photos: Path, folder: Path, tsv: str, workers: int | None) -> di
     cmd = [sys.executable, str(photos / "score.py"), str(db), str(flags)]
     _run([*cmd, str(folder / "truth.json"), *split, "--json", str(scored)])
     res = json.loads(scored.read_text())
+    res["keeper"] = keeper_score(
+        json.loads(flags.read_text()), json.loads((folder / "truth.json").read_text())
+    )
     res["seconds"] = {k: round(v, 1) for k, v in times.items()}
     return res
+
+
+def keeper_score(flags: dict, truth: dict) -> dict:
+    """The keeper rule (core/review/keeper.py) on each injected cross-identity copy
+    (``cross_dup``: a photo of B also filed under A): right when the face ``flags --json``
+    marks as keeper is filed under the photo's true identity, unsure when none is marked (the
+    flag's ``keeper_why`` says why), wrong otherwise; not grouped when no duplicate flag holds
+    both copies."""
+
+    def line(origin: str) -> int:
+        return int(str(origin).rsplit(":", 1)[-1])
+
+    groups = [
+        f for f in flags["flags"] if f["kind"] in ("exact_dup", "near_dup", "cross_identity_dup")
+    ]
+    out = {"right": 0, "unsure": 0, "wrong": 0, "not_grouped": 0, "of": len(truth["cross_dup"])}
+    why: dict[str, int] = {}
+    for orig, copy, key in truth["cross_dup"]:
+        flag = next(
+            (f for f in groups if {orig, copy} <= {line(x["origin"]) for x in f["faces"]}), None
+        )
+        if flag is None:
+            out["not_grouped"] += 1
+            continue
+        kept = [x for x in flag["faces"] if x.get("keeper")]
+        if not kept:
+            out["unsure"] += 1
+            reason = str(flag.get("keeper_why", "")).split("(")[0].strip()
+            why[reason] = why.get(reason, 0) + 1
+        elif kept[0]["identity"] == key:
+            out["right"] += 1
+        else:
+            out["wrong"] += 1
+    out["unsure_why"] = why
+    return out
 
 
 def summary(size: str, truth: dict, plain: dict, split: dict) -> list[str]:
@@ -106,6 +151,23 @@ def summary(size: str, truth: dict, plain: dict, split: dict) -> list[str]:
         f"  same_person  split people found {sps['found']}/{sps['expected']}; false pairs: "
         f"{len(sp['false_pairs'])} on the plain set, {false_split} on the split set "
         f"({500 * len(sp['false_pairs']) / max(n_ids, 1):.2f} per 500 identities)"
+    )
+    for kind in ("exact_dup", "near_dup", "cross_identity_dup"):
+        v = plain[kind]
+        lines.append(
+            f"  {kind:<18} recall {v['recall']} ({v['found']}/{v['of']}; in its own kind "
+            f"{v['found_in_this_kind']})  precision {v['precision']} "
+            f"({v['pairs'] - v['wrong']}/{v['pairs']} pairs)"
+        )
+    how = ", ".join(
+        f"{t} {plain['near_dup_' + t]['found']}/{plain['near_dup_' + t]['of']}"
+        for t in ("rescale", "brightness", "crop")
+    )
+    lines.append(f"    near copies by how: {how}")
+    k = plain["keeper"]
+    lines.append(
+        f"  keeper on cross-identity copies: right {k['right']}, unsure {k['unsure']}, wrong "
+        f"{k['wrong']}, not grouped {k['not_grouped']} (of {k['of']}); unsure: {k['unsure_why']}"
     )
     if "distances" in plain:
         d = plain["distances"]

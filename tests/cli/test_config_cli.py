@@ -35,6 +35,15 @@ def test_defaults_without_a_project():
     assert tiny["value"] == tiny["default"] == 48 and "tiny" in tiny["meaning"]
 
 
+def test_the_listing_is_a_table():
+    r = CliRunner().invoke(cli, ["config"])
+    assert r.exit_code == 0, r.output
+    lines = r.stdout.splitlines()
+    assert len(lines) == len(settings.SETTINGS)
+    # every value ends in the same column and every step starts in the next one
+    assert len({line.index("  [") for line in lines}) == 1, r.stdout
+
+
 def test_a_set_value_drives_the_next_scan_which_records_it(tmp_path):
     db = make(tmp_path)  # 64 px faces, one of 30 px
     first = run("scan", "-p", db, "--workers", "1")

@@ -69,3 +69,24 @@ def test_an_identity_with_too_few_faces_has_no_centre():
     members = [M(3, 20, None, True), M(1, 10, None, False)]
     assert K.photo_distances(members, faces, idents, vecs) == {}
     assert K.propose(members, {}).face is None
+
+
+def test_two_other_faces_make_a_centre():
+    # a person with three photos, one of them also filed under a large identity: the two
+    # other photos are enough to tell whose photo it is
+    rng = np.random.default_rng(5)
+    a, b = rng.normal(0, 1, 128), rng.normal(0, 1, 128)
+    a, b = 0.4 * a / np.linalg.norm(a), 0.4 * b / np.linalg.norm(b)  # centres 0.4-0.6 apart
+    faces = np.arange(1, 10)
+    idents = np.array([10, 10, 10, 20, 20, 20, 20, 20, 20])
+    vecs = np.vstack([_vectors(rng, a, 3), _vectors(rng, b, 6)])
+    vecs[3] = vecs[0]  # face 4 (under 20) is a copy of face 1 (a photo of 10's person)
+    members = [M(1, 10, None, False), M(4, 20, None, True)]
+    dist = K.photo_distances(members, faces, idents, vecs)
+    assert set(dist) == {10, 20} and dist[10] < dist[20]
+    assert K.propose(members, dist).face == 1
+    # one other face is not enough: nothing is proposed, and why
+    members = [M(1, 10, None, False), M(2, 10, None, False), M(4, 20, None, True)]
+    dist = K.photo_distances(members, faces, idents, vecs)
+    got = K.propose(members, dist)
+    assert 10 not in dist and got.face is None and "2 other embedded faces" in got.why

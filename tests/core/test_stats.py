@@ -98,6 +98,9 @@ def test_stats_cli_says_where_figures_come_from(project):
     ops.label_faces(project, [1], "correct", "alice")
     r = CliRunner().invoke(cli, ["stats", "-p", str(project.path)])
     assert r.exit_code == 0, r.output
+    # identity 1 has a label and no review mark: not called "partly" labeled (a label file
+    # may label every face of it)
+    assert "identities: reviewed 0, labeled (not reviewed) 1, untouched 2" in r.output
     assert "activity (actions not undone):" in r.output
     assert "not enough activity for a rate" in r.output and "faces/hour" not in r.output
     assert "current labels by reviewer:" in r.output
@@ -120,6 +123,21 @@ def test_chart_colours_are_the_grids_label_colours(project):
     assert [to_hex(p.get_facecolor()) for p in labels_bars[: len(LABELS)]] == [
         LABEL_COLORS[lab] for lab in LABELS
     ]
+
+
+def test_empty_charts_say_so_instead_of_bare_axes(project):
+    from annotator.core.review.stats import figures
+
+    figs = figures(project_stats(project))  # nothing labelled yet
+    for name in ("reviewers", "labels_per_hour"):
+        ax = figs[name].axes[0]
+        assert not ax.patches and not list(ax.get_yticks())  # no -0.04 .. 0.04 scale
+        assert any(t.get_text().startswith("no ") for t in ax.texts)
+    ops.label_faces(project, [1], "correct", "alice")  # in the reviewer: both charts fill
+    figs = figures(project_stats(project))
+    for name in ("reviewers", "labels_per_hour"):
+        ax = figs[name].axes[0]
+        assert ax.patches and not ax.texts
 
 
 def test_project_stats(project, tmp_path):

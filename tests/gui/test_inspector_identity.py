@@ -73,3 +73,33 @@ def test_move_dialog_preselects_the_identity_the_tool_names(qtbot, window, demo_
             p.conn.execute("SELECT identity_id FROM faces WHERE id = ?", (face,)).fetchone()[0]
             == other
         )
+
+
+def test_move_dialog_suggestion_fits_the_list(qtbot, window, demo_project):
+    """The longest reason (a copy filed there that the face also looks like) is shown
+    whole: no part of the suggested row lies past the list's right edge."""
+    from annotator.store import flags as flags_store
+    from annotator.store.db import open_project
+
+    face = window.grid.current_face_id()
+    own = window.current_identity
+    with open_project(demo_project) as p:
+        other, copy = p.conn.execute(
+            "SELECT identity_id, min(id) FROM faces WHERE identity_id != ?"
+            " GROUP BY identity_id ORDER BY identity_id DESC LIMIT 1",
+            (own,),
+        ).fetchone()
+        flags_store.replace_flags(p, [("cross_identity_dup", [face, copy], 0, 3.0)])
+        ic_store.replace_kind_flags(p, "suspect_identity", [(face, 0.2)])
+        ic_store.replace_looks_like(p, [(face, other, 0.2)])
+        why = browse.suggested_target(p, [face])[1]
+    assert why == "a copy is filed there and looks like"
+    window.dialogs.move_faces()
+    d = window.dialogs.current
+    qtbot.waitExposed(d)
+    item = d.results.item(0)
+    rect = d.results.visualItemRect(item)
+    assert d.results.horizontalScrollBar().maximum() == 0
+    assert rect.right() <= d.results.viewport().width()
+    assert why in item.text() and why in item.toolTip()
+    d.reject()

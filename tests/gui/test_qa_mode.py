@@ -155,6 +155,18 @@ def test_adjudication_queue_records_the_final_label(qtbot, window, demo_project)
     assert rep["adjudication_pending"] == 0
     assert d.queue == [] and "0 disagreements" in d.header.text()
     assert all(not b.isEnabled() for b in d.buttons.values())
+    assert "every QA verdict so far agrees" in d.info.text()
+    d.reject()
+
+
+def test_an_empty_queue_before_any_verdict_says_so(qtbot, window, demo_project):
+    label_by_two(demo_project)
+    with open_project(demo_project) as p:
+        qa.start_pass(p, "carol", count=6, seed=1)  # drawn, nothing answered
+    d = window.dialogs.open_adjudication()
+    assert d.queue == []
+    assert "no QA verdict recorded yet" in d.info.text()
+    assert "agrees" not in d.info.text()  # nothing was compared, nothing agrees
     d.reject()
 
 

@@ -80,10 +80,29 @@ def test_g_on_a_cross_identity_copy_shows_both_identities_and_labels_it_wrong_id
     qtbot.waitUntil(lambda: window.dialogs.current is None)
     got = face_rows(demo_project, [a, b])
     assert got[a][1] == "wrong_identity" and got[b][1] == "correct"
-    assert "wrong_identity" in window.statusBar().currentMessage()
+    msg = window.statusBar().currentMessage()
+    assert "; 1 under another identity wrong_identity. Ctrl+Z" in msg  # no "0 other copies"
+    assert "0 other" not in msg
     key(qtbot, window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     got = face_rows(demo_project, [a, b])
     assert got[a][1] is None and got[b][1] is None
+
+
+def test_g_dialog_captions_lie_below_their_faces(qtbot, window, demo_project):
+    # the word-wrapped intro once made the dialog too short for its rows: each caption
+    # (identity, origin, size, label) was drawn over the lower half of its face
+    _cross_group(demo_project, window, keeper_in_other=True)
+    window.grid.set_current_row(0)
+    key(qtbot, window, Qt.Key.Key_G)
+    d = window.dialogs.current
+    qtbot.waitExposed(d)
+    assert len(d.images) == 2
+    for face_id, img in d.images.items():
+        cap, button = d.captions[face_id], d.buttons[face_id]
+        assert img.height() == d.tile_px
+        assert cap.geometry().top() >= img.geometry().bottom(), (img.geometry(), cap.geometry())
+        assert button.geometry().top() >= cap.geometry().bottom()
+    d.reject()
 
 
 def test_g_never_proposes_a_face_labeled_duplicate_nor_relabels_it(qtbot, window, demo_project):

@@ -207,6 +207,19 @@ def test_status_bar_counts(qtbot, window):
     assert window.session_count == len(labels_of(window.project.path, first))
 
 
+def test_a_slow_pace_is_not_zero_faces_per_minute():
+    from annotator.gui.status_view import rate_text
+
+    assert [rate_text(r) for r in (1 / 3, 0.04, 4.0, 9.94, 9.96, 1234.4)] == [
+        "0.3",
+        "<0.1",
+        "4.0",
+        "9.9",
+        "10",
+        "1,234",
+    ]
+
+
 def test_undo_of_a_move_shows_the_face_where_it_is_now(qtbot, window, demo_project):
     """Undo/redo of a move made in another identity open the identity the face is in after
     the step, with the face current (not the one it just left)."""
@@ -436,6 +449,29 @@ def test_held_label_key_walks_single_faces_but_never_relabels_a_selection(
     key(qtbot, window, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
     QTest.simulateEvent(window.grid, True, Qt.Key.Key_1, Qt.KeyboardModifier.NoModifier, "1", True)
     assert labels_of(demo_project, ident) == ["unusable"] * n
+
+
+def test_held_label_key_stops_at_a_flagged_face(qtbot, window, demo_project):
+    """Holding 1 once labelled an identity's look-alikes and copies correct in a second;
+    the walk stops at such a face (its badge), a fresh press labels it."""
+    from annotator.store import flags as flags_store
+
+    ident = window.current_identity
+    faces = [t.id for t in window.grid_model.tiles]
+    with open_project(demo_project) as p:
+        flags_store.replace_flags(
+            p, [("suspect_identity", [faces[2]], None, 0.9), ("tiny", [faces[1]], None, 0.5)]
+        )
+    window.show_identity(ident)
+    window.grid.set_current_row(0)
+    held(window, Qt.Key.Key_1, "1", repeats=6)
+    got = labels_of(demo_project, ident)
+    assert got[:3] == ["correct", "correct", None]  # a quality badge (Q) does not stop it
+    assert all(lab is None for lab in got[3:])
+    assert window.grid.current_face_id() == faces[2]
+    assert "Held key stopped at a flagged face (S)" in window.statusBar().currentMessage()
+    held(window, Qt.Key.Key_1, "1", repeats=0)  # a fresh press
+    assert labels_of(demo_project, ident)[2] == "correct"
 
 
 def test_held_g_and_m_open_one_dialog(qtbot, window, demo_project):

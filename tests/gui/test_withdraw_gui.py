@@ -81,4 +81,9 @@ def test_identity_menu_opens_withdraw_with_the_current_key(qtbot, window):
     d = window.dialogs.current
     assert isinstance(d, WithdrawDialog)
     assert d.requests.toPlainText() == window.identity_row(ident).key
+    # a first-time user is told what it does and what to type (the text box once stood alone)
+    qtbot.waitExposed(d)
+    assert d.intro.isVisible() and d.intro.geometry().bottom() < d.requests.geometry().top()
+    said = d.intro.text()
+    assert "cannot be undone" in said and "one identity key or name a line" in said
     d.reject()

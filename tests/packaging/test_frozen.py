@@ -70,4 +70,6 @@ def test_build_sh_makes_a_folder_that_runs_without_python(tmp_path):
     qt_modules = {p.name.split(".")[0] for p in (internal / "PySide6").glob("Qt*.so")}
     assert qt_modules <= QT_KEPT, qt_modules - QT_KEPT
     assert not (internal / "pytest").exists() and not (internal / "tkinter").exists()
+    # the [embed] extra stays out even when installed (it made the folder 440 MB)
+    assert not [n for n in ("onnxruntime", "onnx", "faiss", "dlib") if (internal / n).exists()]
     assert folder_mb(folder) < 400, folder_mb(folder)  # 330 MB when written

@@ -39,7 +39,9 @@ RULE = (
 )
 MARGIN = 0.1  # nearest identity centre nearer than the next by at least this (dlib units)
 SAME_PERSON = 0.6  # dlib's one-person distance: a centre farther than this is not the photo's
-MIN_CENTRE_FACES = 3  # an identity's other embedded faces needed for a centre
+# An identity's other embedded faces needed for a centre: two, so no single photo decides (on
+# real photos 3 left every cross copy of a 3-photo person unsure: docs/MEASUREMENTS.md).
+MIN_CENTRE_FACES = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +85,8 @@ def propose(members: Sequence[Member], dist: dict[int, float] | None = None) -> 
         return Proposal(
             None,
             "not sure: the copies are filed under different identities and there are no face "
-            "vectors to tell whose photo it is (annotator embed)",
+            f"vectors to tell whose photo it is (annotator embed; an identity needs "
+            f"{MIN_CENTRE_FACES} other embedded faces)",
         )
     near = sorted(idents, key=lambda i: dist[i])
     d1, d2 = dist[near[0]], dist[near[1]]

@@ -183,6 +183,13 @@ def project_stats(project: Project) -> dict[str, Any]:
 # -- plots ----------------------------------------------------------------------------------
 
 
+def _say_empty(ax: Any, text: str) -> None:
+    """An empty chart says so instead of showing bare axes from -0.04 to 0.04."""
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, color="0.4")
+
+
 def figures(stats: dict[str, Any]) -> dict[str, Any]:
     """name -> matplotlib Figure (Agg-safe: no pyplot, no GUI backend)."""
     from matplotlib.figure import Figure
@@ -232,6 +239,8 @@ def figures(stats: dict[str, Any]) -> dict[str, Any]:
     ax.set_title("labels per reviewer", fontsize=10)
     if revs:
         ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    else:
+        _say_empty(ax, "no labels yet")
     fig.tight_layout()
     out["reviewers"] = fig
 
@@ -244,6 +253,11 @@ def figures(stats: dict[str, Any]) -> dict[str, Any]:
     )
     ax.set_ylabel("faces judged")
     ax.set_title("faces judged per clock hour (UTC; steps not undone)", fontsize=10)
+    if not hours:
+        _say_empty(
+            ax,
+            "no face judged in the reviewer yet\n(label files and merged packages\nare not review activity)",
+        )
     fig.tight_layout()
     out["labels_per_hour"] = fig
 

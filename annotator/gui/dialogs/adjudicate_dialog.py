@@ -168,9 +168,13 @@ class AdjudicateDialog(QDialog):
         if d is None:
             self.image.set_face(None)
             self.image.setText("no disagreement")
-            self.info.setText(
+            judged = sum(p.judged for p in qa.passes(self.project))
+            self.info.setText(  # as `qa queue` says it: with no verdict, nothing "agrees"
                 "<p>Nothing awaits adjudication: every QA verdict so far agrees with the "
                 "original label, or was decided.</p>"
+                if judged
+                else "<p>Nothing awaits adjudication: no QA verdict recorded yet (a second "
+                "reviewer answers a QA pass first: Review &gt; QA pass…).</p>"
             )
             self.refs.set_faces([], "")
             self.evidence.show_sections([])

@@ -27,6 +27,7 @@ CROSS_SIZE = 144
 OTHER_SIZE = 56  # the identity's other faces, for comparison
 OTHER_FACES = 6
 KEEPER_GROUND = "#cdebd4"
+MIN_WIDTH = 640
 
 
 def _facts(p: Partner) -> str:
@@ -150,6 +151,11 @@ class DupGroupDialog(QDialog):
             img = self.images[self.proposed]  # a green ground marks the proposal
             img.setStyleSheet(img.styleSheet().replace("#e4e4e4", KEEPER_GROUND))
         loader.ready.connect(self._ready)
+        # the word-wrapped intro is taller at the dialog's narrow width than its size hint
+        # says: size the dialog for the wrapped text (a little wider, so it wraps less),
+        # else the rows of faces are squeezed and their captions cover them
+        w = max(lay.totalMinimumSize().width(), MIN_WIDTH)
+        self.setMinimumSize(w, max(lay.totalMinimumSize().height(), lay.totalHeightForWidth(w)))
 
     def _member(self, grid: QGridLayout, p: Partner, n: int, current: int, r: int, col: int):
         img = QLabel()

@@ -113,9 +113,14 @@ class MoveDialog(QDialog):
             if row.id == self.exclude:
                 continue
             text = f"{row.key}   {row.name or ''}   ({row.face_count} faces)"
+            why = ""
             if self.suggested is not None and row.id == self.suggested[0]:
-                text = f"★ {text}   — suggested: {self.suggested[1]}"
-            item = QListWidgetItem(text)
+                # the reason on a line of its own: beside the name it ran past the list's edge
+                text = f"★ {text}"
+                why = f"suggested: {self.suggested[1]}"
+            item = QListWidgetItem(f"{text}\n      {why}" if why else text)
+            if why:
+                item.setToolTip(f"{text}\n{why}")
             item.setData(Qt.ItemDataRole.UserRole, row.id)
             item.setData(Qt.ItemDataRole.UserRole + 1, row.key)
             self.results.addItem(item)

@@ -259,7 +259,7 @@ class StatsDialog(QDialog):
             _rows(
                 [
                     ("reviewed", _n(ids["reviewed"])),
-                    ("partly labeled", _n(ids["partly_labeled"])),
+                    ("labeled, not reviewed", _n(ids["partly_labeled"])),
                     ("untouched", _n(ids["untouched"])),
                     ("empty", _n(ids["empty"])),
                     ("<b>total</b>", f"<b>{_n(n_ident)}</b>"),

@@ -63,6 +63,14 @@ class WithdrawDialog(QDialog):
         super().__init__(parent)
         self.win = win
         self.setWindowTitle("Withdraw people")
+        self.intro = QLabel(
+            "Remove people from this project for good: their faces, names, labels and history "
+            "(your source files are not touched). Only salted digests stay, so an import, a "
+            "merge or a pack refuses them later. It cannot be undone.<br>"
+            "Type one identity key or name a line (# starts a comment), press <b>Preview</b>, "
+            "then <b>Withdraw…</b>."
+        )
+        self.intro.setWordWrap(True)
         self.requests = QPlainTextEdit(first)
         self.requests.setPlaceholderText("one identity key or name a line; # comments")
         self.keep = QCheckBox(
@@ -82,7 +90,7 @@ class WithdrawDialog(QDialog):
         self.withdraw_button.clicked.connect(self.withdraw)
         buttons.rejected.connect(self.reject)
         lay = QVBoxLayout(self)
-        for w in (self.requests, self.keep, self.look, self.report, buttons):
+        for w in (self.intro, self.requests, self.keep, self.look, self.report, buttons):
             lay.addWidget(w)
         self.requests.textChanged.connect(lambda: self.withdraw_button.setEnabled(False))
 
