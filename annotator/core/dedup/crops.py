@@ -31,7 +31,7 @@ from functools import lru_cache
 import numpy as np
 
 from annotator.core.dedup import verify
-from annotator.core.dedup.neighbors import pairs_within
+from annotator.core.dedup.neighbors_cross import cross_pairs
 from annotator.model import CancelledFn, ProgressFn
 from annotator.settings import DEFAULTS, Values
 
@@ -92,23 +92,21 @@ def candidates(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(x, y, scale index, distance): pairs where ``phash[x]`` is within ``radius`` bits of
     ``crop[y, scale]`` (x != y; positions into the arrays). ``crop`` rows of zeros (no crop
-    hash: scanned before they existed) take no part. One search over the full and crop hashes
-    together; pairs of two full or two crop hashes are dropped."""
-    n, k = crop.shape
+    hash: scanned before they existed) take no part. A bipartite search (full hashes against
+    crop hashes only: :func:`neighbors_cross.cross_pairs`)."""
+    k = crop.shape[1]
     has = np.flatnonzero(crop[:, 0] != 0)
-    h = np.concatenate([np.asarray(phash).view(np.uint64)] + [crop[has, s] for s in range(k)])
-    i, j, d = pairs_within(
-        h, radius, progress=progress, cancelled=cancelled, ordered=False, threads=threads
+    cr = np.concatenate([crop[has, s] for s in range(k)])
+    x, c, d = cross_pairs(
+        np.asarray(phash).view(np.uint64),
+        cr,
+        radius,
+        progress=progress,
+        cancelled=cancelled,
+        threads=threads,
     )
-    i = i.astype(np.int64)
-    j = j.astype(np.int64)
-    full_i, full_j = i < n, j < n
-    m = full_i != full_j  # one full hash and one crop hash
-    i, j, d, full_i = i[m], j[m], d[m], full_i[m]
-    x = np.where(full_i, i, j)
-    c = np.where(full_i, j, i) - n
-    scale = c // len(has)
-    y = has[c % len(has)]
+    scale = c // max(len(has), 1)
+    y = has[c % max(len(has), 1)] if len(has) else c
     keep = x != y
     return x[keep], y[keep], scale[keep], d[keep]
 
