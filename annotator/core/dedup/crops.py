@@ -122,26 +122,45 @@ def _params() -> list[tuple[float, float, float]]:
     return [(ds, dy, dx) for ds in SCALE_STEPS for dy in SHIFTS for dx in SHIFTS]
 
 
+@lru_cache(maxsize=1)
+def _blur_matrix() -> np.ndarray:
+    """(16, 16): the [1 2 1] / 4 blur along one axis with edges repeated, as a matrix (so a
+    window's resampling and its blur are one product: blur(A G A'^T) = (B A) G (B A')^T)."""
+    b = np.zeros((16, 16))
+    for r in range(16):
+        for c, w in ((r - 1, 0.25), (r, 0.5), (r + 1, 0.25)):
+            b[r, min(max(c, 0), 15)] += w
+    b.setflags(write=False)
+    return b
+
+
+@lru_cache(maxsize=256)
+def _blurred_lin(scale: float, shift: float) -> np.ndarray:
+    """(16, 16) matrix of the window's resampling followed by the blur."""
+    m = _blur_matrix() @ _lin(16, 16, scale, shift)
+    m.setflags(write=False)
+    return m
+
+
 def _window_sims(
     bx: np.ndarray, gy: np.ndarray, ss: np.ndarray, params: list[tuple[float, float, float]]
 ) -> tuple[np.ndarray, np.ndarray]:
     """(best blurred SSIM, index of its window in ``params``) of the blurred gray thumbnails
-    ``bx`` against ``gy`` resampled over each window (crop scale index ``ss`` + its step)."""
+    ``bx`` against ``gy`` resampled over each window (crop scale index ``ss`` + its step) and
+    blurred the same way."""
     k = len(bx)
     best = np.full(k, -2.0)
     best_p = np.zeros(k, np.int64)
     buf = np.empty((2 * k, verify.THUMB_BYTES), np.uint8)
     buf[:k, : verify.GRAY_BYTES] = np.clip(bx + 0.5, 0, 255).astype(np.uint8).reshape(k, -1)
     first, second = np.arange(k), np.arange(k, 2 * k)
+    groups = [(si, np.flatnonzero(ss == si)) for si in np.unique(ss).tolist()]
+    w = np.empty_like(gy)
     for p, (ds, dy, dx) in enumerate(params):
-        w = np.empty_like(gy)
-        for si in np.unique(ss).tolist():
-            m = ss == si
+        for si, m in groups:
             s = CROP_SCALES[si] + ds
-            w[m] = _lin(16, 16, s, dy) @ gy[m] @ _lin(16, 16, s, dx).T
-        buf[k:, : verify.GRAY_BYTES] = (
-            np.clip(_blur(w) + 0.5, 0, 255).astype(np.uint8).reshape(k, -1)
-        )
+            w[m] = _blurred_lin(s, dy) @ gy[m] @ _blurred_lin(s, dx).T
+        buf[k:, : verify.GRAY_BYTES] = np.clip(w + 0.5, 0, 255).astype(np.uint8).reshape(k, -1)
         sim = verify.ssim_pairs(buf, first, second)
         better = sim > best
         best[better] = sim[better]
@@ -184,7 +203,8 @@ def registered_test(
             ds, dy, dx = params[p]
             s = CROP_SCALES[si] + ds
             ay, ax = _lin(8, 8, s, dy / 2), _lin(8, 8, s, dx / 2)
-            wc[m] = np.einsum("ij,pjkc,lk->pilc", ay, cy[m], ax)
+            # (p, 8, 8, 3) -> the channels first: small matrix products, no einsum loops
+            wc[m] = (ay @ cy[m].transpose(0, 3, 1, 2) @ ax.T).transpose(0, 2, 3, 1)
         a = cx.reshape(k, -1)
         b = wc.reshape(k, -1)
         a = a / (a.mean(axis=1, keepdims=True) + 1e-3)
