@@ -7,8 +7,9 @@ past the radius of 8).
   products a face, no second pass over the image). A copy made by cropping ``c`` (0.88-0.96
   of the side) has a full pHash near the original's crop hash of the nearest scale.
 * The flag step's second candidate source (:func:`candidates`): pairs (x, y) whose full pHash
-  of x is within CROP_RADIUS of a crop hash of y. Full-against-full pairs are the first
-  source's; crop-against-crop pairs are not used.
+  of x is within CROP_RADIUS of a crop hash of y, by a bipartite search (full hashes against
+  crop hashes only: :mod:`annotator.core.dedup.neighbors_cross`). Full-against-full pairs are
+  the first source's; crop-against-crop pairs are never looked at.
 * The cheap test (as the pHash path's): x's dHash within ``dhash_max`` bits of a crop dHash of
   y (the crop of the image itself, resized as the dHash is; stored at scan time).
 * A candidate is then verified by registering y onto x (:func:`registered_test`): y's 16x16 gray
