@@ -311,20 +311,21 @@ def _ssim_middle(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Mean SSIM (7x7 box windows) over the middle of each pair a[i], b[i] of (k, S, S)
     images: FINE_MARGIN pixels a side left out (where the face is; a shared background is no
     proof of a copy)."""
-    from scipy.ndimage import uniform_filter
-
     m = FINE_MARGIN
     a = np.ascontiguousarray(a[:, m:-m, m:-m], np.float32)
     b = np.ascontiguousarray(b[:, m:-m, m:-m], np.float32)
 
-    def box(x: np.ndarray) -> np.ndarray:
-        h = _FW // 2
-        return uniform_filter(x, size=(1, _FW, _FW), mode="nearest")[:, h:-h, h:-h]
-
-    ma, mb = box(a), box(b)
-    va = box(a * a) - ma * ma
-    vb = box(b * b) - mb * mb
-    cov = box(a * b) - ma * mb
+    # means of every 7x7 window inside the image, of a, b, a*a, b*b, a*b at once (running
+    # sums in float64, exact for 8-bit values; not scipy.ndimage, whose import alone costs
+    # 0.1-0.3 s a scan)
+    x = np.concatenate([a, b, a * a, b * b, a * b])
+    c = np.zeros((len(x), x.shape[1] + 1, x.shape[2] + 1))
+    np.cumsum(np.cumsum(x, axis=1, dtype=np.float64), axis=2, out=c[:, 1:, 1:])
+    w = c[:, _FW:, _FW:] - c[:, :-_FW, _FW:] - c[:, _FW:, :-_FW] + c[:, :-_FW, :-_FW]
+    ma, mb, saa, sbb, sab = (w / (_FW * _FW)).astype(np.float32).reshape(5, len(a), *w.shape[1:])
+    va = saa - ma * ma
+    vb = sbb - mb * mb
+    cov = sab - ma * mb
     c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
     s = ((2 * ma * mb + c1) * (2 * cov + c2)) / ((ma * ma + mb * mb + c1) * (va + vb + c2))
     return s.reshape(len(a), -1).mean(axis=1)
