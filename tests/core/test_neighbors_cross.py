@@ -88,3 +88,16 @@ def test_crop_candidates_are_the_full_against_crop_pairs() -> None:
         )
     )
     assert len(want) > 500 and got == want
+
+
+def test_cancelled_search_stops_inside_a_table() -> None:
+    a, b = _sets(2000, seed=5)
+    asked = []
+
+    def cancelled() -> bool:  # not before the first table: inside its probing
+        asked.append(1)
+        return len(asked) > 1
+
+    with pytest.raises(InterruptedError):
+        cross_pairs(a, b, 8, force=Plan("tables", (22, 21, 21), (2, 2, 2)), cancelled=cancelled)
+    assert len(asked) == 2

@@ -153,11 +153,15 @@ def _keep(found, qa: _Sorted, tb: _Sorted, ia, ib, x, R: int, earlier) -> None:
     found.append((qa.idx[ia], tb.idx[ib], d))
 
 
-def _probe(qa: _Sorted, tb: _Sorted, bid: np.ndarray, pats: np.ndarray, R: int, earlier):
+def _probe(
+    qa: _Sorted, tb: _Sorted, bid: np.ndarray, pats: np.ndarray, R: int, earlier, cancelled=None
+):
     """Every distinct key of ``a`` XOR each pattern of ``pats``, looked up in ``b``'s buckets."""
     found: list[tuple[np.ndarray, ...]] = []
     per = max(1, PROBE_BATCH // max(len(qa.uk), 1))
     for p0 in range(0, len(pats), per):
+        if cancelled and cancelled():
+            raise InterruptedError("cancelled")
         pb = pats[p0 : p0 + per]
         tgt = (qa.uk[None, :] ^ pb[:, None]).reshape(-1)
         bj = np.take(bid, tgt)
@@ -258,11 +262,11 @@ def cross_pairs(
         bid[tb.uk] = np.arange(len(tb.uk), dtype=np.int32)
         pats = patterns(w, t)
         if threads == 1 or len(pats) < 2 * threads:
-            found += _probe(qa, tb, bid, pats, R, earlier)
+            found += _probe(qa, tb, bid, pats, R, earlier, cancelled)
         else:
             parts = np.array_split(pats, threads)
             with ThreadPoolExecutor(threads) as pool:
-                job = partial(_probe, qa, tb, bid, R=R, earlier=earlier)
+                job = partial(_probe, qa, tb, bid, R=R, earlier=earlier, cancelled=cancelled)
                 for got in pool.map(lambda p, job=job: job(pats=p), parts):
                     found += got
         earlier.append((np.uint64(((1 << w) - 1) << off), t))
