@@ -51,6 +51,7 @@ class ModeHost(Protocol):
         nothing: str = "",
         what: str = "change",
         pending: dict[int, str | None] | None = None,
+        journal: tuple[list[int], str | None, str] | None = None,
     ) -> ops.Changes | None: ...
 
     def run_write(
@@ -257,6 +258,7 @@ def label_grid_faces(host: ModeHost, grid, label: str | None) -> list[int] | Non
         lambda p: ops.label_faces(p, ids, label, reviewer),
         what=what,
         pending=dict.fromkeys(ids, label),
+        journal=(list(ids), label, reviewer),
     )
     if ch is None:
         return None

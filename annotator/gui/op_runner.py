@@ -55,13 +55,39 @@ class OpRunner:
         self.writes = WriteQueue(project, self.parent)
         self.writes.changed.connect(lambda: self.status.writes_changed(self.writes))
         self.status.writes_changed(self.writes)
+        r = self.writes.replayed
+        if r.labels or r.skipped > 0:
+            self.say(
+                f"Saved {r.labels} label change(s) ({r.faces} face(s)) queued when the window last"
+                " closed while the project was locked"
+                + (
+                    f"; {r.skipped} could not be applied (faces removed since)" if r.skipped else ""
+                ),
+                15000,
+            )
+        elif r.skipped < 0:
+            self.say(
+                "Label changes queued when the window last closed are still waiting: the project"
+                " is locked; they are saved when it is next opened",
+                15000,
+            )
 
     def stop(self) -> None:
         if self.writes is not None:
             self.writes.close()  # lists what is still queued on stderr
             self.writes = None
 
-    def run_op(self, op, *, follow=False, message=None, nothing="", what="change", pending=None):
+    def run_op(
+        self,
+        op,
+        *,
+        follow=False,
+        message=None,
+        nothing="",
+        what="change",
+        pending=None,
+        journal=None,
+    ):
         """One user action: ``op(project)`` (one transaction in core.ops) through the write
         path, its error in the status bar, the views redrawn from the returned Changes, a
         status line saying what it did (``message(changes)``), or ``nothing`` when op
@@ -78,6 +104,7 @@ class OpRunner:
             what=what,
             done=lambda ch: self._op_done(ch, False, message, nothing),
             failed=lambda: self.grid_model.set_labels(before),  # pending labels did not happen
+            journal=journal,
         )
         if isinstance(ch, Queued) and pending:
             self.grid_model.set_labels(pending)
@@ -85,7 +112,7 @@ class OpRunner:
             return ch
         return self._op_done(ch, follow, message, nothing)
 
-    def run_write(self, fn, *, what: str = "change", done=None, failed=None):
+    def run_write(self, fn, *, what: str = "change", done=None, failed=None, journal=None):
         """``fn(project)`` through the write path: its result, a :class:`Queued` when it waits
         behind another process's write lock (then ``done(result)`` follows on landing), or None
         after an error, which the status bar shows (``failed()`` undoes what the caller showed
@@ -100,7 +127,7 @@ class OpRunner:
             self.alert(f"Not saved: {what}: {text}")
 
         try:
-            return self.writes.submit(fn, what, done=done, failed=dropped)
+            return self.writes.submit(fn, what, done=done, failed=dropped, journal=journal)
         except (AnnotatorError, sqlite3.DatabaseError) as e:
             self.alert(error_text(e))
             return None

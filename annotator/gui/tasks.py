@@ -24,6 +24,7 @@ from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 from PySide6.QtWidgets import QProgressDialog, QWidget
 
 from annotator.core.review import ops
+from annotator.core.review.journal import Journal, Replayed, replay
 from annotator.model import ORIGIN_GUI, AnnotatorError
 from annotator.store.db import Project, is_busy, open_project
 
@@ -251,6 +252,19 @@ class WriteQueue(QObject):
         self._signals.landed.connect(self._landed)
         self._signals.dropped.connect(self._dropped)
         self._signals.waiting.connect(self._waiting)
+        # Labels queued behind another process's lock are journaled beside the project until
+        # they land, and a journal left by an earlier window (SIGTERM, crash) is replayed now.
+        self.journal = Journal(project.path)
+        self._journaled: set[int] = set()
+        self.replayed = Replayed()
+        if not project.read_only and self.journal.path.exists():
+            try:
+                with project.waiting_at_most(self.gui_wait):
+                    self.replayed = replay(project)
+            except sqlite3.OperationalError as e:
+                if not is_busy(e):
+                    raise
+                self.replayed = Replayed(skipped=-1)  # still locked: replayed by a later open
 
     @property
     def failing(self) -> bool:
@@ -263,6 +277,7 @@ class WriteQueue(QObject):
         what: str = "change",
         done: Callable[[Any], None] | None = None,
         failed: Callable[[str], None] | None = None,
+        journal: tuple[list[int], str | None, str] | None = None,
     ) -> Any:
         """Run ``fn(project)`` now and return its result, or queue it and return a
         :class:`Queued`. Now only when nothing is queued (writes never overtake each other):
@@ -278,6 +293,12 @@ class WriteQueue(QObject):
                 self.reason = str(e)
         self._seq += 1
         w = Write(fn, what, done, failed, self._seq)
+        if journal is not None:  # (faces, label, reviewer): kept on disk until it lands
+            try:
+                self.journal.add(self._seq, *journal)
+                self._journaled.add(self._seq)
+            except OSError as e:  # an unwritable folder: the write still queues, said once
+                print(f"annotator: cannot keep {self.journal.path}: {e}", file=sys.stderr)
         self.pending.append(w)
         self._start()
         self._jobs.put(w)
@@ -306,12 +327,31 @@ class WriteQueue(QObject):
             self._thread = None
         # a write the thread finished but whose signal was not delivered yet is not lost
         lost = [w.what for w in self.pending if w.seq > self._finished_seq]
+        kept = sum(
+            1 for w in self.pending if w.seq > self._finished_seq and w.seq in self._journaled
+        )
         if lost:
             print(
                 f"annotator: {len(lost)} change(s) not saved (the project stayed locked): "
-                + "; ".join(lost),
+                + "; ".join(lost)
+                + (
+                    f"; {kept} label change(s) kept in {self.journal.path.name}, written when"
+                    " the project is next opened in the window"
+                    if kept
+                    else ""
+                ),
                 file=sys.stderr,
             )
+        try:
+            if not kept:
+                self.journal.clear()
+            else:  # those that landed are not written twice (a replay of one would change nothing)
+                for w in self.pending:
+                    if w.seq <= self._finished_seq and w.seq in self._journaled:
+                        self.journal.done(w.seq)
+        except OSError:
+            pass
+        self._journaled.clear()
         self.pending.clear()
         return lost
 
@@ -371,7 +411,19 @@ class WriteQueue(QObject):
             return None  # closed meanwhile
         return self.pending.popleft()
 
+    def _settled(self, seq: int) -> None:
+        if seq in self._journaled:
+            self._journaled.discard(seq)
+            try:
+                if self._journaled:
+                    self.journal.done(seq)
+                else:
+                    self.journal.clear()  # nothing waits: no journal left behind
+            except OSError:
+                pass
+
     def _landed(self, seq: int, result: Any) -> None:
+        self._settled(seq)
         w = self._head(seq)
         if w is None:
             return
@@ -381,6 +433,7 @@ class WriteQueue(QObject):
         self.changed.emit()
 
     def _dropped(self, seq: int, message: str) -> None:
+        self._settled(seq)
         w = self._head(seq)
         if w is None:
             return

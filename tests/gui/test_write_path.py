@@ -245,6 +245,57 @@ def test_close_with_unsaved_changes_is_refused_once(qtbot, window, demo_project,
         holder.free()
 
 
+def test_labels_queued_at_close_are_kept_and_saved_by_the_next_window(
+    qtbot, window, demo_project, capsys
+):
+    """Issue 20 #11: closing (as SIGTERM does) while another process holds the lock used to
+    drop the queued labels; they are journaled beside the project and replayed on next open."""
+    from annotator.core.review.journal import journal_path
+    from annotator.gui.tasks import WriteQueue
+
+    win = window
+    ident = win.current_identity
+    n = len(win.grid_model.tiles)
+    holder = LockHolder(demo_project)
+    try:
+        key(qtbot, win, Qt.Key.Key_1)
+        key(qtbot, win, Qt.Key.Key_4)
+        assert len(win.writes.pending) == 2
+        assert journal_path(demo_project).exists()
+        win.writes.flush = lambda timeout: False  # the lock outlasts the close
+        assert not win.close()
+        assert win.close()
+        err = capsys.readouterr().err
+        assert "2 change(s) not saved" in err and "2 label change(s) kept" in err
+        assert db_labels(demo_project, ident) == [None] * n  # nothing landed
+    finally:
+        holder.free()
+    assert journal_path(demo_project).exists()
+    project = open_project(demo_project)
+    try:
+        q = WriteQueue(project)  # what the next window does when it opens the project
+        assert (q.replayed.labels, q.replayed.faces, q.replayed.skipped) == (2, 2, 0)
+        q.close()
+    finally:
+        project.close()
+    assert db_labels(demo_project, ident)[:3] == ["correct", "unusable", None]
+    assert not journal_path(demo_project).exists()
+
+
+def test_labels_that_land_leave_no_journal(qtbot, window, demo_project):
+    from annotator.core.review.journal import journal_path
+
+    win = window
+    holder = LockHolder(demo_project)
+    try:
+        key(qtbot, win, Qt.Key.Key_1)
+        assert journal_path(demo_project).exists()
+    finally:
+        holder.free()
+    qtbot.waitUntil(lambda: not win.writes.pending, timeout=10_000)
+    assert not journal_path(demo_project).exists()
+
+
 @pytest.mark.parametrize("label_key", [Qt.Key.Key_1])
 def test_qa_verdicts_go_through_the_write_path(qtbot, window, demo_project, label_key):
     """QA verdicts queue too (they are writes of the window): nothing blocks, nothing lost."""
