@@ -43,6 +43,8 @@ SHARPNESS_SIDE = 64  # sharpness is measured after box-reducing to about this ma
 _PRECISION_BITS = 22  # Pillow Resample.c: 32 - 8 - 2
 _TIE_TOL = 1e-3  # DCT coefficients are up to ~1e6; matmul-vs-FFT error is ~1e-9
 _SUB_PIXELS = 1 << 17  # pixels per resize step (1 MB of float64: stays in the L2 cache)
+_FLOAT_PIXELS = 1 << 20  # larger images are resized by Pillow itself on their 8-bit pixels: the
+# float64 copy and the pass-order probe (3 float64 images) would cost ~40 bytes a pixel
 _COLOUR_SAMPLE = 64  # colour thumbnails of larger images: from a 64x64 nearest-neighbour sample
 _RGB_MODES = {"RGB", "RGBA", "RGBX", "P"}  # grayscale when every pixel's channels are close
 _GRAY_MODES = {"L", "LA", "1", "I", "F", "I;16", "I;16B", "I;16L", "La"}
@@ -453,17 +455,24 @@ def _measure(group: _Group) -> tuple[np.ndarray, ...]:
     crop98 = np.empty((len(CROP_SCALES), n, 8, 9))
     boxes = [crop_box(w, h, s) for s in CROP_SCALES]
     sharp = np.empty(n)
-    x = np.empty((min(group.step, n), h, w))
+    big = h * w > _FLOAT_PIXELS  # Pillow's own resize: the same bytes, no float64 copies
+    x = np.empty((0 if big else min(group.step, n), h, w))
     for s0 in range(0, n, group.step):
         st = group.blocks[s0 // group.step][: n - s0]
         s1 = s0 + len(st)
+        sharp[s0:s1] = _sharpness(st)
+        if big:
+            px32[s0:s1] = _pil_resize(st, 32, 32)
+            px98[s0:s1] = _pil_resize(st, 9, 8)
+            for k, (x0, y0, x1, y1) in enumerate(boxes):
+                crop98[k, s0:s1] = _pil_resize(np.ascontiguousarray(st[:, y0:y1, x0:x1]), 9, 8)
+            continue
         xs = x[: len(st)]
         xs[...] = st
         px32[s0:s1] = _resize_f(xs, 32, 32)
         px98[s0:s1] = _resize_f(xs, 9, 8)
         for k, (x0, y0, x1, y1) in enumerate(boxes):
             crop98[k, s0:s1] = _resize_f(np.ascontiguousarray(xs[:, y0:y1, x0:x1]), 9, 8)
-        sharp[s0:s1] = _sharpness(st)
     return (
         bits_to_uint64(phash_bits(px32)),
         bits_to_uint64(dhash_bits(px98)),
