@@ -43,6 +43,7 @@ SHARPNESS_SIDE = 64  # sharpness is measured after box-reducing to about this ma
 _PRECISION_BITS = 22  # Pillow Resample.c: 32 - 8 - 2
 _TIE_TOL = 1e-3  # DCT coefficients are up to ~1e6; matmul-vs-FFT error is ~1e-9
 _SUB_PIXELS = 1 << 17  # pixels per resize step (1 MB of float64: stays in the L2 cache)
+_GROUP_PIXELS = 1 << 25  # gray pixels a batch holds for one size before it is measured (32 MB)
 _FLOAT_PIXELS = 1 << 20  # larger images are resized by Pillow itself on their 8-bit pixels: the
 # float64 copy and the pass-order probe (3 float64 images) would cost ~40 bytes a pixel
 _COLOUR_SAMPLE = 64  # colour thumbnails of larger images: from a 64x64 nearest-neighbour sample
@@ -486,6 +487,26 @@ def _measure(group: _Group) -> tuple[np.ndarray, ...]:
     )
 
 
+def _finish(g: _Group, out: list[HashResult], colour: np.ndarray) -> None:
+    """Measure a group and fill in its members' results."""
+    with one_blas_thread():
+        ph, dh, sharp, gray, crop = _measure(g)
+    thumbs = np.empty((len(g.members), THUMB_BYTES), dtype=np.uint8)
+    thumbs[:, :GRAY_BYTES] = gray
+    thumbs[:, GRAY_BYTES:] = colour[g.members, :, :, :3].reshape(-1, COLOUR_BYTES)
+    for idx, p, d, s, t, c in zip(
+        g.members,
+        ph.view(np.int64).tolist(),  # the signed int64 SQLite stores (to_signed)
+        dh.view(np.int64).tolist(),
+        sharp.tolist(),
+        thumbs,
+        crop.view(np.int64).tolist(),
+        strict=True,
+    ):
+        r = out[idx]
+        r.phash, r.dhash, r.sharpness, r.thumb, r.crop = p, d, s, t.tobytes(), tuple(c)
+
+
 def hash_images(face_ids: Sequence[int], blobs: Sequence[bytes]) -> list[HashResult]:
     """Hash a batch of images (bytes). Corrupt ones get their decoder's reason."""
     out: list[HashResult] = []
@@ -519,23 +540,10 @@ def hash_images(face_ids: Sequence[int], blobs: Sequence[bytes]) -> list[HashRes
                 r.corrupt = f"cannot convert to grayscale: {e}"
                 continue
             g.add(i)
+            if len(g.members) * w * h >= _GROUP_PIXELS:  # a batch of large faces: measured
+                _finish(groups.pop((h, w)), out, colour)  # now, its gray pixels freed
     for g in groups.values():
-        with one_blas_thread():
-            ph, dh, sharp, gray, crop = _measure(g)
-        thumbs = np.empty((len(g.members), THUMB_BYTES), dtype=np.uint8)
-        thumbs[:, :GRAY_BYTES] = gray
-        thumbs[:, GRAY_BYTES:] = colour[g.members, :, :, :3].reshape(-1, COLOUR_BYTES)
-        for idx, p, d, s, t, c in zip(
-            g.members,
-            ph.view(np.int64).tolist(),  # the signed int64 SQLite stores (to_signed)
-            dh.view(np.int64).tolist(),
-            sharp.tolist(),
-            thumbs,
-            crop.view(np.int64).tolist(),
-            strict=True,
-        ):
-            r = out[idx]
-            r.phash, r.dhash, r.sharpness, r.thumb, r.crop = p, d, s, t.tobytes(), tuple(c)
+        _finish(g, out, colour)
     return out
 
 
