@@ -9,7 +9,10 @@ LANCZOS resize is rebuilt as float64 matrix products over Pillow's own integer c
 (every partial sum is an integer below 2**53, so the result is Pillow's bit for bit); the 32x32
 DCT's 8x8 low block is two matrix products, and an image whose two median coefficients are
 within ``_TIE_TOL`` is recomputed with scipy exactly as imagehash does. BLAS runs on one thread
-here: the products are small and the scan's parallelism is its worker processes.
+here: the products are small and the scan's parallelism is its worker processes. Images over
+``_FLOAT_PIXELS`` are resized by Pillow itself on their 8-bit pixels (the same bytes, without a
+float64 copy), and a batch measures a size group once it holds ``_GROUP_PIXELS``: a large face
+costs a worker its decoded pixels, not ~40 bytes a pixel.
 tests/core/test_hashing.py checks all of it against imagehash and Pillow.
 
 Hashes are 64-bit integers (first hash bit = most significant bit), stored as signed int64;
