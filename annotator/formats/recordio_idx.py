@@ -40,12 +40,15 @@ def _idx_block_fast(block: bytes) -> np.ndarray | None:
 
 
 def _first_of_each_key(
-    keys: np.ndarray, offs: np.ndarray, lines: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, int]:
+    keys: np.ndarray, offs: np.ndarray, lines: np.ndarray | int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | int, int, int]:
     """Keep the first line of each key (in file order): (keys, offsets, line numbers, lines
-    dropped, line number of the first dropped or 0). O(n) when keys increase (the usual case)."""
+    dropped, line number of the first dropped or 0). O(n) when keys increase (the usual case). ``lines``: the line numbers, or
+    the first one of consecutive lines (made into an array only when a key repeats)."""
     if len(keys) < 2 or bool((keys[1:] > keys[:-1]).all()):
         return keys, offs, lines, 0, 0
+    if isinstance(lines, int):
+        lines = np.arange(lines, lines + len(keys), dtype=np.int64)
     _, first = np.unique(keys, return_index=True)
     first.sort()
     dropped = np.ones(len(keys), dtype=bool)
@@ -64,13 +67,13 @@ def read_idx(idx_path: str | Path) -> tuple[np.ndarray, np.ndarray, list[Rejecte
     (memory bounded by the distinct keys) and reported once, with their count."""
     key_parts: list[np.ndarray] = []
     off_parts: list[np.ndarray] = []
-    line_parts: list[np.ndarray] = []
+    line_parts: list[np.ndarray | int] = []
     bad: list[Rejected] = []
     name = Path(idx_path).name
     line_no = 0  # lines before the current block
     n_dup, first_dup = 0, 0
 
-    def keep(k: np.ndarray, o: np.ndarray, ln: np.ndarray) -> None:
+    def keep(k: np.ndarray, o: np.ndarray, ln: np.ndarray | int) -> None:
         nonlocal n_dup, first_dup
         k, o, ln, n, first = _first_of_each_key(k, o, ln)
         if n:
@@ -96,8 +99,7 @@ def read_idx(idx_path: str | Path) -> tuple[np.ndarray, np.ndarray, list[Rejecte
                 vals = _idx_block_fast(block)
                 if vals is not None:
                     n = len(vals) // 2
-                    ln = np.arange(line_no + 1, line_no + n + 1, dtype=np.int64)
-                    keep(vals[0::2].copy(), vals[1::2].copy(), ln)
+                    keep(vals[0::2].copy(), vals[1::2].copy(), line_no + 1)
                     line_no += n
                 else:
                     keys: list[int] = []
@@ -135,10 +137,18 @@ def read_idx(idx_path: str | Path) -> tuple[np.ndarray, np.ndarray, list[Rejecte
                 break
     k_arr = np.concatenate(key_parts) if key_parts else np.zeros(0, dtype=np.int64)
     o_arr = np.concatenate(off_parts) if off_parts else np.zeros(0, dtype=np.int64)
-    l_arr = np.concatenate(line_parts) if line_parts else np.zeros(0, dtype=np.int64)
+    if len(k_arr) > 1 and not bool((k_arr[1:] > k_arr[:-1]).all()):  # across blocks
+        l_arr = np.concatenate(
+            [
+                ln if isinstance(ln, np.ndarray) else np.arange(ln, ln + len(k), dtype=np.int64)
+                for k, ln in zip(key_parts, line_parts, strict=True)
+            ]
+        )
+        k_arr, o_arr, _, n, first = _first_of_each_key(k_arr, o_arr, l_arr)
+        del l_arr
+    else:
+        n = first = 0
     key_parts.clear(), off_parts.clear(), line_parts.clear()
-    k_arr, o_arr, _, n, first = _first_of_each_key(k_arr, o_arr, l_arr)  # across blocks
-    del l_arr
     if n:
         n_dup += n
         first_dup = first if not first_dup else min(first_dup, first)

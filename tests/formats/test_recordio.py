@@ -223,3 +223,14 @@ def test_duplicate_idx_lines_are_one_report_with_a_count(tmp_path, monkeypatch):
     got = items(read_rec(rec))
     assert sum(isinstance(x, FaceRecord) for x in got) == 2
     assert [x.origin for x in got if isinstance(x, Rejected)] == ["train.idx:3"]
+
+
+def test_idx_repeated_whole_is_caught_across_blocks(tmp_path, monkeypatch):
+    """Every block in key order, the repeats only across blocks: still one report."""
+    monkeypatch.setattr(recordio_idx, "IDX_BLOCK", 64)
+    one = "".join(f"{k}\t{100 * k}\n" for k in range(30))
+    (tmp_path / "t.idx").write_text(one + one + "x\n")
+    keys, offs, bad = recordio.read_idx(tmp_path / "t.idx")
+    assert keys.tolist() == list(range(30)) and offs.tolist() == [100 * k for k in range(30)]
+    assert [(r.origin, r.record) for r in bad] == [("t.idx:61", 61), ("t.idx:31", 31)]
+    assert bad[1].reason.startswith("30 .idx line(s) repeat a key")
