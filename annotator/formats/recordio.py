@@ -31,6 +31,7 @@ from typing import BinaryIO
 import numpy as np
 
 from annotator.formats import image_kind
+from annotator.formats.recordio_idx import read_idx
 from annotator.model import AnnotatorError, FaceRecord, Locator, Rejected
 
 MAGIC = 0xCED7230A
@@ -49,97 +50,6 @@ class RecordError(Exception):
 def idx_path_for(rec_path: str | Path) -> Path:
     p = Path(rec_path)
     return p.with_suffix(".idx")
-
-
-IDX_BLOCK = 8 << 20  # bytes of .idx parsed at a time
-
-
-def _idx_block_fast(block: bytes) -> np.ndarray | None:
-    """The numbers of a block of complete ``key<TAB>offset<LF>`` lines, parsed in NumPy; None
-    when the block is not exactly in that shape (the caller then parses it line by line)."""
-    if not block or block.translate(None, b"0123456789\t\n"):
-        return None
-    u = np.frombuffer(block, dtype=np.uint8)
-    seps = np.flatnonzero((u == 9) | (u == 10))
-    # separators alternate TAB, LF, TAB, LF ...; every field between them has 1 to 18 digits
-    # (so it fits an int64: NumPy would clamp a longer one silently)
-    gaps = np.diff(seps)
-    if len(seps) % 2 or not 0 < seps[0] <= 18 or np.any(gaps < 2) or np.any(gaps > 19):
-        return None
-    kinds = u[seps]
-    if np.any(kinds[0::2] != 9) or np.any(kinds[1::2] != 10):
-        return None
-    try:
-        vals = np.fromstring(block, dtype=np.int64, sep=" ")  # text mode: any whitespace
-    except ValueError:  # e.g. a number too large for int64
-        return None
-    return vals if len(vals) == len(seps) else None
-
-
-def read_idx(idx_path: str | Path) -> tuple[np.ndarray, np.ndarray, list[Rejected]]:
-    """Parse a .idx: returns (keys, offsets) sorted by offset, plus rejected lines.
-
-    Blocks of well-formed lines are parsed in NumPy (an MS1MV2 .idx of 5.8M lines in well
-    under a second, ~16 bytes a record); other blocks line by line, reporting bad lines."""
-    key_parts: list[np.ndarray] = []
-    off_parts: list[np.ndarray] = []
-    bad: list[Rejected] = []
-    name = Path(idx_path).name
-    line_no = 0  # lines before the current block
-    with open(idx_path, "rb") as f:
-        rest = b""
-        while True:
-            chunk = f.read(IDX_BLOCK)
-            data = rest + chunk
-            if not chunk:
-                if data and not data.endswith(b"\n"):
-                    data += b"\n"
-                block, rest = data, b""
-            else:
-                cut = data.rfind(b"\n") + 1
-                block, rest = data[:cut], data[cut:]
-            if block:
-                vals = _idx_block_fast(block)
-                if vals is not None:
-                    key_parts.append(vals[0::2].copy())
-                    off_parts.append(vals[1::2].copy())
-                    line_no += len(vals) // 2
-                else:
-                    keys: list[int] = []
-                    offs: list[int] = []
-                    for line in block.split(b"\n")[:-1]:
-                        line_no += 1
-                        parts = line.split()
-                        if not parts:
-                            continue
-                        try:
-                            if len(parts) != 2:
-                                raise ValueError
-                            k, o = int(parts[0]), int(parts[1])
-                            if not (0 <= o < 1 << 63 and -(1 << 63) <= k < 1 << 63):
-                                raise ValueError
-                        except ValueError:
-                            bad.append(
-                                Rejected(
-                                    f"{name}:{line_no}",
-                                    "bad .idx line (expected key<TAB>offset)",
-                                    line_no,
-                                )
-                            )
-                            continue
-                        keys.append(k)
-                        offs.append(o)
-                    key_parts.append(np.asarray(keys, dtype=np.int64))
-                    off_parts.append(np.asarray(offs, dtype=np.int64))
-            if not chunk:
-                break
-    k_arr = np.concatenate(key_parts) if key_parts else np.zeros(0, dtype=np.int64)
-    o_arr = np.concatenate(off_parts) if off_parts else np.zeros(0, dtype=np.int64)
-    del key_parts, off_parts
-    if (o_arr[1:] >= o_arr[:-1]).all():  # the usual case: written in file order
-        return k_arr, o_arr, bad
-    order = np.argsort(o_arr, kind="stable")
-    return k_arr[order], o_arr[order], bad
 
 
 def read_record_at(fh: BinaryIO, offset: int) -> bytes:

@@ -3,10 +3,14 @@ compared with a local run of a copy of the same project."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
 import socket
+import subprocess
+import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -212,3 +216,41 @@ def test_embed_on_the_cluster_equals_local(dask_cluster, tmp_path_factory) -> No
         remote = p.conn.execute(q).fetchall()
     assert res.embedded == len(local) > 0 and res.read_error_count == 0
     assert remote == local
+
+
+def test_a_non_dask_endpoint_is_one_line_without_a_traceback(tmp_path) -> None:
+    """A server that answers bytes that are not the Dask protocol (issue 20 #13): distributed
+    reads a huge length from them; one error line, no traceback from the failed client at exit
+    (a subprocess, so the interpreter's exit is seen)."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen()
+    port = srv.getsockname()[1]
+
+    def answer() -> None:
+        while True:
+            try:
+                c, _ = srv.accept()
+            except OSError:
+                return
+            with c, contextlib.suppress(OSError):
+                c.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n" * 4)
+
+    threading.Thread(target=answer, daemon=True).start()
+    code = (
+        "from annotator.core.infra.cluster import connect\n"
+        "from annotator.model import AnnotatorError\n"
+        "try:\n"
+        f"    connect('tcp://127.0.0.1:{port}', timeout=3)\n"
+        "except AnnotatorError as e:\n"
+        "    print(e)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    try:
+        r = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60
+        )
+    finally:
+        srv.close()
+    assert "not in the Dask protocol" in r.stdout and len(r.stdout.splitlines()) == 1
+    assert "Traceback" not in r.stderr and "EiB" not in r.stdout + r.stderr, r.stderr

@@ -177,3 +177,44 @@ def test_sharpness_falls_with_blur_at_any_size() -> None:
             b = im.filter(ImageFilter.GaussianBlur(sigma * size / 112)) if sigma else im
             s.append(H.hash_image(_png(b)).sharpness)
         assert s[0] > 300 > s[1] > s[2] > 0, (size, s)
+
+
+def test_large_images_resized_by_pillow_give_the_same_results(monkeypatch) -> None:
+    """Images over ``_FLOAT_PIXELS`` (issue 20 #14: a 4096x4096 face cost a worker ~0.8 GB) go
+    through Pillow's own resize on 8-bit pixels: every stored value is what the float64 path
+    gives, and the hashes are imagehash's."""
+    rng = np.random.default_rng(5)
+    blobs = [
+        _random_jpeg(rng, w, h, m)
+        for w, h in [(250, 250), (31, 200), (400, 90)]
+        for m in ("RGB", "L")
+    ]
+    blobs.append(_png(_img("circle")))
+    ids = list(range(len(blobs)))
+    ref = H.hash_images(ids, blobs)
+    monkeypatch.setattr(H, "_FLOAT_PIXELS", 64)  # every image above takes the large path
+    got = H.hash_images(ids, blobs)
+    assert got == ref
+    for data, r in zip(blobs, got, strict=True):
+        im = Image.open(io.BytesIO(data))
+        assert H.to_hex(r.phash) == str(imagehash.phash(im))
+        assert H.to_hex(r.dhash) == str(imagehash.dhash(im))
+
+
+def test_a_batch_of_large_faces_is_measured_as_it_goes(monkeypatch) -> None:
+    """A group of same-size images is measured once it holds ``_GROUP_PIXELS`` (so a chunk of
+    256 large faces does not hold all their gray pixels): the results do not change."""
+    rng = np.random.default_rng(6)
+    blobs = [_random_jpeg(rng, 120, 100) for _ in range(7)] + [_random_jpeg(rng, 50, 60)] * 2
+    blobs.insert(3, b"not an image")
+    ids = list(range(len(blobs)))
+    ref = H.hash_images(ids, blobs)
+    sizes = []
+    real = H._measure
+    monkeypatch.setattr(H, "_measure", lambda g: sizes.append(len(g.members)) or real(g))
+    monkeypatch.setattr(H, "_GROUP_PIXELS", 3 * 120 * 100)
+    got = H.hash_images(ids, blobs)
+    assert got[3].corrupt and ref[3].corrupt  # its message names an object's address
+    del got[3], ref[3]
+    assert got == ref
+    assert sorted(sizes) == [1, 2, 3, 3]

@@ -6,7 +6,7 @@ import struct
 import pytest
 from PIL import Image
 
-from annotator.formats import recordio
+from annotator.formats import recordio, recordio_idx
 from annotator.formats.recordio import MAGIC_BYTES, RecordWriter, encode_record, read_rec
 from annotator.model import FaceRecord, Rejected
 
@@ -131,7 +131,7 @@ def test_missing_idx(tmp_path):
 def test_read_idx_blocks_and_bad_lines(tmp_path, monkeypatch, block):
     """Well-formed blocks are parsed in NumPy, the others line by line: same keys, offsets and
     bad-line numbers either way, whatever the block boundaries."""
-    monkeypatch.setattr(recordio, "IDX_BLOCK", block)
+    monkeypatch.setattr(recordio_idx, "IDX_BLOCK", block)
     lines = [f"{k}\t{100 * k}" for k in range(40)]
     lines[5] = "5 500"  # spaces are fine (the slow path reads them)
     lines[9] = "9\t-3"  # negative offset
@@ -206,3 +206,31 @@ def test_idx_offset_past_the_end_is_a_rejection_not_an_abort(tmp_path):
     rej = {x.origin: x.reason for x in got if isinstance(x, Rejected)}
     assert "past the end" in rej["train.rec#2"] and "past the end" in rej["train.rec#3"]
     assert "bad .idx line" in rej["train.idx:5"]
+
+
+def test_duplicate_idx_lines_are_one_report_with_a_count(tmp_path, monkeypatch):
+    """A .idx whose lines repeat (2M copies of one key, issue 20 #14) yields each record once
+    and one rejection that counts the repeats, whatever the block boundaries."""
+    monkeypatch.setattr(recordio_idx, "IDX_BLOCK", 1 << 20)
+    payloads = [recordio.pack(0, jpeg((1, 0, 0))), recordio.pack(1, jpeg((2, 0, 0)))]
+    rec = _raw_rec(tmp_path, payloads)
+    lines = (tmp_path / "train.idx").read_bytes().splitlines(keepends=True)
+    dup = 2_000_000
+    (tmp_path / "train.idx").write_bytes(lines[0] + lines[1] * dup + b"1\t0\n" + lines[1])
+    keys, offs, bad = recordio.read_idx(tmp_path / "train.idx")
+    assert keys.tolist() == [0, 1]
+    assert len(bad) == 1 and str(dup + 1) in bad[0].reason and bad[0].origin == "train.idx:3"
+    got = items(read_rec(rec))
+    assert sum(isinstance(x, FaceRecord) for x in got) == 2
+    assert [x.origin for x in got if isinstance(x, Rejected)] == ["train.idx:3"]
+
+
+def test_idx_repeated_whole_is_caught_across_blocks(tmp_path, monkeypatch):
+    """Every block in key order, the repeats only across blocks: still one report."""
+    monkeypatch.setattr(recordio_idx, "IDX_BLOCK", 64)
+    one = "".join(f"{k}\t{100 * k}\n" for k in range(30))
+    (tmp_path / "t.idx").write_text(one + one + "x\n")
+    keys, offs, bad = recordio.read_idx(tmp_path / "t.idx")
+    assert keys.tolist() == list(range(30)) and offs.tolist() == [100 * k for k in range(30)]
+    assert [(r.origin, r.record) for r in bad] == [("t.idx:61", 61), ("t.idx:31", 31)]
+    assert bad[1].reason.startswith("30 .idx line(s) repeat a key")

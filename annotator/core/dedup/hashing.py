@@ -9,7 +9,10 @@ LANCZOS resize is rebuilt as float64 matrix products over Pillow's own integer c
 (every partial sum is an integer below 2**53, so the result is Pillow's bit for bit); the 32x32
 DCT's 8x8 low block is two matrix products, and an image whose two median coefficients are
 within ``_TIE_TOL`` is recomputed with scipy exactly as imagehash does. BLAS runs on one thread
-here: the products are small and the scan's parallelism is its worker processes.
+here: the products are small and the scan's parallelism is its worker processes. Images over
+``_FLOAT_PIXELS`` are resized by Pillow itself on their 8-bit pixels (the same bytes, without a
+float64 copy), and a batch measures a size group once it holds ``_GROUP_PIXELS``: a large face
+costs a worker its decoded pixels, not ~40 bytes a pixel.
 tests/core/test_hashing.py checks all of it against imagehash and Pillow.
 
 Hashes are 64-bit integers (first hash bit = most significant bit), stored as signed int64;
@@ -43,6 +46,9 @@ SHARPNESS_SIDE = 64  # sharpness is measured after box-reducing to about this ma
 _PRECISION_BITS = 22  # Pillow Resample.c: 32 - 8 - 2
 _TIE_TOL = 1e-3  # DCT coefficients are up to ~1e6; matmul-vs-FFT error is ~1e-9
 _SUB_PIXELS = 1 << 17  # pixels per resize step (1 MB of float64: stays in the L2 cache)
+_GROUP_PIXELS = 1 << 25  # gray pixels a batch holds for one size before it is measured (32 MB)
+_FLOAT_PIXELS = 1 << 20  # larger images are resized by Pillow itself on their 8-bit pixels: the
+# float64 copy and the pass-order probe (3 float64 images) would cost ~40 bytes a pixel
 _COLOUR_SAMPLE = 64  # colour thumbnails of larger images: from a 64x64 nearest-neighbour sample
 _RGB_MODES = {"RGB", "RGBA", "RGBX", "P"}  # grayscale when every pixel's channels are close
 _GRAY_MODES = {"L", "LA", "1", "I", "F", "I;16", "I;16B", "I;16L", "La"}
@@ -453,17 +459,24 @@ def _measure(group: _Group) -> tuple[np.ndarray, ...]:
     crop98 = np.empty((len(CROP_SCALES), n, 8, 9))
     boxes = [crop_box(w, h, s) for s in CROP_SCALES]
     sharp = np.empty(n)
-    x = np.empty((min(group.step, n), h, w))
+    big = h * w > _FLOAT_PIXELS  # Pillow's own resize: the same bytes, no float64 copies
+    x = np.empty((0 if big else min(group.step, n), h, w))
     for s0 in range(0, n, group.step):
         st = group.blocks[s0 // group.step][: n - s0]
         s1 = s0 + len(st)
+        sharp[s0:s1] = _sharpness(st)
+        if big:
+            px32[s0:s1] = _pil_resize(st, 32, 32)
+            px98[s0:s1] = _pil_resize(st, 9, 8)
+            for k, (x0, y0, x1, y1) in enumerate(boxes):
+                crop98[k, s0:s1] = _pil_resize(np.ascontiguousarray(st[:, y0:y1, x0:x1]), 9, 8)
+            continue
         xs = x[: len(st)]
         xs[...] = st
         px32[s0:s1] = _resize_f(xs, 32, 32)
         px98[s0:s1] = _resize_f(xs, 9, 8)
         for k, (x0, y0, x1, y1) in enumerate(boxes):
             crop98[k, s0:s1] = _resize_f(np.ascontiguousarray(xs[:, y0:y1, x0:x1]), 9, 8)
-        sharp[s0:s1] = _sharpness(st)
     return (
         bits_to_uint64(phash_bits(px32)),
         bits_to_uint64(dhash_bits(px98)),
@@ -475,6 +488,26 @@ def _measure(group: _Group) -> tuple[np.ndarray, ...]:
             axis=1,
         ),
     )
+
+
+def _finish(g: _Group, out: list[HashResult], colour: np.ndarray) -> None:
+    """Measure a group and fill in its members' results."""
+    with one_blas_thread():
+        ph, dh, sharp, gray, crop = _measure(g)
+    thumbs = np.empty((len(g.members), THUMB_BYTES), dtype=np.uint8)
+    thumbs[:, :GRAY_BYTES] = gray
+    thumbs[:, GRAY_BYTES:] = colour[g.members, :, :, :3].reshape(-1, COLOUR_BYTES)
+    for idx, p, d, s, t, c in zip(
+        g.members,
+        ph.view(np.int64).tolist(),  # the signed int64 SQLite stores (to_signed)
+        dh.view(np.int64).tolist(),
+        sharp.tolist(),
+        thumbs,
+        crop.view(np.int64).tolist(),
+        strict=True,
+    ):
+        r = out[idx]
+        r.phash, r.dhash, r.sharpness, r.thumb, r.crop = p, d, s, t.tobytes(), tuple(c)
 
 
 def hash_images(face_ids: Sequence[int], blobs: Sequence[bytes]) -> list[HashResult]:
@@ -510,23 +543,10 @@ def hash_images(face_ids: Sequence[int], blobs: Sequence[bytes]) -> list[HashRes
                 r.corrupt = f"cannot convert to grayscale: {e}"
                 continue
             g.add(i)
+            if len(g.members) * w * h >= _GROUP_PIXELS:  # a batch of large faces: measured
+                _finish(groups.pop((h, w)), out, colour)  # now, its gray pixels freed
     for g in groups.values():
-        with one_blas_thread():
-            ph, dh, sharp, gray, crop = _measure(g)
-        thumbs = np.empty((len(g.members), THUMB_BYTES), dtype=np.uint8)
-        thumbs[:, :GRAY_BYTES] = gray
-        thumbs[:, GRAY_BYTES:] = colour[g.members, :, :, :3].reshape(-1, COLOUR_BYTES)
-        for idx, p, d, s, t, c in zip(
-            g.members,
-            ph.view(np.int64).tolist(),  # the signed int64 SQLite stores (to_signed)
-            dh.view(np.int64).tolist(),
-            sharp.tolist(),
-            thumbs,
-            crop.view(np.int64).tolist(),
-            strict=True,
-        ):
-            r = out[idx]
-            r.phash, r.dhash, r.sharpness, r.thumb, r.crop = p, d, s, t.tobytes(), tuple(c)
+        _finish(g, out, colour)
     return out
 
 

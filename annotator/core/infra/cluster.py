@@ -314,6 +314,14 @@ class Cluster:
         self.close()
 
 
+def _discard(client: Any) -> None:
+    """Stop a client whose start failed, without the close handshake (nothing to close)."""
+    with contextlib.suppress(Exception):
+        client.status = "closed"  # Client.close (and __del__) return at once
+    with contextlib.suppress(Exception):
+        client._loop_runner.stop()
+
+
 def connect(address: str, path_map: PathMap | None = None, timeout: float | None = None) -> Cluster:
     """Connect to the scheduler at ``address``; one-line :class:`AnnotatorError` when the
     extra is not installed or the scheduler cannot be reached within ``timeout`` seconds."""
@@ -325,12 +333,17 @@ def connect(address: str, path_map: PathMap | None = None, timeout: float | None
     addr = address.strip()
     if not addr:
         raise AnnotatorError("--scheduler needs an address such as tcp://HOST:8786")
+    # built in two steps so that a failed start can be shut down here, quietly: left to
+    # Client.__del__ it closes against a dead connection and prints a traceback at exit
+    client = distributed.Client.__new__(distributed.Client)
     try:
-        client = distributed.Client(
-            addr, timeout=timeout, set_as_default=False, direct_to_workers=False
-        )
+        client.__init__(addr, timeout=timeout, set_as_default=False, direct_to_workers=False)
     except Exception as e:  # noqa: BLE001 - OSError, TimeoutError, ValueError (bad address)
-        why = str(e).splitlines()[0] if str(e) else type(e).__name__
+        _discard(client)
+        if isinstance(e, MemoryError):  # a length prefix read from something else's bytes
+            why = "it answered, but not in the Dask protocol: is it a Dask scheduler?"
+        else:
+            why = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise AnnotatorError(
             f"cannot reach the Dask scheduler at {addr} within {timeout:g}s ({why[:200]})"
         ) from None
