@@ -360,22 +360,6 @@ def face_detail(project: Project, face_id: int) -> FaceDetail | None:
     return d
 
 
-def identity_phashes(
-    project: Project, identity_ids: Sequence[int]
-) -> dict[int, list[tuple[int, int]]]:
-    """identity id -> (face id, pHash as unsigned 64-bit int) of its scanned, readable faces."""
-    out: dict[int, list[tuple[int, int]]] = {i: [] for i in identity_ids}
-    for chunk in chunks(list(identity_ids)):
-        q = ",".join("?" * len(chunk))
-        for fid, ident, ph in project.conn.execute(
-            "SELECT f.id, f.identity_id, h.phash FROM faces f JOIN face_hashes h ON h.face_id = f.id"
-            f" WHERE f.identity_id IN ({q}) AND typeof(h.phash) = 'integer'",
-            list(chunk),
-        ):
-            out[int(ident)].append((int(fid), int(ph) & 0xFFFFFFFFFFFFFFFF))
-    return out
-
-
 def _group_member_ids(project: Project, face_id: int) -> tuple[list[int], int | None]:
     """The face's duplicate group (scan's keeper first) and the scan's keeper; without a
     stored group, the face and its exact/near/cross duplicate partners, no keeper."""

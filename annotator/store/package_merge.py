@@ -130,44 +130,58 @@ def identities_by_key(c: sqlite3.Connection, keys: Iterable[str]) -> dict[str, i
     return out
 
 
-def changed_since(
-    c: sqlite3.Connection, face_ids: Sequence[int], base_event: int, package_id: str
+def _changed(
+    c: sqlite3.Connection,
+    column: str,
+    ids: Sequence[int],
+    where: str,
+    base_event: int,
+    package_id: str,
 ) -> set[int]:
-    """Home faces with a label/move event after the pack that no merge of this package brought
-    (event ids are never reused: m015)."""
+    """``column`` values among ``ids`` with an event matching ``where`` after ``base_event``
+    that no merge of this package brought (event ids are never reused: m015)."""
     out: set[int] = set()
-    for part in chunks(list(face_ids)):
+    for part in chunks(list(ids)):
         q = ",".join("?" * len(part))
         out.update(
             int(r[0])
             for r in c.execute(
-                f"SELECT DISTINCT x.face_id FROM main.events x WHERE x.face_id IN ({q})"
-                " AND x.id > ? AND x.kind IN ('label', 'adjudicate', 'move')"
+                f"SELECT DISTINCT x.{column} FROM main.events x WHERE x.{column} IN ({q})"
+                f" AND x.id > ? AND {where}"
                 " AND NOT EXISTS (SELECT 1 FROM main.merged_batches m"
                 "  WHERE m.home_batch_id = x.batch_id AND m.package_id = ?)",
                 (*part, base_event, package_id),
             )
         )
     return out
+
+
+def changed_since(
+    c: sqlite3.Connection, face_ids: Sequence[int], base_event: int, package_id: str
+) -> set[int]:
+    """Home faces with a label/move event after the pack that no merge of this package brought."""
+    return _changed(
+        c,
+        "face_id",
+        face_ids,
+        "x.kind IN ('label', 'adjudicate', 'move')",
+        base_event,
+        package_id,
+    )
 
 
 def reviews_changed_since(
     c: sqlite3.Connection, ident_ids: Sequence[int], base_event: int, package_id: str
 ) -> set[int]:
-    out: set[int] = set()
-    for part in chunks(list(ident_ids)):
-        q = ",".join("?" * len(part))
-        out.update(
-            int(r[0])
-            for r in c.execute(
-                f"SELECT DISTINCT x.identity_id FROM main.events x WHERE x.identity_id IN ({q})"
-                " AND x.face_id IS NULL AND x.kind = 'review' AND x.id > ?"
-                " AND NOT EXISTS (SELECT 1 FROM main.merged_batches m"
-                "  WHERE m.home_batch_id = x.batch_id AND m.package_id = ?)",
-                (*part, base_event, package_id),
-            )
-        )
-    return out
+    """Home identities whose review mark changed after the pack (not by this package)."""
+    return _changed(
+        c,
+        "identity_id",
+        ident_ids,
+        "x.face_id IS NULL AND x.kind = 'review'",
+        base_event,
+        package_id,
+    )
 
 
 def merged_home_batches(
