@@ -32,12 +32,15 @@ class Metric:
     like: float  # a face nearer its own centre than this is no look-alike of another person
     like_max: float  # ... and one farther than this from the other centre is none of it
     same_centres: float  # two identities' centres closer than this may be one person
+    spread: float  # the model's one-person prior: a person's median face distance to its centre
+    mad: float  # ... and the median absolute deviation of those distances
 
 
 METRICS = {
     # dlib_face_recognition_resnet_model_v1 (dlib's network, any alignment of the project)
     "dlib_resnet_v1/": Metric(
-        same=0.6, keep=0.48, far=0.5, far_cap=0.65, like=0.4, like_max=0.5, same_centres=0.3
+        same=0.6, keep=0.48, far=0.5, far_cap=0.65, like=0.4, like_max=0.5, same_centres=0.3,
+        spread=0.31, mad=0.03,
     ),
 }
 
@@ -61,12 +64,18 @@ class FaceStats:
     centre: np.ndarray  # (128,) float32
     kept: np.ndarray  # bool: in the centre's mean
     d_own: np.ndarray  # float64: to the centre, the face itself left out when it was kept
-    spread: float  # median d_own of the kept faces
+    spread: float  # the person's spread as a kept face measures it (see :func:`face_stats`)
     far: np.ndarray  # d_own above this is a stranger (see :func:`face_stats`)
     z: np.ndarray  # robust z of d_own (against the kept faces' median and MAD)
 
 
 FAR_Z = 4.0
+# Faces' worth of the model's one-person prior in an identity's spread and in its MAD: the
+# variance of one face's estimate over the variance between people (measured on real photos,
+# docs/MEASUREMENTS.md "Identity check"): a 3-7-face identity leans on the prior, a large one
+# on its own faces.
+PRIOR_FACES = 6.0
+PRIOR_FACES_MAD = 20.0
 
 
 def _dist(X: np.ndarray, c: np.ndarray) -> np.ndarray:
@@ -103,7 +112,15 @@ def robust_centre(X: np.ndarray, metric: Metric, use: np.ndarray | None = None):
 
 
 def face_stats(X: np.ndarray, metric: Metric, use: np.ndarray | None = None) -> FaceStats:
-    """Centre, own distances, spread, stranger limit and z of one identity's faces."""
+    """Centre, own distances, spread, stranger limit and z of one identity's faces.
+
+    The kept faces' distances (each to the mean of the others) say how wide the person is, but
+    from a few faces they say it badly: they are inflated by sqrt(1 + 1/(k - 1)) for k kept
+    faces and their median and MAD scatter widely. So both are taken to the person's scale and
+    shrunk toward the model's one-person prior (``metric.spread``, ``metric.mad``) with
+    PRIOR_FACES / PRIOR_FACES_MAD faces' weight (empirical Bayes: the sampling variance of one
+    face's worth over the variance between people), then the limits are widened again for the
+    centre a face is measured against."""
     X = np.asarray(X, np.float64)
     c, keep = robust_centre(X, metric, use)
     nk = int(keep.sum())
@@ -114,10 +131,18 @@ def face_stats(X: np.ndarray, metric: Metric, use: np.ndarray | None = None) -> 
     dk = d[keep]
     med = float(np.median(dk))
     mad = float(np.median(np.abs(dk - med)))
-    z = (d - med) / (1.4826 * mad + EPS)
-    # the identity's own spread, within the model's limits for a centre of many faces,
-    # widened for a centre of few (the distance to a mean of m faces varies as sqrt(1 + 1/m))
+    # the person's own spread (distance to its true centre): the kept faces' distances
+    # deflated, then shrunk toward the model's prior; one kept face says nothing
+    infl = np.sqrt(1.0 + 1.0 / max(nk - 1, 1))
+    w = nk if nk > 1 else 0
+    sigma = (w * med / infl + PRIOR_FACES * metric.spread) / (w + PRIOR_FACES)
+    sig_mad = (w * mad / infl + PRIOR_FACES_MAD * metric.mad) / (w + PRIOR_FACES_MAD)
+    spread = sigma * infl  # as a kept face measures it (its own centre left out)
+    z = (d - spread) / (1.4826 * sig_mad * infl + EPS)
+    # the stranger limit: the person's spread + FAR_Z robust deviations, within the model's
+    # limits for a centre of many faces, widened for a centre of few (the distance to a mean
+    # of m faces varies as sqrt(1 + 1/m))
     m = np.where(keep, nk - 1, nk).clip(1, None)
     widen = np.sqrt(1.0 + 1.0 / m)
-    far = np.clip(med + FAR_Z * 1.4826 * mad, metric.far * widen, metric.far_cap * widen)
-    return FaceStats(c.astype(np.float32), keep, d, med, far, z)
+    lim = min(max(sigma + FAR_Z * 1.4826 * sig_mad, metric.far), metric.far_cap)
+    return FaceStats(c.astype(np.float32), keep, d, float(spread), lim * widen, z)

@@ -40,8 +40,9 @@ def fingerprint(metric: Metric) -> str:
     """The rule and its thresholds, stored with the centres: another recomputes them all."""
     c = centres
     return repr(
-        (2, MIN_FACES, SUSPECT_Z, SUSPECT_REL_MARGIN, LIKE_REL, SAME_PERSON_RATIO, MAX_SHARE,
-         c.SAMPLE, c.ITERATIONS, c.KEEP_REL, c.FAR_Z, metric)
+        (3, MIN_FACES, SUSPECT_Z, SUSPECT_REL_MARGIN, LIKE_REL, SAME_PERSON_RATIO, MAX_SHARE,
+         c.SAMPLE, c.ITERATIONS, c.KEEP_REL, c.FAR_Z, c.PRIOR_FACES,
+         c.PRIOR_FACES_MAD, metric)
     )  # fmt: skip
 
 
