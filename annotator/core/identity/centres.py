@@ -64,7 +64,7 @@ class FaceStats:
     centre: np.ndarray  # (128,) float32
     kept: np.ndarray  # bool: in the centre's mean
     d_own: np.ndarray  # float64: to the centre, the face itself left out when it was kept
-    spread: float  # the person's spread as a kept face measures it (see :func:`face_stats`)
+    spread: float  # median d_own of the kept faces
     far: np.ndarray  # d_own above this is a stranger (see :func:`face_stats`)
     z: np.ndarray  # robust z of d_own (against the kept faces' median and MAD)
 
@@ -114,13 +114,14 @@ def robust_centre(X: np.ndarray, metric: Metric, use: np.ndarray | None = None):
 def face_stats(X: np.ndarray, metric: Metric, use: np.ndarray | None = None) -> FaceStats:
     """Centre, own distances, spread, stranger limit and z of one identity's faces.
 
-    The kept faces' distances (each to the mean of the others) say how wide the person is, but
-    from a few faces they say it badly: they are inflated by sqrt(1 + 1/(k - 1)) for k kept
-    faces and their median and MAD scatter widely. So both are taken to the person's scale and
-    shrunk toward the model's one-person prior (``metric.spread``, ``metric.mad``) with
-    PRIOR_FACES / PRIOR_FACES_MAD faces' weight (empirical Bayes: the sampling variance of one
-    face's worth over the variance between people), then the limits are widened again for the
-    centre a face is measured against."""
+    The stranger limit needs the tail of the person's distances, which a few faces tell badly:
+    the kept faces' distances (each to the mean of the others) are inflated by
+    sqrt(1 + 1/(k - 1)) for k kept faces, and their median and MAD scatter widely. So for the
+    limit both are taken to the person's scale and shrunk toward the model's one-person prior
+    (``metric.spread``, ``metric.mad``) with PRIOR_FACES / PRIOR_FACES_MAD faces' weight
+    (empirical Bayes: the sampling variance of one face's worth over the variance between
+    people), then widened again for the centre a face is measured against. ``spread`` and
+    ``z`` stay the identity's own (the look-alike test's scale)."""
     X = np.asarray(X, np.float64)
     c, keep = robust_centre(X, metric, use)
     nk = int(keep.sum())
@@ -131,18 +132,17 @@ def face_stats(X: np.ndarray, metric: Metric, use: np.ndarray | None = None) -> 
     dk = d[keep]
     med = float(np.median(dk))
     mad = float(np.median(np.abs(dk - med)))
-    # the person's own spread (distance to its true centre): the kept faces' distances
-    # deflated, then shrunk toward the model's prior; one kept face says nothing
+    z = (d - med) / (1.4826 * mad + EPS)
+    # the person's spread (distance to its true centre): the kept faces' distances deflated,
+    # then shrunk toward the model's prior; one kept face says nothing
     infl = np.sqrt(1.0 + 1.0 / max(nk - 1, 1))
     w = nk if nk > 1 else 0
     sigma = (w * med / infl + PRIOR_FACES * metric.spread) / (w + PRIOR_FACES)
     sig_mad = (w * mad / infl + PRIOR_FACES_MAD * metric.mad) / (w + PRIOR_FACES_MAD)
-    spread = sigma * infl  # as a kept face measures it (its own centre left out)
-    z = (d - spread) / (1.4826 * sig_mad * infl + EPS)
     # the stranger limit: the person's spread + FAR_Z robust deviations, within the model's
     # limits for a centre of many faces, widened for a centre of few (the distance to a mean
     # of m faces varies as sqrt(1 + 1/m))
     m = np.where(keep, nk - 1, nk).clip(1, None)
     widen = np.sqrt(1.0 + 1.0 / m)
     lim = min(max(sigma + FAR_Z * 1.4826 * sig_mad, metric.far), metric.far_cap)
-    return FaceStats(c.astype(np.float32), keep, d, float(spread), lim * widen, z)
+    return FaceStats(c.astype(np.float32), keep, d, med, lim * widen, z)
