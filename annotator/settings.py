@@ -20,10 +20,12 @@ from annotator.model import AnnotatorError
 from annotator.store.db import Project
 
 SCAN, EMBED = "scan", "embed"  # the steps that use settings (and record what they used)
-STEPS = {SCAN: "scan", EMBED: "scan, embed"}  # the runs that use a setting of that step
+KEEPER = "keeper"  # read each time a keeper is proposed (nothing to run again, nothing recorded)
+STEPS = {SCAN: "scan", EMBED: "scan, embed", KEEPER: "keeper"}  # what uses a setting of that step
 RERUN = {
     SCAN: "annotator scan -p {project}  (recomputes the flags; no image is hashed again)",
     EMBED: "annotator scan -p {project}  (or the end of the next `annotator embed`)",
+    KEEPER: "nothing to run: the G dialog, `flags --json` and an export propose keepers with it",
 }
 
 
@@ -81,6 +83,21 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "same_person_ratio", 1.2, 0.0, 100.0, EMBED,
         "probably the same person: centres closer than this x two samples of one person",
+    ),
+    Setting(
+        "keeper_margin", 0.1, 0.0, 10.0, KEEPER,
+        "keeper of copies under several identities: the nearest identity centre nearer the "
+        "photo than the next by at least this",
+    ),
+    Setting(
+        "keeper_same_person", 0.6, 0.0, 10.0, KEEPER,
+        "keeper of copies under several identities: the nearest centre within this of the "
+        "photo (dlib: one person < 0.6)",
+    ),
+    Setting(
+        "keeper_min_faces", 2, 1, 1 << 31, KEEPER,
+        "keeper of copies under several identities: other embedded faces an identity needs "
+        "for a centre",
     ),
 )  # fmt: skip
 BY_KEY = {s.key: s for s in SETTINGS}
@@ -191,6 +208,8 @@ def stale(project: Project, values: Values | None = None) -> dict[str, int | flo
         last[SCAN] = {"at": "", "values": dict(DEFAULTS)}  # a scan made before settings were
     out: dict[str, int | float] = {}
     for s in SETTINGS:
+        if s.step == KEEPER:  # read when a keeper is proposed: never out of date
+            continue
         runs = [r for r in (last[SCAN], last[EMBED]) if r and s.key in r["values"]]
         if s.step == SCAN:
             runs = [r for r in runs if r is last[SCAN]]

@@ -3,6 +3,7 @@ proposes (and why), and who the identities of a group filed under several are.""
 
 import numpy as np
 
+from annotator import settings
 from annotator.core.review.dup_group import OTHER_FACES, group_context
 from annotator.store import embeddings as emb_store
 from annotator.store import flags as flags_store
@@ -45,6 +46,16 @@ def test_a_cross_identity_group_knows_which_copy_fits_where(make_project):
     ctx = group_context(p, 10)
     assert ctx is not None and ctx.proposal.face == 1
     assert "looks like its identity" in ctx.proposal.why
+    # the keeper's thresholds are the project's settings: a margin wider than the two
+    # identities' distances differ leaves the dialog unsure
+    settings.set_value(p, "keeper_margin", "5")
+    ctx = group_context(p, 10)
+    assert ctx is not None and ctx.proposal.face is None and "look alike" in ctx.proposal.why
+    settings.set_value(p, "keeper_margin", None)
+    settings.set_value(p, "keeper_min_faces", "9")  # m.a has 8 other faces: no centre
+    ctx = group_context(p, 10)
+    assert ctx is not None and ctx.proposal.face is None and "9 other" in ctx.proposal.why
+    assert settings.stale(p) == {}  # read when proposed: never "made with" another value
 
 
 def test_a_group_in_one_identity_needs_no_context_and_no_group_is_none(make_project):

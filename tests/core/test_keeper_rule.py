@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from annotator.core.review import keeper as K
+from annotator.settings import DEFAULTS, Values
 
 M = K.Member
 
@@ -90,3 +91,20 @@ def test_two_other_faces_make_a_centre():
     dist = K.photo_distances(members, faces, idents, vecs)
     got = K.propose(members, dist)
     assert 10 not in dist and got.face is None and "2 other embedded faces" in got.why
+
+
+def test_the_thresholds_are_settings_with_the_rules_defaults():
+    assert (K.MARGIN, K.SAME_PERSON, K.MIN_CENTRE_FACES) == (
+        DEFAULTS.keeper_margin, DEFAULTS.keeper_same_person, DEFAULTS.keeper_min_faces
+    )  # fmt: skip
+    members = [M(1, 10, None, True), M(2, 20, None, False)]
+    dist = {10: 0.35, 20: 0.5}
+    assert K.propose(members, dist).face == 1
+    assert K.propose(members, dist, Values({"keeper_margin": 0.2})).face is None
+    got = K.propose(members, dist, Values({"keeper_same_person": 0.3}))
+    assert got.face is None and "none of its identities" in got.why
+    faces, idents = np.arange(1, 6), np.array([10, 10, 10, 20, 20])
+    vecs = np.zeros((5, 128))
+    members = [M(1, 10, None, True), M(4, 20, None, False)]
+    assert set(K.photo_distances(members, faces, idents, vecs)) == {10}  # 20: one other face
+    assert set(K.photo_distances(members, faces, idents, vecs, min_faces=1)) == {10, 20}

@@ -42,7 +42,7 @@ METRICS = {
         same=0.6, keep=0.48, far=0.5, far_cap=0.65, like=0.4, like_max=0.5, same_centres=0.3,
         spread=0.31, mad=0.03,
     ),
-}
+}  # fmt: skip
 
 
 def metric_of(model: str) -> Metric:

@@ -8,8 +8,9 @@ marks and the README and the export datasheet describe.
    lowest id: :func:`annotator.core.dedup.flags.group_rows`) — any copy is the right person.
 3. A group filed under several identities: with face vectors, the identity whose centre (the
    coordinate-wise median of its other embedded faces, the group's copies left out) is nearest
-   the photo, when it is within SAME_PERSON and nearer than the next identity by at least
-   MARGIN; its scan keeper (or first copy) is proposed. Without vectors, or without a clear
+   the photo, when it is within ``keeper_same_person`` and nearer than the next identity by at
+   least ``keeper_margin`` (project settings, annotator/settings.py; an identity needs
+   ``keeper_min_faces`` other embedded faces); its scan keeper (or first copy) is proposed. Without vectors, or without a clear
    margin, nothing is proposed and the reason says why. A pHash distance says nothing about
    who is in the photo, so it is never used here.
 """
@@ -21,6 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from annotator import settings
+from annotator.settings import DEFAULTS, Values
 from annotator.store import embeddings as emb_store
 from annotator.store import flags as flags_store
 from annotator.store import identity_check as ic_store
@@ -37,11 +40,12 @@ RULE = (
     "clear margin — and nothing, saying why, without vectors or a clear margin. A "
     "perceptual-hash distance is never taken as evidence of identity."
 )
-MARGIN = 0.1  # nearest identity centre nearer than the next by at least this (dlib units)
-SAME_PERSON = 0.6  # dlib's one-person distance: a centre farther than this is not the photo's
+# The defaults (per project: annotator/settings.py, `annotator config`):
+MARGIN = DEFAULTS.keeper_margin  # nearest centre nearer than the next by at least this (dlib)
+SAME_PERSON = DEFAULTS.keeper_same_person  # dlib's one-person distance: farther is not the photo's
 # An identity's other embedded faces needed for a centre: two, so no single photo decides (on
 # real photos 3 left every cross copy of a 3-photo person unsure: docs/MEASUREMENTS.md).
-MIN_CENTRE_FACES = 2
+MIN_CENTRE_FACES = DEFAULTS.keeper_min_faces
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,9 +67,12 @@ def _pick(members: Sequence[Member]) -> int:
     return next((m.face_id for m in members if m.scan_keeper), min(m.face_id for m in members))
 
 
-def propose(members: Sequence[Member], dist: dict[int, float] | None = None) -> Proposal:
+def propose(
+    members: Sequence[Member], dist: dict[int, float] | None = None, values: Values = DEFAULTS
+) -> Proposal:
     """The rule (module docstring). ``dist``: identity id -> distance of the photo's vector to
-    that identity's centre (None or missing identities: no vectors to tell)."""
+    that identity's centre (None or missing identities: no vectors to tell); ``values``: the
+    project's settings (``keeper_*``)."""
     ok = [m for m in members if m.label not in NOT_A_KEEPER]
     if not ok:
         return Proposal(None, "every copy is labeled duplicate, wrong identity or unusable")
@@ -86,15 +93,15 @@ def propose(members: Sequence[Member], dist: dict[int, float] | None = None) -> 
             None,
             "not sure: the copies are filed under different identities and there are no face "
             f"vectors to tell whose photo it is (annotator embed; an identity needs "
-            f"{MIN_CENTRE_FACES} other embedded faces)",
+            f"{values.keeper_min_faces} other embedded faces)",
         )
     near = sorted(idents, key=lambda i: dist[i])
     d1, d2 = dist[near[0]], dist[near[1]]
-    if d1 > SAME_PERSON:
+    if d1 > values.keeper_same_person:
         return Proposal(
             None, f"not sure: the photo looks like none of its identities (nearest {d1:.2f})"
         )
-    if d2 - d1 < MARGIN:
+    if d2 - d1 < values.keeper_margin:
         return Proposal(
             None, f"not sure: two identities look alike for this photo ({d1:.2f} vs {d2:.2f})"
         )
@@ -103,11 +110,15 @@ def propose(members: Sequence[Member], dist: dict[int, float] | None = None) -> 
 
 
 def photo_distances(
-    members: Sequence[Member], faces: np.ndarray, idents: np.ndarray, vectors: np.ndarray
+    members: Sequence[Member],
+    faces: np.ndarray,
+    idents: np.ndarray,
+    vectors: np.ndarray,
+    min_faces: int = MIN_CENTRE_FACES,
 ) -> dict[int, float]:
     """Identity id -> mean distance of the group's embedded copies to the identity's centre
     (the coordinate-wise median of its embedded faces outside the group; identities with
-    fewer than MIN_CENTRE_FACES of them are left out). Empty when no copy has a vector."""
+    fewer than ``min_faces`` of them are left out). Empty when no copy has a vector."""
     group = np.array([m.face_id for m in members], np.int64)
     in_group = np.isin(faces, group)
     copies = vectors[in_group].astype(np.float64)
@@ -116,7 +127,7 @@ def photo_distances(
     out: dict[int, float] = {}
     for i in sorted({m.identity_id for m in members}):
         own = vectors[(idents == i) & ~in_group]
-        if len(own) < MIN_CENTRE_FACES:
+        if len(own) < min_faces:
             continue
         centre = np.median(own.astype(np.float64), axis=0)
         out[i] = float(np.linalg.norm(copies - centre, axis=1).mean())
@@ -135,12 +146,13 @@ def _vectors(
 def propose_for_group(project: Project, members: Sequence[Member]) -> Proposal:
     """:func:`propose` for one group, its vectors read from the project (the G dialog)."""
     dist = None
+    values = settings.load(project)
     idents = {m.identity_id for m in members}
     if len(idents) > 1:
         got = _vectors(project, sorted(idents))
         if got is not None:
-            dist = photo_distances(members, *got)
-    return propose(members, dist)
+            dist = photo_distances(members, *got, min_faces=values.keeper_min_faces)
+    return propose(members, dist, values)
 
 
 def proposals(project: Project) -> dict[int, Proposal]:
@@ -153,10 +165,11 @@ def proposals(project: Project) -> dict[int, Proposal]:
         {m.identity_id for g in groups.values() if len({x.identity_id for x in g}) > 1 for m in g}
     )
     got = _vectors(project, cross) if cross else None
+    values = settings.load(project)
     out: dict[int, Proposal] = {}
     for gid, members in groups.items():
         dist = None
         if got is not None and len({m.identity_id for m in members}) > 1:
-            dist = photo_distances(members, *got)
-        out[gid] = propose(members, dist)
+            dist = photo_distances(members, *got, min_faces=values.keeper_min_faces)
+        out[gid] = propose(members, dist, values)
     return out
