@@ -18,7 +18,7 @@ LABEL_SHORT: dict[str, str] = {
 BADGE_COLORS: dict[str, str] = {
     "D": "#f08c00",  # duplicate in this identity
     "X": "#b0207a",  # cross-identity duplicate
-    "S": "#1f6fd1",  # looks like another identity (face embedding)
+    "S": "#1f6fd1",  # not this identity's person (face embedding)
     "O": "#6c3fc4",  # outlier
     "!": "#d62f2f",  # corrupt
     "Q": "#5a6b7b",  # quality (tiny, grayscale, blurry)
@@ -26,7 +26,8 @@ BADGE_COLORS: dict[str, str] = {
 BADGE_HELP: dict[str, str] = {
     "D": "duplicate",
     "X": "cross-identity duplicate",
-    "S": "looks like another identity (face embedding)",
+    "S": "not this identity's person (face embedding: looks like another identity, or like no "
+    "one in the set — the inspector says which)",
     "O": "outlier",
     "!": "corrupt",
     "Q": "quality (tiny / grayscale / blurry)",

@@ -34,8 +34,9 @@ FLAG_TEXT = {
     "tiny": "tiny image",
     "grayscale": "grayscale image",
     "blurry": "blurry image",
-    "suspect_identity": "looks like another person (face embedding)",
+    "suspect_identity": "not this identity's person (face embedding)",
 }
+STRANGER = "far from this identity's other faces — looks like no one in the set"
 
 
 class _PartnerTile(QFrame):
@@ -236,6 +237,11 @@ def _flag_head(f: FlagInfo) -> str:
         return (
             f"<b>looks more like {html.escape(f.looks_like)}</b>"
             f" — margin {f.score:.3f} (face embedding)"
+        )
+    if f.kind == "suspect_identity":  # a stranger: no identity of the set is near
+        return (
+            f"<b>{STRANGER}</b> — {f.score:.3f} beyond the identity's stranger limit (face "
+            "embedding); some of this identity's faces:"
         )
     return (
         f"<b>{html.escape(FLAG_TEXT.get(f.kind, f.kind))}</b>"

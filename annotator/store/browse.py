@@ -325,19 +325,24 @@ def face_detail(project: Project, face_id: int) -> FaceDetail | None:
         (face_id,),
     ).fetchall():
         info = FlagInfo(kind, score, dist)
-        if kind == "suspect_identity":  # partners: a few faces of the identity it looks like
+        if kind == "suspect_identity":
+            # partners: a few faces of the identity it looks like; a stranger (it looks like
+            # no one in the set): a few of its own identity's faces, to compare with
             like = ic_store.looks_like(project, face_id)
             if like is not None:
                 name = identity_rows(project, [like[0]]).get(like[0])
                 info.looks_like = like[1] + (f" — {name.name}" if name and name.name else "")
-                sample = ic_store.sample_faces(project, like[0])
-                for pf, pl in c.execute(
-                    f"SELECT id, label FROM faces WHERE id IN ({','.join('?' * len(sample))})"
-                    " ORDER BY id",
-                    sample,
-                ):
-                    info.partners.append(Partner(pf, like[0], like[1], pl))
-                    partner_ids.append(pf)
+                ident, key, sample = like[0], like[1], ic_store.sample_faces(project, like[0])
+            else:
+                ident, key = d.tile.identity_id, d.identity_key
+                sample = [f for f in ic_store.sample_faces(project, ident, 7) if f != face_id]
+            for pf, pl in c.execute(
+                f"SELECT id, label FROM faces WHERE id IN ({','.join('?' * len(sample))})"
+                " ORDER BY id LIMIT 6",
+                sample,
+            ):
+                info.partners.append(Partner(pf, ident, key, pl))
+                partner_ids.append(pf)
         for pf, pi, pk, pl in c.execute(
             "SELECT f.id, f.identity_id, i.key, f.label FROM flag_faces ff"
             " JOIN faces f ON f.id = ff.face_id JOIN identities i ON i.id = f.identity_id"

@@ -103,3 +103,30 @@ def test_move_dialog_suggestion_fits_the_list(qtbot, window, demo_project):
     assert rect.right() <= d.results.viewport().width()
     assert why in item.text() and why in item.toolTip()
     d.reject()
+
+
+def test_a_stranger_says_it_looks_like_no_one_and_shows_its_own_identity(qtbot, make_project):
+    """A suspect_identity face without a look-alike (far from its identity's faces, near no
+    other identity) is told plainly from a look-alike, with a few of its own identity's faces
+    beside it to compare."""
+    from annotator.gui.delegates import BADGE_HELP
+    from annotator.gui.inspector import STRANGER
+
+    p = make_project([6, 5])  # faces 1-6: m.1, 7-11: m.2
+    ic_store.replace_kind_flags(p, "suspect_identity", [(2, 0.07), (8, 0.2)])
+    ic_store.replace_looks_like(p, [(8, 1, 0.2)])  # face 8 looks like m.1; face 2: no one
+    assert browse.face_tiles(p, [2])[2].badges == "S"
+    assert "like no one" in BADGE_HELP["S"] and "another identity" in BADGE_HELP["S"]
+    w = Inspector(ThumbnailLoader(None))
+    qtbot.addWidget(w)
+    w.show_detail(browse.face_detail(p, 2))
+    text = _texts(w)
+    assert STRANGER in text and "0.070 beyond" in text
+    assert "looks more like" not in text and "looks like another" not in text
+    tiles = w.findChildren(_PartnerTile)
+    assert [t.partner.face_id for t in tiles] == [1, 3, 4, 5, 6]  # its own faces, not itself
+    assert all(t.partner.identity_key == "m.1" for t in tiles)
+    # the look-alike says whom it looks like, never that it looks like no one
+    w.show_detail(browse.face_detail(p, 8))
+    text = _texts(w)
+    assert "looks more like m.1" in text and STRANGER not in text
