@@ -21,13 +21,16 @@ scan and embed only do what is left; the embed step recomputes the identity chec
 current code), so a rule change is re-measured in seconds. ``--vectors`` skips the tool and runs
 the identity check's rule alone on the folder's precomputed ``vectors.npy``/``vectors.txt`` (a
 vector per photo; for ../shared/lfw: landmarks on the face box), scored the same way: seconds
-instead of an hour of embedding, for tuning. Figures go to docs/MEASUREMENTS.md ("Identity
+instead of an hour of embedding, for tuning; ``--tool-vectors`` (with ``--work``) does the same on
+the vectors the tool stored in the projects of an earlier run (copies are read: the rule of
+this tree on the tool's own vectors, without importing, scanning or embedding). Figures go to docs/MEASUREMENTS.md ("Identity
 check", "Real faces through the whole tool"), never into this file.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import shutil
@@ -178,14 +181,10 @@ def summary(size: str, truth: dict, plain: dict, split: dict) -> list[str]:
     return lines
 
 
-def score_vectors(photos: Path, folder: Path, tsv: str) -> dict:
-    """The rule alone on the folder's precomputed vectors, scored like score.py does
-    (suspect_identity per noise type, precision; same-person pairs)."""
+def _lfw_vectors(photos: Path, folder: Path, tsv: str, truth: dict):
+    """(lines, identity numbers, vectors) of the TSV's rows from the folder's vectors.npy."""
     import numpy as np
 
-    from annotator.core.identity import identity_check as ic
-
-    truth = json.loads((folder / "truth.json").read_text())
     V = np.load(photos / "vectors.npy")
     row = {ln.strip(): i for i, ln in enumerate((photos / "vectors.txt").read_text().splitlines())}
     keys, vec, lines = [], [], []
@@ -196,9 +195,49 @@ def score_vectors(photos: Path, folder: Path, tsv: str) -> dict:
                 keys.append(ln.split("\t", 1)[0])
                 vec.append(V[row[p]])
                 lines.append(i)
-    uk = sorted(set(keys))
-    kid = {k: j for j, k in enumerate(uk)}
-    r = ic.check(np.array(lines), np.array([kid[k] for k in keys]), np.array(vec, np.float32))
+    kid = {k: j for j, k in enumerate(sorted(set(keys)))}
+    return np.array(lines), np.array([kid[k] for k in keys]), np.array(vec, np.float32)
+
+
+def _project_vectors(db: Path):
+    """(lines, identity ids, vectors) of the faces embedded in a copy of project ``db`` (the
+    project itself is not opened: opening may migrate it)."""
+    import numpy as np
+
+    from annotator.store import embeddings as emb_store
+    from annotator.store import faces as faces_store
+    from annotator.store import identity_check as ic_store
+    from annotator.store.db import open_project
+
+    with tempfile.TemporaryDirectory(prefix="bench_real_faces.") as tmp:
+        copy = Path(tmp) / db.name
+        shutil.copyfile(db, copy)
+        with open_project(copy) as project:
+            model = ic_store.model_in_use(project)
+            if model is None:
+                sys.exit(f"{db}: no face vectors (run the bench without --tool-vectors first)")
+            face, ident, vec = emb_store.load_embeddings(project, model)
+            origin = faces_store.face_origins(project, face.tolist())
+    lines = np.array([int(origin[int(f)].rsplit(":", 1)[-1]) for f in face])
+    return lines, ident, vec.astype(np.float32)
+
+
+def score_vectors(photos: Path, folder: Path, tsv: str, from_project: bool = False) -> dict:
+    """The rule alone on the folder's precomputed vectors (``from_project``: on the vectors the
+    tool stored in the folder's project of that TSV), scored like score.py does
+    (suspect_identity per noise type, precision; same-person pairs)."""
+    from annotator.core.identity import identity_check as ic
+
+    truth = json.loads((folder / "truth.json").read_text())
+    if from_project:
+        lines, ident, vec = _project_vectors(folder / (Path(tsv).stem + ".db"))
+    else:
+        lines, ident, vec = _lfw_vectors(photos, folder, tsv, truth)
+    r = ic.check(lines, ident, vec)
+    line_of_ident: dict[int, int] = {}
+    for ln, i in zip(lines.tolist(), ident.tolist(), strict=True):
+        line_of_ident.setdefault(int(i), ln)
+    uk = {i: _keys(folder / tsv)[ln - 1] for i, ln in line_of_ident.items()}
     flagged = set(r.face[r.suspect].tolist())
     true_key = {p[0]: p[1] for p in truth["mislabel"]} | {p[1]: p[2] for p in truth["cross_dup"]}
     types = {
@@ -217,7 +256,7 @@ def score_vectors(photos: Path, folder: Path, tsv: str) -> dict:
     want = (
         {frozenset(p) for p in truth["split"]["expected_same_person"]} if "split" in tsv else set()
     )
-    got = [frozenset((uk[a], uk[b])) for a, b, _d in r.same_person]
+    got = [frozenset((uk[int(a)], uk[int(b)])) for a, b, _d in r.same_person]
     return {
         "suspect_identity": dict(
             flagged=len(flagged),
@@ -233,11 +272,20 @@ def score_vectors(photos: Path, folder: Path, tsv: str) -> dict:
     }
 
 
-def vector_summary(size: str, truth: dict, plain: dict, split: dict) -> list[str]:
+@functools.cache
+def _keys(tsv: Path) -> list[str]:
+    """The identity key (first column) of each line of a TSV."""
+    with open(tsv, encoding="utf-8") as fh:
+        return [ln.split("\t", 1)[0] for ln in fh]
+
+
+def vector_summary(
+    size: str, truth: dict, plain: dict, split: dict, what: str = "vectors.npy"
+) -> list[str]:
     s = plain["suspect_identity"]
     n_ids = len(truth["people"])
     out = [
-        f"{size} (rule on vectors.npy): {n_ids} identities; suspect_identity flagged "
+        f"{size} (rule on {what}): {n_ids} identities; suspect_identity flagged "
         f"{s['flagged']} precision {s['precision']} (genuine faces flagged {s['genuine_flagged']})"
     ]
     out += [
@@ -270,10 +318,18 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument(
         "--vectors", action="store_true", help="the rule alone on DIR/vectors.npy (no tool run)"
     )
+    ap.add_argument(
+        "--tool-vectors",
+        action="store_true",
+        help="the rule alone on the vectors the tool stored in --work's projects (a copy of "
+        "each is read; nothing is imported, scanned or embedded)",
+    )
     a = ap.parse_args(argv)
     for need in ("make_noisy.py", "score.py"):
         if not (a.photos / need).is_file():
             sys.exit(f"{a.photos}: no {need} (a folder laid out like ../shared/lfw is needed)")
+    if a.tool_vectors and a.work is None:
+        sys.exit("--tool-vectors needs --work (a folder of projects made by an earlier run)")
     work = a.work or Path(tempfile.mkdtemp(prefix="bench_real_faces."))
     out: dict[str, dict] = {}
     try:
@@ -285,11 +341,12 @@ def main(argv: list[str] | None = None) -> None:
                      *SIZES[size], "--seed", str(a.seed), "--src", str(a.photos)]
                 )  # fmt: skip
             truth = json.loads((folder / "truth.json").read_text())
-            if a.vectors:
-                plain = score_vectors(a.photos, folder, "faces.tsv")
-                split = score_vectors(a.photos, folder, "faces-split.tsv")
+            if a.vectors or a.tool_vectors:
+                plain = score_vectors(a.photos, folder, "faces.tsv", a.tool_vectors)
+                split = score_vectors(a.photos, folder, "faces-split.tsv", a.tool_vectors)
                 out[size] = {"plain": plain, "split": split}
-                print("\n".join(vector_summary(size, truth, plain, split)), flush=True)
+                what = "the projects' stored vectors" if a.tool_vectors else "vectors.npy"
+                print("\n".join(vector_summary(size, truth, plain, split, what)), flush=True)
                 continue
             plain = measure_set(a.photos, folder, "faces.tsv", a.workers)
             split = (
