@@ -135,6 +135,8 @@ def flags(project_path: str, kind: str | None, limit: int | None, as_json: bool)
         sim = "" if fl.similarity is None else f" similarity={fl.similarity:.3f}"
         like = _looks_json(fl, looks)
         like_s = f" looks more like {like['looks_like']}" if like else ""
+        if fl.kind == "suspect_identity" and not like:
+            like_s = " far from its identity's other faces, looks like no one in the set"
         click.echo(f"{fl.kind}{dist}{sim} score={fl.score:.3f}{like_s}")
         if fl.id in why:
             click.echo(f"    keeper: {why[fl.id]}")

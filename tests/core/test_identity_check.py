@@ -298,6 +298,8 @@ def test_the_project_settings_drive_the_check_and_the_refresh_records_them(demo_
         assert p.conn.execute("SELECT count(*) FROM face_looks_like").fetchone()[0] == 0
         assert settings.used(p)["embed"]["values"]["suspect_margin"] == 100.0
         assert settings.stale(p) == {}
+    text = CliRunner().invoke(cli, ["flags", "-p", str(db), "--kind", "suspect_identity"])
+    assert "looks like no one in the set" in text.output and "looks more like" not in text.output
 
 
 def test_min_dist_is_the_nearest_centre_in_blocks(monkeypatch) -> None:
