@@ -204,6 +204,7 @@ def _project_vectors(db: Path):
     project itself is not opened: opening may migrate it)."""
     import numpy as np
 
+    from annotator.model import AnnotatorError
     from annotator.store import embeddings as emb_store
     from annotator.store import faces as faces_store
     from annotator.store import identity_check as ic_store
@@ -212,7 +213,11 @@ def _project_vectors(db: Path):
     with tempfile.TemporaryDirectory(prefix="bench_real_faces.") as tmp:
         copy = Path(tmp) / db.name
         shutil.copyfile(db, copy)
-        with open_project(copy) as project:
+        try:
+            project = open_project(copy)
+        except AnnotatorError as e:
+            sys.exit(f"{db}: {e}")
+        with project:
             model = ic_store.model_in_use(project)
             if model is None:
                 sys.exit(f"{db}: no face vectors (run the bench without --tool-vectors first)")
