@@ -9,7 +9,7 @@ from annotator.core import scan
 from annotator.core.dedup import flags as flag_rules
 from annotator.core.review.takedown import takedown
 from annotator.store import faces as faces_store
-from annotator.store import flags as flags_store
+from annotator.store import hashes as hashes_store
 from annotator.store.db import open_project
 
 
@@ -34,7 +34,7 @@ def test_group_rows_pinned():
     assert rows.tolist() == [[3, 3, 1], [1, 3, 0], [2, 3, 0], [6, 6, 1], [5, 6, 0]]
     # unknown rank (NO_RANK) sorts last, then the lowest face id wins
     assert flag_rules.keepers(
-        [(4, 10, 8, 8, flags_store.NO_RANK), (4, 11, 8, 8, 3), (4, 12, 8, 8, 3)]
+        [(4, 10, 8, 8, hashes_store.NO_RANK), (4, 11, 8, 8, 3), (4, 12, 8, 8, 3)]
     ) == [(4, 11)]
 
 
@@ -57,7 +57,7 @@ def test_scan_and_takedown_agree_on_the_next_keeper(tmp_path):
         )
         faces_store.refresh_face_counts(p, ids.values())
     same = b"\x01" * 32
-    flags_store.insert_hashes(
+    hashes_store.insert_hashes(
         p,
         [
             (
