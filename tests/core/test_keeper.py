@@ -83,3 +83,17 @@ def test_scan_and_takedown_agree_on_the_next_keeper(tmp_path):
     scan.update_flags(p)  # the scan's own path on what is left
     assert keeper_of_groups(p) == after_takedown
     p.close()
+
+
+def test_with_scan_keeper_marks_the_rule_s_copy_only_where_the_scan_stored_none() -> None:
+    from annotator.core.review.keeper import with_scan_keeper
+    from annotator.store.browse import Partner
+
+    def group(keeper: int | None) -> list[Partner]:
+        # (face, size, rank): 2 and 3 are the largest; 3 has the better rank; 4 has no size
+        facts = [(1, (8, 8), 1), (2, (9, 9), 5), (3, (9, 9), 4), (4, None, None)]
+        return [Partner(f, 1, "m.a", None, keeper=f == keeper, size=s, rank=r) for f, s, r in facts]
+
+    assert [p.face_id for p in with_scan_keeper(group(None)) if p.keeper] == [3]
+    assert [p.face_id for p in with_scan_keeper(group(1)) if p.keeper] == [1]  # the scan's own
+    assert with_scan_keeper(group(None)[:1]) == group(None)[:1]  # one face: no group, no keeper
