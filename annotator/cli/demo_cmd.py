@@ -16,7 +16,7 @@ import click
 
 from annotator.cli.common import emit_json, json_option, progress_bar
 from annotator.core.importer import import_source
-from annotator.demo import generate_demo, injected_counts
+from annotator.demo.dataset import generate_demo, injected_counts
 from annotator.model import AnnotatorError
 from annotator.store import hashes as hashes_store
 from annotator.store.db import open_project

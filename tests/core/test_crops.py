@@ -13,7 +13,7 @@ from PIL import Image
 from annotator.core.dedup import crops, flagset
 from annotator.core.dedup import flags as F
 from annotator.core.dedup.hashing import hash_images
-from annotator.demo import draw_face, encode_jpeg, identity_params, image_params
+from annotator.demo.drawing import draw_face, encode_jpeg, identity_params, image_params
 from annotator.store import hashes as hashes_store
 
 SIZE = 150

@@ -16,7 +16,7 @@ from annotator.core.identity import align
 from annotator.core.identity import embed as E
 from annotator.core.importer import import_source
 from annotator.core.scan import scan
-from annotator.demo import generate_demo
+from annotator.demo.dataset import generate_demo
 from annotator.model import AnnotatorError
 from annotator.store import embeddings as store
 from annotator.store.db import open_project

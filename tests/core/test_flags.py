@@ -13,7 +13,7 @@ from annotator.core.dedup import flags as F
 from annotator.core.dedup import flagset
 from annotator.core.importer import import_source
 from annotator.core.scan import hash_faces, scan, update_flags
-from annotator.demo import generate_demo
+from annotator.demo.dataset import generate_demo
 from annotator.store import flags as flags_store
 from annotator.store import hashes as hashes_store
 from annotator.store.db import open_project

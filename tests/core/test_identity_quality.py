@@ -25,7 +25,7 @@ import pytest
 from annotator.core.identity import embed as E
 from annotator.core.importer import import_source
 from annotator.core.scan import scan
-from annotator.demo import generate_demo
+from annotator.demo.dataset import generate_demo
 from annotator.store.db import Project, open_project
 
 

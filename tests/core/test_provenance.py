@@ -11,12 +11,12 @@ import shutil
 import pytest
 
 from annotator.cli.demo_cmd import truth_labels, write_truth_labels
-from annotator.core.export import export_dataset
+from annotator.core.export.run import export_dataset
 from annotator.core.importer import import_source
 from annotator.core.review import ops, qa
 from annotator.core.review.labels_io import import_labels
 from annotator.core.review.stats import project_stats
-from annotator.demo import generate_demo
+from annotator.demo.dataset import generate_demo
 from annotator.store import labels as labels_store
 from annotator.store.db import open_project
 

@@ -13,7 +13,7 @@ from annotator.core.review import ops, qa
 from annotator.core.review.privacy import key_digest
 from annotator.core.review.takedown import takedown
 from annotator.core.scan import scan, update_flags
-from annotator.demo import generate_demo
+from annotator.demo.dataset import generate_demo
 from annotator.model import AnnotatorError
 from annotator.store import flags as flags_store
 from annotator.store import hashes as hashes_store

@@ -16,7 +16,7 @@ from annotator.core.review.package_purge import purge_package
 from annotator.core.review.takedown import takedown
 from annotator.core.review.withdrawal import Ledger, name_form, person_digests
 from annotator.core.scan import scan
-from annotator.demo import generate_demo
+from annotator.demo.dataset import generate_demo
 from annotator.formats.msceleb import write_row
 from annotator.model import AnnotatorError
 from annotator.store import withdrawal as ledger_store
