@@ -16,9 +16,9 @@ import click
 
 from annotator.cli.common import emit_json, json_option, progress_bar
 from annotator.core.importer import import_source
-from annotator.demo import generate_demo, injected_counts
+from annotator.demo.dataset import generate_demo, injected_counts
 from annotator.model import AnnotatorError
-from annotator.store import flags as flags_store
+from annotator.store import hashes as hashes_store
 from annotator.store.db import open_project
 
 DEFAULT_DIR = "annotator-demo"
@@ -145,7 +145,7 @@ def demo(directory: str, n_identities: int, seed: int, as_json: bool) -> None:
             faces = import_source(project, "msceleb", d / "faces.tsv", progress=bar)
         with progress_bar("import names", quiet=as_json) as bar:
             names = import_source(project, "names", d / "names.tsv", progress=bar)
-        unscanned = len(flags_store.unhashed_face_ids(project)) > 0
+        unscanned = len(hashes_store.unhashed_face_ids(project)) > 0
 
     injected = injected_counts(truth)
     p = shlex.quote(str(project_path))

@@ -5,7 +5,8 @@ from __future__ import annotations
 import click
 
 from annotator.cli.common import emit_json, json_option, open_existing, progress_bar, project_option
-from annotator.core.export import EXPORT_FORMATS, export_dataset
+from annotator.core.export.run import export_dataset
+from annotator.core.export.sinks import EXPORT_FORMATS
 
 
 @click.command("export")

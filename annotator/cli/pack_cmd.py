@@ -13,6 +13,7 @@ from annotator.cli.common import (
     require_parent_dir,
     require_text_file,
 )
+from annotator.core.review import merge as merge_core
 from annotator.core.review import pack as core
 from annotator.model import AnnotatorError
 
@@ -85,7 +86,7 @@ def merge(package: str, project_path: str, as_json: bool) -> None:
     differently at home since the pack, or by another package, goes to `qa queue`."""
     with open_existing(project_path) as project:
         with progress_bar("merging", quiet=as_json, unit="events") as bar:
-            res = core.merge(project, package, progress=bar)
+            res = merge_core.merge(project, package, progress=bar)
     if as_json:
         emit_json(res.to_json())
         return

@@ -8,10 +8,12 @@ import click
 
 from annotator.cli.cluster_opts import bar_label, cluster_options, open_cluster
 from annotator.cli.common import emit_json, json_option, open_existing, progress_bar, project_option
-from annotator.core.dedup.flags import DEFAULT_RADIUS, KINDS
+from annotator.core.dedup.flags import DEFAULT_RADIUS
+from annotator.core.dedup.flagset import KINDS
 from annotator.core.dedup.hashing import to_hex
 from annotator.core.scan import scan as run_scan
 from annotator.store import flags as store
+from annotator.store import hashes as hashes_store
 from annotator.store import identity_check as ic_store
 
 
@@ -104,7 +106,7 @@ def flags(project_path: str, kind: str | None, limit: int | None, as_json: bool)
             phash = {}
             for fl in items:
                 for f in fl.faces:
-                    h = store.hash_of(project, int(f["id"]))  # type: ignore[arg-type]
+                    h = hashes_store.hash_of(project, int(f["id"]))  # type: ignore[arg-type]
                     phash[f["id"]] = to_hex(h[0]) if h and h[0] is not None else "-"
     if as_json:
         emit_json(

@@ -23,6 +23,7 @@ from annotator.core.infra.workers import process_pool, run_chunks, usable_cores
 from annotator.model import AnnotatorError, CancelledFn, ProgressFn, never_cancelled
 from annotator.store import faces as faces_store
 from annotator.store import flags as flags_store
+from annotator.store import hashes as hashes_store
 from annotator.store.db import Project
 
 if TYPE_CHECKING:
@@ -115,12 +116,12 @@ def hash_faces(
     res = result or ScanResult()
     cancelled = cancelled or never_cancelled
     t0 = time.perf_counter()
-    todo = flags_store.unhashed_face_ids(project)
+    todo = hashes_store.unhashed_face_ids(project)
     bad = _bad_sources(project) if cluster is None else {}
     if bad:
         skip: set[int] = set()
         for sid, why in bad.items():
-            ids = flags_store.face_ids_of_source(project, sid)
+            ids = hashes_store.face_ids_of_source(project, sid)
             skip |= ids
             n_skip = int(np.isin(todo, np.fromiter(ids, dtype=np.int64)).sum())
             if n_skip:
@@ -141,7 +142,7 @@ def hash_faces(
         nonlocal done
         results, errors = out
         with project.tx():
-            flags_store.insert_hashes(project, _rows(results))
+            hashes_store.insert_hashes(project, _rows(results))
         res.hashed += len(results)
         res.corrupt += sum(1 for r in results if r.corrupt)
         res.read_error_count += len(errors)
@@ -205,8 +206,8 @@ def update_flags(
             progress(done, 1000)
 
     step(0)
-    data = flags_store.load_hashes(project)
-    groups = flags_store.sha256_group_arrays(project)
+    data = hashes_store.load_hashes(project)
+    groups = hashes_store.sha256_group_arrays(project)
     step(50)
     try:
         fs = flag_rules.compute_flags(
@@ -215,7 +216,7 @@ def update_flags(
             r,
             progress=lambda d, t: step(50 + 750 * d // max(t, 1)),
             cancelled=cancelled,
-            thumbs_of=lambda ids: flags_store.load_thumbs(project, ids),
+            thumbs_of=lambda ids: hashes_store.load_thumbs(project, ids),
             values=values,
             images_of=lambda ids: _photos(project, ids),
         )
@@ -266,7 +267,7 @@ def scan(
     """
     if radius is not None and not 0 <= radius <= 32:
         raise AnnotatorError(f"radius must be between 0 and 32 bits (got {radius})")
-    flag_units = max(1, flags_store.face_count(project))
+    flag_units = max(1, hashes_store.face_count(project))
     hashed = {"total": 0}
 
     def hash_progress(done: int, total: int) -> None:

@@ -6,7 +6,7 @@ from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, QSize, Qt
 from PySide6.QtGui import QColor, QFont, QPainter, QPen
 from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
-from annotator.model import LABEL_COLORS  # noqa: F401  (re-exported: one colour table)
+from annotator.model import LABEL_COLORS
 
 LABEL_SHORT: dict[str, str] = {
     "correct": "correct",

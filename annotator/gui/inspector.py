@@ -17,8 +17,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from annotator.gui.delegates import LABEL_COLORS
 from annotator.gui.thumbnails import ThumbnailLoader
+from annotator.model import LABEL_COLORS
 from annotator.store.browse import FaceDetail, FlagInfo, Partner
 
 BIG = 256  # the thumbnail asked for; shown scaled to the panel's width

@@ -268,7 +268,8 @@ def label_grid_faces(host: ModeHost, grid, label: str | None) -> list[int] | Non
 
 
 def legend_html() -> str:
-    from annotator.gui.delegates import BADGE_COLORS, BADGE_HELP, LABEL_COLORS
+    from annotator.gui.delegates import BADGE_COLORS, BADGE_HELP
+    from annotator.model import LABEL_COLORS
 
     def unit(text: str) -> str:  # a legend item never breaks inside, only between items
         return text.replace(" ", "&nbsp;")

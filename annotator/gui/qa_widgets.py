@@ -12,9 +12,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import QGridLayout, QLabel, QVBoxLayout, QWidget
 
-from annotator.gui.delegates import LABEL_COLORS
 from annotator.gui.thumbnails import ThumbnailLoader
-from annotator.model import LABELS
+from annotator.model import LABEL_COLORS, LABELS
 from annotator.store import browse, identity_check
 from annotator.store.browse import FaceTile
 from annotator.store.db import Project

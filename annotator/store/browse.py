@@ -252,7 +252,7 @@ class Partner:
     identity_key: str
     label: str | None
     tile: FaceTile | None = None
-    # filled by dup_group only: the scan's proposed keeper, the image size (from the scan's
+    # filled by dup_group only: the scan's keeper, the image size (from the scan's
     # hashes) and the search rank, so the reviewer can judge the proposal
     keeper: bool = False
     size: tuple[int, int] | None = None
@@ -397,11 +397,11 @@ def _group_member_ids(project: Project, face_id: int) -> tuple[list[int], int | 
 
 
 def dup_group(project: Project, face_id: int) -> list[Partner]:
-    """The duplicate group of a face (itself included) with the proposed keeper marked.
+    """The duplicate group of a face (itself included), the scan's stored keeper marked.
 
     From dup_groups (the scan's keeper first); when the scan left no group, the face and its
-    exact/near duplicate partners. The keeper is the scan's ``is_keeper``, or, when no member
-    is marked, the scan's rule (largest image, then best rank, then lowest face id). Fewer than 2 faces means no group.
+    exact/near duplicate partners, none marked (the keeper rule is core's:
+    :func:`annotator.core.review.keeper.with_scan_keeper`). Fewer than 2 faces means no group.
     Each member carries its image size (None before a scan) and rank."""
     ids, keeper = _group_member_ids(project, face_id)
     c = project.conn
@@ -414,14 +414,6 @@ def dup_group(project: Project, face_id: int) -> list[Partner]:
             ids,
         )
     }
-    if keeper is None and len(ids) > 1:
-        # the scan's rule (see annotator.core.dedup.flags): largest area, best rank, lowest id
-        def rule(f: int) -> tuple[int, int, int]:
-            size, rank = facts.get(f, (None, None))
-            area = size[0] * size[1] if size else 0
-            return (-area, rank if rank is not None else 2**63 - 1, f)
-
-        keeper = min(ids, key=rule)
     tiles = face_tiles(project, ids)
     kinds: dict[int, set[str]] = {}
     for f, k in c.execute(

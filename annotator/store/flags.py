@@ -1,6 +1,6 @@
 """Flags and their faces, duplicate groups and the identities' suspicion figures: the tables
 the scan's flag step writes and a takedown recounts. The face hashes are in
-:mod:`annotator.store.hashes` (their functions are importable from here too).
+:mod:`annotator.store.hashes`.
 """
 
 from __future__ import annotations
@@ -14,21 +14,7 @@ import numpy as np
 
 from annotator.model import ProgressFn, origin_of
 from annotator.store.db import Project, chunks, now
-from annotator.store.hashes import (  # noqa: F401  (the face hashes' functions, as before)
-    HASH_DTYPE,
-    NO_RANK,
-    THUMB_BYTES,
-    counts,
-    face_count,
-    face_ids_of_source,
-    hash_of,
-    insert_hashes,
-    load_hashes,
-    load_thumbs,
-    sha256_group_arrays,
-    sha256_groups,
-    unhashed_face_ids,
-)
+from annotator.store.hashes import NO_RANK
 
 _DUP_KINDS_SQL = "'exact_dup', 'near_dup', 'cross_identity_dup'"
 

@@ -330,7 +330,7 @@ def m006_verified_duplicates(db: Database) -> None:
     """Verified duplicate groups (core/dedup/verify.py): small thumbnails per decodable face (16x16 gray
     + 8x8 RGB, 448 bytes: the pixel test of a candidate pair) and a flag's verification figure (the group's lowest
     thumbnail similarity). Faces scanned before this step have no thumbnail: the next scan
-    hashes just those again (store.flags.unhashed_face_ids)."""
+    hashes just those again (store.hashes.unhashed_face_ids)."""
     db.executescript(
         """
         ALTER TABLE face_hashes ADD COLUMN thumb BLOB;

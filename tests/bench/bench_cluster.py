@@ -39,7 +39,7 @@ from annotator.core.importer import import_source  # noqa: E402
 from annotator.core.infra import cluster as C  # noqa: E402
 from annotator.core.infra.workers import process_pool  # noqa: E402
 from annotator.core.scan import hash_faces  # noqa: E402
-from annotator.demo import generate_demo  # noqa: E402
+from annotator.demo.dataset import generate_demo  # noqa: E402
 from annotator.store.db import open_project  # noqa: E402
 
 Q = "SELECT face_id, sha256, phash, dhash, sharpness, corrupt, thumb FROM face_hashes ORDER BY 1"

@@ -170,7 +170,7 @@ def speed(n_faces: int) -> None:
 def whole(E, n_faces: int, size: int, limit: float) -> None:
     from annotator.core.importer import import_source
     from annotator.core.scan import scan
-    from annotator.demo import generate_demo
+    from annotator.demo.dataset import generate_demo
     from annotator.store.db import open_project
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -244,7 +244,7 @@ def main() -> None:
     from annotator.core.importer import import_source
     from annotator.core.infra.access import FaceBytes
     from annotator.core.scan import scan
-    from annotator.demo import generate_demo
+    from annotator.demo.dataset import generate_demo
     from annotator.store import embeddings as store
     from annotator.store.db import open_project
 

@@ -45,8 +45,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from PIL import Image, ImageDraw  # noqa: E402
 
-from annotator.core.export import EXPORT_FORMATS, export_dataset, image_size  # noqa: E402
-from annotator.core.export.selection import ImageSizes  # noqa: E402
+from annotator.core.export.run import export_dataset  # noqa: E402
+from annotator.core.export.selection import ImageSizes, image_size  # noqa: E402
+from annotator.core.export.sinks import EXPORT_FORMATS  # noqa: E402
 from annotator.core.importer import import_source  # noqa: E402
 from annotator.core.infra.access import FaceBytes  # noqa: E402
 from annotator.core.review import ops  # noqa: E402

@@ -78,7 +78,7 @@ def _rss_gb() -> float:
 def build(path: str, n: int, kind: str) -> None:
     from annotator.core.dedup import neighbors as N
     from annotator.store import faces as faces_store
-    from annotator.store import flags as flags_store
+    from annotator.store import hashes as hashes_store
     from annotator.store.db import open_project
 
     p = open_project(path, create=True)
@@ -120,7 +120,7 @@ def build(path: str, n: int, kind: str) -> None:
                         None if corrupt[k] else th[k - s].tobytes(),
                     )
 
-        flags_store.insert_hashes(p, rows())
+        hashes_store.insert_hashes(p, rows())
     p.close()
 
 
@@ -165,11 +165,11 @@ def run_base(path: str) -> dict[str, float]:
     import sqlite3
 
     from annotator.core.dedup.neighbors import pairs_within
-    from annotator.store import flags as flags_store
+    from annotator.store import hashes as hashes_store
     from annotator.store.db import open_project
 
     p = open_project(path)
-    data = flags_store.load_hashes(p)
+    data = hashes_store.load_hashes(p)
     p.close()
     ok = np.flatnonzero(data["corrupt"] == 0)
     t = time.perf_counter()
@@ -213,7 +213,7 @@ def run_rules(n: int, kind: str, crops: bool = False) -> dict[str, float]:
     search and the registered thumbnail test; no photos, so no pair reaches the fine test)."""
     from annotator.core.dedup import flags as F
     from annotator.core.dedup import neighbors as N
-    from annotator.store.flags import HASH_DTYPE
+    from annotator.store.hashes import HASH_DTYPE
 
     rng = np.random.default_rng(0)
     data = np.zeros(n, HASH_DTYPE)

@@ -105,7 +105,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--against", metavar="TREE", help="also time this checkout's hash_images")
     a = ap.parse_args()
-    from annotator.demo import jpeg_pool
+    from annotator.demo.dataset import jpeg_pool
 
     to_hex = hashing.to_hex
 

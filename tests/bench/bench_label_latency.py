@@ -48,7 +48,7 @@ def build_hashed(path: str, n: int, kind: str) -> None:
 
 
 def write_tsv(tsv: str, n: int, prefix: str = "m.") -> None:
-    from annotator.demo import jpeg_pool
+    from annotator.demo.dataset import jpeg_pool
     from annotator.formats import msceleb
 
     pool = jpeg_pool(256, size=112, seed=1)

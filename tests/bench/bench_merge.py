@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from annotator.core.review import labels_io, ops  # noqa: E402
+from annotator.core.review import merge as merge_core  # noqa: E402
 from annotator.core.review import pack as core  # noqa: E402
 from annotator.model import LABELS  # noqa: E402
 from annotator.store.db import open_project  # noqa: E402
@@ -70,7 +71,9 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="100k faces, a 10k-label package")
     ap.add_argument("--keep", help="work folder (kept)")
-    ap.add_argument("--chunk", type=int, default=core.MERGE_CHUNK_EVENTS, help="events per write")
+    ap.add_argument(
+        "--chunk", type=int, default=merge_core.MERGE_CHUNK_EVENTS, help="events per write"
+    )
     a = ap.parse_args()
     n_ident = 10_000 if a.quick else 100_000
     n_pack = n_ident // 10
@@ -121,10 +124,10 @@ def main() -> None:
     with open_project(home) as p:
         t = time.perf_counter()
         t0 = t
-        m = core.merge(p, pkg, progress=tick, chunk_events=a.chunk)
+        m = merge_core.merge(p, pkg, progress=tick, chunk_events=a.chunk)
         t_merge = time.perf_counter() - t
         t = time.perf_counter()
-        again = core.merge(p, pkg)
+        again = merge_core.merge(p, pkg)
         t_again = time.perf_counter() - t
     assert len(m.conflicts) == expected_conflicts, (len(m.conflicts), expected_conflicts)
     assert not again.changed

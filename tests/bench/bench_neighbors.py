@@ -30,12 +30,13 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", ".."))
 import numpy as np  # noqa: E402
 
 from annotator.core.dedup import neighbors as N  # noqa: E402
+from annotator.core.dedup import neighbors_plan
 
 
 def run_case(n: int, R: int, sample_rows: int, full_brute: int) -> dict[str, object]:
     h = N.clustered_hashes(n, seed=n + R)
     t, c = time.perf_counter(), time.process_time()
-    pl = N.plan(h, R)
+    pl = neighbors_plan.plan(h, R)
     i, j, d = N.pairs_within(h, R, force=pl)
     wall, cpu = time.perf_counter() - t, time.process_time() - c
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6  # GB (Linux: kB)
@@ -78,7 +79,7 @@ def bench_flags(n: int) -> None:
 
     from annotator.core.scan import update_flags
     from annotator.store import faces as faces_store
-    from annotator.store import flags as flags_store
+    from annotator.store import hashes as hashes_store
     from annotator.store.db import open_project
 
     with tempfile.TemporaryDirectory() as d:
@@ -91,7 +92,7 @@ def bench_flags(n: int) -> None:
             iid = np.array(list(ids.values()))[rng.integers(0, len(ids), n)]
             rows = [(int(iid[k]), src.id, k + 1) + (None,) * 11 for k in range(n)]
             faces_store.insert_faces(p, rows)  # type: ignore[arg-type]
-            flags_store.insert_hashes(
+            hashes_store.insert_hashes(
                 p,
                 (
                     (

@@ -28,7 +28,7 @@ from annotator.cli.demo_cmd import truth_labels  # noqa: E402
 from annotator.core.importer import import_source  # noqa: E402
 from annotator.core.review import qa  # noqa: E402
 from annotator.core.review.statistics import wilson  # noqa: E402
-from annotator.demo import generate_demo  # noqa: E402
+from annotator.demo.dataset import generate_demo  # noqa: E402
 from annotator.store import qa as qa_store  # noqa: E402
 from annotator.store.db import open_project  # noqa: E402
 

@@ -197,7 +197,7 @@ def main() -> None:
 def import_check(d: Path, n_ident: int) -> None:
     from annotator.core.importer import import_source
     from annotator.core.review.withdrawal import person_digests
-    from annotator.demo import generate_demo
+    from annotator.demo.dataset import generate_demo
     from annotator.store import withdrawal as ledger_store
 
     demo = generate_demo(d / "demo", identities=n_ident, faces_per_identity=(8, 12), seed=2)

@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from annotator.cli.main import cli
-from annotator.demo import generate_demo
+from annotator.demo.dataset import generate_demo
 
 ROOT = Path(__file__).resolve().parents[2]
 

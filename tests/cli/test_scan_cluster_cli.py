@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from annotator.cli.main import cli
 from annotator.core.infra import cluster as cluster_mod
-from annotator.demo import generate_demo
+from annotator.demo.dataset import generate_demo
 
 distributed = pytest.importorskip("distributed")
 

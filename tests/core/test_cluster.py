@@ -20,7 +20,7 @@ from annotator.core.importer import import_source
 from annotator.core.infra import cluster as cluster_mod
 from annotator.core.infra.cluster import PathMap, connect
 from annotator.core.scan import scan
-from annotator.demo import generate_demo
+from annotator.demo.dataset import generate_demo
 from annotator.model import AnnotatorError
 from annotator.store.db import open_project
 

@@ -10,11 +10,11 @@ import io
 import numpy as np
 from PIL import Image
 
-from annotator.core.dedup import crops
+from annotator.core.dedup import crops, flagset
 from annotator.core.dedup import flags as F
 from annotator.core.dedup.hashing import hash_images
-from annotator.demo import draw_face, encode_jpeg, identity_params, image_params
-from annotator.store import flags as flags_store
+from annotator.demo.drawing import draw_face, encode_jpeg, identity_params, image_params
+from annotator.store import hashes as hashes_store
 
 SIZE = 150
 
@@ -39,9 +39,9 @@ def _photos(seed: int) -> tuple[bytes, bytes]:
     return tuple(encode_jpeg(draw_face(person, ip, SIZE), 90) for ip in (a, b))  # type: ignore[return-value]
 
 
-def _flags(blobs: list[bytes]) -> F.FlagSet:
+def _flags(blobs: list[bytes]) -> flagset.FlagSet:
     rs = hash_images(list(range(1, len(blobs) + 1)), blobs)
-    data = np.zeros(len(rs), dtype=flags_store.HASH_DTYPE)
+    data = np.zeros(len(rs), dtype=hashes_store.HASH_DTYPE)
     for k, r in enumerate(rs):
         data[k] = (r.face_id, 1, r.phash, r.dhash, r.width, r.height, 0, r.sharpness, 0, 0, *r.crop)
     thumbs = {r.face_id: np.frombuffer(r.thumb, np.uint8) for r in rs}
@@ -55,7 +55,7 @@ def _flags(blobs: list[bytes]) -> F.FlagSet:
     return F.compute_flags(data, [], thumbs_of=thumbs_of, threads=1, images_of=images_of)
 
 
-def _groups(fs: F.FlagSet) -> list[set[int]]:
+def _groups(fs: flagset.FlagSet) -> list[set[int]]:
     return [set(f.faces) for f in fs.flags if f.kind in ("near_dup", "exact_dup")]
 
 

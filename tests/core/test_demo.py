@@ -13,7 +13,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from annotator import demo
+from annotator.demo.dataset import BROKEN_KINDS, generate_demo, jpeg_pool
+from annotator.demo.drawing import draw_face, identity_params, image_params, phash_int
+from annotator.demo.variants import NEAR_MAX_BITS, near_variant
 from annotator.formats import msceleb
 from annotator.model import FaceRecord, Rejected
 
@@ -36,27 +38,27 @@ def _phash(data: bytes) -> int:
 @pytest.fixture(scope="module")
 def small(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo_small")
-    res = demo.generate_demo(out, seed=7, **SMALL)
+    res = generate_demo(out, seed=7, **SMALL)
     return res, json.loads(res.truth_json.read_text(encoding="utf-8"))
 
 
 @pytest.fixture(scope="module")
 def default_demo(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo_default")
-    res = demo.generate_demo(out)
+    res = generate_demo(out)
     return res, json.loads(res.truth_json.read_text(encoding="utf-8"))
 
 
 def test_draw_face_shapes_and_params():
     rng = np.random.default_rng(1)
-    ident, ip = demo.identity_params(rng), demo.image_params(rng)
-    img = demo.draw_face(ident, ip)
+    ident, ip = identity_params(rng), image_params(rng)
+    img = draw_face(ident, ip)
     assert img.size == (112, 112) and img.mode == "RGB"
-    assert demo.draw_face(ident, ip, size=64).size == (64, 64)
+    assert draw_face(ident, ip, size=64).size == (64, 64)
     # dicts work as well as the dataclasses, and drawing is deterministic
     from dataclasses import asdict
 
-    again = demo.draw_face(asdict(ident), asdict(ip))
+    again = draw_face(asdict(ident), asdict(ip))
     assert img.tobytes() == again.tobytes()
     # not a flat image: there is a face and a background
     assert np.asarray(img).std() > 20
@@ -64,20 +66,20 @@ def test_draw_face_shapes_and_params():
 
 def test_generate_is_deterministic(tmp_path, small):
     res, _ = small
-    again = demo.generate_demo(tmp_path / "again", seed=7, **SMALL)
+    again = generate_demo(tmp_path / "again", seed=7, **SMALL)
     for a, b in (
         (res.faces_tsv, again.faces_tsv),
         (res.names_tsv, again.names_tsv),
         (res.truth_json, again.truth_json),
     ):
         assert a.read_bytes() == b.read_bytes()
-    other = demo.generate_demo(tmp_path / "other", seed=8, **SMALL)
+    other = generate_demo(tmp_path / "other", seed=8, **SMALL)
     assert other.faces_tsv.read_bytes() != res.faces_tsv.read_bytes()
 
 
 def test_known_values_seed0_names(tmp_path):
     # The names and keys come from NumPy's PCG64 stream only (no JPEG codec involved).
-    res = demo.generate_demo(tmp_path, identities=3, faces_per_identity=(5, 5), seed=0)
+    res = generate_demo(tmp_path, identities=3, faces_per_identity=(5, 5), seed=0)
     lines = res.names_tsv.read_text(encoding="utf-8").splitlines()
     assert lines[0].split("\t")[0] == "m.0iysbc2"
     assert all(ln.count("\t") == 1 and '"@' in ln for ln in lines)
@@ -96,7 +98,7 @@ def test_counts_and_truth_cover_the_file(small):
     assert sorted(filed + sorted(broken)) == list(range(1, res.rows + 1))
     for kind in ("exact_dup", "near_dup", "cross_identity_dup", "wrong_identity", "truncated"):
         assert len(truth[kind]) >= 3, kind
-    assert {b["kind"] for b in truth["broken"]} == set(demo.BROKEN_KINDS)
+    assert {b["kind"] for b in truth["broken"]} == set(BROKEN_KINDS)
     # every filed line really carries its identity's MID
     mid_of = {n: m for m, v in truth["identities"].items() for n in v["lines"]}
     for n, m in mid_of.items():
@@ -122,7 +124,7 @@ def test_duplicates_match_their_kind(small):
         assert a < b and mid[a] == mid[b]
         ja, jb = _jpeg(rows[a - 1]), _jpeg(rows[b - 1])
         assert ja != jb
-        assert (_phash(ja) ^ _phash(jb)).bit_count() <= demo.NEAR_MAX_BITS
+        assert (_phash(ja) ^ _phash(jb)).bit_count() <= NEAR_MAX_BITS
     for a, b in truth["cross_identity_dup"]:
         assert mid[a] != mid[b]
         assert (_phash(_jpeg(rows[a - 1])) ^ _phash(_jpeg(rows[b - 1]))).bit_count() <= 4
@@ -197,21 +199,21 @@ def test_phash_separation_on_default_demo(default_demo):
 
 def test_near_variant_is_close_and_different():
     rng = np.random.default_rng(3)
-    for data in demo.jpeg_pool(5, seed=3):
-        v = demo.near_variant(data, rng)
+    for data in jpeg_pool(5, seed=3):
+        v = near_variant(data, rng)
         assert v != data
-        assert (demo.phash_int(v) ^ demo.phash_int(data)).bit_count() <= 4
+        assert (phash_int(v) ^ phash_int(data)).bit_count() <= 4
 
 
 def test_jpeg_pool():
-    pool = demo.jpeg_pool(12, size=64, seed=1)
+    pool = jpeg_pool(12, size=64, seed=1)
     assert len(pool) == 12 and len(set(pool)) == 12
-    assert pool == demo.jpeg_pool(12, size=64, seed=1)
+    assert pool == jpeg_pool(12, size=64, seed=1)
     with Image.open(io.BytesIO(pool[0])) as im:
         assert im.format == "JPEG" and im.size == (64, 64)
     assert (
         len(
-            {hashlib.sha256(p).digest() for p in demo.jpeg_pool(3, seed=2)}
+            {hashlib.sha256(p).digest() for p in jpeg_pool(3, seed=2)}
             & set(hashlib.sha256(p).digest() for p in pool)
         )
         == 0
@@ -224,22 +226,22 @@ def test_cancel_leaves_nothing(tmp_path):
     def progress(done, total):
         calls.append((done, total))
 
-    res = demo.generate_demo(tmp_path, progress=progress, cancelled=lambda: len(calls) > 3, **SMALL)
+    res = generate_demo(tmp_path, progress=progress, cancelled=lambda: len(calls) > 3, **SMALL)
     assert not res.complete
     assert list(tmp_path.iterdir()) == []
 
 
 def test_progress_reaches_total(tmp_path):
     calls = []
-    demo.generate_demo(tmp_path, progress=lambda d, t: calls.append((d, t)), **SMALL)
+    generate_demo(tmp_path, progress=lambda d, t: calls.append((d, t)), **SMALL)
     assert calls[-1][0] == calls[-1][1] > 0
     assert all(d <= t for d, t in calls)
 
 
 def test_bad_arguments(tmp_path):
     with pytest.raises(ValueError):
-        demo.generate_demo(tmp_path, identities=1)
+        generate_demo(tmp_path, identities=1)
     with pytest.raises(ValueError):
-        demo.generate_demo(tmp_path, faces_per_identity=(5, 3))
+        generate_demo(tmp_path, faces_per_identity=(5, 3))
     with pytest.raises(ValueError, match="too few photos"):
-        demo.generate_demo(tmp_path, identities=2, faces_per_identity=(2, 2))
+        generate_demo(tmp_path, identities=2, faces_per_identity=(2, 2))

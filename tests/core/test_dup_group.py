@@ -7,6 +7,7 @@ from annotator import settings
 from annotator.core.review.dup_group import OTHER_FACES, group_context
 from annotator.store import embeddings as emb_store
 from annotator.store import flags as flags_store
+from annotator.store import hashes as hashes_store
 
 A_LOOK = 0x0F0F_0F0F_0F0F_0F0F  # m.a's faces look alike
 B_LOOK = ~A_LOOK & (2**63 - 1)  # m.b's faces look like nothing of m.a
@@ -18,7 +19,7 @@ def test_a_cross_identity_group_knows_which_copy_fits_where(make_project):
     p = make_project({"m.a": 9, "m.b": 4}, names={"m.a": "Ann A", "m.b": "Bob B"})
     phash = {f: A_LOOK for f in range(1, 10)} | {f: B_LOOK for f in range(10, 14)}
     phash[10] = A_LOOK
-    flags_store.insert_hashes(
+    hashes_store.insert_hashes(
         p, [(f, f"{f:064x}", h, h, 112, 112, 0, 1.0, None) for f, h in phash.items()]
     )
     flags_store.replace_dup_groups(p, [(10, 10, 1), (1, 10, 0)])
@@ -72,7 +73,7 @@ def test_other_faces_leave_out_blank_and_wrongly_labeled_faces(make_project):
 
     p = make_project({"m.a": 6, "m.b": 6})
     # m.b: 8 undecodable, 9 labeled wrong identity, 10 unusable, 11 correct, 12 unlabeled
-    flags_store.insert_hashes(
+    hashes_store.insert_hashes(
         p,
         [
             (f, f"{f:064x}", A_LOOK, A_LOOK, 112, 112, 0, 1.0, "truncated" if f == 8 else None)

@@ -12,10 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from annotator.core.identity import align
 from annotator.core.identity import embed as E
 from annotator.core.importer import import_source
 from annotator.core.scan import scan
-from annotator.demo import generate_demo
+from annotator.demo.dataset import generate_demo
 from annotator.model import AnnotatorError
 from annotator.store import embeddings as store
 from annotator.store.db import open_project
@@ -188,14 +189,14 @@ def test_undecodable_face_is_stored_as_failed() -> None:
 
 
 def test_model_id_names_the_alignment() -> None:
-    t1 = E.Template(((0.7, 0.42), (0.58, 0.43), (0.29, 0.43), (0.4, 0.43), (0.49, 0.64)))
-    t2 = E.Template(((0.7, 0.42), (0.58, 0.43), (0.29, 0.43), (0.4, 0.43), (0.49, 0.66)))
+    t1 = align.Template(((0.7, 0.42), (0.58, 0.43), (0.29, 0.43), (0.4, 0.43), (0.49, 0.64)))
+    t2 = align.Template(((0.7, 0.42), (0.58, 0.43), (0.29, 0.43), (0.4, 0.43), (0.49, 0.66)))
     ids = {E.model_id("chip"), E.model_id("crop"), E.model_id("template", t1)}
     assert len(ids) == 3 and E.DEFAULT_ALIGN == "box"
     assert E.model_id("template", t1).startswith("dlib_resnet_v1/sp5/tmpl150p0.25/")
     # the template's points are in the id: two templates never share vectors
     assert E.model_id("template", t1) != E.model_id("template", t2)
-    assert E.model_id("template", t1) == E.model_id("template", E.Template(t1.points, 7, 9))
+    assert E.model_id("template", t1) == E.model_id("template", align.Template(t1.points, 7, 9))
     with pytest.raises(AnnotatorError):
         E.model_id("sideways")
     with pytest.raises(AnnotatorError, match="needs the project's template"):
@@ -222,39 +223,39 @@ def test_template_is_the_per_point_median_of_plausible_sets() -> None:
             FRONT[[2, 3, 0, 1, 4]],  # eyes swapped (mirror): not plausible
         ]
     )
-    t = E.template_from_landmarks(np.concatenate([pts, bad]))
+    t = align.template_from_landmarks(np.concatenate([pts, bad]))
     assert t is not None and len(t.points) == 5 and all(len(p) == 2 for p in t.points)
     assert (t.faces, t.sampled) == (61, 65)
     assert np.allclose(t.points, np.median(np.concatenate([pts, bad[:1]]), axis=0), atol=1e-4)
     assert np.abs(np.array(t.points) - FRONT).max() < 0.02
     assert 0.01 < t.spread < 0.05  # planted noise sd 0.02 per coordinate
-    ok = E.plausible_landmarks(np.concatenate([pts[:3], bad]))
+    ok = align.plausible_landmarks(np.concatenate([pts[:3], bad]))
     assert ok.tolist() == [True, True, True, True, False, False, False, False]
 
 
 def test_a_few_wild_detections_do_not_move_the_median() -> None:
     pts = _planted(40, seed=1)
     wild = _planted(15, seed=2, noise=0.0) + np.array([0.12, 0.1])  # 27 % of the sets
-    clean = E.template_from_landmarks(pts)
-    mixed = E.template_from_landmarks(np.concatenate([pts, wild]))
+    clean = align.template_from_landmarks(pts)
+    mixed = align.template_from_landmarks(np.concatenate([pts, wild]))
     assert clean is not None and mixed is not None
     assert np.abs(np.array(mixed.points) - np.array(clean.points)).max() < 0.05
 
 
 def test_too_few_plausible_sets_give_no_template() -> None:
-    assert E.template_from_landmarks(np.empty((0, 5, 2))) is None
-    assert E.template_from_landmarks(_planted(E.TEMPLATE_MIN - 1)) is None
-    assert E.template_from_landmarks(np.full((50, 5, 2), np.nan)) is None
-    assert E.template_from_landmarks(_planted(E.TEMPLATE_MIN)) is not None
-    assert E.template_from_landmarks(_planted(3), min_faces=3) is not None
+    assert align.template_from_landmarks(np.empty((0, 5, 2))) is None
+    assert align.template_from_landmarks(_planted(align.TEMPLATE_MIN - 1)) is None
+    assert align.template_from_landmarks(np.full((50, 5, 2), np.nan)) is None
+    assert align.template_from_landmarks(_planted(align.TEMPLATE_MIN)) is not None
+    assert align.template_from_landmarks(_planted(3), min_faces=3) is not None
 
 
 def test_template_json_round_trip_and_bad_text() -> None:
-    t = E.template_from_landmarks(_planted(20))
-    assert t is not None and E.Template.from_json(t.to_json()) == t
+    t = align.template_from_landmarks(_planted(20))
+    assert t is not None and align.Template.from_json(t.to_json()) == t
     for bad in ('{"points": [[0.5, 0.5]]}', "{}", "[1, 2]"):
         with pytest.raises((ValueError, KeyError, TypeError)):
-            E.Template.from_json(bad)
+            align.Template.from_json(bad)
 
 
 def test_sample_is_spread_evenly_and_bounded() -> None:
@@ -269,7 +270,7 @@ def test_template_chip_is_one_similarity_map_onto_dlibs_chip() -> None:
     """Every crop of a size gets the same chip geometry: a crop whose content is shifted by
     the template's own offset gives a shifted chip, not a re-detected one."""
     E.load_models(*E.require_extra())
-    t = E.Template(tuple(map(tuple, FRONT.tolist())))
+    t = align.Template(tuple(map(tuple, FRONT.tolist())))
     rng = np.random.default_rng(0)
     img = rng.integers(0, 255, (112, 112, 3), dtype=np.uint8)
     chip = E.face_chip(img, "template", t)
@@ -318,7 +319,7 @@ def test_embed_estimates_the_template_once_and_reuses_it(embedded, demo_db, tmp_
         assert first.template == res.template
         # a template stored by an earlier run is used as it is, even when other faces now
         # would give another median: the model id, and so the vectors, stay valid
-        moved = E.Template(tuple((x + 0.01, y) for x, y in res.template.points), 1, 1)
+        moved = align.Template(tuple((x + 0.01, y) for x, y in res.template.points), 1, 1)
         p.set_meta(E.TEMPLATE_META, moved.to_json())
         again = E.embed(p, identity_keys=[ident], workers=1, align="template")
         assert again.template == moved and again.model != first.model

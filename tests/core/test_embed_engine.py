@@ -15,7 +15,7 @@ import pytest
 
 from annotator.core.identity import dlib_dat, engine
 from annotator.core.identity import embed as E
-from annotator.demo import generate_demo
+from annotator.demo.dataset import generate_demo
 from annotator.model import AnnotatorError
 from annotator.store import embeddings as store
 

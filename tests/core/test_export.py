@@ -22,16 +22,10 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from annotator.core.export import (
-    ExportCancelled,
-    Namer,
-    export_dataset,
-    image_size,
-    make_pairs,
-    safe_component,
-    select_faces,
-)
-from annotator.core.export.selection import ImageSizes
+from annotator.core.export.names import Namer, safe_component
+from annotator.core.export.pairs import make_pairs
+from annotator.core.export.run import export_dataset
+from annotator.core.export.selection import ExportCancelled, ImageSizes, image_size, select_faces
 from annotator.core.importer import import_source
 from annotator.core.infra.access import FaceBytes
 from annotator.core.review import ops, qa
@@ -741,7 +735,8 @@ def dead_pid() -> int:
 
 KILLED_EXPORT = """
 import os, signal, sys
-from annotator.core.export import export_dataset, outdir
+from annotator.core.export import outdir
+from annotator.core.export.run import export_dataset
 from annotator.store.db import open_project
 
 def die(*a, **k):

@@ -10,7 +10,8 @@ import unicodedata
 import pytest
 from PIL import Image
 
-from annotator.core.export import Namer, export_dataset
+from annotator.core.export.names import Namer
+from annotator.core.export.run import export_dataset
 from annotator.core.importer import import_source
 from annotator.core.review import ops
 from annotator.model import AnnotatorError

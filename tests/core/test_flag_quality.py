@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from annotator.core.export import export_dataset
+from annotator.core.export.run import export_dataset
 from annotator.core.importer import import_source
 from annotator.core.review import ops
 from annotator.core.scan import scan
-from annotator.demo import generate_demo
+from annotator.demo.dataset import generate_demo
 from annotator.store import flags as flags_store
 from annotator.store.db import open_project
 

@@ -10,10 +10,12 @@ import numpy as np
 import pytest
 
 from annotator.core.dedup import flags as F
+from annotator.core.dedup import flagset
 from annotator.core.importer import import_source
 from annotator.core.scan import hash_faces, scan, update_flags
-from annotator.demo import generate_demo
+from annotator.demo.dataset import generate_demo
 from annotator.store import flags as flags_store
+from annotator.store import hashes as hashes_store
 from annotator.store.db import open_project
 
 
@@ -60,7 +62,7 @@ def test_corrupt_truncated_and_counts(demo) -> None:
     }
     assert set(truth["truncated"]) <= corrupt
     assert res.corrupt == len(corrupt)
-    hashed, n_corrupt = flags_store.counts(p)
+    hashed, n_corrupt = hashes_store.counts(p)
     assert n_corrupt == res.corrupt and hashed == res.hashed
     # suspicion: identities with cross-identity duplicates rank high
     top = p.conn.execute("SELECT count(*) FROM identities WHERE suspicion > 0").fetchone()[0]
@@ -82,7 +84,7 @@ def test_wrong_identity_distance_report(demo) -> None:
     """What wrong-identity faces (not duplicates) look like to pHash: their distance to their
     labelled identity's majority hash, compared with genuine faces (printed for the report)."""
     p, truth, _ = demo
-    data = flags_store.load_hashes(p)
+    data = hashes_store.load_hashes(p)
     rec = dict(p.conn.execute("SELECT id, record FROM faces"))
     ok = data["corrupt"] == 0
     dist, z = F.majority_outliers(data["phash"][ok], data["identity_id"][ok])
@@ -115,11 +117,11 @@ def test_resumed_scan(tmp_path) -> None:
     finally:
         S.CHUNK = old
     assert res.cancelled and 0 < res.hashed < total
-    assert flags_store.counts(p)[0] == res.hashed  # committed chunk survives
+    assert hashes_store.counts(p)[0] == res.hashed  # committed chunk survives
     res2 = hash_faces(p, workers=1)
     assert res.hashed + res2.hashed == total
     update_flags(p)
-    assert flags_store.counts(p)[0] == total
+    assert hashes_store.counts(p)[0] == total
     p.close()
 
 
@@ -144,7 +146,7 @@ def _thumbs_of(data):
 
 
 def test_keeper_rules() -> None:
-    data = np.zeros(4, dtype=flags_store.HASH_DTYPE)
+    data = np.zeros(4, dtype=hashes_store.HASH_DTYPE)
     data["face_id"] = [10, 11, 12, 13]
     data["identity_id"] = [1, 1, 1, 2]
     data["phash"] = [0, 1, 3, -1]
@@ -164,7 +166,7 @@ def test_keeper_rules() -> None:
 
 def test_unverified_candidates_are_not_duplicates() -> None:
     """Two faces within the radius whose thumbnails differ are candidates, never a group."""
-    data = np.zeros(3, dtype=flags_store.HASH_DTYPE)
+    data = np.zeros(3, dtype=hashes_store.HASH_DTYPE)
     data["face_id"] = [1, 2, 3]
     data["identity_id"] = [1, 2, 1]
     data["phash"] = [0, 1, 1 << 40]
@@ -291,7 +293,7 @@ def _synthetic(n: int, seed: int):
     from annotator.core.dedup.neighbors import clustered_hashes
 
     rng = np.random.default_rng(seed)
-    data = np.zeros(n, dtype=flags_store.HASH_DTYPE)
+    data = np.zeros(n, dtype=hashes_store.HASH_DTYPE)
     data["face_id"] = rng.permutation(np.arange(10, 10 + 3 * n, 3))
     data["identity_id"] = rng.integers(1, n // 8, n)
     data["phash"] = clustered_hashes(n, seed=seed, flips=4).view(np.int64)
@@ -375,7 +377,7 @@ def test_groups_keepers_and_suspicion_against_plain_code() -> None:
     for f, kinds in kinds_of.items():
         iid = int(data["identity_id"][row[f]])
         flagged[iid] = flagged.get(iid, 0) + 1
-        score[iid] = score.get(iid, 0.0) + sum(F.WEIGHTS[k] for k in kinds) / size[iid]
+        score[iid] = score.get(iid, 0.0) + sum(flagset.WEIGHTS[k] for k in kinds) / size[iid]
     assert fs.suspicion == [(i, round(score[i], 6), flagged[i]) for i in sorted(score)]
 
 
@@ -434,7 +436,7 @@ def test_sliced_rules_equal_unsliced(monkeypatch) -> None:
     fs = F.compute_flags(data, sha_groups, 6, thumbs_of=_thumbs_of(data))
     monkeypatch.setattr(F, "PAIR_CHUNK", 7)
     monkeypatch.setattr(F, "FACE_CHUNK", 16)
-    monkeypatch.setattr(F, "ROWS_CHUNK", 5)
+    monkeypatch.setattr(flagset, "ROWS_CHUNK", 5)
     monkeypatch.setattr(F.verify, "SSIM_CHUNK", 3)
     asked: list[int] = []
     thumbs = _thumbs_of(data)
@@ -513,9 +515,9 @@ def test_faces_scanned_before_thumbnails_are_hashed_again(tmp_path) -> None:
         c.executemany(
             "UPDATE face_hashes SET thumb = NULL WHERE face_id = ?", [(f,) for f in some[:7]]
         )
-    assert len(flags_store.unhashed_face_ids(p)) == 7
+    assert len(hashes_store.unhashed_face_ids(p)) == 7
     again = scan(p, workers=1)
-    assert again.hashed == 7 and len(flags_store.unhashed_face_ids(p)) == 0
+    assert again.hashed == 7 and len(hashes_store.unhashed_face_ids(p)) == 0
     assert (
         decodable
         == p.conn.execute("SELECT count(*) FROM face_hashes WHERE length(thumb) = 448").fetchone()[

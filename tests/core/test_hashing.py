@@ -168,7 +168,7 @@ def test_gray_pixels_equal_pillow_convert(mode: str) -> None:
 def test_sharpness_falls_with_blur_at_any_size() -> None:
     from PIL import ImageFilter
 
-    from annotator.demo import jpeg_pool
+    from annotator.demo.dataset import jpeg_pool
 
     for size in (112, 250):
         im = Image.open(io.BytesIO(jpeg_pool(1, size=size, seed=9)[0])).convert("RGB")

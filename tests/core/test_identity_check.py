@@ -11,11 +11,12 @@ import pytest
 from click.testing import CliRunner
 
 from annotator.cli.main import cli
-from annotator.core.dedup import flags as flag_rules
+from annotator.core.dedup import flagset
 from annotator.core.identity import identity_check as ic
+from annotator.core.identity import rule
 from annotator.core.importer import import_source
 from annotator.core.scan import scan, update_flags
-from annotator.demo import generate_demo
+from annotator.demo.dataset import generate_demo
 from annotator.store import embeddings as emb
 from annotator.store import identity_check as ic_store
 from annotator.store.db import open_project
@@ -45,7 +46,7 @@ def test_a_face_of_another_identity_is_flagged_with_that_identity() -> None:
     i = _at(res, 103)
     assert res.suspects() == [(103, 5, pytest.approx(res.margin[i], abs=1e-6))]
     assert [f for f, _s in res.flag_rows()] == [103]
-    assert res.margin[i] > 0.3 and res.faces.z[i] > ic.SUSPECT_Z
+    assert res.margin[i] > 0.3 and res.faces.z[i] > rule.SUSPECT_Z
     assert res.same_person == []  # six well-separated people
 
 
@@ -69,7 +70,7 @@ def test_a_stranger_is_flagged_without_looking_like_anyone() -> None:
 
 def test_small_identities_are_not_judged_and_order_does_not_matter() -> None:
     rng = np.random.default_rng(2)
-    ident, vec, centres = _clusters(rng, 3, ic.MIN_FACES - 1)
+    ident, vec, centres = _clusters(rng, 3, rule.MIN_FACES - 1)
     vec[0] = centres[1]
     res = ic.check(np.arange(len(ident)), ident, vec)
     assert len(res.suspect) == 0 and np.isnan(res.faces.z).all()
@@ -148,7 +149,7 @@ def test_refresh_and_scan_flag_the_faces_of_other_people(demo_project) -> None:
         # the scan's flag step keeps them (and their looks-like identities)
         update_flags(p)
         assert _suspect_lines(p) == other
-        assert flag_rules.KINDS.index("suspect_identity") == len(flag_rules.KINDS) - 1
+        assert flagset.KINDS.index("suspect_identity") == len(flagset.KINDS) - 1
         # identities holding someone else's face rank above the others
         susp = dict(p.conn.execute("SELECT key, suspicion FROM identities"))
         holders = {k for k, v in truth["identities"].items() if set(v["lines"]) & set(other)}
@@ -233,7 +234,7 @@ def test_a_contaminated_identity_keeps_its_majority_and_flags_the_rest() -> None
     for k in range(12, 16):
         vec[k] = centres[1] + rng.normal(0, 0.05 / np.sqrt(128), 128)
     res = ic.check(np.arange(len(ident)), ident, vec)
-    assert len(res.flag_rows()) == int(ic.MAX_SHARE * 30)
+    assert len(res.flag_rows()) == int(rule.MAX_SHARE * 30)
 
 
 def _random_world(seed: int, n_ids: int, dense: bool):

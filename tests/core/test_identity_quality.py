@@ -25,7 +25,7 @@ import pytest
 from annotator.core.identity import embed as E
 from annotator.core.importer import import_source
 from annotator.core.scan import scan
-from annotator.demo import generate_demo
+from annotator.demo.dataset import generate_demo
 from annotator.store.db import Project, open_project
 
 
@@ -101,6 +101,7 @@ def test_one_person_under_two_keys_is_suggested(small_demo) -> None:
     """Each person split into two random halves (two keys) is suggested as one person; the
     demo itself (distinct people) gives no suggestion."""
     from annotator.core.identity import identity_check as ic
+    from annotator.core.identity import rule
     from annotator.store import embeddings as emb
 
     db, _truth, model = small_demo
@@ -111,7 +112,7 @@ def test_one_person_under_two_keys_is_suggested(small_demo) -> None:
     found = tried = 0
     for g in np.unique(ident).tolist():
         idx = np.flatnonzero(ident == g)
-        if len(idx) < 2 * ic.MIN_FACES:
+        if len(idx) < 2 * rule.MIN_FACES:
             continue
         split = ident.copy()
         split[rng.permutation(idx)[: len(idx) // 2]] = -1

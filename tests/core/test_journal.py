@@ -4,7 +4,7 @@ import pytest
 
 from annotator.core.importer import import_source
 from annotator.core.review.journal import Journal, journal_path, replay
-from annotator.demo import generate_demo
+from annotator.demo.dataset import generate_demo
 from annotator.store.db import open_project
 
 

@@ -9,7 +9,7 @@ from annotator.core import scan
 from annotator.core.dedup import flags as flag_rules
 from annotator.core.review.takedown import takedown
 from annotator.store import faces as faces_store
-from annotator.store import flags as flags_store
+from annotator.store import hashes as hashes_store
 from annotator.store.db import open_project
 
 
@@ -34,7 +34,7 @@ def test_group_rows_pinned():
     assert rows.tolist() == [[3, 3, 1], [1, 3, 0], [2, 3, 0], [6, 6, 1], [5, 6, 0]]
     # unknown rank (NO_RANK) sorts last, then the lowest face id wins
     assert flag_rules.keepers(
-        [(4, 10, 8, 8, flags_store.NO_RANK), (4, 11, 8, 8, 3), (4, 12, 8, 8, 3)]
+        [(4, 10, 8, 8, hashes_store.NO_RANK), (4, 11, 8, 8, 3), (4, 12, 8, 8, 3)]
     ) == [(4, 11)]
 
 
@@ -57,7 +57,7 @@ def test_scan_and_takedown_agree_on_the_next_keeper(tmp_path):
         )
         faces_store.refresh_face_counts(p, ids.values())
     same = b"\x01" * 32
-    flags_store.insert_hashes(
+    hashes_store.insert_hashes(
         p,
         [
             (
@@ -83,3 +83,17 @@ def test_scan_and_takedown_agree_on_the_next_keeper(tmp_path):
     scan.update_flags(p)  # the scan's own path on what is left
     assert keeper_of_groups(p) == after_takedown
     p.close()
+
+
+def test_with_scan_keeper_marks_the_rule_s_copy_only_where_the_scan_stored_none() -> None:
+    from annotator.core.review.keeper import with_scan_keeper
+    from annotator.store.browse import Partner
+
+    def group(keeper: int | None) -> list[Partner]:
+        # (face, size, rank): 2 and 3 are the largest; 3 has the better rank; 4 has no size
+        facts = [(1, (8, 8), 1), (2, (9, 9), 5), (3, (9, 9), 4), (4, None, None)]
+        return [Partner(f, 1, "m.a", None, keeper=f == keeper, size=s, rank=r) for f, s, r in facts]
+
+    assert [p.face_id for p in with_scan_keeper(group(None)) if p.keeper] == [3]
+    assert [p.face_id for p in with_scan_keeper(group(1)) if p.keeper] == [1]  # the scan's own
+    assert with_scan_keeper(group(None)[:1]) == group(None)[:1]  # one face: no group, no keeper

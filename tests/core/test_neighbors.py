@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from annotator.core.dedup import neighbors as N
+from annotator.core.dedup import neighbors_plan
 
 
 def _same(a, b) -> bool:
@@ -61,7 +62,7 @@ def test_clustered_equals_brute_force(R: int) -> None:
 def test_clustered_tables_at_scale_equal_brute_force(R: int, monkeypatch) -> None:
     # large enough that the planner picks tables, not brute force
     h = N.clustered_hashes(15_000, seed=40 + R)
-    pl = N.plan(h, R)
+    pl = neighbors_plan.plan(h, R)
     assert pl.method == "tables"
     bf = N.brute_force_pairs(h, R)
     assert _same(N.pairs_within(h, R, force=pl), bf)
@@ -179,7 +180,7 @@ def test_progress_and_cancel() -> None:
 def test_signed_input_and_plan() -> None:
     h = N.clustered_hashes(2000, seed=9)
     assert _same(N.pairs_within(h.view(np.int64), 4), N.brute_force_pairs(h, 4))
-    assert N.plan(h, 0).method == "tables"
-    assert N.plan(h[:50], 10).method == "brute"
+    assert neighbors_plan.plan(h, 0).method == "tables"
+    assert neighbors_plan.plan(h[:50], 10).method == "brute"
     with pytest.raises(ValueError):
         N.pairs_within(h, 65)

@@ -11,7 +11,7 @@ from annotator.cli.demo_cmd import truth_labels
 from annotator.core.importer import import_source
 from annotator.core.review import ops, qa
 from annotator.core.review.stats import project_stats
-from annotator.demo import generate_demo
+from annotator.demo.dataset import generate_demo
 from annotator.store import qa as qa_store
 from annotator.store.db import open_project
 

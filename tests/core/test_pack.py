@@ -14,6 +14,7 @@ from annotator.core.dedup.hashing import hash_planned
 from annotator.core.importer import import_source
 from annotator.core.infra import access
 from annotator.core.infra.access import FaceBytes, ReadItem, read_planned
+from annotator.core.review import merge as merge_core
 from annotator.core.review import ops, qa
 from annotator.core.review import pack as core
 from annotator.core.review.labels_io import export_rows
@@ -70,9 +71,9 @@ def do_pack(home: Path, out: Path, keys=("a", "b"), **kw) -> core.PackResult:
         return core.pack(p, core.select_identities(p, list(keys)), out, **kw)
 
 
-def do_merge(home: Path, pkg: Path) -> core.MergeResult:
+def do_merge(home: Path, pkg: Path) -> merge_core.MergeResult:
     with open_project(home) as p:
-        return core.merge(p, pkg)
+        return merge_core.merge(p, pkg)
 
 
 def face_state(p, face_ids=None) -> dict[int, tuple[int, str | None]]:
@@ -344,20 +345,20 @@ def test_wrong_project_and_not_a_package_are_refused(home, tmp_path):
     other.mkdir()
     other_db = make_home(other, "other.db")
     with open_project(other_db) as p, pytest.raises(AnnotatorError, match="another project"):
-        core.merge(p, pkg)
+        merge_core.merge(p, pkg)
     with (
         open_project(tmp_path / "copy.db") as p,
         pytest.raises(AnnotatorError, match="not recorded"),
     ):
-        core.merge(p, pkg)
+        merge_core.merge(p, pkg)
     with open_project(home) as p:
         with pytest.raises(AnnotatorError, match="not a reviewer package"):
-            core.merge(p, other_db)
+            merge_core.merge(p, other_db)
         (tmp_path / "t.txt").write_text("hello\n")
         with pytest.raises(AnnotatorError, match="not a reviewer package"):
-            core.merge(p, tmp_path / "t.txt")
+            merge_core.merge(p, tmp_path / "t.txt")
         with pytest.raises(AnnotatorError, match="the project itself"):
-            core.merge(p, home)
+            merge_core.merge(p, home)
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,7 @@ import sys
 import pytest
 
 from annotator.core.review import pack as core
+from annotator.model import AnnotatorError
 from annotator.store.db import open_project
 from tests.core.test_pack import make_home
 
@@ -68,5 +69,5 @@ def test_the_rerun_of_a_pack_killed_before_home_recorded_it_records_it(tmp_path)
         ids = core.select_identities(p, unreviewed=2)
         res = core.pack(p, ids, out)  # the same command again
         assert res.faces == 6 and core.store.package_record(p, res.package_id) is not None
-        with pytest.raises(core.AnnotatorError, match="exists"):
+        with pytest.raises(AnnotatorError, match="exists"):
             core.pack(p, core.select_identities(p, unreviewed=2), out)  # other identities now

@@ -11,12 +11,12 @@ import shutil
 import pytest
 
 from annotator.cli.demo_cmd import truth_labels, write_truth_labels
-from annotator.core.export import export_dataset
+from annotator.core.export.run import export_dataset
 from annotator.core.importer import import_source
 from annotator.core.review import ops, qa
 from annotator.core.review.labels_io import import_labels
 from annotator.core.review.stats import project_stats
-from annotator.demo import generate_demo
+from annotator.demo.dataset import generate_demo
 from annotator.store import labels as labels_store
 from annotator.store.db import open_project
 
@@ -150,6 +150,7 @@ def test_history_before_provenance_is_unknown(project):
 
 
 def test_merged_package_labels_say_which_package(project, tmp_path):
+    from annotator.core.review import merge as merge_core
     from annotator.core.review import pack
 
     ids = pack.select_identities(
@@ -162,7 +163,7 @@ def test_merged_package_labels_say_which_package(project, tmp_path):
         f = pkg.conn.execute("SELECT id FROM faces ORDER BY id LIMIT 1").fetchone()[0]
         ops.label_faces(pkg, [f], "correct", "erin")
         assert labels_store.faces_by_provenance(pkg) == [("gui", None, "correct", 1)]
-    pack.merge(project, tmp_path / "pkg.db")
+    merge_core.merge(project, tmp_path / "pkg.db")
     made = labels_store.faces_by_provenance(project)
     assert made == [("merge", res.package_id, "correct", 1)]
     # not counted as review activity at home: its times and keys are the package's

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from annotator.core.review import ops, qa, statistics
-from annotator.model import AnnotatorError
+from annotator.model import LABELS, AnnotatorError
 from annotator.store import faces as faces_store
 from annotator.store.db import open_project
 
@@ -284,7 +284,7 @@ def test_report_small_case_and_adjudication(project):
     assert ov["percent_agreement"] == 80.0
     assert ov["confusion"]["correct"]["wrong_identity"] == 2
     # hand computation from the confusion matrix
-    t = np.array([[ov["confusion"][a][b] for b in qa.LABELS] for a in qa.LABELS])
+    t = np.array([[ov["confusion"][a][b] for b in LABELS] for a in LABELS])
     p = t / 10
     pe = float(p.sum(1) @ p.sum(0))
     assert ov["kappa"] == pytest.approx((0.8 - pe) / (1 - pe), abs=1e-6)

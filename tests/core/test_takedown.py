@@ -13,9 +13,10 @@ from annotator.core.review import ops, qa
 from annotator.core.review.privacy import key_digest
 from annotator.core.review.takedown import takedown
 from annotator.core.scan import scan, update_flags
-from annotator.demo import generate_demo
+from annotator.demo.dataset import generate_demo
 from annotator.model import AnnotatorError
 from annotator.store import flags as flags_store
+from annotator.store import hashes as hashes_store
 from annotator.store.db import open_project
 from annotator.store.thumbcache import DiskCache
 
@@ -69,7 +70,7 @@ def test_takedown_removes_everything_and_the_bytes(project, tmp_path, demo):
     ops.review_identity(project, vid, "alice")
     qa.start_pass(project, "bob", fraction=1.0, seed=1)
     with project.tx():
-        flags_store.insert_hashes(
+        hashes_store.insert_hashes(
             project, [(f, f.to_bytes(32, "big"), f) + (None,) * 6 for f in vfaces + ofaces]
         )
         flags_store.replace_flags(

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from annotator import demo
 from annotator.core.importer import import_source
 from annotator.core.review.takedown import find_copies, takedown
 from annotator.core.scan import scan
+from annotator.demo.drawing import draw_face, encode_jpeg, identity_params, image_params
 from annotator.model import AnnotatorError
 from annotator.store.db import open_project
 
@@ -30,9 +30,7 @@ def _stripes(jpeg: bytes) -> bytes:
     h, w = a.shape[:2]
     yy, xx = np.mgrid[0:h, 0:w]
     pat = 40 * np.sign(np.sin(2 * np.pi * 6 * xx / w) * np.sin(2 * np.pi * 6 * yy / h))
-    return demo.encode_jpeg(
-        Image.fromarray(np.clip(a + pat[..., None], 0, 255).astype(np.uint8)), 90
-    )
+    return encode_jpeg(Image.fromarray(np.clip(a + pat[..., None], 0, 255).astype(np.uint8)), 90)
 
 
 def write_data(root: Path) -> dict[str, bytes]:
@@ -40,14 +38,14 @@ def write_data(root: Path) -> dict[str, bytes]:
     photo 0 byte for byte under OTHER; their photo 1 re-encoded at quality 60 under THIRD,
     beside a striped version of it (pHash-close, not a copy)."""
     rng = np.random.default_rng(5)
-    people = [demo.identity_params(rng) for _ in range(4)]
+    people = [identity_params(rng) for _ in range(4)]
 
     def photo(p) -> bytes:
-        return demo.encode_jpeg(demo.draw_face(p, demo.image_params(rng)), 90)
+        return encode_jpeg(draw_face(p, image_params(rng)), 90)
 
     person = [photo(people[0]) for _ in range(3)]
     img = Image.open(io.BytesIO(person[1])).convert("RGB")
-    special = {"exact": person[0], "reenc": demo.encode_jpeg(img, 60)}
+    special = {"exact": person[0], "reenc": encode_jpeg(img, 60)}
     special["stripes"] = _stripes(person[1])
     tree = {
         PERSON: person,

@@ -9,6 +9,7 @@ from annotator.core import scan
 from annotator.core.review import ops, qa
 from annotator.core.review import takedown as takedown_op
 from annotator.store import flags as flags_store
+from annotator.store import hashes as hashes_store
 from annotator.store import labels as labels_store
 from annotator.store import qa as qa_store
 
@@ -161,7 +162,7 @@ def test_flag_step_writes_in_short_batches_and_a_failure_is_finished_by_the_next
     # faces 1 and 4: byte-identical copies in two identities
     phash = {1: 1, 2: 0xF0F0, 3: 0xF0F1, 4: 1, 5: 1 << 40, 6: 1 << 50}
     sha = {f: bytes([1 if f in (1, 4) else f]) * 32 for f in phash}
-    flags_store.insert_hashes(
+    hashes_store.insert_hashes(
         p, [(f, sha[f], h, 0, 112, 112, 0, 100.0, None) for f, h in phash.items()]
     )
     scan.update_flags(p)

@@ -11,7 +11,7 @@ from PIL import Image, ImageEnhance
 
 from annotator.core.dedup import verify
 from annotator.core.dedup.hashing import hash_image
-from annotator.demo import draw_face, identity_params, image_params
+from annotator.demo.drawing import draw_face, identity_params, image_params
 
 
 def _plain_ssim(a: np.ndarray, b: np.ndarray) -> float:

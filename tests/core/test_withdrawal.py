@@ -9,13 +9,14 @@ import pytest
 
 from annotator.core.importer import import_source
 from annotator.core.infra.access import FaceBytes
+from annotator.core.review import merge as merge_core
 from annotator.core.review import ops
 from annotator.core.review import pack as pack_core
 from annotator.core.review.package_purge import purge_package
 from annotator.core.review.takedown import takedown
 from annotator.core.review.withdrawal import Ledger, name_form, person_digests
 from annotator.core.scan import scan
-from annotator.demo import generate_demo
+from annotator.demo.dataset import generate_demo
 from annotator.formats.msceleb import write_row
 from annotator.model import AnnotatorError
 from annotator.store import withdrawal as ledger_store
@@ -106,7 +107,7 @@ def test_withdrawal_reaches_packages_merges_reimports_and_bytes(scanned, tmp_pat
     assert ledger[-1]["copies_out"]["packages"][0]["id"] == res.packages[0]["id"]
 
     # an old package merged after the takedown brings nothing of the person home
-    m = pack_core.merge(p, pkg_path)
+    m = merge_core.merge(p, pkg_path)
     assert m.withdrawn == 1 and m.batches == 1
     assert one(p, "SELECT count(*) FROM events WHERE instr(coalesce(note, ''), ?) > 0", key) == 0
 
@@ -146,7 +147,7 @@ def test_withdrawal_reaches_packages_merges_reimports_and_bytes(scanned, tmp_pat
 
     # the purged package still merges (its new digest is home's record)
     p = open_project(tmp_path / "p.db")
-    pack_core.check_package(p, old_pkg)
+    merge_core.check_package(p, old_pkg)
     p.close()
 
 

@@ -141,13 +141,13 @@ def test_read_idx_blocks_and_bad_lines(tmp_path, monkeypatch, block):
     lines[33] = "33\t3300\t1"
     p = tmp_path / "t.idx"
     p.write_text("\n".join(lines))  # no newline at the end
-    keys, offs, bad = recordio.read_idx(p)
+    keys, offs, bad = recordio_idx.read_idx(p)
     good = [k for k in range(40) if k not in (9, 17, 23, 30, 33)]
     assert keys.tolist() == good and offs.tolist() == [100 * k for k in good]
     assert [r.record for r in bad] == [10, 18, 24, 34]
     # out of file order: sorted by offset
     p.write_text("0\t300\n1\t100\n2\t200\n")
-    keys, offs, bad = recordio.read_idx(p)
+    keys, offs, bad = recordio_idx.read_idx(p)
     assert keys.tolist() == [1, 2, 0] and offs.tolist() == [100, 200, 300] and bad == []
 
 
@@ -217,7 +217,7 @@ def test_duplicate_idx_lines_are_one_report_with_a_count(tmp_path, monkeypatch):
     lines = (tmp_path / "train.idx").read_bytes().splitlines(keepends=True)
     dup = 2_000_000
     (tmp_path / "train.idx").write_bytes(lines[0] + lines[1] * dup + b"1\t0\n" + lines[1])
-    keys, offs, bad = recordio.read_idx(tmp_path / "train.idx")
+    keys, offs, bad = recordio_idx.read_idx(tmp_path / "train.idx")
     assert keys.tolist() == [0, 1]
     assert len(bad) == 1 and str(dup + 1) in bad[0].reason and bad[0].origin == "train.idx:3"
     got = items(read_rec(rec))
@@ -230,7 +230,7 @@ def test_idx_repeated_whole_is_caught_across_blocks(tmp_path, monkeypatch):
     monkeypatch.setattr(recordio_idx, "IDX_BLOCK", 64)
     one = "".join(f"{k}\t{100 * k}\n" for k in range(30))
     (tmp_path / "t.idx").write_text(one + one + "x\n")
-    keys, offs, bad = recordio.read_idx(tmp_path / "t.idx")
+    keys, offs, bad = recordio_idx.read_idx(tmp_path / "t.idx")
     assert keys.tolist() == list(range(30)) and offs.tolist() == [100 * k for k in range(30)]
     assert [(r.origin, r.record) for r in bad] == [("t.idx:61", 61), ("t.idx:31", 31)]
     assert bad[1].reason.startswith("30 .idx line(s) repeat a key")

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from annotator.core.review import merge as merge_core
 from annotator.core.review import ops
 from annotator.core.review import pack as core
 from annotator.model import LABELS, AnnotatorError, check_reviewer
@@ -179,7 +180,7 @@ def test_random_edits_of_a_package_merge_exactly_or_refuse(corpus, tmp_path):
         before = _state(home)
         try:
             with open_project(home) as p:
-                res = core.merge(p, pkg)
+                res = merge_core.merge(p, pkg)
         except AnnotatorError as e:
             msg = str(e)
             assert "\n" not in msg and len(msg) < 500, (case, what, msg)

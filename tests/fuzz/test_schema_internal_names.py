@@ -6,6 +6,7 @@ import sqlite3
 import pytest
 
 from annotator.core.importer import import_source
+from annotator.core.review import merge as merge_core
 from annotator.core.review import ops
 from annotator.core.review import pack as core
 from annotator.model import AnnotatorError
@@ -58,7 +59,7 @@ def test_crafted_trigger_in_a_package_is_refused(tmp_path):
         core.pack(p, core.select_identities(p, ["a"]), tmp_path / "pk.db")
     _craft(tmp_path / "pk.db", CRAFTED[0])
     with open_project(db) as p, pytest.raises(AnnotatorError, match="schema"):
-        core.merge(p, tmp_path / "pk.db")
+        merge_core.merge(p, tmp_path / "pk.db")
 
 
 def test_sqlite_own_objects_are_accepted(tmp_path):

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from annotator.core.importer import import_source
-from annotator.demo import generate_demo
+from annotator.demo.dataset import generate_demo
 from annotator.store.db import open_project
 
 _CACHE: dict[str, Path] = {}

@@ -346,6 +346,7 @@ def test_duplicate_group_shows_and_defaults_to_the_proposed_keeper(qtbot, window
 
 
 def test_duplicate_group_without_scan_group_proposes_by_the_scan_rule(qtbot, demo_project):
+    from annotator.core.review.keeper import with_scan_keeper
     from annotator.store import browse
 
     with open_project(demo_project) as p:
@@ -359,14 +360,15 @@ def test_duplicate_group_without_scan_group_proposes_by_the_scan_rule(qtbot, dem
                 "INSERT INTO flag_faces(flag_id, face_id) VALUES (1, ?)", [(a,), (b,), (c3,)]
             )
             c.executemany("UPDATE faces SET rank = ? WHERE id = ?", [(3, a), (2, b), (2, c3)])
-        g = browse.dup_group(p, a)  # no sizes: best rank, then lowest id
+        assert not any(x.keeper for x in browse.dup_group(p, a))  # the store decides nothing
+        g = with_scan_keeper(browse.dup_group(p, a))  # no sizes: best rank, then lowest id
         assert [x.face_id for x in g if x.keeper] == [b]
         with p.tx() as c:
             c.execute(
                 "INSERT INTO face_hashes(face_id, width, height, scanned_at) VALUES (?, 50, 50, 'now')",
                 (c3,),
             )
-        g = browse.dup_group(p, a)  # the largest image wins over the rank
+        g = with_scan_keeper(browse.dup_group(p, a))  # the largest image wins over the rank
         assert [x.face_id for x in g if x.keeper] == [c3]
         assert {x.face_id: (x.size, x.rank) for x in g}[c3] == ((50, 50), 2)
 

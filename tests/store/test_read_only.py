@@ -12,6 +12,7 @@ from click.testing import CliRunner
 
 from annotator.cli.main import cli
 from annotator.core.review import ops
+from annotator.model import AnnotatorError
 from annotator.store import db
 from annotator.store.db import ReadOnlyProject, open_project
 
@@ -72,5 +73,5 @@ def test_immutable_when_read_only_mode_cannot_open(ro_project, monkeypatch):
 def test_read_only_file_of_an_older_version_is_refused_in_one_line(ro_project):
     with sqlite3.connect(ro_project) as c:  # as if made before the last step
         c.execute("DELETE FROM _sqlite_migrations WHERE name = 'm014_provenance'")
-    with pytest.raises(db.AnnotatorError, match="made by an older annotator"):
+    with pytest.raises(AnnotatorError, match="made by an older annotator"):
         open_project(ro_project)

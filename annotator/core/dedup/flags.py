@@ -53,15 +53,13 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from annotator.core.dedup import crops, verify
-from annotator.core.dedup.flagset import (  # noqa: F401 - the flag kinds live in flagset.py
-    _WEIGHT,
+from annotator.core.dedup.flagset import (
+    CODE_WEIGHTS,
     KIND_CODE,
     KINDS,
-    ROWS_CHUNK,
-    WEIGHTS,
     Flag,
+    FlagBuilder,
     FlagSet,
-    _Builder,
 )
 from annotator.core.dedup.neighbors import pairs_within
 from annotator.core.infra.blas import one_blas_thread
@@ -236,7 +234,7 @@ def _sha_arrays(
 
 
 def _group_flags(
-    fb: _Builder,
+    fb: FlagBuilder,
     labels: np.ndarray,
     idx: np.ndarray,
     face: np.ndarray,
@@ -343,11 +341,11 @@ def compute_flags(
     values: Values = DEFAULTS,
     images_of: Callable[[np.ndarray], list[bytes | None]] | None = None,
 ) -> FlagSet:
-    """All flags of a project from its hashes (``annotator.store.flags.load_hashes`` rows).
+    """All flags of a project from its hashes (``annotator.store.hashes.load_hashes`` rows).
 
     ``sha_groups``: byte-identical faces, as lists of face ids or as (face ids, group index)
     arrays. ``thumbs_of(face_ids)``: (the (k, 256) uint8 verification thumbnails of those faces,
-    which of them have one) (``annotator.store.flags.load_thumbs``), asked once for the faces of the candidate pairs
+    which of them have one) (``annotator.store.hashes.load_thumbs``), asked once for the faces of the candidate pairs
     that pass the cheap test. ``images_of(face_ids)``: their photos' bytes (None: unreadable),
     for the crop stage's fine test (core/dedup/crops.py; without it that stage is skipped). ``progress(done, total)`` runs from 0 to 1000. The pixel test
     and the candidate search run on ``threads`` threads (default: one per usable core, at most
@@ -359,7 +357,7 @@ def compute_flags(
     # the flag step's largest phase, runs)
     face = data["face_id"].astype(np.int64, copy=False)
     fdt = np.int32 if len(face) == 0 or (face.min() >= 0 and face.max() < 2**31) else np.int64
-    fb = _Builder(fdt)
+    fb = FlagBuilder(fdt)
     ident = data["identity_id"].astype(np.int64, copy=False)
     n = len(data)
 
@@ -577,7 +575,7 @@ def suspicion_arrays(
     m = mask[hitf]
     w = np.zeros(len(hitf))
     for k in range(len(KINDS)):
-        w += ((m >> k) & 1) * _WEIGHT[k]
+        w += ((m >> k) & 1) * CODE_WEIGHTS[k]
     score = np.bincount(g, weights=w, minlength=len(uid)) / size
     flagged = np.bincount(g, minlength=len(uid))
     hit = np.flatnonzero(flagged)

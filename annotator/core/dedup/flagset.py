@@ -43,7 +43,7 @@ class Flag:
 
 
 KIND_CODE = {k: i for i, k in enumerate(KINDS)}
-_WEIGHT = np.array([WEIGHTS[k] for k in KINDS])
+CODE_WEIGHTS = np.array([WEIGHTS[k] for k in KINDS])
 
 
 @dataclass(slots=True)
@@ -105,7 +105,7 @@ class FlagSet:
 ROWS_CHUNK = 100_000
 
 
-class _Builder:
+class FlagBuilder:
     """Collects flag columns kind by kind; faces as fixed-width blocks or CSR pieces."""
 
     def __init__(self, face_dtype: type = np.int64) -> None:

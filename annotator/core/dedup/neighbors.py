@@ -49,7 +49,7 @@ from annotator.core.dedup.neighbors_plan import (
 )
 from annotator.model import CancelledFn, ProgressFn
 
-__all__ = ["Plan", "brute_force_pairs", "clustered_hashes", "pairs_within", "plan", "table_pairs"]
+__all__ = ["brute_force_pairs", "clustered_hashes", "pairs_within", "table_pairs"]
 
 _CHUNK = 1 << 22  # candidate pairs verified at once (~150 MB of temporaries)
 _PART = 1 << 23  # packed output pairs per stored part (64 MB)

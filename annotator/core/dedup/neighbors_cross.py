@@ -31,10 +31,10 @@ from annotator.core.dedup.neighbors_plan import (
     MAX_THRESHOLD,
     PROBE_BATCH,
     Plan,
-    _block_stats,
-    _layouts,
     as_uint64,
+    block_stats,
     check_layout,
+    layouts,
     n_patterns,
     offsets,
     patterns,
@@ -201,11 +201,11 @@ def cross_plan(a: np.ndarray, b: np.ndarray, R: int) -> Plan:
     h = np.concatenate([a, b])
     s = h if len(h) <= _SAMPLE else h[np.random.default_rng(0).choice(len(h), _SAMPLE, False)]
     stats: dict[tuple[int, int], object] = {}
-    for widths in _layouts():
+    for widths in layouts():
         dp: dict[int, tuple[float, tuple[int, ...]]] = {0: (0.0, ())}
         for blk in zip(offsets(widths), widths, strict=True):
             if blk not in stats:
-                stats[blk] = _block_stats(s, len(h), *blk)
+                stats[blk] = block_stats(s, len(h), *blk)
             costs = [_cross_table_cost(na, nb, blk[1], t, stats[blk]) for t in range(5)]
             nxt: dict[int, tuple[float, tuple[int, ...]]] = {}
             for k, (c, ts) in dp.items():

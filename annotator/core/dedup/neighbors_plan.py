@@ -99,7 +99,7 @@ class _BlockStats:
     excess1: float  # distance-1 key pairs beyond the uniform share, scaled
 
 
-def _block_stats(s: np.ndarray, n: int, off: int, b: int) -> _BlockStats:
+def block_stats(s: np.ndarray, n: int, off: int, b: int) -> _BlockStats:
     key = ((s >> np.uint64(off)) & np.uint64((1 << b) - 1)).astype(np.int64)
     uk, cu = np.unique(key, return_counts=True)
     ns = len(s)
@@ -141,7 +141,7 @@ def _table_cost(n: int, b: int, t: int, st: _BlockStats) -> float:
     return fixed + C_KEY * n + C_SLOT * slots + C_PROBE * probes + C_CAND * cand
 
 
-def _layouts() -> list[tuple[int, ...]]:
+def layouts() -> list[tuple[int, ...]]:
     """Candidate block widths: j blocks of <= MAX_KEY_BITS bits, spread evenly, plus skews."""
     out: list[tuple[int, ...]] = []
     for j in range(1, 9):
@@ -196,11 +196,11 @@ def plan(h: np.ndarray, R: int) -> Plan:
     s = h if n <= _SAMPLE else h[np.random.default_rng(0).choice(n, _SAMPLE, replace=False)]
     stats: dict[tuple[int, int], _BlockStats] = {}
     ranked: list[tuple[float, tuple[int, ...]]] = []
-    for widths in _layouts():
+    for widths in layouts():
         blocks = list(zip(offsets(widths), widths, strict=True))
         for blk in blocks:
             if blk not in stats:
-                stats[blk] = _block_stats(s, n, *blk)
+                stats[blk] = block_stats(s, n, *blk)
         got = _thresholds(n, R, widths, [stats[blk] for blk in blocks])
         if got is not None:
             ranked.append((got[0], widths))

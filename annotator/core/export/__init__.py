@@ -15,29 +15,3 @@ One job a module:
   exports, the atomic swap.
 * :mod:`.run` — :func:`export_dataset`, tying them together, and :class:`ExportResult`.
 """
-
-from annotator.core.export.names import Namer, safe_component
-from annotator.core.export.pairs import make_pairs, ordered_pairs, pair_folds
-from annotator.core.export.run import ExportResult, export_dataset
-from annotator.core.export.selection import (
-    ExportCancelled,
-    Selection,
-    image_size,
-    select_faces,
-)
-from annotator.core.export.sinks import EXPORT_FORMATS
-
-__all__ = [
-    "EXPORT_FORMATS",
-    "ExportCancelled",
-    "ExportResult",
-    "Namer",
-    "Selection",
-    "export_dataset",
-    "image_size",
-    "make_pairs",
-    "ordered_pairs",
-    "pair_folds",
-    "safe_component",
-    "select_faces",
-]

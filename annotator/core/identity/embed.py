@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from annotator.core.identity import engine, identity_check
-from annotator.core.identity.align import (  # noqa: F401 - the names embed's callers use
+from annotator.core.identity.align import (
     CHIP_INSET,
     CHIP_PADDING,
     CHIP_SIZE,

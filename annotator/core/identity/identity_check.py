@@ -20,12 +20,10 @@ import numpy as np
 
 from annotator import settings
 from annotator.core.dedup import flags as flag_rules
+from annotator.core.dedup import flagset
 from annotator.core.identity import nearest, rule
 from annotator.core.identity.centres import METRICS, Metric, metric_of
-from annotator.core.identity.rule import (  # noqa: F401 - the rule's names, used by callers
-    MAX_SHARE,
-    MIN_FACES,
-    SUSPECT_Z,
+from annotator.core.identity.rule import (
     Centres,
     Faces,
     IdentityCheck,
@@ -372,7 +370,7 @@ def _set_suspicion(project: Project, cen: Centres, ids: list[int] | None) -> Non
     by_flag: dict[int, tuple[str, list[int]]] = {}
     for flag_id, kind, f in members:
         by_flag.setdefault(flag_id, (kind, []))[1].append(f)
-    fl = [flag_rules.Flag(k, tuple(fs), None, 0.0) for k, fs in by_flag.values()]
+    fl = [flagset.Flag(k, tuple(fs), None, 0.0) for k, fs in by_flag.values()]
     rows = add_embedding_suspicion(flag_rules.suspicion(fl, face, ident), scores)
     if ids is None:
         flags_store.set_suspicion(project, rows)
@@ -382,7 +380,7 @@ def _set_suspicion(project: Project, cen: Centres, ids: list[int] | None) -> Non
 
 def attach(
     project: Project,
-    fs: flag_rules.FlagSet,
+    fs: flagset.FlagSet,
     face: np.ndarray,
     ident: np.ndarray,
     values: Values | None = None,
@@ -397,7 +395,7 @@ def attach(
     rows = ic_store.kind_flag_rows(project, KIND)
     if rows:
         k = len(rows)
-        fs.kind = np.r_[fs.kind, np.full(k, flag_rules.KIND_CODE[KIND], np.int8)]
+        fs.kind = np.r_[fs.kind, np.full(k, flagset.KIND_CODE[KIND], np.int8)]
         fs.distance = np.r_[fs.distance, np.full(k, -1, np.int16)]
         fs.score = np.r_[fs.score, [s for _f, s in rows]]
         fs.similarity = np.r_[fs.similarity, np.full(k, np.nan, np.float32)]

@@ -44,7 +44,7 @@ class GroupContext:
 def group_context(project: Project, face_id: int) -> GroupContext | None:
     """The verified duplicate group of ``face_id`` with its context; None when the face is in
     no group (or a group of one)."""
-    group = browse.dup_group(project, face_id)
+    group = keeper_rule.with_scan_keeper(browse.dup_group(project, face_id))
     if len(group) < 2:
         return None
     members_ = [keeper_rule.Member(p.face_id, p.identity_id, p.label, p.keeper) for p in group]

@@ -17,17 +17,21 @@ marks and the README and the export datasheet describe.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from annotator import settings
+from annotator.core.dedup import flags as flag_rules
 from annotator.settings import DEFAULTS, Values
 from annotator.store import embeddings as emb_store
 from annotator.store import flags as flags_store
 from annotator.store import identity_check as ic_store
+from annotator.store.browse import Partner
 from annotator.store.db import Project
+from annotator.store.hashes import NO_RANK
 
 NOT_A_KEEPER = ("duplicate", "wrong_identity", "unusable")
 # The rule in one sentence, for the export datasheet (the README says the same).
@@ -60,6 +64,21 @@ class Member:
 class Proposal:
     face: int | None  # None: nothing is proposed (``why`` says why)
     why: str
+
+
+def with_scan_keeper(group: list[Partner]) -> list[Partner]:
+    """``group`` (:func:`annotator.store.browse.dup_group`) with the scan's keeper marked: the
+    one the scan stored, or, for a group it did not store (a face and its duplicate partners),
+    the scan's rule over the members' image sizes and ranks (largest image, then best rank,
+    then lowest id: :func:`annotator.core.dedup.flags.keepers`; no size counts as no area)."""
+    if len(group) < 2 or any(p.keeper for p in group):
+        return group
+    rows = [
+        (0, p.face_id, *(p.size or (0, 0)), p.rank if isinstance(p.rank, int) else NO_RANK)
+        for p in group
+    ]
+    ((_group, keep),) = flag_rules.keepers(rows)
+    return [dataclasses.replace(p, keeper=p.face_id == keep) for p in group]
 
 
 def _pick(members: Sequence[Member]) -> int:

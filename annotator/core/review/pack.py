@@ -25,12 +25,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from annotator.core.review import package_purge as partial_files
-from annotator.core.review.merge import MERGE_CHUNK_EVENTS as MERGE_CHUNK_EVENTS
-
-# merge lives in merge.py (its rules in merge_rules.py); these names stay reachable from here
-from annotator.core.review.merge import MergeResult as MergeResult
-from annotator.core.review.merge import check_package as check_package
-from annotator.core.review.merge import merge as merge
 from annotator.core.review.package_purge import refuse_in_package
 from annotator.core.review.withdrawal import Ledger
 from annotator.model import AnnotatorError, CancelledFn, ProgressFn, never_cancelled

@@ -44,6 +44,7 @@ from pathlib import Path
 import numpy as np
 
 from annotator.core.dedup import flags as flag_rules
+from annotator.core.dedup import flagset
 from annotator.core.review import takedown_rules as rules
 from annotator.core.review import withdrawal
 from annotator.core.review.privacy import key_digest
@@ -98,7 +99,7 @@ def recount_suspicion(project: Project, identity_ids: list[int]) -> None:
     by_flag: dict[int, tuple[str, list[int]]] = {}
     for flag_id, kind, face in rows:
         by_flag.setdefault(flag_id, (kind, []))[1].append(face)
-    fl = [flag_rules.Flag(k, tuple(fs), None, 0.0) for k, fs in by_flag.values()]
+    fl = [flagset.Flag(k, tuple(fs), None, 0.0) for k, fs in by_flag.values()]
     face = np.array([f for f, _i in scanned], dtype=np.int64)
     ident = np.array([i for _f, i in scanned], dtype=np.int64)
     flags_store.set_identity_suspicion(project, identity_ids, flag_rules.suspicion(fl, face, ident))

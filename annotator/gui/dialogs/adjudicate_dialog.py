@@ -22,7 +22,6 @@ from PySide6.QtWidgets import (
 )
 
 from annotator.core.review import qa
-from annotator.gui.delegates import LABEL_COLORS
 from annotator.gui.qa_widgets import (
     EvidenceStrips,
     FaceImage,
@@ -34,7 +33,7 @@ from annotator.gui.qa_widgets import (
 )
 from annotator.gui.tasks import GUI_WAIT_S
 from annotator.gui.thumbnails import ThumbnailLoader
-from annotator.model import LABELS, AnnotatorError
+from annotator.model import LABEL_COLORS, LABELS, AnnotatorError
 from annotator.store import browse
 from annotator.store.db import Project
 

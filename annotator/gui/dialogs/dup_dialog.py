@@ -18,8 +18,8 @@ from PySide6.QtWidgets import (
 )
 
 from annotator.core.review.dup_group import IdentityContext
-from annotator.gui.delegates import LABEL_COLORS
 from annotator.gui.thumbnails import ThumbnailLoader
+from annotator.model import LABEL_COLORS
 from annotator.store.browse import Partner
 
 SIZE = 192

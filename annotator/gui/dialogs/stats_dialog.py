@@ -29,8 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from annotator.gui.delegates import LABEL_COLORS
-from annotator.model import LABELS
+from annotator.model import LABEL_COLORS, LABELS
 
 PLOT_DPI = 90
 SIZE = (1180, 980)  # the dashboard's designed size (smaller screens: as large as they allow)
