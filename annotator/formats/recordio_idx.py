@@ -3,7 +3,8 @@
 Read in blocks (NumPy for well-formed ones, line by line for the others, each bad line
 reported with its line number); a key repeated on later lines keeps its first line and the
 repeats are reported once with a count, so a damaged .idx of millions of duplicate lines costs
-one pass and memory for its distinct keys only. Part of the RecordIO format (``recordio.py``).
+one pass and memory for its distinct keys only. Two keys at one offset (one record read as two
+faces) keep the earlier line; the later ones are reported once, with a count. Part of the RecordIO format (``recordio.py``).
 """
 
 from __future__ import annotations
@@ -138,17 +139,11 @@ def read_idx(idx_path: str | Path) -> tuple[np.ndarray, np.ndarray, list[Rejecte
     k_arr = np.concatenate(key_parts) if key_parts else np.zeros(0, dtype=np.int64)
     o_arr = np.concatenate(off_parts) if off_parts else np.zeros(0, dtype=np.int64)
     if len(k_arr) > 1 and not bool((k_arr[1:] > k_arr[:-1]).all()):  # across blocks
-        l_arr = np.concatenate(
-            [
-                ln if isinstance(ln, np.ndarray) else np.arange(ln, ln + len(k), dtype=np.int64)
-                for k, ln in zip(key_parts, line_parts, strict=True)
-            ]
-        )
+        l_arr = _line_numbers(key_parts, line_parts)
         k_arr, o_arr, _, n, first = _first_of_each_key(k_arr, o_arr, l_arr)
         del l_arr
     else:
         n = first = 0
-    key_parts.clear(), off_parts.clear(), line_parts.clear()
     if n:
         n_dup += n
         first_dup = first if not first_dup else min(first_dup, first)
@@ -161,7 +156,44 @@ def read_idx(idx_path: str | Path) -> tuple[np.ndarray, np.ndarray, list[Rejecte
                 first_dup,
             )
         )
-    if (o_arr[1:] >= o_arr[:-1]).all():  # the usual case: written in file order
-        return k_arr, o_arr, bad
-    order = np.argsort(o_arr, kind="stable")
-    return k_arr[order], o_arr[order], bad
+    if not (o_arr[1:] >= o_arr[:-1]).all():  # the usual case (file order) needs no sort
+        order = np.argsort(o_arr, kind="stable")
+        k_arr, o_arr = k_arr[order], o_arr[order]
+    if len(o_arr) > 1 and bool((o_arr[1:] == o_arr[:-1]).any()):
+        k_arr, o_arr, gone, first_gone = _one_key_per_offset(key_parts, off_parts, line_parts)
+        bad.append(
+            Rejected(
+                f"{name}:{first_gone}",
+                f"{gone} .idx line(s) give the offset of an earlier line's record (skipped: "
+                "one record is one face; the first line at each offset is kept)",
+                first_gone,
+            )
+        )
+    return k_arr, o_arr, bad
+
+
+def _line_numbers(key_parts: list[np.ndarray], line_parts: list[np.ndarray | int]) -> np.ndarray:
+    """The line number of every kept line of every block, as one array."""
+    return np.concatenate(
+        [
+            ln if isinstance(ln, np.ndarray) else np.arange(ln, ln + len(k), dtype=np.int64)
+            for k, ln in zip(key_parts, line_parts, strict=True)
+        ]
+    )
+
+
+def _one_key_per_offset(
+    key_parts: list[np.ndarray], off_parts: list[np.ndarray], line_parts: list[np.ndarray | int]
+) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """Keys and offsets sorted by offset, each offset once (its earliest line's key), the
+    number of lines dropped and the first of them. Two keys at one offset would read one record
+    as two faces. Only a damaged .idx comes here, so its line numbers are made again."""
+    k, o, ln, _, _ = _first_of_each_key(
+        np.concatenate(key_parts), np.concatenate(off_parts), _line_numbers(key_parts, line_parts)
+    )
+    assert isinstance(ln, np.ndarray)
+    order = np.lexsort((ln, o))  # by offset, then line
+    k, o, ln = k[order], o[order], ln[order]
+    first = np.ones(len(o), dtype=bool)
+    first[1:] = o[1:] != o[:-1]
+    return k[first], o[first], int(np.count_nonzero(~first)), int(ln[~first].min())
