@@ -147,7 +147,13 @@ def sig_export(d: Path) -> str:
         for p in out.rglob("*")
         if p.is_file() and p.name not in ("manifest.json", "README.md")
     )
-    return digest((files, sorted(p.name for p in d.iterdir() if p.name.startswith("out"))))
+    return digest(
+        (
+            files,
+            sorted(p.name for p in d.iterdir() if p.name.startswith("out")),
+            q(d / "p.db", "SELECT manifest_sha256 FROM exports ORDER BY id"),  # logged once
+        )
+    )
 
 
 def sig_takedown(d: Path) -> str:
