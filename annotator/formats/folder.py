@@ -53,8 +53,15 @@ def read_folder(
     ``start_index`` skips that many entries (images + rejected) of the sorted walk. Only
     regular files are read (a FIFO or device named like an image is rejected, never opened);
     a symlink (file or identity folder) that resolves outside the root is rejected unless
-    ``follow_links``.
+    ``follow_links``. A rejected entry's name is shown on one line (:func:`shown`).
     """
+    for pos, n, item in _walk(root, start_index, follow_links):
+        if isinstance(item, Rejected) and not item.origin.isprintable():
+            item = Rejected(shown(item.origin), item.reason, item.record)
+        yield pos, n, item
+
+
+def _walk(root: str | Path, start_index: int, follow_links: bool) -> Iterator[Row]:
     root = Path(root)
     if not root.is_dir():
         raise AnnotatorError(f"{root} is not a folder")
@@ -85,7 +92,7 @@ def read_folder(
         if why is not None:
             n += 1
             if n > start_index:
-                yield 0, n, Rejected(shown(rel_dir) + "/", f"identity folder name: {why}")
+                yield 0, n, Rejected(rel_dir + "/", f"identity folder name: {why}")
             continue
         real = os.path.realpath(ident.path)
         if real == real_root or real_root.startswith(real.rstrip(os.sep) + os.sep):

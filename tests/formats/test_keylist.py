@@ -28,8 +28,11 @@ def test_a_line_that_is_not_utf8_is_named(tmp_path, data, line):
         read_lines(f)
 
 
-def test_a_lone_cr_does_not_count_as_a_line(tmp_path):
-    """Lines are counted by LF, as the TSV readers and grep -n count them."""
+def test_a_lone_cr_ends_a_line_as_in_label_files(tmp_path):
+    """Old Mac line ends: numbered as the label-file reader numbers them."""
     f = tmp_path / "k.txt"
-    f.write_bytes(b"a\rb\nc\n")
-    assert read_lines(f) == [(1, "a\rb"), (2, "c")]
+    f.write_bytes(b"a\rb\r\nc\n\xff\r")
+    with pytest.raises(AnnotatorError, match=rf"^{f}:4: not UTF-8"):
+        read_lines(f)
+    f.write_bytes(b"a\rb\r\nc\n")
+    assert read_lines(f) == [(1, "a"), (2, "b"), (3, "c")]
