@@ -160,13 +160,19 @@ def read_idx(idx_path: str | Path) -> tuple[np.ndarray, np.ndarray, list[Rejecte
         order = np.argsort(o_arr, kind="stable")
         k_arr, o_arr = k_arr[order], o_arr[order]
     if len(o_arr) > 1 and bool((o_arr[1:] == o_arr[:-1]).any()):
-        k_arr, o_arr, gone, first_gone = _one_key_per_offset(key_parts, off_parts, line_parts)
+        # two keys at one offset would read one record as two faces: the arrays are in file
+        # order within an offset (stable sort of file-ordered lines), so keep the first
+        first = np.ones(len(o_arr), dtype=bool)
+        first[1:] = o_arr[1:] != o_arr[:-1]
+        gone = k_arr[~first]
+        k_arr, o_arr = k_arr[first], o_arr[first]
+        line = _first_line_of(gone, key_parts, line_parts)
         bad.append(
             Rejected(
-                f"{name}:{first_gone}",
-                f"{gone} .idx line(s) give the offset of an earlier line's record (skipped: "
-                "one record is one face; the first line at each offset is kept)",
-                first_gone,
+                f"{name}:{line}",
+                f"{len(gone)} .idx line(s) give the offset of an earlier line's record (skipped:"
+                " one record is one face; the first line at each offset is kept)",
+                line,
             )
         )
     return k_arr, o_arr, bad
@@ -182,18 +188,14 @@ def _line_numbers(key_parts: list[np.ndarray], line_parts: list[np.ndarray | int
     )
 
 
-def _one_key_per_offset(
-    key_parts: list[np.ndarray], off_parts: list[np.ndarray], line_parts: list[np.ndarray | int]
-) -> tuple[np.ndarray, np.ndarray, int, int]:
-    """Keys and offsets sorted by offset, each offset once (its earliest line's key), the
-    number of lines dropped and the first of them. Two keys at one offset would read one record
-    as two faces. Only a damaged .idx comes here, so its line numbers are made again."""
-    k, o, ln, _, _ = _first_of_each_key(
-        np.concatenate(key_parts), np.concatenate(off_parts), _line_numbers(key_parts, line_parts)
-    )
-    assert isinstance(ln, np.ndarray)
-    order = np.lexsort((ln, o))  # by offset, then line
-    k, o, ln = k[order], o[order], ln[order]
-    first = np.ones(len(o), dtype=bool)
-    first[1:] = o[1:] != o[:-1]
-    return k[first], o[first], int(np.count_nonzero(~first)), int(ln[~first].min())
+def _first_line_of(
+    keys: np.ndarray, key_parts: list[np.ndarray], line_parts: list[np.ndarray | int]
+) -> int:
+    """The first line holding one of ``keys`` (block by block: only a damaged .idx asks)."""
+    best = 0
+    for k, ln in zip(key_parts, line_parts, strict=True):
+        hit = np.flatnonzero(np.isin(k, keys))
+        if len(hit):
+            at = int(ln[hit[0]]) if isinstance(ln, np.ndarray) else ln + int(hit[0])
+            best = at if not best else min(best, at)
+    return best
