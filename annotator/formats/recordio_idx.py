@@ -193,8 +193,10 @@ def _first_line_of(
 ) -> int:
     """The first line holding one of ``keys`` (block by block: only a damaged .idx asks)."""
     best = 0
+    wanted = np.sort(keys)
     for k, ln in zip(key_parts, line_parts, strict=True):
-        hit = np.flatnonzero(np.isin(k, keys))
+        at_or_after = np.minimum(np.searchsorted(wanted, k), len(wanted) - 1)
+        hit = np.flatnonzero(wanted[at_or_after] == k)
         if len(hit):
             at = int(ln[hit[0]]) if isinstance(ln, np.ndarray) else ln + int(hit[0])
             best = at if not best else min(best, at)
