@@ -34,10 +34,13 @@ BOM = b"\xef\xbb\xbf"
 
 def damage(rng: random.Random, data: bytes) -> bytes:
     """1-3 of: invalid UTF-8 bytes, a NUL, a truncation, a BOM, a CR (or every LF made CRLF
-    or CR)."""
+    or CR); half of them near a line's start."""
     b = bytearray(data)
     for _ in range(rng.randint(1, 3)):
         i = rng.randrange(len(b) + 1)
+        if rng.random() < 0.5:  # near a line start: the keys, names and URLs, not the base64
+            starts = [0] + [j + 1 for j in range(len(b)) if b[j] == 10]
+            i = min(len(b), rng.choice(starts) + rng.randrange(60))
         op = rng.randrange(6)
         if op == 0:
             b[i:i] = rng.choice(BAD_UTF8)
