@@ -2,7 +2,7 @@
 UnicodeDecodeError"): invalid UTF-8, NUL, truncation (also inside a character), BOMs, CRs and
 mixes of them, in the TSV, devset and names readers, RecordIO (.idx and .rec), folder trees
 (damaged names and files), label files (CSV, TSV, clean list), QA verdict files, `takedown
---from` and `pack --identities-file`. Each case runs through the CLI in-process and must end:
+--from`, `pack --identities-file` and `evaluate --predictions`. Each case runs through the CLI in-process and must end:
 
 * in exit 0 with one JSON object, every bad row reported with its file and line (and every
   line accounted for), nothing stored with U+FFFD where the input had none, every stored key
@@ -10,7 +10,7 @@ mixes of them, in the TSV, devset and names readers, RecordIO (.idx and .rec), f
 * in exit 1 with one ``error:`` line that is not "unexpected" and names the file (a file no
   row of which can be used, or a list a damaged line of which refuses it).
 
-Seeded (DAMAGE_SEED), ~480 cases, all data drawn or written by the test.
+Seeded (DAMAGE_SEED), ~510 cases, all data drawn or written by the test.
 """
 
 from __future__ import annotations
@@ -296,3 +296,25 @@ def test_damaged_takedown_requests_and_pack_lists(tmp_path):
     assert c.execute("SELECT count(*) FROM faces").fetchone() == before  # nothing taken down
     c.close()
     integrity_ok(db)
+
+
+def test_damaged_prediction_files(tmp_path):
+    from tests.core.test_evaluate import folder_export
+
+    truth = folder_export(tmp_path / "set", [("A/1.jpg", "m.ä"), ("B/1.jpg", "m.日本")])
+    rng = random.Random(DAMAGE_SEED + 8)
+    base = "# preds\nA/1.jpg\tm.ä\t0.9\nB/1.jpg\tm.日本\t0.8\nhttp://x/é\tF1\tm.ä\t0.5\n".encode()
+    for n in range(CASES // 2):
+        data = damage(rng, base)
+        f = tmp_path / f"p{n}.tsv"
+        f.write_bytes(data)
+        r = run("evaluate", "--truth", truth, "--predictions", f, "--json")
+        out = check_clean(r, f"predictions {n}")
+        if out is None:
+            line = r.output.strip()
+            assert f.name in line or "no prediction" in line.lower(), (n, line)
+            continue
+        for e in out["bad"] + out["unmatched_examples"]:
+            assert 1 <= e["line"] <= text_lines_of(data), (n, e)
+        if not has_fffd(data):
+            assert all("\ufffd" not in e["key"] for e in out["unmatched_examples"]), (n, out)
