@@ -4,9 +4,10 @@
 deterministic (sorted by name), so an interrupted import resumes by position. Files directly
 under the root, non-image files, nested folders, unreadable entries and symlink loops are
 reported as rejected entries and skipped; so is an identity folder whose name cannot be a key
-(the TSV reader's key check, plus tab/CR/LF: one rejection naming the folder). The locator is the path relative to the root
-(always with ``/``) plus the file's size and modification time at import, so that reading a
-face back notices a file that was changed after the import (:func:`file_changed`).
+(the TSV reader's key check, plus tab/CR/LF: one rejection naming the folder). The locator is
+the path relative to the root (always with ``/``) plus the file's size and modification time
+at import, so that reading a face back notices a file that was changed after the import
+(:func:`file_changed`).
 """
 
 from __future__ import annotations
