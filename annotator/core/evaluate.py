@@ -19,6 +19,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -153,6 +154,25 @@ def load_truth(export_dir: str | Path) -> Truth:
     return Truth(mids, keys, fmt)
 
 
+def _lines(path: Path) -> Iterator[tuple[int, str | None]]:
+    """(line number, text) of a predictions file, None for a line that is not UTF-8 (a
+    leading BOM skipped; LF, CRLF or a lone CR end a line)."""
+    n = 0
+    try:
+        with open(path, "rb") as fh:
+            for physical in fh:
+                if n == 0 and physical.startswith(b"\xef\xbb\xbf"):
+                    physical = physical[3:]
+                for raw in physical.splitlines() or [b""]:
+                    n += 1
+                    try:
+                        yield n, raw.decode("utf-8")
+                    except UnicodeDecodeError:
+                        yield n, None
+    except OSError as e:
+        raise AnnotatorError(f"cannot read {path}: {e.strerror or e}") from None
+
+
 def evaluate(truth: Truth, predictions: str | Path) -> Evaluation:
     """Score ``predictions`` (a file) against ``truth``."""
     p = Path(predictions)
@@ -170,40 +190,44 @@ def evaluate(truth: Truth, predictions: str | Path) -> Evaluation:
         if len(bad) < MAX_REPORTED:
             bad.append(Rejected(f"{p.name}:{line}", reason, line))
 
-    with open(p, encoding="utf-8", errors="replace", newline="") as fh:
-        for n, raw in enumerate(fh, 1):
-            line = raw.rstrip("\r\n")
-            if not line.strip() or line.startswith("#"):
-                continue
-            parts = line.split("\t")
-            if len(parts) == 4:
-                key: tuple[str, ...] = ("u", parts[0].strip(), parts[1].strip())
-            elif len(parts) == 3:
-                key = ("f", _norm_file(parts[0]))
-            else:
-                reject(n, f"expected 3 or 4 tab-separated fields, found {len(parts)}")
-                continue
-            mid, conf_s = parts[-2].strip(), parts[-1].strip()
-            if not mid:
-                reject(n, "empty MID")
-                continue
-            try:
-                conf = float(conf_s)
-                if not math.isfinite(conf):
-                    raise ValueError
-            except ValueError:
-                reject(n, f"confidence {conf_s!r} is not a finite number")
-                continue
-            face = truth.keys.get(key)
-            if face is None:
-                n_unmatched += 1
-                if len(unmatched) < MAX_REPORTED:
-                    unmatched.append(Rejected("\t".join(key[1:]), "no such test face", n))
-                continue
-            if face in pred:
-                reject(n, f"second prediction for the same face (first on line {pred[face][2]})")
-                continue
-            pred[face] = (conf, mid == truth.mids[face], n)
+    for n, line in _lines(p):
+        if line is None:
+            reject(n, "not UTF-8 text")
+            continue
+        if "\0" in line:
+            reject(n, "NUL byte in the line")
+            continue
+        if not line.strip() or line.startswith("#"):
+            continue
+        parts = line.split("\t")
+        if len(parts) == 4:
+            key: tuple[str, ...] = ("u", parts[0].strip(), parts[1].strip())
+        elif len(parts) == 3:
+            key = ("f", _norm_file(parts[0]))
+        else:
+            reject(n, f"expected 3 or 4 tab-separated fields, found {len(parts)}")
+            continue
+        mid, conf_s = parts[-2].strip(), parts[-1].strip()
+        if not mid:
+            reject(n, "empty MID")
+            continue
+        try:
+            conf = float(conf_s)
+            if not math.isfinite(conf):
+                raise ValueError
+        except ValueError:
+            reject(n, f"confidence {conf_s!r} is not a finite number")
+            continue
+        face = truth.keys.get(key)
+        if face is None:
+            n_unmatched += 1
+            if len(unmatched) < MAX_REPORTED:
+                unmatched.append(Rejected("\t".join(key[1:]), "no such test face", n))
+            continue
+        if face in pred:
+            reject(n, f"second prediction for the same face (first on line {pred[face][2]})")
+            continue
+        pred[face] = (conf, mid == truth.mids[face], n)
     ordered = sorted(pred.values(), key=lambda v: -v[0])
     curve: list[CurvePoint] = []
     answered = correct = 0

@@ -38,24 +38,47 @@ INT64_MAX = (1 << 63) - 1
 MAX_KEY_BYTES = 1024  # an identity key (MID, folder name) longer than this is not one
 
 
-def key_error(raw: bytes) -> str | None:
+def key_error(raw: bytes, what: str = "MID") -> str | None:
     """Why ``raw`` (already stripped) cannot be an identity key, or None when it can: empty,
     not UTF-8 (two different broken keys must not merge into one U+FFFD key), holding a NUL
-    byte, or absurdly long. (Other control characters occur in folder names and survive an
-    export and re-import, so they stay allowed.)"""
+    byte or a character that hides what the text says (:data:`HIDING`), or absurdly long.
+    (Other control characters occur in folder names and survive an export and re-import, so
+    they stay allowed.) ``what`` names the key in the reason."""
     if not raw:
-        return "empty MID"
+        return f"empty {what}"
     if len(raw) > MAX_KEY_BYTES:
-        return f"MID longer than {MAX_KEY_BYTES} bytes"
+        return f"{what} longer than {MAX_KEY_BYTES} bytes"
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
-        return f"MID is not valid UTF-8 ({e.reason} at byte {e.start})"
+        return f"{what} is not valid UTF-8 ({e.reason} at byte {e.start})"
     if "\0" in text:
-        return "MID contains a NUL byte"
+        return f"{what} contains a NUL byte"
     if any(ch in HIDING for ch in text):
-        return "MID contains a direction-override, line-separator or BOM character"
+        return f"{what} contains a direction-override, line-separator or BOM character"
     return None
+
+
+# a key holding one of these would change on its way through a line-based file (a TSV export
+# writes them as spaces; a names list or label file would split the line)
+_LINE_BREAKING = {"\t": "a tab", "\r": "a carriage return", "\n": "a line feed"}
+
+
+def text_key_error(key: str, what: str = "key") -> str | None:
+    """:func:`key_error` for a key that is text already (an identity folder's name), plus the
+    tab, CR and LF a TSV's MID cannot hold either; None when ``key`` can be a key."""
+    why = key_error(key.encode("utf-8", "surrogateescape"), what)
+    if why is None:
+        for ch, name in _LINE_BREAKING.items():
+            if ch in key:
+                return f"{what} contains {name}"
+    return why
+
+
+def shown(text: str) -> str:
+    """``text`` for one line of a message: characters that are not printable (controls, line
+    breaks, direction overrides, the BOM) as their Python escapes."""
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode() for ch in text)
 
 
 # characters that make a text display as something else: bidi embeddings, overrides and

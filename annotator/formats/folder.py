@@ -3,9 +3,11 @@
 ``root/<identity>/<image>`` with .jpg .jpeg .png .webp .bmp (any case). The walk is
 deterministic (sorted by name), so an interrupted import resumes by position. Files directly
 under the root, non-image files, nested folders, unreadable entries and symlink loops are
-reported as rejected entries and skipped. The locator is the path relative to the root
-(always with ``/``) plus the file's size and modification time at import, so that reading a
-face back notices a file that was changed after the import (:func:`file_changed`).
+reported as rejected entries and skipped; so is an identity folder whose name cannot be a key
+(the TSV reader's key check, plus tab/CR/LF: one rejection naming the folder). The locator is
+the path relative to the root (always with ``/``) plus the file's size and modification time
+at import, so that reading a face back notices a file that was changed after the import
+(:func:`file_changed`).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-from annotator.formats import IMAGE_EXTENSIONS, image_kind
+from annotator.formats import IMAGE_EXTENSIONS, image_kind, shown, text_key_error
 from annotator.model import AnnotatorError, FaceRecord, Locator, Rejected
 
 Row = tuple[int, int, FaceRecord | Rejected]
@@ -52,8 +54,15 @@ def read_folder(
     ``start_index`` skips that many entries (images + rejected) of the sorted walk. Only
     regular files are read (a FIFO or device named like an image is rejected, never opened);
     a symlink (file or identity folder) that resolves outside the root is rejected unless
-    ``follow_links``.
+    ``follow_links``. A rejected entry's name is shown on one line (:func:`shown`).
     """
+    for pos, n, item in _walk(root, start_index, follow_links):
+        if isinstance(item, Rejected) and not item.origin.isprintable():
+            item = Rejected(shown(item.origin), item.reason, item.record)
+        yield pos, n, item
+
+
+def _walk(root: str | Path, start_index: int, follow_links: bool) -> Iterator[Row]:
     root = Path(root)
     if not root.is_dir():
         raise AnnotatorError(f"{root} is not a folder")
@@ -66,8 +75,8 @@ def read_folder(
         except UnicodeEncodeError:
             n += 1
             if n > start_index:
-                shown = rel_dir.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-                yield 0, n, Rejected(shown, "file or folder name is not valid UTF-8")
+                as_text = rel_dir.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+                yield 0, n, Rejected(as_text, "file or folder name is not valid UTF-8")
             continue
         if not _is_dir(ident):
             n += 1
@@ -79,6 +88,12 @@ def read_folder(
                         ident, rel_dir, "file directly under the root, not in an identity folder"
                     ),
                 )
+            continue
+        why = text_key_error(rel_dir)  # the folder name is the identity key
+        if why is not None:
+            n += 1
+            if n > start_index:
+                yield 0, n, Rejected(rel_dir + "/", f"identity folder name: {why}")
             continue
         real = os.path.realpath(ident.path)
         if real == real_root or real_root.startswith(real.rstrip(os.sep) + os.sep):

@@ -106,6 +106,18 @@ def _text(b: bytes) -> str:
     return b.decode("utf-8", "replace")
 
 
+def _not_utf8(fields: list[bytes]) -> int | None:
+    """The column number (from 2) of the first of these text fields that is not UTF-8: kept
+    with U+FFFD it would be another text (a FaceID no clean list matches, two names one)."""
+    for col, f in enumerate(fields, 2):
+        if not f.isascii():
+            try:
+                f.decode("utf-8")
+            except UnicodeDecodeError:
+                return col
+    return None
+
+
 def parse_rect(field: bytes) -> tuple[tuple[float, float, float, float] | None, str | None]:
     """(rect, None) or (None, reason). An empty field is no rectangle, not an error.
 
@@ -213,6 +225,8 @@ def _read_faces(path: str | Path, start_pos: int, start_line: int, ncols: int) -
                         reason = "a text field contains a NUL byte"
                     elif any(len(f) > MAX_FIELD for f in fields[1:]):
                         reason = f"a text field is longer than {MAX_FIELD >> 10} KiB"
+                    elif (col := _not_utf8(fields[1:-1])) is not None:
+                        reason = f"column {col} is not valid UTF-8"
                     else:
                         data = buf[t + 1 : le]
                         n = len(data)

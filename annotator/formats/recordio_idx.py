@@ -3,7 +3,8 @@
 Read in blocks (NumPy for well-formed ones, line by line for the others, each bad line
 reported with its line number); a key repeated on later lines keeps its first line and the
 repeats are reported once with a count, so a damaged .idx of millions of duplicate lines costs
-one pass and memory for its distinct keys only. Part of the RecordIO format (``recordio.py``).
+one pass and memory for its distinct keys only. Two keys at one offset (one record read as two
+faces) keep the earlier line; the later ones are reported once, with a count. Part of the RecordIO format (``recordio.py``).
 """
 
 from __future__ import annotations
@@ -138,17 +139,11 @@ def read_idx(idx_path: str | Path) -> tuple[np.ndarray, np.ndarray, list[Rejecte
     k_arr = np.concatenate(key_parts) if key_parts else np.zeros(0, dtype=np.int64)
     o_arr = np.concatenate(off_parts) if off_parts else np.zeros(0, dtype=np.int64)
     if len(k_arr) > 1 and not bool((k_arr[1:] > k_arr[:-1]).all()):  # across blocks
-        l_arr = np.concatenate(
-            [
-                ln if isinstance(ln, np.ndarray) else np.arange(ln, ln + len(k), dtype=np.int64)
-                for k, ln in zip(key_parts, line_parts, strict=True)
-            ]
-        )
+        l_arr = _line_numbers(key_parts, line_parts)
         k_arr, o_arr, _, n, first = _first_of_each_key(k_arr, o_arr, l_arr)
         del l_arr
     else:
         n = first = 0
-    key_parts.clear(), off_parts.clear(), line_parts.clear()
     if n:
         n_dup += n
         first_dup = first if not first_dup else min(first_dup, first)
@@ -161,7 +156,48 @@ def read_idx(idx_path: str | Path) -> tuple[np.ndarray, np.ndarray, list[Rejecte
                 first_dup,
             )
         )
-    if (o_arr[1:] >= o_arr[:-1]).all():  # the usual case: written in file order
-        return k_arr, o_arr, bad
-    order = np.argsort(o_arr, kind="stable")
-    return k_arr[order], o_arr[order], bad
+    if not (o_arr[1:] >= o_arr[:-1]).all():  # the usual case (file order) needs no sort
+        order = np.argsort(o_arr, kind="stable")
+        k_arr, o_arr = k_arr[order], o_arr[order]
+    if len(o_arr) > 1 and bool((o_arr[1:] == o_arr[:-1]).any()):
+        # two keys at one offset would read one record as two faces: the arrays are in file
+        # order within an offset (stable sort of file-ordered lines), so keep the first
+        first = np.ones(len(o_arr), dtype=bool)
+        first[1:] = o_arr[1:] != o_arr[:-1]
+        gone = k_arr[~first]
+        k_arr, o_arr = k_arr[first], o_arr[first]
+        line = _first_line_of(gone, key_parts, line_parts)
+        bad.append(
+            Rejected(
+                f"{name}:{line}",
+                f"{len(gone)} .idx line(s) give the offset of an earlier line's record (skipped:"
+                " one record is one face; the first line at each offset is kept)",
+                line,
+            )
+        )
+    return k_arr, o_arr, bad
+
+
+def _line_numbers(key_parts: list[np.ndarray], line_parts: list[np.ndarray | int]) -> np.ndarray:
+    """The line number of every kept line of every block, as one array."""
+    return np.concatenate(
+        [
+            ln if isinstance(ln, np.ndarray) else np.arange(ln, ln + len(k), dtype=np.int64)
+            for k, ln in zip(key_parts, line_parts, strict=True)
+        ]
+    )
+
+
+def _first_line_of(
+    keys: np.ndarray, key_parts: list[np.ndarray], line_parts: list[np.ndarray | int]
+) -> int:
+    """The first line holding one of ``keys`` (block by block: only a damaged .idx asks)."""
+    best = 0
+    wanted = np.sort(keys)
+    for k, ln in zip(key_parts, line_parts, strict=True):
+        at_or_after = np.minimum(np.searchsorted(wanted, k), len(wanted) - 1)
+        hit = np.flatnonzero(wanted[at_or_after] == k)
+        if len(hit):
+            at = int(ln[hit[0]]) if isinstance(ln, np.ndarray) else ln + int(hit[0])
+            best = at if not best else min(best, at)
+    return best

@@ -170,22 +170,32 @@ def record_export(
     faces: int,
     identities: int,
     manifest_sha256: str,
-) -> int:
+) -> tuple[int, bool]:
+    """Log an export (written just before its folder is swapped into place); (its id, whether
+    a row was added). When the last export logged for ``out_path`` has this very manifest, that
+    row is the one returned: a rerun of an export killed before its swap writes the same bytes
+    and must not be logged twice."""
     with project.tx() as c:
+        last = c.execute(
+            "SELECT id, manifest_sha256, format, params FROM exports WHERE out_path = ?"
+            " ORDER BY id DESC LIMIT 1",
+            (out_path,),
+        ).fetchone()
+        shown = json.dumps(params, sort_keys=True)
+        if last is not None and tuple(last[1:]) == (manifest_sha256, fmt, shown):
+            return int(last[0]), False
         cur = c.execute(
             "INSERT INTO exports(at, format, out_path, params, faces, identities, manifest_sha256)"
             " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (
-                now(),
-                fmt,
-                out_path,
-                json.dumps(params, sort_keys=True),
-                faces,
-                identities,
-                manifest_sha256,
-            ),
+            (now(), fmt, out_path, shown, faces, identities, manifest_sha256),
         )
-        return int(cur.lastrowid or 0)
+        return int(cur.lastrowid or 0), True
+
+
+def forget_export(project: Project, export_id: int) -> None:
+    """Take back the row of an export whose swap failed (the folder never landed)."""
+    with project.tx() as c:
+        c.execute("DELETE FROM exports WHERE id = ?", (export_id,))
 
 
 def exports(project: Project) -> list[dict[str, object]]:

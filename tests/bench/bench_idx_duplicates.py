@@ -1,7 +1,8 @@
 """A damaged ``.idx`` of N duplicate lines (issue 20 #14: 75M of them ran past 300 s): the time
 to read a two-record ``.rec`` through ``read_rec`` whose ``.idx`` repeats an image's line N times,
-against ``read_idx`` of a well-formed ``.idx`` of N distinct lines (the baseline: the plain
-parse every .idx of that size costs), both in this process, best of --rounds; with the peak
+and a ``.idx`` of N distinct keys all at that image's offset (one record, N keys), against
+``read_idx`` of a well-formed ``.idx`` of N distinct lines (the baseline: the plain parse every
+.idx of that size costs), both in this process, best of --rounds; with the peak
 resident set of each in a fresh process. Files are written to a temp dir.
 
 ``--against TREE`` runs the duplicate case with that tree's code too (a subprocess with
@@ -87,6 +88,15 @@ def main() -> None:
             rep = lines[1] * 100_000  # the first image's line, again and again
             for _ in range(a.lines // 100_000):
                 f.write(rep)
+        # N distinct keys all giving the first image's offset (one record, N keys)
+        same = d / "same" / "train.rec"
+        same.parent.mkdir()
+        same.write_bytes(rec.read_bytes())
+        off = lines[1].split(b"\t")[1]
+        with open(same.with_suffix(".idx"), "wb") as f:
+            f.write(b"".join(lines))
+            for s in range(10, a.lines + 10, 100_000):
+                f.write(b"".join(b"%d\t%s" % (k, off) for k in range(s, s + 100_000)))
         distinct = d / "base.idx"
         with open(distinct, "wb") as f:
             for s in range(0, a.lines, 100_000):
@@ -97,9 +107,22 @@ def main() -> None:
         rows.append(
             ("this", "read_rec, duplicate lines", run(HERE, "rec", rec, a.rounds, a.timeout))
         )
+        rows.append(
+            ("this", "read_rec, keys at one offset", run(HERE, "rec", same, a.rounds, a.timeout))
+        )
         if a.against:
             t = a.against.resolve()
+            rows.append(
+                (
+                    "against",
+                    "read_idx, distinct lines",
+                    run(t, "idx", distinct, a.rounds, a.timeout),
+                )
+            )
             rows.append(("against", "read_rec, duplicate lines", run(t, "rec", rec, 1, a.timeout)))
+            rows.append(
+                ("against", "read_rec, keys at one offset", run(t, "rec", same, 1, a.timeout))
+            )
         print(f"{a.lines:,} lines; {idx.stat().st_size >> 20} MiB duplicate .idx")
         print("| tree | case | seconds | / baseline | faces | peak RSS MiB |")
         print("|---|---|---|---|---|---|")

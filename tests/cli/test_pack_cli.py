@@ -150,6 +150,10 @@ def test_with_images_and_unreviewed(home, tmp_path):
             "no such file",
         ),
         (["pack", "-p", "{h}", "--identities-file", "{h}", "--out", "{t}/x.db"], "binary file"),
+        (  # issue 20: a damaged line is named, not read as another key
+            ["pack", "-p", "{h}", "--identities-file", "{t}/bad.txt", "--out", "{t}/x.db"],
+            "bad.txt:2: not UTF-8",
+        ),
         (["merge", "{t}/none.db", "-p", "{h}"], "no package file"),
         (["merge", "{t}/text.txt", "-p", "{h}"], "not a reviewer package"),
         (["merge", "{h}", "-p", "{h}"], "the project itself"),
@@ -158,6 +162,7 @@ def test_with_images_and_unreviewed(home, tmp_path):
 )
 def test_bad_input_is_one_line_and_writes_nothing(home, tmp_path, args, message):
     (tmp_path / "text.txt").write_text("hello\n")
+    (tmp_path / "bad.txt").write_bytes(b"\xef\xbb\xbfa\r\nb\xff\n")
     make_home(tmp_path, "plain.db")
     open_project(home).close()  # settle what a first open writes (PRAGMA optimize)
     before = home.read_bytes()

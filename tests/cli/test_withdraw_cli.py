@@ -83,6 +83,21 @@ def test_bulk_requests_one_summary_unknown_reported_rerun_does_nothing_twice(db,
     c.close()
 
 
+def test_bulk_requests_with_a_line_that_is_not_utf8_refuse_naming_it(db, tmp_path):
+    """Issue 20: a damaged line used to be read with U+FFFD in it (an unknown request, and the
+    rest withdrawn); now the file is refused before anything is removed, naming the line."""
+    rows = keys_and_names(db)
+    req = tmp_path / "requests.txt"
+    req.write_bytes(b"\xef\xbb\xbf" + rows[0][0].encode() + b"\r\n" + rows[1][1].encode()[:-1]
+                    + b"\xc3\n")  # fmt: skip
+    before = db.read_bytes()
+    r = run("takedown", "--from", req, "-p", db, "-r", "lead", "--yes")
+    assert r.exit_code == 1
+    lines = r.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {req}:2: not UTF-8"), r.output
+    assert db.read_bytes() == before
+
+
 KILL_AFTER_FIRST = """
 import os, sys
 from annotator.core.review import requests, takedown as td

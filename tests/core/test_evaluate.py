@@ -191,3 +191,21 @@ def test_no_prediction_matching_a_test_face_is_an_error_that_says_how_faces_matc
     assert r.output.splitlines() == [f"error: {msg}"]
     # one matching line is enough to score
     require_matches(truth, evaluate(truth, write(tmp_path / "ok.tsv", ["A/1.jpg\tB\t0.1"])))
+
+
+def test_prediction_lines_that_are_not_utf8_are_bad_lines(truth, tmp_path):
+    """Issue 20 #13: a damaged line used to be read with U+FFFD (a wrong answer counted, or an
+    unmatched face); now it is a bad line, and a NUL too. CRLF and a BOM are fine."""
+    preds = tmp_path / "pred.tsv"
+    preds.write_bytes(
+        b"\xef\xbb\xbfA/1.jpg\tA\t0.9\r\n"
+        b"B/1.jpg\tB\xff\t0.8\n"  # line 2: the MID is damaged
+        b"C/1.jpg\tC\x00\t0.7\n"  # line 3: NUL
+        b"D/1.jpg\tD\t0.6\n"
+    )
+    ev = evaluate(truth, preds)
+    assert [(r.origin, r.reason) for r in ev.bad_lines] == [
+        ("pred.tsv:2", "not UTF-8 text"),
+        ("pred.tsv:3", "NUL byte in the line"),
+    ]
+    assert (ev.answered, ev.correct, ev.unmatched) == (2, 2, 0)

@@ -113,3 +113,46 @@ def test_symlinks_outside_the_root_are_skipped_unless_follow_links(tmp_path):
     assert "outside the root" in got["b/"].reason
     followed = [it for _, _, it in read_folder(root, follow_links=True)]
     assert sum(isinstance(it, FaceRecord) for it in followed) == 4
+
+
+def test_identity_folder_names_get_the_tsv_key_check(tmp_path):
+    """Issue 20 #16: a folder name is an identity key like a TSV's MID: one that holds a
+    direction override, a BOM, a line separator, a NUL-free control the key check refuses
+    (CR, LF, TAB: a TSV export or names list would change the key), or is longer than a key
+    may be, is one rejected entry (the folder, named) and none of its images imports."""
+    root = tmp_path / "ds"
+    bad = ["\u202eevil", "\ufeffbom", "a\nb", "a\rb", "a\tb", "l\u2028s"]
+    for name in ["ok", "Zoë \u200d", "ctl\x01", *bad]:
+        (root / name).mkdir(parents=True)
+        (root / name / "1.jpg").write_bytes(img("JPEG"))
+    got = [it for _, _, it in read_folder(root)]
+    keys = sorted(g.identity_key for g in got if isinstance(g, FaceRecord))
+    assert keys == sorted(["ok", "Zoë \u200d", "ctl\x01"])
+    rejected = {g.origin: g.reason for g in got if isinstance(g, Rejected)}
+    # named on one line: the hiding and line-breaking characters escaped
+    assert sorted(rejected) == sorted(
+        ["\\u202eevil/", "\\ufeffbom/", "a\\nb/", "a\\rb/", "a\\tb/", "l\\u2028s/"]
+    )
+    assert "direction-override" in rejected["\\u202eevil/"]
+    assert "carriage return" in rejected["a\\rb/"] and "line feed" in rejected["a\\nb/"]
+    assert "tab" in rejected["a\\tb/"]
+    assert all(r.startswith("identity folder name: ") for r in rejected.values())
+    positions = [n for _, n, _ in read_folder(root)]
+    assert positions == list(range(1, len(got) + 1))
+
+
+def test_identity_folder_name_longer_than_a_key(tmp_path, monkeypatch):
+    """File systems cap a name at 255 bytes, below the key limit: the limit is lowered here to
+    show the check is applied."""
+    from annotator import formats
+
+    monkeypatch.setattr(formats, "MAX_KEY_BYTES", 8)
+    root = tmp_path / "ds"
+    for name in ("short", "much-too-long"):
+        (root / name).mkdir(parents=True)
+        (root / name / "1.jpg").write_bytes(img("JPEG"))
+    got = [it for _, _, it in read_folder(root)]
+    assert [g.identity_key for g in got if isinstance(g, FaceRecord)] == ["short"]
+    assert [(g.origin, g.reason) for g in got if isinstance(g, Rejected)] == [
+        ("much-too-long/", "identity folder name: key longer than 8 bytes")
+    ]

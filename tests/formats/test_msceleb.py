@@ -228,3 +228,36 @@ def test_looks_binary_tells_binary_files_from_text_with_a_stray_nul():
     assert looks_binary(jpeg())
     rnd = bytes((i * 7919 + 13) % 256 for i in range(20000))
     assert looks_binary(rnd)
+
+
+def test_text_fields_that_are_not_utf8_are_bad_rows(tmp_path):
+    """Issue 20 #13: a devset name, FaceID or URL with a byte that is not UTF-8 used to be
+    stored with U+FFFD in it (two different broken names one, a FaceID no clean list
+    matches); such a row is now a bad row named by file and line, as a bad MID is."""
+    im = jpeg()
+    dev = io.BytesIO()
+    msceleb.write_devset_row(dev, "m.a", "Zoé", "fr", "http://i", "F1", None, im)
+    good = dev.getvalue()
+    p = tmp_path / "dev.tsv"
+    p.write_bytes(
+        good
+        + good.replace("Zoé".encode(), b"Zo\xe9")  # Latin-1
+        + good.replace(b"F1", b"F\xff1")
+        + good.replace(b"http://i", b"http://\xc3")
+    )
+    got = items(msceleb.read_devset(p))
+    assert isinstance(got[0], FaceRecord) and got[0].names == {"fr": "Zoé"}
+    assert [(g.origin, g.reason) for g in got[1:]] == [
+        (f"dev.tsv:{n}", f"column {c} is not valid UTF-8") for n, c in ((2, 2), (3, 4), (4, 3))
+    ]
+    aligned = io.BytesIO()
+    msceleb.write_row(aligned, "m.a", 1, "http://i", "http://p", "F1", None, im)
+    row = aligned.getvalue()
+    p = tmp_path / "a.tsv"
+    p.write_bytes(row + row.replace(b"http://p", b"http://p\xfe") + row.replace(b"F1", b"\xc0"))
+    got = items(msceleb.read_aligned(p))
+    assert isinstance(got[0], FaceRecord)
+    assert [(g.origin, g.reason) for g in got[1:]] == [
+        ("a.tsv:2", "column 4 is not valid UTF-8"),
+        ("a.tsv:3", "column 5 is not valid UTF-8"),
+    ]

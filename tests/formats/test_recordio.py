@@ -234,3 +234,37 @@ def test_idx_repeated_whole_is_caught_across_blocks(tmp_path, monkeypatch):
     assert keys.tolist() == list(range(30)) and offs.tolist() == [100 * k for k in range(30)]
     assert [(r.origin, r.record) for r in bad] == [("t.idx:61", 61), ("t.idx:31", 31)]
     assert bad[1].reason.startswith("30 .idx line(s) repeat a key")
+
+
+@pytest.mark.parametrize("block", [1 << 20, 32])
+def test_two_idx_keys_at_one_offset_are_one_face_and_a_bad_row(tmp_path, monkeypatch, block):
+    """Issue 20: two .idx keys giving one offset used to import the record twice (two faces).
+    The first line's key is kept; the later lines are reported with file and line."""
+    monkeypatch.setattr(recordio_idx, "IDX_BLOCK", block)
+    payloads = [recordio.pack(c, jpeg((c * 40, 0, 0))) for c in range(3)]
+    rec = _raw_rec(tmp_path, payloads)
+    lines = (tmp_path / "train.idx").read_text().splitlines(keepends=True)
+    off1 = lines[1].split("\t")[1]
+    # key 7 (line 4) and key 9 (line 5) both point at key 1's record
+    (tmp_path / "train.idx").write_text("".join(lines) + f"7\t{off1}" + f"9\t{off1}")
+    keys, offs, bad = recordio.read_idx(tmp_path / "train.idx")
+    assert sorted(keys.tolist()) == [0, 1, 2] and len(set(offs.tolist())) == 3
+    assert [(r.origin, r.record) for r in bad] == [("train.idx:4", 4)]
+    assert bad[0].reason.startswith("2 .idx line(s) give the offset of an earlier line")
+    got = items(read_rec(rec))
+    faces = [x for x in got if isinstance(x, FaceRecord)]
+    assert sorted(f.record for f in faces) == [0, 1, 2]
+    assert [x.origin for x in got if isinstance(x, Rejected)] == ["train.idx:4"]
+
+
+def test_idx_key_at_an_earlier_offset_keeps_the_earlier_line(tmp_path):
+    """The kept key is the one on the earlier line, whichever key is smaller."""
+    payloads = [recordio.pack(c, jpeg((c * 40, 0, 0))) for c in range(2)]
+    rec = _raw_rec(tmp_path, payloads)
+    lines = (tmp_path / "train.idx").read_text().splitlines(keepends=True)
+    off1 = lines[1].split("\t")[1]
+    (tmp_path / "train.idx").write_text(f"5\t{off1}" + "".join(lines))
+    keys, offs, bad = recordio.read_idx(tmp_path / "train.idx")
+    assert sorted(keys.tolist()) == [0, 5]
+    assert [r.origin for r in bad] == ["train.idx:3"]
+    assert sum(isinstance(x, FaceRecord) for x in items(read_rec(rec))) == 2

@@ -1,5 +1,7 @@
 """`export_dataset`: select the faces, write them in the chosen format into a temporary folder
-beside ``out`` with the pairs, datasheet and manifest, swap it into place, log the export.
+beside ``out`` with the pairs, datasheet and manifest, log the export, swap it into place (the
+log row first: an export killed after its swap is logged; one killed between the two is logged
+once when its rerun lands the same bytes).
 
 Output is deterministic: the same project and arguments give byte-identical files (stable
 ordering, no timestamps, seeded pairs)."""
@@ -160,18 +162,27 @@ def export_dataset(
         msha = writer.write_manifest(manifest)
         if cancelled():
             raise ExportCancelled("export cancelled; nothing was written")
-        outdir.swap_in(tmp, outp)
+        # logged before the swap: killed between the two, the log names a folder that may
+        # not hold this export (a takedown over-reports a copy), never the other way round
+        eid, added = (  # a read-only project cannot keep the log: the export itself is whole
+            (0, False)
+            if project.read_only
+            else store.record_export(
+                project, fmt, str(outp), params, len(sel), len(per_identity), msha
+            )
+        )
+        try:
+            outdir.swap_in(tmp, outp)
+        except BaseException:
+            if added:
+                store.forget_export(project, eid)
+            raise
     except BaseException:
         if writer is not None:
             writer.abort()
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     files["manifest.json"] = msha
-    eid = (  # a read-only project cannot keep the export log: the export itself is complete
-        0
-        if project.read_only
-        else store.record_export(project, fmt, str(outp), params, len(sel), len(per_identity), msha)
-    )
     return ExportResult(
         str(outp),
         fmt,

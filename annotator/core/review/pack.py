@@ -27,6 +27,7 @@ from pathlib import Path
 from annotator.core.review import package_purge as partial_files
 from annotator.core.review.package_purge import refuse_in_package
 from annotator.core.review.withdrawal import Ledger
+from annotator.formats import keylist
 from annotator.model import AnnotatorError, CancelledFn, ProgressFn, never_cancelled
 from annotator.store import faces as faces_store
 from annotator.store import packages as store
@@ -42,15 +43,14 @@ def read_identities_file(path: str | Path) -> list[str]:
     """Identity keys, one per line (blank lines and ``#`` comments ignored; first column of a
     tab/comma separated line)."""
     keys: list[str] = []
-    with open(path, encoding="utf-8-sig", errors="replace") as f:
-        for line in f:
-            s = line.strip()
-            if not s or s.startswith("#"):
-                continue
-            for sep in ("\t", ","):
-                s = s.split(sep)[0].strip()
-            if s:
-                keys.append(s)
+    for _n, line in keylist.read_lines(path):  # a line that is not UTF-8 refuses the file
+        s = line.strip()
+        if not s or s.startswith("#"):
+            continue
+        for sep in ("\t", ","):
+            s = s.split(sep)[0].strip()
+        if s:
+            keys.append(s)
     return keys
 
 

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from annotator.core.review.privacy import key_digest
+from annotator.formats import keylist
 from annotator.store import withdrawal as store
 from annotator.store.db import Project
 from annotator.store.names import fold
@@ -124,11 +125,10 @@ def read_requests(path: str) -> list[tuple[int, str]]:
     """(line number, request) of a requests file: one key or name a line, ``#`` comments and
     blank lines ignored."""
     out: list[tuple[int, str]] = []
-    with open(path, encoding="utf-8-sig", errors="replace") as f:
-        for n, line in enumerate(f, 1):
-            s = line.split("#", 1)[0].strip() if not line.lstrip().startswith("#") else ""
-            if s:
-                out.append((n, s))
+    for n, line in keylist.read_lines(path):  # a line that is not UTF-8 refuses the file
+        s = line.split("#", 1)[0].strip() if not line.lstrip().startswith("#") else ""
+        if s:
+            out.append((n, s))
     return out
 
 
