@@ -13,13 +13,14 @@ import sys
 
 import pytest
 
-from annotator.core.export import export_dataset
+from annotator.core.export.run import export_dataset
 from annotator.model import AnnotatorError
 from tests.core.test_export import build
 
 KILLED = """
 import os, signal, sys
-from annotator.core.export import export_dataset, outdir
+from annotator.core.export import outdir
+from annotator.core.export.run import export_dataset
 from annotator.store.db import open_project
 
 real = outdir.swap_in
