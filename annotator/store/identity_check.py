@@ -16,6 +16,7 @@ from annotator.store.embeddings import DIM, VECTOR_DTYPE, from_blobs
 from annotator.store.flags import WRITE_BATCH, fingerprint
 
 CENTRE_DTYPE = np.dtype("<f4")
+REACH_DTYPE = np.dtype("<f4")
 CHUNK_IDS = 900  # ids per IN (...) list
 
 
@@ -352,33 +353,71 @@ def load_centres(project: Project) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return ids, cen.astype(np.float32), vals
 
 
-def candidates(project: Project, per: int = 2000):
-    """The stored look-alike candidates, ``per`` identities at a time: (identity id of each
-    face, face ids, t, (n, dim) float16 vectors)."""
+_CAND = (
+    "SELECT c.identity_id, c.cand_faces, c.cand_t, c.cand_vec, r.cand_reach "
+    "FROM identity_centres c LEFT JOIN candidate_reach r ON r.identity_id = c.identity_id "
+)
+
+
+def _cand_arrays(rows: list) -> tuple[np.ndarray, ...]:
+    face = np.frombuffer(b"".join(r[1] for r in rows), "<i8")
+    n = [len(r[1]) // 8 for r in rows]
+    ident = np.repeat([r[0] for r in rows], n).astype(np.int64)
+    t = np.frombuffer(b"".join(r[2] for r in rows), "<f8")
+    vec = np.frombuffer(b"".join(r[3] for r in rows), VECTOR_DTYPE).reshape(-1, DIM)
+    nan = np.full(1, np.nan, REACH_DTYPE).tobytes()  # a reach not stored (or not matching)
+    reach = np.frombuffer(
+        b"".join(r[4] if r[4] is not None and len(r[4]) == 4 * k else nan * k
+                 for r, k in zip(rows, n, strict=True)),
+        REACH_DTYPE,
+    )  # fmt: skip
+    return ident, face, t, vec, reach
+
+
+def candidates(project: Project, identity_ids: Sequence[int] | None = None, per: int = 2000):
+    """The stored look-alike candidates (of ``identity_ids``, default all), ``per`` identities
+    at a time: (identity id of each face, face ids, t, (n, dim) float16 vectors, reach: NaN
+    where none is stored)."""
+    c = project.conn
+    if identity_ids is not None:
+        ids = sorted({int(i) for i in identity_ids})
+        for s0 in range(0, len(ids), CHUNK_IDS):
+            chunk = ids[s0 : s0 + CHUNK_IDS]
+            rows = c.execute(
+                _CAND + f"WHERE c.identity_id IN ({','.join('?' * len(chunk))}) "
+                "ORDER BY c.identity_id",
+                chunk,
+            ).fetchall()
+            if rows:
+                yield _cand_arrays(rows)
+        return
     last = -1
     while True:
-        rows = project.conn.execute(
-            "SELECT identity_id, cand_faces, cand_t, cand_vec FROM identity_centres "
-            "WHERE identity_id > ? ORDER BY identity_id LIMIT ?",
-            (last, per),
+        rows = c.execute(
+            _CAND + "WHERE c.identity_id > ? ORDER BY c.identity_id LIMIT ?", (last, per)
         ).fetchall()
         if not rows:
             return
         last = rows[-1][0]
-        face = np.frombuffer(b"".join(r[1] for r in rows), "<i8")
-        n = [len(r[1]) // 8 for r in rows]
-        ident = np.repeat([r[0] for r in rows], n).astype(np.int64)
-        t = np.frombuffer(b"".join(r[2] for r in rows), "<f8")
-        vec = np.frombuffer(b"".join(r[3] for r in rows), VECTOR_DTYPE).reshape(-1, DIM)
-        yield ident, face, t, vec
+        yield _cand_arrays(rows)
+
+
+def candidate_reaches(project: Project) -> tuple[np.ndarray, np.ndarray]:
+    """(identity ids ascending, the largest reach of each one's candidates) of the identities
+    whose reaches are stored."""
+    rows = project.conn.execute(
+        "SELECT identity_id, reach FROM candidate_reach ORDER BY identity_id"
+    ).fetchall()
+    ids = np.fromiter((r[0] for r in rows), np.int64, len(rows))
+    return ids, np.fromiter((r[1] for r in rows), np.float64, len(rows))
 
 
 def write_centres(
     project: Project, rows: Sequence[tuple], removed: Sequence[int] = (), everything: bool = False
 ) -> None:
     """Store centres: rows (identity id, float32 centre, *CENTRE_COLS, candidate face ids,
-    their t, their float16 vectors); drop ``removed`` (or, with ``everything``, every centre
-    stored before)."""
+    their t, their float16 vectors, their reach); drop ``removed`` (or, with ``everything``,
+    every centre stored before; their reaches go with them)."""
     c = project.conn
     if everything:
         with project.tx():
@@ -403,6 +442,11 @@ def write_centres(
     ]
     cols = ", ".join(("identity_id", "centre", *CENTRE_COLS, *CAND_COLS))
     _insert(project, "identity_centres", cols, data)
+    reach = []
+    for r in rows:  # rounded up: a stored reach is never below the one computed
+        a = np.nextafter(np.asarray(r[5 + k], REACH_DTYPE), np.float32(np.inf))
+        reach.append((int(r[0]), float(a.max()) if len(a) else 0.0, a.tobytes()))
+    _insert(project, "candidate_reach", "identity_id, reach, cand_reach", reach)
 
 
 def stale_identities(project: Project) -> list[int]:

@@ -5,7 +5,8 @@
 Each identity's centre is stored (``identity_centres``). A refresh recomputes only the
 identities whose faces, labels or vectors changed (the store's triggers mark them) and those
 with a stored look-alike candidate face that a changed centre comes nearer than its ``t``
-(every identity's candidates are read to know), so the flags equal a full recomputation;
+(compared only where the stored reach, |f - c_own| + t, lets a changed centre come that
+near: ``candidate_reach``), so the flags equal a full recomputation;
 everything is recomputed when the model or the rule changed, or when an earlier refresh did
 not finish. Runs at the end of ``annotator embed`` and in the
 scan's flag step; faces are read once, an identity range at a time (bounded memory).
@@ -42,6 +43,7 @@ EMBED_WEIGHT = 1.0  # identity suspicion: + EMBED_WEIGHT x its worst flagged fac
 MARGIN_UNIT = 0.1
 CHUNK_FACES = 200_000  # faces read at a time by a full refresh
 PARALLEL_RANGES = 3  # a full refresh of this many ranges or more measures them on worker processes
+REACH_SLACK = nearest.SLACK + 1e-3  # float32 centre distances against a stored reach
 STATE_META = "identity_check"  # model|rule of the stored centres; '' while a refresh runs
 NOT_IN_CENTRE = ("wrong_identity", "unusable")  # labels that keep a face out of its centre
 DLIB = METRICS["dlib_resnet_v1/"]
@@ -122,7 +124,7 @@ def _rows(r: IdentityCheck, uid: np.ndarray | None = None) -> list[tuple]:
         kk = k[a:b]
         out.append(
             (u, cen.centre[p], cen.kept[p], cen.count[p], cen.spread[p], cen.far[p], cen.score[p],
-             f.face[kk], r.t[kk], f.vectors[kk])
+             f.face[kk], r.t[kk], f.vectors[kk], f.d_centre[kk] + r.t[kk])
         )  # fmt: skip
     return out
 
@@ -230,14 +232,26 @@ def _stored_centres(project: Project) -> Centres:
     return Centres(ids, cen, kept, count, spread, far, score)
 
 
-def _reached(project: Project, moved: np.ndarray, skip: np.ndarray) -> np.ndarray:
+def _reached(project: Project, old: Centres, moved: np.ndarray, skip: np.ndarray) -> np.ndarray:
     """Identities (not in ``skip``) with a look-alike candidate face that a centre of
     ``moved`` (old or new places of the changed centres) is nearer than its ``t``: the only
-    faces of the other identities whose flags a changed centre can change."""
+    faces of the other identities whose flags a changed centre can change. ``old``: the
+    stored centres. A candidate f of identity A is compared only when a moved centre c can be
+    that near by the triangle bound, |c - c_A| < |f - c_A| + t (its stored reach); an identity
+    only when one of its candidates can (candidates without a stored reach always are)."""
+    if not len(moved) or not len(old.uid):
+        return np.zeros(0, np.int64)
+    near = nearest.min_dist(old.centre, moved).astype(np.float64)  # each centre to the moved
+    ids, top = ic_store.candidate_reaches(project)
+    out = np.zeros(len(old.uid), bool)
+    p = old.pos(ids)
+    ok = (p < len(old.uid)) & (old.uid[np.minimum(p, len(old.uid) - 1)] == ids)
+    out[p[ok]] = near[p[ok]] >= top[ok] + REACH_SLACK
+    look = old.uid[~out & ~np.isin(old.uid, skip)]
     hit: list[np.ndarray] = []
-    for ident, _face, t, vec in ic_store.candidates(project):
-        m = ~np.isin(ident, skip)
-        if m.any() and len(moved):
+    for ident, _face, t, vec, reach in ic_store.candidates(project, look.tolist()):
+        m = ~(reach + REACH_SLACK <= near[old.pos(ident)])  # NaN (no reach stored): compared
+        if m.any():
             d = nearest.min_dist(vec[m], moved)
             hit.append(ident[m][d < t[m] + nearest.SLACK])
     return np.unique(np.concatenate(hit)) if hit else np.zeros(0, np.int64)
@@ -251,7 +265,7 @@ def _incremental(project: Project, model: str, run: _Run, stale: list[int], out:
     was = np.isin(old.uid, st)
     cen = Centres.join([old.take(~was), new_c])
     removed = np.setdiff1d(old.uid[was], new_c.uid)
-    affected = _reached(project, np.concatenate([old.centre[was], new_c.centre]), st)
+    affected = _reached(project, old, np.concatenate([old.centre[was], new_c.centre]), st)
     groups = [new_f]
     if len(affected):
         groups.append(_stats(ic_store.embeddings_of(project, model, affected.tolist()), metric)[1])
