@@ -353,10 +353,7 @@ def load_centres(project: Project) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return ids, cen.astype(np.float32), vals
 
 
-_CAND = (
-    "SELECT c.identity_id, c.cand_faces, c.cand_t, c.cand_vec, r.cand_reach "
-    "FROM identity_centres c LEFT JOIN candidate_reach r ON r.identity_id = c.identity_id "
-)
+_CAND = "SELECT identity_id, cand_faces, cand_t, cand_vec FROM identity_centres "
 
 
 def _cand_arrays(rows: list) -> tuple[np.ndarray, ...]:
@@ -365,27 +362,19 @@ def _cand_arrays(rows: list) -> tuple[np.ndarray, ...]:
     ident = np.repeat([r[0] for r in rows], n).astype(np.int64)
     t = np.frombuffer(b"".join(r[2] for r in rows), "<f8")
     vec = np.frombuffer(b"".join(r[3] for r in rows), VECTOR_DTYPE).reshape(-1, DIM)
-    nan = np.full(1, np.nan, REACH_DTYPE).tobytes()  # a reach not stored (or not matching)
-    reach = np.frombuffer(
-        b"".join(r[4] if r[4] is not None and len(r[4]) == 4 * k else nan * k
-                 for r, k in zip(rows, n, strict=True)),
-        REACH_DTYPE,
-    )  # fmt: skip
-    return ident, face, t, vec, reach
+    return ident, face, t, vec
 
 
 def candidates(project: Project, identity_ids: Sequence[int] | None = None, per: int = 2000):
     """The stored look-alike candidates (of ``identity_ids``, default all), ``per`` identities
-    at a time: (identity id of each face, face ids, t, (n, dim) float16 vectors, reach: NaN
-    where none is stored)."""
+    at a time: (identity id of each face, face ids, t, (n, dim) float16 vectors)."""
     c = project.conn
     if identity_ids is not None:
         ids = sorted({int(i) for i in identity_ids})
         for s0 in range(0, len(ids), CHUNK_IDS):
             chunk = ids[s0 : s0 + CHUNK_IDS]
             rows = c.execute(
-                _CAND + f"WHERE c.identity_id IN ({','.join('?' * len(chunk))}) "
-                "ORDER BY c.identity_id",
+                _CAND + f"WHERE identity_id IN ({','.join('?' * len(chunk))}) ORDER BY identity_id",
                 chunk,
             ).fetchall()
             if rows:
@@ -394,7 +383,7 @@ def candidates(project: Project, identity_ids: Sequence[int] | None = None, per:
     last = -1
     while True:
         rows = c.execute(
-            _CAND + "WHERE c.identity_id > ? ORDER BY c.identity_id LIMIT ?", (last, per)
+            _CAND + "WHERE identity_id > ? ORDER BY identity_id LIMIT ?", (last, per)
         ).fetchall()
         if not rows:
             return
@@ -402,14 +391,49 @@ def candidates(project: Project, identity_ids: Sequence[int] | None = None, per:
         yield _cand_arrays(rows)
 
 
-def candidate_reaches(project: Project) -> tuple[np.ndarray, np.ndarray]:
-    """(identity ids ascending, the largest reach of each one's candidates) of the identities
-    whose reaches are stored."""
+@dataclass(slots=True)
+class Reaches:
+    """The stored reaches (m019), identities ascending: ``top`` the largest of each, ``n``
+    its candidates; per candidate (grouped by identity) ``reach`` and ``t``, both rounded
+    up."""
+
+    ids: np.ndarray
+    top: np.ndarray
+    n: np.ndarray
+    reach: np.ndarray
+    t: np.ndarray
+
+
+def candidate_reaches(project: Project) -> Reaches:
+    """Every stored reach (identities whose two blobs disagree in length are left out)."""
     rows = project.conn.execute(
-        "SELECT identity_id, reach FROM candidate_reach ORDER BY identity_id"
+        "SELECT identity_id, reach, cand_reach, cand_t FROM candidate_reach "
+        "WHERE length(cand_reach) = length(cand_t) ORDER BY identity_id"
     ).fetchall()
-    ids = np.fromiter((r[0] for r in rows), np.int64, len(rows))
-    return ids, np.fromiter((r[1] for r in rows), np.float64, len(rows))
+    k = len(rows)
+    ids = np.fromiter((r[0] for r in rows), np.int64, k)
+    top = np.fromiter((r[1] for r in rows), np.float64, k)
+    n = np.fromiter((len(r[2]) // REACH_DTYPE.itemsize for r in rows), np.int64, k)
+    reach = np.frombuffer(b"".join(r[2] for r in rows), REACH_DTYPE)
+    t = np.frombuffer(b"".join(r[3] for r in rows), REACH_DTYPE)
+    return Reaches(ids, top, n, reach, t)
+
+
+def candidate_vectors(project: Project, identity_ids: Sequence[int], n: Sequence[int]):
+    """The float16 candidate vectors of ``identity_ids`` (``n``: how many each holds by its
+    stored reach), concatenated in that order, read as blobs (no row decoding); None when an
+    identity's vectors are not ``n`` (its centre row was written without its reach)."""
+    size = DIM * VECTOR_DTYPE.itemsize
+    out = np.empty((int(np.sum(n)), DIM), VECTOR_DTYPE)
+    buf = out.reshape(-1).view(np.uint8)
+    at = 0
+    for i, k in zip(identity_ids, n, strict=True):
+        with project.conn.blobopen("identity_centres", "cand_vec", int(i), readonly=True) as b:
+            if len(b) != k * size:
+                return None
+            buf[at : at + k * size] = np.frombuffer(b.read(), np.uint8)
+        at += k * size
+    return out
 
 
 def write_centres(
@@ -443,10 +467,13 @@ def write_centres(
     cols = ", ".join(("identity_id", "centre", *CENTRE_COLS, *CAND_COLS))
     _insert(project, "identity_centres", cols, data)
     reach = []
-    for r in rows:  # rounded up: a stored reach is never below the one computed
-        a = np.nextafter(np.asarray(r[5 + k], REACH_DTYPE), np.float32(np.inf))
-        reach.append((int(r[0]), float(a.max()) if len(a) else 0.0, a.tobytes()))
-    _insert(project, "candidate_reach", "identity_id, reach, cand_reach", reach)
+    for r in rows:  # rounded up: a stored reach or t is never below the one computed
+        a, t = (
+            np.nextafter(np.asarray(x, REACH_DTYPE), np.float32(np.inf))
+            for x in (r[5 + k], r[3 + k])
+        )
+        reach.append((int(r[0]), float(a.max()) if len(a) else 0.0, a.tobytes(), t.tobytes()))
+    _insert(project, "candidate_reach", "identity_id, reach, cand_reach, cand_t", reach)
 
 
 def stale_identities(project: Project) -> list[int]:

@@ -142,21 +142,21 @@ def test_a_centre_out_of_every_reach_reads_no_candidate(scanned, tmp_path, monke
         for i in ids[:-1]:
             _embed(p, faces[i], _around(rng, rng.normal(0, 0.8 / 16, 128), len(faces[i])))
         assert ic.refresh(p) is not None
-        _ids, top = ic_store.candidate_reaches(p)
+        top = ic_store.candidate_reaches(p).top
         far = np.zeros(128)
         far[0] = 3.0  # 3 from every centre: beyond every stored reach (each < 1.5)
-        assert top.max() < 1.5
+        assert len(top) == len(ids) - 1 and top.max() < 1.5
         _embed(p, faces[ids[-1]], _around(rng, far, len(faces[ids[-1]])))
-    read: list[list[int]] = []
-    real = ic_store.candidates
-
-    def recorded(project, identity_ids=None, per=2000):
-        read.append(list(identity_ids or []))
-        return real(project, identity_ids, per)
-
-    monkeypatch.setattr(ic_store, "candidates", recorded)
+    read: list[tuple] = []
+    for name in ("candidates", "candidate_vectors"):
+        real = getattr(ic_store, name)
+        monkeypatch.setattr(
+            ic_store,
+            name,
+            lambda *a, _real=real, _n=name, **k: read.append((_n, a[1:])) or _real(*a, **k),
+        )
     got, want, exact = _refresh(db, tmp_path)
-    assert read[0] == []  # the incremental refresh read no identity's candidates
+    assert read == []  # the incremental refresh read no identity's candidates
     assert got == want and got["flags"] == exact
 
 
@@ -169,9 +169,16 @@ def test_a_project_refreshed_before_the_reaches_were_stored_refreshes_right(
     with open_project(db) as p:
         faces = _faces(p)
         ids = sorted(faces)
+        a, b, new = ids[0], ids[1], ids[-1]
         centre = {i: rng.normal(0, 0.8 / 16, 128) for i in ids}
+        u = rng.normal(0, 1, (2, 128))
+        u /= np.linalg.norm(u, axis=1)[:, None]
+        fa, fb = faces[a][0], faces[b][0]  # a candidate of A and one of B, 0.46 out
         for i in ids[:-1]:
-            _embed(p, faces[i], _around(rng, centre[i], len(faces[i])))
+            v = _around(rng, centre[i], len(faces[i]))
+            if i in (a, b):
+                v[0] = centre[i] + 0.46 * u[int(i == b)]
+            _embed(p, faces[i], v)
         assert ic.refresh(p) is not None
     # as before m019: no reach table, the step not run; opening the file runs it (empty)
     con = sqlite3.connect(db)
@@ -181,13 +188,22 @@ def test_a_project_refreshed_before_the_reaches_were_stored_refreshes_right(
     con.close()
     with open_project(db) as p:
         assert p.conn.execute("SELECT count(*) FROM candidate_reach").fetchone()[0] == 0
-        # the new identity lands among the others' candidates (half-way to A's centre)
-        q = (centre[ids[0]] + centre[ids[1]]) / 2
-        _embed(p, faces[ids[-1]], _around(rng, q, len(faces[ids[-1]])))
+        # the new identity lands 0.3 from A's candidate (no reach of A is stored)
+        _embed(p, faces[new], _around(rng, centre[a] + 0.76 * u[0], len(faces[new])))
     got, want, exact = _refresh(db, tmp_path)
     assert got["flags"] == want["flags"] == exact
+    assert (fa, new) in {(x, i) for x, i, _m in got["looks"]}
     assert {k: v for k, v in got.items() if k != "reach"} == {
         k: v for k, v in want.items() if k != "reach"
     }
     # only the identities recomputed have reaches until the next full refresh stores all
     assert 0 < len(got["reach"]) < len(want["reach"])
+    # A's reaches are stored now, B's not: the new identity moves from A's candidate to B's
+    stored = {r[0] for r in got["reach"]}
+    assert a in stored and b not in stored
+    with open_project(db) as p:
+        _embed(p, faces[new], _around(rng, centre[b] + 0.76 * u[1], len(faces[new])))
+    got, want, exact = _refresh(db, tmp_path)
+    assert got["flags"] == want["flags"] == exact
+    looks = {(x, i) for x, i, _m in got["looks"]}
+    assert (fb, new) in looks and (fa, new) not in looks

@@ -236,21 +236,40 @@ def _reached(project: Project, old: Centres, moved: np.ndarray, skip: np.ndarray
     """Identities (not in ``skip``) with a look-alike candidate face that a centre of
     ``moved`` (old or new places of the changed centres) is nearer than its ``t``: the only
     faces of the other identities whose flags a changed centre can change. ``old``: the
-    stored centres. A candidate f of identity A is compared only when a moved centre c can be
-    that near by the triangle bound, |c - c_A| < |f - c_A| + t (its stored reach); an identity
-    only when one of its candidates can (candidates without a stored reach always are)."""
+    stored centres. By the triangle bound a moved centre c can be that near a candidate f of
+    identity A only when |c - c_A| < |f - c_A| + t (f's stored reach): only those candidates
+    are read and compared (all of an identity whose reaches are not stored)."""
     if not len(moved) or not len(old.uid):
         return np.zeros(0, np.int64)
     near = nearest.min_dist(old.centre, moved).astype(np.float64)  # each centre to the moved
-    ids, top = ic_store.candidate_reaches(project)
-    out = np.zeros(len(old.uid), bool)
-    p = old.pos(ids)
-    ok = (p < len(old.uid)) & (old.uid[np.minimum(p, len(old.uid) - 1)] == ids)
-    out[p[ok]] = near[p[ok]] >= top[ok] + REACH_SLACK
-    look = old.uid[~out & ~np.isin(old.uid, skip)]
+    st = ic_store.candidate_reaches(project)
+    p = np.minimum(old.pos(st.ids), len(old.uid) - 1)
+    ok = (old.uid[p] == st.ids) & ~np.isin(st.ids, skip)
+    ok &= near[p] < st.top + REACH_SLACK
+    each = np.repeat(ok, st.n) & (st.reach + REACH_SLACK > np.repeat(near[p], st.n))
     hit: list[np.ndarray] = []
-    for ident, _face, t, vec, reach in ic_store.candidates(project, look.tolist()):
-        m = ~(reach + REACH_SLACK <= near[old.pos(ident)])  # NaN (no reach stored): compared
+    ident = np.repeat(st.ids, st.n)
+    if each.any():
+        some = np.zeros(len(st.ids), bool)
+        some[np.unique(np.repeat(np.arange(len(st.ids)), st.n)[each])] = True
+        vec = ic_store.candidate_vectors(project, st.ids[some].tolist(), st.n[some].tolist())
+        if vec is None:  # a centre row written without its reach: compare them all
+            return _reached_all(project, moved, skip)
+        m = each[np.repeat(some, st.n)]
+        rows = np.flatnonzero(np.repeat(some, st.n))[m]
+        d = nearest.min_dist(vec[m], moved)
+        hit.append(ident[rows][d < st.t[rows] + nearest.SLACK])
+    rest = np.setdiff1d(old.uid, np.r_[st.ids, skip])  # no reach stored (before m019)
+    if len(rest):
+        hit.append(_reached_all(project, moved, skip, rest))
+    return np.unique(np.concatenate(hit)) if hit else np.zeros(0, np.int64)
+
+
+def _reached_all(project: Project, moved: np.ndarray, skip: np.ndarray, ids=None) -> np.ndarray:
+    """As :func:`_reached`, every stored candidate (of ``ids``, default all) compared."""
+    hit: list[np.ndarray] = []
+    for ident, _face, t, vec in ic_store.candidates(project, None if ids is None else ids.tolist()):
+        m = ~np.isin(ident, skip)
         if m.any():
             d = nearest.min_dist(vec[m], moved)
             hit.append(ident[m][d < t[m] + nearest.SLACK])
