@@ -11,7 +11,9 @@ user+sys of it and its worker processes, wall, peak RSS of it and of its largest
   reading, which does one such pass), the baseline of the ratios printed;
 * ``full``: ``refresh(full=True)``;
 * ``none``: a refresh with nothing changed (what the scan's flag step pays);
-* ``incremental``: after embedding one more identity (``--new-faces`` faces);
+* ``incremental``: after embedding one more identity (``--new-faces`` faces); ``compared``:
+  the stored look-alike candidates compared with the changed centres (their reach, m019,
+  lets them come near), of ``candidates`` stored;
 * ``knn``: each centre's K nearest centres by blocked float32 products and, when installed,
   by faiss's exact ``IndexFlatL2`` (same process);
 * ``compare`` (``--compare-with CHECKOUT``): ``full`` and ``incremental`` by another checkout
@@ -150,6 +152,7 @@ with open_project(db) as p:
     else:
         r = ic.refresh(p, full=(step == "full"))
         out.update(mode=r.mode, recomputed=r.recomputed, global_faces=r.global_faces,
+                   compared=r.compared, candidates=r.candidates,
                    flags=len(r.suspect), same_person=len(r.same_person))
 ru = resource.getrusage(resource.RUSAGE_SELF)
 rc = resource.getrusage(resource.RUSAGE_CHILDREN)  # worker processes of the refresh

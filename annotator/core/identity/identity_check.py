@@ -91,6 +91,8 @@ class Refresh:
     model: str = ""
     recomputed: int = 0
     global_faces: int = 0  # faces compared with every centre (the bound did not hold)
+    compared: int = 0  # incremental: stored candidates compared with the changed centres ...
+    candidates: int = 0  # ... of this many stored
     suspect: list[int] = field(default_factory=list)
     same_person: list[tuple[int, int, float]] = field(default_factory=list)
     seconds: float = 0.0
@@ -232,7 +234,9 @@ def _stored_centres(project: Project) -> Centres:
     return Centres(ids, cen, kept, count, spread, far, score)
 
 
-def _reached(project: Project, old: Centres, moved: np.ndarray, skip: np.ndarray) -> np.ndarray:
+def _reached(
+    project: Project, old: Centres, moved: np.ndarray, skip: np.ndarray, out: Refresh
+) -> np.ndarray:
     """Identities (not in ``skip``) with a look-alike candidate face that a centre of
     ``moved`` (old or new places of the changed centres) is nearer than its ``t``: the only
     faces of the other identities whose flags a changed centre can change. ``old``: the
@@ -247,6 +251,7 @@ def _reached(project: Project, old: Centres, moved: np.ndarray, skip: np.ndarray
     ok = (old.uid[p] == st.ids) & ~np.isin(st.ids, skip)
     ok &= near[p] < st.top + REACH_SLACK
     each = np.repeat(ok, st.n) & (st.reach + REACH_SLACK > np.repeat(near[p], st.n))
+    out.candidates, out.compared = len(each), int(each.sum())
     hit: list[np.ndarray] = []
     ident = np.repeat(st.ids, st.n)
     if each.any():
@@ -254,22 +259,26 @@ def _reached(project: Project, old: Centres, moved: np.ndarray, skip: np.ndarray
         some[np.unique(np.repeat(np.arange(len(st.ids)), st.n)[each])] = True
         vec = ic_store.candidate_vectors(project, st.ids[some].tolist(), st.n[some].tolist())
         if vec is None:  # a centre row written without its reach: compare them all
-            return _reached_all(project, moved, skip)
+            out.candidates = out.compared = 0
+            return _reached_all(project, moved, skip, out=out)
         m = each[np.repeat(some, st.n)]
         rows = np.flatnonzero(np.repeat(some, st.n))[m]
         d = nearest.min_dist(vec[m], moved)
         hit.append(ident[rows][d < st.t[rows] + nearest.SLACK])
     rest = np.setdiff1d(old.uid, np.r_[st.ids, skip])  # no reach stored (before m019)
     if len(rest):
-        hit.append(_reached_all(project, moved, skip, rest))
+        hit.append(_reached_all(project, moved, skip, rest, out))
     return np.unique(np.concatenate(hit)) if hit else np.zeros(0, np.int64)
 
 
-def _reached_all(project: Project, moved: np.ndarray, skip: np.ndarray, ids=None) -> np.ndarray:
+def _reached_all(project: Project, moved, skip, ids=None, out: Refresh | None = None):
     """As :func:`_reached`, every stored candidate (of ``ids``, default all) compared."""
     hit: list[np.ndarray] = []
     for ident, _face, t, vec in ic_store.candidates(project, None if ids is None else ids.tolist()):
         m = ~np.isin(ident, skip)
+        if out is not None:
+            out.candidates += len(m)
+            out.compared += int(m.sum())
         if m.any():
             d = nearest.min_dist(vec[m], moved)
             hit.append(ident[m][d < t[m] + nearest.SLACK])
@@ -284,7 +293,7 @@ def _incremental(project: Project, model: str, run: _Run, stale: list[int], out:
     was = np.isin(old.uid, st)
     cen = Centres.join([old.take(~was), new_c])
     removed = np.setdiff1d(old.uid[was], new_c.uid)
-    affected = _reached(project, old, np.concatenate([old.centre[was], new_c.centre]), st)
+    affected = _reached(project, old, np.concatenate([old.centre[was], new_c.centre]), st, out)
     groups = [new_f]
     if len(affected):
         groups.append(_stats(ic_store.embeddings_of(project, model, affected.tolist()), metric)[1])
