@@ -419,21 +419,21 @@ def candidate_reaches(project: Project) -> Reaches:
     return Reaches(ids, top, n, reach, t)
 
 
-def candidate_vectors(project: Project, identity_ids: Sequence[int], n: Sequence[int]):
-    """The float16 candidate vectors of ``identity_ids`` (``n``: how many each holds by its
-    stored reach), concatenated in that order, read as blobs (no row decoding); None when an
-    identity's vectors are not ``n`` (its centre row was written without its reach)."""
+def candidate_vectors(
+    project: Project, identity_ids: Sequence[int], first: Sequence[int], n: Sequence[int]
+):
+    """The float16 vectors of the ``first`` candidates of each of ``identity_ids`` (of ``n``
+    stored, by their reach), concatenated in that order, read as blob prefixes (no row
+    decoding); None when an identity's vectors are not ``n`` (its centre row was written
+    without its reach)."""
     size = DIM * VECTOR_DTYPE.itemsize
-    out = np.empty((int(np.sum(n)), DIM), VECTOR_DTYPE)
-    buf = out.reshape(-1).view(np.uint8)
-    at = 0
-    for i, k in zip(identity_ids, n, strict=True):
+    parts: list[bytes] = []
+    for i, k, total in zip(identity_ids, first, n, strict=True):
         with project.conn.blobopen("identity_centres", "cand_vec", int(i), readonly=True) as b:
-            if len(b) != k * size:
+            if len(b) != total * size:
                 return None
-            buf[at : at + k * size] = np.frombuffer(b.read(), np.uint8)
-        at += k * size
-    return out
+            parts.append(b.read(k * size))
+    return np.frombuffer(b"".join(parts), VECTOR_DTYPE).reshape(-1, DIM)
 
 
 def write_centres(

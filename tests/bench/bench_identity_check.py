@@ -152,7 +152,8 @@ with open_project(db) as p:
     else:
         r = ic.refresh(p, full=(step == "full"))
         out.update(mode=r.mode, recomputed=r.recomputed, global_faces=r.global_faces,
-                   compared=r.compared, candidates=r.candidates,
+                   compared=getattr(r, "compared", None),  # not in older checkouts
+                   candidates=getattr(r, "candidates", None),
                    flags=len(r.suspect), same_person=len(r.same_person))
 ru = resource.getrusage(resource.RUSAGE_SELF)
 rc = resource.getrusage(resource.RUSAGE_CHILDREN)  # worker processes of the refresh
@@ -192,9 +193,24 @@ def stored_digests(db: Path) -> dict[str, str]:
         "suspicion": "SELECT id, suspicion FROM identities ORDER BY 1",
     }
     out = {k: hashlib.sha256(repr(con.execute(q).fetchall()).encode()).hexdigest()[:16]
-           for k, q in queries.items()}  # fmt: skip
+           for k, q in queries.items() if k != "centres"}  # fmt: skip
+    out["centres"] = _centres_digest(con)
     con.close()
     return out
+
+
+def _centres_digest(con: sqlite3.Connection) -> str:
+    """The stored centres with each one's candidates by face id (the order they are stored
+    in is not part of what a refresh computes: since m019 farthest reach first)."""
+    h = hashlib.sha256()
+    for row in con.execute("SELECT * FROM identity_centres ORDER BY 1"):
+        *head, faces, t, vec = row
+        f = np.frombuffer(faces, "<i8")
+        o = np.argsort(f, kind="stable")
+        tv = np.frombuffer(t, "<f8")[o]
+        vv = np.frombuffer(vec, "<f2").reshape(len(f), -1)[o]
+        h.update(repr(head).encode() + f[o].tobytes() + tv.tobytes() + vv.tobytes())
+    return h.hexdigest()[:16]
 
 
 def compare(db: Path, other: Path, new_identity: int) -> dict:

@@ -114,10 +114,13 @@ def _stats(rows, metric: Metric):
 
 def _rows(r: IdentityCheck, uid: np.ndarray | None = None) -> list[tuple]:
     """The identity_centres rows of the identities ``uid`` (default: those of the faces
-    judged in ``r``)."""
+    judged in ``r``); each one's candidates farthest reach first (a changed centre can reach
+    a prefix of them: an incremental refresh reads only that)."""
     cen, f = r.centres, r.faces
     uid = np.unique(f.ident) if uid is None else uid
     k = np.flatnonzero(r.cand)
+    reach = f.d_centre + r.t
+    k = k[np.lexsort((-reach[k], f.ident[k]))]
     lo, hi = np.searchsorted(f.ident[k], uid, "left"), np.searchsorted(f.ident[k], uid, "right")
     out = []
     for u, p, a, b in zip(
@@ -126,7 +129,7 @@ def _rows(r: IdentityCheck, uid: np.ndarray | None = None) -> list[tuple]:
         kk = k[a:b]
         out.append(
             (u, cen.centre[p], cen.kept[p], cen.count[p], cen.spread[p], cen.far[p], cen.score[p],
-             f.face[kk], r.t[kk], f.vectors[kk], f.d_centre[kk] + r.t[kk])
+             f.face[kk], r.t[kk], f.vectors[kk], reach[kk])
         )  # fmt: skip
     return out
 
@@ -255,16 +258,24 @@ def _reached(
     hit: list[np.ndarray] = []
     ident = np.repeat(st.ids, st.n)
     if each.any():
-        some = np.zeros(len(st.ids), bool)
-        some[np.unique(np.repeat(np.arange(len(st.ids)), st.n)[each])] = True
-        vec = ic_store.candidate_vectors(project, st.ids[some].tolist(), st.n[some].tolist())
+        # of each identity, its candidates up to the last one a moved centre can reach (all
+        # of them before it, when stored farthest reach first)
+        start = np.r_[0, np.cumsum(st.n)[:-1]]
+        owner = np.repeat(np.arange(len(st.ids)), st.n)
+        last = np.zeros(len(st.ids), np.int64)
+        np.maximum.at(last, owner[each], np.flatnonzero(each) - start[owner[each]] + 1)
+        some = np.flatnonzero(last)
+        vec = ic_store.candidate_vectors(
+            project, st.ids[some].tolist(), last[some].tolist(), st.n[some].tolist()
+        )
         if vec is None:  # a centre row written without its reach: compare them all
             out.candidates = out.compared = 0
             return _reached_all(project, moved, skip, out=out)
-        m = each[np.repeat(some, st.n)]
-        rows = np.flatnonzero(np.repeat(some, st.n))[m]
+        cnt = last[some]
+        rows = np.repeat(start[some] - np.r_[0, np.cumsum(cnt)[:-1]], cnt) + np.arange(cnt.sum())
+        m = each[rows]
         d = nearest.min_dist(vec[m], moved)
-        hit.append(ident[rows][d < st.t[rows] + nearest.SLACK])
+        hit.append(ident[rows[m]][d < st.t[rows[m]] + nearest.SLACK])
     rest = np.setdiff1d(old.uid, np.r_[st.ids, skip])  # no reach stored (before m019)
     if len(rest):
         hit.append(_reached_all(project, moved, skip, rest, out))
