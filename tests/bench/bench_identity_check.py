@@ -208,7 +208,7 @@ def _centres_digest(con: sqlite3.Connection) -> str:
         f = np.frombuffer(faces, "<i8")
         o = np.argsort(f, kind="stable")
         tv = np.frombuffer(t, "<f8")[o]
-        vv = np.frombuffer(vec, "<f2").reshape(len(f), -1)[o]
+        vv = np.frombuffer(vec, "<f2").reshape(len(f), 128)[o]
         h.update(repr(head).encode() + f[o].tobytes() + tv.tobytes() + vv.tobytes())
     return h.hexdigest()[:16]
 
