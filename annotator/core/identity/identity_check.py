@@ -304,7 +304,8 @@ def _incremental(project: Project, model: str, run: _Run, stale: list[int], out:
     was = np.isin(old.uid, st)
     cen = Centres.join([old.take(~was), new_c])
     removed = np.setdiff1d(old.uid[was], new_c.uid)
-    affected = _reached(project, old, np.concatenate([old.centre[was], new_c.centre]), st, out)
+    with one_blas_thread():  # products of a few centres: threads spin more than they give
+        affected = _reached(project, old, np.concatenate([old.centre[was], new_c.centre]), st, out)
     groups = [new_f]
     if len(affected):
         groups.append(_stats(ic_store.embeddings_of(project, model, affected.tolist()), metric)[1])
