@@ -235,6 +235,16 @@ def kind_flag_rows(project: Project, kind: str) -> list[tuple[int, float]]:
     ]
 
 
+def kind_flag_faces(project: Project, kind: str) -> list[int]:
+    """The face ids of the one-face flags of ``kind``, ascending (without their scores)."""
+    cur = project.conn.execute(
+        "SELECT ff.face_id FROM flags fl JOIN flag_faces ff ON ff.flag_id = fl.id "
+        "WHERE fl.kind = ? ORDER BY ff.face_id",
+        (kind,),
+    )
+    return np.fromiter(itertools.chain.from_iterable(cur), np.int64).tolist()
+
+
 def _delete_of(project: Project, sql: str, identity_ids: Sequence[int], times: int = 1) -> None:
     ids = [int(i) for i in identity_ids]
     for s0 in range(0, len(ids), CHUNK_IDS):

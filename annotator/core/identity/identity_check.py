@@ -378,7 +378,7 @@ def refresh(
         _incremental(project, model, run, stale, out)
     project.set_meta(STATE_META, state)
     settings.record(project, settings.EMBED, values.of(settings.EMBED))
-    out.suspect = [f for f, _s in ic_store.kind_flag_rows(project, KIND)]
+    out.suspect = ic_store.kind_flag_faces(project, KIND)
     out.same_person = [(p.a_id, p.b_id, p.distance) for p in ic_store.same_person(project)]
     out.seconds = time.perf_counter() - t0
     return out
