@@ -207,3 +207,36 @@ def test_a_project_refreshed_before_the_reaches_were_stored_refreshes_right(
     assert got["flags"] == want["flags"] == exact
     looks = {(x, i) for x, i, _m in got["looks"]}
     assert (fb, new) in looks and (fa, new) not in looks
+
+
+def test_reaches_that_do_not_match_their_candidates_are_not_trusted(scanned, tmp_path) -> None:
+    db = tmp_path / "p.db"
+    shutil.copy(scanned, db)
+    rng = np.random.default_rng(14)
+    with open_project(db) as p:
+        faces = _faces(p)
+        ids = sorted(faces)
+        a, new = ids[0], ids[-1]
+        centre = {i: rng.normal(0, 0.8 / 16, 128) for i in ids}
+        u = rng.normal(0, 1, 128)
+        u /= np.linalg.norm(u)
+        for i in ids[:-1]:
+            v = _around(rng, centre[i], len(faces[i]))
+            if i == a:
+                v[0] = centre[a] + 0.46 * u
+            _embed(p, faces[i], v)
+        assert ic.refresh(p) is not None
+        # A's reaches claim one candidate more than its row holds (as if written apart)
+        with p.tx() as c:
+            r, t = c.execute(
+                "SELECT cand_reach, cand_t FROM candidate_reach WHERE identity_id = ?", (a,)
+            ).fetchone()
+            c.execute(
+                "UPDATE candidate_reach SET cand_reach = ?, cand_t = ?, reach = 9 "
+                "WHERE identity_id = ?",
+                (r + r, t + t, a),
+            )
+        _embed(p, faces[new], _around(rng, centre[a] + 0.76 * u, len(faces[new])))
+    got, want, exact = _refresh(db, tmp_path)
+    assert got == want and got["flags"] == exact
+    assert (faces[a][0], new) in {(x, i) for x, i, _m in got["looks"]}
