@@ -50,13 +50,17 @@ if not os.environ.get("PYTHONPATH"):
 MODEL = "dlib_resnet_v1/crop150"
 
 
-def build(db: Path, n_faces: int, n_ids: int, new_faces: int, seed: int) -> dict:
+def build(db: Path, n_faces: int, n_ids: int, new_faces: int, seed: int, root: Path = ROOT) -> dict:
     """The project: identities 1..n_ids embedded; identity n_ids + 1 (``new_faces`` faces)
-    imported and scanned but not embedded. Written with plain SQL for speed (a bench)."""
-    from annotator.store.db import open_project
-
-    with open_project(db, create=True):
-        pass
+    imported and scanned but not embedded. Written with plain SQL for speed (a bench); its
+    schema made by the checkout ``root`` (the older one of a comparison: the newer one
+    migrates it when it opens it)."""
+    env = dict(os.environ, PYTHONPATH=str(root))
+    subprocess.run(
+        [sys.executable, "-c", "import sys; from annotator.store.db import open_project; "
+         "open_project(sys.argv[1], create=True).close()", str(db)],
+        check=True, env=env, cwd=root,
+    )  # fmt: skip
     rng = np.random.default_rng(seed)
     size = np.maximum(1, rng.lognormal(0, 0.8, n_ids))
     size = np.maximum(1, np.round(size / size.sum() * n_faces)).astype(np.int64)
@@ -317,7 +321,8 @@ def main(argv: list[str] | None = None) -> None:
         res: dict[str, object] = {"matmul_gflops": matmul_gflops()}
         if not db.exists():
             t = time.perf_counter()
-            res["build"] = build(db, a.faces, a.identities, a.new_faces, a.seed)
+            other = a.compare_with.resolve() if a.compare_with is not None else ROOT
+            res["build"] = build(db, a.faces, a.identities, a.new_faces, a.seed, other)
             res["build_s"] = round(time.perf_counter() - t, 1)
         if a.compare_with is not None:
             res["compare"] = compare(db, a.compare_with.resolve(), a.identities + 1)
