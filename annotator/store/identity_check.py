@@ -16,6 +16,7 @@ from annotator.store.embeddings import DIM, VECTOR_DTYPE, from_blobs
 from annotator.store.flags import WRITE_BATCH, fingerprint
 
 CENTRE_DTYPE = np.dtype("<f4")
+REACH_DTYPE = np.dtype("<f4")
 CHUNK_IDS = 900  # ids per IN (...) list
 
 
@@ -234,6 +235,16 @@ def kind_flag_rows(project: Project, kind: str) -> list[tuple[int, float]]:
     ]
 
 
+def kind_flag_faces(project: Project, kind: str) -> list[int]:
+    """The face ids of the one-face flags of ``kind``, ascending (without their scores)."""
+    cur = project.conn.execute(
+        "SELECT ff.face_id FROM flags fl JOIN flag_faces ff ON ff.flag_id = fl.id "
+        "WHERE fl.kind = ? ORDER BY ff.face_id",
+        (kind,),
+    )
+    return np.fromiter(itertools.chain.from_iterable(cur), np.int64).tolist()
+
+
 def _delete_of(project: Project, sql: str, identity_ids: Sequence[int], times: int = 1) -> None:
     ids = [int(i) for i in identity_ids]
     for s0 in range(0, len(ids), CHUNK_IDS):
@@ -352,33 +363,95 @@ def load_centres(project: Project) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return ids, cen.astype(np.float32), vals
 
 
-def candidates(project: Project, per: int = 2000):
-    """The stored look-alike candidates, ``per`` identities at a time: (identity id of each
-    face, face ids, t, (n, dim) float16 vectors)."""
+_CAND = "SELECT identity_id, cand_faces, cand_t, cand_vec FROM identity_centres "
+
+
+def _cand_arrays(rows: list) -> tuple[np.ndarray, ...]:
+    face = np.frombuffer(b"".join(r[1] for r in rows), "<i8")
+    n = [len(r[1]) // 8 for r in rows]
+    ident = np.repeat([r[0] for r in rows], n).astype(np.int64)
+    t = np.frombuffer(b"".join(r[2] for r in rows), "<f8")
+    vec = np.frombuffer(b"".join(r[3] for r in rows), VECTOR_DTYPE).reshape(-1, DIM)
+    return ident, face, t, vec
+
+
+def candidates(project: Project, identity_ids: Sequence[int] | None = None, per: int = 2000):
+    """The stored look-alike candidates (of ``identity_ids``, default all), ``per`` identities
+    at a time: (identity id of each face, face ids, t, (n, dim) float16 vectors)."""
+    c = project.conn
+    if identity_ids is not None:
+        ids = sorted({int(i) for i in identity_ids})
+        for s0 in range(0, len(ids), CHUNK_IDS):
+            chunk = ids[s0 : s0 + CHUNK_IDS]
+            rows = c.execute(
+                _CAND + f"WHERE identity_id IN ({','.join('?' * len(chunk))}) ORDER BY identity_id",
+                chunk,
+            ).fetchall()
+            if rows:
+                yield _cand_arrays(rows)
+        return
     last = -1
     while True:
-        rows = project.conn.execute(
-            "SELECT identity_id, cand_faces, cand_t, cand_vec FROM identity_centres "
-            "WHERE identity_id > ? ORDER BY identity_id LIMIT ?",
-            (last, per),
+        rows = c.execute(
+            _CAND + "WHERE identity_id > ? ORDER BY identity_id LIMIT ?", (last, per)
         ).fetchall()
         if not rows:
             return
         last = rows[-1][0]
-        face = np.frombuffer(b"".join(r[1] for r in rows), "<i8")
-        n = [len(r[1]) // 8 for r in rows]
-        ident = np.repeat([r[0] for r in rows], n).astype(np.int64)
-        t = np.frombuffer(b"".join(r[2] for r in rows), "<f8")
-        vec = np.frombuffer(b"".join(r[3] for r in rows), VECTOR_DTYPE).reshape(-1, DIM)
-        yield ident, face, t, vec
+        yield _cand_arrays(rows)
+
+
+@dataclass(slots=True)
+class Reaches:
+    """The stored reaches (m019), identities ascending: ``top`` the largest of each, ``n``
+    its candidates; per candidate (grouped by identity) ``reach`` and ``t``, both rounded
+    up."""
+
+    ids: np.ndarray
+    top: np.ndarray
+    n: np.ndarray
+    reach: np.ndarray
+    t: np.ndarray
+
+
+def candidate_reaches(project: Project) -> Reaches:
+    """Every stored reach (identities whose two blobs disagree in length are left out)."""
+    rows = project.conn.execute(
+        "SELECT identity_id, reach, cand_reach, cand_t FROM candidate_reach "
+        "WHERE length(cand_reach) = length(cand_t) ORDER BY identity_id"
+    ).fetchall()
+    k = len(rows)
+    ids = np.fromiter((r[0] for r in rows), np.int64, k)
+    top = np.fromiter((r[1] for r in rows), np.float64, k)
+    n = np.fromiter((len(r[2]) // REACH_DTYPE.itemsize for r in rows), np.int64, k)
+    reach = np.frombuffer(b"".join(r[2] for r in rows), REACH_DTYPE)
+    t = np.frombuffer(b"".join(r[3] for r in rows), REACH_DTYPE)
+    return Reaches(ids, top, n, reach, t)
+
+
+def candidate_vectors(
+    project: Project, identity_ids: Sequence[int], first: Sequence[int], n: Sequence[int]
+):
+    """The float16 vectors of the ``first`` candidates of each of ``identity_ids`` (of ``n``
+    stored, by their reach), concatenated in that order, read as blob prefixes (no row
+    decoding); None when an identity's vectors are not ``n`` (its centre row was written
+    without its reach)."""
+    size = DIM * VECTOR_DTYPE.itemsize
+    parts: list[bytes] = []
+    for i, k, total in zip(identity_ids, first, n, strict=True):
+        with project.conn.blobopen("identity_centres", "cand_vec", int(i), readonly=True) as b:
+            if len(b) != total * size:
+                return None
+            parts.append(b.read(k * size))
+    return np.frombuffer(b"".join(parts), VECTOR_DTYPE).reshape(-1, DIM)
 
 
 def write_centres(
     project: Project, rows: Sequence[tuple], removed: Sequence[int] = (), everything: bool = False
 ) -> None:
     """Store centres: rows (identity id, float32 centre, *CENTRE_COLS, candidate face ids,
-    their t, their float16 vectors); drop ``removed`` (or, with ``everything``, every centre
-    stored before)."""
+    their t, their float16 vectors, their reach); drop ``removed`` (or, with ``everything``,
+    every centre stored before; their reaches go with them)."""
     c = project.conn
     if everything:
         with project.tx():
@@ -403,6 +476,14 @@ def write_centres(
     ]
     cols = ", ".join(("identity_id", "centre", *CENTRE_COLS, *CAND_COLS))
     _insert(project, "identity_centres", cols, data)
+    reach = []
+    for r in rows:  # rounded up: a stored reach or t is never below the one computed
+        a, t = (
+            np.nextafter(np.asarray(x, REACH_DTYPE), np.float32(np.inf))
+            for x in (r[5 + k], r[3 + k])
+        )
+        reach.append((int(r[0]), float(a.max()) if len(a) else 0.0, a.tobytes(), t.tobytes()))
+    _insert(project, "candidate_reach", "identity_id, reach, cand_reach, cand_t", reach)
 
 
 def stale_identities(project: Project) -> list[int]:

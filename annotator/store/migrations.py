@@ -565,3 +565,24 @@ def m018_identity_centres(db: Database) -> None:
         END;
         """
     )
+
+
+@migrations()
+def m019_candidate_reach(db: Database) -> None:
+    """How far each stored look-alike candidate face can reach (core/identity/identity_check.py):
+    per candidate (in the order of ``identity_centres.cand_faces``) |face - its centre| + t and
+    its t, and the largest reach per identity, so an incremental refresh reads and compares
+    only the candidates a changed centre can come near (the triangle bound: |c - c_own| <
+    reach). A project from before has none until its next full refresh; meanwhile every
+    candidate is compared, as before."""
+    db.executescript(
+        """
+        CREATE TABLE candidate_reach (
+            identity_id INTEGER PRIMARY KEY
+                        REFERENCES identity_centres(identity_id) ON DELETE CASCADE,
+            reach       REAL NOT NULL,  -- the largest of cand_reach (0: no candidates)
+            cand_reach  BLOB NOT NULL,  -- float32 per candidate: |face - centre| + t
+            cand_t      BLOB NOT NULL   -- float32 per candidate: its t (rounded up)
+        );
+        """
+    )

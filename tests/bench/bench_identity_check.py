@@ -11,7 +11,9 @@ user+sys of it and its worker processes, wall, peak RSS of it and of its largest
   reading, which does one such pass), the baseline of the ratios printed;
 * ``full``: ``refresh(full=True)``;
 * ``none``: a refresh with nothing changed (what the scan's flag step pays);
-* ``incremental``: after embedding one more identity (``--new-faces`` faces);
+* ``incremental``: after embedding one more identity (``--new-faces`` faces); ``compared``:
+  the stored look-alike candidates compared with the changed centres (their reach, m019,
+  lets them come near), of ``candidates`` stored;
 * ``knn``: each centre's K nearest centres by blocked float32 products and, when installed,
   by faiss's exact ``IndexFlatL2`` (same process);
 * ``compare`` (``--compare-with CHECKOUT``): ``full`` and ``incremental`` by another checkout
@@ -48,13 +50,17 @@ if not os.environ.get("PYTHONPATH"):
 MODEL = "dlib_resnet_v1/crop150"
 
 
-def build(db: Path, n_faces: int, n_ids: int, new_faces: int, seed: int) -> dict:
+def build(db: Path, n_faces: int, n_ids: int, new_faces: int, seed: int, root: Path = ROOT) -> dict:
     """The project: identities 1..n_ids embedded; identity n_ids + 1 (``new_faces`` faces)
-    imported and scanned but not embedded. Written with plain SQL for speed (a bench)."""
-    from annotator.store.db import open_project
-
-    with open_project(db, create=True):
-        pass
+    imported and scanned but not embedded. Written with plain SQL for speed (a bench); its
+    schema made by the checkout ``root`` (the older one of a comparison: the newer one
+    migrates it when it opens it)."""
+    env = dict(os.environ, PYTHONPATH=str(root))
+    subprocess.run(
+        [sys.executable, "-c", "import sys; from annotator.store.db import open_project; "
+         "open_project(sys.argv[1], create=True).close()", str(db)],
+        check=True, env=env, cwd=root,
+    )  # fmt: skip
     rng = np.random.default_rng(seed)
     size = np.maximum(1, rng.lognormal(0, 0.8, n_ids))
     size = np.maximum(1, np.round(size / size.sum() * n_faces)).astype(np.int64)
@@ -150,6 +156,8 @@ with open_project(db) as p:
     else:
         r = ic.refresh(p, full=(step == "full"))
         out.update(mode=r.mode, recomputed=r.recomputed, global_faces=r.global_faces,
+                   compared=getattr(r, "compared", None),  # not in older checkouts
+                   candidates=getattr(r, "candidates", None),
                    flags=len(r.suspect), same_person=len(r.same_person))
 ru = resource.getrusage(resource.RUSAGE_SELF)
 rc = resource.getrusage(resource.RUSAGE_CHILDREN)  # worker processes of the refresh
@@ -189,9 +197,24 @@ def stored_digests(db: Path) -> dict[str, str]:
         "suspicion": "SELECT id, suspicion FROM identities ORDER BY 1",
     }
     out = {k: hashlib.sha256(repr(con.execute(q).fetchall()).encode()).hexdigest()[:16]
-           for k, q in queries.items()}  # fmt: skip
+           for k, q in queries.items() if k != "centres"}  # fmt: skip
+    out["centres"] = _centres_digest(con)
     con.close()
     return out
+
+
+def _centres_digest(con: sqlite3.Connection) -> str:
+    """The stored centres with each one's candidates by face id (the order they are stored
+    in is not part of what a refresh computes: since m019 farthest reach first)."""
+    h = hashlib.sha256()
+    for row in con.execute("SELECT * FROM identity_centres ORDER BY 1"):
+        *head, faces, t, vec = row
+        f = np.frombuffer(faces, "<i8")
+        o = np.argsort(f, kind="stable")
+        tv = np.frombuffer(t, "<f8")[o]
+        vv = np.frombuffer(vec, "<f2").reshape(len(f), 128)[o]
+        h.update(repr(head).encode() + f[o].tobytes() + tv.tobytes() + vv.tobytes())
+    return h.hexdigest()[:16]
 
 
 def compare(db: Path, other: Path, new_identity: int) -> dict:
@@ -298,7 +321,8 @@ def main(argv: list[str] | None = None) -> None:
         res: dict[str, object] = {"matmul_gflops": matmul_gflops()}
         if not db.exists():
             t = time.perf_counter()
-            res["build"] = build(db, a.faces, a.identities, a.new_faces, a.seed)
+            other = a.compare_with.resolve() if a.compare_with is not None else ROOT
+            res["build"] = build(db, a.faces, a.identities, a.new_faces, a.seed, other)
             res["build_s"] = round(time.perf_counter() - t, 1)
         if a.compare_with is not None:
             res["compare"] = compare(db, a.compare_with.resolve(), a.identities + 1)

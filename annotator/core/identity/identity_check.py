@@ -5,7 +5,8 @@
 Each identity's centre is stored (``identity_centres``). A refresh recomputes only the
 identities whose faces, labels or vectors changed (the store's triggers mark them) and those
 with a stored look-alike candidate face that a changed centre comes nearer than its ``t``
-(every identity's candidates are read to know), so the flags equal a full recomputation;
+(compared only where the stored reach, |f - c_own| + t, lets a changed centre come that
+near: ``candidate_reach``), so the flags equal a full recomputation;
 everything is recomputed when the model or the rule changed, or when an earlier refresh did
 not finish. Runs at the end of ``annotator embed`` and in the
 scan's flag step; faces are read once, an identity range at a time (bounded memory).
@@ -40,6 +41,7 @@ EMBED_WEIGHT = 1.0  # identity suspicion: + EMBED_WEIGHT x its worst flagged fac
 MARGIN_UNIT = 0.1
 CHUNK_FACES = 200_000  # faces read at a time by a full refresh
 PARALLEL_RANGES = 3  # a full refresh of this many ranges or more measures them on worker processes
+REACH_SLACK = nearest.SLACK + 1e-3  # float32 centre distances against a stored reach
 STATE_META = "identity_check"  # model|rule of the stored centres; '' while a refresh runs
 NOT_IN_CENTRE = ("wrong_identity", "unusable")  # labels that keep a face out of its centre
 DLIB = METRICS["dlib_resnet_v1/"]
@@ -87,6 +89,8 @@ class Refresh:
     model: str = ""
     recomputed: int = 0
     global_faces: int = 0  # faces compared with every centre (the bound did not hold)
+    compared: int = 0  # incremental: stored candidates compared with the changed centres ...
+    candidates: int = 0  # ... of this many stored
     suspect: list[int] = field(default_factory=list)
     same_person: list[tuple[int, int, float]] = field(default_factory=list)
     seconds: float = 0.0
@@ -108,10 +112,13 @@ def _stats(rows, metric: Metric):
 
 def _rows(r: IdentityCheck, uid: np.ndarray | None = None) -> list[tuple]:
     """The identity_centres rows of the identities ``uid`` (default: those of the faces
-    judged in ``r``)."""
+    judged in ``r``); each one's candidates farthest reach first (a changed centre can reach
+    a prefix of them: an incremental refresh reads only that)."""
     cen, f = r.centres, r.faces
     uid = np.unique(f.ident) if uid is None else uid
     k = np.flatnonzero(r.cand)
+    reach = f.d_centre + r.t
+    k = k[np.lexsort((-reach[k], f.ident[k]))]
     lo, hi = np.searchsorted(f.ident[k], uid, "left"), np.searchsorted(f.ident[k], uid, "right")
     out = []
     for u, p, a, b in zip(
@@ -120,7 +127,7 @@ def _rows(r: IdentityCheck, uid: np.ndarray | None = None) -> list[tuple]:
         kk = k[a:b]
         out.append(
             (u, cen.centre[p], cen.kept[p], cen.count[p], cen.spread[p], cen.far[p], cen.score[p],
-             f.face[kk], r.t[kk], f.vectors[kk])
+             f.face[kk], r.t[kk], f.vectors[kk], reach[kk])
         )  # fmt: skip
     return out
 
@@ -228,14 +235,60 @@ def _stored_centres(project: Project) -> Centres:
     return Centres(ids, cen, kept, count, spread, far, score)
 
 
-def _reached(project: Project, moved: np.ndarray, skip: np.ndarray) -> np.ndarray:
+def _reached(
+    project: Project, old: Centres, moved: np.ndarray, skip: np.ndarray, out: Refresh
+) -> np.ndarray:
     """Identities (not in ``skip``) with a look-alike candidate face that a centre of
     ``moved`` (old or new places of the changed centres) is nearer than its ``t``: the only
-    faces of the other identities whose flags a changed centre can change."""
+    faces of the other identities whose flags a changed centre can change. ``old``: the
+    stored centres. By the triangle bound a moved centre c can be that near a candidate f of
+    identity A only when |c - c_A| < |f - c_A| + t (f's stored reach): only those candidates
+    are read and compared (all of an identity whose reaches are not stored)."""
+    if not len(moved) or not len(old.uid):
+        return np.zeros(0, np.int64)
+    near = nearest.min_dist(old.centre, moved).astype(np.float64)  # each centre to the moved
+    st = ic_store.candidate_reaches(project)
+    p = np.minimum(old.pos(st.ids), len(old.uid) - 1)
+    ok = (old.uid[p] == st.ids) & ~np.isin(st.ids, skip)
+    ok &= near[p] < st.top + REACH_SLACK
+    each = np.repeat(ok, st.n) & (st.reach + REACH_SLACK > np.repeat(near[p], st.n))
+    out.candidates, out.compared = len(each), int(each.sum())
     hit: list[np.ndarray] = []
-    for ident, _face, t, vec in ic_store.candidates(project):
+    ident = np.repeat(st.ids, st.n)
+    if each.any():
+        # of each identity, its candidates up to the last one a moved centre can reach (all
+        # of them before it, when stored farthest reach first)
+        start = np.r_[0, np.cumsum(st.n)[:-1]]
+        owner = np.repeat(np.arange(len(st.ids)), st.n)
+        last = np.zeros(len(st.ids), np.int64)
+        np.maximum.at(last, owner[each], np.flatnonzero(each) - start[owner[each]] + 1)
+        some = np.flatnonzero(last)
+        vec = ic_store.candidate_vectors(
+            project, st.ids[some].tolist(), last[some].tolist(), st.n[some].tolist()
+        )
+        if vec is None:  # a centre row written without its reach: compare them all
+            out.candidates = out.compared = 0
+            return _reached_all(project, moved, skip, out=out)
+        cnt = last[some]
+        rows = np.repeat(start[some] - np.r_[0, np.cumsum(cnt)[:-1]], cnt) + np.arange(cnt.sum())
+        m = each[rows]
+        d = nearest.min_dist(vec[m], moved)
+        hit.append(ident[rows[m]][d < st.t[rows[m]] + nearest.SLACK])
+    rest = np.setdiff1d(old.uid, np.r_[st.ids, skip])  # no reach stored (before m019)
+    if len(rest):
+        hit.append(_reached_all(project, moved, skip, rest, out))
+    return np.unique(np.concatenate(hit)) if hit else np.zeros(0, np.int64)
+
+
+def _reached_all(project: Project, moved, skip, ids=None, out: Refresh | None = None):
+    """As :func:`_reached`, every stored candidate (of ``ids``, default all) compared."""
+    hit: list[np.ndarray] = []
+    for ident, _face, t, vec in ic_store.candidates(project, None if ids is None else ids.tolist()):
         m = ~np.isin(ident, skip)
-        if m.any() and len(moved):
+        if out is not None:
+            out.candidates += len(m)
+            out.compared += int(m.sum())
+        if m.any():
             d = nearest.min_dist(vec[m], moved)
             hit.append(ident[m][d < t[m] + nearest.SLACK])
     return np.unique(np.concatenate(hit)) if hit else np.zeros(0, np.int64)
@@ -249,7 +302,8 @@ def _incremental(project: Project, model: str, run: _Run, stale: list[int], out:
     was = np.isin(old.uid, st)
     cen = Centres.join([old.take(~was), new_c])
     removed = np.setdiff1d(old.uid[was], new_c.uid)
-    affected = _reached(project, np.concatenate([old.centre[was], new_c.centre]), st)
+    with one_blas_thread():  # products of a few centres: threads spin more than they give
+        affected = _reached(project, old, np.concatenate([old.centre[was], new_c.centre]), st, out)
     groups = [new_f]
     if len(affected):
         groups.append(_stats(ic_store.embeddings_of(project, model, affected.tolist()), metric)[1])
@@ -322,7 +376,7 @@ def refresh(
         _incremental(project, model, run, stale, out)
     project.set_meta(STATE_META, state)
     settings.record(project, settings.EMBED, values.of(settings.EMBED))
-    out.suspect = [f for f, _s in ic_store.kind_flag_rows(project, KIND)]
+    out.suspect = ic_store.kind_flag_faces(project, KIND)
     out.same_person = [(p.a_id, p.b_id, p.distance) for p in ic_store.same_person(project)]
     out.seconds = time.perf_counter() - t0
     return out

@@ -67,20 +67,28 @@ def knn(Q: np.ndarray, C: np.ndarray, k: int, exclude: np.ndarray | None = None)
 def min_dist(Q: np.ndarray, C: np.ndarray) -> np.ndarray:
     """Approximate float32 distance of each row of ``Q`` to its nearest row of ``C`` (inf
     without rows), by blocked matrix products: for a few centres (an incremental refresh's
-    changed ones) against many faces, where an index costs more than it saves."""
+    changed ones) against many faces, where an index costs more than it saves. Rows go a
+    cache-sized block at a time (converted once into one buffer), best on one BLAS thread."""
     out = np.full(len(Q), np.inf, np.float32)
     if not len(Q) or not len(C):
         return out
     C = np.asarray(C, np.float32)
     c2 = (C * C).sum(1)
     cs = min(len(C), BLOCK * 2)
-    rs = max(1, (1 << 24) // cs)
+    rs = max(1, min(BLOCK * 2, (1 << 22) // cs))
+    buf = np.empty((min(rs, len(Q)), C.shape[1]), np.float32)
     for r in range(0, len(Q), rs):
-        q = np.asarray(Q[r : r + rs], np.float32)
+        q = buf[: min(rs, len(Q) - r)]
+        q[...] = Q[r : r + len(q)]
+        q2 = np.einsum("ij,ij->i", q, q)[:, None]
         best = np.full(len(q), np.inf, np.float32)
         for c in range(0, len(C), cs):
-            np.minimum(best, _sq_dist(q, C[c : c + cs], c2[c : c + cs]).min(1), out=best)
-        out[r : r + rs] = np.sqrt(best)
+            d = q @ C[c : c + cs].T
+            d *= -2.0
+            d += c2[c : c + cs]
+            d += q2
+            np.minimum(best, d.min(1), out=best)
+        out[r : r + len(q)] = np.sqrt(np.maximum(best, 0.0))
     return out
 
 

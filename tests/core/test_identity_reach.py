@@ -1,0 +1,242 @@
+"""The stored reach of look-alike candidates (m019_candidate_reach): an incremental refresh
+compares with the changed centres only the candidates the triangle bound lets them reach, and
+still ends exactly where a full refresh and the exact rule end — when a changed centre comes
+near a candidate of an unchanged identity, when it leaves it, and in a project refreshed
+before the reaches were stored."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from annotator.core.identity import identity_check as ic
+from annotator.core.importer import import_source
+from annotator.core.scan import scan
+from annotator.demo import generate_demo
+from annotator.store import embeddings as emb
+from annotator.store import identity_check as ic_store
+from annotator.store.db import open_project
+
+MODEL = "dlib_resnet_v1/crop150"
+
+
+@pytest.fixture(scope="module")
+def scanned(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("reach")
+    r = generate_demo(d / "demo", identities=10, faces_per_identity=(10, 14), seed=5)
+    db = d / "p.db"
+    with open_project(db, create=True) as p:
+        import_source(p, "msceleb", r.faces_tsv)
+        scan(p, workers=1)
+    return db
+
+
+def _faces(p) -> dict[int, list[int]]:
+    out: dict[int, list[int]] = {}
+    for f, i in p.conn.execute(
+        "SELECT f.id, f.identity_id FROM faces f JOIN face_hashes h ON h.face_id = f.id "
+        "WHERE h.corrupt IS NULL ORDER BY f.identity_id, f.id"
+    ):
+        out.setdefault(int(i), []).append(int(f))
+    return out
+
+
+def _around(rng, centre: np.ndarray, n: int) -> np.ndarray:
+    u = rng.normal(0, 1, (n, 128))
+    r = 0.3 * np.exp(rng.normal(0, 0.2, n))
+    return centre + u / np.linalg.norm(u, axis=1)[:, None] * r[:, None]
+
+
+def _embed(p, faces: list[int], vecs: np.ndarray) -> None:
+    emb.insert_embeddings(
+        p, MODEL, [(f, "ok", None, emb.to_blob(v)) for f, v in zip(faces, vecs, strict=True)]
+    )
+
+
+def _state(p) -> dict:
+    ids, cen, vals = ic_store.load_centres(p)
+    return {
+        "flags": ic_store.kind_flag_rows(p, ic.KIND),
+        "looks": sorted(p.conn.execute("SELECT * FROM face_looks_like").fetchall()),
+        "pairs": [(x.a_id, x.b_id, x.distance) for x in ic_store.same_person(p)],
+        "centres": (ids.tolist(), cen.tolist(), np.round(vals, 9).tolist()),
+        "reach": p.conn.execute("SELECT * FROM candidate_reach ORDER BY 1").fetchall(),
+        "suspicion": p.conn.execute("SELECT id, suspicion FROM identities ORDER BY 1").fetchall(),
+    }
+
+
+def _refresh(db: Path, tmp: Path) -> tuple[dict, dict, list]:
+    """An (incremental) refresh of ``db``; its state, the full refresh's, the exact flags."""
+    with open_project(db) as p:
+        r = ic.refresh(p)
+        assert r is not None and r.mode == "incremental"
+        got = _state(p)
+    copy = tmp / "full.db"
+    shutil.copy(db, copy)
+    with open_project(copy) as p:
+        full = ic.refresh(p, full=True)
+        assert full is not None and full.mode == "full"
+        want = _state(p)
+        face, ident, vec = emb.load_embeddings(p, MODEL)
+    copy.unlink()
+    exact = sorted(ic.check(face, ident, vec, exact=True).flag_rows())
+    return got, want, exact
+
+
+def test_a_moving_centre_gains_and_loses_a_candidate_of_an_unchanged_identity(
+    scanned, tmp_path
+) -> None:
+    db = tmp_path / "p.db"
+    shutil.copy(scanned, db)
+    rng = np.random.default_rng(11)
+    with open_project(db) as p:
+        faces = _faces(p)
+        ids = sorted(faces)
+        a, b, new = ids[0], ids[1], ids[-1]
+        centre = {i: rng.normal(0, 0.8 / 16, 128) for i in ids}
+        u = rng.normal(0, 1, 128)
+        u /= np.linalg.norm(u)
+        f = faces[a][0]  # A's candidate: 0.46 out along u, nothing near it yet
+        for i in ids[:-1]:
+            v = _around(rng, centre[i], len(faces[i]))
+            if i == a:
+                v[0] = centre[a] + 0.46 * u
+            _embed(p, faces[i], v)
+        r = ic.refresh(p)
+        assert r is not None and r.mode == "full" and f not in r.suspect
+        t = {int(x): float(y) for x, y in zip(*next(ic_store.candidates(p, [a]))[1:3], strict=True)}
+        assert f in t  # a candidate: a centre nearer than t would flag it
+        # a new identity whose centre lands 0.3 from f (far from A's centre and from f's
+        # own neighbours): f gains a flag, the identity it looks like is the new one
+        q = centre[a] + 0.76 * u
+        _embed(p, faces[new], _around(rng, q, len(faces[new])))
+    got, want, exact = _refresh(db, tmp_path)
+    assert got == want and got["flags"] == exact
+    assert f in {x for x, _s in got["flags"]}
+    assert (f, new) in {(x, i) for x, i, _m in got["looks"]}
+    # the new identity's faces move away again: f loses its flag
+    with open_project(db) as p:
+        _embed(p, faces[new], _around(rng, rng.normal(0, 0.8 / 16, 128), len(faces[new])))
+    got, want, exact = _refresh(db, tmp_path)
+    assert got == want and got["flags"] == exact
+    assert f not in {x for x, _s in got["flags"]}
+    # an existing identity's centre moves near f: f gains a flag of that identity
+    with open_project(db) as p:
+        _embed(p, faces[b], _around(rng, q, len(faces[b])))
+    got, want, exact = _refresh(db, tmp_path)
+    assert got == want and got["flags"] == exact
+    assert (f, b) in {(x, i) for x, i, _m in got["looks"]}
+
+
+def test_a_centre_out_of_every_reach_reads_no_candidate(scanned, tmp_path, monkeypatch) -> None:
+    db = tmp_path / "p.db"
+    shutil.copy(scanned, db)
+    rng = np.random.default_rng(12)
+    with open_project(db) as p:
+        faces = _faces(p)
+        ids = sorted(faces)
+        for i in ids[:-1]:
+            _embed(p, faces[i], _around(rng, rng.normal(0, 0.8 / 16, 128), len(faces[i])))
+        assert ic.refresh(p) is not None
+        top = ic_store.candidate_reaches(p).top
+        far = np.zeros(128)
+        far[0] = 3.0  # 3 from every centre: beyond every stored reach (each < 1.5)
+        assert len(top) == len(ids) - 1 and top.max() < 1.5
+        _embed(p, faces[ids[-1]], _around(rng, far, len(faces[ids[-1]])))
+    read: list[tuple] = []
+    for name in ("candidates", "candidate_vectors"):
+        real = getattr(ic_store, name)
+        monkeypatch.setattr(
+            ic_store,
+            name,
+            lambda *a, _real=real, _n=name, **k: read.append((_n, a[1:])) or _real(*a, **k),
+        )
+    got, want, exact = _refresh(db, tmp_path)
+    assert read == []  # the incremental refresh read no identity's candidates
+    assert got == want and got["flags"] == exact
+
+
+def test_a_project_refreshed_before_the_reaches_were_stored_refreshes_right(
+    scanned, tmp_path
+) -> None:
+    db = tmp_path / "p.db"
+    shutil.copy(scanned, db)
+    rng = np.random.default_rng(13)
+    with open_project(db) as p:
+        faces = _faces(p)
+        ids = sorted(faces)
+        a, b, new = ids[0], ids[1], ids[-1]
+        centre = {i: rng.normal(0, 0.8 / 16, 128) for i in ids}
+        u = rng.normal(0, 1, (2, 128))
+        u /= np.linalg.norm(u, axis=1)[:, None]
+        fa, fb = faces[a][0], faces[b][0]  # a candidate of A and one of B, 0.46 out
+        for i in ids[:-1]:
+            v = _around(rng, centre[i], len(faces[i]))
+            if i in (a, b):
+                v[0] = centre[i] + 0.46 * u[int(i == b)]
+            _embed(p, faces[i], v)
+        assert ic.refresh(p) is not None
+    # as before m019: no reach table, the step not run; opening the file runs it (empty)
+    con = sqlite3.connect(db)
+    with con:
+        con.execute("DROP TABLE candidate_reach")
+        con.execute("DELETE FROM _sqlite_migrations WHERE name = 'm019_candidate_reach'")
+    con.close()
+    with open_project(db) as p:
+        assert p.conn.execute("SELECT count(*) FROM candidate_reach").fetchone()[0] == 0
+        # the new identity lands 0.3 from A's candidate (no reach of A is stored)
+        _embed(p, faces[new], _around(rng, centre[a] + 0.76 * u[0], len(faces[new])))
+    got, want, exact = _refresh(db, tmp_path)
+    assert got["flags"] == want["flags"] == exact
+    assert (fa, new) in {(x, i) for x, i, _m in got["looks"]}
+    assert {k: v for k, v in got.items() if k != "reach"} == {
+        k: v for k, v in want.items() if k != "reach"
+    }
+    # only the identities recomputed have reaches until the next full refresh stores all
+    assert 0 < len(got["reach"]) < len(want["reach"])
+    # A's reaches are stored now, B's not: the new identity moves from A's candidate to B's
+    stored = {r[0] for r in got["reach"]}
+    assert a in stored and b not in stored
+    with open_project(db) as p:
+        _embed(p, faces[new], _around(rng, centre[b] + 0.76 * u[1], len(faces[new])))
+    got, want, exact = _refresh(db, tmp_path)
+    assert got["flags"] == want["flags"] == exact
+    looks = {(x, i) for x, i, _m in got["looks"]}
+    assert (fb, new) in looks and (fa, new) not in looks
+
+
+def test_reaches_that_do_not_match_their_candidates_are_not_trusted(scanned, tmp_path) -> None:
+    db = tmp_path / "p.db"
+    shutil.copy(scanned, db)
+    rng = np.random.default_rng(14)
+    with open_project(db) as p:
+        faces = _faces(p)
+        ids = sorted(faces)
+        a, new = ids[0], ids[-1]
+        centre = {i: rng.normal(0, 0.8 / 16, 128) for i in ids}
+        u = rng.normal(0, 1, 128)
+        u /= np.linalg.norm(u)
+        for i in ids[:-1]:
+            v = _around(rng, centre[i], len(faces[i]))
+            if i == a:
+                v[0] = centre[a] + 0.46 * u
+            _embed(p, faces[i], v)
+        assert ic.refresh(p) is not None
+        # A's reaches claim one candidate more than its row holds (as if written apart)
+        with p.tx() as c:
+            r, t = c.execute(
+                "SELECT cand_reach, cand_t FROM candidate_reach WHERE identity_id = ?", (a,)
+            ).fetchone()
+            c.execute(
+                "UPDATE candidate_reach SET cand_reach = ?, cand_t = ?, reach = 9 "
+                "WHERE identity_id = ?",
+                (r + r, t + t, a),
+            )
+        _embed(p, faces[new], _around(rng, centre[a] + 0.76 * u, len(faces[new])))
+    got, want, exact = _refresh(db, tmp_path)
+    assert got == want and got["flags"] == exact
+    assert (faces[a][0], new) in {(x, i) for x, i, _m in got["looks"]}
