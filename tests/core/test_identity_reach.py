@@ -16,7 +16,7 @@ import pytest
 from annotator.core.identity import identity_check as ic
 from annotator.core.importer import import_source
 from annotator.core.scan import scan
-from annotator.demo import generate_demo
+from annotator.demo.dataset import generate_demo
 from annotator.store import embeddings as emb
 from annotator.store import identity_check as ic_store
 from annotator.store.db import open_project
