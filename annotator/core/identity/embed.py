@@ -177,10 +177,11 @@ def decode_rgb(data: bytes) -> np.ndarray:
 
     with Image.open(io.BytesIO(data)) as im:
         im.draft("RGB", (MAX_SIDE, MAX_SIDE))  # JPEG: decode at 1/2, 1/4, 1/8 when large
-        img = im.convert("RGB")
-    if max(img.size) > MAX_SIDE:
-        img.thumbnail((MAX_SIDE, MAX_SIDE))
-    return np.ascontiguousarray(np.asarray(img, dtype=np.uint8))
+        im.load()
+        img = im if im.mode == "RGB" else im.convert("RGB")  # no copy of an RGB JPEG's pixels
+        if max(img.size) > MAX_SIDE:
+            img.thumbnail((MAX_SIDE, MAX_SIDE))
+        return np.ascontiguousarray(np.asarray(img, dtype=np.uint8))
 
 
 def _landmarks(img: np.ndarray) -> Any:
