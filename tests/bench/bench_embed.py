@@ -10,9 +10,11 @@ Speed (default), all in one process, one core, so the ratios compare like with l
   1, 16 and 64 chips and graph optimisation ``all`` (NCHWc layouts, fusions) against
   ``extended``, and dlib's own run of the same weights on a few chips; each as ms a face and as
   a ratio to the limit;
-* the whole ``embed(workers=1)`` (read, decode, the template's chip, the network, the store,
-  the identity check at the end) on ``--faces`` drawn crops of 112 px and of 150 px, imported
-  and scanned first, and 10M faces extrapolated in core-hours.
+* the whole ``embed(workers=1)`` with ``--align box`` (the default: dlib's 5 landmarks on each
+  face's rectangle) and ``--align template`` (read, decode, landmarks, the chip, the network,
+  the store, the identity check at the end) on ``--faces`` drawn crops of 112 px and of 150 px,
+  each row with its FaceRectangle as in MS-Celeb's TSV, imported and scanned first; its stages
+  on 512 of the faces; and 10M faces extrapolated in core-hours.
 
 Quality (``--quality``): for each alignment (``box``, ``template``, ``chip``, ``crop``), with each face's
 TRUE identity from the demo's truth.json: mean intra- and inter-identity distance, d', nearest
@@ -22,6 +24,7 @@ identity's median.
 
     python3 tests/bench/bench_embed.py                  # speed, 10,000 faces a size
     python3 tests/bench/bench_embed.py --faces 1000     # shorter
+    python3 tests/bench/bench_embed.py --no-network --rounds 2   # the whole embed only, twice
     python3 tests/bench/bench_embed.py --quality [--identities 40] [--align template]
 """
 
@@ -137,14 +140,22 @@ def network_ms(run, chips: np.ndarray, batch: int, seconds: float = 4.0) -> floa
     return (_cpu() - c0) / n * 1000
 
 
-def speed(n_faces: int) -> None:
+def speed(n_faces: int, rounds: int = 1, network: bool = True) -> None:
     from annotator.core.identity import embed as E
-    from annotator.core.identity import engine
 
     lm, dat = E.require_extra()
     gflops = flop_limit()
     limit = GFLOP_A_FACE / gflops * 1000
     print(f"FLOP limit: one-thread float32 matmul {gflops:.0f} GFLOPS -> {limit:.2f} ms a face")
+    if network:
+        network_alone(E, dat, limit)
+    for size in (112, 150):
+        whole(E, n_faces, size, limit, rounds)
+
+
+def network_alone(E, dat: str, limit: float) -> None:
+    from annotator.core.identity import engine
+
     chips = np.random.default_rng(0).integers(0, 256, (64, 150, 150, 3), dtype=np.uint8)
     rows = []
     for opt in ("all", "extended"):
@@ -163,11 +174,19 @@ def speed(n_faces: int) -> None:
     print("network alone (CPU ms a face, ratio to the FLOP limit):")
     for name, ms in rows:
         print(f"  {name:<32} {ms:7.2f} ms  {ms / limit:5.2f}x")
-    for size in (112, 150):
-        whole(E, n_faces, size, limit)
 
 
-def whole(E, n_faces: int, size: int, limit: float) -> None:
+ALIGNS = ("box", "template")  # the default, and the one without landmarks on every face
+
+
+def whole(E, n_faces: int, size: int, limit: float, rounds: int = 1) -> None:
+    """The whole ``embed(workers=1)`` with each of :data:`ALIGNS` on ``n_faces`` drawn crops
+    of ``size`` px, each with its FaceRectangle (the demo's TSV gives the box it drew the face
+    in, as MS-Celeb's does); every run on a fresh copy of the same imported, scanned project, so
+    each pays what a first run pays (the template's landmarks on 300 faces, the identity check)
+    and the alignments alternate ``rounds`` times in the same process."""
+    import shutil
+
     from annotator.core.importer import import_source
     from annotator.core.scan import scan
     from annotator.demo.dataset import generate_demo
@@ -178,32 +197,55 @@ def whole(E, n_faces: int, size: int, limit: float) -> None:
         r = generate_demo(
             tmp, identities=max(2, n_faces // per), faces_per_identity=(per, per), seed=0, size=size
         )
-        p = open_project(Path(tmp) / "p.db", create=True)
+        base = Path(tmp) / "scanned.db"
+        p = open_project(base, create=True)
         import_source(p, "msceleb", r.faces_tsv)
-        scan(p)
-        c0, t0 = _cpu(), time.perf_counter()
-        res = E.embed(p, workers=1, align="template")  # its figures; box: bench_lfw_protocol
-        cpu, wall = _cpu() - c0, time.perf_counter() - t0
-        parts = stages(E, p, res.template)
+        scan(p, workers=1)
+        with_rect = p.conn.execute("SELECT count(*) FROM faces WHERE rect_x0 IS NOT NULL")
+        rects = with_rect.fetchone()[0]
         p.close()
-    ms = cpu / max(res.embedded, 1) * 1000
-    print(
-        f"whole embed, {size} px drawn crops ({res.align}): {res.embedded:,} faces, "
-        f"{ms:.2f} ms CPU a face ({wall / max(res.embedded, 1) * 1000:.2f} ms wall), "
-        f"{ms / limit:.2f}x the FLOP limit; 10M faces: {ms * 1e7 / 1000 / 3600:.1f} core-hours"
-    )
-    print(
-        "  of which (CPU ms a face, on 512 of them): "
-        + ", ".join(f"{k} {v:.2f}" for k, v in parts.items())
-    )
+        for _ in range(rounds):
+            for align in ALIGNS:
+                work = Path(tmp) / "work.db"
+                for suffix in ("", "-wal", "-shm"):
+                    Path(f"{work}{suffix}").unlink(missing_ok=True)
+                shutil.copyfile(base, work)
+                p = open_project(work)
+                near = GFLOP_A_FACE / flop_limit() * 1000  # the limit now (the load drifts)
+                c0, t0 = _cpu(), time.perf_counter()
+                res = E.embed(p, workers=1, align=align)
+                cpu, wall = _cpu() - c0, time.perf_counter() - t0
+                parts = stages(E, p, res)
+                p.close()
+                n = max(res.embedded, 1)
+                ms = cpu / n * 1000
+                print(
+                    f"whole embed --align {align}, {size} px drawn crops: {res.embedded:,} faces "
+                    f"({rects:,} of the project's faces with a rectangle; {res.fallback} fell "
+                    f"back), {ms:.2f} ms CPU a face ({wall / n * 1000:.2f} ms wall), "
+                    f"{ms / limit:.2f}x the FLOP limit ({ms / near:.2f}x the limit measured "
+                    f"just before: {near:.2f} ms); 10M faces: "
+                    f"{ms * 1e7 / 1000 / 3600:.1f} core-hours"
+                )
+                print(
+                    "  of which (CPU ms a face, on 512 of them): "
+                    + ", ".join(f"{k} {v:.2f}" for k, v in parts.items())
+                    + f"; the rest (store, template, identity check, ...) "
+                    f"{ms - sum(parts.values()):.2f}"
+                )
 
 
-def stages(E, p, template, n: int = 512) -> dict[str, float]:
-    """CPU ms a face of each stage of embed_planned, on the first ``n`` embedded faces."""
+def stages(E, p, res, n: int = 512) -> dict[str, float]:
+    """CPU ms a face of each stage of embed_planned, on the first ``n`` embedded faces of the
+    run ``res``: read, decode, landmarks (``box``: dlib's 5 points on the face's rectangle and
+    the plausibility check), chip (dlib's), network."""
+    from annotator.core.identity import align as A
     from annotator.core.infra.access import FaceBytes, read_planned
     from annotator.store import embeddings as store
 
-    ids = [int(i) for i in store.load_embeddings(p, E.model_id("template", template))[0][:n]]
+    ids = [int(i) for i in store.load_embeddings(p, res.model)[0][:n]]
+    rects = store.face_rects(p, ids)
+    dlib, sp = E._MODELS["dlib"], E._MODELS["sp"]
     fb = FaceBytes(p)
     c0 = _cpu()
     plan = fb.plan(ids)
@@ -211,24 +253,41 @@ def stages(E, p, template, n: int = 512) -> dict[str, float]:
     c1 = _cpu()
     imgs = [E.decode_rgb(d) for d in data]
     c2 = _cpu()
-    chips = np.stack([E.face_chip(img, "template", template) for img in imgs])
+    if res.align == "box":
+        shapes = [
+            A.box_shape(dlib, sp, img, rects.get(i))[0] for i, img in zip(ids, imgs, strict=True)
+        ]
+    else:
+        shapes = [E.template_shape(res.template, im.shape[1], im.shape[0]) for im in imgs]
     c3 = _cpu()
+    chips = np.stack(
+        [
+            A.chip_of(dlib, img, s)
+            if s is not None
+            else A.box_chip(dlib, sp, img, rects.get(i), res.template)[0]
+            for i, img, s in zip(ids, imgs, shapes, strict=True)
+        ]
+    )
+    c4 = _cpu()
     for s in range(0, len(chips), E.CHUNK):
         E._MODELS["rec"].run(chips[s : s + E.CHUNK])
-    c4 = _cpu()
+    c5 = _cpu()
     fb.close()
     k = 1000 / max(len(ids), 1)
     return {
         "read": (c1 - c0) * k,
         "decode": (c2 - c1) * k,
-        "chip": (c3 - c2) * k,
-        "network": (c4 - c3) * k,
+        "landmarks": (c3 - c2) * k,
+        "chip": (c4 - c3) * k,
+        "network": (c5 - c4) * k,
     }
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--faces", type=int, default=10000, help="drawn faces a crop size (speed)")
+    ap.add_argument("--rounds", type=int, default=1, help="box/template alternations (speed)")
+    ap.add_argument("--no-network", action="store_true", help="speed: skip the network alone")
     ap.add_argument("--quality", action="store_true", help="alignment quality instead of speed")
     ap.add_argument("--identities", type=int, default=40, help="demo size (--quality)")
     ap.add_argument("--quick", action="store_true", help="--quality on 8 identities")
@@ -236,7 +295,7 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=0, help="--quality: also time N workers")
     a = ap.parse_args()
     if not a.quality:
-        speed(a.faces)
+        speed(a.faces, a.rounds, not a.no_network)
         return
     n_ident = 8 if a.quick else a.identities
     from annotator.core.dedup.hashing import hash_planned

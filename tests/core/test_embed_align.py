@@ -122,7 +122,7 @@ def test_implausible_landmarks_fall_back(models, monkeypatch) -> None:
     dlib, sp = models
     img, rect = _drawn(2)
     t = TEMPLATE
-    monkeypatch.setattr(A, "plausible_landmarks", lambda pts: np.array([False]))
+    monkeypatch.setattr(A, "plausible_set", lambda pts: False)
     chip, how = A.box_chip(dlib, sp, img, rect, t)
     assert how.endswith(A.ODD_LANDMARKS) and np.array_equal(chip, E.face_chip(img, "template", t))
 
@@ -130,3 +130,26 @@ def test_implausible_landmarks_fall_back(models, monkeypatch) -> None:
 def test_model_id_of_box() -> None:
     assert E.model_id("box") == "dlib_resnet_v1/sp5/box150p0.25"
     assert E.model_id("box") not in {E.model_id("chip"), E.model_id("crop")}
+
+
+def test_plausible_set_is_the_array_rule() -> None:
+    """``box`` checks each face's landmarks with the plain-float rule: it must say what the
+    array rule (the template's) says, on frontal-ish sets near every edge of the rule and on
+    random ones (NaN, off the frame)."""
+    rng = np.random.default_rng(7)
+    frontal = np.array([[0.7, 0.4], [0.6, 0.4], [0.3, 0.4], [0.4, 0.4], [0.5, 0.6]])
+    pts = np.concatenate(
+        [
+            frontal + rng.normal(0, 0.1, (3000, 5, 2)),
+            rng.uniform(-0.4, 1.4, (1000, 5, 2)),
+            np.repeat(frontal[None], 4, 0),
+        ]
+    )
+    pts[::53, 1, 0] = np.nan
+    pts[-3, 4, 1] = 0.4  # nose level with the eyes
+    pts[-2, :, 0] *= 0.1  # eyes too close
+    pts[-1, 0, 0] = 1.26  # off the frame
+    want = A.plausible_landmarks(pts)
+    got = np.array([A.plausible_set([(float(x), float(y)) for x, y in s]) for s in pts])
+    assert 500 < want.sum() < len(pts) - 500 and want[-4] and not want[-3:].any()
+    assert np.array_equal(got, want)

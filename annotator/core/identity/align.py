@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -98,6 +100,26 @@ def plausible_landmarks(pts: np.ndarray) -> np.ndarray:
     return ok
 
 
+def plausible_set(points: Sequence[tuple[float, float]]) -> bool:
+    """:func:`plausible_landmarks` of one set of 5 (x, y) points, in plain floats: the same
+    comparisons on the same float64 values (``box`` checks every face's set; NumPy's cost on
+    arrays of 10 numbers was a few percent of a face's whole embedding)."""
+    if len(points) != N_POINTS:
+        return False
+    for x, y in points:
+        if not (math.isfinite(x) and math.isfinite(y)):
+            return False
+        if not (-0.25 <= x <= 1.25 and -0.25 <= y <= 1.25):
+            return False
+    (x0, y0), (x1, y1), (x2, y2), (x3, y3), (nx, ny) = points
+    ax, ay = (x0 + x1) / 2, (y0 + y1) / 2
+    bx, by = (x2 + x3) / 2, (y2 + y3) / 2
+    gap = ax - bx
+    if not (0.15 <= gap <= 0.9 and abs(ay - by) <= 0.5 * gap):
+        return False
+    return ny > max(ay, by) and bx < nx < ax
+
+
 def template_from_landmarks(pts: np.ndarray, min_faces: int = TEMPLATE_MIN) -> Template | None:
     """The median of each point over the plausible sets of ``pts`` ((n, 5, 2), crop-relative;
     NaN for a face whose landmarks could not be taken); None with fewer than ``min_faces``
@@ -123,9 +145,9 @@ def box_pixels(rect: Rect | None, w: int, h: int) -> tuple[int, int, int, int] |
     if rect is None:
         return None
     x0, y0, x1, y1 = (float(v) for v in rect)
-    if not all(np.isfinite((x0, y0, x1, y1))):
+    if not all(math.isfinite(v) for v in (x0, y0, x1, y1)):
         return None
-    box = (int(round(x0 * w)), int(round(y0 * h)), int(round(x1 * w)), int(round(y1 * h)))
+    box = (round(x0 * w), round(y0 * h), round(x1 * w), round(y1 * h))
     bw, bh = box[2] - box[0], box[3] - box[1]
     if bw < BOX_MIN_PX or bh < BOX_MIN_PX or bw > 2 * w or bh > 2 * h:
         return None
@@ -144,11 +166,6 @@ def crop_landmarks(dlib: Any, sp: Any, img: np.ndarray) -> Any:
     h, w = img.shape[:2]
     dx, dy = int(round(w * CHIP_INSET)), int(round(h * CHIP_INSET))
     return landmarks_on(dlib, sp, img, (dx, dy, w - 1 - dx, h - 1 - dy))
-
-
-def shape_points(shape: Any) -> np.ndarray:
-    """A dlib shape's 5 points as a (5, 2) float array of pixels."""
-    return np.array([[shape.part(i).x, shape.part(i).y] for i in range(N_POINTS)], np.float64)
 
 
 def template_shape(dlib: Any, template: Template, w: int, h: int) -> Any:
@@ -180,9 +197,10 @@ def box_shape(dlib: Any, sp: Any, img: np.ndarray, rect: Rect | None) -> tuple[A
     if box is None:
         return None, (NO_RECT if rect is None else BAD_RECT)
     shape = landmarks_on(dlib, sp, img, box)
-    pts = shape_points(shape)
-    size = np.array([box[2] - box[0], box[3] - box[1]], np.float64)
-    if not plausible_landmarks((pts - np.array(box[:2], np.float64)) / size)[0]:
+    left, top = box[0], box[1]
+    bw, bh = float(box[2] - box[0]), float(box[3] - box[1])
+    rel = [((p.x - left) / bw, (p.y - top) / bh) for p in shape.parts()]
+    if not plausible_set(rel):
         return None, ODD_LANDMARKS
     return shape, ""
 

@@ -177,10 +177,11 @@ def decode_rgb(data: bytes) -> np.ndarray:
 
     with Image.open(io.BytesIO(data)) as im:
         im.draft("RGB", (MAX_SIDE, MAX_SIDE))  # JPEG: decode at 1/2, 1/4, 1/8 when large
-        img = im.convert("RGB")
-    if max(img.size) > MAX_SIDE:
-        img.thumbnail((MAX_SIDE, MAX_SIDE))
-    return np.ascontiguousarray(np.asarray(img, dtype=np.uint8))
+        im.load()
+        img = im if im.mode == "RGB" else im.convert("RGB")  # no copy of an RGB JPEG's pixels
+        if max(img.size) > MAX_SIDE:
+            img.thumbnail((MAX_SIDE, MAX_SIDE))
+        return np.ascontiguousarray(np.asarray(img, dtype=np.uint8))
 
 
 def _landmarks(img: np.ndarray) -> Any:
@@ -223,9 +224,13 @@ def embed_images(
     images: Sequence[np.ndarray], align: str = DEFAULT_ALIGN, template: Template | None = None
 ) -> np.ndarray:
     """(n, DIM) float32 descriptors of decoded face crops (models loaded)."""
-    if not images:
+    return network([face_chip(img, align, template) for img in images])
+
+
+def network(chips: Sequence[np.ndarray]) -> np.ndarray:
+    """(n, DIM) float32 descriptors of 150x150 chips (the network loaded)."""
+    if not len(chips):
         return np.empty((0, DIM), dtype=np.float32)
-    chips = [face_chip(img, align, template) for img in images]
     return _MODELS["rec"].run(np.stack(chips))
 
 
@@ -285,10 +290,11 @@ def embed_planned(
         except Exception as e:  # any decoder failure is this face's, not the run's
             rows.append((item.face_id, "failed", f"cannot decode: {e}"[:200], None))
     hows: list[str | None] = [None] * len(images)
-    if align == "box":
-        images, hows = box_chips(images, [(rects or {}).get(f) for f in ok_ids], template)
-        align = "crop"  # the chips are 150x150 crops: the network reads them as they are
-    vecs = embed_images(images, align, template)
+    if align == "box":  # the chips go to the network as they are
+        chips, hows = box_chips(images, [(rects or {}).get(f) for f in ok_ids], template)
+        vecs = network(chips)
+    else:
+        vecs = embed_images(images, align, template)
     for fid, vec, how in zip(ok_ids, vecs, hows, strict=True):
         rows.append((fid, "ok", how, store.to_blob(vec)))
     return rows, errors
