@@ -72,13 +72,20 @@ def crop_box(w: int, h: int, scale: float) -> tuple[int, int, int, int]:
     return x0, y0, min(w, x0 + cw), min(h, y0 + ch)
 
 
+def crop_windows() -> tuple[np.ndarray, ...]:
+    """(32, 32) bilinear resampling matrices, one per CROP_SCALES: the crop of a 32x32 pHash
+    image X resampled to 32x32 is ``A @ X @ A.T``."""
+    return tuple(_lin(32, 32, s) for s in CROP_SCALES)
+
+
 def crop_phashes(px32: np.ndarray, phash: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
     """(n, 32, 32) float gray pHash images -> (n, len(CROP_SCALES)) uint64 pHashes of their
     centred crops (each crop resampled to 32x32, then ``phash``: hashing's DCT and median
-    rule, passed in so that hashing.py and this module do not import each other)."""
+    rule, passed in so that hashing.py and this module do not import each other). The
+    definition of the stored crop pHashes; the scan computes the same bits fused with the main
+    pHash (``hashing.phashes_with_crops``), tests/core/test_hashing.py checks they agree."""
     out = np.empty((len(px32), len(CROP_SCALES)), np.uint64)
-    for k, s in enumerate(CROP_SCALES):
-        a = _lin(32, 32, s)
+    for k, a in enumerate(crop_windows()):
         out[:, k] = phash(np.matmul(np.matmul(a, px32), a.T))
     return out
 
