@@ -275,9 +275,20 @@ def verified_pairs(
     ux, uy = np.searchsorted(u, x), np.searchsorted(u, y)
     sim, win = registered_test(thumbs, ux, uy, scale, windows=True)
     sim[~(present[ux] & present[uy])] = -1.0
-    v = sim >= values.crop_thumb_ssim_min
+    v = np.flatnonzero(sim >= values.crop_thumb_ssim_min)
+    v = v[np.argsort(-sim[v], kind="stable")]  # the most alike first
     x, y, d, win = x[v], y[v], d[v], win[v]
     fine = np.full(len(x), -1.0, np.float32)
+    # a pair whose faces an earlier verified pair (or the pHash stage) already joined is not
+    # tested again: the groups are the same (most pairs come both ways, x a crop of y and y
+    # of x), at about half the photo tests where copies are found
+    parent: dict[int, int] = {}
+
+    def root(g: int) -> int:
+        while parent.get(g, g) != g:
+            g = parent[g]
+        return g
+
     for s0 in range(0, len(x), _CHUNK):  # the photos of a slice of pairs at a time
         if cancelled and cancelled():
             raise InterruptedError
@@ -287,10 +298,12 @@ def verified_pairs(
             zip(ids.tolist(), images_of(data["face_id"][ids].astype(np.int64)), strict=True)
         )
         for k, (a, b) in enumerate(zip(xs.tolist(), ys.tolist(), strict=True)):
-            if blobs[a] is not None and blobs[b] is not None:
-                fine[s0 + k] = fine_test(
-                    blobs[a], blobs[b], win[s0 + k], values.crop_photo_ssim_min
-                )
+            ga, gb = root(int(labels[a])), root(int(labels[b]))
+            if ga == gb or blobs[a] is None or blobs[b] is None:
+                continue
+            fine[s0 + k] = fine_test(blobs[a], blobs[b], win[s0 + k], values.crop_photo_ssim_min)
+            if fine[s0 + k] >= values.crop_photo_ssim_min:
+                parent[ga] = gb
     v = fine >= values.crop_photo_ssim_min
     return x[v], y[v], d[v].astype(np.uint8), fine[v], n_cand
 
@@ -314,6 +327,16 @@ def _gray(data: bytes):
     return im.convert("L") if im.mode != "L" else im
 
 
+@lru_cache(maxsize=8)
+def _box_rows(n: int) -> np.ndarray:
+    """(n - _FW + 1, n): row i sums inputs i .. i + _FW - 1 (every box window inside)."""
+    m = np.zeros((n - _FW + 1, n))
+    for i in range(n - _FW + 1):
+        m[i, i : i + _FW] = 1.0
+    m.setflags(write=False)
+    return m
+
+
 def _ssim_middle(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Mean SSIM (7x7 box windows) over the middle of each pair a[i], b[i] of (k, S, S)
     images: FINE_MARGIN pixels a side left out (where the face is; a shared background is no
@@ -322,13 +345,12 @@ def _ssim_middle(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     a = np.ascontiguousarray(a[:, m:-m, m:-m], np.float32)
     b = np.ascontiguousarray(b[:, m:-m, m:-m], np.float32)
 
-    # means of every 7x7 window inside the image, of a, b, a*a, b*b, a*b at once (running
-    # sums in float64, exact for 8-bit values; not scipy.ndimage, whose import alone costs
-    # 0.1-0.3 s a scan)
-    x = np.concatenate([a, b, a * a, b * b, a * b])
-    c = np.zeros((len(x), x.shape[1] + 1, x.shape[2] + 1))
-    np.cumsum(np.cumsum(x, axis=1, dtype=np.float64), axis=2, out=c[:, 1:, 1:])
-    w = c[:, _FW:, _FW:] - c[:, :-_FW, _FW:] - c[:, _FW:, :-_FW] + c[:, :-_FW, :-_FW]
+    # sums over every 7x7 window inside the image of a, b, a*a, b*b, a*b at once, as two
+    # small products with a band of ones (float64: exact for 8-bit values, so the same sums
+    # in any order; not scipy.ndimage, whose import alone costs 0.1-0.3 s a scan)
+    x = np.concatenate([a, b, a * a, b * b, a * b]).astype(np.float64)
+    box = _box_rows(x.shape[1])
+    w = np.matmul(box, np.matmul(x, box.T))
     ma, mb, saa, sbb, sab = (w / (_FW * _FW)).astype(np.float32).reshape(5, len(a), *w.shape[1:])
     va = saa - ma * ma
     vb = sbb - mb * mb
@@ -370,6 +392,7 @@ def fine_test(
     for step in FINE_STEPS:  # a pattern search: one axis at a time, smaller steps
         if best >= enough:  # verified: a better window would change nothing
             break
+        back = -1  # the move back to where the last one came from (its figure is below best)
         for _ in range(2):
             grid = [
                 (
@@ -379,12 +402,14 @@ def fine_test(
                 )
                 for d in _MOVES
             ]
-            b = np.stack([window(*g) for g in grid])
+            look = [k for k in range(len(grid)) if k != back]
+            b = np.stack([window(*grid[k]) for k in look])
             sims = _ssim_middle(np.broadcast_to(a, b.shape), b)
             k = int(np.argmax(sims))
             if sims[k] <= best:
                 break
-            best, at = float(sims[k]), grid[k]
+            best, at = float(sims[k]), grid[look[k]]
+            back = look[k] ^ 1  # _MOVES come in pairs: +1, -1 along one axis
             if best >= enough:
                 break
     return best
