@@ -18,6 +18,8 @@ past the radius of 8).
   one is smoothed by the interpolation; blurring both makes them comparable), SSIM as in
   :mod:`annotator.core.dedup.verify`, the best window kept; then the 8x8 colour thumbnails in
   that window, brightness-normalised, within COLOUR_MAX.
+* Then the photos themselves (:func:`fine_test`), the most alike pairs first; a pair whose
+  faces an earlier verified pair (or the pHash stage) already joined is not tested again.
 
 Thresholds: docs/MEASUREMENTS.md ("Crop-proof near copies") holds the measured distributions
 (real photos, drawn demo); tests/core/test_crops.py checks a drawn 2-5 % crop is found and a
