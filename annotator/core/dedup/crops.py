@@ -339,27 +339,31 @@ def _box_rows(n: int) -> np.ndarray:
     return m
 
 
-def _ssim_middle(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Mean SSIM (7x7 box windows) over the middle of each pair a[i], b[i] of (k, S, S)
-    images: FINE_MARGIN pixels a side left out (where the face is; a shared background is no
+def _ssim_middle(aa: np.ndarray, bb: np.ndarray) -> np.ndarray:
+    """Mean SSIM (7x7 box windows) over the middle of each pair aa[i], bb[i] of (k, S, S)
+    images (8-bit values): FINE_MARGIN pixels a side left out (where the face is; a shared background is no
     proof of a copy)."""
     m = FINE_MARGIN
-    a = np.ascontiguousarray(a[:, m:-m, m:-m], np.float32)
-    b = np.ascontiguousarray(b[:, m:-m, m:-m], np.float32)
-
+    k = len(aa)
     # sums over every 7x7 window inside the image of a, b, a*a, b*b, a*b at once, as two
     # small products with a band of ones (float64: exact for 8-bit values, so the same sums
     # in any order; not scipy.ndimage, whose import alone costs 0.1-0.3 s a scan)
-    x = np.concatenate([a, b, a * a, b * b, a * b]).astype(np.float64)
+    x = np.empty((5 * k, aa.shape[1] - 2 * m, aa.shape[2] - 2 * m))
+    a, b = x[:k], x[k : 2 * k]
+    a[...] = aa[:, m:-m, m:-m]
+    b[...] = bb[:, m:-m, m:-m]
+    np.multiply(a, a, out=x[2 * k : 3 * k])
+    np.multiply(b, b, out=x[3 * k : 4 * k])
+    np.multiply(a, b, out=x[4 * k :])
     box = _box_rows(x.shape[1])
     w = np.matmul(box, np.matmul(x, box.T))
-    ma, mb, saa, sbb, sab = (w / (_FW * _FW)).astype(np.float32).reshape(5, len(a), *w.shape[1:])
+    ma, mb, saa, sbb, sab = (w / (_FW * _FW)).astype(np.float32).reshape(5, k, *w.shape[1:])
     va = saa - ma * ma
     vb = sbb - mb * mb
     cov = sab - ma * mb
     c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
     s = ((2 * ma * mb + c1) * (2 * cov + c2)) / ((ma * ma + mb * mb + c1) * (va + vb + c2))
-    return s.reshape(len(a), -1).mean(axis=1)
+    return s.reshape(k, -1).mean(axis=1)
 
 
 def fine_test(
