@@ -91,6 +91,19 @@ def test_photos_of_one_event_are_never_joined() -> None:
     assert joined == 0
 
 
+def test_a_pair_already_joined_is_not_tested_on_the_photos_again(monkeypatch) -> None:
+    """Two cuts of one photo and the photo: candidates come both ways (x a crop of y, y of
+    x) and between the cuts; once a verified pair has joined two faces, no other pair of the
+    same group reaches the photo test. The group is the same (found: all three)."""
+    calls = []
+    real = crops.fine_test
+    monkeypatch.setattr(crops, "fine_test", lambda *a, **k: calls.append(1) or real(*a, **k))
+    orig, other = _photos(5004)
+    g = _groups(_flags([orig, _cut(orig, (4, 5, 3, 6)), _cut(orig, (6, 3, 5, 4)), other]))
+    assert g == [{1, 2, 3}]
+    assert 1 <= len(calls) <= 2  # testing every candidate that passed the thumbnails: 4
+
+
 def test_crop_hashes_match_the_original_crop_and_not_another_photo() -> None:
     orig, other = _other_event(9)
     copy = _cut(orig, (5, 4, 6, 5))

@@ -18,6 +18,8 @@ past the radius of 8).
   one is smoothed by the interpolation; blurring both makes them comparable), SSIM as in
   :mod:`annotator.core.dedup.verify`, the best window kept; then the 8x8 colour thumbnails in
   that window, brightness-normalised, within COLOUR_MAX.
+* Then the photos themselves (:func:`fine_test`), the most alike pairs first; a pair whose
+  faces an earlier verified pair (or the pHash stage) already joined is not tested again.
 
 Thresholds: docs/MEASUREMENTS.md ("Crop-proof near copies") holds the measured distributions
 (real photos, drawn demo); tests/core/test_crops.py checks a drawn 2-5 % crop is found and a
@@ -72,13 +74,20 @@ def crop_box(w: int, h: int, scale: float) -> tuple[int, int, int, int]:
     return x0, y0, min(w, x0 + cw), min(h, y0 + ch)
 
 
+def crop_windows() -> tuple[np.ndarray, ...]:
+    """(32, 32) bilinear resampling matrices, one per CROP_SCALES: the crop of a 32x32 pHash
+    image X resampled to 32x32 is ``A @ X @ A.T``."""
+    return tuple(_lin(32, 32, s) for s in CROP_SCALES)
+
+
 def crop_phashes(px32: np.ndarray, phash: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
     """(n, 32, 32) float gray pHash images -> (n, len(CROP_SCALES)) uint64 pHashes of their
     centred crops (each crop resampled to 32x32, then ``phash``: hashing's DCT and median
-    rule, passed in so that hashing.py and this module do not import each other)."""
+    rule, passed in so that hashing.py and this module do not import each other). The
+    definition of the stored crop pHashes; the scan computes the same bits fused with the main
+    pHash (``hashing.phashes_with_crops``), tests/core/test_hashing.py checks they agree."""
     out = np.empty((len(px32), len(CROP_SCALES)), np.uint64)
-    for k, s in enumerate(CROP_SCALES):
-        a = _lin(32, 32, s)
+    for k, a in enumerate(crop_windows()):
         out[:, k] = phash(np.matmul(np.matmul(a, px32), a.T))
     return out
 
@@ -268,9 +277,20 @@ def verified_pairs(
     ux, uy = np.searchsorted(u, x), np.searchsorted(u, y)
     sim, win = registered_test(thumbs, ux, uy, scale, windows=True)
     sim[~(present[ux] & present[uy])] = -1.0
-    v = sim >= values.crop_thumb_ssim_min
+    v = np.flatnonzero(sim >= values.crop_thumb_ssim_min)
+    v = v[np.argsort(-sim[v], kind="stable")]  # the most alike first
     x, y, d, win = x[v], y[v], d[v], win[v]
     fine = np.full(len(x), -1.0, np.float32)
+    # a pair whose faces an earlier verified pair (or the pHash stage) already joined is not
+    # tested again: the groups are the same (most pairs come both ways, x a crop of y and y
+    # of x), at about half the photo tests where copies are found
+    parent: dict[int, int] = {}
+
+    def root(g: int) -> int:
+        while parent.get(g, g) != g:
+            g = parent[g]
+        return g
+
     for s0 in range(0, len(x), _CHUNK):  # the photos of a slice of pairs at a time
         if cancelled and cancelled():
             raise InterruptedError
@@ -280,10 +300,12 @@ def verified_pairs(
             zip(ids.tolist(), images_of(data["face_id"][ids].astype(np.int64)), strict=True)
         )
         for k, (a, b) in enumerate(zip(xs.tolist(), ys.tolist(), strict=True)):
-            if blobs[a] is not None and blobs[b] is not None:
-                fine[s0 + k] = fine_test(
-                    blobs[a], blobs[b], win[s0 + k], values.crop_photo_ssim_min
-                )
+            ga, gb = root(int(labels[a])), root(int(labels[b]))
+            if ga == gb or blobs[a] is None or blobs[b] is None:
+                continue
+            fine[s0 + k] = fine_test(blobs[a], blobs[b], win[s0 + k], values.crop_photo_ssim_min)
+            if fine[s0 + k] >= values.crop_photo_ssim_min:
+                parent[ga] = gb
     v = fine >= values.crop_photo_ssim_min
     return x[v], y[v], d[v].astype(np.uint8), fine[v], n_cand
 
@@ -307,28 +329,41 @@ def _gray(data: bytes):
     return im.convert("L") if im.mode != "L" else im
 
 
-def _ssim_middle(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Mean SSIM (7x7 box windows) over the middle of each pair a[i], b[i] of (k, S, S)
-    images: FINE_MARGIN pixels a side left out (where the face is; a shared background is no
+@lru_cache(maxsize=8)
+def _box_rows(n: int) -> np.ndarray:
+    """(n - _FW + 1, n): row i sums inputs i .. i + _FW - 1 (every box window inside)."""
+    m = np.zeros((n - _FW + 1, n))
+    for i in range(n - _FW + 1):
+        m[i, i : i + _FW] = 1.0
+    m.setflags(write=False)
+    return m
+
+
+def _ssim_middle(aa: np.ndarray, bb: np.ndarray) -> np.ndarray:
+    """Mean SSIM (7x7 box windows) over the middle of each pair aa[i], bb[i] of (k, S, S)
+    images (8-bit values): FINE_MARGIN pixels a side left out (where the face is; a shared background is no
     proof of a copy)."""
     m = FINE_MARGIN
-    a = np.ascontiguousarray(a[:, m:-m, m:-m], np.float32)
-    b = np.ascontiguousarray(b[:, m:-m, m:-m], np.float32)
-
-    # means of every 7x7 window inside the image, of a, b, a*a, b*b, a*b at once (running
-    # sums in float64, exact for 8-bit values; not scipy.ndimage, whose import alone costs
-    # 0.1-0.3 s a scan)
-    x = np.concatenate([a, b, a * a, b * b, a * b])
-    c = np.zeros((len(x), x.shape[1] + 1, x.shape[2] + 1))
-    np.cumsum(np.cumsum(x, axis=1, dtype=np.float64), axis=2, out=c[:, 1:, 1:])
-    w = c[:, _FW:, _FW:] - c[:, :-_FW, _FW:] - c[:, _FW:, :-_FW] + c[:, :-_FW, :-_FW]
-    ma, mb, saa, sbb, sab = (w / (_FW * _FW)).astype(np.float32).reshape(5, len(a), *w.shape[1:])
+    k = len(aa)
+    # sums over every 7x7 window inside the image of a, b, a*a, b*b, a*b at once, as two
+    # small products with a band of ones (float64: exact for 8-bit values, so the same sums
+    # in any order; not scipy.ndimage, whose import alone costs 0.1-0.3 s a scan)
+    x = np.empty((5 * k, aa.shape[1] - 2 * m, aa.shape[2] - 2 * m))
+    a, b = x[:k], x[k : 2 * k]
+    a[...] = aa[:, m:-m, m:-m]
+    b[...] = bb[:, m:-m, m:-m]
+    np.multiply(a, a, out=x[2 * k : 3 * k])
+    np.multiply(b, b, out=x[3 * k : 4 * k])
+    np.multiply(a, b, out=x[4 * k :])
+    box = _box_rows(x.shape[1])
+    w = np.matmul(box, np.matmul(x, box.T))
+    ma, mb, saa, sbb, sab = (w / (_FW * _FW)).astype(np.float32).reshape(5, k, *w.shape[1:])
     va = saa - ma * ma
     vb = sbb - mb * mb
     cov = sab - ma * mb
     c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
     s = ((2 * ma * mb + c1) * (2 * cov + c2)) / ((ma * ma + mb * mb + c1) * (va + vb + c2))
-    return s.reshape(len(a), -1).mean(axis=1)
+    return s.reshape(k, -1).mean(axis=1)
 
 
 def fine_test(
@@ -363,6 +398,7 @@ def fine_test(
     for step in FINE_STEPS:  # a pattern search: one axis at a time, smaller steps
         if best >= enough:  # verified: a better window would change nothing
             break
+        back = -1  # the move back to where the last one came from (its figure is below best)
         for _ in range(2):
             grid = [
                 (
@@ -372,12 +408,14 @@ def fine_test(
                 )
                 for d in _MOVES
             ]
-            b = np.stack([window(*g) for g in grid])
+            look = [k for k in range(len(grid)) if k != back]
+            b = np.stack([window(*grid[k]) for k in look])
             sims = _ssim_middle(np.broadcast_to(a, b.shape), b)
             k = int(np.argmax(sims))
             if sims[k] <= best:
                 break
-            best, at = float(sims[k]), grid[k]
+            best, at = float(sims[k]), grid[look[k]]
+            back = look[k] ^ 1  # _MOVES come in pairs: +1, -1 along one axis
             if best >= enough:
                 break
     return best

@@ -6,9 +6,11 @@ thumbnails, or the decoder's reason when the bytes do not decode (a full decode 
 
 Why it is exact and still fast: each image is decoded and converted to gray once; Pillow's
 LANCZOS resize is rebuilt as float64 matrix products over Pillow's own integer coefficients
-(every partial sum is an integer below 2**53, so the result is Pillow's bit for bit); the 32x32
-DCT's 8x8 low block is two matrix products, and an image whose two median coefficients are
-within ``_TIE_TOL`` is recomputed with scipy exactly as imagehash does. BLAS runs on one thread
+(core/dedup/lanczos.py: every partial sum is an integer below 2**53, so the result is Pillow's
+bit for bit); the dHash's and the crop dHashes' horizontal passes are one product (each crop's
+coefficients at its columns); the 32x32 DCT's 8x8 low blocks of the pHash and of the crop
+pHashes are two matrix products over a whole group, and a hash whose two median coefficients
+are within ``_TIE_TOL`` is recomputed with scipy exactly as imagehash does. BLAS runs on one thread
 here: the products are small and the scan's parallelism is its worker processes. Images over
 ``_FLOAT_PIXELS`` are resized by Pillow itself on their 8-bit pixels (the same bytes, without a
 float64 copy), and a batch measures a size group once it holds ``_GROUP_PIXELS``: a large face
@@ -26,7 +28,6 @@ with another checkout).
 from __future__ import annotations
 
 import hashlib
-import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -35,7 +36,8 @@ from functools import lru_cache
 import numpy as np
 from PIL import Image
 
-from annotator.core.dedup.crops import CROP_SCALES, crop_box, crop_phashes
+from annotator.core.dedup.crops import CROP_SCALES, crop_box, crop_windows
+from annotator.core.dedup.lanczos import coeff_matrix, pass_order, pil_resize, resize_f, round8
 from annotator.core.dedup.verify import COLOUR_BYTES, COLOUR_SIDE, GRAY_BYTES, THUMB_BYTES
 from annotator.core.infra.access import read_planned
 from annotator.core.infra.blas import one_blas_thread
@@ -43,7 +45,6 @@ from annotator.core.infra.decode import open_image
 
 GRAY_TOLERANCE = 2
 SHARPNESS_SIDE = 64  # sharpness is measured after box-reducing to about this many pixels
-_PRECISION_BITS = 22  # Pillow Resample.c: 32 - 8 - 2
 _TIE_TOL = 1e-3  # DCT coefficients are up to ~1e6; matmul-vs-FFT error is ~1e-9
 _SUB_PIXELS = 1 << 17  # pixels per resize step (1 MB of float64: stays in the L2 cache)
 _GROUP_PIXELS = 1 << 25  # gray pixels a batch holds for one size before it is measured (32 MB)
@@ -94,165 +95,6 @@ def bits_to_uint64(bits: np.ndarray) -> np.ndarray:
     return packed.view(">u8").reshape(-1).astype(np.uint64)
 
 
-# -- Pillow-exact LANCZOS resize ---------------------------------------------------------------
-def _lanczos(x: float) -> float:
-    if -3.0 <= x < 3.0:
-        return _sinc(x) * _sinc(x / 3)
-    return 0.0
-
-
-def _sinc(x: float) -> float:
-    if x == 0.0:
-        return 1.0
-    x = x * math.pi
-    return math.sin(x) / x
-
-
-@lru_cache(maxsize=256)
-def _coeff_matrix(in_size: int, out_size: int) -> np.ndarray:
-    """(out_size, in_size) integer coefficients of Pillow's precompute_coeffs + normalize_coeffs_8bpc
-    for LANCZOS over the whole axis, as float64."""
-    scale = filterscale = float(in_size) / out_size
-    if filterscale < 1.0:
-        filterscale = 1.0
-    support = 3.0 * filterscale
-    m = np.zeros((out_size, in_size), dtype=np.float64)
-    one = float(1 << _PRECISION_BITS)
-    for xx in range(out_size):
-        center = 0.0 + (xx + 0.5) * scale
-        ss = 1.0 / filterscale
-        xmin = int(center - support + 0.5)
-        if xmin < 0:
-            xmin = 0
-        xmax = int(center + support + 0.5)
-        if xmax > in_size:
-            xmax = in_size
-        xmax -= xmin
-        ws = [_lanczos((x + xmin - center + 0.5) * ss) for x in range(xmax)]
-        ww = 0.0
-        for w in ws:
-            ww += w
-        for x, w in enumerate(ws):
-            if ww != 0.0:
-                w = w / ww
-            k = int(-0.5 + w * one) if w < 0 else int(0.5 + w * one)
-            m[xx, x + xmin] = k
-    return m
-
-
-@lru_cache(maxsize=256)
-def _bands(in_size: int, out_size: int) -> tuple[tuple[int, int, int, int, np.ndarray], ...]:
-    """The coefficient matrix cut into bands: (o0, o1, c0, c1, coeff[o0:o1, c0:c1].T).
-
-    A LANCZOS output pixel reads only ~6 * scale input pixels, so the dense product wastes most
-    of its work; groups of neighbouring outputs with their input window cut that 2-4x. Groups
-    of ``_band_width`` outputs: OpenBLAS's kernels work on 4 or 8 float64 columns at a time, and
-    timing every group size from 1 to out_size (inputs of 48-400 px, 32, 9 and 8 outputs) put
-    these first or within a few % of the best everywhere; other sizes leave part of a kernel
-    idle and the dense product does 1.5-3x the work.
-    """
-    c = _coeff_matrix(in_size, out_size)
-    g = _band_width(out_size)
-    groups = []
-    for o0 in range(0, out_size, g):
-        o1 = min(o0 + g, out_size)
-        nz = np.flatnonzero((c[o0:o1] != 0).any(axis=0))
-        c0, c1 = (int(nz[0]), int(nz[-1]) + 1) if len(nz) else (0, 1)
-        groups.append((o0, o1, c0, c1, np.ascontiguousarray(c[o0:o1, c0:c1].T)))
-    return tuple(groups)
-
-
-def _band_width(out_size: int) -> int:
-    return 8 if out_size >= 16 else 4
-
-
-def _round8(x: np.ndarray) -> np.ndarray:
-    """Pillow's clip8((1 << (PB-1)) + sum): arithmetic shift then clamp to 0..255, in place.
-
-    ``x`` holds exact integers; adding 2**21 and scaling by 2**-22 are exact in float64, so
-    floor() is exactly the C arithmetic shift.
-    """
-    x += float(1 << (_PRECISION_BITS - 1))
-    x *= 1.0 / (1 << _PRECISION_BITS)
-    np.floor(x, out=x)
-    np.maximum(x, 0.0, out=x)  # np.clip's Python wrapper costs more than the work here
-    np.minimum(x, 255.0, out=x)
-    return x
-
-
-def _pass(a: np.ndarray, in_size: int, out_size: int) -> np.ndarray:
-    """One Pillow resample pass along the last axis of ``a`` (rows, in_size), float64 ->
-    (rows, out_size); ``a`` itself when the size does not change (Pillow skips that pass)."""
-    if in_size == out_size:
-        return a
-    out = np.empty((a.shape[0], out_size))
-    for o0, o1, c0, c1, g in _bands(in_size, out_size):
-        np.matmul(a[:, c0:c1], g, out=out[:, o0:o1])
-    return _round8(out)
-
-
-def _resize(x: np.ndarray, out_w: int, out_h: int, order: str) -> np.ndarray:
-    """(n, H, W) float64 -> (n, out_h, out_w) float64 (a view), Pillow's LANCZOS bit for bit.
-
-    ``order`` "h": horizontal pass first (what Pillow does), "v": vertical first.
-    """
-    n, h, w = x.shape
-    if order == "h":
-        y = _pass(x.reshape(n * h, w), w, out_w)  # rows (image, y), columns out x
-        y = np.ascontiguousarray(y.reshape(n, h, out_w).transpose(0, 2, 1))
-        z = _pass(y.reshape(n * out_w, h), h, out_h)  # rows (image, out x), columns out y
-        return z.reshape(n, out_w, out_h).transpose(0, 2, 1)
-    y = np.ascontiguousarray(x.transpose(0, 2, 1)).reshape(n * w, h)
-    y = _pass(y, h, out_h)  # rows (image, x), columns out y
-    y = np.ascontiguousarray(y.reshape(n, w, out_h).transpose(0, 2, 1))
-    z = _pass(y.reshape(n * out_h, w), w, out_w)
-    return z.reshape(n, out_h, out_w)
-
-
-def _pil_resize(arr: np.ndarray, out_w: int, out_h: int) -> np.ndarray:
-    return np.stack(
-        [
-            np.asarray(Image.fromarray(a).resize((out_w, out_h), Image.Resampling.LANCZOS))
-            for a in arr
-        ]
-    )
-
-
-@lru_cache(maxsize=1024)
-def _order(h: int, w: int, out_w: int, out_h: int) -> str:
-    """Which pass order reproduces this Pillow build for this shape: "h", "v" or "pil".
-
-    Pillow's C code is a two-pass fixed-point filter. Rather than mirror how it orders the
-    passes, probe once per shape with random and extreme images and keep the order that
-    matches Pillow exactly ("pil" = none did: use Pillow itself).
-    """
-    rng = np.random.default_rng(h * 100_003 + w)
-    probe = rng.integers(0, 256, (3, h, w), dtype=np.uint8)
-    probe[2] = np.where((np.indices((h, w)).sum(axis=0) % 2) == 0, 0, 255)
-    ref = _pil_resize(probe, out_w, out_h)
-    x = probe.astype(np.float64)
-    for name in ("h", "v"):
-        if np.array_equal(_resize(x, out_w, out_h, name), ref):
-            return name
-    return "pil"
-
-
-def _resize_f(x: np.ndarray, out_w: int, out_h: int) -> np.ndarray:
-    n, h, w = x.shape
-    order = _order(h, w, out_w, out_h)
-    if order == "pil":
-        return _pil_resize(x.astype(np.uint8), out_w, out_h).astype(np.float64)
-    return _resize(x, out_w, out_h, order)
-
-
-def resize_batch(arr: np.ndarray, out_w: int, out_h: int) -> np.ndarray:
-    """Pillow ``Image.resize((out_w, out_h), LANCZOS)`` of a stack of 8-bit L images.
-
-    ``arr``: (n, H, W) uint8. Returns (n, out_h, out_w) uint8, bit-identical to Pillow.
-    """
-    return _resize_f(arr.astype(np.float64), out_w, out_h).astype(np.uint8)
-
-
 # -- DCT ------------------------------------------------------------------------------------------
 @lru_cache(maxsize=1)
 def _dct8() -> np.ndarray:
@@ -282,6 +124,36 @@ def phash_bits(px32: np.ndarray) -> np.ndarray:
     for i in np.flatnonzero(srt[:, 32] - srt[:, 31] <= _TIE_TOL):
         bits[i] = _phash_exact(px32[i].astype(np.uint8))
     return bits
+
+
+@lru_cache(maxsize=1)
+def _dct_stack() -> np.ndarray:
+    """(1 + len(CROP_SCALES), 8, 32): the pHash's DCT rows, then each crop's with its
+    resampling folded in (the low block of D A X A^T D^T is (D A) X (D A)^T)."""
+    d = _dct8()
+    m = np.stack([d] + [d @ a for a in crop_windows()])
+    m.setflags(write=False)
+    return m
+
+
+def phashes_with_crops(px32: np.ndarray) -> np.ndarray:
+    """(n, 32, 32) float64 pHash images -> (n, 1 + len(CROP_SCALES)) uint64: each image's
+    pHash (:func:`phash_bits`, imagehash's) and its crop pHashes (``crops.crop_phashes``'s
+    bits), by two matrix products over every image and hash at once. The float sums differ
+    from theirs by rounding only (~1e-9), far inside ``_TIE_TOL``, and a near tie is
+    recomputed as they do, so the bits are theirs."""
+    m = _dct_stack()
+    k, n = len(m), len(px32)
+    y = px32.reshape(n * 32, 32) @ m.reshape(k * 8, 32).T  # [(i, r), (j, v)]
+    y = y.reshape(n, 32, k, 8).transpose(2, 1, 0, 3).reshape(k, 32, n * 8)  # [j, r, (i, v)]
+    low = np.matmul(m, y).reshape(k, 8, n, 8).transpose(2, 0, 1, 3).reshape(n, k, 64)
+    srt = np.sort(low, axis=2)
+    bits = low > ((srt[..., 31] + srt[..., 32]) / 2.0)[..., None]
+    wins = crop_windows()
+    for i, j in zip(*np.nonzero(srt[..., 32] - srt[..., 31] <= _TIE_TOL), strict=True):
+        px = px32[i] if j == 0 else np.matmul(np.matmul(wins[j - 1], px32[i]), wins[j - 1].T)
+        bits[i, j] = _phash_exact(px.astype(np.uint8))
+    return bits_to_uint64(bits.reshape(n * k, 64)).reshape(n, k)
 
 
 def dhash_bits(px98: np.ndarray) -> np.ndarray:
@@ -443,6 +315,38 @@ class _Group:
         self.members.append(index)
 
 
+@lru_cache(maxsize=256)
+def _dhash_plan(h: int, w: int) -> tuple[np.ndarray, tuple] | None:
+    """The dHash and the crop dHashes of an h x w image from one horizontal product: (the
+    (w, 32) coefficients side by side, 9 columns a hash: Pillow's integer coefficients of each
+    crop's own resize at its columns, zeros elsewhere; per hash (y0, y1, its (y1 - y0, 8)
+    vertical coefficients)). The sums are the same integers as resizing each crop on its own,
+    so the bytes are Pillow's. None where a crop needs the general path (Pillow's vertical
+    pass first, or a pass it skips)."""
+    boxes = [(0, 0, w, h)] + [crop_box(w, h, s) for s in CROP_SCALES]
+    cols = np.zeros((w, -(-9 * len(boxes) // 8) * 8))  # 32 columns: measured faster than 27
+    rows = []
+    for j, (x0, y0, x1, y1) in enumerate(boxes):
+        cw, ch = x1 - x0, y1 - y0
+        if cw == 9 or ch == 8 or pass_order(ch, cw, 9, 8) != "h":
+            return None
+        cols[x0:x1, 9 * j : 9 * j + 9] = coeff_matrix(cw, 9).T
+        rows.append((y0, y1, np.ascontiguousarray(coeff_matrix(ch, 8).T)))
+    cols.setflags(write=False)
+    return cols, tuple(rows)
+
+
+def _dhashes(xs: np.ndarray, plan: tuple[np.ndarray, tuple], out: np.ndarray, s0: int) -> None:
+    """The 9x8 images of :func:`_dhash_plan` of a step of images ``xs`` (k, h, w) float64
+    into ``out[:, s0:s0 + k]`` ((1 + len(CROP_SCALES), n, 8, 9))."""
+    cols, rows = plan
+    k, h, w = xs.shape
+    t = round8(xs.reshape(k * h, w) @ cols).reshape(k, h, -1).transpose(0, 2, 1)
+    for j, (y0, y1, cv) in enumerate(rows):
+        v = round8(t[:, 9 * j : 9 * j + 9, y0:y1].reshape(k * 9, y1 - y0) @ cv)
+        out[j, s0 : s0 + k] = v.reshape(k, 9, 8).transpose(0, 2, 1)
+
+
 def _measure(group: _Group) -> tuple[np.ndarray, ...]:
     """pHash, dHash (uint64), sharpness, 16x16 verification thumbnails (the 2x2 means of
     the 32x32 image the pHash is taken from), the crop pHashes (core/dedup/crops.py, from
@@ -455,39 +359,32 @@ def _measure(group: _Group) -> tuple[np.ndarray, ...]:
     h, w = group.shape
     n = len(group.members)
     px32 = np.empty((n, 32, 32))
-    px98 = np.empty((n, 8, 9))
-    crop98 = np.empty((len(CROP_SCALES), n, 8, 9))
-    boxes = [crop_box(w, h, s) for s in CROP_SCALES]
+    px98 = np.empty((1 + len(CROP_SCALES), n, 8, 9))  # the dHash's image, then the crops'
+    boxes = [(0, 0, w, h)] + [crop_box(w, h, s) for s in CROP_SCALES]
     sharp = np.empty(n)
     big = h * w > _FLOAT_PIXELS  # Pillow's own resize: the same bytes, no float64 copies
+    plan = None if big else _dhash_plan(h, w)
     x = np.empty((0 if big else min(group.step, n), h, w))
     for s0 in range(0, n, group.step):
         st = group.blocks[s0 // group.step][: n - s0]
         s1 = s0 + len(st)
         sharp[s0:s1] = _sharpness(st)
         if big:
-            px32[s0:s1] = _pil_resize(st, 32, 32)
-            px98[s0:s1] = _pil_resize(st, 9, 8)
+            px32[s0:s1] = pil_resize(st, 32, 32)
             for k, (x0, y0, x1, y1) in enumerate(boxes):
-                crop98[k, s0:s1] = _pil_resize(np.ascontiguousarray(st[:, y0:y1, x0:x1]), 9, 8)
+                px98[k, s0:s1] = pil_resize(np.ascontiguousarray(st[:, y0:y1, x0:x1]), 9, 8)
             continue
         xs = x[: len(st)]
         xs[...] = st
-        px32[s0:s1] = _resize_f(xs, 32, 32)
-        px98[s0:s1] = _resize_f(xs, 9, 8)
+        px32[s0:s1] = resize_f(xs, 32, 32)
+        if plan is not None:
+            _dhashes(xs, plan, px98, s0)
+            continue
         for k, (x0, y0, x1, y1) in enumerate(boxes):
-            crop98[k, s0:s1] = _resize_f(np.ascontiguousarray(xs[:, y0:y1, x0:x1]), 9, 8)
-    return (
-        bits_to_uint64(phash_bits(px32)),
-        bits_to_uint64(dhash_bits(px98)),
-        sharp,
-        _gray_thumbs(px32),
-        np.concatenate(
-            [crop_phashes(px32, lambda c: bits_to_uint64(phash_bits(c)))]
-            + [bits_to_uint64(dhash_bits(c))[:, None] for c in crop98],
-            axis=1,
-        ),
-    )
+            px98[k, s0:s1] = resize_f(np.ascontiguousarray(xs[:, y0:y1, x0:x1]), 9, 8)
+    ph = phashes_with_crops(px32)
+    dh = bits_to_uint64(dhash_bits(px98.reshape(-1, 8, 9))).reshape(len(px98), n)
+    return ph[:, 0], dh[0], sharp, _gray_thumbs(px32), np.concatenate([ph[:, 1:], dh[1:].T], 1)
 
 
 def _finish(g: _Group, out: list[HashResult], colour: np.ndarray) -> None:

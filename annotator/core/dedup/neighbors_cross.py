@@ -254,11 +254,13 @@ def cross_pairs(
     found: list[tuple[np.ndarray, ...]] = []
     earlier: list[tuple[np.uint64, int]] = []
     threads = max(1, int(threads))
+    # one bucket index for every table (a table's keys are below 1 << its width), its entries
+    # reset after each: a fresh 4-16 MB array a table cost page faults on every scan
+    bid = np.full(1 << max(w for _o, w, _t in tables), -1, dtype=np.int32)
     for k, (off, w, t) in enumerate(tables):
         if cancelled and cancelled():
             raise InterruptedError("cancelled")
         qa, tb = _Sorted(a, off, w), _Sorted(b, off, w)
-        bid = np.full(1 << w, -1, dtype=np.int32)
         bid[tb.uk] = np.arange(len(tb.uk), dtype=np.int32)
         pats = patterns(w, t)
         if threads == 1 or len(pats) < 2 * threads:
@@ -270,7 +272,8 @@ def cross_pairs(
                 for got in pool.map(lambda p, job=job: job(pats=p), parts):
                     found += got
         earlier.append((np.uint64(((1 << w) - 1) << off), t))
-        del qa, tb, bid
+        bid[tb.uk] = -1
+        del qa, tb
         if progress:
             progress(k + 1, len(tables))
     return _cat(found)

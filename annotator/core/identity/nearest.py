@@ -13,10 +13,24 @@ from __future__ import annotations
 
 import numpy as np
 
-try:  # faiss's exact IndexFlatL2: the same search, measured several times faster here
-    import faiss  # type: ignore[import-not-found]
-except ImportError:  # pragma: no cover - the blocked NumPy search below does the same
-    faiss = None
+_NOT_LOADED = object()
+# faiss's exact IndexFlatL2: the same search, measured several times faster here. Imported on
+# first use (:func:`_load_faiss`): the import costs 0.1-0.2 s CPU a process, and a scan of a
+# project without vectors never searches. None: not installed (the blocked NumPy search below
+# does the same).
+faiss: object = _NOT_LOADED
+
+
+def _load_faiss() -> object:
+    global faiss
+    if faiss is _NOT_LOADED:
+        try:
+            import faiss as module  # type: ignore[import-not-found]
+        except ImportError:  # pragma: no cover
+            module = None
+        faiss = module
+    return faiss
+
 
 K = 32  # nearest centres kept per centre
 SLACK = 1e-4  # float32 distances are trusted to this much
@@ -40,7 +54,7 @@ def knn(Q: np.ndarray, C: np.ndarray, k: int, exclude: np.ndarray | None = None)
     of ``Q``, nearest first; ``exclude[i]``: a row of C never returned for query i."""
     C = np.ascontiguousarray(C, np.float32)
     k = min(k, len(C) - (exclude is not None))
-    if faiss is not None and k > 0 and len(Q):
+    if k > 0 and len(Q) and _load_faiss() is not None:
         return _knn_faiss(np.ascontiguousarray(Q, np.float32), C, k, exclude)
     c2 = (C * C).sum(1)
     dist = np.empty((len(Q), max(k, 0)), np.float32)
@@ -93,7 +107,7 @@ def min_dist(Q: np.ndarray, C: np.ndarray) -> np.ndarray:
 
 
 def _knn_faiss(Q: np.ndarray, C: np.ndarray, k: int, exclude: np.ndarray | None):
-    index = faiss.IndexFlatL2(C.shape[1])
+    index = faiss.IndexFlatL2(C.shape[1])  # type: ignore[attr-defined]
     index.add(C)
     kk = k + (exclude is not None)
     d2, idx = index.search(Q, kk)
