@@ -188,13 +188,20 @@ def _lfw_vectors(photos: Path, folder: Path, tsv: str, truth: dict):
     V = np.load(photos / "vectors.npy")
     row = {ln.strip(): i for i, ln in enumerate((photos / "vectors.txt").read_text().splitlines())}
     keys, vec, lines = [], [], []
+    root = photos.resolve()
     with open(folder / tsv, encoding="utf-8") as fh:
         for i, ln in enumerate(fh, 1):
             p = truth["photo"].get(str(i))
+            if p is not None and Path(p).resolve().is_relative_to(root):
+                # make_noisy.py records the photo as its --photos path joined with the
+                # file's; vectors.txt names it relative to the folder
+                p = Path(p).resolve().relative_to(root).as_posix()
             if p in row:
                 keys.append(ln.split("\t", 1)[0])
                 vec.append(V[row[p]])
                 lines.append(i)
+    if not lines:
+        sys.exit(f"{folder / tsv}: no row's photo is listed in {photos / 'vectors.txt'}")
     kid = {k: j for j, k in enumerate(sorted(set(keys)))}
     return np.array(lines), np.array([kid[k] for k in keys]), np.array(vec, np.float32)
 
