@@ -140,10 +140,17 @@ def keeper_with_shipped_vectors(db: Path, photos: Path, truth: dict) -> dict:
     ).fetchall()
     con.close()
     by_line = {r[1]: r for r in rows}
-    have = [r for r in rows if truth["photo"].get(str(r[1])) in index]
+    root = photos.resolve()
+    photo = {  # make_noisy.py keeps a relative --photos path in the truth's photo paths
+        k: Path(v).resolve().relative_to(root).as_posix()
+        if v is not None and Path(v).resolve().is_relative_to(root)
+        else v
+        for k, v in truth["photo"].items()
+    }
+    have = [r for r in rows if photo.get(str(r[1])) in index]
     faces = np.array([r[0] for r in have])
     idents = np.array([r[2] for r in have])
-    V = np.stack([vecs[index[truth["photo"][str(r[1])]]] for r in have])
+    V = np.stack([vecs[index[photo[str(r[1])]]] for r in have])
     right = wrong = unsure = 0
     margins = []
     for orig, copy, _key in truth["cross_dup"]:
