@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import html
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QMouseEvent, QPixmap
 from PySide6.QtWidgets import (
     QFrame,
@@ -90,6 +90,7 @@ class Inspector(QScrollArea):
         self.loader = loader
         self.detail: FaceDetail | None = None
         self._partners: list[_PartnerTile] = []
+        self._fit_pending = False
         self.setWidgetResizable(True)
         self.setMinimumWidth(SHOWN_MIN + 30)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
@@ -183,8 +184,17 @@ class Inspector(QScrollArea):
                 grid.setColumnStretch(PARTNER_COLUMNS, 1)
                 self.flags_box.addWidget(wrap)
                 self._flag_widgets.append(wrap)
-        # the horizontal scroll bar is off: the panel is at least as wide as what it shows (a
-        # hash in the table, two partner tiles), so nothing is cut at its right edge
+        if not self._fit_pending:  # once a turn of the event loop (see fit_width)
+            self._fit_pending = True
+            QTimer.singleShot(0, self, self.fit_width)
+
+    def fit_width(self) -> None:
+        """The horizontal scroll bar is off: the panel is at least as wide as what it shows (a
+        hash in the table, two partner tiles), so nothing is cut at its right edge. Laying out
+        the word-wrapped table for its width costs milliseconds, and a label key shows two
+        faces in one turn of the event loop (the labeled face, then the next), so it runs once,
+        after them."""
+        self._fit_pending = False
         need = self.widget().minimumSizeHint().width() + self.verticalScrollBar().sizeHint().width()
         self.setMinimumWidth(max(SHOWN_MIN + 30, need))
 

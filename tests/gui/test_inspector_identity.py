@@ -130,3 +130,27 @@ def test_a_stranger_says_it_looks_like_no_one_and_shows_its_own_identity(qtbot, 
     w.show_detail(browse.face_detail(p, 8))
     text = _texts(w)
     assert "looks more like m.1" in text and STRANGER not in text
+
+
+def test_the_panel_is_as_wide_as_what_it_shows_fitted_once_a_turn(qtbot, make_project) -> None:
+    """The horizontal scroll bar is off, so the panel's minimum width follows its contents
+    (two partner tiles a row, the hash table); the fit runs once after the details shown in one
+    turn of the event loop (a label key shows the labeled face and then the next one)."""
+    p = make_project([6, 5])
+    ic_store.replace_kind_flags(p, "suspect_identity", [(2, 0.125)])
+    ic_store.replace_looks_like(p, [(2, 2, 0.125)])
+    w = Inspector(ThumbnailLoader(None))
+    qtbot.addWidget(w)
+    fits: list[int] = []
+    real = w.fit_width
+    w.fit_width = lambda: fits.append(1) or real()  # type: ignore[method-assign]
+    qtbot.wait(1)  # the first detail's (none) fit, before counting
+    fits.clear()
+    w.show_detail(browse.face_detail(p, 1))
+    w.show_detail(browse.face_detail(p, 2))  # with a row of partner tiles
+    assert fits == []  # not yet: after this turn
+    qtbot.waitUntil(lambda: fits == [1], timeout=2000)
+    qtbot.wait(20)
+    assert fits == [1]  # once for both
+    need = w.widget().minimumSizeHint().width() + w.verticalScrollBar().sizeHint().width()
+    assert w.minimumWidth() >= need
