@@ -128,3 +128,17 @@ def test_faces_without_crop_hashes_take_no_part() -> None:
     crop = np.zeros((2, 2), np.uint64)
     x, _y, _s, _d = crops.candidates(full, crop)
     assert len(x) == 0
+
+
+def test_fine_ssim_with_the_first_photo_summed_once_is_bit_for_bit_the_same() -> None:
+    """The fine test sums x's windows once for all windows of y: the same figures exactly."""
+    rng = np.random.default_rng(5)
+    a = rng.integers(0, 256, (crops.FINE_SIDE, crops.FINE_SIDE)).astype(np.float64)
+    b = rng.integers(0, 256, (7, crops.FINE_SIDE, crops.FINE_SIDE)).astype(np.float64)
+    b[0] = a  # the same image: SSIM 1
+    b[1] = np.clip(a + rng.integers(-9, 10, a.shape), 0, 255)
+    aa = np.broadcast_to(a, b.shape)
+    want = crops._ssim_middle(aa, b)
+    got = crops._ssim_middle(aa, b, crops._middle_sums(a))
+    np.testing.assert_array_equal(got, want)
+    assert want[0] == np.float32(1.0) and want[1] > want[2]

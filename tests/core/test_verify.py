@@ -47,6 +47,24 @@ def test_ssim_equals_the_plain_formula(monkeypatch):
     assert len(verify.ssim_pairs(thumbs, i[:0], j[:0])) == 0
 
 
+def test_ssim_with_one_side_summed_once_is_ssim_pairs_bit_for_bit(monkeypatch):
+    """ssim_fixed (the crop stage's window search: x's window sums once for every window of
+    y) gives ssim_pairs' figures exactly, in any slicing."""
+    rng = np.random.default_rng(1)
+    thumbs = rng.integers(0, 256, (40, verify.THUMB_BYTES), dtype=np.uint8)
+    thumbs[1, : verify.GRAY_BYTES] = np.clip(thumbs[0, : verify.GRAY_BYTES] + 3, 0, 255)
+    i = rng.integers(0, 40, 300)
+    j = rng.integers(0, 40, 300)
+    j[:5] = i[:5] ^ 1
+    want = verify.ssim_pairs(thumbs, i, j)
+    g = thumbs[:, : verify.GRAY_BYTES].reshape(-1, 16, 16).astype(np.float32)
+    sums = verify.first_sums(g[i])
+    np.testing.assert_array_equal(verify.ssim_fixed(sums, g[i], g[j]), want)
+    monkeypatch.setattr(verify, "SSIM_CHUNK", 64)
+    np.testing.assert_array_equal(verify.ssim_fixed(sums, g[i], g[j]), want)
+    assert len(verify.ssim_fixed(sums[:, :0], g[i][:0], g[j][:0])) == 0
+
+
 def test_colour_distance_equals_the_plain_formula(monkeypatch):
     rng = np.random.default_rng(2)
     thumbs = rng.integers(0, 256, (9, verify.THUMB_BYTES), dtype=np.uint8)

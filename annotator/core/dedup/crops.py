@@ -161,17 +161,18 @@ def _window_sims(
     k = len(bx)
     best = np.full(k, -2.0)
     best_p = np.zeros(k, np.int64)
-    buf = np.empty((2 * k, verify.THUMB_BYTES), np.uint8)
-    buf[:k, : verify.GRAY_BYTES] = np.clip(bx + 0.5, 0, 255).astype(np.uint8).reshape(k, -1)
-    first, second = np.arange(k), np.arange(k, 2 * k)
+    # the 8-bit thumbnails SSIM compares (as stored and read back by verify.ssim_pairs); x's
+    # side is the same for every window: its window sums once
+    a = np.clip(bx + 0.5, 0, 255).astype(np.uint8).astype(np.float32)
+    sums_a = verify.first_sums(a)
     groups = [(si, np.flatnonzero(ss == si)) for si in np.unique(ss).tolist()]
     w = np.empty_like(gy)
     for p, (ds, dy, dx) in enumerate(params):
         for si, m in groups:
             s = CROP_SCALES[si] + ds
             w[m] = _blurred_lin(s, dy) @ gy[m] @ _blurred_lin(s, dx).T
-        buf[k:, : verify.GRAY_BYTES] = np.clip(w + 0.5, 0, 255).astype(np.uint8).reshape(k, -1)
-        sim = verify.ssim_pairs(buf, first, second)
+        b = np.clip(w + 0.5, 0, 255).astype(np.uint8).astype(np.float32)
+        sim = verify.ssim_fixed(sums_a, a, b)
         better = sim > best
         best[better] = sim[better]
         best_p[better] = p
@@ -201,8 +202,13 @@ def registered_test(
         best, best_p = _window_sims(bx, gy, ss, [params[centre]])
         best_p[:] = centre
         go = np.flatnonzero(best >= PRE_SSIM_MIN)
-        if len(go):
-            best[go], best_p[go] = _window_sims(bx[go], gy[go], ss[go], params)
+        if len(go):  # the other windows (the centre's figure is known): the first best wins
+            bo, po = _window_sims(bx[go], gy[go], ss[go], params[:centre] + params[centre + 1 :])
+            po += po >= centre
+            c = best[go]
+            take = (bo > c) | ((bo == c) & (po < centre))
+            best[go] = np.where(take, bo, c)
+            best_p[go] = np.where(take, po, centre)
         # the colours in the best window (8x8 thumbnails: half the gray shift)
         cx = col[xs].astype(np.float64)
         cy = col[ys].astype(np.float64)
@@ -339,31 +345,62 @@ def _box_rows(n: int) -> np.ndarray:
     return m
 
 
-def _ssim_middle(aa: np.ndarray, bb: np.ndarray) -> np.ndarray:
-    """Mean SSIM (7x7 box windows) over the middle of each pair aa[i], bb[i] of (k, S, S)
-    images (8-bit values): FINE_MARGIN pixels a side left out (where the face is; a shared background is no
-    proof of a copy)."""
-    m = FINE_MARGIN
-    k = len(aa)
-    # sums over every 7x7 window inside the image of a, b, a*a, b*b, a*b at once, as two
-    # small products with a band of ones (float64: exact for 8-bit values, so the same sums
-    # in any order; not scipy.ndimage, whose import alone costs 0.1-0.3 s a scan)
-    x = np.empty((5 * k, aa.shape[1] - 2 * m, aa.shape[2] - 2 * m))
-    a, b = x[:k], x[k : 2 * k]
-    a[...] = aa[:, m:-m, m:-m]
-    b[...] = bb[:, m:-m, m:-m]
-    np.multiply(a, a, out=x[2 * k : 3 * k])
-    np.multiply(b, b, out=x[3 * k : 4 * k])
-    np.multiply(a, b, out=x[4 * k :])
+def _box_sums(x: np.ndarray) -> np.ndarray:
+    """Sums over every _FW x _FW window inside each of the (j, S', S') images ``x`` (two
+    products with a band of ones; float64: exact for sums of 8-bit values and their products,
+    so the same sums in any order or batch)."""
     box = _box_rows(x.shape[1])
-    w = np.matmul(box, np.matmul(x, box.T))
-    ma, mb, saa, sbb, sab = (w / (_FW * _FW)).astype(np.float32).reshape(5, k, *w.shape[1:])
+    return np.matmul(box, np.matmul(x, box.T))
+
+
+def _ssim_middle(aa: np.ndarray, bb: np.ndarray, sums_a: np.ndarray | None = None) -> np.ndarray:
+    """Mean SSIM (7x7 box windows) over the middle of each pair aa[i], bb[i] of (k, S, S)
+    images (8-bit values): FINE_MARGIN pixels a side left out (where the face is; a shared
+    background is no proof of a copy). ``sums_a``: :func:`_middle_sums` of one image that is
+    every ``aa[i]`` (its window sums once, not for each pair)."""
+    m = FINE_MARGIN
+    k = len(bb)
+    # sums over every 7x7 window inside the image of a, b, a*a, b*b, a*b, as two small
+    # products with a band of ones (not scipy.ndimage, whose import alone costs 0.1-0.3 s a
+    # scan)
+    n = bb.shape[1] - 2 * m
+    if sums_a is None:
+        x = np.empty((5 * k, n, n))
+        a, b = x[:k], x[k : 2 * k]
+        a[...] = aa[:, m:-m, m:-m]
+        b[...] = bb[:, m:-m, m:-m]
+        np.multiply(a, a, out=x[2 * k : 3 * k])
+        np.multiply(b, b, out=x[3 * k : 4 * k])
+        np.multiply(a, b, out=x[4 * k :])
+        w = _box_sums(x)
+        w = w.reshape(5, k, *w.shape[1:])
+    else:
+        x = np.empty((3 * k, n, n))
+        b = x[:k]
+        b[...] = bb[:, m:-m, m:-m]
+        np.multiply(b, b, out=x[k : 2 * k])
+        np.multiply(aa[:, m:-m, m:-m], b, out=x[2 * k :])
+        wb = _box_sums(x)
+        w = np.empty((5, k, *wb.shape[1:]))
+        w[0], w[2] = sums_a[0], sums_a[1]
+        w[1], w[3], w[4] = wb.reshape(3, k, *wb.shape[1:])
+    ma, mb, saa, sbb, sab = (w / (_FW * _FW)).astype(np.float32)
     va = saa - ma * ma
     vb = sbb - mb * mb
     cov = sab - ma * mb
     c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
     s = ((2 * ma * mb + c1) * (2 * cov + c2)) / ((ma * ma + mb * mb + c1) * (va + vb + c2))
     return s.reshape(k, -1).mean(axis=1)
+
+
+def _middle_sums(a: np.ndarray) -> np.ndarray:
+    """(2, S', S'): the window sums of the middle of one (S, S) image and of its square, for
+    :func:`_ssim_middle`."""
+    m = FINE_MARGIN
+    x = np.empty((2, a.shape[0] - 2 * m, a.shape[1] - 2 * m))
+    x[0] = a[m:-m, m:-m]
+    np.multiply(x[0], x[0], out=x[1])
+    return _box_sums(x)
 
 
 def fine_test(
@@ -394,7 +431,8 @@ def fine_test(
         )
 
     at = tuple(float(v) for v in window_guess)
-    best = float(_ssim_middle(a[None], window(*at)[None])[0])
+    sums_a = _middle_sums(a)  # x's side of every comparison, summed once
+    best = float(_ssim_middle(a[None], window(*at)[None], sums_a)[0])
     for step in FINE_STEPS:  # a pattern search: one axis at a time, smaller steps
         if best >= enough:  # verified: a better window would change nothing
             break
@@ -410,7 +448,7 @@ def fine_test(
             ]
             look = [k for k in range(len(grid)) if k != back]
             b = np.stack([window(*grid[k]) for k in look])
-            sims = _ssim_middle(np.broadcast_to(a, b.shape), b)
+            sims = _ssim_middle(np.broadcast_to(a, b.shape), b, sums_a)
             k = int(np.argmax(sims))
             if sims[k] <= best:
                 break

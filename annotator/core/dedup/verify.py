@@ -89,8 +89,6 @@ def ssim_pairs(thumbs: np.ndarray, i: np.ndarray, j: np.ndarray) -> np.ndarray:
     candidates can name, and gathering them from memory is slower than recomputing them.)"""
     t = np.asarray(thumbs)[:, :GRAY_BYTES].reshape(-1, THUMB_SIDE, THUMB_SIDE)
     out = np.empty(len(i), dtype=np.float32)
-    inv_area = np.float32(1 / (_W * _W))
-    c1, c2 = np.float32(_C1), np.float32(_C2)
     x = np.empty((5, SSIM_CHUNK, THUMB_SIDE, THUMB_SIDE), np.float32)
     with one_blas_thread():
         for s in range(0, len(i), SSIM_CHUNK):
@@ -103,26 +101,65 @@ def ssim_pairs(thumbs: np.ndarray, i: np.ndarray, j: np.ndarray) -> np.ndarray:
             np.multiply(xb, xb, out=x[3, :k])
             np.multiply(xa, xb, out=x[4, :k])
             w = _window_sums(x[:, :k].reshape(5 * k, THUMB_SIDE, THUMB_SIDE)).reshape(5, k, -1)
-            w *= inv_area  # window means of a, b, a*a, b*b, a*b
-            ma, mb, va, vb, num = w
-            va -= ma * ma
-            vb -= mb * mb
-            mab = ma * mb
-            num -= mab  # covariance
-            num *= 2
-            num += c2
-            mab *= 2
-            mab += c1
-            num *= mab  # (2 ma mb + C1) (2 cov + C2)
-            ma *= ma
-            mb *= mb
-            ma += mb
-            ma += c1
-            va += vb
-            va += c2
-            ma *= va  # (ma^2 + mb^2 + C1) (va + vb + C2)
-            num /= ma
-            out[s : s + k] = num.mean(axis=1)
+            out[s : s + k] = _ssim_of_sums(w)
+    return out
+
+
+def _ssim_of_sums(w: np.ndarray) -> np.ndarray:
+    """(5, k, 144) float32 window sums of a, b, a*a, b*b, a*b (overwritten) -> (k,) mean SSIM."""
+    inv_area = np.float32(1 / (_W * _W))
+    c1, c2 = np.float32(_C1), np.float32(_C2)
+    w *= inv_area  # window means of a, b, a*a, b*b, a*b
+    ma, mb, va, vb, num = w
+    va -= ma * ma
+    vb -= mb * mb
+    mab = ma * mb
+    num -= mab  # covariance
+    num *= 2
+    num += c2
+    mab *= 2
+    mab += c1
+    num *= mab  # (2 ma mb + C1) (2 cov + C2)
+    ma *= ma
+    mb *= mb
+    ma += mb
+    ma += c1
+    va += vb
+    va += c2
+    ma *= va  # (ma^2 + mb^2 + C1) (va + vb + C2)
+    num /= ma
+    return num.mean(axis=1)
+
+
+def first_sums(a: np.ndarray) -> np.ndarray:
+    """(k, 16, 16) float32 gray images (8-bit values) -> (2, k, 144) window sums of a and a*a,
+    for :func:`ssim_fixed` (one side of many comparisons, summed once)."""
+    k = len(a)
+    x = np.empty((2, k, THUMB_SIDE, THUMB_SIDE), np.float32)
+    x[0] = a
+    np.multiply(a, a, out=x[1])
+    with one_blas_thread():
+        return _window_sums(x.reshape(2 * k, THUMB_SIDE, THUMB_SIDE)).reshape(2, k, -1)
+
+
+def ssim_fixed(sums_a: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Mean SSIM of a[k] and b[k] ((k, 16, 16) float32, 8-bit values) with ``sums_a`` =
+    :func:`first_sums` (a): the figures of :func:`ssim_pairs` (the window sums are exact
+    integers, the formula the same code), without summing ``a`` again for each ``b``."""
+    out = np.empty(len(a), dtype=np.float32)
+    x = np.empty((3, SSIM_CHUNK, THUMB_SIDE, THUMB_SIDE), np.float32)
+    with one_blas_thread():
+        for s in range(0, len(a), SSIM_CHUNK):
+            k = len(a[s : s + SSIM_CHUNK])
+            xb = x[0, :k]
+            xb[...] = b[s : s + k]
+            np.multiply(xb, xb, out=x[1, :k])
+            np.multiply(a[s : s + k], xb, out=x[2, :k])
+            w3 = _window_sums(x[:, :k].reshape(3 * k, THUMB_SIDE, THUMB_SIDE)).reshape(3, k, -1)
+            w = np.empty((5, k, _K * _K), np.float32)
+            w[0], w[2] = sums_a[0, s : s + k], sums_a[1, s : s + k]
+            w[1], w[3], w[4] = w3
+            out[s : s + k] = _ssim_of_sums(w)
     return out
 
 
