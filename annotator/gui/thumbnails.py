@@ -97,9 +97,18 @@ class _Job(QRunnable):
                     raise data
                 img, jpeg = decode_thumbnail(data, self.size)
                 self.disk.put(fid, self.size, key, jpeg)
-            ld.signals.done.emit(ep, fid, self.size, img, "")
+            _emit(ld, ep, fid, self.size, img, "")
         except Exception as e:  # noqa: BLE001 - any decode/read problem is shown on the tile
-            ld.signals.done.emit(ep, fid, self.size, None, str(e) or type(e).__name__)
+            _emit(ld, ep, fid, self.size, None, str(e) or type(e).__name__)
+
+
+def _emit(ld: ThumbnailLoader, *args: object) -> None:
+    """Hand a result to the loader; nothing when the loader is gone (a job still running as
+    the program exits without closing its window: Qt deleted the signal's source first)."""
+    try:
+        ld.signals.done.emit(*args)
+    except RuntimeError:
+        pass
 
 
 class ThumbnailLoader(QObject):

@@ -354,3 +354,17 @@ def test_inspector_says_a_corrupt_reason_once(qtbot, window, demo_project, monke
     assert shown.count("truncated") == 1
     assert "cannot read" in window.inspector.image.text()
     assert window.inspector.image.toolTip() == reason
+
+
+def test_a_job_finishing_after_its_loader_is_gone_says_nothing(qtbot, capfd) -> None:
+    """A thumbnail job still running when the program exits without closing its window finds
+    the loader's signal source deleted by Qt: it drops its result quietly (it printed
+    "Signal source has been deleted" tracebacks)."""
+    import shiboken6
+
+    from annotator.gui import thumbnails
+
+    ld = thumbnails.ThumbnailLoader(None)
+    shiboken6.delete(ld.signals)
+    thumbnails._emit(ld, 0, 1, 96, None, "")  # no exception
+    assert "Traceback" not in capfd.readouterr().err
