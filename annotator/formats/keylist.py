@@ -10,34 +10,55 @@ is fixed and given again, not half carried out.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from annotator.model import AnnotatorError
 
 _BOM = b"\xef\xbb\xbf"
 
 
+def physical_lines(fh: BinaryIO, max_line: int | None = None) -> Iterator[tuple[int, bytes | None]]:
+    """(1-based line number, bytes without line end) of every line of ``fh``, streamed: a
+    leading BOM skipped, lines ending at LF, CRLF or a lone CR; with ``max_line``, None for a
+    longer line (its bytes are skipped, not held). Label files and key lists count lines so."""
+    no = 0
+    size = -1 if max_line is None else max_line + 1
+    while True:
+        raw = fh.readline(size)
+        if not raw:
+            return
+        if max_line is not None and len(raw) > max_line and not raw.endswith(b"\n"):
+            while raw and not raw.endswith(b"\n"):
+                raw = fh.readline(size)
+            no += 1
+            yield no, None
+            continue
+        if no == 0 and raw.startswith(_BOM):
+            raw = raw[len(_BOM) :]
+        for part in raw.splitlines() or [b""]:  # also old-Mac CR line ends
+            no += 1
+            yield no, part
+
+
 def read_lines(path: str | Path) -> list[tuple[int, str]]:
     """(line number, text without its line end) of every line of ``path``;
     :class:`AnnotatorError` ``FILE:LINE: not UTF-8 (...)`` at the first line that is not."""
     out: list[tuple[int, str]] = []
-    n = 0
     try:
         with open(path, "rb") as f:
-            for physical in f:
-                if n == 0 and physical.startswith(_BOM):
-                    physical = physical[len(_BOM) :]
-                for raw in physical.splitlines() or [b""]:  # LF, CRLF, lone CR
-                    n += 1
-                    try:
-                        text = raw.decode("utf-8")
-                    except UnicodeDecodeError as e:
-                        raise AnnotatorError(
-                            f"{path}:{n}: not UTF-8 (byte 0x{raw[e.start]:02x} at byte "
-                            f"{e.start + 1} of the line); nothing was done: mend or remove "
-                            "that line"
-                        ) from None
-                    out.append((n, text))
+            for n, raw in physical_lines(f):
+                assert raw is not None  # no max_line: every line is whole
+                try:
+                    text = raw.decode("utf-8")
+                except UnicodeDecodeError as e:
+                    raise AnnotatorError(
+                        f"{path}:{n}: not UTF-8 (byte 0x{raw[e.start]:02x} at byte "
+                        f"{e.start + 1} of the line); nothing was done: mend or remove "
+                        "that line"
+                    ) from None
+                out.append((n, text))
     except OSError as e:
         raise AnnotatorError(f"cannot read {path}: {e.strerror or e}") from None
     return out

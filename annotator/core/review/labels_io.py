@@ -24,9 +24,9 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
 
 from annotator.core.review import ops
+from annotator.formats.keylist import physical_lines
 from annotator.model import (
     LABELS,
     ORIGIN_IMPORT,
@@ -111,27 +111,6 @@ SNIFF_LINES = 50  # lines looked at to choose the delimiter
 GIVE_UP = 100  # this many bad lines before the first good one: not a label file
 
 
-def _physical_lines(fh: BinaryIO) -> Iterator[tuple[int, bytes | None]]:
-    """(1-based line number, bytes without line end) of every line, streamed; None for a
-    line longer than :data:`MAX_LINE` (its bytes are skipped, not held)."""
-    no = 0
-    while True:
-        raw = fh.readline(MAX_LINE + 1)
-        if not raw:
-            return
-        if len(raw) > MAX_LINE and not raw.endswith(b"\n"):
-            while raw and not raw.endswith(b"\n"):
-                raw = fh.readline(MAX_LINE + 1)
-            no += 1
-            yield no, None
-            continue
-        if no == 0 and raw.startswith(b"\xef\xbb\xbf"):
-            raw = raw[3:]
-        for part in raw.splitlines() or [b""]:  # also old-Mac CR line ends
-            no += 1
-            yield no, part
-
-
 def _split_rows(path: Path, errors: list[LineError]) -> Iterator[tuple[int, list[str]]]:
     """(line number, cells) of every non-empty line, streamed; bad lines go to ``errors``."""
     try:
@@ -139,7 +118,7 @@ def _split_rows(path: Path, errors: list[LineError]) -> Iterator[tuple[int, list
     except OSError as e:
         raise AnnotatorError(f"cannot read {path}: {e.strerror or e}") from None
     with fh:
-        lines = _texts(_physical_lines(fh), errors, path.name)
+        lines = _texts(physical_lines(fh, MAX_LINE), errors, path.name)
         head = []
         for item in lines:
             head.append(item)
