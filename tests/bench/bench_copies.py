@@ -140,13 +140,9 @@ def keeper_with_shipped_vectors(db: Path, photos: Path, truth: dict) -> dict:
     ).fetchall()
     con.close()
     by_line = {r[1]: r for r in rows}
-    root = photos.resolve()
-    photo = {  # make_noisy.py keeps a relative --photos path in the truth's photo paths
-        k: Path(v).resolve().relative_to(root).as_posix()
-        if v is not None and Path(v).resolve().is_relative_to(root)
-        else v
-        for k, v in truth["photo"].items()
-    }
+    from bench_real_faces import photo_paths  # this folder: the script's own
+
+    photo = photo_paths(truth, photos)
     have = [r for r in rows if photo.get(str(r[1])) in index]
     faces = np.array([r[0] for r in have])
     idents = np.array([r[2] for r in have])

@@ -181,6 +181,18 @@ def summary(size: str, truth: dict, plain: dict, split: dict) -> list[str]:
     return lines
 
 
+def photo_paths(truth: dict, photos: Path) -> dict[str, str | None]:
+    """The truth's line -> photo, each named as vectors.txt names it (relative to the photo
+    folder): make_noisy.py keeps a relative --photos path joined with the file's."""
+    root = photos.resolve()
+    return {
+        k: Path(v).resolve().relative_to(root).as_posix()
+        if v is not None and Path(v).resolve().is_relative_to(root)
+        else v
+        for k, v in truth["photo"].items()
+    }
+
+
 def _lfw_vectors(photos: Path, folder: Path, tsv: str, truth: dict):
     """(lines, identity numbers, vectors) of the TSV's rows from the folder's vectors.npy."""
     import numpy as np
@@ -188,14 +200,10 @@ def _lfw_vectors(photos: Path, folder: Path, tsv: str, truth: dict):
     V = np.load(photos / "vectors.npy")
     row = {ln.strip(): i for i, ln in enumerate((photos / "vectors.txt").read_text().splitlines())}
     keys, vec, lines = [], [], []
-    root = photos.resolve()
+    photo = photo_paths(truth, photos)
     with open(folder / tsv, encoding="utf-8") as fh:
         for i, ln in enumerate(fh, 1):
-            p = truth["photo"].get(str(i))
-            if p is not None and Path(p).resolve().is_relative_to(root):
-                # make_noisy.py records the photo as its --photos path joined with the
-                # file's; vectors.txt names it relative to the folder
-                p = Path(p).resolve().relative_to(root).as_posix()
+            p = photo.get(str(i))
             if p in row:
                 keys.append(ln.split("\t", 1)[0])
                 vec.append(V[row[p]])
