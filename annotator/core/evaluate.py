@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from annotator.formats import msceleb
+from annotator.formats.keylist import physical_lines
 from annotator.model import AnnotatorError, FaceRecord, Rejected
 
 PRECISIONS = (0.95, 0.99)
@@ -155,20 +156,16 @@ def load_truth(export_dir: str | Path) -> Truth:
 
 
 def _lines(path: Path) -> Iterator[tuple[int, str | None]]:
-    """(line number, text) of a predictions file, None for a line that is not UTF-8 (a
-    leading BOM skipped; LF, CRLF or a lone CR end a line)."""
-    n = 0
+    """(line number, text) of a predictions file, None for a line that is not UTF-8
+    (:func:`annotator.formats.keylist.physical_lines` counts the lines)."""
     try:
         with open(path, "rb") as fh:
-            for physical in fh:
-                if n == 0 and physical.startswith(b"\xef\xbb\xbf"):
-                    physical = physical[3:]
-                for raw in physical.splitlines() or [b""]:
-                    n += 1
-                    try:
-                        yield n, raw.decode("utf-8")
-                    except UnicodeDecodeError:
-                        yield n, None
+            for n, raw in physical_lines(fh):
+                assert raw is not None  # no max_line: every line is whole
+                try:
+                    yield n, raw.decode("utf-8")
+                except UnicodeDecodeError:
+                    yield n, None
     except OSError as e:
         raise AnnotatorError(f"cannot read {path}: {e.strerror or e}") from None
 
