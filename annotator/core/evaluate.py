@@ -23,8 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from annotator.formats import msceleb
-from annotator.formats.keylist import physical_lines
+from annotator.formats import msceleb, physical_lines
 from annotator.model import AnnotatorError, FaceRecord, Rejected
 
 PRECISIONS = (0.95, 0.99)
@@ -157,7 +156,7 @@ def load_truth(export_dir: str | Path) -> Truth:
 
 def _lines(path: Path) -> Iterator[tuple[int, str | None]]:
     """(line number, text) of a predictions file, None for a line that is not UTF-8
-    (:func:`annotator.formats.keylist.physical_lines` counts the lines)."""
+    (:func:`annotator.formats.physical_lines` counts the lines)."""
     try:
         with open(path, "rb") as fh:
             for n, raw in physical_lines(fh):

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from annotator.model import FORMATS, AnnotatorError
 
@@ -242,3 +244,29 @@ def source_stat(path: str | os.PathLike[str]) -> tuple[int, float]:
 def display_name(path: str | os.PathLike[str]) -> str:
     """The file name used in origin strings (``faces.tsv:17``)."""
     return Path(path).name
+
+
+_BOM = b"\xef\xbb\xbf"
+
+
+def physical_lines(fh: BinaryIO, max_line: int | None = None) -> Iterator[tuple[int, bytes | None]]:
+    """(1-based line number, bytes without line end) of every line of ``fh``, streamed: a
+    leading BOM skipped, lines ending at LF, CRLF or a lone CR; with ``max_line``, None for a
+    longer line (its bytes are skipped, not held). Label files and key lists count lines so."""
+    no = 0
+    size = -1 if max_line is None else max_line + 1
+    while True:
+        raw = fh.readline(size)
+        if not raw:
+            return
+        if max_line is not None and len(raw) > max_line and not raw.endswith(b"\n"):
+            while raw and not raw.endswith(b"\n"):
+                raw = fh.readline(size)
+            no += 1
+            yield no, None
+            continue
+        if no == 0 and raw.startswith(_BOM):
+            raw = raw[len(_BOM) :]
+        for part in raw.splitlines() or [b""]:  # also old-Mac CR line ends
+            no += 1
+            yield no, part

@@ -10,36 +10,10 @@ is fixed and given again, not half carried out.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
 
+from annotator.formats import physical_lines
 from annotator.model import AnnotatorError
-
-_BOM = b"\xef\xbb\xbf"
-
-
-def physical_lines(fh: BinaryIO, max_line: int | None = None) -> Iterator[tuple[int, bytes | None]]:
-    """(1-based line number, bytes without line end) of every line of ``fh``, streamed: a
-    leading BOM skipped, lines ending at LF, CRLF or a lone CR; with ``max_line``, None for a
-    longer line (its bytes are skipped, not held). Label files and key lists count lines so."""
-    no = 0
-    size = -1 if max_line is None else max_line + 1
-    while True:
-        raw = fh.readline(size)
-        if not raw:
-            return
-        if max_line is not None and len(raw) > max_line and not raw.endswith(b"\n"):
-            while raw and not raw.endswith(b"\n"):
-                raw = fh.readline(size)
-            no += 1
-            yield no, None
-            continue
-        if no == 0 and raw.startswith(_BOM):
-            raw = raw[len(_BOM) :]
-        for part in raw.splitlines() or [b""]:  # also old-Mac CR line ends
-            no += 1
-            yield no, part
 
 
 def read_lines(path: str | Path) -> list[tuple[int, str]]:

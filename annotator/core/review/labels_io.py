@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from annotator.core.review import ops
-from annotator.formats.keylist import physical_lines
+from annotator.formats import physical_lines
 from annotator.model import (
     LABELS,
     ORIGIN_IMPORT,
