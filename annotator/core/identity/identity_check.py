@@ -183,7 +183,8 @@ def _full(project: Project, model: str, run: _Run, out: Refresh) -> None:
     flags: list[tuple[int, float]] = []
     looks: list[tuple[int, int, float]] = []
     ic_store.write_centres(project, [], everything=True)
-    for uid, (fl, lk, rows, glob, score) in _judged((cen, nb, pairs, run), parts, kept):
+    state = (cen, nb, pairs, run, str(project.path), model)
+    for uid, (fl, lk, rows, glob, score) in _judged(state, parts, kept, project):
         flags += fl
         looks += lk
         out.global_faces += glob
@@ -196,7 +197,22 @@ def _full(project: Project, model: str, run: _Run, out: Refresh) -> None:
     _set_suspicion(project, cen, None)
 
 
-_JUDGE: tuple | None = None  # a judging worker's (centres, neighbours, pairs, run)
+def faces_of(project: Project, model: str) -> rule.FacesOf:
+    """The rule's :data:`rule.FacesOf` read from the project: the embedded faces of some
+    identities that may make their centres."""
+
+    def of(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        face, ident, vec, labels = ic_store.embeddings_of(project, model, ids.tolist())
+        use, _protect = _masks(labels)
+        return face[use], ident[use], vec[use]
+
+    return of
+
+
+# a judging worker's (centres, neighbours, pairs, run, project path, model) and its own
+# connection to the project (opened on first use)
+_JUDGE: tuple | None = None
+_JUDGE_PROJECT: Project | None = None
 
 
 def _judge_start(*state) -> None:
@@ -204,23 +220,30 @@ def _judge_start(*state) -> None:
     _JUDGE = state
 
 
-def _judge_part(f: Faces, uid: np.ndarray, state: tuple | None = None):
+def _judge_part(f: Faces, uid: np.ndarray, state: tuple | None = None, project=None):
     """The kept faces of one range (identities ``uid``) judged against every centre: (flag
     rows, looks-like rows, centre rows, faces compared with every centre, the scores of
-    ``uid``)."""
-    cen, nb, pairs, run = _JUDGE if state is None else state  # type: ignore[misc]
-    r = rule.judge(f, cen, nb, pairs, run.metric, rel_margin=run.rel_margin)
+    ``uid``). ``project``: read faces through it (else a worker's own connection)."""
+    global _JUDGE_PROJECT
+    cen, nb, pairs, run, path, model = _JUDGE if state is None else state  # type: ignore[misc]
+    if project is None:
+        if _JUDGE_PROJECT is None:
+            _JUDGE_PROJECT = open_project(path)
+        project = _JUDGE_PROJECT
+    r = rule.judge(
+        f, cen, nb, pairs, run.metric, faces_of(project, model), rel_margin=run.rel_margin
+    )
     return r.flag_rows(), r.suspects(), _rows(r, uid), r.global_faces, cen.score[cen.pos(uid)]
 
 
-def _judged(state: tuple, parts: list[Centres], kept: list[Faces]):
+def _judged(state: tuple, parts: list[Centres], kept: list[Faces], project: Project):
     """(uid, :func:`_judge_part`) of each range, in order: on a pool of one worker process per
     core (one BLAS/faiss thread each: OpenMP threads of one process were measured to wait on
     each other on a loaded machine) from PARALLEL_RANGES ranges on, else here."""
     workers = min(usable_cores(), len(parts))
     if workers < 2 or len(parts) < PARALLEL_RANGES:
         for c, f in zip(parts, kept, strict=True):
-            yield c.uid, _judge_part(f, c.uid, state)
+            yield c.uid, _judge_part(f, c.uid, state, project)
         return
     with process_pool(workers, _judge_start, state) as pool:
         futures = [pool.submit(_judge_part, f, c.uid) for c, f in zip(parts, kept, strict=True)]
@@ -320,7 +343,9 @@ def _incremental(project: Project, model: str, run: _Run, stale: list[int], out:
     rows: list[tuple] = []
     for f in groups:
         if len(f.face):
-            r = rule.judge(f, cen, nb, pairs, metric, rel_margin=run.rel_margin)
+            r = rule.judge(
+                f, cen, nb, pairs, metric, faces_of(project, model), rel_margin=run.rel_margin
+            )
             flags += r.flag_rows()
             looks += r.suspects()
             rows += _rows(r)

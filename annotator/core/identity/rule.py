@@ -6,10 +6,14 @@ A face of an identity with >= MIN_FACES embedded faces is flagged when it is
 * a *stranger*: farther from its identity's robust centre (core/identity/centres.py) than the
   model's metric and the identity's own faces allow (``FaceStats.far``), whether or not it
   resembles anyone else in the set — no ``looks_like``; or
-* a *look-alike*: at least min(``metric.like``, LIKE_REL x spread) from its own centre and
-  closer to another identity's centre than to its own by more than SUSPECT_REL_MARGIN x the
-  identity's spread, and within ``metric.like_max`` of it — stored with that identity
-  (``looks_like``).
+* a *look-alike*: at least min(``metric.like``, LIKE_REL x spread) from its own centre,
+  within ``metric.like_max`` of another identity's centre, and either closer to it than to its
+  own by more than SUSPECT_REL_MARGIN x the identity's spread, or closer to it at all while its
+  nearest faces are that identity's: the mean of its NEAR_FACES nearest faces there is below
+  that of its own identity's by more than NEAR_FACES_MARGIN (copies of one photo, nearer than
+  COPY_DIST, left out: they are no second photo). A photo of a person is nearer that person's
+  other photos than a look-alike's, even when their centres cannot tell (a person of few photos,
+  a look-alike chosen as the nearest of thousands). Stored with that identity (``looks_like``).
 
 At most MAX_SHARE of an identity's faces (at least one) are flagged, the highest
 scores: the majority is the person. Two identities are probably one person when their centres
@@ -21,6 +25,7 @@ bounds; ``exact=True`` compares everything with everything (the reference the te
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -34,15 +39,22 @@ SUSPECT_REL_MARGIN = 0.15
 LIKE_REL = 1.2  # a look-alike is at least this x its identity's spread (or metric.like) out
 SAME_PERSON_RATIO = 1.2
 MAX_SHARE = 0.45  # flags per identity at most this share of its faces (at least one)
+NEAR_FACES = 3  # a look-alike's nearest faces in each identity: the mean of this many
+NEAR_FACES_MARGIN = 0.02  # ... nearer in the other identity than in its own by this
+COPY_DIST = 0.12  # two faces this near are one photo (copies): no evidence of a person
+
+# identity ids -> (face ids, identity ids, vectors) of those identities' faces that may make a
+# centre (reviewed wrong or unusable left out), grouped by identity, faces ascending
+FacesOf = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]
 
 
 def fingerprint(metric: Metric) -> str:
     """The rule and its thresholds, stored with the centres: another recomputes them all."""
     c = centres
     return repr(
-        (3, MIN_FACES, SUSPECT_Z, SUSPECT_REL_MARGIN, LIKE_REL, SAME_PERSON_RATIO, MAX_SHARE,
-         c.SAMPLE, c.ITERATIONS, c.KEEP_REL, c.FAR_Z, c.PRIOR_FACES,
-         c.PRIOR_FACES_MAD, metric)
+        (4, MIN_FACES, SUSPECT_Z, SUSPECT_REL_MARGIN, LIKE_REL, SAME_PERSON_RATIO, MAX_SHARE,
+         NEAR_FACES, NEAR_FACES_MARGIN, COPY_DIST, c.SAMPLE, c.ITERATIONS, c.KEEP_REL, c.FAR_Z,
+         c.PRIOR_FACES, c.PRIOR_FACES_MAD, metric)
     )  # fmt: skip
 
 
@@ -138,9 +150,10 @@ def identity_stats(
 class IdentityCheck:
     """The rule's outcome for the faces judged (grouped by identity): ``suspect`` positions
     flagged, with ``score``; ``near`` (identity) and ``margin`` of the look-alikes
-    (``like``); the look-alike candidates (``cand``: another centre nearer than ``t`` would
-    flag them); same-person pairs (a < b, centre distance); every centre with its score;
-    ``global_faces``: faces compared with every centre (the bound did not hold)."""
+    (``like``); the look-alike candidates (``cand``: only another centre nearer than ``t``
+    can flag them); same-person pairs (a < b, centre distance); every centre with its score;
+    ``global_faces``: faces compared with every centre (the bound did not hold);
+    ``by_faces``: the look-alikes told by their nearest faces (not by centres alone)."""
 
     faces: Faces
     centres: Centres
@@ -153,6 +166,7 @@ class IdentityCheck:
     score: np.ndarray
     same_person: list[tuple[int, int, float]] = field(default_factory=list)
     global_faces: int = 0
+    by_faces: int = 0
 
     @property
     def face(self) -> np.ndarray:
@@ -181,14 +195,16 @@ class IdentityCheck:
 
 def _candidates(
     faces: Faces, spread: np.ndarray, metric: Metric, rel_margin: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """(t, look-alike candidate mask) of ``faces`` (``spread``: of each face's identity):
-    another centre nearer than ``t`` would flag a candidate. Depends on its own identity
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(t, t_margin, look-alike candidate mask) of ``faces`` (``spread``: of each face's
+    identity): only another centre nearer than ``t`` can flag a candidate (by its nearest
+    faces), one nearer than ``t_margin`` does (by centres alone). Depends on its own identity
     only."""
-    t = np.minimum(faces.d_own - rel_margin * spread, metric.like_max)
+    t = np.minimum(faces.d_own, metric.like_max)
+    t_margin = np.minimum(faces.d_own - rel_margin * spread, metric.like_max)
     like_min = np.minimum(metric.like, LIKE_REL * spread)
-    cand = ~np.isnan(faces.z) & (faces.z >= SUSPECT_Z) & (faces.d_own >= like_min) & (t > 0)
-    return t, cand
+    cand = ~np.isnan(faces.z) & (faces.z >= SUSPECT_Z) & (faces.d_own >= like_min)
+    return t, t_margin, cand
 
 
 def flaggable(
@@ -197,9 +213,37 @@ def flaggable(
     """The faces of ``faces`` that :func:`judge` can flag (strangers and look-alike
     candidates), judged against any centres exactly as all of them would be; ``cen``: their
     identities' centres."""
-    _t, cand = _candidates(faces, cen.spread[cen.pos(faces.ident)], metric, rel_margin)
+    _t, _tm, cand = _candidates(faces, cen.spread[cen.pos(faces.ident)], metric, rel_margin)
     keep = np.flatnonzero(cand | faces.far)
     return Faces(*(getattr(faces, f)[keep] for f in Faces.__slots__))
+
+
+def near_faces(x: np.ndarray, face: int, of_face: np.ndarray, Y: np.ndarray) -> float:
+    """Mean distance of ``x`` (face ``face``) to its NEAR_FACES nearest rows of ``Y`` (faces
+    ``of_face``), itself and copies (nearer than COPY_DIST) left out; inf: none. The same
+    floats whatever else is judged beside it (each distance on its own, summed in order)."""
+    d = np.sort(nearest.canonical(Y, np.broadcast_to(x, Y.shape))[of_face != face])
+    d = d[d >= COPY_DIST][:NEAR_FACES]
+    return float(d.sum() / len(d)) if len(d) else float("inf")
+
+
+def _by_faces(faces: Faces, idx: np.ndarray, near_id: np.ndarray, faces_of: FacesOf) -> np.ndarray:
+    """Of the faces ``idx``, those whose nearest faces are of their nearest other identity
+    (``near_id``) rather than of their own (mask over ``idx``)."""
+    own = faces.ident[idx]
+    of_face, of_ident, V = faces_of(np.unique(np.r_[own, near_id[idx]]))
+    lo = np.searchsorted(of_ident, np.r_[own, near_id[idx]], "left")
+    hi = np.searchsorted(of_ident, np.r_[own, near_id[idx]], "right")
+    n = len(idx)
+    out = np.zeros(n, bool)
+    for j, i in enumerate(idx.tolist()):
+        x = np.asarray(faces.vectors[i], np.float64)
+        f = int(faces.face[i])
+        a, b = slice(lo[j], hi[j]), slice(lo[n + j], hi[n + j])
+        k_own = near_faces(x, f, of_face[a], V[a])
+        k_other = near_faces(x, f, of_face[b], V[b])
+        out[j] = k_other < k_own - NEAR_FACES_MARGIN
+    return out
 
 
 def judge(
@@ -208,16 +252,18 @@ def judge(
     nb: tuple[np.ndarray, np.ndarray] | None,
     pairs: list[tuple[int, int, float]],
     metric: Metric,
+    faces_of: FacesOf,
     *,
     rel_margin: float = SUSPECT_REL_MARGIN,
 ) -> IdentityCheck:
     """Flag ``faces`` (all of some identities, grouped) against every centre ``cen`` (``nb``:
     its :func:`nearest.centre_neighbours`; None: compare with every centre, the exact
-    reference); ``pairs``: the same-person pairs. Fills ``cen.score`` for
-    the identities of ``faces``."""
+    reference); ``pairs``: the same-person pairs; ``faces_of``: the faces of any identities
+    (read only for the few faces another centre is nearer than their own). Fills
+    ``cen.score`` for the identities of ``faces``."""
     n = len(faces.face)
     g = cen.pos(faces.ident)
-    t, cand = _candidates(faces, cen.spread[g], metric, rel_margin)
+    t, t_margin, cand = _candidates(faces, cen.spread[g], metric, rel_margin)
     reach = np.where(cand, faces.d_centre + t, 0.0)
     d_other, near = np.full(n, np.inf), np.full(n, -1, np.int64)
     k = np.flatnonzero(cand)
@@ -234,12 +280,20 @@ def judge(
         own = cen.uid[g]
         lo, hi = np.minimum(own, near_id), np.maximum(own, near_id)
         like &= ~np.array([(a, b) in twins for a, b in zip(lo.tolist(), hi.tolist(), strict=True)])
+    by_centre = like & (d_other < t_margin)
+    ask = np.flatnonzero(like & ~by_centre & ~faces.protect)
+    if len(ask):
+        like[ask[~_by_faces(faces, ask, near_id, faces_of)]] = False
+    like &= ~faces.protect | by_centre
     flagged = (like | faces.far) & ~faces.protect
     score = np.where(like, faces.d_own - d_other, faces.excess)
     suspect = _top_per_identity(np.flatnonzero(flagged), g, cen.count, score)
     cen.score[np.unique(g)] = 0.0
     np.maximum.at(cen.score, g[suspect], score[suspect])
-    return IdentityCheck(faces, cen, cand, t, d_other, near_id, like, suspect, score, pairs, glob)
+    return IdentityCheck(
+        faces, cen, cand, t, d_other, near_id, like, suspect, score, pairs, glob,
+        int(like.sum() - (like & by_centre).sum()),
+    )  # fmt: skip
 
 
 def same_person(
@@ -310,7 +364,19 @@ def check(
     same_person_ratio: float = SAME_PERSON_RATIO,
 ) -> IdentityCheck:
     """The whole rule on one set of vectors (faces come back grouped by identity)."""
-    cen, faces, _order = identity_stats(face, ident, vectors, metric, use, protect)
+    cen, faces, order = identity_stats(face, ident, vectors, metric, use, protect)
     nb = None if exact else nearest.centre_neighbours(cen.centre)
     pairs = same_person(cen, metric, nb, ratio=same_person_ratio)
-    return judge(faces, cen, nb, pairs, metric, rel_margin=rel_margin)
+    in_centre = np.ones(len(order), bool) if use is None else np.asarray(use, bool)[order]
+    return judge(faces, cen, nb, pairs, metric, faces_in(faces, in_centre), rel_margin=rel_margin)
+
+
+def faces_in(faces: Faces, in_centre: np.ndarray) -> FacesOf:
+    """:data:`FacesOf` over faces in memory (grouped by identity, faces ascending);
+    ``in_centre``: those that may make a centre."""
+
+    def of(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        k = np.isin(faces.ident, ids) & in_centre
+        return faces.face[k], faces.ident[k], faces.vectors[k]
+
+    return of

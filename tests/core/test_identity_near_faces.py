@@ -1,0 +1,192 @@
+"""Look-alikes told by their nearest faces (core/identity/rule.py): a face a little nearer
+another identity's centre than its own — too little for the centres alone to tell — is that
+identity's person when its nearest faces are that identity's; not when they are its own
+identity's, and not when neither has faces near it. An incremental refresh, the full refresh
+and the exact rule agree when only the other identity's faces change."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from annotator.core.identity import identity_check as ic
+from annotator.core.identity import rule
+from annotator.core.importer import import_source
+from annotator.core.review import ops
+from annotator.core.scan import scan
+from annotator.demo.dataset import generate_demo
+from annotator.store import embeddings as emb
+from annotator.store import identity_check as ic_store
+from annotator.store.db import open_project
+
+MODEL = "dlib_resnet_v1/crop150"
+
+
+def _unit(rng, n: int = 1) -> np.ndarray:
+    u = rng.normal(0, 1, (n, 128))
+    return u / np.linalg.norm(u, axis=1)[:, None]
+
+
+def _around(rng, centre: np.ndarray, n: int, r: float = 0.3) -> np.ndarray:
+    """``n`` faces ``r`` from ``centre`` in pairs opposite each other (one at the centre when
+    ``n`` is odd): their mean, and any trimmed mean of them, is the centre."""
+    u = _unit(rng, n // 2) * r
+    return np.vstack([centre + u, centre - u, np.tile(centre, (n % 2, 1))])
+
+
+def _scene(rng, n_a: int, n_b: int, near: str, r: float = 0.2):
+    """Identity A around 0, B around 0.5 u; A's face 0 (``f``) 0.491 from A's centre (out of
+    its mean) and 0.470 from B's; ``near``: "b" (three of B's faces 0.2 from f, as photos of
+    one event), "a" (three of A's), "" (none); three faces opposite them keep each centre."""
+    u, w = _unit(rng, 2)
+    w -= (w @ u) * u
+    w /= np.linalg.norm(w)
+    ca, cb = np.zeros(128), 0.5 * u
+    f = 0.27 * u + 0.41 * w
+    va = np.vstack([[f], _around(rng, ca, n_a - 1)])
+    vb = _around(rng, cb, n_b, 0.35)  # B's faces spread wider: A's are not the farther
+    if near:
+        v, c, s = (va, ca, 1) if near == "a" else (vb, cb, 0)
+        v[s : s + 6] = _near(rng, f, c, r)
+    return va, vb
+
+
+def _near(rng, f: np.ndarray, c: np.ndarray, r: float) -> np.ndarray:
+    """Three faces ``r`` from ``f``, partly toward the centre ``c`` (well inside its mean),
+    and three opposite them about ``c``."""
+    d = (c - f) / np.linalg.norm(c - f)
+    side = _unit(rng, 3)
+    side -= (side @ d)[:, None] * d
+    side /= np.linalg.norm(side, axis=1)[:, None]
+    e = f + r * (0.6 * d + 0.8 * side)
+    return np.vstack([e, 2 * c - e])
+
+
+@pytest.mark.parametrize(("near", "flagged"), [("b", True), ("a", False), ("", False)])
+def test_a_face_nearer_another_identitys_faces_is_its_look_alike(near, flagged) -> None:
+    rng = np.random.default_rng(3)
+    va, vb = _scene(rng, 30, 30, near)
+    vec = np.vstack([va, vb]).astype(np.float32)
+    ident = np.repeat([1, 2], 30)
+    face = np.arange(100, 160)
+    res = ic.check(face, ident, vec)
+    i = int(np.flatnonzero(res.face == 100)[0])
+    # the centres alone cannot tell: B's centre is nearer, by less than the margin
+    g = res.centres.pos(np.array([1]))[0]
+    assert 0 < res.margin[i] < ic.SUSPECT_REL_MARGIN * res.centres.spread[g]
+    assert res.cand[i] and not res.faces.far[i]
+    got = {fc for fc, _s in res.flag_rows()}
+    assert (100 in got) is flagged
+    if flagged:
+        assert res.suspects() == [(100, 2, pytest.approx(res.margin[i], abs=1e-6))]
+        assert res.by_faces == 1
+    assert got == {fc for fc, _s in ic.check(face, ident, vec, exact=True).flag_rows()}
+    # the same faces in another order: the same flags
+    perm = rng.permutation(len(face))
+    assert ic.check(face[perm], ident[perm], vec[perm]).flag_rows() == res.flag_rows()
+
+
+def test_copies_of_the_face_are_no_evidence() -> None:
+    """Three copies of the face itself in B (nearer than COPY_DIST: one photo scraped again),
+    where three photos of its event made it B's look-alike, do not."""
+    for r, flagged in ((0.2, True), (0.5 * rule.COPY_DIST, False)):
+        va, vb = _scene(np.random.default_rng(3), 30, 30, "b", r)
+        vec = np.vstack([va, vb]).astype(np.float32)
+        res = ic.check(np.arange(100, 160), np.repeat([1, 2], 30), vec)
+        assert (100 in {fc for fc, _s in res.flag_rows()}) is flagged
+
+
+def test_near_faces_leaves_the_face_and_its_copies_out() -> None:
+    x = np.zeros(128)
+    e = np.eye(128)
+    Y = np.vstack([x, 0.05 * e[0], 0.3 * e[1], 0.4 * e[2], 0.5 * e[3], 0.2 * e[4]])
+    faces = np.array([7, 8, 9, 10, 11, 12])
+    assert rule.near_faces(x, 7, faces, Y) == pytest.approx((0.2 + 0.3 + 0.4) / 3)
+    assert rule.near_faces(x, 7, faces[:2], Y[:2]) == float("inf")
+
+
+@pytest.fixture(scope="module")
+def scanned(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("nearfaces")
+    r = generate_demo(d / "demo", identities=6, faces_per_identity=(12, 14), seed=8)
+    db = d / "p.db"
+    with open_project(db, create=True) as p:
+        import_source(p, "msceleb", r.faces_tsv)
+        scan(p, workers=1)
+    return db
+
+
+def _faces(p) -> dict[int, list[int]]:
+    out: dict[int, list[int]] = {}
+    for f, i in p.conn.execute(
+        "SELECT f.id, f.identity_id FROM faces f JOIN face_hashes h ON h.face_id = f.id "
+        "WHERE h.corrupt IS NULL ORDER BY f.identity_id, f.id"
+    ):
+        out.setdefault(int(i), []).append(int(f))
+    return out
+
+
+def _embed(p, faces: list[int], vecs: np.ndarray) -> None:
+    emb.insert_embeddings(
+        p, MODEL, [(f, "ok", None, emb.to_blob(v)) for f, v in zip(faces, vecs, strict=True)]
+    )
+
+
+def _state(p) -> dict:
+    ids, cen, vals = ic_store.load_centres(p)
+    return {
+        "flags": ic_store.kind_flag_rows(p, ic.KIND),
+        "looks": sorted(p.conn.execute("SELECT * FROM face_looks_like").fetchall()),
+        "centres": (ids.tolist(), cen.tolist(), np.round(vals, 9).tolist()),
+        "reach": p.conn.execute("SELECT * FROM candidate_reach ORDER BY 1").fetchall(),
+    }
+
+
+def _refresh(db: Path, tmp: Path) -> tuple[dict, dict, rule.IdentityCheck]:
+    with open_project(db) as p:
+        r = ic.refresh(p)
+        assert r is not None and r.mode == "incremental"
+        got = _state(p)
+    copy = tmp / "full.db"
+    shutil.copy(db, copy)
+    with open_project(copy) as p:
+        assert ic.refresh(p, full=True).mode == "full"
+        want = _state(p)
+        face, ident, vec = emb.load_embeddings(p, MODEL)
+        labels = dict(p.conn.execute("SELECT id, label FROM faces").fetchall())
+    copy.unlink()
+    use = np.array([labels[int(x)] not in ic.NOT_IN_CENTRE for x in face])
+    return got, want, rule.check(face, ident, vec, ic.DLIB, exact=True, use=use)
+
+
+def test_only_the_other_identitys_faces_change_and_the_refresh_follows(scanned, tmp_path) -> None:
+    """f's flag comes and goes with B's faces alone (A and the other identities untouched):
+    B's three photos near f arrive, are labelled wrong identity, leave."""
+    db = tmp_path / "p.db"
+    shutil.copy(scanned, db)
+    rng = np.random.default_rng(5)
+    with open_project(db) as p:
+        faces = _faces(p)
+        ids = sorted(faces)
+        a, b = ids[0], ids[1]
+        va, vb = _scene(rng, len(faces[a]), len(faces[b]), "")
+        _embed(p, faces[a], va)
+        _embed(p, faces[b], vb)
+        for i in ids[2:]:
+            _embed(p, faces[i], _around(rng, 3.0 * _unit(rng)[0], len(faces[i])))
+        assert ic.refresh(p).mode == "full"
+        f = faces[a][0]
+        assert f not in {x for x, _s in ic_store.kind_flag_rows(p, ic.KIND)}
+        _, vb_near = _scene(np.random.default_rng(5), len(faces[a]), len(faces[b]), "b")
+        _embed(p, faces[b], vb_near)  # B's photos of f's event arrive
+    got, want, exact = _refresh(db, tmp_path)
+    assert got == want and got["flags"] == sorted(exact.flag_rows())
+    assert (f, b) in {(x, i) for x, i, _m in got["looks"]} and exact.by_faces == 1
+    with open_project(db) as p:  # a reviewer says those three are not B
+        ops.label_faces(p, faces[b][:3], "wrong_identity", "r")
+    got, want, exact = _refresh(db, tmp_path)
+    assert got == want and got["flags"] == sorted(exact.flag_rows())
+    assert f not in {x for x, _s in got["flags"]}
