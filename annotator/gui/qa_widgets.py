@@ -94,7 +94,7 @@ def evidence(project: Project, face_id: int, limit: int = 4) -> list[tuple[str, 
         ident, key, _margin = ll
         row = browse.identity_rows(project, [ident]).get(ident)
         name = f" — {row.name}" if row is not None and row.name else ""
-        ids = identity_check.sample_faces(project, ident, limit)
+        ids = identity_check.sample_faces(project, ident, limit, near=face_id)
         tiles = browse.face_tiles(project, ids)
         out.append(
             (

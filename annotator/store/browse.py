@@ -332,16 +332,20 @@ def face_detail(project: Project, face_id: int) -> FaceDetail | None:
             if like is not None:
                 name = identity_rows(project, [like[0]]).get(like[0])
                 info.looks_like = like[1] + (f" — {name.name}" if name and name.name else "")
-                ident, key, sample = like[0], like[1], ic_store.sample_faces(project, like[0])
+                # its nearest faces there first: what the reviewer compares it with
+                ident, key = like[0], like[1]
+                sample = ic_store.sample_faces(project, ident, near=face_id)
             else:
                 ident, key = d.tile.identity_id, d.identity_key
                 sample = [f for f in ic_store.sample_faces(project, ident, 7) if f != face_id]
-            for pf, pl in c.execute(
-                f"SELECT id, label FROM faces WHERE id IN ({','.join('?' * len(sample))})"
-                " ORDER BY id LIMIT 6",
-                sample,
-            ):
-                info.partners.append(Partner(pf, ident, key, pl))
+            label = dict(
+                c.execute(
+                    f"SELECT id, label FROM faces WHERE id IN ({','.join('?' * len(sample))})",
+                    sample,
+                ).fetchall()
+            )
+            for pf in [f for f in sample if f in label][:6]:
+                info.partners.append(Partner(pf, ident, key, label[pf]))
                 partner_ids.append(pf)
         for pf, pi, pk, pl in c.execute(
             "SELECT f.id, f.identity_id, i.key, f.label FROM flag_faces ff"

@@ -167,19 +167,46 @@ def looks_like(project: Project, face_id: int) -> tuple[int, str, float] | None:
     return None if row is None else (int(row[0]), str(row[1]), float(row[2]))
 
 
-def sample_faces(project: Project, identity_id: int, limit: int = 6) -> list[int]:
+def sample_faces(
+    project: Project, identity_id: int, limit: int = 6, near: int | None = None
+) -> list[int]:
     """A few faces of an identity to show beside a suspect face: decodable ones not flagged
-    suspect themselves, reviewed-correct first, then by search rank and id."""
-    return [
-        int(r[0])
-        for r in project.conn.execute(
-            "SELECT f.id FROM faces f LEFT JOIN face_hashes h ON h.face_id = f.id "
-            "WHERE f.identity_id = ? AND h.corrupt IS NULL "
-            "AND f.id NOT IN (SELECT face_id FROM face_looks_like) "
-            "ORDER BY f.label IS NOT 'correct', f.rank IS NULL, f.rank, f.id LIMIT ?",
-            (identity_id, limit),
-        )
-    ]
+    suspect themselves, reviewed-correct first, then by search rank and id. ``near``: a face
+    whose nearest of them come first (by their vectors of the model of its own vector; the
+    evidence a reviewer compares a look-alike with), faces without such a vector after."""
+    sql = (
+        "SELECT f.id{} FROM faces f LEFT JOIN face_hashes h ON h.face_id = f.id {}"
+        "WHERE f.identity_id = ? AND h.corrupt IS NULL "
+        "AND f.id NOT IN (SELECT face_id FROM face_looks_like) "
+        "ORDER BY f.label IS NOT 'correct', f.rank IS NULL, f.rank, f.id"
+    )
+    c = project.conn
+    own = None
+    if near is not None:
+        own = c.execute(
+            "SELECT model, vector FROM face_embeddings WHERE face_id = ? AND status = 'ok' "
+            "ORDER BY model LIMIT 1",
+            (near,),
+        ).fetchone()
+    if own is None:
+        return [int(r[0]) for r in c.execute(sql.format("", "") + " LIMIT ?", (identity_id, limit))]
+    rows = c.execute(
+        sql.format(
+            ", e.vector",
+            "LEFT JOIN face_embeddings e ON e.face_id = f.id AND e.model = ? AND e.status = 'ok' ",
+        ),
+        (own[0], identity_id),
+    ).fetchall()
+    x = from_blobs([own[1]])[0].astype(np.float64)
+    with_vec = [(int(f), v) for f, v in rows if v is not None and int(f) != near]
+    d = (
+        np.sqrt(((from_blobs([v for _f, v in with_vec]).astype(np.float64) - x) ** 2).sum(1))
+        if with_vec
+        else np.zeros(0)
+    )
+    first = [with_vec[i][0] for i in np.argsort(d, kind="stable")]
+    rest = [int(f) for f, v in rows if v is None and int(f) != near]
+    return (first + rest)[:limit]
 
 
 @dataclass(frozen=True, slots=True)

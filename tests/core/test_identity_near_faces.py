@@ -18,6 +18,7 @@ from annotator.core.importer import import_source
 from annotator.core.review import ops
 from annotator.core.scan import scan
 from annotator.demo.dataset import generate_demo
+from annotator.store import browse
 from annotator.store import embeddings as emb
 from annotator.store import identity_check as ic_store
 from annotator.store.db import open_project
@@ -172,21 +173,28 @@ def test_only_the_other_identitys_faces_change_and_the_refresh_follows(scanned, 
         faces = _faces(p)
         ids = sorted(faces)
         a, b = ids[0], ids[1]
+        fb = faces[b][::-1]  # B's faces of f's event: its last ones by id and rank
         va, vb = _scene(rng, len(faces[a]), len(faces[b]), "")
         _embed(p, faces[a], va)
-        _embed(p, faces[b], vb)
+        _embed(p, fb, vb)
         for i in ids[2:]:
             _embed(p, faces[i], _around(rng, 3.0 * _unit(rng)[0], len(faces[i])))
         assert ic.refresh(p).mode == "full"
         f = faces[a][0]
         assert f not in {x for x, _s in ic_store.kind_flag_rows(p, ic.KIND)}
         _, vb_near = _scene(np.random.default_rng(5), len(faces[a]), len(faces[b]), "b")
-        _embed(p, faces[b], vb_near)  # B's photos of f's event arrive
+        _embed(p, fb, vb_near)  # B's photos of f's event arrive
     got, want, exact = _refresh(db, tmp_path)
     assert got == want and got["flags"] == sorted(exact.flag_rows())
     assert (f, b) in {(x, i) for x, i, _m in got["looks"]} and exact.by_faces == 1
+    with open_project(db) as p:  # the inspector shows B's faces nearest to f first: the evidence
+        assert set(ic_store.sample_faces(p, b, 3, near=f)) == set(fb[:3])
+        assert set(ic_store.sample_faces(p, b, 3)) != set(fb[:3])
+        sus = [fl for fl in browse.face_detail(p, f).flags if fl.kind == ic.KIND]
+        partners = sus[0].partners
+        assert {x.face_id for x in partners[:3]} == set(fb[:3])
     with open_project(db) as p:  # a reviewer says those three are not B
-        ops.label_faces(p, faces[b][:3], "wrong_identity", "r")
+        ops.label_faces(p, fb[:3], "wrong_identity", "r")
     got, want, exact = _refresh(db, tmp_path)
     assert got == want and got["flags"] == sorted(exact.flag_rows())
     assert f not in {x for x, _s in got["flags"]}
