@@ -158,6 +158,7 @@ with open_project(db) as p:
         out.update(mode=r.mode, recomputed=r.recomputed, global_faces=r.global_faces,
                    compared=getattr(r, "compared", None),  # not in older checkouts
                    candidates=getattr(r, "candidates", None),
+                   asked=getattr(r, "asked", None), by_faces=getattr(r, "by_faces", None),
                    flags=len(r.suspect), same_person=len(r.same_person))
 ru = resource.getrusage(resource.RUSAGE_SELF)
 rc = resource.getrusage(resource.RUSAGE_CHILDREN)  # worker processes of the refresh

@@ -91,6 +91,8 @@ class Refresh:
     global_faces: int = 0  # faces compared with every centre (the bound did not hold)
     compared: int = 0  # incremental: stored candidates compared with the changed centres ...
     candidates: int = 0  # ... of this many stored
+    asked: int = 0  # faces whose nearest faces were read (another centre a little nearer)
+    by_faces: int = 0  # ... and flagged as look-alikes by them
     suspect: list[int] = field(default_factory=list)
     same_person: list[tuple[int, int, float]] = field(default_factory=list)
     seconds: float = 0.0
@@ -184,10 +186,12 @@ def _full(project: Project, model: str, run: _Run, out: Refresh) -> None:
     looks: list[tuple[int, int, float]] = []
     ic_store.write_centres(project, [], everything=True)
     state = (cen, nb, pairs, run, str(project.path), model)
-    for uid, (fl, lk, rows, glob, score) in _judged(state, parts, kept, project):
+    for uid, (fl, lk, rows, counts, score) in _judged(state, parts, kept, project):
         flags += fl
         looks += lk
-        out.global_faces += glob
+        out.global_faces += counts[0]
+        out.asked += counts[1]
+        out.by_faces += counts[2]
         cen.score[cen.pos(uid)] = score
         ic_store.write_centres(project, rows)
     ic_store.replace_kind_flags(project, KIND, flags)
@@ -222,8 +226,9 @@ def _judge_start(*state) -> None:
 
 def _judge_part(f: Faces, uid: np.ndarray, state: tuple | None = None, project=None):
     """The kept faces of one range (identities ``uid``) judged against every centre: (flag
-    rows, looks-like rows, centre rows, faces compared with every centre, the scores of
-    ``uid``). ``project``: read faces through it (else a worker's own connection)."""
+    rows, looks-like rows, centre rows, (faces compared with every centre, faces whose nearest
+    faces were read, look-alikes told by them), the scores of ``uid``). ``project``: read
+    faces through it (else a worker's own connection)."""
     global _JUDGE_PROJECT
     cen, nb, pairs, run, path, model = _JUDGE if state is None else state  # type: ignore[misc]
     if project is None:
@@ -233,7 +238,8 @@ def _judge_part(f: Faces, uid: np.ndarray, state: tuple | None = None, project=N
     r = rule.judge(
         f, cen, nb, pairs, run.metric, faces_of(project, model), rel_margin=run.rel_margin
     )
-    return r.flag_rows(), r.suspects(), _rows(r, uid), r.global_faces, cen.score[cen.pos(uid)]
+    counts = (r.global_faces, r.asked, r.by_faces)
+    return r.flag_rows(), r.suspects(), _rows(r, uid), counts, cen.score[cen.pos(uid)]
 
 
 def _judged(state: tuple, parts: list[Centres], kept: list[Faces], project: Project):
@@ -350,6 +356,8 @@ def _incremental(project: Project, model: str, run: _Run, stale: list[int], out:
             looks += r.suspects()
             rows += _rows(r)
             out.global_faces += r.global_faces
+            out.asked += r.asked
+            out.by_faces += r.by_faces
     ic_store.replace_kind_flags(project, KIND, flags, ids)
     ic_store.replace_looks_like_of(project, ids, looks)
     ic_store.replace_same_person_of(project, np.r_[st, removed].tolist(), new_pairs)

@@ -153,7 +153,8 @@ class IdentityCheck:
     (``like``); the look-alike candidates (``cand``: only another centre nearer than ``t``
     can flag them); same-person pairs (a < b, centre distance); every centre with its score;
     ``global_faces``: faces compared with every centre (the bound did not hold);
-    ``by_faces``: the look-alikes told by their nearest faces (not by centres alone)."""
+    ``asked``: faces whose nearest faces were read (another centre nearer than their own, by
+    less than the margin); ``by_faces``: the look-alikes told so (not by centres alone)."""
 
     faces: Faces
     centres: Centres
@@ -166,6 +167,7 @@ class IdentityCheck:
     score: np.ndarray
     same_person: list[tuple[int, int, float]] = field(default_factory=list)
     global_faces: int = 0
+    asked: int = 0
     by_faces: int = 0
 
     @property
@@ -291,7 +293,7 @@ def judge(
     cen.score[np.unique(g)] = 0.0
     np.maximum.at(cen.score, g[suspect], score[suspect])
     return IdentityCheck(
-        faces, cen, cand, t, d_other, near_id, like, suspect, score, pairs, glob,
+        faces, cen, cand, t, d_other, near_id, like, suspect, score, pairs, glob, len(ask),
         int(like.sum() - (like & by_centre).sum()),
     )  # fmt: skip
 
