@@ -81,7 +81,7 @@ SETTINGS: tuple[Setting, ...] = (
         "the identity's spread",
     ),
     Setting(
-        "same_person_ratio", 1.2, 0.0, 100.0, EMBED,
+        "same_person_ratio", 1.4, 0.0, 100.0, EMBED,
         "probably the same person: centres closer than this x two samples of one person",
     ),
     Setting(
