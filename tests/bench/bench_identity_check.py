@@ -4,7 +4,9 @@
 
 Builds a project of ``--faces`` embedded faces in ``--identities`` identities (sizes varied,
 dlib-like geometry: centres ~0.85 apart, faces ~0.3 from theirs with a heavy tail, 2 %
-strangers and 2 % faces of another identity), then measures, each in its own process (CPU
+strangers and 2 % faces of another identity; ``--look-alikes F``: F of the identities get a
+centre 0.55 from another's, people who look alike, whose faces near the boundary the look-alike
+test reads faces for — without it no face is that near another centre), then measures, each in its own process (CPU
 user+sys of it and its worker processes, wall, peak RSS of it and of its largest worker):
 
 * ``read``: one pass reading every vector from the project (the floor of a full refresh's
@@ -50,7 +52,15 @@ if not os.environ.get("PYTHONPATH"):
 MODEL = "dlib_resnet_v1/crop150"
 
 
-def build(db: Path, n_faces: int, n_ids: int, new_faces: int, seed: int, root: Path = ROOT) -> dict:
+def build(
+    db: Path,
+    n_faces: int,
+    n_ids: int,
+    new_faces: int,
+    seed: int,
+    root: Path = ROOT,
+    look_alikes: float = 0.0,
+) -> dict:
     """The project: identities 1..n_ids embedded; identity n_ids + 1 (``new_faces`` faces)
     imported and scanned but not embedded. Written with plain SQL for speed (a bench); its
     schema made by the checkout ``root`` (the older one of a comparison: the newer one
@@ -67,6 +77,13 @@ def build(db: Path, n_faces: int, n_ids: int, new_faces: int, seed: int, root: P
     size[-1] += n_faces - size.sum()
     size = np.maximum(size, 1)
     centres = rng.normal(0, 0.85 / 16, (n_ids + 1, 128)).astype(np.float32)
+    partner = np.full(n_ids + 1, -1)
+    if look_alikes:  # people who look alike: a share of centres LOOK_ALIKE_DIST from another's
+        k = rng.choice(n_ids, int(look_alikes * n_ids), replace=False)
+        u = rng.normal(0, 1, (len(k), 128))
+        u *= LOOK_ALIKE_DIST / np.linalg.norm(u, axis=1)[:, None]
+        partner[k] = (k + 1) % n_ids
+        centres[k] = centres[partner[k]] + u.astype(np.float32)
     con = sqlite3.connect(db)
     con.execute("PRAGMA synchronous=OFF")
     con.execute("PRAGMA journal_mode=OFF")
@@ -98,7 +115,7 @@ def build(db: Path, n_faces: int, n_ids: int, new_faces: int, seed: int, root: P
         )
         # the faces of the last identity stay unembedded (embedded by the incremental step)
         emb = ids <= n_ids
-        vec = vectors(rng, centres, ids[emb], n_ids)
+        vec = vectors(rng, centres, ids[emb], n_ids, partner)
         con.executemany(
             "INSERT INTO face_embeddings (face_id, model, status, vector, embedded_at) "
             "VALUES (?, ?, 'ok', ?, ?)",
@@ -111,11 +128,21 @@ def build(db: Path, n_faces: int, n_ids: int, new_faces: int, seed: int, root: P
     return {"faces": int(size.sum()), "identities": n_ids, "new_faces": new_faces}
 
 
-def vectors(rng, centres: np.ndarray, ids: np.ndarray, n_ids: int) -> np.ndarray:
+LOOK_ALIKE_DIST = 0.55  # --look-alikes: two such people's centres this far apart
+
+
+def vectors(
+    rng, centres: np.ndarray, ids: np.ndarray, n_ids: int, partner: np.ndarray | None = None
+) -> np.ndarray:
     """Faces of ``ids`` (1-based): centre + a random direction x 0.3 e^N(0, 0.25); 2 %
-    strangers (a fresh centre), 2 % a face of another identity."""
+    strangers (a fresh centre), 2 % a face of another identity; of an identity with a
+    look-alike ``partner`` (0-based, -1: none), 10 % halfway to the partner's centre."""
     n = len(ids)
     base = centres[ids - 1].copy()
+    if partner is not None:
+        p = partner[ids - 1]
+        half = (p >= 0) & (rng.random(n) < 0.1)
+        base[half] = (base[half] + centres[p[half]]) / 2
     k = rng.random(n)
     stranger = k < 0.02
     base[stranger] = rng.normal(0, 0.85 / 16, (int(stranger.sum()), 128))
@@ -307,6 +334,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--new-faces", type=int, default=100)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--work", type=Path, help="build the project here (kept)")
+    ap.add_argument(
+        "--look-alikes", type=float, default=0.0,
+        help="this share of identities gets a centre 0.55 from another's (people who look "
+        "alike: their faces near the boundary are what the look-alike test reads faces for)",
+    )  # fmt: skip
     ap.add_argument("--exact-max", type=int, default=2_000_000)
     ap.add_argument(
         "--compare-with",
@@ -317,13 +349,15 @@ def main(argv: list[str] | None = None) -> None:
     a = ap.parse_args(argv)
     work = a.work or Path(tempfile.mkdtemp(prefix="bench_identity_check."))
     work.mkdir(parents=True, exist_ok=True)
-    db = work / f"ic_{a.faces}_{a.identities}.db"
+    db = work / f"ic_{a.faces}_{a.identities}{f'_la{a.look_alikes}' if a.look_alikes else ''}.db"
     try:
         res: dict[str, object] = {"matmul_gflops": matmul_gflops()}
         if not db.exists():
             t = time.perf_counter()
             other = a.compare_with.resolve() if a.compare_with is not None else ROOT
-            res["build"] = build(db, a.faces, a.identities, a.new_faces, a.seed, other)
+            res["build"] = build(
+                db, a.faces, a.identities, a.new_faces, a.seed, other, a.look_alikes
+            )
             res["build_s"] = round(time.perf_counter() - t, 1)
         if a.compare_with is not None:
             res["compare"] = compare(db, a.compare_with.resolve(), a.identities + 1)
