@@ -17,7 +17,7 @@ SCIPY_EDGES = 1 << 16  # more edges than this: scipy's C code (its import is the
 
 
 def component_labels(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """(n,) int64 component label of each node 0..n-1 of the graph with edges (a[k], b[k]):
+    """(n,) integer component label of each node 0..n-1 of the graph with edges (a[k], b[k]):
     components numbered by their smallest node, as scipy numbers them. Up to SCIPY_EDGES
     edges in NumPy (:func:`small_graph_labels`), more by scipy itself."""
     if len(a) > SCIPY_EDGES:
@@ -25,7 +25,7 @@ def component_labels(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         from scipy.sparse.csgraph import connected_components
 
         g = coo_matrix((np.ones(len(a), dtype=np.int8), (a, b)), shape=(n, n))
-        return connected_components(g, directed=False)[1].astype(np.int64)
+        return connected_components(g, directed=False)[1]
     return small_graph_labels(n, a, b)
 
 
@@ -37,15 +37,16 @@ def small_graph_labels(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     label is the number of components whose smallest node comes before its own's."""
     a = np.asarray(a, np.int64)
     b = np.asarray(b, np.int64)
+    small = np.int32 if n < 2**31 else np.int64  # per-node arrays: 4 bytes a node where it fits
     touched = np.zeros(n, bool)
     touched[a] = True
     touched[b] = True
     u = np.flatnonzero(touched)  # the touched nodes, in order
-    local = np.cumsum(touched, dtype=np.int64) - 1  # node -> its place in u
+    local = np.cumsum(touched, dtype=small) - 1  # node -> its place in u
     root = _roots(len(u), local[a], local[b])
     first = np.logical_not(touched, out=touched)  # True where a node is its component's
     first[u] = root == np.arange(len(u))  # smallest (an untouched node: its own)
-    label = np.cumsum(first, dtype=np.int64) - 1
+    label = np.cumsum(first, dtype=small) - 1
     label[u] = label[u[root]]
     return label
 
