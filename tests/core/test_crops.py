@@ -142,3 +142,22 @@ def test_fine_ssim_with_the_first_photo_summed_once_is_bit_for_bit_the_same() ->
     got = crops._ssim_middle(aa, b, crops._middle_sums(a))
     np.testing.assert_array_equal(got, want)
     assert want[0] == np.float32(1.0) and want[1] > want[2]
+
+
+def test_fine_windows_in_two_passes_are_pillows_resize_of_the_box() -> None:
+    """The fine test resizes a window's columns once and its rows from them (Pillow's own two
+    passes, kept apart): the same bytes as resizing the box at once, windows that leave the
+    photo and the whole photo included, in both of Pillow's pass orders (a tall photo goes
+    vertical first)."""
+    assert crops._passes_apart_ok()  # else the fine test resizes each window at once
+    rng = np.random.default_rng(3)
+    shapes = ((112, 112), (112, 111), (250, 250), (150, 171), (64, 64), (70, 300), (300, 70))
+    for w, h in shapes + ((100, 150), (90, 143), (90, 144), (40, 200)):
+        im = Image.fromarray(rng.integers(0, 256, (h, w), dtype=np.uint8))
+        read = crops._window_reader(im)
+        for _ in range(40):
+            s = float(rng.choice([rng.uniform(0.8, 1.05), 1.0]))
+            dy, dx = (float(v) for v in rng.uniform(-3, 3, 2))
+            box = crops.window_box(w, h, s, dy, dx)
+            want = im.resize((crops.FINE_SIDE,) * 2, Image.Resampling.LANCZOS, box=box)
+            assert np.array_equal(read(s, dy, dx), np.asarray(want, np.float64)), (w, h, box)

@@ -403,6 +403,91 @@ def _middle_sums(a: np.ndarray) -> np.ndarray:
     return _box_sums(x)
 
 
+def window_box(w: int, h: int, s: float, dy: float, dx: float) -> tuple[float, float, float, float]:
+    """The fine test's window of a w x h photo (scale ``s`` of the side, at most 1; moved by
+    dy, dx sixteenths of the side from the centre, and back inside the photo where it leaves
+    it): Pillow's resize box (x0, y0, x1, y1)."""
+    s = min(s, 1.0)
+    sw, sh = s * w, s * h
+    x0 = min(max(w / 2 + dx * w / 16 - sw / 2, 0.0), w - sw)
+    y0 = min(max(h / 2 + dy * h / 16 - sh / 2, 0.0), h - sh)
+    return x0, y0, x0 + sw, y0 + sh
+
+
+def _horizontal_first(w: int, h: int) -> bool:
+    """Whether Pillow resizes a w x h image to FINE_SIDE a side horizontal pass first (Pillow
+    13's rule: vertical first when the height shrinks by more than twice the width)."""
+    return not (h > FINE_SIDE and h - FINE_SIDE > 2 * (w - FINE_SIDE))
+
+
+@lru_cache(maxsize=1)
+def _passes_apart_ok() -> bool:
+    """Whether this Pillow's resize of a box is its two passes, in :func:`_horizontal_first`'s
+    order (probed once on random images of both orders; else windows are resized at once)."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for w, h in ((112, 111), (250, 250), (70, 300), (100, 150), (300, 70)):
+        im = Image.fromarray(rng.integers(0, 256, (h, w), dtype=np.uint8))
+        for s, dy, dx in ((0.9, 0.3, -0.7), (1.0, 0.0, 0.0), (0.87, -2.5, 2.1)):
+            box = window_box(w, h, s, dy, dx)
+            want = im.resize((FINE_SIDE, FINE_SIDE), Image.Resampling.LANCZOS, box=box)
+            got = _two_passes(im, box, _horizontal_first(w, h), {})
+            if want.tobytes() != got.tobytes():
+                return False
+    return True
+
+
+def _two_passes(gy, box: tuple[float, float, float, float], across: bool, first: dict):
+    """``gy`` resized to FINE_SIDE a side over ``box`` as Pillow's two passes run apart, the
+    first pass's result kept in ``first`` (keyed by the box's columns when the horizontal pass
+    goes first, ``across``, else by its rows)."""
+    from PIL import Image
+
+    lanczos = Image.Resampling.LANCZOS
+    w, h = gy.size
+    x0, y0, x1, y1 = box
+    f = FINE_SIDE
+    if across:
+        t = first.get((x0, x1))
+        if t is None:
+            t = first[x0, x1] = gy.resize((f, h), lanczos, box=(x0, 0, x1, h))
+        return t.resize((f, f), lanczos, box=(0, y0, f, y1))
+    t = first.get((y0, y1))
+    if t is None:
+        t = first[y0, y1] = gy.resize((w, f), lanczos, box=(0, y0, w, y1))
+    return t.resize((f, f), lanczos, box=(x0, 0, x1, f))
+
+
+def _window_reader(gy):
+    """(s, dy, dx) -> the :func:`window_box` of the photo ``gy`` (a Pillow image) resized to
+    FINE_SIDE pixels a side with Lanczos, as float64.
+
+    Pillow resizes a box in two passes, each rounded to 8 bits; the first pass of a window
+    depends on its columns alone (horizontal first) or its rows alone, so the pattern
+    search's moves along the other axis, and back to columns or rows seen before, reuse it.
+    The same bytes as ``gy.resize(..., box=)`` at once (:func:`_passes_apart_ok`;
+    tests/core/test_crops.py)."""
+    from PIL import Image
+
+    w, h = gy.size
+    if not _passes_apart_ok():
+
+        def at_once(s: float, dy: float, dx: float) -> np.ndarray:
+            box = window_box(w, h, s, dy, dx)
+            resized = gy.resize((FINE_SIDE, FINE_SIDE), Image.Resampling.LANCZOS, box=box)
+            return np.asarray(resized, np.float64)
+
+        return at_once
+    across = _horizontal_first(w, h)
+    first: dict[tuple[float, float], Image.Image] = {}
+
+    def window(s: float, dy: float, dx: float) -> np.ndarray:
+        return np.asarray(_two_passes(gy, window_box(w, h, s, dy, dx), across, first), np.float64)
+
+    return window
+
+
 def fine_test(
     x_bytes: bytes, y_bytes: bytes, window_guess: np.ndarray, enough: float = FINE_SSIM_MIN
 ) -> float:
@@ -418,18 +503,7 @@ def fine_test(
     except Exception:  # noqa: BLE001 - a photo that no longer decodes is never verified
         return -1.0
     a = np.asarray(gx.resize((FINE_SIDE, FINE_SIDE), Image.Resampling.LANCZOS), np.float64)
-    w, h = gy.size
-
-    def window(s: float, dy: float, dx: float) -> np.ndarray:
-        s = min(s, 1.0)
-        sw, sh = s * w, s * h  # the window, moved inside the photo where it leaves it
-        x0 = min(max(w / 2 + dx * w / 16 - sw / 2, 0.0), w - sw)
-        y0 = min(max(h / 2 + dy * h / 16 - sh / 2, 0.0), h - sh)
-        box = (x0, y0, x0 + sw, y0 + sh)
-        return np.asarray(
-            gy.resize((FINE_SIDE, FINE_SIDE), Image.Resampling.LANCZOS, box=box), np.float64
-        )
-
+    window = _window_reader(gy)
     at = tuple(float(v) for v in window_guess)
     sums_a = _middle_sums(a)  # x's side of every comparison, summed once
     best = float(_ssim_middle(a[None], window(*at)[None], sums_a)[0])

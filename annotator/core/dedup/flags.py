@@ -53,6 +53,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from annotator.core.dedup import crops, verify
+from annotator.core.dedup.components import component_labels
 from annotator.core.dedup.flagset import (
     CODE_WEIGHTS,
     KIND_CODE,
@@ -173,21 +174,16 @@ def _components(
     """Connected-component label per node of the graph with edges ``edges`` ((i, j) arrays),
     starting from the components ``labels`` (every node alone when None).
 
-    Edges go in slices of PAIR_CHUNK (scipy's graph copies cost ~40 bytes an edge): each
-    slice's edges join the current components (``labels[i]``, ``labels[j]``), and the
-    components of that small graph relabel them."""
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
-
+    Edges go in slices of PAIR_CHUNK: each slice's edges join the current components
+    (``labels[i]``, ``labels[j]``), and the components of that small graph relabel them
+    (:func:`components.component_labels`: scipy's numbering, without importing scipy)."""
     if labels is None:
         labels = np.arange(n, dtype=np.int32 if n < 2**31 else np.int64)
     for i, j in edges:
         for s in range(0, len(i), PAIR_CHUNK):
             a, b = labels[i[s : s + PAIR_CHUNK]], labels[j[s : s + PAIR_CHUNK]]
-            g = coo_matrix((np.ones(len(a), dtype=np.int8), (a, b)), shape=(n, n))
+            relabel = component_labels(n, a, b)
             del a, b
-            _, relabel = connected_components(g, directed=False)
-            del g
             labels = relabel.astype(labels.dtype)[labels]
     return labels
 

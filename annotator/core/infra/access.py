@@ -240,6 +240,7 @@ class FaceBytes:
     def __init__(self, project: Project):
         self.project = project
         self._sources: dict[int, store.Source] = {}
+        self._names: dict[int, str] = {}  # source id -> its file name (origins of its faces)
         self._fds: dict[int, int | None] = {}  # source id -> fd (None for folders)
         self._bad: dict[int, str] = {}  # source id -> why it cannot be read
         self._lock = threading.Lock()
@@ -265,6 +266,13 @@ class FaceBytes:
                 raise FaceReadError(f"source {source_id} is not in the project")
             self._sources[source_id] = src
         return src
+
+    def _name(self, src: store.Source) -> str:
+        """The source's file name, as origins name it (once per source, not per face)."""
+        name = self._names.get(src.id)
+        if name is None:
+            name = self._names[src.id] = Path(src.path).name
+        return name
 
     def _open(self, src: store.Source, origin: str) -> int | None:
         """The fd of a checked source (opened on first use)."""
@@ -324,7 +332,7 @@ class FaceBytes:
                     continue
                 raise FaceReadError(f"no face with id {fid} in the project")
             src = self._source(loc.source_id)
-            origin = origin_of(Path(src.path).name, src.format, loc.record, loc.relpath)
+            origin = origin_of(self._name(src), src.format, loc.record, loc.relpath)
             if fid in embedded:
                 out.append(
                     ReadItem(fid, str(self.project.path), EMBEDDED, None, None, None, origin)
@@ -365,7 +373,7 @@ class FaceBytes:
                 if loc is None:
                     raise FaceReadError(f"no face with id {fid} in the project")
                 src = self._source(loc.source_id)
-                origin = origin_of(Path(src.path).name, src.format, loc.record, loc.relpath)
+                origin = origin_of(self._name(src), src.format, loc.record, loc.relpath)
                 item = ReadItem(
                     fid, src.path, src.format, loc.offset, loc.length, loc.relpath, origin
                 )
@@ -384,6 +392,7 @@ class FaceBytes:
             self._fds.clear()
             self._bad.clear()
             self._sources.clear()
+            self._names.clear()
 
     def __enter__(self) -> FaceBytes:
         return self
