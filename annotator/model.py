@@ -42,6 +42,12 @@ HUMAN_PROVENANCE = frozenset({"gui", "adjudication"})
 # Source formats understood by `annotator import`.
 FORMATS: tuple[str, ...] = ("msceleb", "devset", "names", "rec", "folder")
 
+# Labels that keep a face out of its identity's centre and out of the evidence of its person.
+NOT_IN_CENTRE: tuple[str, ...] = ("wrong_identity", "unusable")
+# Two face vectors (dlib's metric) this near are one photo stored twice, not two photos of a
+# person: no evidence of who it is (the identity check's look-alike test, the inspector's).
+COPY_VECTOR_DIST = 0.12
+
 # Long work takes these two callbacks (DESIGN convention 4).
 ProgressFn = Callable[[int, int], None]  # progress(done, total)
 CancelledFn = Callable[[], bool]  # cancelled() -> True to stop

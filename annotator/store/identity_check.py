@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from annotator.model import COPY_VECTOR_DIST, NOT_IN_CENTRE
 from annotator.store.db import Project, now
 from annotator.store.embeddings import DIM, VECTOR_DTYPE, from_blobs
 from annotator.store.flags import WRITE_BATCH, fingerprint
@@ -172,8 +173,10 @@ def sample_faces(
 ) -> list[int]:
     """A few faces of an identity to show beside a suspect face: decodable ones not flagged
     suspect themselves, reviewed-correct first, then by search rank and id. ``near``: a face
-    whose nearest of them come first (by their vectors of the model of its own vector; the
-    evidence a reviewer compares a look-alike with), faces without such a vector after."""
+    whose nearest of them come first (by their vectors of the model the check uses; the
+    evidence a reviewer compares a look-alike with), as the check weighs them: faces labelled
+    wrong or unusable, copies of the face (nearer than COPY_VECTOR_DIST) and faces without
+    such a vector after the rest."""
     sql = (
         "SELECT f.id{} FROM faces f LEFT JOIN face_hashes h ON h.face_id = f.id {}"
         "WHERE f.identity_id = ? AND h.corrupt IS NULL "
@@ -183,30 +186,38 @@ def sample_faces(
     c = project.conn
     own = None
     if near is not None:
-        own = c.execute(
+        models = c.execute(
             "SELECT model, vector FROM face_embeddings WHERE face_id = ? AND status = 'ok' "
-            "ORDER BY model LIMIT 1",
+            "ORDER BY model",
             (near,),
-        ).fetchone()
+        ).fetchall()
+        use = model_in_use(project) if len(models) > 1 else None
+        own = next((m for m in models if use is None or m[0] == use), None)
     if own is None:
         return [int(r[0]) for r in c.execute(sql.format("", "") + " LIMIT ?", (identity_id, limit))]
-    rows = c.execute(
-        sql.format(
-            ", e.vector",
-            "LEFT JOIN face_embeddings e ON e.face_id = f.id AND e.model = ? AND e.status = 'ok' ",
-        ),
-        (own[0], identity_id),
-    ).fetchall()
+    rows = [
+        (int(f), v, lb)
+        for f, v, lb in c.execute(
+            sql.format(
+                ", e.vector, f.label",
+                "LEFT JOIN face_embeddings e ON e.face_id = f.id AND e.model = ? "
+                "AND e.status = 'ok' ",
+            ),
+            (own[0], identity_id),
+        )
+        if int(f) != near
+    ]
     x = from_blobs([own[1]])[0].astype(np.float64)
-    with_vec = [(int(f), v) for f, v in rows if v is not None and int(f) != near]
+    vec = [(f, v) for f, v, lb in rows if v is not None and lb not in NOT_IN_CENTRE]
     d = (
-        np.sqrt(((from_blobs([v for _f, v in with_vec]).astype(np.float64) - x) ** 2).sum(1))
-        if with_vec
+        np.sqrt(((from_blobs([v for _f, v in vec]).astype(np.float64) - x) ** 2).sum(1))
+        if vec
         else np.zeros(0)
     )
-    first = [with_vec[i][0] for i in np.argsort(d, kind="stable")]
-    rest = [int(f) for f, v in rows if v is None and int(f) != near]
-    return (first + rest)[:limit]
+    order = np.argsort(d, kind="stable")
+    first = [vec[i][0] for i in order if d[i] >= COPY_VECTOR_DIST]
+    shown = set(first)
+    return (first + [f for f, _v, _lb in rows if f not in shown])[:limit]
 
 
 @dataclass(frozen=True, slots=True)

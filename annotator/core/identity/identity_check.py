@@ -31,6 +31,7 @@ from annotator.core.identity.rule import (
 )
 from annotator.core.infra.blas import one_blas_thread
 from annotator.core.infra.workers import process_pool, usable_cores
+from annotator.model import NOT_IN_CENTRE
 from annotator.settings import DEFAULTS, Values
 from annotator.store import flags as flags_store
 from annotator.store import identity_check as ic_store
@@ -43,7 +44,6 @@ CHUNK_FACES = 200_000  # faces read at a time by a full refresh
 PARALLEL_RANGES = 3  # a full refresh of this many ranges or more measures them on worker processes
 REACH_SLACK = nearest.SLACK + 1e-3  # float32 centre distances against a stored reach
 STATE_META = "identity_check"  # model|rule of the stored centres; '' while a refresh runs
-NOT_IN_CENTRE = ("wrong_identity", "unusable")  # labels that keep a face out of its centre
 DLIB = METRICS["dlib_resnet_v1/"]
 SUSPECT_REL_MARGIN = DEFAULTS.suspect_margin  # the defaults; per project: annotator.settings
 SAME_PERSON_RATIO = DEFAULTS.same_person_ratio
@@ -92,7 +92,7 @@ class Refresh:
     compared: int = 0  # incremental: stored candidates compared with the changed centres ...
     candidates: int = 0  # ... of this many stored
     asked: int = 0  # faces whose nearest faces were read (another centre a little nearer)
-    by_faces: int = 0  # ... and flagged as look-alikes by them
+    by_faces: int = 0  # ... and found look-alikes by them (before the 45 % cap)
     suspect: list[int] = field(default_factory=list)
     same_person: list[tuple[int, int, float]] = field(default_factory=list)
     seconds: float = 0.0

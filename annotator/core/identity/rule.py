@@ -10,8 +10,9 @@ A face of an identity with >= MIN_FACES embedded faces is flagged when it is
   within ``metric.like_max`` of another identity's centre, and either closer to it than to its
   own by more than SUSPECT_REL_MARGIN x the identity's spread, or closer to it at all while its
   nearest faces are that identity's: the mean of its NEAR_FACES nearest faces there is below
-  that of its own identity's by more than NEAR_FACES_MARGIN (copies of one photo, nearer than
-  COPY_DIST, left out: they are no second photo). A photo of a person is nearer that person's
+  that of its own identity's by more than NEAR_FACES_MARGIN (copies of the face, nearer than
+  COPY_DIST, left out: they are no second photo; fewer than NEAR_FACES faces beyond them on
+  either side: the centres alone decide). A photo of a person is nearer that person's
   other photos than a look-alike's, even when their centres cannot tell (a person of few photos,
   a look-alike chosen as the nearest of thousands). Stored with that identity (``looks_like``).
 
@@ -32,6 +33,7 @@ import numpy as np
 
 from annotator.core.identity import centres, nearest
 from annotator.core.identity.centres import Metric, face_stats
+from annotator.model import COPY_VECTOR_DIST
 
 MIN_FACES = 3
 SUSPECT_Z = 0.0
@@ -41,7 +43,8 @@ SAME_PERSON_RATIO = 1.4
 MAX_SHARE = 0.45  # flags per identity at most this share of its faces (at least one)
 NEAR_FACES = 3  # a look-alike's nearest faces in each identity: the mean of this many
 NEAR_FACES_MARGIN = 0.02  # ... nearer in the other identity than in its own by this
-COPY_DIST = 0.12  # two faces this near are one photo (copies): no evidence of a person
+COPY_DIST = COPY_VECTOR_DIST  # two faces this near are one photo: no evidence of a person
+ASK_BLOCK = 512  # faces whose two identities' faces are read at a time
 
 # identity ids -> (face ids, identity ids, vectors) of those identities' faces that may make a
 # centre (reviewed wrong or unusable left out), grouped by identity, faces ascending
@@ -52,7 +55,7 @@ def fingerprint(metric: Metric) -> str:
     """The rule and its thresholds, stored with the centres: another recomputes them all."""
     c = centres
     return repr(
-        (4, MIN_FACES, SUSPECT_Z, SUSPECT_REL_MARGIN, LIKE_REL, SAME_PERSON_RATIO, MAX_SHARE,
+        (5, MIN_FACES, SUSPECT_Z, SUSPECT_REL_MARGIN, LIKE_REL, SAME_PERSON_RATIO, MAX_SHARE,
          NEAR_FACES, NEAR_FACES_MARGIN, COPY_DIST, c.SAMPLE, c.ITERATIONS, c.KEEP_REL, c.FAR_Z,
          c.PRIOR_FACES, c.PRIOR_FACES_MAD, metric)
     )  # fmt: skip
@@ -222,29 +225,33 @@ def flaggable(
 
 def near_faces(x: np.ndarray, face: int, of_face: np.ndarray, Y: np.ndarray) -> float:
     """Mean distance of ``x`` (face ``face``) to its NEAR_FACES nearest rows of ``Y`` (faces
-    ``of_face``), itself and copies (nearer than COPY_DIST) left out; inf: none. The same
-    floats whatever else is judged beside it (each distance on its own, summed in order)."""
+    ``of_face``), itself and its copies (nearer than COPY_DIST) left out; inf: fewer than
+    NEAR_FACES such faces (too few to tell a person by). The same floats whatever else is
+    judged beside it (each distance on its own, summed in order)."""
     d = np.sort(nearest.canonical(Y, np.broadcast_to(x, Y.shape))[of_face != face])
     d = d[d >= COPY_DIST][:NEAR_FACES]
-    return float(d.sum() / len(d)) if len(d) else float("inf")
+    return float(d.sum() / len(d)) if len(d) == NEAR_FACES else float("inf")
 
 
 def _by_faces(faces: Faces, idx: np.ndarray, near_id: np.ndarray, faces_of: FacesOf) -> np.ndarray:
     """Of the faces ``idx``, those whose nearest faces are of their nearest other identity
-    (``near_id``) rather than of their own (mask over ``idx``)."""
-    own = faces.ident[idx]
-    of_face, of_ident, V = faces_of(np.unique(np.r_[own, near_id[idx]]))
-    lo = np.searchsorted(of_ident, np.r_[own, near_id[idx]], "left")
-    hi = np.searchsorted(of_ident, np.r_[own, near_id[idx]], "right")
-    n = len(idx)
-    out = np.zeros(n, bool)
-    for j, i in enumerate(idx.tolist()):
-        x = np.asarray(faces.vectors[i], np.float64)
-        f = int(faces.face[i])
-        a, b = slice(lo[j], hi[j]), slice(lo[n + j], hi[n + j])
-        k_own = near_faces(x, f, of_face[a], V[a])
-        k_other = near_faces(x, f, of_face[b], V[b])
-        out[j] = k_other < k_own - NEAR_FACES_MARGIN
+    (``near_id``) rather than of their own (mask over ``idx``); both identities need
+    NEAR_FACES faces beyond the face's copies, else the centres alone decide. Read ASK_BLOCK
+    faces' identities at a time."""
+    out = np.zeros(len(idx), bool)
+    for s0 in range(0, len(idx), ASK_BLOCK):
+        part = idx[s0 : s0 + ASK_BLOCK]
+        want = np.r_[faces.ident[part], near_id[part]]
+        of_face, of_ident, V = faces_of(np.unique(want))
+        lo, hi = np.searchsorted(of_ident, want, "left"), np.searchsorted(of_ident, want, "right")
+        n = len(part)
+        for j, i in enumerate(part.tolist()):
+            x = np.asarray(faces.vectors[i], np.float64)
+            f = int(faces.face[i])
+            a, b = slice(lo[j], hi[j]), slice(lo[n + j], hi[n + j])
+            k_own = near_faces(x, f, of_face[a], V[a])
+            k_other = near_faces(x, f, of_face[b], V[b])
+            out[s0 + j] = np.isfinite(k_own) and k_other < k_own - NEAR_FACES_MARGIN
     return out
 
 
