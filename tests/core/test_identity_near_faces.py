@@ -14,16 +14,11 @@ import pytest
 
 from annotator.core.identity import identity_check as ic
 from annotator.core.identity import rule
-from annotator.core.importer import import_source
 from annotator.core.review import ops
-from annotator.core.scan import scan
-from annotator.demo.dataset import generate_demo
 from annotator.store import browse
-from annotator.store import embeddings as emb
 from annotator.store import identity_check as ic_store
 from annotator.store.db import open_project
-
-MODEL = "dlib_resnet_v1/crop150"
+from tests.core.identity_project import embed, faces_by_identity, refreshed, scanned_demo
 
 
 def _unit(rng, n: int = 1) -> np.ndarray:
@@ -123,57 +118,13 @@ def test_near_faces_leaves_the_face_and_its_copies_out() -> None:
 
 @pytest.fixture(scope="module")
 def scanned(tmp_path_factory) -> Path:
-    d = tmp_path_factory.mktemp("nearfaces")
-    r = generate_demo(d / "demo", identities=6, faces_per_identity=(12, 14), seed=8)
-    db = d / "p.db"
-    with open_project(db, create=True) as p:
-        import_source(p, "msceleb", r.faces_tsv)
-        scan(p, workers=1)
-    return db
-
-
-def _faces(p) -> dict[int, list[int]]:
-    out: dict[int, list[int]] = {}
-    for f, i in p.conn.execute(
-        "SELECT f.id, f.identity_id FROM faces f JOIN face_hashes h ON h.face_id = f.id "
-        "WHERE h.corrupt IS NULL ORDER BY f.identity_id, f.id"
-    ):
-        out.setdefault(int(i), []).append(int(f))
-    return out
-
-
-def _embed(p, faces: list[int], vecs: np.ndarray) -> None:
-    emb.insert_embeddings(
-        p, MODEL, [(f, "ok", None, emb.to_blob(v)) for f, v in zip(faces, vecs, strict=True)]
-    )
-
-
-def _state(p) -> dict:
-    ids, cen, vals = ic_store.load_centres(p)
-    return {
-        "flags": ic_store.kind_flag_rows(p, ic.KIND),
-        "looks": sorted(p.conn.execute("SELECT * FROM face_looks_like").fetchall()),
-        "centres": (ids.tolist(), cen.tolist(), np.round(vals, 9).tolist()),
-        "reach": p.conn.execute("SELECT * FROM candidate_reach ORDER BY 1").fetchall(),
-    }
+    return scanned_demo(tmp_path_factory.mktemp("nearfaces"), 6, (12, 14), 8)
 
 
 def _refresh(db: Path, tmp: Path) -> tuple[dict, dict, rule.IdentityCheck]:
-    with open_project(db) as p:
-        r = ic.refresh(p)
-        assert r is not None and r.mode == "incremental"
-        got = _state(p) | {"by_faces": r.by_faces}
-    copy = tmp / "full.db"
-    shutil.copy(db, copy)
-    with open_project(copy) as p:
-        full = ic.refresh(p, full=True)
-        assert full.mode == "full" and full.asked >= full.by_faces
-        want = _state(p) | {"by_faces": full.by_faces}
-        face, ident, vec = emb.load_embeddings(p, MODEL)
-        labels = dict(p.conn.execute("SELECT id, label FROM faces").fetchall())
-    copy.unlink()
-    use = np.array([labels[int(x)] not in ic.NOT_IN_CENTRE for x in face])
-    return got, want, rule.check(face, ident, vec, ic.DLIB, exact=True, use=use)
+    got, want, check, (r, full) = refreshed(db, tmp)
+    assert full.asked >= full.by_faces
+    return got | {"by_faces": r.by_faces}, want | {"by_faces": full.by_faces}, check
 
 
 def test_only_the_other_identitys_faces_change_and_the_refresh_follows(scanned, tmp_path) -> None:
@@ -183,20 +134,20 @@ def test_only_the_other_identitys_faces_change_and_the_refresh_follows(scanned, 
     shutil.copy(scanned, db)
     rng = np.random.default_rng(5)
     with open_project(db) as p:
-        faces = _faces(p)
+        faces = faces_by_identity(p)
         ids = sorted(faces)
         a, b = ids[0], ids[1]
         fb = faces[b][::-1]  # B's faces of f's event: its last ones by id and rank
         va, vb = _scene(rng, len(faces[a]), len(faces[b]), "")
-        _embed(p, faces[a], va)
-        _embed(p, fb, vb)
+        embed(p, faces[a], va)
+        embed(p, fb, vb)
         for i in ids[2:]:
-            _embed(p, faces[i], _around(rng, 3.0 * _unit(rng)[0], len(faces[i])))
+            embed(p, faces[i], _around(rng, 3.0 * _unit(rng)[0], len(faces[i])))
         assert ic.refresh(p).mode == "full"
         f = faces[a][0]
         assert f not in {x for x, _s in ic_store.kind_flag_rows(p, ic.KIND)}
         _, vb_near = _scene(np.random.default_rng(5), len(faces[a]), len(faces[b]), "b")
-        _embed(p, fb, vb_near)  # B's photos of f's event arrive
+        embed(p, fb, vb_near)  # B's photos of f's event arrive
     got, want, exact = _refresh(db, tmp_path)
     assert got == want and got["flags"] == sorted(exact.flag_rows())
     assert (f, b) in {(x, i) for x, i, _m in got["looks"]} and exact.by_faces == 1

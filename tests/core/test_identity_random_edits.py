@@ -6,21 +6,15 @@ flags (seeded; written in review of the nearest-faces test)."""
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from annotator.core.identity import identity_check as ic
-from annotator.core.identity import rule
-from annotator.core.importer import import_source
 from annotator.core.review import ops
-from annotator.core.scan import scan
-from annotator.demo.dataset import generate_demo
-from annotator.store import embeddings as emb
-from annotator.store import identity_check as ic_store
 from annotator.store.db import open_project
-
-MODEL = "dlib_resnet_v1/crop150"
+from tests.core.identity_project import embed, exact_check, faces_by_identity, scanned_demo, state
 
 
 def _unit(rng, n=1):
@@ -29,34 +23,8 @@ def _unit(rng, n=1):
 
 
 @pytest.fixture(scope="module")
-def base(tmp_path_factory):
-    d = tmp_path_factory.mktemp("edits")
-    r = generate_demo(d / "demo", identities=8, faces_per_identity=(8, 14), seed=4)
-    db = d / "p.db"
-    with open_project(db, create=True) as p:
-        import_source(p, "msceleb", r.faces_tsv)
-        scan(p, workers=1)
-    return db
-
-
-def _faces(p):
-    out = {}
-    for f, i in p.conn.execute(
-        "SELECT f.id, f.identity_id FROM faces f JOIN face_hashes h ON h.face_id = f.id "
-        "WHERE h.corrupt IS NULL ORDER BY f.identity_id, f.id"
-    ):
-        out.setdefault(int(i), []).append(int(f))
-    return out
-
-
-def _state(p):
-    ids, cen, vals = ic_store.load_centres(p)
-    return {
-        "flags": ic_store.kind_flag_rows(p, ic.KIND),
-        "looks": sorted(p.conn.execute("SELECT * FROM face_looks_like").fetchall()),
-        "pairs": sorted(p.conn.execute("SELECT * FROM same_person").fetchall()),
-        "centres": (ids.tolist(), np.round(vals, 9).tolist()),
-    }
+def base(tmp_path_factory) -> Path:
+    return scanned_demo(tmp_path_factory.mktemp("edits"), 8, (8, 14), 4)
 
 
 def _vec(rng, C, k):
@@ -75,13 +43,11 @@ def test_random_edits_refresh_exactly(base, tmp_path, seed) -> None:
     asked = 0
 
     with open_project(db) as p:
-        faces = _faces(p)
+        faces = faces_by_identity(p)
         ids = sorted(faces)
         C = 0.36 * _unit(rng, len(ids))
         for n, i in enumerate(ids):
-            emb.insert_embeddings(
-                p, MODEL, [(f, "ok", None, emb.to_blob(_vec(rng, C, n))) for f in faces[i]]
-            )
+            embed(p, faces[i], [_vec(rng, C, n) for _f in faces[i]])
         r = ic.refresh(p)
         assert r.mode == "full"
         asked += r.asked
@@ -102,9 +68,7 @@ def test_random_edits_refresh_exactly(base, tmp_path, seed) -> None:
                 else []
             )
             if op == 0:
-                emb.insert_embeddings(
-                    p, MODEL, [(f, "ok", None, emb.to_blob(_vec(rng, C, k))) for f in pick]
-                )
+                embed(p, pick, [_vec(rng, C, k) for _f in pick])
             elif op == 1:
                 ops.label_faces(p, pick, str(rng.choice(["wrong_identity", "unusable"])), "r")
             elif op == 2:
@@ -117,20 +81,15 @@ def test_random_edits_refresh_exactly(base, tmp_path, seed) -> None:
                     ops.move_faces(p, pick, to, "r")
             r = ic.refresh(p)
             asked += r.asked
-
-            got = _state(p)
+            got = state(p)
             mode = r.mode
         copy = tmp_path / "full.db"
         shutil.copy(db, copy)
         with open_project(copy) as p:
             ic.refresh(p, full=True)
-            want = _state(p)
-            face, ident, vec = emb.load_embeddings(p, MODEL)
-            labels = dict(p.conn.execute("SELECT id, label FROM faces").fetchall())
+            want = state(p)
+            ex = exact_check(p)
         copy.unlink()
-        use = np.array([labels[int(x)] not in ic.NOT_IN_CENTRE for x in face])
-        prot = np.array([labels[int(x)] == "correct" for x in face])
-        ex = rule.check(face, ident, vec, ic.DLIB, exact=True, use=use, protect=prot)
         assert got["flags"] == want["flags"], (seed, step, mode)
         assert got["looks"] == want["looks"], (seed, step, mode)
         assert got["pairs"] == want["pairs"], (seed, step, mode)

@@ -14,35 +14,14 @@ import numpy as np
 import pytest
 
 from annotator.core.identity import identity_check as ic
-from annotator.core.importer import import_source
-from annotator.core.scan import scan
-from annotator.demo.dataset import generate_demo
-from annotator.store import embeddings as emb
 from annotator.store import identity_check as ic_store
 from annotator.store.db import open_project
-
-MODEL = "dlib_resnet_v1/crop150"
+from tests.core.identity_project import embed, faces_by_identity, refreshed, scanned_demo
 
 
 @pytest.fixture(scope="module")
 def scanned(tmp_path_factory) -> Path:
-    d = tmp_path_factory.mktemp("reach")
-    r = generate_demo(d / "demo", identities=10, faces_per_identity=(10, 14), seed=5)
-    db = d / "p.db"
-    with open_project(db, create=True) as p:
-        import_source(p, "msceleb", r.faces_tsv)
-        scan(p, workers=1)
-    return db
-
-
-def _faces(p) -> dict[int, list[int]]:
-    out: dict[int, list[int]] = {}
-    for f, i in p.conn.execute(
-        "SELECT f.id, f.identity_id FROM faces f JOIN face_hashes h ON h.face_id = f.id "
-        "WHERE h.corrupt IS NULL ORDER BY f.identity_id, f.id"
-    ):
-        out.setdefault(int(i), []).append(int(f))
-    return out
+    return scanned_demo(tmp_path_factory.mktemp("reach"), 10, (10, 14), 5)
 
 
 def _around(rng, centre: np.ndarray, n: int) -> np.ndarray:
@@ -51,40 +30,10 @@ def _around(rng, centre: np.ndarray, n: int) -> np.ndarray:
     return centre + u / np.linalg.norm(u, axis=1)[:, None] * r[:, None]
 
 
-def _embed(p, faces: list[int], vecs: np.ndarray) -> None:
-    emb.insert_embeddings(
-        p, MODEL, [(f, "ok", None, emb.to_blob(v)) for f, v in zip(faces, vecs, strict=True)]
-    )
-
-
-def _state(p) -> dict:
-    ids, cen, vals = ic_store.load_centres(p)
-    return {
-        "flags": ic_store.kind_flag_rows(p, ic.KIND),
-        "looks": sorted(p.conn.execute("SELECT * FROM face_looks_like").fetchall()),
-        "pairs": [(x.a_id, x.b_id, x.distance) for x in ic_store.same_person(p)],
-        "centres": (ids.tolist(), cen.tolist(), np.round(vals, 9).tolist()),
-        "reach": p.conn.execute("SELECT * FROM candidate_reach ORDER BY 1").fetchall(),
-        "suspicion": p.conn.execute("SELECT id, suspicion FROM identities ORDER BY 1").fetchall(),
-    }
-
-
 def _refresh(db: Path, tmp: Path) -> tuple[dict, dict, list]:
     """An (incremental) refresh of ``db``; its state, the full refresh's, the exact flags."""
-    with open_project(db) as p:
-        r = ic.refresh(p)
-        assert r is not None and r.mode == "incremental"
-        got = _state(p)
-    copy = tmp / "full.db"
-    shutil.copy(db, copy)
-    with open_project(copy) as p:
-        full = ic.refresh(p, full=True)
-        assert full is not None and full.mode == "full"
-        want = _state(p)
-        face, ident, vec = emb.load_embeddings(p, MODEL)
-    copy.unlink()
-    exact = sorted(ic.check(face, ident, vec, exact=True).flag_rows())
-    return got, want, exact
+    got, want, check, _runs = refreshed(db, tmp)
+    return got, want, sorted(check.flag_rows())
 
 
 def test_a_moving_centre_gains_and_loses_a_candidate_of_an_unchanged_identity(
@@ -94,7 +43,7 @@ def test_a_moving_centre_gains_and_loses_a_candidate_of_an_unchanged_identity(
     shutil.copy(scanned, db)
     rng = np.random.default_rng(11)
     with open_project(db) as p:
-        faces = _faces(p)
+        faces = faces_by_identity(p)
         ids = sorted(faces)
         a, b, new = ids[0], ids[1], ids[-1]
         centre = {i: rng.normal(0, 0.8 / 16, 128) for i in ids}
@@ -105,7 +54,7 @@ def test_a_moving_centre_gains_and_loses_a_candidate_of_an_unchanged_identity(
             v = _around(rng, centre[i], len(faces[i]))
             if i == a:
                 v[0] = centre[a] + 0.46 * u
-            _embed(p, faces[i], v)
+            embed(p, faces[i], v)
         r = ic.refresh(p)
         assert r is not None and r.mode == "full" and f not in r.suspect
         t = {int(x): float(y) for x, y in zip(*next(ic_store.candidates(p, [a]))[1:3], strict=True)}
@@ -113,20 +62,20 @@ def test_a_moving_centre_gains_and_loses_a_candidate_of_an_unchanged_identity(
         # a new identity whose centre lands 0.3 from f (far from A's centre and from f's
         # own neighbours): f gains a flag, the identity it looks like is the new one
         q = centre[a] + 0.76 * u
-        _embed(p, faces[new], _around(rng, q, len(faces[new])))
+        embed(p, faces[new], _around(rng, q, len(faces[new])))
     got, want, exact = _refresh(db, tmp_path)
     assert got == want and got["flags"] == exact
     assert f in {x for x, _s in got["flags"]}
     assert (f, new) in {(x, i) for x, i, _m in got["looks"]}
     # the new identity's faces move away again: f loses its flag
     with open_project(db) as p:
-        _embed(p, faces[new], _around(rng, rng.normal(0, 0.8 / 16, 128), len(faces[new])))
+        embed(p, faces[new], _around(rng, rng.normal(0, 0.8 / 16, 128), len(faces[new])))
     got, want, exact = _refresh(db, tmp_path)
     assert got == want and got["flags"] == exact
     assert f not in {x for x, _s in got["flags"]}
     # an existing identity's centre moves near f: f gains a flag of that identity
     with open_project(db) as p:
-        _embed(p, faces[b], _around(rng, q, len(faces[b])))
+        embed(p, faces[b], _around(rng, q, len(faces[b])))
     got, want, exact = _refresh(db, tmp_path)
     assert got == want and got["flags"] == exact
     assert (f, b) in {(x, i) for x, i, _m in got["looks"]}
@@ -137,16 +86,16 @@ def test_a_centre_out_of_every_reach_reads_no_candidate(scanned, tmp_path, monke
     shutil.copy(scanned, db)
     rng = np.random.default_rng(12)
     with open_project(db) as p:
-        faces = _faces(p)
+        faces = faces_by_identity(p)
         ids = sorted(faces)
         for i in ids[:-1]:
-            _embed(p, faces[i], _around(rng, rng.normal(0, 0.8 / 16, 128), len(faces[i])))
+            embed(p, faces[i], _around(rng, rng.normal(0, 0.8 / 16, 128), len(faces[i])))
         assert ic.refresh(p) is not None
         top = ic_store.candidate_reaches(p).top
         far = np.zeros(128)
         far[0] = 3.0  # 3 from every centre: beyond every stored reach (each < 1.5)
         assert len(top) == len(ids) - 1 and top.max() < 1.5
-        _embed(p, faces[ids[-1]], _around(rng, far, len(faces[ids[-1]])))
+        embed(p, faces[ids[-1]], _around(rng, far, len(faces[ids[-1]])))
     read: list[tuple] = []
     for name in ("candidates", "candidate_vectors"):
         real = getattr(ic_store, name)
@@ -167,7 +116,7 @@ def test_a_project_refreshed_before_the_reaches_were_stored_refreshes_right(
     shutil.copy(scanned, db)
     rng = np.random.default_rng(13)
     with open_project(db) as p:
-        faces = _faces(p)
+        faces = faces_by_identity(p)
         ids = sorted(faces)
         a, b, new = ids[0], ids[1], ids[-1]
         centre = {i: rng.normal(0, 0.8 / 16, 128) for i in ids}
@@ -178,7 +127,7 @@ def test_a_project_refreshed_before_the_reaches_were_stored_refreshes_right(
             v = _around(rng, centre[i], len(faces[i]))
             if i in (a, b):
                 v[0] = centre[i] + 0.46 * u[int(i == b)]
-            _embed(p, faces[i], v)
+            embed(p, faces[i], v)
         assert ic.refresh(p) is not None
     # as before m019: no reach table, the step not run; opening the file runs it (empty)
     con = sqlite3.connect(db)
@@ -189,7 +138,7 @@ def test_a_project_refreshed_before_the_reaches_were_stored_refreshes_right(
     with open_project(db) as p:
         assert p.conn.execute("SELECT count(*) FROM candidate_reach").fetchone()[0] == 0
         # the new identity lands 0.3 from A's candidate (no reach of A is stored)
-        _embed(p, faces[new], _around(rng, centre[a] + 0.76 * u[0], len(faces[new])))
+        embed(p, faces[new], _around(rng, centre[a] + 0.76 * u[0], len(faces[new])))
     got, want, exact = _refresh(db, tmp_path)
     assert got["flags"] == want["flags"] == exact
     assert (fa, new) in {(x, i) for x, i, _m in got["looks"]}
@@ -202,7 +151,7 @@ def test_a_project_refreshed_before_the_reaches_were_stored_refreshes_right(
     stored = {r[0] for r in got["reach"]}
     assert a in stored and b not in stored
     with open_project(db) as p:
-        _embed(p, faces[new], _around(rng, centre[b] + 0.76 * u[1], len(faces[new])))
+        embed(p, faces[new], _around(rng, centre[b] + 0.76 * u[1], len(faces[new])))
     got, want, exact = _refresh(db, tmp_path)
     assert got["flags"] == want["flags"] == exact
     looks = {(x, i) for x, i, _m in got["looks"]}
@@ -214,7 +163,7 @@ def test_reaches_that_do_not_match_their_candidates_are_not_trusted(scanned, tmp
     shutil.copy(scanned, db)
     rng = np.random.default_rng(14)
     with open_project(db) as p:
-        faces = _faces(p)
+        faces = faces_by_identity(p)
         ids = sorted(faces)
         a, new = ids[0], ids[-1]
         centre = {i: rng.normal(0, 0.8 / 16, 128) for i in ids}
@@ -224,7 +173,7 @@ def test_reaches_that_do_not_match_their_candidates_are_not_trusted(scanned, tmp
             v = _around(rng, centre[i], len(faces[i]))
             if i == a:
                 v[0] = centre[a] + 0.46 * u
-            _embed(p, faces[i], v)
+            embed(p, faces[i], v)
         assert ic.refresh(p) is not None
         # A's reaches claim one candidate more than its row holds (as if written apart)
         with p.tx() as c:
@@ -236,7 +185,7 @@ def test_reaches_that_do_not_match_their_candidates_are_not_trusted(scanned, tmp
                 "WHERE identity_id = ?",
                 (r + r, t + t, a),
             )
-        _embed(p, faces[new], _around(rng, centre[a] + 0.76 * u, len(faces[new])))
+        embed(p, faces[new], _around(rng, centre[a] + 0.76 * u, len(faces[new])))
     got, want, exact = _refresh(db, tmp_path)
     assert got == want and got["flags"] == exact
     assert (faces[a][0], new) in {(x, i) for x, i, _m in got["looks"]}
