@@ -46,8 +46,25 @@ def test_a_face_of_another_identity_is_flagged_with_that_identity() -> None:
     i = _at(res, 103)
     assert res.suspects() == [(103, 5, pytest.approx(res.margin[i], abs=1e-6))]
     assert [f for f, _s in res.flag_rows()] == [103]
-    assert res.margin[i] > 0.3 and res.faces.z[i] > rule.SUSPECT_Z
+    assert res.margin[i] > 0.3 and res.faces.z[i] > 0
     assert res.same_person == []  # six well-separated people
+
+
+def test_a_foreign_face_of_a_tiny_identity_is_flagged_whatever_its_z() -> None:
+    """An identity of 3 photos of its person far apart and 1 of another's: the foreign face
+    pulls the centre, so it is nearer it than the identity's median face (z < 0) — yet 0.49
+    out and by B's centre (seen on real faces: identities of 4-6 photos, one a look-alike's)."""
+    rng = np.random.default_rng(3)
+    u = rng.normal(0, 1, (15, 128))
+    u /= np.linalg.norm(u, axis=1)[:, None]
+    cb = 0.4 * u[0]
+    vec = np.vstack([0.45 * u[1:4], [cb + 0.1 * u[4]], cb + 0.3 * u[5:]]).astype(np.float32)
+    face, ident = np.arange(100, 114), np.repeat([1, 1, 2], [3, 1, 10])
+    res = ic.check(face, ident, vec)
+    i = _at(res, 103)
+    assert res.faces.z[i] < 0 and res.faces.d_own[i] > 0.4 and not res.faces.far[i]
+    assert res.flag_rows() == ic.check(face, ident, vec, exact=True).flag_rows()
+    assert [f for f, _s in res.flag_rows()] == [103] and res.suspects()[0][:2] == (103, 2)
 
 
 def test_a_stranger_is_flagged_without_looking_like_anyone() -> None:

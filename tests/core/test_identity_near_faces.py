@@ -33,15 +33,16 @@ def _around(rng, centre: np.ndarray, n: int, r: float = 0.3) -> np.ndarray:
     return np.vstack([centre + u, centre - u, np.tile(centre, (n % 2, 1))])
 
 
-def _scene(rng, n_a: int, n_b: int, near: str, r: float = 0.2):
-    """Identity A around 0, B around 0.5 u; A's face 0 (``f``) 0.491 from A's centre (out of
-    its mean) and 0.470 from B's; ``near``: "b" (three of B's faces 0.2 from f, as photos of
-    one event), "a" (three of A's), "" (none); three faces opposite them keep each centre."""
+def _scene(rng, n_a: int, n_b: int, near: str, r: float = 0.2, at=(0.27, 0.41)):
+    """Identity A around 0, B around 0.5 u; A's face 0 (``f``, at ``at`` in the plane of u and
+    a w across it) 0.491 from A's centre (out of its mean) and 0.470 from B's by default;
+    ``near``: "b" (three of B's faces ``r`` from f, as photos of one event), "a" (three of
+    A's), "" (none); three faces opposite them keep each centre."""
     u, w = _unit(rng, 2)
     w -= (w @ u) * u
     w /= np.linalg.norm(w)
     ca, cb = np.zeros(128), 0.5 * u
-    f = 0.27 * u + 0.41 * w
+    f = at[0] * u + at[1] * w
     va = np.vstack([[f], _around(rng, ca, n_a - 1)])
     vb = _around(rng, cb, n_b, 0.35)  # B's faces spread wider: A's are not the farther
     if near:
@@ -83,6 +84,27 @@ def test_a_face_nearer_another_identitys_faces_is_its_look_alike(near, flagged) 
     # the same faces in another order: the same flags
     perm = rng.permutation(len(face))
     assert ic.check(face[perm], ident[perm], vec[perm]).flag_rows() == res.flag_rows()
+
+
+@pytest.mark.parametrize(("at", "flagged"), [((0.23, 0.35), True), ((0.20, 0.35), False)])
+def test_centres_about_tied_its_nearest_faces_decide(at, flagged) -> None:
+    """B's centre a little farther than A's (0.023, within ASK_BEYOND) with three of B's
+    photos near the face: B's look-alike, stored with the centres' (negative) margin and
+    scored by its faces' one; 0.058 farther: the faces are not asked."""
+    va, vb = _scene(np.random.default_rng(3), 30, 30, "b", at=at)
+    vec = np.vstack([va, vb]).astype(np.float32)
+    face, ident = np.arange(100, 160), np.repeat([1, 2], 30)
+    res = ic.check(face, ident, vec)
+    i = int(np.flatnonzero(res.face == 100)[0])
+    assert res.cand[i] and not res.faces.far[i] and res.near[i] == 2
+    beyond = -res.margin[i]
+    assert (0 < beyond < rule.ASK_BEYOND) if flagged else (rule.ASK_BEYOND < beyond < 0.1)
+    got = dict(res.flag_rows())
+    assert (100 in got) is flagged
+    if flagged:
+        assert res.suspects() == [(100, 2, pytest.approx(res.margin[i], abs=1e-6))]
+        assert got[100] > rule.NEAR_FACES_MARGIN and res.by_faces == 1
+    assert ic.check(face, ident, vec, exact=True).flag_rows() == res.flag_rows()
 
 
 def test_copies_of_the_face_are_no_evidence() -> None:

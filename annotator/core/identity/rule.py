@@ -6,15 +6,19 @@ A face of an identity with >= MIN_FACES embedded faces is flagged when it is
 * a *stranger*: farther from its identity's robust centre (core/identity/centres.py) than the
   model's metric and the identity's own faces allow (``FaceStats.far``), whether or not it
   resembles anyone else in the set — no ``looks_like``; or
-* a *look-alike*: at least min(``metric.like``, LIKE_REL x spread) from its own centre,
-  within ``metric.like_max`` of another identity's centre, and either closer to it than to its
-  own by more than SUSPECT_REL_MARGIN x the identity's spread, or closer to it at all while its
-  nearest faces are that identity's: the mean of its NEAR_FACES nearest faces there is below
-  that of its own identity's by more than NEAR_FACES_MARGIN (copies of the face, nearer than
-  COPY_DIST, left out: they are no second photo; fewer than NEAR_FACES faces beyond them on
-  either side: the centres alone decide). A photo of a person is nearer that person's
-  other photos than a look-alike's, even when their centres cannot tell (a person of few photos,
-  a look-alike chosen as the nearest of thousands). Stored with that identity (``looks_like``).
+* a *look-alike*: at least min(``metric.like``, LIKE_REL x spread) from its own centre
+  (however its own faces lie: in an identity of a few faces, one of them another person's,
+  every face is far from the centre), within ``metric.like_max`` of another identity's centre,
+  and either closer to it than to its own by more than SUSPECT_REL_MARGIN x the identity's
+  spread, or — the centres about tied: closer to it at all, or farther by less than
+  ASK_BEYOND — its nearest faces are that identity's: the mean of its NEAR_FACES nearest faces
+  there is below that of its own identity's by more than NEAR_FACES_MARGIN (copies of the
+  face, nearer than COPY_DIST, left out: they are no second photo; fewer than NEAR_FACES faces
+  beyond them on either side: the centres alone decide). A photo of a person is nearer that
+  person's other photos than a look-alike's, even when their centres cannot tell (a person of
+  few photos, a look-alike chosen as the nearest of thousands). Stored with that identity
+  (``looks_like``) and the centres' margin (negative when the faces told it); its score is the
+  larger of that margin and its nearest faces' one.
 
 At most MAX_SHARE of an identity's faces (at least one) are flagged, the highest
 scores: the majority is the person. Two identities are probably one person when their centres
@@ -36,13 +40,13 @@ from annotator.core.identity.centres import Metric, face_stats
 from annotator.model import COPY_VECTOR_DIST
 
 MIN_FACES = 3
-SUSPECT_Z = 0.0
 SUSPECT_REL_MARGIN = 0.15
 LIKE_REL = 1.2  # a look-alike is at least this x its identity's spread (or metric.like) out
 SAME_PERSON_RATIO = 1.4
 MAX_SHARE = 0.45  # flags per identity at most this share of its faces (at least one)
 NEAR_FACES = 3  # a look-alike's nearest faces in each identity: the mean of this many
 NEAR_FACES_MARGIN = 0.02  # ... nearer in the other identity than in its own by this
+ASK_BEYOND = 0.03  # the faces are asked also when the other centre is farther by less than this
 COPY_DIST = COPY_VECTOR_DIST  # two faces this near are one photo: no evidence of a person
 ASK_BLOCK = 512  # faces whose two identities' faces are read at a time
 
@@ -55,7 +59,7 @@ def fingerprint(metric: Metric) -> str:
     """The rule and its thresholds, stored with the centres: another recomputes them all."""
     c = centres
     return repr(
-        (5, MIN_FACES, SUSPECT_Z, SUSPECT_REL_MARGIN, LIKE_REL, SAME_PERSON_RATIO, MAX_SHARE,
+        (6, MIN_FACES, ASK_BEYOND, SUSPECT_REL_MARGIN, LIKE_REL, SAME_PERSON_RATIO, MAX_SHARE,
          NEAR_FACES, NEAR_FACES_MARGIN, COPY_DIST, c.SAMPLE, c.ITERATIONS, c.KEEP_REL, c.FAR_Z,
          c.PRIOR_FACES, c.PRIOR_FACES_MAD, metric)
     )  # fmt: skip
@@ -205,10 +209,10 @@ def _candidates(
     identity): only another centre nearer than ``t`` can flag a candidate (by its nearest
     faces), one nearer than ``t_margin`` does (by centres alone). Depends on its own identity
     only."""
-    t = np.minimum(faces.d_own, metric.like_max)
+    t = np.minimum(faces.d_own + ASK_BEYOND, metric.like_max)
     t_margin = np.minimum(faces.d_own - rel_margin * spread, metric.like_max)
     like_min = np.minimum(metric.like, LIKE_REL * spread)
-    cand = ~np.isnan(faces.z) & (faces.z >= SUSPECT_Z) & (faces.d_own >= like_min)
+    cand = ~np.isnan(faces.z) & (faces.d_own >= like_min)
     return t, t_margin, cand
 
 
@@ -234,11 +238,11 @@ def near_faces(x: np.ndarray, face: int, of_face: np.ndarray, Y: np.ndarray) -> 
 
 
 def _by_faces(faces: Faces, idx: np.ndarray, near_id: np.ndarray, faces_of: FacesOf) -> np.ndarray:
-    """Of the faces ``idx``, those whose nearest faces are of their nearest other identity
-    (``near_id``) rather than of their own (mask over ``idx``); both identities need
-    NEAR_FACES faces beyond the face's copies, else the centres alone decide. Read ASK_BLOCK
-    faces' identities at a time."""
-    out = np.zeros(len(idx), bool)
+    """How much nearer the faces ``idx`` are to their nearest faces of their nearest other
+    identity (``near_id``) than to those of their own (the means of NEAR_FACES; a look-alike
+    beyond NEAR_FACES_MARGIN); -inf: the own identity has too few faces beyond the face's
+    copies to tell (the centres alone decide). Read ASK_BLOCK faces' identities at a time."""
+    out = np.full(len(idx), -np.inf)
     for s0 in range(0, len(idx), ASK_BLOCK):
         part = idx[s0 : s0 + ASK_BLOCK]
         want = np.r_[faces.ident[part], near_id[part]]
@@ -251,7 +255,8 @@ def _by_faces(faces: Faces, idx: np.ndarray, near_id: np.ndarray, faces_of: Face
             a, b = slice(lo[j], hi[j]), slice(lo[n + j], hi[n + j])
             k_own = near_faces(x, f, of_face[a], V[a])
             k_other = near_faces(x, f, of_face[b], V[b])
-            out[s0 + j] = np.isfinite(k_own) and k_other < k_own - NEAR_FACES_MARGIN
+            if np.isfinite(k_own):
+                out[s0 + j] = k_own - k_other
     return out
 
 
@@ -291,11 +296,13 @@ def judge(
         like &= ~np.array([(a, b) in twins for a, b in zip(lo.tolist(), hi.tolist(), strict=True)])
     by_centre = like & (d_other < t_margin)
     ask = np.flatnonzero(like & ~by_centre & ~faces.protect)
+    by_near = np.full(n, -np.inf)
     if len(ask):
-        like[ask[~_by_faces(faces, ask, near_id, faces_of)]] = False
+        by_near[ask] = _by_faces(faces, ask, near_id, faces_of)
+        like[ask[by_near[ask] <= NEAR_FACES_MARGIN]] = False
     like &= ~faces.protect | by_centre
     flagged = (like | faces.far) & ~faces.protect
-    score = np.where(like, faces.d_own - d_other, faces.excess)
+    score = np.where(like, np.maximum(faces.d_own - d_other, by_near), faces.excess)
     suspect = _top_per_identity(np.flatnonzero(flagged), g, cen.count, score)
     cen.score[np.unique(g)] = 0.0
     np.maximum.at(cen.score, g[suspect], score[suspect])
