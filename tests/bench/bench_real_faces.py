@@ -8,7 +8,8 @@ measured on real photos.
 verified photos in that layout. There is no default: nothing of it is in this repository.
 
 For each size (``small``: the 50 people with most photos, >= 8 each; ``large``: every person
-with >= 3 photos, ~450 in the LFW dev half; ``mid``, only when asked: every person with >= 8) it
+with >= 3 photos, ~450 in the LFW dev half; only when asked, ``mid``: every person with >= 8,
+and ``xl``: every person with >= 2, ~860) it
 builds a noisy MS-Celeb TSV with ``DIR/make_noisy.py`` into a work folder (temporary unless
 ``--work``), runs the real tool (``annotator import msceleb``, ``scan``, ``embed``, ``flags
 --json``) on ``faces.tsv`` and on ``faces-split.tsv``, scores both with ``DIR/score.py`` and
@@ -47,6 +48,9 @@ SIZES = {
     # every person with >= 8 photos (113 in the LFW dev half): more people than `small`, the
     # same least identity size, so a change from small to large can be told from identity size
     "mid": ["--min-photos", "8"],
+    # every person with >= 2 photos (~860 in the LFW dev half: the >= 500 people issue 18 asks
+    # for; a person of 2 photos is judged once an injected face makes 3)
+    "xl": ["--min-photos", "2"],
 }
 TYPES = ("mislabel_random", "mislabel_hard", "stranger", "contaminated", "cross_copy")
 
@@ -326,7 +330,7 @@ def main(argv: list[str] | None = None) -> None:
         "--photos", type=Path, required=True, help="a folder laid out like ../shared/lfw"
     )
     ap.add_argument("--work", type=Path, help="keep the sets and projects here (re-used)")
-    ap.add_argument("--sizes", default="small,large", help="small,large (default both)")
+    ap.add_argument("--sizes", default="small,large", help="small,large (default both); also mid, xl")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument(
         "--no-split",

@@ -50,6 +50,23 @@ def test_a_face_of_another_identity_is_flagged_with_that_identity() -> None:
     assert res.same_person == []  # six well-separated people
 
 
+def test_the_faces_a_tiny_identitys_centre_left_out_are_all_flagged() -> None:
+    """2 photos of a person and 2 of two strangers: the robust centre keeps the pair, and both
+    strangers are flagged (45 % of 4 faces would allow one); 3 photos and 1 stranger: one."""
+    rng = np.random.default_rng(4)
+    u = rng.normal(0, 1, (8, 128))
+    u /= np.linalg.norm(u, axis=1)[:, None]
+    pair = np.vstack([0.2 * u[0], -0.2 * u[0]])
+    strangers = 0.9 * u[1:3]
+    vec = np.vstack([pair, strangers, 0.2 * u[3], 0.2 * u[4], -0.2 * u[4], 0.9 * u[5]])
+    vec = (vec + np.r_[np.zeros((4, 128)), np.full((4, 128), 0.1)]).astype(np.float32)
+    face, ident = np.arange(100, 108), np.repeat([1, 2], 4)
+    res = ic.check(face, ident, vec)
+    assert res.centres.kept.tolist() == [2, 3]
+    assert [f for f, _s in res.flag_rows()] == [102, 103, 107]
+    assert res.flag_rows() == ic.check(face, ident, vec, exact=True).flag_rows()
+
+
 def test_a_foreign_face_of_a_tiny_identity_is_flagged_whatever_its_z() -> None:
     """An identity of 3 photos of its person far apart and 1 of another's: the foreign face
     pulls the centre, so it is nearer it than the identity's median face (z < 0) — yet 0.49
