@@ -330,7 +330,9 @@ def main(argv: list[str] | None = None) -> None:
         "--photos", type=Path, required=True, help="a folder laid out like ../shared/lfw"
     )
     ap.add_argument("--work", type=Path, help="keep the sets and projects here (re-used)")
-    ap.add_argument("--sizes", default="small,large", help="small,large (default both); also mid, xl")
+    ap.add_argument(
+        "--sizes", default="small,large", help="small,large (default both); also mid, xl"
+    )
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument(
         "--no-split",
