@@ -23,7 +23,9 @@ A face of an identity with >= MIN_FACES embedded faces is flagged when it is
 At most MAX_SHARE of an identity's faces (at least one) are flagged, the highest
 scores: the majority is the person — or as many as its robust centre left out, up to
 LEFT_OUT_SHARE: of 2 photos of a person and 2 of two others, the centre keeps the pair, and
-both others are flagged. Two identities are probably one person when their centres
+both others are flagged; look-alikes the centres alone tell (nearer another centre by the
+margin) may also fill the identity's flags up to LEFT_OUT_SHARE (2 photos, a look-alike and a
+stranger: the centre may keep the look-alike, yet both are flagged). Two identities are probably one person when their centres
 are closer than both the model's ``same_centres`` and SAME_PERSON_RATIO x what two samples of
 one person would be (larger spread x sqrt(1/na + 1/nb)); a face that looks like its identity's
 same-person partner is no look-alike. Nearest centres come from core/identity/nearest.py's
@@ -46,7 +48,8 @@ SUSPECT_REL_MARGIN = 0.15
 LIKE_REL = 1.2  # a look-alike is at least this x its identity's spread (or metric.like) out
 SAME_PERSON_RATIO = 1.4
 MAX_SHARE = 0.45  # flags per identity at most this share of its faces (at least one)
-LEFT_OUT_SHARE = 0.5  # ... or as many as its robust centre left out, up to this share
+LEFT_OUT_SHARE = 0.5  # ... or as many as its robust centre left out, up to this share, and
+# the look-alikes its centres tell (another centre nearer by the margin) up to this share
 NEAR_FACES = 3  # a look-alike's nearest faces in each identity: the mean of this many
 NEAR_FACES_MARGIN = 0.02  # ... nearer in the other identity than in its own by this
 ASK_BEYOND = 0.03  # the faces are asked also when the other centre is farther by less than this
@@ -307,7 +310,15 @@ def judge(
     like &= ~faces.protect | by_centre
     flagged = (like | faces.far) & ~faces.protect
     score = np.where(like, np.maximum(faces.d_own - d_other, by_near), faces.excess)
-    suspect = _top_per_identity(np.flatnonzero(flagged), g, cen.count, score, cen.kept)
+    count, half = cen.count, np.floor(LEFT_OUT_SHARE * cen.count)
+    cap = np.maximum(np.maximum(1, np.floor(MAX_SHARE * count)), np.minimum(count - cen.kept, half))
+    suspect = _top_per_identity(np.flatnonzero(flagged), g, cap, score)
+    # a look-alike its centres tell (another centre nearer by the margin) the cap left out:
+    # up to half (2 photos of a person, a look-alike and a stranger: both flagged)
+    rest = np.setdiff1d(np.flatnonzero(by_centre & flagged), suspect)
+    if len(rest):
+        room = half - np.bincount(g[suspect], minlength=len(count))
+        suspect = np.sort(np.r_[suspect, _top_per_identity(rest, g, room, score)])
     cen.score[np.unique(g)] = 0.0
     np.maximum.at(cen.score, g[suspect], score[suspect])
     return IdentityCheck(
@@ -355,10 +366,9 @@ def _same_person(
 
 
 def _top_per_identity(
-    pos: np.ndarray, g: np.ndarray, count: np.ndarray, score: np.ndarray, kept: np.ndarray
+    pos: np.ndarray, g: np.ndarray, cap: np.ndarray, score: np.ndarray
 ) -> np.ndarray:
-    """Of the flagged positions, at most max(1, MAX_SHARE x faces, min(faces its robust centre
-    left out, LEFT_OUT_SHARE x faces)) per identity (``kept``: faces in each centre), the
+    """Of the positions ``pos``, at most ``cap`` (per identity) of each identity's, the
     highest scores."""
     if not len(pos):
         return pos
@@ -368,9 +378,7 @@ def _top_per_identity(
     first = np.r_[True, gs[1:] != gs[:-1]]
     start = np.maximum.accumulate(np.where(first, np.arange(len(o)), 0))
     rank = np.arange(len(o)) - start
-    cap = np.maximum(1, np.floor(MAX_SHARE * count[gs]))
-    cap = np.maximum(cap, np.minimum(count[gs] - kept[gs], np.floor(LEFT_OUT_SHARE * count[gs])))
-    return np.sort(pos[o[rank < cap]])
+    return np.sort(pos[o[rank < cap[gs]]])
 
 
 def check(
