@@ -65,7 +65,7 @@ def fingerprint(metric: Metric) -> str:
     """The rule and its thresholds, stored with the centres: another recomputes them all."""
     c = centres
     return repr(
-        (6, MIN_FACES, ASK_BEYOND, SUSPECT_REL_MARGIN, LIKE_REL, SAME_PERSON_RATIO, MAX_SHARE,
+        (7, MIN_FACES, ASK_BEYOND, SUSPECT_REL_MARGIN, LIKE_REL, SAME_PERSON_RATIO, MAX_SHARE,
          LEFT_OUT_SHARE,
          NEAR_FACES, NEAR_FACES_MARGIN, COPY_DIST, c.SAMPLE, c.ITERATIONS, c.KEEP_REL, c.FAR_Z,
          c.PRIOR_FACES, c.PRIOR_FACES_MAD, metric)
