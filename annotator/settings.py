@@ -95,9 +95,9 @@ SETTINGS: tuple[Setting, ...] = (
         "photo (dlib: one person < 0.6)",
     ),
     Setting(
-        "keeper_min_faces", 2, 1, 1 << 31, KEEPER,
+        "keeper_min_faces", 1, 1, 1 << 31, KEEPER,
         "keeper of copies under several identities: other embedded faces an identity needs "
-        "for a centre",
+        "for a centre (1: its one other photo is compared with the copy)",
     ),
 )  # fmt: skip
 BY_KEY = {s.key: s for s in SETTINGS}
