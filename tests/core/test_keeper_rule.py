@@ -98,7 +98,11 @@ def test_two_other_faces_make_a_centre():
     v2 = Values({"keeper_min_faces": 2})
     dist = K.photo_distances(members, faces, idents, vecs, min_faces=2)
     got = K.propose(members, dist, v2)
-    assert 10 not in dist and got.face is None and "2 other embedded faces" in got.why
+    assert (
+        10 not in dist
+        and got.face is None
+        and "needs 2 embedded faces other than the copies" in got.why
+    )
 
 
 def test_the_thresholds_are_settings_with_the_rules_defaults():

@@ -47,8 +47,9 @@ RULE = (
 # The defaults (per project: annotator/settings.py, `annotator config`):
 MARGIN = DEFAULTS.keeper_margin  # nearest centre nearer than the next by at least this (dlib)
 SAME_PERSON = DEFAULTS.keeper_same_person  # dlib's one-person distance: farther is not the photo's
-# An identity's other embedded faces needed for a centre: two, so no single photo decides (on
-# real photos 3 left every cross copy of a 3-photo person unsure: docs/MEASUREMENTS.md).
+# An identity's other embedded faces needed for a centre: one — its one other photo, within
+# the one-person distance and nearer by the margin, tells (on real photos 3 left every cross
+# copy of a 3-photo person unsure, 2 every copy of a 2-photo person: docs/MEASUREMENTS.md).
 MIN_CENTRE_FACES = DEFAULTS.keeper_min_faces
 
 
@@ -112,7 +113,7 @@ def propose(
             None,
             "not sure: the copies are filed under different identities and there are no face "
             f"vectors to tell whose photo it is (annotator embed; an identity needs "
-            f"{values.keeper_min_faces} other embedded faces)",
+            f"{_faces(values.keeper_min_faces)} other than the copies)",
         )
     near = sorted(idents, key=lambda i: dist[i])
     d1, d2 = dist[near[0]], dist[near[1]]
@@ -126,6 +127,10 @@ def propose(
         )
     chosen = [m for m in ok if m.identity_id == near[0]]
     return Proposal(_pick(chosen), f"looks like its identity ({d1:.2f}; the other {d2:.2f})")
+
+
+def _faces(n: int) -> str:
+    return "1 embedded face" if n == 1 else f"{n} embedded faces"
 
 
 def photo_distances(
