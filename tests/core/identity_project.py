@@ -33,6 +33,13 @@ def scanned_demo(d: Path, identities: int, faces_per_identity: tuple[int, int], 
     return db
 
 
+def copy_of(scanned: Path, tmp: Path) -> Path:
+    """A copy of the project ``scanned`` in ``tmp`` (each test changes its own)."""
+    db = tmp / "p.db"
+    shutil.copy(scanned, db)
+    return db
+
+
 def faces_by_identity(p) -> dict[int, list[int]]:
     """identity id -> its decodable faces, ascending."""
     out: dict[int, list[int]] = {}

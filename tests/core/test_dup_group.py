@@ -55,7 +55,11 @@ def test_a_cross_identity_group_knows_which_copy_fits_where(make_project):
     settings.set_value(p, "keeper_margin", None)
     settings.set_value(p, "keeper_min_faces", "9")  # m.a has 8 other faces: no centre
     ctx = group_context(p, 10)
-    assert ctx is not None and ctx.proposal.face is None and "needs 9 embedded faces" in ctx.proposal.why
+    assert (
+        ctx is not None
+        and ctx.proposal.face is None
+        and "needs 9 embedded faces" in ctx.proposal.why
+    )
     assert settings.stale(p) == {}  # read when proposed: never "made with" another value
 
 

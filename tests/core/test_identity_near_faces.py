@@ -6,7 +6,6 @@ and the exact rule agree when only the other identity's faces change."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +17,7 @@ from annotator.core.review import ops
 from annotator.store import browse
 from annotator.store import identity_check as ic_store
 from annotator.store.db import open_project
-from tests.core.identity_project import embed, faces_by_identity, refreshed, scanned_demo
+from tests.core.identity_project import copy_of, embed, faces_by_identity, refreshed, scanned_demo
 
 
 def _unit(rng, n: int = 1) -> np.ndarray:
@@ -152,8 +151,7 @@ def _refresh(db: Path, tmp: Path) -> tuple[dict, dict, rule.IdentityCheck]:
 def test_only_the_other_identitys_faces_change_and_the_refresh_follows(scanned, tmp_path) -> None:
     """f's flag comes and goes with B's faces alone (A and the other identities untouched):
     B's three photos near f arrive, are labelled wrong identity, leave."""
-    db = tmp_path / "p.db"
-    shutil.copy(scanned, db)
+    db = copy_of(scanned, tmp_path)
     rng = np.random.default_rng(5)
     with open_project(db) as p:
         faces = faces_by_identity(p)

@@ -6,7 +6,6 @@ before the reaches were stored."""
 
 from __future__ import annotations
 
-import shutil
 import sqlite3
 from pathlib import Path
 
@@ -16,7 +15,7 @@ import pytest
 from annotator.core.identity import identity_check as ic
 from annotator.store import identity_check as ic_store
 from annotator.store.db import open_project
-from tests.core.identity_project import embed, faces_by_identity, refreshed, scanned_demo
+from tests.core.identity_project import copy_of, embed, faces_by_identity, refreshed, scanned_demo
 
 
 @pytest.fixture(scope="module")
@@ -39,8 +38,7 @@ def _refresh(db: Path, tmp: Path) -> tuple[dict, dict, list]:
 def test_a_moving_centre_gains_and_loses_a_candidate_of_an_unchanged_identity(
     scanned, tmp_path
 ) -> None:
-    db = tmp_path / "p.db"
-    shutil.copy(scanned, db)
+    db = copy_of(scanned, tmp_path)
     rng = np.random.default_rng(11)
     with open_project(db) as p:
         faces = faces_by_identity(p)
@@ -82,8 +80,7 @@ def test_a_moving_centre_gains_and_loses_a_candidate_of_an_unchanged_identity(
 
 
 def test_a_centre_out_of_every_reach_reads_no_candidate(scanned, tmp_path, monkeypatch) -> None:
-    db = tmp_path / "p.db"
-    shutil.copy(scanned, db)
+    db = copy_of(scanned, tmp_path)
     rng = np.random.default_rng(12)
     with open_project(db) as p:
         faces = faces_by_identity(p)
@@ -112,8 +109,7 @@ def test_a_centre_out_of_every_reach_reads_no_candidate(scanned, tmp_path, monke
 def test_a_project_refreshed_before_the_reaches_were_stored_refreshes_right(
     scanned, tmp_path
 ) -> None:
-    db = tmp_path / "p.db"
-    shutil.copy(scanned, db)
+    db = copy_of(scanned, tmp_path)
     rng = np.random.default_rng(13)
     with open_project(db) as p:
         faces = faces_by_identity(p)
@@ -159,8 +155,7 @@ def test_a_project_refreshed_before_the_reaches_were_stored_refreshes_right(
 
 
 def test_reaches_that_do_not_match_their_candidates_are_not_trusted(scanned, tmp_path) -> None:
-    db = tmp_path / "p.db"
-    shutil.copy(scanned, db)
+    db = copy_of(scanned, tmp_path)
     rng = np.random.default_rng(14)
     with open_project(db) as p:
         faces = faces_by_identity(p)

@@ -323,7 +323,7 @@ def judge(
     np.maximum.at(cen.score, g[suspect], score[suspect])
     return IdentityCheck(
         faces, cen, cand, t, d_other, near_id, like, suspect, score, pairs, glob, len(ask),
-        int(like.sum() - (like & by_centre).sum()),
+        int((like & ~by_centre).sum()),
     )  # fmt: skip
 
 
