@@ -19,6 +19,10 @@ from annotator.store import identity_check as ic_store
 from annotator.store.db import open_project
 from tests.core.identity_project import copy_of, embed, faces_by_identity, refreshed, scanned_demo
 
+# A's faces: fewer than rule.OUTLIER_FACES (in these scenes every face of A but f is exactly
+# as far from its centre: f is an outlier of any z, which in a larger identity flags it)
+N_A = 16
+
 
 def _unit(rng, n: int = 1) -> np.ndarray:
     u = rng.normal(0, 1, (n, 128))
@@ -64,10 +68,10 @@ def _near(rng, f: np.ndarray, c: np.ndarray, r: float) -> np.ndarray:
 @pytest.mark.parametrize(("near", "flagged"), [("b", True), ("a", False), ("", False)])
 def test_a_face_nearer_another_identitys_faces_is_its_look_alike(near, flagged) -> None:
     rng = np.random.default_rng(3)
-    va, vb = _scene(rng, 30, 30, near)
+    va, vb = _scene(rng, N_A, 30, near)
     vec = np.vstack([va, vb]).astype(np.float32)
-    ident = np.repeat([1, 2], 30)
-    face = np.arange(100, 160)
+    ident = np.repeat([1, 2], [N_A, 30])
+    face = np.arange(100, 130 + N_A)
     res = ic.check(face, ident, vec)
     i = int(np.flatnonzero(res.face == 100)[0])
     # the centres alone cannot tell: B's centre is nearer, by less than the margin
@@ -90,9 +94,9 @@ def test_centres_about_tied_its_nearest_faces_decide(at, flagged) -> None:
     """B's centre a little farther than A's (0.023, within ASK_BEYOND) with three of B's
     photos near the face: B's look-alike, stored with the centres' (negative) margin and
     scored by its faces' one; 0.058 farther: the faces are not asked."""
-    va, vb = _scene(np.random.default_rng(3), 30, 30, "b", at=at)
+    va, vb = _scene(np.random.default_rng(3), N_A, 30, "b", at=at)
     vec = np.vstack([va, vb]).astype(np.float32)
-    face, ident = np.arange(100, 160), np.repeat([1, 2], 30)
+    face, ident = np.arange(100, 130 + N_A), np.repeat([1, 2], [N_A, 30])
     res = ic.check(face, ident, vec)
     i = int(np.flatnonzero(res.face == 100)[0])
     assert res.cand[i] and not res.faces.far[i] and res.near[i] == 2
@@ -110,9 +114,9 @@ def test_copies_of_the_face_are_no_evidence() -> None:
     """Three copies of the face itself in B (nearer than COPY_DIST: one photo scraped again),
     where three photos of its event made it B's look-alike, do not."""
     for r, flagged in ((0.2, True), (0.5 * rule.COPY_DIST, False)):
-        va, vb = _scene(np.random.default_rng(3), 30, 30, "b", r)
+        va, vb = _scene(np.random.default_rng(3), N_A, 30, "b", r)
         vec = np.vstack([va, vb]).astype(np.float32)
-        res = ic.check(np.arange(100, 160), np.repeat([1, 2], 30), vec)
+        res = ic.check(np.arange(100, 130 + N_A), np.repeat([1, 2], [N_A, 30]), vec)
         assert (100 in {fc for fc, _s in res.flag_rows()}) is flagged
 
 
@@ -121,9 +125,9 @@ def test_too_few_faces_of_the_other_identity_are_no_evidence(n_b) -> None:
     """An identity of 1 or 2 faces has no 3 nearest faces to compare (its one face is its
     centre: a look-alike of it is told by the centres alone), so a face with no photo of it
     near is not flagged whatever its size (found in review: a 1-face identity was)."""
-    va, vb = _scene(np.random.default_rng(3), 30, n_b, "")
+    va, vb = _scene(np.random.default_rng(3), N_A, n_b, "")
     vec = np.vstack([va, vb]).astype(np.float32)
-    res = ic.check(np.arange(100, 130 + n_b), np.repeat([1, 2], [30, n_b]), vec)
+    res = ic.check(np.arange(100, 100 + N_A + n_b), np.repeat([1, 2], [N_A, n_b]), vec)
     assert 100 not in {fc for fc, _s in res.flag_rows()} and res.by_faces == 0
 
 
@@ -184,3 +188,61 @@ def test_only_the_other_identitys_faces_change_and_the_refresh_follows(scanned, 
     assert f not in {x for x, _s in got["flags"]}
     with open_project(db) as p:  # faces the check no longer weighs are no evidence shown first
         assert not set(ic_store.sample_faces(p, b, 3, near=f)) & set(fb[:3])
+
+
+@pytest.mark.parametrize(("n_a", "flagged"), [(rule.OUTLIER_FACES - 1, False), (30, True)])
+def test_an_outlier_of_a_large_identity_nearer_another_centre_is_flagged(n_a, flagged) -> None:
+    """Three of A's photos near f clear it while A is small; in an identity of OUTLIER_FACES
+    or more, f — robust z >= OUTLIER_Z and nearer B's centre — is B's look-alike whatever its
+    nearest faces say (among many faces a few are near any face by chance)."""
+    rng = np.random.default_rng(3)
+    va, vb = _scene(rng, n_a, 30, "a")
+    vec = np.vstack([va, vb]).astype(np.float32)
+    face, ident = np.arange(100, 130 + n_a), np.repeat([1, 2], [n_a, 30])
+    res = ic.check(face, ident, vec)
+    i = int(np.flatnonzero(res.face == 100)[0])
+    assert res.faces.z[i] >= rule.OUTLIER_Z and 0 < res.margin[i] and not res.faces.far[i]
+    assert (100 in dict(res.flag_rows())) is flagged
+    if flagged:
+        assert res.suspects() == [(100, 2, pytest.approx(res.margin[i], abs=1e-6))]
+    assert ic.check(face, ident, vec, exact=True).flag_rows() == res.flag_rows()
+
+
+@pytest.mark.parametrize(("near", "flagged"), [("a", False), ("", True)])
+def test_its_own_photos_near_clear_a_face_the_centres_call_a_look_alike(near, flagged) -> None:
+    """B's centre nearer f than A's by more than the margin (the centres alone tell a
+    look-alike), but three of A's photos are near f, nearer than any of B's: f is A's."""
+    rng = np.random.default_rng(3)
+    va, vb = _scene(rng, N_A, 30, near, at=(0.35, 0.35))
+    vec = np.vstack([va, vb]).astype(np.float32)
+    face, ident = np.arange(100, 130 + N_A), np.repeat([1, 2], [N_A, 30])
+    res = ic.check(face, ident, vec)
+    i = int(np.flatnonzero(res.face == 100)[0])
+    g = res.centres.pos(np.array([1]))[0]
+    assert res.margin[i] > ic.SUSPECT_REL_MARGIN * res.centres.spread[g]
+    assert (100 in dict(res.flag_rows())) is flagged
+    assert ic.check(face, ident, vec, exact=True).flag_rows() == res.flag_rows()
+
+
+def test_strangers_filed_with_the_face_are_no_evidence_of_its_identity() -> None:
+    """Three strangers of A (beyond its stranger limit) sit nearer f than B's photos of f's
+    event: they are no photos of A's person, so B's photos make f B's look-alike; three as
+    near within A's limit (A's own photos) clear it."""
+    rng = np.random.default_rng(3)
+    va, vb = _scene(rng, N_A, 30, "b")
+    f = va[0]
+    out = f / np.linalg.norm(f)  # away from A's centre (0)
+    side = _unit(rng, 3)
+    side -= (side @ out)[:, None] * out
+    side /= np.linalg.norm(side, axis=1)[:, None]
+    got = []
+    for step in (0.1, -0.05):  # 0.6 from A's centre: strangers; 0.45: A's own photos
+        va[-3:] = f + step * out + 0.12 * side  # 0.16 / 0.13 from f, B's photos 0.2
+        vec = np.vstack([va, vb]).astype(np.float32)
+        face, ident = np.arange(100, 130 + N_A), np.repeat([1, 2], [N_A, 30])
+        res = ic.check(face, ident, vec)
+        last = np.isin(res.face, face[N_A - 3 : N_A])
+        assert res.faces.far[last].all() == (step > 0) and not res.faces.far[res.face == 100][0]
+        got.append(100 in dict(res.flag_rows()))
+        assert ic.check(face, ident, vec, exact=True).flag_rows() == res.flag_rows()
+    assert got == [True, False]

@@ -10,15 +10,20 @@ A face of an identity with >= MIN_FACES embedded faces is flagged when it is
   (however its own faces lie: in an identity of a few faces, one of them another person's,
   every face is far from the centre), within ``metric.like_max`` of another identity's centre,
   and either closer to it than to its own by more than SUSPECT_REL_MARGIN x the identity's
-  spread, or — the centres about tied: closer to it at all, or farther by less than
-  ASK_BEYOND — its nearest faces are that identity's: the mean of its NEAR_FACES nearest faces
-  there is below that of its own identity's by more than NEAR_FACES_MARGIN (copies of the
-  face, nearer than COPY_DIST, left out: they are no second photo; fewer than NEAR_FACES faces
-  beyond them on either side: the centres alone decide). A photo of a person is nearer that
-  person's other photos than a look-alike's, even when their centres cannot tell (a person of
-  few photos, a look-alike chosen as the nearest of thousands). Stored with that identity
-  (``looks_like``) and the centres' margin (negative when the faces told it); its score is the
-  larger of that margin and its nearest faces' one.
+  spread — unless its nearest faces are its own identity's: the mean of its NEAR_FACES
+  nearest faces there (FEW_FACES when its identity has no more) below that of the other's by
+  more than NEAR_FACES_MARGIN — or, the centres about tied (closer to it at all, or farther by
+  less than ASK_BEYOND), its nearest faces are that identity's: the mean of its NEAR_FACES
+  nearest faces there below that of its own identity's by more than NEAR_FACES_MARGIN. Copies
+  of the face (nearer than COPY_DIST) are no second photo and its own identity's strangers no
+  photo of its person: both left out; too few faces on either side: the centres alone decide.
+  A photo of a person is nearer that person's other photos than a look-alike's, even when
+  their centres cannot tell (a person of few photos, a look-alike chosen as the nearest of
+  thousands). In an identity of OUTLIER_FACES or more, whose centre and spread are well
+  measured, a face OUTLIER_Z robust deviations out and closer to another centre than its own
+  is a look-alike whatever its nearest faces say (among many faces a few are near any face by
+  chance). Stored with that identity (``looks_like``) and the centres' margin (negative when
+  the faces told it); its score is the larger of that margin and its nearest faces' one.
 
 At most MAX_SHARE of an identity's faces (at least one) are flagged, the highest
 scores: the majority is the person — or as many as its robust centre left out, up to
@@ -52,6 +57,9 @@ LEFT_OUT_SHARE = 0.5  # ... or as many as its robust centre left out, up to this
 # the look-alikes its centres tell (another centre nearer by the margin) up to this share
 NEAR_FACES = 3  # a look-alike's nearest faces in each identity: the mean of this many
 NEAR_FACES_MARGIN = 0.02  # ... nearer in the other identity than in its own by this
+FEW_FACES = 2  # ... or of this many when its own identity has no more (only to clear a face)
+OUTLIER_FACES = 20  # an identity this large measures its centre and spread well: ...
+OUTLIER_Z = 4.0  # ... a face this many robust deviations out nearer another centre is flagged
 ASK_BEYOND = 0.03  # the faces are asked also when the other centre is farther by less than this
 COPY_DIST = COPY_VECTOR_DIST  # two faces this near are one photo: no evidence of a person
 ASK_BLOCK = 512  # faces whose two identities' faces are read at a time
@@ -65,8 +73,8 @@ def fingerprint(metric: Metric) -> str:
     """The rule and its thresholds, stored with the centres: another recomputes them all."""
     c = centres
     return repr(
-        (7, MIN_FACES, ASK_BEYOND, SUSPECT_REL_MARGIN, LIKE_REL, SAME_PERSON_RATIO, MAX_SHARE,
-         LEFT_OUT_SHARE,
+        (8, MIN_FACES, ASK_BEYOND, SUSPECT_REL_MARGIN, LIKE_REL, SAME_PERSON_RATIO, MAX_SHARE,
+         LEFT_OUT_SHARE, FEW_FACES, OUTLIER_FACES, OUTLIER_Z,
          NEAR_FACES, NEAR_FACES_MARGIN, COPY_DIST, c.SAMPLE, c.ITERATIONS, c.KEEP_REL, c.FAR_Z,
          c.PRIOR_FACES, c.PRIOR_FACES_MAD, metric)
     )  # fmt: skip
@@ -234,37 +242,53 @@ def flaggable(
     return Faces(*(getattr(faces, f)[keep] for f in Faces.__slots__))
 
 
-def near_faces(x: np.ndarray, face: int, of_face: np.ndarray, Y: np.ndarray) -> float:
-    """Mean distance of ``x`` (face ``face``) to its NEAR_FACES nearest rows of ``Y`` (faces
+def near_faces(
+    x: np.ndarray, face: int, of_face: np.ndarray, Y: np.ndarray, k: int = NEAR_FACES
+) -> float:
+    """Mean distance of ``x`` (face ``face``) to its ``k`` nearest rows of ``Y`` (faces
     ``of_face``), itself and its copies (nearer than COPY_DIST) left out; inf: fewer than
-    NEAR_FACES such faces (too few to tell a person by). The same floats whatever else is
+    ``k`` such faces (too few to tell a person by). The same floats whatever else is
     judged beside it (each distance on its own, summed in order)."""
     d = np.sort(nearest.canonical(Y, np.broadcast_to(x, Y.shape))[of_face != face])
-    d = d[d >= COPY_DIST][:NEAR_FACES]
-    return float(d.sum() / len(d)) if len(d) == NEAR_FACES else float("inf")
+    d = d[d >= COPY_DIST][:k]
+    return float(d.sum() / len(d)) if len(d) == k else float("inf")
 
 
-def _by_faces(faces: Faces, idx: np.ndarray, near_id: np.ndarray, faces_of: FacesOf) -> np.ndarray:
+def _by_faces(
+    faces: Faces, idx: np.ndarray, near_id: np.ndarray, faces_of: FacesOf
+) -> tuple[np.ndarray, np.ndarray]:
     """How much nearer the faces ``idx`` are to their nearest faces of their nearest other
-    identity (``near_id``) than to those of their own (the means of NEAR_FACES; a look-alike
-    beyond NEAR_FACES_MARGIN); -inf: the own identity has too few faces beyond the face's
-    copies to tell (the centres alone decide). Read ASK_BLOCK faces' identities at a time."""
-    out = np.full(len(idx), -np.inf)
+    identity (``near_id``) than to those of their own: the means of NEAR_FACES, or of
+    FEW_FACES on both sides when the own identity has only that many beyond the face's copies
+    (``few``); nan: fewer still on either side (the faces cannot tell). The own identity's
+    strangers (``faces.far``) are no evidence of its person: left out. Reads ASK_BLOCK faces'
+    identities at a time. Returns (margin, few)."""
+    out = np.full(len(idx), np.nan)
+    few = np.zeros(len(idx), bool)
+    stranger = faces.face[faces.far]
     for s0 in range(0, len(idx), ASK_BLOCK):
         part = idx[s0 : s0 + ASK_BLOCK]
         want = np.r_[faces.ident[part], near_id[part]]
         of_face, of_ident, V = faces_of(np.unique(want))
         lo, hi = np.searchsorted(of_ident, want, "left"), np.searchsorted(of_ident, want, "right")
+        ok = ~np.isin(of_face, stranger)
         n = len(part)
         for j, i in enumerate(part.tolist()):
             x = np.asarray(faces.vectors[i], np.float64)
             f = int(faces.face[i])
-            a, b = slice(lo[j], hi[j]), slice(lo[n + j], hi[n + j])
-            k_own = near_faces(x, f, of_face[a], V[a])
-            k_other = near_faces(x, f, of_face[b], V[b])
-            if np.isfinite(k_own):
+            a = np.arange(lo[j], hi[j])
+            a = a[ok[a]]
+            b = slice(lo[n + j], hi[n + j])
+            k = NEAR_FACES
+            k_own = near_faces(x, f, of_face[a], V[a], k)
+            if not np.isfinite(k_own):
+                k = FEW_FACES
+                k_own = near_faces(x, f, of_face[a], V[a], k)
+                few[s0 + j] = True
+            k_other = near_faces(x, f, of_face[b], V[b], k)
+            if np.isfinite(k_own) and np.isfinite(k_other):
                 out[s0 + j] = k_own - k_other
-    return out
+    return out, few
 
 
 def judge(
@@ -295,18 +319,34 @@ def judge(
     else:
         d_other[k], near[k], glob = nearest.nearest_other(X, g[k], reach[k], cen.centre, nb)
     near_id = np.where(near >= 0, cen.uid[np.maximum(near, 0)], -1)
-    like = cand & (d_other < t)
-    if pairs and like.any():  # closer to its own person's other key: no look-alike
+    near_ok = cand & (d_other < t)
+    if pairs and near_ok.any():  # closer to its own person's other key: no look-alike
         twins = {(a, b) for a, b, _d in pairs}
         own = cen.uid[g]
         lo, hi = np.minimum(own, near_id), np.maximum(own, near_id)
-        like &= ~np.array([(a, b) in twins for a, b in zip(lo.tolist(), hi.tolist(), strict=True)])
+        twin = np.array([(a, b) in twins for a, b in zip(lo.tolist(), hi.tolist(), strict=True)])
+        near_ok &= ~twin
+    like = near_ok.copy()
     by_centre = like & (d_other < t_margin)
-    ask = np.flatnonzero(like & ~by_centre & ~faces.protect)
+    ask = np.flatnonzero(like & ~faces.protect)
     by_near = np.full(n, -np.inf)
     if len(ask):
-        by_near[ask] = _by_faces(faces, ask, near_id, faces_of)
-        like[ask[by_near[ask] <= NEAR_FACES_MARGIN]] = False
+        m, few = _by_faces(faces, ask, near_id, faces_of)
+        tied = ~by_centre[ask]
+        # the centres about tied: its nearest faces must be the other identity's (3 a side)
+        told = ~np.isnan(m) & ~few
+        like[ask[tied & ~(told & (m > NEAR_FACES_MARGIN))]] = False
+        by_near[ask[tied & told]] = m[tied & told]
+        # the centres tell a look-alike, its nearest faces its own identity's: no look-alike
+        veto = ask[~tied & (m < -NEAR_FACES_MARGIN)]  # (nan compares False)
+        like[veto] = by_centre[veto] = False
+    # an outlier of a large identity nearer another centre: its centre and spread are well
+    # measured, and among many faces a few are near any face by chance (its nearest faces
+    # cannot tell)
+    big = cen.count[g] >= OUTLIER_FACES
+    outlier = near_ok & ~like & big & (faces.z >= OUTLIER_Z) & (d_other < faces.d_own)
+    like |= outlier
+    by_centre |= outlier
     like &= ~faces.protect | by_centre
     flagged = (like | faces.far) & ~faces.protect
     score = np.where(like, np.maximum(faces.d_own - d_other, by_near), faces.excess)
