@@ -246,3 +246,30 @@ def test_strangers_filed_with_the_face_are_no_evidence_of_its_identity() -> None
         got.append(100 in dict(res.flag_rows()))
         assert ic.check(face, ident, vec, exact=True).flag_rows() == res.flag_rows()
     assert got == [True, False]
+
+
+@pytest.mark.parametrize(("r", "flagged"), [(0.2, True), (0.46, False)])
+def test_two_photos_a_side_when_its_identity_has_only_two(r, flagged) -> None:
+    """A: f and two photos of a person (f 0.48 from their mean, 0.5 from each); B's centre
+    0.49 from f (the centres about tied). Two of B's photos ``r`` from f: by 0.3 nearer than
+    A's two, f is B's look-alike; by 0.04 (more than NEAR_FACES_MARGIN, less than
+    FEW_FACES_MARGIN: a mean of two scatters), not."""
+    rng = np.random.default_rng(4)
+    u, v, w = _unit(rng, 3)
+    v -= (v @ u) * u
+    v /= np.linalg.norm(v)
+    w -= (w @ u) * u + (w @ v) * v
+    w /= np.linalg.norm(w)
+    f = 0.48 * u
+    va = np.vstack([f, 0.15 * v, -0.15 * v])
+    cb = f + 0.49 * w
+    near = _near(rng, f, cb, r)[[0, 3]]  # one toward B's centre, and its opposite about it
+    vb = np.vstack([near, _around(rng, cb, 6, 0.35)])
+    vec = np.vstack([va, vb]).astype(np.float32)
+    face, ident = np.arange(100, 111), np.repeat([1, 2], [3, 8])
+    res = ic.check(face, ident, vec)
+    i = int(np.flatnonzero(res.face == 100)[0])
+    assert res.cand[i] and not res.faces.far[i] and res.near[i] == 2
+    assert -rule.ASK_BEYOND < res.margin[i] < 0  # B's centre a little farther
+    assert (100 in dict(res.flag_rows())) is flagged
+    assert ic.check(face, ident, vec, exact=True).flag_rows() == res.flag_rows()

@@ -11,12 +11,14 @@ A face of an identity with >= MIN_FACES embedded faces is flagged when it is
   every face is far from the centre), within ``metric.like_max`` of another identity's centre,
   and either closer to it than to its own by more than SUSPECT_REL_MARGIN x the identity's
   spread — unless its nearest faces are its own identity's: the mean of its NEAR_FACES
-  nearest faces there (FEW_FACES when its identity has no more) below that of the other's by
-  more than NEAR_FACES_MARGIN — or, the centres about tied (closer to it at all, or farther by
-  less than ASK_BEYOND), its nearest faces are that identity's: the mean of its NEAR_FACES
-  nearest faces there below that of its own identity's by more than NEAR_FACES_MARGIN. Copies
-  of the face (nearer than COPY_DIST) are no second photo and its own identity's strangers no
-  photo of its person: both left out; too few faces on either side: the centres alone decide.
+  nearest faces there below that of the other's by more than NEAR_FACES_MARGIN — or, the
+  centres about tied (closer to it at all, or farther by less than ASK_BEYOND), its nearest
+  faces are that identity's: the mean of its NEAR_FACES nearest faces there below that of its
+  own identity's by more than NEAR_FACES_MARGIN. When its own identity has only FEW_FACES
+  other photos, FEW_FACES a side are compared (a tied face then needs FEW_FACES_MARGIN).
+  Copies of the face (nearer than COPY_DIST) are no second photo and its own identity's
+  strangers no photo of its person: both left out; too few faces on either side: the centres
+  alone decide.
   A photo of a person is nearer that person's other photos than a look-alike's, even when
   their centres cannot tell (a person of few photos, a look-alike chosen as the nearest of
   thousands). In an identity of OUTLIER_FACES or more, whose centre and spread are well
@@ -57,7 +59,8 @@ LEFT_OUT_SHARE = 0.5  # ... or as many as its robust centre left out, up to this
 # the look-alikes its centres tell (another centre nearer by the margin) up to this share
 NEAR_FACES = 3  # a look-alike's nearest faces in each identity: the mean of this many
 NEAR_FACES_MARGIN = 0.02  # ... nearer in the other identity than in its own by this
-FEW_FACES = 2  # ... or of this many when its own identity has no more (only to clear a face)
+FEW_FACES = 2  # ... or of this many when its own identity has no more, ...
+FEW_FACES_MARGIN = 0.06  # ... nearer by this (a mean of 2 scatters more than one of 3)
 OUTLIER_FACES = 20  # an identity this large measures its centre and spread well: ...
 OUTLIER_Z = 4.0  # ... a face this many robust deviations out nearer another centre is flagged
 ASK_BEYOND = 0.03  # the faces are asked also when the other centre is farther by less than this
@@ -74,7 +77,7 @@ def fingerprint(metric: Metric) -> str:
     c = centres
     return repr(
         (8, MIN_FACES, ASK_BEYOND, SUSPECT_REL_MARGIN, LIKE_REL, SAME_PERSON_RATIO, MAX_SHARE,
-         LEFT_OUT_SHARE, FEW_FACES, OUTLIER_FACES, OUTLIER_Z,
+         LEFT_OUT_SHARE, FEW_FACES, FEW_FACES_MARGIN, OUTLIER_FACES, OUTLIER_Z,
          NEAR_FACES, NEAR_FACES_MARGIN, COPY_DIST, c.SAMPLE, c.ITERATIONS, c.KEEP_REL, c.FAR_Z,
          c.PRIOR_FACES, c.PRIOR_FACES_MAD, metric)
     )  # fmt: skip
@@ -333,9 +336,10 @@ def judge(
     if len(ask):
         m, few = _by_faces(faces, ask, near_id, faces_of)
         tied = ~by_centre[ask]
-        # the centres about tied: its nearest faces must be the other identity's (3 a side)
-        told = ~np.isnan(m) & ~few
-        like[ask[tied & ~(told & (m > NEAR_FACES_MARGIN))]] = False
+        # the centres about tied: its nearest faces must be the other identity's
+        told = ~np.isnan(m)
+        hit = told & (m > np.where(few, FEW_FACES_MARGIN, NEAR_FACES_MARGIN))
+        like[ask[tied & ~hit]] = False
         by_near[ask[tied & told]] = m[tied & told]
         # the centres tell a look-alike, its nearest faces its own identity's: no look-alike
         veto = ask[~tied & (m < -NEAR_FACES_MARGIN)]  # (nan compares False)
