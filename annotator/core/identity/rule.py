@@ -10,8 +10,9 @@ A face of an identity with >= MIN_FACES embedded faces is flagged when it is
   (however its own faces lie: in an identity of a few faces, one of them another person's,
   every face is far from the centre), within ``metric.like_max`` of another identity's centre,
   and either closer to it than to its own by more than SUSPECT_REL_MARGIN x the identity's
-  spread — unless its nearest faces are its own identity's: the mean of its NEAR_FACES
-  nearest faces there below that of the other's by more than NEAR_FACES_MARGIN — or, the
+  spread — unless, in an identity of fewer than OUTLIER_FACES, its nearest faces are its own
+  identity's: the mean of its NEAR_FACES nearest faces there below that of the other's by
+  more than NEAR_FACES_MARGIN — or, the
   centres about tied (closer to it at all, or farther by less than ASK_BEYOND), its nearest
   faces are that identity's: the mean of its NEAR_FACES nearest faces there below that of its
   own identity's by more than NEAR_FACES_MARGIN. When its own identity has only FEW_FACES
@@ -331,7 +332,8 @@ def judge(
         near_ok &= ~twin
     like = near_ok.copy()
     by_centre = like & (d_other < t_margin)
-    ask = np.flatnonzero(like & ~faces.protect)
+    big = cen.count[g] >= OUTLIER_FACES
+    ask = np.flatnonzero(like & ~faces.protect & ~(by_centre & big))
     by_near = np.full(n, -np.inf)
     if len(ask):
         m, few = _by_faces(faces, ask, near_id, faces_of)
@@ -341,13 +343,13 @@ def judge(
         hit = told & (m > np.where(few, FEW_FACES_MARGIN, NEAR_FACES_MARGIN))
         like[ask[tied & ~hit]] = False
         by_near[ask[tied & told]] = m[tied & told]
-        # the centres tell a look-alike, its nearest faces its own identity's: no look-alike
+        # the centres tell a look-alike (in an identity too small for them to be sure), its
+        # nearest faces its own identity's: no look-alike
         veto = ask[~tied & (m < -NEAR_FACES_MARGIN)]  # (nan compares False)
         like[veto] = by_centre[veto] = False
     # an outlier of a large identity nearer another centre: its centre and spread are well
     # measured, and among many faces a few are near any face by chance (its nearest faces
     # cannot tell)
-    big = cen.count[g] >= OUTLIER_FACES
     outlier = near_ok & ~like & big & (faces.z >= OUTLIER_Z) & (d_other < faces.d_own)
     like |= outlier
     by_centre |= outlier
