@@ -226,8 +226,9 @@ def test_its_own_photos_near_clear_a_face_the_centres_call_a_look_alike(near, fl
 
 def test_strangers_filed_with_the_face_are_no_evidence_of_its_identity() -> None:
     """Three strangers of A (beyond its stranger limit) sit nearer f than B's photos of f's
-    event: they are no photos of A's person, so B's photos make f B's look-alike; three as
-    near within A's limit (A's own photos) clear it."""
+    event: they are no photos of A's person, so B's photos make f B's look-alike. The same
+    three labelled correct by a reviewer (the same centres: a label `correct` only protects)
+    are A's person's photos, and clear f."""
     rng = np.random.default_rng(3)
     va, vb = _scene(rng, N_A, 30, "b")
     f = va[0]
@@ -235,24 +236,30 @@ def test_strangers_filed_with_the_face_are_no_evidence_of_its_identity() -> None
     side = _unit(rng, 3)
     side -= (side @ out)[:, None] * out
     side /= np.linalg.norm(side, axis=1)[:, None]
+    va[-3:] = f + 0.1 * out + 0.12 * side  # 0.6 from A's centre, 0.16 from f; B's photos 0.2
+    vec = np.vstack([va, vb]).astype(np.float32)
+    face, ident = np.arange(100, 130 + N_A), np.repeat([1, 2], [N_A, 30])
+    three = face[N_A - 3 : N_A]
     got = []
-    for step in (0.1, -0.05):  # 0.6 from A's centre: strangers; 0.45: A's own photos
-        va[-3:] = f + step * out + 0.12 * side  # 0.16 / 0.13 from f, B's photos 0.2
-        vec = np.vstack([va, vb]).astype(np.float32)
-        face, ident = np.arange(100, 130 + N_A), np.repeat([1, 2], [N_A, 30])
-        res = ic.check(face, ident, vec)
-        last = np.isin(res.face, face[N_A - 3 : N_A])
-        assert res.faces.far[last].all() == (step > 0) and not res.faces.far[res.face == 100][0]
-        got.append(100 in dict(res.flag_rows()))
-        assert ic.check(face, ident, vec, exact=True).flag_rows() == res.flag_rows()
+    for reviewed in (False, True):
+        protect = np.isin(face, three) & reviewed
+        res = rule.check(face, ident, vec, ic.DLIB, protect=protect)
+        i = int(np.flatnonzero(res.face == 100)[0])
+        assert res.faces.far[np.isin(res.face, three)].all() and not res.faces.far[i]
+        assert res.near[i] == 2 and 0 < res.margin[i] < 0.03  # the centres about tied: asked
+        flags = dict(res.flag_rows())
+        got.append(100 in flags)
+        assert set(three) <= set(flags) if not reviewed else not set(three) & set(flags)
+        exact = rule.check(face, ident, vec, ic.DLIB, protect=protect, exact=True)
+        assert exact.flag_rows() == res.flag_rows()
     assert got == [True, False]
 
 
-@pytest.mark.parametrize(("r", "flagged"), [(0.2, True), (0.46, False)])
+@pytest.mark.parametrize(("r", "flagged"), [(0.2, True), (0.45, False)])
 def test_two_photos_a_side_when_its_identity_has_only_two(r, flagged) -> None:
     """A: f and two photos of a person (f 0.48 from their mean, 0.5 from each); B's centre
-    0.49 from f (the centres about tied). Two of B's photos ``r`` from f: by 0.3 nearer than
-    A's two, f is B's look-alike; by 0.04 (more than NEAR_FACES_MARGIN, less than
+    0.49 from f (the centres about tied). Two of B's photos ``r`` from f: 0.3 nearer than A's
+    two, f is B's look-alike; 0.05 nearer (more than NEAR_FACES_MARGIN, less than
     FEW_FACES_MARGIN: a mean of two scatters), not."""
     rng = np.random.default_rng(4)
     u, v, w = _unit(rng, 3)
@@ -263,9 +270,16 @@ def test_two_photos_a_side_when_its_identity_has_only_two(r, flagged) -> None:
     f = 0.48 * u
     va = np.vstack([f, 0.15 * v, -0.15 * v])
     cb = f + 0.49 * w
-    near = _near(rng, f, cb, r)[[0, 3]]  # one toward B's centre, and its opposite about it
-    vb = np.vstack([near, _around(rng, cb, 6, 0.35)])
+    near = _near(rng, f, cb, r)[[0, 1, 3, 4]]  # two toward B's centre, their opposites about it
+    vb = np.vstack([near, _around(rng, cb, 4, 0.35)])
     vec = np.vstack([va, vb]).astype(np.float32)
+    X = vec.astype(np.float64)
+    own2 = np.linalg.norm(X[1:3] - X[0], axis=1).mean()
+    other2 = np.sort(np.linalg.norm(X[3:] - X[0], axis=1))[:2].mean()
+    if flagged:
+        assert own2 - other2 > rule.FEW_FACES_MARGIN
+    else:
+        assert rule.NEAR_FACES_MARGIN < own2 - other2 < rule.FEW_FACES_MARGIN
     face, ident = np.arange(100, 111), np.repeat([1, 2], [3, 8])
     res = ic.check(face, ident, vec)
     i = int(np.flatnonzero(res.face == 100)[0])
