@@ -91,9 +91,7 @@ class Refresh:
     global_faces: int = 0  # faces compared with every centre (the bound did not hold)
     compared: int = 0  # incremental: stored candidates compared with the changed centres ...
     candidates: int = 0  # ... of this many stored
-    asked: int = (
-        0  # faces whose nearest faces were read (centres about tied, or a small identity's)
-    )
+    asked: int = 0  # faces whose nearest faces were read (see rule.IdentityCheck)
     by_faces: int = 0  # ... and found look-alikes by them (before the 45 % cap)
     suspect: list[int] = field(default_factory=list)
     same_person: list[tuple[int, int, float]] = field(default_factory=list)

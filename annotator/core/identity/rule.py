@@ -331,8 +331,9 @@ def judge(
         twins = {(a, b) for a, b, _d in pairs}
         own = cen.uid[g]
         lo, hi = np.minimum(own, near_id), np.maximum(own, near_id)
-        twin = np.array([(a, b) in twins for a, b in zip(lo.tolist(), hi.tolist(), strict=True)])
-        near_ok &= ~twin
+        near_ok &= ~np.array(
+            [(a, b) in twins for a, b in zip(lo.tolist(), hi.tolist(), strict=True)]
+        )
     like = near_ok.copy()
     by_centre = like & (d_other < t_margin)
     big = cen.kept[g] >= OUTLIER_FACES  # faces in its centre's mean
@@ -371,7 +372,7 @@ def judge(
     np.maximum.at(cen.score, g[suspect], score[suspect])
     return IdentityCheck(
         faces, cen, cand, t, d_other, near_id, like, suspect, score, pairs, glob, len(ask),
-        int((like & ~by_centre).sum()),
+        int((like & ~by_centre & ~outlier).sum()),
     )  # fmt: skip
 
 
