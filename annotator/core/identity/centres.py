@@ -39,7 +39,7 @@ class Metric:
 METRICS = {
     # dlib_face_recognition_resnet_model_v1 (dlib's network, any alignment of the project)
     "dlib_resnet_v1/": Metric(
-        same=0.6, keep=0.48, far=0.5, far_cap=0.65, like=0.4, like_max=0.5, same_centres=0.3,
+        same=0.6, keep=0.48, far=0.5, far_cap=0.65, like=0.35, like_max=0.5, same_centres=0.3,
         spread=0.31, mad=0.03,
     ),
 }  # fmt: skip

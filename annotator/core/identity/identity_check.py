@@ -119,7 +119,8 @@ def _rows(r: IdentityCheck, uid: np.ndarray | None = None) -> list[tuple]:
     cen, f = r.centres, r.faces
     uid = np.unique(f.ident) if uid is None else uid
     k = np.flatnonzero(r.cand)
-    reach = f.d_centre + r.t
+    watch = r.watch
+    reach = f.d_centre + watch
     k = k[np.lexsort((-reach[k], f.ident[k]))]
     lo, hi = np.searchsorted(f.ident[k], uid, "left"), np.searchsorted(f.ident[k], uid, "right")
     out = []
@@ -129,7 +130,7 @@ def _rows(r: IdentityCheck, uid: np.ndarray | None = None) -> list[tuple]:
         kk = k[a:b]
         out.append(
             (u, cen.centre[p], cen.kept[p], cen.count[p], cen.spread[p], cen.far[p], cen.score[p],
-             f.face[kk], r.t[kk], f.vectors[kk], reach[kk])
+             f.face[kk], watch[kk], f.vectors[kk], reach[kk])
         )  # fmt: skip
     return out
 

@@ -26,9 +26,15 @@ A face of an identity with >= MIN_FACES embedded faces is flagged when it is
   thousands). In an identity of OUTLIER_FACES or more faces in its centre, whose centre and
   spread are well measured, a face OUTLIER_Z robust deviations out and closer to another
   centre than its own is a look-alike whatever its nearest faces say (among many faces a few
-  are near any face by chance). Stored with that identity (``looks_like``) and the centres'
-  margin (negative when the faces told it); its score is that margin, or for a face the
-  centres left tied the larger of it and its nearest faces' margin.
+  are near any face by chance). An asked look-alike is none, though, when the centres tell
+  it by less than ODD_MARGIN, none of that identity's faces is within ODD_FACES of it, and a
+  third identity's centre (not a same-person partner of either) is less than ODD_GAP
+  farther than that identity's: an odd photo of its own person (blurred, turned, lit from
+  the side) lies among many people, a photo of another person near that one (the trade
+  measured at 858 LFW people: docs/MEASUREMENTS.md). Stored with that identity
+  (``looks_like``) and the centres' margin (negative when the faces told it); its score is
+  that margin, or for a face the centres left tied the larger of it and its nearest faces'
+  margin.
 
 At most MAX_SHARE of an identity's faces (at least one) are flagged, the highest
 scores: the majority is the person — or as many as its robust centre left out, up to
@@ -66,6 +72,9 @@ FEW_FACES = 2  # ... or of this many when its own identity has no more, ...
 FEW_FACES_MARGIN = 0.06  # ... nearer by this (a mean of 2 scatters more than one of 3)
 OUTLIER_FACES = 20  # an identity this large measures its centre and spread well: ...
 OUTLIER_Z = 4.0  # ... a face this many robust deviations out nearer another centre is flagged
+ODD_MARGIN = 0.07  # a look-alike the centres tell by less than this ...
+ODD_FACES = 0.50  # ... no face of that identity nearer than this ...
+ODD_GAP = 0.05  # ... with a third identity's centre less than this farther: no look-alike
 ASK_BEYOND = 0.03  # the faces are asked also when the other centre is farther by less than this
 COPY_DIST = COPY_VECTOR_DIST  # two faces this near are one photo: no evidence of a person
 ASK_BLOCK = 512  # faces whose two identities' faces are read at a time
@@ -79,8 +88,8 @@ def fingerprint(metric: Metric) -> str:
     """The rule and its thresholds, stored with the centres: another recomputes them all."""
     c = centres
     return repr(
-        (8, MIN_FACES, ASK_BEYOND, SUSPECT_REL_MARGIN, LIKE_REL, SAME_PERSON_RATIO, MAX_SHARE,
-         LEFT_OUT_SHARE, FEW_FACES, FEW_FACES_MARGIN, OUTLIER_FACES, OUTLIER_Z,
+        (9, MIN_FACES, ASK_BEYOND, SUSPECT_REL_MARGIN, LIKE_REL, SAME_PERSON_RATIO, MAX_SHARE,
+         ODD_MARGIN, ODD_FACES, ODD_GAP, LEFT_OUT_SHARE, FEW_FACES, FEW_FACES_MARGIN, OUTLIER_FACES, OUTLIER_Z,
          NEAR_FACES, NEAR_FACES_MARGIN, COPY_DIST, c.SAMPLE, c.ITERATIONS, c.KEEP_REL, c.FAR_Z,
          c.PRIOR_FACES, c.PRIOR_FACES_MAD, metric)
     )  # fmt: skip
@@ -204,6 +213,13 @@ class IdentityCheck:
         return self.faces.face
 
     @property
+    def watch(self) -> np.ndarray:
+        """Per face: a centre that comes (or leaves) nearer than this can change its flag:
+        the identity it looks like is nearer than ``t``, a third one's centre matters up to
+        ODD_GAP beyond that."""
+        return self.t + ODD_GAP
+
+    @property
     def margin(self) -> np.ndarray:
         return self.faces.d_own - self.d_other
 
@@ -269,8 +285,10 @@ def _by_faces(
     FEW_FACES on both sides when the own identity has only that many beyond the face's copies
     (``few``); nan: fewer still on either side (the faces cannot tell). The own identity's
     strangers (``faces.far``) are no evidence of its person: left out. Reads ASK_BLOCK faces'
-    identities at a time. Returns (margin, few)."""
+    identities at a time. Returns (margin, few, the distance to the other identity's nearest
+    face: inf without one)."""
     out = np.full(len(idx), np.nan)
+    other = np.full(len(idx), np.inf)
     few = np.zeros(len(idx), bool)
     stranger = faces.face[faces.far & ~faces.protect]  # reviewed correct: its person
     for s0 in range(0, len(idx), ASK_BLOCK):
@@ -293,9 +311,33 @@ def _by_faces(
                 k_own = near_faces(x, f, of_face[a], V[a], k)
                 few[s0 + j] = True
             k_other = near_faces(x, f, of_face[b], V[b], k)
+            other[s0 + j] = near_faces(x, f, of_face[b], V[b], 1)
             if np.isfinite(k_own) and np.isfinite(k_other):
                 out[s0 + j] = k_own - k_other
-    return out, few
+    return out, few, other
+
+
+def _third(
+    ids: np.ndarray, d: np.ndarray, own: np.ndarray, pairs: list[tuple[int, int, float]]
+) -> np.ndarray:
+    """Per face (row): the distance to the nearest centre of a third identity, given its
+    nearest other centres (``ids``, ``d``: ranked, the first the identity it looks like; -1
+    none) and its own identity: neither of the two nor a same-person partner of either; inf:
+    none among them."""
+    twin: dict[int, set[int]] = {}
+    for a, b, _d in pairs:
+        twin.setdefault(a, set()).add(b)
+        twin.setdefault(b, set()).add(a)
+    out = np.full(len(ids), np.inf)
+    for j in range(len(ids)):
+        first, mine = int(ids[j, 0]), int(own[j])
+        skip = {mine, first} | twin.get(mine, set()) | twin.get(first, set())
+        for c in range(1, ids.shape[1]):
+            u = int(ids[j, c])
+            if u >= 0 and u not in skip:
+                out[j] = d[j, c]
+                break
+    return out
 
 
 def judge(
@@ -317,14 +359,16 @@ def judge(
     g = cen.pos(faces.ident)
     t, t_margin, cand = _candidates(faces, cen.spread[g], metric, rel_margin)
     reach = np.where(cand, faces.d_centre + t, 0.0)
-    d_other, near = np.full(n, np.inf), np.full(n, -1, np.int64)
+    d_top = np.full((n, nearest.TOP), np.inf)
+    i_top = np.full((n, nearest.TOP), -1, np.int64)
     k = np.flatnonzero(cand)
     X = faces.vectors[k]
     glob = 0
     if nb is None:
-        d_other[k], near[k] = nearest.nearest_other_exact(X, g[k], cen.centre)
+        d_top[k], i_top[k] = nearest.nearest_other_exact(X, g[k], cen.centre)
     else:
-        d_other[k], near[k], glob = nearest.nearest_other(X, g[k], reach[k], cen.centre, nb)
+        d_top[k], i_top[k], glob = nearest.nearest_other(X, g[k], reach[k], cen.centre, nb)
+    d_other, near = d_top[:, 0], i_top[:, 0]
     near_id = np.where(near >= 0, cen.uid[np.maximum(near, 0)], -1)
     near_ok = cand & (d_other < t)
     if pairs and near_ok.any():  # closer to its own person's other key: no look-alike
@@ -340,7 +384,7 @@ def judge(
     ask = np.flatnonzero(like & ~faces.protect & ~(by_centre & big))
     by_near = np.full(n, -np.inf)
     if len(ask):
-        m, few = _by_faces(faces, ask, near_id, faces_of)
+        m, few, k_other = _by_faces(faces, ask, near_id, faces_of)
         tied = ~by_centre[ask]
         # the centres about tied: its nearest faces must be the other identity's
         told = ~np.isnan(m)
@@ -351,6 +395,25 @@ def judge(
         # nearest faces its own identity's: no look-alike
         veto = ask[~tied & (m < -NEAR_FACES_MARGIN)]  # (nan compares False)
         like[veto] = by_centre[veto] = False
+        # told by little, none of that identity's photos near it, and a third identity's
+        # centre about as near: an odd photo of its own person, near many people
+        odd = like[ask] & (faces.d_own[ask] - d_other[ask] < ODD_MARGIN) & (k_other > ODD_FACES)
+        odd &= np.isfinite(k_other)
+        if odd.any():
+            o = ask[odd]
+            w = d_other[o] + ODD_GAP  # within t + ODD_GAP: what a candidate's stored reach covers
+            if nb is None:
+                d3, i3 = nearest.nearest_other_exact(faces.vectors[o], g[o], cen.centre)
+            else:
+                d3, i3, more = nearest.nearest_other(
+                    faces.vectors[o], g[o], faces.d_centre[o] + w, cen.centre, nb
+                )
+                glob += more
+            third = _third(
+                np.where(i3 >= 0, cen.uid[np.maximum(i3, 0)], -1), d3, cen.uid[g[o]], pairs
+            )
+            o = o[third < w]
+            like[o] = by_centre[o] = False
     # an outlier of a large identity nearer another centre: its centre and spread are well
     # measured, and among many faces a few are near any face by chance (its nearest faces
     # cannot tell)
