@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 CACHE_SUFFIX = ".cache"  # <project>.cache/thumbs.sqlite (store.db.Project.cache_dir)
+_SETUP = threading.Lock()  # a new connection's setup, one thread of this process at a time
 
 
 class DiskCache:
@@ -45,8 +46,23 @@ class DiskCache:
             if not self.current():  # a takedown since this cache was made: no new file
                 self.disabled = True
                 return None
+            c = self._open()
+            if c is None:
+                return None
+            self._local.conn = c
+        return c
+
+    def _open(self) -> sqlite3.Connection | None:
+        """A new connection to the cache file, set up (WAL, the table). Setting the journal
+        mode takes no busy wait: two threads opening a new file at once failed that way (one
+        in about 30), which disabled the cache for the session. So this process's threads set
+        it up one at a time, and a lock held by another process is a miss now and another try
+        next time; any other failure (a read-only folder, not a database) disables the
+        cache."""
+        assert self.path is not None
+        c = None
+        with _SETUP:
             try:
-                assert self.path is not None
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 c = sqlite3.connect(str(self.path), timeout=5, isolation_level=None)
                 c.execute("PRAGMA journal_mode = WAL")
@@ -56,11 +72,18 @@ class DiskCache:
                     " size INTEGER NOT NULL, key TEXT NOT NULL, jpeg BLOB NOT NULL,"
                     " PRIMARY KEY (face_id, size))"
                 )
+                return c
+            except sqlite3.OperationalError as e:
+                if c is not None:
+                    c.close()
+                if "locked" not in str(e) and "busy" not in str(e):
+                    self.disabled = True
+                return None
             except (sqlite3.Error, OSError):
+                if c is not None:
+                    c.close()
                 self.disabled = True
                 return None
-            self._local.conn = c
-        return c
 
     def _project_version(self) -> int | None:
         """The project's data version now; None when there is no project file to ask. A
