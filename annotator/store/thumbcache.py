@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
 CACHE_SUFFIX = ".cache"  # <project>.cache/thumbs.sqlite (store.db.Project.cache_dir)
 _SETUP = threading.Lock()  # a new connection's setup, one thread of this process at a time
+SETUP_WAIT = 0.5  # s a connection's setup waits for another process's lock ...
+SETUP_RETRY = 2.0  # ... then the cache is a miss for this long before it tries again
+BUSY_WAIT = 5.0  # s a read or write waits for another connection's lock
 
 
 class DiskCache:
@@ -30,6 +34,7 @@ class DiskCache:
         self.path = path
         self._local = threading.local()
         self.disabled = path is None
+        self._retry_at = 0.0  # a setup that found the file locked: a miss until then
         self.project_file = _project_of(path)
         self.version = self._project_version()
 
@@ -53,18 +58,20 @@ class DiskCache:
         return c
 
     def _open(self) -> sqlite3.Connection | None:
-        """A new connection to the cache file, set up (WAL, the table). Setting the journal
-        mode takes no busy wait: two threads opening a new file at once failed that way (one
-        in about 30), which disabled the cache for the session. So this process's threads set
-        it up one at a time, and a lock held by another process is a miss now and another try
-        next time; any other failure (a read-only folder, not a database) disables the
-        cache."""
+        """A new connection to the cache file, set up (WAL, the table). Two connections
+        setting up a new file at once can fail at once (SQLite will not wait where waiting
+        could deadlock), which used to disable the cache for the session. So this process's
+        threads set it up one at a time; a file another process holds locked is a miss for
+        SETUP_RETRY seconds, then tried again; any other failure (a read-only folder, not a
+        database) disables the cache."""
         assert self.path is not None
+        if time.monotonic() < self._retry_at:
+            return None
         c = None
         with _SETUP:
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-                c = sqlite3.connect(str(self.path), timeout=5, isolation_level=None)
+                c = sqlite3.connect(str(self.path), timeout=SETUP_WAIT, isolation_level=None)
                 c.execute("PRAGMA journal_mode = WAL")
                 c.execute("PRAGMA synchronous = OFF")
                 c.execute(
@@ -72,11 +79,14 @@ class DiskCache:
                     " size INTEGER NOT NULL, key TEXT NOT NULL, jpeg BLOB NOT NULL,"
                     " PRIMARY KEY (face_id, size))"
                 )
+                c.execute(f"PRAGMA busy_timeout = {int(BUSY_WAIT * 1000)}")
                 return c
             except sqlite3.OperationalError as e:
                 if c is not None:
                     c.close()
-                if "locked" not in str(e) and "busy" not in str(e):
+                if (e.sqlite_errorcode & 0xFF) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+                    self._retry_at = time.monotonic() + SETUP_RETRY
+                else:
                     self.disabled = True
                 return None
             except (sqlite3.Error, OSError):

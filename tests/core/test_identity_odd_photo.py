@@ -84,25 +84,40 @@ def test_an_odd_photo_among_many_people_is_no_look_alike(third, b_near, flagged)
     assert res.flag_rows() == _check(va, vb, vc, exact=True).flag_rows()
 
 
-def test_the_third_identity_may_not_be_the_look_alikes_same_person() -> None:
-    """C, a second key of B's person (their centres as near as one person's), is no third
-    identity: f stays B's look-alike."""
-    rng = np.random.default_rng(7)
-    va, vb, _vc, d_b = _scene(rng, (0.31, 0.43), 0.03)
+def _partners(rng, va, vb, d_b: float, beyond: list[float]) -> list[np.ndarray]:
+    """More keys of B's person: centres 0.1 from B's (same-person pairs), each ``beyond``
+    farther from f than B's centre."""
     g_b = vb.mean(0)
-    # C: more of B's person, its centre 0.1 from B's (a same-person pair), d_b + 0.03 from f
     e = (va[0] - g_b) / d_b
-    side = _unit(rng)[0]
-    side -= (side @ e) * e
-    side /= np.linalg.norm(side)
-    # 0.1 from B's centre, d_b + 0.03 from f
-    x = (d_b**2 + 0.01 - (d_b + 0.03) ** 2) / (2 * d_b)
-    cc = g_b + x * e + np.sqrt(0.01 - x * x) * side
-    vc = _around(rng, cc, N_B, 0.35)
-    res = _check(va, vb, vc)
-    assert (2, 3) in {(a, b) for a, b, _d in res.same_person}
-    assert 100 in {fc for fc, _s in res.flag_rows()}
-    assert res.flag_rows() == _check(va, vb, vc, exact=True).flag_rows()
+    out = []
+    for extra in beyond:
+        side = _unit(rng)[0]
+        side -= (side @ e) * e
+        side /= np.linalg.norm(side)
+        x = (d_b**2 + 0.01 - (d_b + extra) ** 2) / (2 * d_b)
+        out.append(_around(rng, g_b + x * e + np.sqrt(0.01 - x * x) * side, N_B, 0.35))
+    return out
+
+
+def _check_many(groups: list[np.ndarray], exact: bool = False) -> rule.IdentityCheck:
+    vec = np.vstack(groups).astype(np.float32)
+    ident = np.repeat(np.arange(1, len(groups) + 1), [len(v) for v in groups])
+    return ic.check(np.arange(100, 100 + len(vec)), ident, vec, exact=exact)
+
+
+@pytest.mark.parametrize(("third", "flagged"), [(None, True), (0.03, False)])
+def test_the_look_alikes_same_person_is_no_third_identity(third, flagged) -> None:
+    """Three more keys of B's person (their centres as near B's as one person's), nearer f
+    than any other: no third identity, f stays B's look-alike — unless another person's
+    centre C lies beyond them, still within ODD_GAP."""
+    rng = np.random.default_rng(7)
+    va, vb, vc, d_b = _scene(rng, (0.31, 0.43), 0.03 if third is None else third)
+    twins = _partners(rng, va, vb, d_b, [0.01, 0.015, 0.02])
+    groups = [va, vb, *twins] + ([] if third is None else [vc])
+    res = _check_many(groups)
+    assert {(2, k) for k in (3, 4, 5)} <= {(a, b) for a, b, _d in res.same_person}
+    assert (100 in {fc for fc, _s in res.flag_rows()}) is flagged
+    assert res.flag_rows() == _check_many(groups, exact=True).flag_rows()
 
 
 @pytest.fixture(scope="module")
@@ -113,8 +128,9 @@ def scanned(tmp_path_factory) -> Path:
 def test_a_third_centre_beyond_t_moves_near_and_the_refresh_follows(scanned, tmp_path) -> None:
     """f (0.53 from A's centre, 0.47 from B's: t = like_max = 0.5) is flagged while C is far;
     C's faces move so that its centre is 0.51 from f — beyond f's t, within ODD_GAP of B's —
-    and an incremental refresh clears f as the full one and the exact rule do; C leaves, f is
-    flagged again. Only C's faces change."""
+    and an incremental refresh clears f as the full one and the exact rule do (only C's faces
+    changed). Then one of B's photos comes near f (only B's faces change): flagged again; B
+    as before and C gone: flagged."""
     db = copy_of(scanned, tmp_path)
     rng = np.random.default_rng(5)
     with open_project(db) as p:
@@ -137,7 +153,14 @@ def test_a_third_centre_beyond_t_moves_near_and_the_refresh_follows(scanned, tmp
     got, want, exact = refreshed(db, tmp_path)[:3]
     assert got == want and got["flags"] == sorted(exact.flag_rows())
     assert f not in {x for x, _s in got["flags"]}
-    with open_project(db) as p:
+    with open_project(db) as p:  # one of B's photos comes 0.3 from f: no odd photo
+        _va, vb_near, _vc, _d = _scene(np.random.default_rng(5), (0.31, 0.43), 0.04, True, n)
+        embed(p, faces[b], vb_near)
+    got, want, exact = refreshed(db, tmp_path)[:3]
+    assert got == want and got["flags"] == sorted(exact.flag_rows())
+    assert f in {x for x, _s in got["flags"]}
+    with open_project(db) as p:  # B's photos as before, C leaves: f is still flagged
+        embed(p, faces[b], vb)
         embed(p, faces[c], _around(rng, far, len(faces[c]), 0.3))
     got, want, exact = refreshed(db, tmp_path)[:3]
     assert got == want and got["flags"] == sorted(exact.flag_rows())

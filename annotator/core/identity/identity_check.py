@@ -4,9 +4,10 @@
 
 Each identity's centre is stored (``identity_centres``). A refresh recomputes only the
 identities whose faces, labels or vectors changed (the store's triggers mark them) and those
-with a stored look-alike candidate face that a changed centre comes nearer than its ``t``
-(compared only where the stored reach, |f - c_own| + t, lets a changed centre come that
-near: ``candidate_reach``), so the flags equal a full recomputation;
+with a stored look-alike candidate face that a changed centre comes nearer than its watch
+distance (``IdentityCheck.watch``: its ``t``, and ODD_GAP beyond for a third identity's
+centre; compared only where the stored reach, |f - c_own| + watch, lets a changed centre come
+that near: ``candidate_reach``), so the flags equal a full recomputation;
 everything is recomputed when the model or the rule changed, or when an earlier refresh did
 not finish. Runs at the end of ``annotator embed`` and in the
 scan's flag step; faces are read once, an identity range at a time (bounded memory).
@@ -269,11 +270,12 @@ def _reached(
     project: Project, old: Centres, moved: np.ndarray, skip: np.ndarray, out: Refresh
 ) -> np.ndarray:
     """Identities (not in ``skip``) with a look-alike candidate face that a centre of
-    ``moved`` (old or new places of the changed centres) is nearer than its ``t``: the only
-    faces of the other identities whose flags a changed centre can change. ``old``: the
-    stored centres. By the triangle bound a moved centre c can be that near a candidate f of
-    identity A only when |c - c_A| < |f - c_A| + t (f's stored reach): only those candidates
-    are read and compared (all of an identity whose reaches are not stored)."""
+    ``moved`` (old or new places of the changed centres) is nearer than its stored watch
+    distance (``IdentityCheck.watch``): the only faces of the other identities whose flags a
+    changed centre can change. ``old``: the stored centres. By the triangle bound a moved
+    centre c can be that near a candidate f of identity A only when |c - c_A| < |f - c_A| +
+    watch (f's stored reach): only those candidates are read and compared (all of an identity
+    whose reaches are not stored)."""
     if not len(moved) or not len(old.uid):
         return np.zeros(0, np.int64)
     near = nearest.min_dist(old.centre, moved).astype(np.float64)  # each centre to the moved

@@ -125,14 +125,16 @@ def centre_neighbours(C: np.ndarray, k: int | None = None):
     return knn(C, C, K if k is None else k, exclude=np.arange(len(C)))
 
 
-def _ranked(X: np.ndarray, C: np.ndarray, cand: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _ranked(
+    X: np.ndarray, C: np.ndarray, cand: np.ndarray, top: int
+) -> tuple[np.ndarray, np.ndarray]:
     """For each row of X its candidate centres ``cand`` (rows, c) ordered by the canonical
-    distance, ties in the candidates' order: (distances, centre indices), (rows, TOP) padded
-    with inf / -1."""
+    distance, ties in the candidates' order: (distances, centre indices), (rows, ``top``)
+    padded with inf / -1."""
     d = canonical(X[:, None, :], C[cand])
     o = np.argsort(d, axis=1, kind="stable")
-    d, cand = np.take_along_axis(d, o, 1)[:, :TOP], np.take_along_axis(cand, o, 1)[:, :TOP]
-    pad = TOP - d.shape[1]
+    d, cand = np.take_along_axis(d, o, 1)[:, :top], np.take_along_axis(cand, o, 1)[:, :top]
+    pad = top - d.shape[1]
     if pad > 0:
         d = np.pad(d, ((0, 0), (0, pad)), constant_values=np.inf)
         cand = np.pad(cand, ((0, 0), (0, pad)), constant_values=-1)
@@ -145,17 +147,18 @@ def nearest_other(
     reach: np.ndarray,
     C: np.ndarray,
     nb: tuple[np.ndarray, np.ndarray],
+    top: int = TOP,
 ) -> tuple[np.ndarray, np.ndarray, int]:
-    """The TOP nearest centres other than its own (``own``: centre index) for each face of
-    ``X`` that can matter, nearest first: every other centre within ``reach`` (|f - c_own| +
-    t) is among its own centre's neighbours, so those within t are always found (up to TOP).
-    Returns (distances, centre indices: (n, TOP), padded inf / -1; faces compared with every
-    centre); faces no centre can matter to get the nearest of their own centre's
-    neighbours."""
+    """The ``top`` nearest centres other than its own (``own``: centre index) for each face
+    of ``X``, nearest first, exact for every centre within t of the face (``reach``: |f -
+    c_own| + t): each such centre is among its own centre's neighbours, or the face is
+    compared with every centre. Returns (distances, centre indices: (n, ``top``), padded
+    inf / -1; faces compared with every centre); beyond t they are the nearest of its own
+    centre's neighbours."""
     nb_d, nb_i = nb
     n = len(X)
-    d_other = np.full((n, TOP), np.inf)
-    near = np.full((n, TOP), -1, np.int64)
+    d_other = np.full((n, top), np.inf)
+    near = np.full((n, top), -1, np.int64)
     if n == 0 or nb_i.shape[1] == 0:
         return d_other, near, 0
     full = nb_d.shape[1] >= len(C) - 1
@@ -165,12 +168,12 @@ def nearest_other(
         k = loc[s : s + BLOCK]
         cand = nb_i[own[k]]
         approx = np.sqrt(_sq_dist_rows(X[k], C, cand))
-        top = np.argsort(approx, axis=1, kind="stable")[:, :TOP]
-        d_other[k], near[k] = _ranked(X[k], C, np.take_along_axis(cand, top, 1))
+        best = np.argsort(approx, axis=1, kind="stable")[:, :top]
+        d_other[k], near[k] = _ranked(X[k], C, np.take_along_axis(cand, best, 1), top)
     glob = np.flatnonzero(~inside)
     if len(glob):
-        _d, idx = knn(X[glob], C, TOP, exclude=own[glob])
-        d_other[glob], near[glob] = _ranked(X[glob], C, idx)
+        _d, idx = knn(X[glob], C, top, exclude=own[glob])
+        d_other[glob], near[glob] = _ranked(X[glob], C, idx, top)
     return d_other, near, len(glob)
 
 
@@ -183,14 +186,14 @@ def _sq_dist_rows(X: np.ndarray, C: np.ndarray, cand: np.ndarray) -> np.ndarray:
 
 
 def nearest_other_exact(
-    X: np.ndarray, own: np.ndarray, C: np.ndarray
+    X: np.ndarray, own: np.ndarray, C: np.ndarray, top: int = TOP
 ) -> tuple[np.ndarray, np.ndarray]:
     """The reference: every face against every centre (its own left out), as
     :func:`nearest_other` returns them."""
     if len(X) == 0 or len(C) < 2:
-        return np.full((len(X), TOP), np.inf), np.full((len(X), TOP), -1, np.int64)
-    _d, idx = knn(X, C, TOP, exclude=own)
-    return _ranked(X, C, idx)
+        return np.full((len(X), top), np.inf), np.full((len(X), top), -1, np.int64)
+    _d, idx = knn(X, C, top, exclude=own)
+    return _ranked(X, C, idx, top)
 
 
 def close_pairs(

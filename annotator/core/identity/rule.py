@@ -26,15 +26,15 @@ A face of an identity with >= MIN_FACES embedded faces is flagged when it is
   thousands). In an identity of OUTLIER_FACES or more faces in its centre, whose centre and
   spread are well measured, a face OUTLIER_Z robust deviations out and closer to another
   centre than its own is a look-alike whatever its nearest faces say (among many faces a few
-  are near any face by chance). An asked look-alike is none, though, when the centres tell
-  it by less than ODD_MARGIN, none of that identity's faces is within ODD_FACES of it, and a
-  third identity's centre (not a same-person partner of either) is less than ODD_GAP
-  farther than that identity's: an odd photo of its own person (blurred, turned, lit from
-  the side) lies among many people, a photo of another person near that one (the trade
-  measured at 858 LFW people: docs/MEASUREMENTS.md). Stored with that identity
-  (``looks_like``) and the centres' margin (negative when the faces told it); its score is
-  that margin, or for a face the centres left tied the larger of it and its nearest faces'
-  margin.
+  are near any face by chance). In an identity of fewer than OUTLIER_FACES a look-alike is
+  none, though, when the centres tell it by less than ODD_MARGIN, that identity has faces
+  and none of them is within ODD_FACES of it, and a third identity's centre (not a
+  same-person partner of either) is less than ODD_GAP farther than that identity's: an odd
+  photo of its own person (blurred, turned, lit from the side) lies among many people, a
+  photo of another person near that one (the trade measured at 858 LFW people:
+  docs/MEASUREMENTS.md). Stored with that identity (``looks_like``) and the centres' margin
+  (negative when the faces told it); its score is that margin, or for a face the centres
+  left tied the larger of it and its nearest faces' margin.
 
 At most MAX_SHARE of an identity's faces (at least one) are flagged, the highest
 scores: the majority is the person — or as many as its robust centre left out, up to
@@ -279,7 +279,7 @@ def near_faces(
 
 def _by_faces(
     faces: Faces, idx: np.ndarray, near_id: np.ndarray, faces_of: FacesOf
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """How much nearer the faces ``idx`` are to their nearest faces of their nearest other
     identity (``near_id``) than to those of their own: the means of NEAR_FACES, or of
     FEW_FACES on both sides when the own identity has only that many beyond the face's copies
@@ -317,27 +317,47 @@ def _by_faces(
     return out, few, other
 
 
-def _third(
-    ids: np.ndarray, d: np.ndarray, own: np.ndarray, pairs: list[tuple[int, int, float]]
+def _odd_photos(
+    faces: Faces,
+    idx: np.ndarray,
+    near_id: np.ndarray,
+    d_other: np.ndarray,
+    cen: Centres,
+    nb: tuple[np.ndarray, np.ndarray] | None,
+    pairs: list[tuple[int, int, float]],
 ) -> np.ndarray:
-    """Per face (row): the distance to the nearest centre of a third identity, given its
-    nearest other centres (``ids``, ``d``: ranked, the first the identity it looks like; -1
-    none) and its own identity: neither of the two nor a same-person partner of either; inf:
-    none among them."""
+    """Of the look-alikes ``idx`` (nearest other identity ``near_id``, at ``d_other``; the
+    margin and faces tests already passed), those with a third identity's centre less than
+    ODD_GAP farther than that one's: neither their own nor that one, nor a same-person
+    partner of either. Such a centre is within |f - c_own| + d_other + ODD_GAP of their own
+    centre, so the same bound finds it (``nb`` None: every centre, the reference)."""
+    if not len(idx):
+        return idx
     twin: dict[int, set[int]] = {}
     for a, b, _d in pairs:
         twin.setdefault(a, set()).add(b)
         twin.setdefault(b, set()).add(a)
-    out = np.full(len(ids), np.inf)
-    for j in range(len(ids)):
-        first, mine = int(ids[j, 0]), int(own[j])
-        skip = {mine, first} | twin.get(mine, set()) | twin.get(first, set())
-        for c in range(1, ids.shape[1]):
-            u = int(ids[j, c])
-            if u >= 0 and u not in skip:
-                out[j] = d[j, c]
+    own = faces.ident[idx]
+    skip = [
+        {int(n)} | twin.get(int(a), set()) | twin.get(int(n), set())
+        for a, n in zip(own.tolist(), near_id[idx].tolist(), strict=True)
+    ]
+    top = max(len(k) for k in skip) + 1  # past every centre skipped (its own is never given)
+    g = cen.pos(own)
+    X = faces.vectors[idx]
+    w = d_other[idx] + ODD_GAP
+    if nb is None:
+        d, i = nearest.nearest_other_exact(X, g, cen.centre, top)
+    else:
+        d, i, _glob = nearest.nearest_other(X, g, faces.d_centre[idx] + w, cen.centre, nb, top)
+    ids = np.where(i >= 0, cen.uid[np.maximum(i, 0)], -1)
+    third = np.full(len(idx), np.inf)
+    for j, k in enumerate(skip):
+        for c in range(top):
+            if ids[j, c] >= 0 and int(ids[j, c]) not in k:
+                third[j] = d[j, c]
                 break
-    return out
+    return idx[third < w]
 
 
 def judge(
@@ -395,25 +415,12 @@ def judge(
         # nearest faces its own identity's: no look-alike
         veto = ask[~tied & (m < -NEAR_FACES_MARGIN)]  # (nan compares False)
         like[veto] = by_centre[veto] = False
-        # told by little, none of that identity's photos near it, and a third identity's
-        # centre about as near: an odd photo of its own person, near many people
-        odd = like[ask] & (faces.d_own[ask] - d_other[ask] < ODD_MARGIN) & (k_other > ODD_FACES)
-        odd &= np.isfinite(k_other)
-        if odd.any():
-            o = ask[odd]
-            w = d_other[o] + ODD_GAP  # within t + ODD_GAP: what a candidate's stored reach covers
-            if nb is None:
-                d3, i3 = nearest.nearest_other_exact(faces.vectors[o], g[o], cen.centre)
-            else:
-                d3, i3, more = nearest.nearest_other(
-                    faces.vectors[o], g[o], faces.d_centre[o] + w, cen.centre, nb
-                )
-                glob += more
-            third = _third(
-                np.where(i3 >= 0, cen.uid[np.maximum(i3, 0)], -1), d3, cen.uid[g[o]], pairs
-            )
-            o = o[third < w]
-            like[o] = by_centre[o] = False
+        # told by little, none of that identity's faces near it (inf: none to tell by), and a
+        # third identity's centre about as near: an odd photo of its own person, among many
+        small = like[ask] & ~big[ask] & (faces.d_own[ask] - d_other[ask] < ODD_MARGIN)
+        lone = small & np.isfinite(k_other) & (k_other > ODD_FACES)
+        odd = _odd_photos(faces, ask[lone], near_id, d_other, cen, nb, pairs)
+        like[odd] = by_centre[odd] = False
     # an outlier of a large identity nearer another centre: its centre and spread are well
     # measured, and among many faces a few are near any face by chance (its nearest faces
     # cannot tell)
