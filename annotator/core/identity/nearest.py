@@ -152,9 +152,9 @@ def nearest_other(
     """The ``top`` nearest centres other than its own (``own``: centre index) for each face
     of ``X``, nearest first, exact for every centre within t of the face (``reach``: |f -
     c_own| + t): each such centre is among its own centre's neighbours, or the face is
-    compared with every centre. Returns (distances, centre indices: (n, ``top``), padded
-    inf / -1; faces compared with every centre); beyond t they are the nearest of its own
-    centre's neighbours."""
+    compared with every centre (at least TOP of them recomputed the canonical way). Returns
+    (distances, centre indices: (n, ``top``), padded inf / -1; faces compared with every
+    centre); beyond t they are the nearest of its own centre's neighbours."""
     nb_d, nb_i = nb
     n = len(X)
     d_other = np.full((n, top), np.inf)
@@ -168,11 +168,11 @@ def nearest_other(
         k = loc[s : s + BLOCK]
         cand = nb_i[own[k]]
         approx = np.sqrt(_sq_dist_rows(X[k], C, cand))
-        best = np.argsort(approx, axis=1, kind="stable")[:, :top]
+        best = np.argsort(approx, axis=1, kind="stable")[:, : max(top, TOP)]
         d_other[k], near[k] = _ranked(X[k], C, np.take_along_axis(cand, best, 1), top)
     glob = np.flatnonzero(~inside)
     if len(glob):
-        _d, idx = knn(X[glob], C, top, exclude=own[glob])
+        _d, idx = knn(X[glob], C, max(top, TOP), exclude=own[glob])
         d_other[glob], near[glob] = _ranked(X[glob], C, idx, top)
     return d_other, near, len(glob)
 
@@ -192,7 +192,7 @@ def nearest_other_exact(
     :func:`nearest_other` returns them."""
     if len(X) == 0 or len(C) < 2:
         return np.full((len(X), top), np.inf), np.full((len(X), top), -1, np.int64)
-    _d, idx = knn(X, C, top, exclude=own)
+    _d, idx = knn(X, C, max(top, TOP), exclude=own)
     return _ranked(X, C, idx, top)
 
 

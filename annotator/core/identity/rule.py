@@ -272,8 +272,19 @@ def near_faces(
     ``of_face``), itself and its copies (nearer than COPY_DIST) left out; inf: fewer than
     ``k`` such faces (too few to tell a person by). The same floats whatever else is
     judged beside it (each distance on its own, summed in order)."""
+    return _mean_nearest(_beyond_copies(x, face, of_face, Y), k)
+
+
+def _beyond_copies(x: np.ndarray, face: int, of_face: np.ndarray, Y: np.ndarray) -> np.ndarray:
+    """Distances of ``x`` (face ``face``) to the rows of ``Y`` (faces ``of_face``), nearest
+    first, itself and its copies (nearer than COPY_DIST) left out."""
     d = np.sort(nearest.canonical(Y, np.broadcast_to(x, Y.shape))[of_face != face])
-    d = d[d >= COPY_DIST][:k]
+    return d[d >= COPY_DIST]
+
+
+def _mean_nearest(d: np.ndarray, k: int) -> float:
+    """Mean of the first ``k`` of the sorted distances ``d``; inf: fewer than ``k``."""
+    d = d[:k]
     return float(d.sum() / len(d)) if len(d) == k else float("inf")
 
 
@@ -304,14 +315,12 @@ def _by_faces(
             a = np.arange(lo[j], hi[j])
             a = a[ok[a]]
             b = slice(lo[n + j], hi[n + j])
-            k = NEAR_FACES
-            k_own = near_faces(x, f, of_face[a], V[a], k)
-            if not np.isfinite(k_own):
-                k = FEW_FACES
-                k_own = near_faces(x, f, of_face[a], V[a], k)
-                few[s0 + j] = True
-            k_other = near_faces(x, f, of_face[b], V[b], k)
-            other[s0 + j] = near_faces(x, f, of_face[b], V[b], 1)
+            d_own = _beyond_copies(x, f, of_face[a], V[a])
+            d_other = _beyond_copies(x, f, of_face[b], V[b])
+            k = NEAR_FACES if len(d_own) >= NEAR_FACES else FEW_FACES
+            few[s0 + j] = k == FEW_FACES
+            k_own, k_other = _mean_nearest(d_own, k), _mean_nearest(d_other, k)
+            other[s0 + j] = d_other[0] if len(d_other) else np.inf
             if np.isfinite(k_own) and np.isfinite(k_other):
                 out[s0 + j] = k_own - k_other
     return out, few, other
@@ -379,16 +388,15 @@ def judge(
     g = cen.pos(faces.ident)
     t, t_margin, cand = _candidates(faces, cen.spread[g], metric, rel_margin)
     reach = np.where(cand, faces.d_centre + t, 0.0)
-    d_top = np.full((n, nearest.TOP), np.inf)
-    i_top = np.full((n, nearest.TOP), -1, np.int64)
+    d_other, near = np.full(n, np.inf), np.full(n, -1, np.int64)
     k = np.flatnonzero(cand)
     X = faces.vectors[k]
     glob = 0
     if nb is None:
-        d_top[k], i_top[k] = nearest.nearest_other_exact(X, g[k], cen.centre)
+        d, i = nearest.nearest_other_exact(X, g[k], cen.centre, top=1)
     else:
-        d_top[k], i_top[k], glob = nearest.nearest_other(X, g[k], reach[k], cen.centre, nb)
-    d_other, near = d_top[:, 0], i_top[:, 0]
+        d, i, glob = nearest.nearest_other(X, g[k], reach[k], cen.centre, nb, top=1)
+    d_other[k], near[k] = d[:, 0], i[:, 0]
     near_id = np.where(near >= 0, cen.uid[np.maximum(near, 0)], -1)
     near_ok = cand & (d_other < t)
     if pairs and near_ok.any():  # closer to its own person's other key: no look-alike
