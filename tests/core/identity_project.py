@@ -95,3 +95,26 @@ def refreshed(db: Path, tmp: Path):
         check = exact_check(p)
     copy.unlink()
     return got, want, check, (r, full)
+
+
+def unit(rng, n: int = 1) -> np.ndarray:
+    """``n`` random unit vectors (rows) of the model's 128 dimensions."""
+    u = rng.normal(0, 1, (n, 128))
+    return u / np.linalg.norm(u, axis=1)[:, None]
+
+
+def orthonormal(rng, k: int) -> list[np.ndarray]:
+    """``k`` random unit vectors at right angles to each other (Gram-Schmidt, in order)."""
+    e = list(unit(rng, k))
+    for i in range(1, k):
+        x = e[i] - sum((e[i] @ e[j]) * e[j] for j in range(i))
+        e[i] = x / np.linalg.norm(x)
+    return e
+
+
+def around(rng, centre: np.ndarray, n: int, r=0.3) -> np.ndarray:
+    """``n`` faces ``r`` (a radius, or one per pair) from ``centre`` in pairs opposite each
+    other (one at the centre when ``n`` is odd): their mean, and any trimmed mean of them, is
+    the centre."""
+    u = unit(rng, n // 2) * np.reshape(r, (-1, 1))
+    return np.vstack([centre + u, centre - u, np.tile(centre, (n % 2, 1))])

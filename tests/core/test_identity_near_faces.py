@@ -17,23 +17,20 @@ from annotator.core.review import ops
 from annotator.store import browse
 from annotator.store import identity_check as ic_store
 from annotator.store.db import open_project
-from tests.core.identity_project import copy_of, embed, faces_by_identity, refreshed, scanned_demo
+from tests.core.identity_project import (
+    around,
+    copy_of,
+    embed,
+    faces_by_identity,
+    orthonormal,
+    refreshed,
+    scanned_demo,
+    unit,
+)
 
 # A's faces: fewer than rule.OUTLIER_FACES (in these scenes every face of A but f is exactly
 # as far from its centre: f is an outlier of any z, which in a larger identity flags it)
 N_A = 16
-
-
-def _unit(rng, n: int = 1) -> np.ndarray:
-    u = rng.normal(0, 1, (n, 128))
-    return u / np.linalg.norm(u, axis=1)[:, None]
-
-
-def _around(rng, centre: np.ndarray, n: int, r: float = 0.3) -> np.ndarray:
-    """``n`` faces ``r`` from ``centre`` in pairs opposite each other (one at the centre when
-    ``n`` is odd): their mean, and any trimmed mean of them, is the centre."""
-    u = _unit(rng, n // 2) * r
-    return np.vstack([centre + u, centre - u, np.tile(centre, (n % 2, 1))])
 
 
 def _scene(rng, n_a: int, n_b: int, near: str, r: float = 0.2, at=(0.27, 0.41)):
@@ -41,13 +38,11 @@ def _scene(rng, n_a: int, n_b: int, near: str, r: float = 0.2, at=(0.27, 0.41)):
     a w across it) 0.491 from A's centre (out of its mean) and 0.470 from B's by default;
     ``near``: "b" (three of B's faces ``r`` from f, as photos of one event), "a" (three of
     A's), "" (none); three faces opposite them keep each centre."""
-    u, w = _unit(rng, 2)
-    w -= (w @ u) * u
-    w /= np.linalg.norm(w)
+    u, w = orthonormal(rng, 2)
     ca, cb = np.zeros(128), 0.5 * u
     f = at[0] * u + at[1] * w
-    va = np.vstack([[f], _around(rng, ca, n_a - 1)])
-    vb = _around(rng, cb, n_b, 0.35)  # B's faces spread wider: A's are not the farther
+    va = np.vstack([[f], around(rng, ca, n_a - 1)])
+    vb = around(rng, cb, n_b, 0.35)  # B's faces spread wider: A's are not the farther
     if near:
         v, c, s = (va, ca, 1) if near == "a" else (vb, cb, 0)
         v[s : s + 6] = _near(rng, f, c, r)
@@ -58,7 +53,7 @@ def _near(rng, f: np.ndarray, c: np.ndarray, r: float) -> np.ndarray:
     """Three faces ``r`` from ``f``, partly toward the centre ``c`` (well inside its mean),
     and three opposite them about ``c``."""
     d = (c - f) / np.linalg.norm(c - f)
-    side = _unit(rng, 3)
+    side = unit(rng, 3)
     side -= (side @ d)[:, None] * d
     side /= np.linalg.norm(side, axis=1)[:, None]
     e = f + r * (0.6 * d + 0.8 * side)
@@ -166,7 +161,7 @@ def test_only_the_other_identitys_faces_change_and_the_refresh_follows(scanned, 
         embed(p, faces[a], va)
         embed(p, fb, vb)
         for i in ids[2:]:
-            embed(p, faces[i], _around(rng, 3.0 * _unit(rng)[0], len(faces[i])))
+            embed(p, faces[i], around(rng, 3.0 * unit(rng)[0], len(faces[i])))
         assert ic.refresh(p).mode == "full"
         f = faces[a][0]
         assert f not in {x for x, _s in ic_store.kind_flag_rows(p, ic.KIND)}
@@ -233,7 +228,7 @@ def test_strangers_filed_with_the_face_are_no_evidence_of_its_identity() -> None
     va, vb = _scene(rng, N_A, 30, "b")
     f = va[0]
     out = f / np.linalg.norm(f)  # away from A's centre (0)
-    side = _unit(rng, 3)
+    side = unit(rng, 3)
     side -= (side @ out)[:, None] * out
     side /= np.linalg.norm(side, axis=1)[:, None]
     va[-3:] = f + 0.1 * out + 0.12 * side  # 0.6 from A's centre, 0.16 from f; B's photos 0.2
@@ -265,16 +260,12 @@ def test_two_photos_a_side_when_its_identity_has_only_two(r, flagged) -> None:
     two, f is B's look-alike; 0.05 nearer (more than NEAR_FACES_MARGIN, less than
     FEW_FACES_MARGIN: a mean of two scatters), not."""
     rng = np.random.default_rng(4)
-    u, v, w = _unit(rng, 3)
-    v -= (v @ u) * u
-    v /= np.linalg.norm(v)
-    w -= (w @ u) * u + (w @ v) * v
-    w /= np.linalg.norm(w)
+    u, v, w = orthonormal(rng, 3)
     f = 0.48 * u
     va = np.vstack([f, 0.15 * v, -0.15 * v])
     cb = f + 0.49 * w
     near = _near(rng, f, cb, r)[[0, 1, 3, 4]]  # two toward B's centre, their opposites about it
-    vb = np.vstack([near, _around(rng, cb, 4, 0.35)])
+    vb = np.vstack([near, around(rng, cb, 4, 0.35)])
     vec = np.vstack([va, vb]).astype(np.float32)
     X = vec.astype(np.float64)
     own2 = np.linalg.norm(X[1:3] - X[0], axis=1).mean()

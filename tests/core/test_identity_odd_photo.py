@@ -14,21 +14,18 @@ import pytest
 from annotator.core.identity import identity_check as ic
 from annotator.core.identity import rule
 from annotator.store.db import open_project
-from tests.core.identity_project import copy_of, embed, faces_by_identity, refreshed, scanned_demo
+from tests.core.identity_project import (
+    around,
+    copy_of,
+    embed,
+    faces_by_identity,
+    orthonormal,
+    refreshed,
+    scanned_demo,
+    unit,
+)
 
 N_A, N_B, N_C = 16, 30, 16
-
-
-def _unit(rng, n: int = 1) -> np.ndarray:
-    u = rng.normal(0, 1, (n, 128))
-    return u / np.linalg.norm(u, axis=1)[:, None]
-
-
-def _around(rng, centre: np.ndarray, n: int, r) -> np.ndarray:
-    """``n`` faces ``r`` (a radius, or one per pair) from ``centre`` in pairs opposite each
-    other: their mean (and any trimmed mean of them) is the centre."""
-    u = _unit(rng, n // 2) * np.reshape(r, (-1, 1))
-    return np.vstack([centre + u, centre - u, np.tile(centre, (n % 2, 1))])
 
 
 def _scene(rng, at: tuple[float, float], third: float, b_near: bool = False, n=(N_A, N_B, N_C)):
@@ -36,23 +33,19 @@ def _scene(rng, at: tuple[float, float], third: float, b_near: bool = False, n=(
     0.5 u (faces 0.35 out, none near f unless ``b_near``: one 0.3 from f); C's centre
     ``third`` beyond f's distance to B's centre, across the plane. Returns (vectors of A, B,
     C; f's distance to B's centre)."""
-    u, w, v = _unit(rng, 3)
-    w -= (w @ u) * u
-    w /= np.linalg.norm(w)
-    v -= (v @ u) * u + (v @ w) * w
-    v /= np.linalg.norm(v)
+    u, w, v = orthonormal(rng, 3)
     cb = 0.5 * u
     f = at[0] * u + at[1] * w
     # A's faces 0.26-0.40 out: f, 0.53 out, is no stranger
     va = np.vstack(
-        [[f], _around(rng, np.zeros(128), n[0] - 1, np.linspace(0.26, 0.4, (n[0] - 1) // 2))]
+        [[f], around(rng, np.zeros(128), n[0] - 1, np.linspace(0.26, 0.4, (n[0] - 1) // 2))]
     )
-    vb = _around(rng, cb, n[1], 0.35)
+    vb = around(rng, cb, n[1], 0.35)
     if b_near:  # one of B's photos near f, and its mirror keeps B's centre
-        e = f + 0.3 * _unit(rng)[0]
+        e = f + 0.3 * unit(rng)[0]
         vb[0], vb[n[1] // 2] = e, 2 * cb - e
     d_b = float(np.linalg.norm(f - cb))
-    vc = _around(rng, f + (d_b + third) * v, n[2], 0.3)
+    vc = around(rng, f + (d_b + third) * v, n[2], 0.3)
     return va, vb, vc, d_b
 
 
@@ -91,11 +84,11 @@ def _partners(rng, va, vb, d_b: float, beyond: list[float]) -> list[np.ndarray]:
     e = (va[0] - g_b) / d_b
     out = []
     for extra in beyond:
-        side = _unit(rng)[0]
+        side = unit(rng)[0]
         side -= (side @ e) * e
         side /= np.linalg.norm(side)
         x = (d_b**2 + 0.01 - (d_b + extra) ** 2) / (2 * d_b)
-        out.append(_around(rng, g_b + x * e + np.sqrt(0.01 - x * x) * side, N_B, 0.35))
+        out.append(around(rng, g_b + x * e + np.sqrt(0.01 - x * x) * side, N_B, 0.35))
     return out
 
 
@@ -142,10 +135,10 @@ def test_a_third_centre_beyond_t_moves_near_and_the_refresh_follows(scanned, tmp
         assert ic.DLIB.like_max < d_b + 0.04 < d_b + rule.ODD_GAP
         embed(p, faces[a], va)
         embed(p, faces[b], vb)
-        far = 3.0 * _unit(rng)[0]
-        embed(p, faces[c], _around(rng, far, len(faces[c]), 0.3))
+        far = 3.0 * unit(rng)[0]
+        embed(p, faces[c], around(rng, far, len(faces[c]), 0.3))
         for i in rest:
-            embed(p, faces[i], _around(rng, 3.0 * _unit(rng)[0], len(faces[i]), 0.3))
+            embed(p, faces[i], around(rng, 3.0 * unit(rng)[0], len(faces[i]), 0.3))
         assert ic.refresh(p).mode == "full"
         f = faces[a][0]
         assert f in ic.refresh(p, full=True).suspect
@@ -161,7 +154,7 @@ def test_a_third_centre_beyond_t_moves_near_and_the_refresh_follows(scanned, tmp
     assert f in {x for x, _s in got["flags"]}
     with open_project(db) as p:  # B's photos as before, C leaves: f is still flagged
         embed(p, faces[b], vb)
-        embed(p, faces[c], _around(rng, far, len(faces[c]), 0.3))
+        embed(p, faces[c], around(rng, far, len(faces[c]), 0.3))
     got, want, exact = refreshed(db, tmp_path)[:3]
     assert got == want and got["flags"] == sorted(exact.flag_rows())
     assert f in {x for x, _s in got["flags"]}
